@@ -1,0 +1,310 @@
+"""The AWS adapter: the only module that talks to boto3.
+
+One session per configured account (an assumed role, refreshed by botocore before it
+expires), boto3's standard retries, and every AWS error turned into an `AwsError`
+whose message a person can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+
+from bot.settings import Account
+
+log = logging.getLogger(__name__)
+
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+_GLOBAL_REGION = "us-east-1"
+
+
+class AwsError(Exception):
+    """An AWS failure in words a person can act on."""
+
+    code = "Error"
+
+    def __init__(self, message: str, *, permission: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permission = permission
+
+
+class AwsPermissionDenied(AwsError):
+    code = "AccessDenied"
+
+
+class AwsNotFound(AwsError):
+    code = "NoSuchEntity"
+
+
+class AwsLimitExceeded(AwsError):
+    code = "LimitExceeded"
+
+
+class AwsThrottled(AwsError):
+    code = "Throttling"
+
+
+class AwsUnavailable(AwsError):
+    code = "Unavailable"
+
+
+class AwsReportNotReady(AwsError):
+    code = "ReportNotReady"
+
+
+_THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId", "ExpiredToken"}
+_NOT_FOUND = {"NoSuchEntity", "ResourceNotFoundException"}
+_REPORT_NOT_READY = {"ReportNotPresent", "ReportExpired", "ReportInProgress"}
+
+
+def translate(error: Exception, account: str, service: str) -> AwsError:
+    """Map a botocore exception to a domain error naming the action and what to do."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        action = f"{service}:{error.operation_name}"
+        if code in _DENIED:
+            return AwsPermissionDenied(
+                f"AWS denied `{action}` in account `{account}`: Keywarden's role needs the "
+                f"`{action}` permission (see docs/iam-policy.json).",
+                permission=action,
+            )
+        if code in _NOT_FOUND:
+            return AwsNotFound(f"Not found in account `{account}`: {message}")
+        if code == "LimitExceeded":
+            return AwsLimitExceeded(f"AWS limit reached in account `{account}`: {message}")
+        if code in _THROTTLING:
+            return AwsThrottled(
+                f"AWS is throttling `{action}` in account `{account}` even after retries: try again in a few minutes."
+            )
+        if code in _REPORT_NOT_READY:
+            return AwsReportNotReady(f"{code}: {message}")
+        return AwsError(f"AWS error {code} on `{action}` in account `{account}`: {message}")
+    if isinstance(error, NoCredentialsError):
+        return AwsPermissionDenied(
+            f"No AWS credentials for account `{account}`: set them as boto3 expects (environment, profile or role)."
+        )
+    if isinstance(error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
+        return AwsUnavailable(f"Could not reach AWS for account `{account}`: {error}. Nothing was changed; try again.")
+    return AwsError(f"AWS call failed in account `{account}`: {error}")
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    user: str
+    key_id: str
+    status: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class LastUsed:
+    user: str
+    date: datetime | None
+    service: str | None
+    region: str | None
+
+
+@dataclass(frozen=True)
+class IamUser:
+    name: str
+    arn: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly created key. The secret lives only in memory and never in repr()."""
+
+    user: str
+    key_id: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"NewKey(user={self.user!r}, key_id={self.key_id!r}, secret=<hidden>)"
+
+    __str__ = __repr__
+
+
+def _not_applicable(value: str | None) -> str | None:
+    return None if value in (None, "", "N/A") else value
+
+
+class AccountClient:
+    """IAM (and friends) for one account, errors translated."""
+
+    def __init__(self, alias: str, session: boto3.Session) -> None:
+        self.alias = alias
+        self._session = session
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                region = self._session.region_name or _GLOBAL_REGION
+                self._clients[service] = self._session.client(service, region_name=region, config=_RETRIES)
+            return self._clients[service]
+
+    def _call(self, service: str, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client(service), method)(**kwargs)
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, self.alias, service) from None
+
+    def _pages(self, service: str, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
+        try:
+            for page in self._client(service).get_paginator(method).paginate(**kwargs):
+                yield from page[key]
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, self.alias, service) from None
+
+    # Reads
+    def account_id(self) -> str:
+        return self._call("sts", "get_caller_identity")["Account"]
+
+    def list_users(self) -> Iterator[str]:
+        for user in self._pages("iam", "list_users", "Users"):
+            yield user["UserName"]
+
+    def user_details(self) -> Iterator[IamUser]:
+        """Every IAM user with its tags, a page at a time (GetAccountAuthorizationDetails)."""
+        for user in self._pages("iam", "get_account_authorization_details", "UserDetailList", Filter=["User"]):
+            tags = {t["Key"]: t["Value"] for t in user.get("Tags", [])}
+            yield IamUser(user["UserName"], user["Arn"], tags)
+
+    def user_exists(self, user: str) -> bool:
+        try:
+            self._call("iam", "get_user", UserName=user)
+        except AwsNotFound:
+            return False
+        return True
+
+    def list_access_keys(self, user: str) -> list[AccessKey]:
+        return [
+            AccessKey(user, k["AccessKeyId"], k["Status"], _utc(k["CreateDate"]))
+            for k in self._pages("iam", "list_access_keys", "AccessKeyMetadata", UserName=user)
+        ]
+
+    def key_last_used(self, key_id: str) -> LastUsed:
+        reply = self._call("iam", "get_access_key_last_used", AccessKeyId=key_id)
+        used = reply.get("AccessKeyLastUsed", {})
+        date = used.get("LastUsedDate")
+        return LastUsed(
+            reply.get("UserName", ""),
+            _utc(date) if date else None,
+            _not_applicable(used.get("ServiceName")),
+            _not_applicable(used.get("Region")),
+        )
+
+    def key_owner_account(self, key_id: str) -> str:
+        """The AWS account id that owns any access key id (sts:GetAccessKeyInfo)."""
+        return self._call("sts", "get_access_key_info", AccessKeyId=key_id)["Account"]
+
+    def account_summary(self) -> dict[str, int]:
+        return self._call("iam", "get_account_summary")["SummaryMap"]
+
+    def generate_credential_report(self) -> str:
+        return self._call("iam", "generate_credential_report")["State"]
+
+    def get_credential_report(self) -> tuple[bytes, datetime]:
+        reply = self._call("iam", "get_credential_report")
+        return reply["Content"], _utc(reply["GeneratedTime"])
+
+    # Writes
+    def create_access_key(self, user: str) -> NewKey:
+        key = self._call("iam", "create_access_key", UserName=user)["AccessKey"]
+        return NewKey(user, key["AccessKeyId"], key["SecretAccessKey"])
+
+    def set_key_status(self, user: str, key_id: str, status: str) -> None:
+        self._call("iam", "update_access_key", UserName=user, AccessKeyId=key_id, Status=status)
+
+    def delete_access_key(self, user: str, key_id: str) -> None:
+        self._call("iam", "delete_access_key", UserName=user, AccessKeyId=key_id)
+
+    def store_secret(self, name: str, payload: str, description: str) -> str:
+        """Create or update a Secrets Manager secret; returns its ARN."""
+        try:
+            return self._call(
+                "secretsmanager", "create_secret", Name=name, SecretString=payload, Description=description
+            )["ARN"]
+        except AwsError as e:
+            if "ResourceExistsException" not in e.message:
+                raise
+        return self._call("secretsmanager", "put_secret_value", SecretId=name, SecretString=payload)["ARN"]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+SessionFactory = Callable[[], boto3.Session]
+
+
+class AwsGateway:
+    """Sessions for every configured account, created lazily and cached."""
+
+    def __init__(self, accounts: tuple[Account, ...], session_factory: SessionFactory = boto3.Session) -> None:
+        self._accounts = {a.alias: a for a in accounts}
+        self._session_factory = session_factory
+        self._clients: dict[str, AccountClient] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def aliases(self) -> list[str]:
+        return list(self._accounts)
+
+    def account(self, alias: str) -> AccountClient:
+        with self._lock:
+            if alias not in self._clients:
+                self._clients[alias] = AccountClient(alias, self._session_for(self._accounts[alias]))
+            return self._clients[alias]
+
+    def _session_for(self, account: Account) -> boto3.Session:
+        base = self._session_factory()
+        if account.role_arn is None:
+            return base
+        return _assumed_role_session(base, account)
+
+
+def _assumed_role_session(base: boto3.Session, account: Account) -> boto3.Session:
+    """A session whose credentials come from sts:AssumeRole, refreshed before they expire."""
+    sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+
+    def refresh() -> dict[str, str]:
+        params: dict[str, Any] = {"RoleArn": account.role_arn, "RoleSessionName": "keywarden"}
+        if account.external_id:
+            params["ExternalId"] = account.external_id
+        try:
+            creds = sts.assume_role(**params)["Credentials"]
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, account.alias, "sts") from None
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": _utc(creds["Expiration"]).isoformat(),
+        }
+
+    core = botocore.session.get_session()
+    core._credentials = DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")
+    return boto3.Session(botocore_session=core, region_name=base.region_name)

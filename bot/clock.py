@@ -1,0 +1,10 @@
+"""The clock is injected: domain code takes `now`, services take a `Clock`."""
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)

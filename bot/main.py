@@ -1,0 +1,67 @@
+"""Entry points: `python -m bot [run | db upgrade | ...]`. Thin: settings, services, app, run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from dotenv import load_dotenv
+
+from bot.logs import setup_logging
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("keywarden")
+
+
+def load_settings_or_exit() -> Settings:
+    """Settings from the environment and `.env`; a bad variable ends the program with one line."""
+    load_dotenv(override=False)
+    try:
+        return Settings.from_env()
+    except SettingsError as e:
+        print(f"keywarden: configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Keywarden: AWS access keys from Slack.")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (the default): HTTP, or Socket Mode with SLACK_APP_TOKEN")
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings_or_exit()
+    setup_logging(settings.log_level)
+    if args.command == "db":
+        from bot.db import Database
+
+        Database(settings.database_url).migrate()
+        print("database is up to date")
+        return 0
+    return run(settings)
+
+
+def run(settings: Settings) -> int:
+    from bot.bootstrap import bootstrap
+
+    services = bootstrap(settings)
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        from bot.app import create_app
+
+        log.info("starting in Socket Mode")
+        SocketModeHandler(create_app(services), settings.slack_app_token).start()
+        return 0
+    from waitress import serve
+
+    from bot.web import build_wsgi
+
+    log.info("listening on port %s: POST /slack/events, GET /healthz", settings.port)
+    serve(build_wsgi(services), host="0.0.0.0", port=settings.port, threads=16, ident="keywarden")
+    return 0

@@ -1,0 +1,263 @@
+"""Read-only views of keys: `list` and `check`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.aws import AccessKey, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, LastUsed
+from bot.clock import Clock
+from bot.db import Database, KnownKey
+from bot.domain.findings import Finding, Policy, findings_for_user
+from bot.domain.keys import ACCESS_KEY_ID, InputError, KeyFacts, UserRef, key_id_problems
+from bot.services.ownership import OwnershipIndex
+from bot.settings import Account
+from bot.slack import Person
+
+log = logging.getLogger(__name__)
+_ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):")
+
+
+@dataclass(frozen=True)
+class KeyView:
+    facts: KeyFacts
+    findings: list[Finding]
+
+
+@dataclass(frozen=True)
+class UserKeys:
+    account: str
+    user: str
+    owner: str | None
+    keys: list[KeyView]
+
+
+@dataclass(frozen=True)
+class ListResult:
+    users: list[UserKeys]
+    empty_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    raw: str
+    key_id: str
+    problems: list[str]
+    account: str | None = None
+    user: str | None = None
+    key: KeyView | None = None
+    foreign_account_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+    next_step: str = ""
+
+
+class InventoryService:
+    def __init__(
+        self,
+        aws: AwsGateway,
+        index: OwnershipIndex,
+        db: Database,
+        clock: Clock,
+        policy: Policy,
+        accounts: tuple[Account, ...],
+    ) -> None:
+        self._aws = aws
+        self._index = index
+        self._db = db
+        self._clock = clock
+        self._policy = policy
+        self._accounts = accounts
+        self._account_ids: dict[str, str] = {}
+
+    # Users
+    def resolve(self, ref: UserRef) -> tuple[str, str]:
+        """The (account, user) a reference names; InputError when it names none or several."""
+        aliases = self._aws.aliases
+        if ref.account:
+            return ref.account, ref.name
+        if len(aliases) == 1:
+            return aliases[0], ref.name
+        found = self._index.accounts_with_user(ref.name)
+        if len(found) == 1:
+            return found[0], ref.name
+        if not found:
+            raise InputError(f"No IAM user `{ref.name}` in any account ({', '.join(aliases)}).")
+        raise InputError(
+            f"`{ref.name}` exists in several accounts ({', '.join(found)}): name one, as `{found[0]}:{ref.name}`."
+        )
+
+    def user_keys(self, account: str, user: str) -> UserKeys:
+        client = self._aws.account(account)
+        try:
+            keys = client.list_access_keys(user)
+        except AwsNotFound:
+            raise InputError(f"No IAM user `{user}` in account `{account}`.") from None
+        facts = [_facts(account, k, client.key_last_used(k.key_id)) for k in keys]
+        self._remember(account, user, keys)
+        now = self._clock()
+        findings = findings_for_user(facts, self._policy, now)
+        owned = self._index.get(account, user)
+        return UserKeys(
+            account, user, owned.owner if owned else None, [KeyView(f, findings[f.key_id]) for f in facts]
+        )
+
+    def list_for(self, caller: Person, ref: UserRef | None) -> ListResult:
+        if ref is not None:
+            return ListResult([self.user_keys(*self.resolve(ref))])
+        owned = self._index.owned_by(caller.identities)
+        if not owned:
+            who = " or ".join(f"`{i}`" for i in sorted(caller.identities))
+            return ListResult(
+                [],
+                f"You own no IAM users: none has the owner tag set to {who}. "
+                "Name one with `list <user>`, or ask an admin to tag your users.",
+            )
+        return ListResult([self.user_keys(u.account, u.name) for u in owned])
+
+    # Keys
+    def check(self, raw: str) -> CheckResult:
+        problems = key_id_problems(raw)
+        key_id = "".join(raw.split()).upper()
+        if not ACCESS_KEY_ID.match(key_id):
+            return CheckResult(raw, key_id, problems, next_step=_format_advice(key_id))
+        denied: list[str] = []
+        for account in self._aws.aliases:
+            try:
+                used = self._aws.account(account).key_last_used(key_id)
+            except AwsNotFound:
+                continue
+            except AwsPermissionDenied as e:
+                denied.append(e.message)
+                continue
+            keys = self.user_keys(account, used.user)
+            view = next((k for k in keys.keys if k.facts.key_id == key_id), None)
+            if view is None:  # deleted between the two calls
+                break
+            return CheckResult(
+                raw, key_id, problems, account, used.user, view, next_step=_key_advice(view, key_id)
+            )
+        return self._missing_key(raw, key_id, problems, denied)
+
+    def _missing_key(self, raw: str, key_id: str, problems: list[str], denied: list[str]) -> CheckResult:
+        notes = list(denied)
+        with self._db.session() as session:
+            known = session.get(KnownKey, key_id)
+        if known is not None:
+            if self._aws.account(known.account).user_exists(known.iam_user):
+                step = (
+                    f"It was a key of `{known.iam_user}` in account `{known.account}` and has been deleted. "
+                    f"Use `list {known.iam_user}` to see the user's current keys."
+                )
+            else:
+                step = (
+                    f"It belonged to IAM user `{known.iam_user}` in account `{known.account}`, "
+                    "which no longer exists. Whoever uses it needs a key of another user."
+                )
+            return CheckResult(raw, key_id, problems, known.account, known.iam_user, notes=notes, next_step=step)
+        foreign = self._foreign_account(key_id)
+        if foreign:
+            return CheckResult(
+                raw,
+                key_id,
+                problems,
+                foreign_account_id=foreign,
+                notes=notes,
+                next_step=f"The key belongs to AWS account {foreign}, which Keywarden does not manage: "
+                "ask that account's administrators.",
+            )
+        return CheckResult(
+            raw,
+            key_id,
+            problems,
+            notes=notes,
+            next_step="No configured account has this key: it was deleted or never existed. "
+            "Check you copied the right id; run `list` to see your keys.",
+        )
+
+    def _foreign_account(self, key_id: str) -> str | None:
+        """The owning account id when it is not one of ours (None when ours or unknown)."""
+        first = self._aws.aliases[0]
+        try:
+            owner = self._aws.account(first).key_owner_account(key_id)
+            ours = {self._account_id(a) for a in self._accounts}
+        except AwsError as e:
+            log.info("could not tell which account owns a key: %s", e.message)
+            return None
+        return None if owner in ours else owner
+
+    def _account_id(self, account: Account) -> str:
+        if account.alias not in self._account_ids:
+            match = _ROLE_ACCOUNT.match(account.role_arn or "")
+            self._account_ids[account.alias] = (
+                match.group(1) if match else self._aws.account(account.alias).account_id()
+            )
+        return self._account_ids[account.alias]
+
+    def _remember(self, account: str, user: str, keys: list[AccessKey]) -> None:
+        """Keep a sighting of each key; mark keys of this user that are gone."""
+        now = self._clock()
+        present = {k.key_id for k in keys}
+        try:
+            with self._db.session() as session:
+                known = {
+                    k.key_id: k
+                    for k in session.scalars(
+                        select(KnownKey).where(KnownKey.account == account, KnownKey.iam_user == user)
+                    )
+                }
+                for key_id in present:
+                    row = known.get(key_id) or session.get(KnownKey, key_id)
+                    if row is None:
+                        session.add(
+                            KnownKey(key_id=key_id, account=account, iam_user=user, first_seen=now, last_seen=now)
+                        )
+                    else:
+                        row.last_seen, row.gone = now, False
+                for key_id, row in known.items():
+                    if key_id not in present:
+                        row.gone = True
+        except IntegrityError:
+            log.debug("concurrent sighting of %s's keys; the other writer's rows stand", user)
+
+
+def _facts(account: str, key: AccessKey, used: LastUsed) -> KeyFacts:
+    return KeyFacts(
+        account=account,
+        user=key.user,
+        key_id=key.key_id,
+        status=key.status,
+        created=key.created,
+        last_used=used.date,
+        last_service=used.service,
+        last_region=used.region,
+    )
+
+
+def _format_advice(key_id: str) -> str:
+    if key_id.startswith("ASIA"):
+        return (
+            "Temporary keys come with a session token and expire on their own: "
+            "refresh the session (`aws sso login`, or assume the role again) instead of managing this key."
+        )
+    return "Copy the access key id again exactly (20 upper-case letters and digits starting with AKIA) and retry."
+
+
+def _key_advice(view: KeyView, key_id: str) -> str:
+    if not view.facts.active:
+        return (
+            f"The key is inactive, so AWS refuses every call signed with it. "
+            f"Request `reactivate {key_id}` if it is still needed, or use the user's other key."
+        )
+    if view.findings:
+        return (
+            "The key is active. If a tool still fails, check that it has the matching secret and the right region; "
+            f"a lost secret cannot be recovered: request `rotate {key_id}`."
+        )
+    return (
+        "The key is active and healthy. If calls still fail, the secret or the session token may be wrong "
+        "(a lost secret cannot be recovered), or the user lacks the permission the call needs."
+    )

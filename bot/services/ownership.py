@@ -1,0 +1,119 @@
+"""The ownership index: which IAM users exist in which account, and who owns them (IAM tag)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from bot.aws import AwsGateway
+from bot.clock import Clock
+from bot.db import AccountIndex, Database, IamUserRecord
+
+EXEMPT_TAG = "keywarden:exempt"
+EXEMPT_REASON_TAG = "keywarden:exempt-reason"
+
+
+@dataclass(frozen=True)
+class OwnedUser:
+    account: str
+    name: str
+    owner: str | None
+    tags: dict[str, str]
+
+    @property
+    def exempt(self) -> bool:
+        return self.tags.get(EXEMPT_TAG, "").lower() == "true"
+
+
+class OwnershipIndex:
+    def __init__(
+        self, db: Database, aws: AwsGateway, clock: Clock, owner_tag: str, ttl_minutes: int
+    ) -> None:
+        self._db = db
+        self._aws = aws
+        self._clock = clock
+        self._owner_tag = owner_tag
+        self._ttl = timedelta(minutes=ttl_minutes)
+        self._locks = {alias: threading.Lock() for alias in aws.aliases}
+
+    def ensure_fresh(self, account: str) -> None:
+        """Rebuild one account's index when it is older than the configured age."""
+        with self._locks[account]:
+            with self._db.session() as session:
+                row = session.get(AccountIndex, account)
+                if row is not None and self._clock() - row.refreshed_at < self._ttl:
+                    return
+            self.refresh(account)
+
+    def refresh(self, account: str) -> int:
+        """Read every user with its tags (one paginated call) and replace the account's rows."""
+        users = list(self._aws.account(account).user_details())
+        now = self._clock()
+        with self._db.session() as session:
+            session.execute(delete(IamUserRecord).where(IamUserRecord.account == account))
+            session.add_all(
+                IamUserRecord(
+                    account=account,
+                    name=u.name,
+                    arn=u.arn,
+                    owner=_normalise(u.tags.get(self._owner_tag)),
+                    tags=u.tags,
+                    refreshed_at=now,
+                )
+                for u in users
+            )
+            index = session.get(AccountIndex, account) or AccountIndex(account=account)
+            index.refreshed_at = now
+            index.user_count = len(users)
+            session.add(index)
+        return len(users)
+
+    def owned_by(self, identities: set[str]) -> list[OwnedUser]:
+        """Users whose owner tag equals one of the identities (Slack id or email, case-insensitive)."""
+        wanted = {_normalise(i) for i in identities if i}
+        for account in self._aws.aliases:
+            self.ensure_fresh(account)
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(IamUserRecord)
+                .where(IamUserRecord.owner.in_(wanted))
+                .order_by(IamUserRecord.account, IamUserRecord.name)
+            )
+            return [_owned(r) for r in rows]
+
+    def get(self, account: str, name: str) -> OwnedUser | None:
+        self.ensure_fresh(account)
+        with self._db.session() as session:
+            row = session.get(IamUserRecord, (account, name))
+            return _owned(row) if row else None
+
+    def accounts_with_user(self, name: str) -> list[str]:
+        for account in self._aws.aliases:
+            self.ensure_fresh(account)
+        with self._db.session() as session:
+            return list(
+                session.scalars(
+                    select(IamUserRecord.account).where(IamUserRecord.name == name).order_by(IamUserRecord.account)
+                )
+            )
+
+    def all_users(self, account: str) -> list[OwnedUser]:
+        self.ensure_fresh(account)
+        with self._db.session() as session:
+            rows = session.scalars(select(IamUserRecord).where(IamUserRecord.account == account))
+            return [_owned(r) for r in rows]
+
+    def count(self) -> int:
+        with self._db.session() as session:
+            return session.scalar(select(func.count()).select_from(IamUserRecord)) or 0
+
+
+def _normalise(value: str | None) -> str | None:
+    return value.strip().lower() if value and value.strip() else None
+
+
+def _owned(row: IamUserRecord) -> OwnedUser:
+    return OwnedUser(row.account, row.name, row.owner, dict(row.tags or {}))

@@ -1,0 +1,218 @@
+"""Settings, read once from the environment (and `.env`) and validated at start."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite:///keywarden.db"
+DEFAULT_ACCOUNT = "default"
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_ALIAS = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#?[a-z0-9][a-z0-9._-]{0,79}$")
+_COMMAND = re.compile(r"^/[a-z0-9_-]{1,31}$")
+
+
+class SettingsError(ValueError):
+    """A variable is missing or malformed; the message names it and the expected form."""
+
+
+@dataclass(frozen=True)
+class Account:
+    alias: str
+    role_arn: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    port: int = 3000
+    database_url: str = DEFAULT_DATABASE_URL
+    slash_command: str = "/awskeys"
+    approval_channel: str | None = None
+    alert_channel: str | None = None
+    approver_ids: frozenset[str] = frozenset()
+    approver_group: str | None = None
+    owner_tag: str = "owner"
+    accounts: tuple[Account, ...] = (Account(DEFAULT_ACCOUNT),)
+    max_key_age_days: int = 90
+    warn_key_age_days: int = 80
+    unused_days: int = 45
+    ownership_ttl_minutes: int = 60
+    scheduler: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def account_aliases(self) -> list[str]:
+        return [a.alias for a in self.accounts]
+
+    @property
+    def multi_account(self) -> bool:
+        return len(self.accounts) > 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `env` (default: the process environment)."""
+        env = dict(os.environ if env is None else env)
+        r = _Reader(env)
+        settings = cls(
+            slack_bot_token=r.required("SLACK_BOT_TOKEN", _token("xoxb-"), "a bot token starting with xoxb-"),
+            slack_signing_secret=r.required("SLACK_SIGNING_SECRET", _nonblank, "the app's signing secret"),
+            slack_app_token=r.optional("SLACK_APP_TOKEN", _token("xapp-"), "an app-level token starting with xapp-"),
+            slack_api_url=r.optional("SLACK_API_URL", _url, "an http(s) URL such as https://slack.com/api/")
+            or DEFAULT_SLACK_API_URL,
+            port=r.optional("PORT", _int_between(1, 65535), "a port number from 1 to 65535") or 3000,
+            database_url=r.optional("DATABASE_URL", _database_url, "a SQLAlchemy URL such as sqlite:///keywarden.db or postgresql://host/db")
+            or DEFAULT_DATABASE_URL,
+            slash_command=r.optional("SLASH_COMMAND", _matching(_COMMAND), "a slash command such as /awskeys") or "/awskeys",
+            approval_channel=r.optional("APPROVAL_CHANNEL", _matching(_CHANNEL), "a channel id such as C0123ABCD"),
+            alert_channel=r.optional("ALERT_CHANNEL", _matching(_CHANNEL), "a channel id such as C0123ABCD"),
+            approver_ids=r.optional("APPROVER_IDS", _id_list, "comma-separated Slack user ids such as U012AB3CD,U045EF6GH")
+            or frozenset(),
+            approver_group=r.optional("APPROVER_GROUP", _matching(_SLACK_GROUP_ID), "a Slack user group id such as S0123ABCD"),
+            owner_tag=r.optional("OWNER_TAG", _matching(re.compile(r"^[\w.:/=+@ -]{1,128}$")), "an IAM tag key such as owner")
+            or "owner",
+            accounts=r.optional("ACCOUNTS", _accounts, "comma-separated alias=arn:aws:iam::123456789012:role/name[|external-id]")
+            or (Account(DEFAULT_ACCOUNT),),
+            max_key_age_days=r.optional("MAX_KEY_AGE_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650") or 90,
+            warn_key_age_days=r.optional("WARN_KEY_AGE_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650") or 80,
+            unused_days=r.optional("UNUSED_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650") or 45,
+            ownership_ttl_minutes=r.optional("OWNERSHIP_TTL_MINUTES", _int_between(1, 10080), "minutes from 1 to 10080") or 60,
+            scheduler=r.optional("SCHEDULER", _on_off, "on or off") if "SCHEDULER" in env else True,
+            log_level=r.optional("LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR") or "INFO",
+        )
+        if settings.warn_key_age_days >= settings.max_key_age_days:
+            raise SettingsError(
+                "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS "
+                f"(got {settings.warn_key_age_days} and {settings.max_key_age_days})"
+            )
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def required(self, name: str, parse: Callable[[str], T], form: str) -> T:
+        value = self.env.get(name, "").strip()
+        if not value:
+            raise SettingsError(f"{name} is not set: expected {form}")
+        return self._parse(name, value, parse, form)
+
+    def optional(self, name: str, parse: Callable[[str], T], form: str) -> T | None:
+        value = self.env.get(name, "").strip()
+        if not value:
+            return None
+        return self._parse(name, value, parse, form)
+
+    @staticmethod
+    def _parse(name: str, value: str, parse: Callable[[str], T], form: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as e:
+            detail = f" ({e})" if str(e) else ""
+            raise SettingsError(f"{name} is malformed{detail}: expected {form}") from None
+
+
+def _nonblank(value: str) -> str:
+    return value
+
+
+def _token(prefix: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if not value.startswith(prefix) or len(value) <= len(prefix):
+            raise ValueError("")
+        return value
+
+    return parse
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("")
+    return value if value.endswith("/") else value + "/"
+
+
+def _database_url(value: str) -> str:
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+        raise ValueError("only sqlite and postgresql are supported")
+    if value.startswith(("postgresql://", "postgres://")):
+        # psycopg 3 is the driver we ship.
+        value = "postgresql+psycopg://" + value.split("://", 1)[1]
+    return value
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if not low <= number <= high:
+            raise ValueError(f"{number} is out of range")
+        return number
+
+    return parse
+
+
+def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError("")
+        return value
+
+    return parse
+
+
+def _id_list(value: str) -> frozenset[str]:
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    bad = [i for i in ids if not _SLACK_USER_ID.match(i)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a Slack user id")
+    return frozenset(ids)
+
+
+def _accounts(value: str) -> tuple[Account, ...]:
+    accounts: list[Account] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        alias, sep, rest = part.partition("=")
+        alias = alias.strip()
+        if not sep or not _ALIAS.match(alias):
+            raise ValueError(f"{part!r} has no valid alias")
+        arn, _, external_id = rest.strip().partition("|")
+        if not _ROLE_ARN.match(arn):
+            raise ValueError(f"{arn!r} is not a role ARN")
+        if alias in {a.alias for a in accounts}:
+            raise ValueError(f"alias {alias!r} appears twice")
+        accounts.append(Account(alias, arn, external_id or None))
+    if not accounts:
+        raise ValueError("no account given")
+    return tuple(accounts)
+
+
+def _on_off(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in {"on", "true", "1", "yes"}:
+        return True
+    if lowered in {"off", "false", "0", "no"}:
+        return False
+    raise ValueError("")
+
+
+def _log_level(value: str) -> str:
+    upper = value.upper()
+    if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("")
+    return upper

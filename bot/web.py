@@ -1,0 +1,51 @@
+"""The WSGI application: Slack at POST /slack/events, health at GET /healthz."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.app import create_app
+from bot.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def build_wsgi(services: Services) -> WSGIApp:
+    slack = SlackRequestHandler(create_app(services), path="/slack/events")
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            status, body = _health(services)
+            payload = json.dumps(body).encode()
+            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+            return [payload]
+        return slack(environ, start_response)
+
+    return app
+
+
+def _health(services: Services) -> tuple[str, dict[str, str]]:
+    try:
+        services.db.ping()
+    except Exception as e:  # a health check reports, it does not raise
+        log.warning("health check: database unreachable: %s", type(e).__name__)
+        return "503 Service Unavailable", {"status": "error", "database": "unreachable"}
+    return "200 OK", {"status": "ok", "database": "ok"}
+
+
+def create_wsgi_app() -> WSGIApp:
+    """Factory for production WSGI servers (`waitress-serve --call bot.web:create_wsgi_app`)."""
+    from bot.bootstrap import bootstrap
+    from bot.logs import setup_logging
+    from bot.main import load_settings_or_exit
+
+    settings = load_settings_or_exit()
+    setup_logging(settings.log_level)
+    return build_wsgi(bootstrap(settings))

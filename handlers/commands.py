@@ -1,0 +1,70 @@
+"""The slash command: parse and ack at once, do the AWS work after the ack, answer through `respond`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.blocks import Message, build_audit, build_check, build_help, build_key_list
+from bot.bootstrap import Services
+from bot.domain.commands import Command, parse
+from bot.domain.keys import InputError
+from handlers.errors import replies_on_error
+
+Route = Callable[[Services, Command, str], Message]
+
+
+def _list(services: Services, cmd: Command, user_id: str) -> Message:
+    caller = services.directory.person(user_id)
+    return build_key_list(services.inventory.list_for(caller, cmd.user), services.clock())
+
+
+def _check(services: Services, cmd: Command, user_id: str) -> Message:
+    return build_check(services.inventory.check(cmd.raw), services.clock())
+
+
+def _audit(services: Services, cmd: Command, user_id: str) -> Message:
+    subject = cmd.key_id or (cmd.user.name if cmd.user else None)
+    return build_audit(services.audit.recent(subject), subject)
+
+
+ROUTES: dict[str, Route] = {
+    "list": _list,
+    "check": _check,
+    "audit": _audit,
+}
+
+
+def register(app: App, services: Services) -> None:
+    settings = services.settings
+
+    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+        try:
+            cmd = parse(command.get("text", ""), settings.account_aliases)
+        except InputError as e:
+            ack(response_type="ephemeral", text=str(e))
+            return
+        if cmd.name == "help":
+            text, blocks = build_help(settings.slash_command)
+            ack(response_type="ephemeral", text=text, blocks=blocks)
+            return
+        if cmd.name not in ROUTES:
+            ack(response_type="ephemeral", text=f"`{cmd.name}` is not available yet. Try `help`.")
+            return
+        ack()
+
+    @replies_on_error
+    def run_command(command: dict[str, Any], respond: Respond) -> None:
+        try:
+            cmd = parse(command.get("text", ""), settings.account_aliases)
+        except InputError:
+            return  # already answered in the ack
+        route = ROUTES.get(cmd.name)
+        if route is None:
+            return
+        text, blocks = route(services, cmd, command["user_id"])
+        respond(text=text, blocks=blocks, response_type="ephemeral")
+
+    app.command(settings.slash_command)(ack=ack_command, lazy=[run_command])

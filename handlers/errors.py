@@ -1,0 +1,56 @@
+"""Errors in one place: domain errors become short messages, bugs are logged with their stack."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+
+from bot.aws import AwsError
+from bot.bootstrap import Services
+from bot.domain.keys import InputError
+
+log = logging.getLogger("keywarden.errors")
+
+
+def user_message(error: Exception) -> str:
+    """What a person is told about an error (never a stack trace)."""
+    if isinstance(error, InputError):
+        return str(error)
+    if isinstance(error, AwsError):
+        return error.message
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error (ref %s)", ref, exc_info=error)
+    return f"Something went wrong on our side (reference `{ref}`). Nothing was changed; try again or tell the admins."
+
+
+def replies_on_error(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """For work after the ack: report an error to the user through `respond` instead of losing it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # the one place that turns any failure into a reply
+            respond = kwargs.get("respond")
+            if respond is not None:
+                try:
+                    respond(text=user_message(e), response_type="ephemeral", replace_original=False)
+                except Exception:
+                    log.exception("could not tell the user about an error")
+            else:
+                user_message(e)
+            return None
+
+    return wrapper
+
+
+def register(app: App, services: Services) -> None:
+    @app.error
+    def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
+        message = user_message(error)
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": message})

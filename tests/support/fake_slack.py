@@ -1,0 +1,187 @@
+"""A Slack Web API on loopback: records every call, answers like Slack, and can be told to fail."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass
+class Call:
+    method: str  # Web API method, or "response_url"
+    path: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    raw: str = ""
+
+
+@dataclass
+class Fault:
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, list[str]] = {}
+        self.faults: dict[str, list[Fault]] = {}
+        self.attempts: dict[str, int] = {}
+        self._ts = itertools.count(1)
+        self._cond = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                fake._handle(self, raw)
+
+            def do_GET(self) -> None:  # noqa: N802
+                fake._handle(self, urlparse(self.path).query)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # Lifecycle
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        return f"{self.url}respond/{name}"
+
+    # Set-up
+    def add_user(self, user_id: str, email: str | None = None, name: str | None = None) -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "name": name or user_id.lower(),
+            "real_name": name or user_id,
+            "profile": {"email": email} if email else {},
+        }
+
+    def fail(self, method: str, *faults: Fault) -> None:
+        """The next calls of `method` get these answers, in order, before normal service resumes."""
+        self.faults.setdefault(method, []).extend(faults)
+
+    # Inspection
+    def calls_to(self, method: str) -> list[Call]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, predicate: Callable[[list[Call]], Any], timeout: float = 15) -> Any:
+        """Block until predicate(calls) is truthy (work after the ack runs in threads)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                result = predicate(list(self.calls))
+                if result:
+                    return result
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    methods = [c.method for c in self.calls]
+                    raise AssertionError(f"timed out waiting; calls so far: {methods}")
+                self._cond.wait(left)
+
+    def wait_calls(self, method: str, count: int = 1, timeout: float = 15) -> list[Call]:
+        return self.wait_for(lambda calls: (m := [c for c in calls if c.method == method])[count - 1 :] and m, timeout)
+
+    def all_text(self) -> str:
+        with self._cond:
+            return "\n".join(c.raw for c in self.calls)
+
+    # Serving
+    def _handle(self, handler: BaseHTTPRequestHandler, raw: str) -> None:
+        path = urlparse(handler.path).path
+        if path.startswith("/api/"):
+            method = path[len("/api/") :]
+        elif path.startswith("/respond/"):
+            method = "response_url"
+        else:
+            method = path
+        params = _parse_body(handler.headers.get("Content-Type", ""), raw)
+        call = Call(method, path, params, dict(handler.headers.items()), raw)
+        with self._cond:
+            self.attempts[method] = self.attempts.get(method, 0) + 1
+            queue = self.faults.get(method)
+            fault = queue.pop(0) if queue else None
+            if fault is None:
+                self.calls.append(call)
+        if fault is not None:
+            self._reply(handler, fault.status, fault.body or {"ok": False, "error": "fault"}, fault.headers)
+            return
+        body = self._answer(method, params)
+        self._reply(handler, 200, body, {})
+        with self._cond:
+            self._cond.notify_all()
+
+    def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+        payload = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        for k, v in headers.items():
+            handler.send_header(k, v)
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "keywarden"}
+        if method == "users.info":
+            user = self.users.get(params.get("user", ""))
+            return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "users.lookupByEmail":
+            email = (params.get("email") or "").lower()
+            for user in self.users.values():
+                if user["profile"].get("email", "").lower() == email:
+                    return {"ok": True, "user": user}
+            return {"ok": False, "error": "users_not_found"}
+        if method == "usergroups.users.list":
+            return {"ok": True, "users": self.groups.get(params.get("usergroup", ""), [])}
+        if method == "conversations.open":
+            users = params.get("users", "")
+            return {"ok": True, "channel": {"id": "D" + users.replace(",", "")}}
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            ts = f"{1700000000 + next(self._ts)}.000100"
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts") or ts}
+        if method in ("views.open", "views.update", "views.push"):
+            return {"ok": True, "view": {"id": "V" + str(next(self._ts)), "hash": "h"}}
+        if method == "files.getUploadURLExternal":
+            return {"ok": True, "upload_url": self.url + "upload", "file_id": "F1"}
+        return {"ok": True}
+
+
+def _parse_body(content_type: str, raw: str) -> dict[str, Any]:
+    if "json" in content_type:
+        try:
+            return json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            return {}
+    return {k: v[0] for k, v in parse_qs(raw).items()}

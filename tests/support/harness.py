@@ -1,0 +1,166 @@
+"""Run the real WSGI app under the production server on loopback and talk to it as Slack does."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+from waitress.server import create_server
+
+from bot.bootstrap import Services
+from bot.web import build_wsgi
+from tests.support.fake_slack import FakeSlack
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+class TestClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class BotServer:
+    def __init__(self, services: Services, slack: FakeSlack) -> None:
+        self.services = services
+        self.slack = slack
+        self._server = create_server(build_wsgi(services), host="127.0.0.1", port=0, threads=8)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        self._verifier = SignatureVerifier(SIGNING_SECRET)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.effective_port}"
+
+    def stop(self) -> None:
+        self._server.close()
+
+    # Raw HTTP
+    def post(self, body: str, headers: dict[str, str], path: str = "/slack/events") -> Reply:
+        request = urllib.request.Request(self.url + path, data=body.encode(), headers=headers, method="POST")
+        return _send(request)
+
+    def get(self, path: str) -> Reply:
+        return _send(urllib.request.Request(self.url + path))
+
+    def signed_headers(self, body: str, timestamp: int | None = None, content_type: str = "") -> dict[str, str]:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        return {
+            "Content-Type": content_type or "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": self._verifier.generate_signature(timestamp=ts, body=body),
+        }
+
+    # As Slack sends them
+    def command(self, text: str, user_id: str = "UALICE", *, trigger_id: str = "T-trigger") -> Reply:
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": "T1",
+                "team_domain": "acme",
+                "channel_id": "CWORK",
+                "channel_name": "work",
+                "user_id": user_id,
+                "user_name": user_id.lower(),
+                "command": self.services.settings.slash_command,
+                "text": text,
+                "api_app_id": "A1",
+                "response_url": self.slack.response_url(f"cmd-{user_id}"),
+                "trigger_id": trigger_id,
+            }
+        )
+        return self.post(body, self.signed_headers(body))
+
+    def interact(self, payload: dict[str, Any]) -> Reply:
+        body = urlencode({"payload": json.dumps(payload)})
+        return self.post(body, self.signed_headers(body))
+
+    def click(
+        self,
+        action_id: str,
+        value: str,
+        user_id: str,
+        *,
+        channel: str = "CAPPROVE",
+        message_ts: str = "1700000000.000100",
+        trigger_id: str = "T-click",
+    ) -> Reply:
+        return self.interact(
+            {
+                "type": "block_actions",
+                "team": {"id": "T1", "domain": "acme"},
+                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
+                "api_app_id": "A1",
+                "token": "legacy",
+                "trigger_id": trigger_id,
+                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+                "channel": {"id": channel, "name": "approvals"},
+                "message": {"ts": message_ts, "text": "", "blocks": []},
+                "response_url": self.slack.response_url(f"click-{user_id}"),
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": action_id,
+                        "block_id": "actions",
+                        "value": value,
+                        "action_ts": str(time.time()),
+                    }
+                ],
+            }
+        )
+
+    def submit_view(
+        self, callback_id: str, values: dict[str, dict[str, Any]], user_id: str, private_metadata: str = ""
+    ) -> Reply:
+        return self.interact(
+            {
+                "type": "view_submission",
+                "team": {"id": "T1", "domain": "acme"},
+                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
+                "api_app_id": "A1",
+                "token": "legacy",
+                "trigger_id": "T-view",
+                "view": {
+                    "id": "V1",
+                    "type": "modal",
+                    "callback_id": callback_id,
+                    "private_metadata": private_metadata,
+                    "state": {"values": values},
+                    "hash": "h",
+                },
+            }
+        )
+
+
+def _send(request: urllib.request.Request) -> Reply:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return Reply(response.status, response.read().decode())
+    except urllib.error.HTTPError as e:
+        return Reply(e.code, e.read().decode())
