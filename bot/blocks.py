@@ -100,7 +100,6 @@ def build_check(result: CheckResult, now: datetime) -> Message:
             )
         )
     if result.key is not None:
-        f = result.key.facts
         blocks.append(
             section(
                 f"`{result.key_id}` belongs to IAM user *{result.user}* in account *{result.account}*.\n"

@@ -31,9 +31,7 @@ class Services:
 
     @property
     def policy(self) -> Policy:
-        return Policy(
-            self.settings.max_key_age_days, self.settings.warn_key_age_days, self.settings.unused_days
-        )
+        return Policy(self.settings.max_key_age_days, self.settings.warn_key_age_days, self.settings.unused_days)
 
     def close(self) -> None:
         self.db.dispose()

@@ -75,22 +75,36 @@ class Settings:
             slack_api_url=r.optional("SLACK_API_URL", _url, "an http(s) URL such as https://slack.com/api/")
             or DEFAULT_SLACK_API_URL,
             port=r.optional("PORT", _int_between(1, 65535), "a port number from 1 to 65535") or 3000,
-            database_url=r.optional("DATABASE_URL", _database_url, "a SQLAlchemy URL such as sqlite:///keywarden.db or postgresql://host/db")
+            database_url=r.optional(
+                "DATABASE_URL", _database_url, "a SQLAlchemy URL such as sqlite:///keywarden.db or postgresql://host/db"
+            )
             or DEFAULT_DATABASE_URL,
-            slash_command=r.optional("SLASH_COMMAND", _matching(_COMMAND), "a slash command such as /awskeys") or "/awskeys",
+            slash_command=r.optional("SLASH_COMMAND", _matching(_COMMAND), "a slash command such as /awskeys")
+            or "/awskeys",
             approval_channel=r.optional("APPROVAL_CHANNEL", _matching(_CHANNEL), "a channel id such as C0123ABCD"),
             alert_channel=r.optional("ALERT_CHANNEL", _matching(_CHANNEL), "a channel id such as C0123ABCD"),
-            approver_ids=r.optional("APPROVER_IDS", _id_list, "comma-separated Slack user ids such as U012AB3CD,U045EF6GH")
+            approver_ids=r.optional(
+                "APPROVER_IDS", _id_list, "comma-separated Slack user ids such as U012AB3CD,U045EF6GH"
+            )
             or frozenset(),
-            approver_group=r.optional("APPROVER_GROUP", _matching(_SLACK_GROUP_ID), "a Slack user group id such as S0123ABCD"),
-            owner_tag=r.optional("OWNER_TAG", _matching(re.compile(r"^[\w.:/=+@ -]{1,128}$")), "an IAM tag key such as owner")
+            approver_group=r.optional(
+                "APPROVER_GROUP", _matching(_SLACK_GROUP_ID), "a Slack user group id such as S0123ABCD"
+            ),
+            owner_tag=r.optional(
+                "OWNER_TAG", _matching(re.compile(r"^[\w.:/=+@ -]{1,128}$")), "an IAM tag key such as owner"
+            )
             or "owner",
-            accounts=r.optional("ACCOUNTS", _accounts, "comma-separated alias=arn:aws:iam::123456789012:role/name[|external-id]")
+            accounts=r.optional(
+                "ACCOUNTS", _accounts, "comma-separated alias=arn:aws:iam::123456789012:role/name[|external-id]"
+            )
             or (Account(DEFAULT_ACCOUNT),),
-            max_key_age_days=r.optional("MAX_KEY_AGE_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650") or 90,
-            warn_key_age_days=r.optional("WARN_KEY_AGE_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650") or 80,
+            max_key_age_days=r.optional("MAX_KEY_AGE_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650")
+            or 90,
+            warn_key_age_days=r.optional("WARN_KEY_AGE_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650")
+            or 80,
             unused_days=r.optional("UNUSED_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650") or 45,
-            ownership_ttl_minutes=r.optional("OWNERSHIP_TTL_MINUTES", _int_between(1, 10080), "minutes from 1 to 10080") or 60,
+            ownership_ttl_minutes=r.optional("OWNERSHIP_TTL_MINUTES", _int_between(1, 10080), "minutes from 1 to 10080")
+            or 60,
             scheduler=r.optional("SCHEDULER", _on_off, "on or off") if "SCHEDULER" in env else True,
             log_level=r.optional("LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR") or "INFO",
         )
@@ -157,6 +171,8 @@ def _database_url(value: str) -> str:
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
+        if not re.fullmatch(r"-?\d+", value):
+            raise ValueError("")
         number = int(value)
         if not low <= number <= high:
             raise ValueError(f"{number} is out of range")

@@ -26,7 +26,7 @@ def _pg_schema_url(base: str, schema: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A fresh empty database: a SQLite file, or a PostgreSQL schema of its own."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'keywarden.db'}"
@@ -47,7 +47,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:  # noqa: ANN001
+def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'keywarden.db'}"
 
 
@@ -64,7 +64,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def iam(aws: None):  # noqa: ANN201
+def iam(aws: None):
     return boto3.client("iam", region_name="us-east-1")
 
 

@@ -44,10 +44,9 @@ def usage(name: str) -> str:
 
 def parse(text: str, aliases: list[str]) -> Command:
     """Parse the text after the slash command. Raises InputError with the correct form."""
-    stripped = text.strip()
-    if not stripped:
+    if not text.strip():
         return Command("modal")
-    head, _, rest = stripped.partition(" ")
+    head, rest = ([*re.split(r"\s", text.lstrip(), maxsplit=1), ""])[:2]
     name = head.lower()
     if name not in USAGE:
         raise InputError(f"Unknown command `{head[:40]}`. Try `help` to see what I can do.")

@@ -49,9 +49,7 @@ def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
     """The findings for one key on its own, worst first."""
     found: list[Finding] = []
     if key.is_root:
-        found.append(
-            Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", "The root user has an access key: delete it.")
-        )
+        found.append(Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", "The root user has an access key: delete it."))
     if not key.active:
         found.append(
             Finding(INACTIVE_KEY, Severity.LOW, None, "Inactive key left behind: delete it if nothing needs it.")

@@ -69,9 +69,7 @@ def parse_user_ref(text: str, aliases: list[str]) -> UserRef:
         known = ", ".join(aliases)
         raise InputError(f"Unknown account `{account}`. Known accounts: {known}. Use `account:user`.")
     if not USER_NAME.match(name):
-        raise InputError(
-            f"`{name[:80]}` is not a valid IAM user name: use 1-64 letters, digits or + = , . @ _ -"
-        )
+        raise InputError(f"`{name[:80]}` is not a valid IAM user name: use 1-64 letters, digits or + = , . @ _ -")
     return UserRef(account, name)
 
 

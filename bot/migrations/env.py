@@ -11,7 +11,7 @@ config = context.config
 _FOREIGN_TABLES = {"apscheduler_jobs"}
 
 
-def include_name(name, type_, parent_names):  # noqa: ANN001, ANN201
+def include_name(name, type_, parent_names):
     return not (type_ == "table" and name in _FOREIGN_TABLES)
 
 
@@ -26,7 +26,7 @@ def run() -> None:
         _migrate(connection)
 
 
-def _migrate(connection) -> None:  # noqa: ANN001
+def _migrate(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

@@ -101,9 +101,7 @@ class InventoryService:
         now = self._clock()
         findings = findings_for_user(facts, self._policy, now)
         owned = self._index.get(account, user)
-        return UserKeys(
-            account, user, owned.owner if owned else None, [KeyView(f, findings[f.key_id]) for f in facts]
-        )
+        return UserKeys(account, user, owned.owner if owned else None, [KeyView(f, findings[f.key_id]) for f in facts])
 
     def list_for(self, caller: Person, ref: UserRef | None) -> ListResult:
         if ref is not None:
@@ -137,9 +135,7 @@ class InventoryService:
             view = next((k for k in keys.keys if k.facts.key_id == key_id), None)
             if view is None:  # deleted between the two calls
                 break
-            return CheckResult(
-                raw, key_id, problems, account, used.user, view, next_step=_key_advice(view, key_id)
-            )
+            return CheckResult(raw, key_id, problems, account, used.user, view, next_step=_key_advice(view, key_id))
         return self._missing_key(raw, key_id, problems, denied)
 
     def _missing_key(self, raw: str, key_id: str, problems: list[str], denied: list[str]) -> CheckResult:

@@ -29,9 +29,7 @@ class OwnedUser:
 
 
 class OwnershipIndex:
-    def __init__(
-        self, db: Database, aws: AwsGateway, clock: Clock, owner_tag: str, ttl_minutes: int
-    ) -> None:
+    def __init__(self, db: Database, aws: AwsGateway, clock: Clock, owner_tag: str, ttl_minutes: int) -> None:
         self._db = db
         self._aws = aws
         self._clock = clock

@@ -12,7 +12,7 @@ from bot.db import AuditEvent, IamUserRecord
 from tests.support.harness import BotServer
 
 
-def key_made(iam, user: str, days_old: int, now: datetime) -> str:  # noqa: ANN001
+def key_made(iam, user: str, days_old: int, now: datetime) -> str:
     """Create a key as if `days_old` days before `now` (moto stamps it with the moved clock)."""
     with time_machine.travel(now - timedelta(days=days_old), tick=False):
         return iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
@@ -75,7 +75,7 @@ def test_invalid_user_name_never_reaches_aws(bot: BotServer) -> None:
         assert s.scalar(select(func.count()).select_from(IamUserRecord)) == 0
 
 
-def test_list_shows_keys_ages_last_use_and_findings(bot: BotServer, iam) -> None:  # noqa: ANN001
+def test_list_shows_keys_ages_last_use_and_findings(bot: BotServer, iam) -> None:
     iam.create_user(UserName="ci-deployer")
     old = key_made(iam, "ci-deployer", 120, bot.services.clock())
     fresh = key_made(iam, "ci-deployer", 3, bot.services.clock())
@@ -89,7 +89,7 @@ def test_list_shows_keys_ages_last_use_and_findings(bot: BotServer, iam) -> None
     assert "last used never" in text
 
 
-def test_list_without_user_shows_the_callers_users(bot: BotServer, iam) -> None:  # noqa: ANN001
+def test_list_without_user_shows_the_callers_users(bot: BotServer, iam) -> None:
     bot.slack.add_user("UALICE", email="Alice@Example.com")
     iam.create_user(UserName="alice-ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     iam.create_user(UserName="alice-svc", Tags=[{"Key": "owner", "Value": "UALICE"}])
@@ -102,19 +102,19 @@ def test_list_without_user_shows_the_callers_users(bot: BotServer, iam) -> None:
     assert key in text and "rotate it within 5 days" in text
 
 
-def test_list_when_caller_owns_nothing(bot: BotServer, iam) -> None:  # noqa: ANN001
+def test_list_when_caller_owns_nothing(bot: BotServer, iam) -> None:
     bot.slack.add_user("UALICE", email="alice@example.com")
     iam.create_user(UserName="bob-ci", Tags=[{"Key": "owner", "Value": "bob@example.com"}])
     bot.command("list")
     assert "You own no IAM users" in _reply(bot)
 
 
-def test_list_of_a_missing_user(bot: BotServer, iam) -> None:  # noqa: ANN001
+def test_list_of_a_missing_user(bot: BotServer, iam) -> None:
     bot.command("list ghost")
     assert "No IAM user `ghost` in account `default`" in _reply(bot)
 
 
-def test_unknown_account_alias_lists_known_ones(make_bot, aws) -> None:  # noqa: ANN001
+def test_unknown_account_alias_lists_known_ones(make_bot, aws) -> None:
     bot = make_bot(
         ACCOUNTS="prod=arn:aws:iam::111111111111:role/keywarden,dev=arn:aws:iam::222222222222:role/keywarden"
     )
@@ -123,7 +123,7 @@ def test_unknown_account_alias_lists_known_ones(make_bot, aws) -> None:  # noqa:
     assert "prod, dev" in body["text"]
 
 
-def test_check_diagnoses_the_way_a_key_is_written(bot: BotServer, iam) -> None:  # noqa: ANN001
+def test_check_diagnoses_the_way_a_key_is_written(bot: BotServer, iam) -> None:
     iam.create_user(UserName="ci")
     key = key_made(iam, "ci", 10, bot.services.clock())
     messy = f" {key[:8].lower()} {key[8:]}"
@@ -135,7 +135,7 @@ def test_check_diagnoses_the_way_a_key_is_written(bot: BotServer, iam) -> None: 
     assert f"`{key}` belongs to IAM user *ci* in account *default*" in text
 
 
-def test_check_of_bad_forms(bot: BotServer, aws) -> None:  # noqa: ANN001
+def test_check_of_bad_forms(bot: BotServer, aws) -> None:
     bot.command("check ASIAY34FZKBOKMUTVV7A")
     text = _reply(bot)
     assert "temporary key from STS" in text
@@ -145,7 +145,7 @@ def test_check_of_bad_forms(bot: BotServer, aws) -> None:  # noqa: ANN001
     assert "characters that never appear" in bot.slack.wait_calls("response_url", 3)[-1].raw
 
 
-def test_check_inactive_key_and_missing_key(bot: BotServer, iam) -> None:  # noqa: ANN001
+def test_check_inactive_key_and_missing_key(bot: BotServer, iam) -> None:
     iam.create_user(UserName="ci")
     key = key_made(iam, "ci", 10, bot.services.clock())
     iam.update_access_key(UserName="ci", AccessKeyId=key, Status="Inactive")
@@ -156,7 +156,7 @@ def test_check_inactive_key_and_missing_key(bot: BotServer, iam) -> None:  # noq
     assert "was not found in any configured account" in bot.slack.wait_calls("response_url", 2)[-1].raw
 
 
-def test_check_key_whose_user_no_longer_exists(bot: BotServer, iam) -> None:  # noqa: ANN001
+def test_check_key_whose_user_no_longer_exists(bot: BotServer, iam) -> None:
     iam.create_user(UserName="temp-user")
     key = key_made(iam, "temp-user", 10, bot.services.clock())
     bot.command("list temp-user")

@@ -41,12 +41,12 @@ class FakeSlack:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
                 fake._handle(self, raw)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake._handle(self, urlparse(self.path).query)
 
             def log_message(self, *args: Any) -> None:
@@ -141,7 +141,9 @@ class FakeSlack:
         with self._cond:
             self._cond.notify_all()
 
-    def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+    def _reply(
+        self, handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any], headers: dict[str, str]
+    ) -> None:
         payload = json.dumps(body).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,7 +26,7 @@ class TestClock:
     """A clock the test moves by hand."""
 
     def __init__(self, now: datetime | None = None) -> None:
-        self.now = now or datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = now or datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now

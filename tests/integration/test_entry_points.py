@@ -1,0 +1,97 @@
+"""`python -m bot` as a deployment runs it: a real process, real port, signed requests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from tests.support.fake_slack import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "ACCOUNTS"))}
+    env.update(extra)
+    return env
+
+
+def test_bad_configuration_stops_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=_env(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", PORT="http"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "keywarden: configuration error: PORT is malformed: expected a port number from 1 to 65535"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_python_m_bot_serves_healthz_and_signed_help(tmp_path: Path, slack: FakeSlack) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=_env(
+            PYTHONPATH=str(ROOT),
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET="shh",
+            SLACK_API_URL=slack.api_url,
+            PORT=str(port),
+            SCHEDULER="off",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    assert r.status == 200 and b'"database": "ok"' in r.read()
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("the bot did not start: " + (process.stdout.read().decode() if process.poll() else ""))
+                time.sleep(0.2)
+        body = urlencode({"command": "/awskeys", "text": "help", "user_id": "U1", "response_url": slack.response_url()})
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": SignatureVerifier("shh").generate_signature(timestamp=ts, body=body),
+        }
+        request = urllib.request.Request(base + "/slack/events", data=body.encode(), headers=headers)
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=10) as r:
+            elapsed = time.monotonic() - started
+            assert r.status == 200 and b"/awskeys check" in r.read()
+        assert elapsed < 3
+        assert (tmp_path / "keywarden.db").exists()  # SQLite by default, migrated at start
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,117 @@
+"""The AWS adapter on recorded responses (botocore Stubber) and on moto."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.stub import Stubber
+
+from bot.aws import (
+    AccountClient,
+    AwsGateway,
+    AwsLimitExceeded,
+    AwsNotFound,
+    AwsPermissionDenied,
+    AwsThrottled,
+    AwsUnavailable,
+    NewKey,
+    translate,
+)
+from bot.settings import Account
+
+
+class StubbedSession:
+    """A session whose clients are stubbed with recorded responses."""
+
+    region_name = "us-east-1"
+
+    def __init__(self) -> None:
+        self.iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+        self.stubber = Stubber(self.iam)
+
+    def client(self, service: str, **_: object):
+        assert service == "iam"
+        return self.iam
+
+
+def _error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"{code} happened"}}, operation)
+
+
+def test_user_details_follows_every_page() -> None:
+    session = StubbedSession()
+    created = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def user(name: str, owner: str) -> dict:
+        return {
+            "UserName": name,
+            "UserId": "AIDA" + name.upper().ljust(16, "X")[:16],
+            "Path": "/",
+            "Arn": f"arn:aws:iam::123456789012:user/{name}",
+            "CreateDate": created,
+            "Tags": [{"Key": "owner", "Value": owner}],
+        }
+
+    session.stubber.add_response(
+        "get_account_authorization_details",
+        {"UserDetailList": [user("a", "a@x")], "IsTruncated": True, "Marker": "m1"},
+        {"Filter": ["User"]},
+    )
+    session.stubber.add_response(
+        "get_account_authorization_details",
+        {"UserDetailList": [user("b", "b@x"), user("c", "U123")], "IsTruncated": False},
+        {"Filter": ["User"], "Marker": "m1"},
+    )
+    with session.stubber:
+        users = list(AccountClient("default", session).user_details())  # type: ignore[arg-type]
+    assert [(u.name, u.tags["owner"]) for u in users] == [("a", "a@x"), ("b", "b@x"), ("c", "U123")]
+    session.stubber.assert_no_pending_responses()
+
+
+def test_access_denied_names_the_permission() -> None:
+    session = StubbedSession()
+    session.stubber.add_client_error("list_access_keys", "AccessDenied", "User: x is not authorized")
+    with session.stubber, pytest.raises(AwsPermissionDenied) as e:
+        AccountClient("prod", session).list_access_keys("ci")  # type: ignore[arg-type]
+    assert e.value.permission == "iam:ListAccessKeys"
+    assert "`iam:ListAccessKeys`" in e.value.message and "`prod`" in e.value.message
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "words"),
+    [
+        ("NoSuchEntity", AwsNotFound, "Not found in account"),
+        ("LimitExceeded", AwsLimitExceeded, "limit reached"),
+        ("Throttling", AwsThrottled, "try again in a few minutes"),
+        ("AccessDeniedException", AwsPermissionDenied, "secretsmanager:CreateSecret"),
+    ],
+)
+def test_errors_become_domain_errors(code: str, kind: type, words: str) -> None:
+    error = translate(_error(code, "CreateSecret"), "default", "secretsmanager")
+    assert isinstance(error, kind)
+    assert words in error.message
+
+
+def test_connection_failure_says_nothing_changed() -> None:
+    error = translate(EndpointConnectionError(endpoint_url="https://iam.amazonaws.com"), "default", "iam")
+    assert isinstance(error, AwsUnavailable) and "Nothing was changed" in error.message
+
+
+def test_new_key_never_shows_its_secret() -> None:
+    key = NewKey("ci", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    assert "wJalr" not in repr(key) and "wJalr" not in str(key) and "wJalr" not in f"{key}"
+
+
+def test_assumed_role_accounts_land_in_their_own_account(aws: None) -> None:
+    gateway = AwsGateway(
+        (
+            Account("prod", "arn:aws:iam::111111111111:role/keywarden", "ext"),
+            Account("dev", "arn:aws:iam::222222222222:role/keywarden"),
+        )
+    )
+    assert gateway.account("prod").account_id() == "111111111111"
+    assert gateway.account("dev").account_id() == "222222222222"
+    assert gateway.account("prod") is gateway.account("prod")

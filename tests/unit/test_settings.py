@@ -1,0 +1,66 @@
+import pytest
+
+from bot.settings import DEFAULT_DATABASE_URL, Account, Settings, SettingsError
+
+BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+
+
+def test_defaults() -> None:
+    s = Settings.from_env(BASE)
+    assert s.port == 3000
+    assert s.database_url == DEFAULT_DATABASE_URL
+    assert s.slash_command == "/awskeys"
+    assert s.owner_tag == "owner"
+    assert s.accounts == (Account("default"),)
+    assert (s.max_key_age_days, s.warn_key_age_days, s.unused_days) == (90, 80, 45)
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.scheduler is True
+
+
+def test_full_configuration() -> None:
+    s = Settings.from_env(
+        BASE
+        | {
+            "SLACK_APP_TOKEN": "xapp-1",
+            "SLACK_API_URL": "http://127.0.0.1:9999/api",
+            "PORT": "8080",
+            "DATABASE_URL": "postgresql://db/keywarden",
+            "APPROVER_IDS": "U012AB3CD, W045EF6GH",
+            "APPROVER_GROUP": "S0123ABCD",
+            "ACCOUNTS": "prod=arn:aws:iam::111111111111:role/kw|ext-1,dev=arn:aws:iam::222222222222:role/kw",
+            "SCHEDULER": "off",
+        }
+    )
+    assert s.slack_api_url == "http://127.0.0.1:9999/api/"
+    assert s.database_url == "postgresql+psycopg://db/keywarden"
+    assert s.approver_ids == frozenset({"U012AB3CD", "W045EF6GH"})
+    assert s.accounts[0] == Account("prod", "arn:aws:iam::111111111111:role/kw", "ext-1")
+    assert s.account_aliases == ["prod", "dev"]
+    assert s.scheduler is False
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN is not set"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN is malformed"),
+        ({"SLACK_SIGNING_SECRET": " "}, "SLACK_SIGNING_SECRET is not set"),
+        ({"SLACK_APP_TOKEN": "xoxb-no"}, "SLACK_APP_TOKEN is malformed"),
+        ({"PORT": "eighty"}, "PORT is malformed"),
+        ({"PORT": "70000"}, "PORT is malformed (70000 is out of range)"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL is malformed"),
+        ({"SLASH_COMMAND": "awskeys"}, "SLASH_COMMAND is malformed"),
+        ({"APPROVER_IDS": "U012AB3CD,alice"}, "APPROVER_IDS is malformed ('alice' is not a Slack user id)"),
+        ({"ACCOUNTS": "prod"}, "ACCOUNTS is malformed"),
+        ({"ACCOUNTS": "prod=arn:aws:iam::1:role/x"}, "is not a role ARN"),
+        ({"SLACK_API_URL": "slack.com"}, "SLACK_API_URL is malformed"),
+        ({"MAX_KEY_AGE_DAYS": "-1"}, "MAX_KEY_AGE_DAYS is malformed"),
+        ({"WARN_KEY_AGE_DAYS": "95"}, "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS"),
+        ({"SCHEDULER": "maybe"}, "SCHEDULER is malformed: expected on or off"),
+    ],
+)
+def test_bad_variables_are_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | env)
+    assert named in str(error.value)
+    assert "expected" in str(error.value) or "must" in str(error.value)
