@@ -10,9 +10,12 @@ from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
 from bot.domain.findings import Policy
+from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
 from bot.services.inventory import InventoryService
+from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
+from bot.services.request_store import RequestStore
 from bot.settings import Settings
 from bot.slack import SlackDirectory, make_web_client
 
@@ -28,6 +31,8 @@ class Services:
     audit: AuditLog
     index: OwnershipIndex
     inventory: InventoryService
+    notifier: Notifier
+    approvals: ApprovalService
 
     @property
     def policy(self) -> Policy:
@@ -54,4 +59,7 @@ def bootstrap(
     policy = Policy(settings.max_key_age_days, settings.warn_key_age_days, settings.unused_days)
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     inventory = InventoryService(aws, index, db, clock, policy, settings.accounts)
-    return Services(settings, clock, db, aws, slack, directory, audit, index, inventory)
+    notifier = Notifier(slack)
+    store = RequestStore(db, clock, audit)
+    approvals = ApprovalService(settings, clock, store, inventory, aws, notifier, directory)
+    return Services(settings, clock, db, aws, slack, directory, audit, index, inventory, notifier, approvals)

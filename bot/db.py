@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    ForeignKey,
     Integer,
     String,
     Text,
@@ -101,6 +102,53 @@ class KnownKey(Base):
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     gone: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KeyRequest(Base):
+    """A request for a key operation. Status changes only through `RequestStore.transition`."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    iam_user: Mapped[str] = mapped_column(String(64), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    requester: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # Set while the request is open, NULL once it ends: a unique guard against duplicate open requests.
+    open_target: Mapped[str | None] = mapped_column(String(200), unique=True)
+    approvals_needed: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None]
+    deny_reason: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    dm_channel: Mapped[str | None] = mapped_column(String(32))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]
+    reveal_expires_at: Mapped[datetime | None]
+    new_key_id: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[str | None] = mapped_column(Text)
+    # What the approval message shows about the key and its owner, captured when the request was filed.
+    details: Mapped[str] = mapped_column(Text, default="")
+    owner_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The status the Slack messages last showed; a sweep re-sends what Slack did not accept.
+    notified_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class Approval(Base):
+    """One approver's approval of one request; the primary key makes a second click a no-op."""
+
+    __tablename__ = "approvals"
+
+    request_id: Mapped[str] = mapped_column(String(16), ForeignKey("requests.id"), primary_key=True)
+    approver: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime]
 
 
 class Database:

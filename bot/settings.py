@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -54,6 +54,11 @@ class Settings:
     ownership_ttl_minutes: int = 60
     scheduler: bool = True
     log_level: str = "INFO"
+    request_ttl_hours: int = 24
+    reveal_ttl_hours: int = 24
+    approvals_required: Mapping[str, int] = field(default_factory=dict)
+    secret_delivery: str = "reveal"
+    secret_prefix: str = "keywarden"
 
     @property
     def account_aliases(self) -> list[str]:
@@ -107,6 +112,20 @@ class Settings:
             or 60,
             scheduler=r.optional("SCHEDULER", _on_off, "on or off") if "SCHEDULER" in env else True,
             log_level=r.optional("LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR") or "INFO",
+            request_ttl_hours=r.optional("REQUEST_TTL_HOURS", _int_between(1, 720), "hours from 1 to 720") or 24,
+            reveal_ttl_hours=r.optional("REVEAL_TTL_HOURS", _int_between(1, 720), "hours from 1 to 720") or 24,
+            approvals_required=r.optional(
+                "APPROVALS_REQUIRED", _approvals, "operation=count pairs such as delete=2,create=1"
+            )
+            or {},
+            secret_delivery=r.optional(
+                "SECRET_DELIVERY", _matching(re.compile(r"^(reveal|secretsmanager)$")), "reveal or secretsmanager"
+            )
+            or "reveal",
+            secret_prefix=r.optional(
+                "SECRET_PREFIX", _matching(re.compile(r"^[\w/+=.@-]{1,200}$")), "a secret name prefix such as keywarden"
+            )
+            or "keywarden",
         )
         if settings.warn_key_age_days >= settings.max_key_age_days:
             raise SettingsError(
@@ -216,6 +235,22 @@ def _accounts(value: str) -> tuple[Account, ...]:
     if not accounts:
         raise ValueError("no account given")
     return tuple(accounts)
+
+
+_OPERATIONS = {"create", "rotate", "deactivate", "reactivate", "delete"}
+
+
+def _approvals(value: str) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        name, sep, count = part.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in _OPERATIONS:
+            raise ValueError(f"{part!r} does not name an operation ({', '.join(sorted(_OPERATIONS))})")
+        if not count.strip().isdigit() or not 1 <= int(count) <= 5:
+            raise ValueError(f"{part!r} needs a count from 1 to 5")
+        result[name] = int(count)
+    return result
 
 
 def _on_off(value: str) -> bool:

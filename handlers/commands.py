@@ -7,10 +7,11 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.blocks import Message, build_audit, build_check, build_help, build_key_list
+from bot.blocks import Message, build_audit, build_check, build_help, build_key_list, plain
 from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
+from bot.request_blocks import build_open_requests, build_request_filed, build_request_modal, outcome_line
 from handlers.errors import replies_on_error
 
 Route = Callable[[Services, Command, str], Message]
@@ -26,14 +27,38 @@ def _check(services: Services, cmd: Command, user_id: str) -> Message:
 
 
 def _audit(services: Services, cmd: Command, user_id: str) -> Message:
+    if not services.approvals.is_approver(user_id):
+        return plain("Only approvers can read the audit log.")
     subject = cmd.key_id or (cmd.user.name if cmd.user else None)
     return build_audit(services.audit.recent(subject), subject)
+
+
+def _file(services: Services, cmd: Command, user_id: str) -> Message:
+    request = services.approvals.file(user_id, cmd)
+    if cmd.now:
+        return plain(f"Break-glass {request.id}: {outcome_line(request)} The approvers have been told.")
+    return build_request_filed(request)
+
+
+def _requests(services: Services, cmd: Command, user_id: str) -> Message:
+    return build_open_requests(services.approvals.open_requests(user_id))
+
+
+def _cancel(services: Services, cmd: Command, user_id: str) -> Message:
+    assert cmd.request_id is not None
+    return plain(services.approvals.cancel(cmd.request_id, user_id))
 
 
 ROUTES: dict[str, Route] = {
     "list": _list,
     "check": _check,
     "audit": _audit,
+    "create": _file,
+    "deactivate": _file,
+    "reactivate": _file,
+    "delete": _file,
+    "requests": _requests,
+    "cancel": _cancel,
 }
 
 
@@ -50,7 +75,7 @@ def register(app: App, services: Services) -> None:
             text, blocks = build_help(settings.slash_command)
             ack(response_type="ephemeral", text=text, blocks=blocks)
             return
-        if cmd.name not in ROUTES:
+        if cmd.name not in ROUTES and cmd.name != "modal":
             ack(response_type="ephemeral", text=f"`{cmd.name}` is not available yet. Try `help`.")
             return
         ack()
@@ -61,6 +86,10 @@ def register(app: App, services: Services) -> None:
             cmd = parse(command.get("text", ""), settings.account_aliases)
         except InputError:
             return  # already answered in the ack
+        if cmd.name == "modal":
+            if services.notifier.open_view(command.get("trigger_id", ""), build_request_modal()) is None:
+                respond(text="Slack could not open the request form; try again, or type the request.")
+            return
         route = ROUTES.get(cmd.name)
         if route is None:
             return

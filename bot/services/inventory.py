@@ -122,6 +122,24 @@ class InventoryService:
         key_id = "".join(raw.split()).upper()
         if not ACCESS_KEY_ID.match(key_id):
             return CheckResult(raw, key_id, problems, next_step=_format_advice(key_id))
+        found, denied = self._find_key(key_id)
+        if found is not None:
+            account, user = found
+            keys = self.user_keys(account, user)
+            view = next((k for k in keys.keys if k.facts.key_id == key_id), None)
+            if view is not None:  # else deleted between the two calls
+                return CheckResult(raw, key_id, problems, account, user, view, next_step=_key_advice(view, key_id))
+        return self._missing_key(raw, key_id, problems, denied)
+
+    def locate(self, key_id: str) -> tuple[str, str]:
+        """The (account, user) that owns a key; InputError when no configured account has it."""
+        found, denied = self._find_key(key_id)
+        if found is None:
+            hint = f" ({denied[0]})" if denied else ""
+            raise InputError(f"`{key_id}` was not found in any configured account{hint}. `check {key_id}` explains.")
+        return found
+
+    def _find_key(self, key_id: str) -> tuple[tuple[str, str] | None, list[str]]:
         denied: list[str] = []
         for account in self._aws.aliases:
             try:
@@ -131,12 +149,8 @@ class InventoryService:
             except AwsPermissionDenied as e:
                 denied.append(e.message)
                 continue
-            keys = self.user_keys(account, used.user)
-            view = next((k for k in keys.keys if k.facts.key_id == key_id), None)
-            if view is None:  # deleted between the two calls
-                break
-            return CheckResult(raw, key_id, problems, account, used.user, view, next_step=_key_advice(view, key_id))
-        return self._missing_key(raw, key_id, problems, denied)
+            return (account, used.user), denied
+        return None, denied
 
     def _missing_key(self, raw: str, key_id: str, problems: list[str], denied: list[str]) -> CheckResult:
         notes = list(denied)

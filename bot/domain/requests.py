@@ -1,0 +1,58 @@
+"""Requests for key operations: their states, the allowed transitions, and their ids."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Operation(StrEnum):
+    CREATE = "create"
+    ROTATE = "rotate"
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
+    DELETE = "delete"
+
+
+# The only transitions a request may make. `executing -> approved` hands a Reveal back when the
+# secret could not be shown; `approved -> expired` ends an approved key that was never revealed.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.APPROVED, Status.DENIED, Status.EXPIRED, Status.CANCELLED}),
+    Status.APPROVED: frozenset({Status.EXECUTING, Status.EXPIRED}),
+    Status.EXECUTING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.APPROVED}),
+}
+OPEN = frozenset({Status.PENDING, Status.APPROVED, Status.EXECUTING})
+FINAL = frozenset(Status) - OPEN
+
+# Operations whose execution hands a new secret to the requester.
+MAKES_KEY = frozenset({Operation.CREATE, Operation.ROTATE})
+
+_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+
+class TransitionError(ValueError):
+    pass
+
+
+def check_transition(current: Status, new: Status) -> None:
+    if new not in TRANSITIONS.get(current, frozenset()):
+        raise TransitionError(f"a {current} request cannot become {new}")
+
+
+def new_request_id() -> str:
+    return "R-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+def approvals_needed(operation: Operation, configured: dict[str, int]) -> int:
+    return configured.get(operation.value, 2 if operation is Operation.DELETE else 1)

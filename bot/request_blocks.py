@@ -1,0 +1,269 @@
+"""Block Kit builders for requests: approval messages, DMs, modals. Pure functions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot import ids
+from bot.blocks import Blocks, Message, context, plain, section
+from bot.domain.requests import MAKES_KEY, Operation, Status
+from bot.services.request_store import Request
+
+_OUTCOME = {
+    Status.APPROVED: ":white_check_mark: Approved",
+    Status.EXECUTING: ":hourglass_flowing_sand: Running",
+    Status.SUCCEEDED: ":white_check_mark: Done",
+    Status.FAILED: ":x: Failed",
+    Status.DENIED: ":no_entry: Denied",
+    Status.EXPIRED: ":hourglass: Expired",
+    Status.CANCELLED: ":heavy_multiplication_x: Cancelled",
+}
+_OPERATION_CHOICES = [
+    (Operation.CREATE, "Create a key", "IAM user, e.g. ci-deployer"),
+    (Operation.ROTATE, "Rotate a key", "IAM user or access key id"),
+    (Operation.DEACTIVATE, "Deactivate a key", "access key id"),
+    (Operation.REACTIVATE, "Reactivate a key", "access key id"),
+    (Operation.DELETE, "Delete a key", "access key id"),
+]
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
+
+
+def who(actor: str) -> str:
+    return f"<@{actor}>" if actor[:1] in {"U", "W"} else actor
+
+
+def headline(req: Request) -> str:
+    what = f"*{req.operation.value}* `{req.key_id}` of" if req.key_id else f"*{req.operation.value}* a key for"
+    return f"{what} *{req.account}:{req.iam_user}*"
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None, confirm: dict | None = None) -> dict:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = confirm
+    return button
+
+
+def _confirm(title: str, text: str, yes: str) -> dict[str, Any]:
+    return {
+        "title": {"type": "plain_text", "text": title},
+        "text": {"type": "mrkdwn", "text": text},
+        "confirm": {"type": "plain_text", "text": yes},
+        "deny": {"type": "plain_text", "text": "Back"},
+    }
+
+
+def build_approval_message(req: Request) -> Message:
+    """The message in the approval channel; buttons while pending, the outcome afterwards."""
+    text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
+    lines = [
+        f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}",
+        f"*Reason:* {req.reason or '_none given_'}",
+    ]
+    blocks: Blocks = [section("\n".join(lines))]
+    if not req.owner_ok:
+        blocks.append(
+            section(f":warning: *{who(req.requester)} is not the owner of `{req.iam_user}`* per its owner tag.")
+        )
+    if req.details:
+        blocks.append(section(req.details))
+    needed = req.approvals_needed
+    if req.approvers:
+        names = ", ".join(who(a) for a in req.approvers)
+        blocks.append(context(f"Approved by {names} ({len(req.approvers)} of {needed})"))
+    if req.status is Status.PENDING:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "decision",
+                "elements": [
+                    _button(
+                        "Approve",
+                        ids.APPROVE,
+                        req.id,
+                        "primary",
+                        _confirm("Approve?", f"Approve {req.id}: {headline(req)}?", "Approve"),
+                    ),
+                    _button("Deny", ids.DENY, req.id, "danger"),
+                ],
+            }
+        )
+        extra = f"; {needed} approvals needed" if needed > 1 else ""
+        blocks.append(context(f"Expires {_when(req.expires_at)}{extra}. The requester cannot approve."))
+    else:
+        blocks.append(section(outcome_line(req)))
+    return text, blocks
+
+
+def outcome_line(req: Request) -> str:
+    label = _OUTCOME.get(req.status, req.status.value)
+    parts = [f"*{label}*"]
+    if req.status is Status.DENIED:
+        parts.append(f"by {who(req.decided_by or '?')} at {_when(req.decided_at)}: {req.deny_reason}")
+    elif req.status is Status.CANCELLED:
+        parts.append(f"by the requester at {_when(req.updated_at)}")
+    elif req.status is Status.EXPIRED:
+        parts.append(f"at {_when(req.updated_at)}, undecided" if not req.decided_by else f"at {_when(req.updated_at)}")
+    elif req.decided_by:
+        parts.append(f"by {who(req.decided_by)} at {_when(req.decided_at)}")
+    if req.status is Status.APPROVED and req.operation in MAKES_KEY:
+        parts.append("· waiting for the requester to reveal the key")
+    if req.result:
+        parts.append(f"· {req.result}")
+    return " ".join(parts)
+
+
+def build_requester_dm(req: Request, secret_name: str | None = None) -> Message:
+    """The requester's DM about their request; a Reveal button while a key waits to be revealed."""
+    title = f"Your request {req.id} ({headline(req)})"
+    blocks: Blocks = [section(f"{title}\n{outcome_line(req)}")]
+    if req.status is Status.APPROVED and req.operation in MAKES_KEY:
+        blocks.append(
+            section(
+                "Click *Reveal* to create the key and see its secret access key. It is shown once, in a window "
+                "that is not kept in Slack; copy it then. Keywarden stores it nowhere. "
+                f"Reveal works until {_when(req.reveal_expires_at)}."
+            )
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "reveal",
+                "elements": [_button("Reveal", ids.REVEAL, req.id, "primary")],
+            }
+        )
+    if secret_name:
+        blocks.append(
+            section(
+                f"The new key is stored in AWS Secrets Manager as `{secret_name}` in account `{req.account}`. "
+                f"Fetch it with:\n```aws secretsmanager get-secret-value --secret-id {secret_name} "
+                "--query SecretString --output text```"
+            )
+        )
+    return f"{title}: {req.status.value}", blocks
+
+
+def build_secret_loading_modal() -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.SECRET_MODAL,
+        "title": {"type": "plain_text", "text": "Your new key"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(":hourglass_flowing_sand: Creating the key…")],
+    }
+
+
+def build_secret_modal(account: str, user: str, key_id: str, secret: str) -> dict[str, Any]:
+    """The only place a secret is ever rendered; the modal has no inputs and sends nothing back."""
+    snippet = f"[{user}]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}"
+    return {
+        "type": "modal",
+        "callback_id": ids.SECRET_MODAL,
+        "title": {"type": "plain_text", "text": "Your new key"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [
+            section(f"New access key for *{account}:{user}*. Copy the secret now: it is not shown again."),
+            section(f"*Access key id*\n`{key_id}`\n*Secret access key*\n`{secret}`"),
+            section(f"*`~/.aws/credentials`*\n```{snippet}```"),
+            context("Keywarden does not keep the secret. Closing this window discards it."),
+        ],
+    }
+
+
+def build_error_modal(message: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.SECRET_MODAL,
+        "title": {"type": "plain_text", "text": "Your new key"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(f":x: {message}")],
+    }
+
+
+def build_deny_modal(request_id: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.DENY_MODAL,
+        "private_metadata": json.dumps({"request_id": request_id}),
+        "title": {"type": "plain_text", "text": f"Deny {request_id}"},
+        "submit": {"type": "plain_text", "text": "Deny"},
+        "close": {"type": "plain_text", "text": "Back"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_REASON,
+                "label": {"type": "plain_text", "text": "Reason (the requester sees it)"},
+                "element": {"type": "plain_text_input", "action_id": ids.INPUT, "multiline": True, "max_length": 300},
+            }
+        ],
+    }
+
+
+def build_request_modal() -> dict[str, Any]:
+    options = [
+        {"text": {"type": "plain_text", "text": label}, "value": op.value} for op, label, _ in _OPERATION_CHOICES
+    ]
+    return {
+        "type": "modal",
+        "callback_id": ids.REQUEST_MODAL,
+        "title": {"type": "plain_text", "text": "AWS key request"},
+        "submit": {"type": "plain_text", "text": "Request"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_OPERATION,
+                "label": {"type": "plain_text", "text": "Operation"},
+                "element": {"type": "static_select", "action_id": ids.INPUT, "options": options},
+            },
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_TARGET,
+                "label": {"type": "plain_text", "text": "IAM user or access key id"},
+                "hint": {"type": "plain_text", "text": "create: a user (or account:user); others: a key id"},
+                "element": {"type": "plain_text_input", "action_id": ids.INPUT, "max_length": 140},
+            },
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_REASON,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Reason"},
+                "element": {"type": "plain_text_input", "action_id": ids.INPUT, "max_length": 300},
+            },
+        ],
+    }
+
+
+def build_request_filed(req: Request) -> Message:
+    needed = f" ({req.approvals_needed} approvals needed)" if req.approvals_needed > 1 else ""
+    return plain(
+        f"Request *{req.id}* filed: {headline(req)}. It waits for approval{needed} until "
+        f"{_when(req.expires_at)}. `cancel {req.id}` withdraws it."
+    )
+
+
+def build_open_requests(requests: list[Request]) -> Message:
+    if not requests:
+        return plain("You have no open requests.")
+    lines = [f"• *{r.id}* {headline(r)}: {r.status.value}, filed {_when(r.created_at)}" for r in requests]
+    return f"{len(requests)} open request(s)", [section("*Your open requests*\n" + "\n".join(lines))]
+
+
+def build_break_glass_notice(req: Request) -> Message:
+    text = (
+        f":rotating_light: *Break-glass*: {who(req.requester)} deactivated `{req.key_id}` of "
+        f"*{req.account}:{req.iam_user}* at once (suspected compromise). Reason: {req.reason or '_none given_'}"
+    )
+    return plain(text)

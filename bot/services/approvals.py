@@ -1,0 +1,442 @@
+"""The approval workflow: filing requests, deciding them exactly once, executing them, revealing secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from bot.aws import AwsError, AwsGateway
+from bot.blocks import key_lines
+from bot.clock import Clock
+from bot.domain.commands import Command
+from bot.domain.keys import InputError
+from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed
+from bot.operations import OPERATIONS, Target
+from bot.request_blocks import (
+    build_approval_message,
+    build_error_modal,
+    build_requester_dm,
+    build_secret_loading_modal,
+    build_secret_modal,
+    who,
+)
+from bot.services.inventory import InventoryService
+from bot.services.notifier import Notifier
+from bot.services.request_store import DuplicateRequest, Request, RequestStore
+from bot.settings import Settings
+from bot.slack import SlackDirectory
+
+log = logging.getLogger(__name__)
+SYSTEM = "keywarden"
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: RequestStore,
+        inventory: InventoryService,
+        aws: AwsGateway,
+        notifier: Notifier,
+        directory: SlackDirectory,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._store = store
+        self._inventory = inventory
+        self._aws = aws
+        self._notifier = notifier
+        self._directory = directory
+
+    # Who may decide
+    def is_approver(self, user_id: str) -> bool:
+        if user_id in self._settings.approver_ids:
+            return True
+        group = self._settings.approver_group
+        return bool(group) and user_id in self._directory.group_members(group)
+
+    # Filing
+    def file(self, requester: str, cmd: Command) -> Request:
+        """Validate against live AWS state, store the request, post it for approval."""
+        operation = Operation(cmd.name)
+        target = self._target(cmd)
+        OPERATIONS[operation].check(target)
+        if cmd.now:
+            return self._break_glass(requester, cmd, target)
+        now = self._clock()
+        request = self._add(
+            requester,
+            operation,
+            target,
+            cmd.reason,
+            status=Status.PENDING,
+            expires_at=now + timedelta(hours=self._settings.request_ttl_hours),
+        )
+        self.sync(request)
+        return request
+
+    def _break_glass(self, requester: str, cmd: Command, target: Target) -> Request:
+        """`deactivate --now`: the key's owner or an approver deactivates at once, announced to approvers."""
+        if not (self._owns(requester, target) or self.is_approver(requester)):
+            raise InputError(
+                "Only the key's owner or an approver may use `--now`. Without it, the request goes to approval."
+            )
+        request = self._add(
+            requester,
+            Operation.DEACTIVATE,
+            target,
+            cmd.reason,
+            status=Status.APPROVED,
+            expires_at=self._clock(),
+            action="break_glass",
+            note=f":rotating_light: *Break-glass*: deactivated at once by {who(requester)} (suspected compromise).",
+        )
+        return self.execute(request.id) or request
+
+    def _add(
+        self,
+        requester: str,
+        operation: Operation,
+        target: Target,
+        reason: str,
+        *,
+        status: Status,
+        expires_at,
+        action: str = "requested",
+        note: str = "",
+    ) -> Request:
+        details = "\n".join(x for x in (note, self._details(target)) if x)
+        try:
+            return self._store.add(
+                operation=operation,
+                account=target.account,
+                iam_user=target.name,
+                key_id=target.key.facts.key_id if target.key else None,
+                requester=requester,
+                reason=reason,
+                approvals_needed=approvals_needed(operation, dict(self._settings.approvals_required)),
+                expires_at=expires_at,
+                details=details,
+                owner_ok=self._owns(requester, target),
+                status=status,
+                action=action,
+            )
+        except DuplicateRequest as e:
+            raise InputError(
+                f"Request {e.existing} is already open for this {'key' if target.key else 'user'}: "
+                f"wait for it, or `cancel {e.existing}` if it is yours."
+            ) from None
+
+    def _target(self, cmd: Command) -> Target:
+        if cmd.key_id:
+            account, user = self._inventory.locate(cmd.key_id)
+        else:
+            assert cmd.user is not None
+            account, user = self._inventory.resolve(cmd.user)
+        keys = self._inventory.user_keys(account, user)
+        key = next((k for k in keys.keys if k.facts.key_id == cmd.key_id), None) if cmd.key_id else None
+        return Target(keys, key)
+
+    def _owns(self, user_id: str, target: Target) -> bool:
+        owner = (target.user.owner or "").lower()
+        return bool(owner) and owner in {i.lower() for i in self._directory.person(user_id).identities}
+
+    def _details(self, target: Target) -> str:
+        now = self._clock()
+        if target.key is not None:
+            return key_lines(target.key, now)
+        if not target.user.keys:
+            return f"`{target.name}` has no access keys yet."
+        return f"`{target.name}` has these keys now:\n" + "\n".join(key_lines(k, now) for k in target.user.keys)
+
+    # Decisions
+    def approve(self, request_id: str, approver: str) -> str | None:
+        """Record an approval; the click that completes the count executes the request. Returns a reply."""
+        request = self._store.get(request_id)
+        if request is None:
+            return f"Request {request_id} does not exist (any more)."
+        if approver == request.requester:
+            return "You cannot approve your own request: another approver must decide."
+        if not self.is_approver(approver):
+            return "Only approvers can approve requests. Nothing was changed."
+        outcome, request = self._store.approve(request_id, approver)
+        assert request is not None
+        if outcome == "late":
+            return _late(request)
+        if outcome == "duplicate":
+            return (
+                f"You already approved {request_id}; it needs another approver ({len(request.approvers)} of "
+                f"{request.approvals_needed})."
+            )
+        if outcome == "partial":
+            self.sync(request)
+            return f"Approval recorded: {len(request.approvers)} of {request.approvals_needed} for {request_id}."
+        self._after_approval(request)
+        return None
+
+    def _after_approval(self, request: Request) -> None:
+        if request.operation in MAKES_KEY:
+            reveal_until = self._clock() + timedelta(hours=self._settings.reveal_ttl_hours)
+            self._store.set(request.id, reveal_expires_at=reveal_until)
+            request = self._store.get(request.id) or request
+            if self._settings.secret_delivery == "secretsmanager":
+                self._deliver_to_secrets_manager(request)
+                return
+            self.sync(request)
+            return
+        self.sync(request)
+        self.execute(request.id)
+
+    def deny_refusal(self, request_id: str, approver: str) -> str | None:
+        """Why this user may not deny this request now, or None when they may."""
+        request = self._store.get(request_id)
+        if request is None:
+            return f"Request {request_id} does not exist (any more)."
+        if approver == request.requester:
+            return f"You cannot decide your own request; `cancel {request_id}` withdraws it."
+        if not self.is_approver(approver):
+            return "Only approvers can deny requests. Nothing was changed."
+        if request.status is not Status.PENDING:
+            return _late(request)
+        return None
+
+    def deny(self, request_id: str, approver: str, reason: str) -> str | None:
+        refusal = self.deny_refusal(request_id, approver)
+        if refusal:
+            return refusal
+        denied = self._store.transition(
+            request_id,
+            Status.PENDING,
+            Status.DENIED,
+            actor=approver,
+            action="denied",
+            detail=reason,
+            decided_by=approver,
+            decided_at=self._clock(),
+            deny_reason=reason,
+        )
+        if denied is None:
+            late = self._store.get(request_id)
+            return _late(late) if late else f"Request {request_id} does not exist (any more)."
+        self.sync(denied)
+        return None
+
+    def cancel(self, request_id: str, user_id: str) -> str:
+        request = self._store.get(request_id)
+        if request is None or request.requester != user_id:
+            return f"You have no request {request_id}. `requests` lists yours."
+        cancelled = self._store.transition(
+            request_id, Status.PENDING, Status.CANCELLED, actor=user_id, action="cancelled"
+        )
+        if cancelled is None:
+            return f"{request_id} is {request.status.value} and can no longer be cancelled."
+        self.sync(cancelled)
+        return f"Request {request_id} is cancelled."
+
+    def open_requests(self, user_id: str) -> list[Request]:
+        return self._store.open_for(user_id)
+
+    # Execution
+    def execute(self, request_id: str) -> Request | None:
+        """Run an approved request's AWS operation; the claim makes sure only one caller runs it."""
+        request = self._store.transition(
+            request_id, Status.APPROVED, Status.EXECUTING, actor=SYSTEM, action="executing"
+        )
+        if request is None:
+            return None
+        operation = OPERATIONS[request.operation]
+        assert operation.execute is not None and request.key_id is not None
+        try:
+            result = operation.execute(self._aws.account(request.account), request.iam_user, request.key_id)
+        except AwsError as e:
+            final = self._fail(request, e.message)
+        else:
+            final = self._store.transition(
+                request_id, Status.EXECUTING, Status.SUCCEEDED, actor=SYSTEM, action="executed", result=result
+            )
+        if final is not None:
+            self.sync(final)
+        return final
+
+    def _fail(self, request: Request, message: str) -> Request | None:
+        return self._store.transition(
+            request.id,
+            Status.EXECUTING,
+            Status.FAILED,
+            actor=SYSTEM,
+            action="failed",
+            outcome="failed",
+            detail=message,
+            result=message,
+        )
+
+    def reveal(self, request_id: str, user_id: str, trigger_id: str) -> str | None:
+        """Create the key and show its secret in a modal, once. Returns a reply when nothing was shown."""
+        request = self._store.get(request_id)
+        if request is None:
+            return f"Request {request_id} does not exist (any more)."
+        if request.requester != user_id:
+            return "Only the requester can reveal this key."
+        if request.status is not Status.APPROVED or request.operation not in MAKES_KEY:
+            if request.status is Status.SUCCEEDED:
+                return f"The key of {request_id} was already revealed; a secret is shown only once."
+            return f"{request_id} is {request.status.value}: there is nothing to reveal."
+        if request.reveal_expires_at and self._clock() >= request.reveal_expires_at:
+            return f"The Reveal of {request_id} has expired; file a new request."
+        claimed = self._store.transition(
+            request_id,
+            Status.APPROVED,
+            Status.EXECUTING,
+            actor=user_id,
+            action="reveal_started",
+            claimed_at=self._clock(),
+        )
+        if claimed is None:
+            return f"{request_id} is already being revealed."
+        view_id = self._notifier.open_view(trigger_id, build_secret_loading_modal())
+        if view_id is None:
+            self._release(claimed, user_id, "the window could not be opened; no key was created")
+            return "Slack could not open the window, so no key was created. Click Reveal again."
+        client = self._aws.account(claimed.account)
+        try:
+            key = client.create_access_key(claimed.iam_user)
+        except AwsError as e:
+            failed = self._fail(claimed, e.message)
+            self._notifier.update_view(view_id, build_error_modal(e.message))
+            if failed:
+                self.sync(failed)
+            return None
+        if not self._notifier.update_view(
+            view_id, build_secret_modal(claimed.account, claimed.iam_user, key.key_id, key.secret)
+        ):
+            self._discard(client, claimed, key.key_id, user_id)
+            return "Slack could not show the secret, so the new key was deleted again. Click Reveal again."
+        done = self._store.transition(
+            request_id,
+            Status.EXECUTING,
+            Status.SUCCEEDED,
+            actor=user_id,
+            action="revealed",
+            new_key_id=key.key_id,
+            result=f"new key `{key.key_id}` created and revealed to {who(user_id)}",
+        )
+        if done:
+            self.sync(done)
+        return None
+
+    def _discard(self, client, request: Request, key_id: str, user_id: str) -> None:
+        try:
+            client.delete_access_key(request.iam_user, key_id)
+        except AwsError as e:
+            log.error("could not delete unrevealed key %s of %s: %s", key_id, request.iam_user, e.message)
+            self._fail(request, f"the secret could not be shown and key {key_id} could not be deleted: {e.message}")
+            return
+        self._release(request, user_id, f"the secret could not be shown; new key {key_id} was deleted")
+
+    def _release(self, request: Request, actor: str, why: str) -> None:
+        self._store.transition(
+            request.id,
+            Status.EXECUTING,
+            Status.APPROVED,
+            actor=actor,
+            action="reveal_failed",
+            outcome="retry",
+            detail=why,
+        )
+
+    def _deliver_to_secrets_manager(self, request: Request) -> None:
+        claimed = self._store.transition(
+            request.id, Status.APPROVED, Status.EXECUTING, actor=SYSTEM, action="executing", claimed_at=self._clock()
+        )
+        if claimed is None:
+            return
+        client = self._aws.account(claimed.account)
+        name = f"{self._settings.secret_prefix}/{claimed.account}/{claimed.iam_user}"
+        try:
+            key = client.create_access_key(claimed.iam_user)
+        except AwsError as e:
+            final = self._fail(claimed, e.message)
+        else:
+            payload = json.dumps({"aws_access_key_id": key.key_id, "aws_secret_access_key": key.secret})
+            try:
+                client.store_secret(name, payload, f"Access key of IAM user {claimed.iam_user} (Keywarden)")
+            except AwsError as e:
+                try:
+                    client.delete_access_key(claimed.iam_user, key.key_id)
+                except AwsError:
+                    log.error("could not delete key %s after Secrets Manager failed", key.key_id)
+                final = self._fail(claimed, f"storing the secret failed, the new key was deleted: {e.message}")
+            else:
+                final = self._store.transition(
+                    request.id,
+                    Status.EXECUTING,
+                    Status.SUCCEEDED,
+                    actor=SYSTEM,
+                    action="stored_secret",
+                    new_key_id=key.key_id,
+                    result=f"new key `{key.key_id}` stored as secret `{name}`",
+                    detail=name,
+                )
+        if final is not None:
+            self.sync(final, secret_name=name if final.status is Status.SUCCEEDED else None)
+
+    # Time
+    def expire_due(self) -> int:
+        """Expire pending requests past their time and approved keys never revealed."""
+        count = 0
+        for request in self._store.due_to_expire(self._clock()):
+            expired = self._store.transition(
+                request.id, {Status.PENDING, Status.APPROVED}, Status.EXPIRED, actor=SYSTEM, action="expired"
+            )
+            if expired is not None:
+                count += 1
+                self.sync(expired)
+        return count
+
+    def resync(self, older_than: timedelta = timedelta(minutes=2)) -> int:
+        """Re-send the Slack updates that Slack did not accept earlier."""
+        stale = self._store.unsynced(self._clock() - older_than)
+        for request in stale:
+            self.sync(request)
+        return len(stale)
+
+    # Slack
+    def sync(self, request: Request, secret_name: str | None = None) -> None:
+        """Bring the approval message and the requester's DM up to date; remember success."""
+        ok = True
+        message = build_approval_message(request)
+        if request.channel and request.message_ts:
+            ok = self._notifier.update(request.channel, request.message_ts, message)
+        elif self._settings.approval_channel:
+            posted = self._notifier.post(self._settings.approval_channel, message)
+            if posted:
+                self._store.set(request.id, channel=posted[0], message_ts=posted[1])
+            ok = posted is not None
+        if request.notified_status != request.status.value and request.status is not Status.PENDING:
+            ok = self._notify_requester(request, secret_name) and ok
+        if ok:
+            self._store.set(request.id, notified_status=request.status.value)
+
+    def _notify_requester(self, request: Request, secret_name: str | None) -> bool:
+        dm = build_requester_dm(request, secret_name)
+        revealed = request.status is Status.SUCCEEDED and request.operation in MAKES_KEY and request.dm_ts
+        if revealed and request.dm_channel and request.dm_ts:
+            return self._notifier.update(request.dm_channel, request.dm_ts, dm)
+        posted = self._notifier.dm(request.requester, dm)
+        if posted:
+            self._store.set(request.id, dm_channel=posted[0], dm_ts=posted[1])
+        return posted is not None
+
+
+def _late(request: Request) -> str:
+    if request.status in OPEN - {Status.PENDING}:
+        by = f" by {who(request.decided_by)}" if request.decided_by else ""
+        return f"{request.id} was already approved{by} at {request.decided_at:%Y-%m-%d %H:%M} UTC."
+    if request.decided_by:
+        return (
+            f"{request.id} was already {request.status.value} by {who(request.decided_by)} "
+            f"at {request.decided_at:%Y-%m-%d %H:%M} UTC."
+        )
+    return f"{request.id} is already {request.status.value} ({request.updated_at:%Y-%m-%d %H:%M} UTC)."

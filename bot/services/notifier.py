@@ -1,0 +1,62 @@
+"""Posting to Slack for the services. Failures (after the client's retries) are logged and reported
+as None/False, so callers can keep their database state and try again later."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.blocks import Message
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+
+    def post(self, channel: str, message: Message, thread_ts: str | None = None) -> tuple[str, str] | None:
+        text, blocks = message
+        try:
+            reply = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("chat.postMessage to %s failed: %s", channel, _reason(e))
+            return None
+        return reply["channel"], reply["ts"]
+
+    def update(self, channel: str, ts: str, message: Message) -> bool:
+        text, blocks = message
+        try:
+            self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("chat.update of %s/%s failed: %s", channel, ts, _reason(e))
+            return False
+        return True
+
+    def dm(self, user: str, message: Message) -> tuple[str, str] | None:
+        """A direct message: posting to a user id opens (or reuses) the bot's DM with them."""
+        return self.post(user, message)
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str | None:
+        try:
+            return self._client.views_open(trigger_id=trigger_id, view=view)["view"]["id"]
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("views.open failed: %s", _reason(e))
+            return None
+
+    def update_view(self, view_id: str, view: dict[str, Any]) -> bool:
+        try:
+            self._client.views_update(view_id=view_id, view=view)
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("views.update failed: %s", _reason(e))
+            return False
+        return True
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error") or error.response.status_code)
+    return type(error).__name__

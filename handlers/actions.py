@@ -1,0 +1,60 @@
+"""Button clicks: ack at once, then decide or reveal in the service. Button values carry only a request id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot import ids
+from bot.bootstrap import Services
+from bot.domain.commands import REQUEST_ID
+from bot.request_blocks import build_deny_modal
+from handlers.errors import replies_on_error
+
+
+def _ack(ack: Ack) -> None:
+    ack()
+
+
+def _request_id(body: dict[str, Any]) -> str | None:
+    value = str((body.get("actions") or [{}])[0].get("value") or "")
+    return value if REQUEST_ID.match(value) else None
+
+
+def _tell(respond: Respond, text: str | None) -> None:
+    if text:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+def register(app: App, services: Services) -> None:
+    approvals = services.approvals
+
+    @replies_on_error
+    def approve(body: dict[str, Any], respond: Respond) -> None:
+        request_id = _request_id(body)
+        if request_id is None:
+            return _tell(respond, "This button does not belong to a Keywarden request.")
+        _tell(respond, approvals.approve(request_id, body["user"]["id"]))
+
+    @replies_on_error
+    def deny(body: dict[str, Any], respond: Respond) -> None:
+        request_id = _request_id(body)
+        if request_id is None:
+            return _tell(respond, "This button does not belong to a Keywarden request.")
+        refusal = approvals.deny_refusal(request_id, body["user"]["id"])
+        if refusal:
+            return _tell(respond, refusal)
+        if services.notifier.open_view(body.get("trigger_id", ""), build_deny_modal(request_id)) is None:
+            _tell(respond, "Slack could not open the form for the reason; click Deny again.")
+
+    @replies_on_error
+    def reveal(body: dict[str, Any], respond: Respond) -> None:
+        request_id = _request_id(body)
+        if request_id is None:
+            return _tell(respond, "This button does not belong to a Keywarden request.")
+        _tell(respond, approvals.reveal(request_id, body["user"]["id"], body.get("trigger_id", "")))
+
+    app.action(ids.APPROVE)(ack=_ack, lazy=[approve])
+    app.action(ids.DENY)(ack=_ack, lazy=[deny])
+    app.action(ids.REVEAL)(ack=_ack, lazy=[reveal])
