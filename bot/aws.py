@@ -158,7 +158,8 @@ class AccountClient:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _client(self, service: str) -> Any:
+    def client(self, service: str) -> Any:
+        """The boto3 client of a service in this account (created once; boto3 clients are thread-safe)."""
         with self._lock:
             if service not in self._clients:
                 region = self._session.region_name or _GLOBAL_REGION
@@ -167,13 +168,13 @@ class AccountClient:
 
     def _call(self, service: str, method: str, **kwargs: Any) -> Any:
         try:
-            return getattr(self._client(service), method)(**kwargs)
+            return getattr(self.client(service), method)(**kwargs)
         except (ClientError, BotoCoreError) as e:
             raise translate(e, self.alias, service) from None
 
     def _pages(self, service: str, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
         try:
-            for page in self._client(service).get_paginator(method).paginate(**kwargs):
+            for page in self.client(service).get_paginator(method).paginate(**kwargs):
                 yield from page[key]
         except (ClientError, BotoCoreError) as e:
             raise translate(e, self.alias, service) from None

@@ -10,6 +10,7 @@ from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
 from bot.domain.findings import Policy
+from bot.logs import install_secret_redaction
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
 from bot.services.inventory import InventoryService
@@ -49,6 +50,7 @@ def bootstrap(
     session_factory: SessionFactory | None = None,
     migrate: bool = True,
 ) -> Services:
+    install_secret_redaction()
     db = Database(settings.database_url)
     if migrate:
         db.migrate()

@@ -40,20 +40,36 @@ def _deny_target(view: dict[str, Any]) -> str | None:
 def register(app: App, services: Services) -> None:
     aliases = services.settings.account_aliases
 
-    def ack_request(ack: Ack, view: dict[str, Any]) -> None:
+    def request_errors(view: dict[str, Any]) -> dict[str, str]:
         operation, text = _request_text(view)
         if operation not in _FILED_BY_MODAL:
-            ack(response_action="errors", errors={ids.BLOCK_OPERATION: "Choose an operation."})
-            return
+            return {ids.BLOCK_OPERATION: "Choose an operation."}
         try:
             parse(text, aliases)
         except InputError as e:
-            block = ids.BLOCK_REASON if "reason" in str(e) else ids.BLOCK_TARGET
-            ack(response_action="errors", errors={block: str(e).split(" Usage:")[0][:150]})
-            return
-        ack()
+            message = str(e).split(" Usage:")[0]
+            return {ids.BLOCK_REASON if "reason" in message else ids.BLOCK_TARGET: message[:150]}
+        return {}
 
+    def deny_errors(view: dict[str, Any]) -> dict[str, str]:
+        if not _value(view, ids.BLOCK_REASON):
+            return {ids.BLOCK_REASON: "Say why, so the requester knows what to change."}
+        if _deny_target(view) is None:
+            return {ids.BLOCK_REASON: "This form lost its request; click Deny again."}
+        return {}
+
+    def ack_request(ack: Ack, view: dict[str, Any]) -> None:
+        errors = request_errors(view)
+        ack(response_action="errors", errors=errors) if errors else ack()
+
+    def ack_deny(ack: Ack, view: dict[str, Any]) -> None:
+        errors = deny_errors(view)
+        ack(response_action="errors", errors=errors) if errors else ack()
+
+    # Lazy listeners run whatever the ack said, so each checks the submission again.
     def file_request(body: dict[str, Any], view: dict[str, Any]) -> None:
+        if request_errors(view):
+            return
         user_id = body["user"]["id"]
         _, text = _request_text(view)
         try:
@@ -62,16 +78,9 @@ def register(app: App, services: Services) -> None:
         except Exception as e:  # no response_url for modals: the answer goes to the user's DM
             services.notifier.dm(user_id, plain(user_message(e)))
 
-    def ack_deny(ack: Ack, view: dict[str, Any]) -> None:
-        if not _value(view, ids.BLOCK_REASON):
-            ack(response_action="errors", errors={ids.BLOCK_REASON: "Say why, so the requester knows what to change."})
-            return
-        if _deny_target(view) is None:
-            ack(response_action="errors", errors={ids.BLOCK_REASON: "This form lost its request; click Deny again."})
-            return
-        ack()
-
     def deny(body: dict[str, Any], view: dict[str, Any]) -> None:
+        if deny_errors(view):
+            return
         user_id = body["user"]["id"]
         request_id = _deny_target(view)
         assert request_id is not None

@@ -1,0 +1,400 @@
+"""The approval workflow end to end: signed requests in, fake Slack and moto out."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from bot import ids
+from bot.db import AuditEvent
+from bot.domain.requests import Status
+from tests.integration.test_skeleton import key_made
+from tests.support.fake_slack import Fault
+from tests.support.harness import BotServer
+
+REQUESTER, BOSS, CARL, MALLORY = "UALICE", "UBOSS", "UCARL", "UMALLORY"
+
+
+def filed_id(bot: BotServer, n: int = 1) -> str:
+    """The id of the n-th request the approval channel was asked to approve."""
+    posts = bot.slack.wait_for(
+        lambda calls: (
+            (p := [c for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == "CAPPROVE"])[
+                n - 1 :
+            ]
+            and p
+        )
+    )
+    return re.search(r"R-[A-Z0-9]{6}", posts[n - 1].raw).group(0)
+
+
+def request(bot: BotServer, request_id: str):
+    return bot.services.approvals._store.get(request_id)
+
+
+def wait_status(bot: BotServer, request_id: str, *statuses: Status):
+    import time
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        current = request(bot, request_id)
+        if current and current.status in statuses:
+            return current
+        time.sleep(0.02)
+    raise AssertionError(f"{request_id} stayed {current.status if current else None}")
+
+
+def ephemerals(bot: BotServer, user: str) -> list[str]:
+    return [c.raw for c in bot.slack.calls_to("response_url") if c.path.endswith(user)]
+
+
+def wait_ephemeral(bot: BotServer, user: str, text: str) -> str:
+    return bot.slack.wait_for(lambda calls: next((e for e in ephemerals(bot, user) if text in e), None))
+
+
+def dms(bot: BotServer, user: str) -> list[str]:
+    return [c.raw for c in bot.slack.calls_to("chat.postMessage") if c.params.get("channel") == user]
+
+
+@pytest.fixture
+def ci_user(bot: BotServer, iam):
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    return key_made(iam, "ci", 30, bot.services.clock())
+
+
+def count_calls(bot: BotServer, operation: str) -> list[str]:
+    seen: list[str] = []
+    client = bot.services.aws.account("default").client("iam")
+    client.meta.events.register(f"before-call.iam.{operation}", lambda **kw: seen.append(operation))
+    return seen
+
+
+def test_deactivate_end_to_end(bot: BotServer, iam, ci_user: str) -> None:
+    reply = bot.command(f"deactivate {ci_user} leaving the team")
+    assert reply.status == 200
+    rid = filed_id(bot)
+    assert wait_ephemeral(bot, REQUESTER, f"Request *{rid}* filed")
+    post = bot.slack.calls_to("chat.postMessage")[0]
+    blocks = json.loads(post.params["blocks"]) if isinstance(post.params["blocks"], str) else post.params["blocks"]
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [(b["text"]["text"], b["value"]) for b in buttons] == [("Approve", rid), ("Deny", rid)]
+    assert all("confirm" in b for b in buttons[:1])
+    assert "leaving the team" in post.raw and "30 days old" in post.raw and "not the owner" not in post.raw
+
+    updates = count_calls(bot, "UpdateAccessKey")
+    bot.click(ids.APPROVE, rid, BOSS)
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    assert done.decided_by == BOSS and updates == ["UpdateAccessKey"]
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    update = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
+    assert '"actions"' not in update[-1].raw and BOSS in update[-1].raw
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Done" in d])
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
+    assert actions == ["requested", "approval", "approved", "executing", "executed"]
+
+
+def test_reactivate_end_to_end(bot: BotServer, iam, ci_user: str) -> None:
+    iam.update_access_key(UserName="ci", AccessKeyId=ci_user, Status="Inactive")
+    bot.command(f"reactivate {ci_user}")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, CARL)
+    wait_status(bot, rid, Status.SUCCEEDED)
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
+
+
+def test_create_and_reveal_shows_the_secret_once(bot: BotServer, iam, ci_user: str, tmp_path, caplog) -> None:
+    caplog.set_level("DEBUG")
+    bot.command("create ci for the new pipeline")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, BOSS)
+    wait_status(bot, rid, Status.APPROVED)
+    dm = bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d])[0]
+    assert "Reveal" in dm and rid in dm
+
+    bot.click(ids.REVEAL, rid, MALLORY, channel="DALICE")
+    assert wait_ephemeral(bot, MALLORY, "Only the requester can reveal")
+    assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
+
+    bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE", trigger_id="T-reveal")
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    keys = {k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]}
+    assert done.new_key_id in keys and len(keys) == 2
+    opened = bot.slack.calls_to("views.open")[0]
+    assert opened.params["trigger_id"] == "T-reveal"
+    modal = bot.slack.wait_calls("views.update")[0].raw
+    secret_text = json.loads(modal)["view"]["blocks"][1]["text"]["text"]
+    secret = re.search(r"Secret access key\*\n`([A-Za-z0-9/+]{40})`", secret_text).group(1)
+    assert "aws_access_key_id" in modal and done.new_key_id in modal
+
+    bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE")
+    assert wait_ephemeral(bot, REQUESTER, "already revealed")
+    assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 2
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "revealed" in c.raw])
+
+    leaks = [c.method for c in bot.slack.calls if secret in c.raw and c.method != "views.update"]
+    assert leaks == []
+    assert secret not in _dump_database(bot)
+    assert secret not in caplog.text
+    assert all(secret not in p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
+    assert actions[-2:] == ["reveal_started", "revealed"]
+
+
+def _dump_database(bot: BotServer) -> str:
+    from bot.db import Base
+
+    with bot.services.db.session() as session:
+        return "\n".join(
+            repr(row) for table in Base.metadata.sorted_tables for row in session.execute(select(table)).all()
+        )
+
+
+def test_reveal_when_the_modal_cannot_be_shown(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command("create ci")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, BOSS)
+    wait_status(bot, rid, Status.APPROVED)
+    bot.slack.fail("views.open", Fault(200, {"ok": False, "error": "expired_trigger_id"}))
+    bot.click(ids.REVEAL, rid, REQUESTER)
+    assert wait_ephemeral(bot, REQUESTER, "no key was created")
+    assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
+
+    bot.slack.fail("views.update", Fault(200, {"ok": False, "error": "not_found"}))
+    bot.click(ids.REVEAL, rid, REQUESTER)
+    assert wait_ephemeral(bot, REQUESTER, "new key was deleted again")
+    assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
+    assert request(bot, rid).status is Status.APPROVED
+
+    bot.click(ids.REVEAL, rid, REQUESTER)
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 2 and done.new_key_id
+
+
+def test_self_approval_and_outsiders_are_refused(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, REQUESTER)
+    assert wait_ephemeral(bot, REQUESTER, "cannot approve your own request")
+    bot.click(ids.APPROVE, rid, MALLORY)
+    assert wait_ephemeral(bot, MALLORY, "Only approvers")
+    bot.click(ids.DENY, rid, MALLORY)
+    assert wait_ephemeral(bot, MALLORY, "Only approvers can deny")
+    bot.click(ids.APPROVE, "R-NOPE22", BOSS)
+    assert wait_ephemeral(bot, BOSS, "does not exist")
+    bot.click(ids.APPROVE, "not-an-id", BOSS)
+    assert wait_ephemeral(bot, BOSS, "does not belong to a Keywarden request")
+    assert request(bot, rid).status is Status.PENDING and request(bot, rid).approvers == ()
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
+
+
+def test_approvers_from_a_user_group(make_bot, aws, iam) -> None:
+    bot = make_bot(APPROVER_IDS="", APPROVER_GROUP="SSECURITY")
+    bot.slack.groups["SSECURITY"] = ["UGRACE"]
+    iam.create_user(UserName="ci")
+    key = key_made(iam, "ci", 5, bot.services.clock())
+    bot.command(f"deactivate {key}")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, "Only approvers")
+    bot.click(ids.APPROVE, rid, "UGRACE")
+    wait_status(bot, rid, Status.SUCCEEDED)
+
+
+def test_delete_needs_two_distinct_approvers(bot: BotServer, iam, ci_user: str) -> None:
+    iam.update_access_key(UserName="ci", AccessKeyId=ci_user, Status="Inactive")
+    bot.command(f"delete {ci_user} replaced")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, "1 of 2")
+    bot.click(ids.APPROVE, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, "already approved")
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "1 of 2" in c.raw])
+    bot.click(ids.APPROVE, rid, CARL)
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    assert done.approvers == (BOSS, CARL) and done.decided_by == CARL
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"] == []
+    bot.click(ids.APPROVE, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, f"{rid} was already succeeded by <@{CARL}>")
+
+
+def test_deny_with_a_reason(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    bot.click(ids.DENY, rid, BOSS, trigger_id="T-deny")
+    opened = bot.slack.wait_calls("views.open")[0]
+    assert opened.params["trigger_id"] == "T-deny" and ids.DENY_MODAL in opened.raw
+    metadata = json.dumps({"request_id": rid})
+    empty = bot.submit_view(ids.DENY_MODAL, {ids.BLOCK_REASON: {ids.INPUT: {"value": "  "}}}, BOSS, metadata)
+    assert empty.json()["response_action"] == "errors"
+    assert request(bot, rid).status is Status.PENDING
+    bot.submit_view(ids.DENY_MODAL, {ids.BLOCK_REASON: {ids.INPUT: {"value": "still in use by prod"}}}, BOSS, metadata)
+    denied = wait_status(bot, rid, Status.DENIED)
+    assert denied.deny_reason == "still in use by prod" and denied.decided_by == BOSS
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "still in use by prod" in d])
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
+    bot.click(ids.APPROVE, rid, CARL)
+    assert wait_ephemeral(bot, CARL, f"{rid} was already denied by <@{BOSS}>")
+
+
+def test_cancel_and_requests(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    bot.command("requests")
+    assert wait_ephemeral(bot, REQUESTER, f"*{rid}*")
+    bot.command(f"cancel {rid}", user_id=BOSS)
+    assert wait_ephemeral(bot, BOSS, f"You have no request {rid}")
+    bot.command(f"cancel {rid.lower()}")
+    assert wait_ephemeral(bot, REQUESTER, f"Request {rid} is cancelled")
+    assert request(bot, rid).status is Status.CANCELLED
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Cancelled" in c.raw])
+    bot.click(ids.APPROVE, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, "is already cancelled")
+    bot.command("requests")
+    assert wait_ephemeral(bot, REQUESTER, "no open requests")
+
+
+def test_pending_requests_expire(bot: BotServer, iam, ci_user: str, clock) -> None:
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    clock.advance(hours=23)
+    assert bot.services.approvals.expire_due() == 0
+    clock.advance(hours=2)
+    assert bot.services.approvals.expire_due() == 1
+    assert request(bot, rid).status is Status.EXPIRED
+    assert [d for d in dms(bot, REQUESTER) if "Expired" in d]
+    assert [c for c in bot.slack.calls_to("chat.update") if "Expired" in c.raw]
+    bot.click(ids.APPROVE, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, "is already expired")
+
+
+def test_validation_before_a_request_exists(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command(f"delete {ci_user}")
+    assert wait_ephemeral(bot, REQUESTER, "is active: deactivate it first")
+    bot.command(f"reactivate {ci_user}")
+    assert wait_ephemeral(bot, REQUESTER, "is already active")
+    bot.command("deactivate AKIAZZZZZZZZZZZZZZZZ")
+    assert wait_ephemeral(bot, REQUESTER, "was not found in any configured account")
+    bot.command("create ghost")
+    assert wait_ephemeral(bot, REQUESTER, "No IAM user `ghost`")
+    second = key_made(iam, "ci", 1, bot.services.clock())
+    bot.command("create ci")
+    assert wait_ephemeral(bot, REQUESTER, "already has two active keys")
+    iam.update_access_key(UserName="ci", AccessKeyId=second, Status="Inactive")
+    bot.command("create ci")
+    assert wait_ephemeral(bot, REQUESTER, f"Delete the inactive one first: `delete {second}`")
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    bot.command(f"deactivate {ci_user} again", user_id=BOSS)
+    assert wait_ephemeral(bot, BOSS, f"Request {rid} is already open for this key")
+    assert len(bot.slack.calls_to("chat.postMessage")) == 1
+
+
+def test_requester_who_is_not_the_owner_is_flagged(bot: BotServer, iam, ci_user: str) -> None:
+    bot.slack.add_user("UBOB", email="bob@example.com")
+    bot.command(f"deactivate {ci_user}", user_id="UBOB")
+    filed_id(bot)
+    assert "is not the owner of `ci`" in bot.slack.calls_to("chat.postMessage")[0].raw
+
+
+def test_break_glass(bot: BotServer, iam, ci_user: str) -> None:
+    bot.slack.add_user("UBOB", email="bob@example.com")
+    bot.command(f"deactivate {ci_user} --now", user_id="UBOB")
+    assert wait_ephemeral(bot, "UBOB", "Only the key's owner or an approver may use `--now`")
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
+    bot.command(f"deactivate {ci_user} --now pasted in a public gist")
+    assert wait_ephemeral(bot, REQUESTER, "Break-glass")
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    notice = bot.slack.calls_to("chat.postMessage")[0]
+    assert notice.params["channel"] == "CAPPROVE" and "Break-glass" in notice.raw and "gist" in notice.raw
+    assert '"actions"' not in notice.raw
+    actions = [e.action for e in bot.services.audit.all()]
+    assert "break_glass" in actions and "executed" in actions
+
+
+def test_aws_failure_ends_the_request_failed(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    iam.delete_access_key(UserName="ci", AccessKeyId=ci_user)  # gone before the approval
+    bot.click(ids.APPROVE, rid, BOSS)
+    failed = wait_status(bot, rid, Status.FAILED)
+    assert "Not found" in failed.result
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Failed" in d])
+
+
+def test_concurrent_approvals_execute_once(make_bot, aws, iam, ci_user) -> None:
+    bots = [make_bot(), make_bot()]  # two app instances, each with its own engine and pool, one database
+    bots[0].command(f"deactivate {ci_user}")
+    rid = filed_id(bots[0])
+    calls = [count_calls(b, "UpdateAccessKey") for b in bots]
+    threads = [
+        threading.Thread(target=bots[i % 2].click, args=(ids.APPROVE, rid, (BOSS, CARL)[i % 2])) for i in range(20)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_status(bots[0], rid, Status.SUCCEEDED)
+    assert sum(len(c) for c in calls) == 1
+    with bots[0].services.db.session() as s:
+        approved = s.scalars(select(AuditEvent).where(AuditEvent.request_id == rid, AuditEvent.action == "approved"))
+        assert len(list(approved)) == 1
+
+
+def test_slack_rate_limit_on_update_is_retried(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    bot.slack.fail("chat.update", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
+    bot.click(ids.APPROVE, rid, BOSS)
+    wait_status(bot, rid, Status.SUCCEEDED)
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
+    assert bot.slack.attempts["chat.update"] >= 2
+    assert len([d for d in dms(bot, REQUESTER) if "Done" in d]) == 1
+
+
+def test_audit_is_for_approvers(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command(f"deactivate {ci_user}")
+    filed_id(bot)
+    bot.command("audit ci")
+    assert wait_ephemeral(bot, REQUESTER, "Only approvers")
+    bot.command("audit ci", user_id=BOSS)
+    assert wait_ephemeral(bot, BOSS, "*requested*")
+
+
+def test_request_modal(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command("", trigger_id="T-modal")
+    opened = bot.slack.wait_calls("views.open")[0]
+    assert opened.params["trigger_id"] == "T-modal" and ids.REQUEST_MODAL in opened.raw
+
+    def values(op: str, target: str, reason: str = "") -> dict:
+        return {
+            ids.BLOCK_OPERATION: {ids.INPUT: {"selected_option": {"value": op}}},
+            ids.BLOCK_TARGET: {ids.INPUT: {"value": target}},
+            ids.BLOCK_REASON: {ids.INPUT: {"value": reason}},
+        }
+
+    bad = bot.submit_view(ids.REQUEST_MODAL, values("deactivate", "not a key"), REQUESTER).json()
+    assert bad["response_action"] == "errors" and "not a valid access key id" in bad["errors"][ids.BLOCK_TARGET]
+    assert bot.slack.calls_to("chat.postMessage") == []
+    bot.submit_view(ids.REQUEST_MODAL, values("deactivate", ci_user, "from the form"), REQUESTER)
+    rid = filed_id(bot)
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if rid in d])
+    assert request(bot, rid).reason == "from the form"
+
+
+def test_expired_reveal(bot: BotServer, iam, ci_user: str, clock) -> None:
+    bot.command("create ci")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, BOSS)
+    wait_status(bot, rid, Status.APPROVED)
+    clock.advance(hours=25)
+    assert bot.services.approvals.expire_due() == 1
+    bot.click(ids.REVEAL, rid, REQUESTER)
+    assert wait_ephemeral(bot, REQUESTER, "is expired: there is nothing to reveal")
+    assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
+    assert request(bot, rid).status is Status.EXPIRED
