@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -354,6 +355,8 @@ def test_slack_rate_limit_on_update_is_retried(bot: BotServer, iam, ci_user: str
     wait_status(bot, rid, Status.SUCCEEDED)
     bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
     assert bot.slack.attempts["chat.update"] >= 2
+    bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
+    assert bot.services.approvals.resync(older_than=timedelta(0)) == 0  # nothing left to re-send
     assert len([d for d in dms(bot, REQUESTER) if "Done" in d]) == 1
 
 
