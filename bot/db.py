@@ -151,6 +151,16 @@ class Approval(Base):
     at: Mapped[datetime]
 
 
+class SchedulerLease(Base):
+    """Who runs the scheduler, on SQLite (PostgreSQL uses an advisory lock instead)."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+
+
 class Database:
     """The engine and a session factory; `session()` is the unit of work."""
 

@@ -28,8 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Keywarden: AWS access keys from Slack.")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default): HTTP, or Socket Mode with SLACK_APP_TOKEN")
+    sub.add_parser("scheduler", help="run the scheduler alone (the Procfile's clock process)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    audit = sub.add_parser("audit", help="export the audit log")
+    audit.add_argument("--csv", action="store_true", required=True, help="write every event as CSV to stdout")
     return parser
 
 
@@ -43,13 +46,52 @@ def main(argv: list[str] | None = None) -> int:
         Database(settings.database_url).migrate()
         print("database is up to date")
         return 0
+    if args.command == "audit":
+        return export_audit(settings)
+    if args.command == "scheduler":
+        return run_scheduler(settings)
     return run(settings)
+
+
+def export_audit(settings: Settings) -> int:
+    import csv
+
+    from bot.bootstrap import bootstrap
+
+    services = bootstrap(settings)
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["at", "actor", "action", "outcome", "request_id", "account", "iam_user", "key_id", "detail"])
+    for e in services.audit.all():
+        writer.writerow(
+            [e.at.isoformat(), e.actor, e.action, e.outcome, e.request_id, e.account, e.iam_user, e.key_id, e.detail]
+        )
+    return 0
+
+
+def run_scheduler(settings: Settings) -> int:
+    import signal
+
+    from bot.bootstrap import bootstrap
+    from bot.scheduler import ClockProcess
+
+    clock = ClockProcess(bootstrap(settings))
+    signal.signal(signal.SIGTERM, lambda *_: clock.stop())
+    log.info("scheduler process started; waiting to be the active one")
+    try:
+        clock.run()
+    except KeyboardInterrupt:
+        clock.stop()
+    return 0
 
 
 def run(settings: Settings) -> int:
     from bot.bootstrap import bootstrap
 
     services = bootstrap(settings)
+    if settings.scheduler:
+        from bot.scheduler import ClockProcess
+
+        ClockProcess(services).start_in_thread()
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -395,6 +395,57 @@ class ApprovalService:
                 self.sync(expired)
         return count
 
+    def reconcile_stuck(self, older_than: timedelta = timedelta(minutes=10)) -> int:
+        """Finish requests left `executing` by a crash, from what AWS really shows; nothing runs twice."""
+        stuck = self._store.stuck(self._clock() - older_than)
+        for request in stuck:
+            try:
+                self._reconcile(request)
+            except AwsError as e:
+                log.warning("could not reconcile %s yet: %s", request.id, e.message)
+        return len(stuck)
+
+    def _reconcile(self, request: Request) -> None:
+        client = self._aws.account(request.account)
+        if request.operation in MAKES_KEY:
+            # The key may have been created, but its secret cannot have reached anyone safely: remove it.
+            since = request.claimed_at or request.updated_at
+            orphans = [
+                k for k in client.list_access_keys(request.iam_user) if k.created >= since - timedelta(seconds=2)
+            ]
+            for key in orphans:
+                client.delete_access_key(request.iam_user, key.key_id)
+            why = (
+                f"interrupted; deleted unrevealed key {', '.join(k.key_id for k in orphans)}"
+                if orphans
+                else "interrupted"
+            )
+            released = self._store.transition(
+                request.id, Status.EXECUTING, Status.APPROVED, actor=SYSTEM, action="reconciled", detail=why
+            )
+            if released and self._settings.secret_delivery == "secretsmanager":
+                self._deliver_to_secrets_manager(released)
+            elif released:
+                self._notifier.dm(request.requester, build_requester_dm(released))
+            return
+        operation = OPERATIONS[request.operation]
+        assert operation.done and operation.execute and request.key_id
+        if operation.done(client, request.iam_user, request.key_id):
+            result = "confirmed in AWS after an interruption"
+        else:
+            result = operation.execute(client, request.iam_user, request.key_id)
+        final = self._store.transition(
+            request.id,
+            Status.EXECUTING,
+            Status.SUCCEEDED,
+            actor=SYSTEM,
+            action="reconciled",
+            result=result,
+            detail=result,
+        )
+        if final:
+            self.sync(final)
+
     def resync(self, older_than: timedelta = timedelta(minutes=2)) -> int:
         """Re-send the Slack updates that Slack did not accept earlier."""
         stale = self._store.unsynced(self._clock() - older_than)

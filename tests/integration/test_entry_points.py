@@ -95,3 +95,26 @@ def test_python_m_bot_serves_healthz_and_signed_help(tmp_path: Path, slack: Fake
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_audit_csv_export(tmp_path: Path) -> None:
+    from bot.bootstrap import bootstrap
+    from bot.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'kw.db'}"
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": url}
+    services = bootstrap(Settings.from_env(env))
+    services.audit.write("UBOSS", "approved", request_id="R-ABCDEF", account="default", iam_user="ci")
+    services.close()
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "audit", "--csv"],
+        cwd=tmp_path,
+        env=_env(PYTHONPATH=str(ROOT), **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "at,actor,action,outcome,request_id,account,iam_user,key_id,detail"
+    assert ",UBOSS,approved,ok,R-ABCDEF,default,ci,," in lines[1]
