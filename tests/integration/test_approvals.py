@@ -401,3 +401,72 @@ def test_expired_reveal(bot: BotServer, iam, ci_user: str, clock) -> None:
     assert wait_ephemeral(bot, REQUESTER, "is expired: there is nothing to reveal")
     assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
     assert request(bot, rid).status is Status.EXPIRED
+
+
+def _crash_while_executing(bot: BotServer, rid: str) -> None:
+    """Leave the request as a process killed mid-operation would: approved, claimed, never finished."""
+    store = bot.services.approvals._store
+    assert store.approve(rid, BOSS)[0] == "approved"
+    assert store.transition(rid, Status.APPROVED, Status.EXECUTING, actor="keywarden", action="executing")
+
+
+def test_crash_after_the_aws_call_is_reconciled_without_repeating_it(bot: BotServer, iam, ci_user, clock) -> None:  # noqa: ANN001
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    _crash_while_executing(bot, rid)
+    iam.update_access_key(UserName="ci", AccessKeyId=ci_user, Status="Inactive")  # the call that did happen
+    updates = count_calls(bot, "UpdateAccessKey")
+    assert bot.services.approvals.reconcile_stuck() == 0  # too recent: it may still be running
+    clock.advance(minutes=11)
+    assert bot.services.approvals.reconcile_stuck() == 1
+    done = request(bot, rid)
+    assert done.status is Status.SUCCEEDED and "confirmed in AWS" in done.result
+    assert updates == []
+
+
+def test_crash_before_the_aws_call_runs_it_once(bot: BotServer, iam, ci_user, clock) -> None:  # noqa: ANN001
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    _crash_while_executing(bot, rid)
+    updates = count_calls(bot, "UpdateAccessKey")
+    clock.advance(minutes=11)
+    bot.services.approvals.reconcile_stuck()
+    bot.services.approvals.reconcile_stuck()
+    assert request(bot, rid).status is Status.SUCCEEDED and updates == ["UpdateAccessKey"]
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+
+
+def test_crash_during_reveal_removes_the_unrevealed_key(bot: BotServer, iam, ci_user, clock) -> None:  # noqa: ANN001
+    bot.command("create ci")
+    rid = filed_id(bot)
+    _crash_while_executing(bot, rid)
+    orphan = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]  # created, never shown
+    clock.advance(minutes=11)
+    assert bot.services.approvals.reconcile_stuck() == 1
+    keys = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]]
+    assert keys == [ci_user] and orphan not in keys
+    assert request(bot, rid).status is Status.APPROVED
+    assert any(orphan in e.detail for e in bot.services.audit.all() if e.action == "reconciled")
+
+
+def test_secrets_manager_delivery(make_bot, aws, iam) -> None:  # noqa: ANN001
+    import boto3
+
+    bot = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="kw")
+    iam.create_user(UserName="deployer")
+    bot.command("create deployer for the pipeline")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, BOSS)
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    stored = json.loads(
+        boto3.client("secretsmanager", region_name="us-east-1").get_secret_value(SecretId="kw/default/deployer")[
+            "SecretString"
+        ]
+    )
+    assert stored["aws_access_key_id"] == done.new_key_id
+    secret = stored["aws_secret_access_key"]
+    dm = bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "kw/default/deployer" in d])[0]
+    assert "aws secretsmanager get-secret-value --secret-id kw/default/deployer" in dm
+    assert secret not in bot.slack.all_text()
+    assert secret not in _dump_database(bot)
+    assert bot.slack.calls_to("views.open") == []
