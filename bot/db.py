@@ -161,6 +161,72 @@ class SchedulerLease(Base):
     expires_at: Mapped[datetime]
 
 
+class Rotation(Base):
+    """A guided rotation's progress; each stage and its dates are stored so a restart continues."""
+
+    __tablename__ = "rotations"
+
+    id: Mapped[str] = mapped_column(String(16), ForeignKey("requests.id"), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    iam_user: Mapped[str] = mapped_column(String(64), index=True)
+    old_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    new_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    grace_ends_at: Mapped[datetime]
+    next_check_at: Mapped[datetime] = mapped_column(index=True)
+    stall_at: Mapped[datetime]
+    deactivated_at: Mapped[datetime | None]
+    delete_after: Mapped[datetime | None]
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    old_last_used: Mapped[datetime | None]
+    old_last_used_where: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class FindingNotice(Base):
+    """Memory between scans: one row per (key, finding), to announce each once per interval."""
+
+    __tablename__ = "finding_notices"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(100), primary_key=True)  # key id, or user:<name> / root
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    iam_user: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str | None] = mapped_column(String(256))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    notified_at: Mapped[datetime | None]
+    notified_severity: Mapped[int | None] = mapped_column(Integer)
+    resolved_at: Mapped[datetime | None]
+
+
+class Snooze(Base):
+    """A key whose alerts are silenced until a time (the owner's Snooze button)."""
+
+    __tablename__ = "snoozes"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(32))
+
+
+class ScanRun(Base):
+    """One scan: when it ran, what it found and what it delivered."""
+
+    __tablename__ = "scan_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    trigger: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 class Database:
     """The engine and a session factory; `session()` is the unit of work."""
 
