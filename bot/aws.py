@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,14 +158,21 @@ class AccountClient:
         self._session = session
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()  # API operations made, by "service:Operation"
 
     def client(self, service: str) -> Any:
         """The boto3 client of a service in this account (created once; boto3 clients are thread-safe)."""
         with self._lock:
             if service not in self._clients:
                 region = self._session.region_name or _GLOBAL_REGION
-                self._clients[service] = self._session.client(service, region_name=region, config=_RETRIES)
+                client = self._session.client(service, region_name=region, config=_RETRIES)
+                client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
+                self._clients[service] = client
             return self._clients[service]
+
+    def _count(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
     def _call(self, service: str, method: str, **kwargs: Any) -> Any:
         try:
@@ -189,7 +197,14 @@ class AccountClient:
 
     def user_details(self) -> Iterator[IamUser]:
         """Every IAM user with its tags, a page at a time (GetAccountAuthorizationDetails)."""
-        for user in self._pages("iam", "get_account_authorization_details", "UserDetailList", Filter=["User"]):
+        pages = self._pages(
+            "iam",
+            "get_account_authorization_details",
+            "UserDetailList",
+            Filter=["User"],
+            PaginationConfig={"PageSize": 1000},  # the most the API allows: one call per 1,000 users
+        )
+        for user in pages:
             tags = {t["Key"]: t["Value"] for t in user.get("Tags", [])}
             yield IamUser(user["UserName"], user["Arn"], tags)
 

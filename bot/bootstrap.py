@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from slack_sdk import WebClient
 
@@ -11,12 +12,14 @@ from bot.clock import Clock, system_clock
 from bot.db import Database
 from bot.domain.findings import Policy
 from bot.logs import install_secret_redaction
+from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
 from bot.services.inventory import InventoryService
 from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
 from bot.services.request_store import RequestStore
+from bot.services.scanner import Progress, Scanner, ScanReport
 from bot.settings import Settings
 from bot.slack import SlackDirectory, make_web_client
 
@@ -34,10 +37,19 @@ class Services:
     inventory: InventoryService
     notifier: Notifier
     approvals: ApprovalService
+    scanner: Scanner
+    alerts: AlertService
 
     @property
     def policy(self) -> Policy:
         return Policy(self.settings.max_key_age_days, self.settings.warn_key_age_days, self.settings.unused_days)
+
+    def scan(
+        self, *, post: bool, trigger: str = "schedule", progress: Progress | None = None
+    ) -> tuple[ScanReport, Delivery | None]:
+        """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
+        report = self.scanner.scan(progress=progress)
+        return report, (self.alerts.deliver(report, trigger) if post else None)
 
     def close(self) -> None:
         self.db.dispose()
@@ -64,4 +76,39 @@ def bootstrap(
     notifier = Notifier(slack)
     store = RequestStore(db, clock, audit)
     approvals = ApprovalService(settings, clock, store, inventory, aws, notifier, directory)
-    return Services(settings, clock, db, aws, slack, directory, audit, index, inventory, notifier, approvals)
+    scanner = Scanner(
+        aws,
+        index,
+        db,
+        clock,
+        policy,
+        owner_tag=settings.owner_tag,
+        exempt=settings.exempt,
+        concurrency=settings.scan_concurrency,
+    )
+    alerts = AlertService(
+        db,
+        clock,
+        notifier,
+        directory,
+        index,
+        audit,
+        alert_channel=settings.alert_channel,
+        remind_every=timedelta(days=settings.remind_every_days),
+        command=settings.slash_command,
+    )
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        aws=aws,
+        slack=slack,
+        directory=directory,
+        audit=audit,
+        index=index,
+        inventory=inventory,
+        notifier=notifier,
+        approvals=approvals,
+        scanner=scanner,
+        alerts=alerts,
+    )

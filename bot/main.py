@@ -14,11 +14,11 @@ from bot.settings import Settings, SettingsError
 log = logging.getLogger("keywarden")
 
 
-def load_settings_or_exit() -> Settings:
+def load_settings_or_exit(*, slack: bool = True) -> Settings:
     """Settings from the environment and `.env`; a bad variable ends the program with one line."""
     load_dotenv(override=False)
     try:
-        return Settings.from_env()
+        return Settings.from_env(slack=slack)
     except SettingsError as e:
         print(f"keywarden: configuration error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("scheduler", help="run the scheduler alone (the Procfile's clock process)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    scan = sub.add_parser("scan", help="scan every account now and print the findings")
+    scan.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
     audit = sub.add_parser("audit", help="export the audit log")
     audit.add_argument("--csv", action="store_true", required=True, help="write every event as CSV to stdout")
     return parser
@@ -38,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = load_settings_or_exit()
+    settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))
     setup_logging(settings.log_level)
     if args.command == "db":
         from bot.db import Database
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "audit":
         return export_audit(settings)
+    if args.command == "scan":
+        from bot.cli_scan import run_scan
+
+        return run_scan(settings, as_json=args.json, post=args.post)
     if args.command == "scheduler":
         return run_scheduler(settings)
     return run(settings)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import insert, text, update
 from sqlalchemy.engine import Connection
@@ -135,8 +136,13 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
         approvals.reconcile_stuck()
         approvals.resync()
 
+    settings = services.settings
     return {
         "housekeeping": (housekeeping, IntervalTrigger(seconds=60)),
+        "scan": (
+            lambda: services.scan(post=True),
+            CronTrigger.from_crontab(settings.scan_cron, timezone=settings.scan_timezone),
+        ),
     }
 
 

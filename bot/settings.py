@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -59,6 +59,11 @@ class Settings:
     approvals_required: Mapping[str, int] = field(default_factory=dict)
     secret_delivery: str = "reveal"
     secret_prefix: str = "keywarden"
+    scan_cron: str = "0 9 * * *"
+    scan_timezone: str = "UTC"
+    remind_every_days: int = 7
+    exempt: frozenset[str] = frozenset()
+    scan_concurrency: int = 4
 
     @property
     def account_aliases(self) -> list[str]:
@@ -69,13 +74,20 @@ class Settings:
         return len(self.accounts) > 1
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, slack: bool = True) -> Settings:
         """Build settings from `env` (default: the process environment)."""
         env = dict(os.environ if env is None else env)
         r = _Reader(env)
         settings = cls(
-            slack_bot_token=r.required("SLACK_BOT_TOKEN", _token("xoxb-"), "a bot token starting with xoxb-"),
-            slack_signing_secret=r.required("SLACK_SIGNING_SECRET", _nonblank, "the app's signing secret"),
+            # Without Slack (`python -m bot scan` in a terminal) the tokens may be absent.
+            slack_bot_token=(r.required if slack else r.optional)(
+                "SLACK_BOT_TOKEN", _token("xoxb-"), "a bot token starting with xoxb-"
+            )
+            or "xoxb-unset",
+            slack_signing_secret=(r.required if slack else r.optional)(
+                "SLACK_SIGNING_SECRET", _nonblank, "the app's signing secret"
+            )
+            or "unset",
             slack_app_token=r.optional("SLACK_APP_TOKEN", _token("xapp-"), "an app-level token starting with xapp-"),
             slack_api_url=r.optional("SLACK_API_URL", _url, "an http(s) URL such as https://slack.com/api/")
             or DEFAULT_SLACK_API_URL,
@@ -126,6 +138,16 @@ class Settings:
                 "SECRET_PREFIX", _matching(re.compile(r"^[\w/+=.@-]{1,200}$")), "a secret name prefix such as keywarden"
             )
             or "keywarden",
+        )
+        settings = replace(
+            settings,
+            scan_cron=r.optional("SCAN_CRON", _cron, "a crontab line such as 0 9 * * * (minute hour day month weekday)")
+            or "0 9 * * *",
+            scan_timezone=r.optional("SCAN_TIMEZONE", _timezone, "a time zone name such as UTC or Europe/Berlin")
+            or "UTC",
+            remind_every_days=r.optional("REMIND_EVERY_DAYS", _int_between(1, 365), "days from 1 to 365") or 7,
+            exempt=r.optional("EXEMPT", _exempt_list, "comma-separated key ids, users or account:user") or frozenset(),
+            scan_concurrency=r.optional("SCAN_CONCURRENCY", _int_between(1, 32), "a number from 1 to 32") or 4,
         )
         if settings.warn_key_age_days >= settings.max_key_age_days:
             raise SettingsError(
@@ -251,6 +273,31 @@ def _approvals(value: str) -> dict[str, int]:
             raise ValueError(f"{part!r} needs a count from 1 to 5")
         result[name] = int(count)
     return result
+
+
+def _cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    CronTrigger.from_crontab(value)  # raises ValueError with what is wrong
+    return value
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+def _exempt_list(value: str) -> frozenset[str]:
+    items = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [i for i in items if not re.match(r"^([a-z0-9-]+:)?[\w+=,.@-]{1,64}$", i)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is neither a key id nor a user")
+    return frozenset(items)
 
 
 def _on_off(value: str) -> bool:

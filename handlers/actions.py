@@ -8,8 +8,9 @@ from slack_bolt import Ack, App, Respond
 
 from bot import ids
 from bot.bootstrap import Services
-from bot.domain.commands import REQUEST_ID
-from bot.request_blocks import build_deny_modal
+from bot.domain.commands import REQUEST_ID, Command
+from bot.domain.keys import ACCESS_KEY_ID
+from bot.request_blocks import build_deny_modal, build_request_filed
 from handlers.errors import replies_on_error
 
 
@@ -55,6 +56,35 @@ def register(app: App, services: Services) -> None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
         _tell(respond, approvals.reveal(request_id, body["user"]["id"], body.get("trigger_id", "")))
 
+    def key_of(body: dict[str, Any]) -> tuple[str, str] | None:
+        account, _, key_id = str((body.get("actions") or [{}])[0].get("value") or "").partition("|")
+        if account in services.settings.account_aliases and ACCESS_KEY_ID.match(key_id):
+            return account, key_id
+        return None
+
+    def file_from_alert(operation: str) -> Any:
+        @replies_on_error
+        def file(body: dict[str, Any], respond: Respond) -> None:
+            key = key_of(body)
+            if key is None:
+                return _tell(respond, "This button does not name a key Keywarden knows.")
+            request = approvals.file(body["user"]["id"], Command(operation, key_id=key[1]))
+            text, _ = build_request_filed(request)
+            _tell(respond, text)
+
+        return file
+
+    @replies_on_error
+    def snooze(body: dict[str, Any], respond: Respond) -> None:
+        key = key_of(body)
+        if key is None:
+            return _tell(respond, "This button does not name a key Keywarden knows.")
+        user_id = body["user"]["id"]
+        _tell(respond, services.alerts.snooze(*key, user_id, approvals.is_approver(user_id)))
+
+    app.action(ids.ALERT_ROTATE)(ack=_ack, lazy=[file_from_alert("rotate")])
+    app.action(ids.ALERT_DEACTIVATE)(ack=_ack, lazy=[file_from_alert("deactivate")])
+    app.action(ids.ALERT_SNOOZE)(ack=_ack, lazy=[snooze])
     app.action(ids.APPROVE)(ack=_ack, lazy=[approve])
     app.action(ids.DENY)(ack=_ack, lazy=[deny])
     app.action(ids.REVEAL)(ack=_ack, lazy=[reveal])

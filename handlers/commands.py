@@ -12,6 +12,7 @@ from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
 from bot.request_blocks import build_open_requests, build_request_filed, build_request_modal, outcome_line
+from bot.scan_blocks import scan_summary
 from handlers.errors import replies_on_error
 
 Route = Callable[[Services, Command, str], Message]
@@ -49,6 +50,14 @@ def _cancel(services: Services, cmd: Command, user_id: str) -> Message:
     return plain(services.approvals.cancel(cmd.request_id, user_id))
 
 
+def _scan(services: Services, cmd: Command, user_id: str) -> Message:
+    if not services.approvals.is_approver(user_id):
+        return plain("Only approvers can run a scan.")
+    report, delivery = services.scan(post=True, trigger=f"manual:{user_id}")
+    assert delivery is not None
+    return plain(scan_summary(report, delivery, services.settings.alert_channel))
+
+
 ROUTES: dict[str, Route] = {
     "list": _list,
     "check": _check,
@@ -59,6 +68,7 @@ ROUTES: dict[str, Route] = {
     "delete": _file,
     "requests": _requests,
     "cancel": _cancel,
+    "scan": _scan,
 }
 
 

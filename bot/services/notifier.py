@@ -4,6 +4,9 @@ as None/False, so callers can keep their database state and try again later."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -15,11 +18,33 @@ log = logging.getLogger(__name__)
 
 
 class Notifier:
-    def __init__(self, client: WebClient) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        per_channel_interval: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client
+        self._interval = per_channel_interval
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._last_post: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _pace(self, channel: str) -> None:
+        """Keep to Slack's one message per second per channel."""
+        with self._lock:
+            now = self._monotonic()
+            due = self._last_post.get(channel, float("-inf")) + self._interval
+            self._last_post[channel] = max(now, due)
+        if due > now:
+            self._sleep(due - now)
 
     def post(self, channel: str, message: Message, thread_ts: str | None = None) -> tuple[str, str] | None:
         text, blocks = message
+        self._pace(channel)
         try:
             reply = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
         except (SlackApiError, SlackClientError, OSError) as e:
@@ -39,6 +64,16 @@ class Notifier:
     def dm(self, user: str, message: Message) -> tuple[str, str] | None:
         """A direct message: posting to a user id opens (or reuses) the bot's DM with them."""
         return self.post(user, message)
+
+    def upload(self, channel: str, filename: str, content: str, title: str, thread_ts: str | None = None) -> bool:
+        try:
+            self._client.files_upload_v2(
+                channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title
+            )
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("file upload to %s failed: %s", channel, _reason(e))
+            return False
+        return True
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> str | None:
         try:

@@ -58,12 +58,12 @@ def test_user_details_follows_every_page() -> None:
     session.stubber.add_response(
         "get_account_authorization_details",
         {"UserDetailList": [user("a", "a@x")], "IsTruncated": True, "Marker": "m1"},
-        {"Filter": ["User"]},
+        {"Filter": ["User"], "MaxItems": 1000},
     )
     session.stubber.add_response(
         "get_account_authorization_details",
         {"UserDetailList": [user("b", "b@x"), user("c", "U123")], "IsTruncated": False},
-        {"Filter": ["User"], "Marker": "m1"},
+        {"Filter": ["User"], "Marker": "m1", "MaxItems": 1000},
     )
     with session.stubber:
         users = list(AccountClient("default", session).user_details())  # type: ignore[arg-type]

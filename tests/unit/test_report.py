@@ -284,24 +284,24 @@ def test_recent_report_in_aws_is_reused() -> None:
     client, time = FakeClient(["COMPLETE"], [(b"recent", NOW - timedelta(hours=1))]), FakeTime()
     got = fetch_credential_report(client, lambda: time.now, time.sleep, cached=(b"cached", STALE))
     assert got == (b"recent", NOW - timedelta(hours=1))
-    assert client.calls == ["get"] and time.delays == []
+    assert client.calls == ["generate", "get"] and time.delays == []
 
 
 def test_generates_polls_with_backoff_through_not_ready_and_throttling() -> None:
     client = FakeClient(
         ["STARTED", AwsThrottled("slow down"), "COMPLETE", "COMPLETE"],
-        [not_ready("ReportNotPresent"), not_ready("ReportInProgress"), (CONTENT, NOW)],
+        [not_ready("ReportInProgress"), (CONTENT, NOW)],
     )
     time = FakeTime()
     assert fetch_credential_report(client, lambda: time.now, time.sleep) == (CONTENT, NOW)
-    assert client.calls == ["get", "generate", "generate", "generate", "get", "generate", "get"]
+    assert client.calls == ["generate", "generate", "generate", "get", "generate", "get"]
     assert time.delays == [0.5, 1.0, 2.0]
 
 
 def test_old_report_is_regenerated_like_in_moto() -> None:
     client, time = FakeClient(["STARTED", "COMPLETE"], [(b"old", MOTO_TIME)]), FakeTime()
     assert fetch_credential_report(client, lambda: time.now, time.sleep) == (b"old", MOTO_TIME)
-    assert client.calls == ["get", "generate", "generate", "get"]
+    assert client.calls == ["generate", "generate", "get"]
     assert time.delays == [0.5]
 
 
@@ -309,7 +309,7 @@ def test_expired_report_is_regenerated() -> None:
     client = FakeClient(["COMPLETE"], [not_ready("ReportExpired"), (CONTENT, NOW)])
     time = FakeTime()
     assert fetch_credential_report(client, lambda: time.now, time.sleep) == (CONTENT, NOW)
-    assert client.calls == ["get", "generate", "get"] and time.delays == []
+    assert client.calls == ["generate", "get", "generate", "get"] and time.delays == [0.5]
 
 
 def test_backoff_is_capped_and_gives_up_after_max_wait() -> None:
@@ -334,8 +334,8 @@ def test_slow_calls_count_towards_the_wait() -> None:
     client = FakeClient(["STARTED"], [not_ready("ReportNotPresent")], clock=time)
     with pytest.raises(AwsReportNotReady):
         fetch_credential_report(client, lambda: time.now, time.sleep, max_wait_seconds=60)
-    assert time.delays == [0.5]
-    assert client.calls == ["get", "generate", "generate"]
+    assert time.delays == [0.5, 1.0]
+    assert client.calls == ["generate", "generate", "generate"]
 
 
 def test_other_errors_are_not_retried() -> None:
@@ -343,4 +343,4 @@ def test_other_errors_are_not_retried() -> None:
     client, time = FakeClient([denied], [not_ready("ReportNotPresent")]), FakeTime()
     with pytest.raises(AwsPermissionDenied):
         fetch_credential_report(client, lambda: time.now, time.sleep)
-    assert client.calls == ["get", "generate"] and time.delays == []
+    assert client.calls == ["generate"] and time.delays == []

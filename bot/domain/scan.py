@@ -1,0 +1,103 @@
+"""Scan logic on plain data: findings of a credential report's users, and what to announce again."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.findings import TWO_ACTIVE_KEYS, Finding, Policy, key_findings, user_findings
+from bot.domain.keys import KeyFacts
+from bot.domain.report import ReportUser, report_key_facts
+
+ROOT_SUBJECT = "root"
+
+
+@dataclass(frozen=True)
+class ScanFinding:
+    """One finding on one key (or on a user, for user-level findings)."""
+
+    account: str
+    user: str
+    subject: str  # the key id; `user:<name>` for user-level findings; `root`; `<user>#<slot>` if unmatched
+    finding: Finding
+    facts: KeyFacts | None
+    owner: str | None = None
+    exempt_reason: str | None = None
+    snoozed: bool = False
+
+    @property
+    def key_id(self) -> str | None:
+        return self.facts.key_id if self.facts else None
+
+    @property
+    def code(self) -> str:
+        return self.finding.code
+
+    @property
+    def quiet(self) -> bool:
+        """Exempt or snoozed: counted, not announced to anyone."""
+        return self.exempt_reason is not None or self.snoozed
+
+
+def user_report_findings(user: ReportUser, policy: Policy, now: datetime) -> list[tuple[int | None, Finding]]:
+    """(slot, finding) pairs for one report row; slot None for user-level findings. Needs no key ids."""
+    facts = report_key_facts(user)
+    found: list[tuple[int | None, Finding]] = []
+    for slot, key in zip([k.slot for k in user.keys], facts, strict=True):
+        found.extend((slot, f) for f in key_findings(key, policy, now))
+    found.extend((None, f) for f in user_findings(facts))
+    return found
+
+
+def scan_findings(
+    user: ReportUser,
+    key_ids: dict[int, str],
+    policy: Policy,
+    now: datetime,
+) -> list[ScanFinding]:
+    """A user's findings with key ids attached (as far as ListAccessKeys matched them)."""
+    facts = {k.slot: f for k, f in zip(user.keys, report_key_facts(user, key_ids), strict=True)}
+    results: list[ScanFinding] = []
+    for slot, finding in user_report_findings(user, policy, now):
+        if slot is None:
+            subject = ROOT_SUBJECT if user.is_root else f"user:{user.user}"
+            results.append(ScanFinding(user.account, user.user, subject, finding, None))
+            continue
+        key = facts[slot]
+        subject = ROOT_SUBJECT if user.is_root else (key.key_id or f"{user.user}#{slot}")
+        results.append(ScanFinding(user.account, user.user, subject, finding, key))
+    return results
+
+
+@dataclass(frozen=True)
+class NoticeState:
+    notified_at: datetime | None
+    notified_severity: int | None
+    resolved_at: datetime | None
+
+
+def should_announce(state: NoticeState | None, finding: Finding, now: datetime, remind_every: timedelta) -> bool:
+    """Announce a (key, finding) when new, back after being resolved, worse, or due for a reminder."""
+    if state is None or state.notified_at is None or state.resolved_at is not None:
+        return True
+    if int(finding.severity) > (state.notified_severity or 0):
+        return True
+    return now - state.notified_at >= remind_every
+
+
+def worst_first(findings: Iterable[ScanFinding], now: datetime) -> list[ScanFinding]:
+    def rank(f: ScanFinding) -> tuple[int, int]:
+        age = f.facts.age_days(now) if f.facts else 0
+        return (-int(f.finding.severity), -age)
+
+    return sorted(findings, key=rank)
+
+
+def counts_by_code(findings: Iterable[ScanFinding]) -> Counter[str]:
+    return Counter(f.code for f in findings)
+
+
+def is_user_level(finding: ScanFinding) -> bool:
+    return finding.code == TWO_ACTIVE_KEYS

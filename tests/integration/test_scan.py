@@ -1,0 +1,244 @@
+"""Scans end to end: moto with keys made in the past, owners in fake Slack, memory in the database."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import boto3
+import pytest
+import time_machine
+from botocore.awsrequest import AWSResponse
+
+from bot import ids
+from bot.domain.findings import INACTIVE_KEY, KEY_AGE_WARNING, KEY_TOO_OLD, KEY_UNUSED, TWO_ACTIVE_KEYS
+from bot.services.ownership import EXEMPT_REASON_TAG, EXEMPT_TAG
+from tests.support.fake_slack import Fault
+from tests.support.harness import BotServer
+
+
+def make_key(iam, user: str, days_old: int, now: datetime, used_days_ago: int | None = None) -> str:  # noqa: ANN001
+    with time_machine.travel(now - timedelta(days=days_old), tick=False):
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+    if used_days_ago is not None:
+        with time_machine.travel(now - timedelta(days=used_days_ago), tick=False):
+            boto3.client(
+                "sts",
+                region_name="us-east-1",
+                aws_access_key_id=key["AccessKeyId"],
+                aws_secret_access_key=key["SecretAccessKey"],
+            ).get_caller_identity()
+    return key["AccessKeyId"]
+
+
+def tagged(iam, name: str, **tags: str) -> None:  # noqa: ANN001
+    iam.create_user(UserName=name, Tags=[{"Key": k.replace("_", ":"), "Value": v} for k, v in tags.items()])
+
+
+@pytest.fixture
+def estate(bot: BotServer, iam) -> dict[str, str]:  # noqa: ANN001
+    """A small account with one key for every kind of finding, owned by people Slack knows (or not)."""
+    now = bot.services.clock()
+    bot.slack.add_user("UALICE", email="alice@example.com")
+    bot.slack.add_user("UBOB", email="bob@example.com")
+    tagged(iam, "old-svc", owner="Alice@Example.com")
+    tagged(iam, "warn-svc", owner="UBOB")
+    tagged(iam, "fresh-svc", owner="alice@example.com")
+    tagged(iam, "pair-svc")
+    tagged(iam, "ghost-svc", owner="ghost@example.com")
+    iam.create_user(
+        UserName="exempt-svc", Tags=[{"Key": EXEMPT_TAG, "Value": "true"}, {"Key": EXEMPT_REASON_TAG, "Value": "HSM"}]
+    )
+    tagged(iam, "left-svc", owner="bob@example.com")
+    keys = {
+        "old": make_key(iam, "old-svc", 120, now),
+        "warn": make_key(iam, "warn-svc", 85, now, used_days_ago=1),
+        "fresh": make_key(iam, "fresh-svc", 10, now, used_days_ago=1),
+        "pair1": make_key(iam, "pair-svc", 20, now, used_days_ago=2),
+        "pair2": make_key(iam, "pair-svc", 5, now, used_days_ago=1),
+        "ghost": make_key(iam, "ghost-svc", 100, now, used_days_ago=3),
+        "exempt": make_key(iam, "exempt-svc", 300, now, used_days_ago=3),
+        "left": make_key(iam, "left-svc", 30, now),
+    }
+    iam.update_access_key(UserName="left-svc", AccessKeyId=keys["left"], Status="Inactive")
+    return keys
+
+
+def codes(report) -> set[tuple[str, str]]:  # noqa: ANN001
+    return {(f.subject, f.code) for f in report.findings}
+
+
+def digests(bot: BotServer) -> list:
+    return [
+        c
+        for c in bot.slack.calls_to("chat.postMessage")
+        if c.params.get("channel") == "CALERTS" and not c.params.get("thread_ts")
+    ]
+
+
+def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: dict[str, str]) -> None:
+    report, delivery = bot.services.scan(post=True)
+    assert codes(report) == {
+        (estate["old"], KEY_TOO_OLD),
+        (estate["old"], KEY_UNUSED),
+        (estate["warn"], KEY_AGE_WARNING),
+        ("user:pair-svc", TWO_ACTIVE_KEYS),
+        (estate["ghost"], KEY_TOO_OLD),
+        (estate["exempt"], KEY_TOO_OLD),
+        (estate["left"], INACTIVE_KEY),
+    }
+    exempt = next(f for f in report.findings if f.key_id == estate["exempt"])
+    assert exempt.exempt_reason == "HSM"
+    users_with_findings = len({f.user for f in report.findings})
+    assert report.iam_calls <= 5 + users_with_findings
+
+    dms = {c.params["channel"]: c.raw for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"][0] == "U"}
+    assert set(dms) == {"UALICE", "UBOB"}  # one DM per owner, resolved by email and by Slack id
+    assert estate["old"] in dms["UALICE"] and estate["fresh"] not in dms["UALICE"]
+    assert estate["warn"] in dms["UBOB"] and estate["left"] in dms["UBOB"]
+    for action in (ids.ALERT_ROTATE, ids.ALERT_DEACTIVATE, ids.ALERT_SNOOZE):
+        assert action in dms["UALICE"]
+    assert delivery.owners_messaged == 2
+
+    (digest,) = digests(bot)
+    text = digest.raw
+    assert "ghost@example.com" in text and "matches no Slack user" in text
+    assert "no owner tag" in text and "1 exempt" in text
+    thread = [c for c in bot.slack.calls_to("chat.postMessage") if c.params.get("thread_ts")]
+    assert len(thread) == 1 and estate["ghost"] in thread[0].raw
+
+    calls_before = len(bot.slack.calls)
+    _, again = bot.services.scan(post=True)
+    new_calls = bot.slack.calls[calls_before:]
+    assert [c.method for c in new_calls if c.method != "users.lookupByEmail"] == ["chat.postMessage"]
+    assert new_calls[-1].params["channel"] == "CALERTS" and again.owners_messaged == 0
+
+
+def test_reminders_come_back_after_the_interval_and_when_worse(bot: BotServer, estate, clock) -> None:  # noqa: ANN001
+    bot.services.scan(post=True)
+    clock.advance(days=6)  # warn-svc's key is now 91 days old: worse (reminder -> overdue)
+    calls_before = len(bot.slack.calls)
+    report, delivery = bot.services.scan(post=True)
+    assert (estate["warn"], KEY_TOO_OLD) in codes(report)
+    dms = [c for c in bot.slack.calls[calls_before:] if c.method == "chat.postMessage" and c.params["channel"][0] == "U"]
+    assert [c.params["channel"] for c in dms] == ["UBOB"]
+    clock.advance(days=2)
+    _, delivery = bot.services.scan(post=True)
+    assert delivery.owners_messaged == 2  # 8 days after the first notice: everyone is reminded
+
+
+def test_resolved_findings_are_counted(bot: BotServer, estate, iam) -> None:  # noqa: ANN001
+    bot.services.scan(post=True)
+    iam.delete_access_key(UserName="left-svc", AccessKeyId=estate["left"])
+    _, delivery = bot.services.scan(post=True)
+    assert delivery.resolved == 1
+    assert "1 resolved since the last scan" in digests(bot)[-1].raw
+
+
+def test_snooze_silences_a_key(bot: BotServer, estate, clock) -> None:  # noqa: ANN001
+    bot.services.scan(post=True)
+    bot.click(ids.ALERT_SNOOZE, f"default|{estate['old']}", "UBOB", channel="DUBOB")
+    reply = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url"])[0]
+    assert "Only the key's owner or an approver" in reply.raw
+    bot.click(ids.ALERT_SNOOZE, f"default|{estate['old']}", "UALICE", channel="DALICE")
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "snoozed until" in c.raw])
+    clock.advance(days=6)
+    report, _ = bot.services.scan(post=True)
+    assert all(f.snoozed for f in report.findings if f.key_id == estate["old"])
+    assert "2 snoozed" in digests(bot)[-1].raw  # too old and unused: two findings on one key
+    clock.advance(days=2)  # the snooze is over, and so is the reminder interval
+    before = len(bot.slack.calls)
+    report, _ = bot.services.scan(post=True)
+    assert not any(f.snoozed for f in report.findings)
+    assert [c for c in bot.slack.calls[before:] if c.params.get("channel") == "UALICE"]
+
+
+def test_alert_deactivate_button_files_a_request(bot: BotServer, estate) -> None:  # noqa: ANN001
+    bot.services.scan(post=True)
+    bot.click(ids.ALERT_DEACTIVATE, f"default|{estate['old']}", "UALICE", channel="DALICE")
+    filed = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "filed" in c.raw])
+    assert estate["old"] in filed[0].raw
+    approvals = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "CAPPROVE"]
+    assert approvals and estate["old"] in approvals[0].raw
+
+
+def test_configured_exemptions(make_bot, aws, iam, slack) -> None:  # noqa: ANN001
+    bot = make_bot(EXEMPT="old-svc")
+    tagged(iam, "old-svc", owner="alice@example.com")
+    make_key(iam, "old-svc", 120, bot.services.clock(), used_days_ago=1)
+    report, delivery = bot.services.scan(post=True)
+    assert [f.exempt_reason for f in report.findings] == ["exempt by configuration"]
+    assert delivery.owners_messaged == 0
+
+
+def test_rate_limited_digest_is_retried(bot: BotServer, estate) -> None:  # noqa: ANN001
+    bot.slack.fail("chat.postMessage", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
+    _, delivery = bot.services.scan(post=True)
+    assert delivery.digest_posted and len(digests(bot)) == 1
+    assert bot.slack.attempts["chat.postMessage"] > len(bot.slack.calls_to("chat.postMessage"))
+
+
+def test_failed_dm_is_sent_at_the_next_scan(bot: BotServer, estate) -> None:  # noqa: ANN001
+    bot.slack.fail("chat.postMessage", *[Fault(200, {"ok": False, "error": "channel_not_found"})])
+    _, first = bot.services.scan(post=True)
+    assert first.failed_dms == 1 and first.owners_messaged == 1
+    _, second = bot.services.scan(post=True)
+    assert second.owners_messaged == 1  # only the owner whose DM failed hears again
+
+
+def _deny_assume_role_for(role_arn: str):  # noqa: ANN202
+    def handler(params, **_):  # noqa: ANN001, ANN202
+        if params.get("body", {}).get("RoleArn") == role_arn:
+            response = AWSResponse("https://sts.amazonaws.com/", 403, {}, None)
+            return response, {"Error": {"Code": "AccessDenied", "Message": "not authorized to assume"}}
+        return None
+
+    return handler
+
+
+def test_two_accounts_one_failing(slack, database_url, clock, aws) -> None:  # noqa: ANN001
+    from bot.bootstrap import bootstrap
+    from bot.settings import Settings
+    from tests.conftest import base_env
+
+    denied = "arn:aws:iam::222222222222:role/keywarden"
+
+    def session() -> boto3.Session:
+        s = boto3.Session(region_name="us-east-1")
+        s.events.register("before-call.sts.AssumeRole", _deny_assume_role_for(denied))
+        return s
+
+    env = base_env(slack, database_url, ACCOUNTS=f"prod=arn:aws:iam::111111111111:role/keywarden,dev={denied}")
+    services = bootstrap(Settings.from_env(env), clock=clock, session_factory=session)
+    prod_iam = boto3.client(
+        "iam", region_name="us-east-1", **_assumed("arn:aws:iam::111111111111:role/keywarden")
+    )
+    prod_iam.create_user(UserName="prod-ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
+    make_key(prod_iam, "prod-ci", 100, clock())
+    report, delivery = services.scan(post=True)
+    assert [a.account for a in report.accounts] == ["prod", "dev"]
+    assert report.accounts[0].error is None and report.accounts[0].findings
+    assert "sts:AssumeRole" in report.accounts[1].error
+    assert delivery.digest_posted
+    digest = json.dumps([c.params for c in slack.calls_to("chat.postMessage") if c.params["channel"] == "CALERTS"])
+    assert "could not be scanned" in digest and "dev" in digest
+    services.close()
+
+
+def _assumed(role_arn: str) -> dict[str, str]:
+    creds = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=role_arn, RoleSessionName="test")[
+        "Credentials"
+    ]
+    return {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
+
+
+def test_scan_command_is_for_approvers(bot: BotServer, estate) -> None:  # noqa: ANN001
+    bot.command("scan")
+    assert "Only approvers" in bot.slack.wait_calls("response_url")[0].raw
+    bot.command("scan", user_id="UBOSS")
+    done = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
+    assert "digest posted" in done[0].raw and len(digests(bot)) == 1
