@@ -17,7 +17,9 @@ from bot.settings import Settings
 COLUMNS = ("ACCOUNT", "USER", "KEY", "STATUS", "AGE", "LAST USED", "SEVERITY", "CONTROL", "FINDING", "OWNER")
 
 
-def run_scan(settings: Settings, *, as_json: bool, post: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_scan(
+    settings: Settings, *, as_json: bool, post: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     services = bootstrap(settings)
 
     def progress(account: str, done: int, total: int) -> None:

@@ -17,7 +17,7 @@ from tests.support.fake_slack import Fault
 from tests.support.harness import BotServer
 
 
-def make_key(iam, user: str, days_old: int, now: datetime, used_days_ago: int | None = None) -> str:  # noqa: ANN001
+def make_key(iam, user: str, days_old: int, now: datetime, used_days_ago: int | None = None) -> str:
     with time_machine.travel(now - timedelta(days=days_old), tick=False):
         key = iam.create_access_key(UserName=user)["AccessKey"]
     if used_days_ago is not None:
@@ -31,12 +31,12 @@ def make_key(iam, user: str, days_old: int, now: datetime, used_days_ago: int | 
     return key["AccessKeyId"]
 
 
-def tagged(iam, name: str, **tags: str) -> None:  # noqa: ANN001
+def tagged(iam, name: str, **tags: str) -> None:
     iam.create_user(UserName=name, Tags=[{"Key": k.replace("_", ":"), "Value": v} for k, v in tags.items()])
 
 
 @pytest.fixture
-def estate(bot: BotServer, iam) -> dict[str, str]:  # noqa: ANN001
+def estate(bot: BotServer, iam) -> dict[str, str]:
     """A small account with one key for every kind of finding, owned by people Slack knows (or not)."""
     now = bot.services.clock()
     bot.slack.add_user("UALICE", email="alice@example.com")
@@ -64,7 +64,7 @@ def estate(bot: BotServer, iam) -> dict[str, str]:  # noqa: ANN001
     return keys
 
 
-def codes(report) -> set[tuple[str, str]]:  # noqa: ANN001
+def codes(report) -> set[tuple[str, str]]:
     return {(f.subject, f.code) for f in report.findings}
 
 
@@ -114,20 +114,22 @@ def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: d
     assert new_calls[-1].params["channel"] == "CALERTS" and again.owners_messaged == 0
 
 
-def test_reminders_come_back_after_the_interval_and_when_worse(bot: BotServer, estate, clock) -> None:  # noqa: ANN001
+def test_reminders_come_back_after_the_interval_and_when_worse(bot: BotServer, estate, clock) -> None:
     bot.services.scan(post=True)
     clock.advance(days=6)  # warn-svc's key is now 91 days old: worse (reminder -> overdue)
     calls_before = len(bot.slack.calls)
     report, delivery = bot.services.scan(post=True)
     assert (estate["warn"], KEY_TOO_OLD) in codes(report)
-    dms = [c for c in bot.slack.calls[calls_before:] if c.method == "chat.postMessage" and c.params["channel"][0] == "U"]
+    dms = [
+        c for c in bot.slack.calls[calls_before:] if c.method == "chat.postMessage" and c.params["channel"][0] == "U"
+    ]
     assert [c.params["channel"] for c in dms] == ["UBOB"]
     clock.advance(days=2)
     _, delivery = bot.services.scan(post=True)
     assert delivery.owners_messaged == 2  # 8 days after the first notice: everyone is reminded
 
 
-def test_resolved_findings_are_counted(bot: BotServer, estate, iam) -> None:  # noqa: ANN001
+def test_resolved_findings_are_counted(bot: BotServer, estate, iam) -> None:
     bot.services.scan(post=True)
     iam.delete_access_key(UserName="left-svc", AccessKeyId=estate["left"])
     _, delivery = bot.services.scan(post=True)
@@ -135,7 +137,7 @@ def test_resolved_findings_are_counted(bot: BotServer, estate, iam) -> None:  # 
     assert "1 resolved since the last scan" in digests(bot)[-1].raw
 
 
-def test_snooze_silences_a_key(bot: BotServer, estate, clock) -> None:  # noqa: ANN001
+def test_snooze_silences_a_key(bot: BotServer, estate, clock) -> None:
     bot.services.scan(post=True)
     bot.click(ids.ALERT_SNOOZE, f"default|{estate['old']}", "UBOB", channel="DUBOB")
     reply = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url"])[0]
@@ -153,7 +155,7 @@ def test_snooze_silences_a_key(bot: BotServer, estate, clock) -> None:  # noqa: 
     assert [c for c in bot.slack.calls[before:] if c.params.get("channel") == "UALICE"]
 
 
-def test_alert_deactivate_button_files_a_request(bot: BotServer, estate) -> None:  # noqa: ANN001
+def test_alert_deactivate_button_files_a_request(bot: BotServer, estate) -> None:
     bot.services.scan(post=True)
     bot.click(ids.ALERT_DEACTIVATE, f"default|{estate['old']}", "UALICE", channel="DALICE")
     filed = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "filed" in c.raw])
@@ -162,7 +164,7 @@ def test_alert_deactivate_button_files_a_request(bot: BotServer, estate) -> None
     assert approvals and estate["old"] in approvals[0].raw
 
 
-def test_configured_exemptions(make_bot, aws, iam, slack) -> None:  # noqa: ANN001
+def test_configured_exemptions(make_bot, aws, iam, slack) -> None:
     bot = make_bot(EXEMPT="old-svc")
     tagged(iam, "old-svc", owner="alice@example.com")
     make_key(iam, "old-svc", 120, bot.services.clock(), used_days_ago=1)
@@ -171,14 +173,14 @@ def test_configured_exemptions(make_bot, aws, iam, slack) -> None:  # noqa: ANN0
     assert delivery.owners_messaged == 0
 
 
-def test_rate_limited_digest_is_retried(bot: BotServer, estate) -> None:  # noqa: ANN001
+def test_rate_limited_digest_is_retried(bot: BotServer, estate) -> None:
     bot.slack.fail("chat.postMessage", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
     _, delivery = bot.services.scan(post=True)
     assert delivery.digest_posted and len(digests(bot)) == 1
     assert bot.slack.attempts["chat.postMessage"] > len(bot.slack.calls_to("chat.postMessage"))
 
 
-def test_failed_dm_is_sent_at_the_next_scan(bot: BotServer, estate) -> None:  # noqa: ANN001
+def test_failed_dm_is_sent_at_the_next_scan(bot: BotServer, estate) -> None:
     bot.slack.fail("chat.postMessage", *[Fault(200, {"ok": False, "error": "channel_not_found"})])
     _, first = bot.services.scan(post=True)
     assert first.failed_dms == 1 and first.owners_messaged == 1
@@ -186,8 +188,8 @@ def test_failed_dm_is_sent_at_the_next_scan(bot: BotServer, estate) -> None:  # 
     assert second.owners_messaged == 1  # only the owner whose DM failed hears again
 
 
-def _deny_assume_role_for(role_arn: str):  # noqa: ANN202
-    def handler(params, **_):  # noqa: ANN001, ANN202
+def _deny_assume_role_for(role_arn: str):
+    def handler(params, **_):
         if params.get("body", {}).get("RoleArn") == role_arn:
             response = AWSResponse("https://sts.amazonaws.com/", 403, {}, None)
             return response, {"Error": {"Code": "AccessDenied", "Message": "not authorized to assume"}}
@@ -196,7 +198,7 @@ def _deny_assume_role_for(role_arn: str):  # noqa: ANN202
     return handler
 
 
-def test_two_accounts_one_failing(slack, database_url, clock, aws) -> None:  # noqa: ANN001
+def test_two_accounts_one_failing(slack, database_url, clock, aws) -> None:
     from bot.bootstrap import bootstrap
     from bot.settings import Settings
     from tests.conftest import base_env
@@ -210,9 +212,7 @@ def test_two_accounts_one_failing(slack, database_url, clock, aws) -> None:  # n
 
     env = base_env(slack, database_url, ACCOUNTS=f"prod=arn:aws:iam::111111111111:role/keywarden,dev={denied}")
     services = bootstrap(Settings.from_env(env), clock=clock, session_factory=session)
-    prod_iam = boto3.client(
-        "iam", region_name="us-east-1", **_assumed("arn:aws:iam::111111111111:role/keywarden")
-    )
+    prod_iam = boto3.client("iam", region_name="us-east-1", **_assumed("arn:aws:iam::111111111111:role/keywarden"))
     prod_iam.create_user(UserName="prod-ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
     make_key(prod_iam, "prod-ci", 100, clock())
     report, delivery = services.scan(post=True)
@@ -236,7 +236,7 @@ def _assumed(role_arn: str) -> dict[str, str]:
     }
 
 
-def test_scan_command_is_for_approvers(bot: BotServer, estate) -> None:  # noqa: ANN001
+def test_scan_command_is_for_approvers(bot: BotServer, estate) -> None:
     bot.command("scan")
     assert "Only approvers" in bot.slack.wait_calls("response_url")[0].raw
     bot.command("scan", user_id="UBOSS")
