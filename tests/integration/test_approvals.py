@@ -410,7 +410,7 @@ def _crash_while_executing(bot: BotServer, rid: str) -> None:
     assert store.transition(rid, Status.APPROVED, Status.EXECUTING, actor="keywarden", action="executing")
 
 
-def test_crash_after_the_aws_call_is_reconciled_without_repeating_it(bot: BotServer, iam, ci_user, clock) -> None:  # noqa: ANN001
+def test_crash_after_the_aws_call_is_reconciled_without_repeating_it(bot: BotServer, iam, ci_user, clock) -> None:
     bot.command(f"deactivate {ci_user}")
     rid = filed_id(bot)
     _crash_while_executing(bot, rid)
@@ -424,7 +424,7 @@ def test_crash_after_the_aws_call_is_reconciled_without_repeating_it(bot: BotSer
     assert updates == []
 
 
-def test_crash_before_the_aws_call_runs_it_once(bot: BotServer, iam, ci_user, clock) -> None:  # noqa: ANN001
+def test_crash_before_the_aws_call_runs_it_once(bot: BotServer, iam, ci_user, clock) -> None:
     bot.command(f"deactivate {ci_user}")
     rid = filed_id(bot)
     _crash_while_executing(bot, rid)
@@ -436,7 +436,7 @@ def test_crash_before_the_aws_call_runs_it_once(bot: BotServer, iam, ci_user, cl
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
 
 
-def test_crash_during_reveal_removes_the_unrevealed_key(bot: BotServer, iam, ci_user, clock) -> None:  # noqa: ANN001
+def test_crash_during_reveal_removes_the_unrevealed_key(bot: BotServer, iam, ci_user, clock) -> None:
     bot.command("create ci")
     rid = filed_id(bot)
     _crash_while_executing(bot, rid)
@@ -449,7 +449,7 @@ def test_crash_during_reveal_removes_the_unrevealed_key(bot: BotServer, iam, ci_
     assert any(orphan in e.detail for e in bot.services.audit.all() if e.action == "reconciled")
 
 
-def test_secrets_manager_delivery(make_bot, aws, iam) -> None:  # noqa: ANN001
+def test_secrets_manager_delivery(make_bot, aws, iam) -> None:
     import boto3
 
     bot = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="kw")
