@@ -46,3 +46,7 @@ def install_secret_redaction() -> None:
 def setup_logging(level: str = "INFO") -> None:
     install_secret_redaction()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if level != "DEBUG":
+        # Their INFO lines (each migration step, where credentials were found) are noise in operation.
+        for name in ("alembic", "botocore", "apscheduler.scheduler"):
+            logging.getLogger(name).setLevel(logging.WARNING)

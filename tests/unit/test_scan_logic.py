@@ -1,0 +1,74 @@
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Policy, Severity
+from bot.domain.keys import KeyFacts
+from bot.domain.report import ReportKey, ReportUser
+from bot.domain.scan import NoticeState, ScanFinding, scan_findings, should_announce, user_report_findings
+from bot.scan_blocks import MAX_KEYS_IN_DM, DigestFacts, build_digest, build_owner_dm, findings_csv
+
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+WEEK = timedelta(days=7)
+OLD = Finding(KEY_TOO_OLD, Severity.HIGH, "IAM.3", "old")
+WARN = Finding(KEY_AGE_WARNING, Severity.LOW, None, "soon")
+
+
+def test_announce_new_worse_reminder_and_reappeared() -> None:
+    assert should_announce(None, OLD, NOW, WEEK)
+    told = NoticeState(NOW - timedelta(days=3), int(Severity.LOW), None)
+    assert not should_announce(told, WARN, NOW, WEEK)
+    assert should_announce(told, OLD, NOW, WEEK)  # worse
+    assert should_announce(NoticeState(NOW - WEEK, int(Severity.LOW), None), WARN, NOW, WEEK)  # reminder due
+    assert should_announce(NoticeState(NOW - timedelta(days=1), 2, NOW - timedelta(hours=1)), WARN, NOW, WEEK)
+
+
+def _user(*keys: ReportKey, root: bool = False) -> ReportUser:
+    return ReportUser("default", "<root_account>" if root else "ci", "arn", root, NOW - timedelta(days=400), keys)
+
+
+def test_findings_need_no_key_ids_and_take_them_when_matched() -> None:
+    user = _user(
+        ReportKey(1, True, NOW - timedelta(days=100), NOW - timedelta(days=1)),
+        ReportKey(2, True, NOW - timedelta(days=10), NOW - timedelta(days=1)),
+    )
+    pairs = user_report_findings(user, Policy(), NOW)
+    assert {(slot, f.code) for slot, f in pairs} == {(1, "key_too_old"), (None, "two_active_keys")}
+    found = scan_findings(user, {1: "AKIAAAAAAAAAAAAAAAAA"}, Policy(), NOW)
+    assert {(f.subject, f.code) for f in found} == {
+        ("AKIAAAAAAAAAAAAAAAAA", "key_too_old"),
+        ("user:ci", "two_active_keys"),
+    }
+    unmatched = scan_findings(user, {}, Policy(), NOW)
+    assert ("ci#1", "key_too_old") in {(f.subject, f.code) for f in unmatched}
+
+
+def test_root_key_is_one_subject() -> None:
+    found = scan_findings(_user(ReportKey(1, True, NOW - timedelta(days=5)), root=True), {}, Policy(), NOW)
+    assert [(f.subject, f.code) for f in found] == [("root", "root_key")]
+
+
+def _finding(n: int, code: Finding = OLD) -> ScanFinding:
+    key = f"AKIA{n:016d}"
+    facts = KeyFacts("default", f"u{n}", key, "Active", NOW - timedelta(days=100 + n))
+    return ScanFinding("default", f"u{n}", key, code, facts, owner="a@example.com")
+
+
+def test_owner_dm_fits_slack_limits() -> None:
+    text, blocks = build_owner_dm([_finding(n) for n in range(60)], NOW, "/awskeys")
+    assert len(blocks) <= 50
+    assert "60 of your AWS access keys" in text
+    assert f"and {60 - MAX_KEYS_IN_DM} more" in str(blocks[-1])
+    first_buttons = blocks[2]["elements"]
+    assert [b["text"]["text"] for b in first_buttons] == ["Rotate", "Deactivate", "Snooze 7 days"]
+    assert first_buttons[0]["value"] == f"default|{_finding(59).key_id}"  # worst (oldest) first
+
+
+def test_digest_counts_and_csv() -> None:
+    quiet = ScanFinding("default", "x", "AKIAQUIET00000000000", OLD, None, exempt_reason="HSM")
+    facts = DigestFacts(findings=[_finding(1), _finding(2, WARN), quiet], accounts=["default"], resolved=3, new=2)
+    text, blocks = build_digest(facts, NOW)
+    assert text == "Key scan: 2 findings in 1 account"
+    body = str(blocks)
+    assert "2 new, 3 resolved" in body and "1 exempt" in body
+    csv_text = findings_csv(facts.findings, NOW)
+    assert csv_text.splitlines()[0].startswith("account,user,key_id,finding")
+    assert csv_text.count("\n") == 4 and "exempt" in csv_text
