@@ -105,7 +105,7 @@ def translate(error: Exception, account: str, service: str) -> AwsError:
             f"No AWS credentials for account `{account}`: set them as boto3 expects (environment, profile or role)."
         )
     if isinstance(error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
-        return AwsUnavailable(f"Could not reach AWS for account `{account}`: {error}. Nothing was changed; try again.")
+        return AwsUnavailable(f"Could not reach AWS for account `{account}` ({type(error).__name__}).")
     return AwsError(f"AWS call failed in account `{account}`: {error}")
 
 
@@ -288,6 +288,12 @@ class AwsGateway:
     @property
     def aliases(self) -> list[str]:
         return list(self._accounts)
+
+    def call_counts(self) -> Counter[str]:
+        """API operations made so far in every account, by "service:Operation"."""
+        with self._lock:
+            clients = list(self._clients.values())
+        return sum((c.calls for c in clients), Counter())
 
     def account(self, alias: str) -> AccountClient:
         with self._lock:

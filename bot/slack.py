@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -15,22 +16,37 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 log = logging.getLogger(__name__)
 
 
+def _retry_handlers(max_retries: int) -> list:
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        ServerErrorRetryHandler(max_retry_count=max_retries),
+    ]
+
+
 def make_web_client(token: str, base_url: str, max_retries: int = 5) -> WebClient:
     """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=15,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=max_retries),
-            RateLimitErrorRetryHandler(max_retry_count=max_retries),
-            ServerErrorRetryHandler(max_retry_count=max_retries),
-        ],
-    )
+    return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=_retry_handlers(max_retries))
+
+
+class RetryingRespond:
+    """Bolt's `respond()` with the Web API client's retries (Bolt's own does not retry)."""
+
+    def __init__(self, response_url: str, max_retries: int = 5) -> None:
+        self.response_url = response_url
+        self._client = WebhookClient(response_url, timeout=15, retry_handlers=_retry_handlers(max_retries))
+
+    def __call__(self, text: str = "", blocks: list | None = None, **kwargs: Any) -> WebhookResponse:
+        body = {"text": text, "blocks": blocks, **kwargs}
+        response = self._client.send_dict({k: v for k, v in body.items() if v is not None})
+        if response.status_code != 200:
+            log.warning("response_url answered %s", response.status_code)
+        return response
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -17,18 +18,28 @@ log = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def build_wsgi(services: Services) -> WSGIApp:
-    slack = SlackRequestHandler(create_app(services), path="/slack/events")
+class KeywardenWSGI:
+    """The WSGI callable, plus `drain()` to let work after the ack finish at shutdown."""
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.executor = ThreadPoolExecutor(max_workers=10, thread_name_prefix="keywarden-work")
+        self._slack = SlackRequestHandler(create_app(services, self.executor), path="/slack/events")
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            status, body = _health(services)
+            status, body = _health(self.services)
             payload = json.dumps(body).encode()
             start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
             return [payload]
-        return slack(environ, start_response)
+        return self._slack(environ, start_response)
 
-    return app
+    def drain(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+def build_wsgi(services: Services) -> KeywardenWSGI:
+    return KeywardenWSGI(services)
 
 
 def _health(services: Services) -> tuple[str, dict[str, str]]:

@@ -1,12 +1,21 @@
 """Slack glue: each module registers one kind of listener."""
 
-from slack_bolt import App
+from collections.abc import Callable
+
+from slack_bolt import App, BoltContext
 
 from bot.bootstrap import Services
+from bot.slack import RetryingRespond
 from handlers import actions, commands, errors, views
 
 
 def register_listeners(app: App, services: Services) -> None:
+    @app.middleware
+    def retrying_respond(context: BoltContext, next: Callable[[], None]) -> None:
+        if context.response_url:
+            context["respond"] = RetryingRespond(context.response_url)
+        next()
+
     errors.register(app, services)
     commands.register(app, services)
     actions.register(app, services)

@@ -30,7 +30,9 @@ def filed_id(bot: BotServer, n: int = 1) -> str:
             and p
         )
     )
-    return re.search(r"R-[A-Z0-9]{6}", posts[n - 1].raw).group(0)
+    request_id = re.search(r"R-[A-Z0-9]{6}", posts[n - 1].raw).group(0)
+    bot.slack.wait_for(lambda _: (r := request(bot, request_id)) and r.message_ts)  # the bot recorded where it is
+    return request_id
 
 
 def request(bot: BotServer, request_id: str):

@@ -49,7 +49,8 @@ class BotServer:
     def __init__(self, services: Services, slack: FakeSlack) -> None:
         self.services = services
         self.slack = slack
-        self._server = create_server(build_wsgi(services), host="127.0.0.1", port=0, threads=8)
+        self.wsgi = build_wsgi(services)
+        self._server = create_server(self.wsgi, host="127.0.0.1", port=0, threads=8)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         self._verifier = SignatureVerifier(SIGNING_SECRET)
@@ -60,6 +61,7 @@ class BotServer:
 
     def stop(self) -> None:
         self._server.close()
+        self.wsgi.drain()  # work after the ack finishes while fake Slack still answers
 
     # Raw HTTP
     def post(self, body: str, headers: dict[str, str], path: str = "/slack/events") -> Reply:

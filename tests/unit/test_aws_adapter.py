@@ -95,9 +95,9 @@ def test_errors_become_domain_errors(code: str, kind: type, words: str) -> None:
     assert words in error.message
 
 
-def test_connection_failure_says_nothing_changed() -> None:
+def test_connection_failure_is_unavailable() -> None:
     error = translate(EndpointConnectionError(endpoint_url="https://iam.amazonaws.com"), "default", "iam")
-    assert isinstance(error, AwsUnavailable) and "Nothing was changed" in error.message
+    assert isinstance(error, AwsUnavailable) and "Could not reach AWS for account `default`" in error.message
 
 
 def test_new_key_never_shows_its_secret() -> None:
