@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import quote
@@ -10,6 +11,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 from sqlalchemy import create_engine, text
 
 from bot.bootstrap import Services, bootstrap
@@ -61,6 +63,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def moto_url() -> Iterator[str]:
+    """moto's server on loopback, for code in other processes (AWS_ENDPOINT_URL)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # moto's state lives in this process, shared by every server: start each test from nothing.
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"), timeout=10).close()
+    yield url
+    server.stop()
 
 
 @pytest.fixture

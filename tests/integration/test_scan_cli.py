@@ -6,25 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
-import pytest
 import time_machine
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def _run(endpoint: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -41,13 +29,13 @@ def _run(endpoint: str, tmp_path: Path, *args: str) -> subprocess.CompletedProce
     )
 
 
-def test_exit_codes_table_and_json(moto_server: str, tmp_path: Path) -> None:
+def test_exit_codes_table_and_json(moto_url: str, tmp_path: Path) -> None:
     iam = boto3.client(
-        "iam", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        "iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
     )
     iam.create_user(UserName="fresh", Tags=[{"Key": "owner", "Value": "a@example.com"}])
     iam.create_access_key(UserName="fresh")
-    clean = _run(moto_server, tmp_path)
+    clean = _run(moto_url, tmp_path)
     assert clean.returncode == 0, clean.stderr
     assert "No findings (default)." in clean.stdout
     assert "scanned 1/1 accounts" in clean.stderr
@@ -55,7 +43,7 @@ def test_exit_codes_table_and_json(moto_server: str, tmp_path: Path) -> None:
     iam.create_user(UserName="legacy", Tags=[{"Key": "owner", "Value": "b@example.com"}])
     with time_machine.travel(datetime.now(UTC) - timedelta(days=200), tick=False):
         old = iam.create_access_key(UserName="legacy")["AccessKey"]["AccessKeyId"]
-    found = _run(moto_server, tmp_path)
+    found = _run(moto_url, tmp_path)
     assert found.returncode == 1, found.stderr
     header = found.stdout.splitlines()[0]
     assert header.split() == [
@@ -74,7 +62,7 @@ def test_exit_codes_table_and_json(moto_server: str, tmp_path: Path) -> None:
     assert old in found.stdout and "IAM.3" in found.stdout and "200d" in found.stdout
     assert "IAM API calls" in found.stdout
 
-    as_json = _run(moto_server, tmp_path, "--json")
+    as_json = _run(moto_url, tmp_path, "--json")
     data = json.loads(as_json.stdout)
     assert {f["finding"] for f in data["findings"]} == {"key_too_old", "key_unused"}
     assert data["accounts"][0]["users"] == 2 and data["iam_calls"] >= 3

@@ -45,23 +45,17 @@ class Reply:
         return json.loads(self.body) if self.body else None
 
 
-class BotServer:
-    def __init__(self, services: Services, slack: FakeSlack) -> None:
-        self.services = services
-        self.slack = slack
-        self.wsgi = build_wsgi(services)
-        self._server = create_server(self.wsgi, host="127.0.0.1", port=0, threads=8)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        self._verifier = SignatureVerifier(SIGNING_SECRET)
+class SlackRequests:
+    """Requests as Slack sends them, signed, to a Keywarden at `url`."""
+
+    url: str
+    slack: FakeSlack
+    slash_command: str = "/awskeys"
+    signing_secret: str = SIGNING_SECRET
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.effective_port}"
-
-    def stop(self) -> None:
-        self._server.close()
-        self.wsgi.drain()  # work after the ack finishes while fake Slack still answers
+    def _verifier(self) -> SignatureVerifier:
+        return SignatureVerifier(self.signing_secret)
 
     # Raw HTTP
     def post(self, body: str, headers: dict[str, str], path: str = "/slack/events") -> Reply:
@@ -90,7 +84,7 @@ class BotServer:
                 "channel_name": "work",
                 "user_id": user_id,
                 "user_name": user_id.lower(),
-                "command": self.services.settings.slash_command,
+                "command": self.slash_command,
                 "text": text,
                 "api_app_id": "A1",
                 "response_url": self.slack.response_url(f"cmd-{user_id}"),
@@ -158,6 +152,35 @@ class BotServer:
                 },
             }
         )
+
+
+class BotServer(SlackRequests):
+    """The real WSGI app under the production server (waitress), in this process, on loopback."""
+
+    def __init__(self, services: Services, slack: FakeSlack) -> None:
+        self.services = services
+        self.slack = slack
+        self.slash_command = services.settings.slash_command
+        self.wsgi = build_wsgi(services)
+        self._server = create_server(self.wsgi, host="127.0.0.1", port=0, threads=8)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:  # type: ignore[override]
+        return f"http://127.0.0.1:{self._server.effective_port}"
+
+    def stop(self) -> None:
+        self._server.close()
+        self.wsgi.drain()  # work after the ack finishes while fake Slack still answers
+
+
+class RemoteBot(SlackRequests):
+    """A Keywarden running in another process."""
+
+    def __init__(self, url: str, slack: FakeSlack) -> None:
+        self.url = url
+        self.slack = slack
 
 
 def _send(request: urllib.request.Request) -> Reply:

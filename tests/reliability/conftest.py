@@ -1,0 +1,115 @@
+"""Fixtures for the reliability suite: moto's server behind a counting proxy, real bot processes."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.db import Database
+from bot.services.audit import AuditLog
+from bot.services.request_store import Request, RequestStore
+from tests.conftest import PG_URL, _pg_schema_url
+from tests.support.aws_proxy import AwsProxy
+from tests.support.fake_slack import FakeSlack
+from tests.support.harness import SIGNING_SECRET, RemoteBot
+from tests.support.processes import Process, clean_env
+
+
+@pytest.fixture
+def proxy(moto_url: str) -> Iterator[AwsProxy]:
+    p = AwsProxy(moto_url)
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def remote_iam(moto_url: str):
+    return boto3.client(
+        "iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield _pg_schema_url(base, schema)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def bot_env(slack: FakeSlack, database_url: str, aws_url: str, **extra: str) -> dict[str, str]:
+    return clean_env(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        DATABASE_URL=database_url,
+        APPROVAL_CHANNEL="CAPPROVE",
+        ALERT_CHANNEL="CALERTS",
+        APPROVER_IDS="UBOSS,UCARL",
+        SCHEDULER="off",
+        AWS_ENDPOINT_URL=aws_url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        **extra,
+    )
+
+
+@pytest.fixture
+def start_web(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
+
+    def start(env: dict[str, str], name: str = "web") -> Process:
+        process = Process("web", env, tmp_path, tmp_path / f"{name}.log")
+        started.append(process)
+        return process.wait_healthy()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+class Requests:
+    """Read requests straight from the database the processes share."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.store = RequestStore(self.db, lambda: None, AuditLog(self.db, lambda: None))  # type: ignore[arg-type]
+
+    def get(self, request_id: str) -> Request | None:
+        return self.store.get(request_id)
+
+    def wait(self, request_id: str, predicate: Callable[[Request], bool], timeout: float = 30) -> Request:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.get(request_id)
+            if current is not None and predicate(current):
+                return current
+            assert time.monotonic() < deadline, f"{request_id}: {current}"
+            time.sleep(0.05)
+
+
+def file_request(bot: RemoteBot, text_: str, user: str = "UALICE") -> str:
+    before = len([c for c in bot.slack.calls_to("chat.postMessage") if c.params.get("channel") == "CAPPROVE"])
+    assert bot.command(text_, user_id=user).status == 200
+    posts = bot.slack.wait_for(
+        lambda calls: (p := [c for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == "CAPPROVE"])[
+            before:
+        ]
+        and p
+    )
+    return re.search(r"R-[A-Z0-9]{6}", posts[before].raw).group(0)

@@ -1,0 +1,92 @@
+"""A web process killed (SIGKILL) after its AWS call reached AWS and before it recorded the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import ids
+from bot.domain.requests import Status
+from tests.reliability.conftest import Requests, bot_env, file_request
+from tests.support.harness import RemoteBot
+from tests.support.processes import Process
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+def _restart_clock(env: dict[str, str], tmp_path: Path) -> Process:
+    """The clock process, as the Procfile starts it; a new leader reconciles at once."""
+    return Process("clock", env | {"RECONCILE_AFTER_MINUTES": "0"}, tmp_path, tmp_path / "clock.log")
+
+
+def test_killed_after_deactivating_is_reconciled_not_repeated(
+    slack, shared_db, proxy, remote_iam, start_web, tmp_path
+) -> None:
+    remote_iam.create_user(UserName="ci")
+    key = remote_iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+    env = bot_env(slack, shared_db, proxy.url)
+    process = start_web(env)
+    web = RemoteBot(process.url, slack)
+    db = Requests(shared_db)
+    rid = file_request(web, f"deactivate {key}")
+    db.wait(rid, lambda r: r.message_ts is not None)
+
+    proxy.after["UpdateAccessKey"] = process.kill
+    web.click(ids.APPROVE, rid, "UBOSS")
+    stuck = db.wait(rid, lambda r: r.status is Status.EXECUTING and process.proc.poll() is not None)
+    assert stuck.result is None
+    assert remote_iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+
+    clock = _restart_clock(env, tmp_path)
+    try:
+        done = db.wait(rid, lambda r: r.status is Status.SUCCEEDED)
+    finally:
+        clock.stop()
+    assert "confirmed in AWS" in done.result
+    assert proxy.calls["UpdateAccessKey"] == 1  # never run twice
+    assert slack.wait_for(
+        lambda calls: [c for c in calls if c.method == "chat.postMessage" and c.params["channel"] == "UALICE"]
+    )
+    db.db.dispose()
+
+
+def test_killed_after_creating_a_key_deletes_the_orphan(
+    slack, shared_db, proxy, remote_iam, start_web, tmp_path
+) -> None:
+    remote_iam.create_user(UserName="ci")
+    env = bot_env(slack, shared_db, proxy.url)
+    process = start_web(env)
+    web = RemoteBot(process.url, slack)
+    db = Requests(shared_db)
+    rid = file_request(web, "create ci")
+    db.wait(rid, lambda r: r.message_ts is not None)
+    web.click(ids.APPROVE, rid, "UBOSS")
+    db.wait(rid, lambda r: r.status is Status.APPROVED and r.notified_status == "approved")
+
+    proxy.after["CreateAccessKey"] = process.kill
+    web.click(ids.REVEAL, rid, "UALICE", channel="DUALICE")
+    db.wait(rid, lambda r: r.status is Status.EXECUTING and process.proc.poll() is not None)
+    (orphan,) = remote_iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]
+
+    clock = _restart_clock(env, tmp_path)
+    try:
+        released = db.wait(rid, lambda r: r.status is Status.APPROVED)
+    finally:
+        clock.stop()
+    assert remote_iam.list_access_keys(UserName="ci")["AccessKeyMetadata"] == []
+    assert proxy.calls["CreateAccessKey"] == 1 and proxy.calls["DeleteAccessKey"] == 1
+    assert released.new_key_id is None
+    reveal_dms = slack.wait_for(
+        lambda calls: [c for c in calls if c.params.get("channel") == "UALICE" and ids.REVEAL in c.raw]
+    )
+    assert len(reveal_dms) == 2  # the first Reveal, and the one offered again after the crash
+    db.db.dispose()
+    assert orphan["AccessKeyId"]
