@@ -22,8 +22,7 @@ def test_fifty_approve_clicks_across_two_processes_make_one_aws_call(
     db.wait(rid, lambda r: r.message_ts is not None)
 
     clicks = [
-        threading.Thread(target=web[n % 2].click, args=(ids.APPROVE, rid, ("UBOSS", "UCARL")[n % 2]))
-        for n in range(50)
+        threading.Thread(target=web[n % 2].click, args=(ids.APPROVE, rid, ("UBOSS", "UCARL")[n % 2])) for n in range(50)
     ]
     for t in clicks:
         t.start()

@@ -177,6 +177,8 @@ class FakeSlack:
             return {"ok": True, "view": {"id": "V" + str(next(self._ts)), "hash": "h"}}
         if method == "files.getUploadURLExternal":
             return {"ok": True, "upload_url": self.url + "upload", "file_id": "F1"}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": "F1", "title": "upload"}]}
         return {"ok": True}
 
 

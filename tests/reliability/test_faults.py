@@ -1,0 +1,171 @@
+"""Faults at the edges: Slack 429/500 on every method the bot uses; AWS errors at each step of each operation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError
+
+from bot import ids
+from bot.domain.requests import Status
+from tests.integration.test_approvals import dms, filed_id, request, wait_ephemeral, wait_status
+from tests.integration.test_scan import make_key, tagged
+from tests.support.fake_slack import Fault
+from tests.support.harness import BotServer
+
+SLACK_METHODS = [
+    "response_url",
+    "users.info",
+    "usergroups.users.list",
+    "chat.postMessage",
+    "chat.update",
+    "views.open",
+    "views.update",
+    "users.lookupByEmail",
+    "files.getUploadURLExternal",
+    "files.completeUploadExternal",
+]
+
+
+def _rate_limited_then_broken() -> list[Fault]:
+    return [
+        Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}),
+        Fault(500, {"ok": False, "error": "internal_error"}),
+    ]
+
+
+def test_slack_429_and_500_on_every_method_lose_nothing_and_double_nothing(make_bot, aws, iam) -> None:
+    bot: BotServer = make_bot(APPROVER_IDS="", APPROVER_GROUP="SSECURITY")
+    bot.slack.groups["SSECURITY"] = ["UBOSS"]
+    bot.slack.add_user("UALICE", email="alice@example.com")
+    for method in SLACK_METHODS:
+        bot.slack.fail(method, *_rate_limited_then_broken())
+    now = bot.services.clock()
+    tagged(iam, "ci", owner="alice@example.com")
+    bot.slack.add_user("UBOB", email="bob@example.com")
+    for n in range(45):  # enough findings for the full list to go out as a CSV file
+        tagged(iam, f"svc{n}", owner="bob@example.com")
+        make_key(iam, f"svc{n}", 100, now)
+
+    bot.command("list ci")
+    assert wait_ephemeral(bot, "UALICE", "No access keys")
+    bot.command("create ci first key")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, "UBOSS")
+    wait_status(bot, rid, Status.APPROVED)
+    bot.slack.wait_for(lambda calls: [d for d in dms(bot, "UALICE") if ids.REVEAL in d])
+    bot.click(ids.REVEAL, rid, "UALICE")
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
+    key_id = done.new_key_id
+    bot.services.scan(post=True)
+
+    for method in SLACK_METHODS:
+        assert bot.slack.attempts[method] > len(bot.slack.calls_to(method)), f"{method} was not retried"
+    approval_posts = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "CAPPROVE"]
+    assert len(approval_posts) == 1
+    assert len(bot.slack.calls_to("views.open")) == 1 and len(bot.slack.calls_to("views.update")) == 1
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]] == [key_id]
+    assert len([d for d in dms(bot, "UALICE") if ids.REVEAL in d]) == 1
+    digests = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "CALERTS"]
+    assert len(digests) == 1
+    assert len(bot.slack.calls_to("files.completeUploadExternal")) == 1
+    assert len(dms(bot, "UBOB")) == 1
+
+
+# AWS faults, injected where botocore would send the call (the adapter's clients), as AWS would answer.
+
+
+def _aws_error(code: str, status: int) -> Callable[..., object]:
+    def answer(**_: object) -> tuple[AWSResponse, dict]:
+        return AWSResponse("https://iam.amazonaws.com/", status, {}, None), {
+            "Error": {"Code": code, "Message": f"{code} (injected)"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+
+    return answer
+
+
+def _connection_reset(**_: object) -> None:
+    raise ConnectionClosedError(endpoint_url="https://iam.amazonaws.com/")
+
+
+FAULTS = {
+    "throttling": (_aws_error("Throttling", 400), "throttling"),
+    "access_denied": (_aws_error("AccessDenied", 403), "AWS denied `iam:"),
+    "limit_exceeded": (_aws_error("LimitExceeded", 409), "limit reached"),
+    "connection_reset": (_connection_reset, "Could not reach AWS"),
+}
+
+
+def _inject(bot: BotServer, operation: str, fault: Callable[..., object]) -> None:
+    client = bot.services.aws.account("default").client("iam")
+    client.meta.events.register_first(f"before-call.iam.{operation}", fault, unique_id=f"fault-{operation}")
+
+
+@pytest.fixture
+def ci_key(bot: BotServer, iam) -> str:
+    bot.slack.add_user("UALICE", email="alice@example.com")
+    tagged(iam, "ci", owner="alice@example.com")
+    return make_key(iam, "ci", 30, bot.services.clock())
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize(("operation", "aws_call"), [("deactivate", "UpdateAccessKey"), ("delete", "DeleteAccessKey")])
+def test_execution_faults_end_definite(
+    bot: BotServer, iam, ci_key: str, fault: str, operation: str, aws_call: str
+) -> None:  # noqa: E501
+    if operation == "delete":
+        iam.update_access_key(UserName="ci", AccessKeyId=ci_key, Status="Inactive")
+    before = iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]
+    bot.command(f"{operation} {ci_key}")
+    rid = filed_id(bot)
+    handler, words = FAULTS[fault]
+    _inject(bot, aws_call, handler)
+    bot.click(ids.APPROVE, rid, "UBOSS")
+    if operation == "delete":
+        bot.click(ids.APPROVE, rid, "UCARL")
+    failed = wait_status(bot, rid, Status.FAILED)
+    assert words in failed.result
+    if fault == "connection_reset":
+        assert "AWS shows that nothing was changed" in failed.result  # checked, not assumed
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"] == before
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, "UALICE") if "Failed" in d and words[:10] in d])
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_create_faults_at_reveal(bot: BotServer, iam, ci_key: str, fault: str) -> None:
+    bot.command("create ci")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, "UBOSS")
+    wait_status(bot, rid, Status.APPROVED)
+    handler, words = FAULTS[fault]
+    _inject(bot, "CreateAccessKey", handler)
+    bot.click(ids.REVEAL, rid, "UALICE")
+    modal = bot.slack.wait_calls("views.update")[0]
+    assert words in json.dumps(modal.params)
+    final = wait_status(bot, rid, Status.FAILED, Status.APPROVED)
+    if fault == "connection_reset":
+        assert final.status is Status.APPROVED  # nothing was created: Reveal is offered again
+    else:
+        assert words in final.result
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]] == [ci_key]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("aws_call", ["GetAccessKeyLastUsed", "ListAccessKeys"])
+def test_faults_while_filing_create_no_request(bot: BotServer, iam, ci_key: str, fault: str, aws_call: str) -> None:
+    handler, words = FAULTS[fault]
+    _inject(bot, aws_call, handler)
+    bot.command(f"deactivate {ci_key}")
+    reply = bot.slack.wait_calls("response_url")[0].raw
+    if aws_call == "GetAccessKeyLastUsed" and fault in {"access_denied"}:
+        assert "was not found in any configured account" in reply and "AWS denied" in reply
+    else:
+        assert words in reply
+    assert "Traceback" not in reply
+    assert bot.services.approvals.open_requests("UALICE") == []
+    assert bot.slack.calls_to("chat.postMessage") == []
