@@ -22,15 +22,8 @@ REQUESTER, BOSS, CARL, MALLORY = "UALICE", "UBOSS", "UCARL", "UMALLORY"
 
 def filed_id(bot: BotServer, n: int = 1) -> str:
     """The id of the n-th request the approval channel was asked to approve."""
-    posts = bot.slack.wait_for(
-        lambda calls: (
-            (p := [c for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == "CAPPROVE"])[
-                n - 1 :
-            ]
-            and p
-        )
-    )
-    request_id = re.search(r"R-[A-Z0-9]{6}", posts[n - 1].raw).group(0)
+    post = bot.slack.wait_posts("CAPPROVE", n)[n - 1]
+    request_id = re.search(r"R-[A-Z0-9]{6}", post.raw).group(0)
     bot.slack.wait_for(lambda _: (r := request(bot, request_id)) and r.message_ts)  # the bot recorded where it is
     return request_id
 
@@ -60,7 +53,7 @@ def wait_ephemeral(bot: BotServer, user: str, text: str) -> str:
 
 
 def dms(bot: BotServer, user: str) -> list[str]:
-    return [c.raw for c in bot.slack.calls_to("chat.postMessage") if c.params.get("channel") == user]
+    return [c.raw for c in bot.slack.posts_to(user)]
 
 
 @pytest.fixture

@@ -69,11 +69,7 @@ def codes(report) -> set[tuple[str, str]]:
 
 
 def digests(bot: BotServer) -> list:
-    return [
-        c
-        for c in bot.slack.calls_to("chat.postMessage")
-        if c.params.get("channel") == "CALERTS" and not c.params.get("thread_ts")
-    ]
+    return bot.slack.posts_to("CALERTS")
 
 
 def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: dict[str, str]) -> None:
@@ -104,7 +100,7 @@ def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: d
     text = digest.raw
     assert "ghost@example.com" in text and "matches no Slack user" in text
     assert "no owner tag" in text and "1 exempt" in text
-    thread = [c for c in bot.slack.calls_to("chat.postMessage") if c.params.get("thread_ts")]
+    thread = bot.slack.posts_to("CALERTS", in_thread=True)
     assert len(thread) == 1 and estate["ghost"] in thread[0].raw
 
     calls_before = len(bot.slack.calls)

@@ -104,14 +104,8 @@ class Requests:
 
 
 def file_request(bot: RemoteBot, text_: str, user: str = "UALICE") -> str:
-    before = len([c for c in bot.slack.calls_to("chat.postMessage") if c.params.get("channel") == "CAPPROVE"])
+    """File a request; its id, from the approval message the bot posted."""
+    before = len(bot.slack.posts_to("CAPPROVE"))
     assert bot.command(text_, user_id=user).status == 200
-    posts = bot.slack.wait_for(
-        lambda calls: (
-            (p := [c for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == "CAPPROVE"])[
-                before:
-            ]
-            and p
-        )
-    )
-    return re.search(r"R-[A-Z0-9]{6}", posts[before].raw).group(0)
+    post = bot.slack.wait_posts("CAPPROVE", before + 1)[before]
+    return re.search(r"R-[A-Z0-9]{6}", post.raw).group(0)

@@ -65,13 +65,11 @@ def test_slack_429_and_500_on_every_method_lose_nothing_and_double_nothing(make_
 
     for method in SLACK_METHODS:
         assert bot.slack.attempts[method] > len(bot.slack.calls_to(method)), f"{method} was not retried"
-    approval_posts = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "CAPPROVE"]
-    assert len(approval_posts) == 1
+    assert len(bot.slack.posts_to("CAPPROVE")) == 1
     assert len(bot.slack.calls_to("views.open")) == 1 and len(bot.slack.calls_to("views.update")) == 1
     assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]] == [key_id]
     assert len([d for d in dms(bot, "UALICE") if ids.REVEAL in d]) == 1
-    digests = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "CALERTS"]
-    assert len(digests) == 1
+    assert len(bot.slack.posts_to("CALERTS")) == 1
     assert len(bot.slack.calls_to("files.completeUploadExternal")) == 1
     assert len(dms(bot, "UBOB")) == 1
 
@@ -117,7 +115,7 @@ def ci_key(bot: BotServer, iam) -> str:
 @pytest.mark.parametrize(("operation", "aws_call"), [("deactivate", "UpdateAccessKey"), ("delete", "DeleteAccessKey")])
 def test_execution_faults_end_definite(
     bot: BotServer, iam, ci_key: str, fault: str, operation: str, aws_call: str
-) -> None:  # noqa: E501
+) -> None:
     if operation == "delete":
         iam.update_access_key(UserName="ci", AccessKeyId=ci_key, Status="Inactive")
     before = iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]

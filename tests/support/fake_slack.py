@@ -95,6 +95,17 @@ class FakeSlack:
         with self._cond:
             return [c for c in self.calls if c.method == method]
 
+    def posts_to(self, channel: str, *, in_thread: bool = False) -> list[Call]:
+        """chat.postMessage calls to a channel: top-level messages, or thread replies."""
+        return [
+            c
+            for c in self.calls_to("chat.postMessage")
+            if c.params.get("channel") == channel and bool(c.params.get("thread_ts")) == in_thread
+        ]
+
+    def wait_posts(self, channel: str, count: int = 1, timeout: float = 15) -> list[Call]:
+        return self.wait_for(lambda _: (posts := self.posts_to(channel))[count - 1 :] and posts, timeout)
+
     def wait_for(self, predicate: Callable[[list[Call]], Any], timeout: float = 15) -> Any:
         """Block until predicate(calls) is truthy (work after the ack runs in threads)."""
         deadline = time.monotonic() + timeout
