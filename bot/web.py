@@ -21,9 +21,9 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class KeywardenWSGI:
     """The WSGI callable, plus `drain()` to let work after the ack finish at shutdown."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, executor: ThreadPoolExecutor | None = None) -> None:
         self.services = services
-        self.executor = ThreadPoolExecutor(max_workers=10, thread_name_prefix="keywarden-work")
+        self.executor = executor or ThreadPoolExecutor(max_workers=10, thread_name_prefix="keywarden-work")
         self._slack = SlackRequestHandler(create_app(services, self.executor), path="/slack/events")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -32,14 +32,19 @@ class KeywardenWSGI:
             payload = json.dumps(body).encode()
             start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
             return [payload]
-        return self._slack(environ, start_response)
+        try:
+            return self._slack(environ, start_response)
+        except Exception as e:  # a body Slack never sends (bad JSON, wrong shapes) must not become a 500
+            log.warning("malformed request to %s refused: %s", environ.get("PATH_INFO"), type(e).__name__)
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "11")])
+            return [b"Bad Request"]
 
     def drain(self) -> None:
         self.executor.shutdown(wait=True)
 
 
-def build_wsgi(services: Services) -> KeywardenWSGI:
-    return KeywardenWSGI(services)
+def build_wsgi(services: Services, executor: ThreadPoolExecutor | None = None) -> KeywardenWSGI:
+    return KeywardenWSGI(services, executor)
 
 
 def _health(services: Services) -> tuple[str, dict[str, str]]:

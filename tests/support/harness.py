@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -154,6 +155,32 @@ class SlackRequests:
         )
 
 
+class TrackingExecutor(ThreadPoolExecutor):
+    """The work-after-ack pool, able to say when everything submitted so far has finished."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=10, thread_name_prefix="keywarden-work")
+        self._futures: list[Future] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        with self._lock:
+            self._futures = [f for f in self._futures if not f.done()] + [future]
+        return future
+
+    def idle(self, timeout: float = 30) -> None:
+        """Wait until no submitted work is left (work may submit more work, so look again)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = [f for f in self._futures if not f.done()]
+            if not pending:
+                return
+            wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            assert time.monotonic() < deadline, "work after the ack did not finish"
+
+
 class BotServer(SlackRequests):
     """The real WSGI app under the production server (waitress), in this process, on loopback."""
 
@@ -161,7 +188,8 @@ class BotServer(SlackRequests):
         self.services = services
         self.slack = slack
         self.slash_command = services.settings.slash_command
-        self.wsgi = build_wsgi(services)
+        self.work = TrackingExecutor()
+        self.wsgi = build_wsgi(services, self.work)
         self._server = create_server(self.wsgi, host="127.0.0.1", port=0, threads=8)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
