@@ -18,7 +18,9 @@ def create_app(services: Services, executor: Executor | None = None) -> App:
         client=services.slack,
         signing_secret=settings.slack_signing_secret,
         token_verification_enabled=False,  # no auth.test at boot; each web worker starts without Slack
-        process_before_response=False,
+        # Ack listeners run in the request thread (they only parse and ack); the work after the ack
+        # runs on the executor, so a busy executor never delays an ack.
+        process_before_response=True,
     )
     register_listeners(app, services)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -53,11 +54,12 @@ def finding_line(finding: Finding) -> str:
     return f"{_SEVERITY_ICON[finding.severity]} {finding.message}{control}"
 
 
-def key_lines(view: KeyView, now: datetime) -> str:
+def key_lines(view: KeyView, now: datetime, note: str | None = None) -> str:
     f = view.facts
     lines = [
         f"`{f.key_id}` *{f.status}*, {age_text(f, now)}, last used {last_used_text(f)}",
         *(f"    {finding_line(x)}" for x in view.findings),
+        *([f"    {note}"] if note else []),
     ]
     return "\n".join(lines)
 
@@ -70,20 +72,22 @@ def build_help(command: str) -> Message:
     return lines[0], [section("\n".join(lines))]
 
 
-def _user_block(user: UserKeys, now: datetime) -> list[dict[str, Any]]:
+def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str]) -> list[dict[str, Any]]:
     owner = f", owner {user.owner}" if user.owner else ", no owner tag"
     head = f"*{user.account}:{user.user}*{owner}"
     if not user.keys:
         return [section(f"{head}\nNo access keys.")]
-    return [section(head + "\n" + "\n".join(key_lines(k, now) for k in user.keys))]
+    lines = (key_lines(k, now, notes.get(k.facts.key_id or "")) for k in user.keys)
+    return [section(head + "\n" + "\n".join(lines))]
 
 
-def build_key_list(result: ListResult, now: datetime) -> Message:
+def build_key_list(result: ListResult, now: datetime, notes: Mapping[str, str] | None = None) -> Message:
+    """`list`; `notes` adds a line under a key (its rotation's stage and dates)."""
     if not result.users:
         return plain(result.empty_reason or "No IAM users to show.")
     blocks: Blocks = []
     for user in result.users[:45]:
-        blocks.extend(_user_block(user, now))
+        blocks.extend(_user_block(user, now, notes or {}))
     if len(result.users) > 45:
         blocks.append(context(f"…and {len(result.users) - 45} more users; name one with `list <user>`."))
     count = sum(len(u.keys) for u in result.users)

@@ -19,6 +19,7 @@ from bot.services.inventory import InventoryService
 from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
 from bot.services.request_store import RequestStore
+from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner, ScanReport
 from bot.settings import Settings
 from bot.slack import SlackDirectory, make_web_client
@@ -39,6 +40,7 @@ class Services:
     approvals: ApprovalService
     scanner: Scanner
     alerts: AlertService
+    rotations: RotationService
 
     @property
     def policy(self) -> Policy:
@@ -75,7 +77,11 @@ def bootstrap(
     inventory = InventoryService(aws, index, db, clock, policy, settings.accounts)
     notifier = Notifier(slack)
     store = RequestStore(db, clock, audit)
-    approvals = ApprovalService(settings, clock, store, inventory, aws, notifier, directory)
+    # Each refers to the other: a revealed rotation starts its schedule; a roll-back asks who is an approver.
+    rotations = RotationService(
+        settings, clock, db, store, audit, aws, notifier, is_approver=lambda user_id: approvals.is_approver(user_id)
+    )
+    approvals = ApprovalService(settings, clock, store, inventory, aws, notifier, directory, rotations=rotations)
     scanner = Scanner(
         aws,
         index,
@@ -111,4 +117,5 @@ def bootstrap(
         approvals=approvals,
         scanner=scanner,
         alerts=alerts,
+        rotations=rotations,
     )

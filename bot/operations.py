@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.aws import AccountClient, AwsNotFound
 from bot.domain.keys import ACTIVE, INACTIVE, InputError
 from bot.domain.requests import Operation
+from bot.domain.rotation import choose_keys
 from bot.services.inventory import KeyView, UserKeys
 
 
@@ -51,6 +52,11 @@ def _check_create(target: Target) -> None:
         f"`{target.name}` already has two active keys, the AWS limit. Deactivate the one no longer in use "
         "(`deactivate <key-id>`), then delete it, before asking for another."
     )
+
+
+def _check_rotate(target: Target) -> None:
+    """The key to replace must be active; an inactive second key is deleted first; two active keys: refused."""
+    choose_keys(target.name, [k.facts for k in target.user.keys], target.key.facts.key_id if target.key else None)
 
 
 def _check_deactivate(target: Target) -> None:
@@ -108,6 +114,14 @@ OPERATIONS: dict[Operation, KeyOperation] = {
     op.operation: op
     for op in (
         KeyOperation(Operation.CREATE, ("iam:CreateAccessKey",), "create a new key for", _check_create, None, None),
+        KeyOperation(
+            Operation.ROTATE,
+            ("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"),
+            "rotate",
+            _check_rotate,
+            None,  # the new key is created on Reveal; the rest runs on RotationService's schedule
+            None,
+        ),
         KeyOperation(
             Operation.DEACTIVATE,
             ("iam:UpdateAccessKey",),

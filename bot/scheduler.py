@@ -13,7 +13,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -133,12 +133,13 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
 
     def housekeeping() -> None:
         approvals.expire_due()
-        approvals.reconcile_stuck()
+        approvals.reconcile_stuck(timedelta(minutes=services.settings.reconcile_after_minutes))
         approvals.resync()
 
     settings = services.settings
     return {
         "housekeeping": (housekeeping, IntervalTrigger(seconds=60)),
+        "rotations": (services.rotations.advance_due, IntervalTrigger(minutes=15)),
         "scan": (
             lambda: services.scan(post=True),
             CronTrigger.from_crontab(settings.scan_cron, timezone=settings.scan_timezone),
@@ -168,7 +169,9 @@ class ClockProcess:
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
         )
         for name, (func, trigger) in jobs(self.services).items():
-            scheduler.add_job(_logged(name, func), trigger, id=name, name=name)
+            # Housekeeping runs at once: a new leader finishes what a dead one left behind.
+            first = {"next_run_time": datetime.now(UTC)} if name == "housekeeping" else {}
+            scheduler.add_job(_logged(name, func), trigger, id=name, name=name, **first)
         scheduler.start()
         self.active.set()
         try:

@@ -59,11 +59,15 @@ class Settings:
     approvals_required: Mapping[str, int] = field(default_factory=dict)
     secret_delivery: str = "reveal"
     secret_prefix: str = "keywarden"
+    rotation_grace_days: int = 7
+    rotation_stall_days: int = 14
+    rotation_delete_days: int = 7
     scan_cron: str = "0 9 * * *"
     scan_timezone: str = "UTC"
     remind_every_days: int = 7
     exempt: frozenset[str] = frozenset()
     scan_concurrency: int = 4
+    reconcile_after_minutes: int = 10
 
     @property
     def account_aliases(self) -> list[str]:
@@ -122,7 +126,7 @@ class Settings:
             unused_days=r.optional("UNUSED_DAYS", _int_between(1, 3650), "a number of days from 1 to 3650") or 45,
             ownership_ttl_minutes=r.optional("OWNERSHIP_TTL_MINUTES", _int_between(1, 10080), "minutes from 1 to 10080")
             or 60,
-            scheduler=r.optional("SCHEDULER", _on_off, "on or off") if "SCHEDULER" in env else True,
+            scheduler=r.optional("SCHEDULER", _on_off, "on or off") if env.get("SCHEDULER", "").strip() else True,
             log_level=r.optional("LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR") or "INFO",
             request_ttl_hours=r.optional("REQUEST_TTL_HOURS", _int_between(1, 720), "hours from 1 to 720") or 24,
             reveal_ttl_hours=r.optional("REVEAL_TTL_HOURS", _int_between(1, 720), "hours from 1 to 720") or 24,
@@ -138,6 +142,9 @@ class Settings:
                 "SECRET_PREFIX", _matching(re.compile(r"^[\w/+=.@-]{1,200}$")), "a secret name prefix such as keywarden"
             )
             or "keywarden",
+            rotation_grace_days=r.optional("ROTATION_GRACE_DAYS", _int_between(1, 90), "days from 1 to 90") or 7,
+            rotation_stall_days=r.optional("ROTATION_STALL_DAYS", _int_between(1, 365), "days from 1 to 365") or 14,
+            rotation_delete_days=r.optional("ROTATION_DELETE_DAYS", _int_between(1, 90), "days from 1 to 90") or 7,
         )
         settings = replace(
             settings,
@@ -148,11 +155,21 @@ class Settings:
             remind_every_days=r.optional("REMIND_EVERY_DAYS", _int_between(1, 365), "days from 1 to 365") or 7,
             exempt=r.optional("EXEMPT", _exempt_list, "comma-separated key ids, users or account:user") or frozenset(),
             scan_concurrency=r.optional("SCAN_CONCURRENCY", _int_between(1, 32), "a number from 1 to 32") or 4,
+            reconcile_after_minutes=r.optional(
+                "RECONCILE_AFTER_MINUTES", _int_between(0, 1440), "minutes from 0 to 1440"
+            )
+            if env.get("RECONCILE_AFTER_MINUTES", "").strip()
+            else 10,
         )
         if settings.warn_key_age_days >= settings.max_key_age_days:
             raise SettingsError(
                 "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS "
                 f"(got {settings.warn_key_age_days} and {settings.max_key_age_days})"
+            )
+        if settings.rotation_stall_days <= settings.rotation_grace_days:
+            raise SettingsError(
+                "ROTATION_STALL_DAYS must be larger than ROTATION_GRACE_DAYS "
+                f"(got {settings.rotation_stall_days} and {settings.rotation_grace_days})"
             )
         return settings
 

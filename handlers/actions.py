@@ -18,8 +18,16 @@ def _ack(ack: Ack) -> None:
     ack()
 
 
+def _value(body: dict[str, Any]) -> str:
+    """The clicked button's value, or "" when the payload is not shaped like a click."""
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    value = first.get("value") if isinstance(first, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 def _request_id(body: dict[str, Any]) -> str | None:
-    value = str((body.get("actions") or [{}])[0].get("value") or "")
+    value = _value(body)
     return value if REQUEST_ID.match(value) else None
 
 
@@ -56,8 +64,15 @@ def register(app: App, services: Services) -> None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
         _tell(respond, approvals.reveal(request_id, body["user"]["id"], body.get("trigger_id", "")))
 
+    @replies_on_error
+    def rollback(body: dict[str, Any], respond: Respond) -> None:
+        rotation_id = _request_id(body)  # a rotation's id is its request's id
+        if rotation_id is None:
+            return _tell(respond, "This button does not belong to a Keywarden rotation.")
+        _tell(respond, services.rotations.rollback(rotation_id, body["user"]["id"]))
+
     def key_of(body: dict[str, Any]) -> tuple[str, str] | None:
-        account, _, key_id = str((body.get("actions") or [{}])[0].get("value") or "").partition("|")
+        account, _, key_id = _value(body).partition("|")
         if account in services.settings.account_aliases and ACCESS_KEY_ID.match(key_id):
             return account, key_id
         return None
@@ -88,3 +103,4 @@ def register(app: App, services: Services) -> None:
     app.action(ids.APPROVE)(ack=_ack, lazy=[approve])
     app.action(ids.DENY)(ack=_ack, lazy=[deny])
     app.action(ids.REVEAL)(ack=_ack, lazy=[reveal])
+    app.action(ids.ROLLBACK)(ack=_ack, lazy=[rollback])

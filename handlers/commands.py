@@ -12,6 +12,7 @@ from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
 from bot.request_blocks import build_open_requests, build_request_filed, build_request_modal, outcome_line
+from bot.rotation_blocks import key_note, rotation_blocks
 from bot.scan_blocks import scan_summary
 from handlers.errors import replies_on_error
 
@@ -20,7 +21,13 @@ Route = Callable[[Services, Command, str], Message]
 
 def _list(services: Services, cmd: Command, user_id: str) -> Message:
     caller = services.directory.person(user_id)
-    return build_key_list(services.inventory.list_for(caller, cmd.user), services.clock())
+    result = services.inventory.list_for(caller, cmd.user)
+    notes: dict[str, str] = {}
+    for key_id in (k.facts.key_id for u in result.users for k in u.keys if k.facts.key_id):
+        rotation = services.rotations.state_for_key(key_id)
+        if rotation is not None:
+            notes[key_id] = key_note(rotation, key_id)
+    return build_key_list(result, services.clock(), notes)
 
 
 def _check(services: Services, cmd: Command, user_id: str) -> Message:
@@ -42,7 +49,8 @@ def _file(services: Services, cmd: Command, user_id: str) -> Message:
 
 
 def _requests(services: Services, cmd: Command, user_id: str) -> Message:
-    return build_open_requests(services.approvals.open_requests(user_id))
+    text, blocks = build_open_requests(services.approvals.open_requests(user_id))
+    return text, blocks + rotation_blocks(services.rotations.open_for(user_id))
 
 
 def _cancel(services: Services, cmd: Command, user_id: str) -> Message:
@@ -63,6 +71,7 @@ ROUTES: dict[str, Route] = {
     "check": _check,
     "audit": _audit,
     "create": _file,
+    "rotate": _file,
     "deactivate": _file,
     "reactivate": _file,
     "delete": _file,

@@ -113,17 +113,17 @@ class AlertService:
             new=len(new_keys),
             owners_messaged=delivery.owners_messaged,
         )
-        if self._channel:
-            posted = self._notifier.post(self._channel, build_digest(facts, now))
-            delivery.digest_posted = posted is not None
-            if posted and (due or delivery.resolved):
-                self._post_full_list(findings, posted[1])
-            if posted:
-                # Unowned findings and findings of unknown owners are announced by the digest itself.
-                owned = {_key(f) for theirs in by_owner.values() for f in theirs}
-                announced += [_key(f) for f in due if _key(f) not in owned]
+        posted = self._notifier.post(self._channel, build_digest(facts, now)) if self._channel else None
+        delivery.digest_posted = posted is not None
+        if posted:
+            # Unowned findings and findings of unknown owners are announced by the digest itself.
+            owned = {_key(f) for theirs in by_owner.values() for f in theirs}
+            announced += [_key(f) for f in due if _key(f) not in owned]
+        # Remember what Slack accepted before anything else can fail, so nothing is sent twice.
         self._mark_notified(announced, {_key(f): f for f in findings})
         delivery.announced = len(announced)
+        if posted and (due or delivery.resolved):
+            self._post_full_list(findings, posted[1])
         self._record_run(report, delivery, trigger)
         return delivery
 

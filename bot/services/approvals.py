@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import suppress
 from datetime import timedelta
 
-from bot.aws import AwsError, AwsGateway
+from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound, AwsUnavailable, NewKey
 from bot.blocks import key_lines
 from bot.clock import Clock
 from bot.domain.commands import Command
-from bot.domain.keys import InputError
+from bot.domain.keys import InputError, KeyFacts
 from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed
+from bot.domain.rotation import PlanChanged, choose_keys, confirm_pre_step, schedule
 from bot.operations import OPERATIONS, Target
 from bot.request_blocks import (
     build_approval_message,
@@ -21,9 +23,11 @@ from bot.request_blocks import (
     build_secret_modal,
     who,
 )
+from bot.rotation_blocks import plan_text
 from bot.services.inventory import InventoryService
 from bot.services.notifier import Notifier
 from bot.services.request_store import DuplicateRequest, Request, RequestStore
+from bot.services.rotations import RotationService, rotation_policy
 from bot.settings import Settings
 from bot.slack import SlackDirectory
 
@@ -41,6 +45,7 @@ class ApprovalService:
         aws: AwsGateway,
         notifier: Notifier,
         directory: SlackDirectory,
+        rotations: RotationService | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -49,6 +54,7 @@ class ApprovalService:
         self._aws = aws
         self._notifier = notifier
         self._directory = directory
+        self._rotations = rotations  # a revealed rotate request hands its new key over to it
 
     # Who may decide
     def is_approver(self, user_id: str) -> bool:
@@ -63,6 +69,8 @@ class ApprovalService:
         operation = Operation(cmd.name)
         target = self._target(cmd)
         OPERATIONS[operation].check(target)
+        if operation is Operation.ROTATE:
+            self._refuse_second_rotation(target)
         if cmd.now:
             return self._break_glass(requester, cmd, target)
         now = self._clock()
@@ -107,7 +115,7 @@ class ApprovalService:
         action: str = "requested",
         note: str = "",
     ) -> Request:
-        details = "\n".join(x for x in (note, self._details(target)) if x)
+        details = "\n".join(x for x in (note, self._details(target, operation)) if x)
         try:
             return self._store.add(
                 operation=operation,
@@ -125,7 +133,8 @@ class ApprovalService:
             )
         except DuplicateRequest as e:
             raise InputError(
-                f"Request {e.existing} is already open for this {'key' if target.key else 'user'}: "
+                f"Request {e.existing} is already open for this "
+                f"{'user' if operation in MAKES_KEY or not target.key else 'key'}: "
                 f"wait for it, or `cancel {e.existing}` if it is yours."
             ) from None
 
@@ -136,15 +145,32 @@ class ApprovalService:
             assert cmd.user is not None
             account, user = self._inventory.resolve(cmd.user)
         keys = self._inventory.user_keys(account, user)
-        key = next((k for k in keys.keys if k.facts.key_id == cmd.key_id), None) if cmd.key_id else None
+        key_id = cmd.key_id
+        if cmd.name == Operation.ROTATE.value:  # the named key, or the user's only active key; refusals explain
+            key_id, _ = choose_keys(user, [k.facts for k in keys.keys], key_id)
+        key = next((k for k in keys.keys if k.facts.key_id == key_id), None) if key_id else None
         return Target(keys, key)
+
+    def _refuse_second_rotation(self, target: Target) -> None:
+        running = self._rotations.in_progress_for_user(target.account, target.name) if self._rotations else None
+        if running is not None:
+            raise InputError(
+                f"`{target.name}` is already being rotated ({running.id}: `{running.old_key_id}` → "
+                f"`{running.new_key_id}`, {running.state.value}). Let it finish first; `requests` shows its dates."
+            )
 
     def _owns(self, user_id: str, target: Target) -> bool:
         owner = (target.user.owner or "").lower()
         return bool(owner) and owner in {i.lower() for i in self._directory.person(user_id).identities}
 
-    def _details(self, target: Target) -> str:
+    def _details(self, target: Target, operation: Operation | None = None) -> str:
         now = self._clock()
+        if operation is Operation.ROTATE and target.key is not None:
+            facts = [k.facts for k in target.user.keys]
+            old_key_id, pre_step = choose_keys(target.name, facts, target.key.facts.key_id)
+            plan = schedule(now, rotation_policy(self._settings))
+            keys = "\n".join(key_lines(k, now) for k in target.user.keys)
+            return plan_text(target.account, target.name, old_key_id, pre_step, plan) + f"\n*Keys now:*\n{keys}"
         if target.key is not None:
             return key_lines(target.key, now)
         if not target.user.keys:
@@ -248,8 +274,12 @@ class ApprovalService:
             return None
         operation = OPERATIONS[request.operation]
         assert operation.execute is not None and request.key_id is not None
+        client = self._aws.account(request.account)
         try:
-            result = operation.execute(self._aws.account(request.account), request.iam_user, request.key_id)
+            result = operation.execute(client, request.iam_user, request.key_id)
+        except AwsUnavailable as e:
+            # The call may or may not have reached AWS: ask AWS what happened rather than guess.
+            final = self._settle_unknown(request, client, e.message)
         except AwsError as e:
             final = self._fail(request, e.message)
         else:
@@ -259,6 +289,25 @@ class ApprovalService:
         if final is not None:
             self.sync(final)
         return final
+
+    def _settle_unknown(self, request: Request, client: AccountClient, error: str) -> Request | None:
+        operation = OPERATIONS[request.operation]
+        assert operation.done is not None and request.key_id is not None
+        try:
+            done = operation.done(client, request.iam_user, request.key_id)
+        except AwsError:
+            log.warning("%s: outcome unknown, left for reconciliation: %s", request.id, error)
+            self._notifier.dm(
+                request.requester,
+                build_requester_dm(request),
+            )
+            return None
+        if done:
+            return self._store.transition(
+                request.id, Status.EXECUTING, Status.SUCCEEDED, actor=SYSTEM, action="executed",
+                result="done (confirmed in AWS after a connection error)",
+            )
+        return self._fail(request, f"{error} AWS shows that nothing was changed.")
 
     def _fail(self, request: Request, message: str) -> Request | None:
         return self._store.transition(
@@ -301,7 +350,15 @@ class ApprovalService:
             return "Slack could not open the window, so no key was created. Click Reveal again."
         client = self._aws.account(claimed.account)
         try:
-            key = client.create_access_key(claimed.iam_user)
+            key, first = self._create_key(client, claimed)
+        except AwsUnavailable as e:
+            # The key may exist though nobody saw its secret: settle it from what AWS shows.
+            self._notifier.update_view(view_id, build_error_modal(f"{e.message} Click Reveal again in a moment."))
+            try:
+                self._reconcile(claimed)
+            except AwsError:
+                log.warning("%s: left for reconciliation after %s", request_id, e.message)
+            return None
         except AwsError as e:
             failed = self._fail(claimed, e.message)
             self._notifier.update_view(view_id, build_error_modal(e.message))
@@ -319,12 +376,45 @@ class ApprovalService:
             Status.SUCCEEDED,
             actor=user_id,
             action="revealed",
+            detail=first,
             new_key_id=key.key_id,
-            result=f"new key `{key.key_id}` created and revealed to {who(user_id)}",
+            result=f"{first}new key `{key.key_id}` created and revealed to {who(user_id)}",
         )
         if done:
             self.sync(done)
+            self._start_rotation(done, key.key_id)
         return None
+
+    def _create_key(self, client: AccountClient, request: Request) -> tuple[NewKey, str]:
+        """Create the request's new key; a rotation first deletes the inactive key its plan named.
+
+        Returns the key and a note of what was done first ("" when nothing).
+        """
+        if request.operation is not Operation.ROTATE:
+            return client.create_access_key(request.iam_user), ""
+        assert request.key_id is not None
+        keys = [
+            KeyFacts(request.account, k.user, k.key_id, k.status, k.created)
+            for k in client.list_access_keys(request.iam_user)
+        ]
+        try:
+            pre_step = confirm_pre_step(keys, request.key_id, request.created_at)
+        except PlanChanged as e:
+            raise AwsError(f"The rotation plan no longer holds: {e}. Nothing was changed; file a new request.") from e
+        first = ""
+        if pre_step:
+            with suppress(AwsNotFound):  # already gone: the plan's first step is done either way
+                client.delete_access_key(request.iam_user, pre_step)
+            first = f"inactive key `{pre_step}` deleted first; "
+        try:
+            return client.create_access_key(request.iam_user), first
+        except AwsError as e:  # the same kind of error, so callers still tell "unavailable" from "refused"
+            raise type(e)(f"{first}{e.message}", permission=e.permission) from None
+
+    def _start_rotation(self, request: Request, new_key_id: str) -> None:
+        """Hand a revealed rotation to its schedule (the scheduler adopts it if this process dies first)."""
+        if request.operation is Operation.ROTATE and self._rotations is not None and request.key_id:
+            self._rotations.start(request, new_key_id, request.key_id)
 
     def _discard(self, client, request: Request, key_id: str, user_id: str) -> None:
         try:
@@ -355,7 +445,11 @@ class ApprovalService:
         client = self._aws.account(claimed.account)
         name = f"{self._settings.secret_prefix}/{claimed.account}/{claimed.iam_user}"
         try:
-            key = client.create_access_key(claimed.iam_user)
+            key, first = self._create_key(client, claimed)
+        except AwsUnavailable as e:
+            # Whether the key exists is unknown: housekeeping settles it from AWS and delivers again.
+            log.warning("%s: left for reconciliation after %s", request.id, e.message)
+            return
         except AwsError as e:
             final = self._fail(claimed, e.message)
         else:
@@ -376,11 +470,13 @@ class ApprovalService:
                     actor=SYSTEM,
                     action="stored_secret",
                     new_key_id=key.key_id,
-                    result=f"new key `{key.key_id}` stored as secret `{name}`",
-                    detail=name,
+                    result=f"{first}new key `{key.key_id}` stored as secret `{name}`",
+                    detail=f"{first}{name}",
                 )
         if final is not None:
             self.sync(final, secret_name=name if final.status is Status.SUCCEEDED else None)
+            if final.status is Status.SUCCEEDED and final.new_key_id:
+                self._start_rotation(final, final.new_key_id)
 
     # Time
     def expire_due(self) -> int:

@@ -73,6 +73,9 @@ class Notifier:
         except (SlackApiError, SlackClientError, OSError) as e:
             log.warning("file upload to %s failed: %s", channel, _reason(e))
             return False
+        except (KeyError, TypeError, ValueError):  # an answer not shaped as documented: the upload's state is unknown
+            log.exception("file upload to %s got an unexpected answer", channel)
+            return False
         return True
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> str | None:

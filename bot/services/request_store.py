@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.db import Approval, Database, KeyRequest
-from bot.domain.requests import FINAL, OPEN, Operation, Status, check_transition, new_request_id
+from bot.domain.requests import FINAL, MAKES_KEY, OPEN, Operation, Status, check_transition, new_request_id
 from bot.services.audit import AuditLog
 
 
@@ -65,7 +65,7 @@ class DuplicateRequest(Exception):
 
 def open_target(operation: Operation, account: str, user: str, key_id: str | None) -> str:
     """What may have only one open request: a key, or a user for requests that make a key."""
-    if key_id and operation is not Operation.CREATE:
+    if key_id and operation not in MAKES_KEY:
         return f"key:{account}:{key_id}"
     return f"user:{account}:{user}"
 

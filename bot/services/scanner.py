@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from bot.aws import AwsError, AwsGateway, AwsNotFound
+from bot.aws import AccessKey, AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.db import Database, Snooze
 from bot.domain.findings import ROOT_KEY, Finding, Policy, Severity
@@ -28,6 +28,7 @@ from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+KEY_LOOKUPS_PER_ACCOUNT = 8
 
 
 @dataclass
@@ -88,10 +89,15 @@ class Scanner:
         aliases = accounts or self._aws.aliases
         started = self._clock()
         results: list[AccountScan] = []
+        before = {alias: _iam_calls(self._aws.account(alias).calls) for alias in aliases}
         with ThreadPoolExecutor(max_workers=max(1, min(self._concurrency, len(aliases)))) as pool:
+            # AWS builds credential reports in the background: ask every account first, so that by
+            # the time an account's turn comes its report is (nearly) ready. Failures show up later.
+            list(pool.map(self._start_report, aliases))
             futures = [pool.submit(self._scan_account, alias) for alias in aliases]
             for done, future in enumerate(as_completed(futures), start=1):
                 result = future.result()
+                result.iam_calls = _iam_calls(self._aws.account(result.account).calls) - before[result.account]
                 results.append(result)
                 if progress:
                     progress(result.account, done, len(aliases))
@@ -99,15 +105,16 @@ class Scanner:
         results.sort(key=lambda r: order[r.account])
         return ScanReport(started, self._clock(), results)
 
+    def _start_report(self, alias: str) -> None:
+        try:
+            self._aws.account(alias).generate_credential_report()
+        except AwsError as e:
+            log.info("could not start the credential report of %s: %s", alias, e.message)
+
     def _scan_account(self, alias: str) -> AccountScan:
         result = AccountScan(alias)
         try:
-            client = self._aws.account(alias)
-            before = _iam_calls(client.calls)
-            try:
-                self._scan_into(result, alias)
-            finally:
-                result.iam_calls = _iam_calls(client.calls) - before
+            self._scan_into(result, alias)
         except AwsError as e:
             log.warning("scan of account %s failed: %s", alias, e.message)
             result.error = e.message
@@ -122,15 +129,14 @@ class Scanner:
         snoozed = self._snoozed(alias, now)
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
-        for user in users:
-            if not user_report_findings(user, self._policy, now):
-                continue
-            key_ids: dict[int, str] = {}
-            if not user.is_root:
-                try:
-                    key_ids = match_key_ids(user.keys, client.list_access_keys(user.user))
-                except AwsNotFound:
-                    continue  # deleted since the report was made
+        flagged = [u for u in users if user_report_findings(u, self._policy, now)]
+        # Key ids only for users with a finding; the calls are independent, so a few run at once.
+        with ThreadPoolExecutor(max_workers=KEY_LOOKUPS_PER_ACCOUNT) as pool:
+            listed = list(pool.map(lambda u: [] if u.is_root else _listed_keys(client, u.user), flagged))
+        for user, keys in zip(flagged, listed, strict=True):
+            if keys is None:
+                continue  # deleted since the report was made
+            key_ids = match_key_ids(user.keys, keys)
             for finding in scan_findings(user, key_ids, self._policy, now):
                 result.findings.append(self._annotate(finding, owners.get(user.user), snoozed))
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
@@ -152,6 +158,14 @@ class Scanner:
     def _snoozed(self, account: str, now: datetime) -> set[str]:
         with self._db.session() as session:
             return set(session.scalars(select(Snooze.key_id).where(Snooze.account == account, Snooze.until > now)))
+
+
+def _listed_keys(client: AccountClient, user: str) -> list[AccessKey] | None:
+    """The user's keys, or None when the user no longer exists."""
+    try:
+        return client.list_access_keys(user)
+    except AwsNotFound:
+        return None
 
 
 def _iam_calls(calls: dict[str, int]) -> int:

@@ -465,3 +465,10 @@ def test_secrets_manager_delivery(make_bot, aws, iam) -> None:
     assert secret not in bot.slack.all_text()
     assert secret not in _dump_database(bot)
     assert bot.slack.calls_to("views.open") == []
+
+
+def test_one_open_request_that_makes_a_key_per_user(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command("create ci")
+    rid = filed_id(bot)
+    bot.command("rotate ci", user_id="UBOB")
+    assert wait_ephemeral(bot, "UBOB", f"Request {rid} is already open for this user")
