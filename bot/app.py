@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from slack_bolt import App
 
@@ -10,11 +10,11 @@ from bot.bootstrap import Services
 from handlers import register_listeners
 
 
-def create_app(services: Services, executor: Executor | None = None) -> App:
-    """The App; work after the ack runs on `executor` (a thread pool of 10 by default)."""
+def create_app(services: Services, executor: Executor) -> App:
+    """The App; work after the ack runs on `executor`."""
     settings = services.settings
     app = App(
-        listener_executor=executor or ThreadPoolExecutor(max_workers=10, thread_name_prefix="keywarden-work"),
+        listener_executor=executor,
         client=services.slack,
         signing_secret=settings.slack_signing_secret,
         token_verification_enabled=False,  # no auth.test at boot; each web worker starts without Slack

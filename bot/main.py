@@ -100,12 +100,16 @@ def run(settings: Settings) -> int:
 
         ClockProcess(services).start_in_thread()
     if settings.slack_app_token:
+        from concurrent.futures import ThreadPoolExecutor
+
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         from bot.app import create_app
+        from bot.web import WORKERS
 
         log.info("starting in Socket Mode")
-        SocketModeHandler(create_app(services), settings.slack_app_token).start()
+        executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
+        SocketModeHandler(create_app(services, executor), settings.slack_app_token).start()
         return 0
     from waitress import serve
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import ids
-from bot.blocks import Blocks, Message, context, plain, section
+from bot.blocks import Blocks, Message, button, confirm_dialog, context, plain, section
 from bot.domain.requests import MAKES_KEY, Operation, Status
 from bot.services.request_store import Request
 
@@ -42,29 +42,6 @@ def headline(req: Request) -> str:
     return f"{what} *{req.account}:{req.iam_user}*"
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None, confirm: dict | None = None) -> dict:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    if confirm:
-        button["confirm"] = confirm
-    return button
-
-
-def _confirm(title: str, text: str, yes: str) -> dict[str, Any]:
-    return {
-        "title": {"type": "plain_text", "text": title},
-        "text": {"type": "mrkdwn", "text": text},
-        "confirm": {"type": "plain_text", "text": yes},
-        "deny": {"type": "plain_text", "text": "Back"},
-    }
-
-
 def build_approval_message(req: Request) -> Message:
     """The message in the approval channel; buttons while pending, the outcome afterwards."""
     text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
@@ -89,14 +66,14 @@ def build_approval_message(req: Request) -> Message:
                 "type": "actions",
                 "block_id": "decision",
                 "elements": [
-                    _button(
+                    button(
                         "Approve",
                         ids.APPROVE,
                         req.id,
                         "primary",
-                        _confirm("Approve?", f"Approve {req.id}: {headline(req)}?", "Approve"),
+                        confirm_dialog("Approve?", f"Approve {req.id}: {headline(req)}?", "Approve"),
                     ),
-                    _button("Deny", ids.DENY, req.id, "danger"),
+                    button("Deny", ids.DENY, req.id, "danger"),
                 ],
             }
         )
@@ -141,7 +118,7 @@ def build_requester_dm(req: Request, secret_name: str | None = None) -> Message:
             {
                 "type": "actions",
                 "block_id": "reveal",
-                "elements": [_button("Reveal", ids.REVEAL, req.id, "primary")],
+                "elements": [button("Reveal", ids.REVEAL, req.id, "primary")],
             }
         )
     if secret_name:

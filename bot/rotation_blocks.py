@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import ids
-from bot.blocks import Blocks, Message, context, section
+from bot.blocks import Blocks, Message, button, confirm_dialog, context, section
 from bot.domain.rotation import KeyUse, Rotation, RotationState, Schedule
 from bot.request_blocks import who
 
@@ -63,22 +63,10 @@ def plan_text(account: str, user: str, old_key_id: str, pre_step: str | None, pl
 
 
 def _reactivate_button(rotation_id: str, old_key_id: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "text": {"type": "plain_text", "text": "Reactivate"},
-        "action_id": ids.ROLLBACK,
-        "value": rotation_id,
-        "style": "danger",
-        "confirm": {
-            "title": {"type": "plain_text", "text": "Roll back?"},
-            "text": {
-                "type": "mrkdwn",
-                "text": f"Reactivate `{old_key_id}` and stop rotation {rotation_id}? The new key stays.",
-            },
-            "confirm": {"type": "plain_text", "text": "Reactivate"},
-            "deny": {"type": "plain_text", "text": "Back"},
-        },
-    }
+    question = f"Reactivate `{old_key_id}` and stop rotation {rotation_id}? The new key stays."
+    return button(
+        "Reactivate", ids.ROLLBACK, rotation_id, "danger", confirm_dialog("Roll back?", question, "Reactivate")
+    )
 
 
 def build_grace_started(r: Rotation, delete_days: int) -> Message:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot import ids
-from bot.blocks import Blocks, Message, context, finding_line, last_used_text, section
+from bot.blocks import Blocks, Message, button, context, finding_line, last_used_text, section
 from bot.domain.findings import (
     INACTIVE_KEY,
     KEY_AGE_WARNING,
@@ -69,23 +69,11 @@ def build_owner_dm(findings: list[ScanFinding], now: datetime, command: str) -> 
             value = key_value(first)
             buttons: list[dict[str, Any]] = []
             if first.facts and first.facts.active:
-                buttons.append(_button("Rotate", ids.ALERT_ROTATE, value, "primary"))
-                buttons.append(_button("Deactivate", ids.ALERT_DEACTIVATE, value))
-            buttons.append(_button("Snooze 7 days", ids.ALERT_SNOOZE, value))
+                buttons.append(button("Rotate", ids.ALERT_ROTATE, value, "primary"))
+                buttons.append(button("Deactivate", ids.ALERT_DEACTIVATE, value))
+            buttons.append(button("Snooze 7 days", ids.ALERT_SNOOZE, value))
             blocks.append({"type": "actions", "block_id": f"key-{n}", "elements": buttons})
     return f"{len(by_key)} of your AWS access keys need attention", blocks
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
 
 
 @dataclass

@@ -15,6 +15,10 @@ from bot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
+# Work after the ack (AWS calls, database writes) shares the interpreter with the acks. Few workers keep
+# that work from crowding out acks under load; a burst waits in the queue instead (response_url lasts 30 min).
+WORKERS = 3
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -23,7 +27,7 @@ class KeywardenWSGI:
 
     def __init__(self, services: Services, executor: ThreadPoolExecutor | None = None) -> None:
         self.services = services
-        self.executor = executor or ThreadPoolExecutor(max_workers=10, thread_name_prefix="keywarden-work")
+        self.executor = executor or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
         self._slack = SlackRequestHandler(create_app(services, self.executor), path="/slack/events")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -6,6 +6,7 @@ import os
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import boto3
@@ -27,12 +28,9 @@ def _pg_schema_url(base: str, schema: str) -> str:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A fresh empty database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'keywarden.db'}"
-        return
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A PostgreSQL schema of its own (dropped afterwards), as a database URL; skips without TEST_DATABASE_URL."""
     if not PG_URL:
         pytest.skip("TEST_DATABASE_URL is not set")
     base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
@@ -46,6 +44,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A fresh empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'keywarden.db'}"
+        return
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

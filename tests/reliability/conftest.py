@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from sqlalchemy import create_engine, text
 
 from bot.db import Database
 from bot.services.audit import AuditLog
 from bot.services.request_store import Request, RequestStore
-from tests.conftest import PG_URL, _pg_schema_url
+from tests.conftest import pg_schema
 from tests.support.aws_proxy import AwsProxy
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import SIGNING_SECRET, RemoteBot
@@ -38,17 +36,8 @@ def remote_iam(moto_url: str):
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("TEST_DATABASE_URL is not set")
-    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield _pg_schema_url(base, schema)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 def bot_env(slack: FakeSlack, database_url: str, aws_url: str, **extra: str) -> dict[str, str]:
