@@ -49,7 +49,6 @@ SCHEDULED = frozenset(RotationState) - FINAL - CLAIMS  # advanced when their nex
 
 CHECK_EVERY = timedelta(days=1)  # at least daily: faults (a key deleted outside) are noticed within a day
 RETRY_AFTER = timedelta(hours=1)  # after AWS refused a step
-CLAIM_TIMEOUT = timedelta(minutes=10)  # a claim older than this was left by a crash
 CLOCK_SKEW = timedelta(minutes=1)
 
 

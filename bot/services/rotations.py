@@ -27,7 +27,6 @@ from bot.domain.keys import ACTIVE, INACTIVE
 from bot.domain.requests import Operation, Status
 from bot.domain.rotation import (
     CHECK_EVERY,
-    CLAIM_TIMEOUT,
     CLAIMS,
     FINAL,
     RETRY_AFTER,
@@ -94,6 +93,8 @@ class RotationService:
         self._aws = aws
         self._notifier = notifier
         self._is_approver = is_approver
+        # A claim older than this was left by a crash (the same setting as for requests).
+        self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
 
     # Start
     def start(
@@ -200,7 +201,7 @@ class RotationService:
                 log.warning("rotation %s could not be checked: %s", rotation.id, e.message)
         for rotation in self._select(
             select(RotationRow).where(
-                RotationRow.state.in_([s.value for s in CLAIMS]), RotationRow.updated_at <= now - CLAIM_TIMEOUT
+                RotationRow.state.in_([s.value for s in CLAIMS]), RotationRow.updated_at <= now - self._claim_timeout
             )
         ):
             try:

@@ -135,8 +135,9 @@ def test_execution_faults_end_definite(
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_create_faults_at_reveal(bot: BotServer, iam, ci_key: str, fault: str) -> None:
-    bot.command("create ci")
+@pytest.mark.parametrize("operation", ["create", "rotate"])
+def test_new_key_faults_at_reveal(bot: BotServer, iam, ci_key: str, fault: str, operation: str) -> None:
+    bot.command(f"{operation} ci")
     rid = filed_id(bot)
     bot.click(ids.APPROVE, rid, "UBOSS")
     wait_status(bot, rid, Status.APPROVED)

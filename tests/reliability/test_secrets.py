@@ -35,11 +35,14 @@ def _everywhere_but_the_modal(slack, db_url: str, tmp_path: Path) -> dict[str, s
     return {"tables": tables, "files (database, logs)": files, "slack": slack_calls}
 
 
-def test_revealed_secret_is_nowhere_else(slack, db_url, proxy, remote_iam, start_web, tmp_path) -> None:
+@pytest.mark.parametrize("flow", ["create ci", "rotate ci"])
+def test_revealed_secret_is_nowhere_else(slack, db_url, proxy, remote_iam, start_web, tmp_path, flow) -> None:
     remote_iam.create_user(UserName="ci")
+    if flow.startswith("rotate"):
+        remote_iam.create_access_key(UserName="ci")  # the key the rotation replaces
     web = RemoteBot(start_web(bot_env(slack, db_url, proxy.url, LOG_LEVEL="DEBUG")).url, slack)
     db = Requests(db_url)
-    rid = file_request(web, "create ci")
+    rid = file_request(web, flow)
     web.click(ids.APPROVE, rid, "UBOSS")
     db.wait(rid, lambda r: r.status is Status.APPROVED)
     web.click(ids.REVEAL, rid, "UALICE")
