@@ -48,5 +48,5 @@ def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if level != "DEBUG":
         # Their INFO lines (each migration step, where credentials were found) are noise in operation.
-        for name in ("alembic", "botocore", "apscheduler.scheduler"):
+        for name in ("alembic", "botocore", "apscheduler"):
             logging.getLogger(name).setLevel(logging.WARNING)
