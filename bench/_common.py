@@ -376,6 +376,14 @@ _ORDER = [
 ]
 
 
+def publish(name: str, lines: Sequence[str], *, quick: bool, no_docs: bool) -> None:
+    """Print a benchmark's section and, unless told not to, write it into docs/benchmarks.md."""
+    print("\n".join(lines))
+    if not no_docs:
+        path = write_section(f"{name}:quick" if quick else name, lines)
+        print(f"\nwrote {path}", file=sys.stderr)
+
+
 def write_section(section: str, lines: Sequence[str]) -> Path:
     """Replace (or add) one benchmark's section of docs/benchmarks.md, keeping the others."""
     DOCS.parent.mkdir(parents=True, exist_ok=True)

@@ -44,13 +44,13 @@ from bench._common import (
     ms,
     percentile,
     process_cpu_seconds,
+    publish,
     run_child,
     start_moto,
     table,
     verdict,
     wait_for_port,
     warn_about_dotenv,
-    write_section,
 )
 from bench.estate import REGION, iam_backend
 from tests.support.fake_slack import FakeSlack
@@ -349,12 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         moto.stop()
     total = time.perf_counter() - bench_started
     lines = report(phases, args, requests, repeats, total, aws_calls, len(answers), errors_in_answers)
-    print("\n".join(lines))
+    publish("ack_latency", lines, quick=args.quick, no_docs=args.no_docs)
     if "Traceback" in log_tail:
         print("\nKeywarden's log ends with a traceback:\n" + log_tail, file=sys.stderr)
-    if not args.no_docs:
-        path = write_section("ack_latency:quick" if args.quick else "ack_latency", lines)
-        print(f"\nwrote {path}", file=sys.stderr)
     return 0
 
 

@@ -29,12 +29,12 @@ from bench._common import (
     child_env,
     command_line,
     machine_lines,
+    publish,
     run_child,
     start_moto,
     table,
     verdict,
     warn_about_dotenv,
-    write_section,
 )
 from bench.estate import Estate, reset_credential_report
 
@@ -164,10 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     total = time.perf_counter() - bench_started
     lines = report(runs, args, n_accounts, n_users, build, total)
-    print("\n".join(lines))
-    if not args.no_docs:
-        path = write_section("many_accounts:quick" if args.quick else "many_accounts", lines)
-        print(f"\nwrote {path}", file=sys.stderr)
+    publish("many_accounts", lines, quick=args.quick, no_docs=args.no_docs)
     return 0
 
 

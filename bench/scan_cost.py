@@ -37,12 +37,12 @@ from bench._common import (
     child_env,
     command_line,
     machine_lines,
+    publish,
     run_child,
     start_moto,
     table,
     verdict,
     warn_about_dotenv,
-    write_section,
 )
 from bench.estate import Estate, reset_credential_report
 
@@ -170,10 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     total = time.perf_counter() - bench_started
     lines = report(results, setup_seconds, sizes, naive_max, args, total)
-    print("\n".join(lines))
-    if not args.no_docs:
-        path = write_section("scan_cost:quick" if args.quick else "scan_cost", lines)
-        print(f"\nwrote {path}", file=sys.stderr)
+    publish("scan_cost", lines, quick=args.quick, no_docs=args.no_docs)
     return 0
 
 

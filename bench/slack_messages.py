@@ -23,7 +23,7 @@ from typing import Any
 
 import time_machine
 
-from bench._common import command_line, machine_lines, table, verdict, write_section
+from bench._common import command_line, machine_lines, publish, table, verdict
 from bench.estate import REGION, iam_backend
 from tests.support.fake_slack import Call, FakeSlack
 
@@ -161,10 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         slack.stop()
     total = time.perf_counter() - started
     lines = report_lines(scans, args, n_keys, n_owners, clean, kinds, total)
-    print("\n".join(lines))
-    if not args.no_docs:
-        path = write_section("slack_messages:quick" if args.quick else "slack_messages", lines)
-        print(f"\nwrote {path}", file=sys.stderr)
+    publish("slack_messages", lines, quick=args.quick, no_docs=args.no_docs)
     return 0
 
 
