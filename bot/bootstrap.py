@@ -16,6 +16,7 @@ from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
 from bot.services.inventory import InventoryService
+from bot.services.key_memory import KeyMemory
 from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
 from bot.services.request_store import RequestStore
@@ -74,7 +75,8 @@ def bootstrap(
     audit = AuditLog(db, clock)
     policy = Policy(settings.max_key_age_days, settings.warn_key_age_days, settings.unused_days)
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
-    inventory = InventoryService(aws, index, db, clock, policy, settings.accounts)
+    memory = KeyMemory(db, clock)
+    inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
     notifier = Notifier(slack)
     store = RequestStore(db, clock, audit)
     # Each refers to the other: a revealed rotation starts its schedule; a roll-back asks who is an approver.
@@ -85,6 +87,7 @@ def bootstrap(
     scanner = Scanner(
         aws,
         index,
+        memory,
         db,
         clock,
         policy,

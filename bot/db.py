@@ -92,13 +92,14 @@ class AccountIndex(Base):
 
 
 class KnownKey(Base):
-    """Key ids seen on a user, so `check` can explain a key that has since disappeared."""
+    """Key ids seen on a user: `check` explains a key that has since disappeared, the scan reuses the ids."""
 
     __tablename__ = "known_keys"
 
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     account: Mapped[str] = mapped_column(String(64))
     iam_user: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime | None]  # when AWS created the key; lets a scan match report rows to key ids
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     gone: Mapped[bool] = mapped_column(Boolean, default=False)

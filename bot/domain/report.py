@@ -152,6 +152,35 @@ def match_key_ids(
     return matched
 
 
+@dataclass(frozen=True)
+class SeenKey:
+    """A key id seen earlier on a user, with the key's creation date."""
+
+    key_id: str
+    created: datetime
+
+
+def remembered_key_ids(
+    report_keys: Iterable[ReportKey], seen: Iterable[SeenKey], tolerance: timedelta = timedelta(seconds=2)
+) -> dict[int, str] | None:
+    """{slot: key id} from keys seen earlier, or None unless each dated slot has exactly one seen key created then.
+
+    A slot with no seen key means a key made since the user was last listed; two candidates mean keys made
+    within seconds of each other. Either way only ListAccessKeys can tell, so the answer is None.
+    """
+    keys = list(seen)
+    matched: dict[int, str] = {}
+    for slot in report_keys:
+        if slot.last_rotated is None:
+            continue
+        rotated = slot.last_rotated.replace(microsecond=0)
+        near = [k.key_id for k in keys if abs(k.created.replace(microsecond=0) - rotated) <= tolerance]
+        if len(near) != 1 or near[0] in matched.values():
+            return None
+        matched[slot.slot] = near[0]
+    return matched
+
+
 def report_is_fresh(generated: datetime, now: datetime, max_age_hours: float = MAX_AGE_HOURS) -> bool:
     """True while the report is younger than `max_age_hours` (a report from the future counts as fresh)."""
     return now - generated < timedelta(hours=max_age_hours)

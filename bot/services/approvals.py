@@ -304,7 +304,11 @@ class ApprovalService:
             return None
         if done:
             return self._store.transition(
-                request.id, Status.EXECUTING, Status.SUCCEEDED, actor=SYSTEM, action="executed",
+                request.id,
+                Status.EXECUTING,
+                Status.SUCCEEDED,
+                actor=SYSTEM,
+                action="executed",
                 result="done (confirmed in AWS after a connection error)",
             )
         return self._fail(request, f"{error} AWS shows that nothing was changed.")

@@ -6,14 +6,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from bot.aws import AccessKey, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, LastUsed
 from bot.clock import Clock
-from bot.db import Database, KnownKey
 from bot.domain.findings import Finding, Policy, findings_for_user
 from bot.domain.keys import ACCESS_KEY_ID, InputError, KeyFacts, UserRef, key_id_problems
+from bot.services.key_memory import KeyMemory
 from bot.services.ownership import OwnershipIndex
 from bot.settings import Account
 from bot.slack import Person
@@ -60,14 +57,14 @@ class InventoryService:
         self,
         aws: AwsGateway,
         index: OwnershipIndex,
-        db: Database,
+        memory: KeyMemory,
         clock: Clock,
         policy: Policy,
         accounts: tuple[Account, ...],
     ) -> None:
         self._aws = aws
         self._index = index
-        self._db = db
+        self._memory = memory
         self._clock = clock
         self._policy = policy
         self._accounts = accounts
@@ -97,7 +94,7 @@ class InventoryService:
         except AwsNotFound:
             raise InputError(f"No IAM user `{user}` in account `{account}`.") from None
         facts = [_facts(account, k, client.key_last_used(k.key_id)) for k in keys]
-        self._remember(account, user, keys)
+        self._memory.remember(account, {user: keys})
         now = self._clock()
         findings = findings_for_user(facts, self._policy, now)
         owned = self._index.get(account, user)
@@ -154,8 +151,7 @@ class InventoryService:
 
     def _missing_key(self, raw: str, key_id: str, problems: list[str], denied: list[str]) -> CheckResult:
         notes = list(denied)
-        with self._db.session() as session:
-            known = session.get(KnownKey, key_id)
+        known = self._memory.get(key_id)
         if known is not None:
             if self._aws.account(known.account).user_exists(known.iam_user):
                 step = (
@@ -206,32 +202,6 @@ class InventoryService:
                 match.group(1) if match else self._aws.account(account.alias).account_id()
             )
         return self._account_ids[account.alias]
-
-    def _remember(self, account: str, user: str, keys: list[AccessKey]) -> None:
-        """Keep a sighting of each key; mark keys of this user that are gone."""
-        now = self._clock()
-        present = {k.key_id for k in keys}
-        try:
-            with self._db.session() as session:
-                known = {
-                    k.key_id: k
-                    for k in session.scalars(
-                        select(KnownKey).where(KnownKey.account == account, KnownKey.iam_user == user)
-                    )
-                }
-                for key_id in present:
-                    row = known.get(key_id) or session.get(KnownKey, key_id)
-                    if row is None:
-                        session.add(
-                            KnownKey(key_id=key_id, account=account, iam_user=user, first_seen=now, last_seen=now)
-                        )
-                    else:
-                        row.last_seen, row.gone = now, False
-                for key_id, row in known.items():
-                    if key_id not in present:
-                        row.gone = True
-        except IntegrityError:
-            log.debug("concurrent sighting of %s's keys; the other writer's rows stand", user)
 
 
 def _facts(account: str, key: AccessKey, used: LastUsed) -> KeyFacts:

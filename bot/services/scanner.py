@@ -2,7 +2,8 @@
 
 Cost per account: GenerateCredentialReport (1-3 while it builds), GetCredentialReport (1),
 GetAccountSummary (1), GetAccountAuthorizationDetails (1 per 1,000 users, only when the ownership
-index is stale), and ListAccessKeys once per user with a finding.
+index is stale), and ListAccessKeys once per user with a finding whose key ids are not known yet
+(ids seen by an earlier scan or `list` are reused while the report's creation dates match them).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from bot.aws import AccessKey, AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.db import Database, Snooze
 from bot.domain.findings import ROOT_KEY, Finding, Policy, Severity
-from bot.domain.report import match_key_ids, parse_credential_report
+from bot.domain.report import ReportUser, match_key_ids, parse_credential_report, remembered_key_ids
 from bot.domain.scan import ROOT_SUBJECT, ScanFinding, scan_findings, user_report_findings
 from bot.services.credential_report import fetch_credential_report
+from bot.services.key_memory import KeyMemory
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class Scanner:
         self,
         aws: AwsGateway,
         index: OwnershipIndex,
+        memory: KeyMemory,
         db: Database,
         clock: Clock,
         policy: Policy,
@@ -76,6 +79,7 @@ class Scanner:
     ) -> None:
         self._aws = aws
         self._index = index
+        self._memory = memory
         self._db = db
         self._clock = clock
         self._policy = policy
@@ -130,19 +134,41 @@ class Scanner:
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
         flagged = [u for u in users if user_report_findings(u, self._policy, now)]
-        # Key ids only for users with a finding; the calls are independent, so a few run at once.
-        with ThreadPoolExecutor(max_workers=KEY_LOOKUPS_PER_ACCOUNT) as pool:
-            listed = list(pool.map(lambda u: [] if u.is_root else _listed_keys(client, u.user), flagged))
-        for user, keys in zip(flagged, listed, strict=True):
-            if keys is None:
+        key_ids = self._key_ids(client, alias, [u for u in flagged if not u.is_root])
+        for user in flagged:
+            ids = {} if user.is_root else key_ids.get(user.user)
+            if ids is None:
                 continue  # deleted since the report was made
-            key_ids = match_key_ids(user.keys, keys)
-            for finding in scan_findings(user, key_ids, self._policy, now):
+            for finding in scan_findings(user, ids, self._policy, now):
                 result.findings.append(self._annotate(finding, owners.get(user.user), snoozed))
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
         if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):
             root = Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", "The root user has an access key: delete it.")
             result.findings.append(ScanFinding(alias, "<root_account>", ROOT_SUBJECT, root, None))
+
+    def _key_ids(self, client: AccountClient, alias: str, flagged: list[ReportUser]) -> dict[str, dict[int, str]]:
+        """{user: {slot: key id}} for the flagged users that still exist.
+
+        Ids seen by an earlier scan or `list` are reused when the report's creation dates match them
+        exactly; the other users' keys are listed (a few calls at once) and remembered.
+        """
+        seen = self._memory.seen(alias)
+        key_ids: dict[str, dict[int, str]] = {}
+        unknown: list[ReportUser] = []
+        for user in flagged:
+            remembered = remembered_key_ids(user.keys, seen.get(user.user, ()))
+            if remembered is None:
+                unknown.append(user)
+            else:
+                key_ids[user.user] = remembered
+        with ThreadPoolExecutor(max_workers=KEY_LOOKUPS_PER_ACCOUNT) as pool:
+            listed = list(pool.map(lambda u: _listed_keys(client, u.user), unknown))
+        existing = {u.user: keys for u, keys in zip(unknown, listed, strict=True) if keys is not None}
+        self._memory.remember(alias, existing)
+        for user in unknown:
+            if user.user in existing:
+                key_ids[user.user] = match_key_ids(user.keys, existing[user.user])
+        return key_ids
 
     def _annotate(self, finding: ScanFinding, owned: OwnedUser | None, snoozed: set[str]) -> ScanFinding:
         owner = owned.tags.get(self._owner_tag) if owned else None

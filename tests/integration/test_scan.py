@@ -110,6 +110,33 @@ def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: d
     assert new_calls[-1].params["channel"] == "CALERTS" and again.owners_messaged == 0
 
 
+def test_key_ids_seen_before_spare_list_access_keys(bot: BotServer, estate: dict[str, str], iam) -> None:
+    client = bot.services.aws.account(bot.services.aws.aliases[0])
+
+    def listings() -> int:
+        return client.calls["iam:ListAccessKeys"]
+
+    first, _ = bot.services.scan(post=False)
+    flagged = {f.user for f in first.findings}
+    assert listings() == len(flagged)
+
+    before = listings()
+    second, _ = bot.services.scan(post=False)
+    assert listings() == before  # every flagged user's key ids were known from the first scan
+    assert codes(second) == codes(first)
+
+    new = make_key(iam, "old-svc", 0, bot.services.clock())  # a key the memory has never seen
+    before = listings()
+    third, _ = bot.services.scan(post=False)
+    assert listings() == before + 1  # old-svc alone is listed again
+    assert (estate["old"], KEY_TOO_OLD) in codes(third) and ("user:old-svc", TWO_ACTIVE_KEYS) in codes(third)
+    assert new not in {f.subject for f in third.findings}  # the new key itself has no finding
+
+    iam.delete_access_key(UserName="old-svc", AccessKeyId=estate["old"])
+    fourth, _ = bot.services.scan(post=False)
+    assert estate["old"] not in {f.subject for f in fourth.findings}
+
+
 def test_reminders_come_back_after_the_interval_and_when_worse(bot: BotServer, estate, clock) -> None:
     bot.services.scan(post=True)
     clock.advance(days=6)  # warn-svc's key is now 91 days old: worse (reminder -> overdue)

@@ -61,7 +61,9 @@ def test_two_scheduler_processes_on_postgresql_one_active(tmp_path: Path) -> Non
             AWS_DEFAULT_REGION="us-east-1",
         )
         clocks = [
-            Process("clock", env | {"DATABASE_URL": f"{url}&application_name=clock{n}"}, tmp_path, tmp_path / f"c{n}.log")
+            Process(
+                "clock", env | {"DATABASE_URL": f"{url}&application_name=clock{n}"}, tmp_path, tmp_path / f"c{n}.log"
+            )
             for n in range(2)
         ]
         admin = create_engine(url)

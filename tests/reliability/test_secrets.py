@@ -68,7 +68,11 @@ def test_secrets_manager_secret_is_nowhere_else(
     db.wait(rid, lambda r: r.status is Status.SUCCEEDED and r.notified_status == "succeeded")
     db.db.dispose()
     stored = boto3.client(
-        "secretsmanager", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        "secretsmanager",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
     ).get_secret_value(SecretId="keywarden/default/deployer")["SecretString"]
     secret = json.loads(stored)["aws_secret_access_key"]
     for where, text in _everywhere_but_the_modal(slack, db_url, tmp_path).items():

@@ -11,8 +11,10 @@ from bot.domain.findings import ROOT_KEY, Policy, key_findings
 from bot.domain.report import (
     ReportKey,
     ReportUser,
+    SeenKey,
     match_key_ids,
     parse_credential_report,
+    remembered_key_ids,
     report_is_fresh,
     report_key_facts,
 )
@@ -200,6 +202,29 @@ def test_keys_unknown_to_either_side_stay_unmatched() -> None:
     assert match_key_ids(report, listed) == {1: K1}
     assert match_key_ids(report, []) == {}
     assert match_key_ids([ReportKey(1, True, None)], listed) == {}
+
+
+# Key ids remembered from earlier listings
+
+
+def test_remembered_ids_cover_every_dated_slot() -> None:
+    report = slots((1, True, T1), (2, False, T2))
+    seen = [SeenKey(K2, T2 + timedelta(seconds=1)), SeenKey(K1, T1), SeenKey(K3, NOW)]
+    assert remembered_key_ids(report, seen) == {1: K1, 2: K2}
+    assert remembered_key_ids([], seen) == {}
+    assert remembered_key_ids([ReportKey(1, True, None)], []) == {}
+
+
+def test_a_slot_no_remembered_key_explains_needs_a_listing() -> None:
+    report = slots((1, True, T1), (2, True, NOW))  # the second key was made since the last listing
+    assert remembered_key_ids(report, [SeenKey(K1, T1)]) is None
+    assert remembered_key_ids(slots((1, True, T1)), [SeenKey(K1, T1 + timedelta(seconds=3))]) is None
+
+
+def test_keys_made_seconds_apart_are_not_guessed() -> None:
+    seen = [SeenKey(K1, T1), SeenKey(K2, T1 + timedelta(seconds=1))]
+    assert remembered_key_ids(slots((1, True, T1)), seen) is None
+    assert remembered_key_ids(slots((1, True, T1), (2, True, T1)), [SeenKey(K1, T1)]) is None
 
 
 # Freshness
