@@ -12,6 +12,8 @@ The mix (per user, from a seeded generator, so every run builds the same estate)
 - 57%: one active key 1-79 days old, used in the last 30 days; no finding.
 
 90% of users carry the owner tag (an email out of a pool of about one owner per 25 users).
+`Estate.next_day()` adds a day's churn: a new key on about 1% of the users with one key.
+
 Keys are created inside `time_machine.travel(past, tick=False)`, so the backend stamps their
 creation date in the past; last use is set on the key as AWS would record it.
 """
@@ -151,6 +153,23 @@ class Estate:
             stats.inactive_keys += status == "Inactive"
             stats.older_than_90 += age > 90
         stats.users += 1
+
+    def next_day(self, fraction: float = 0.01) -> int:
+        """A day's churn: a new active key, made now, on `fraction` of the users that have one key.
+
+        Each such user gets a two-active-keys finding whose new key no earlier scan has seen.
+        Returns how many users got one.
+        """
+        backend = iam_backend(self.account_id)
+        changed = 0
+        for index in range(self._next):
+            user = backend.users.get(f"{self.prefix}-{index:05d}")
+            if user is not None and len(user.access_keys) == 1 and self.rng.random() < fraction:
+                backend.create_access_key(user.name, status="Active")
+                changed += 1
+        self.stats.keys += changed
+        self.stats.active_keys += changed
+        return changed
 
 
 def reset_credential_report(account_id: str = DEFAULT_ACCOUNT_ID) -> None:

@@ -4,8 +4,8 @@ moto's server runs in this process (its backends are filled directly, see bench/
 counts every call it serves, per client. Both scans run as child processes against it:
 
 - Keywarden: `python -m bot scan --json` (AWS_ENDPOINT_URL pointing at moto, a fresh SQLite file),
-  first as the daily scan finds things (credential report to generate, ownership index stale),
-  then once more right after (report under 4 hours old, index fresh);
+  first on the empty database, then as the next day's scan: after a day's churn (Estate.next_day),
+  with the credential report to generate again and the ownership index a day old;
 - naive: `python -m bench.naive_scan` (ListUsers, then ListAccessKeys and GetAccessKeyLastUsed
   for every key).
 
@@ -33,6 +33,7 @@ from bench._common import (
     KEYWARDEN_KEY_ID,
     NAIVE_KEY_ID,
     PYTHON,
+    age_ownership_index,
     aws_env,
     child_env,
     command_line,
@@ -47,6 +48,8 @@ from bench._common import (
 from bench.estate import Estate, reset_credential_report
 
 AAD = "iam:GetAccountAuthorizationDetails"
+FIRST = "Keywarden, first scan"
+DAILY = "Keywarden, daily scan"
 
 
 @dataclass
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     estate = Estate()
     results: dict[int, list[ScanRun]] = {}
     setup_seconds: dict[int, float] = {}
+    churn: dict[int, int] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="keywarden-bench-") as tmp:
             for size in sizes:
@@ -154,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 database = Path(tmp) / f"keywarden-{size}.db"
                 reset_credential_report()
-                runs = [keywarden_scan("Keywarden, daily scan", endpoint, counter, database, timeout=300)]
-                runs.append(keywarden_scan("Keywarden, repeat scan", endpoint, counter, database, timeout=300))
+                runs = [keywarden_scan(FIRST, endpoint, counter, database, timeout=300)]
+                churn[size] = estate.next_day()
+                reset_credential_report()
+                age_ownership_index(database)
+                runs.append(keywarden_scan(DAILY, endpoint, counter, database, timeout=300))
                 if size <= naive_max:
                     runs.append(naive_scan(endpoint, counter, args.naive_timeout))
                 for run in runs:
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     total = time.perf_counter() - bench_started
-    lines = report(results, setup_seconds, sizes, naive_max, args, total)
+    lines = report(results, setup_seconds, churn, sizes, naive_max, args, total)
     publish("scan_cost", lines, quick=args.quick, no_docs=args.no_docs)
     return 0
 
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(
     results: dict[int, list[ScanRun]],
     setup_seconds: dict[int, float],
+    churn: dict[int, int],
     sizes: list[int],
     naive_max: int,
     args: argparse.Namespace,
@@ -192,9 +200,13 @@ def report(
         "described in `bench/estate.py`: ~5% of users without keys, ~10% with two keys, ~15% with a key older "
         "than 90 days, ~10% never used, some inactive, the rest recently used; 90% tagged with an owner.",
         "- Keywarden: `python -m bot scan --json` as a child process, `AWS_ENDPOINT_URL` = the moto server, a fresh "
-        "SQLite database per size. *Daily scan*: the credential report must be generated (moto answers STARTED "
-        "first, so the scan polls once after its 0.5 s backoff) and the ownership index is stale. *Repeat scan*: "
-        "right after, report and index fresh.",
+        "SQLite database per size. *First scan*: the database is empty, so every user with a finding has its keys "
+        "listed. *Daily scan*: the next day's scan on the same database, after a day's churn (a new active key, "
+        "never seen by the first scan, on about 1% of the users with one key: "
+        + ", ".join(f"{churn.get(s, 0):,} at {s:,} users" for s in sizes)
+        + "). In both, the credential report must be generated (moto answers STARTED first, so the scan polls "
+        "once after its 0.5 s backoff) and the ownership index is stale (a day old). The naive scan runs on the "
+        "estate as the daily scan sees it.",
         "- Naive: `python -m bench.naive_scan` as a child process: ListUsers, then ListAccessKeys per user and "
         "GetAccessKeyLastUsed per key, sequentially, boto3 defaults"
         + (f"; run up to {naive_max:,} users." if naive_max < max(sizes) else "."),
@@ -266,28 +278,28 @@ def report(
     ]
     trows = []
     for size in sizes:
-        daily = results[size][0]
-        if daily.ok and daily.users_with_findings is not None:
-            bound = 5 + daily.users_with_findings
-            calls = daily.served - daily.index_calls
-            trows.append(
-                [
-                    f"IAM calls ≤ 5 + users with findings, {size:,} users (daily scan, index calls apart)",
-                    f"{calls:,} ≤ {bound:,} (with the index: {daily.served:,}; "
-                    f"AWS index cost {math.ceil(size / 1000)})",
-                    verdict(calls <= bound),
-                ]
-            )
+        for run in results[size][:2]:
+            if run.ok and run.users_with_findings is not None:
+                bound = 5 + run.users_with_findings
+                calls = run.served - run.index_calls
+                trows.append(
+                    [
+                        f"IAM calls ≤ 5 + users with findings, {size:,} users ({run.label.split(', ')[1]}, "
+                        "index calls apart)",
+                        f"{calls:,} ≤ {bound:,} (with the index: {run.served:,}; "
+                        f"AWS index cost {math.ceil(size / 1000)})",
+                        verdict(calls <= bound),
+                    ]
+                )
     judged_size = 5000 if 5000 in results else max(s for s in sizes if s <= naive_max)
-    for size in sizes:
-        runs = results[size]
-        naive = next((r for r in runs if r.label.startswith("naive")), None)
-        daily = runs[0]
-        judged = size == judged_size
-        name = f"≥ 20x faster than the naive scan at {size:,} users (wall time, daily scan)"
+    for size, keywarden in ((s, r) for s in sizes for r in results[s][1::-1]):
+        naive = next((r for r in results[size] if r.label.startswith("naive")), None)
+        judged = size == judged_size and keywarden.label == DAILY
+        name = f"≥ 20x faster than the naive scan at {size:,} users (wall time, {keywarden.label.split(', ')[1]})"
         if not judged:
             name += " (for reference)"
-        if naive is not None and naive.ok and daily.ok:
+        if naive is not None and naive.ok and keywarden.ok:
+            daily = keywarden
             ratio = naive.wall / daily.wall
             scan_ratio = (naive.scan_seconds or 0) / (daily.scan_seconds or float("inf"))
             if judged:

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+import botocore.utils
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import (
@@ -304,7 +305,7 @@ class AwsGateway:
 
     def _session_for(self, account: Account) -> boto3.Session:
         if self._base is None:
-            self._base = self._session_factory()
+            self._base = _with_fast_timestamps(self._session_factory())
         if account.role_arn is None:
             return self._base
         return _assumed_role_session(self._base, account)
@@ -333,4 +334,21 @@ def _assumed_role_session(base: boto3.Session, account: Account) -> boto3.Sessio
     core._credentials = DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")
     # Share the parsed service models: loading them again costs ~200 ms of CPU and memory per account.
     core.register_component("data_loader", base._session.get_component("data_loader"))
-    return boto3.Session(botocore_session=core, region_name=base.region_name)
+    return _with_fast_timestamps(boto3.Session(botocore_session=core, region_name=base.region_name))
+
+
+def _with_fast_timestamps(session: boto3.Session) -> boto3.Session:
+    """Parse response timestamps with `datetime.fromisoformat`: dateutil's parser, botocore's default, costs
+    about 0.1 ms per value, a third of the client's CPU when reading 5,000 users' details."""
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=_parse_timestamp)
+    return session
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    """AWS's ISO 8601 timestamps as aware datetimes; anything else (epoch seconds, odd forms) as botocore does."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return botocore.utils.parse_timestamp(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -34,8 +34,7 @@ def run_scan(
         services.close()
     now = services.clock()
     if as_json:
-        json.dump(report_json(report, now), out, indent=2)
-        out.write("\n")
+        out.write(json.dumps(report_json(report, now), indent=2) + "\n")
     else:
         out.write(render_table(report, now))
     for account in report.failed:

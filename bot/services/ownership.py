@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from bot.aws import AwsGateway
 from bot.clock import Clock
@@ -52,17 +52,21 @@ class OwnershipIndex:
         now = self._clock()
         with self._db.session() as session:
             session.execute(delete(IamUserRecord).where(IamUserRecord.account == account))
-            session.add_all(
-                IamUserRecord(
-                    account=account,
-                    name=u.name,
-                    arn=u.arn,
-                    owner=_normalise(u.tags.get(self._owner_tag)),
-                    tags=u.tags,
-                    refreshed_at=now,
+            if users:  # one executemany, not an ORM object per user
+                session.execute(
+                    insert(IamUserRecord),
+                    [
+                        {
+                            "account": account,
+                            "name": u.name,
+                            "arn": u.arn,
+                            "owner": _normalise(u.tags.get(self._owner_tag)),
+                            "tags": u.tags,
+                            "refreshed_at": now,
+                        }
+                        for u in users
+                    ],
                 )
-                for u in users
-            )
             index = session.get(AccountIndex, account) or AccountIndex(account=account)
             index.refreshed_at = now
             index.user_count = len(users)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import boto3
+import botocore.utils
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
@@ -18,6 +19,7 @@ from bot.aws import (
     AwsThrottled,
     AwsUnavailable,
     NewKey,
+    _parse_timestamp,
     translate,
 )
 from bot.settings import Account
@@ -115,3 +117,22 @@ def test_assumed_role_accounts_land_in_their_own_account(aws: None) -> None:
     assert gateway.account("prod").account_id() == "111111111111"
     assert gateway.account("dev").account_id() == "222222222222"
     assert gateway.account("prod") is gateway.account("prod")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2026-11-28T09:30:00Z",
+        "2026-11-28T09:30:00.000Z",
+        "2026-11-28T10:30:00+01:00",
+        1795858200,
+    ],
+)
+def test_response_timestamps_parse_fast_and_like_botocore(raw: object) -> None:
+    expected = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+    assert _parse_timestamp(raw) == expected == botocore.utils.parse_timestamp(raw)
+    assert _parse_timestamp(raw).utcoffset() is not None
+
+
+def test_response_timestamps_without_offset_are_utc() -> None:
+    assert _parse_timestamp("2026-11-28T09:30:00") == datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
