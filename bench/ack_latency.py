@@ -1,7 +1,7 @@
 """Ack latency of the production web process, side by side with a Bolt app that only acks.
 
-Both servers run as the Procfile's `web` line runs them (`waitress-serve --threads=16
---ident=keywarden --call ...`, on a free loopback port instead of 0.0.0.0:$PORT):
+Both servers run as the Procfile's `web` line runs them (`waitress-serve --threads=<as in the
+Procfile> --ident=keywarden --call ...`, on a free loopback port instead of 0.0.0.0:$PORT):
 
 - Keywarden: `--call bot.web:create_wsgi_app`, with a fake Slack Web API and moto's server in this
   process, a temporary SQLite database and SCHEDULER=off; IAM user `ci` has a key, so
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -56,7 +57,7 @@ from bench.estate import REGION, iam_backend
 from tests.support.fake_slack import FakeSlack
 
 SIGNING_SECRET = "bench-signing-secret"
-THREADS = 16
+THREADS = int(re.search(r"^web:.*--threads=(\d+)", (ROOT / "Procfile").read_text(), re.M).group(1))
 KINDS = [
     {"name": "/awskeys help", "type": "command", "text": "help", "user": "UALICE"},
     {"name": "/awskeys list ci", "type": "command", "text": "list ci", "user": "UALICE"},

@@ -1,6 +1,6 @@
 """The yardstick for ack latency: a Bolt app that only acks, served like Keywarden's web process.
 
-    waitress-serve --listen=127.0.0.1:3001 --threads=16 --ident=keywarden --call bench.bare_app:create
+    waitress-serve --listen=127.0.0.1:3001 --threads=4 --ident=keywarden --call bench.bare_app:create
 
 It verifies signatures with SLACK_SIGNING_SECRET exactly as Keywarden does and answers the slash
 command and button clicks with a bare ack(). Its only Web API call is the one Bolt's authorization

@@ -113,8 +113,8 @@ def run(settings: Settings) -> int:
         return 0
     from waitress import serve
 
-    from bot.web import build_wsgi
+    from bot.web import SERVER_THREADS, build_wsgi
 
     log.info("listening on port %s: POST /slack/events, GET /healthz", settings.port)
-    serve(build_wsgi(services), host="0.0.0.0", port=settings.port, threads=16, ident="keywarden")
+    serve(build_wsgi(services), host="0.0.0.0", port=settings.port, threads=SERVER_THREADS, ident="keywarden")
     return 0

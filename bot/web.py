@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 # Work after the ack (AWS calls, database writes) shares the interpreter with the acks. Few workers keep
 # that work from crowding out acks under load; a burst waits in the queue instead (response_url lasts 30 min).
 WORKERS = 3
+# Request threads only verify, parse and ack: no I/O, about a millisecond of CPU each. A few are enough to
+# keep both cores busy; more only add threads queueing for the GIL, which shows as ack latency under load
+# (p99 at 32 concurrent clients: about 3x lower with 4 threads than with 16, see docs/benchmarks.md).
+# The Procfile's `web` line passes the same number to waitress-serve.
+SERVER_THREADS = 4
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

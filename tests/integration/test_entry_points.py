@@ -118,3 +118,10 @@ def test_audit_csv_export(tmp_path: Path) -> None:
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "at,actor,action,outcome,request_id,account,iam_user,key_id,detail"
     assert ",UBOSS,approved,ok,R-ABCDEF,default,ci,," in lines[1]
+
+
+def test_procfile_web_line_and_python_m_bot_serve_with_the_same_threads() -> None:
+    from bot.web import SERVER_THREADS
+
+    (web,) = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")]
+    assert f"--threads={SERVER_THREADS} " in web and "--call bot.web:create_wsgi_app" in web
