@@ -95,6 +95,7 @@ def run(settings: Settings) -> int:
     from bot.bootstrap import bootstrap
 
     services = bootstrap(settings)
+    services.settle()
     if settings.scheduler:
         from bot.scheduler import ClockProcess
 

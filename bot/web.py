@@ -73,4 +73,6 @@ def create_wsgi_app() -> WSGIApp:
 
     settings = load_settings_or_exit()
     setup_logging(settings.log_level)
-    return build_wsgi(bootstrap(settings))
+    services = bootstrap(settings)
+    services.settle()
+    return build_wsgi(services)
