@@ -401,6 +401,13 @@ def report(
         f"--threads={THREADS} --ident=keywarden --call ...` (loopback instead of 0.0.0.0:$PORT): Keywarden "
         f"with `{args.keywarden_call}`, the bare app with `bench.bare_app:create` (Bolt, listeners that only "
         "ack). Both run for the whole benchmark; levels run one server at a time.",
+        "- The bare app is Bolt as it comes (`process_before_response=False`): its listener runs on Bolt's "
+        "executor and the request thread checks for the ack every 10 ms, so each request holds one of the "
+        f"{THREADS} threads for at least 10 ms and the app serves at most about {THREADS * 100} requests/s. "
+        "Keywarden acks in the request thread (`process_before_response=True`) and runs its work on a "
+        "3-thread executor. A bare app that also acked in the request thread would be faster: in a trial run "
+        "(4 threads, before the heap was frozen at start) Keywarden's p99 at 32 clients was about 2.7x that "
+        "of such an app, where a run just before had measured 1.35x of the default one.",
         "- Keywarden's environment: SLACK_API_URL = a fake Slack Web API in the benchmark process, "
         "AWS_ENDPOINT_URL = moto's server in the benchmark process (IAM user `ci` with one key), "
         "DATABASE_URL = a temporary SQLite file, SCHEDULER=off, APPROVER_IDS, APPROVAL_CHANNEL.",
