@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -50,17 +50,19 @@ class KeyMemory:
         now = self._clock()
         try:
             with self._db.session() as session:
+                present = {key.key_id for keys in listed.values() for key in keys}
+                # The rows of these users (to mark what is gone) and of these keys, in a few queries.
                 known: dict[str, KnownKey] = {}
-                users = list(listed)
-                for start in range(0, len(users), 500):  # keeps the IN list within every database's limits
-                    chunk = users[start : start + 500]
+                for chunk in _chunks(list(listed)):
                     query = select(KnownKey).where(KnownKey.account == account, KnownKey.iam_user.in_(chunk))
                     known.update((k.key_id, k) for k in session.scalars(query))
-                present: set[str] = set()
+                for chunk in _chunks(sorted(present - known.keys())):
+                    known.update(
+                        (k.key_id, k) for k in session.scalars(select(KnownKey).where(KnownKey.key_id.in_(chunk)))
+                    )
                 for user, keys in listed.items():
                     for key in keys:
-                        present.add(key.key_id)
-                        row = known.get(key.key_id) or session.get(KnownKey, key.key_id)
+                        row = known.get(key.key_id)
                         if row is None:
                             session.add(
                                 KnownKey(
@@ -75,7 +77,13 @@ class KeyMemory:
                         else:
                             row.last_seen, row.gone, row.created = now, False, key.created
                 for key_id, row in known.items():
-                    if key_id not in present:
+                    if key_id not in present:  # only rows of the listed users can be missing
                         row.gone = True
         except IntegrityError:
             log.debug("concurrent sighting of keys in %s; the other writer's rows stand", account)
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Slices short enough for an IN list on every database."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
