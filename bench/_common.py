@@ -12,7 +12,6 @@ import resource
 import shlex
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -337,12 +335,6 @@ def aws_env(endpoint: str, key_id: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-
-
-def age_ownership_index(database: Path) -> None:
-    """Make Keywarden's ownership index in a SQLite database a day old, as it is at the next daily scan."""
-    with closing(sqlite3.connect(database)) as db, db:
-        db.execute("UPDATE account_index SET refreshed_at = datetime(refreshed_at, '-1 day')")
 
 
 def warn_about_dotenv() -> str | None:

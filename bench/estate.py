@@ -21,9 +21,12 @@ creation date in the past; last use is set on the key as AWS would record it.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import time_machine
@@ -170,6 +173,18 @@ class Estate:
         self.stats.keys += changed
         self.stats.active_keys += changed
         return changed
+
+
+def a_day_later(estates: Iterable[Estate], database: Path) -> int:
+    """The next day for a scan: each estate's churn, its credential report due again (over 4 hours old),
+    and Keywarden's ownership index in the SQLite `database` a day old. Returns how many users churned."""
+    churned = 0
+    for estate in estates:
+        churned += estate.next_day()
+        reset_credential_report(estate.account_id)
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("UPDATE account_index SET refreshed_at = datetime(refreshed_at, '-1 day')")
+    return churned
 
 
 def reset_credential_report(account_id: str = DEFAULT_ACCOUNT_ID) -> None:

@@ -25,7 +25,6 @@ from typing import Any
 from bench._common import (
     KEYWARDEN_KEY_ID,
     PYTHON,
-    age_ownership_index,
     aws_env,
     child_env,
     command_line,
@@ -37,7 +36,7 @@ from bench._common import (
     verdict,
     warn_about_dotenv,
 )
-from bench.estate import Estate, reset_credential_report
+from bench.estate import Estate, a_day_later, reset_credential_report
 
 FIRST_ACCOUNT_ID = 100000000001
 KINDS = ("first", "daily")
@@ -80,11 +79,9 @@ def accounts_setting(ids: list[str]) -> str:
 def scan(
     ids: list[str], concurrency: int, kind: str, endpoint: str, counter: Any, database: Path, timeout: float
 ) -> Run:
-    """One scan; "first" on an empty database, "daily" on the first scan's database a day later."""
+    """One scan; each account's credential report is generated afresh."""
     for account in ids:
         reset_credential_report(account)
-    if kind == "daily":
-        age_ownership_index(database)
     env = child_env(
         **aws_env(endpoint, KEYWARDEN_KEY_ID),
         DATABASE_URL=f"sqlite:///{database}",
@@ -154,9 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                     for subset in (ids[:1], ids):
                         database = Path(tmp) / f"keywarden-{len(subset)}-{concurrency}-{latency:g}.db"
                         for kind in KINDS:
-                            if kind == "daily":
-                                for estate in estates[: len(subset)]:
-                                    estate.next_day()
+                            if kind == "daily":  # the first scan's database, a day later
+                                a_day_later(estates[: len(subset)], database)
                             run = scan(subset, concurrency, kind, endpoint, counter, database, timeout=300)
                             runs.append(run)
                             print(

@@ -33,7 +33,6 @@ from bench._common import (
     KEYWARDEN_KEY_ID,
     NAIVE_KEY_ID,
     PYTHON,
-    age_ownership_index,
     aws_env,
     child_env,
     command_line,
@@ -45,7 +44,7 @@ from bench._common import (
     verdict,
     warn_about_dotenv,
 )
-from bench.estate import Estate, reset_credential_report
+from bench.estate import Estate, a_day_later, reset_credential_report
 
 AAD = "iam:GetAccountAuthorizationDetails"
 FIRST = "Keywarden, first scan"
@@ -159,9 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 database = Path(tmp) / f"keywarden-{size}.db"
                 reset_credential_report()
                 runs = [keywarden_scan(FIRST, endpoint, counter, database, timeout=300)]
-                churn[size] = estate.next_day()
-                reset_credential_report()
-                age_ownership_index(database)
+                churn[size] = a_day_later([estate], database)
                 runs.append(keywarden_scan(DAILY, endpoint, counter, database, timeout=300))
                 if size <= naive_max:
                     runs.append(naive_scan(endpoint, counter, args.naive_timeout))
