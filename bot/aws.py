@@ -192,6 +192,10 @@ class AccountClient:
     def account_id(self) -> str:
         return self._call("sts", "get_caller_identity")["Account"]
 
+    def caller_arn(self) -> str:
+        """The ARN Keywarden itself acts as in this account (an IAM user's, or an assumed role's)."""
+        return self._call("sts", "get_caller_identity")["Arn"]
+
     def list_users(self) -> Iterator[str]:
         for user in self._pages("iam", "list_users", "Users"):
             yield user["UserName"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -111,12 +111,12 @@ class SlackDirectory:
 
         return self._cached(("email", owner.lower()), load)  # type: ignore[return-value]
 
-    def group_members(self, group_id: str) -> frozenset[str]:
-        def load() -> frozenset[str]:
-            try:
-                return frozenset(self._client.usergroups_users_list(usergroup=group_id)["users"])
-            except SlackApiError as e:
-                log.warning("usergroups.users.list failed for %s: %s", group_id, e.response.get("error"))
-                return frozenset()
-
-        return self._cached(("group", group_id), load)  # type: ignore[return-value]
+    def group_members(self, group_id: str) -> frozenset[str] | None:
+        """A user group's members, asked live on every call (never cached: someone removed from the
+        approver group loses the right at once); None when Slack does not answer."""
+        try:
+            return frozenset(self._client.usergroups_users_list(usergroup=group_id)["users"])
+        except (SlackApiError, SlackClientError, OSError) as e:
+            reason = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
+            log.warning("usergroups.users.list failed for %s: %s", group_id, reason)
+            return None
