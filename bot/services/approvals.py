@@ -75,7 +75,9 @@ class ApprovalService:
             )
         return frozenset(self._settings.approver_ids) | members
 
-    def _refused(self, user_id: str, attempted: str, why: str, request: Request | None = None, **target: str | None):
+    def _refused(
+        self, user_id: str, attempted: str, why: str, request: Request | None = None, **target: str | None
+    ) -> None:
         """Audit a refused attempt by someone not allowed (in its own transaction)."""
         if request is not None:
             target = {
@@ -277,8 +279,11 @@ class ApprovalService:
         withdrawn = ""
         if dropped:
             names = ", ".join(who(a) for a in dropped)
-            withdrawn = f" {names} no longer {'is an approver' if len(dropped) == 1 else 'are approvers'}, so "
-            withdrawn += "that approval no longer counts." if len(dropped) == 1 else "those approvals no longer count."
+            one = len(dropped) == 1
+            withdrawn = (
+                f" {names} {'is no longer an approver' if one else 'are no longer approvers'}, so "
+                f"{'that approval no longer counts' if one else 'those approvals no longer count'}."
+            )
         if outcome == "duplicate":
             if dropped:
                 self.sync(request)

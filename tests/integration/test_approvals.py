@@ -614,7 +614,11 @@ def test_approver_group_membership_is_checked_live(make_bot, aws, iam) -> None:
     assert wait_ephemeral(bot, "UGRACE", "Only approvers")
     bot.click(ids.APPROVE, rid, "UHANK")
     told = wait_ephemeral(bot, "UHANK", "no longer")
-    assert "<@UGRACE> no longer is an approver" in told and "1 of 2" in told and "stays pending" in told
+    assert (
+        "<@UGRACE> is no longer an approver, so that approval no longer counts" in told
+        and "1 of 2" in told
+        and "stays pending" in told
+    )
     assert request(bot, rid).status is Status.PENDING and request(bot, rid).approvers == ("UHANK",)
     assert key in [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]]
     assert len(bot.slack.calls_to("usergroups.users.list")) - lists == 2  # one call per click

@@ -37,7 +37,7 @@ def _everywhere_but_the_modal(slack, db_url: str, tmp_path: Path) -> dict[str, s
 
 @pytest.mark.parametrize("flow", ["create ci", "rotate ci"])
 def test_revealed_secret_is_nowhere_else(slack, db_url, proxy, remote_iam, start_web, tmp_path, flow) -> None:
-    remote_iam.create_user(UserName="ci")
+    remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
     if flow.startswith("rotate"):
         remote_iam.create_access_key(UserName="ci")  # the key the rotation replaces
     web = RemoteBot(start_web(bot_env(slack, db_url, proxy.url, LOG_LEVEL="DEBUG")).url, slack)
@@ -59,7 +59,7 @@ def test_revealed_secret_is_nowhere_else(slack, db_url, proxy, remote_iam, start
 def test_secrets_manager_secret_is_nowhere_else(
     slack, db_url, proxy, remote_iam, moto_url, start_web, tmp_path
 ) -> None:
-    remote_iam.create_user(UserName="deployer")
+    remote_iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
     env = bot_env(slack, db_url, proxy.url, LOG_LEVEL="DEBUG", SECRET_DELIVERY="secretsmanager")
     web = RemoteBot(start_web(env).url, slack)
     db = Requests(db_url)
