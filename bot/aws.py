@@ -3,11 +3,19 @@
 One session per configured account (an assumed role, refreshed by botocore before it
 expires), boto3's standard retries, and every AWS error turned into an `AwsError`
 whose message a person can act on.
+
+Retries resend a call whose answer was lost, so only idempotent calls are retried:
+`CreateAccessKey` is sent once (a retry after a lost answer makes a second key). The other
+writes are safe to resend: `UpdateAccessKey` sets a status, `DeleteAccessKey` of a deleted key
+answers NoSuchEntity (read as done), and botocore gives `CreateSecret` / `PutSecretValue` a
+`ClientRequestToken` that AWS uses to ignore a repeat.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,11 +37,13 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bot.logs import remember_secret
 from bot.settings import Account
 
 log = logging.getLogger(__name__)
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+_ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 _GLOBAL_REGION = "us-east-1"
 
 
@@ -100,6 +110,9 @@ def translate(error: Exception, account: str, service: str) -> AwsError:
             )
         if code in _REPORT_NOT_READY:
             return AwsReportNotReady(f"{code}: {message}")
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            # A server error after the call reached AWS: whether it took effect is unknown.
+            return AwsUnavailable(f"AWS answered {code or 'a server error'} on `{action}` in account `{account}`.")
         return AwsError(f"AWS error {code} on `{action}` in account `{account}`: {message}")
     if isinstance(error, NoCredentialsError):
         return AwsPermissionDenied(
@@ -161,23 +174,32 @@ class AccountClient:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()  # API operations made, by "service:Operation"
 
-    def client(self, service: str) -> Any:
-        """The boto3 client of a service in this account (created once; boto3 clients are thread-safe)."""
+    @property
+    def region(self) -> str:
+        return self._session.region_name or _GLOBAL_REGION
+
+    def client(self, service: str, *, once: bool = False) -> Any:
+        """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).
+
+        `once`: a client that never retries, for calls that must not run twice.
+        """
+        name = f"{service}/once" if once else service
         with self._lock:
-            if service not in self._clients:
-                region = self._session.region_name or _GLOBAL_REGION
-                client = self._session.client(service, region_name=region, config=_RETRIES)
+            if name not in self._clients:
+                client = self._session.client(service, region_name=self.region, config=_ONCE if once else _RETRIES)
                 client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
-                self._clients[service] = client
-            return self._clients[service]
+                if service == "iam":
+                    client.meta.events.register("before-parse.iam.CreateAccessKey", _remember_new_secret)
+                self._clients[name] = client
+            return self._clients[name]
 
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    def _call(self, service: str, method: str, **kwargs: Any) -> Any:
+    def _call(self, service: str, method: str, *, once: bool = False, **kwargs: Any) -> Any:
         try:
-            return getattr(self.client(service), method)(**kwargs)
+            return getattr(self.client(service, once=once), method)(**kwargs)
         except (ClientError, BotoCoreError) as e:
             raise translate(e, self.alias, service) from None
 
@@ -222,6 +244,18 @@ class AccountClient:
             for k in self._pages("iam", "list_access_keys", "AccessKeyMetadata", UserName=user)
         ]
 
+    def access_keys_and_time(self, user: str) -> tuple[list[AccessKey], datetime | None]:
+        """A user's keys (at most two: one page) and AWS's own time of the answer (its Date header)."""
+        reply = self._call("iam", "list_access_keys", UserName=user)
+        keys = [
+            AccessKey(user, k["AccessKeyId"], k["Status"], _utc(k["CreateDate"])) for k in reply["AccessKeyMetadata"]
+        ]
+        date = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        try:
+            return keys, _utc(email.utils.parsedate_to_datetime(date)) if date else None
+        except (TypeError, ValueError):
+            return keys, None
+
     def key_last_used(self, key_id: str) -> LastUsed:
         reply = self._call("iam", "get_access_key_last_used", AccessKeyId=key_id)
         used = reply.get("AccessKeyLastUsed", {})
@@ -249,7 +283,9 @@ class AccountClient:
 
     # Writes
     def create_access_key(self, user: str) -> NewKey:
-        key = self._call("iam", "create_access_key", UserName=user)["AccessKey"]
+        """Sent once: AwsUnavailable means the key may or may not exist (the caller asks AWS)."""
+        key = self._call("iam", "create_access_key", once=True, UserName=user)["AccessKey"]
+        remember_secret(key["SecretAccessKey"])
         return NewKey(user, key["AccessKeyId"], key["SecretAccessKey"])
 
     def set_key_status(self, user: str, key_id: str, status: str) -> None:
@@ -268,6 +304,17 @@ class AccountClient:
             if "ResourceExistsException" not in e.message:
                 raise
         return self._call("secretsmanager", "put_secret_value", SecretId=name, SecretString=payload)["ARN"]
+
+
+_SECRET_IN_ANSWER = re.compile(rb"<SecretAccessKey>\s*([^<\s]+)\s*</SecretAccessKey>")
+
+
+def _remember_new_secret(response_dict: dict[str, Any], **_: Any) -> None:
+    """Before botocore parses (and, at DEBUG, logs) a CreateAccessKey answer, have the logs redact its secret."""
+    body = response_dict.get("body")
+    match = _SECRET_IN_ANSWER.search(body) if isinstance(body, bytes) else None
+    if match:
+        remember_secret(match.group(1).decode(errors="replace"))
 
 
 def _utc(value: datetime) -> datetime:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from bot.domain.delivery import SECRET_PREFIX, SECRET_PREFIX_FORM
+
 T = TypeVar("T")
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -138,10 +140,7 @@ class Settings:
                 "SECRET_DELIVERY", _matching(re.compile(r"^(reveal|secretsmanager)$")), "reveal or secretsmanager"
             )
             or "reveal",
-            secret_prefix=r.optional(
-                "SECRET_PREFIX", _matching(re.compile(r"^[\w/+=.@-]{1,200}$")), "a secret name prefix such as keywarden"
-            )
-            or "keywarden",
+            secret_prefix=r.optional("SECRET_PREFIX", _secret_prefix, SECRET_PREFIX_FORM) or "keywarden",
             rotation_grace_days=r.optional("ROTATION_GRACE_DAYS", _int_between(1, 90), "days from 1 to 90") or 7,
             rotation_stall_days=r.optional("ROTATION_STALL_DAYS", _int_between(1, 365), "days from 1 to 365") or 14,
             rotation_delete_days=r.optional("ROTATION_DELETE_DAYS", _int_between(1, 90), "days from 1 to 90") or 7,
@@ -246,6 +245,12 @@ def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _secret_prefix(value: str) -> str:
+    if len(value) > 200 or not SECRET_PREFIX.match(value):
+        raise ValueError("")
+    return value
 
 
 def _id_list(value: str) -> frozenset[str]:
