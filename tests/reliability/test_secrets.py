@@ -24,7 +24,7 @@ from bot import ids
 from bot.db import Base
 from bot.domain.delivery import secret_name
 from bot.domain.requests import Status
-from bot.logs import install_secret_redaction, remember_secret
+from bot.logs import KnownSecrets, install_secret_redaction, remember_secret
 from bot.settings import Settings, SettingsError
 from bot.slack import make_web_client
 from tests.conftest import base_env
@@ -168,6 +168,19 @@ def test_every_encoding_of_a_handled_secret_is_redacted(debug_log: list[str]) ->
     assert logged.count("[redacted]") == len(texts) + 1
     for form, encoded in encoded_forms(secret).items():
         assert encoded not in logged, form
+
+
+def test_handled_secrets_are_remembered_briefly_and_boundedly() -> None:
+    now = [0.0]
+    known = KnownSecrets(ttl_seconds=900, limit=2, monotonic=lambda: now[0])
+    first, second, third = ("a/" * 20, "b+" * 20, "c/" * 20)
+    known.add(first)
+    assert known.pattern().search(first.replace("/", "\\/"))
+    known.add(second)
+    known.add(third)  # over the limit: the oldest is forgotten
+    assert len(known) == 2 and not known.pattern().search(first)
+    now[0] = 900.0  # and all of them after the time to live
+    assert known.pattern() is None and len(known) == 0
 
 
 def test_the_secret_shape_is_redacted_with_escaped_slashes(debug_log: list[str]) -> None:
