@@ -359,7 +359,7 @@ the full-size one alone. `--no-docs` prints without writing.
 | Many accounts | `.venv/bin/python -m bench.many_accounts` | 20 accounts x 200 users | about 2.5 minutes |
 | Slack messages | `.venv/bin/python -m bench.slack_messages` | 500 keys with findings, 40 owners | seconds |
 | Paste detector | `.venv/bin/python -m bench.exposure_detector` | 20,000 chat lines, 2,000 pastes | seconds |
-| Paste to alert | `.venv/bin/python -m bench.paste_to_alert` | 60 pastes at 50 messages/s, 300 slash commands | under 2 minutes |
+| Paste to alert | `.venv/bin/python -m bench.paste_to_alert` | 60 pastes at 50 msg/s, 300 commands | under 2 minutes |
 | SQS event to alert | `.venv/bin/python -m bench.events_to_alert` | 40 events and a burst of 10 | about 1.5 minutes |
 
 Everything runs on loopback: moto's server (or moto in process) stands in for AWS and a fake Slack

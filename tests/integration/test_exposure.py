@@ -290,3 +290,24 @@ def test_a_forged_message_event_is_logged_without_its_body(bot: BotServer, ci_ke
     assert "Invalid request signature" in caplog.text and "body withheld" in caplog.text
     for form in secret_forms():
         assert form not in caplog.text
+
+
+def test_an_interrupted_response_is_finished_later_without_repeats(bot: BotServer, ci_key: str, clock) -> None:
+    from datetime import timedelta
+
+    from tests.support.fake_slack import Fault
+
+    bot.slack.fail("chat.postMessage", Fault(200, {"ok": False, "error": "not_in_channel"}))  # the thread reply
+    bot.message(paste(ci_key), user=POSTER, ts=TS)
+    bot.slack.wait_posts("CALERTS")
+    settle(bot)
+    [row] = exposures(bot)
+    assert row.reply_ts is None and row.alert_ts and row.owner_told_at and row.done_at is None
+    assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 0  # still fresh: maybe in progress
+    clock.advance(minutes=5)
+    assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 1
+    assert len(bot.slack.posts_to("CWORK", in_thread=True)) == 1
+    assert len(alerts(bot)) == 1 and len(bot.slack.posts_to(OWNER)) == 1 and len(bot.slack.posts_to(POSTER)) == 1
+    assert len(audited(bot)) == 1 and exposures(bot)[0].done_at is not None
+    clock.advance(minutes=5)
+    assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 0
