@@ -70,6 +70,8 @@ class Settings:
     exempt: frozenset[str] = frozenset()
     scan_concurrency: int = 4
     reconcile_after_minutes: int = 10
+    events_queue_url: str | None = None
+    slack_admin_token: str | None = None
 
     @property
     def account_aliases(self) -> list[str]:
@@ -159,6 +161,14 @@ class Settings:
             )
             if env.get("RECONCILE_AFTER_MINUTES", "").strip()
             else 10,
+            events_queue_url=r.optional(
+                "EVENTS_QUEUE_URL",
+                _queue_url,
+                "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/keywarden-events",
+            ),
+            slack_admin_token=r.optional(
+                "SLACK_ADMIN_TOKEN", _token("xoxp-"), "a user token of a workspace admin, starting with xoxp-"
+            ),
         )
         if settings.warn_key_age_days >= settings.max_key_age_days:
             raise SettingsError(
@@ -215,6 +225,12 @@ def _url(value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise ValueError("")
     return value if value.endswith("/") else value + "/"
+
+
+def _queue_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+/\d{12}/[\w-]{1,80}(\.fifo)?$", value):
+        raise ValueError("")
+    return value
 
 
 def _database_url(value: str) -> str:
