@@ -337,15 +337,13 @@ class RequestStore:
             )
         return self._select(select(KeyRequest).where(pending | unrevealed))
 
-    def stale_approved(self, before: datetime) -> list[Request]:
-        """Approved requests that run without a Reveal, approved before `before` and never run (a crash)."""
-        return self._select(
-            select(KeyRequest).where(
-                KeyRequest.status == Status.APPROVED.value,
-                KeyRequest.operation.not_in([o.value for o in MAKES_KEY]),
-                KeyRequest.updated_at <= before,
-            )
-        )
+    def stale_approved(self, before: datetime, key_making: bool = False) -> list[Request]:
+        """Approved before `before` and never run (a crash): requests that run without a Reveal, and with
+        `key_making` also those that make a key (delivered without a Reveal, to Secrets Manager)."""
+        query = select(KeyRequest).where(KeyRequest.status == Status.APPROVED.value, KeyRequest.updated_at <= before)
+        if not key_making:
+            query = query.where(KeyRequest.operation.not_in([o.value for o in MAKES_KEY]))
+        return self._select(query)
 
     def stuck(self, before: datetime) -> list[Request]:
         return self._select(

@@ -549,6 +549,25 @@ def test_a_decision_left_unexecuted_by_a_crash_is_run_by_housekeeping(bot: BotSe
     bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
 
 
+def test_a_secrets_manager_delivery_left_by_a_crash_is_made_by_housekeeping(make_bot, aws, iam, clock) -> None:
+    """Item 6, with SECRET_DELIVERY=secretsmanager: no Reveal will come, so housekeeping delivers."""
+    bot = make_bot(SECRET_DELIVERY="secretsmanager")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    bot.command("create deployer")
+    rid = filed_id(bot)
+    assert bot.services.approvals._store.approve(rid, BOSS, reveal_ttl=timedelta(hours=24))[0] == "approved"
+    housekeeping = jobs(bot.services)["housekeeping"][0]
+    clock.advance(minutes=11)
+    housekeeping()
+    housekeeping()
+    done = request(bot, rid)
+    assert done.status is Status.SUCCEEDED and done.new_key_id
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"]] == [
+        done.new_key_id
+    ]
+
+
 def test_break_glass_supersedes_open_requests_on_the_key(bot: BotServer, iam, ci_user: str) -> None:
     """Item 7: anyone could block the owner's `--now` by filing a request on the key first."""
     bot.command(f"deactivate {ci_user} blocking", user_id=MALLORY)
