@@ -215,7 +215,7 @@ def test_views_bodies_are_never_logged(slack: FakeSlack, debug_log: list[str], c
 
 def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, iam, clock) -> None:
     bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager")
-    iam.create_user(UserName="deployer")
+    iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
     bot.command("create deployer")
     rid = filed_id(bot)
     # The process that took the approval died before it delivered: the approval is committed, nothing else.
@@ -251,7 +251,8 @@ def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, i
 
 def test_secrets_manager_dm_names_region_and_account_even_when_sent_again(make_bot, aws, iam, clock) -> None:
     bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="team/keys")
-    iam.create_user(UserName="svc,deploy")  # IAM allows `,` in user names; Secrets Manager names do not
+    # IAM allows `,` in user names; Secrets Manager names do not
+    iam.create_user(UserName="svc,deploy", Tags=[{"Key": "owner", "Value": "UALICE"}])
     bot.command("create svc,deploy")
     rid = filed_id(bot)
     bot.slack.fail("chat.postMessage", Fault(200, {"ok": False, "error": "fatal_error"}))  # the first DM is lost
@@ -290,7 +291,7 @@ def test_a_secret_prefix_secrets_manager_cannot_hold_is_refused_at_start(slack: 
 
 def test_a_prefix_outside_the_policy_fails_with_the_resource_to_allow(make_bot, aws, iam) -> None:
     bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="team/keys")
-    iam.create_user(UserName="deployer")
+    iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
     from tests.reliability.test_faults import _aws_error
 
     bot.services.aws.account("default").client("secretsmanager").meta.events.register_first(
