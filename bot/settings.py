@@ -18,7 +18,7 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#?[a-z0-9][a-z0-9._-]{0,79}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _COMMAND = re.compile(r"^/[a-z0-9_-]{1,31}$")
 
 
@@ -102,8 +102,8 @@ class Settings:
             or DEFAULT_DATABASE_URL,
             slash_command=r.optional("SLASH_COMMAND", _matching(_COMMAND), "a slash command such as /awskeys")
             or "/awskeys",
-            approval_channel=r.optional("APPROVAL_CHANNEL", _matching(_CHANNEL), "a channel id such as C0123ABCD"),
-            alert_channel=r.optional("ALERT_CHANNEL", _matching(_CHANNEL), "a channel id such as C0123ABCD"),
+            approval_channel=r.optional("APPROVAL_CHANNEL", _channel_id, _CHANNEL_FORM),
+            alert_channel=r.optional("ALERT_CHANNEL", _channel_id, _CHANNEL_FORM),
             approver_ids=r.optional(
                 "APPROVER_IDS", _id_list, "comma-separated Slack user ids such as U012AB3CD,U045EF6GH"
             )
@@ -246,6 +246,20 @@ def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+_CHANNEL_FORM = "a channel id such as C0123ABCD (C… or G…; the channel's details in Slack show it)"
+
+
+def _channel_id(value: str) -> str:
+    """A channel id: files.completeUploadExternal and chat.update take ids, not names."""
+    if _CHANNEL_ID.match(value):
+        return value
+    if value.startswith("#") or value == value.lower():
+        raise ValueError(f"{value!r} looks like a channel name; Slack's API needs the channel's id")
+    if value.startswith("D"):
+        raise ValueError(f"{value!r} is a direct message, not a channel")
+    raise ValueError(f"{value!r} is not a channel id")
 
 
 def _id_list(value: str) -> frozenset[str]:
