@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.blocks import Message, build_audit, build_check, build_help, build_key_list, plain
+from bot.blocks import Message, build_audit, build_check, build_help, build_key_list, escape, plain
 from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
@@ -88,7 +88,7 @@ def register(app: App, services: Services) -> None:
         try:
             cmd = parse(command.get("text", ""), settings.account_aliases)
         except InputError as e:
-            ack(response_type="ephemeral", text=str(e))
+            ack(response_type="ephemeral", text=escape(str(e)))
             return
         if cmd.name == "help":
             text, blocks = build_help(settings.slash_command)

@@ -7,6 +7,11 @@ import time
 
 import pytest
 
+from bot import ids
+from bot.domain.requests import Status
+from tests.integration.test_approvals import BOSS, REQUESTER, ephemerals, filed_id, request, wait_status
+from tests.integration.test_skeleton import key_made
+from tests.support.fake_slack import Call
 from tests.support.harness import BotServer
 
 
@@ -43,3 +48,97 @@ def test_every_event_gets_200(bot: BotServer, event: dict) -> None:
     assert bot.post(body, retry).status == 200
     bot.work.idle()
     assert [c.method for c in bot.slack.calls] in ([], ["auth.test"])  # Bolt learns its own bot id once
+
+
+# 12. What people type is shown as text: never a mention, a broadcast or a link.
+
+INJECTION = "<!channel> *Pre-approved by* <@UBOSS> <https://evil.example|Approve here> & co"
+INERT = "&lt;!channel&gt; *Pre-approved by* &lt;@UBOSS&gt; &lt;https://evil.example|Approve here&gt; &amp; co"
+
+
+def shown(call: Call) -> str:
+    """Every piece of text a Slack call asks Slack to render: `text` and the text fields of its blocks or view."""
+    params = dict(call.params)
+    if call.method == "response_url":
+        params = json.loads(call.raw)
+    texts: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    texts.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for key in ("text", "blocks", "view"):
+        value = params.get(key)
+        if isinstance(value, str) and key != "text":
+            value = json.loads(value)
+        walk({"text": value} if key == "text" else value)
+    return "\n".join(texts)
+
+
+def everything_shown(bot: BotServer) -> str:
+    return "\n".join(shown(c) for c in bot.slack.calls if c.method in SHOWN)
+
+
+SHOWN = {"chat.postMessage", "chat.update", "response_url", "views.open", "views.update"}
+
+
+def _no_live_markup(text: str) -> None:
+    for live in ("<!channel>", "<!here>", "<!everyone>", "<https://evil.example", "<tel:"):
+        assert live not in text
+
+
+def test_typed_text_is_escaped_everywhere_it_is_shown(bot: BotServer, iam) -> None:
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    key = key_made(iam, "ci", 30, bot.services.clock())
+    other = key_made(iam, "ci", 10, bot.services.clock())
+
+    # A reason typed after the slash command, in the approval channel
+    bot.command(f"deactivate {key} {INJECTION}")
+    rid = filed_id(bot)
+    approval = shown(bot.slack.posts_to("CAPPROVE")[0])
+    assert INERT in approval and f"<@{REQUESTER}>" in approval  # our own mention still works
+    # A deny reason from the form, in the approval message and the requester's DM
+    metadata = json.dumps({"request_id": rid})
+    deny_reason = "<!here> call <tel:123|me> & <@UBOSS>"
+    bot.submit_view(ids.DENY_MODAL, {ids.BLOCK_REASON: {ids.INPUT: {"value": deny_reason}}}, BOSS, metadata)
+    wait_status(bot, rid, Status.DENIED)
+    bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "denied")
+    escaped_deny = "&lt;!here&gt; call &lt;tel:123|me&gt; &amp; &lt;@UBOSS&gt;"
+    assert escaped_deny in shown(bot.slack.calls_to("chat.update")[-1])
+    assert escaped_deny in "\n".join(shown(c) for c in bot.slack.calls if c.params.get("channel") == REQUESTER)
+
+    # A reason typed into the request form
+    values = {
+        ids.BLOCK_OPERATION: {ids.INPUT: {"selected_option": {"value": "deactivate"}}},
+        ids.BLOCK_TARGET: {ids.INPUT: {"value": other}},
+        ids.BLOCK_REASON: {ids.INPUT: {"value": "<!everyone> urgent"}},
+    }
+    bot.submit_view(ids.REQUEST_MODAL, values, REQUESTER)
+    filed_id(bot, 2)
+    assert "&lt;!everyone&gt; urgent" in shown(bot.slack.posts_to("CAPPROVE")[1])
+
+    # A break-glass reason, announced to the approvers
+    bot.command(f"deactivate {key} --now {INJECTION}", user_id=BOSS)
+    notice = bot.slack.wait_for(lambda _: [c for c in bot.slack.posts_to("CAPPROVE") if "Break-glass" in c.raw])
+    assert INERT in shown(notice[0])
+
+    # Names typed by people, quoted back in replies: in the ack, and after it
+    assert "`&lt;!channel&gt;` is not a valid IAM user name" in bot.command("list <!channel>").json()["text"]
+    bot.command("check <!here>AKIA")
+    assert bot.slack.wait_for(lambda _: [c for c in bot.slack.calls_to("response_url") if "lt;!here" in shown(c)])
+
+    # The audit log, which holds every reason
+    bot.command("audit ci", user_id=BOSS)
+    audit = bot.slack.wait_for(lambda _: [c for c in ephemerals(bot, BOSS) if "Recent audit events" in c])
+    assert INERT in shown(bot.slack.calls_to("response_url")[-1]) and audit
+
+    bot.work.idle()
+    _no_live_markup(everything_shown(bot))
