@@ -12,7 +12,7 @@ from bot.blocks import key_lines
 from bot.clock import Clock
 from bot.domain.commands import Command
 from bot.domain.keys import InputError, KeyFacts
-from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed
+from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed, outcome_needs_new_dm
 from bot.domain.rotation import PlanChanged, choose_keys, confirm_pre_step, schedule
 from bot.operations import OPERATIONS, Target
 from bot.request_blocks import (
@@ -297,10 +297,7 @@ class ApprovalService:
             done = operation.done(client, request.iam_user, request.key_id)
         except AwsError:
             log.warning("%s: outcome unknown, left for reconciliation: %s", request.id, error)
-            self._notifier.dm(
-                request.requester,
-                build_requester_dm(request),
-            )
+            self._notify_requester(request, None)  # "running": its DM says so, in place
             return None
         if done:
             return self._store.transition(
@@ -571,9 +568,10 @@ class ApprovalService:
             self._store.set(request.id, notified_status=request.status.value)
 
     def _notify_requester(self, request: Request, secret_name: str | None) -> bool:
+        """Update the request's DM in place; a new DM only for a first word, or an outcome after a long wait."""
         dm = build_requester_dm(request, secret_name)
-        revealed = request.status is Status.SUCCEEDED and request.operation in MAKES_KEY and request.dm_ts
-        if revealed and request.dm_channel and request.dm_ts:
+        new = outcome_needs_new_dm(request.status, request.decided_at, request.claimed_at, self._clock())
+        if request.dm_channel and request.dm_ts and not new:
             return self._notifier.update(request.dm_channel, request.dm_ts, dm)
         posted = self._notifier.dm(request.requester, dm)
         if posted:

@@ -142,3 +142,54 @@ def test_typed_text_is_escaped_everywhere_it_is_shown(bot: BotServer, iam) -> No
 
     bot.work.idle()
     _no_live_markup(everything_shown(bot))
+
+
+# 14. One DM per request, updated in place; a new one only to ask for Reveal or after a long wait.
+
+
+def _dm_posts(bot: BotServer) -> list[Call]:
+    return bot.slack.posts_to(REQUESTER)
+
+
+def _dm_updates(bot: BotServer, ts: str) -> list[Call]:
+    return [
+        c for c in bot.slack.calls_to("chat.update") if c.params.get("channel") == REQUESTER and c.params["ts"] == ts
+    ]
+
+
+def test_one_dm_per_request_updated_in_place(bot: BotServer, iam, clock) -> None:
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    key = key_made(iam, "ci", 30, bot.services.clock())
+
+    # approved, then succeeded a moment later: one DM, brought up to date
+    bot.command(f"deactivate {key}")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, BOSS)
+    wait_status(bot, rid, Status.SUCCEEDED)
+    bot.slack.wait_for(lambda _: request(bot, rid).notified_status == "succeeded")
+    [dm] = _dm_posts(bot)
+    assert "approved" in dm.params["text"]
+    done = _dm_updates(bot, request(bot, rid).dm_ts)
+    assert len(done) == 1 and "Done" in done[0].raw
+
+    # a new key: the DM asking for Reveal is new (the requester must act); the outcome updates it
+    bot.command("create ci")
+    create = filed_id(bot, 2)
+    bot.click(ids.APPROVE, create, BOSS)
+    bot.slack.wait_for(lambda _: len(_dm_posts(bot)) == 2 and ids.REVEAL in _dm_posts(bot)[1].raw)
+    bot.click(ids.REVEAL, create, REQUESTER)
+    wait_status(bot, create, Status.SUCCEEDED)
+    bot.slack.wait_for(lambda _: request(bot, create).notified_status == "succeeded")
+    assert len(_dm_posts(bot)) == 2
+    assert "Done" in _dm_updates(bot, request(bot, create).dm_ts)[-1].raw
+
+    # an outcome long after the DM (a Reveal never used, expired a day later): a DM of its own
+    iam.delete_access_key(UserName="ci", AccessKeyId=request(bot, create).new_key_id)
+    bot.command("create ci")
+    late = filed_id(bot, 3)
+    bot.click(ids.APPROVE, late, BOSS)
+    bot.slack.wait_for(lambda _: len(_dm_posts(bot)) == 3)
+    clock.advance(hours=25)
+    assert bot.services.approvals.expire_due() == 1
+    assert len(_dm_posts(bot)) == 4 and "Expired" in _dm_posts(bot)[3].raw
