@@ -1,4 +1,5 @@
-"""The slash command: parse and ack at once, do the AWS work after the ack, answer through `respond`."""
+"""The slash command: parse and ack at once, do the AWS work after the ack, answer through `respond`.
+The command alone opens the request form, on the views lane (handlers/lanes.py): Slack's 3 s apply."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bot.request_blocks import build_open_requests, build_request_filed, build_r
 from bot.rotation_blocks import key_note, rotation_blocks
 from bot.scan_blocks import scan_summary
 from handlers.errors import replies_on_error
+from handlers.lanes import Lanes
 
 Route = Callable[[Services, Command, str], Message]
 
@@ -81,10 +83,15 @@ ROUTES: dict[str, Route] = {
 }
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, services: Services, lanes: Lanes) -> None:
     settings = services.settings
 
-    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+    @replies_on_error
+    def open_request_form(trigger_id: str, respond: Respond) -> None:
+        if services.notifier.open_view(trigger_id, build_request_modal()) is None:
+            respond(text="Slack could not open the request form; try again, or type the request.")
+
+    def ack_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         try:
             cmd = parse(command.get("text", ""), settings.account_aliases)
         except InputError as e:
@@ -94,7 +101,11 @@ def register(app: App, services: Services) -> None:
             text, blocks = build_help(settings.slash_command)
             ack(response_type="ephemeral", text=text, blocks=blocks)
             return
-        if cmd.name not in ROUTES and cmd.name != "modal":
+        if cmd.name == "modal":
+            ack()
+            lanes.views.submit(open_request_form, command.get("trigger_id", ""), respond=respond)
+            return
+        if cmd.name not in ROUTES:
             ack(response_type="ephemeral", text=f"`{cmd.name}` is not available yet. Try `help`.")
             return
         ack()
@@ -105,11 +116,7 @@ def register(app: App, services: Services) -> None:
             cmd = parse(command.get("text", ""), settings.account_aliases)
         except InputError:
             return  # already answered in the ack
-        if cmd.name == "modal":
-            if services.notifier.open_view(command.get("trigger_id", ""), build_request_modal()) is None:
-                respond(text="Slack could not open the request form; try again, or type the request.")
-            return
-        route = ROUTES.get(cmd.name)
+        route = ROUTES.get(cmd.name)  # None for the form, opened in the ack
         if route is None:
             return
         text, blocks = route(services, cmd, command["user_id"])

@@ -322,8 +322,8 @@ class ApprovalService:
             result=message,
         )
 
-    def reveal(self, request_id: str, user_id: str, trigger_id: str) -> str | None:
-        """Create the key and show its secret in a modal, once. Returns a reply when nothing was shown."""
+    def reveal_refusal(self, request_id: str, user_id: str) -> str | None:
+        """Why this user may not reveal this request's key now, or None when they may."""
         request = self._store.get(request_id)
         if request is None:
             return f"Request {request_id} does not exist (any more)."
@@ -335,6 +335,15 @@ class ApprovalService:
             return f"{request_id} is {request.status.value}: there is nothing to reveal."
         if request.reveal_expires_at and self._clock() >= request.reveal_expires_at:
             return f"The Reveal of {request_id} has expired; file a new request."
+        return None
+
+    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str | None:
+        """Create the key and show its secret in a modal, once: in `view_id` when the caller has opened the
+        window already (within Slack's 3 s of the click), else in one opened here. Returns a reply when
+        nothing was shown."""
+        refusal = self.reveal_refusal(request_id, user_id)
+        if refusal:
+            return refusal
         claimed = self._store.transition(
             request_id,
             Status.APPROVED,
@@ -345,7 +354,7 @@ class ApprovalService:
         )
         if claimed is None:
             return f"{request_id} is already being revealed."
-        view_id = self._notifier.open_view(trigger_id, build_secret_loading_modal())
+        view_id = view_id or self._notifier.open_view(trigger_id, build_secret_loading_modal())
         if view_id is None:
             self._release(claimed, user_id, "the window could not be opened; no key was created")
             return "Slack could not open the window, so no key was created. Click Reveal again."

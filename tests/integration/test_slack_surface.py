@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 
 from bot import ids
 from bot.domain.requests import Status
-from tests.integration.test_approvals import BOSS, REQUESTER, filed_id, request, wait_status
+from tests.integration.test_approvals import BOSS, CARL, REQUESTER, dms, filed_id, request, wait_status
 from tests.integration.test_skeleton import key_made
 from tests.support.fake_slack import Call
 from tests.support.harness import BotServer
@@ -193,3 +194,68 @@ def test_one_dm_per_request_updated_in_place(bot: BotServer, iam, clock) -> None
     clock.advance(hours=25)
     assert bot.services.approvals.expire_due() == 1
     assert len(_dm_posts(bot)) == 4 and "Expired" in _dm_posts(bot)[3].raw
+
+
+# 11. Modals open within Slack's 3 s even when every worker waits on AWS.
+
+
+class HangingAws:
+    """Every IAM call waits (in the bot's work threads) until released, as behind a slow scan."""
+
+    def __init__(self, bot: BotServer) -> None:
+        self.released = threading.Event()
+        self.waiting: set[str] = set()
+        self._cond = threading.Condition()
+        client = bot.services.aws.account("default").client("iam")
+        client.meta.events.register_first("before-call.iam", self._hang, unique_id="hang-all-iam")
+
+    def _hang(self, **_: object) -> None:
+        with self._cond:
+            self.waiting.add(threading.current_thread().name)
+            self._cond.notify_all()
+        self.released.wait(60)
+
+    def wait_for_workers(self, count: int, prefix: str = "keywarden-work", timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len([n for n in self.waiting if n.startswith(prefix)]) < count:
+                left = deadline - time.monotonic()
+                assert left > 0, f"only {sorted(self.waiting)} wait on AWS"
+                self._cond.wait(left)
+
+
+def test_modals_open_while_every_worker_waits_on_aws(bot: BotServer, iam) -> None:
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    key = key_made(iam, "ci", 30, bot.services.clock())
+    bot.command("create ci")
+    create = filed_id(bot)
+    bot.click(ids.APPROVE, create, BOSS)
+    bot.slack.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d])
+    bot.command(f"deactivate {key}", user_id=CARL)
+    pending = filed_id(bot, 2)
+
+    aws = HangingAws(bot)
+    try:
+        for _ in range(bot.work._max_workers):  # every worker busy with AWS calls that do not return
+            bot.command("list ci", user_id=BOSS)
+        aws.wait_for_workers(bot.work._max_workers)
+        bot.click(ids.REVEAL, create, REQUESTER, channel="DALICE", trigger_id="T-reveal")
+        bot.click(ids.DENY, pending, BOSS, trigger_id="T-deny")
+        bot.command("", trigger_id="T-form")
+        opened = bot.slack.wait_for(
+            lambda calls: (
+                (t := {c.params["trigger_id"]: c for c in calls if c.method == "views.open"}).keys()
+                >= {"T-reveal", "T-deny", "T-form"}
+                and t
+            ),
+            timeout=10,
+        )
+        assert not aws.released.is_set() and len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
+        assert "Creating the key" in opened["T-reveal"].raw
+        assert ids.DENY_MODAL in opened["T-deny"].raw and ids.REQUEST_MODAL in opened["T-form"].raw
+    finally:
+        aws.released.set()
+    done = wait_status(bot, create, Status.SUCCEEDED)
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "views.update" and done.new_key_id in c.raw])
+    assert len(bot.slack.calls_to("views.open")) == 3  # the window opened at the click shows the key
