@@ -355,7 +355,7 @@ the full-size one alone. `--no-docs` prints without writing.
 | benchmark | command | full size | time |
 |---|---|---|---|
 | Ack latency | `.venv/bin/python -m bench.ack_latency` | 3 x 300 requests at 1, 8 and 32 clients | under 1 minute |
-| Modal latency | `.venv/bin/python -m bench.modal_latency` | 3 x 40 clicks while 3 scans run | about 2 minutes |
+| Modal latency | `.venv/bin/python -m bench.modal_latency` | 3 x 40 clicks during 3 scans | about 2 minutes |
 | Scan cost | `.venv/bin/python -m bench.scan_cost` | 1,000 / 5,000 / 10,000 IAM users | about 4 minutes |
 | Many accounts | `.venv/bin/python -m bench.many_accounts` | 20 accounts x 200 users | about 2.5 minutes |
 | Slack messages | `.venv/bin/python -m bench.slack_messages` | 500 keys with findings, 40 owners | seconds |
