@@ -83,8 +83,9 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
         view_id = services.notifier.open_view(body.get("trigger_id", ""), build_secret_loading_modal())
         if view_id is None:
             return _tell(respond, "Slack could not open the window, so no key was created. Click Reveal again.")
-        lanes.work.submit(finish_reveal, request_id, user_id, view_id, respond)
+        lanes.work.submit(finish_reveal, request_id, user_id, view_id, respond=respond)
 
+    @replies_on_error
     def finish_reveal(request_id: str, user_id: str, view_id: str, respond: Respond) -> None:
         try:
             reply = approvals.reveal(request_id, user_id, view_id=view_id)
