@@ -17,6 +17,8 @@ SCOPES_OF_METHOD: dict[str, frozenset[str]] = {
     "chat_postMessage": frozenset({"chat:write"}),
     "chat_update": frozenset({"chat:write"}),
     "chat_postEphemeral": frozenset({"chat:write"}),
+    "chat_delete": frozenset({"chat:write"}),
+    "chat_getPermalink": frozenset(),
     "files_upload_v2": frozenset({"files:write"}),
     "views_open": frozenset(),
     "views_update": frozenset(),
@@ -25,6 +27,13 @@ SCOPES_OF_METHOD: dict[str, frozenset[str]] = {
     "users_lookupByEmail": frozenset({"users:read", "users:read.email"}),
     "usergroups_users_list": frozenset({"usergroups:read"}),
     "conversations_open": frozenset({"im:write"}),
+}
+# The bot scopes each event subscription needs.
+SCOPES_OF_EVENT: dict[str, frozenset[str]] = {
+    "message.channels": frozenset({"channels:history"}),
+    "message.groups": frozenset({"groups:history"}),
+    "message.im": frozenset({"im:history"}),
+    "app_home_opened": frozenset(),
 }
 _CALL = re.compile(r"\.((?:chat|files|views|users|usergroups|conversations|reactions|pins|team|bots)_\w+)\(")
 
@@ -35,15 +44,20 @@ def web_api_methods_called() -> set[str]:
 
 
 def test_bot_scopes_are_exactly_those_the_code_needs() -> None:
+    """The scopes of the Web API methods the code calls and of the events it subscribes to, no more."""
     called = web_api_methods_called()
     unknown = called - SCOPES_OF_METHOD.keys()
     assert not unknown, f"add the scopes of {sorted(unknown)} to SCOPES_OF_METHOD"
     needed = {scope for method in called for scope in SCOPES_OF_METHOD[method]}
+    needed |= {scope for event in subscribed() for scope in SCOPES_OF_EVENT[event]}
     if MANIFEST["features"].get("slash_commands"):
         needed.add("commands")
     assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == sorted(needed)
 
 
+def subscribed() -> set[str]:
+    return set(MANIFEST["settings"].get("event_subscriptions", {}).get("bot_events", []))
+
+
 def test_subscribed_events_are_the_handled_ones() -> None:
-    subscribed = set(MANIFEST["settings"].get("event_subscriptions", {}).get("bot_events", []))
-    assert subscribed == set(HANDLED)
+    assert subscribed() == set(HANDLED)
