@@ -46,7 +46,7 @@ class Services:
 
     @property
     def policy(self) -> Policy:
-        return Policy(self.settings.max_key_age_days, self.settings.warn_key_age_days, self.settings.unused_days)
+        return policy_of(self.settings)
 
     def scan(
         self, *, post: bool, trigger: str = "schedule", progress: Progress | None = None
@@ -71,6 +71,15 @@ class Services:
         self.db.dispose()
 
 
+def policy_of(settings: Settings) -> Policy:
+    return Policy(
+        settings.max_key_age_days,
+        settings.warn_key_age_days,
+        settings.unused_days,
+        strict_policy_findings=settings.strict_policy_findings,
+    )
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -86,7 +95,7 @@ def bootstrap(
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     directory = SlackDirectory(slack)
     audit = AuditLog(db, clock)
-    policy = Policy(settings.max_key_age_days, settings.warn_key_age_days, settings.unused_days)
+    policy = policy_of(settings)
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     memory = KeyMemory(db, clock)
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
