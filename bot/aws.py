@@ -237,8 +237,10 @@ class AccountClient:
         groups: dict[str, PolicyHolder] = {}
         managed: dict[str, tuple[str, Any]] = {}
         try:
-            pages = self.client("iam").get_paginator("get_account_authorization_details").paginate(
-                Filter=AUTHORIZATION_FILTER, PaginationConfig={"PageSize": 1000}
+            pages = (
+                self.client("iam")
+                .get_paginator("get_account_authorization_details")
+                .paginate(Filter=AUTHORIZATION_FILTER, PaginationConfig={"PageSize": 1000})
             )
             for page in pages:
                 users.extend(page.get("UserDetailList", []))

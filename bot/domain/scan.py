@@ -17,8 +17,8 @@ from bot.domain.findings import (
     privilege_findings,
     user_findings,
 )
-from bot.domain.privilege import UserAccess
 from bot.domain.keys import KeyFacts
+from bot.domain.privilege import UserAccess
 from bot.domain.report import ReportUser, report_key_facts
 
 ROOT_SUBJECT = "root"

@@ -69,7 +69,11 @@ def test_user_details_follows_every_page() -> None:
         "get_account_authorization_details",
         {
             "UserDetailList": [
-                user("b", "b@x", AttachedManagedPolicies=[{"PolicyName": "p", "PolicyArn": "arn:aws:iam::123456789012:policy/p"}]),
+                user(
+                    "b",
+                    "b@x",
+                    AttachedManagedPolicies=[{"PolicyName": "p", "PolicyArn": "arn:aws:iam::123456789012:policy/p"}],
+                ),
                 user("c", "U123"),
             ],
             "GroupDetailList": [
