@@ -23,6 +23,7 @@ from bot.services.ownership import OwnershipIndex
 from bot.services.request_store import RequestStore
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner, ScanReport
+from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
 from bot.slack import SlackDirectory, make_web_client
 
@@ -43,6 +44,8 @@ class Services:
     scanner: Scanner
     alerts: AlertService
     rotations: RotationService
+    activity: ActivityService
+    access: AccessAdvisorService
 
     @property
     def policy(self) -> Policy:
@@ -128,6 +131,17 @@ def bootstrap(
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
     )
+    viewers = Viewers(index, directory, audit, is_approver=approvals.is_approver)
+    activity = ActivityService(
+        aws,
+        inventory,
+        viewers,
+        notifier,
+        clock,
+        regions=settings.activity_regions,
+        max_events=settings.activity_max_events,
+    )
+    access = AccessAdvisorService(aws, inventory, viewers, clock, cache_hours=settings.access_cache_hours)
     return Services(
         settings=settings,
         clock=clock,
@@ -143,4 +157,6 @@ def bootstrap(
         scanner=scanner,
         alerts=alerts,
         rotations=rotations,
+        activity=activity,
+        access=access,
     )
