@@ -188,7 +188,7 @@ def test_activity_message_fits_slack_and_escapes_what_callers_choose() -> None:
 
 
 def test_no_events_says_what_it_proves_and_what_not() -> None:
-    text, blocks = build_activity(result([], notes=["Region `ap-south-1` could not be read: denied"]))
+    _text, blocks = build_activity(result([], notes=["Region `ap-south-1` could not be read: denied"]))
     body = json.dumps(blocks, ensure_ascii=False)
     assert "No CloudTrail events" in body and "management API calls" in body
     assert "data events" in body and "ACTIVITY_REGIONS" in body
@@ -216,7 +216,7 @@ def test_access_summary_and_message() -> None:
     s = summarize_access("default", "ci", services, NOW, 90, NOW)
     assert [x.namespace for x in s.used] == ["s3"] and [x.namespace for x in s.stale] == ["ec2"]
     assert [x.namespace for x in s.never] == ["iam"] and s.allowed == 3
-    text, blocks = build_access(s, 4)
+    _text, blocks = build_access(s, 4)
     _fits_slack(blocks)
     body = json.dumps(blocks, ensure_ascii=False)
     assert "Never used* (1): `iam`" in body and "remove these services" in body
