@@ -136,7 +136,13 @@ def privilege_findings(
                     f"Active key on an administrator ({user.admin_reason}): use a role, or trim the policies.",
                 )
             )
-        if user.created is not None and key.last_used is None and abs(key.created - user.created) <= INITIAL_KEY_WINDOW:
+        first = not any(other.created < key.created for other in keys if other is not key)
+        if (
+            first
+            and user.created is not None
+            and key.last_used is None
+            and abs(key.created - user.created) <= INITIAL_KEY_WINDOW
+        ):
             found.append(
                 _catalogued(
                     INITIAL_KEY_UNUSED,

@@ -129,6 +129,13 @@ def test_initial_key_unused(minutes: int, used: bool, found: bool) -> None:
         assert per_key[0][0].severity is Severity.MEDIUM and per_key[0][0].control == "CIS 1.11"
 
 
+def test_only_the_first_key_is_an_initial_key() -> None:
+    user_created = NOW - timedelta(days=30)
+    older = key(NOW - timedelta(days=400), NOW, key_id="AKIA" + "B" * 16)  # seen before the user was made
+    per_key, _ = privilege_findings([older, key(user_created)], UserFacts(created=user_created), Policy())
+    assert per_key == {}
+
+
 def test_console_and_key_is_low_and_unknown_password_says_nothing() -> None:
     per_key, _ = privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=True), Policy())
     assert [(f.code, f.severity) for f in per_key[0]] == [(CONSOLE_AND_KEY, Severity.LOW)]
