@@ -36,6 +36,7 @@ from bot.slack import SlackDirectory
 log = logging.getLogger(__name__)
 
 LOOKUPS_PER_SECOND = 2.0  # CloudTrail LookupEvents, per account and region
+PACING_MARGIN = 0.01  # seconds added to each gap, so jitter never puts 3 calls inside one second
 CSV_AFTER_EVENTS = 20  # more events than this: the full table also goes to the caller as a CSV file
 ACCESS_GIVE_UP_SECONDS = 60.0
 ACCESS_FIRST_DELAY = 0.5
@@ -46,18 +47,20 @@ PENDING_JOB_MINUTES = 15  # a job that outlived one `access` is polled again, no
 class TokenBucket:
     """Paces calls per key (account, region) to `rate` a second, shared by every thread of the process.
 
-    Capacity 1: calls are spaced evenly, 1/rate apart. A burst of two would save half a second, but leaves
-    the server's own bucket empty, so the next call's network jitter alone could get it throttled.
+    Capacity 1: calls are spaced evenly, 1/rate (plus `margin`) apart. A burst of two would save half a
+    second, but leaves the server's own bucket empty, so the next call's network jitter alone could get it
+    throttled.
     """
 
     def __init__(
         self,
         rate: float = LOOKUPS_PER_SECOND,
         *,
+        margin: float = PACING_MARGIN,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._interval = 1.0 / rate
+        self._interval = 1.0 / rate + margin
         self._monotonic = monotonic
         self._sleep = sleep
         self._next: dict[tuple[str, str], float] = {}
@@ -102,6 +105,9 @@ class Viewers:
 
     def check(self, caller: str, account: str, user: str, what: str, key_id: str | None = None) -> None:
         owned = self._index.get(account, user)
+        if owned is None:  # a user made since the index was read: read it again rather than refuse its owner
+            self._index.refresh(account)
+            owned = self._index.get(account, user)
         owner = (owned.owner or "").lower() if owned else ""
         if owner and owner in {i.lower() for i in self._directory.person(caller).identities}:
             return

@@ -139,7 +139,7 @@ def test_token_bucket_spaces_calls_per_account_and_region() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    bucket = TokenBucket(2.0, monotonic=lambda: now[0], sleep=sleep)
+    bucket = TokenBucket(2.0, margin=0.0, monotonic=lambda: now[0], sleep=sleep)
     assert bucket.take(("a", "us-east-1")) == 0
     assert bucket.take(("a", "us-east-1")) == pytest.approx(0.5)
     assert bucket.take(("a", "eu-west-1")) == 0  # another region has its own limit
@@ -147,6 +147,10 @@ def test_token_bucket_spaces_calls_per_account_and_region() -> None:
     assert bucket.take(("a", "us-east-1")) == 0
     assert bucket.take(("a", "us-east-1")) == pytest.approx(0.5)
     assert slept == [pytest.approx(0.5), pytest.approx(0.5)]
+    assert TokenBucket(2.0, monotonic=lambda: now[0], sleep=sleep).take(("b", "x")) == 0
+    paced = TokenBucket(2.0, monotonic=lambda: now[0], sleep=sleep)  # the default margin for jitter
+    paced.take(("b", "x"))
+    assert paced.take(("b", "x")) == pytest.approx(0.51)
 
 
 def result(events, truncated=False, csv_sent=None, notes=()) -> ActivityResult:
