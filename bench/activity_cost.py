@@ -210,18 +210,20 @@ def main(argv: list[str] | None = None) -> int:
         + [
             [
                 "never over CloudTrail's limit (no ThrottlingException, at most 2 calls in any second per region)",
-                f"{sum(r.throttled for r in runs)} throttled; at most {max(r.max_in_a_second for r in runs)} in a second",
+                f"{sum(r.throttled for r in runs)} throttled; "
+                f"at most {max(r.max_in_a_second for r in runs)} in a second",
                 verdict(sum(r.throttled for r in runs) == 0 and max(r.max_in_a_second for r in runs) <= 2),
             ]
         ],
     )
     lines += [
         "",
-        "One region's 20 pages take 19 gaps of 0.51 s (9.7 s): Keywarden spaces its calls evenly at CloudTrail's "
-        "rate plus 10 ms, rather than spending the bucket's burst of two (which would save 0.5 s but leave "
-        "no room for network jitter), so no second ever holds three of its calls. Regions are read at the same time, each with its own limit, so events "
-        "spread over two regions come back in about half the time. When there are more events than "
-        "`ACTIVITY_MAX_EVENTS`, one extra page is read to learn that there are more, and the answer says it was cut.",
+        "One region's 20 pages take 19 gaps of 0.51 s (9.7 s): Keywarden spaces its calls evenly at "
+        "CloudTrail's rate plus 10 ms, rather than spending the bucket's burst of two (which would save "
+        "0.5 s but leave no room for network jitter), so no second ever holds three of its calls. Regions "
+        "are read at the same time, each with its own limit, so events spread over two regions come back "
+        "in about half the time. When there are more events than `ACTIVITY_MAX_EVENTS`, one extra page is "
+        "read to learn that there are more, and the answer says it was cut.",
     ]
     publish("activity_cost", lines, quick=False, no_docs=args.no_docs)
     return 0
