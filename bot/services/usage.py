@@ -41,6 +41,7 @@ CSV_AFTER_EVENTS = 20  # more events than this: the full table also goes to the 
 ACCESS_GIVE_UP_SECONDS = 60.0
 ACCESS_FIRST_DELAY = 0.5
 ACCESS_MAX_DELAY = 5.0
+REREAD_SECONDS = 60.0  # a user missing from the ownership index: read the index again at most this often
 PENDING_JOB_MINUTES = 15  # a job that outlived one `access` is polled again, not started anew
 
 
@@ -97,15 +98,21 @@ class Viewers:
         directory: SlackDirectory,
         audit: AuditLog,
         is_approver: Callable[[str], bool],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._index = index
         self._directory = directory
         self._audit = audit
         self._is_approver = is_approver
+        self._monotonic = monotonic
+        self._reread: dict[str, float] = {}  # account -> when its index was last read for a missing user
+        self._lock = threading.Lock()
 
     def check(self, caller: str, account: str, user: str, what: str, key_id: str | None = None) -> None:
         owned = self._index.get(account, user)
-        if owned is None:  # a user made since the index was read: read it again rather than refuse its owner
+        if owned is None and self._may_reread(account):
+            # A user made since the index was read: read it again rather than refuse its owner.
             self._index.refresh(account)
             owned = self._index.get(account, user)
         owner = (owned.owner or "").lower() if owned else ""
@@ -126,6 +133,15 @@ class Viewers:
             f"Only the owner of `{user}` (per its owner tag) or an approver can see its {what}. "
             "Nothing was read from AWS."
         )
+
+    def _may_reread(self, account: str) -> bool:
+        """At most once a minute per account, so asking about missing users cannot make AWS calls at will."""
+        now = self._monotonic()
+        with self._lock:
+            if now - self._reread.get(account, float("-inf")) < REREAD_SECONDS:
+                return False
+            self._reread[account] = now
+            return True
 
 
 class ActivityService:

@@ -268,3 +268,14 @@ def test_access_gives_up_after_a_minute_then_finds_the_same_job(usage_bot, iam, 
 def test_help_lists_the_new_commands(usage_bot) -> None:
     body = json.dumps(usage_bot().command("help").json())
     assert "/awskeys activity" in body and "/awskeys access" in body
+
+
+def test_a_user_made_after_the_index_was_read_is_seen_by_its_owner(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot()
+    first = ci_key(iam, bot, used_in=None)
+    bot.command(f"activity {first}")
+    answer(bot, OWNER, f"Activity of `{first}`")  # the index is read here
+    second = ci_key(iam, bot, user="new-svc", used_in=None)  # not in the ownership index yet
+    bot.command(f"activity {second}")
+    assert "No CloudTrail events" in answer(bot, OWNER, f"Activity of `{second}`")
+    assert not [e for e in bot.services.audit.all() if e.action == "refused"]
