@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                             source="s3.amazonaws.com" if i % 4 < 3 else "sts.amazonaws.com",
                             ip=f"203.0.113.{i % 7}",
                         )
-                services.inventory.user_keys("default", user)  # warm: the index and the key's user
+                services.index.refresh("default")  # the user is known, as one made before today would be
+                services.inventory.user_keys("default", user)
                 before_lookups = dict(fake.calls)
                 fake.lookups.clear()
                 throttled = fake.throttled
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 f"activity over 1,000 events answered within {TARGET_SECONDS:g} s ({r.name})",
                 f"{r.seconds:.2f} s",
-                verdict(r.seconds < TARGET_SECONDS),
+                verdict(r.seconds < TARGET_SECONDS and r.answered == "1,000 calls"),
             ]
             for r in runs
         ]
