@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from bot.domain.delivery import SECRET_PREFIX, SECRET_PREFIX_FORM
+
 T = TypeVar("T")
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -73,6 +75,8 @@ class Settings:
     access_cache_hours: int = 4
     strict_policy_findings: bool = False
     require_extra_approval_for_admin: bool = True
+    events_queue_url: str | None = None
+    slack_admin_token: str | None = None
 
     @property
     def account_aliases(self) -> list[str]:
@@ -143,10 +147,7 @@ class Settings:
                 "SECRET_DELIVERY", _matching(re.compile(r"^(reveal|secretsmanager)$")), "reveal or secretsmanager"
             )
             or "reveal",
-            secret_prefix=r.optional(
-                "SECRET_PREFIX", _matching(re.compile(r"^[\w/+=.@-]{1,200}$")), "a secret name prefix such as keywarden"
-            )
-            or "keywarden",
+            secret_prefix=r.optional("SECRET_PREFIX", _secret_prefix, SECRET_PREFIX_FORM) or "keywarden",
             rotation_grace_days=r.optional("ROTATION_GRACE_DAYS", _int_between(1, 90), "days from 1 to 90") or 7,
             rotation_stall_days=r.optional("ROTATION_STALL_DAYS", _int_between(1, 365), "days from 1 to 365") or 14,
             rotation_delete_days=r.optional("ROTATION_DELETE_DAYS", _int_between(1, 90), "days from 1 to 90") or 7,
@@ -165,6 +166,14 @@ class Settings:
             )
             if env.get("RECONCILE_AFTER_MINUTES", "").strip()
             else 10,
+            events_queue_url=r.optional(
+                "EVENTS_QUEUE_URL",
+                _queue_url,
+                "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/keywarden-events",
+            ),
+            slack_admin_token=r.optional(
+                "SLACK_ADMIN_TOKEN", _token("xoxp-"), "a user token of a workspace admin, starting with xoxp-"
+            ),
         )
         settings = replace(
             settings,
@@ -233,6 +242,12 @@ def _url(value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+def _queue_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+/\d{12}/[\w-]{1,80}(\.fifo)?$", value):
+        raise ValueError("")
+    return value
+
+
 def _database_url(value: str) -> str:
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
         raise ValueError("only sqlite and postgresql are supported")
@@ -261,6 +276,12 @@ def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _secret_prefix(value: str) -> str:
+    if len(value) > 200 or not SECRET_PREFIX.match(value):
+        raise ValueError("")
+    return value
 
 
 def _id_list(value: str) -> frozenset[str]:
