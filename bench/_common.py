@@ -362,6 +362,8 @@ the full-size one alone. `--no-docs` prints without writing.
 | Paste detector | `.venv/bin/python -m bench.exposure_detector` | 20,000 chat lines, 2,000 pastes | seconds |
 | Paste to alert | `.venv/bin/python -m bench.paste_to_alert` | 60 pastes at 50 msg/s, 300 commands | under 2 minutes |
 | SQS event to alert | `.venv/bin/python -m bench.events_to_alert` | 40 events and a burst of 10 | about 1.5 minutes |
+| Activity | `.venv/bin/python -m bench.activity_cost` | 1,000 CloudTrail events at 2 requests/s | about 30 seconds |
+| Least-privilege scans | `.venv/bin/python -m bench.privilege_cost` | 1,000 / 5,000 users, before/after | 2 minutes |
 
 Everything runs on loopback: moto's server (or moto in process) stands in for AWS and a fake Slack
 Web API (`tests/support/fake_slack.py`) for Slack, so times measure this machine and these
@@ -385,6 +387,8 @@ _ORDER = [
     "paste_to_alert:quick",
     "events_to_alert",
     "events_to_alert:quick",
+    "activity_cost",
+    "privilege_cost",
 ]
 
 

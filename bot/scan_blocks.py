@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bot import ids
 from bot.blocks import Blocks, Message, button, context, escape, finding_line, last_used_text, section
 from bot.domain.findings import (
+    CATALOGUE,
     INACTIVE_KEY,
     KEY_AGE_WARNING,
     KEY_TOO_OLD,
@@ -32,6 +33,7 @@ FINDING_NAMES = {
     KEY_UNUSED: "Unused (IAM.22)",
     TWO_ACTIVE_KEYS: "Two active keys",
     INACTIVE_KEY: "Inactive key left behind",
+    **{code: f"{e.title} ({e.controls[0]})" if e.controls else e.title for code, e in CATALOGUE.items()},
 }
 MAX_KEYS_IN_DM = 20  # each key takes two blocks; Slack allows 50 per message
 THREAD_LINE_LIMIT = 40  # more than this goes to a CSV file

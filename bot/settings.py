@@ -70,6 +70,11 @@ class Settings:
     exempt: frozenset[str] = frozenset()
     scan_concurrency: int = 4
     reconcile_after_minutes: int = 10
+    activity_regions: tuple[str, ...] = ()
+    activity_max_events: int = 1000
+    access_cache_hours: int = 4
+    strict_policy_findings: bool = False
+    require_extra_approval_for_admin: bool = True
     events_queue_url: str | None = None
     slack_admin_token: str | None = None
 
@@ -169,6 +174,16 @@ class Settings:
             slack_admin_token=r.optional(
                 "SLACK_ADMIN_TOKEN", _token("xoxp-"), "a user token of a workspace admin, starting with xoxp-"
             ),
+        )
+        settings = replace(
+            settings,
+            activity_regions=r.optional("ACTIVITY_REGIONS", _regions, "comma-separated AWS regions such as eu-west-1")
+            or (),
+            activity_max_events=r.optional("ACTIVITY_MAX_EVENTS", _int_between(50, 20000), "a number from 50 to 20000")
+            or 1000,
+            access_cache_hours=r.optional("ACCESS_CACHE_HOURS", _int_between(1, 48), "hours from 1 to 48") or 4,
+            strict_policy_findings=_flag(r, env, "STRICT_POLICY_FINDINGS", False),
+            require_extra_approval_for_admin=_flag(r, env, "REQUIRE_EXTRA_APPROVAL_FOR_ADMIN", True),
         )
         if settings.warn_key_age_days >= settings.max_key_age_days:
             raise SettingsError(
@@ -350,6 +365,23 @@ def _exempt_list(value: str) -> frozenset[str]:
     if bad:
         raise ValueError(f"{bad[0]!r} is neither a key id nor a user")
     return frozenset(items)
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def _regions(value: str) -> tuple[str, ...]:
+    regions = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [r for r in regions if not _REGION.match(r)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not an AWS region name")
+    return tuple(dict.fromkeys(regions))
+
+
+def _flag(r: _Reader, env: Mapping[str, str], name: str, default: bool) -> bool:
+    if not env.get(name, "").strip():
+        return default
+    return bool(r.optional(name, _on_off, "true or false"))
 
 
 def _on_off(value: str) -> bool:

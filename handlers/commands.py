@@ -16,6 +16,7 @@ from bot.exposure_blocks import exposure_blocks
 from bot.request_blocks import build_open_requests, build_request_filed, build_request_modal, outcome_line
 from bot.rotation_blocks import key_note, rotation_blocks
 from bot.scan_blocks import scan_summary
+from bot.usage_blocks import build_access, build_activity
 from handlers.errors import replies_on_error
 from handlers.lanes import Lanes
 
@@ -77,6 +78,24 @@ def _scan(services: Services, cmd: Command, user_id: str) -> Message:
     return plain(scan_summary(report, delivery, services.settings.alert_channel))
 
 
+def _activity(services: Services, cmd: Command, user_id: str) -> Message:
+    assert cmd.key_id is not None and cmd.days is not None
+    return build_activity(services.activity.activity(user_id, cmd.key_id, cmd.days))
+
+
+def _access(services: Services, cmd: Command, user_id: str) -> Message:
+    assert cmd.user is not None and cmd.days is not None
+    summary = services.access.access(user_id, cmd.user, cmd.days)
+    return build_access(summary, services.settings.access_cache_hours)
+
+
+# Slow reads: the ack says what is coming, the answer follows through `respond`.
+WORKING = {
+    "activity": "Reading CloudTrail for `{target}` over {days} days (up to 2 pages a second): the answer follows here.",
+    "access": "Asking IAM Access Advisor about `{target}`: the answer follows here, usually within a minute.",
+}
+
+
 ROUTES: dict[str, Route] = {
     "list": _list,
     "check": _check,
@@ -89,6 +108,8 @@ ROUTES: dict[str, Route] = {
     "requests": _requests,
     "cancel": _cancel,
     "scan": _scan,
+    "activity": _activity,
+    "access": _access,
 }
 
 
@@ -116,6 +137,10 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
             return
         if cmd.name not in ROUTES:
             ack(response_type="ephemeral", text=f"`{cmd.name}` is not available yet. Try `help`.")
+            return
+        if cmd.name in WORKING:
+            target = cmd.key_id or str(cmd.user)
+            ack(response_type="ephemeral", text=WORKING[cmd.name].format(target=target, days=cmd.days))
             return
         ack()
 

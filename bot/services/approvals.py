@@ -15,7 +15,7 @@ from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource,
 from bot.domain.keys import InputError, KeyFacts
 from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed, outcome_needs_new_dm
 from bot.domain.rotation import PlanChanged, choose_keys, confirm_pre_step, schedule
-from bot.operations import OPERATIONS, Target
+from bot.operations import OPERATIONS, Target, admin_approval
 from bot.request_blocks import (
     build_approval_message,
     build_error_modal,
@@ -116,7 +116,8 @@ class ApprovalService:
         action: str = "requested",
         note: str = "",
     ) -> Request:
-        details = "\n".join(x for x in (note, self._details(target, operation)) if x)
+        admin_extra, admin_line = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
+        details = "\n".join(x for x in (note, admin_line, self._details(target, operation)) if x)
         try:
             return self._store.add(
                 operation=operation,
@@ -125,7 +126,7 @@ class ApprovalService:
                 key_id=target.key.facts.key_id if target.key else None,
                 requester=requester,
                 reason=reason,
-                approvals_needed=approvals_needed(operation, dict(self._settings.approvals_required)),
+                approvals_needed=approvals_needed(operation, dict(self._settings.approvals_required)) + admin_extra,
                 expires_at=expires_at,
                 details=details,
                 owner_ok=self._owns(requester, target),
