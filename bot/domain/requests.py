@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -70,3 +71,17 @@ def iam_user_of(arn: str) -> str | None:
     """The IAM user name an identity's ARN names, or None when it is not a user (a role, a federated user)."""
     match = _IAM_USER_ARN.match(arn)
     return match.group(1) if match else None
+
+
+# A request has one DM to its requester, updated in place as the request moves on. A final outcome that
+# comes this long after the requester last heard of the request (the decision) or acted on it (Reveal)
+# gets a new DM instead, so that Slack notifies them.
+LONG_WAIT = timedelta(minutes=10)
+
+
+def outcome_needs_new_dm(
+    status: Status, decided_at: datetime | None, claimed_at: datetime | None, now: datetime
+) -> bool:
+    """Whether a request that already has a DM gets a new one for `status` (else its DM is updated)."""
+    last = max((t for t in (decided_at, claimed_at) if t is not None), default=None)
+    return status in FINAL and last is not None and now - last > LONG_WAIT
