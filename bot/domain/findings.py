@@ -6,7 +6,7 @@ Thresholds read as people say them: a key is "older than 90 days" from day 91 on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -87,6 +87,18 @@ def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
             )
         )
     return sorted(found, key=lambda f: -f.severity)
+
+
+def root_key_finding(keys: Sequence[KeyFacts]) -> Finding:
+    """One IAM.4 finding for all the root user's keys (a second key is not a second finding), naming each."""
+    described = "; ".join(
+        f"{key.status.lower()}, created {key.created:%Y-%m-%d}, "
+        + (f"last used {key.last_used:%Y-%m-%d}" if key.last_used else "never used")
+        for key in keys
+    )
+    what = "an access key" if len(keys) == 1 else f"{len(keys)} access keys"
+    remedy = "delete it" if len(keys) == 1 else "delete them all"
+    return Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", f"The root user has {what} ({described}): {remedy}.")
 
 
 def _unused_days(key: KeyFacts, now: datetime) -> int | None:

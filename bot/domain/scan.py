@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.findings import TWO_ACTIVE_KEYS, Finding, Policy, key_findings, user_findings
+from bot.domain.findings import TWO_ACTIVE_KEYS, Finding, Policy, key_findings, root_key_finding, user_findings
 from bot.domain.keys import KeyFacts
-from bot.domain.report import ReportUser, report_key_facts
+from bot.domain.report import ListedKey, ReportUser, listed_key_facts, report_key_facts
 
 ROOT_SUBJECT = "root"
 
@@ -56,18 +56,31 @@ def scan_findings(
     key_ids: dict[int, str],
     policy: Policy,
     now: datetime,
+    listed: Sequence[ListedKey] | None = None,
 ) -> list[ScanFinding]:
-    """A user's findings with key ids attached (as far as ListAccessKeys matched them)."""
-    facts = {k.slot: f for k, f in zip(user.keys, report_key_facts(user, key_ids), strict=True)}
+    """A user's findings with key ids attached.
+
+    With `listed` (the user's keys from ListAccessKeys just now), findings follow the live keys: their
+    status, not the report's `active` flag, and no finding for a slot whose key is gone. Without it,
+    findings follow the report, with key ids from `key_ids` as far as they are known. The root user
+    has one IAM.4 finding, whatever the number of its keys.
+    """
+    if user.is_root:
+        keys = report_key_facts(user)
+        if not keys:
+            return []
+        oldest = min(keys, key=lambda k: k.created)
+        return [ScanFinding(user.account, user.user, ROOT_SUBJECT, root_key_finding(keys), oldest)]
+    if listed is None:
+        keys = report_key_facts(user, key_ids)
+        subjects = [k.key_id or f"{user.user}#{slot.slot}" for slot, k in zip(user.keys, keys, strict=True)]
+    else:
+        keys = listed_key_facts(user, listed)
+        subjects = [k.key_id or "" for k in keys]
     results: list[ScanFinding] = []
-    for slot, finding in user_report_findings(user, policy, now):
-        if slot is None:
-            subject = ROOT_SUBJECT if user.is_root else f"user:{user.user}"
-            results.append(ScanFinding(user.account, user.user, subject, finding, None))
-            continue
-        key = facts[slot]
-        subject = ROOT_SUBJECT if user.is_root else (key.key_id or f"{user.user}#{slot}")
-        results.append(ScanFinding(user.account, user.user, subject, finding, key))
+    for subject, key in zip(subjects, keys, strict=True):
+        results.extend(ScanFinding(user.account, user.user, subject, f, key) for f in key_findings(key, policy, now))
+    results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in user_findings(keys))
     return results
 
 
