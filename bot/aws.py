@@ -3,11 +3,19 @@
 One session per configured account (an assumed role, refreshed by botocore before it
 expires), boto3's standard retries, and every AWS error turned into an `AwsError`
 whose message a person can act on.
+
+Retries resend a call whose answer was lost, so only idempotent calls are retried:
+`CreateAccessKey` is sent once (a retry after a lost answer makes a second key). The other
+writes are safe to resend: `UpdateAccessKey` sets a status, `DeleteAccessKey` of a deleted key
+answers NoSuchEntity (read as done), and botocore gives `CreateSecret` / `PutSecretValue` a
+`ClientRequestToken` that AWS uses to ignore a repeat.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,11 +37,18 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bot.domain.privilege import AttachedPolicy, InlinePolicy, PolicyHolder, UserAccess, user_access
+from bot.logs import remember_secret
 from bot.settings import Account
 
 log = logging.getLogger(__name__)
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+# GetAccountAuthorizationDetails: users with their groups and policies, the groups' policies, and the documents
+# of customer-managed policies. AWS-managed policies are judged by name (bot.domain.privilege): asking for
+# their documents too would add every version of each one attached (megabytes) and more pages.
+AUTHORIZATION_FILTER = ["User", "Group", "LocalManagedPolicy"]
+_ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 _GLOBAL_REGION = "us-east-1"
 
 
@@ -72,14 +87,21 @@ class AwsReportNotReady(AwsError):
     code = "ReportNotReady"
 
 
+class AwsRegionDisabled(AwsError):
+    code = "RegionDisabled"
+
+
 _THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId", "ExpiredToken"}
 _NOT_FOUND = {"NoSuchEntity", "ResourceNotFoundException"}
+_OPT_IN_REGION = {"UnrecognizedClientException", "OptInRequired"}
 _REPORT_NOT_READY = {"ReportNotPresent", "ReportExpired", "ReportInProgress"}
 
 
-def translate(error: Exception, account: str, service: str) -> AwsError:
+def translate(error: Exception, account: str, service: str, region: str | None = None) -> AwsError:
     """Map a botocore exception to a domain error naming the action and what to do."""
+    if region:
+        account = f"{account}` (region `{region}"
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
@@ -89,6 +111,11 @@ def translate(error: Exception, account: str, service: str) -> AwsError:
                 f"AWS denied `{action}` in account `{account}`: Keywarden's role needs the "
                 f"`{action}` permission (see docs/iam-policy.json).",
                 permission=action,
+            )
+        if code in _OPT_IN_REGION:
+            return AwsRegionDisabled(
+                f"Account `{account}` cannot use this region (it is not enabled for the account, "
+                f"or for Keywarden's credentials): {message or code}"
             )
         if code in _NOT_FOUND:
             return AwsNotFound(f"Not found in account `{account}`: {message}")
@@ -100,6 +127,9 @@ def translate(error: Exception, account: str, service: str) -> AwsError:
             )
         if code in _REPORT_NOT_READY:
             return AwsReportNotReady(f"{code}: {message}")
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            # A server error after the call reached AWS: whether it took effect is unknown.
+            return AwsUnavailable(f"AWS answered {code or 'a server error'} on `{action}` in account `{account}`.")
         return AwsError(f"AWS error {code} on `{action}` in account `{account}`: {message}")
     if isinstance(error, NoCredentialsError):
         return AwsPermissionDenied(
@@ -131,6 +161,16 @@ class IamUser:
     name: str
     arn: str
     tags: dict[str, str]
+    access: UserAccess | None = None  # policies and groups; None when not read
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    """An Access Advisor job: IN_PROGRESS, COMPLETED or FAILED, with the services once COMPLETED."""
+
+    status: str
+    services: list[dict[str, Any]]
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,23 +201,36 @@ class AccountClient:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()  # API operations made, by "service:Operation"
 
-    def client(self, service: str) -> Any:
-        """The boto3 client of a service in this account (created once; boto3 clients are thread-safe)."""
+    @property
+    def region(self) -> str:
+        return self._session.region_name or _GLOBAL_REGION
+
+    def client(self, service: str, region: str | None = None, *, once: bool = False) -> Any:
+        """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).
+
+        `region`: for regional services read in several regions (CloudTrail); default the session's region.
+        `once`: a client that never retries, for calls that must not run twice.
+        """
+        name = f"{service}@{region}" if region else service
+        name += "/once" if once else ""
         with self._lock:
-            if service not in self._clients:
-                region = self._session.region_name or _GLOBAL_REGION
-                client = self._session.client(service, region_name=region, config=_RETRIES)
+            if name not in self._clients:
+                client = self._session.client(
+                    service, region_name=region or self.region, config=_ONCE if once else _RETRIES
+                )
                 client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
-                self._clients[service] = client
-            return self._clients[service]
+                if service == "iam":
+                    client.meta.events.register("before-parse.iam.CreateAccessKey", _remember_new_secret)
+                self._clients[name] = client
+            return self._clients[name]
 
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    def _call(self, service: str, method: str, **kwargs: Any) -> Any:
+    def _call(self, service: str, method: str, *, once: bool = False, **kwargs: Any) -> Any:
         try:
-            return getattr(self.client(service), method)(**kwargs)
+            return getattr(self.client(service, once=once), method)(**kwargs)
         except (ClientError, BotoCoreError) as e:
             raise translate(e, self.alias, service) from None
 
@@ -197,17 +250,34 @@ class AccountClient:
             yield user["UserName"]
 
     def user_details(self) -> Iterator[IamUser]:
-        """Every IAM user with its tags, a page at a time (GetAccountAuthorizationDetails)."""
-        pages = self._pages(
-            "iam",
-            "get_account_authorization_details",
-            "UserDetailList",
-            Filter=["User"],
-            PaginationConfig={"PageSize": 1000},  # the most the API allows: one call per 1,000 users
-        )
-        for user in pages:
+        """Every IAM user with its tags and what its policies grant (GetAccountAuthorizationDetails).
+
+        One paginated call sequence, 1,000 items a page (the most the API allows). Groups and policies may
+        come on any page, so a user's access is worked out once every page has been read.
+        """
+        users: list[dict[str, Any]] = []
+        groups: dict[str, PolicyHolder] = {}
+        managed: dict[str, tuple[str, Any]] = {}
+        try:
+            pages = (
+                self.client("iam")
+                .get_paginator("get_account_authorization_details")
+                .paginate(Filter=AUTHORIZATION_FILTER, PaginationConfig={"PageSize": 1000})
+            )
+            for page in pages:
+                users.extend(page.get("UserDetailList", []))
+                for group in page.get("GroupDetailList", []):
+                    groups[group["GroupName"]] = _holder(group["GroupName"], group, "GroupPolicyList")
+                for policy in page.get("Policies", []):
+                    managed[policy["Arn"]] = _default_version(policy)
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, self.alias, "iam") from None
+        for user in users:
             tags = {t["Key"]: t["Value"] for t in user.get("Tags", [])}
-            yield IamUser(user["UserName"], user["Arn"], tags)
+            holder = _holder(user["UserName"], user, "UserPolicyList")
+            created = _utc(user["CreateDate"]) if user.get("CreateDate") else None
+            access = user_access(holder, created, user.get("GroupList", []), groups, managed)
+            yield IamUser(user["UserName"], user["Arn"], tags, access)
 
     def user_exists(self, user: str) -> bool:
         try:
@@ -221,6 +291,18 @@ class AccountClient:
             AccessKey(user, k["AccessKeyId"], k["Status"], _utc(k["CreateDate"]))
             for k in self._pages("iam", "list_access_keys", "AccessKeyMetadata", UserName=user)
         ]
+
+    def access_keys_and_time(self, user: str) -> tuple[list[AccessKey], datetime | None]:
+        """A user's keys (at most two: one page) and AWS's own time of the answer (its Date header)."""
+        reply = self._call("iam", "list_access_keys", UserName=user)
+        keys = [
+            AccessKey(user, k["AccessKeyId"], k["Status"], _utc(k["CreateDate"])) for k in reply["AccessKeyMetadata"]
+        ]
+        date = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        try:
+            return keys, _utc(email.utils.parsedate_to_datetime(date)) if date else None
+        except (TypeError, ValueError):
+            return keys, None
 
     def key_last_used(self, key_id: str) -> LastUsed:
         reply = self._call("iam", "get_access_key_last_used", AccessKeyId=key_id)
@@ -237,6 +319,65 @@ class AccountClient:
         """The AWS account id that owns any access key id (sts:GetAccessKeyInfo)."""
         return self._call("sts", "get_access_key_info", AccessKeyId=key_id)["Account"]
 
+    def has_console_password(self, user: str) -> bool:
+        """Whether the user can sign in to the console (iam:GetLoginProfile)."""
+        try:
+            self._call("iam", "get_login_profile", UserName=user)
+        except AwsNotFound:
+            return False
+        return True
+
+    def user_arn(self, user: str) -> str:
+        return self._call("iam", "get_user", UserName=user)["User"]["Arn"]
+
+    # CloudTrail
+    def lookup_key_events(
+        self, region: str, key_id: str, start: datetime, end: datetime, pace: Callable[[], None]
+    ) -> Iterator[dict[str, Any]]:
+        """CloudTrail events signed with an access key in one region, newest first, 50 a page (LookupEvents).
+
+        `pace()` runs before each page: CloudTrail allows 2 LookupEvents a second per account and region.
+        Stop iterating to stop asking for pages.
+        """
+        client = self.client("cloudtrail", region)
+        params: dict[str, Any] = {
+            "LookupAttributes": [{"AttributeKey": "AccessKeyId", "AttributeValue": key_id}],
+            "StartTime": start,
+            "EndTime": end,
+            "MaxResults": 50,
+        }
+        while True:
+            pace()
+            try:
+                reply = client.lookup_events(**params)
+            except (ClientError, BotoCoreError) as e:
+                raise translate(e, self.alias, "cloudtrail", region) from None
+            yield from reply.get("Events", [])
+            token = reply.get("NextToken")
+            if not token:
+                return
+            params["NextToken"] = token
+
+    # IAM Access Advisor
+    def start_access_report(self, arn: str) -> str:
+        """Start an Access Advisor job for a user, group or role (GenerateServiceLastAccessedDetails)."""
+        reply = self._call("iam", "generate_service_last_accessed_details", Arn=arn, Granularity="SERVICE_LEVEL")
+        return reply["JobId"]
+
+    def access_report(self, job_id: str) -> AccessReport:
+        """The job's status and, once COMPLETED, every service the entity's policies allow (all pages)."""
+        services: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"JobId": job_id, "MaxItems": 1000}
+        while True:
+            reply = self._call("iam", "get_service_last_accessed_details", **params)
+            status = reply.get("JobStatus", "")
+            if status != "COMPLETED":
+                return AccessReport(status, [], (reply.get("Error") or {}).get("Message"))
+            services.extend(reply.get("ServicesLastAccessed", []))
+            if not reply.get("IsTruncated"):
+                return AccessReport(status, services, None)
+            params["Marker"] = reply["Marker"]
+
     def account_summary(self) -> dict[str, int]:
         return self._call("iam", "get_account_summary")["SummaryMap"]
 
@@ -249,7 +390,9 @@ class AccountClient:
 
     # Writes
     def create_access_key(self, user: str) -> NewKey:
-        key = self._call("iam", "create_access_key", UserName=user)["AccessKey"]
+        """Sent once: AwsUnavailable means the key may or may not exist (the caller asks AWS)."""
+        key = self._call("iam", "create_access_key", once=True, UserName=user)["AccessKey"]
+        remember_secret(key["SecretAccessKey"])
         return NewKey(user, key["AccessKeyId"], key["SecretAccessKey"])
 
     def set_key_status(self, user: str, key_id: str, status: str) -> None:
@@ -268,6 +411,33 @@ class AccountClient:
             if "ResourceExistsException" not in e.message:
                 raise
         return self._call("secretsmanager", "put_secret_value", SecretId=name, SecretString=payload)["ARN"]
+
+
+def _holder(name: str, detail: dict[str, Any], inline_key: str) -> PolicyHolder:
+    return PolicyHolder(
+        name,
+        tuple(AttachedPolicy(p["PolicyName"], p["PolicyArn"]) for p in detail.get("AttachedManagedPolicies", [])),
+        tuple(InlinePolicy(p["PolicyName"], p.get("PolicyDocument")) for p in detail.get(inline_key, [])),
+    )
+
+
+def _default_version(policy: dict[str, Any]) -> tuple[str, Any]:
+    """(version id, document) of a managed policy's default version."""
+    for version in policy.get("PolicyVersionList", []):
+        if version.get("IsDefaultVersion"):
+            return version.get("VersionId", ""), version.get("Document")
+    return policy.get("DefaultVersionId", ""), None
+
+
+_SECRET_IN_ANSWER = re.compile(rb"<SecretAccessKey>\s*([^<\s]+)\s*</SecretAccessKey>")
+
+
+def _remember_new_secret(response_dict: dict[str, Any], **_: Any) -> None:
+    """Before botocore parses (and, at DEBUG, logs) a CreateAccessKey answer, have the logs redact its secret."""
+    body = response_dict.get("body")
+    match = _SECRET_IN_ANSWER.search(body) if isinstance(body, bytes) else None
+    if match:
+        remember_secret(match.group(1).decode(errors="replace"))
 
 
 def _utc(value: datetime) -> datetime:
@@ -309,6 +479,85 @@ class AwsGateway:
         if account.role_arn is None:
             return self._base
         return _assumed_role_session(self._base, account)
+
+    def caller_arn(self) -> str:
+        """The ARN of Keywarden's own identity (the credentials boto3 found)."""
+        with self._lock:
+            if self._base is None:
+                self._base = _with_fast_timestamps(self._session_factory())
+            base = self._base
+        sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+        try:
+            return sts.get_caller_identity()["Arn"]
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "hub", "sts") from None
+
+    def queue(self, url: str, wait_seconds: int = 20) -> EventQueue:
+        """The SQS queue of EventBridge events, read with Keywarden's own identity."""
+        with self._lock:
+            if self._base is None:
+                self._base = _with_fast_timestamps(self._session_factory())
+            base = self._base
+        return EventQueue(base, url, wait_seconds)
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    message_id: str
+    receipt: str
+    body: str
+    receive_count: int
+
+
+_SQS_HOST = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
+
+
+class EventQueue:
+    """Long polling of one SQS queue: receive up to 10 messages, delete each once handled."""
+
+    def __init__(self, session: boto3.Session, url: str, wait_seconds: int = 20) -> None:
+        self.url = url
+        self.wait_seconds = wait_seconds
+        match = _SQS_HOST.match(url)
+        region = match.group(1) if match else (session.region_name or _GLOBAL_REGION)
+        # A long poll holds the connection for wait_seconds: the read timeout must outlast it.
+        config = _RETRIES.merge(Config(read_timeout=wait_seconds + 15))
+        self._sqs = session.client("sqs", region_name=region, config=config)
+
+    def receive(self, max_messages: int = 10) -> list[QueueMessage]:
+        try:
+            reply = self._sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=max_messages,
+                WaitTimeSeconds=self.wait_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
+        return [
+            QueueMessage(
+                m["MessageId"],
+                m["ReceiptHandle"],
+                m.get("Body", ""),
+                int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1") or 1),
+            )
+            for m in reply.get("Messages", [])
+        ]
+
+    def delete(self, message: QueueMessage) -> None:
+        try:
+            self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt)
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
+
+    def retry_later(self, message: QueueMessage, seconds: int) -> None:
+        """Show the message again after `seconds` (a handling failure backs off instead of spinning)."""
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=message.receipt, VisibilityTimeout=max(0, min(seconds, 43_200))
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
 
 
 def _assumed_role_session(base: boto3.Session, account: Account) -> boto3.Session:

@@ -16,13 +16,16 @@ from bot.logs import install_secret_redaction
 from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
+from bot.services.exposures import ExposureService
 from bot.services.inventory import InventoryService
+from bot.services.key_events import KeyChangeService
 from bot.services.key_memory import KeyMemory
 from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
 from bot.services.request_store import RequestStore
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner, ScanReport
+from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
 from bot.slack import SlackDirectory, make_web_client
 
@@ -43,10 +46,14 @@ class Services:
     scanner: Scanner
     alerts: AlertService
     rotations: RotationService
+    activity: ActivityService
+    access: AccessAdvisorService
+    exposures: ExposureService
+    key_changes: KeyChangeService
 
     @property
     def policy(self) -> Policy:
-        return Policy(self.settings.max_key_age_days, self.settings.warn_key_age_days, self.settings.unused_days)
+        return policy_of(self.settings)
 
     def scan(
         self, *, post: bool, trigger: str = "schedule", progress: Progress | None = None
@@ -54,6 +61,15 @@ class Services:
         """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
         report = self.scanner.scan(progress=progress)
         return report, (self.alerts.deliver(report, trigger) if post else None)
+
+    def event_intake(self, wait_seconds: int = 20):  # -> EventIntake | None
+        """The reader of EVENTS_QUEUE_URL (None when unset); long polls of `wait_seconds`."""
+        if not self.settings.events_queue_url:
+            return None
+        from bot.services.event_intake import EventIntake
+
+        queue = self.aws.queue(self.settings.events_queue_url, wait_seconds)
+        return EventIntake(queue, self.db, self.clock, self.exposures, self.key_changes)
 
     def settle(self) -> None:
         """Ready a long-running process: create the AWS clients, then freeze the heap built so far.
@@ -71,6 +87,15 @@ class Services:
         self.db.dispose()
 
 
+def policy_of(settings: Settings) -> Policy:
+    return Policy(
+        settings.max_key_age_days,
+        settings.warn_key_age_days,
+        settings.unused_days,
+        strict_policy_findings=settings.strict_policy_findings,
+    )
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -86,7 +111,7 @@ def bootstrap(
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     directory = SlackDirectory(slack)
     audit = AuditLog(db, clock)
-    policy = Policy(settings.max_key_age_days, settings.warn_key_age_days, settings.unused_days)
+    policy = policy_of(settings)
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     memory = KeyMemory(db, clock)
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
@@ -119,6 +144,23 @@ def bootstrap(
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
     )
+    viewers = Viewers(index, directory, audit, is_approver=approvals.is_approver)
+    activity = ActivityService(
+        aws,
+        inventory,
+        viewers,
+        notifier,
+        clock,
+        regions=settings.activity_regions,
+        max_events=settings.activity_max_events,
+    )
+    access = AccessAdvisorService(aws, inventory, viewers, clock, cache_hours=settings.access_cache_hours)
+    admin_token, api_url = settings.slack_admin_token, settings.slack_api_url
+    admin = Notifier(make_web_client(admin_token, api_url)) if admin_token else None
+    exposures = ExposureService(
+        db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
+    )
+    key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
     return Services(
         settings=settings,
         clock=clock,
@@ -134,4 +176,8 @@ def bootstrap(
         scanner=scanner,
         alerts=alerts,
         rotations=rotations,
+        activity=activity,
+        access=access,
+        exposures=exposures,
+        key_changes=key_changes,
     )

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from bot import ids
-from bot.blocks import Blocks, Message, button, confirm_dialog, context, plain, section
+from bot.blocks import Blocks, Message, button, confirm_dialog, context, escape, plain, section, who
+from bot.domain.delivery import SecretLocation
 from bot.domain.requests import MAKES_KEY, Operation, Status
 from bot.services.request_store import Request
 
@@ -33,10 +34,6 @@ def _when(at: datetime | None) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
 
 
-def who(actor: str) -> str:
-    return f"<@{actor}>" if actor[:1] in {"U", "W"} else actor
-
-
 def headline(req: Request) -> str:
     what = f"*{req.operation.value}* `{req.key_id}` of" if req.key_id else f"*{req.operation.value}* a key for"
     return f"{what} *{req.account}:{req.iam_user}*"
@@ -47,7 +44,7 @@ def build_approval_message(req: Request) -> Message:
     text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
     lines = [
         f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}",
-        f"*Reason:* {req.reason or '_none given_'}",
+        f"*Reason:* {escape(req.reason) or '_none given_'}",
     ]
     blocks: Blocks = [section("\n".join(lines))]
     if not req.owner_ok:
@@ -84,11 +81,11 @@ def build_approval_message(req: Request) -> Message:
     return text, blocks
 
 
-def outcome_line(req: Request) -> str:
+def outcome_line(req: Request, *, reveal: bool = True) -> str:
     label = _OUTCOME.get(req.status, req.status.value)
     parts = [f"*{label}*"]
     if req.status is Status.DENIED:
-        parts.append(f"by {who(req.decided_by or '?')} at {_when(req.decided_at)}: {req.deny_reason}")
+        parts.append(f"by {who(req.decided_by or '?')} at {_when(req.decided_at)}: {escape(req.deny_reason or '')}")
     elif req.status is Status.CANCELLED:
         parts.append(f"by the requester at {_when(req.updated_at)}")
     elif req.status is Status.EXPIRED:
@@ -96,17 +93,27 @@ def outcome_line(req: Request) -> str:
     elif req.decided_by:
         parts.append(f"by {who(req.decided_by)} at {_when(req.decided_at)}")
     if req.status is Status.APPROVED and req.operation in MAKES_KEY:
-        parts.append("· waiting for the requester to reveal the key")
+        parts.append("· waiting for the requester to reveal the key" if reveal else "· the key goes to Secrets Manager")
     if req.result:
         parts.append(f"· {req.result}")
     return " ".join(parts)
 
 
-def build_requester_dm(req: Request, secret_name: str | None = None) -> Message:
-    """The requester's DM about their request; a Reveal button while a key waits to be revealed."""
+def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, reveal: bool = True) -> Message:
+    """The requester's DM about their request; a Reveal button while a key waits to be revealed.
+
+    `reveal=False` (keys delivered through Secrets Manager): never a Reveal button.
+    """
     title = f"Your request {req.id} ({headline(req)})"
-    blocks: Blocks = [section(f"{title}\n{outcome_line(req)}")]
-    if req.status is Status.APPROVED and req.operation in MAKES_KEY:
+    blocks: Blocks = [section(f"{title}\n{outcome_line(req, reveal=reveal)}")]
+    if req.status is Status.APPROVED and req.operation in MAKES_KEY and not reveal:
+        blocks.append(
+            section(
+                "Keywarden creates the key and stores it in AWS Secrets Manager; it is never shown in Slack. "
+                "This conversation gets the secret's name and how to fetch it."
+            )
+        )
+    elif req.status is Status.APPROVED and req.operation in MAKES_KEY:
         blocks.append(
             section(
                 "Click *Reveal* to create the key and see its secret access key. It is shown once, in a window "
@@ -121,12 +128,11 @@ def build_requester_dm(req: Request, secret_name: str | None = None) -> Message:
                 "elements": [button("Reveal", ids.REVEAL, req.id, "primary")],
             }
         )
-    if secret_name:
+    if secret:
         blocks.append(
             section(
-                f"The new key is stored in AWS Secrets Manager as `{secret_name}` in account `{req.account}`. "
-                f"Fetch it with:\n```aws secretsmanager get-secret-value --secret-id {secret_name} "
-                "--query SecretString --output text```"
+                f"The new key is stored in AWS Secrets Manager as {secret.where}. "
+                f"With credentials for that account, fetch it with:\n```{secret.fetch_command}```"
             )
         )
     return f"{title}: {req.status.value}", blocks
@@ -241,6 +247,6 @@ def build_open_requests(requests: list[Request]) -> Message:
 def build_break_glass_notice(req: Request) -> Message:
     text = (
         f":rotating_light: *Break-glass*: {who(req.requester)} deactivated `{req.key_id}` of "
-        f"*{req.account}:{req.iam_user}* at once (suspected compromise). Reason: {req.reason or '_none given_'}"
+        f"*{req.account}:{req.iam_user}* at once (suspected compromise). Reason: {escape(req.reason) or '_none given_'}"
     )
     return plain(text)

@@ -7,8 +7,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.findings import TWO_ACTIVE_KEYS, Finding, Policy, key_findings, root_key_finding, user_findings
+from bot.domain.findings import (
+    KEY_NOT_VIA_GROUP,
+    TWO_ACTIVE_KEYS,
+    Finding,
+    Policy,
+    UserFacts,
+    key_findings,
+    privilege_findings,
+    root_key_finding,
+    user_findings,
+)
 from bot.domain.keys import KeyFacts
+from bot.domain.privilege import UserAccess
 from bot.domain.report import ListedKey, ReportUser, listed_key_facts, report_key_facts
 
 ROOT_SUBJECT = "root"
@@ -41,13 +52,31 @@ class ScanFinding:
         return self.exempt_reason is not None or self.snoozed
 
 
-def user_report_findings(user: ReportUser, policy: Policy, now: datetime) -> list[tuple[int | None, Finding]]:
+def user_facts(user: ReportUser, access: UserAccess | None) -> UserFacts:
+    """The report's facts about a user (creation, console password) with the index's (policies)."""
+    return UserFacts(
+        created=user.created,
+        password_enabled=user.password_enabled,
+        admin_reason=access.admin_reason if access else None,
+        direct_policies=access.direct_policies if access else (),
+    )
+
+
+def user_report_findings(
+    user: ReportUser, policy: Policy, now: datetime, access: UserAccess | None = None
+) -> list[tuple[int | None, Finding]]:
     """(slot, finding) pairs for one report row; slot None for user-level findings. Needs no key ids."""
     facts = report_key_facts(user)
+    slots = [k.slot for k in user.keys]
     found: list[tuple[int | None, Finding]] = []
-    for slot, key in zip([k.slot for k in user.keys], facts, strict=True):
+    for slot, key in zip(slots, facts, strict=True):
         found.extend((slot, f) for f in key_findings(key, policy, now))
     found.extend((None, f) for f in user_findings(facts))
+    if not user.is_root:
+        per_key, shared = privilege_findings(facts, user_facts(user, access), policy)
+        for index, findings in per_key.items():
+            found.extend((slots[index], f) for f in findings)
+        found.extend((None, f) for f in shared)
     return found
 
 
@@ -56,6 +85,7 @@ def scan_findings(
     key_ids: dict[int, str],
     policy: Policy,
     now: datetime,
+    access: UserAccess | None = None,
     listed: Sequence[ListedKey] | None = None,
 ) -> list[ScanFinding]:
     """A user's findings with key ids attached.
@@ -81,6 +111,10 @@ def scan_findings(
     for subject, key in zip(subjects, keys, strict=True):
         results.extend(ScanFinding(user.account, user.user, subject, f, key) for f in key_findings(key, policy, now))
     results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in user_findings(keys))
+    per_key, shared = privilege_findings(keys, user_facts(user, access), policy)
+    for index, found in per_key.items():
+        results.extend(ScanFinding(user.account, user.user, subjects[index], f, keys[index]) for f in found)
+    results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in shared)
     return results
 
 
@@ -113,4 +147,4 @@ def counts_by_code(findings: Iterable[ScanFinding]) -> Counter[str]:
 
 
 def is_user_level(finding: ScanFinding) -> bool:
-    return finding.code == TWO_ACTIVE_KEYS
+    return finding.code in {TWO_ACTIVE_KEYS, KEY_NOT_VIA_GROUP}

@@ -61,6 +61,22 @@ class Notifier:
             return False
         return True
 
+    def delete(self, channel: str, ts: str) -> bool:
+        """chat.delete; with a workspace admin's user token, also other people's messages."""
+        try:
+            self._client.chat_delete(channel=channel, ts=ts)
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("chat.delete of %s/%s failed: %s", channel, ts, _reason(e))
+            return False
+        return True
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return self._client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+        except (SlackApiError, SlackClientError, OSError, KeyError, TypeError) as e:
+            log.warning("chat.getPermalink of %s/%s failed: %s", channel, ts, type(e).__name__)
+            return None
+
     def dm(self, user: str, message: Message) -> tuple[str, str] | None:
         """A direct message: posting to a user id opens (or reuses) the bot's DM with them."""
         return self.post(user, message)
@@ -77,6 +93,15 @@ class Notifier:
             log.exception("file upload to %s got an unexpected answer", channel)
             return False
         return True
+
+    def upload_dm(self, user: str, filename: str, content: str, title: str) -> bool:
+        """A file in the bot's DM with a user (uploads need the DM's channel id, not the user id)."""
+        try:
+            channel = self._client.conversations_open(users=user)["channel"]["id"]
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("conversations.open with %s failed: %s", user, _reason(e))
+            return False
+        return self.upload(channel, filename, content, title)
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> str | None:
         try:

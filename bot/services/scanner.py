@@ -176,7 +176,8 @@ class Scanner:
         snoozed = self._snoozed(alias, now)
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
-        flagged = {u.user for u in users if user_report_findings(u, self._policy, now)}
+        access = {name: owned.access for name, owned in owners.items()}
+        flagged = {u.user for u in users if user_report_findings(u, self._policy, now, access.get(u.user))}
         checked_at = self._clock()
         changed = self._changed_users(alias, generated - CHANGE_MARGIN)
         judged = [u for u in users if u.user in flagged or (u.user in changed and not u.is_root)]
@@ -199,15 +200,17 @@ class Scanner:
         now: datetime,
     ) -> list[ScanFinding]:
         """One user's findings: from the live keys where they were listed, else from the report."""
+        owned = owners.get(user.user)
+        access = owned.access if owned else None
         if user.is_root:
             found = scan_findings(user, {}, self._policy, now)
         elif user.user in listed:
-            found = scan_findings(user, {}, self._policy, now, listed=listed[user.user])
+            found = scan_findings(user, {}, self._policy, now, access, listed=listed[user.user])
         elif user.user in remembered:
-            found = scan_findings(user, remembered[user.user], self._policy, now)
+            found = scan_findings(user, remembered[user.user], self._policy, now, access)
         else:
             return []  # deleted since the report was made
-        return [self._annotate(f, owners.get(user.user), snoozed) for f in found]
+        return [self._annotate(f, owned, snoozed) for f in found]
 
     def _recheck(self, result: AccountScan) -> None:
         """List again the users Keywarden changed since the account was judged, and judge them again."""

@@ -94,6 +94,43 @@ class SlackRequests:
         )
         return self.post(body, self.signed_headers(body))
 
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        team_id: str = "T1",
+        event_id: str | None = None,
+        retry: int | None = None,
+        raw: str | None = None,
+    ) -> Reply:
+        """An Events API event_callback, signed, as Slack sends it; `retry` adds X-Slack-Retry-Num."""
+        body = raw
+        if body is None:
+            envelope = {
+                "token": "legacy",
+                "team_id": team_id,
+                "api_app_id": "A1",
+                "event": event,
+                "type": "event_callback",
+                "event_id": event_id or f"Ev{abs(hash((json.dumps(event, sort_keys=True), team_id))) % 10**10:010d}",
+                "event_time": int(time.time()),
+                "authorizations": [{"team_id": team_id, "user_id": "UBOT", "is_bot": True}],
+            }
+            # Real Slack escapes every "/" in its JSON; a pasted secret arrives escaped too.
+            body = json.dumps(envelope).replace("/", "\\/")
+        headers = self.signed_headers(body, content_type="application/json")
+        if retry is not None:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return self.post(body, headers)
+
+    def message(
+        self, text: str, *, user: str = "UALICE", channel: str = "CWORK", ts: str = "1700000100.000100", **kw: Any
+    ) -> Reply:
+        """A plain message event in a channel."""
+        event = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts, "channel_type": "channel"}
+        return self.event(event, **kw)
+
     def interact(self, payload: dict[str, Any]) -> Reply:
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, self.signed_headers(body))
@@ -156,18 +193,28 @@ class SlackRequests:
 
 
 class TrackingExecutor(ThreadPoolExecutor):
-    """The work-after-ack pool, able to say when everything submitted so far has finished."""
+    """The work-after-ack pool, able to say when everything submitted so far has finished.
 
-    def __init__(self) -> None:
-        super().__init__(max_workers=10, thread_name_prefix="keywarden-work")
+    `reports_to`: another TrackingExecutor whose idle() also waits for this one's work."""
+
+    def __init__(
+        self, max_workers: int = 10, name: str = "keywarden-work", reports_to: TrackingExecutor | None = None
+    ) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=name)
         self._futures: list[Future] = []
         self._lock = threading.Lock()
+        self._reports_to = reports_to
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future = super().submit(fn, *args, **kwargs)
+        self._track(future)
+        return future
+
+    def _track(self, future: Future) -> None:
         with self._lock:
             self._futures = [f for f in self._futures if not f.done()] + [future]
-        return future
+        if self._reports_to is not None:
+            self._reports_to._track(future)
 
     def idle(self, timeout: float = 30) -> None:
         """Wait until no submitted work is left (work may submit more work, so look again)."""
@@ -189,7 +236,8 @@ class BotServer(SlackRequests):
         self.slack = slack
         self.slash_command = services.settings.slash_command
         self.work = TrackingExecutor()
-        self.wsgi = build_wsgi(services, self.work)
+        self.views = TrackingExecutor(4, "keywarden-views", reports_to=self.work)  # work.idle() waits for it too
+        self.wsgi = build_wsgi(services, self.work, self.views)
         self._server = create_server(self.wsgi, host="127.0.0.1", port=0, threads=8)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
