@@ -59,6 +59,7 @@ def user_facts(user: ReportUser, access: UserAccess | None) -> UserFacts:
         password_enabled=user.password_enabled,
         admin_reason=access.admin_reason if access else None,
         direct_policies=access.direct_policies if access else (),
+        quarantine=access.quarantine if access else (),
     )
 
 

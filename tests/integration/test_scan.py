@@ -372,3 +372,19 @@ def test_root_with_two_keys_is_one_finding_naming_both(bot: BotServer, iam) -> N
     assert f"created {now - timedelta(days=30):%Y-%m-%d}, last used {now - timedelta(days=2):%Y-%m-%d}" in message
     (digest,) = digests(bot)
     assert digest.raw.count("Root access key") == 1
+
+
+def test_an_owner_tag_holding_a_slack_user_id_gets_the_scan_dm(bot: BotServer, iam) -> None:
+    """The ownership index keeps owner tags lower-case (for matching emails); the scan resolves the tag as
+    written, so a Slack user id (upper-case, as SlackDirectory.user_id_for requires) still reaches its owner."""
+    now = bot.services.clock()
+    bot.slack.add_user("U024BE7LH", email="lee@example.com")
+    bot.slack.add_user("W012A3CDE", email="grid@example.com")  # an Enterprise Grid id
+    tagged(iam, "lee-svc", owner="U024BE7LH")
+    tagged(iam, "grid-svc", owner=" W012A3CDE ")
+    keys = {"lee": make_key(iam, "lee-svc", 120, now), "grid": make_key(iam, "grid-svc", 120, now)}
+    _, delivery = bot.services.scan(post=True)
+    assert bot.services.index.get("default", "lee-svc").owner == "u024be7lh"  # what the suspicion rests on
+    assert keys["lee"] in bot.slack.posts_to("U024BE7LH")[0].raw
+    assert keys["grid"] in bot.slack.posts_to("W012A3CDE")[0].raw
+    assert delivery.owners_messaged == 2 and "matches no Slack user" not in digests(bot)[0].raw

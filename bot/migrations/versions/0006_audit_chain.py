@@ -1,7 +1,7 @@
 """audit events: hash chain; PostgreSQL refuses UPDATE, DELETE and TRUNCATE on them
 
 Revision ID: 0006
-Revises: 0007 (0007_exposures landed first, on 0005; this one follows it so that there is one head)
+Revises: 0005
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import bot.db
 from bot.domain.audit_chain import FIELDS, GENESIS, chain_hash
 
 revision = '0006'
-down_revision = '0007'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
