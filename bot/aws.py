@@ -34,6 +34,8 @@ from bot.settings import Account
 log = logging.getLogger(__name__)
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+# Only when no region is configured, which settings allow in the `aws` partition alone (elsewhere AWS_REGION is
+# required: us-east-1 does not exist in GovCloud or China).
 _GLOBAL_REGION = "us-east-1"
 
 
@@ -50,6 +52,12 @@ class AwsError(Exception):
 
 class AwsPermissionDenied(AwsError):
     code = "AccessDenied"
+
+
+class AwsBadCredentials(AwsPermissionDenied):
+    """AWS refused the credentials themselves (invalid, expired, another partition's): no permission is missing."""
+
+    code = "InvalidCredentials"
 
 
 class AwsNotFound(AwsError):
@@ -73,7 +81,8 @@ class AwsReportNotReady(AwsError):
 
 
 _THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId", "ExpiredToken"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+_BAD_CREDENTIALS = {"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException"}
 _NOT_FOUND = {"NoSuchEntity", "ResourceNotFoundException"}
 _REPORT_NOT_READY = {"ReportNotPresent", "ReportExpired", "ReportInProgress"}
 
@@ -84,10 +93,25 @@ def translate(error: Exception, account: str, service: str) -> AwsError:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
         action = f"{service}:{error.operation_name}"
+        if code in _BAD_CREDENTIALS:
+            state = "expired" if code.startswith("Expired") else "invalid"
+            return AwsBadCredentials(
+                f"AWS rejected the credentials Keywarden uses for account `{account}` as {state} ({code} on "
+                f"`{action}`); no permission is missing. Renew them or fix where they come from (role, profile, "
+                "environment). Credentials of GovCloud or China also need AWS_REGION set to a region of their "
+                "partition."
+            )
+        if code in _DENIED and action == "sts:AssumeRole":
+            return AwsPermissionDenied(
+                f"AWS refused to let Keywarden assume the role of account `{account}`: Keywarden's own identity needs "
+                "`sts:AssumeRole` on that role (docs/iam/hub-policy.json), and the role's trust policy must trust that "
+                "identity with the configured external id (docs/iam/member-trust-policy.json).",
+                permission=action,
+            )
         if code in _DENIED:
             return AwsPermissionDenied(
                 f"AWS denied `{action}` in account `{account}`: Keywarden's role needs the "
-                f"`{action}` permission (see docs/iam-policy.json).",
+                f"`{action}` permission (see docs/iam/member-policy.json).",
                 permission=action,
             )
         if code in _NOT_FOUND:
@@ -102,7 +126,7 @@ def translate(error: Exception, account: str, service: str) -> AwsError:
             return AwsReportNotReady(f"{code}: {message}")
         return AwsError(f"AWS error {code} on `{action}` in account `{account}`: {message}")
     if isinstance(error, NoCredentialsError):
-        return AwsPermissionDenied(
+        return AwsBadCredentials(
             f"No AWS credentials for account `{account}`: set them as boto3 expects (environment, profile or role)."
         )
     if isinstance(error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
@@ -192,10 +216,6 @@ class AccountClient:
     def account_id(self) -> str:
         return self._call("sts", "get_caller_identity")["Account"]
 
-    def list_users(self) -> Iterator[str]:
-        for user in self._pages("iam", "list_users", "Users"):
-            yield user["UserName"]
-
     def user_details(self) -> Iterator[IamUser]:
         """Every IAM user with its tags, a page at a time (GetAccountAuthorizationDetails)."""
         pages = self._pages(
@@ -280,9 +300,16 @@ SessionFactory = Callable[[], boto3.Session]
 class AwsGateway:
     """Sessions for every configured account, created lazily and cached."""
 
-    def __init__(self, accounts: tuple[Account, ...], session_factory: SessionFactory = boto3.Session) -> None:
+    def __init__(
+        self,
+        accounts: tuple[Account, ...],
+        session_factory: SessionFactory = boto3.Session,
+        *,
+        region: str | None = None,
+    ) -> None:
         self._accounts = {a.alias: a for a in accounts}
         self._session_factory = session_factory
+        self._region = region  # AWS_REGION: boto3 itself reads only AWS_DEFAULT_REGION
         self._base: boto3.Session | None = None
         self._clients: dict[str, AccountClient] = {}
         self._lock = threading.Lock()
@@ -306,6 +333,8 @@ class AwsGateway:
     def _session_for(self, account: Account) -> boto3.Session:
         if self._base is None:
             self._base = _with_fast_timestamps(self._session_factory())
+            if self._region:
+                self._base._session.set_config_variable("region", self._region)
         if account.role_arn is None:
             return self._base
         return _assumed_role_session(self._base, account)

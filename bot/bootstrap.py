@@ -82,7 +82,12 @@ def bootstrap(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    aws = AwsGateway(settings.accounts, session_factory) if session_factory else AwsGateway(settings.accounts)
+    region = settings.aws_region
+    aws = (
+        AwsGateway(settings.accounts, session_factory, region=region)
+        if session_factory
+        else AwsGateway(settings.accounts, region=region)
+    )
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     directory = SlackDirectory(slack)
     audit = AuditLog(db, clock)
