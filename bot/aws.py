@@ -29,6 +29,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bot import metrics
 from bot.settings import Account
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ class AccountClient:
                 region = self._session.region_name or _GLOBAL_REGION
                 client = self._session.client(service, region_name=region, config=_RETRIES)
                 client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
+                metrics.watch_aws(client)
                 self._clients[service] = client
             return self._clients[service]
 
@@ -343,6 +345,7 @@ class AwsGateway:
 def _assumed_role_session(base: boto3.Session, account: Account) -> boto3.Session:
     """A session whose credentials come from sts:AssumeRole, refreshed before they expire."""
     sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+    metrics.watch_aws(sts)
 
     def refresh() -> dict[str, str]:
         params: dict[str, Any] = {"RoleArn": account.role_arn, "RoleSessionName": "keywarden"}

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from slack_sdk import WebClient
 
+from bot import metrics
 from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
@@ -53,6 +54,7 @@ class Services:
     ) -> tuple[ScanReport, Delivery | None]:
         """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
         report = self.scanner.scan(progress=progress)
+        metrics.scan_finished(report)
         return report, (self.alerts.deliver(report, trigger) if post else None)
 
     def settle(self) -> None:

@@ -69,6 +69,8 @@ class Settings:
     scan_concurrency: int = 4
     reconcile_after_minutes: int = 10
     aws_region: str | None = None
+    log_format: str = "text"
+    metrics_port: int | None = None
 
     @property
     def account_aliases(self) -> list[str]:
@@ -161,6 +163,8 @@ class Settings:
             )
             if env.get("RECONCILE_AFTER_MINUTES", "").strip()
             else 10,
+            log_format=r.optional("LOG_FORMAT", _matching(re.compile(r"^(text|json)$")), "text or json") or "text",
+            metrics_port=r.optional("METRICS_PORT", _int_between(1, 65535), "a port number from 1 to 65535"),
         )
         settings = replace(settings, aws_region=_region_for(settings.accounts, env))
         if settings.warn_key_age_days >= settings.max_key_age_days:

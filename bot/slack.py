@@ -18,20 +18,24 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 
 def _retry_handlers(max_retries: int) -> list:
     return [
-        ConnectionErrorRetryHandler(max_retry_count=max_retries),
-        RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries),
+        metrics.CountedRetry(ConnectionErrorRetryHandler(max_retry_count=max_retries), "connection"),
+        metrics.CountedRetry(RateLimitErrorRetryHandler(max_retry_count=max_retries), "ratelimited"),
+        metrics.CountedRetry(ServerErrorRetryHandler(max_retry_count=max_retries), "server_error"),
     ]
 
 
 def make_web_client(token: str, base_url: str, max_retries: int = 5) -> WebClient:
     """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors."""
-    return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=_retry_handlers(max_retries))
+    return metrics.MeteredWebClient(
+        token=token, base_url=base_url, timeout=15, retry_handlers=_retry_handlers(max_retries)
+    )
 
 
 class RetryingRespond:

@@ -219,3 +219,50 @@ def resources_of(policy: dict[str, Any], action: str) -> list[str]:
 
 def load_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
+
+
+def template_actions(template: dict[str, Any]) -> set[str]:
+    """Actions the permission policies of a CloudFormation template grant (trust policies aside).
+
+    Reads every `PolicyDocument` (inline role policies, AWS::IAM::RolePolicy, managed policies), whether
+    under a condition (`Fn::If`) or a loop (`Fn::ForEach`), so that nothing a deployment may grant is missed.
+    """
+    actions: set[str] = set()
+
+    def statements_in(value: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(value, list):
+            for item in value:
+                yield from statements_in(item)
+        elif isinstance(value, dict):
+            if "Fn::If" in value:
+                yield from statements_in(value["Fn::If"][1:])
+            elif "Effect" in value:
+                yield value
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "PolicyDocument":
+                    for statement in statements_in(value.get("Statement", [])):
+                        assert statement.get("Effect") == "Allow" and "NotAction" not in statement, statement
+                        actions.update(_listed(statement["Action"]))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(template.get("Resources", {}))
+    return actions
+
+
+def template_strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from template_strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from template_strings(item)

@@ -19,6 +19,7 @@ from tests.support.iam_actions import (
     load_json,
     resources_of,
     statements,
+    template_actions,
 )
 
 IAM_DOCS = ROOT / "docs" / "iam"
@@ -172,3 +173,35 @@ def test_policies_work_in_other_partitions_by_one_documented_substitution(partit
         arns = re.findall(r'"(arn:[^"]*)"', text)
         assert arns, path
         assert all(arn.startswith(f"arn:{partition}:") for arn in arns), (path, arns)
+
+
+TEMPLATES = ROOT / "deploy" / "aws"
+
+
+def _template(name: str) -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    template, problems = decode(str(TEMPLATES / name))
+    assert not problems, problems
+    return template
+
+
+def test_templates_grant_exactly_the_actions_the_code_calls() -> None:
+    """deploy/aws/ grants what docs/iam/ grants, template by template, and together what the code calls."""
+    hub, member = template_actions(_template("hub.yaml")), template_actions(_template("member-role.yaml"))
+    assert hub == granted_actions(load_json(HUB)), "deploy/aws/hub.yaml and docs/iam/hub-policy.json differ"
+    assert member == granted_actions(load_json(MEMBER)), (
+        "deploy/aws/member-role.yaml and docs/iam/member-policy.json differ"
+    )
+    problems = _difference_report(code_actions().actions, {"hub.yaml": hub, "member-role.yaml": member})
+    assert not problems, "\n".join(problems)
+
+
+def test_member_role_template_trusts_the_hub_role_with_an_external_id() -> None:
+    role = _template("member-role.yaml")["Resources"]["KeywardenRole"]["Properties"]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"]["AWS"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:role/${HubRoleName}"
+    }
+    assert statement["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "ExternalId"}

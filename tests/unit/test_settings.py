@@ -105,3 +105,13 @@ def test_region_of_the_accounts_partition_is_kept() -> None:
         == "eu-west-1"
     )
     assert Settings.from_env(BASE).aws_region is None
+
+
+def test_log_format_and_metrics_port() -> None:
+    s = Settings.from_env(BASE | {"LOG_FORMAT": "json", "METRICS_PORT": "9100"})
+    assert (s.log_format, s.metrics_port) == ("json", 9100)
+    assert (Settings.from_env(BASE).log_format, Settings.from_env(BASE).metrics_port) == ("text", None)
+    with pytest.raises(SettingsError, match="LOG_FORMAT is malformed: expected text or json"):
+        Settings.from_env(BASE | {"LOG_FORMAT": "xml"})
+    with pytest.raises(SettingsError, match="METRICS_PORT is malformed"):
+        Settings.from_env(BASE | {"METRICS_PORT": "0"})
