@@ -3,11 +3,19 @@
 One session per configured account (an assumed role, refreshed by botocore before it
 expires), boto3's standard retries, and every AWS error turned into an `AwsError`
 whose message a person can act on.
+
+Retries resend a call whose answer was lost, so only idempotent calls are retried:
+`CreateAccessKey` is sent once (a retry after a lost answer makes a second key). The other
+writes are safe to resend: `UpdateAccessKey` sets a status, `DeleteAccessKey` of a deleted key
+answers NoSuchEntity (read as done), and botocore gives `CreateSecret` / `PutSecretValue` a
+`ClientRequestToken` that AWS uses to ignore a repeat.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,11 +38,13 @@ from botocore.exceptions import (
 )
 
 from bot import metrics
+from bot.logs import remember_secret
 from bot.settings import Account
 
 log = logging.getLogger(__name__)
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+_ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 # Only when no region is configured, which settings allow in the `aws` partition alone (elsewhere AWS_REGION is
 # required: us-east-1 does not exist in GovCloud or China).
 _GLOBAL_REGION = "us-east-1"
@@ -125,6 +135,9 @@ def translate(error: Exception, account: str, service: str) -> AwsError:
             )
         if code in _REPORT_NOT_READY:
             return AwsReportNotReady(f"{code}: {message}")
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            # A server error after the call reached AWS: whether it took effect is unknown.
+            return AwsUnavailable(f"AWS answered {code or 'a server error'} on `{action}` in account `{account}`.")
         return AwsError(f"AWS error {code} on `{action}` in account `{account}`: {message}")
     if isinstance(error, NoCredentialsError):
         return AwsBadCredentials(
@@ -186,24 +199,33 @@ class AccountClient:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()  # API operations made, by "service:Operation"
 
-    def client(self, service: str) -> Any:
-        """The boto3 client of a service in this account (created once; boto3 clients are thread-safe)."""
+    @property
+    def region(self) -> str:
+        return self._session.region_name or _GLOBAL_REGION
+
+    def client(self, service: str, *, once: bool = False) -> Any:
+        """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).
+
+        `once`: a client that never retries, for calls that must not run twice.
+        """
+        name = f"{service}/once" if once else service
         with self._lock:
-            if service not in self._clients:
-                region = self._session.region_name or _GLOBAL_REGION
-                client = self._session.client(service, region_name=region, config=_RETRIES)
+            if name not in self._clients:
+                client = self._session.client(service, region_name=self.region, config=_ONCE if once else _RETRIES)
                 client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
+                if service == "iam":
+                    client.meta.events.register("before-parse.iam.CreateAccessKey", _remember_new_secret)
                 metrics.watch_aws(client)
-                self._clients[service] = client
-            return self._clients[service]
+                self._clients[name] = client
+            return self._clients[name]
 
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    def _call(self, service: str, method: str, **kwargs: Any) -> Any:
+    def _call(self, service: str, method: str, *, once: bool = False, **kwargs: Any) -> Any:
         try:
-            return getattr(self.client(service), method)(**kwargs)
+            return getattr(self.client(service, once=once), method)(**kwargs)
         except (ClientError, BotoCoreError) as e:
             raise translate(e, self.alias, service) from None
 
@@ -244,6 +266,18 @@ class AccountClient:
             for k in self._pages("iam", "list_access_keys", "AccessKeyMetadata", UserName=user)
         ]
 
+    def access_keys_and_time(self, user: str) -> tuple[list[AccessKey], datetime | None]:
+        """A user's keys (at most two: one page) and AWS's own time of the answer (its Date header)."""
+        reply = self._call("iam", "list_access_keys", UserName=user)
+        keys = [
+            AccessKey(user, k["AccessKeyId"], k["Status"], _utc(k["CreateDate"])) for k in reply["AccessKeyMetadata"]
+        ]
+        date = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        try:
+            return keys, _utc(email.utils.parsedate_to_datetime(date)) if date else None
+        except (TypeError, ValueError):
+            return keys, None
+
     def key_last_used(self, key_id: str) -> LastUsed:
         reply = self._call("iam", "get_access_key_last_used", AccessKeyId=key_id)
         used = reply.get("AccessKeyLastUsed", {})
@@ -271,7 +305,9 @@ class AccountClient:
 
     # Writes
     def create_access_key(self, user: str) -> NewKey:
-        key = self._call("iam", "create_access_key", UserName=user)["AccessKey"]
+        """Sent once: AwsUnavailable means the key may or may not exist (the caller asks AWS)."""
+        key = self._call("iam", "create_access_key", once=True, UserName=user)["AccessKey"]
+        remember_secret(key["SecretAccessKey"])
         return NewKey(user, key["AccessKeyId"], key["SecretAccessKey"])
 
     def set_key_status(self, user: str, key_id: str, status: str) -> None:
@@ -290,6 +326,17 @@ class AccountClient:
             if "ResourceExistsException" not in e.message:
                 raise
         return self._call("secretsmanager", "put_secret_value", SecretId=name, SecretString=payload)["ARN"]
+
+
+_SECRET_IN_ANSWER = re.compile(rb"<SecretAccessKey>\s*([^<\s]+)\s*</SecretAccessKey>")
+
+
+def _remember_new_secret(response_dict: dict[str, Any], **_: Any) -> None:
+    """Before botocore parses (and, at DEBUG, logs) a CreateAccessKey answer, have the logs redact its secret."""
+    body = response_dict.get("body")
+    match = _SECRET_IN_ANSWER.search(body) if isinstance(body, bytes) else None
+    if match:
+        remember_secret(match.group(1).decode(errors="replace"))
 
 
 def _utc(value: datetime) -> datetime:
@@ -340,6 +387,85 @@ class AwsGateway:
         if account.role_arn is None:
             return self._base
         return _assumed_role_session(self._base, account)
+
+    def caller_arn(self) -> str:
+        """The ARN of Keywarden's own identity (the credentials boto3 found)."""
+        with self._lock:
+            if self._base is None:
+                self._base = _with_fast_timestamps(self._session_factory())
+            base = self._base
+        sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+        try:
+            return sts.get_caller_identity()["Arn"]
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "hub", "sts") from None
+
+    def queue(self, url: str, wait_seconds: int = 20) -> EventQueue:
+        """The SQS queue of EventBridge events, read with Keywarden's own identity."""
+        with self._lock:
+            if self._base is None:
+                self._base = _with_fast_timestamps(self._session_factory())
+            base = self._base
+        return EventQueue(base, url, wait_seconds)
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    message_id: str
+    receipt: str
+    body: str
+    receive_count: int
+
+
+_SQS_HOST = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
+
+
+class EventQueue:
+    """Long polling of one SQS queue: receive up to 10 messages, delete each once handled."""
+
+    def __init__(self, session: boto3.Session, url: str, wait_seconds: int = 20) -> None:
+        self.url = url
+        self.wait_seconds = wait_seconds
+        match = _SQS_HOST.match(url)
+        region = match.group(1) if match else (session.region_name or _GLOBAL_REGION)
+        # A long poll holds the connection for wait_seconds: the read timeout must outlast it.
+        config = _RETRIES.merge(Config(read_timeout=wait_seconds + 15))
+        self._sqs = session.client("sqs", region_name=region, config=config)
+
+    def receive(self, max_messages: int = 10) -> list[QueueMessage]:
+        try:
+            reply = self._sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=max_messages,
+                WaitTimeSeconds=self.wait_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
+        return [
+            QueueMessage(
+                m["MessageId"],
+                m["ReceiptHandle"],
+                m.get("Body", ""),
+                int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1") or 1),
+            )
+            for m in reply.get("Messages", [])
+        ]
+
+    def delete(self, message: QueueMessage) -> None:
+        try:
+            self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt)
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
+
+    def retry_later(self, message: QueueMessage, seconds: int) -> None:
+        """Show the message again after `seconds` (a handling failure backs off instead of spinning)."""
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=message.receipt, VisibilityTimeout=max(0, min(seconds, 43_200))
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
 
 
 def _assumed_role_session(base: boto3.Session, account: Account) -> boto3.Session:

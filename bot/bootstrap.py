@@ -17,7 +17,9 @@ from bot.logs import install_secret_redaction
 from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
+from bot.services.exposures import ExposureService
 from bot.services.inventory import InventoryService
+from bot.services.key_events import KeyChangeService
 from bot.services.key_memory import KeyMemory
 from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
@@ -44,6 +46,8 @@ class Services:
     scanner: Scanner
     alerts: AlertService
     rotations: RotationService
+    exposures: ExposureService
+    key_changes: KeyChangeService
 
     @property
     def policy(self) -> Policy:
@@ -56,6 +60,15 @@ class Services:
         report = self.scanner.scan(progress=progress)
         metrics.scan_finished(report)
         return report, (self.alerts.deliver(report, trigger) if post else None)
+
+    def event_intake(self, wait_seconds: int = 20):  # -> EventIntake | None
+        """The reader of EVENTS_QUEUE_URL (None when unset); long polls of `wait_seconds`."""
+        if not self.settings.events_queue_url:
+            return None
+        from bot.services.event_intake import EventIntake
+
+        queue = self.aws.queue(self.settings.events_queue_url, wait_seconds)
+        return EventIntake(queue, self.db, self.clock, self.exposures, self.key_changes)
 
     def settle(self) -> None:
         """Ready a long-running process: create the AWS clients, then freeze the heap built so far.
@@ -126,6 +139,12 @@ def bootstrap(
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
     )
+    admin_token, api_url = settings.slack_admin_token, settings.slack_api_url
+    admin = Notifier(make_web_client(admin_token, api_url)) if admin_token else None
+    exposures = ExposureService(
+        db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
+    )
+    key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
     return Services(
         settings=settings,
         clock=clock,
@@ -141,4 +160,6 @@ def bootstrap(
         scanner=scanner,
         alerts=alerts,
         rotations=rotations,
+        exposures=exposures,
+        key_changes=key_changes,
     )

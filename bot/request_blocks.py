@@ -8,6 +8,7 @@ from typing import Any
 
 from bot import ids
 from bot.blocks import Blocks, Message, button, confirm_dialog, context, plain, section
+from bot.domain.delivery import SecretLocation
 from bot.domain.requests import MAKES_KEY, Operation, Status
 from bot.services.request_store import Request
 
@@ -84,7 +85,7 @@ def build_approval_message(req: Request) -> Message:
     return text, blocks
 
 
-def outcome_line(req: Request) -> str:
+def outcome_line(req: Request, *, reveal: bool = True) -> str:
     label = _OUTCOME.get(req.status, req.status.value)
     parts = [f"*{label}*"]
     if req.status is Status.DENIED:
@@ -96,17 +97,27 @@ def outcome_line(req: Request) -> str:
     elif req.decided_by:
         parts.append(f"by {who(req.decided_by)} at {_when(req.decided_at)}")
     if req.status is Status.APPROVED and req.operation in MAKES_KEY:
-        parts.append("· waiting for the requester to reveal the key")
+        parts.append("· waiting for the requester to reveal the key" if reveal else "· the key goes to Secrets Manager")
     if req.result:
         parts.append(f"· {req.result}")
     return " ".join(parts)
 
 
-def build_requester_dm(req: Request, secret_name: str | None = None) -> Message:
-    """The requester's DM about their request; a Reveal button while a key waits to be revealed."""
+def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, reveal: bool = True) -> Message:
+    """The requester's DM about their request; a Reveal button while a key waits to be revealed.
+
+    `reveal=False` (keys delivered through Secrets Manager): never a Reveal button.
+    """
     title = f"Your request {req.id} ({headline(req)})"
-    blocks: Blocks = [section(f"{title}\n{outcome_line(req)}")]
-    if req.status is Status.APPROVED and req.operation in MAKES_KEY:
+    blocks: Blocks = [section(f"{title}\n{outcome_line(req, reveal=reveal)}")]
+    if req.status is Status.APPROVED and req.operation in MAKES_KEY and not reveal:
+        blocks.append(
+            section(
+                "Keywarden creates the key and stores it in AWS Secrets Manager; it is never shown in Slack. "
+                "This conversation gets the secret's name and how to fetch it."
+            )
+        )
+    elif req.status is Status.APPROVED and req.operation in MAKES_KEY:
         blocks.append(
             section(
                 "Click *Reveal* to create the key and see its secret access key. It is shown once, in a window "
@@ -121,12 +132,11 @@ def build_requester_dm(req: Request, secret_name: str | None = None) -> Message:
                 "elements": [button("Reveal", ids.REVEAL, req.id, "primary")],
             }
         )
-    if secret_name:
+    if secret:
         blocks.append(
             section(
-                f"The new key is stored in AWS Secrets Manager as `{secret_name}` in account `{req.account}`. "
-                f"Fetch it with:\n```aws secretsmanager get-secret-value --secret-id {secret_name} "
-                "--query SecretString --output text```"
+                f"The new key is stored in AWS Secrets Manager as {secret.where}. "
+                f"With credentials for that account, fetch it with:\n```{secret.fetch_command}```"
             )
         )
     return f"{title}: {req.status.value}", blocks

@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot import metrics
+from bot.logs import slack_api_call
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,17 @@ def _retry_handlers(max_retries: int) -> list:
     ]
 
 
+class _WebClient(metrics.MeteredWebClient):
+    """Tells the log filter which method each call is for: the bodies of views.* calls are never logged."""
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        with slack_api_call(api_method):
+            return super().api_call(api_method, **kwargs)
+
+
 def make_web_client(token: str, base_url: str, max_retries: int = 5) -> WebClient:
     """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors."""
-    return metrics.MeteredWebClient(
-        token=token, base_url=base_url, timeout=15, retry_handlers=_retry_handlers(max_retries)
-    )
+    return _WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=_retry_handlers(max_retries))
 
 
 class RetryingRespond:

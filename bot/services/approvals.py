@@ -7,10 +7,11 @@ import logging
 from contextlib import suppress
 from datetime import timedelta
 
-from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound, AwsUnavailable, NewKey
+from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, AwsUnavailable, NewKey
 from bot.blocks import key_lines
 from bot.clock import Clock
 from bot.domain.commands import Command
+from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
 from bot.domain.keys import InputError, KeyFacts
 from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed
 from bot.domain.rotation import PlanChanged, choose_keys, confirm_pre_step, schedule
@@ -299,7 +300,7 @@ class ApprovalService:
             log.warning("%s: outcome unknown, left for reconciliation: %s", request.id, error)
             self._notifier.dm(
                 request.requester,
-                build_requester_dm(request),
+                build_requester_dm(request, reveal=self._reveals),
             )
             return None
         if done:
@@ -332,6 +333,11 @@ class ApprovalService:
             return f"Request {request_id} does not exist (any more)."
         if request.requester != user_id:
             return "Only the requester can reveal this key."
+        if not self._reveals:
+            return (
+                f"Keys are delivered through AWS Secrets Manager here (SECRET_DELIVERY=secretsmanager), never shown "
+                f"in Slack: nothing was revealed. The DM about {request_id} names the secret once it is stored."
+            )
         if request.status is not Status.APPROVED or request.operation not in MAKES_KEY:
             if request.status is Status.SUCCEEDED:
                 return f"The key of {request_id} was already revealed; a secret is shown only once."
@@ -447,7 +453,8 @@ class ApprovalService:
         if claimed is None:
             return
         client = self._aws.account(claimed.account)
-        name = f"{self._settings.secret_prefix}/{claimed.account}/{claimed.iam_user}"
+        name = secret_name(self._settings.secret_prefix, claimed.account, claimed.iam_user)
+        location: SecretLocation | None = None
         try:
             key, first = self._create_key(client, claimed)
         except AwsUnavailable as e:
@@ -459,14 +466,21 @@ class ApprovalService:
         else:
             payload = json.dumps({"aws_access_key_id": key.key_id, "aws_secret_access_key": key.secret})
             try:
-                client.store_secret(name, payload, f"Access key of IAM user {claimed.iam_user} (Keywarden)")
+                arn = client.store_secret(name, payload, f"Access key of IAM user {claimed.iam_user} (Keywarden)")
             except AwsError as e:
                 try:
                     client.delete_access_key(claimed.iam_user, key.key_id)
                 except AwsError:
                     log.error("could not delete key %s after Secrets Manager failed", key.key_id)
-                final = self._fail(claimed, f"storing the secret failed, the new key was deleted: {e.message}")
+                why = e.message
+                if isinstance(e, AwsPermissionDenied):
+                    why += (
+                        f" The policy must allow it on `{policy_resource(self._settings.secret_prefix)}` "
+                        "(SECRET_PREFIX names the secrets)."
+                    )
+                final = self._fail(claimed, f"storing the secret failed, the new key was deleted: {why}")
             else:
+                location = SecretLocation(name, claimed.account, client.region, arn_account_id(arn))
                 final = self._store.transition(
                     request.id,
                     Status.EXECUTING,
@@ -478,7 +492,7 @@ class ApprovalService:
                     detail=f"{first}{name}",
                 )
         if final is not None:
-            self.sync(final, secret_name=name if final.status is Status.SUCCEEDED else None)
+            self.sync(final, secret=location)
             if final.status is Status.SUCCEEDED and final.new_key_id:
                 self._start_rotation(final, final.new_key_id)
 
@@ -509,12 +523,10 @@ class ApprovalService:
         client = self._aws.account(request.account)
         if request.operation in MAKES_KEY:
             # The key may have been created, but its secret cannot have reached anyone safely: remove it.
-            since = request.claimed_at or request.updated_at
-            orphans = [
-                k for k in client.list_access_keys(request.iam_user) if k.created >= since - timedelta(seconds=2)
-            ]
+            orphans = self._unrevealed_keys(client, request)
             for key in orphans:
-                client.delete_access_key(request.iam_user, key.key_id)
+                with suppress(AwsNotFound):  # a delete resent after a lost answer
+                    client.delete_access_key(request.iam_user, key.key_id)
             why = (
                 f"interrupted; deleted unrevealed key {', '.join(k.key_id for k in orphans)}"
                 if orphans
@@ -523,7 +535,7 @@ class ApprovalService:
             released = self._store.transition(
                 request.id, Status.EXECUTING, Status.APPROVED, actor=SYSTEM, action="reconciled", detail=why
             )
-            if released and self._settings.secret_delivery == "secretsmanager":
+            if released and not self._reveals:
                 self._deliver_to_secrets_manager(released)
             elif released:
                 self._notifier.dm(request.requester, build_requester_dm(released))
@@ -546,6 +558,18 @@ class ApprovalService:
         if final:
             self.sync(final)
 
+    def _unrevealed_keys(self, client: AccountClient, request: Request) -> list:
+        """The user's keys created since the request was claimed: made for it, and never shown to anyone.
+
+        The claim is stamped by our clock, a key's CreateDate by AWS's. Their difference, measured now
+        (the listing's Date header against our clock), is applied so that a skewed clock still finds the key.
+        """
+        keys, aws_now = client.access_keys_and_time(request.iam_user)
+        since = request.claimed_at or request.updated_at
+        if aws_now is not None:
+            since += aws_now - self._clock()
+        return [k for k in keys if k.created >= since - timedelta(seconds=2) and k.key_id != request.key_id]
+
     def resync(self, older_than: timedelta = timedelta(minutes=2)) -> int:
         """Re-send the Slack updates that Slack did not accept earlier."""
         stale = self._store.unsynced(self._clock() - older_than)
@@ -554,7 +578,12 @@ class ApprovalService:
         return len(stale)
 
     # Slack
-    def sync(self, request: Request, secret_name: str | None = None) -> None:
+    @property
+    def _reveals(self) -> bool:
+        """Whether new keys are revealed in Slack (False: they go to Secrets Manager, never to Slack)."""
+        return self._settings.secret_delivery != "secretsmanager"
+
+    def sync(self, request: Request, secret: SecretLocation | None = None) -> None:
         """Bring the approval message and the requester's DM up to date; remember success."""
         ok = True
         message = build_approval_message(request)
@@ -566,12 +595,15 @@ class ApprovalService:
                 self._store.set(request.id, channel=posted[0], message_ts=posted[1])
             ok = posted is not None
         if request.notified_status != request.status.value and request.status is not Status.PENDING:
-            ok = self._notify_requester(request, secret_name) and ok
+            ok = self._notify_requester(request, secret) and ok
         if ok:
             self._store.set(request.id, notified_status=request.status.value)
 
-    def _notify_requester(self, request: Request, secret_name: str | None) -> bool:
-        dm = build_requester_dm(request, secret_name)
+    def _notify_requester(self, request: Request, secret: SecretLocation | None) -> bool:
+        stored = request.status is Status.SUCCEEDED and request.operation in MAKES_KEY and not self._reveals
+        if stored and secret is None:
+            secret = self._secret_location(request)  # a DM sent again later names the secret too
+        dm = build_requester_dm(request, secret, reveal=self._reveals)
         revealed = request.status is Status.SUCCEEDED and request.operation in MAKES_KEY and request.dm_ts
         if revealed and request.dm_channel and request.dm_ts:
             return self._notifier.update(request.dm_channel, request.dm_ts, dm)
@@ -579,6 +611,15 @@ class ApprovalService:
         if posted:
             self._store.set(request.id, dm_channel=posted[0], dm_ts=posted[1])
         return posted is not None
+
+    def _secret_location(self, request: Request) -> SecretLocation:
+        client = self._aws.account(request.account)
+        try:
+            account_id: str | None = client.account_id()
+        except AwsError:
+            account_id = None
+        name = secret_name(self._settings.secret_prefix, request.account, request.iam_user)
+        return SecretLocation(name, request.account, client.region, account_id)
 
 
 def _late(request: Request) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -25,6 +27,44 @@ def proxy(moto_url: str) -> Iterator[AwsProxy]:
     p = AwsProxy(moto_url)
     yield p
     p.stop()
+
+
+@pytest.fixture
+def slashed_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's new secret keys (moto's server runs in this process) hold `/`, `//` and `+`.
+
+    About half of real secret keys hold a `/`, which Slack's JSON writes as `\\/`: with this every test run
+    meets the escaped forms instead of every other one.
+    """
+    import moto.iam.models as moto_iam
+
+    original = moto_iam.random_alphanumeric
+
+    def secret(length: int) -> str:
+        chars = list(original(length))
+        if length == 40:
+            chars[5] = chars[6] = chars[30] = "/"
+            chars[18] = "+"
+        return "".join(chars)
+
+    monkeypatch.setattr(moto_iam, "random_alphanumeric", secret)
+
+
+def encoded_forms(secret: str) -> dict[str, str]:
+    """The forms a secret takes on its way through JSON, URLs and base64, each as it would be found in text."""
+    forms = {
+        "raw": secret,
+        "JSON \\/": secret.replace("/", "\\/"),
+        "repr of JSON \\\\/": secret.replace("/", "\\\\/"),
+        "JSON \\u002f": secret.replace("/", "\\u002f"),
+        "JSON \\u002F": secret.replace("/", "\\u002F"),
+        "URL-encoded": quote(secret, safe=""),
+        "URL-encoded twice": quote(quote(secret, safe=""), safe=""),
+    }
+    for offset in range(3):  # base64 of a text holding the secret: the groups made of the secret alone
+        for name, encode in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
+            forms[f"{name} at offset {offset}"] = encode(b"x" * offset + secret.encode()).decode()[4:-4]
+    return forms
 
 
 @pytest.fixture

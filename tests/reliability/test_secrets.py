@@ -1,21 +1,37 @@
 """The secret access key, after every flow that makes a key, in a real process logging at DEBUG:
-only in the modal (or in Secrets Manager), never in another Slack call, a table, a log line or a file."""
+only in the modal (or in Secrets Manager), never in another Slack call, a table, a log line or a file,
+in any encoding (JSON-escaped as Slack writes it, URL-encoded, base64)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import re
+import string
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from slack_sdk import WebClient
 from sqlalchemy import create_engine, select
 
 from bot import ids
 from bot.db import Base
+from bot.domain.delivery import secret_name
 from bot.domain.requests import Status
-from tests.reliability.conftest import Requests, bot_env, file_request
-from tests.support.harness import RemoteBot
+from bot.logs import KnownSecrets, install_secret_redaction, remember_secret
+from bot.settings import Settings, SettingsError
+from bot.slack import make_web_client
+from tests.conftest import base_env
+from tests.integration.test_approvals import dms, filed_id, request, wait_ephemeral, wait_status
+from tests.reliability.conftest import Requests, bot_env, encoded_forms, file_request
+from tests.support.fake_slack import FakeSlack, Fault
+from tests.support.harness import BotServer, RemoteBot
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,8 +51,18 @@ def _everywhere_but_the_modal(slack, db_url: str, tmp_path: Path) -> dict[str, s
     return {"tables": tables, "files (database, logs)": files, "slack": slack_calls}
 
 
+def _assert_nowhere(secret: str, places: dict[str, str]) -> None:
+    for where, text in places.items():
+        for form, encoded in encoded_forms(secret).items():
+            assert encoded not in text, f"the secret leaked into {where} ({form})"
+
+
 @pytest.mark.parametrize("flow", ["create ci", "rotate ci"])
-def test_revealed_secret_is_nowhere_else(slack, db_url, proxy, remote_iam, start_web, tmp_path, flow) -> None:
+def test_revealed_secret_is_nowhere_else(
+    slack, db_url, proxy, remote_iam, start_web, tmp_path, slashed_secrets, flow
+) -> None:
+    """LOG_LEVEL=DEBUG: the root logger, slack_sdk, botocore and urllib3 all log at DEBUG to the process's log
+    file; Slack (the fake, as real Slack does) escapes `/` as `\\/` and echoes the Reveal modal back."""
     remote_iam.create_user(UserName="ci")
     if flow.startswith("rotate"):
         remote_iam.create_access_key(UserName="ci")  # the key the rotation replaces
@@ -49,15 +75,18 @@ def test_revealed_secret_is_nowhere_else(slack, db_url, proxy, remote_iam, start
     db.wait(rid, lambda r: r.status is Status.SUCCEEDED and r.notified_status == "succeeded")
     modal = json.loads(slack.wait_calls("views.update")[0].raw)["view"]["blocks"][1]["text"]["text"]
     secret = re.search(r"`([A-Za-z0-9/+]{40})`", modal).group(1)
+    assert "/" in secret and "+" in secret
     db.db.dispose()
     places = _everywhere_but_the_modal(slack, db_url, tmp_path)
-    assert "DEBUG" in places["files (database, logs)"]  # the log was written, at every level
-    for where, text in places.items():
-        assert secret not in text, f"the secret leaked into {where}"
+    log = places["files (database, logs)"]
+    for logger in ("DEBUG slack_sdk.web.base_client", "DEBUG botocore", "DEBUG urllib3"):
+        assert logger in log  # every one of them wrote at DEBUG
+    assert "views.update: Received the following response (views.* bodies are not logged)" in log
+    _assert_nowhere(secret, places)
 
 
 def test_secrets_manager_secret_is_nowhere_else(
-    slack, db_url, proxy, remote_iam, moto_url, start_web, tmp_path
+    slack, db_url, proxy, remote_iam, moto_url, start_web, tmp_path, slashed_secrets
 ) -> None:
     remote_iam.create_user(UserName="deployer")
     env = bot_env(slack, db_url, proxy.url, LOG_LEVEL="DEBUG", SECRET_DELIVERY="secretsmanager")
@@ -75,5 +104,201 @@ def test_secrets_manager_secret_is_nowhere_else(
         aws_secret_access_key="t",
     ).get_secret_value(SecretId="keywarden/default/deployer")["SecretString"]
     secret = json.loads(stored)["aws_secret_access_key"]
-    for where, text in _everywhere_but_the_modal(slack, db_url, tmp_path).items():
-        assert secret not in text, f"the secret leaked into {where}"
+    assert "/" in secret
+    _assert_nowhere(secret, _everywhere_but_the_modal(slack, db_url, tmp_path))
+
+
+# The pieces, one at a time
+
+
+def test_fake_slack_answers_like_slack(slack: FakeSlack) -> None:
+    """Every `/` escaped, and views.* answer with the whole view they were given (what makes the leaks above visible)."""
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "a/b"}, "blocks": []}
+    for method, params in (("views.open", {"trigger_id": "T1"}), ("views.update", {"view_id": "V9"})):
+        call = urllib.request.Request(
+            slack.api_url + method,
+            data=json.dumps({**params, "view": view}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(call) as reply:
+            raw = reply.read().decode()
+        assert '"a\\/b"' in raw and "/" not in raw.replace("\\/", "")
+        echoed = json.loads(raw)["view"]
+        assert echoed["title"] == view["title"] and echoed["id"] and echoed["hash"]
+    assert json.loads(raw)["view"]["id"] == "V9"
+
+
+@pytest.fixture
+def debug_log() -> Iterator[list[str]]:
+    """Every record of every logger at DEBUG, as a handler formats it."""
+    install_secret_redaction()
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield lines
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+def test_every_encoding_of_a_handled_secret_is_redacted(debug_log: list[str]) -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY+EXAMPLE/Y"
+    remember_secret(secret)
+    log = logging.getLogger("tests.secrets")
+    texts = [encoded for form, encoded in encoded_forms(secret).items() if not form.startswith("base64")]
+    for offset in range(3):  # a payload holding the secret, base64-encoded: the secret at each alignment
+        payload = b"p" * offset + secret.encode() + b"&tail"
+        texts += [base64.b64encode(payload).decode(), base64.urlsafe_b64encode(payload).decode()]
+    for text in texts:
+        log.debug('a body: {"text":"%s"}', text)
+    escaped = secret.replace("/", "\\/")
+    try:
+        raise ValueError(f"a Slack error answer echoing {escaped}")
+    except ValueError:
+        log.exception("an exception's text is cleaned too")
+    logged = "\n".join(debug_log)
+    assert logged.count("[redacted]") == len(texts) + 1
+    for form, encoded in encoded_forms(secret).items():
+        assert encoded not in logged, form
+
+
+def test_handled_secrets_are_remembered_briefly_and_boundedly() -> None:
+    now = [0.0]
+    known = KnownSecrets(ttl_seconds=900, limit=2, monotonic=lambda: now[0])
+    first, second, third = ("a/" * 20, "b+" * 20, "c/" * 20)
+    known.add(first)
+    assert known.pattern().search(first.replace("/", "\\/"))
+    known.add(second)
+    known.add(third)  # over the limit: the oldest is forgotten
+    assert len(known) == 2 and not known.pattern().search(first)
+    now[0] = 900.0  # and all of them after the time to live
+    assert known.pattern() is None and len(known) == 0
+
+
+def test_the_secret_shape_is_redacted_with_escaped_slashes(debug_log: list[str]) -> None:
+    """A secret the bot never saw (say, pasted by someone), written by Slack's JSON: caught by its shape alone."""
+    unseen = "AbCdEfGhIj/KlMnOpQrS/TuVwXyZ0123+456789a"
+    logging.getLogger("tests.secrets").debug(
+        'body: {"text":"%s", "repr": "%s"}', unseen.replace("/", "\\/"), unseen.replace("/", "\\\\/")
+    )
+    assert "[redacted]" in debug_log[-1] and "KlMnOpQrS" not in debug_log[-1]
+
+
+@pytest.mark.parametrize("client", ["the bot's client", "a client as Bolt makes per request"])
+def test_views_bodies_are_never_logged(slack: FakeSlack, debug_log: list[str], client: str) -> None:
+    install_secret_redaction()
+    if client == "the bot's client":
+        web = make_web_client("xoxb-test", slack.api_url)
+    else:
+        web = WebClient(token="xoxb-test", base_url=slack.api_url)  # Bolt's per-request copy: a plain WebClient
+    marker = "unlogged-" + "q" * 12
+    web.views_open(trigger_id="T1", view={"type": "modal", "blocks": [{"type": "section", "text": marker}]})
+    web.views_update(view_id="V1", view={"type": "modal", "blocks": [{"type": "section", "text": marker}]})
+    web.chat_postMessage(channel="C1", text="logged-" + "p" * 12)
+    text = "\n".join(line for line in debug_log if "slack_sdk" in line)
+    assert "views.open: Sending a request (views.* bodies are not logged)" in text
+    assert "views.update: Received the following response (views.* bodies are not logged)" in text
+    assert marker not in text and "q" * 12 not in text
+    assert "logged-" + "p" * 12 in text  # other methods' bodies are still there to debug with
+
+
+# SECRET_DELIVERY=secretsmanager: never a Reveal
+
+
+def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, iam, clock) -> None:
+    bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager")
+    iam.create_user(UserName="deployer")
+    bot.command("create deployer")
+    rid = filed_id(bot)
+    # The process that took the approval died before it delivered: the approval is committed, nothing else.
+    assert bot.services.approvals._store.approve(rid, "UBOSS")[0] == "approved"
+    clock.advance(minutes=3)
+    assert bot.services.approvals.resync() == 1  # housekeeping tells the requester where the request is
+    dm = bot.slack.wait_for(lambda calls: dms(bot, "UALICE"))[0]
+    assert ids.REVEAL not in dm and "Secrets Manager" in dm and "never shown in Slack" in dm
+
+    bot.click(ids.REVEAL, rid, "UALICE", channel="DUALICE")  # a Reveal button from before, or a forged one
+    assert wait_ephemeral(bot, "UALICE", "delivered through AWS Secrets Manager")
+    assert "nothing was revealed" in wait_ephemeral(bot, "UALICE", "Secrets Manager")
+    assert bot.slack.calls_to("views.open") == [] and bot.slack.calls_to("views.update") == []
+    assert iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"] == []
+    assert request(bot, rid).status is Status.APPROVED
+
+    # A crash after the claim: housekeeping settles it by delivering to Secrets Manager, never with a Reveal.
+    store = bot.services.approvals._store
+    assert store.transition(rid, Status.APPROVED, Status.EXECUTING, actor="keywarden", action="executing")
+    clock.advance(minutes=11)
+    assert bot.services.approvals.reconcile_stuck() == 1
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"]] == [
+        done.new_key_id
+    ]
+    bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
+    assert all(ids.REVEAL not in d for d in dms(bot, "UALICE"))
+    assert not any(ids.REVEAL in c.raw for c in bot.slack.calls)
+
+
+# Secrets Manager delivery: where the secret is, and names that are valid and distinct
+
+
+def test_secrets_manager_dm_names_region_and_account_even_when_sent_again(make_bot, aws, iam, clock) -> None:
+    bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="team/keys")
+    iam.create_user(UserName="svc,deploy")  # IAM allows `,` in user names; Secrets Manager names do not
+    bot.command("create svc,deploy")
+    rid = filed_id(bot)
+    bot.slack.fail("chat.postMessage", Fault(200, {"ok": False, "error": "fatal_error"}))  # the first DM is lost
+    bot.click(ids.APPROVE, rid, "UBOSS")
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    assert request(bot, rid).notified_status != "succeeded"
+    clock.advance(minutes=3)
+    bot.services.approvals.resync()
+    dm = bot.slack.wait_for(lambda calls: dms(bot, "UALICE"))[0]
+
+    name = "team/keys/default/svc/deploy"
+    command = f"aws secretsmanager get-secret-value --secret-id {name} --region us-east-1"
+    assert command in dm and "123456789012" in dm  # moto's account id
+    assert re.fullmatch(r"[A-Za-z0-9/_+=.@-]+", name)  # the characters Secrets Manager allows
+    stored = boto3.client("secretsmanager", region_name="us-east-1").get_secret_value(SecretId=name)
+    assert json.loads(stored["SecretString"])["aws_access_key_id"] == done.new_key_id
+
+
+_IAM_USER = st.text(alphabet=string.ascii_letters + string.digits + "+=,.@_-", min_size=1, max_size=64)
+
+
+@given(st.lists(_IAM_USER, min_size=2, max_size=2, unique_by=str.lower))
+def test_secret_names_are_valid_and_distinct_for_every_iam_user_name(users: list[str]) -> None:
+    names = [secret_name("keywarden", "prod", user) for user in users]
+    assert all(re.fullmatch(r"[A-Za-z0-9/_+=.@-]{1,512}", n) for n in names)
+    assert names[0] != names[1]
+
+
+@pytest.mark.parametrize("prefix", ["/keys", "keys/", "a//b", "kéys", "k,eys", "k" * 201])
+def test_a_secret_prefix_secrets_manager_cannot_hold_is_refused_at_start(slack: FakeSlack, prefix: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(base_env(slack, "sqlite://", SECRET_DELIVERY="secretsmanager", SECRET_PREFIX=prefix))
+    assert "SECRET_PREFIX is malformed" in str(refused.value)
+    assert "arn:aws:secretsmanager:*:*:secret:<SECRET_PREFIX>/*" in str(refused.value)
+
+
+def test_a_prefix_outside_the_policy_fails_with_the_resource_to_allow(make_bot, aws, iam) -> None:
+    bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="team/keys")
+    iam.create_user(UserName="deployer")
+    from tests.reliability.test_faults import _aws_error
+
+    bot.services.aws.account("default").client("secretsmanager").meta.events.register_first(
+        "before-call.secrets-manager.CreateSecret", _aws_error("AccessDeniedException", 400)
+    )
+    bot.command("create deployer")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, "UBOSS")
+    failed = wait_status(bot, rid, Status.FAILED)
+    assert "arn:aws:secretsmanager:*:*:secret:team/keys/*" in failed.result
+    assert iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"] == []  # the new key was deleted again

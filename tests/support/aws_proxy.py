@@ -1,5 +1,6 @@
 """A loopback proxy in front of moto's server: counts AWS API calls by action, and can run a hook
-after an action reached AWS but before its answer goes back (to kill the caller at that moment)."""
+after an action reached AWS but before its answer goes back (to kill the caller at that moment),
+or lose that answer (close the connection without one, as a network failure would)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class AwsProxy:
         self.upstream = upstream.rstrip("/")
         self.calls: Counter[str] = Counter()
         self.after: dict[str, Callable[[], None]] = {}  # action -> hook run before answering
+        self.lose: Counter[str] = Counter()  # action -> how many of its next answers are lost
         self._lock = threading.Lock()
         proxy = self
 
@@ -29,6 +31,9 @@ class AwsProxy:
                 with proxy._lock:
                     proxy.calls[action] += 1
                     hook = proxy.after.pop(action, None)
+                    lost = proxy.lose[action] > 0
+                    if lost:
+                        proxy.lose[action] -= 1
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "content-length"}}
                 request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers, method="POST")
                 try:
@@ -38,6 +43,9 @@ class AwsProxy:
                     status, payload, reply_headers = e.code, e.read(), e.headers
                 if hook is not None:
                     hook()  # the call has reached AWS; the caller has not heard back
+                if lost:  # AWS did it; the caller never hears so
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for k, v in reply_headers.items():
                     if k.lower() not in {"content-length", "transfer-encoding", "connection", "server", "date"}:

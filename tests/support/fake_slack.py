@@ -1,4 +1,9 @@
-"""A Slack Web API on loopback: records every call, answers like Slack, and can be told to fail."""
+"""A Slack Web API on loopback: records every call, answers like Slack, and can be told to fail.
+
+Like real Slack, its JSON escapes every `/` as `\\/`, and views.open / views.update / views.push /
+views.publish answer with the whole view they were given (with an id and a hash): the leaks that
+happen against real Slack (a response body logged at DEBUG) happen here too.
+"""
 
 from __future__ import annotations
 
@@ -156,7 +161,7 @@ class FakeSlack:
     def _reply(
         self, handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any], headers: dict[str, str]
     ) -> None:
-        payload = json.dumps(body).encode()
+        payload = json.dumps(body).replace("/", "\\/").encode()  # as Slack writes JSON
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
@@ -185,8 +190,15 @@ class FakeSlack:
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
             ts = f"{1700000000 + next(self._ts)}.000100"
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts") or ts}
-        if method in ("views.open", "views.update", "views.push"):
-            return {"ok": True, "view": {"id": "V" + str(next(self._ts)), "hash": "h"}}
+        if method == "chat.getPermalink":
+            channel, ts = params.get("channel", ""), str(params.get("message_ts", ""))
+            return {
+                "ok": True,
+                "channel": channel,
+                "permalink": f"https://acme.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+            }
+        if method in ("views.open", "views.update", "views.push", "views.publish"):
+            return {"ok": True, "view": self._view(params)}
         if method == "files.getUploadURLExternal":
             return {"ok": True, "upload_url": self.url + "upload", "file_id": "F1"}
         if method == "apps.connections.open":
@@ -196,6 +208,29 @@ class FakeSlack:
         if method == "files.completeUploadExternal":
             return {"ok": True, "files": [{"id": "F1", "title": "upload"}]}
         return {"ok": True}
+
+    def _view(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The view as Slack echoes it back: everything it was given, plus its id, hash and state."""
+        view = params.get("view") or {}
+        if isinstance(view, str):  # form-encoded calls send the view as a JSON string
+            try:
+                view = json.loads(view)
+            except json.JSONDecodeError:
+                view = {}
+        view_id = params.get("view_id") or "V" + str(next(self._ts))
+        return {
+            "id": view_id,
+            "team_id": "T1",
+            "app_id": "A1",
+            "bot_id": "BBOT",
+            "state": {"values": {}},
+            "private_metadata": "",
+            "callback_id": "",
+            **view,
+            "hash": f"{next(self._ts)}.h",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+        }
 
 
 def _parse_body(content_type: str, raw: str) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def test_every_arn_is_built_with_the_partition(template: Path) -> None:
     body, problems = decode(str(template))
     assert not problems
     arns = [s for s in template_strings(body.get("Resources", {})) if "arn:" in s]
-    assert arns, "the template builds ARNs"
+    assert arns or template.name not in {"hub.yaml", "member-role.yaml"}, "the template builds ARNs"
     for text in arns:
         assert not re.search(r"arn:aws[\w-]*:", text), f"hard-coded partition in {text!r}"
         assert text.count("arn:") == text.count("arn:${AWS::Partition}:"), text

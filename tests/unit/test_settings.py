@@ -39,6 +39,13 @@ def test_full_configuration() -> None:
     assert s.scheduler is False
 
 
+def test_events_queue_and_admin_token() -> None:
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/keywarden-events"
+    settings = Settings.from_env(BASE | {"EVENTS_QUEUE_URL": url, "SLACK_ADMIN_TOKEN": "xoxp-1-admin"})
+    assert (settings.events_queue_url, settings.slack_admin_token) == (url, "xoxp-1-admin")
+    assert Settings.from_env(BASE).events_queue_url is None
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [
@@ -57,6 +64,8 @@ def test_full_configuration() -> None:
         ({"MAX_KEY_AGE_DAYS": "-1"}, "MAX_KEY_AGE_DAYS is malformed"),
         ({"WARN_KEY_AGE_DAYS": "95"}, "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS"),
         ({"SCHEDULER": "maybe"}, "SCHEDULER is malformed: expected on or off"),
+        ({"EVENTS_QUEUE_URL": "keywarden-events"}, "EVENTS_QUEUE_URL is malformed: expected an SQS queue URL"),
+        ({"SLACK_ADMIN_TOKEN": "xoxb-bot"}, "SLACK_ADMIN_TOKEN is malformed: expected a user token"),
     ],
 )
 def test_bad_variables_are_named(env: dict[str, str], named: str) -> None:
