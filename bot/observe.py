@@ -104,11 +104,21 @@ def work_failed(kind: str) -> None:
         outcome[0] = kind
 
 
-class WorkExecutor(Executor):
-    """The executor Bolt runs work after the ack on; each task keeps the log context it was submitted in."""
+class ContextExecutor(Executor):
+    """An executor whose tasks keep the log context they were submitted in (the request id, the Slack user)."""
 
     def __init__(self, inner: Executor) -> None:
         self.inner = inner
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self.inner.submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+class WorkExecutor(ContextExecutor):
+    """The executor Bolt runs work after the ack on: the log context, plus how long the work took and how it ended."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         context = contextvars.copy_context()
@@ -130,6 +140,3 @@ class WorkExecutor(Executor):
                 log.info("request %s: work after the ack done (%s) in %.1f ms", request_id, outcome[0], seconds * 1000)
 
         return self.inner.submit(context.run, run)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.app import create_app
+from bot.app import create_app, views_executor
 from bot.bootstrap import Services
 from bot.health import health
 from bot.metrics import CONTENT_TYPE, Exporter
@@ -37,11 +37,14 @@ class KeywardenWSGI:
         self,
         services: Services,
         executor: ThreadPoolExecutor | None = None,
+        views: ThreadPoolExecutor | None = None,
         is_leader: Callable[[], bool] | None = None,
     ) -> None:
         self.services = services
         self.executor = executor or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
-        self._slack = SlackRequestHandler(create_app(services, self.executor), path="/slack/events")
+        # Modals open on a pool of their own, so a busy `executor` never makes a trigger_id expire.
+        self.views = views or views_executor()
+        self._slack = SlackRequestHandler(create_app(services, self.executor, self.views), path="/slack/events")
         self._ops = OpsApp(services, is_leader)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -55,13 +58,17 @@ class KeywardenWSGI:
             return [b"Bad Request"]
 
     def drain(self) -> None:
+        self.views.shutdown(wait=True)  # first: an opened Reveal window hands its work to the executor
         self.executor.shutdown(wait=True)
 
 
 def build_wsgi(
-    services: Services, executor: ThreadPoolExecutor | None = None, is_leader: Callable[[], bool] | None = None
+    services: Services,
+    executor: ThreadPoolExecutor | None = None,
+    views: ThreadPoolExecutor | None = None,
+    is_leader: Callable[[], bool] | None = None,
 ) -> KeywardenWSGI:
-    return KeywardenWSGI(services, executor, is_leader)
+    return KeywardenWSGI(services, executor, views, is_leader)
 
 
 class OpsApp:
