@@ -28,6 +28,10 @@ _REQUEST_ID = re.compile(r"\bR-[A-Z0-9]{6}\b")
 
 # How the work after an ack ended; set by handlers.errors when it turns an exception into a reply.
 _work_outcome: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("keywarden_work_outcome", default=None)
+# When the request in hand reached the app (time.perf_counter()).
+_request_started: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "keywarden_request_started", default=None
+)
 
 
 def kind_of(body: dict[str, Any]) -> str:
@@ -82,18 +86,22 @@ class ObservedApp(App):
         body = req.body if isinstance(req.body, dict) else {}
         kind = kind_of(body)
         request_id = uuid.uuid4().hex[:12]
-        with log_context(
-            request_id=request_id,
-            slack_user_id=req.context.user_id,
-            keywarden_request_id=_keywarden_request(body),
-            kind=kind,
-        ):
-            response = super().dispatch(req)
-            seconds = time.perf_counter() - started
-            status = response.status
-            outcome = "ok" if status < 400 else "error" if status >= 500 else "refused"
-            metrics.slack_request(kind, outcome, seconds)
-            log.info("request %s: ack %s (%s, %d) in %.1f ms", request_id, kind, outcome, status, seconds * 1000)
+        started_token = _request_started.set(started)
+        try:
+            with log_context(
+                request_id=request_id,
+                slack_user_id=req.context.user_id,
+                keywarden_request_id=_keywarden_request(body),
+                kind=kind,
+            ):
+                response = super().dispatch(req)
+                seconds = time.perf_counter() - started
+                status = response.status
+                outcome = "ok" if status < 400 else "error" if status >= 500 else "refused"
+                metrics.slack_request(kind, outcome, seconds)
+                log.info("request %s: ack %s (%s, %d) in %.1f ms", request_id, kind, outcome, status, seconds * 1000)
+        finally:
+            _request_started.reset(started_token)
         return response
 
 
@@ -104,27 +112,23 @@ def work_failed(kind: str) -> None:
         outcome[0] = kind
 
 
-class ContextExecutor(Executor):
-    """An executor whose tasks keep the log context they were submitted in (the request id, the Slack user)."""
+class WorkExecutor(Executor):
+    """Runs work after an ack (Bolt's lazy listeners and the handlers' lanes) on `inner`.
+
+    Each task keeps the log context it was submitted in (request id, Slack user), and reports how long
+    after the request came in it finished and how it ended: a metric and a log line per task, so a click
+    whose work runs in two steps (Reveal: the window, then the key) logs both.
+    """
 
     def __init__(self, inner: Executor) -> None:
         self.inner = inner
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return self.inner.submit(contextvars.copy_context().run, fn, *args, **kwargs)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
-
-
-class WorkExecutor(ContextExecutor):
-    """The executor Bolt runs work after the ack on: the log context, plus how long the work took and how it ended."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         context = contextvars.copy_context()
-        acked = time.perf_counter()
+        started = _request_started.get() or time.perf_counter()
         context_fields = current_log_context()
         kind, request_id = context_fields.get("kind", "other"), context_fields.get("request_id", "-")
+        name = getattr(fn, "__name__", "work")
 
         def run() -> Any:
             outcome = ["ok"]
@@ -135,8 +139,17 @@ class WorkExecutor(ContextExecutor):
                 outcome[0] = "error"
                 raise
             finally:
-                seconds = time.perf_counter() - acked
+                seconds = time.perf_counter() - started
                 metrics.work_done(kind, outcome[0], seconds)
-                log.info("request %s: work after the ack done (%s) in %.1f ms", request_id, outcome[0], seconds * 1000)
+                log.info(
+                    "request %s: work after the ack done (%s, %s) in %.1f ms",
+                    request_id,
+                    name,
+                    outcome[0],
+                    seconds * 1000,
+                )
 
         return self.inner.submit(context.run, run)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
