@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from slack_sdk import WebClient
 
+from bot import metrics
 from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
@@ -60,6 +61,7 @@ class Services:
     ) -> tuple[ScanReport, Delivery | None]:
         """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
         report = self.scanner.scan(progress=progress)
+        metrics.scan_finished(report)
         return report, (self.alerts.deliver(report, trigger) if post else None)
 
     def event_intake(self, wait_seconds: int = 20):  # -> EventIntake | None
@@ -107,7 +109,12 @@ def bootstrap(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    aws = AwsGateway(settings.accounts, session_factory) if session_factory else AwsGateway(settings.accounts)
+    region = settings.aws_region
+    aws = (
+        AwsGateway(settings.accounts, session_factory, region=region)
+        if session_factory
+        else AwsGateway(settings.accounts, region=region)
+    )
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     directory = SlackDirectory(slack)
     audit = AuditLog(db, clock)
