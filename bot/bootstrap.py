@@ -29,7 +29,7 @@ from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner, ScanReport
 from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
-from bot.slack import Sleep, SlackDirectory, make_web_client
+from bot.slack import SlackDirectory, Sleep, make_web_client
 
 
 @dataclass

@@ -68,15 +68,12 @@ def retry_after(headers: dict[str, list[str]]) -> float:
 
 
 def _retry_handlers(max_retries: int, sleep: Sleep = time.sleep) -> list:
-    return [
-        metrics.CountedRetry(
-            _waiting_with(sleep, ConnectionErrorRetryHandler(max_retry_count=max_retries)), "connection"
-        ),
-        metrics.CountedRetry(
-            _waiting_with(sleep, RateLimitErrorRetryHandler(max_retry_count=max_retries)), "ratelimited"
-        ),
-        metrics.CountedRetry(_waiting_with(sleep, ServerErrorRetryHandler(max_retry_count=max_retries)), "server_error"),
-    ]
+    handlers = {
+        "connection": ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        "ratelimited": RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        "server_error": ServerErrorRetryHandler(max_retry_count=max_retries),
+    }
+    return [metrics.CountedRetry(_waiting_with(sleep, handler), reason) for reason, handler in handlers.items()]
 
 
 class _WebClient(metrics.MeteredWebClient):
