@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.commands import USAGE
-from bot.domain.findings import Finding, Severity
+from bot.domain.findings import CATALOGUE, Finding, Severity
 from bot.domain.keys import KeyFacts
 from bot.services.audit import Event
 from bot.services.inventory import CheckResult, KeyView, ListResult, UserKeys
@@ -107,6 +107,7 @@ def build_help(command: str) -> Message:
     for form, example in USAGE.values():
         lines.append(f"• `{escape(form)}`, e.g. `{command} {example}`")
     lines.append(f"`{command}` alone opens a form to request a key operation.")
+    lines.append("What scans report: " + ", ".join(e.title for e in CATALOGUE.values()) + ".")
     return lines[0], [section("\n".join(lines))]
 
 

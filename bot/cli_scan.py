@@ -120,7 +120,7 @@ def report_json(report: ScanReport, now: datetime) -> dict:
 
 
 def _catalogue_fields(code: str) -> dict:
-    """Control ids, rationale and remediation of catalogued findings."""
+    """Control ids, rationale and remediation from the catalogue."""
     entry = CATALOGUE.get(code)
     if entry is None:
         return {}

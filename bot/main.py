@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="scan every account now and print the findings")
     scan.add_argument("--json", action="store_true", help="print JSON instead of a table")
     scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
+    findings = sub.add_parser("findings", help="list every finding: code, severity, controls, setting, title")
+    findings.add_argument("--json", action="store_true", help="print JSON, with rationale and remediation")
     audit = sub.add_parser("audit", help="export the audit log, or verify its hash chain")
     audit.add_argument("action", nargs="?", choices=["verify"], help="check the hash chain (exit 1 if broken)")
     audit.add_argument("--csv", action="store_true", help="write every event as CSV to stdout")
@@ -45,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "audit" and not (args.action or args.csv):
         parser.error("audit: use `audit verify` or `audit --csv`")
+    if args.command == "findings":
+        from bot.cli_findings import run_findings
+
+        return run_findings(as_json=args.json, out=sys.stdout)
     if args.command == "audit" and args.action == "verify":
         return verify_audit(load_settings_or_exit(slack=False))
     settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))

@@ -11,16 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import ids
 from bot.blocks import Blocks, Message, button, context, escape, finding_line, last_used_text, section
-from bot.domain.findings import (
-    AWS_QUARANTINE,
-    CATALOGUE,
-    INACTIVE_KEY,
-    KEY_AGE_WARNING,
-    KEY_TOO_OLD,
-    KEY_UNUSED,
-    ROOT_KEY,
-    TWO_ACTIVE_KEYS,
-)
+from bot.domain.findings import AWS_QUARANTINE, CATALOGUE
 from bot.domain.scan import ScanFinding, worst_first
 from bot.exposure_blocks import response_buttons
 
@@ -28,15 +19,7 @@ if TYPE_CHECKING:
     from bot.services.alerts import Delivery
     from bot.services.scanner import ScanReport
 
-FINDING_NAMES = {
-    ROOT_KEY: "Root access key (IAM.4)",
-    KEY_TOO_OLD: "Older than the limit (IAM.3)",
-    KEY_AGE_WARNING: "Due for rotation soon",
-    KEY_UNUSED: "Unused (IAM.22)",
-    TWO_ACTIVE_KEYS: "Two active keys",
-    INACTIVE_KEY: "Inactive key left behind",
-    **{code: f"{e.title} ({e.controls[0]})" if e.controls else e.title for code, e in CATALOGUE.items()},
-}
+FINDING_NAMES = {code: entry.label for code, entry in CATALOGUE.items()}
 MAX_KEYS_IN_DM = 20  # each key takes two blocks; Slack allows 50 per message
 MAX_QUARANTINED_IN_DIGEST = 10  # each with its buttons: two blocks
 THREAD_LINE_LIMIT = 40  # more than this goes to a CSV file

@@ -65,11 +65,84 @@ class CatalogueEntry:
     controls: tuple[str, ...]  # CIS AWS Foundations, Security Hub, Prowler check id
     rationale: str
     remediation: str
+    threshold: str | None = None  # the setting that tunes it
+    default: int | bool | None = None  # that setting's default
+    control: str | None = None  # the id a finding carries; the first of `controls` when not given
+
+    @property
+    def shown_control(self) -> str | None:
+        if self.control is not None:
+            return self.control or None
+        return self.controls[0] if self.controls else None
+
+    @property
+    def label(self) -> str:
+        """The title with its control id, as the digest counts it."""
+        return f"{self.title} ({self.shown_control})" if self.shown_control else self.title
 
 
 CATALOGUE: dict[str, CatalogueEntry] = {
     e.code: e
     for e in (
+        CatalogueEntry(
+            ROOT_KEY,
+            "Root access key",
+            Severity.CRITICAL,
+            ("Security Hub IAM.4", "CIS 1.4", "Prowler iam_no_root_access_key"),
+            "The root user can do everything in the account, and no policy can limit it: a key of it is the "
+            "worst key to leak.",
+            "Sign in as root, delete the key, and use IAM Identity Center or roles for the work it did.",
+            control="IAM.4",
+        ),
+        CatalogueEntry(
+            KEY_TOO_OLD,
+            "Older than the limit",
+            Severity.HIGH,
+            ("Security Hub IAM.3", "CIS 1.14", "Prowler iam_rotate_access_key_90_days"),
+            "The longer a key lives, the more places it has been copied to and the longer a leak stays useful.",
+            "Rotate it (Rotate, or `rotate <key-id>`): create a new key, move its users over, deactivate the old one.",
+            threshold="MAX_KEY_AGE_DAYS",
+            default=90,
+            control="IAM.3",
+        ),
+        CatalogueEntry(
+            KEY_AGE_WARNING,
+            "Due for rotation soon",
+            Severity.LOW,
+            (),
+            "The key will pass the age limit soon; rotating it now avoids a rushed rotation later.",
+            "Rotate it before it reaches the limit (Rotate, or `rotate <key-id>`).",
+            threshold="WARN_KEY_AGE_DAYS",
+            default=80,
+        ),
+        CatalogueEntry(
+            KEY_UNUSED,
+            "Unused",
+            Severity.MEDIUM,
+            ("Security Hub IAM.22", "CIS 1.12", "Prowler iam_user_accesskey_unused"),
+            "A key nobody uses does no work but can still leak.",
+            "Deactivate it (`deactivate <key-id>`), and delete it if nothing breaks.",
+            threshold="UNUSED_DAYS",
+            default=45,
+            control="IAM.22",
+        ),
+        CatalogueEntry(
+            TWO_ACTIVE_KEYS,
+            "Two active keys",
+            Severity.MEDIUM,
+            ("CIS 1.13", "Prowler iam_user_two_active_access_key"),
+            "Two active keys usually mean a rotation that never finished: the old key still works.",
+            "Finish the rotation: move everything to the new key, then deactivate the old one.",
+            control="",
+        ),
+        CatalogueEntry(
+            INACTIVE_KEY,
+            "Inactive key left behind",
+            Severity.LOW,
+            (),
+            "An inactive key can be reactivated by anyone allowed to, and clutters reviews.",
+            "Delete it (`delete <key-id>`) once you are sure nothing needs it.",
+        ),
         CatalogueEntry(
             AWS_QUARANTINE,
             "Quarantined by AWS",
@@ -116,6 +189,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             ("CIS 1.15", "Security Hub IAM.2", "Prowler iam_policy_attached_only_to_group_or_roles"),
             "Permissions given user by user drift apart and are hard to review.",
             "Move the user's policies to a group (or a role) and attach none to the user itself.",
+            threshold="STRICT_POLICY_FINDINGS",
+            default=False,
         ),
     )
 }
@@ -140,9 +215,10 @@ def quarantine_message(policies: tuple[str, ...]) -> str:
     return text
 
 
-def _catalogued(code: str, message: str) -> Finding:
+def catalogued(code: str, message: str) -> Finding:
+    """A finding with its severity and control id from the catalogue."""
     entry = CATALOGUE[code]
-    return Finding(code, entry.severity, entry.controls[0] if entry.controls else None, message)
+    return Finding(code, entry.severity, entry.shown_control, message)
 
 
 def privilege_findings(
@@ -154,10 +230,10 @@ def privilege_findings(
     for i, key in active:
         found: list[Finding] = []
         if user.quarantine:
-            found.append(_catalogued(AWS_QUARANTINE, quarantine_message(user.quarantine)))
+            found.append(catalogued(AWS_QUARANTINE, quarantine_message(user.quarantine)))
         if user.admin_reason:
             found.append(
-                _catalogued(
+                catalogued(
                     ADMIN_KEY,
                     f"Active key on an administrator ({user.admin_reason}): use a role, or trim the policies.",
                 )
@@ -170,14 +246,14 @@ def privilege_findings(
             and abs(key.created - user.created) <= INITIAL_KEY_WINDOW
         ):
             found.append(
-                _catalogued(
+                catalogued(
                     INITIAL_KEY_UNUSED,
                     "Key created with its user and never used: deactivate it if nothing needs it.",
                 )
             )
         if user.password_enabled:
             found.append(
-                _catalogued(
+                catalogued(
                     CONSOLE_AND_KEY,
                     "A console user with an access key: sign in with IAM Identity Center or a role instead.",
                 )
@@ -189,7 +265,7 @@ def privilege_findings(
         names = ", ".join(f"`{n}`" for n in user.direct_policies[:3])
         more = f" and {len(user.direct_policies) - 3} more" if len(user.direct_policies) > 3 else ""
         shared.append(
-            _catalogued(KEY_NOT_VIA_GROUP, f"Policies attached to the user itself ({names}{more}): use a group.")
+            catalogued(KEY_NOT_VIA_GROUP, f"Policies attached to the user itself ({names}{more}): use a group.")
         )
     return per_key, shared
 
@@ -198,29 +274,23 @@ def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
     """The findings for one key on its own, worst first."""
     found: list[Finding] = []
     if key.is_root:
-        found.append(Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", "The root user has an access key: delete it."))
+        found.append(catalogued(ROOT_KEY, "The root user has an access key: delete it."))
     if not key.active:
-        found.append(
-            Finding(INACTIVE_KEY, Severity.LOW, None, "Inactive key left behind: delete it if nothing needs it.")
-        )
+        found.append(catalogued(INACTIVE_KEY, "Inactive key left behind: delete it if nothing needs it."))
         return found
     age = key.age_days(now)
     if age > policy.max_key_age_days:
         found.append(
-            Finding(
+            catalogued(
                 KEY_TOO_OLD,
-                Severity.HIGH,
-                "IAM.3",
                 f"Active key is {age} days old (limit {policy.max_key_age_days}): rotate it.",
             )
         )
     elif age > policy.warn_key_age_days:
         left = policy.max_key_age_days - age
         found.append(
-            Finding(
+            catalogued(
                 KEY_AGE_WARNING,
-                Severity.LOW,
-                None,
                 f"Active key is {age} days old: rotate it within {left} day{'s' if left != 1 else ''}.",
             )
         )
@@ -228,10 +298,8 @@ def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
     if unused is not None and unused >= policy.unused_days:
         what = "never used" if key.last_used is None else f"not used for {unused} days"
         found.append(
-            Finding(
+            catalogued(
                 KEY_UNUSED,
-                Severity.MEDIUM,
-                "IAM.22",
                 f"Active key {what} (limit {policy.unused_days}): deactivate it if nothing needs it.",
             )
         )
@@ -247,7 +315,7 @@ def root_key_finding(keys: Sequence[KeyFacts]) -> Finding:
     )
     what = "an access key" if len(keys) == 1 else f"{len(keys)} access keys"
     remedy = "delete it" if len(keys) == 1 else "delete them all"
-    return Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", f"The root user has {what} ({described}): {remedy}.")
+    return catalogued(ROOT_KEY, f"The root user has {what} ({described}): {remedy}.")
 
 
 def _unused_days(key: KeyFacts, now: datetime) -> int | None:
@@ -260,14 +328,7 @@ def user_findings(keys: Iterable[KeyFacts]) -> list[Finding]:
     """Findings about a user's keys taken together."""
     active = [k for k in keys if k.active and not k.is_root]
     if len(active) >= 2:
-        return [
-            Finding(
-                TWO_ACTIVE_KEYS,
-                Severity.MEDIUM,
-                None,
-                "Two active keys: finish the rotation and deactivate the old one.",
-            )
-        ]
+        return [catalogued(TWO_ACTIVE_KEYS, "Two active keys: finish the rotation and deactivate the old one.")]
     return []
 
 

@@ -26,7 +26,7 @@ from bot.aws import AccessKey, AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.db import AuditEvent, Database, KeyRequest, Snooze
 from bot.db import Rotation as RotationRow
-from bot.domain.findings import ROOT_KEY, Finding, Policy, Severity
+from bot.domain.findings import ROOT_KEY, Policy, catalogued
 from bot.domain.report import ReportUser, parse_credential_report, remembered_key_ids
 from bot.domain.requests import Status
 from bot.domain.scan import ROOT_SUBJECT, ScanFinding, scan_findings, user_report_findings
@@ -187,7 +187,7 @@ class Scanner:
         result._basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at)
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
         if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):
-            root = Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", "The root user has an access key: delete it.")
+            root = catalogued(ROOT_KEY, "The root user has an access key: delete it.")
             result.findings.append(ScanFinding(alias, "<root_account>", ROOT_SUBJECT, root, None))
 
     def _judge(
