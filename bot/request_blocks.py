@@ -9,7 +9,8 @@ from typing import Any
 from bot import ids
 from bot.blocks import Blocks, Message, button, confirm_dialog, context, escape, plain, section, who
 from bot.domain.delivery import SecretLocation
-from bot.domain.requests import MAKES_KEY, Operation, Status
+from bot.domain.operations import REQUEST_OPERATIONS
+from bot.domain.requests import MAKES_KEY, Status
 from bot.services.request_store import Request
 
 _OUTCOME = {
@@ -21,13 +22,6 @@ _OUTCOME = {
     Status.EXPIRED: ":hourglass: Expired",
     Status.CANCELLED: ":heavy_multiplication_x: Cancelled",
 }
-_OPERATION_CHOICES = [
-    (Operation.CREATE, "Create a key", "IAM user, e.g. ci-deployer"),
-    (Operation.ROTATE, "Rotate a key", "IAM user or access key id"),
-    (Operation.DEACTIVATE, "Deactivate a key", "access key id"),
-    (Operation.REACTIVATE, "Reactivate a key", "access key id"),
-    (Operation.DELETE, "Delete a key", "access key id"),
-]
 
 
 def _when(at: datetime | None) -> str:
@@ -200,7 +194,7 @@ def build_deny_modal(request_id: str) -> dict[str, Any]:
 
 def build_request_modal() -> dict[str, Any]:
     options = [
-        {"text": {"type": "plain_text", "text": label}, "value": op.value} for op, label, _ in _OPERATION_CHOICES
+        {"text": {"type": "plain_text", "text": spec.label}, "value": spec.name} for spec in REQUEST_OPERATIONS.values()
     ]
     return {
         "type": "modal",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from bot.domain.delivery import SECRET_PREFIX, SECRET_PREFIX_FORM
+from bot.domain.operations import REQUEST_OPERATIONS
 
 T = TypeVar("T")
 
@@ -377,7 +378,7 @@ def _region_for(accounts: tuple[Account, ...], env: Mapping[str, str]) -> str | 
     return region
 
 
-_OPERATIONS = {"create", "rotate", "deactivate", "reactivate", "delete"}
+_OPERATIONS = frozenset(op.value for op in REQUEST_OPERATIONS)
 
 
 def _approvals(value: str) -> dict[str, int]:

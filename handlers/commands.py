@@ -12,6 +12,7 @@ from bot.blocks import Message, build_audit, build_check, build_help, build_key_
 from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
+from bot.domain.operations import REQUEST_OPERATIONS
 from bot.exposure_blocks import exposure_blocks, quarantine_blocks
 from bot.request_blocks import build_break_glass_done, build_open_requests, build_request_filed, build_request_modal
 from bot.rotation_blocks import key_note, rotation_blocks
@@ -106,11 +107,7 @@ ROUTES: dict[str, Route] = {
     "list": _list,
     "check": _check,
     "audit": _audit,
-    "create": _file,
-    "rotate": _file,
-    "deactivate": _file,
-    "reactivate": _file,
-    "delete": _file,
+    **{spec.name: _file for spec in REQUEST_OPERATIONS.values()},
     "requests": _requests,
     "cancel": _cancel,
     "scan": _scan,

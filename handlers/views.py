@@ -12,10 +12,11 @@ from bot.blocks import plain
 from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, parse
 from bot.domain.keys import InputError
+from bot.domain.operations import REQUEST_OPERATIONS
 from bot.request_blocks import build_break_glass_done, build_request_filed
 from handlers.errors import user_message
 
-_FILED_BY_MODAL = {"create", "rotate", "deactivate", "reactivate", "delete"}
+_FILED_BY_MODAL = frozenset(spec.name for spec in REQUEST_OPERATIONS.values())
 
 
 def _value(view: dict[str, Any], block: str) -> str:

@@ -6,25 +6,29 @@ import re
 from dataclasses import dataclass
 
 from bot.domain.keys import InputError, UserRef, looks_like_key_id, parse_key_id, parse_user_ref
+from bot.domain.operations import REQUEST_OPERATIONS, Operation, Picks
 
 REQUEST_ID = re.compile(r"^R-?[A-Z0-9]{6}$", re.IGNORECASE)
 MAX_REASON = 300
 
-USAGE = {
+_READING = {
     "help": ("help", "help"),
     "list": ("list [user | account:user]", "list ci-deployer"),
     "check": ("check <access-key-id>", "check AKIAIOSFODNN7EXAMPLE"),
-    "create": ("create <user> [reason]", "create ci-deployer new pipeline"),
-    "rotate": ("rotate <user | key-id> [reason]", "rotate AKIAIOSFODNN7EXAMPLE 90-day rotation"),
-    "deactivate": ("deactivate <key-id> [--now] [reason]", "deactivate AKIAIOSFODNN7EXAMPLE not needed"),
-    "reactivate": ("reactivate <key-id> [reason]", "reactivate AKIAIOSFODNN7EXAMPLE deploy broke"),
-    "delete": ("delete <key-id> [reason]", "delete AKIAIOSFODNN7EXAMPLE replaced"),
+}
+_OTHERS = {
     "requests": ("requests", "requests"),
     "cancel": ("cancel <request-id>", "cancel R-7KQ2ZD"),
     "audit": ("audit [user | key-id]", "audit ci-deployer"),
     "scan": ("scan", "scan"),
     "activity": ("activity <access-key-id> [days]", "activity AKIAIOSFODNN7EXAMPLE 30"),
     "access": ("access <user | account:user> [days]", "access ci-deployer 90"),
+}
+# Every command's (form, example), in the order `help` lists them; the request operations come from their registry.
+USAGE = {
+    **_READING,
+    **{spec.name: (spec.usage, spec.example) for spec in REQUEST_OPERATIONS.values()},
+    **_OTHERS,
 }
 # `days` of each reading command: (default, most). CloudTrail's event history keeps 90 days;
 # IAM Access Advisor about 400.
@@ -101,11 +105,11 @@ def _check(name: str, rest: str, words: list[str], aliases: list[str]) -> Comman
     return Command(name, raw=rest[:200])
 
 
-def _create(name: str, rest: str, words: list[str], aliases: list[str]) -> Command:
+def _for_user(name: str, rest: str, words: list[str], aliases: list[str]) -> Command:
     return Command(name, user=parse_user_ref(_first(words), aliases), reason=_reason(words[1:]))
 
 
-def _rotate(name: str, rest: str, words: list[str], aliases: list[str]) -> Command:
+def _key_or_user(name: str, rest: str, words: list[str], aliases: list[str]) -> Command:
     target = _first(words)
     if looks_like_key_id(target):
         return Command(name, key_id=parse_key_id(target), reason=_reason(words[1:]))
@@ -114,8 +118,8 @@ def _rotate(name: str, rest: str, words: list[str], aliases: list[str]) -> Comma
 
 def _key_operation(name: str, rest: str, words: list[str], aliases: list[str]) -> Command:
     now = "--now" in words
-    if now and name != "deactivate":
-        raise InputError("`--now` works only with `deactivate`.")
+    if now and not REQUEST_OPERATIONS[Operation(name)].break_glass:
+        raise InputError(f"`--now` works only with {_BREAK_GLASS}.")
     words = [w for w in words if w != "--now"]
     return Command(name, key_id=parse_key_id(_first(words)), reason=_reason(words[1:]), now=now)
 
@@ -171,17 +175,16 @@ def normalise_request_id(text: str) -> str:
     return f"R-{body}"
 
 
+_BREAK_GLASS = " or ".join(f"`{spec.name}`" for spec in REQUEST_OPERATIONS.values() if spec.break_glass)
+# How each way of picking a key is parsed: a user, a key id or either, then the reason.
+_BY_PICKS = {Picks.USER: _for_user, Picks.KEY_OR_USER: _key_or_user, Picks.KEY: _key_operation}
 _PARSERS = {
     "help": _no_args,
     "requests": _no_args,
     "scan": _no_args,
     "list": _list,
     "check": _check,
-    "create": _create,
-    "rotate": _rotate,
-    "deactivate": _key_operation,
-    "reactivate": _key_operation,
-    "delete": _key_operation,
+    **{spec.name: _BY_PICKS[spec.picks] for spec in REQUEST_OPERATIONS.values()},
     "cancel": _cancel,
     "audit": _audit,
     "activity": _activity,

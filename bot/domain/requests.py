@@ -7,6 +7,8 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.domain.operations import REQUEST_OPERATIONS, Operation
+
 
 class Status(StrEnum):
     PENDING = "pending"
@@ -17,14 +19,6 @@ class Status(StrEnum):
     DENIED = "denied"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
-
-
-class Operation(StrEnum):
-    CREATE = "create"
-    ROTATE = "rotate"
-    DEACTIVATE = "deactivate"
-    REACTIVATE = "reactivate"
-    DELETE = "delete"
 
 
 # The only transitions a request may make. `executing -> approved` hands a Reveal back when the
@@ -39,7 +33,7 @@ OPEN = frozenset({Status.PENDING, Status.APPROVED, Status.EXECUTING})
 FINAL = frozenset(Status) - OPEN
 
 # Operations whose execution hands a new secret to the requester.
-MAKES_KEY = frozenset({Operation.CREATE, Operation.ROTATE})
+MAKES_KEY = frozenset(op for op, spec in REQUEST_OPERATIONS.items() if spec.makes_key)
 
 _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 
@@ -59,7 +53,7 @@ def new_request_id() -> str:
 
 def approvals_needed(operation: Operation, configured: dict[str, int], requester_owns: bool = True) -> int:
     """Approvals a request needs: as configured (delete: 2), one more when the requester does not own the user."""
-    base = configured.get(operation.value, 2 if operation is Operation.DELETE else 1)
+    base = configured.get(operation.value, REQUEST_OPERATIONS[operation].default_approvals)
     return base if requester_owns else base + 1
 
 
