@@ -31,7 +31,7 @@ def test_defaults_and_settings_come_from_the_registry() -> None:
         op: spec.default_approvals for op, spec in REQUEST_OPERATIONS.items()
     }
     assert approvals_needed(Operation.DELETE, {}) == 2
-    assert MAKES_KEY == {Operation.CREATE, Operation.ROTATE}
+    assert {Operation.CREATE, Operation.ROTATE} == MAKES_KEY
     env = {"DATABASE_URL": "sqlite://", "APPROVALS_REQUIRED": ",".join(f"{n}=3" for n in Operation)}
     assert set(Settings.from_env(env, slack=False).approvals_required) == {op.value for op in Operation}
     with pytest.raises(SettingsError, match="create, deactivate, delete, reactivate, rotate"):
@@ -45,5 +45,5 @@ def test_how_each_operation_picks_its_key() -> None:
     for name in ("deactivate", "reactivate", "delete"):
         assert parse(f"{name} {key} why", ALIASES).key_id == key
     assert parse(f"deactivate {key} --now", ALIASES).now
-    with pytest.raises(InputError, match="`--now` works only with `deactivate`."):
+    with pytest.raises(InputError, match=r"`--now` works only with `deactivate`\."):
         parse(f"delete {key} --now", ALIASES)
