@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from bot.bootstrap import Services, bootstrap
 from bot.settings import Settings
 from tests.support.fake_slack import FakeSlack
+from tests.support.flows import ci_user, old  # noqa: F401 (fixtures the integration tests share)
 from tests.support.harness import SIGNING_SECRET, BotServer, RecordingSleep, TestClock
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")

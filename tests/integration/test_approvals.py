@@ -7,66 +7,27 @@ import re
 import threading
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bot import ids
 from bot.db import AuditEvent
 from bot.domain.requests import Status
 from bot.scheduler import jobs
-from tests.integration.test_skeleton import key_made
 from tests.support.fake_slack import Fault
+from tests.support.flows import (
+    BOSS,
+    CARL,
+    MALLORY,
+    REQUESTER,
+    dms,
+    filed_id,
+    key_made,
+    request,
+    request_store,
+    wait_ephemeral,
+    wait_status,
+)
 from tests.support.harness import BotServer
-
-REQUESTER, BOSS, CARL, MALLORY = "UALICE", "UBOSS", "UCARL", "UMALLORY"
-
-
-def filed_id(bot: BotServer, n: int = 1) -> str:
-    """The id of the n-th request the approval channel was asked to approve."""
-    post = bot.slack.wait_posts("CAPPROVE", n)[n - 1]
-    request_id = re.search(r"R-[A-Z0-9]{6}", post.raw).group(0)
-    bot.slack.wait_for(lambda _: (r := request(bot, request_id)) and r.message_ts)  # the bot recorded where it is
-    return request_id
-
-
-def request(bot: BotServer, request_id: str):
-    return bot.services.approvals._store.get(request_id)
-
-
-def wait_status(bot: BotServer, request_id: str, *statuses: Status):
-    import time
-
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        current = request(bot, request_id)
-        if current and current.status in statuses:
-            return current
-        time.sleep(0.02)
-    raise AssertionError(f"{request_id} stayed {current.status if current else None}")
-
-
-def ephemerals(bot: BotServer, user: str) -> list[str]:
-    return [c.raw for c in bot.slack.calls_to("response_url") if c.path.endswith(user)]
-
-
-def wait_ephemeral(bot: BotServer, user: str, text: str) -> str:
-    return bot.slack.wait_for(lambda calls: next((e for e in ephemerals(bot, user) if text in e), None))
-
-
-def dms(bot: BotServer, user: str) -> list[str]:
-    """What the bot wrote in its DM with a user: new messages, and updates of them in place."""
-    return [
-        c.raw
-        for c in bot.slack.calls
-        if c.method in ("chat.postMessage", "chat.update") and c.params.get("channel") == user
-    ]
-
-
-@pytest.fixture
-def ci_user(bot: BotServer, iam):
-    bot.slack.add_user(REQUESTER, email="alice@example.com")
-    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
-    return key_made(iam, "ci", 30, bot.services.clock())
 
 
 def count_calls(bot: BotServer, operation: str) -> list[str]:
@@ -408,7 +369,7 @@ def test_expired_reveal(bot: BotServer, iam, ci_user: str, clock) -> None:
 
 def _crash_while_executing(bot: BotServer, rid: str) -> None:
     """Leave the request as a process killed mid-operation would: approved, claimed, never finished."""
-    store = bot.services.approvals._store
+    store = request_store(bot)
     assert store.approve(rid, BOSS)[0] == "approved"
     assert store.transition(rid, Status.APPROVED, Status.EXECUTING, actor="keywarden", action="executing")
 
@@ -515,7 +476,7 @@ def test_the_reveal_deadline_is_written_by_the_approval_transaction(bot: BotServ
     """Item 6: nothing between the decision and the deadline can be lost to a crash."""
     bot.command("create ci")
     rid = filed_id(bot)
-    store = bot.services.approvals._store
+    store = request_store(bot)
     outcome = store.approve(rid, BOSS, reveal_ttl=timedelta(hours=24))  # the decision, as one transaction
     assert outcome.outcome == "approved"
     assert request(bot, rid).reveal_expires_at == clock() + timedelta(hours=24)
@@ -525,7 +486,7 @@ def test_an_approved_key_without_a_reveal_deadline_still_expires(bot: BotServer,
     """Item 6: a request approved without a deadline (a crash, or an older version) does not reveal forever."""
     bot.command("create ci")
     rid = filed_id(bot)
-    assert bot.services.approvals._store.approve(rid, BOSS)[0] == "approved"  # no deadline written
+    assert request_store(bot).approve(rid, BOSS)[0] == "approved"  # no deadline written
     assert request(bot, rid).reveal_expires_at is None
     clock.advance(hours=24, seconds=1)
     bot.click(ids.REVEAL, rid, REQUESTER)
@@ -542,7 +503,7 @@ def test_a_decision_left_unexecuted_by_a_crash_is_run_by_housekeeping(bot: BotSe
     """Item 6: `approved` was a dead end (it blocked the key and could not be cancelled)."""
     bot.command(f"deactivate {ci_user} leaving")
     rid = filed_id(bot)
-    assert bot.services.approvals._store.approve(rid, BOSS)[0] == "approved"  # then the process died
+    assert request_store(bot).approve(rid, BOSS)[0] == "approved"  # then the process died
     updates = count_calls(bot, "UpdateAccessKey")
     housekeeping = jobs(bot.services)["housekeeping"][0]
     housekeeping()
@@ -562,7 +523,7 @@ def test_a_secrets_manager_delivery_left_by_a_crash_is_made_by_housekeeping(make
     iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     bot.command("create deployer")
     rid = filed_id(bot)
-    assert bot.services.approvals._store.approve(rid, BOSS, reveal_ttl=timedelta(hours=24))[0] == "approved"
+    assert request_store(bot).approve(rid, BOSS, reveal_ttl=timedelta(hours=24))[0] == "approved"
     housekeeping = jobs(bot.services)["housekeeping"][0]
     clock.advance(minutes=11)
     housekeeping()

@@ -23,7 +23,7 @@ from bot.clock import system_clock
 from bot.db import MIGRATIONS, Database, UTCDateTime
 from bot.domain.requests import Status
 from bot.services.audit import AuditLog
-from tests.integration.test_approvals import BOSS, ci_user, filed_id, wait_status  # noqa: F401 (fixture)
+from tests.support.flows import BOSS, filed_id, wait_status
 from tests.support.harness import BotServer
 from tests.support.harness import TestClock as ManualClock
 
@@ -48,7 +48,7 @@ def approval_flow(bot: BotServer, key_id: str) -> None:
     wait_status(bot, rid, Status.SUCCEEDED)
 
 
-def test_chain_verifies_after_an_approval_flow(bot: BotServer, ci_user: str) -> None:  # noqa: F811
+def test_chain_verifies_after_an_approval_flow(bot: BotServer, ci_user: str) -> None:
     approval_flow(bot, ci_user)
     events = bot.services.audit.all()
     assert [e.action for e in events] == ["requested", "approval", "approved", "executing", "executed"]
@@ -57,7 +57,7 @@ def test_chain_verifies_after_an_approval_flow(bot: BotServer, ci_user: str) -> 
     assert result.stdout.startswith(f"audit log intact: {len(events)} events")
 
 
-def test_tampering_is_named_by_verify_on_sqlite(bot: BotServer, ci_user: str, database_url: str) -> None:  # noqa: F811
+def test_tampering_is_named_by_verify_on_sqlite(bot: BotServer, ci_user: str, database_url: str) -> None:
     if not database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL refuses the UPDATE itself (next test)")
     approval_flow(bot, ci_user)
@@ -81,7 +81,7 @@ def test_tampering_is_named_by_verify_on_sqlite(bot: BotServer, ci_user: str, da
     engine.dispose()
 
 
-def test_postgres_refuses_update_delete_and_truncate(bot: BotServer, ci_user: str, database_url: str) -> None:  # noqa: F811
+def test_postgres_refuses_update_delete_and_truncate(bot: BotServer, ci_user: str, database_url: str) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("the trigger is PostgreSQL's")
     approval_flow(bot, ci_user)

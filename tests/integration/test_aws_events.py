@@ -16,10 +16,8 @@ from bot.db import AwsEventSeen, Exposure, KnownKey
 from bot.domain.rotation import RotationState
 from bot.scheduler import ClockProcess
 from bot.services.event_intake import EventIntake
-from tests.integration.test_exposure import buttons
-from tests.integration.test_rotation import old, rotate, rotation  # noqa: F401 (fixtures and helpers)
-from tests.integration.test_skeleton import key_made
 from tests.support.aws_events import health_exposed, key_call
+from tests.support.flows import buttons, key_made, rotate, rotation
 from tests.support.harness import BotServer
 
 OWNER = "UALICE"
@@ -120,7 +118,7 @@ def test_key_changes_outside_keywarden_are_told(bot: BotServer, ci_key: str, que
     assert "was deleted outside Keywarden" in bot.slack.posts_to("CALERTS")[-1].raw
 
 
-def test_a_new_key_deleted_by_hand_cancels_its_rotation_now(bot: BotServer, iam, old, queues) -> None:  # noqa: F811
+def test_a_new_key_deleted_by_hand_cancels_its_rotation_now(bot: BotServer, iam, old, queues) -> None:
     url, _ = queues
     rid = rotate(bot)
     new_key = rotation(bot, rid).new_key_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -15,8 +14,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from tests.support.fake_slack import FakeSlack
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import ROOT, env_without_bot_settings
 
 
 def _free_port() -> int:
@@ -25,17 +23,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "ACCOUNTS"))}
-    env.update(extra)
-    return env
-
-
 def test_bad_configuration_stops_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
-        env=_env(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", PORT="http"),
+        env=env_without_bot_settings(
+            PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", PORT="http"
+        ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -52,7 +46,7 @@ def test_python_m_bot_serves_healthz_and_signed_help(tmp_path: Path, slack: Fake
     process = subprocess.Popen(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
-        env=_env(
+        env=env_without_bot_settings(
             PYTHONPATH=str(ROOT),
             SLACK_BOT_TOKEN="xoxb-test",
             SLACK_SIGNING_SECRET="shh",
@@ -103,13 +97,13 @@ def test_audit_csv_export(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'kw.db'}"
     env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": url}
-    services = bootstrap(Settings.from_env(env))
+    services = bootstrap(Settings.fromenv_without_bot_settings(env))
     services.audit.write("UBOSS", "approved", request_id="R-ABCDEF", account="default", iam_user="ci")
     services.close()
     result = subprocess.run(
         [sys.executable, "-m", "bot", "audit", "--csv"],
         cwd=tmp_path,
-        env=_env(PYTHONPATH=str(ROOT), **env),
+        env=env_without_bot_settings(PYTHONPATH=str(ROOT), **env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -131,7 +125,7 @@ def test_govcloud_accounts_without_aws_region_stop_with_one_line(tmp_path: Path)
     result = subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
-        env=_env(
+        env=env_without_bot_settings(
             PYTHONPATH=str(ROOT),
             SLACK_BOT_TOKEN="xoxb-1",
             SLACK_SIGNING_SECRET="s",

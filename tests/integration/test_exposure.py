@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot import ids
 from bot.db import AuditEvent, Base, Exposure
-from tests.integration.test_skeleton import key_made
+from tests.support.flows import buttons, key_made
 from tests.support.harness import BotServer
 
 POSTER, OWNER, BOSS, MALLORY = "UDAVE", "UALICE", "UBOSS", "UMALLORY"
@@ -49,12 +49,6 @@ def dump_tables(bot: BotServer) -> str:
 
 def alerts(bot: BotServer) -> list:
     return bot.slack.posts_to("CALERTS")
-
-
-def buttons(call) -> list[tuple[str, str]]:
-    blocks = call.params["blocks"]
-    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
-    return [(e["action_id"], e["value"]) for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 def exposures(bot: BotServer) -> list[Exposure]:

@@ -13,7 +13,7 @@ import time_machine
 
 from bot.cli_scan import run_scan
 from bot.domain.findings import ADMIN_KEY, CONSOLE_AND_KEY, INITIAL_KEY_UNUSED, KEY_NOT_VIA_GROUP
-from tests.integration.test_approvals import filed_id, request
+from tests.support.flows import filed_id, request
 from tests.support.harness import BotServer
 
 ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})

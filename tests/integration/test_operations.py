@@ -21,9 +21,8 @@ from bot.domain.findings import KEY_TOO_OLD
 from bot.domain.requests import Status
 from bot.logs import JsonFormatter, log_context, setup_logging
 from bot.web import serve_ops
-from tests.integration.test_approvals import filed_id, wait_status
-from tests.integration.test_skeleton import key_made
 from tests.support.fake_slack import Fault
+from tests.support.flows import filed_id, key_made, wait_status
 from tests.support.harness import BotServer, _send
 from tests.support.processes import Process, clean_env, free_port
 

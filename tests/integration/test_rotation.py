@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -14,31 +13,29 @@ import time_machine
 from bot import ids
 from bot.bootstrap import Services
 from bot.domain.requests import Status
-from bot.domain.rotation import Rotation, RotationState
+from bot.domain.rotation import RotationState
 from bot.scheduler import jobs
-from tests.integration.test_approvals import (
+from tests.support.flows import (
     BOSS,
     CARL,
     MALLORY,
     REQUESTER,
-    dms,
     filed_id,
+    key_made,
+    owner_dms,
     request,
+    request_store,
+    rotate,
+    rotation,
     wait_ephemeral,
+    wait_owner_dm,
+    wait_rotation,
     wait_status,
 )
-from tests.integration.test_skeleton import key_made
 from tests.support.harness import BotServer
 from tests.support.harness import TestClock as Clock
 
 S = RotationState
-
-
-def made_with_secret(iam, user: str, days_old: int, now: datetime) -> tuple[str, str]:
-    """A key created `days_old` days before `now`, with its secret (to sign calls with it)."""
-    with time_machine.travel(now - timedelta(days=days_old), tick=False):
-        key = iam.create_access_key(UserName=user)["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"]
 
 
 def use_key(key_id: str, secret: str, when: datetime) -> None:
@@ -59,55 +56,8 @@ def update_calls(services: Services) -> list[str]:
     return seen
 
 
-def rotation(bot: BotServer, rid: str) -> Rotation:
-    found = bot.services.rotations.get(rid)
-    assert found is not None, f"no rotation {rid}"
-    return found
-
-
-def wait_rotation(bot: BotServer, rid: str, state: RotationState) -> Rotation:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = bot.services.rotations.get(rid)
-        if found and found.state is state:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"rotation {rid} is {found.state if found else None}, not {state}")
-
-
-def owner_dms(bot: BotServer, text: str) -> list[str]:
-    return [d for d in dms(bot, REQUESTER) if text in d]
-
-
-def wait_owner_dm(bot: BotServer, text: str) -> str:
-    """The owner's DM with this text, once it arrived (some are sent by the thread that handled a click)."""
-    return bot.slack.wait_for(lambda calls: owner_dms(bot, text))[-1]
-
-
 def audit_trail(bot: BotServer, rid: str) -> list[tuple[str, str, str]]:
     return [(e.actor, e.action, e.detail) for e in bot.services.audit.all() if e.request_id == rid]
-
-
-@pytest.fixture
-def old(bot: BotServer, iam) -> tuple[str, str]:
-    """IAM user `ci`, owned by the requester, with one active 100-day-old key (its id and secret)."""
-    bot.slack.add_user(REQUESTER, email="alice@example.com")
-    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
-    return made_with_secret(iam, "ci", 100, bot.services.clock())
-
-
-def rotate(bot: BotServer, target: str = "ci", reason: str = "quarterly rotation", n: int = 1) -> str:
-    """File, approve and reveal a rotation; returns its id once its grace period has begun."""
-    bot.command(f"rotate {target} {reason}")
-    rid = filed_id(bot, n)
-    bot.click(ids.APPROVE, rid, BOSS)
-    wait_status(bot, rid, Status.APPROVED)
-    bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d and rid in d])
-    bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE", trigger_id=f"T-reveal-{rid}")
-    wait_status(bot, rid, Status.SUCCEEDED)
-    wait_rotation(bot, rid, S.GRACE)
-    wait_owner_dm(bot, f"Rotation {rid} of")
-    return rid
 
 
 def test_full_rotation(bot: BotServer, iam, old: tuple[str, str], clock: Clock) -> None:
@@ -384,7 +334,7 @@ def test_crash_between_reveal_and_rotation_start(bot: BotServer, iam, old: tuple
     old_id, _ = old
     bot.command("rotate ci")
     rid = filed_id(bot)
-    store = bot.services.approvals._store
+    store = request_store(bot)
     assert store.approve(rid, BOSS)[0] == "approved"
     assert store.transition(rid, Status.APPROVED, Status.EXECUTING, actor=REQUESTER, action="reveal_started")
     new_id = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]  # revealed, then the process died

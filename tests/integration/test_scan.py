@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import boto3
 import pytest
-import time_machine
 from botocore.awsrequest import AWSResponse
 
 from bot import ids
@@ -17,28 +16,10 @@ from bot.domain.report import parse_credential_report
 from bot.domain.requests import Status
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, EXEMPT_TAG
-from tests.integration.test_approvals import filed_id, wait_status
 from tests.support.credential_report import AwsLikeReports, with_root_keys
 from tests.support.fake_slack import Fault
+from tests.support.flows import filed_id, make_key, tagged, wait_status
 from tests.support.harness import BotServer
-
-
-def make_key(iam, user: str, days_old: int, now: datetime, used_days_ago: int | None = None) -> str:
-    with time_machine.travel(now - timedelta(days=days_old), tick=False):
-        key = iam.create_access_key(UserName=user)["AccessKey"]
-    if used_days_ago is not None:
-        with time_machine.travel(now - timedelta(days=used_days_ago), tick=False):
-            boto3.client(
-                "sts",
-                region_name="us-east-1",
-                aws_access_key_id=key["AccessKeyId"],
-                aws_secret_access_key=key["SecretAccessKey"],
-            ).get_caller_identity()
-    return key["AccessKeyId"]
-
-
-def tagged(iam, name: str, **tags: str) -> None:
-    iam.create_user(UserName=name, Tags=[{"Key": k.replace("_", ":"), "Value": v} for k, v in tags.items()])
 
 
 @pytest.fixture

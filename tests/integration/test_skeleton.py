@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
 
-import time_machine
 from sqlalchemy import func, select
 
 from bot.db import AuditEvent, IamUserRecord
+from tests.support.flows import key_made
 from tests.support.harness import BotServer
-
-
-def key_made(iam, user: str, days_old: int, now: datetime) -> str:
-    """Create a key as if `days_old` days before `now` (moto stamps it with the moved clock)."""
-    with time_machine.travel(now - timedelta(days=days_old), tick=False):
-        return iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
 
 
 def _reply(bot: BotServer, user_id: str = "UALICE") -> str:

@@ -10,9 +10,8 @@ import pytest
 
 from bot import ids
 from bot.domain.requests import Status
-from tests.integration.test_approvals import BOSS, CARL, REQUESTER, dms, filed_id, request, wait_status
-from tests.integration.test_skeleton import key_made
 from tests.support.fake_slack import Call
+from tests.support.flows import BOSS, CARL, REQUESTER, dms, filed_id, key_made, request, wait_status
 from tests.support.harness import BotServer
 
 
@@ -237,9 +236,9 @@ def test_modals_open_while_every_worker_waits_on_aws(bot: BotServer, iam) -> Non
 
     aws = HangingAws(bot)
     try:
-        for _ in range(bot.work._max_workers):  # every worker busy with AWS calls that do not return
+        for _ in range(bot.work.workers):  # every worker busy with AWS calls that do not return
             bot.command("list ci", user_id=BOSS)
-        aws.wait_for_workers(bot.work._max_workers)
+        aws.wait_for_workers(bot.work.workers)
         bot.click(ids.REVEAL, create, REQUESTER, channel="DALICE", trigger_id="T-reveal")
         bot.click(ids.DENY, pending, BOSS, trigger_id="T-deny")
         bot.command("", trigger_id="T-form")

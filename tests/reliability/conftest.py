@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import boto3
 import pytest
 
-from bot.db import Database
-from bot.services.audit import AuditLog
-from bot.services.request_store import Request, RequestStore
 from tests.conftest import pg_schema
 from tests.support.aws_proxy import AwsProxy
-from tests.support.fake_slack import FakeSlack
-from tests.support.harness import SIGNING_SECRET, RemoteBot
-from tests.support.processes import Process, clean_env
+from tests.support.processes import Process
 
 
 @pytest.fixture
@@ -50,23 +41,6 @@ def slashed_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(moto_iam, "random_alphanumeric", secret)
 
 
-def encoded_forms(secret: str) -> dict[str, str]:
-    """The forms a secret takes on its way through JSON, URLs and base64, each as it would be found in text."""
-    forms = {
-        "raw": secret,
-        "JSON \\/": secret.replace("/", "\\/"),
-        "repr of JSON \\\\/": secret.replace("/", "\\\\/"),
-        "JSON \\u002f": secret.replace("/", "\\u002f"),
-        "JSON \\u002F": secret.replace("/", "\\u002F"),
-        "URL-encoded": quote(secret, safe=""),
-        "URL-encoded twice": quote(quote(secret, safe=""), safe=""),
-    }
-    for offset in range(3):  # base64 of a text holding the secret: the groups made of the secret alone
-        for name, encode in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
-            forms[f"{name} at offset {offset}"] = encode(b"x" * offset + secret.encode()).decode()[4:-4]
-    return forms
-
-
 @pytest.fixture
 def remote_iam(moto_url: str):
     return boto3.client(
@@ -78,24 +52,6 @@ def remote_iam(moto_url: str):
 def pg_url() -> Iterator[str]:
     with pg_schema() as url:
         yield url
-
-
-def bot_env(slack: FakeSlack, database_url: str, aws_url: str, **extra: str) -> dict[str, str]:
-    return clean_env(
-        SLACK_BOT_TOKEN="xoxb-test",
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack.api_url,
-        DATABASE_URL=database_url,
-        APPROVAL_CHANNEL="CAPPROVE",
-        ALERT_CHANNEL="CALERTS",
-        APPROVER_IDS="UBOSS,UCARL",
-        SCHEDULER="off",
-        AWS_ENDPOINT_URL=aws_url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        **extra,
-    )
 
 
 @pytest.fixture
@@ -110,31 +66,3 @@ def start_web(tmp_path: Path) -> Iterator[Callable[..., Process]]:
     yield start
     for process in started:
         process.stop()
-
-
-class Requests:
-    """Read requests straight from the database the processes share."""
-
-    def __init__(self, url: str) -> None:
-        self.db = Database(url)
-        self.store = RequestStore(self.db, lambda: None, AuditLog(self.db, lambda: None))  # type: ignore[arg-type]
-
-    def get(self, request_id: str) -> Request | None:
-        return self.store.get(request_id)
-
-    def wait(self, request_id: str, predicate: Callable[[Request], bool], timeout: float = 30) -> Request:
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.get(request_id)
-            if current is not None and predicate(current):
-                return current
-            assert time.monotonic() < deadline, f"{request_id}: {current}"
-            time.sleep(0.05)
-
-
-def file_request(bot: RemoteBot, text_: str, user: str = "UALICE") -> str:
-    """File a request; its id, from the approval message the bot posted."""
-    before = len(bot.slack.posts_to("CAPPROVE"))
-    assert bot.command(text_, user_id=user).status == 200
-    post = bot.slack.wait_posts("CAPPROVE", before + 1)[before]
-    return re.search(r"R-[A-Z0-9]{6}", post.raw).group(0)

@@ -17,10 +17,9 @@ from sqlalchemy import select
 from bot import ids
 from bot.db import Base
 from bot.domain.requests import Status
-from tests.integration.test_approvals import filed_id, wait_status
-from tests.integration.test_entry_points import ROOT, _env
-from tests.integration.test_scan import make_key, tagged
+from tests.support.flows import filed_id, make_key, tagged, wait_status
 from tests.support.harness import BotServer
+from tests.support.processes import ROOT, env_without_bot_settings
 
 ALICE, BOB, BOSS, MALLORY = "UALICE", "UBOB", "UBOSS", "UMALLORY"
 
@@ -157,7 +156,7 @@ def test_refusals_are_in_the_audit_csv(bot: BotServer, iam, database_url: str) -
     result = subprocess.run(
         [sys.executable, "-m", "bot", "audit", "--csv"],
         cwd=ROOT,
-        env=_env(
+        env=env_without_bot_settings(
             PYTHONPATH=str(ROOT),
             SLACK_BOT_TOKEN="xoxb-1",
             SLACK_SIGNING_SECRET="s",

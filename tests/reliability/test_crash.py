@@ -9,9 +9,9 @@ import pytest
 
 from bot import ids
 from bot.domain.requests import Status
-from tests.reliability.conftest import Requests, bot_env, file_request
 from tests.support.harness import RemoteBot
 from tests.support.processes import Process
+from tests.support.remote import Requests, bot_env, file_request
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,14 +6,13 @@ import json
 from collections.abc import Callable
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
 
 from bot import ids
 from bot.domain.requests import Status
-from tests.integration.test_approvals import dms, filed_id, request, wait_ephemeral, wait_status
-from tests.integration.test_scan import make_key, tagged
+from tests.support.aws_faults import aws_error
 from tests.support.fake_slack import Fault
+from tests.support.flows import dms, filed_id, make_key, request, tagged, wait_ephemeral, wait_status
 from tests.support.harness import BotServer
 
 SLACK_METHODS = [
@@ -77,26 +76,16 @@ def test_slack_429_and_500_on_every_method_lose_nothing_and_double_nothing(make_
 # AWS faults, injected where botocore would send the call (the adapter's clients), as AWS would answer.
 
 
-def _aws_error(code: str, status: int) -> Callable[..., object]:
-    def answer(**_: object) -> tuple[AWSResponse, dict]:
-        return AWSResponse("https://iam.amazonaws.com/", status, {}, None), {
-            "Error": {"Code": code, "Message": f"{code} (injected)"},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        }
-
-    return answer
-
-
 def _connection_reset(**_: object) -> None:
     raise ConnectionClosedError(endpoint_url="https://iam.amazonaws.com/")
 
 
 FAULTS = {
-    "throttling": (_aws_error("Throttling", 400), "throttling"),
-    "access_denied": (_aws_error("AccessDenied", 403), "AWS denied `iam:"),
-    "limit_exceeded": (_aws_error("LimitExceeded", 409), "limit reached"),
+    "throttling": (aws_error("Throttling", 400), "throttling"),
+    "access_denied": (aws_error("AccessDenied", 403), "AWS denied `iam:"),
+    "limit_exceeded": (aws_error("LimitExceeded", 409), "limit reached"),
     "connection_reset": (_connection_reset, "Could not reach AWS"),
-    "server_error": (_aws_error("ServiceFailure", 500), "AWS answered ServiceFailure"),
+    "server_error": (aws_error("ServiceFailure", 500), "AWS answered ServiceFailure"),
 }
 UNCLEAR = {"connection_reset", "server_error"}  # the call may have taken effect: AWS is asked what it did
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from bot import ids
 from bot.domain.requests import Status
-from tests.reliability.conftest import Requests, bot_env, file_request
 from tests.support.harness import RemoteBot
+from tests.support.remote import Requests, bot_env, file_request
 
 
 def _entries(log: Path) -> list[dict[str, Any]]:

@@ -11,8 +11,8 @@ import pytest
 
 from bot import ids
 from bot.domain.requests import Status
-from tests.integration.test_approvals import dms, filed_id, request, wait_status
 from tests.support.aws_proxy import AwsProxy
+from tests.support.flows import dms, filed_id, request, wait_status
 from tests.support.harness import BotServer
 
 

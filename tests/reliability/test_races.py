@@ -6,8 +6,8 @@ import threading
 
 from bot import ids
 from bot.domain.requests import Status
-from tests.reliability.conftest import Requests, bot_env, file_request
 from tests.support.harness import RemoteBot
+from tests.support.remote import Requests, bot_env, file_request
 
 
 def test_fifty_approve_clicks_across_two_processes_make_one_aws_call(

@@ -28,10 +28,11 @@ from bot.logs import KnownSecrets, install_secret_redaction, redact, remember_se
 from bot.settings import Settings, SettingsError
 from bot.slack import make_web_client
 from tests.conftest import base_env
-from tests.integration.test_approvals import dms, filed_id, request, wait_ephemeral, wait_status
-from tests.reliability.conftest import Requests, bot_env, encoded_forms, file_request
+from tests.support.aws_faults import aws_error
 from tests.support.fake_slack import FakeSlack, Fault
+from tests.support.flows import dms, filed_id, request, request_store, wait_ephemeral, wait_status
 from tests.support.harness import BotServer, RemoteBot
+from tests.support.remote import Requests, bot_env, encoded_forms, file_request
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -252,7 +253,7 @@ def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, i
     bot.command("create deployer")
     rid = filed_id(bot)
     # The process that took the approval died before it delivered: the approval is committed, nothing else.
-    assert bot.services.approvals._store.approve(rid, "UBOSS")[0] == "approved"
+    assert request_store(bot).approve(rid, "UBOSS")[0] == "approved"
     clock.advance(minutes=3)
     assert bot.services.approvals.resync() == 1  # housekeeping tells the requester where the request is
     dm = bot.slack.wait_for(lambda calls: dms(bot, "UALICE"))[0]
@@ -266,7 +267,7 @@ def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, i
     assert request(bot, rid).status is Status.APPROVED
 
     # A crash after the claim: housekeeping settles it by delivering to Secrets Manager, never with a Reveal.
-    store = bot.services.approvals._store
+    store = request_store(bot)
     assert store.transition(rid, Status.APPROVED, Status.EXECUTING, actor="keywarden", action="executing")
     clock.advance(minutes=11)
     assert bot.services.approvals.reconcile_stuck() == 1
@@ -325,10 +326,8 @@ def test_a_secret_prefix_secrets_manager_cannot_hold_is_refused_at_start(slack: 
 def test_a_prefix_outside_the_policy_fails_with_the_resource_to_allow(make_bot, aws, iam) -> None:
     bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="team/keys")
     iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
-    from tests.reliability.test_faults import _aws_error
-
     bot.services.aws.account("default").client("secretsmanager").meta.events.register_first(
-        "before-call.secrets-manager.CreateSecret", _aws_error("AccessDeniedException", 400)
+        "before-call.secrets-manager.CreateSecret", aws_error("AccessDeniedException", 400)
     )
     bot.command("create deployer")
     rid = filed_id(bot)

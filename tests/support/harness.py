@@ -211,6 +211,7 @@ class TrackingExecutor(ThreadPoolExecutor):
         self, max_workers: int = 10, name: str = "keywarden-work", reports_to: TrackingExecutor | None = None
     ) -> None:
         super().__init__(max_workers=max_workers, thread_name_prefix=name)
+        self.workers = max_workers
         self._futures: list[Future] = []
         self._lock = threading.Lock()
         self._reports_to = reports_to

@@ -28,6 +28,13 @@ def procfile_command(kind: str, port: int) -> str:
     raise LookupError(kind)
 
 
+def env_without_bot_settings(**extra: str) -> dict[str, str]:
+    """This process's environment without Slack, database and account settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "ACCOUNTS"))}
+    env.update(extra)
+    return env
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AWS_", "DATABASE_URL", "ACCOUNTS"))}
     bin_dir = str(Path(sys.executable).parent)
