@@ -54,10 +54,6 @@ class Services:
     key_changes: KeyChangeService
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
 
-    @property
-    def policy(self) -> Policy:
-        return policy_of(self.settings)
-
     def scan(
         self, *, post: bool, trigger: str = "schedule", progress: Progress | None = None
     ) -> tuple[ScanReport, Delivery | None]:

@@ -245,11 +245,3 @@ def build_open_requests(requests: list[Request]) -> Message:
         return plain("You have no open requests.")
     lines = [f"• *{r.id}* {headline(r)}: {r.status.value}, filed {_when(r.created_at)}" for r in requests]
     return f"{len(requests)} open request(s)", [section("*Your open requests*\n" + "\n".join(lines))]
-
-
-def build_break_glass_notice(req: Request) -> Message:
-    text = (
-        f":rotating_light: *Break-glass*: {who(req.requester)} deactivated `{req.key_id}` of "
-        f"*{req.account}:{req.iam_user}* at once (suspected compromise). Reason: {escape(req.reason) or '_none given_'}"
-    )
-    return plain(text)

@@ -86,10 +86,6 @@ class Settings:
     def account_aliases(self) -> list[str]:
         return [a.alias for a in self.accounts]
 
-    @property
-    def multi_account(self) -> bool:
-        return len(self.accounts) > 1
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, slack: bool = True) -> Settings:
         """Build settings from `env` (default: the process environment)."""

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.findings import (
-    KEY_NOT_VIA_GROUP,
-    TWO_ACTIVE_KEYS,
     Finding,
     Policy,
     UserFacts,
@@ -141,11 +138,3 @@ def worst_first(findings: Iterable[ScanFinding], now: datetime) -> list[ScanFind
         return (-int(f.finding.severity), -age)
 
     return sorted(findings, key=rank)
-
-
-def counts_by_code(findings: Iterable[ScanFinding]) -> Counter[str]:
-    return Counter(f.code for f in findings)
-
-
-def is_user_level(finding: ScanFinding) -> bool:
-    return finding.code in {TWO_ACTIVE_KEYS, KEY_NOT_VIA_GROUP}

@@ -34,6 +34,7 @@ from bot.request_blocks import (
     who,
 )
 from bot.rotation_blocks import plan_text
+from bot.services.audit import SYSTEM
 from bot.services.inventory import InventoryService
 from bot.services.notifier import Notifier
 from bot.services.request_store import DuplicateRequest, Request, RequestStore
@@ -42,7 +43,6 @@ from bot.settings import Settings
 from bot.slack import SlackDirectory
 
 log = logging.getLogger(__name__)
-SYSTEM = "keywarden"
 
 
 class ApprovalService:

@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.db import AuditEvent, Database
 from bot.domain.audit_chain import FIELDS, GENESIS, ChainCheck, ChainedEvent, chain_hash, check_chain
 
+SYSTEM = "keywarden"  # the actor of what the bot does on its own
 CHAIN_LOCK = 0x6B770A0D  # an arbitrary constant, apart from the migration and scheduler locks
 
 

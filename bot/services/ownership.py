@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 
 from bot.aws import AwsGateway
 from bot.clock import Clock
@@ -113,10 +113,6 @@ class OwnershipIndex:
         with self._db.session() as session:  # plain rows: a scan reads thousands, ORM objects cost 10x more
             rows = session.execute(select(*columns).where(IamUserRecord.account == account))
             return [OwnedUser(a, name, owner, *_unpack(tags)) for a, name, owner, tags in rows]
-
-    def count(self) -> int:
-        with self._db.session() as session:
-            return session.scalar(select(func.count()).select_from(IamUserRecord)) or 0
 
 
 def _normalise(value: str | None) -> str | None:

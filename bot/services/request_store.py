@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.db import Approval, Database, KeyRequest
 from bot.domain.requests import FINAL, MAKES_KEY, OPEN, Operation, Status, check_transition, new_request_id
-from bot.services.audit import AuditLog
+from bot.services.audit import SYSTEM, AuditLog
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,6 @@ class Request:
     owner_ok: bool
     notified_status: str | None
     approvers: tuple[str, ...] = ()
-
-    @property
-    def target(self) -> str:
-        return f"{self.account}:{self.iam_user}" + (f" {self.key_id}" if self.key_id else "")
 
 
 _COLUMNS = [f.name for f in fields(Request) if f.name != "approvers"]
@@ -301,7 +297,7 @@ class RequestStore:
             session.execute(delete(Approval).where(Approval.request_id == row.id, Approval.approver == approver))
             self._record(
                 session,
-                "keywarden",
+                SYSTEM,
                 "approval_withdrawn",
                 row,
                 outcome="withdrawn",

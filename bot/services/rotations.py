@@ -59,13 +59,12 @@ from bot.rotation_blocks import (
     use_text,
     when,
 )
-from bot.services.audit import AuditLog
+from bot.services.audit import SYSTEM, AuditLog
 from bot.services.notifier import Notifier
 from bot.services.request_store import Request, RequestStore
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
-SYSTEM = "keywarden"
 S = RotationState
 _COLUMNS = [f.name for f in fields(Rotation)]
 
