@@ -97,7 +97,7 @@ def test_audit_csv_export(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'kw.db'}"
     env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": url}
-    services = bootstrap(Settings.fromenv_without_bot_settings(env))
+    services = bootstrap(Settings.from_env(env))
     services.audit.write("UBOSS", "approved", request_id="R-ABCDEF", account="default", iam_user="ci")
     services.close()
     result = subprocess.run(
