@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+import boto3
 from slack_sdk import WebClient
 
 from bot.aws import AwsGateway, SessionFactory
@@ -25,6 +27,8 @@ from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner, ScanReport
 from bot.settings import Settings
 from bot.slack import SlackDirectory, make_web_client
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,6 +66,8 @@ class Services:
         hundreds of thousands of them: tens of milliseconds per pause, felt as ack latency under load.
         Frozen objects are never walked again (see the ack benchmark in docs/benchmarks.md).
         """
+        for warning in self.aws.check_organization():
+            log.warning("%s", warning)
         for alias in self.aws.aliases:
             self.aws.account(alias).client("iam")
         gc.collect()
@@ -82,7 +88,9 @@ def bootstrap(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    aws = AwsGateway(settings.accounts, session_factory) if session_factory else AwsGateway(settings.accounts)
+    aws = AwsGateway(
+        settings.accounts, session_factory or boto3.Session, organization=settings.organization, now=clock
+    )
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     directory = SlackDirectory(slack)
     audit = AuditLog(db, clock)

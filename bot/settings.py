@@ -18,6 +18,10 @@ DEFAULT_ACCOUNT = "default"
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ROLE_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_OU_OR_ROOT = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#?[a-z0-9][a-z0-9._-]{0,79}$")
@@ -33,6 +37,17 @@ class Account:
     alias: str
     role_arn: str | None = None
     external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Organization:
+    """AWS Organizations discovery: every ACTIVE account reached through the same role name."""
+
+    role_name: str
+    management_role_arn: str | None = None
+    external_id: str | None = None
+    include_ous: frozenset[str] = frozenset()
+    exclude_accounts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,7 @@ class Settings:
     exempt: frozenset[str] = frozenset()
     scan_concurrency: int = 4
     reconcile_after_minutes: int = 10
+    organization: Organization | None = None
 
     @property
     def account_aliases(self) -> list[str]:
@@ -160,6 +176,14 @@ class Settings:
             if env.get("RECONCILE_AFTER_MINUTES", "").strip()
             else 10,
         )
+        organization = _organization(r)
+        if organization is not None:
+            # With discovery, ACCOUNTS only adds accounts (or overrides discovered ones): no implicit default.
+            settings = replace(
+                settings,
+                organization=organization,
+                accounts=settings.accounts if env.get("ACCOUNTS", "").strip() else (),
+            )
         if settings.warn_key_age_days >= settings.max_key_age_days:
             raise SettingsError(
                 "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS "
@@ -171,6 +195,42 @@ class Settings:
                 f"(got {settings.rotation_stall_days} and {settings.rotation_grace_days})"
             )
         return settings
+
+
+def _organization(r: _Reader) -> Organization | None:
+    role_name = r.optional("ORG_ROLE_NAME", _matching(_ROLE_NAME), "an IAM role name such as keywarden")
+    others = ["ORG_MANAGEMENT_ROLE_ARN", "ORG_EXTERNAL_ID", "ORG_INCLUDE_OUS", "ORG_EXCLUDE_ACCOUNTS"]
+    if role_name is None:
+        given = [name for name in others if r.env.get(name, "").strip()]
+        if given:
+            raise SettingsError(f"{given[0]} is set but ORG_ROLE_NAME is not: set ORG_ROLE_NAME to turn discovery on")
+        return None
+    return Organization(
+        role_name=role_name,
+        management_role_arn=r.optional(
+            "ORG_MANAGEMENT_ROLE_ARN", _matching(_ROLE_ARN), "a role ARN such as arn:aws:iam::123456789012:role/name"
+        ),
+        external_id=r.optional("ORG_EXTERNAL_ID", _matching(_EXTERNAL_ID), "2 to 1224 characters of [\\w+=,.@:/-]"),
+        include_ous=r.optional(
+            "ORG_INCLUDE_OUS", _pattern_list(_OU_OR_ROOT, "an OU id"), "comma-separated OU ids such as ou-ab12-cd34ef56"
+        )
+        or frozenset(),
+        exclude_accounts=r.optional(
+            "ORG_EXCLUDE_ACCOUNTS", _pattern_list(_ACCOUNT_ID, "a 12-digit account id"), "comma-separated account ids"
+        )
+        or frozenset(),
+    )
+
+
+def _pattern_list(pattern: re.Pattern[str], what: str) -> Callable[[str], frozenset[str]]:
+    def parse(value: str) -> frozenset[str]:
+        items = [p.strip() for p in value.split(",") if p.strip()]
+        bad = [i for i in items if not pattern.match(i)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not {what}")
+        return frozenset(items)
+
+    return parse
 
 
 class _Reader:

@@ -73,7 +73,7 @@ def register(app: App, services: Services) -> None:
 
     def key_of(body: dict[str, Any]) -> tuple[str, str] | None:
         account, _, key_id = _value(body).partition("|")
-        if account in services.settings.account_aliases and ACCESS_KEY_ID.match(key_id):
+        if account in services.aws.aliases and ACCESS_KEY_ID.match(key_id):
             return account, key_id
         return None
 

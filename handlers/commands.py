@@ -86,7 +86,7 @@ def register(app: App, services: Services) -> None:
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
         try:
-            cmd = parse(command.get("text", ""), settings.account_aliases)
+            cmd = parse(command.get("text", ""), services.aws.aliases)
         except InputError as e:
             ack(response_type="ephemeral", text=str(e))
             return
@@ -102,7 +102,7 @@ def register(app: App, services: Services) -> None:
     @replies_on_error
     def run_command(command: dict[str, Any], respond: Respond) -> None:
         try:
-            cmd = parse(command.get("text", ""), settings.account_aliases)
+            cmd = parse(command.get("text", ""), services.aws.aliases)
         except InputError:
             return  # already answered in the ack
         if cmd.name == "modal":

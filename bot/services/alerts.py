@@ -112,6 +112,7 @@ class AlertService:
             resolved=delivery.resolved,
             new=len(new_keys),
             owners_messaged=delivery.owners_messaged,
+            notes=report.notes,
         )
         posted = self._notifier.post(self._channel, build_digest(facts, now)) if self._channel else None
         delivery.digest_posted = posted is not None

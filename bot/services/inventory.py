@@ -189,7 +189,7 @@ class InventoryService:
         first = self._aws.aliases[0]
         try:
             owner = self._aws.account(first).key_owner_account(key_id)
-            ours = {self._account_id(a) for a in self._accounts}
+            ours = {self._account_id(a) for a in self._aws.accounts()}
         except AwsError as e:
             log.info("could not tell which account owns a key: %s", e.message)
             return None

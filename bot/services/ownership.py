@@ -35,11 +35,14 @@ class OwnershipIndex:
         self._clock = clock
         self._owner_tag = owner_tag
         self._ttl = timedelta(minutes=ttl_minutes)
-        self._locks = {alias: threading.Lock() for alias in aws.aliases}
+        self._locks: dict[str, threading.Lock] = {}  # one per account, made on first use (accounts come and go)
+        self._locks_lock = threading.Lock()
 
     def ensure_fresh(self, account: str) -> None:
         """Rebuild one account's index when it is older than the configured age."""
-        with self._locks[account]:
+        with self._locks_lock:
+            lock = self._locks.setdefault(account, threading.Lock())
+        with lock:
             with self._db.session() as session:
                 row = session.get(AccountIndex, account)
                 if row is not None and self._clock() - row.refreshed_at < self._ttl:

@@ -48,6 +48,7 @@ class ScanReport:
     started_at: datetime
     finished_at: datetime
     accounts: list[AccountScan]
+    notes: list[str] = field(default_factory=list)  # the organisation's accounts that left or failed to list
 
     @property
     def findings(self) -> list[ScanFinding]:
@@ -90,8 +91,9 @@ class Scanner:
 
     def scan(self, accounts: list[str] | None = None, progress: Progress | None = None) -> ScanReport:
         """Scan accounts concurrently (bounded); one account failing does not stop the others."""
-        aliases = accounts or self._aws.aliases
         started = self._clock()
+        notes = [] if accounts else self._aws.refresh_accounts().digest_lines()
+        aliases = accounts or self._aws.aliases
         results: list[AccountScan] = []
         before = {alias: _iam_calls(self._aws.account(alias).calls) for alias in aliases}
         with ThreadPoolExecutor(max_workers=max(1, min(self._concurrency, len(aliases)))) as pool:
@@ -107,7 +109,7 @@ class Scanner:
                     progress(result.account, done, len(aliases))
         order = {alias: i for i, alias in enumerate(aliases)}
         results.sort(key=lambda r: order[r.account])
-        return ScanReport(started, self._clock(), results)
+        return ScanReport(started, self._clock(), results, notes)
 
     def _start_report(self, alias: str) -> None:
         try:

@@ -136,3 +136,20 @@ def test_response_timestamps_parse_fast_and_like_botocore(raw: object) -> None:
 
 def test_response_timestamps_without_offset_are_utc() -> None:
     assert _parse_timestamp("2026-11-28T09:30:00") == datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+
+
+def test_account_names_become_aliases_and_collisions_get_the_id() -> None:
+    from bot.aws import OrgAccount, org_aliases, slug
+
+    assert slug("Prod Payments (EU)") == "prod-payments-eu"
+    assert slug("x" * 80) == "x" * 63
+    found = org_aliases(
+        [
+            OrgAccount("111111111111", "Dev", "ACTIVE"),
+            OrgAccount("222222222222", "dev", "ACTIVE"),
+            OrgAccount("333333333333", "Ops", "ACTIVE"),
+            OrgAccount("444444444444", "***", "ACTIVE"),
+        ],
+        taken={"ops"},
+    )
+    assert set(found) == {"dev-111111111111", "dev-222222222222", "ops-333333333333", "account"}

@@ -64,3 +64,41 @@ def test_bad_variables_are_named(env: dict[str, str], named: str) -> None:
         Settings.from_env(BASE | env)
     assert named in str(error.value)
     assert "expected" in str(error.value) or "must" in str(error.value)
+
+
+def test_organization_discovery_settings() -> None:
+    s = Settings.from_env(
+        BASE
+        | {
+            "ORG_ROLE_NAME": "keywarden",
+            "ORG_MANAGEMENT_ROLE_ARN": "arn:aws-us-gov:iam::111111111111:role/org-reader",
+            "ORG_EXTERNAL_ID": "ext-42",
+            "ORG_INCLUDE_OUS": "ou-ab12-cd34ef56, r-ab12",
+            "ORG_EXCLUDE_ACCOUNTS": "222222222222",
+        }
+    )
+    assert s.organization is not None
+    assert s.organization.role_name == "keywarden"
+    assert s.organization.include_ous == frozenset({"ou-ab12-cd34ef56", "r-ab12"})
+    assert s.organization.exclude_accounts == frozenset({"222222222222"})
+    assert s.accounts == ()  # no implicit "default" account beside the organisation
+    with_accounts = Settings.from_env(
+        BASE | {"ORG_ROLE_NAME": "keywarden", "ACCOUNTS": "hub=arn:aws:iam::111111111111:role/kw"}
+    )
+    assert with_accounts.account_aliases == ["hub"]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ORG_ROLE_NAME": "key warden"}, "ORG_ROLE_NAME is malformed"),
+        ({"ORG_ROLE_NAME": "kw", "ORG_INCLUDE_OUS": "Workloads"}, "ORG_INCLUDE_OUS is malformed ('Workloads' is not"),
+        ({"ORG_ROLE_NAME": "kw", "ORG_EXCLUDE_ACCOUNTS": "12345"}, "ORG_EXCLUDE_ACCOUNTS is malformed"),
+        ({"ORG_ROLE_NAME": "kw", "ORG_MANAGEMENT_ROLE_ARN": "org-reader"}, "ORG_MANAGEMENT_ROLE_ARN is malformed"),
+        ({"ORG_INCLUDE_OUS": "ou-ab12-cd34ef56"}, "ORG_INCLUDE_OUS is set but ORG_ROLE_NAME is not"),
+    ],
+)
+def test_bad_organization_settings_are_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | env)
+    assert named in str(error.value)
