@@ -358,6 +358,7 @@ the full-size one alone. `--no-docs` prints without writing.
 | Scan cost | `.venv/bin/python -m bench.scan_cost` | 1,000 / 5,000 / 10,000 IAM users | about 4 minutes |
 | Many accounts | `.venv/bin/python -m bench.many_accounts` | 20 accounts x 200 users | about 2.5 minutes |
 | Slack messages | `.venv/bin/python -m bench.slack_messages` | 500 keys with findings, 40 owners | seconds |
+| Organisation scale | `.venv/bin/python -m bench.organization` | 200 accounts x 50 users, 50 ms per call, 5 s reports | about 2 minutes |
 
 Everything runs on loopback: moto's server (or moto in process) stands in for AWS and a fake Slack
 Web API (`tests/support/fake_slack.py`) for Slack, so times measure this machine and these
@@ -373,6 +374,8 @@ _ORDER = [
     "many_accounts:quick",
     "slack_messages",
     "slack_messages:quick",
+    "organization",
+    "organization:quick",
 ]
 
 

@@ -18,6 +18,7 @@ from bot.logs import install_secret_redaction
 from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
+from bot.services.audit_stream import AuditStream
 from bot.services.inventory import InventoryService
 from bot.services.key_memory import KeyMemory
 from bot.services.notifier import Notifier
@@ -29,6 +30,8 @@ from bot.settings import Settings
 from bot.slack import SlackDirectory, make_web_client
 
 log = logging.getLogger(__name__)
+
+SETTLED_ACCOUNTS = 20
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Services:
     scanner: Scanner
     alerts: AlertService
     rotations: RotationService
+    audit_stream: AuditStream | None = None
 
     @property
     def policy(self) -> Policy:
@@ -68,7 +72,7 @@ class Services:
         """
         for warning in self.aws.check_organization():
             log.warning("%s", warning)
-        for alias in self.aws.aliases:
+        for alias in self.aws.aliases[:SETTLED_ACCOUNTS]:  # an organisation's hundreds are built on demand
             self.aws.account(alias).client("iam")
         gc.collect()
         gc.freeze()
@@ -88,12 +92,15 @@ def bootstrap(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    aws = AwsGateway(
-        settings.accounts, session_factory or boto3.Session, organization=settings.organization, now=clock
-    )
+    aws = AwsGateway(settings.accounts, session_factory or boto3.Session, organization=settings.organization, now=clock)
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     directory = SlackDirectory(slack)
-    audit = AuditLog(db, clock)
+    audit = AuditLog(db, clock, stream=settings.audit_webhook_url is not None)
+    stream = (
+        AuditStream(db, clock, settings.audit_webhook_url, settings.audit_webhook_secret)
+        if settings.audit_webhook_url
+        else None
+    )
     policy = Policy(settings.max_key_age_days, settings.warn_key_age_days, settings.unused_days)
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     memory = KeyMemory(db, clock)
@@ -142,4 +149,5 @@ def bootstrap(
         scanner=scanner,
         alerts=alerts,
         rotations=rotations,
+        audit_stream=stream,
     )

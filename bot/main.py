@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime
 
 from dotenv import load_dotenv
 
@@ -35,7 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print JSON instead of a table")
     scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
     audit = sub.add_parser("audit", help="export the audit log")
-    audit.add_argument("--csv", action="store_true", required=True, help="write every event as CSV to stdout")
+    form = audit.add_mutually_exclusive_group(required=True)
+    form.add_argument("--csv", action="store_true", help="write every event as CSV to stdout")
+    form.add_argument("--json", action="store_true", help="write every event as a JSON line (docs/audit-events.md)")
+    audit.add_argument("--since", type=_when, help="from this date or time on (ISO 8601, UTC by default)")
+    audit.add_argument("--until", type=_when, help="before this date or time (ISO 8601, UTC by default)")
     return parser
 
 
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print("database is up to date")
         return 0
     if args.command == "audit":
-        return export_audit(settings)
+        return export_audit(settings, as_json=args.json, since=args.since, until=args.until)
     if args.command == "scan":
         from bot.cli_scan import run_scan
 
@@ -60,15 +65,32 @@ def main(argv: list[str] | None = None) -> int:
     return run(settings)
 
 
-def export_audit(settings: Settings) -> int:
+def _when(value: str) -> datetime:
+    from bot.domain.audit_events import parse_when
+
+    try:
+        return parse_when(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def export_audit(
+    settings: Settings, *, as_json: bool = False, since: datetime | None = None, until: datetime | None = None
+) -> int:
     import csv
 
     from bot.bootstrap import bootstrap
 
     services = bootstrap(settings)
+    if as_json:
+        for line in services.audit.events(since, until):
+            sys.stdout.write(line + "\n")
+        return 0
     writer = csv.writer(sys.stdout)
     writer.writerow(["at", "actor", "action", "outcome", "request_id", "account", "iam_user", "key_id", "detail"])
     for e in services.audit.all():
+        if (since and e.at < since) or (until and e.at >= until):
+            continue
         writer.writerow(
             [e.at.isoformat(), e.actor, e.action, e.outcome, e.request_id, e.account, e.iam_user, e.key_id, e.detail]
         )

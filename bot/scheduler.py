@@ -137,7 +137,9 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
         approvals.resync()
 
     settings = services.settings
-    return {
+    stream = services.audit_stream
+    streaming = {"audit_stream": (stream.deliver_due, IntervalTrigger(seconds=5))} if stream else {}
+    return streaming | {
         "housekeeping": (housekeeping, IntervalTrigger(seconds=60)),
         "rotations": (services.rotations.advance_due, IntervalTrigger(minutes=15)),
         "scan": (

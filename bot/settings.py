@@ -86,6 +86,8 @@ class Settings:
     scan_concurrency: int = 4
     reconcile_after_minutes: int = 10
     organization: Organization | None = None
+    audit_webhook_url: str | None = None
+    audit_webhook_secret: str | None = None
 
     @property
     def account_aliases(self) -> list[str]:
@@ -169,13 +171,22 @@ class Settings:
             or "UTC",
             remind_every_days=r.optional("REMIND_EVERY_DAYS", _int_between(1, 365), "days from 1 to 365") or 7,
             exempt=r.optional("EXEMPT", _exempt_list, "comma-separated key ids, users or account:user") or frozenset(),
-            scan_concurrency=r.optional("SCAN_CONCURRENCY", _int_between(1, 32), "a number from 1 to 32") or 4,
+            scan_concurrency=r.optional("SCAN_CONCURRENCY", _int_between(1, 64), "a number from 1 to 64") or 4,
             reconcile_after_minutes=r.optional(
                 "RECONCILE_AFTER_MINUTES", _int_between(0, 1440), "minutes from 0 to 1440"
             )
             if env.get("RECONCILE_AFTER_MINUTES", "").strip()
             else 10,
         )
+        settings = replace(
+            settings,
+            audit_webhook_url=r.optional(
+                "AUDIT_WEBHOOK_URL", _webhook_url, "an https:// URL (http:// only to 127.0.0.1, localhost or [::1])"
+            ),
+            audit_webhook_secret=r.optional("AUDIT_WEBHOOK_SECRET", _webhook_secret, "at least 16 characters"),
+        )
+        if settings.audit_webhook_secret and not settings.audit_webhook_url:
+            raise SettingsError("AUDIT_WEBHOOK_SECRET is set but AUDIT_WEBHOOK_URL is not: set both, or neither")
         organization = _organization(r)
         if organization is not None:
             # With discovery, ACCOUNTS only adds accounts (or overrides discovered ones): no implicit default.
@@ -220,6 +231,28 @@ def _organization(r: _Reader) -> Organization | None:
         )
         or frozenset(),
     )
+
+
+def _webhook_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        raise ValueError("not a URL") from None
+    if parts.scheme == "https" and host:
+        return value
+    if parts.scheme == "http" and host in {"127.0.0.1", "localhost", "::1"}:
+        return value  # a relay on the same host (or a test receiver); anything further away needs TLS
+    raise ValueError("the audit trail leaves the host only over https")
+
+
+def _webhook_secret(value: str) -> str:
+    if len(value) < 16:
+        raise ValueError("too short")
+    return value
 
 
 def _pattern_list(pattern: re.Pattern[str], what: str) -> Callable[[str], frozenset[str]]:

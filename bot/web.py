@@ -56,13 +56,20 @@ def build_wsgi(services: Services, executor: ThreadPoolExecutor | None = None) -
     return KeywardenWSGI(services, executor)
 
 
-def _health(services: Services) -> tuple[str, dict[str, str]]:
+def _health(services: Services) -> tuple[str, dict[str, Any]]:
     try:
         services.db.ping()
     except Exception as e:  # a health check reports, it does not raise
         log.warning("health check: database unreachable: %s", type(e).__name__)
         return "503 Service Unavailable", {"status": "error", "database": "unreachable"}
-    return "200 OK", {"status": "ok", "database": "ok"}
+    body: dict[str, Any] = {"status": "ok", "database": "ok"}
+    if services.audit_stream is not None:
+        try:
+            body["audit_backlog"] = services.audit_stream.backlog().as_health()
+        except Exception as e:  # a health check reports, it does not raise
+            log.warning("health check: audit backlog unreadable: %s", type(e).__name__)
+            body["audit_backlog"] = "unknown"
+    return "200 OK", body
 
 
 def create_wsgi_app() -> WSGIApp:

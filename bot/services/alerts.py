@@ -157,8 +157,27 @@ class AlertService:
                 if key not in current and row.resolved_at is None:
                     row.resolved_at = now
                     resolved += 1
+                    self._audit.record(
+                        session,
+                        "keywarden",
+                        "finding_resolved",
+                        account=row.account,
+                        iam_user=row.iam_user,
+                        key_id=row.subject if row.subject.startswith(("AKIA", "ASIA")) else None,
+                        detail=row.code,
+                    )
             for key, f in current.items():
                 row = rows.get(key)
+                if row is None or row.resolved_at is not None:
+                    self._audit.record(
+                        session,
+                        "keywarden",
+                        "finding_opened",
+                        account=f.account,
+                        iam_user=f.user,
+                        key_id=f.key_id,
+                        detail=f"{f.code}: {f.finding.message}",
+                    )
                 if row is None:
                     new.add(key)
                     session.add(

@@ -1,7 +1,8 @@
-"""The append-only audit log."""
+"""The append-only audit log, and its events for the audit stream and `python -m bot audit --json`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.db import AuditEvent, Database
+from bot.db import AuditEvent, AuditOutbox, Database, KeyRequest
+from bot.domain.audit_events import AuditRow, event_json, event_type
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,10 @@ class Event:
 
 
 class AuditLog:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, stream: bool = False) -> None:
         self._db = db
         self._clock = clock
+        self._stream = stream  # AUDIT_WEBHOOK_URL is set: each event also goes to the outbox
 
     def record(
         self,
@@ -44,17 +47,34 @@ class AuditLog:
         detail: str = "",
     ) -> None:
         """Add an event inside the caller's transaction, so it commits with the change it describes."""
+        row = AuditEvent(
+            at=self._clock(),
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            request_id=request_id,
+            account=account,
+            iam_user=iam_user,
+            key_id=key_id,
+            detail=detail[:2000],
+        )
+        session.add(row)
+        if self._stream:
+            self._to_outbox(session, row)
+
+    @staticmethod
+    def _to_outbox(session: Session, row: AuditEvent) -> None:
+        """The event's body, in the same transaction: it is delivered exactly when the change is committed."""
+        session.flush([row])  # the row's id is the event's id
+        request = session.get(KeyRequest, row.request_id) if row.request_id else None
+        audit_row = _audit_row(row, request.operation if request else None)
         session.add(
-            AuditEvent(
-                at=self._clock(),
-                actor=actor,
-                action=action,
-                outcome=outcome,
-                request_id=request_id,
-                account=account,
-                iam_user=iam_user,
-                key_id=key_id,
-                detail=detail[:2000],
+            AuditOutbox(
+                audit_id=row.id,
+                created_at=row.at,
+                event_type=event_type(row.action, audit_row.operation),
+                body=event_json(audit_row),
+                attempts=0,
             )
         )
 
@@ -75,6 +95,33 @@ class AuditLog:
     def all(self) -> list[Event]:
         with self._db.session() as session:
             return [_event(row) for row in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+
+    def events(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[str]:
+        """Every event from `since` (inclusive) to `until` (exclusive) as a JSON line, the stream's schema."""
+        query = select(AuditEvent, KeyRequest.operation).outerjoin(KeyRequest, KeyRequest.id == AuditEvent.request_id)
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        if until is not None:
+            query = query.where(AuditEvent.at < until)
+        with self._db.session() as session:
+            for row, operation in session.execute(query.order_by(AuditEvent.id).execution_options(yield_per=500)):
+                yield event_json(_audit_row(row, operation))
+
+
+def _audit_row(row: AuditEvent, operation: str | None) -> AuditRow:
+    return AuditRow(
+        row.id,
+        row.at,
+        row.actor,
+        row.action,
+        row.outcome,
+        row.request_id,
+        row.account,
+        row.iam_user,
+        row.key_id,
+        row.detail,
+        operation,
+    )
 
 
 def _event(row: AuditEvent) -> Event:

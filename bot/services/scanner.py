@@ -95,15 +95,18 @@ class Scanner:
         notes = [] if accounts else self._aws.refresh_accounts().digest_lines()
         aliases = accounts or self._aws.aliases
         results: list[AccountScan] = []
-        before = {alias: _iam_calls(self._aws.account(alias).calls) for alias in aliases}
+        before = {alias: _iam_calls(self._aws.calls_of(alias)) for alias in aliases}
+        # With more accounts than workers, an account's clients are let go once its turn is over (and after
+        # its report is started): memory then follows SCAN_CONCURRENCY, not the number of accounts.
+        transient = len(aliases) > self._concurrency
         with ThreadPoolExecutor(max_workers=max(1, min(self._concurrency, len(aliases)))) as pool:
             # AWS builds credential reports in the background: ask every account first, so that by
             # the time an account's turn comes its report is (nearly) ready. Failures show up later.
-            list(pool.map(self._start_report, aliases))
-            futures = [pool.submit(self._scan_account, alias) for alias in aliases]
+            list(pool.map(lambda alias: self._start_report(alias, transient), aliases))
+            futures = [pool.submit(self._scan_account, alias, transient) for alias in aliases]
             for done, future in enumerate(as_completed(futures), start=1):
                 result = future.result()
-                result.iam_calls = _iam_calls(self._aws.account(result.account).calls) - before[result.account]
+                result.iam_calls = _iam_calls(self._aws.calls_of(result.account)) - before[result.account]
                 results.append(result)
                 if progress:
                     progress(result.account, done, len(aliases))
@@ -111,19 +114,25 @@ class Scanner:
         results.sort(key=lambda r: order[r.account])
         return ScanReport(started, self._clock(), results, notes)
 
-    def _start_report(self, alias: str) -> None:
+    def _start_report(self, alias: str, transient: bool = False) -> None:
         try:
             self._aws.account(alias).generate_credential_report()
         except AwsError as e:
             log.info("could not start the credential report of %s: %s", alias, e.message)
+        finally:
+            if transient:
+                self._aws.release(alias)
 
-    def _scan_account(self, alias: str) -> AccountScan:
+    def _scan_account(self, alias: str, transient: bool = False) -> AccountScan:
         result = AccountScan(alias)
         try:
             self._scan_into(result, alias)
         except AwsError as e:
             log.warning("scan of account %s failed: %s", alias, e.message)
             result.error = e.message
+        finally:
+            if transient:
+                self._aws.release(alias)
         return result
 
     def _scan_into(self, result: AccountScan, alias: str) -> None:
