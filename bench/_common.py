@@ -358,7 +358,10 @@ the full-size one alone. `--no-docs` prints without writing.
 | Scan cost | `.venv/bin/python -m bench.scan_cost` | 1,000 / 5,000 / 10,000 IAM users | about 4 minutes |
 | Many accounts | `.venv/bin/python -m bench.many_accounts` | 20 accounts x 200 users | about 2.5 minutes |
 | Slack messages | `.venv/bin/python -m bench.slack_messages` | 500 keys with findings, 40 owners | seconds |
-| Organisation scale | `.venv/bin/python -m bench.organization` | 200 accounts x 50 users, 50 ms per call, 5 s reports | about 2 minutes |
+| Paste detector | `.venv/bin/python -m bench.exposure_detector` | 20,000 chat lines, 2,000 pastes | seconds |
+| Paste to alert | `.venv/bin/python -m bench.paste_to_alert` | 60 pastes at 50 msg/s, 300 commands | under 2 minutes |
+| SQS event to alert | `.venv/bin/python -m bench.events_to_alert` | 40 events and a burst of 10 | about 1.5 minutes |
+| Organisation | `.venv/bin/python -m bench.organization` | 200 x 50 users, 50 ms calls | about 2 minutes |
 
 Everything runs on loopback: moto's server (or moto in process) stands in for AWS and a fake Slack
 Web API (`tests/support/fake_slack.py`) for Slack, so times measure this machine and these
@@ -374,6 +377,12 @@ _ORDER = [
     "many_accounts:quick",
     "slack_messages",
     "slack_messages:quick",
+    "exposure_detector",
+    "exposure_detector:quick",
+    "paste_to_alert",
+    "paste_to_alert:quick",
+    "events_to_alert",
+    "events_to_alert:quick",
     "organization",
     "organization:quick",
 ]

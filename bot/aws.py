@@ -572,7 +572,7 @@ class AwsGateway:
 
     def hub_partition(self) -> str:
         """The partition (aws, aws-us-gov, aws-cn) of the identity Keywarden runs as."""
-        return _partition(AccountClient("hub", self._base_session())._call("sts", "get_caller_identity")["Arn"])
+        return _partition(self.caller_arn())
 
     def list_organization(self, org: Organization) -> list[OrgAccount]:
         """Every account of the organisation (or of the ORG_INCLUDE_OUS subtrees), whatever its status."""
@@ -645,6 +645,85 @@ class AwsGateway:
             f"ORG_INCLUDE_OUS names {', '.join(missing)}, which the organisation does not have; "
             f"its root and OU ids are: {', '.join(units)}"
         ]
+
+    def caller_arn(self) -> str:
+        """The ARN of Keywarden's own identity (the credentials boto3 found)."""
+        with self._lock:
+            if self._base is None:
+                self._base = _with_fast_timestamps(self._session_factory())
+            base = self._base
+        sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+        try:
+            return sts.get_caller_identity()["Arn"]
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "hub", "sts") from None
+
+    def queue(self, url: str, wait_seconds: int = 20) -> EventQueue:
+        """The SQS queue of EventBridge events, read with Keywarden's own identity."""
+        with self._lock:
+            if self._base is None:
+                self._base = _with_fast_timestamps(self._session_factory())
+            base = self._base
+        return EventQueue(base, url, wait_seconds)
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    message_id: str
+    receipt: str
+    body: str
+    receive_count: int
+
+
+_SQS_HOST = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
+
+
+class EventQueue:
+    """Long polling of one SQS queue: receive up to 10 messages, delete each once handled."""
+
+    def __init__(self, session: boto3.Session, url: str, wait_seconds: int = 20) -> None:
+        self.url = url
+        self.wait_seconds = wait_seconds
+        match = _SQS_HOST.match(url)
+        region = match.group(1) if match else (session.region_name or _GLOBAL_REGION)
+        # A long poll holds the connection for wait_seconds: the read timeout must outlast it.
+        config = _RETRIES.merge(Config(read_timeout=wait_seconds + 15))
+        self._sqs = session.client("sqs", region_name=region, config=config)
+
+    def receive(self, max_messages: int = 10) -> list[QueueMessage]:
+        try:
+            reply = self._sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=max_messages,
+                WaitTimeSeconds=self.wait_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
+        return [
+            QueueMessage(
+                m["MessageId"],
+                m["ReceiptHandle"],
+                m.get("Body", ""),
+                int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1") or 1),
+            )
+            for m in reply.get("Messages", [])
+        ]
+
+    def delete(self, message: QueueMessage) -> None:
+        try:
+            self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt)
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
+
+    def retry_later(self, message: QueueMessage, seconds: int) -> None:
+        """Show the message again after `seconds` (a handling failure backs off instead of spinning)."""
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=message.receipt, VisibilityTimeout=max(0, min(seconds, 43_200))
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events queue", "sqs") from None
 
 
 def _org_account(a: dict[str, Any]) -> OrgAccount:

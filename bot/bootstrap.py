@@ -19,7 +19,9 @@ from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
 from bot.services.audit_stream import AuditStream
+from bot.services.exposures import ExposureService
 from bot.services.inventory import InventoryService
+from bot.services.key_events import KeyChangeService
 from bot.services.key_memory import KeyMemory
 from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
@@ -50,6 +52,8 @@ class Services:
     scanner: Scanner
     alerts: AlertService
     rotations: RotationService
+    exposures: ExposureService
+    key_changes: KeyChangeService
     audit_stream: AuditStream | None = None
 
     @property
@@ -62,6 +66,15 @@ class Services:
         """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
         report = self.scanner.scan(progress=progress)
         return report, (self.alerts.deliver(report, trigger) if post else None)
+
+    def event_intake(self, wait_seconds: int = 20):  # -> EventIntake | None
+        """The reader of EVENTS_QUEUE_URL (None when unset); long polls of `wait_seconds`."""
+        if not self.settings.events_queue_url:
+            return None
+        from bot.services.event_intake import EventIntake
+
+        queue = self.aws.queue(self.settings.events_queue_url, wait_seconds)
+        return EventIntake(queue, self.db, self.clock, self.exposures, self.key_changes)
 
     def settle(self) -> None:
         """Ready a long-running process: create the AWS clients, then freeze the heap built so far.
@@ -134,6 +147,12 @@ def bootstrap(
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
     )
+    admin_token, api_url = settings.slack_admin_token, settings.slack_api_url
+    admin = Notifier(make_web_client(admin_token, api_url)) if admin_token else None
+    exposures = ExposureService(
+        db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
+    )
+    key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
     return Services(
         settings=settings,
         clock=clock,
@@ -149,5 +168,7 @@ def bootstrap(
         scanner=scanner,
         alerts=alerts,
         rotations=rotations,
+        exposures=exposures,
+        key_changes=key_changes,
         audit_stream=stream,
     )

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     create_engine,
     event,
     text,
@@ -240,6 +241,54 @@ class ScanRun(Base):
     finished_at: Mapped[datetime | None]
     trigger: Mapped[str] = mapped_column(String(32))
     summary: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Exposure(Base):
+    """A key id pasted with a secret (or reported exposed by AWS Health), and how far the response got.
+
+    Never the secret: the key id, where it was seen and by whom, and one column per response step, set once
+    the step is done, so a retry or a resumed run repeats none of them.
+    """
+
+    __tablename__ = "exposures"
+    __table_args__ = (UniqueConstraint("origin", "key_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(160))  # slack/<channel>/<ts> or aws-health/<event id>
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # slack | aws-health
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    poster: Mapped[str | None] = mapped_column(String(32))
+    permalink: Mapped[str | None] = mapped_column(String(500))
+    detected_at: Mapped[datetime] = mapped_column(index=True)
+    claimed_at: Mapped[datetime | None]
+    # What the key lookup found: a configured account and user, or only the AWS account id.
+    looked_up_at: Mapped[datetime | None]
+    account: Mapped[str | None] = mapped_column(String(64))
+    iam_user: Mapped[str | None] = mapped_column(String(64))
+    aws_account_id: Mapped[str | None] = mapped_column(String(12))
+    owner: Mapped[str | None] = mapped_column(String(32))  # the owner's Slack user id
+    # Response steps.
+    reply_ts: Mapped[str | None] = mapped_column(String(32))
+    deleted: Mapped[str | None] = mapped_column(String(16))  # deleted | failed | skipped
+    poster_told_at: Mapped[datetime | None]
+    alert_ts: Mapped[str | None] = mapped_column(String(32))
+    owner_told_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+
+
+class AwsEventSeen(Base):
+    """EventBridge event ids from the queue, kept 14 days, so each event is handled once."""
+
+    __tablename__ = "aws_events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    claimed_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
 
 
 class Database:

@@ -7,6 +7,8 @@ ROLLBACK = "rotation_rollback"
 ALERT_ROTATE = "alert_rotate"
 ALERT_DEACTIVATE = "alert_deactivate"
 ALERT_SNOOZE = "alert_snooze"
+EXPOSURE_DEACTIVATE = "exposure_deactivate_now"
+EXPOSURE_ROTATE = "exposure_rotate"
 
 REQUEST_MODAL = "request_modal"
 DENY_MODAL = "deny_modal"

@@ -135,6 +135,8 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
         approvals.expire_due()
         approvals.reconcile_stuck(timedelta(minutes=services.settings.reconcile_after_minutes))
         approvals.resync()
+        # An exposure response is claimed for seconds; one left longer was interrupted (crash, Slack down).
+        services.exposures.resume_unfinished(timedelta(minutes=max(2, services.settings.reconcile_after_minutes)))
 
     settings = services.settings
     stream = services.audit_stream
@@ -152,10 +154,13 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
 class ClockProcess:
     """Wait for leadership, then run the jobs until stopped or leadership is lost."""
 
-    def __init__(self, services: Services, lease: Lease | None = None, poll_seconds: float = 5) -> None:
+    def __init__(
+        self, services: Services, lease: Lease | None = None, poll_seconds: float = 5, events_wait_seconds: int = 20
+    ) -> None:
         self.services = services
         self.lease = lease or make_lease(services)
         self.poll_seconds = poll_seconds
+        self.events_wait_seconds = events_wait_seconds
         self.stopping = threading.Event()
         self.active = threading.Event()
 
@@ -175,6 +180,7 @@ class ClockProcess:
             first = {"next_run_time": datetime.now(UTC)} if name == "housekeeping" else {}
             scheduler.add_job(_logged(name, func), trigger, id=name, name=name, **first)
         scheduler.start()
+        events_stop, events = self._start_event_intake()
         self.active.set()
         try:
             while not self.stopping.wait(self.poll_seconds):
@@ -182,9 +188,22 @@ class ClockProcess:
                     log.warning("lost the scheduler lease; standing by")
                     break
         finally:
+            events_stop.set()
             scheduler.shutdown(wait=True)
+            if events is not None:
+                events.join(timeout=self.events_wait_seconds + 30)  # a long poll in flight ends by itself
             self.active.clear()
             self.lease.release()
+
+    def _start_event_intake(self) -> tuple[threading.Event, threading.Thread | None]:
+        """With EVENTS_QUEUE_URL, the long-poll loop of the events queue, while this process leads."""
+        stop = threading.Event()
+        intake = self.services.event_intake(self.events_wait_seconds)
+        if intake is None:
+            return stop, None
+        thread = threading.Thread(target=intake.run, args=(stop,), name="keywarden-events", daemon=True)
+        thread.start()
+        return stop, thread
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="keywarden-scheduler", daemon=True)

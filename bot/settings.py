@@ -85,6 +85,8 @@ class Settings:
     exempt: frozenset[str] = frozenset()
     scan_concurrency: int = 4
     reconcile_after_minutes: int = 10
+    events_queue_url: str | None = None
+    slack_admin_token: str | None = None
     organization: Organization | None = None
     audit_webhook_url: str | None = None
     audit_webhook_secret: str | None = None
@@ -177,6 +179,14 @@ class Settings:
             )
             if env.get("RECONCILE_AFTER_MINUTES", "").strip()
             else 10,
+            events_queue_url=r.optional(
+                "EVENTS_QUEUE_URL",
+                _queue_url,
+                "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/keywarden-events",
+            ),
+            slack_admin_token=r.optional(
+                "SLACK_ADMIN_TOKEN", _token("xoxp-"), "a user token of a workspace admin, starting with xoxp-"
+            ),
         )
         settings = replace(
             settings,
@@ -308,6 +318,12 @@ def _url(value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise ValueError("")
     return value if value.endswith("/") else value + "/"
+
+
+def _queue_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+/\d{12}/[\w-]{1,80}(\.fifo)?$", value):
+        raise ValueError("")
+    return value
 
 
 def _database_url(value: str) -> str:

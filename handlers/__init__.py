@@ -6,7 +6,7 @@ from slack_bolt import App, BoltContext
 
 from bot.bootstrap import Services
 from bot.slack import RetryingRespond
-from handlers import actions, commands, errors, views
+from handlers import actions, commands, errors, events, views
 
 
 def register_listeners(app: App, services: Services) -> None:
@@ -20,3 +20,4 @@ def register_listeners(app: App, services: Services) -> None:
     commands.register(app, services)
     actions.register(app, services)
     views.register(app, services)
+    events.register(app, services)

@@ -10,7 +10,7 @@ from bot import ids
 from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, Command
 from bot.domain.keys import ACCESS_KEY_ID
-from bot.request_blocks import build_deny_modal, build_request_filed
+from bot.request_blocks import build_deny_modal, build_request_filed, outcome_line
 from handlers.errors import replies_on_error
 
 
@@ -97,6 +97,17 @@ def register(app: App, services: Services) -> None:
         user_id = body["user"]["id"]
         _tell(respond, services.alerts.snooze(*key, user_id, approvals.is_approver(user_id)))
 
+    @replies_on_error
+    def deactivate_now(body: dict[str, Any], respond: Respond) -> None:
+        key = key_of(body)
+        if key is None:
+            return _tell(respond, "This button does not name a key Keywarden knows.")
+        reason = "exposed: deactivated from the exposure alert"
+        request = approvals.file(body["user"]["id"], Command("deactivate", key_id=key[1], reason=reason, now=True))
+        _tell(respond, f"Break-glass {request.id}: {outcome_line(request)} The approvers have been told.")
+
+    app.action(ids.EXPOSURE_DEACTIVATE)(ack=_ack, lazy=[deactivate_now])
+    app.action(ids.EXPOSURE_ROTATE)(ack=_ack, lazy=[file_from_alert("rotate")])
     app.action(ids.ALERT_ROTATE)(ack=_ack, lazy=[file_from_alert("rotate")])
     app.action(ids.ALERT_DEACTIVATE)(ack=_ack, lazy=[file_from_alert("deactivate")])
     app.action(ids.ALERT_SNOOZE)(ack=_ack, lazy=[snooze])

@@ -11,6 +11,7 @@ from bot.blocks import Message, build_audit, build_check, build_help, build_key_
 from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
+from bot.exposure_blocks import exposure_blocks
 from bot.request_blocks import build_open_requests, build_request_filed, build_request_modal, outcome_line
 from bot.rotation_blocks import key_note, rotation_blocks
 from bot.scan_blocks import scan_summary
@@ -23,15 +24,23 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
     caller = services.directory.person(user_id)
     result = services.inventory.list_for(caller, cmd.user)
     notes: dict[str, str] = {}
-    for key_id in (k.facts.key_id for u in result.users for k in u.keys if k.facts.key_id):
+    key_ids = [k.facts.key_id for u in result.users for k in u.keys if k.facts.key_id]
+    for key_id in key_ids:
         rotation = services.rotations.state_for_key(key_id)
         if rotation is not None:
             notes[key_id] = key_note(rotation, key_id)
+    for key_id, note in services.exposures.notes_for(key_ids).items():
+        notes[key_id] = f"{note}\n    {notes[key_id]}" if key_id in notes else note
     return build_key_list(result, services.clock(), notes)
 
 
 def _check(services: Services, cmd: Command, user_id: str) -> Message:
-    return build_check(services.inventory.check(cmd.raw), services.clock())
+    result = services.inventory.check(cmd.raw)
+    text, blocks = build_check(result, services.clock())
+    exposed = services.exposures.notes_for([result.key_id])
+    if exposed:  # before the next step: the exposure is what matters most about this key
+        blocks[-1:-1] = exposure_blocks(exposed[result.key_id], result.key_id, result.key)
+    return text, blocks
 
 
 def _audit(services: Services, cmd: Command, user_id: str) -> Message:

@@ -120,7 +120,8 @@ class AuditStream:
             status = self._transport(self._url, data, headers)
             error = None if 200 <= status < 300 else f"HTTP {status}"
         except (OSError, ValueError) as e:  # no answer: refused, reset, timed out, TLS
-            error = type(e).__name__
+            reason = getattr(e, "reason", None)  # urllib wraps the socket's error in a URLError
+            error = type(reason if isinstance(reason, BaseException) else e).__name__
         if error is None:
             with self._db.session() as session:
                 session.execute(delete(AuditOutbox).where(AuditOutbox.id == row_id))

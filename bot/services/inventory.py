@@ -52,6 +52,16 @@ class CheckResult:
     next_step: str = ""
 
 
+@dataclass(frozen=True)
+class KeyOwner:
+    """Who owns a key id: a configured account and IAM user, or only the AWS account id (or nothing known)."""
+
+    key_id: str
+    account: str | None = None  # configured alias
+    user: str | None = None
+    aws_account_id: str | None = None
+
+
 class InventoryService:
     def __init__(
         self,
@@ -135,6 +145,47 @@ class InventoryService:
             hint = f" ({denied[0]})" if denied else ""
             raise InputError(f"`{key_id}` was not found in any configured account{hint}. `check {key_id}` explains.")
         return found
+
+    def key_owner(self, key_id: str) -> KeyOwner:
+        """Who owns a key id, found as `check` does: sts:GetAccessKeyInfo for the account, then the configured
+        accounts' users. Only Keywarden's own credentials are used, whatever was pasted beside the id."""
+        aws_account_id: str | None = None
+        try:
+            aws_account_id = self._aws.account(self._aws.aliases[0]).key_owner_account(key_id)
+        except AwsError as e:
+            log.info("could not tell which account owns a key: %s", e.message)
+        alias = self.alias_for(aws_account_id) if aws_account_id else None
+        if aws_account_id and alias is None:
+            return KeyOwner(key_id, aws_account_id=aws_account_id)  # an account Keywarden does not manage
+        if not ACCESS_KEY_ID.match(key_id):  # temporary credentials belong to no IAM user
+            return KeyOwner(key_id, alias, None, aws_account_id)
+        for account in [alias] if alias else self._aws.aliases:
+            try:
+                used = self._aws.account(account).key_last_used(key_id)
+            except (AwsNotFound, AwsPermissionDenied):
+                continue
+            return KeyOwner(key_id, account, used.user or None, aws_account_id or self.account_id_of(account))
+        known = self._memory.get(key_id)
+        if known is not None:  # deleted since; who had it is still worth saying
+            return KeyOwner(key_id, known.account, known.iam_user, aws_account_id)
+        return KeyOwner(key_id, alias, None, aws_account_id)
+
+    def alias_for(self, aws_account_id: str) -> str | None:
+        """The configured account with this AWS account id, if any."""
+        for account in self._aws.accounts():
+            if self.account_id_of(account.alias) == aws_account_id:
+                return account.alias
+        return None
+
+    def account_id_of(self, alias: str) -> str | None:
+        account = next((a for a in self._aws.accounts() if a.alias == alias), None)
+        if account is None:
+            return None
+        try:
+            return self._account_id(account)
+        except AwsError as e:
+            log.info("could not read the account id of %s: %s", alias, e.message)
+            return None
 
     def _find_key(self, key_id: str) -> tuple[tuple[str, str] | None, list[str]]:
         denied: list[str] = []

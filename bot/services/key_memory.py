@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -81,6 +82,35 @@ class KeyMemory:
                         row.gone = True
         except IntegrityError:
             log.debug("concurrent sighting of keys in %s; the other writer's rows stand", account)
+
+    def note_created(self, account: str, user: str, key_id: str, created: datetime | None) -> None:
+        """A key created outside Keywarden (CloudTrail), remembered before the next scan lists it."""
+        now = self._clock()
+        try:
+            with self._db.session() as session:
+                row = session.get(KnownKey, key_id)
+                if row is None:
+                    session.add(
+                        KnownKey(
+                            key_id=key_id,
+                            account=account,
+                            iam_user=user,
+                            created=created,
+                            first_seen=now,
+                            last_seen=now,
+                        )
+                    )
+                else:
+                    row.last_seen, row.gone = now, False
+        except IntegrityError:
+            log.debug("concurrent sighting of key %s; the other writer's row stands", key_id)
+
+    def note_gone(self, key_id: str) -> None:
+        """A key deleted outside Keywarden (CloudTrail)."""
+        with self._db.session() as session:
+            row = session.get(KnownKey, key_id)
+            if row is not None:
+                row.gone, row.last_seen = True, self._clock()
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:

@@ -61,6 +61,22 @@ class Notifier:
             return False
         return True
 
+    def delete(self, channel: str, ts: str) -> bool:
+        """chat.delete; with a workspace admin's user token, also other people's messages."""
+        try:
+            self._client.chat_delete(channel=channel, ts=ts)
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("chat.delete of %s/%s failed: %s", channel, ts, _reason(e))
+            return False
+        return True
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return self._client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+        except (SlackApiError, SlackClientError, OSError, KeyError, TypeError) as e:
+            log.warning("chat.getPermalink of %s/%s failed: %s", channel, ts, type(e).__name__)
+            return None
+
     def dm(self, user: str, message: Message) -> tuple[str, str] | None:
         """A direct message: posting to a user id opens (or reuses) the bot's DM with them."""
         return self.post(user, message)

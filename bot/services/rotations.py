@@ -184,6 +184,18 @@ class RotationService:
         )
         return found[0] if found else None
 
+    def check_key_now(self, key_id: str) -> Rotation | None:
+        """A key of a rotation in progress changed outside Keywarden: take the rotation's next step now, not
+        at its next check (a new key deleted by hand cancels it at once). Returns the rotation as it is after."""
+        rotation = self.state_for_key(key_id)
+        if rotation is None or rotation.state not in SCHEDULED:
+            return rotation
+        try:
+            self._advance(rotation)
+        except AwsError as e:  # the schedule looks again at its next check
+            log.warning("rotation %s could not be checked: %s", rotation.id, e.message)
+        return self.get(rotation.id)
+
     # The schedule
     def advance_due(self) -> int:
         """Take every rotation whose time has come one step further; safe to run concurrently and repeatedly."""

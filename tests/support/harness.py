@@ -94,6 +94,43 @@ class SlackRequests:
         )
         return self.post(body, self.signed_headers(body))
 
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        team_id: str = "T1",
+        event_id: str | None = None,
+        retry: int | None = None,
+        raw: str | None = None,
+    ) -> Reply:
+        """An Events API event_callback, signed, as Slack sends it; `retry` adds X-Slack-Retry-Num."""
+        body = raw
+        if body is None:
+            envelope = {
+                "token": "legacy",
+                "team_id": team_id,
+                "api_app_id": "A1",
+                "event": event,
+                "type": "event_callback",
+                "event_id": event_id or f"Ev{abs(hash((json.dumps(event, sort_keys=True), team_id))) % 10**10:010d}",
+                "event_time": int(time.time()),
+                "authorizations": [{"team_id": team_id, "user_id": "UBOT", "is_bot": True}],
+            }
+            # Real Slack escapes every "/" in its JSON; a pasted secret arrives escaped too.
+            body = json.dumps(envelope).replace("/", "\\/")
+        headers = self.signed_headers(body, content_type="application/json")
+        if retry is not None:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return self.post(body, headers)
+
+    def message(
+        self, text: str, *, user: str = "UALICE", channel: str = "CWORK", ts: str = "1700000100.000100", **kw: Any
+    ) -> Reply:
+        """A plain message event in a channel."""
+        event = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts, "channel_type": "channel"}
+        return self.event(event, **kw)
+
     def interact(self, payload: dict[str, Any]) -> Reply:
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, self.signed_headers(body))

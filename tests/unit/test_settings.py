@@ -39,6 +39,13 @@ def test_full_configuration() -> None:
     assert s.scheduler is False
 
 
+def test_events_queue_and_admin_token() -> None:
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/keywarden-events"
+    settings = Settings.from_env(BASE | {"EVENTS_QUEUE_URL": url, "SLACK_ADMIN_TOKEN": "xoxp-1-admin"})
+    assert (settings.events_queue_url, settings.slack_admin_token) == (url, "xoxp-1-admin")
+    assert Settings.from_env(BASE).events_queue_url is None
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [
@@ -57,6 +64,8 @@ def test_full_configuration() -> None:
         ({"MAX_KEY_AGE_DAYS": "-1"}, "MAX_KEY_AGE_DAYS is malformed"),
         ({"WARN_KEY_AGE_DAYS": "95"}, "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS"),
         ({"SCHEDULER": "maybe"}, "SCHEDULER is malformed: expected on or off"),
+        ({"EVENTS_QUEUE_URL": "keywarden-events"}, "EVENTS_QUEUE_URL is malformed: expected an SQS queue URL"),
+        ({"SLACK_ADMIN_TOKEN": "xoxb-bot"}, "SLACK_ADMIN_TOKEN is malformed: expected a user token"),
     ],
 )
 def test_bad_variables_are_named(env: dict[str, str], named: str) -> None:
@@ -99,6 +108,30 @@ def test_organization_discovery_settings() -> None:
     ],
 )
 def test_bad_organization_settings_are_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | env)
+    assert named in str(error.value)
+
+
+def test_audit_webhook_settings() -> None:
+    s = Settings.from_env(
+        BASE | {"AUDIT_WEBHOOK_URL": "https://siem.example.com/in", "AUDIT_WEBHOOK_SECRET": "0123456789abcdef"}
+    )
+    assert s.audit_webhook_url == "https://siem.example.com/in" and s.audit_webhook_secret == "0123456789abcdef"
+    assert Settings.from_env(BASE | {"AUDIT_WEBHOOK_URL": "http://127.0.0.1:8080/x"}).audit_webhook_url
+    assert Settings.from_env(BASE).audit_webhook_url is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"AUDIT_WEBHOOK_URL": "http://siem.example.com/in"}, "AUDIT_WEBHOOK_URL is malformed (the audit trail"),
+        ({"AUDIT_WEBHOOK_URL": "siem.example.com"}, "AUDIT_WEBHOOK_URL is malformed"),
+        ({"AUDIT_WEBHOOK_URL": "https://x.example/", "AUDIT_WEBHOOK_SECRET": "short"}, "AUDIT_WEBHOOK_SECRET is"),
+        ({"AUDIT_WEBHOOK_SECRET": "0123456789abcdef"}, "AUDIT_WEBHOOK_SECRET is set but AUDIT_WEBHOOK_URL is not"),
+    ],
+)
+def test_bad_audit_webhook_settings_are_named(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError) as error:
         Settings.from_env(BASE | env)
     assert named in str(error.value)

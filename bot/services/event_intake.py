@@ -1,0 +1,166 @@
+"""The events queue: EventBridge events from SQS, each handled once, deleted only once handled.
+
+A long-poll loop (20 s waits, batches of 10) in the scheduler process. Every event id is claimed in the
+database before it is handled and remembered for 14 days, so a redelivered message (SQS delivers at least
+once) or a second consumer changes nothing twice. A message that is not an event Keywarden knows is logged
+by type and id only and left on the queue; after 3 receives the queue's redrive policy moves it aside.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, or_, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.aws import AwsError, EventQueue, QueueMessage
+from bot.clock import Clock
+from bot.db import AwsEventSeen, Database
+from bot.domain.aws_events import AwsEvent, CredentialsExposed, MalformedEvent, UnknownEvent, parse_event
+from bot.services.exposures import ExposureService
+from bot.services.key_events import KeyChangeService
+
+log = logging.getLogger(__name__)
+KEEP = timedelta(days=14)
+CLAIM_TIMEOUT = timedelta(minutes=5)  # a claim older than this was left by a crash
+BACKOFF_SECONDS = 30  # times the receive count: a failing event waits longer each time
+MAX_RECEIVES = 3  # the redrive policy's maxReceiveCount (deploy/aws/events.yaml)
+
+
+class EventIntake:
+    def __init__(
+        self,
+        queue: EventQueue,
+        db: Database,
+        clock: Clock,
+        exposures: ExposureService,
+        key_changes: KeyChangeService,
+        *,
+        on_handled: Callable[[AwsEvent], None] | None = None,
+    ) -> None:
+        self._queue = queue
+        self._db = db
+        self._clock = clock
+        self._exposures = exposures
+        self._key_changes = key_changes
+        self._on_handled = on_handled
+        self._last_cleanup: datetime | None = None
+
+    def run(self, stopping: threading.Event) -> None:
+        """Poll until `stopping` is set; an unreachable queue is retried after a pause."""
+        log.info("reading AWS events from the events queue")
+        failures = 0
+        while not stopping.is_set():
+            try:
+                self.poll_once()
+                failures = 0
+            except AwsError as e:
+                failures += 1
+                log.warning("events queue: %s", e.message)
+                stopping.wait(min(300, 5 * 2**failures))
+            except Exception:  # the loop must outlive any one bad batch
+                failures += 1
+                log.exception("events queue: a batch failed")
+                stopping.wait(min(300, 5 * 2**failures))
+
+    def poll_once(self) -> int:
+        """One long poll: receive up to 10 messages and handle each. Returns how many were received."""
+        messages = self._queue.receive(10)
+        for message in messages:
+            self._handle(message)
+        self._forget_old()
+        return len(messages)
+
+    def _handle(self, message: QueueMessage) -> None:
+        try:
+            event = parse_event(message.body)
+        except (MalformedEvent, UnknownEvent) as e:
+            fate = "moves to the dead-letter queue" if message.receive_count >= MAX_RECEIVES else "is left on the queue"
+            log.warning(
+                "events queue: message %s is %s, event id %s; it %s (receive %d)",
+                message.message_id,
+                e.kind,
+                e.event_id,
+                fate,
+                message.receive_count,
+            )
+            return
+        claim = self._claim(event.event_id, type(event).__name__)
+        if claim == "done":
+            self._queue.delete(message)  # handled before: only the message was left
+            return
+        if claim == "busy":
+            return  # another consumer is on it; the message comes back if it fails
+        try:
+            if isinstance(event, CredentialsExposed):
+                self._exposures.handle_health(event)
+                outcome = f"exposure of {len(event.key_ids)} key(s) in AWS account {event.aws_account_id}"
+            else:
+                outcome = self._key_changes.handle(event)
+        except Exception as e:  # kept for a later try: the claim is released, the message backs off
+            self._release(event.event_id)
+            log.warning(
+                "events queue: event %s could not be handled yet (%s); retried later",
+                event.event_id,
+                e.message if isinstance(e, AwsError) else type(e).__name__,
+                exc_info=not isinstance(e, AwsError),
+            )
+            self._queue.retry_later(message, BACKOFF_SECONDS * message.receive_count)
+            return
+        self._done(event.event_id)
+        self._queue.delete(message)
+        log.info("events queue: event %s handled: %s", event.event_id, outcome)
+        if self._on_handled is not None:
+            self._on_handled(event)
+
+    # Event ids
+    def _claim(self, event_id: str, kind: str) -> str:
+        """'claimed' (handle it now), 'done' (handled before) or 'busy' (being handled elsewhere)."""
+        now = self._clock()
+        try:
+            with self._db.session() as session:
+                session.execute(
+                    insert(AwsEventSeen).values(event_id=event_id, kind=kind, received_at=now, claimed_at=now)
+                )
+            return "claimed"
+        except IntegrityError:
+            pass
+        with self._db.session() as session:
+            row = session.get(AwsEventSeen, event_id)
+            if row is not None and row.done_at is not None:
+                return "done"
+            taken = session.execute(
+                update(AwsEventSeen)
+                .where(
+                    AwsEventSeen.event_id == event_id,
+                    AwsEventSeen.done_at.is_(None),
+                    or_(AwsEventSeen.claimed_at.is_(None), AwsEventSeen.claimed_at < now - CLAIM_TIMEOUT),
+                )
+                .values(claimed_at=now)
+                .returning(AwsEventSeen.event_id)
+            ).first()
+        return "claimed" if taken else "busy"
+
+    def _done(self, event_id: str) -> None:
+        with self._db.session() as session:
+            session.execute(update(AwsEventSeen).where(AwsEventSeen.event_id == event_id).values(done_at=self._clock()))
+
+    def _release(self, event_id: str) -> None:
+        with self._db.session() as session:
+            session.execute(
+                update(AwsEventSeen)
+                .where(AwsEventSeen.event_id == event_id, AwsEventSeen.done_at.is_(None))
+                .values(claimed_at=None)
+            )
+
+    def _forget_old(self) -> None:
+        """Drop event ids older than 14 days, at most once an hour."""
+        now = self._clock()
+        if self._last_cleanup is not None and now - self._last_cleanup < timedelta(hours=1):
+            return
+        self._last_cleanup = now
+        with self._db.session() as session:
+            session.execute(delete(AwsEventSeen).where(AwsEventSeen.received_at < now - KEEP))

@@ -1,0 +1,349 @@
+"""The exposure response: a key id pasted with its secret, or reported exposed by AWS Health.
+
+Each (origin, key id) is one row of `exposures`, inserted once: a duplicate delivery (a Slack retry, an
+edit, the same Health event again) finds the row and does nothing. The row records each response step
+once it is done, so a run interrupted by a crash is finished later by the scheduler without repeating a
+step. The secret is never passed in here: only the detector sees the text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.clock import Clock
+from bot.db import Database, Exposure
+from bot.domain.aws_events import CredentialsExposed
+from bot.domain.exposure import PastedMessage, detect
+from bot.exposure_blocks import (
+    AWS_HEALTH,
+    SLACK,
+    ExposedKey,
+    ExposureFacts,
+    build_exposure_alert,
+    build_owner_dm,
+    build_poster_dm,
+    build_thread_reply,
+    exposure_note,
+)
+from bot.services.audit import AuditLog
+from bot.services.inventory import InventoryService
+from bot.services.notifier import Notifier
+from bot.services.ownership import OwnershipIndex
+from bot.slack import SlackDirectory
+
+log = logging.getLogger(__name__)
+GIVE_UP_AFTER = timedelta(days=1)  # unfinished responses are resumed for this long, then left as they are
+_LOWER_SLACK_ID = re.compile(r"^[uw][a-z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class ExposureRecord:
+    id: int
+    origin: str
+    key_id: str
+    source: str
+    channel: str | None
+    message_ts: str | None
+    thread_ts: str | None
+    poster: str | None
+    permalink: str | None
+    detected_at: datetime
+    looked_up_at: datetime | None
+    account: str | None
+    iam_user: str | None
+    aws_account_id: str | None
+    owner: str | None
+    reply_ts: str | None
+    deleted: str | None
+    poster_told_at: datetime | None
+    alert_ts: str | None
+    owner_told_at: datetime | None
+    done_at: datetime | None
+
+    @property
+    def key(self) -> ExposedKey:
+        return ExposedKey(self.key_id, self.account, self.iam_user, self.aws_account_id, self.owner)
+
+
+_FIELDS = list(ExposureRecord.__dataclass_fields__)
+
+
+def _record(row: Exposure) -> ExposureRecord:
+    return ExposureRecord(**{name: getattr(row, name) for name in _FIELDS})
+
+
+def owner_slack_id(
+    index: OwnershipIndex, directory: SlackDirectory, account: str | None, user: str | None
+) -> str | None:
+    """The Slack user an IAM user's owner tag names (email or Slack id), or None."""
+    if not account or not user:
+        return None
+    owned = index.get(account, user)
+    if owned is None or not owned.owner:
+        return None
+    tag = owned.owner.upper() if _LOWER_SLACK_ID.match(owned.owner) else owned.owner  # the index keeps it lower-case
+    return directory.user_id_for(tag)
+
+
+class ExposureService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        audit: AuditLog,
+        inventory: InventoryService,
+        index: OwnershipIndex,
+        directory: SlackDirectory,
+        notifier: Notifier,
+        *,
+        alert_channel: str | None,
+        admin: Notifier | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._audit = audit
+        self._inventory = inventory
+        self._index = index
+        self._directory = directory
+        self._notifier = notifier
+        self._alert_channel = alert_channel
+        self._admin = admin  # a workspace admin's token: deletes the pasted message
+
+    # Intake
+    def handle_message(self, message: PastedMessage) -> bool:
+        """Look at one Slack message; respond when it holds a key id and a secret. True when it was an exposure."""
+        detection = detect(message.text)
+        if not detection.exposure:
+            return False
+        claimed = self._claim(
+            message.origin,
+            detection.key_ids,
+            source=SLACK,
+            channel=message.channel,
+            message_ts=message.ts,
+            thread_ts=message.thread_ts,
+            poster=message.user,
+        )
+        if claimed:
+            self._respond(claimed)
+        return True
+
+    def handle_health(self, event: CredentialsExposed) -> None:
+        claimed = self._claim(
+            f"{AWS_HEALTH}/{event.event_id}", event.key_ids, source=AWS_HEALTH, aws_account_id=event.aws_account_id
+        )
+        if claimed:
+            self._respond(claimed)
+
+    def _claim(self, origin: str, key_ids: Sequence[str], **fields: Any) -> list[int]:
+        """Insert the rows of keys not seen at this origin yet; their ids, or [] when another run has them."""
+        now = self._clock()
+        try:
+            with self._db.session() as session:
+                seen = set(session.scalars(select(Exposure.key_id).where(Exposure.origin == origin)))
+                rows = [
+                    Exposure(origin=origin, key_id=k, detected_at=now, claimed_at=now, **fields)
+                    for k in key_ids
+                    if k not in seen
+                ]
+                session.add_all(rows)
+                session.flush()
+                return [r.id for r in rows]
+        except IntegrityError:  # the same message, delivered twice at once: the other delivery responds
+            return []
+
+    # The response
+    def _respond(self, row_ids: list[int]) -> None:
+        rows = self._look_up(self._load(row_ids))
+        first = rows[0]
+        facts = ExposureFacts(
+            source=first.source,
+            keys=[r.key for r in rows],
+            at=first.detected_at,
+            channel=first.channel,
+            poster=first.poster,
+            permalink=first.permalink,
+            deleted=first.deleted == "deleted",
+        )
+        if first.source == SLACK:
+            facts = self._slack_steps(rows, facts)
+        self._alert_steps(rows, facts)
+        self._finish(row_ids)
+
+    def _look_up(self, rows: list[ExposureRecord]) -> list[ExposureRecord]:
+        """Which account and user own each key (Keywarden's own credentials only), audited once per key."""
+        todo = [r for r in rows if r.looked_up_at is None]
+        if not todo:
+            return rows
+        first = todo[0]
+        permalink = first.permalink
+        if first.source == SLACK and permalink is None and first.channel and first.message_ts:
+            permalink = self._notifier.permalink(first.channel, first.message_ts)
+        found = {}
+        for r in todo:
+            owner = self._inventory.key_owner(r.key_id)
+            slack_owner = owner_slack_id(self._index, self._directory, owner.account, owner.user)
+            found[r.id] = (owner, slack_owner)
+        now = self._clock()
+        with self._db.session() as session:
+            for r in todo:
+                owner, slack_owner = found[r.id]
+                values = {
+                    "looked_up_at": now,
+                    "account": owner.account,
+                    "iam_user": owner.user,
+                    "aws_account_id": owner.aws_account_id or r.aws_account_id,
+                    "owner": slack_owner,
+                    "permalink": permalink,
+                }
+                won = session.execute(
+                    update(Exposure)
+                    .where(Exposure.id == r.id, Exposure.looked_up_at.is_(None))
+                    .values(**values)
+                    .returning(Exposure.id)
+                ).first()
+                if won:
+                    self._audit.record(
+                        session,
+                        r.poster or r.source,
+                        "exposed",
+                        outcome="critical",
+                        account=owner.account,
+                        iam_user=owner.user,
+                        key_id=r.key_id,
+                        detail=_audit_detail(r, permalink, owner.aws_account_id or r.aws_account_id),
+                    )
+        return self._load([r.id for r in rows])
+
+    def _slack_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> ExposureFacts:
+        first = rows[0]
+        assert first.channel and first.message_ts
+        ids = [r.id for r in rows]
+        reply_ts = first.reply_ts
+        if reply_ts is None:
+            posted = self._notifier.post(
+                first.channel, build_thread_reply(facts), thread_ts=first.thread_ts or first.message_ts
+            )
+            if posted:
+                reply_ts = posted[1]
+                self._set(ids, reply_ts=reply_ts)
+        if first.deleted is None and self._admin is not None:
+            deleted = self._admin.delete(first.channel, first.message_ts)
+            self._set(ids, deleted="deleted" if deleted else "failed")
+            facts = replace(facts, deleted=deleted)
+            if deleted and reply_ts:
+                self._notifier.update(first.channel, reply_ts, build_thread_reply(facts))
+        told = first.poster_told_at is not None or not first.poster
+        if not told and self._notifier.dm(first.poster, build_poster_dm(facts)):
+            self._set(ids, poster_told_at=self._clock())
+        return facts
+
+    def _alert_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> None:
+        ids = [r.id for r in rows]
+        if self._alert_channel and rows[0].alert_ts is None:
+            posted = self._notifier.post(self._alert_channel, build_exposure_alert(facts))
+            if posted:
+                self._set(ids, alert_ts=posted[1])
+        by_owner: dict[str, list[ExposureRecord]] = defaultdict(list)
+        for r in rows:
+            if r.owner and r.owner_told_at is None:
+                by_owner[r.owner].append(r)
+        for owner, theirs in by_owner.items():
+            if self._notifier.dm(owner, build_owner_dm(facts, [r.key for r in theirs])):
+                self._set([r.id for r in theirs], owner_told_at=self._clock())
+
+    def _finish(self, row_ids: list[int]) -> None:
+        now = self._clock()
+        done = [r.id for r in self._load(row_ids) if _complete(r, bool(self._alert_channel))]
+        if done:
+            self._set(done, done_at=now)
+
+    # After a crash or a Slack outage
+    def resume_unfinished(self, older_than: timedelta) -> int:
+        """Finish responses left half-done (claimed longer ago than `older_than`); no step runs twice."""
+        now = self._clock()
+        cutoff = now - older_than
+        with self._db.session() as session:
+            origins = list(
+                session.scalars(
+                    select(Exposure.origin)
+                    .where(
+                        Exposure.done_at.is_(None),
+                        Exposure.claimed_at < cutoff,
+                        Exposure.detected_at > now - GIVE_UP_AFTER,
+                    )
+                    .distinct()
+                    .limit(50)
+                )
+            )
+        resumed = 0
+        for origin in origins:
+            with self._db.session() as session:
+                claimed = list(
+                    session.scalars(
+                        update(Exposure)
+                        .where(Exposure.origin == origin, Exposure.done_at.is_(None), Exposure.claimed_at < cutoff)
+                        .values(claimed_at=now)
+                        .returning(Exposure.id)
+                    )
+                )
+            if claimed:
+                log.info("resuming the response to exposure %s", origin)
+                self._respond(sorted(claimed))
+                resumed += 1
+        return resumed
+
+    # Reading, for `list` and `check`
+    def for_keys(self, key_ids: Iterable[str]) -> dict[str, ExposureRecord]:
+        """The latest exposure of each of these keys."""
+        wanted = sorted(set(key_ids))
+        if not wanted:
+            return {}
+        latest: dict[str, ExposureRecord] = {}
+        with self._db.session() as session:
+            for row in session.scalars(
+                select(Exposure).where(Exposure.key_id.in_(wanted)).order_by(Exposure.detected_at)
+            ):
+                latest[row.key_id] = _record(row)
+        return latest
+
+    def notes_for(self, key_ids: Iterable[str]) -> dict[str, str]:
+        return {
+            key_id: exposure_note(r.source, r.detected_at, r.channel, r.poster, r.permalink)
+            for key_id, r in self.for_keys(key_ids).items()
+        }
+
+    # Storage
+    def _load(self, row_ids: list[int]) -> list[ExposureRecord]:
+        with self._db.session() as session:
+            rows = session.scalars(select(Exposure).where(Exposure.id.in_(row_ids)).order_by(Exposure.id))
+            return [_record(r) for r in rows]
+
+    def _set(self, row_ids: list[int], **values: Any) -> None:
+        with self._db.session() as session:
+            session.execute(update(Exposure).where(Exposure.id.in_(row_ids)).values(**values))
+
+
+def _complete(r: ExposureRecord, has_alert_channel: bool) -> bool:
+    slack_done = r.source != SLACK or (r.reply_ts is not None and (r.poster is None or r.poster_told_at is not None))
+    alert_done = not has_alert_channel or r.alert_ts is not None
+    owner_done = r.owner is None or r.owner_told_at is not None
+    return r.looked_up_at is not None and slack_done and alert_done and owner_done
+
+
+def _audit_detail(r: ExposureRecord, permalink: str | None, aws_account_id: str | None) -> str:
+    if r.source == AWS_HEALTH:
+        return f"source aws-health, event {r.origin.split('/', 1)[1]}, AWS account {aws_account_id or '?'}"
+    parts = [f"source slack, channel {r.channel}, poster {r.poster}"]
+    if permalink:
+        parts.append(f"permalink {permalink}")
+    return ", ".join(parts)

@@ -1,0 +1,66 @@
+"""Message events (channels, private channels, DMs to the bot): ack at once, look for pasted keys after the ack.
+
+The text of a message may hold a secret: it goes to the detector and nowhere else (no log line, no error
+message, no database row). Failures are logged by type only.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+
+from bot.bootstrap import Services
+from bot.domain.exposure import MAX_TEXT, PastedMessage
+
+log = logging.getLogger("keywarden.events")
+
+# Subtypes whose text is something a person wrote; the rest (joins, topics, deletions, bots) are not looked at.
+_PEOPLE = {None, "message_changed", "thread_broadcast", "file_share", "me_message"}
+
+
+def pasted_message(body: dict[str, Any], team_id: str | None) -> PastedMessage | None:
+    """The message a person posted or edited, as plain values; None for anything else."""
+    event = body.get("event")
+    if not isinstance(event, dict) or event.get("type") != "message":
+        return None
+    if team_id and body.get("team_id") not in (None, team_id):
+        return None  # an event of another workspace: not ours to answer
+    subtype = event.get("subtype")
+    if subtype not in _PEOPLE or event.get("bot_id"):
+        return None
+    message = event.get("message") if subtype == "message_changed" else event
+    if not isinstance(message, dict) or message.get("bot_id") or message.get("subtype") == "bot_message":
+        return None
+    channel, ts, user, text = event.get("channel"), message.get("ts"), message.get("user"), message.get("text")
+    if not all(isinstance(v, str) and v for v in (channel, ts, user, text)):
+        return None  # attachments without text, tombstones, malformed shapes
+    thread_ts = message.get("thread_ts")
+    return PastedMessage(
+        channel=channel[:32],
+        ts=ts[:32],
+        user=user[:32],
+        text=text[:MAX_TEXT],
+        thread_ts=thread_ts[:32] if isinstance(thread_ts, str) and thread_ts != ts else None,
+    )
+
+
+def register(app: App, services: Services) -> None:
+    def ack_message(ack: Ack) -> None:
+        ack()  # Slack retries (X-Slack-Retry-Num) get the same 200; the database keeps each step to once
+
+    def look_for_keys(body: dict[str, Any], context: BoltContext) -> None:
+        authorized = context.authorize_result
+        team_id = authorized.team_id if authorized is not None else None
+        try:
+            message = pasted_message(body, team_id)
+            if message is not None:
+                services.exposures.handle_message(message)
+        except Exception as e:  # logged without the exception's text: it may quote the message, and so the secret
+            where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+            at = f" at {where.filename}:{where.lineno}" if where else ""
+            log.error("looking at a message failed: %s%s", type(e).__name__, at)
+
+    app.event("message")(ack=ack_message, lazy=[look_for_keys])

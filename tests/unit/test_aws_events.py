@@ -1,0 +1,80 @@
+"""Parsing the events queue's messages: known events, and clear refusals for everything else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.domain.aws_events import (
+    CredentialsExposed,
+    KeyChanged,
+    MalformedEvent,
+    Principal,
+    UnknownEvent,
+    is_keywarden,
+    parse_event,
+    principal_of,
+)
+from tests.support.aws_events import health_exposed, key_call
+
+KEY = "AKIAZ2N6KQXJ7PLMWXYZ"
+
+
+def test_health_exposure() -> None:
+    event = parse_event(json.dumps(health_exposed(KEY, event_id="e-1")))
+    assert isinstance(event, CredentialsExposed)
+    assert (event.event_id, event.aws_account_id, event.key_ids) == ("e-1", "123456789012", (KEY,))
+
+
+@pytest.mark.parametrize("call", ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"])
+def test_key_calls(call: str) -> None:
+    event = parse_event(json.dumps(key_call(call, KEY, "ci", status="Inactive" if call == "UpdateAccessKey" else None)))
+    assert isinstance(event, KeyChanged)
+    assert (event.call, event.key_id, event.user, event.failed) == (call, KEY, "ci", False)
+    assert event.caller == Principal("user", "123456789012", "bob") and event.source_ip == "203.0.113.7"
+
+
+def test_an_assumed_role_session_is_its_role() -> None:
+    caller = "arn:aws:sts::111111111111:assumed-role/keywarden/keywarden"
+    body = key_call("DeleteAccessKey", KEY, "ci", caller, account="111111111111")
+    event = parse_event(json.dumps(body))
+    ours = frozenset({principal_of("arn:aws:iam::111111111111:role/ops/keywarden")})
+    assert is_keywarden(event.caller, ours)
+    assert not is_keywarden(principal_of("arn:aws:iam::111111111111:user/keywarden"), ours)
+
+
+def test_a_failed_call_is_known_but_changed_nothing() -> None:
+    event = parse_event(json.dumps(key_call("CreateAccessKey", KEY, "ci", error="AccessDenied") | {}))
+    assert isinstance(event, KeyChanged) and event.failed
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "not json", "[1]", "null", '"x"', "{}", '{"id": "x"}', '{"detail-type": "y"}', "\x00\xff", "{" * 10_000],
+)
+def test_malformed(body: str) -> None:
+    with pytest.raises(MalformedEvent):
+        parse_event(body)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": "e-2", "detail-type": "EC2 Instance State-change Notification", "account": "123456789012", "detail": {}},
+        health_exposed(KEY) | {"detail": {"eventTypeCode": "AWS_EC2_MAINTENANCE", "affectedEntities": []}},
+        health_exposed("not-a-key"),
+        key_call("CreateUser", KEY, "ci"),
+        key_call("DeleteAccessKey", "", "ci"),
+        health_exposed(KEY) | {"account": "nope"},
+    ],
+)
+def test_unknown_events_name_only_type_and_id(event: dict) -> None:
+    with pytest.raises(UnknownEvent) as raised:
+        parse_event(json.dumps(event))
+    assert raised.value.event_id == event["id"] and KEY not in str(raised.value)
+
+
+def test_oversized_body() -> None:
+    with pytest.raises(MalformedEvent):
+        parse_event("x" * 300_000)
