@@ -10,7 +10,7 @@ from datetime import timedelta
 import boto3
 from slack_sdk import WebClient
 
-from bot.aws import AwsGateway, SessionFactory
+from bot.aws import AwsError, AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
 from bot.domain.findings import Policy
@@ -19,6 +19,7 @@ from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
 from bot.services.audit_stream import AuditStream
+from bot.services.enforcement import EnforcementService
 from bot.services.exposures import ExposureService
 from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
@@ -55,6 +56,7 @@ class Services:
     exposures: ExposureService
     key_changes: KeyChangeService
     audit_stream: AuditStream | None = None
+    enforcement: EnforcementService | None = None
 
     @property
     def policy(self) -> Policy:
@@ -65,6 +67,10 @@ class Services:
     ) -> tuple[ScanReport, Delivery | None]:
         """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
         report = self.scanner.scan(progress=progress)
+        if post and self.enforcement is not None:
+            # Before the digest, so that it says what was deactivated (or would be, in a dry run).
+            run = self.enforcement.run(report)
+            report.notes += run.digest_lines(self.settings.enforce_max_per_scan)
         return report, (self.alerts.deliver(report, trigger) if post else None)
 
     def event_intake(self, wait_seconds: int = 20):  # -> EventIntake | None
@@ -171,4 +177,30 @@ def bootstrap(
         exposures=exposures,
         key_changes=key_changes,
         audit_stream=stream,
+        enforcement=EnforcementService(
+            db,
+            clock,
+            approvals,
+            notifier,
+            directory,
+            lambda: _own_user(aws, inventory),
+            rules=dict(settings.enforce),
+            max_per_scan=settings.enforce_max_per_scan,
+            dry_run=settings.enforce_dry_run,
+            alert_channel=settings.alert_channel,
+        )
+        if settings.enforce
+        else None,
     )
+
+
+def _own_user(aws: AwsGateway, inventory: InventoryService) -> tuple[str | None, str | None]:
+    """(account alias, IAM user name) of Keywarden's own identity when it is an IAM user; enforcement skips it."""
+    try:
+        arn = aws.caller_arn()
+    except AwsError:
+        return None, None
+    parts = arn.split(":")
+    if len(parts) < 6 or not parts[5].startswith("user/"):
+        return None, None  # a role: it has no access keys of its own
+    return inventory.alias_for(parts[4]), parts[5].rsplit("/", 1)[-1]

@@ -218,6 +218,20 @@ class FindingNotice(Base):
     notified_at: Mapped[datetime | None]
     notified_severity: Mapped[int | None] = mapped_column(Integer)
     resolved_at: Mapped[datetime | None]
+    notify_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Enforcement(Base):
+    """ENFORCE's memory per key: the warnings sent before the deadline, and the deactivation made."""
+
+    __tablename__ = "enforcements"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    warned_3_at: Mapped[datetime | None]
+    warned_1_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class Snooze(Base):

@@ -9,6 +9,7 @@ ALERT_DEACTIVATE = "alert_deactivate"
 ALERT_SNOOZE = "alert_snooze"
 EXPOSURE_DEACTIVATE = "exposure_deactivate_now"
 EXPOSURE_ROTATE = "exposure_rotate"
+ENFORCE_REACTIVATE = "enforce_reactivate"
 
 REQUEST_MODAL = "request_modal"
 DENY_MODAL = "deny_modal"

@@ -89,6 +89,9 @@ class Settings:
     slack_admin_token: str | None = None
     organization: Organization | None = None
     audit_webhook_url: str | None = None
+    enforce: Mapping[str, int] = field(default_factory=dict)
+    enforce_max_per_scan: int = 20
+    enforce_dry_run: bool = False
     audit_webhook_secret: str | None = None
 
     @property
@@ -195,6 +198,14 @@ class Settings:
             ),
             audit_webhook_secret=r.optional("AUDIT_WEBHOOK_SECRET", _webhook_secret, "at least 16 characters"),
         )
+        settings = replace(
+            settings,
+            enforce=r.optional("ENFORCE", _enforce, "kind=days pairs such as unused=60,age=120 (kinds: unused, age)")
+            or {},
+            enforce_max_per_scan=r.optional("ENFORCE_MAX_PER_SCAN", _int_between(1, 1000), "a number from 1 to 1000")
+            or 20,
+            enforce_dry_run=bool(r.optional("ENFORCE_DRY_RUN", _on_off, "true or false")),
+        )
         if settings.audit_webhook_secret and not settings.audit_webhook_url:
             raise SettingsError("AUDIT_WEBHOOK_SECRET is set but AUDIT_WEBHOOK_URL is not: set both, or neither")
         organization = _organization(r)
@@ -241,6 +252,21 @@ def _organization(r: _Reader) -> Organization | None:
         )
         or frozenset(),
     )
+
+
+def _enforce(value: str) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        kind, sep, days = part.partition("=")
+        kind = kind.strip().lower()
+        if not sep or kind not in {"unused", "age"}:
+            raise ValueError(f"{part!r} does not name a kind (unused, age)")
+        if not days.strip().isdigit() or not 1 <= int(days) <= 3650:
+            raise ValueError(f"{part!r} needs a number of days from 1 to 3650")
+        if kind in result:
+            raise ValueError(f"{kind!r} appears twice")
+        result[kind] = int(days)
+    return result
 
 
 def _webhook_url(value: str) -> str:

@@ -111,6 +111,7 @@ def register(app: App, services: Services) -> None:
     app.action(ids.ALERT_ROTATE)(ack=_ack, lazy=[file_from_alert("rotate")])
     app.action(ids.ALERT_DEACTIVATE)(ack=_ack, lazy=[file_from_alert("deactivate")])
     app.action(ids.ALERT_SNOOZE)(ack=_ack, lazy=[snooze])
+    app.action(ids.ENFORCE_REACTIVATE)(ack=_ack, lazy=[file_from_alert("reactivate")])
     app.action(ids.APPROVE)(ack=_ack, lazy=[approve])
     app.action(ids.DENY)(ack=_ack, lazy=[deny])
     app.action(ids.REVEAL)(ack=_ack, lazy=[reveal])

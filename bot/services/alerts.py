@@ -208,6 +208,7 @@ class AlertService:
                 if row is not None:
                     row.notified_at = now
                     row.notified_severity = int(current[key].finding.severity)
+                    row.notify_count = (row.notify_count or 0) + 1
                     row.resolved_at = None
 
     def _record_run(self, report: ScanReport, delivery: Delivery, trigger: str) -> None:

@@ -104,6 +104,26 @@ class ApprovalService:
         )
         return self.execute(request.id) or request
 
+    def enforce(self, account: str, user: str, key_id: str, reason: str, rule: str) -> Request:
+        """ENFORCE: deactivate a key as a request filed by Keywarden and approved by `rule`, executed at once."""
+        keys = self._inventory.user_keys(account, user)
+        key = next((k for k in keys.keys if k.facts.key_id == key_id), None)
+        if key is None:
+            raise InputError(f"`{key_id}` is no longer a key of `{account}:{user}`.")
+        target = Target(keys, key)
+        OPERATIONS[Operation.DEACTIVATE].check(target)
+        request = self._add(
+            SYSTEM,
+            Operation.DEACTIVATE,
+            target,
+            reason,
+            status=Status.APPROVED,
+            expires_at=self._clock(),
+            note=f":lock: *Enforced* by Keywarden ({reason}); approved by `{rule}`.",
+        )
+        self._store.note(request.id, rule, "approved", detail="built-in enforcement rule")
+        return self.execute(request.id) or request
+
     def _add(
         self,
         requester: str,
@@ -185,10 +205,10 @@ class ApprovalService:
         if request is None:
             return f"Request {request_id} does not exist (any more)."
         if approver == request.requester:
-            self._store.refused(approver, request_id, "approve: own request")
+            self._store.note(request_id, approver, "refused", "refused", "approve: own request")
             return "You cannot approve your own request: another approver must decide."
         if not self.is_approver(approver):
-            self._store.refused(approver, request_id, "approve: not an approver")
+            self._store.note(request_id, approver, "refused", "refused", "approve: not an approver")
             return "Only approvers can approve requests. Nothing was changed."
         outcome, request = self._store.approve(request_id, approver)
         assert request is not None

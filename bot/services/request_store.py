@@ -244,12 +244,12 @@ class RequestStore:
             session.scalars(select(Approval.approver).where(Approval.request_id == request_id).order_by(Approval.at))
         )
 
-    def refused(self, actor: str, request_id: str, why: str) -> None:
-        """Audit an action someone was not allowed to take on a request (nothing else changes)."""
+    def note(self, request_id: str, actor: str, action: str, outcome: str = "ok", detail: str = "") -> None:
+        """Audit something about a request that changes nothing in it (a refusal, a policy's approval)."""
         with self._db.session() as session:
             row = session.get(KeyRequest, request_id)
             if row is not None:
-                self._record(session, actor, "refused", row, outcome="refused", detail=why)
+                self._record(session, actor, action, row, outcome=outcome, detail=detail)
 
     def _record(self, session: Session, actor: str, action: str, row: KeyRequest, **kw: str) -> None:
         self._audit.record(

@@ -135,3 +135,27 @@ def test_bad_audit_webhook_settings_are_named(env: dict[str, str], named: str) -
     with pytest.raises(SettingsError) as error:
         Settings.from_env(BASE | env)
     assert named in str(error.value)
+
+
+def test_enforcement_settings() -> None:
+    s = Settings.from_env(
+        BASE | {"ENFORCE": "unused=60, age=120", "ENFORCE_MAX_PER_SCAN": "5", "ENFORCE_DRY_RUN": "true"}
+    )
+    assert s.enforce == {"unused": 60, "age": 120} and s.enforce_max_per_scan == 5 and s.enforce_dry_run is True
+    default = Settings.from_env(BASE)
+    assert default.enforce == {} and default.enforce_max_per_scan == 20 and default.enforce_dry_run is False
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("unused", "ENFORCE is malformed ('unused' does not name a kind"),
+        ("stale=30", "ENFORCE is malformed ('stale=30' does not name a kind"),
+        ("age=0", "ENFORCE is malformed ('age=0' needs a number of days"),
+        ("age=30,age=40", "ENFORCE is malformed ('age' appears twice)"),
+    ],
+)
+def test_bad_enforce_is_named(value: str, named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | {"ENFORCE": value})
+    assert named in str(error.value) and "expected kind=days pairs" in str(error.value)

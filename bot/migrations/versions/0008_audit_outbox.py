@@ -1,4 +1,4 @@
-"""audit outbox
+"""audit outbox; enforcement memory
 
 Revision ID: 0008
 Revises: 0007
@@ -26,7 +26,21 @@ def upgrade() -> None:
     sa.Column('last_error', sa.String(length=200), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('enforcements',
+    sa.Column('account', sa.String(length=64), nullable=False),
+    sa.Column('key_id', sa.String(length=32), nullable=False),
+    sa.Column('warned_3_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('warned_1_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('deactivated_at', bot.db.UTCDateTime(), nullable=True),
+    sa.Column('request_id', sa.String(length=16), nullable=True),
+    sa.PrimaryKeyConstraint('account', 'key_id')
+    )
+    with op.batch_alter_table('finding_notices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('notify_count', sa.Integer(), server_default='0', nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('finding_notices', schema=None) as batch_op:
+        batch_op.drop_column('notify_count')
+    op.drop_table('enforcements')
     op.drop_table('audit_outbox')
