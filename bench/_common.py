@@ -355,12 +355,15 @@ the full-size one alone. `--no-docs` prints without writing.
 | benchmark | command | full size | time |
 |---|---|---|---|
 | Ack latency | `.venv/bin/python -m bench.ack_latency` | 3 x 300 requests at 1, 8 and 32 clients | under 1 minute |
+| Modal latency | `.venv/bin/python -m bench.modal_latency` | 3 x 40 clicks during 3 scans | about 2 minutes |
 | Scan cost | `.venv/bin/python -m bench.scan_cost` | 1,000 / 5,000 / 10,000 IAM users | about 4 minutes |
 | Many accounts | `.venv/bin/python -m bench.many_accounts` | 20 accounts x 200 users | about 2.5 minutes |
 | Slack messages | `.venv/bin/python -m bench.slack_messages` | 500 keys with findings, 40 owners | seconds |
 | Paste detector | `.venv/bin/python -m bench.exposure_detector` | 20,000 chat lines, 2,000 pastes | seconds |
 | Paste to alert | `.venv/bin/python -m bench.paste_to_alert` | 60 pastes at 50 msg/s, 300 commands | under 2 minutes |
 | SQS event to alert | `.venv/bin/python -m bench.events_to_alert` | 40 events and a burst of 10 | about 1.5 minutes |
+| Activity | `.venv/bin/python -m bench.activity_cost` | 1,000 CloudTrail events at 2 requests/s | about 30 seconds |
+| Least-privilege scans | `.venv/bin/python -m bench.privilege_cost` | 1,000 / 5,000 users, before/after | 2 minutes |
 | Organisation | `.venv/bin/python -m bench.organization` | 200 x 50 users, 50 ms calls | about 2 minutes |
 
 Everything runs on loopback: moto's server (or moto in process) stands in for AWS and a fake Slack
@@ -371,6 +374,8 @@ emulators, not AWS or Slack; call and message counts carry over unchanged.
 _ORDER = [
     "ack_latency",
     "ack_latency:quick",
+    "modal_latency",
+    "modal_latency:quick",
     "scan_cost",
     "scan_cost:quick",
     "many_accounts",
@@ -383,6 +388,8 @@ _ORDER = [
     "paste_to_alert:quick",
     "events_to_alert",
     "events_to_alert:quick",
+    "activity_cost",
+    "privilege_cost",
     "organization",
     "organization:quick",
 ]

@@ -140,13 +140,13 @@ def merge(phases: list[Phase]) -> list[Phase]:
     return list(merged.values())
 
 
-def start_server(name: str, target: str, env: dict[str, str], log_dir: Path) -> Server:
+def start_server(name: str, target: str, env: dict[str, str], log_dir: Path, cwd: Path = ROOT) -> Server:
     port = free_port()
     log = log_dir / f"{name}.log"
     waitress = str(Path(PYTHON).parent / "waitress-serve")
     cmd = [waitress, f"--listen={LOOPBACK}:{port}", f"--threads={THREADS}", "--ident=keywarden", "--call", target]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, 60, proc)
     except RuntimeError as e:

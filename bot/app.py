@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App
 
 from bot.bootstrap import Services
 from handlers import register_listeners
+from handlers.lanes import Lanes
+
+# Threads that open modals: each waits on one views.open round trip, at human click rates.
+VIEW_WORKERS = 4
 
 
-def create_app(services: Services, executor: Executor) -> App:
-    """The App; work after the ack runs on `executor`."""
+def views_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=VIEW_WORKERS, thread_name_prefix="keywarden-views")
+
+
+def create_app(services: Services, executor: Executor, views: Executor | None = None) -> App:
+    """The App; work after the ack runs on `executor`, opening modals on `views` (a pool of its own)."""
     settings = services.settings
     app = App(
         listener_executor=executor,
@@ -23,7 +31,7 @@ def create_app(services: Services, executor: Executor) -> App:
         # runs on the executor, so a busy executor never delays an ack.
         process_before_response=True,
     )
-    register_listeners(app, services)
+    register_listeners(app, services, Lanes(work=executor, views=views or views_executor()))
     _withhold_request_bodies()
     return app
 

@@ -37,12 +37,17 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bot.domain.privilege import AttachedPolicy, InlinePolicy, PolicyHolder, UserAccess, user_access
 from bot.logs import remember_secret
 from bot.settings import Account, Organization
 
 log = logging.getLogger(__name__)
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+# GetAccountAuthorizationDetails: users with their groups and policies, the groups' policies, and the documents
+# of customer-managed policies. AWS-managed policies are judged by name (bot.domain.privilege): asking for
+# their documents too would add every version of each one attached (megabytes) and more pages.
+AUTHORIZATION_FILTER = ["User", "Group", "LocalManagedPolicy"]
 _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 _GLOBAL_REGION = "us-east-1"
 
@@ -82,14 +87,21 @@ class AwsReportNotReady(AwsError):
     code = "ReportNotReady"
 
 
+class AwsRegionDisabled(AwsError):
+    code = "RegionDisabled"
+
+
 _THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId", "ExpiredToken"}
 _NOT_FOUND = {"NoSuchEntity", "ResourceNotFoundException"}
+_OPT_IN_REGION = {"UnrecognizedClientException", "OptInRequired"}
 _REPORT_NOT_READY = {"ReportNotPresent", "ReportExpired", "ReportInProgress"}
 
 
-def translate(error: Exception, account: str, service: str) -> AwsError:
+def translate(error: Exception, account: str, service: str, region: str | None = None) -> AwsError:
     """Map a botocore exception to a domain error naming the action and what to do."""
+    if region:
+        account = f"{account}` (region `{region}"
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
@@ -99,6 +111,11 @@ def translate(error: Exception, account: str, service: str) -> AwsError:
                 f"AWS denied `{action}` in account `{account}`: Keywarden's role needs the "
                 f"`{action}` permission (see docs/iam-policy.json).",
                 permission=action,
+            )
+        if code in _OPT_IN_REGION:
+            return AwsRegionDisabled(
+                f"Account `{account}` cannot use this region (it is not enabled for the account, "
+                f"or for Keywarden's credentials): {message or code}"
             )
         if code in _NOT_FOUND:
             return AwsNotFound(f"Not found in account `{account}`: {message}")
@@ -144,6 +161,16 @@ class IamUser:
     name: str
     arn: str
     tags: dict[str, str]
+    access: UserAccess | None = None  # policies and groups; None when not read
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    """An Access Advisor job: IN_PROGRESS, COMPLETED or FAILED, with the services once COMPLETED."""
+
+    status: str
+    services: list[dict[str, Any]]
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,15 +205,19 @@ class AccountClient:
     def region(self) -> str:
         return self._session.region_name or _GLOBAL_REGION
 
-    def client(self, service: str, *, once: bool = False) -> Any:
+    def client(self, service: str, region: str | None = None, *, once: bool = False) -> Any:
         """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).
 
+        `region`: for regional services read in several regions (CloudTrail); default the session's region.
         `once`: a client that never retries, for calls that must not run twice.
         """
-        name = f"{service}/once" if once else service
+        name = f"{service}@{region}" if region else service
+        name += "/once" if once else ""
         with self._lock:
             if name not in self._clients:
-                client = self._session.client(service, region_name=self.region, config=_ONCE if once else _RETRIES)
+                client = self._session.client(
+                    service, region_name=region or self.region, config=_ONCE if once else _RETRIES
+                )
                 client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
                 if service == "iam":
                     client.meta.events.register("before-parse.iam.CreateAccessKey", _remember_new_secret)
@@ -219,17 +250,34 @@ class AccountClient:
             yield user["UserName"]
 
     def user_details(self) -> Iterator[IamUser]:
-        """Every IAM user with its tags, a page at a time (GetAccountAuthorizationDetails)."""
-        pages = self._pages(
-            "iam",
-            "get_account_authorization_details",
-            "UserDetailList",
-            Filter=["User"],
-            PaginationConfig={"PageSize": 1000},  # the most the API allows: one call per 1,000 users
-        )
-        for user in pages:
+        """Every IAM user with its tags and what its policies grant (GetAccountAuthorizationDetails).
+
+        One paginated call sequence, 1,000 items a page (the most the API allows). Groups and policies may
+        come on any page, so a user's access is worked out once every page has been read.
+        """
+        users: list[dict[str, Any]] = []
+        groups: dict[str, PolicyHolder] = {}
+        managed: dict[str, tuple[str, Any]] = {}
+        try:
+            pages = (
+                self.client("iam")
+                .get_paginator("get_account_authorization_details")
+                .paginate(Filter=AUTHORIZATION_FILTER, PaginationConfig={"PageSize": 1000})
+            )
+            for page in pages:
+                users.extend(page.get("UserDetailList", []))
+                for group in page.get("GroupDetailList", []):
+                    groups[group["GroupName"]] = _holder(group["GroupName"], group, "GroupPolicyList")
+                for policy in page.get("Policies", []):
+                    managed[policy["Arn"]] = _default_version(policy)
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, self.alias, "iam") from None
+        for user in users:
             tags = {t["Key"]: t["Value"] for t in user.get("Tags", [])}
-            yield IamUser(user["UserName"], user["Arn"], tags)
+            holder = _holder(user["UserName"], user, "UserPolicyList")
+            created = _utc(user["CreateDate"]) if user.get("CreateDate") else None
+            access = user_access(holder, created, user.get("GroupList", []), groups, managed)
+            yield IamUser(user["UserName"], user["Arn"], tags, access)
 
     def user_exists(self, user: str) -> bool:
         try:
@@ -271,6 +319,65 @@ class AccountClient:
         """The AWS account id that owns any access key id (sts:GetAccessKeyInfo)."""
         return self._call("sts", "get_access_key_info", AccessKeyId=key_id)["Account"]
 
+    def has_console_password(self, user: str) -> bool:
+        """Whether the user can sign in to the console (iam:GetLoginProfile)."""
+        try:
+            self._call("iam", "get_login_profile", UserName=user)
+        except AwsNotFound:
+            return False
+        return True
+
+    def user_arn(self, user: str) -> str:
+        return self._call("iam", "get_user", UserName=user)["User"]["Arn"]
+
+    # CloudTrail
+    def lookup_key_events(
+        self, region: str, key_id: str, start: datetime, end: datetime, pace: Callable[[], None]
+    ) -> Iterator[dict[str, Any]]:
+        """CloudTrail events signed with an access key in one region, newest first, 50 a page (LookupEvents).
+
+        `pace()` runs before each page: CloudTrail allows 2 LookupEvents a second per account and region.
+        Stop iterating to stop asking for pages.
+        """
+        client = self.client("cloudtrail", region)
+        params: dict[str, Any] = {
+            "LookupAttributes": [{"AttributeKey": "AccessKeyId", "AttributeValue": key_id}],
+            "StartTime": start,
+            "EndTime": end,
+            "MaxResults": 50,
+        }
+        while True:
+            pace()
+            try:
+                reply = client.lookup_events(**params)
+            except (ClientError, BotoCoreError) as e:
+                raise translate(e, self.alias, "cloudtrail", region) from None
+            yield from reply.get("Events", [])
+            token = reply.get("NextToken")
+            if not token:
+                return
+            params["NextToken"] = token
+
+    # IAM Access Advisor
+    def start_access_report(self, arn: str) -> str:
+        """Start an Access Advisor job for a user, group or role (GenerateServiceLastAccessedDetails)."""
+        reply = self._call("iam", "generate_service_last_accessed_details", Arn=arn, Granularity="SERVICE_LEVEL")
+        return reply["JobId"]
+
+    def access_report(self, job_id: str) -> AccessReport:
+        """The job's status and, once COMPLETED, every service the entity's policies allow (all pages)."""
+        services: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"JobId": job_id, "MaxItems": 1000}
+        while True:
+            reply = self._call("iam", "get_service_last_accessed_details", **params)
+            status = reply.get("JobStatus", "")
+            if status != "COMPLETED":
+                return AccessReport(status, [], (reply.get("Error") or {}).get("Message"))
+            services.extend(reply.get("ServicesLastAccessed", []))
+            if not reply.get("IsTruncated"):
+                return AccessReport(status, services, None)
+            params["Marker"] = reply["Marker"]
+
     def account_summary(self) -> dict[str, int]:
         return self._call("iam", "get_account_summary")["SummaryMap"]
 
@@ -304,6 +411,22 @@ class AccountClient:
             if "ResourceExistsException" not in e.message:
                 raise
         return self._call("secretsmanager", "put_secret_value", SecretId=name, SecretString=payload)["ARN"]
+
+
+def _holder(name: str, detail: dict[str, Any], inline_key: str) -> PolicyHolder:
+    return PolicyHolder(
+        name,
+        tuple(AttachedPolicy(p["PolicyName"], p["PolicyArn"]) for p in detail.get("AttachedManagedPolicies", [])),
+        tuple(InlinePolicy(p["PolicyName"], p.get("PolicyDocument")) for p in detail.get(inline_key, [])),
+    )
+
+
+def _default_version(policy: dict[str, Any]) -> tuple[str, Any]:
+    """(version id, document) of a managed policy's default version."""
+    for version in policy.get("PolicyVersionList", []):
+        if version.get("IsDefaultVersion"):
+            return version.get("VersionId", ""), version.get("Document")
+    return policy.get("DefaultVersionId", ""), None
 
 
 _SECRET_IN_ANSWER = re.compile(rb"<SecretAccessKey>\s*([^<\s]+)\s*</SecretAccessKey>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,19 @@ _SEVERITY_ICON = {
     Severity.LOW: ":large_yellow_circle:",
     Severity.INFO: ":white_circle:",
 }
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 _MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
+
+
+def escape(text: str) -> str:
+    """Make text someone typed (or set in IAM) inert in mrkdwn: Slack reads `<…>` as mentions and links and
+    `&` as the start of an entity, so `<!channel>` would notify everyone. Use on every such value shown."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def who(actor: str) -> str:
+    """A Slack user as a mention; anything else (a system actor, an owner tag) as inert text."""
+    return f"<@{actor}>" if _SLACK_USER_ID.match(actor) else escape(actor)
 
 
 def section(text: str) -> dict[str, Any]:
@@ -90,15 +103,15 @@ def key_lines(view: KeyView, now: datetime, note: str | None = None) -> str:
 
 
 def build_help(command: str) -> Message:
-    lines = [f"*Keywarden* looks after AWS access keys. Usage: `{command} <command>`"]
+    lines = [f"*Keywarden* looks after AWS access keys. Usage: `{command} &lt;command&gt;`"]
     for form, example in USAGE.values():
-        lines.append(f"• `{form}`, e.g. `{command} {example}`")
+        lines.append(f"• `{escape(form)}`, e.g. `{command} {example}`")
     lines.append(f"`{command}` alone opens a form to request a key operation.")
     return lines[0], [section("\n".join(lines))]
 
 
 def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str]) -> list[dict[str, Any]]:
-    owner = f", owner {user.owner}" if user.owner else ", no owner tag"
+    owner = f", owner {escape(user.owner)}" if user.owner else ", no owner tag"
     head = f"*{user.account}:{user.user}*{owner}"
     if not user.keys:
         return [section(f"{head}\nNo access keys.")]
@@ -109,7 +122,7 @@ def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str]) -> list
 def build_key_list(result: ListResult, now: datetime, notes: Mapping[str, str] | None = None) -> Message:
     """`list`; `notes` adds a line under a key (its rotation's stage and dates)."""
     if not result.users:
-        return plain(result.empty_reason or "No IAM users to show.")
+        return plain(escape(result.empty_reason or "No IAM users to show."))
     blocks: Blocks = []
     for user in result.users[:45]:
         blocks.extend(_user_block(user, now, notes or {}))
@@ -124,8 +137,8 @@ def build_check(result: CheckResult, now: datetime) -> Message:
     if result.problems:
         blocks.append(
             section(
-                f"*Problems with how `{result.raw.strip()[:40]}` is written:*\n"
-                + "\n".join(f"• {p}" for p in result.problems)
+                f"*Problems with how `{escape(result.raw.strip()[:40])}` is written:*\n"
+                + "\n".join(f"• {escape(p)}" for p in result.problems)
             )
         )
     if result.key is not None:
@@ -138,19 +151,21 @@ def build_check(result: CheckResult, now: datetime) -> Message:
     elif result.user:
         blocks.append(section(f"`{result.key_id}` is no longer in AWS."))
     elif not result.problems or result.key_id.startswith("AKIA"):
-        blocks.append(section(f"`{result.key_id}` was not found in any configured account."))
-    blocks.extend(context(n) for n in result.notes)
-    blocks.append(section(f"*Next step:* {result.next_step}"))
-    return f"Check of {result.key_id[:24]}: {result.next_step}", blocks
+        blocks.append(section(f"`{escape(result.key_id)}` was not found in any configured account."))
+    blocks.extend(context(escape(n)) for n in result.notes)
+    next_step = escape(result.next_step)
+    blocks.append(section(f"*Next step:* {next_step}"))
+    return f"Check of {escape(result.key_id[:24])}: {next_step}", blocks
 
 
 def build_audit(events: list[Event], subject: str | None) -> Message:
     if not events:
-        return plain(f"No audit events{f' for `{subject}`' if subject else ''}.")
+        return plain(f"No audit events{f' for `{escape(subject)}`' if subject else ''}.")
     lines = []
     for e in events:
         target = " ".join(x for x in (e.request_id, f"{e.account}:{e.iam_user}" if e.iam_user else None, e.key_id) if x)
         outcome = "" if e.outcome == "ok" else f" ({e.outcome})"
-        lines.append(f"`{e.at:%Y-%m-%d %H:%M}` <@{e.actor}> *{e.action}*{outcome} {target} {e.detail}".rstrip())
-    title = f"Recent audit events{f' for `{subject}`' if subject else ''}:"
+        detail = escape(e.detail)
+        lines.append(f"`{e.at:%Y-%m-%d %H:%M}` {who(e.actor)} *{e.action}*{outcome} {target} {detail}".rstrip())
+    title = f"Recent audit events{f' for `{escape(subject)}`' if subject else ''}:"
     return title, [section(title), section("\n".join(lines))]

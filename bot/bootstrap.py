@@ -29,6 +29,7 @@ from bot.services.ownership import OwnershipIndex
 from bot.services.request_store import RequestStore
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner, ScanReport
+from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
 from bot.slack import SlackDirectory, make_web_client
 
@@ -53,6 +54,8 @@ class Services:
     scanner: Scanner
     alerts: AlertService
     rotations: RotationService
+    activity: ActivityService
+    access: AccessAdvisorService
     exposures: ExposureService
     key_changes: KeyChangeService
     audit_stream: AuditStream | None = None
@@ -60,7 +63,7 @@ class Services:
 
     @property
     def policy(self) -> Policy:
-        return Policy(self.settings.max_key_age_days, self.settings.warn_key_age_days, self.settings.unused_days)
+        return policy_of(self.settings)
 
     def scan(
         self, *, post: bool, trigger: str = "schedule", progress: Progress | None = None
@@ -100,6 +103,15 @@ class Services:
         self.db.dispose()
 
 
+def policy_of(settings: Settings) -> Policy:
+    return Policy(
+        settings.max_key_age_days,
+        settings.warn_key_age_days,
+        settings.unused_days,
+        strict_policy_findings=settings.strict_policy_findings,
+    )
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -120,7 +132,7 @@ def bootstrap(
         if settings.audit_webhook_url
         else None
     )
-    policy = Policy(settings.max_key_age_days, settings.warn_key_age_days, settings.unused_days)
+    policy = policy_of(settings)
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     memory = KeyMemory(db, clock)
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
@@ -153,6 +165,17 @@ def bootstrap(
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
     )
+    viewers = Viewers(index, directory, audit, is_approver=approvals.is_approver)
+    activity = ActivityService(
+        aws,
+        inventory,
+        viewers,
+        notifier,
+        clock,
+        regions=settings.activity_regions,
+        max_events=settings.activity_max_events,
+    )
+    access = AccessAdvisorService(aws, inventory, viewers, clock, cache_hours=settings.access_cache_hours)
     admin_token, api_url = settings.slack_admin_token, settings.slack_api_url
     admin = Notifier(make_web_client(admin_token, api_url)) if admin_token else None
     exposures = ExposureService(
@@ -174,6 +197,8 @@ def bootstrap(
         scanner=scanner,
         alerts=alerts,
         rotations=rotations,
+        activity=activity,
+        access=access,
         exposures=exposures,
         key_changes=key_changes,
         audit_stream=stream,

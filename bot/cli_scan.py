@@ -10,6 +10,7 @@ from typing import TextIO
 from bot.aws import AwsError
 from bot.blocks import last_used_text
 from bot.bootstrap import bootstrap
+from bot.domain.findings import CATALOGUE
 from bot.domain.scan import ScanFinding, worst_first
 from bot.services.scanner import ScanReport
 from bot.settings import Settings
@@ -111,6 +112,7 @@ def report_json(report: ScanReport, now: datetime) -> dict:
                 "severity": f.finding.severity.name.lower(),
                 "control": f.finding.control,
                 "message": f.finding.message,
+                **_catalogue_fields(f.code),
                 "owner": f.owner,
                 "exempt": f.exempt_reason,
                 "snoozed": f.snoozed,
@@ -118,3 +120,11 @@ def report_json(report: ScanReport, now: datetime) -> dict:
             for f in worst_first(report.findings, now)
         ],
     }
+
+
+def _catalogue_fields(code: str) -> dict:
+    """Control ids, rationale and remediation of catalogued findings."""
+    entry = CATALOGUE.get(code)
+    if entry is None:
+        return {}
+    return {"controls": list(entry.controls), "rationale": entry.rationale, "remediation": entry.remediation}

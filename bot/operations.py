@@ -141,3 +141,17 @@ OPERATIONS: dict[Operation, KeyOperation] = {
         KeyOperation(Operation.DELETE, ("iam:DeleteAccessKey",), "delete", _check_delete, _delete, _deleted),
     )
 }
+
+
+# Operations that give someone a working key: the approval message says when its user is an administrator.
+GIVES_A_KEY = frozenset({Operation.CREATE, Operation.ROTATE, Operation.REACTIVATE})
+
+
+def admin_approval(operation: Operation, target: Target, extra_for_admin: bool) -> tuple[int, str]:
+    """(extra approvals needed, line for the approval message) when the target user is an administrator."""
+    reason = target.user.admin_reason
+    if operation not in GIVES_A_KEY or not reason:
+        return 0, ""
+    extra = 1 if extra_for_admin else 0
+    more = " It needs one more approval than usual." if extra else ""
+    return extra, f":crown: *`{target.name}` is an administrator*: {reason}.{more}"

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import ids
-from bot.blocks import Blocks, Message, button, confirm_dialog, context, plain, section
+from bot.blocks import Blocks, Message, button, confirm_dialog, context, escape, plain, section, who
 from bot.domain.delivery import SecretLocation
 from bot.domain.requests import MAKES_KEY, Operation, Status
 from bot.services.request_store import Request
@@ -34,10 +34,6 @@ def _when(at: datetime | None) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
 
 
-def who(actor: str) -> str:
-    return f"<@{actor}>" if actor[:1] in {"U", "W"} else actor
-
-
 def headline(req: Request) -> str:
     what = f"*{req.operation.value}* `{req.key_id}` of" if req.key_id else f"*{req.operation.value}* a key for"
     return f"{what} *{req.account}:{req.iam_user}*"
@@ -48,7 +44,7 @@ def build_approval_message(req: Request) -> Message:
     text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
     lines = [
         f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}",
-        f"*Reason:* {req.reason or '_none given_'}",
+        f"*Reason:* {escape(req.reason) or '_none given_'}",
     ]
     blocks: Blocks = [section("\n".join(lines))]
     if not req.owner_ok:
@@ -89,7 +85,7 @@ def outcome_line(req: Request, *, reveal: bool = True) -> str:
     label = _OUTCOME.get(req.status, req.status.value)
     parts = [f"*{label}*"]
     if req.status is Status.DENIED:
-        parts.append(f"by {who(req.decided_by or '?')} at {_when(req.decided_at)}: {req.deny_reason}")
+        parts.append(f"by {who(req.decided_by or '?')} at {_when(req.decided_at)}: {escape(req.deny_reason or '')}")
     elif req.status is Status.CANCELLED:
         parts.append(f"by the requester at {_when(req.updated_at)}")
     elif req.status is Status.EXPIRED:
@@ -251,6 +247,6 @@ def build_open_requests(requests: list[Request]) -> Message:
 def build_break_glass_notice(req: Request) -> Message:
     text = (
         f":rotating_light: *Break-glass*: {who(req.requester)} deactivated `{req.key_id}` of "
-        f"*{req.account}:{req.iam_user}* at once (suspected compromise). Reason: {req.reason or '_none given_'}"
+        f"*{req.account}:{req.iam_user}* at once (suspected compromise). Reason: {escape(req.reason) or '_none given_'}"
     )
     return plain(text)

@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot import ids
-from bot.blocks import Blocks, Message, button, context, finding_line, last_used_text, section
+from bot.blocks import Blocks, Message, button, context, escape, finding_line, last_used_text, section
 from bot.domain.findings import (
+    CATALOGUE,
     INACTIVE_KEY,
     KEY_AGE_WARNING,
     KEY_TOO_OLD,
@@ -32,6 +33,7 @@ FINDING_NAMES = {
     KEY_UNUSED: "Unused (IAM.22)",
     TWO_ACTIVE_KEYS: "Two active keys",
     INACTIVE_KEY: "Inactive key left behind",
+    **{code: f"{e.title} ({e.controls[0]})" if e.controls else e.title for code, e in CATALOGUE.items()},
 }
 MAX_KEYS_IN_DM = 20  # each key takes two blocks; Slack allows 50 per message
 THREAD_LINE_LIMIT = 40  # more than this goes to a CSV file
@@ -109,14 +111,14 @@ def build_digest(d: DigestFacts, now: datetime) -> Message:
     if d.unowned:
         extra.append(f":bust_in_silhouette: {len(d.unowned)} finding(s) on keys with no owner tag")
     for tag, n in sorted(d.unmatched_owners.items()):
-        extra.append(f":question: owner tag `{tag}` matches no Slack user ({n} finding(s))")
+        extra.append(f":question: owner tag `{escape(tag)}` matches no Slack user ({n} finding(s))")
     quiet_snoozed = sum(1 for f in d.findings if f.snoozed)
     quiet_exempt = sum(1 for f in d.findings if f.exempt_reason)
     if quiet_snoozed or quiet_exempt:
         extra.append(f"Not announced: {quiet_snoozed} snoozed, {quiet_exempt} exempt")
     for account, error in d.failed.items():
-        extra.append(f":x: account `{account}` could not be scanned: {error}")
-    extra += [f":information_source: {note}" for note in d.notes]
+        extra.append(f":x: account `{account}` could not be scanned: {escape(error)}")
+    extra += [f":information_source: {escape(note)}" for note in d.notes]
     extra.append(f"{d.owners_messaged} owner(s) were messaged.")
     blocks.append(context("\n".join(extra)))
     return title, blocks
@@ -134,7 +136,8 @@ def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) ->
     parts = [f"Scan done: {len(loud)} finding(s) in {len(report.accounts)} account(s)"]
     if report.failed:
         parts.append(
-            f"{len(report.failed)} account(s) failed: " + "; ".join(f"{a.account}: {a.error}" for a in report.failed)
+            f"{len(report.failed)} account(s) failed: "
+            + "; ".join(f"{a.account}: {escape(a.error or '')}" for a in report.failed)
         )
     parts += report.notes
     if delivery.digest_posted and channel:

@@ -24,7 +24,7 @@ _OU_OR_ROOT = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#?[a-z0-9][a-z0-9._-]{0,79}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _COMMAND = re.compile(r"^/[a-z0-9_-]{1,31}$")
 
 
@@ -85,6 +85,11 @@ class Settings:
     exempt: frozenset[str] = frozenset()
     scan_concurrency: int = 4
     reconcile_after_minutes: int = 10
+    activity_regions: tuple[str, ...] = ()
+    activity_max_events: int = 1000
+    access_cache_hours: int = 4
+    strict_policy_findings: bool = False
+    require_extra_approval_for_admin: bool = True
     events_queue_url: str | None = None
     slack_admin_token: str | None = None
     organization: Organization | None = None
@@ -127,8 +132,8 @@ class Settings:
             or DEFAULT_DATABASE_URL,
             slash_command=r.optional("SLASH_COMMAND", _matching(_COMMAND), "a slash command such as /awskeys")
             or "/awskeys",
-            approval_channel=r.optional("APPROVAL_CHANNEL", _matching(_CHANNEL), "a channel id such as C0123ABCD"),
-            alert_channel=r.optional("ALERT_CHANNEL", _matching(_CHANNEL), "a channel id such as C0123ABCD"),
+            approval_channel=r.optional("APPROVAL_CHANNEL", _channel_id, _CHANNEL_FORM),
+            alert_channel=r.optional("ALERT_CHANNEL", _channel_id, _CHANNEL_FORM),
             approver_ids=r.optional(
                 "APPROVER_IDS", _id_list, "comma-separated Slack user ids such as U012AB3CD,U045EF6GH"
             )
@@ -193,6 +198,13 @@ class Settings:
         )
         settings = replace(
             settings,
+            activity_regions=r.optional("ACTIVITY_REGIONS", _regions, "comma-separated AWS regions such as eu-west-1")
+            or (),
+            activity_max_events=r.optional("ACTIVITY_MAX_EVENTS", _int_between(50, 20000), "a number from 50 to 20000")
+            or 1000,
+            access_cache_hours=r.optional("ACCESS_CACHE_HOURS", _int_between(1, 48), "hours from 1 to 48") or 4,
+            strict_policy_findings=_flag(r, env, "STRICT_POLICY_FINDINGS", False),
+            require_extra_approval_for_admin=_flag(r, env, "REQUIRE_EXTRA_APPROVAL_FOR_ADMIN", True),
             audit_webhook_url=r.optional(
                 "AUDIT_WEBHOOK_URL", _webhook_url, "an https:// URL (http:// only to 127.0.0.1, localhost or [::1])"
             ),
@@ -382,6 +394,20 @@ def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
     return parse
 
 
+_CHANNEL_FORM = "a channel id such as C0123ABCD (C… or G…; the channel's details in Slack show it)"
+
+
+def _channel_id(value: str) -> str:
+    """A channel id: files.completeUploadExternal and chat.update take ids, not names."""
+    if _CHANNEL_ID.match(value):
+        return value
+    if value.startswith("#") or value == value.lower():
+        raise ValueError(f"{value!r} looks like a channel name; Slack's API needs the channel's id")
+    if value.startswith("D"):
+        raise ValueError(f"{value!r} is a direct message, not a channel")
+    raise ValueError(f"{value!r} is not a channel id")
+
+
 def _secret_prefix(value: str) -> str:
     if len(value) > 200 or not SECRET_PREFIX.match(value):
         raise ValueError("")
@@ -455,6 +481,23 @@ def _exempt_list(value: str) -> frozenset[str]:
     if bad:
         raise ValueError(f"{bad[0]!r} is neither a key id nor a user")
     return frozenset(items)
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def _regions(value: str) -> tuple[str, ...]:
+    regions = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [r for r in regions if not _REGION.match(r)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not an AWS region name")
+    return tuple(dict.fromkeys(regions))
+
+
+def _flag(r: _Reader, env: Mapping[str, str], name: str, default: bool) -> bool:
+    if not env.get(name, "").strip():
+        return default
+    return bool(r.optional(name, _on_off, "true or false"))
 
 
 def _on_off(value: str) -> bool:

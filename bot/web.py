@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.app import create_app
+from bot.app import create_app, views_executor
 from bot.bootstrap import Services
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,14 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class KeywardenWSGI:
     """The WSGI callable, plus `drain()` to let work after the ack finish at shutdown."""
 
-    def __init__(self, services: Services, executor: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self, services: Services, executor: ThreadPoolExecutor | None = None, views: ThreadPoolExecutor | None = None
+    ) -> None:
         self.services = services
         self.executor = executor or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
-        self._slack = SlackRequestHandler(create_app(services, self.executor), path="/slack/events")
+        # Modals open on a pool of their own, so a busy `executor` never makes a trigger_id expire.
+        self.views = views or views_executor()
+        self._slack = SlackRequestHandler(create_app(services, self.executor, self.views), path="/slack/events")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
@@ -49,11 +53,14 @@ class KeywardenWSGI:
             return [b"Bad Request"]
 
     def drain(self) -> None:
+        self.views.shutdown(wait=True)  # first: an opened Reveal window hands its work to the executor
         self.executor.shutdown(wait=True)
 
 
-def build_wsgi(services: Services, executor: ThreadPoolExecutor | None = None) -> KeywardenWSGI:
-    return KeywardenWSGI(services, executor)
+def build_wsgi(
+    services: Services, executor: ThreadPoolExecutor | None = None, views: ThreadPoolExecutor | None = None
+) -> KeywardenWSGI:
+    return KeywardenWSGI(services, executor, views)
 
 
 def _health(services: Services) -> tuple[str, dict[str, Any]]:

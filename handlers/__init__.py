@@ -7,9 +7,10 @@ from slack_bolt import App, BoltContext
 from bot.bootstrap import Services
 from bot.slack import RetryingRespond
 from handlers import actions, commands, errors, events, views
+from handlers.lanes import Lanes
 
 
-def register_listeners(app: App, services: Services) -> None:
+def register_listeners(app: App, services: Services, lanes: Lanes) -> None:
     @app.middleware
     def retrying_respond(context: BoltContext, next: Callable[[], None]) -> None:
         if context.response_url:
@@ -17,7 +18,8 @@ def register_listeners(app: App, services: Services) -> None:
         next()
 
     errors.register(app, services)
-    commands.register(app, services)
-    actions.register(app, services)
+    commands.register(app, services, lanes)
+    actions.register(app, services, lanes)
     views.register(app, services)
     events.register(app, services)
+    events.register_fallback(app)  # last: it matches every event

@@ -1,7 +1,11 @@
-"""Button clicks: ack at once, then decide or reveal in the service. Button values carry only a request id."""
+"""Button clicks: ack at once, then decide or reveal in the service. Button values carry only a request id.
+
+Deny and Reveal open a modal, which Slack accepts only within 3 s of the click: they open it on the views
+lane (handlers/lanes.py); Reveal then creates the key on the work lane and fills the window in."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -10,8 +14,15 @@ from bot import ids
 from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, Command
 from bot.domain.keys import ACCESS_KEY_ID
-from bot.request_blocks import build_deny_modal, build_request_filed, outcome_line
-from handlers.errors import replies_on_error
+from bot.request_blocks import (
+    build_deny_modal,
+    build_error_modal,
+    build_request_filed,
+    build_secret_loading_modal,
+    outcome_line,
+)
+from handlers.errors import replies_on_error, user_message
+from handlers.lanes import Lanes
 
 
 def _ack(ack: Ack) -> None:
@@ -36,8 +47,17 @@ def _tell(respond: Respond, text: str | None) -> None:
         respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, services: Services, lanes: Lanes) -> None:
     approvals = services.approvals
+
+    def on_views_lane(open_modal: Callable[..., None]) -> Callable[..., None]:
+        """An ack listener: ack, then run `open_modal` on the views lane, never queued behind AWS work."""
+
+        def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+            ack()
+            lanes.views.submit(open_modal, body=body, respond=respond)
+
+        return listener
 
     @replies_on_error
     def approve(body: dict[str, Any], respond: Respond) -> None:
@@ -47,7 +67,7 @@ def register(app: App, services: Services) -> None:
         _tell(respond, approvals.approve(request_id, body["user"]["id"]))
 
     @replies_on_error
-    def deny(body: dict[str, Any], respond: Respond) -> None:
+    def open_deny_form(body: dict[str, Any], respond: Respond) -> None:
         request_id = _request_id(body)
         if request_id is None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
@@ -58,11 +78,28 @@ def register(app: App, services: Services) -> None:
             _tell(respond, "Slack could not open the form for the reason; click Deny again.")
 
     @replies_on_error
-    def reveal(body: dict[str, Any], respond: Respond) -> None:
+    def open_reveal(body: dict[str, Any], respond: Respond) -> None:
         request_id = _request_id(body)
         if request_id is None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
-        _tell(respond, approvals.reveal(request_id, body["user"]["id"], body.get("trigger_id", "")))
+        user_id = body["user"]["id"]
+        refusal = approvals.reveal_refusal(request_id, user_id)
+        if refusal:
+            return _tell(respond, refusal)
+        view_id = services.notifier.open_view(body.get("trigger_id", ""), build_secret_loading_modal())
+        if view_id is None:
+            return _tell(respond, "Slack could not open the window, so no key was created. Click Reveal again.")
+        lanes.work.submit(finish_reveal, request_id, user_id, view_id, respond=respond)
+
+    @replies_on_error
+    def finish_reveal(request_id: str, user_id: str, view_id: str, respond: Respond) -> None:
+        try:
+            reply = approvals.reveal(request_id, user_id, view_id=view_id)
+        except Exception as e:  # the window is open and says "Creating the key…": it must say what happened
+            reply = user_message(e)
+        if reply:
+            services.notifier.update_view(view_id, build_error_modal(reply))
+            _tell(respond, reply)
 
     @replies_on_error
     def rollback(body: dict[str, Any], respond: Respond) -> None:
@@ -113,6 +150,6 @@ def register(app: App, services: Services) -> None:
     app.action(ids.ALERT_SNOOZE)(ack=_ack, lazy=[snooze])
     app.action(ids.ENFORCE_REACTIVATE)(ack=_ack, lazy=[file_from_alert("reactivate")])
     app.action(ids.APPROVE)(ack=_ack, lazy=[approve])
-    app.action(ids.DENY)(ack=_ack, lazy=[deny])
-    app.action(ids.REVEAL)(ack=_ack, lazy=[reveal])
+    app.action(ids.DENY)(on_views_lane(open_deny_form))
+    app.action(ids.REVEAL)(on_views_lane(open_reveal))
     app.action(ids.ROLLBACK)(ack=_ack, lazy=[rollback])

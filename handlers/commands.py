@@ -1,4 +1,5 @@
-"""The slash command: parse and ack at once, do the AWS work after the ack, answer through `respond`."""
+"""The slash command: parse and ack at once, do the AWS work after the ack, answer through `respond`.
+The command alone opens the request form, on the views lane (handlers/lanes.py): Slack's 3 s apply."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.blocks import Message, build_audit, build_check, build_help, build_key_list, plain
+from bot.blocks import Message, build_audit, build_check, build_help, build_key_list, escape, plain
 from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
@@ -15,7 +16,9 @@ from bot.exposure_blocks import exposure_blocks
 from bot.request_blocks import build_open_requests, build_request_filed, build_request_modal, outcome_line
 from bot.rotation_blocks import key_note, rotation_blocks
 from bot.scan_blocks import scan_summary
+from bot.usage_blocks import build_access, build_activity
 from handlers.errors import replies_on_error
+from handlers.lanes import Lanes
 
 Route = Callable[[Services, Command, str], Message]
 
@@ -75,6 +78,24 @@ def _scan(services: Services, cmd: Command, user_id: str) -> Message:
     return plain(scan_summary(report, delivery, services.settings.alert_channel))
 
 
+def _activity(services: Services, cmd: Command, user_id: str) -> Message:
+    assert cmd.key_id is not None and cmd.days is not None
+    return build_activity(services.activity.activity(user_id, cmd.key_id, cmd.days))
+
+
+def _access(services: Services, cmd: Command, user_id: str) -> Message:
+    assert cmd.user is not None and cmd.days is not None
+    summary = services.access.access(user_id, cmd.user, cmd.days)
+    return build_access(summary, services.settings.access_cache_hours)
+
+
+# Slow reads: the ack says what is coming, the answer follows through `respond`.
+WORKING = {
+    "activity": "Reading CloudTrail for `{target}` over {days} days (up to 2 pages a second): the answer follows here.",
+    "access": "Asking IAM Access Advisor about `{target}`: the answer follows here, usually within a minute.",
+}
+
+
 ROUTES: dict[str, Route] = {
     "list": _list,
     "check": _check,
@@ -87,24 +108,39 @@ ROUTES: dict[str, Route] = {
     "requests": _requests,
     "cancel": _cancel,
     "scan": _scan,
+    "activity": _activity,
+    "access": _access,
 }
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, services: Services, lanes: Lanes) -> None:
     settings = services.settings
 
-    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+    @replies_on_error
+    def open_request_form(trigger_id: str, respond: Respond) -> None:
+        if services.notifier.open_view(trigger_id, build_request_modal()) is None:
+            respond(text="Slack could not open the request form; try again, or type the request.")
+
+    def ack_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         try:
             cmd = parse(command.get("text", ""), services.aws.aliases)
         except InputError as e:
-            ack(response_type="ephemeral", text=str(e))
+            ack(response_type="ephemeral", text=escape(str(e)))
             return
         if cmd.name == "help":
             text, blocks = build_help(settings.slash_command)
             ack(response_type="ephemeral", text=text, blocks=blocks)
             return
-        if cmd.name not in ROUTES and cmd.name != "modal":
+        if cmd.name == "modal":
+            ack()
+            lanes.views.submit(open_request_form, command.get("trigger_id", ""), respond=respond)
+            return
+        if cmd.name not in ROUTES:
             ack(response_type="ephemeral", text=f"`{cmd.name}` is not available yet. Try `help`.")
+            return
+        if cmd.name in WORKING:
+            target = cmd.key_id or str(cmd.user)
+            ack(response_type="ephemeral", text=WORKING[cmd.name].format(target=target, days=cmd.days))
             return
         ack()
 
@@ -114,11 +150,7 @@ def register(app: App, services: Services) -> None:
             cmd = parse(command.get("text", ""), services.aws.aliases)
         except InputError:
             return  # already answered in the ack
-        if cmd.name == "modal":
-            if services.notifier.open_view(command.get("trigger_id", ""), build_request_modal()) is None:
-                respond(text="Slack could not open the request form; try again, or type the request.")
-            return
-        route = ROUTES.get(cmd.name)
+        route = ROUTES.get(cmd.name)  # None for the form, opened in the ack
         if route is None:
             return
         text, blocks = route(services, cmd, command["user_id"])

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.aws import AwsError
+from bot.blocks import escape
 from bot.bootstrap import Services
 from bot.domain.keys import InputError
 
@@ -20,7 +21,7 @@ log = logging.getLogger("keywarden.errors")
 def user_message(error: Exception) -> str:
     """What a person is told about an error (never a stack trace)."""
     if isinstance(error, InputError):
-        return str(error)
+        return escape(str(error))  # it may quote what the person typed
     if isinstance(error, AwsError):
         return error.message
     ref = uuid.uuid4().hex[:8]

@@ -2,11 +2,15 @@
 
 The text of a message may hold a secret: it goes to the detector and nowhere else (no log line, no error
 message, no database row). Failures are logged by type only.
+
+Every other event gets its 200 at once too (`register_fallback`), so Slack never retries one or disables
+the subscription; manifest.yaml subscribes only to the events in HANDLED.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
@@ -16,6 +20,10 @@ from bot.bootstrap import Services
 from bot.domain.exposure import MAX_TEXT, PastedMessage
 
 log = logging.getLogger("keywarden.events")
+
+# The manifest's `bot_events` that a listener here handles (each `message.*` arrives as a `message` event);
+# a test holds manifest.yaml to exactly these.
+HANDLED: frozenset[str] = frozenset({"message.channels", "message.groups", "message.im"})
 
 # Subtypes whose text is something a person wrote; the rest (joins, topics, deletions, bots) are not looked at.
 _PEOPLE = {None, "message_changed", "thread_broadcast", "file_share", "me_message"}
@@ -64,3 +72,12 @@ def register(app: App, services: Services) -> None:
             log.error("looking at a message failed: %s%s", type(e).__name__, at)
 
     app.event("message")(ack=ack_message, lazy=[look_for_keys])
+
+
+def register_fallback(app: App) -> None:
+    """Acknowledge any event no other listener took. Bolt runs the first listener that matches, so this
+    is registered after all the others; without it an unhandled event gets Bolt's 404 and Slack retries."""
+
+    @app.event(re.compile(".*"))
+    def acknowledge_unhandled(event: dict[str, Any]) -> None:
+        log.debug("event %r acknowledged and ignored", event.get("type"))

@@ -23,7 +23,12 @@ USAGE = {
     "cancel": ("cancel <request-id>", "cancel R-7KQ2ZD"),
     "audit": ("audit [user | key-id]", "audit ci-deployer"),
     "scan": ("scan", "scan"),
+    "activity": ("activity <access-key-id> [days]", "activity AKIAIOSFODNN7EXAMPLE 30"),
+    "access": ("access <user | account:user> [days]", "access ci-deployer 90"),
 }
+# `days` of each reading command: (default, most). CloudTrail's event history keeps 90 days;
+# IAM Access Advisor about 400.
+DAYS = {"activity": (30, 90), "access": (90, 400)}
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Command:
     reason: str = ""
     now: bool = False
     request_id: str | None = None
+    days: int | None = None
 
 
 def usage(name: str) -> str:
@@ -131,6 +137,35 @@ def _audit(name: str, rest: str, words: list[str], aliases: list[str]) -> Comman
     return Command(name, user=parse_user_ref(words[0], aliases))
 
 
+def _days(name: str, words: list[str]) -> int:
+    default, most = DAYS[name]
+    if len(words) > 1:
+        raise InputError(
+            f"`{name}` takes at most a number of days after the {'key id' if name == 'activity' else 'user'}."
+        )
+    if not words:
+        return default
+    text = words[0]
+    if not text.isascii() or not text.isdigit():
+        raise InputError(f"`{text[:20]}` is not a number of days: give a whole number from 1 to {most}.")
+    days = int(text)
+    if not 1 <= days <= most:
+        why = "CloudTrail keeps 90 days of events" if name == "activity" else "Access Advisor remembers about 400 days"
+        raise InputError(f"{days} days is out of range: {why}, so give 1 to {most}.")
+    return days
+
+
+def _activity(name: str, rest: str, words: list[str], aliases: list[str]) -> Command:
+    return Command(name, key_id=parse_key_id(_first(words)), days=_days(name, words[1:]))
+
+
+def _access(name: str, rest: str, words: list[str], aliases: list[str]) -> Command:
+    target = _first(words)
+    if looks_like_key_id(target):
+        raise InputError("`access` takes a user, not a key id (a key has the permissions of its user).")
+    return Command(name, user=parse_user_ref(target, aliases), days=_days(name, words[1:]))
+
+
 def normalise_request_id(text: str) -> str:
     body = text.upper().removeprefix("R").removeprefix("-")
     return f"R-{body}"
@@ -149,4 +184,6 @@ _PARSERS = {
     "delete": _key_operation,
     "cancel": _cancel,
     "audit": _audit,
+    "activity": _activity,
+    "access": _access,
 }

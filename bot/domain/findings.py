@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 
 from bot.domain.keys import KeyFacts
@@ -28,6 +28,12 @@ KEY_AGE_WARNING = "key_age_warning"
 KEY_UNUSED = "key_unused"
 TWO_ACTIVE_KEYS = "two_active_keys"
 INACTIVE_KEY = "inactive_key"
+# Least privilege: from the authorization details the scan already reads, and the credential report.
+ADMIN_KEY = "admin-key"
+CONSOLE_AND_KEY = "console-and-key"
+INITIAL_KEY_UNUSED = "initial-key-unused"
+KEY_NOT_VIA_GROUP = "key-not-via-group"
+INITIAL_KEY_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Policy:
     max_key_age_days: int = 90
     warn_key_age_days: int = 80
     unused_days: int = 45
+    strict_policy_findings: bool = False  # key-not-via-group (STRICT_POLICY_FINDINGS)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,122 @@ class Finding:
     severity: Severity
     control: str | None
     message: str
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """What a finding means and what to do about it, for every place that shows it."""
+
+    code: str
+    title: str
+    severity: Severity
+    controls: tuple[str, ...]  # CIS AWS Foundations, Security Hub, Prowler check id
+    rationale: str
+    remediation: str
+
+
+CATALOGUE: dict[str, CatalogueEntry] = {
+    e.code: e
+    for e in (
+        CatalogueEntry(
+            ADMIN_KEY,
+            "Key on an administrator",
+            Severity.HIGH,
+            ("CIS 1.16", "Security Hub IAM.1", "Prowler iam_user_administrator_access_policy"),
+            "A long-term key that can do everything: whoever holds it owns the account, and it never expires.",
+            "Give the work a role with temporary credentials, or trim the user's policies to what it uses "
+            "(`access <user>` lists what it never used); then rotate or deactivate the key.",
+        ),
+        CatalogueEntry(
+            CONSOLE_AND_KEY,
+            "Console password and access key",
+            Severity.LOW,
+            (),
+            "A person who signs in to the console and also holds a long-term key: people should use "
+            "temporary credentials.",
+            "Sign in through IAM Identity Center (`aws sso login`) or assume a role instead of using a key; "
+            "then deactivate the key, or remove the password if this is a machine user.",
+        ),
+        CatalogueEntry(
+            INITIAL_KEY_UNUSED,
+            "Key made with its user, never used",
+            Severity.MEDIUM,
+            ("CIS 1.11", "Prowler iam_user_no_setup_initial_access_key"),
+            "Keys created during user setup out of habit are often never needed, and sit unused as a target.",
+            "Deactivate the key, and delete it if nothing breaks; create keys only when something needs one.",
+        ),
+        CatalogueEntry(
+            KEY_NOT_VIA_GROUP,
+            "Policies attached directly to a user with keys",
+            Severity.INFO,
+            ("CIS 1.15", "Security Hub IAM.2", "Prowler iam_policy_attached_only_to_group_or_roles"),
+            "Permissions given user by user drift apart and are hard to review.",
+            "Move the user's policies to a group (or a role) and attach none to the user itself.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    """What is known about a key's user beyond its keys; None where it is unknown."""
+
+    created: datetime | None = None
+    password_enabled: bool | None = None
+    admin_reason: str | None = None
+    direct_policies: tuple[str, ...] = ()
+
+
+def _catalogued(code: str, message: str) -> Finding:
+    entry = CATALOGUE[code]
+    return Finding(code, entry.severity, entry.controls[0] if entry.controls else None, message)
+
+
+def privilege_findings(
+    keys: list[KeyFacts], user: UserFacts, policy: Policy
+) -> tuple[dict[int, list[Finding]], list[Finding]]:
+    """Least-privilege findings: ({index in `keys`: findings of that key}, user-level findings)."""
+    per_key: dict[int, list[Finding]] = {}
+    active = [(i, k) for i, k in enumerate(keys) if k.active and not k.is_root]
+    for i, key in active:
+        found: list[Finding] = []
+        if user.admin_reason:
+            found.append(
+                _catalogued(
+                    ADMIN_KEY,
+                    f"Active key on an administrator ({user.admin_reason}): use a role, or trim the policies.",
+                )
+            )
+        first = not any(other.created < key.created for other in keys if other is not key)
+        if (
+            first
+            and user.created is not None
+            and key.last_used is None
+            and abs(key.created - user.created) <= INITIAL_KEY_WINDOW
+        ):
+            found.append(
+                _catalogued(
+                    INITIAL_KEY_UNUSED,
+                    "Key created with its user and never used: deactivate it if nothing needs it.",
+                )
+            )
+        if user.password_enabled:
+            found.append(
+                _catalogued(
+                    CONSOLE_AND_KEY,
+                    "A console user with an access key: sign in with IAM Identity Center or a role instead.",
+                )
+            )
+        if found:
+            per_key[i] = found
+    shared: list[Finding] = []
+    if policy.strict_policy_findings and active and user.direct_policies:
+        names = ", ".join(f"`{n}`" for n in user.direct_policies[:3])
+        more = f" and {len(user.direct_policies) - 3} more" if len(user.direct_policies) > 3 else ""
+        shared.append(
+            _catalogued(KEY_NOT_VIA_GROUP, f"Policies attached to the user itself ({names}{more}): use a group.")
+        )
+    return per_key, shared
 
 
 def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
@@ -110,12 +233,15 @@ def user_findings(keys: Iterable[KeyFacts]) -> list[Finding]:
     return []
 
 
-def findings_for_user(keys: list[KeyFacts], policy: Policy, now: datetime) -> dict[str | None, list[Finding]]:
+def findings_for_user(
+    keys: list[KeyFacts], policy: Policy, now: datetime, user: UserFacts | None = None
+) -> dict[str | None, list[Finding]]:
     """Per key id, its own findings plus the user-level ones (attached to every active key)."""
-    shared = user_findings(keys)
+    privileged, strict = privilege_findings(keys, user or UserFacts(), policy)
+    shared = user_findings(keys) + strict
     result: dict[str | None, list[Finding]] = {}
-    for key in keys:
-        own = key_findings(key, policy, now)
+    for i, key in enumerate(keys):
+        own = key_findings(key, policy, now) + privileged.get(i, [])
         if key.active:
             own = sorted(own + shared, key=lambda f: -f.severity)
         result[key.key_id] = own

@@ -15,7 +15,9 @@ INACTIVE = "Inactive"
 
 
 class InputError(ValueError):
-    """Bad input from a person: the message says what was wrong and the correct form."""
+    """Bad input from a person: the message says what was wrong and the correct form.
+
+    Plain text that may quote the input; Slack replies escape it, so it carries no mentions or links."""
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class ReportUser:
     is_root: bool
     created: datetime
     keys: tuple[ReportKey, ...] = ()
+    password_enabled: bool = False
 
 
 def parse_credential_report(content: bytes | str, account: str) -> list[ReportUser]:
@@ -75,7 +76,8 @@ def parse_credential_report(content: bytes | str, account: str) -> list[ReportUs
         if created is None:
             raise ValueError(f"The credential report has no creation time for user `{row['user']}`.")
         keys = tuple(k for k in (_slot(row, slot) for slot in SLOTS) if k is not None)
-        users.append(ReportUser(account, row["user"], row["arn"], row["user"] == ROOT_USER, created, keys))
+        password = (row.get("password_enabled") or "").strip().lower() == "true"
+        users.append(ReportUser(account, row["user"], row["arn"], row["user"] == ROOT_USER, created, keys, password))
     return users
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -56,3 +57,17 @@ def new_request_id() -> str:
 
 def approvals_needed(operation: Operation, configured: dict[str, int]) -> int:
     return configured.get(operation.value, 2 if operation is Operation.DELETE else 1)
+
+
+# A request has one DM to its requester, updated in place as the request moves on. A final outcome that
+# comes this long after the requester last heard of the request (the decision) or acted on it (Reveal)
+# gets a new DM instead, so that Slack notifies them.
+LONG_WAIT = timedelta(minutes=10)
+
+
+def outcome_needs_new_dm(
+    status: Status, decided_at: datetime | None, claimed_at: datetime | None, now: datetime
+) -> bool:
+    """Whether a request that already has a DM gets a new one for `status` (else its DM is updated)."""
+    last = max((t for t in (decided_at, claimed_at) if t is not None), default=None)
+    return status in FINAL and last is not None and now - last > LONG_WAIT

@@ -7,8 +7,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.findings import TWO_ACTIVE_KEYS, Finding, Policy, key_findings, user_findings
+from bot.domain.findings import (
+    KEY_NOT_VIA_GROUP,
+    TWO_ACTIVE_KEYS,
+    Finding,
+    Policy,
+    UserFacts,
+    key_findings,
+    privilege_findings,
+    user_findings,
+)
 from bot.domain.keys import KeyFacts
+from bot.domain.privilege import UserAccess
 from bot.domain.report import ReportUser, report_key_facts
 
 ROOT_SUBJECT = "root"
@@ -41,13 +51,31 @@ class ScanFinding:
         return self.exempt_reason is not None or self.snoozed
 
 
-def user_report_findings(user: ReportUser, policy: Policy, now: datetime) -> list[tuple[int | None, Finding]]:
+def user_facts(user: ReportUser, access: UserAccess | None) -> UserFacts:
+    """The report's facts about a user (creation, console password) with the index's (policies)."""
+    return UserFacts(
+        created=user.created,
+        password_enabled=user.password_enabled,
+        admin_reason=access.admin_reason if access else None,
+        direct_policies=access.direct_policies if access else (),
+    )
+
+
+def user_report_findings(
+    user: ReportUser, policy: Policy, now: datetime, access: UserAccess | None = None
+) -> list[tuple[int | None, Finding]]:
     """(slot, finding) pairs for one report row; slot None for user-level findings. Needs no key ids."""
     facts = report_key_facts(user)
+    slots = [k.slot for k in user.keys]
     found: list[tuple[int | None, Finding]] = []
-    for slot, key in zip([k.slot for k in user.keys], facts, strict=True):
+    for slot, key in zip(slots, facts, strict=True):
         found.extend((slot, f) for f in key_findings(key, policy, now))
     found.extend((None, f) for f in user_findings(facts))
+    if not user.is_root:
+        per_key, shared = privilege_findings(facts, user_facts(user, access), policy)
+        for index, findings in per_key.items():
+            found.extend((slots[index], f) for f in findings)
+        found.extend((None, f) for f in shared)
     return found
 
 
@@ -56,11 +84,12 @@ def scan_findings(
     key_ids: dict[int, str],
     policy: Policy,
     now: datetime,
+    access: UserAccess | None = None,
 ) -> list[ScanFinding]:
     """A user's findings with key ids attached (as far as ListAccessKeys matched them)."""
     facts = {k.slot: f for k, f in zip(user.keys, report_key_facts(user, key_ids), strict=True)}
     results: list[ScanFinding] = []
-    for slot, finding in user_report_findings(user, policy, now):
+    for slot, finding in user_report_findings(user, policy, now, access):
         if slot is None:
             subject = ROOT_SUBJECT if user.is_root else f"user:{user.user}"
             results.append(ScanFinding(user.account, user.user, subject, finding, None))
@@ -100,4 +129,4 @@ def counts_by_code(findings: Iterable[ScanFinding]) -> Counter[str]:
 
 
 def is_user_level(finding: ScanFinding) -> bool:
-    return finding.code == TWO_ACTIVE_KEYS
+    return finding.code in {TWO_ACTIVE_KEYS, KEY_NOT_VIA_GROUP}

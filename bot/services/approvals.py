@@ -13,9 +13,9 @@ from bot.clock import Clock
 from bot.domain.commands import Command
 from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
 from bot.domain.keys import InputError, KeyFacts
-from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed
+from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed, outcome_needs_new_dm
 from bot.domain.rotation import PlanChanged, choose_keys, confirm_pre_step, schedule
-from bot.operations import OPERATIONS, Target
+from bot.operations import OPERATIONS, Target, admin_approval
 from bot.request_blocks import (
     build_approval_message,
     build_error_modal,
@@ -136,7 +136,8 @@ class ApprovalService:
         action: str = "requested",
         note: str = "",
     ) -> Request:
-        details = "\n".join(x for x in (note, self._details(target, operation)) if x)
+        admin_extra, admin_line = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
+        details = "\n".join(x for x in (note, admin_line, self._details(target, operation)) if x)
         try:
             return self._store.add(
                 operation=operation,
@@ -145,7 +146,7 @@ class ApprovalService:
                 key_id=target.key.facts.key_id if target.key else None,
                 requester=requester,
                 reason=reason,
-                approvals_needed=approvals_needed(operation, dict(self._settings.approvals_required)),
+                approvals_needed=approvals_needed(operation, dict(self._settings.approvals_required)) + admin_extra,
                 expires_at=expires_at,
                 details=details,
                 owner_ok=self._owns(requester, target),
@@ -320,10 +321,7 @@ class ApprovalService:
             done = operation.done(client, request.iam_user, request.key_id)
         except AwsError:
             log.warning("%s: outcome unknown, left for reconciliation: %s", request.id, error)
-            self._notifier.dm(
-                request.requester,
-                build_requester_dm(request, reveal=self._reveals),
-            )
+            self._notify_requester(request, None)  # "running": its DM says so, in place
             return None
         if done:
             return self._store.transition(
@@ -348,8 +346,8 @@ class ApprovalService:
             result=message,
         )
 
-    def reveal(self, request_id: str, user_id: str, trigger_id: str) -> str | None:
-        """Create the key and show its secret in a modal, once. Returns a reply when nothing was shown."""
+    def reveal_refusal(self, request_id: str, user_id: str) -> str | None:
+        """Why this user may not reveal this request's key now, or None when they may."""
         request = self._store.get(request_id)
         if request is None:
             return f"Request {request_id} does not exist (any more)."
@@ -366,6 +364,15 @@ class ApprovalService:
             return f"{request_id} is {request.status.value}: there is nothing to reveal."
         if request.reveal_expires_at and self._clock() >= request.reveal_expires_at:
             return f"The Reveal of {request_id} has expired; file a new request."
+        return None
+
+    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str | None:
+        """Create the key and show its secret in a modal, once: in `view_id` when the caller has opened the
+        window already (within Slack's 3 s of the click), else in one opened here. Returns a reply when
+        nothing was shown."""
+        refusal = self.reveal_refusal(request_id, user_id)
+        if refusal:
+            return refusal
         claimed = self._store.transition(
             request_id,
             Status.APPROVED,
@@ -376,7 +383,7 @@ class ApprovalService:
         )
         if claimed is None:
             return f"{request_id} is already being revealed."
-        view_id = self._notifier.open_view(trigger_id, build_secret_loading_modal())
+        view_id = view_id or self._notifier.open_view(trigger_id, build_secret_loading_modal())
         if view_id is None:
             self._release(claimed, user_id, "the window could not be opened; no key was created")
             return "Slack could not open the window, so no key was created. Click Reveal again."
@@ -622,12 +629,13 @@ class ApprovalService:
             self._store.set(request.id, notified_status=request.status.value)
 
     def _notify_requester(self, request: Request, secret: SecretLocation | None) -> bool:
+        """Update the request's DM in place; a new DM only for a first word, or an outcome after a long wait."""
         stored = request.status is Status.SUCCEEDED and request.operation in MAKES_KEY and not self._reveals
         if stored and secret is None:
             secret = self._secret_location(request)  # a DM sent again later names the secret too
         dm = build_requester_dm(request, secret, reveal=self._reveals)
-        revealed = request.status is Status.SUCCEEDED and request.operation in MAKES_KEY and request.dm_ts
-        if revealed and request.dm_channel and request.dm_ts:
+        new = outcome_needs_new_dm(request.status, request.decided_at, request.claimed_at, self._clock())
+        if request.dm_channel and request.dm_ts and not new:
             return self._notifier.update(request.dm_channel, request.dm_ts, dm)
         posted = self._notifier.dm(request.requester, dm)
         if posted:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from bot.aws import AccessKey, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, LastUsed
 from bot.clock import Clock
-from bot.domain.findings import Finding, Policy, findings_for_user
+from bot.domain.findings import Finding, Policy, UserFacts, findings_for_user
 from bot.domain.keys import ACCESS_KEY_ID, InputError, KeyFacts, UserRef, key_id_problems
 from bot.services.key_memory import KeyMemory
 from bot.services.ownership import OwnershipIndex
@@ -31,6 +31,7 @@ class UserKeys:
     user: str
     owner: str | None
     keys: list[KeyView]
+    admin_reason: str | None = None  # why the user is an administrator (which policy, by which route)
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,31 @@ class InventoryService:
         facts = [_facts(account, k, client.key_last_used(k.key_id)) for k in keys]
         self._memory.remember(account, {user: keys})
         now = self._clock()
-        findings = findings_for_user(facts, self._policy, now)
         owned = self._index.get(account, user)
-        return UserKeys(account, user, owned.owner if owned else None, [KeyView(f, findings[f.key_id]) for f in facts])
+        access = owned.access if owned else None
+        about = UserFacts(
+            created=access.created if access else None,
+            password_enabled=self._console_password(client, user) if any(f.active for f in facts) else None,
+            admin_reason=access.admin_reason if access else None,
+            direct_policies=access.direct_policies if access else (),
+        )
+        findings = findings_for_user(facts, self._policy, now, about)
+        return UserKeys(
+            account,
+            user,
+            owned.owner if owned else None,
+            [KeyView(f, findings[f.key_id]) for f in facts],
+            access.admin_reason if access else None,
+        )
+
+    @staticmethod
+    def _console_password(client, user: str) -> bool | None:
+        """Whether the user has a console password; None (no finding) when Keywarden may not ask."""
+        try:
+            return client.has_console_password(user)
+        except AwsError as e:
+            log.info("could not read the login profile of %s: %s", user, e.message)
+            return None
 
     def list_for(self, caller: Person, ref: UserRef | None) -> ListResult:
         if ref is not None:

@@ -94,6 +94,15 @@ class Notifier:
             return False
         return True
 
+    def upload_dm(self, user: str, filename: str, content: str, title: str) -> bool:
+        """A file in the bot's DM with a user (uploads need the DM's channel id, not the user id)."""
+        try:
+            channel = self._client.conversations_open(users=user)["channel"]["id"]
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("conversations.open with %s failed: %s", user, _reason(e))
+            return False
+        return self.upload(channel, filename, content, title)
+
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> str | None:
         try:
             return self._client.views_open(trigger_id=trigger_id, view=view)["view"]["id"]

@@ -11,9 +11,13 @@ from sqlalchemy import delete, func, insert, select
 from bot.aws import AwsGateway
 from bot.clock import Clock
 from bot.db import AccountIndex, Database, IamUserRecord
+from bot.domain.privilege import UserAccess
 
 EXEMPT_TAG = "keywarden:exempt"
 EXEMPT_REASON_TAG = "keywarden:exempt-reason"
+# The user's policy facts ride in the tags column under a key no IAM tag can have (`#` is not allowed
+# in tag keys), so the index needs no schema change; they never show up as a tag.
+_ACCESS_KEY = "#access"
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class OwnedUser:
     name: str
     owner: str | None
     tags: dict[str, str]
+    access: UserAccess | None = None  # groups, directly attached policies, administrator power
 
     @property
     def exempt(self) -> bool:
@@ -64,7 +69,7 @@ class OwnershipIndex:
                             "name": u.name,
                             "arn": u.arn,
                             "owner": _normalise(u.tags.get(self._owner_tag)),
-                            "tags": u.tags,
+                            "tags": _pack(u.tags, u.access),
                             "refreshed_at": now,
                         }
                         for u in users
@@ -110,7 +115,7 @@ class OwnershipIndex:
         columns = (IamUserRecord.account, IamUserRecord.name, IamUserRecord.owner, IamUserRecord.tags)
         with self._db.session() as session:  # plain rows: a scan reads thousands, ORM objects cost 10x more
             rows = session.execute(select(*columns).where(IamUserRecord.account == account))
-            return [OwnedUser(a, name, owner, dict(tags or {})) for a, name, owner, tags in rows]
+            return [OwnedUser(a, name, owner, *_unpack(tags)) for a, name, owner, tags in rows]
 
     def count(self) -> int:
         with self._db.session() as session:
@@ -121,5 +126,14 @@ def _normalise(value: str | None) -> str | None:
     return value.strip().lower() if value and value.strip() else None
 
 
+def _pack(tags: dict[str, str], access: UserAccess | None) -> dict:
+    return {**tags, _ACCESS_KEY: access.to_json()} if access is not None else dict(tags)
+
+
+def _unpack(stored: dict | None) -> tuple[dict[str, str], UserAccess | None]:
+    tags = dict(stored or {})
+    return tags, UserAccess.from_json(tags.pop(_ACCESS_KEY, None))
+
+
 def _owned(row: IamUserRecord) -> OwnedUser:
-    return OwnedUser(row.account, row.name, row.owner, dict(row.tags or {}))
+    return OwnedUser(row.account, row.name, row.owner, *_unpack(row.tags))

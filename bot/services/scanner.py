@@ -144,13 +144,14 @@ class Scanner:
         snoozed = self._snoozed(alias, now)
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
-        flagged = [u for u in users if user_report_findings(u, self._policy, now)]
+        access = {name: owned.access for name, owned in owners.items()}
+        flagged = [u for u in users if user_report_findings(u, self._policy, now, access.get(u.user))]
         key_ids = self._key_ids(client, alias, [u for u in flagged if not u.is_root])
         for user in flagged:
             ids = {} if user.is_root else key_ids.get(user.user)
             if ids is None:
                 continue  # deleted since the report was made
-            for finding in scan_findings(user, ids, self._policy, now):
+            for finding in scan_findings(user, ids, self._policy, now, access.get(user.user)):
                 result.findings.append(self._annotate(finding, owners.get(user.user), snoozed))
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
         if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):

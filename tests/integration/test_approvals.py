@@ -53,7 +53,12 @@ def wait_ephemeral(bot: BotServer, user: str, text: str) -> str:
 
 
 def dms(bot: BotServer, user: str) -> list[str]:
-    return [c.raw for c in bot.slack.posts_to(user)]
+    """What the bot wrote in its DM with a user: new messages, and updates of them in place."""
+    return [
+        c.raw
+        for c in bot.slack.calls
+        if c.method in ("chat.postMessage", "chat.update") and c.params.get("channel") == user
+    ]
 
 
 @pytest.fixture

@@ -33,7 +33,9 @@ def test_exit_codes_table_and_json(moto_url: str, tmp_path: Path) -> None:
     iam = boto3.client(
         "iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
     )
-    iam.create_user(UserName="fresh", Tags=[{"Key": "owner", "Value": "a@example.com"}])
+    # A key made with its user is a finding (initial-key-unused): the user was made a day earlier.
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=1), tick=False):
+        iam.create_user(UserName="fresh", Tags=[{"Key": "owner", "Value": "a@example.com"}])
     iam.create_access_key(UserName="fresh")
     clean = _run(moto_url, tmp_path)
     assert clean.returncode == 0, clean.stderr

@@ -193,18 +193,28 @@ class SlackRequests:
 
 
 class TrackingExecutor(ThreadPoolExecutor):
-    """The work-after-ack pool, able to say when everything submitted so far has finished."""
+    """The work-after-ack pool, able to say when everything submitted so far has finished.
 
-    def __init__(self) -> None:
-        super().__init__(max_workers=10, thread_name_prefix="keywarden-work")
+    `reports_to`: another TrackingExecutor whose idle() also waits for this one's work."""
+
+    def __init__(
+        self, max_workers: int = 10, name: str = "keywarden-work", reports_to: TrackingExecutor | None = None
+    ) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=name)
         self._futures: list[Future] = []
         self._lock = threading.Lock()
+        self._reports_to = reports_to
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future = super().submit(fn, *args, **kwargs)
+        self._track(future)
+        return future
+
+    def _track(self, future: Future) -> None:
         with self._lock:
             self._futures = [f for f in self._futures if not f.done()] + [future]
-        return future
+        if self._reports_to is not None:
+            self._reports_to._track(future)
 
     def idle(self, timeout: float = 30) -> None:
         """Wait until no submitted work is left (work may submit more work, so look again)."""
@@ -226,7 +236,8 @@ class BotServer(SlackRequests):
         self.slack = slack
         self.slash_command = services.settings.slash_command
         self.work = TrackingExecutor()
-        self.wsgi = build_wsgi(services, self.work)
+        self.views = TrackingExecutor(4, "keywarden-views", reports_to=self.work)  # work.idle() waits for it too
+        self.wsgi = build_wsgi(services, self.work, self.views)
         self._server = create_server(self.wsgi, host="127.0.0.1", port=0, threads=8)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

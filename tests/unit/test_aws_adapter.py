@@ -46,8 +46,9 @@ def _error(code: str, operation: str) -> ClientError:
 def test_user_details_follows_every_page() -> None:
     session = StubbedSession()
     created = datetime(2025, 1, 1, tzinfo=UTC)
+    allow_all = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 
-    def user(name: str, owner: str) -> dict:
+    def user(name: str, owner: str, **extra) -> dict:
         return {
             "UserName": name,
             "UserId": "AIDA" + name.upper().ljust(16, "X")[:16],
@@ -55,21 +56,60 @@ def test_user_details_follows_every_page() -> None:
             "Arn": f"arn:aws:iam::123456789012:user/{name}",
             "CreateDate": created,
             "Tags": [{"Key": "owner", "Value": owner}],
+            **extra,
         }
 
+    # The group and the policy that make `a` an administrator come on the second page, after `a`.
     session.stubber.add_response(
         "get_account_authorization_details",
-        {"UserDetailList": [user("a", "a@x")], "IsTruncated": True, "Marker": "m1"},
-        {"Filter": ["User"], "MaxItems": 1000},
+        {"UserDetailList": [user("a", "a@x", GroupList=["ops"])], "IsTruncated": True, "Marker": "m1"},
+        {"Filter": ["User", "Group", "LocalManagedPolicy"], "MaxItems": 1000},
     )
     session.stubber.add_response(
         "get_account_authorization_details",
-        {"UserDetailList": [user("b", "b@x"), user("c", "U123")], "IsTruncated": False},
-        {"Filter": ["User"], "Marker": "m1", "MaxItems": 1000},
+        {
+            "UserDetailList": [
+                user(
+                    "b",
+                    "b@x",
+                    AttachedManagedPolicies=[{"PolicyName": "p", "PolicyArn": "arn:aws:iam::123456789012:policy/p"}],
+                ),
+                user("c", "U123"),
+            ],
+            "GroupDetailList": [
+                {
+                    "GroupName": "ops",
+                    "GroupId": "AGPAOPSXXXXXXXXXXXXX",
+                    "Path": "/",
+                    "Arn": "arn:aws:iam::123456789012:group/ops",
+                    "CreateDate": created,
+                    "GroupPolicyList": [{"PolicyName": "everything", "PolicyDocument": allow_all}],
+                }
+            ],
+            "Policies": [
+                {
+                    "PolicyName": "p",
+                    "Arn": "arn:aws:iam::123456789012:policy/p",
+                    "DefaultVersionId": "v2",
+                    "PolicyVersionList": [
+                        {"Document": allow_all, "VersionId": "v1", "IsDefaultVersion": False, "CreateDate": created},
+                        {"Document": "{}", "VersionId": "v2", "IsDefaultVersion": True, "CreateDate": created},
+                    ],
+                }
+            ],
+            "IsTruncated": False,
+        },
+        {"Filter": ["User", "Group", "LocalManagedPolicy"], "Marker": "m1", "MaxItems": 1000},
     )
     with session.stubber:
         users = list(AccountClient("default", session).user_details())  # type: ignore[arg-type]
     assert [(u.name, u.tags["owner"]) for u in users] == [("a", "a@x"), ("b", "b@x"), ("c", "U123")]
+    access = {u.name: u.access for u in users}
+    assert access["a"].admin_reason == "inline policy `everything` allows `*` on `*`, through group `ops`"
+    assert access["a"].groups == ("ops",) and access["a"].direct_policies == ()
+    assert access["b"].admin_reason is None  # only an old version of `p` allowed everything
+    assert access["b"].direct_policies == ("p",)
+    assert access["c"].created == created
     session.stubber.assert_no_pending_responses()
 
 

@@ -64,6 +64,9 @@ def test_events_queue_and_admin_token() -> None:
         ({"MAX_KEY_AGE_DAYS": "-1"}, "MAX_KEY_AGE_DAYS is malformed"),
         ({"WARN_KEY_AGE_DAYS": "95"}, "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS"),
         ({"SCHEDULER": "maybe"}, "SCHEDULER is malformed: expected on or off"),
+        ({"ALERT_CHANNEL": "#alerts"}, "ALERT_CHANNEL is malformed ('#alerts' looks like a channel name"),
+        ({"APPROVAL_CHANNEL": "key-approvals"}, "APPROVAL_CHANNEL is malformed ('key-approvals' looks like a channel"),
+        ({"APPROVAL_CHANNEL": "D0123ABCD"}, "APPROVAL_CHANNEL is malformed ('D0123ABCD' is a direct message"),
         ({"EVENTS_QUEUE_URL": "keywarden-events"}, "EVENTS_QUEUE_URL is malformed: expected an SQS queue URL"),
         ({"SLACK_ADMIN_TOKEN": "xoxb-bot"}, "SLACK_ADMIN_TOKEN is malformed: expected a user token"),
     ],
@@ -73,6 +76,17 @@ def test_bad_variables_are_named(env: dict[str, str], named: str) -> None:
         Settings.from_env(BASE | env)
     assert named in str(error.value)
     assert "expected" in str(error.value) or "must" in str(error.value)
+
+
+def test_channels_are_ids() -> None:
+    s = Settings.from_env(BASE | {"APPROVAL_CHANNEL": "C0123ABCD", "ALERT_CHANNEL": "G0456EFGH"})
+    assert (s.approval_channel, s.alert_channel) == ("C0123ABCD", "G0456EFGH")
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | {"ALERT_CHANNEL": "alerts"})
+    assert str(error.value) == (
+        "ALERT_CHANNEL is malformed ('alerts' looks like a channel name; Slack's API needs the channel's id): "
+        "expected a channel id such as C0123ABCD (C… or G…; the channel's details in Slack show it)"
+    )
 
 
 def test_organization_discovery_settings() -> None:

@@ -1,0 +1,194 @@
+"""What a key did, from its CloudTrail events: parsing and summarising. Pure.
+
+CloudTrail's event history (LookupEvents) keeps 90 days of management events per region; data
+events (S3 objects, Lambda invocations, DynamoDB items) are only in trails that record them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+MAX_DAYS = 90
+DEFAULT_DAYS = 30
+GLOBAL_REGION = "us-east-1"  # IAM, STS and other global services record their events here
+TOP = 10
+
+
+@dataclass(frozen=True)
+class TrailEvent:
+    at: datetime
+    name: str
+    service: str  # e.g. s3 (from s3.amazonaws.com)
+    region: str
+    source_ip: str
+    user_agent: str
+    error: str | None
+    event_id: str
+
+    @property
+    def call(self) -> str:
+        return f"{self.service}:{self.name}"
+
+
+def parse_event(raw: Mapping[str, Any], region: str) -> TrailEvent:
+    """One LookupEvents event; the details come from its CloudTrailEvent JSON (missing parts stay empty)."""
+    try:
+        detail = json.loads(raw.get("CloudTrailEvent") or "{}")
+    except ValueError:
+        detail = {}
+    if not isinstance(detail, dict):
+        detail = {}
+    at = raw.get("EventTime")
+    if not isinstance(at, datetime):
+        at = datetime.fromtimestamp(float(at or 0), UTC)
+    source = str(raw.get("EventSource") or detail.get("eventSource") or "unknown")
+    return TrailEvent(
+        at=at if at.tzinfo else at.replace(tzinfo=UTC),
+        name=str(raw.get("EventName") or detail.get("eventName") or "unknown"),
+        service=source.removesuffix(".amazonaws.com"),
+        region=str(detail.get("awsRegion") or region),
+        source_ip=str(detail.get("sourceIPAddress") or "unknown"),
+        user_agent=str(detail.get("userAgent") or "unknown"),
+        error=str(detail["errorCode"]) if detail.get("errorCode") else None,
+        event_id=str(raw.get("EventId") or detail.get("eventID") or ""),
+    )
+
+
+@dataclass(frozen=True)
+class SeenFrom:
+    """A source IP address: how many calls came from it, first and last."""
+
+    ip: str
+    count: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
+class ActivitySummary:
+    key_id: str
+    start: datetime
+    end: datetime
+    regions_searched: tuple[str, ...]
+    total: int
+    truncated: bool
+    calls: list[tuple[str, int]]  # "service:EventName", count; the top ones
+    other_calls: int  # calls of the other kinds
+    other_kinds: int
+    ips: list[SeenFrom]
+    agents: list[tuple[str, int]]
+    regions: list[tuple[str, int]]
+    errors: list[tuple[str, int]]
+    first: TrailEvent | None
+    last: TrailEvent | None
+    boundary: datetime
+    boundary_reason: str
+    new_ips: list[SeenFrom]  # first seen after `boundary`, never before it
+
+    @property
+    def days(self) -> int:
+        return max(1, round((self.end - self.start) / timedelta(days=1)))
+
+
+def window(now: datetime, days: int) -> tuple[datetime, datetime]:
+    return now - timedelta(days=days), now
+
+
+def search_regions(last_used_region: str | None, configured: Iterable[str]) -> tuple[str, ...]:
+    """us-east-1 (global services), the key's last-used region, then ACTIVITY_REGIONS; each once."""
+    regions = [GLOBAL_REGION]
+    if last_used_region and last_used_region not in ("N/A", "global"):
+        regions.append(last_used_region)
+    regions.extend(configured)
+    return tuple(dict.fromkeys(regions))
+
+
+def comparison_point(
+    start: datetime, end: datetime, key_created: datetime, newest_key: datetime
+) -> tuple[datetime, str]:
+    """Where "before" ends when looking for new IP addresses.
+
+    The user's last rotation (a newer key made inside the window while this one was already in use): an old
+    key used from somewhere new after it was replaced is the classic sign of a leak. Otherwise the middle
+    of the window (or of the part of it the key existed for).
+    """
+    if key_created < newest_key and start < newest_key < end:
+        return newest_key, f"the user's last rotation ({newest_key:%Y-%m-%d %H:%M} UTC)"
+    since = max(start, key_created)
+    middle = since + (end - since) / 2
+    return middle, f"the first half of the period (before {middle:%Y-%m-%d %H:%M} UTC)"
+
+
+def summarize(
+    events: Iterable[TrailEvent],
+    *,
+    key_id: str,
+    start: datetime,
+    end: datetime,
+    regions_searched: Iterable[str],
+    truncated: bool,
+    key_created: datetime,
+    newest_key: datetime,
+) -> ActivitySummary:
+    ordered = sorted(events, key=lambda e: e.at)
+    calls = Counter(e.call for e in ordered)
+    top = calls.most_common(TOP)
+    seen: dict[str, list[Any]] = {}
+    for e in ordered:
+        entry = seen.setdefault(e.source_ip, [0, e.at, e.at])
+        entry[0] += 1
+        entry[2] = e.at
+    ips = sorted((SeenFrom(ip, n, first, last) for ip, (n, first, last) in seen.items()), key=lambda s: -s.count)
+    boundary, reason = comparison_point(start, end, key_created, newest_key)
+    before = {e.source_ip for e in ordered if e.at < boundary}
+    new_ips = [s for s in ips if s.ip not in before and s.first >= boundary]
+    # With nothing seen before the boundary, every address is "new": that says nothing, so say nothing.
+    if not before:
+        new_ips = []
+    return ActivitySummary(
+        key_id=key_id,
+        start=start,
+        end=end,
+        regions_searched=tuple(regions_searched),
+        total=len(ordered),
+        truncated=truncated,
+        calls=top,
+        other_calls=sum(calls.values()) - sum(n for _, n in top),
+        other_kinds=max(0, len(calls) - len(top)),
+        ips=ips,
+        agents=Counter(e.user_agent for e in ordered).most_common(),
+        regions=Counter(e.region for e in ordered).most_common(),
+        errors=Counter(e.error for e in ordered if e.error).most_common(),
+        first=ordered[0] if ordered else None,
+        last=ordered[-1] if ordered else None,
+        boundary=boundary,
+        boundary_reason=reason,
+        new_ips=new_ips,
+    )
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def events_csv(events: Iterable[TrailEvent]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["time_utc", "service", "event", "region", "source_ip", "user_agent", "error", "event_id"])
+    for e in sorted(events, key=lambda e: e.at):
+        writer.writerow(
+            [
+                e.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                *(_cell(v) for v in (e.service, e.name, e.region, e.source_ip, e.user_agent, e.error or "")),
+                _cell(e.event_id),
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,158 @@
+"""Administrator power and the routes of an IAM user's policies, decided from policy documents. Pure.
+
+A user is an administrator when any policy that reaches it, by any route (attached to the user, inline
+on the user, attached to one of its groups, inline on one of its groups), is `AdministratorAccess`,
+`IAMFullAccess` (which can grant itself everything else), or has a statement allowing `*` on `*`.
+Customer-managed policies are judged by their default version; AWS-managed ones by their name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
+
+# AWS-managed policies that make a user an administrator, whatever their current document says.
+ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "IAMFullAccess")
+
+
+@dataclass(frozen=True)
+class AttachedPolicy:
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class InlinePolicy:
+    name: str
+    document: Any  # a dict, or the URL-encoded JSON text IAM sends when no SDK decoded it
+
+
+@dataclass(frozen=True)
+class PolicyHolder:
+    """A user or a group: the policies attached to it and its inline policies."""
+
+    name: str
+    attached: tuple[AttachedPolicy, ...] = ()
+    inline: tuple[InlinePolicy, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserAccess:
+    """What the ownership index keeps about a user's permissions (from GetAccountAuthorizationDetails)."""
+
+    created: datetime | None = None
+    admin_reason: str | None = None  # None: not an administrator
+    direct_policies: tuple[str, ...] = ()  # attached to the user or inline on it, not through a group
+    groups: tuple[str, ...] = ()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.admin_reason is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created.isoformat() if self.created else None,
+            "admin": self.admin_reason,
+            "direct": list(self.direct_policies),
+            "groups": list(self.groups),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> UserAccess | None:
+        if not isinstance(data, Mapping):
+            return None
+        created = data.get("created")
+        return cls(
+            datetime.fromisoformat(created) if isinstance(created, str) else None,
+            data.get("admin") or None,
+            tuple(data.get("direct") or ()),
+            tuple(data.get("groups") or ()),
+        )
+
+
+def policy_document(raw: Any) -> Any:
+    """A policy document as a dict (or None when it cannot be read)."""
+    if isinstance(raw, Mapping):
+        return raw
+    if isinstance(raw, str):
+        for text in (raw, unquote(raw)):
+            try:
+                return json.loads(text)
+            except ValueError:
+                continue
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def allows_everything(raw: Any) -> bool:
+    """True when a statement allows every action (`*` or `*:*`) on every resource (`*`)."""
+    document = policy_document(raw)
+    if not isinstance(document, Mapping):
+        return False
+    for statement in _as_list(document.get("Statement")):
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        actions = {str(a).strip() for a in _as_list(statement.get("Action"))}
+        resources = {str(r).strip() for r in _as_list(statement.get("Resource"))}
+        if actions & {"*", "*:*"} and "*" in resources:
+            return True
+    return False
+
+
+def _managed_name(arn: str) -> str | None:
+    """The name of an AWS-managed policy (`arn:<partition>:iam::aws:policy/...`), else None."""
+    head, sep, name = arn.partition(":iam::aws:policy/")
+    return name.rsplit("/", 1)[-1] if sep and head.startswith("arn:aws") else None
+
+
+def _policy_reasons(holder: PolicyHolder, route: str, managed: Mapping[str, tuple[str, Any]]) -> list[str]:
+    reasons: list[str] = []
+    for policy in holder.attached:
+        aws_name = _managed_name(policy.arn)
+        if aws_name in ADMIN_MANAGED_POLICIES:
+            reasons.append(f"`{aws_name}` {route}")
+            continue
+        version, document = managed.get(policy.arn, ("", None))
+        if aws_name is None and allows_everything(document):
+            at = f" (default version {version})" if version else ""
+            reasons.append(f"customer-managed policy `{policy.name}`{at} allows `*` on `*`, {route}")
+    for inline in holder.inline:
+        if allows_everything(inline.document):
+            reasons.append(f"inline policy `{inline.name}` allows `*` on `*`, {route}")
+    return reasons
+
+
+def admin_reasons(
+    user: PolicyHolder,
+    groups: Iterable[PolicyHolder],
+    managed: Mapping[str, tuple[str, Any]],
+) -> list[str]:
+    """Why the user is an administrator (empty: it is not). `managed`: policy ARN -> (default version, document)."""
+    reasons = _policy_reasons(user, "attached directly", managed)
+    for group in groups:
+        reasons += _policy_reasons(group, f"through group `{group.name}`", managed)
+    return reasons
+
+
+def user_access(
+    user: PolicyHolder,
+    created: datetime | None,
+    group_names: Iterable[str],
+    groups: Mapping[str, PolicyHolder],
+    managed: Mapping[str, tuple[str, Any]],
+) -> UserAccess:
+    """The index's view of one user from the authorization details of its account."""
+    names = tuple(group_names)
+    member_of = [groups.get(n, PolicyHolder(n)) for n in names]
+    reasons = admin_reasons(user, member_of, managed)
+    direct = tuple(p.name for p in user.attached) + tuple(p.name for p in user.inline)
+    return UserAccess(created, "; ".join(reasons) or None, direct, names)

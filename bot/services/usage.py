@@ -1,0 +1,333 @@
+"""What a key does and what a user needs: `activity` (CloudTrail) and `access` (IAM Access Advisor).
+
+Both are reads for the user's owner (per its owner tag) or an approver; anyone else is refused, and the
+refusal is audited. AWS is paced: CloudTrail allows 2 LookupEvents a second per account and region.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.aws import AwsError, AwsGateway, AwsNotFound
+from bot.clock import Clock
+from bot.domain.access import AccessSummary, ServiceAccess, parse_services, summarize_access
+from bot.domain.activity import (
+    ActivitySummary,
+    TrailEvent,
+    events_csv,
+    parse_event,
+    search_regions,
+    summarize,
+    window,
+)
+from bot.domain.keys import InputError, KeyFacts, UserRef
+from bot.services.audit import AuditLog
+from bot.services.inventory import InventoryService
+from bot.services.notifier import Notifier
+from bot.services.ownership import OwnershipIndex
+from bot.slack import SlackDirectory
+
+log = logging.getLogger(__name__)
+
+LOOKUPS_PER_SECOND = 2.0  # CloudTrail LookupEvents, per account and region
+PACING_MARGIN = 0.01  # seconds added to each gap, so jitter never puts 3 calls inside one second
+CSV_AFTER_EVENTS = 20  # more events than this: the full table also goes to the caller as a CSV file
+ACCESS_GIVE_UP_SECONDS = 60.0
+ACCESS_FIRST_DELAY = 0.5
+ACCESS_MAX_DELAY = 5.0
+REREAD_SECONDS = 60.0  # a user missing from the ownership index: read the index again at most this often
+PENDING_JOB_MINUTES = 15  # a job that outlived one `access` is polled again, not started anew
+
+
+class TokenBucket:
+    """Paces calls per key (account, region) to `rate` a second, shared by every thread of the process.
+
+    Capacity 1: calls are spaced evenly, 1/rate (plus `margin`) apart. A burst of two would save half a
+    second, but leaves the server's own bucket empty, so the next call's network jitter alone could get it
+    throttled.
+    """
+
+    def __init__(
+        self,
+        rate: float = LOOKUPS_PER_SECOND,
+        *,
+        margin: float = PACING_MARGIN,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._interval = 1.0 / rate + margin
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._next: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[str, str]) -> float:
+        """Wait for this key's next slot; returns the seconds waited."""
+        with self._lock:
+            now = self._monotonic()
+            slot = max(now, self._next.get(key, now))
+            self._next[key] = slot + self._interval
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+@dataclass
+class ActivityResult:
+    account: str
+    user: str
+    key: KeyFacts
+    summary: ActivitySummary
+    notes: list[str] = field(default_factory=list)  # regions that could not be read
+    csv_sent: bool | None = None  # None: not needed (short)
+
+
+class Viewers:
+    """Who may see a user's activity and access: its owner (owner tag) or an approver; refusals audited."""
+
+    def __init__(
+        self,
+        index: OwnershipIndex,
+        directory: SlackDirectory,
+        audit: AuditLog,
+        is_approver: Callable[[str], bool],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._index = index
+        self._directory = directory
+        self._audit = audit
+        self._is_approver = is_approver
+        self._monotonic = monotonic
+        self._reread: dict[str, float] = {}  # account -> when its index was last read for a missing user
+        self._lock = threading.Lock()
+
+    def check(self, caller: str, account: str, user: str, what: str, key_id: str | None = None) -> None:
+        owned = self._index.get(account, user)
+        if owned is None and self._may_reread(account):
+            # A user made since the index was read: read it again rather than refuse its owner.
+            self._index.refresh(account)
+            owned = self._index.get(account, user)
+        owner = (owned.owner or "").lower() if owned else ""
+        if owner and owner in {i.lower() for i in self._directory.person(caller).identities}:
+            return
+        if self._is_approver(caller):
+            return
+        self._audit.write(
+            caller,
+            "refused",
+            outcome="refused",
+            account=account,
+            iam_user=user,
+            key_id=key_id,
+            detail=f"{what}: not the user's owner nor an approver",
+        )
+        raise InputError(
+            f"Only the owner of `{user}` (per its owner tag) or an approver can see its {what}. "
+            "Nothing was read from AWS."
+        )
+
+    def _may_reread(self, account: str) -> bool:
+        """At most once a minute per account, so asking about missing users cannot make AWS calls at will."""
+        now = self._monotonic()
+        with self._lock:
+            if now - self._reread.get(account, float("-inf")) < REREAD_SECONDS:
+                return False
+            self._reread[account] = now
+            return True
+
+
+class ActivityService:
+    def __init__(
+        self,
+        aws: AwsGateway,
+        inventory: InventoryService,
+        viewers: Viewers,
+        notifier: Notifier,
+        clock: Clock,
+        *,
+        regions: tuple[str, ...] = (),
+        max_events: int = 1000,
+        bucket: TokenBucket | None = None,
+    ) -> None:
+        self._aws = aws
+        self._inventory = inventory
+        self._viewers = viewers
+        self._notifier = notifier
+        self._clock = clock
+        self._regions = regions
+        self._max_events = max_events
+        self._bucket = bucket or TokenBucket()
+
+    def activity(self, caller: str, key_id: str, days: int) -> ActivityResult:
+        account, user = self._owner_of(key_id)
+        self._viewers.check(caller, account, user, "activity", key_id)
+        keys = self._inventory.user_keys(account, user)
+        key = next((k.facts for k in keys.keys if k.facts.key_id == key_id), None)
+        if key is None:
+            raise InputError(f"`{key_id}` was deleted a moment ago; `check {key_id}` explains.")
+        start, end = window(self._clock(), days)
+        regions = search_regions(key.last_region, self._regions)
+        events, truncated, failed = self._read(account, key_id, regions, start, end)
+        newest = max(k.facts.created for k in keys.keys)
+        summary = summarize(
+            events,
+            key_id=key_id,
+            start=start,
+            end=end,
+            regions_searched=[r for r in regions if r not in failed],
+            truncated=truncated,
+            key_created=key.created,
+            newest_key=newest,
+        )
+        notes = [f"Region `{r}` could not be read: {message}" for r, message in failed.items()]
+        result = ActivityResult(account, user, key, summary, notes)
+        if len(events) > CSV_AFTER_EVENTS:
+            result.csv_sent = self._notifier.upload_dm(
+                caller,
+                f"keywarden-activity-{key_id}-{end:%Y%m%d}.csv",
+                events_csv(events),
+                f"CloudTrail events of {key_id}, {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+            )
+        return result
+
+    def _owner_of(self, key_id: str) -> tuple[str, str]:
+        try:
+            return self._inventory.locate(key_id)
+        except InputError:
+            pass
+        check = self._inventory.check(key_id)  # says why: deleted key, deleted user, another account, ...
+        raise InputError(f"No activity to show for `{key_id}`. {check.next_step}")
+
+    def _read(
+        self, account: str, key_id: str, regions: tuple[str, ...], start: datetime, end: datetime
+    ) -> tuple[list[TrailEvent], bool, dict[str, str]]:
+        """Every region at once (each paced on its own), at most `max_events` events in all."""
+        client = self._aws.account(account)
+        events: list[TrailEvent] = []
+        lock = threading.Lock()
+        cut = threading.Event()
+
+        def read(region: str) -> None:
+            pages = client.lookup_key_events(
+                region, key_id, start, end, pace=lambda: self._bucket.take((account, region))
+            )
+            for raw in pages:
+                with lock:
+                    if len(events) >= self._max_events:
+                        cut.set()  # there was more than we may read
+                        return
+                    events.append(parse_event(raw, region))
+
+        errors: dict[str, AwsError] = {}
+        with ThreadPoolExecutor(max_workers=len(regions), thread_name_prefix="keywarden-trail") as pool:
+            futures = {region: pool.submit(read, region) for region in regions}
+            for region, future in futures.items():
+                try:
+                    future.result()
+                except AwsError as e:
+                    log.info("CloudTrail in %s/%s: %s", account, region, e.message)
+                    errors[region] = e
+        if errors and len(errors) == len(regions):
+            raise next(iter(errors.values()))
+        return events, cut.is_set(), {r: e.message for r, e in errors.items()}
+
+
+@dataclass
+class _Cached:
+    services: list[ServiceAccess]
+    read_at: datetime
+
+
+class AccessTookTooLong(AwsError):
+    code = "AccessAdvisorTimeout"
+
+
+class AccessAdvisorService:
+    """Access Advisor per user: start a job, poll it with bounded backoff, cache the answer for a few hours."""
+
+    def __init__(
+        self,
+        aws: AwsGateway,
+        inventory: InventoryService,
+        viewers: Viewers,
+        clock: Clock,
+        *,
+        cache_hours: int = 4,
+        give_up_seconds: float = ACCESS_GIVE_UP_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._aws = aws
+        self._inventory = inventory
+        self._viewers = viewers
+        self._clock = clock
+        self._ttl = timedelta(hours=cache_hours)
+        self._give_up = give_up_seconds
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._pending: dict[tuple[str, str], tuple[str, datetime]] = {}  # job id, started
+        self._lock = threading.Lock()
+
+    def access(self, caller: str, ref: UserRef, days: int) -> AccessSummary:
+        account, user = self._inventory.resolve(ref)
+        self._viewers.check(caller, account, user, "access")
+        cached = self._services(account, user)
+        return summarize_access(account, user, cached.services, self._clock(), days, cached.read_at)
+
+    def _services(self, account: str, user: str) -> _Cached:
+        key = (account, user)
+        now = self._clock()
+        with self._lock:
+            hit = self._cache.get(key)
+            pending = self._pending.get(key)
+        if hit is not None and now - hit.read_at < self._ttl:
+            return hit
+        client = self._aws.account(account)
+        if pending is not None and now - pending[1] < timedelta(minutes=PENDING_JOB_MINUTES):
+            job_id = pending[0]
+        else:
+            try:
+                arn = client.user_arn(user)
+            except AwsNotFound:
+                raise InputError(f"No IAM user `{user}` in account `{account}`.") from None
+            job_id = client.start_access_report(arn)
+            with self._lock:
+                self._pending[key] = (job_id, now)
+        services = self._wait(client, job_id, account, user)
+        fresh = _Cached(parse_services(services), self._clock())
+        with self._lock:
+            self._cache[key] = fresh
+            self._pending.pop(key, None)
+        return fresh
+
+    def _wait(self, client, job_id: str, account: str, user: str) -> list:
+        started = self._monotonic()
+        delay = ACCESS_FIRST_DELAY
+        while True:
+            report = client.access_report(job_id)
+            if report.status == "COMPLETED":
+                return report.services
+            if report.status == "FAILED":
+                with self._lock:
+                    self._pending.pop((account, user), None)
+                raise AwsError(
+                    f"IAM Access Advisor could not build the report for `{user}` in account `{account}`: "
+                    f"{report.error or 'no reason given'}. Try again in a few minutes."
+                )
+            left = self._give_up - (self._monotonic() - started)
+            if left <= 0:
+                raise AccessTookTooLong(
+                    f"IAM Access Advisor has not finished the report for `{user}` after {self._give_up:g} seconds. "
+                    "AWS keeps working on it: ask again in a few minutes and the answer will be there."
+                )
+            self._sleep(min(delay, left))
+            delay = min(delay * 2, ACCESS_MAX_DELAY)

@@ -1,0 +1,281 @@
+"""`activity` and `access` end to end: signed slash commands in, CloudTrail and Access Advisor from a fake
+endpoint on loopback (every other IAM call forwarded to moto's server), fake Slack out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import boto3
+import pytest
+import time_machine
+
+from bot.domain.keys import UserRef
+from bot.services.usage import AccessAdvisorService, AccessTookTooLong, Viewers
+from tests.support.fake_aws_usage import FakeUsageAws, service
+from tests.support.harness import BotServer
+
+OWNER, BOSS, MALLORY = "UALICE", "UBOSS", "UMALLORY"
+
+
+@pytest.fixture
+def fake(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUsageAws]:
+    server = FakeUsageAws(moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", server.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def usage_bot(make_bot: Callable[..., BotServer], aws: None, fake: FakeUsageAws) -> Callable[..., BotServer]:
+    def make(**overrides: str) -> BotServer:
+        bot = make_bot(**overrides)
+        bot.slack.add_user(OWNER, email="alice@example.com")
+        bot.slack.add_user(MALLORY, email="mallory@example.com")
+        return bot
+
+    return make
+
+
+def ci_key(iam, bot: BotServer, *, used_in: str | None = "eu-west-1", user: str = "ci") -> str:
+    """An owned user whose key is 200 days old and was last used in `used_in`."""
+    now = bot.services.clock()
+    iam.create_user(UserName=user, Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    with time_machine.travel(now - timedelta(days=200), tick=False):
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+    if used_in:
+        boto3.client(
+            "sts",
+            region_name=used_in,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        ).get_caller_identity()
+    return key["AccessKeyId"]
+
+
+def answer(bot: BotServer, user: str, text: str) -> str:
+    """The first answer through `respond` to `user` that contains `text`."""
+    return bot.slack.wait_for(
+        lambda calls: next(
+            (c.raw for c in calls if c.method == "response_url" and c.path.endswith(user) and text in c.raw), None
+        ),
+        timeout=30,
+    )
+
+
+def events_with(fake: FakeUsageAws, region: str, key: str, count: int, now, **kw) -> None:
+    for i in range(count):
+        fake.add_event(region, key, now - timedelta(hours=i + 1), **kw)
+
+
+def test_activity_for_the_owner_across_regions_and_pages(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot(ACTIVITY_REGIONS="ap-south-1")
+    key = ci_key(iam, bot)
+    now = bot.services.clock()
+    events_with(fake, "us-east-1", key, 60, now, name="GetCallerIdentity", source="sts.amazonaws.com")
+    events_with(fake, "eu-west-1", key, 70, now - timedelta(days=20), name="GetObject", source="s3.amazonaws.com")
+    fake.add_event(
+        "eu-west-1",
+        key,
+        now - timedelta(minutes=30),
+        name="PutObject",
+        source="s3.amazonaws.com",
+        ip="192.0.2.99",
+        agent="<!here> curl/8",
+        error="AccessDenied",
+    )
+    fake.add_event("eu-west-1", "AKIAOTHERKEY00000000", now - timedelta(hours=1))  # another key's event
+    fake.add_event("eu-west-1", key, now - timedelta(days=40))  # outside the 30 days
+
+    ack = bot.command(f"activity {key}").json()
+    assert "Reading CloudTrail" in ack["text"] and ack["response_type"] == "ephemeral"
+    text = answer(bot, OWNER, "Activity of")
+    assert "131 calls" in text
+    assert "`sts:GetCallerIdentity` 60" in text and "`s3:GetObject` 70" in text and "`s3:PutObject` 1" in text
+    assert "`us-east-1`, `eu-west-1`, `ap-south-1`" in text
+    assert "`AccessDenied` 1" in text and "192.0.2.99" in text and "New addresses" in text
+    assert "<!here>" not in text and "&lt;!here&gt;" in text
+    # each region paged at 50 events, never faster than CloudTrail allows
+    assert fake.calls["cloudtrail:LookupEvents@us-east-1"] == 2
+    assert fake.calls["cloudtrail:LookupEvents@eu-west-1"] == 2
+    assert fake.calls["cloudtrail:LookupEvents@ap-south-1"] == 1
+    assert fake.throttled == 0
+    # the full table as a CSV in the owner's DM
+    assert bot.slack.wait_calls("files.completeUploadExternal")
+    assert bot.slack.calls_to("conversations.open")[0].params["users"] == OWNER
+    upload = bot.slack.calls_to("files.completeUploadExternal")[0]
+    assert upload.params["channel_id"] == "D" + OWNER
+    assert "CSV file I sent you" in text
+
+
+def test_activity_is_refused_to_others_and_audited(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot()
+    key = ci_key(iam, bot)
+    bot.command(f"activity {key} 7", user_id=MALLORY)
+    assert "Only the owner of `ci`" in answer(bot, MALLORY, "Only the owner")
+    assert fake.calls["cloudtrail:LookupEvents"] == 0
+    (refusal,) = [e for e in bot.services.audit.all() if e.action == "refused"]
+    assert (refusal.actor, refusal.outcome, refusal.key_id, refusal.iam_user) == (MALLORY, "refused", key, "ci")
+
+    # an approver may look, and no events is answered truthfully
+    bot.command(f"activity {key} 7", user_id=BOSS)
+    text = answer(bot, BOSS, "No CloudTrail events")
+    assert "data events" in text and "IAM records its last use as" in text and "eu-west-1" in text
+
+
+def test_activity_stops_at_the_limit_and_says_so(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot(ACTIVITY_MAX_EVENTS="50")
+    key = ci_key(iam, bot, used_in=None)
+    events_with(fake, "us-east-1", key, 120, bot.services.clock())
+    bot.command(f"activity {key}")
+    text = answer(bot, OWNER, "Activity of")
+    assert "50 calls*+" in text and "Cut at 50 events" in text
+    assert fake.calls["cloudtrail:LookupEvents"] == 2  # one page read, the next only to learn there is more
+
+
+def test_activity_when_cloudtrail_is_denied(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot()
+    key = ci_key(iam, bot)
+    events_with(fake, "us-east-1", key, 3, bot.services.clock())
+    fake.denied_regions = {"eu-west-1"}
+    bot.command(f"activity {key}")
+    text = answer(bot, OWNER, "Activity of")
+    assert "3 calls" in text and "Region `eu-west-1` could not be read" in text and "cloudtrail:LookupEvents" in text
+
+    fake.denied_regions = {"*"}
+    bot.command(f"activity {key}")
+    text = answer(bot, OWNER, "AWS denied")
+    assert "`cloudtrail:LookupEvents`" in text and "needs the" in text and "Traceback" not in text
+
+
+def test_activity_in_a_region_the_account_has_not_enabled(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot(ACTIVITY_REGIONS="me-south-1")
+    key = ci_key(iam, bot, used_in=None)
+    events_with(fake, "us-east-1", key, 2, bot.services.clock())
+    fake.disabled_regions = {"me-south-1"}
+    bot.command(f"activity {key}")
+    text = answer(bot, OWNER, "Activity of")
+    assert "2 calls" in text and "Region `me-south-1` could not be read" in text and "not enabled" in text
+
+
+def test_throttling_by_cloudtrail_is_retried(usage_bot, iam, fake: FakeUsageAws) -> None:
+    """Another client uses up the account's LookupEvents rate: CloudTrail throttles, the answer still comes."""
+    bot = usage_bot()
+    key = ci_key(iam, bot, used_in=None)
+    events_with(fake, "us-east-1", key, 160, bot.services.clock())
+    fake.rate, fake.capacity = 1.0, 1.0  # slower than our own pacing: some calls get ThrottlingException
+    bot.command(f"activity {key}")
+    text = answer(bot, OWNER, "Activity of")
+    assert "160 calls" in text
+    assert fake.throttled >= 1
+
+
+def test_activity_bad_keys(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot()
+    key = ci_key(iam, bot)
+    assert "lower-case" in bot.command(f"activity {key.lower()}").json()["text"]
+    assert "out of range" in bot.command(f"activity {key} 120").json()["text"]
+    assert "not a number of days" in bot.command(f"activity {key} lots").json()["text"]
+
+    bot.command("activity AKIAZZZZZZZZZZZZZZZZ")
+    assert "was deleted or never existed" in answer(bot, OWNER, "No activity to show")
+
+    gone = ci_key(iam, bot, user="temp-user", used_in=None)
+    bot.command("list temp-user")  # Keywarden has seen the key once
+    answer(bot, OWNER, gone)
+    iam.delete_access_key(UserName="temp-user", AccessKeyId=gone)
+    iam.delete_user(UserName="temp-user")
+    bot.command(f"activity {gone}")
+    assert "no longer exists" in answer(bot, OWNER, f"No activity to show for `{gone}`")
+    assert fake.calls["cloudtrail:LookupEvents"] == 0
+
+
+def test_access_for_the_owner_pages_polls_and_caches(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot()
+    ci_key(iam, bot)
+    now = bot.services.clock()
+    arn = iam.get_user(UserName="ci")["User"]["Arn"]
+    fake.advisor.services[arn] = [
+        service("Amazon S3", "s3", now - timedelta(days=3), "eu-west-1"),
+        service("AWS Security Token Service", "sts", now - timedelta(days=1)),
+        service("Amazon EC2", "ec2", now - timedelta(days=200)),
+        service("AWS Identity and Access Management", "iam"),
+        service("Amazon DynamoDB", "dynamodb"),
+    ]
+    fake.advisor.page_size = 2  # three pages
+    fake.advisor.in_progress_polls = 2
+    ack = bot.command("access ci").json()
+    assert "Asking IAM Access Advisor about `ci`" in ack["text"]
+    text = answer(bot, OWNER, "Access of")
+    assert "allow *5 services*" in text and "*2* used in the last 90 days" in text
+    assert "Never used* (2): `dynamodb`, `iam`" in text and "remove these services" in text
+    assert "Amazon EC2 (`ec2`) last used" in text
+    assert fake.calls["iam:GetServiceLastAccessedDetails"] == 2 + 3
+    bot.command("access default:ci 365", user_id=BOSS)
+    text = answer(bot, BOSS, "Access of")
+    assert "*3* used in the last 365 days" in text
+    assert fake.calls["iam:GenerateServiceLastAccessedDetails"] == 1  # the second answer came from the cache
+
+
+def test_access_refusals_and_failures(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot()
+    ci_key(iam, bot)
+    bot.command("access ci", user_id=MALLORY)
+    answer(bot, MALLORY, "Only the owner of `ci`")
+    assert [e.action for e in bot.services.audit.all()] == ["refused"]
+    assert fake.calls["iam:GenerateServiceLastAccessedDetails"] == 0
+
+    bot.command("access ghost", user_id=BOSS)
+    answer(bot, BOSS, "No IAM user `ghost`")
+
+    iam.create_user(UserName="bare")
+    bot.command("access bare", user_id=BOSS)
+    assert "nothing to trim" in answer(bot, BOSS, "no policy that allows any AWS service")
+
+    iam.create_user(UserName="broken")
+    fake.advisor.failure = "internal error building the report"
+    bot.command("access broken", user_id=BOSS)
+    text = answer(bot, BOSS, "could not build the report")
+    assert "internal error building the report" in text and "Try again" in text
+
+
+def test_access_gives_up_after_a_minute_then_finds_the_same_job(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot()
+    ci_key(iam, bot)
+    fake.advisor.never_finishes = True
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    s = bot.services
+    viewers = Viewers(s.index, s.directory, s.audit, s.approvals.is_approver)
+    advisor = AccessAdvisorService(s.aws, s.inventory, viewers, s.clock, monotonic=lambda: now[0], sleep=sleep)
+    with pytest.raises(AccessTookTooLong) as e:
+        advisor.access(BOSS, UserRef(None, "ci"), 90)
+    assert "after 60 seconds" in e.value.message and "ask again in a few minutes" in e.value.message
+    assert sum(sleeps) == pytest.approx(60) and max(sleeps) <= 5 and len(sleeps) < 20
+    fake.advisor.never_finishes = False
+    fake.advisor.in_progress_polls = 0
+    assert advisor.access(BOSS, UserRef(None, "ci"), 90).allowed == 0
+    assert fake.calls["iam:GenerateServiceLastAccessedDetails"] == 1  # the first job, polled again
+
+
+def test_help_lists_the_new_commands(usage_bot) -> None:
+    body = json.dumps(usage_bot().command("help").json())
+    assert "/awskeys activity" in body and "/awskeys access" in body
+
+
+def test_a_user_made_after_the_index_was_read_is_seen_by_its_owner(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot()
+    first = ci_key(iam, bot, used_in=None)
+    bot.command(f"activity {first}")
+    answer(bot, OWNER, f"Activity of `{first}`")  # the index is read here
+    second = ci_key(iam, bot, user="new-svc", used_in=None)  # not in the ownership index yet
+    bot.command(f"activity {second}")
+    assert "No CloudTrail events" in answer(bot, OWNER, f"Activity of `{second}`")
+    assert not [e for e in bot.services.audit.all() if e.action == "refused"]

@@ -1,0 +1,63 @@
+"""manifest.yaml asks for what the code uses: the scopes of the Web API methods it calls, the events it handles."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from handlers.events import HANDLED
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = yaml.safe_load((ROOT / "manifest.yaml").read_text())
+
+# The bot scopes each Web API method needs (api.slack.com/methods); views.* need none but a trigger or view id.
+SCOPES_OF_METHOD: dict[str, frozenset[str]] = {
+    "chat_postMessage": frozenset({"chat:write"}),
+    "chat_update": frozenset({"chat:write"}),
+    "chat_postEphemeral": frozenset({"chat:write"}),
+    "chat_delete": frozenset({"chat:write"}),
+    "chat_getPermalink": frozenset(),
+    "files_upload_v2": frozenset({"files:write"}),
+    "views_open": frozenset(),
+    "views_update": frozenset(),
+    "views_publish": frozenset(),
+    "users_info": frozenset({"users:read"}),
+    "users_lookupByEmail": frozenset({"users:read", "users:read.email"}),
+    "usergroups_users_list": frozenset({"usergroups:read"}),
+    "conversations_open": frozenset({"im:write"}),
+}
+# The bot scopes each event subscription needs.
+SCOPES_OF_EVENT: dict[str, frozenset[str]] = {
+    "message.channels": frozenset({"channels:history"}),
+    "message.groups": frozenset({"groups:history"}),
+    "message.im": frozenset({"im:history"}),
+    "app_home_opened": frozenset(),
+}
+_CALL = re.compile(r"\.((?:chat|files|views|users|usergroups|conversations|reactions|pins|team|bots)_\w+)\(")
+
+
+def web_api_methods_called() -> set[str]:
+    sources = [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("handlers").rglob("*.py")]
+    return {m for path in sources for m in _CALL.findall(path.read_text())}
+
+
+def test_bot_scopes_are_exactly_those_the_code_needs() -> None:
+    """The scopes of the Web API methods the code calls and of the events it subscribes to, no more."""
+    called = web_api_methods_called()
+    unknown = called - SCOPES_OF_METHOD.keys()
+    assert not unknown, f"add the scopes of {sorted(unknown)} to SCOPES_OF_METHOD"
+    needed = {scope for method in called for scope in SCOPES_OF_METHOD[method]}
+    needed |= {scope for event in subscribed() for scope in SCOPES_OF_EVENT[event]}
+    if MANIFEST["features"].get("slash_commands"):
+        needed.add("commands")
+    assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == sorted(needed)
+
+
+def subscribed() -> set[str]:
+    return set(MANIFEST["settings"].get("event_subscriptions", {}).get("bot_events", []))
+
+
+def test_subscribed_events_are_the_handled_ones() -> None:
+    assert subscribed() == set(HANDLED)
