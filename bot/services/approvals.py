@@ -206,10 +206,8 @@ class ApprovalService:
         if request is None:
             return f"Request {request_id} does not exist (any more)."
         if approver == request.requester:
-            self._store.note(request_id, approver, "refused", "refused", "approve: own request")
             return "You cannot approve your own request: another approver must decide."
         if not self.is_approver(approver):
-            self._store.note(request_id, approver, "refused", "refused", "approve: not an approver")
             return "Only approvers can approve requests. Nothing was changed."
         outcome, request = self._store.approve(request_id, approver)
         assert request is not None
