@@ -529,13 +529,10 @@ class AwsGateway:
         self._clients: dict[str, AccountClient] = {}
         self._credentials: dict[Account, DeferredRefreshableCredentials] = {}
         self._sts: Any = None
+        self._partition: str | None = None
         self._spent: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._lock = threading.Lock()
         self.last_changes = AccountChanges()
-
-    @property
-    def discovers(self) -> bool:
-        return self._org is not None
 
     @property
     def aliases(self) -> list[str]:
@@ -546,9 +543,6 @@ class AwsGateway:
                 self._refresh_in_background()
         with self._lock:
             return list(self._accounts)
-
-    def known(self, alias: str) -> bool:
-        return alias in self.aliases
 
     def accounts(self) -> list[Account]:
         self.aliases  # noqa: B018 (loads the list the first time)
@@ -695,7 +689,9 @@ class AwsGateway:
 
     def hub_partition(self) -> str:
         """The partition (aws, aws-us-gov, aws-cn) of the identity Keywarden runs as."""
-        return _partition(self.caller_arn())
+        if self._partition is None:
+            self._partition = _partition(self.caller_arn())
+        return self._partition
 
     def list_organization(self, org: Organization) -> list[OrgAccount]:
         """Every account of the organisation (or of the ORG_INCLUDE_OUS subtrees), whatever its status."""
