@@ -53,7 +53,8 @@ class Base(DeclarativeBase):
 
 
 class AuditEvent(Base):
-    """Append-only: rows are inserted, never updated or deleted."""
+    """Append-only, tamper-evident: each row's hash covers its fields and the previous row's hash
+    (bot.domain.audit_chain); on PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE."""
 
     __tablename__ = "audit_events"
 
@@ -67,6 +68,8 @@ class AuditEvent(Base):
     iam_user: Mapped[str | None] = mapped_column(String(64), index=True)
     key_id: Mapped[str | None] = mapped_column(String(32), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64), index=True, unique=True)  # unique: the chain cannot fork
+    row_hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditOutbox(Base):

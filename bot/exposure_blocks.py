@@ -111,7 +111,16 @@ def _key_blocks(k: ExposedKey, n: int) -> Blocks:
         else:
             lines.append("The key was not found in AWS (already deleted?). `check` tells more.")
         return [section("\n".join(lines))]
-    value = f"{k.account}|{k.key_id}"
+    assert k.account is not None
+    return [
+        section("\n".join(lines)),
+        {"type": "actions", "block_id": f"exposed-{n}", "elements": response_buttons(k.account, k.key_id)},
+    ]
+
+
+def response_buttons(account: str, key_id: str) -> list[dict]:
+    """Deactivate now (break-glass, confirmed) and Rotate: the answer to a key that leaked or AWS quarantined."""
+    value = f"{account}|{key_id}"
     deactivate = button(
         "Deactivate now",
         ids.EXPOSURE_DEACTIVATE,
@@ -119,15 +128,11 @@ def _key_blocks(k: ExposedKey, n: int) -> Blocks:
         "danger",
         confirm_dialog(
             "Deactivate now?",
-            f"`{k.key_id}` stops working at once, for everything that uses it.",
+            f"`{key_id}` stops working at once, for everything that uses it.",
             "Deactivate now",
         ),
     )
-    rotate = button("Rotate", ids.EXPOSURE_ROTATE, value, "primary")
-    return [
-        section("\n".join(lines)),
-        {"type": "actions", "block_id": f"exposed-{n}", "elements": [deactivate, rotate]},
-    ]
+    return [deactivate, button("Rotate", ids.EXPOSURE_ROTATE, value, "primary")]
 
 
 def build_exposure_alert(f: ExposureFacts) -> Message:
@@ -162,6 +167,22 @@ def exposure_note(source: str, at: datetime, channel: str | None, poster: str | 
         return f":rotating_light: reported exposed by AWS Health on {at:%Y-%m-%d %H:%M} UTC"
     link = f" (<{permalink}|message>)" if permalink else ""
     return f":rotating_light: exposed in Slack on {at:%Y-%m-%d %H:%M} UTC in <#{channel}> by <@{poster}>{link}"
+
+
+def quarantine_note(account: str, user: str, first_seen: datetime) -> str:
+    """One line under a key in `list` and `check`: AWS quarantined its user, seen by a scan since when."""
+    return (
+        f":rotating_light: AWS quarantined {account}:{user} (a quarantine policy on the user), "
+        f"first seen by the scan on {first_seen:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def quarantine_blocks(note: str, key_id: str, key: KeyView | None) -> Blocks:
+    """What `check` adds about a key on a quarantined user: the quarantine and, while the key is active, what to do."""
+    lines = [f"*This key's user is quarantined by AWS:* {note.removeprefix(':rotating_light: AWS quarantined ')}"]
+    if key is not None and key.facts.active:
+        lines.append(f"It is still active: `deactivate {key_id} --now`, then `rotate {key_id}`.")
+    return [section("\n".join(lines))]
 
 
 @dataclass(frozen=True)

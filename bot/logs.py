@@ -21,10 +21,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+# Not preceded by a base64 character; `=` may come first (`AWS_SECRET_ACCESS_KEY=<secret>`): in base64 it
+# only pads the end, so a run after it is not part of a longer one.
+SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 # The same shape as Slack's JSON writes it (`/` as `\/` or `\u002f`; backslashes doubled inside a repr()).
 _SLASH = r"(?:\\*/|\\+u002[fF])"
-ESCAPED_SECRET_SHAPE = re.compile(rf"(?<![A-Za-z0-9/+=\\])(?:[A-Za-z0-9+]|{_SLASH}){{40}}(?![A-Za-z0-9/+=]|{_SLASH})")
+ESCAPED_SECRET_SHAPE = re.compile(rf"(?<![A-Za-z0-9/+\\])(?:[A-Za-z0-9+]|{_SLASH}){{40}}(?![A-Za-z0-9/+=]|{_SLASH})")
 REDACTED = "[redacted]"
 SLACK_CLIENT_LOGGER = "slack_sdk.web.base_client"
 

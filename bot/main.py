@@ -35,17 +35,24 @@ def _parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="scan every account now and print the findings")
     scan.add_argument("--json", action="store_true", help="print JSON instead of a table")
     scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
-    audit = sub.add_parser("audit", help="export the audit log")
-    form = audit.add_mutually_exclusive_group(required=True)
-    form.add_argument("--csv", action="store_true", help="write every event as CSV to stdout")
-    form.add_argument("--json", action="store_true", help="write every event as a JSON line (docs/audit-events.md)")
+    audit = sub.add_parser("audit", help="export the audit log, or verify its hash chain")
+    audit.add_argument("action", nargs="?", choices=["verify"], help="check the hash chain (exit 1 if broken)")
+    audit.add_argument("--csv", action="store_true", help="write every event as CSV to stdout")
+    audit.add_argument("--json", action="store_true", help="write every event as a JSON line (docs/audit-events.md)")
     audit.add_argument("--since", type=_when, help="from this date or time on (ISO 8601, UTC by default)")
     audit.add_argument("--until", type=_when, help="before this date or time (ISO 8601, UTC by default)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "audit" and not (args.action or args.csv or args.json):
+        parser.error("audit: use `audit verify`, `audit --csv` or `audit --json`")
+    if args.command == "audit" and args.csv and args.json:
+        parser.error("audit: --csv or --json, not both")
+    if args.command == "audit" and args.action == "verify":
+        return verify_audit(load_settings_or_exit(slack=False))
     settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))
     setup_logging(settings.log_level)
     if args.command == "db":
@@ -91,10 +98,42 @@ def export_audit(
     for e in services.audit.all():
         if (since and e.at < since) or (until and e.at >= until):
             continue
-        writer.writerow(
-            [e.at.isoformat(), e.actor, e.action, e.outcome, e.request_id, e.account, e.iam_user, e.key_id, e.detail]
-        )
+        cells = [e.at.isoformat(), e.actor, e.action, e.outcome, e.request_id, e.account, e.iam_user, e.key_id]
+        writer.writerow([spreadsheet_safe(c) for c in [*cells, e.detail]])
     return 0
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str | None) -> str | None:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading `'`."""
+    return f"'{cell}" if cell and cell.startswith(_FORMULA_STARTS) else cell
+
+
+def verify_audit(settings: Settings) -> int:
+    """Check the audit log's hash chain: 0 with the count when intact, 1 naming the first bad event."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.clock import system_clock
+    from bot.db import Database
+    from bot.services.audit import AuditLog
+
+    db = Database(settings.database_url)
+    try:
+        check = AuditLog(db, system_clock).verify()
+    except SQLAlchemyError as e:
+        print(f"keywarden: could not read the audit log ({type(e).__name__}).", file=sys.stderr)
+        print("If the schema is older than this version, run `python -m bot db upgrade` first.", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    if check.intact:
+        print(f"audit log intact: {check.count} events, chain head {check.head}")
+        return 0
+    print(f"audit log broken at event {check.bad_id}: it {check.reason}.")
+    print(f"{check.count} events before it are intact (chain head {check.head}).")
+    return 1
 
 
 def run_scheduler(settings: Settings) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bot import ids
 from bot.blocks import Blocks, Message, button, context, escape, finding_line, last_used_text, section
 from bot.domain.findings import (
+    AWS_QUARANTINE,
     CATALOGUE,
     INACTIVE_KEY,
     KEY_AGE_WARNING,
@@ -21,6 +22,7 @@ from bot.domain.findings import (
     TWO_ACTIVE_KEYS,
 )
 from bot.domain.scan import ScanFinding, worst_first
+from bot.exposure_blocks import response_buttons
 
 if TYPE_CHECKING:
     from bot.services.alerts import Delivery
@@ -36,6 +38,7 @@ FINDING_NAMES = {
     **{code: f"{e.title} ({e.controls[0]})" if e.controls else e.title for code, e in CATALOGUE.items()},
 }
 MAX_KEYS_IN_DM = 20  # each key takes two blocks; Slack allows 50 per message
+MAX_QUARANTINED_IN_DIGEST = 10  # each with its buttons: two blocks
 THREAD_LINE_LIMIT = 40  # more than this goes to a CSV file
 
 
@@ -50,6 +53,11 @@ def finding_row(f: ScanFinding, now: datetime) -> str:
 
 def key_value(f: ScanFinding) -> str:
     return f"{f.account}|{f.key_id}"
+
+
+def _quarantined(f: ScanFinding) -> bool:
+    """An active key on a user AWS quarantined: it gets Deactivate now and Rotate."""
+    return f.code == AWS_QUARANTINE and f.key_id is not None and f.facts is not None and f.facts.active
 
 
 def build_owner_dm(findings: list[ScanFinding], now: datetime, command: str) -> Message:
@@ -70,7 +78,9 @@ def build_owner_dm(findings: list[ScanFinding], now: datetime, command: str) -> 
         if first.key_id:
             value = key_value(first)
             buttons: list[dict[str, Any]] = []
-            if first.facts and first.facts.active:
+            if any(_quarantined(g) for g in group):  # a leak AWS saw: the exposure answer, break-glass first
+                buttons += response_buttons(first.account, first.key_id)
+            elif first.facts and first.facts.active:
                 buttons.append(button("Rotate", ids.ALERT_ROTATE, value, "primary"))
                 buttons.append(button("Deactivate", ids.ALERT_DEACTIVATE, value))
             buttons.append(button("Snooze 7 days", ids.ALERT_SNOOZE, value))
@@ -104,7 +114,19 @@ def build_digest(d: DigestFacts, now: datetime) -> Message:
     if len(d.accounts) > 1:
         lines.append("By account: " + ", ".join(f"{a} {per_account.get(a, 0)}" for a in d.accounts))
     blocks: Blocks = [section("\n".join(lines))]
-    worst = worst_first(loud, now)[:5]
+    quarantined = worst_first([f for f in loud if _quarantined(f)], now)
+    for n, f in enumerate(quarantined[:MAX_QUARANTINED_IN_DIGEST]):
+        assert f.key_id is not None
+        blocks.append(section(finding_row(f, now)))
+        blocks.append(
+            {"type": "actions", "block_id": f"quarantine-{n}", "elements": response_buttons(f.account, f.key_id)}
+        )
+    if len(quarantined) > MAX_QUARANTINED_IN_DIGEST:
+        blocks.append(
+            context(f"…and {len(quarantined) - MAX_QUARANTINED_IN_DIGEST} more quarantined keys in the thread.")
+        )
+    shown = {f.key_id for f in quarantined[:MAX_QUARANTINED_IN_DIGEST]}
+    worst = worst_first([f for f in loud if f.key_id is None or f.key_id not in shown], now)[:5]
     if worst:
         blocks.append(section("*Worst keys*\n" + "\n".join(finding_row(f, now) for f in worst)))
     extra = []

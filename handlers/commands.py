@@ -12,7 +12,7 @@ from bot.blocks import Message, build_audit, build_check, build_help, build_key_
 from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
-from bot.exposure_blocks import exposure_blocks
+from bot.exposure_blocks import exposure_blocks, quarantine_blocks
 from bot.request_blocks import build_open_requests, build_request_filed, build_request_modal, outcome_line
 from bot.rotation_blocks import key_note, rotation_blocks
 from bot.scan_blocks import scan_summary
@@ -32,8 +32,9 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
         rotation = services.rotations.state_for_key(key_id)
         if rotation is not None:
             notes[key_id] = key_note(rotation, key_id)
-    for key_id, note in services.exposures.notes_for(key_ids).items():
-        notes[key_id] = f"{note}\n    {notes[key_id]}" if key_id in notes else note
+    for found in (services.exposures.quarantine_notes(key_ids), services.exposures.notes_for(key_ids)):
+        for key_id, note in found.items():
+            notes[key_id] = f"{note}\n    {notes[key_id]}" if key_id in notes else note
     return build_key_list(result, services.clock(), notes)
 
 
@@ -43,6 +44,9 @@ def _check(services: Services, cmd: Command, user_id: str) -> Message:
     exposed = services.exposures.notes_for([result.key_id])
     if exposed:  # before the next step: the exposure is what matters most about this key
         blocks[-1:-1] = exposure_blocks(exposed[result.key_id], result.key_id, result.key)
+    quarantined = services.exposures.quarantine_notes([result.key_id])
+    if quarantined:
+        blocks[-1:-1] = quarantine_blocks(quarantined[result.key_id], result.key_id, result.key)
     return text, blocks
 
 

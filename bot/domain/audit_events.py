@@ -74,6 +74,8 @@ class AuditRow:
     key_id: str | None
     detail: str
     operation: str | None = None
+    row_hash: str | None = None
+    prev_hash: str | None = None
 
 
 def event(row: AuditRow) -> dict[str, object]:
@@ -94,6 +96,8 @@ def event(row: AuditRow) -> dict[str, object]:
         "key_id": row.key_id,
         "detail": row.detail,
     }
+    if row.row_hash:
+        body["hash"], body["prev_hash"] = row.row_hash, row.prev_hash
     if row.action.startswith(ROTATION_PREFIX):
         body["stage"] = row.action[len(ROTATION_PREFIX) :]
     return body

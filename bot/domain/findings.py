@@ -6,7 +6,7 @@ Thresholds read as people say them: a key is "older than 90 days" from day 91 on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -33,6 +33,9 @@ ADMIN_KEY = "admin-key"
 CONSOLE_AND_KEY = "console-and-key"
 INITIAL_KEY_UNUSED = "initial-key-unused"
 KEY_NOT_VIA_GROUP = "key-not-via-group"
+# Exposure: AWS attached one of its quarantine policies to the user (read with the authorization details).
+AWS_QUARANTINE = "aws-quarantine"
+QUARANTINE_V3 = "AWSCompromisedKeyQuarantineV3"
 INITIAL_KEY_WINDOW = timedelta(minutes=10)
 
 
@@ -67,6 +70,18 @@ class CatalogueEntry:
 CATALOGUE: dict[str, CatalogueEntry] = {
     e.code: e
     for e in (
+        CatalogueEntry(
+            AWS_QUARANTINE,
+            "Quarantined by AWS",
+            Severity.CRITICAL,
+            (),
+            "AWS believes a key of this user leaked (found in a public place, for example) and attached "
+            "`AWSCompromisedKeyQuarantine`, `V2` or `V3` to the user: it denies some risky actions, but the key "
+            "still works for everything else.",
+            "Deactivate the key now (Deactivate now, or `deactivate <key-id> --now`), then rotate it; look for use "
+            "you do not recognise (`activity <key-id>`); detach the policy once the key is replaced. `V3` also "
+            "stops the user itself from creating or changing keys, but not Keywarden.",
+        ),
         CatalogueEntry(
             ADMIN_KEY,
             "Key on an administrator",
@@ -114,6 +129,15 @@ class UserFacts:
     password_enabled: bool | None = None
     admin_reason: str | None = None
     direct_policies: tuple[str, ...] = ()
+    quarantine: tuple[str, ...] = ()  # AWS's quarantine policies attached to the user
+
+
+def quarantine_message(policies: tuple[str, ...]) -> str:
+    names = ", ".join(f"`{n}`" for n in policies)
+    text = f"AWS quarantined this user ({names} attached): a key may have leaked. Deactivate now, then rotate."
+    if QUARANTINE_V3 in policies:
+        text += " V3 stops the user itself from creating or changing keys, not Keywarden."
+    return text
 
 
 def _catalogued(code: str, message: str) -> Finding:
@@ -129,6 +153,8 @@ def privilege_findings(
     active = [(i, k) for i, k in enumerate(keys) if k.active and not k.is_root]
     for i, key in active:
         found: list[Finding] = []
+        if user.quarantine:
+            found.append(_catalogued(AWS_QUARANTINE, quarantine_message(user.quarantine)))
         if user.admin_reason:
             found.append(
                 _catalogued(
@@ -210,6 +236,18 @@ def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
             )
         )
     return sorted(found, key=lambda f: -f.severity)
+
+
+def root_key_finding(keys: Sequence[KeyFacts]) -> Finding:
+    """One IAM.4 finding for all the root user's keys (a second key is not a second finding), naming each."""
+    described = "; ".join(
+        f"{key.status.lower()}, created {key.created:%Y-%m-%d}, "
+        + (f"last used {key.last_used:%Y-%m-%d}" if key.last_used else "never used")
+        for key in keys
+    )
+    what = "an access key" if len(keys) == 1 else f"{len(keys)} access keys"
+    remedy = "delete it" if len(keys) == 1 else "delete them all"
+    return Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", f"The root user has {what} ({described}): {remedy}.")
 
 
 def _unused_days(key: KeyFacts, now: datetime) -> int | None:

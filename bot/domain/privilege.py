@@ -17,6 +17,8 @@ from urllib.parse import unquote
 
 # AWS-managed policies that make a user an administrator, whatever their current document says.
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "IAMFullAccess")
+# AWS-managed policies AWS attaches to a user, directly, when it believes one of the user's keys leaked.
+QUARANTINE_POLICIES = ("AWSCompromisedKeyQuarantine", "AWSCompromisedKeyQuarantineV2", "AWSCompromisedKeyQuarantineV3")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class UserAccess:
     admin_reason: str | None = None  # None: not an administrator
     direct_policies: tuple[str, ...] = ()  # attached to the user or inline on it, not through a group
     groups: tuple[str, ...] = ()
+    quarantine: tuple[str, ...] = ()  # AWS's quarantine policies attached directly to the user
 
     @property
     def is_admin(self) -> bool:
@@ -59,6 +62,7 @@ class UserAccess:
             "admin": self.admin_reason,
             "direct": list(self.direct_policies),
             "groups": list(self.groups),
+            "quarantine": list(self.quarantine),
         }
 
     @classmethod
@@ -71,6 +75,7 @@ class UserAccess:
             data.get("admin") or None,
             tuple(data.get("direct") or ()),
             tuple(data.get("groups") or ()),
+            tuple(data.get("quarantine") or ()),
         )
 
 
@@ -143,6 +148,11 @@ def admin_reasons(
     return reasons
 
 
+def quarantine_policies(user: PolicyHolder) -> tuple[str, ...]:
+    """AWS's quarantine policies attached directly to the user (where AWS attaches them), by name."""
+    return tuple(name for p in user.attached if (name := _managed_name(p.arn)) in QUARANTINE_POLICIES)
+
+
 def user_access(
     user: PolicyHolder,
     created: datetime | None,
@@ -155,4 +165,4 @@ def user_access(
     member_of = [groups.get(n, PolicyHolder(n)) for n in names]
     reasons = admin_reasons(user, member_of, managed)
     direct = tuple(p.name for p in user.attached) + tuple(p.name for p in user.inline)
-    return UserAccess(created, "; ".join(reasons) or None, direct, names)
+    return UserAccess(created, "; ".join(reasons) or None, direct, names, quarantine_policies(user))

@@ -132,6 +132,37 @@ def report_key_facts(user: ReportUser, key_ids: dict[int, str] | None = None) ->
     ]
 
 
+def listed_key_facts(
+    user: ReportUser, listed: Iterable[ListedKey], tolerance: timedelta = timedelta(seconds=2)
+) -> list[KeyFacts]:
+    """The user's keys as ListAccessKeys just showed them, which a reused report may contradict.
+
+    Status and creation date are live; last use comes from the report slot the key matches. A slot with
+    no listed key is a key deleted since the report was made: it is dropped. A listed key with no slot was
+    made since then: it has no recorded use yet.
+    """
+    keys = list(listed)
+    slots = {key.slot: key for key in user.keys}
+    by_id = {key_id: slots[slot] for slot, key_id in match_key_ids(user.keys, keys, tolerance).items()}
+    facts = []
+    for key in sorted(keys, key=lambda k: (k.created, k.key_id)):
+        slot = by_id.get(key.key_id)
+        facts.append(
+            KeyFacts(
+                user.account,
+                user.user,
+                key.key_id,
+                key.status,
+                key.created,
+                slot.last_used if slot else None,
+                slot.last_service if slot else None,
+                slot.last_region if slot else None,
+                user.is_root,
+            )
+        )
+    return facts
+
+
 def match_key_ids(
     report_keys: Iterable[ReportKey], listed: Iterable[ListedKey], tolerance: timedelta = timedelta(seconds=2)
 ) -> dict[int, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,11 +15,12 @@ from bot.domain.findings import (
     UserFacts,
     key_findings,
     privilege_findings,
+    root_key_finding,
     user_findings,
 )
 from bot.domain.keys import KeyFacts
 from bot.domain.privilege import UserAccess
-from bot.domain.report import ReportUser, report_key_facts
+from bot.domain.report import ListedKey, ReportUser, listed_key_facts, report_key_facts
 
 ROOT_SUBJECT = "root"
 
@@ -58,6 +59,7 @@ def user_facts(user: ReportUser, access: UserAccess | None) -> UserFacts:
         password_enabled=user.password_enabled,
         admin_reason=access.admin_reason if access else None,
         direct_policies=access.direct_policies if access else (),
+        quarantine=access.quarantine if access else (),
     )
 
 
@@ -85,18 +87,35 @@ def scan_findings(
     policy: Policy,
     now: datetime,
     access: UserAccess | None = None,
+    listed: Sequence[ListedKey] | None = None,
 ) -> list[ScanFinding]:
-    """A user's findings with key ids attached (as far as ListAccessKeys matched them)."""
-    facts = {k.slot: f for k, f in zip(user.keys, report_key_facts(user, key_ids), strict=True)}
+    """A user's findings with key ids attached.
+
+    With `listed` (the user's keys from ListAccessKeys just now), findings follow the live keys: their
+    status, not the report's `active` flag, and no finding for a slot whose key is gone. Without it,
+    findings follow the report, with key ids from `key_ids` as far as they are known. The root user
+    has one IAM.4 finding, whatever the number of its keys.
+    """
+    if user.is_root:
+        keys = report_key_facts(user)
+        if not keys:
+            return []
+        oldest = min(keys, key=lambda k: k.created)
+        return [ScanFinding(user.account, user.user, ROOT_SUBJECT, root_key_finding(keys), oldest)]
+    if listed is None:
+        keys = report_key_facts(user, key_ids)
+        subjects = [k.key_id or f"{user.user}#{slot.slot}" for slot, k in zip(user.keys, keys, strict=True)]
+    else:
+        keys = listed_key_facts(user, listed)
+        subjects = [k.key_id or "" for k in keys]
     results: list[ScanFinding] = []
-    for slot, finding in user_report_findings(user, policy, now, access):
-        if slot is None:
-            subject = ROOT_SUBJECT if user.is_root else f"user:{user.user}"
-            results.append(ScanFinding(user.account, user.user, subject, finding, None))
-            continue
-        key = facts[slot]
-        subject = ROOT_SUBJECT if user.is_root else (key.key_id or f"{user.user}#{slot}")
-        results.append(ScanFinding(user.account, user.user, subject, finding, key))
+    for subject, key in zip(subjects, keys, strict=True):
+        results.extend(ScanFinding(user.account, user.user, subject, f, key) for f in key_findings(key, policy, now))
+    results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in user_findings(keys))
+    per_key, shared = privilege_findings(keys, user_facts(user, access), policy)
+    for index, found in per_key.items():
+        results.extend(ScanFinding(user.account, user.user, subjects[index], f, keys[index]) for f in found)
+    results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in shared)
     return results
 
 

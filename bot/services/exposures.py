@@ -20,9 +20,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.db import Database, Exposure
+from bot.db import Database, Exposure, FindingNotice
 from bot.domain.aws_events import CredentialsExposed
 from bot.domain.exposure import PastedMessage, detect
+from bot.domain.findings import AWS_QUARANTINE
 from bot.exposure_blocks import (
     AWS_HEALTH,
     SLACK,
@@ -33,6 +34,7 @@ from bot.exposure_blocks import (
     build_poster_dm,
     build_thread_reply,
     exposure_note,
+    quarantine_note,
 )
 from bot.services.audit import AuditLog
 from bot.services.inventory import InventoryService
@@ -321,6 +323,21 @@ class ExposureService:
             key_id: exposure_note(r.source, r.detected_at, r.channel, r.poster, r.permalink)
             for key_id, r in self.for_keys(key_ids).items()
         }
+
+    def quarantine_notes(self, key_ids: Iterable[str]) -> dict[str, str]:
+        """Keys on a user AWS quarantined, as the last scan saw them, with when a scan first saw it."""
+        wanted = sorted(set(key_ids))
+        if not wanted:
+            return {}
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(FindingNotice).where(
+                    FindingNotice.code == AWS_QUARANTINE,
+                    FindingNotice.subject.in_(wanted),
+                    FindingNotice.resolved_at.is_(None),
+                )
+            )
+            return {r.subject: quarantine_note(r.account, r.iam_user, r.first_seen) for r in rows}
 
     # Storage
     def _load(self, row_ids: list[int]) -> list[ExposureRecord]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from bot.aws import AccessKey, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, LastUsed
 from bot.clock import Clock
-from bot.domain.findings import Finding, Policy, UserFacts, findings_for_user
+from bot.domain.findings import AWS_QUARANTINE, Finding, Policy, UserFacts, findings_for_user
 from bot.domain.keys import ACCESS_KEY_ID, InputError, KeyFacts, UserRef, key_id_problems
 from bot.services.key_memory import KeyMemory
 from bot.services.ownership import OwnershipIndex
@@ -114,6 +114,7 @@ class InventoryService:
             password_enabled=self._console_password(client, user) if any(f.active for f in facts) else None,
             admin_reason=access.admin_reason if access else None,
             direct_policies=access.direct_policies if access else (),
+            quarantine=access.quarantine if access else (),
         )
         findings = findings_for_user(facts, self._policy, now, about)
         return UserKeys(
@@ -305,6 +306,11 @@ def _key_advice(view: KeyView, key_id: str) -> str:
         return (
             f"The key is inactive, so AWS refuses every call signed with it. "
             f"Request `reactivate {key_id}` if it is still needed, or use the user's other key."
+        )
+    if any(f.code == AWS_QUARANTINE for f in view.findings):
+        return (
+            "AWS quarantined the key's user, so calls its policy denies fail with AccessDenied, and the key may "
+            f"have leaked: `deactivate {key_id} --now`, then `rotate {key_id}`."
         )
     if view.findings:
         return (

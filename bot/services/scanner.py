@@ -4,6 +4,11 @@ Cost per account: GenerateCredentialReport (1-3 while it builds), GetCredentialR
 GetAccountSummary (1), GetAccountAuthorizationDetails (1 per 1,000 users, only when the ownership
 index is stale), and ListAccessKeys once per user with a finding whose key ids are not known yet
 (ids seen by an earlier scan or `list` are reused while the report's creation dates match them).
+
+A report may be up to 4 hours old, so it can contradict what Keywarden itself has done since: users whose
+keys Keywarden changed after the report was made are always listed again, and wherever keys were listed,
+findings follow the live keys (status, and no finding for a key that is gone). The same check runs once
+more at the end of the scan, for changes made while the scan ran, before anyone is told anything.
 """
 
 from __future__ import annotations
@@ -13,15 +18,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 
 from bot.aws import AccessKey, AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
-from bot.db import Database, Snooze
+from bot.db import AuditEvent, Database, KeyRequest, Snooze
+from bot.db import Rotation as RotationRow
 from bot.domain.findings import ROOT_KEY, Finding, Policy, Severity
-from bot.domain.report import ReportUser, match_key_ids, parse_credential_report, remembered_key_ids
+from bot.domain.report import ReportUser, parse_credential_report, remembered_key_ids
+from bot.domain.requests import Status
 from bot.domain.scan import ROOT_SUBJECT, ScanFinding, scan_findings, user_report_findings
 from bot.services.credential_report import fetch_credential_report
 from bot.services.key_memory import KeyMemory
@@ -31,6 +38,29 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 KEY_LOOKUPS_PER_ACCOUNT = 8
+# How far before a report's GeneratedTime a change still counts as "after" it: AWS's clock and ours may
+# differ, and a change committed while AWS built the report may or may not be in it.
+CHANGE_MARGIN = timedelta(minutes=5)
+# Audit events that record a decision or a reminder, never a change to a key in AWS.
+BOOKKEEPING = frozenset(
+    {
+        "requested",
+        "approval",
+        "approved",
+        "denied",
+        "cancelled",
+        "expired",
+        "snoozed",
+        "refused",
+        "rotation_grace",
+        "rotation_reminder",
+        "rotation_hold",
+        "rotation_in_use",
+        "rotation_stalled",
+    }
+)
+# Request states in which Keywarden has called (or may have called) AWS.
+_ACTED = (Status.EXECUTING.value, Status.SUCCEEDED.value, Status.FAILED.value)
 
 
 @dataclass
@@ -41,6 +71,16 @@ class AccountScan:
     keys: int = 0
     iam_calls: int = 0
     error: str | None = None
+    # What the end-of-scan check needs to judge a user again: the report's rows, owners, snoozes.
+    _basis: _Basis | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class _Basis:
+    users: dict[str, ReportUser]
+    owners: dict[str, OwnedUser]
+    snoozed: set[str]
+    checked_at: datetime  # Keywarden's changes up to about this time are in the findings
 
 
 @dataclass
@@ -106,10 +146,13 @@ class Scanner:
             futures = [pool.submit(self._scan_account, alias, transient) for alias in aliases]
             for done, future in enumerate(as_completed(futures), start=1):
                 result = future.result()
-                result.iam_calls = _iam_calls(self._aws.calls_of(result.account)) - before[result.account]
                 results.append(result)
                 if progress:
                     progress(result.account, done, len(aliases))
+            # Keywarden may have changed keys while later accounts were scanned: look again before telling.
+            list(pool.map(self._recheck, results))
+        for result in results:
+            result.iam_calls = _iam_calls(self._aws.calls_of(result.account)) - before[result.account]
         order = {alias: i for i, alias in enumerate(aliases)}
         results.sort(key=lambda r: order[r.account])
         return ScanReport(started, self._clock(), results, notes)
@@ -138,49 +181,114 @@ class Scanner:
     def _scan_into(self, result: AccountScan, alias: str) -> None:
         client = self._aws.account(alias)
         now = self._clock()
-        content, _generated = fetch_credential_report(client, self._clock, self._sleep)
+        content, generated = fetch_credential_report(client, self._clock, self._sleep)
         users = parse_credential_report(content, alias)
         owners = {u.name: u for u in self._index.all_users(alias)}
         snoozed = self._snoozed(alias, now)
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
         access = {name: owned.access for name, owned in owners.items()}
-        flagged = [u for u in users if user_report_findings(u, self._policy, now, access.get(u.user))]
-        key_ids = self._key_ids(client, alias, [u for u in flagged if not u.is_root])
-        for user in flagged:
-            ids = {} if user.is_root else key_ids.get(user.user)
-            if ids is None:
-                continue  # deleted since the report was made
-            for finding in scan_findings(user, ids, self._policy, now, access.get(user.user)):
-                result.findings.append(self._annotate(finding, owners.get(user.user), snoozed))
+        flagged = {u.user for u in users if user_report_findings(u, self._policy, now, access.get(u.user))}
+        checked_at = self._clock()
+        changed = self._changed_users(alias, generated - CHANGE_MARGIN)
+        judged = [u for u in users if u.user in flagged or (u.user in changed and not u.is_root)]
+        remembered, listed = self._keys(client, alias, [u for u in judged if not u.is_root], changed)
+        for user in judged:
+            result.findings += self._judge(user, remembered, listed, owners, snoozed, now)
+        result._basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at)
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
         if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):
             root = Finding(ROOT_KEY, Severity.CRITICAL, "IAM.4", "The root user has an access key: delete it.")
             result.findings.append(ScanFinding(alias, "<root_account>", ROOT_SUBJECT, root, None))
 
-    def _key_ids(self, client: AccountClient, alias: str, flagged: list[ReportUser]) -> dict[str, dict[int, str]]:
-        """{user: {slot: key id}} for the flagged users that still exist.
+    def _judge(
+        self,
+        user: ReportUser,
+        remembered: dict[str, dict[int, str]],
+        listed: dict[str, list[AccessKey]],
+        owners: dict[str, OwnedUser],
+        snoozed: set[str],
+        now: datetime,
+    ) -> list[ScanFinding]:
+        """One user's findings: from the live keys where they were listed, else from the report."""
+        owned = owners.get(user.user)
+        access = owned.access if owned else None
+        if user.is_root:
+            found = scan_findings(user, {}, self._policy, now)
+        elif user.user in listed:
+            found = scan_findings(user, {}, self._policy, now, access, listed=listed[user.user])
+        elif user.user in remembered:
+            found = scan_findings(user, remembered[user.user], self._policy, now, access)
+        else:
+            return []  # deleted since the report was made
+        return [self._annotate(f, owned, snoozed) for f in found]
+
+    def _recheck(self, result: AccountScan) -> None:
+        """List again the users Keywarden changed since the account was judged, and judge them again."""
+        basis = result._basis
+        if basis is None or result.error:
+            return
+        try:
+            changed = self._changed_users(result.account, basis.checked_at - CHANGE_MARGIN) & basis.users.keys()
+            if not changed:
+                return
+            now = self._clock()
+            client = self._aws.account(result.account)
+            listed = self._list(client, result.account, sorted(changed))
+        except AwsError as e:
+            log.warning("could not check %s again before alerting: %s", result.account, e.message)
+            return
+        kept = [f for f in result.findings if f.user not in changed]
+        for name in sorted(changed):
+            kept += self._judge(basis.users[name], {}, listed, basis.owners, basis.snoozed, now)
+        result.findings = kept
+
+    def _keys(
+        self, client: AccountClient, alias: str, users: list[ReportUser], changed: set[str]
+    ) -> tuple[dict[str, dict[int, str]], dict[str, list[AccessKey]]]:
+        """({user: {slot: key id}} remembered, {user: keys} listed now) for users that still exist.
 
         Ids seen by an earlier scan or `list` are reused when the report's creation dates match them
-        exactly; the other users' keys are listed (a few calls at once) and remembered.
+        exactly, unless Keywarden changed the user's keys since the report; the other users' keys are
+        listed (a few calls at once) and remembered.
         """
         seen = self._memory.seen(alias)
-        key_ids: dict[str, dict[int, str]] = {}
-        unknown: list[ReportUser] = []
-        for user in flagged:
-            remembered = remembered_key_ids(user.keys, seen.get(user.user, ()))
-            if remembered is None:
-                unknown.append(user)
+        remembered: dict[str, dict[int, str]] = {}
+        unknown: list[str] = []
+        for user in users:
+            ids = None if user.user in changed else remembered_key_ids(user.keys, seen.get(user.user, ()))
+            if ids is None:
+                unknown.append(user.user)
             else:
-                key_ids[user.user] = remembered
+                remembered[user.user] = ids
+        return remembered, self._list(client, alias, unknown)
+
+    def _list(self, client: AccountClient, alias: str, users: list[str]) -> dict[str, list[AccessKey]]:
+        """{user: keys} from ListAccessKeys for the users that still exist; remembered for later scans."""
         with ThreadPoolExecutor(max_workers=KEY_LOOKUPS_PER_ACCOUNT) as pool:
-            listed = list(pool.map(lambda u: _listed_keys(client, u.user), unknown))
-        existing = {u.user: keys for u, keys in zip(unknown, listed, strict=True) if keys is not None}
+            listed = list(pool.map(lambda u: _listed_keys(client, u), users))
+        existing = {u: keys for u, keys in zip(users, listed, strict=True) if keys is not None}
         self._memory.remember(alias, existing)
-        for user in unknown:
-            if user.user in existing:
-                key_ids[user.user] = match_key_ids(user.keys, existing[user.user])
-        return key_ids
+        return existing
+
+    def _changed_users(self, account: str, since: datetime) -> set[str]:
+        """Users whose keys Keywarden changed (or may have changed) in AWS after `since`.
+
+        Read from the audit log (every event but decisions and reminders), the requests that reached
+        execution and the rotations that moved: a change shows in at least one of them.
+        """
+        audited = select(AuditEvent.iam_user).where(
+            AuditEvent.account == account,
+            AuditEvent.at > since,
+            AuditEvent.iam_user.is_not(None),
+            AuditEvent.action.not_in(BOOKKEEPING),
+        )
+        executed = select(KeyRequest.iam_user).where(
+            KeyRequest.account == account, KeyRequest.updated_at > since, KeyRequest.status.in_(_ACTED)
+        )
+        rotated = select(RotationRow.iam_user).where(RotationRow.account == account, RotationRow.updated_at > since)
+        with self._db.session() as session:
+            return {name for name in session.scalars(union(audited, executed, rotated)) if name}
 
     def _annotate(self, finding: ScanFinding, owned: OwnedUser | None, snoozed: set[str]) -> ScanFinding:
         owner = owned.tags.get(self._owner_tag) if owned else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta
 
 import boto3
@@ -11,8 +12,13 @@ import time_machine
 from botocore.awsrequest import AWSResponse
 
 from bot import ids
-from bot.domain.findings import INACTIVE_KEY, KEY_AGE_WARNING, KEY_TOO_OLD, KEY_UNUSED, TWO_ACTIVE_KEYS
+from bot.domain.findings import INACTIVE_KEY, KEY_AGE_WARNING, KEY_TOO_OLD, KEY_UNUSED, ROOT_KEY, TWO_ACTIVE_KEYS
+from bot.domain.report import parse_credential_report
+from bot.domain.requests import Status
+from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, EXEMPT_TAG
+from tests.integration.test_approvals import filed_id, wait_status
+from tests.support.credential_report import AwsLikeReports, with_root_keys
 from tests.support.fake_slack import Fault
 from tests.support.harness import BotServer
 
@@ -265,3 +271,120 @@ def test_scan_command_is_for_approvers(bot: BotServer, estate) -> None:
     bot.command("scan", user_id="UBOSS")
     done = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
     assert "digest posted" in done[0].raw and len(digests(bot)) == 1
+
+
+def key_status(iam, user: str, key_id: str) -> str | None:
+    keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+    return keys.get(key_id)
+
+
+def aws_like_reports(bot: BotServer, **kw) -> AwsLikeReports:
+    return AwsLikeReports(bot.services.aws.account("default").client("iam"), bot.services.clock, **kw)
+
+
+def test_reused_report_does_not_bring_back_what_keywarden_changed(bot: BotServer, estate, iam, clock) -> None:
+    reports = aws_like_reports(bot)
+    first, _ = bot.services.scan(post=True)
+    assert {(estate["old"], KEY_TOO_OLD), (estate["left"], INACTIVE_KEY)} <= codes(first)
+
+    # Keywarden changes two keys: a break-glass deactivation, and an approved deletion.
+    bot.command(f"deactivate {estate['old']} --now leaked in a gist", user_id="UBOSS")
+    bot.slack.wait_for(lambda _: key_status(iam, "old-svc", estate["old"]) == "Inactive")
+    bot.command(f"delete {estate['left']} not needed any more", user_id="UBOB")
+    rid = filed_id(bot, 2)  # the first post in the approval channel was the break-glass notice
+    bot.click(ids.APPROVE, rid, "UBOSS")
+    bot.click(ids.APPROVE, rid, "UCARL")
+    wait_status(bot, rid, Status.SUCCEEDED)
+    assert key_status(iam, "left-svc", estate["left"]) is None
+
+    clock.advance(hours=1)  # AWS still answers with the report made before both changes
+    listed_before = bot.services.aws.account("default").calls["iam:ListAccessKeys"]
+    second, _ = bot.services.scan(post=True)
+    assert reports.served_again >= 1
+    stale = {u.user: u for u in parse_credential_report(reports.content, "default")}
+    assert stale["old-svc"].keys[0].active and stale["left-svc"].keys  # the report still shows both keys as before
+    found = codes(second)
+    assert (estate["old"], KEY_TOO_OLD) not in found and (estate["old"], KEY_UNUSED) not in found
+    assert (estate["old"], INACTIVE_KEY) in found  # what the key is now: deactivated, left behind
+    assert estate["left"] not in {f.subject for f in second.findings}
+    assert not any(f.subject.startswith("left-svc#") for f in second.findings)
+    # Both users were listed again, although their key ids were known from the first scan.
+    assert bot.services.aws.account("default").calls["iam:ListAccessKeys"] - listed_before == 2
+    alice = [c.raw for c in bot.slack.posts_to("UALICE")]
+    assert not any("Older than the limit" in dm for dm in alice[1:])
+
+
+def test_listed_keys_are_judged_live_and_gone_keys_are_dropped(bot: BotServer, estate, iam) -> None:
+    reports = aws_like_reports(bot)
+    client = bot.services.aws.account("default")
+    fetch_credential_report(client, bot.services.clock, lambda _: None)  # the report of the day is made
+    # Changed outside Keywarden after the report; the scan lists these users (it has never seen their keys).
+    iam.update_access_key(UserName="old-svc", AccessKeyId=estate["old"], Status="Inactive")
+    iam.delete_access_key(UserName="ghost-svc", AccessKeyId=estate["ghost"])
+    report, _ = bot.services.scan(post=False)
+    assert reports.served_again == 1
+    found = codes(report)
+    assert (estate["old"], KEY_TOO_OLD) not in found and (estate["old"], INACTIVE_KEY) in found
+    assert not [f for f in report.findings if f.user == "ghost-svc"]  # the slot's key is gone: no finding
+    assert (estate["warn"], KEY_AGE_WARNING) in found  # untouched keys are judged as before
+
+
+def test_a_change_made_during_the_scan_is_seen_before_alerting(bot: BotServer, estate, iam) -> None:
+    aws_like_reports(bot)
+    client = bot.services.aws.account("default")
+    changed = threading.Event()
+
+    def break_glass_now(**_) -> None:
+        # GetAccountSummary comes after the account's keys were judged: Keywarden acts right then.
+        if not changed.is_set():
+            changed.set()
+            bot.command(f"deactivate {estate['old']} --now leaked", user_id="UBOSS")
+            bot.slack.wait_for(lambda _: [r for r in bot.services.audit.all() if r.action == "executed"])
+
+    client.client("iam").meta.events.register("after-call.iam.GetAccountSummary", break_glass_now)
+    report, _ = bot.services.scan(post=True)
+    assert changed.is_set() and key_status(iam, "old-svc", estate["old"]) == "Inactive"
+    found = codes(report)
+    assert (estate["old"], KEY_TOO_OLD) not in found and (estate["old"], INACTIVE_KEY) in found
+    alice = " ".join(c.raw for c in bot.slack.posts_to("UALICE"))
+    assert "Older than the limit" not in alice
+
+
+def test_root_with_two_keys_is_one_finding_naming_both(bot: BotServer, iam) -> None:
+    now = bot.services.clock()
+    aws_like_reports(
+        bot,
+        edit=with_root_keys(
+            {"active": "true", "last_rotated": (now - timedelta(days=400)).isoformat(), "last_used_date": "N/A"},
+            {
+                "active": "true",
+                "last_rotated": (now - timedelta(days=30)).isoformat(),
+                "last_used_date": (now - timedelta(days=2)).isoformat(),
+            },
+        ),
+    )
+    report, _ = bot.services.scan(post=True)
+    roots = [f for f in report.findings if f.subject == "root"]
+    assert [f.code for f in roots] == [ROOT_KEY]
+    message = roots[0].finding.message
+    assert "2 access keys" in message
+    assert f"created {now - timedelta(days=400):%Y-%m-%d}, never used" in message
+    assert f"created {now - timedelta(days=30):%Y-%m-%d}, last used {now - timedelta(days=2):%Y-%m-%d}" in message
+    (digest,) = digests(bot)
+    assert digest.raw.count("Root access key") == 1
+
+
+def test_an_owner_tag_holding_a_slack_user_id_gets_the_scan_dm(bot: BotServer, iam) -> None:
+    """The ownership index keeps owner tags lower-case (for matching emails); the scan resolves the tag as
+    written, so a Slack user id (upper-case, as SlackDirectory.user_id_for requires) still reaches its owner."""
+    now = bot.services.clock()
+    bot.slack.add_user("U024BE7LH", email="lee@example.com")
+    bot.slack.add_user("W012A3CDE", email="grid@example.com")  # an Enterprise Grid id
+    tagged(iam, "lee-svc", owner="U024BE7LH")
+    tagged(iam, "grid-svc", owner=" W012A3CDE ")
+    keys = {"lee": make_key(iam, "lee-svc", 120, now), "grid": make_key(iam, "grid-svc", 120, now)}
+    _, delivery = bot.services.scan(post=True)
+    assert bot.services.index.get("default", "lee-svc").owner == "u024be7lh"  # what the suspicion rests on
+    assert keys["lee"] in bot.slack.posts_to("U024BE7LH")[0].raw
+    assert keys["grid"] in bot.slack.posts_to("W012A3CDE")[0].raw
+    assert delivery.owners_messaged == 2 and "matches no Slack user" not in digests(bot)[0].raw

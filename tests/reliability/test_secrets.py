@@ -24,7 +24,7 @@ from bot import ids
 from bot.db import Base
 from bot.domain.delivery import secret_name
 from bot.domain.requests import Status
-from bot.logs import KnownSecrets, install_secret_redaction, remember_secret
+from bot.logs import KnownSecrets, install_secret_redaction, redact, remember_secret
 from bot.settings import Settings, SettingsError
 from bot.slack import make_web_client
 from tests.conftest import base_env
@@ -164,8 +164,13 @@ def test_every_encoding_of_a_handled_secret_is_redacted(debug_log: list[str]) ->
         raise ValueError(f"a Slack error answer echoing {escaped}")
     except ValueError:
         log.exception("an exception's text is cleaned too")
+    # Counted in what the test wrote, not in the traceback's file paths: a checkout path can hold a run of
+    # 40 path characters, which the shape pattern rightly redacts too.
+    bodies = [line for line in debug_log if line.startswith("DEBUG tests.secrets a body:")]
+    assert len(bodies) == len(texts) and all(line.count("[redacted]") == 1 for line in bodies)
+    (failure,) = [line for line in debug_log if line.startswith("ERROR tests.secrets an exception's text")]
+    assert failure.splitlines()[-1] == "ValueError: a Slack error answer echoing [redacted]"
     logged = "\n".join(debug_log)
-    assert logged.count("[redacted]") == len(texts) + 1
     for form, encoded in encoded_forms(secret).items():
         assert encoded not in logged, form
 
@@ -190,6 +195,34 @@ def test_the_secret_shape_is_redacted_with_escaped_slashes(debug_log: list[str])
         'body: {"text":"%s", "repr": "%s"}', unseen.replace("/", "\\/"), unseen.replace("/", "\\\\/")
     )
     assert "[redacted]" in debug_log[-1] and "KlMnOpQrS" not in debug_log[-1]
+
+
+UNSEEN = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # 40 characters, as AWS's documentation shows one
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"AWS_SECRET_ACCESS_KEY={UNSEEN}",
+        f"export AWS_SECRET_ACCESS_KEY={UNSEEN} AWS_REGION=eu-west-1",
+        f"aws_secret_access_key={UNSEEN}",
+        f"aws_secret_access_key ={UNSEEN}",
+        f"aws_secret_access_key= {UNSEEN}",
+        f"aws_secret_access_key = {UNSEEN}",
+        f'"SecretAccessKey": "{UNSEEN}"',
+        f"Action=X&SecretAccessKey={UNSEEN}&Version=2010-05-08",
+        '{"text":"AWS_SECRET_ACCESS_KEY=' + UNSEEN.replace("/", "\\/") + '"}',  # as Slack's JSON writes it
+    ],
+)
+def test_a_secret_after_a_name_and_an_equals_sign_is_redacted(debug_log: list[str], text: str) -> None:
+    """A secret the bot never saw, written as an assignment: `=` in front of it is not part of its run."""
+    logging.getLogger("tests.secrets").debug("pasted: %s", text)
+    assert "[redacted]" in debug_log[-1] and "K7MDENG" not in debug_log[-1] and "EXAMPLEKEY" not in debug_log[-1]
+
+
+def test_a_longer_base64_run_is_not_taken_for_a_secret() -> None:
+    long_run = "QUJD" * 15  # 60 characters of base64: no 40-character piece of it is redacted
+    assert redact(f"data={long_run}==") == f"data={long_run}=="
 
 
 @pytest.mark.parametrize("client", ["the bot's client", "a client as Bolt makes per request"])

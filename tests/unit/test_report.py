@@ -12,6 +12,7 @@ from bot.domain.report import (
     ReportKey,
     ReportUser,
     SeenKey,
+    listed_key_facts,
     match_key_ids,
     parse_credential_report,
     remembered_key_ids,
@@ -202,6 +203,27 @@ def test_keys_unknown_to_either_side_stay_unmatched() -> None:
     assert match_key_ids(report, listed) == {1: K1}
     assert match_key_ids(report, []) == {}
     assert match_key_ids([ReportKey(1, True, None)], listed) == {}
+
+
+# Live keys over the report's slots (ListAccessKeys just now)
+
+
+def test_listed_keys_give_live_status_and_keep_the_reports_last_use() -> None:
+    ci = by_name()["ci"]  # slot 1 active (used from S3), slot 2 inactive
+    listed = [AccessKey("ci", K1, "Inactive", T1), AccessKey("ci", K2, "Active", T2)]
+    first, second = listed_key_facts(ci, listed)
+    assert (second.key_id, second.status) == (K1, "Inactive")  # deactivated since the report said active
+    assert (second.last_used, second.last_service) == (at("2026-11-27T23:15:00"), "s3")
+    assert (first.key_id, first.status, first.last_used) == (K2, "Active", None)  # reactivated since
+
+
+def test_a_slot_without_a_listed_key_is_dropped_and_a_new_key_is_kept() -> None:
+    ci = by_name()["ci"]
+    (only,) = listed_key_facts(ci, [AccessKey("ci", K1, "Active", T1)])  # slot 2's key was deleted since
+    assert only.key_id == K1 and only.last_region == "eu-west-1"
+    assert listed_key_facts(ci, []) == []  # every key gone
+    new = listed_key_facts(ci, [AccessKey("ci", K1, "Active", T1), AccessKey("ci", K3, "Active", NOW)])
+    assert [(k.key_id, k.created, k.last_used) for k in new][1] == (K3, NOW, None)  # made after the report
 
 
 # Key ids remembered from earlier listings

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
+from bot.aws import AccessKey
 from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Policy, Severity
 from bot.domain.keys import KeyFacts
 from bot.domain.report import ReportKey, ReportUser
@@ -44,6 +45,32 @@ def test_findings_need_no_key_ids_and_take_them_when_matched() -> None:
 def test_root_key_is_one_subject() -> None:
     found = scan_findings(_user(ReportKey(1, True, NOW - timedelta(days=5)), root=True), {}, Policy(), NOW)
     assert [(f.subject, f.code) for f in found] == [("root", "root_key")]
+
+
+def test_listed_keys_decide_the_findings_not_the_reports_active_flag() -> None:
+    user = _user(
+        ReportKey(1, True, NOW - timedelta(days=100), NOW - timedelta(days=1)),
+        ReportKey(2, True, NOW - timedelta(days=10), NOW - timedelta(days=1)),
+    )
+    old = AccessKey("ci", "AKIAAAAAAAAAAAAAAAAA", "Inactive", NOW - timedelta(days=100))
+    found = scan_findings(user, {}, Policy(), NOW, listed=[old])  # deactivated; slot 2's key deleted since
+    assert [(f.subject, f.code) for f in found] == [("AKIAAAAAAAAAAAAAAAAA", "inactive_key")]
+    assert scan_findings(user, {}, Policy(), NOW, listed=[]) == []
+
+
+def test_root_with_two_keys_is_one_finding_naming_both() -> None:
+    root = _user(
+        ReportKey(1, True, NOW - timedelta(days=400)),
+        ReportKey(2, False, NOW - timedelta(days=30), NOW - timedelta(days=3)),
+        root=True,
+    )
+    (found,) = scan_findings(root, {}, Policy(), NOW)
+    assert (found.subject, found.code, found.finding.control) == ("root", "root_key", "IAM.4")
+    assert found.finding.message == (
+        "The root user has 2 access keys (active, created 2025-10-24, never used; "
+        "inactive, created 2026-10-29, last used 2026-11-25): delete them all."
+    )
+    assert found.facts is not None and found.facts.age_days(NOW) == 400  # ranked by its oldest key
 
 
 def _finding(n: int, code: Finding = OLD) -> ScanFinding:
