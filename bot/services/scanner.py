@@ -52,6 +52,8 @@ BOOKKEEPING = frozenset(
         "expired",
         "snoozed",
         "refused",
+        "finding_opened",  # what a scan saw, not a change
+        "finding_resolved",
         "rotation_grace",
         "rotation_reminder",
         "rotation_hold",
