@@ -8,6 +8,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from slack_bolt import App
 
 from bot.bootstrap import Services
+from bot.observe import ObservedApp, WorkExecutor
 from handlers import register_listeners
 from handlers.lanes import Lanes
 
@@ -22,8 +23,9 @@ def views_executor() -> ThreadPoolExecutor:
 def create_app(services: Services, executor: Executor, views: Executor | None = None) -> App:
     """The App; work after the ack runs on `executor`, opening modals on `views` (a pool of its own)."""
     settings = services.settings
-    app = App(
-        listener_executor=executor,
+    work = WorkExecutor(executor)  # Bolt's lazy listeners and the work lane: one pool, observed alike
+    app = ObservedApp(  # Bolt's App, each request timed, counted and named in the log
+        listener_executor=work,
         client=services.slack,
         signing_secret=settings.slack_signing_secret,
         token_verification_enabled=False,  # no auth.test at boot; each web worker starts without Slack
@@ -31,7 +33,8 @@ def create_app(services: Services, executor: Executor, views: Executor | None = 
         # runs on the executor, so a busy executor never delays an ack.
         process_before_response=True,
     )
-    register_listeners(app, services, Lanes(work=executor, views=views or views_executor()))
+    lanes = Lanes(work=work, views=WorkExecutor(views or views_executor()))
+    register_listeners(app, services, lanes)
     _withhold_request_bodies()
     return app
 

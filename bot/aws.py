@@ -37,6 +37,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bot import metrics
 from bot.domain.privilege import AttachedPolicy, InlinePolicy, PolicyHolder, UserAccess, user_access
 from bot.logs import remember_secret
 from bot.settings import Account, Organization
@@ -49,6 +50,8 @@ _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeo
 # their documents too would add every version of each one attached (megabytes) and more pages.
 AUTHORIZATION_FILTER = ["User", "Group", "LocalManagedPolicy"]
 _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
+# Only when no region is configured, which settings allow in the `aws` partition alone (elsewhere AWS_REGION is
+# required: us-east-1 does not exist in GovCloud or China).
 _GLOBAL_REGION = "us-east-1"
 
 
@@ -65,6 +68,12 @@ class AwsError(Exception):
 
 class AwsPermissionDenied(AwsError):
     code = "AccessDenied"
+
+
+class AwsBadCredentials(AwsPermissionDenied):
+    """AWS refused the credentials themselves (invalid, expired, another partition's): no permission is missing."""
+
+    code = "InvalidCredentials"
 
 
 class AwsNotFound(AwsError):
@@ -92,7 +101,9 @@ class AwsRegionDisabled(AwsError):
 
 
 _THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId", "ExpiredToken"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+# (UnrecognizedClientException is left to _OPT_IN_REGION: it is what a region not enabled for the account answers.)
+_BAD_CREDENTIALS = {"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException"}
 _NOT_FOUND = {"NoSuchEntity", "ResourceNotFoundException"}
 _OPT_IN_REGION = {"UnrecognizedClientException", "OptInRequired"}
 _REPORT_NOT_READY = {"ReportNotPresent", "ReportExpired", "ReportInProgress"}
@@ -106,10 +117,25 @@ def translate(error: Exception, account: str, service: str, region: str | None =
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
         action = f"{service}:{error.operation_name}"
+        if code in _BAD_CREDENTIALS:
+            state = "expired" if code.startswith("Expired") else "invalid"
+            return AwsBadCredentials(
+                f"AWS rejected the credentials Keywarden uses for account `{account}` as {state} ({code} on "
+                f"`{action}`); no permission is missing. Renew them or fix where they come from (role, profile, "
+                "environment). Credentials of GovCloud or China also need AWS_REGION set to a region of their "
+                "partition."
+            )
+        if code in _DENIED and action == "sts:AssumeRole":
+            return AwsPermissionDenied(
+                f"AWS refused to let Keywarden assume the role of account `{account}`: Keywarden's own identity needs "
+                "`sts:AssumeRole` on that role (docs/iam/hub-policy.json), and the role's trust policy must trust that "
+                "identity with the configured external id (docs/iam/member-trust-policy.json).",
+                permission=action,
+            )
         if code in _DENIED:
             return AwsPermissionDenied(
                 f"AWS denied `{action}` in account `{account}`: Keywarden's role needs the "
-                f"`{action}` permission (see docs/iam-policy.json).",
+                f"`{action}` permission (see docs/iam/member-policy.json).",
                 permission=action,
             )
         if code in _OPT_IN_REGION:
@@ -132,7 +158,7 @@ def translate(error: Exception, account: str, service: str, region: str | None =
             return AwsUnavailable(f"AWS answered {code or 'a server error'} on `{action}` in account `{account}`.")
         return AwsError(f"AWS error {code} on `{action}` in account `{account}`: {message}")
     if isinstance(error, NoCredentialsError):
-        return AwsPermissionDenied(
+        return AwsBadCredentials(
             f"No AWS credentials for account `{account}`: set them as boto3 expects (environment, profile or role)."
         )
     if isinstance(error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
@@ -221,6 +247,7 @@ class AccountClient:
                 client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
                 if service == "iam":
                     client.meta.events.register("before-parse.iam.CreateAccessKey", _remember_new_secret)
+                metrics.watch_aws(client)
                 self._clients[name] = client
             return self._clients[name]
 
@@ -244,10 +271,6 @@ class AccountClient:
     # Reads
     def account_id(self) -> str:
         return self._call("sts", "get_caller_identity")["Account"]
-
-    def list_users(self) -> Iterator[str]:
-        for user in self._pages("iam", "list_users", "Users"):
-            yield user["UserName"]
 
     def user_details(self) -> Iterator[IamUser]:
         """Every IAM user with its tags and what its policies grant (GetAccountAuthorizationDetails).
@@ -515,6 +538,7 @@ class AwsGateway:
         organization: Organization | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         refresh_every: timedelta = ACCOUNTS_REFRESH,
+        region: str | None = None,
     ) -> None:
         self._configured = tuple(accounts)
         self._accounts = {a.alias: a for a in accounts}
@@ -525,6 +549,7 @@ class AwsGateway:
         self._listed_at: datetime | None = None
         self._refreshing = False
         self._refresh_lock = threading.Lock()
+        self._region = region  # AWS_REGION: boto3 itself reads only AWS_DEFAULT_REGION
         self._base: boto3.Session | None = None
         self._clients: dict[str, AccountClient] = {}
         self._credentials: dict[Account, DeferredRefreshableCredentials] = {}
@@ -567,6 +592,8 @@ class AwsGateway:
     def _base_session(self) -> boto3.Session:
         if self._base is None:
             self._base = _with_fast_timestamps(self._session_factory())
+            if self._region:
+                self._base._session.set_config_variable("region", self._region)
         return self._base
 
     def _session_for(self, account: Account) -> boto3.Session:
@@ -583,6 +610,7 @@ class AwsGateway:
         if self._sts is None:
             base = self._base_session()
             self._sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+            metrics.watch_aws(self._sts)
         return self._sts
 
     def release(self, alias: str) -> None:

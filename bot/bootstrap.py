@@ -10,6 +10,7 @@ from datetime import timedelta
 import boto3
 from slack_sdk import WebClient
 
+from bot import metrics
 from bot.aws import AwsError, AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
@@ -74,6 +75,7 @@ class Services:
             # Before the digest, so that it says what was deactivated (or would be, in a dry run).
             run = self.enforcement.run(report)
             report.notes += run.digest_lines(self.settings.enforce_max_per_scan)
+        metrics.scan_finished(report)
         return report, (self.alerts.deliver(report, trigger) if post else None)
 
     def event_intake(self, wait_seconds: int = 20):  # -> EventIntake | None
@@ -123,7 +125,13 @@ def bootstrap(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    aws = AwsGateway(settings.accounts, session_factory or boto3.Session, organization=settings.organization, now=clock)
+    aws = AwsGateway(
+        settings.accounts,
+        session_factory or boto3.Session,
+        organization=settings.organization,
+        now=clock,
+        region=settings.aws_region,
+    )
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     directory = SlackDirectory(slack)
     audit = AuditLog(db, clock, stream=settings.audit_webhook_url is not None)

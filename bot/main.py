@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit" and args.action == "verify":
         return verify_audit(load_settings_or_exit(slack=False))
     settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     if args.command == "db":
         from bot.db import Database
 
@@ -142,8 +142,14 @@ def run_scheduler(settings: Settings) -> int:
     from bot.bootstrap import bootstrap
     from bot.scheduler import ClockProcess
 
-    clock = ClockProcess(bootstrap(settings))
+    services = bootstrap(settings)
+    clock = ClockProcess(services)
     signal.signal(signal.SIGTERM, lambda *_: clock.stop())
+    if settings.metrics_port:
+        from bot.web import serve_ops
+
+        serve_ops(services, settings.metrics_port, clock.active.is_set)
+        log.info("GET /metrics and GET /healthz on port %s", settings.metrics_port)
     log.info("scheduler process started; waiting to be the active one")
     try:
         clock.run()
@@ -157,10 +163,13 @@ def run(settings: Settings) -> int:
 
     services = bootstrap(settings)
     services.settle()
+    is_leader = None
     if settings.scheduler:
         from bot.scheduler import ClockProcess
 
-        ClockProcess(services).start_in_thread()
+        clock = ClockProcess(services)
+        clock.start_in_thread()
+        is_leader = clock.active.is_set
     if settings.slack_app_token:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -169,6 +178,11 @@ def run(settings: Settings) -> int:
         from bot.app import create_app
         from bot.web import WORKERS
 
+        if settings.metrics_port:
+            from bot.web import serve_ops
+
+            serve_ops(services, settings.metrics_port, is_leader)
+            log.info("GET /metrics and GET /healthz on port %s", settings.metrics_port)
         log.info("starting in Socket Mode")
         executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
         SocketModeHandler(create_app(services, executor), settings.slack_app_token).start()
@@ -177,6 +191,12 @@ def run(settings: Settings) -> int:
 
     from bot.web import SERVER_THREADS, build_wsgi
 
-    log.info("listening on port %s: POST /slack/events, GET /healthz", settings.port)
-    serve(build_wsgi(services), host="0.0.0.0", port=settings.port, threads=SERVER_THREADS, ident="keywarden")
+    log.info("listening on port %s: POST /slack/events, GET /healthz, GET /metrics", settings.port)
+    serve(
+        build_wsgi(services, is_leader=is_leader),
+        host="0.0.0.0",
+        port=settings.port,
+        threads=SERVER_THREADS,
+        ident="keywarden",
+    )
     return 0

@@ -98,6 +98,9 @@ class Settings:
     enforce_max_per_scan: int = 20
     enforce_dry_run: bool = False
     audit_webhook_secret: str | None = None
+    aws_region: str | None = None
+    log_format: str = "text"
+    metrics_port: int | None = None
 
     @property
     def account_aliases(self) -> list[str]:
@@ -195,6 +198,8 @@ class Settings:
             slack_admin_token=r.optional(
                 "SLACK_ADMIN_TOKEN", _token("xoxp-"), "a user token of a workspace admin, starting with xoxp-"
             ),
+            log_format=r.optional("LOG_FORMAT", _matching(re.compile(r"^(text|json)$")), "text or json") or "text",
+            metrics_port=r.optional("METRICS_PORT", _int_between(1, 65535), "a port number from 1 to 65535"),
         )
         settings = replace(
             settings,
@@ -228,6 +233,7 @@ class Settings:
                 organization=organization,
                 accounts=settings.accounts if env.get("ACCOUNTS", "").strip() else (),
             )
+        settings = replace(settings, aws_region=_region_for(settings.accounts, env))
         if settings.warn_key_age_days >= settings.max_key_age_days:
             raise SettingsError(
                 "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS "
@@ -440,6 +446,51 @@ def _accounts(value: str) -> tuple[Account, ...]:
     if not accounts:
         raise ValueError("no account given")
     return tuple(accounts)
+
+
+# Regions of the partitions other than `aws` start with these; us-east-1 and friends exist only in `aws`.
+_PARTITION_REGIONS = {"aws-us-gov": ("us-gov-", "us-gov-west-1"), "aws-cn": ("cn-", "cn-north-1")}
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def partition_of(arn: str) -> str:
+    return arn.split(":", 2)[1]
+
+
+def _region_partition(region: str) -> str:
+    for partition, (prefix, _) in _PARTITION_REGIONS.items():
+        if region.startswith(prefix):
+            return partition
+    return "aws"
+
+
+def _region_for(accounts: tuple[Account, ...], env: Mapping[str, str]) -> str | None:
+    """AWS_REGION (or boto3's AWS_DEFAULT_REGION), required and checked when ACCOUNTS lie outside partition `aws`."""
+    name = "AWS_REGION" if env.get("AWS_REGION", "").strip() else "AWS_DEFAULT_REGION"
+    region = env.get(name, "").strip() or None
+    if region is not None and not _REGION.match(region):
+        raise SettingsError(f"{name} is malformed: expected a region such as us-east-1 or us-gov-west-1")
+    partitions = sorted({partition_of(a.role_arn) for a in accounts if a.role_arn})
+    if len(partitions) > 1:
+        raise SettingsError(
+            f"ACCOUNTS is malformed (roles in partitions {' and '.join(partitions)}; one Keywarden serves one "
+            "partition): expected role ARNs of one partition"
+        )
+    partition = partitions[0] if partitions else "aws"
+    if partition == "aws":
+        return region
+    example = _PARTITION_REGIONS.get(partition, ("", "a region of that partition"))[1]
+    if region is None:
+        raise SettingsError(
+            f"AWS_REGION is not set: the roles in ACCOUNTS are in partition {partition}, which needs a region of its "
+            f"own such as {example}"
+        )
+    if partition in _PARTITION_REGIONS and _region_partition(region) != partition:
+        raise SettingsError(
+            f"{name} is malformed ({region} is not in partition {partition} of the roles in ACCOUNTS): "
+            f"expected a region such as {example}"
+        )
+    return region
 
 
 _OPERATIONS = {"create", "rotate", "deactivate", "reactivate", "delete"}

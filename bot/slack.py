@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
+from bot import metrics
 from bot.logs import slack_api_call
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,13 @@ log = logging.getLogger(__name__)
 
 def _retry_handlers(max_retries: int) -> list:
     return [
-        ConnectionErrorRetryHandler(max_retry_count=max_retries),
-        RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries),
+        metrics.CountedRetry(ConnectionErrorRetryHandler(max_retry_count=max_retries), "connection"),
+        metrics.CountedRetry(RateLimitErrorRetryHandler(max_retry_count=max_retries), "ratelimited"),
+        metrics.CountedRetry(ServerErrorRetryHandler(max_retry_count=max_retries), "server_error"),
     ]
 
 
-class _WebClient(WebClient):
+class _WebClient(metrics.MeteredWebClient):
     """Tells the log filter which method each call is for: the bodies of views.* calls are never logged."""
 
     def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]

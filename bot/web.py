@@ -1,9 +1,10 @@
-"""The WSGI application: Slack at POST /slack/events, health at GET /healthz."""
+"""The WSGI application: Slack at POST /slack/events, health at GET /healthz, metrics at GET /metrics."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,6 +13,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import create_app, views_executor
 from bot.bootstrap import Services
+from bot.health import health
+from bot.metrics import CONTENT_TYPE, Exporter
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +34,22 @@ class KeywardenWSGI:
     """The WSGI callable, plus `drain()` to let work after the ack finish at shutdown."""
 
     def __init__(
-        self, services: Services, executor: ThreadPoolExecutor | None = None, views: ThreadPoolExecutor | None = None
+        self,
+        services: Services,
+        executor: ThreadPoolExecutor | None = None,
+        views: ThreadPoolExecutor | None = None,
+        is_leader: Callable[[], bool] | None = None,
     ) -> None:
         self.services = services
         self.executor = executor or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
         # Modals open on a pool of their own, so a busy `executor` never makes a trigger_id expire.
         self.views = views or views_executor()
         self._slack = SlackRequestHandler(create_app(services, self.executor, self.views), path="/slack/events")
+        self._ops = OpsApp(services, is_leader)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            status, body = _health(self.services)
-            payload = json.dumps(body).encode()
-            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
-            return [payload]
+        if environ.get("PATH_INFO") in OpsApp.PATHS:
+            return self._ops(environ, start_response)
         try:
             return self._slack(environ, start_response)
         except Exception as e:  # a body Slack never sends (bad JSON, wrong shapes) must not become a 500
@@ -58,25 +63,47 @@ class KeywardenWSGI:
 
 
 def build_wsgi(
-    services: Services, executor: ThreadPoolExecutor | None = None, views: ThreadPoolExecutor | None = None
+    services: Services,
+    executor: ThreadPoolExecutor | None = None,
+    views: ThreadPoolExecutor | None = None,
+    is_leader: Callable[[], bool] | None = None,
 ) -> KeywardenWSGI:
-    return KeywardenWSGI(services, executor, views)
+    return KeywardenWSGI(services, executor, views, is_leader)
 
 
-def _health(services: Services) -> tuple[str, dict[str, Any]]:
-    try:
-        services.db.ping()
-    except Exception as e:  # a health check reports, it does not raise
-        log.warning("health check: database unreachable: %s", type(e).__name__)
-        return "503 Service Unavailable", {"status": "error", "database": "unreachable"}
-    body: dict[str, Any] = {"status": "ok", "database": "ok"}
-    if services.audit_stream is not None:
-        try:
-            body["audit_backlog"] = services.audit_stream.backlog().as_health()
-        except Exception as e:  # a health check reports, it does not raise
-            log.warning("health check: audit backlog unreadable: %s", type(e).__name__)
-            body["audit_backlog"] = "unknown"
-    return "200 OK", body
+class OpsApp:
+    """GET /healthz and GET /metrics: part of the web app, and served alone on METRICS_PORT by the clock."""
+
+    PATHS = ("/healthz", "/metrics")
+
+    def __init__(self, services: Services, is_leader: Callable[[], bool] | None = None) -> None:
+        self.services = services
+        self.is_leader = is_leader
+        self.exporter = Exporter(services.db, is_leader=is_leader)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path not in self.PATHS or method not in ("GET", "HEAD"):
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+            return [b"Not Found"]
+        if path == "/metrics":
+            status, content_type, payload = "200 OK", CONTENT_TYPE, self.exporter.exposition()
+        else:
+            status, body = health(self.services, self.is_leader)
+            content_type, payload = "application/json", json.dumps(body).encode()
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+
+def serve_ops(
+    services: Services, port: int, is_leader: Callable[[], bool] | None = None, *, host: str = "0.0.0.0"
+) -> Any:
+    """Serve OpsApp on `port` in a background thread (METRICS_PORT); returns the server (`.close()` stops it)."""
+    from waitress.server import create_server
+
+    server = create_server(OpsApp(services, is_leader), host=host, port=port, threads=2, ident="keywarden")
+    threading.Thread(target=server.run, daemon=True).start()
+    return server
 
 
 def create_wsgi_app() -> WSGIApp:
@@ -86,7 +113,7 @@ def create_wsgi_app() -> WSGIApp:
     from bot.main import load_settings_or_exit
 
     settings = load_settings_or_exit()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     services = bootstrap(settings)
     services.settle()
     return build_wsgi(services)

@@ -14,6 +14,7 @@ from bot.aws import AwsError
 from bot.blocks import escape
 from bot.bootstrap import Services
 from bot.domain.keys import InputError
+from bot.observe import work_failed
 
 log = logging.getLogger("keywarden.errors")
 
@@ -37,6 +38,7 @@ def replies_on_error(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except Exception as e:  # the one place that turns any failure into a reply
+            work_failed("input" if isinstance(e, InputError) else "aws" if isinstance(e, AwsError) else "error")
             respond = kwargs.get("respond")
             if respond is not None:
                 try:

@@ -125,3 +125,26 @@ def test_procfile_web_line_and_python_m_bot_serve_with_the_same_threads() -> Non
 
     (web,) = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")]
     assert f"--threads={SERVER_THREADS} " in web and "--call bot.web:create_wsgi_app" in web
+
+
+def test_govcloud_accounts_without_aws_region_stop_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=_env(
+            PYTHONPATH=str(ROOT),
+            SLACK_BOT_TOKEN="xoxb-1",
+            SLACK_SIGNING_SECRET="s",
+            ACCOUNTS="gov=arn:aws-us-gov:iam::111111111111:role/keywarden|ext",
+            AWS_REGION="",
+            AWS_DEFAULT_REGION="",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "keywarden: configuration error: AWS_REGION is not set: the roles in ACCOUNTS are in partition "
+        "aws-us-gov, which needs a region of its own such as us-gov-west-1"
+    ]

@@ -27,7 +27,7 @@ def _reply(bot: BotServer, user_id: str = "UALICE") -> str:
 def test_healthz_reports_database(bot: BotServer) -> None:
     reply = bot.get("/healthz")
     assert reply.status == 200
-    assert reply.json() == {"status": "ok", "database": "ok"}
+    assert reply.json() == {"status": "ok", "database": "ok", "migrations": "current"}  # the web process: no scheduler
 
 
 def test_unknown_path_is_404(bot: BotServer) -> None:

@@ -41,6 +41,7 @@ class FakeSlack:
         self.groups: dict[str, list[str]] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.attempts: dict[str, int] = {}
+        self.socket_mode_url: str | None = None  # what apps.connections.open hands out (a ws:// test server)
         self._ts = itertools.count(1)
         self._cond = threading.Condition()
         fake = self
@@ -200,6 +201,10 @@ class FakeSlack:
             return {"ok": True, "view": self._view(params)}
         if method == "files.getUploadURLExternal":
             return {"ok": True, "upload_url": self.url + "upload", "file_id": "F1"}
+        if method == "apps.connections.open":
+            if self.socket_mode_url is None:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_mode_url}
         if method == "files.completeUploadExternal":
             return {"ok": True, "files": [{"id": "F1", "title": "upload"}]}
         return {"ok": True}

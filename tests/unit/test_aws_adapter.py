@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from bot.aws import (
     AccountClient,
+    AwsBadCredentials,
     AwsGateway,
     AwsLimitExceeded,
     AwsNotFound,
@@ -22,7 +23,7 @@ from bot.aws import (
     _parse_timestamp,
     translate,
 )
-from bot.settings import Account
+from bot.settings import Account, Settings
 
 
 class StubbedSession:
@@ -176,6 +177,101 @@ def test_response_timestamps_parse_fast_and_like_botocore(raw: object) -> None:
 
 def test_response_timestamps_without_offset_are_utc() -> None:
     assert _parse_timestamp("2026-11-28T09:30:00") == datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("code", "state"),
+    [
+        ("InvalidClientTokenId", "invalid"),
+        ("ExpiredToken", "expired"),
+        ("ExpiredTokenException", "expired"),
+    ],
+)
+def test_rejected_credentials_are_not_reported_as_a_missing_permission(code: str, state: str) -> None:
+    error = translate(_error(code, "AssumeRole"), "gov", "sts")
+    assert isinstance(error, AwsBadCredentials)
+    assert f"rejected the credentials Keywarden uses for account `gov` as {state}" in error.message
+    assert "no permission is missing" in error.message and "AWS_REGION" in error.message
+    assert error.permission is None and "needs the" not in error.message
+
+
+def test_assume_role_denied_points_at_hub_policy_and_trust_policy() -> None:
+    error = translate(_error("AccessDenied", "AssumeRole"), "prod", "sts")
+    assert isinstance(error, AwsPermissionDenied) and error.permission == "sts:AssumeRole"
+    assert "docs/iam/hub-policy.json" in error.message and "trust policy" in error.message
+
+
+class _Recorded:
+    """A botocore `before-send` answer: records where each request went and replies from AWS's own XML."""
+
+    ASSUME_ROLE = (
+        "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAEXAMPLEEXAMPLE12</AccessKeyId>"
+        "<SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken>"
+        "<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>"
+        "<AssumedRoleUser><AssumedRoleId>AROA:keywarden</AssumedRoleId><Arn>a</Arn></AssumedRoleUser>"
+        "</AssumeRoleResult></AssumeRoleResponse>"
+    )
+    SUMMARY = (
+        "<GetAccountSummaryResponse><GetAccountSummaryResult><SummaryMap><entry><key>Users</key><value>3</value>"
+        "</entry></SummaryMap></GetAccountSummaryResult></GetAccountSummaryResponse>"
+    )
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def __call__(self, request, **_: object):
+        from botocore.awsrequest import AWSResponse
+
+        self.urls.append(request.url)
+        body = self.ASSUME_ROLE if "sts." in request.url else self.SUMMARY
+
+        class Raw:
+            def stream(self, **_: object):
+                yield body.encode()
+
+        return AWSResponse(request.url, 200, {}, Raw())
+
+
+@pytest.mark.parametrize(
+    ("arn", "region", "sts_host", "iam_host"),
+    [
+        (
+            "arn:aws-us-gov:iam::111111111111:role/keywarden",
+            "us-gov-west-1",
+            "sts.us-gov-west-1.amazonaws.com",
+            "iam.us-gov.amazonaws.com",
+        ),
+        (
+            "arn:aws-cn:iam::222222222222:role/keywarden",
+            "cn-north-1",
+            "sts.cn-north-1.amazonaws.com.cn",
+            "iam.cn-north-1.amazonaws.com.cn",
+        ),
+    ],
+)
+def test_accounts_in_govcloud_and_china_are_called_in_their_partition(
+    monkeypatch: pytest.MonkeyPatch, arn: str, region: str, sts_host: str, iam_host: str
+) -> None:
+    """AWS_REGION (which boto3 alone ignores) reaches sts:AssumeRole and every client; no us-east-1 fallback."""
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE12")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    settings = Settings.from_env(
+        {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "ACCOUNTS": f"x={arn}", "AWS_REGION": region}
+    )
+    recorded = _Recorded()
+
+    def factory() -> boto3.Session:
+        session = boto3.Session()
+        session.events.register("before-send", recorded)
+        return session
+
+    client = AwsGateway(settings.accounts, factory, region=settings.aws_region).account("x")
+    client.client("iam").meta.events.register("before-send", recorded)
+    assert client.account_summary() == {"Users": 3}
+    hosts = [url.split("/")[2] for url in recorded.urls]
+    assert hosts == [sts_host, iam_host]
 
 
 def test_account_names_become_aliases_and_collisions_get_the_id() -> None:

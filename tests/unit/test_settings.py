@@ -89,6 +89,57 @@ def test_channels_are_ids() -> None:
     )
 
 
+GOV = "gov=arn:aws-us-gov:iam::111111111111:role/keywarden|ext"
+CN = "cn=arn:aws-cn:iam::222222222222:role/keywarden"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ACCOUNTS": GOV}, "AWS_REGION is not set: the roles in ACCOUNTS are in partition aws-us-gov"),
+        ({"ACCOUNTS": CN}, "AWS_REGION is not set: the roles in ACCOUNTS are in partition aws-cn"),
+        (
+            {"ACCOUNTS": GOV, "AWS_REGION": "us-east-1"},
+            "AWS_REGION is malformed (us-east-1 is not in partition aws-us-gov",
+        ),
+        ({"ACCOUNTS": CN, "AWS_DEFAULT_REGION": "us-gov-west-1"}, "AWS_DEFAULT_REGION is malformed (us-gov-west-1"),
+        (
+            {"ACCOUNTS": f"{GOV},{CN}", "AWS_REGION": "cn-north-1"},
+            "ACCOUNTS is malformed (roles in partitions aws-cn and aws-us-gov",
+        ),
+        ({"AWS_REGION": "everywhere"}, "AWS_REGION is malformed: expected a region such as us-east-1"),
+    ],
+)
+def test_accounts_outside_partition_aws_need_a_region_of_their_partition(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | env)
+    assert named in str(error.value)
+
+
+def test_region_of_the_accounts_partition_is_kept() -> None:
+    assert Settings.from_env(BASE | {"ACCOUNTS": GOV, "AWS_REGION": "us-gov-west-1"}).aws_region == "us-gov-west-1"
+    assert (
+        Settings.from_env(BASE | {"ACCOUNTS": CN, "AWS_DEFAULT_REGION": "cn-northwest-1"}).aws_region
+        == "cn-northwest-1"
+    )
+    # AWS_REGION wins over boto3's AWS_DEFAULT_REGION; in partition aws no region is needed
+    assert (
+        Settings.from_env(BASE | {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}).aws_region
+        == "eu-west-1"
+    )
+    assert Settings.from_env(BASE).aws_region is None
+
+
+def test_log_format_and_metrics_port() -> None:
+    s = Settings.from_env(BASE | {"LOG_FORMAT": "json", "METRICS_PORT": "9100"})
+    assert (s.log_format, s.metrics_port) == ("json", 9100)
+    assert (Settings.from_env(BASE).log_format, Settings.from_env(BASE).metrics_port) == ("text", None)
+    with pytest.raises(SettingsError, match="LOG_FORMAT is malformed: expected text or json"):
+        Settings.from_env(BASE | {"LOG_FORMAT": "xml"})
+    with pytest.raises(SettingsError, match="METRICS_PORT is malformed"):
+        Settings.from_env(BASE | {"METRICS_PORT": "0"})
+
+
 def test_organization_discovery_settings() -> None:
     s = Settings.from_env(
         BASE

@@ -1,0 +1,207 @@
+"""The shipped IAM policies grant exactly the actions Keywarden's code calls, no more, no fewer."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from bot.aws import AwsGateway
+from bot.settings import Account
+from tests.support.iam_actions import (
+    ROOT,
+    code_actions,
+    granted_actions,
+    load_json,
+    resources_of,
+    statements,
+    template_actions,
+)
+
+IAM_DOCS = ROOT / "docs" / "iam"
+HUB = IAM_DOCS / "hub-policy.json"
+MEMBER = IAM_DOCS / "member-policy.json"
+TRUST = IAM_DOCS / "member-trust-policy.json"
+IDENTITY_POLICIES = {"hub": HUB, "member": MEMBER}
+
+
+def _difference_report(called: dict[str, list[str]], granted: dict[str, set[str]]) -> list[str]:
+    everything = set().union(*granted.values())
+    problems = [
+        f"the code calls {action} ({', '.join(called[action])}) but no policy grants it: add it to "
+        "docs/iam/member-policy.json (calls in a member account) or docs/iam/hub-policy.json (calls as "
+        "Keywarden's own identity)"
+        for action in sorted(set(called) - everything)
+    ]
+    problems += [
+        f"{name} policy grants {action}, which the code never calls: remove it"
+        for name, actions in sorted(granted.items())
+        for action in sorted(actions - set(called))
+    ]
+    return problems
+
+
+def test_policies_grant_exactly_the_actions_the_code_calls() -> None:
+    scan = code_actions()
+    assert not scan.unreadable, "AWS calls the policy test cannot read:\n" + "\n".join(scan.unreadable)
+    assert "iam:ListAccessKeys" in scan.actions and "sts:AssumeRole" in scan.actions  # the scan sees the adapter
+    granted = {name: granted_actions(load_json(path)) for name, path in IDENTITY_POLICIES.items()}
+    problems = _difference_report(scan.actions, granted)
+    assert not problems, "\n".join(problems)
+
+
+def test_unused_actions_are_gone() -> None:
+    granted = set().union(*(granted_actions(load_json(p)) for p in IDENTITY_POLICIES.values()))
+    assert not granted & {"iam:ListUsers", "iam:ListUserTags", "secretsmanager:DescribeSecret"}
+    assert not (ROOT / "docs" / "iam-policy.json").exists()
+
+
+def test_a_new_aws_call_without_a_policy_fails_naming_the_action(tmp_path: Path) -> None:
+    """The scan reads every form an AWS call takes in the adapter; a call the policies lack is named."""
+    module = tmp_path / "adapter.py"
+    module.write_text(
+        "import boto3\n"
+        "class Client:\n"
+        "    def events(self):\n"
+        '        return self._pages("cloudtrail", "lookup_events", "Events")\n'
+        "    def receive(self, session):\n"
+        '        sqs = session.client("sqs")\n'
+        "        return sqs.send_message(QueueUrl='q', MessageBody='m')\n"
+        "    def advisor(self):\n"
+        '        return self.client("iam").generate_service_last_accessed_details(Arn="a")\n'
+        "    def accounts(self, session):\n"
+        '        self.org = session.client("organizations")\n'
+        '        return self.org.get_paginator("list_accounts").paginate()\n'
+        "    def odd(self, whatever):\n"
+        '        self.client("sqs")\n'
+        "        return whatever.delete_message(QueueUrl='q')\n"
+    )
+    scan = code_actions([module])
+    assert set(scan.actions) == {
+        "cloudtrail:LookupEvents",
+        "sqs:SendMessage",
+        "iam:GenerateServiceLastAccessedDetails",
+        "organizations:ListAccounts",
+    }
+    assert scan.unreadable == [f"{module}:15: whatever.delete_message(...)"]
+    granted = {name: granted_actions(load_json(path)) for name, path in IDENTITY_POLICIES.items()}
+    problems = _difference_report(scan.actions, granted)
+    assert any(p.startswith(f"the code calls sqs:SendMessage ({module}:7) but no policy grants it") for p in problems)
+
+
+@pytest.fixture
+def counted_session() -> tuple[Counter[str], Any]:
+    """A boto3 session counting every API call its clients make, by "service:Operation"."""
+    seen: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        seen[f"{model.service_model.service_name}:{model.name}"] += 1
+
+    def factory() -> boto3.Session:
+        session = boto3.Session()
+        session.events.register("before-call", count)
+        return session
+
+    return seen, factory
+
+
+def test_every_call_the_adapter_really_makes_is_one_the_scan_found(aws: None, counted_session) -> None:
+    """Run the adapter's calls against moto and compare what botocore sent with what the scan derived."""
+    seen, factory = counted_session
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="ci")
+    gateway = AwsGateway(
+        (Account("default"), Account("prod", "arn:aws:iam::111111111111:role/keywarden", "ext")), factory
+    )
+    for alias in ("default", "prod"):
+        client = gateway.account(alias)
+        client.account_id()
+        if alias == "prod":
+            client.client("iam").create_user(UserName="ci")
+            client.calls.clear()
+        list(client.user_details())
+        assert client.user_exists("ci")
+        key = client.create_access_key("ci")
+        client.list_access_keys("ci")
+        client.key_last_used(key.key_id)
+        client.key_owner_account(key.key_id)
+        client.account_summary()
+        client.generate_credential_report()
+        client.generate_credential_report()
+        client.get_credential_report()
+        client.set_key_status("ci", key.key_id, "Inactive")
+        client.delete_access_key("ci", key.key_id)
+        client.store_secret(f"keywarden/{alias}/ci", "{}", "test")
+        client.store_secret(f"keywarden/{alias}/ci", "{}", "test")
+        seen.update(client.calls)
+    derived = set(code_actions().actions)
+    made = {call for call in seen if call != "iam:CreateUser"}
+    assert "sts:AssumeRole" in made and "secretsmanager:PutSecretValue" in made
+    assert made <= derived, f"calls the scan did not find: {sorted(made - derived)}"
+
+
+def test_hub_assumes_only_the_configured_roles() -> None:
+    hub, member = load_json(HUB), load_json(MEMBER)
+    roles = resources_of(hub, "sts:AssumeRole")
+    example = re.search(r"^# ACCOUNTS=(.+)$", (ROOT / ".env.example").read_text(), re.MULTILINE)
+    assert example, ".env.example shows an ACCOUNTS example"
+    configured = [part.split("=", 1)[1].split("|")[0] for part in example.group(1).split(",")]
+    assert roles == configured  # exact ARNs, as in ACCOUNTS: no wildcard
+    assert all("*" not in arn for arn in roles)
+    assert "sts:AssumeRole" not in granted_actions(member)  # member roles assume nothing further
+
+
+def test_trust_policy_trusts_one_identity_with_an_external_id() -> None:
+    (statement,) = list(statements(load_json(TRUST)))
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+    principal = statement["Principal"]["AWS"]
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]+", principal), principal
+    assert statement["Condition"]["StringEquals"]["sts:ExternalId"]
+
+
+@pytest.mark.parametrize("partition", ["aws-us-gov", "aws-cn"])
+def test_policies_work_in_other_partitions_by_one_documented_substitution(partition: str) -> None:
+    """docs/iam/README.md: replace `arn:aws:` with `arn:<partition>:`; that must reach every ARN."""
+    readme = (IAM_DOCS / "README.md").read_text()
+    assert f"s/arn:aws:/arn:{partition}:/g" in readme
+    for path in [HUB, MEMBER, TRUST]:
+        text = path.read_text().replace("arn:aws:", f"arn:{partition}:")
+        arns = re.findall(r'"(arn:[^"]*)"', text)
+        assert arns, path
+        assert all(arn.startswith(f"arn:{partition}:") for arn in arns), (path, arns)
+
+
+TEMPLATES = ROOT / "deploy" / "aws"
+
+
+def _template(name: str) -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    template, problems = decode(str(TEMPLATES / name))
+    assert not problems, problems
+    return template
+
+
+def test_templates_grant_exactly_the_actions_the_code_calls() -> None:
+    """deploy/aws/ grants what docs/iam/ grants, template by template, and together what the code calls."""
+    hub, member = template_actions(_template("hub.yaml")), template_actions(_template("member-role.yaml"))
+    assert hub == granted_actions(load_json(HUB)), "deploy/aws/hub.yaml and docs/iam/hub-policy.json differ"
+    assert member == granted_actions(load_json(MEMBER)), (
+        "deploy/aws/member-role.yaml and docs/iam/member-policy.json differ"
+    )
+    problems = _difference_report(code_actions().actions, {"hub.yaml": hub, "member-role.yaml": member})
+    assert not problems, "\n".join(problems)
+
+
+def test_member_role_template_trusts_the_hub_role_with_an_external_id() -> None:
+    role = _template("member-role.yaml")["Resources"]["KeywardenRole"]["Properties"]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"]["AWS"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:role/${HubRoleName}"
+    }
+    assert statement["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "ExternalId"}
