@@ -49,7 +49,10 @@ def build_approval_message(req: Request) -> Message:
     blocks: Blocks = [section("\n".join(lines))]
     if not req.owner_ok:
         blocks.append(
-            section(f":warning: *{who(req.requester)} is not the owner of `{req.iam_user}`* per its owner tag.")
+            section(
+                f":warning: *{who(req.requester)} is not the owner of `{req.iam_user}`* per its owner tag, so this "
+                f"request needs one more approval than usual: *{req.approvals_needed}* distinct approvers."
+            )
         )
     if req.details:
         blocks.append(section(req.details))
@@ -87,7 +90,8 @@ def outcome_line(req: Request, *, reveal: bool = True) -> str:
     if req.status is Status.DENIED:
         parts.append(f"by {who(req.decided_by or '?')} at {_when(req.decided_at)}: {escape(req.deny_reason or '')}")
     elif req.status is Status.CANCELLED:
-        parts.append(f"by the requester at {_when(req.updated_at)}")
+        by = who(req.decided_by) if req.decided_by else "the requester"  # decided_by: a break-glass superseded it
+        parts.append(f"by {by} at {_when(req.updated_at)}")
     elif req.status is Status.EXPIRED:
         parts.append(f"at {_when(req.updated_at)}, undecided" if not req.decided_by else f"at {_when(req.updated_at)}")
     elif req.decided_by:
@@ -235,6 +239,11 @@ def build_request_filed(req: Request) -> Message:
         f"Request *{req.id}* filed: {headline(req)}. It waits for approval{needed} until "
         f"{_when(req.expires_at)}. `cancel {req.id}` withdraws it."
     )
+
+
+def build_break_glass_done(req: Request) -> Message:
+    """The answer to `deactivate --now` (slash command or form): it acted at once, nothing waits for approval."""
+    return plain(f"Break-glass {req.id}: {outcome_line(req)} The approvers have been told.")
 
 
 def build_open_requests(requests: list[Request]) -> Message:

@@ -98,14 +98,11 @@ def build_reminder(r: Rotation, use: KeyUse, now: datetime) -> Message:
     return f"Reminder: rotation {r.id}, {remaining} left", [section(text)]
 
 
-def build_deactivated(r: Rotation, outside: bool = False) -> Message:
-    how = (
-        "was deactivated outside Keywarden; the rotation goes on from there"
-        if outside
-        else "was not used since the new key was created, so it is now *deactivated*"
-    )
+def build_deactivated(r: Rotation) -> Message:
+    """The rotation's own deactivation of the old key, with the way back (only this one can be rolled back)."""
     text = (
-        f"{_title(r)}: `{r.old_key_id}` {how}. It is deleted on *{when(r.delete_after)}* if nothing tries to "
+        f"{_title(r)}: `{r.old_key_id}` was not used since the new key was created, so it is now *deactivated*. "
+        f"It is deleted on *{when(r.delete_after)}* if nothing tries to "
         f"use it. If something broke, *Reactivate* makes it active again (the new key `{r.new_key_id}` stays)."
     )
     blocks: Blocks = [
@@ -161,6 +158,13 @@ def build_rolled_back(r: Rotation, by: str | None) -> Message:
 
 
 def build_cancelled(r: Rotation) -> Message:
+    if r.note:  # the old key was turned off by someone else: the rotation cannot undo that
+        text = (
+            f":heavy_multiplication_x: {_title(r)} is cancelled: {r.note}. The rotation does not roll that back; "
+            f"to use `{r.old_key_id}` again, file `reactivate {r.old_key_id}` (it goes to approval). "
+            f"`{r.new_key_id}` stays active."
+        )
+        return f"Rotation {r.id} cancelled", [section(text)]
     text = (
         f":heavy_multiplication_x: {_title(r)} stopped: the new key `{r.new_key_id}` was deleted or deactivated "
         f"outside Keywarden. Nothing more happens to `{r.old_key_id}`; `list {r.iam_user}` shows the keys now."

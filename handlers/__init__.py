@@ -14,7 +14,7 @@ def register_listeners(app: App, services: Services, lanes: Lanes) -> None:
     @app.middleware
     def retrying_respond(context: BoltContext, next: Callable[[], None]) -> None:
         if context.response_url:
-            context["respond"] = RetryingRespond(context.response_url)
+            context["respond"] = RetryingRespond(context.response_url, sleep=services.sleep)
         next()
 
     errors.register(app, services)

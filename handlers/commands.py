@@ -13,7 +13,7 @@ from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
 from bot.exposure_blocks import exposure_blocks, quarantine_blocks
-from bot.request_blocks import build_open_requests, build_request_filed, build_request_modal, outcome_line
+from bot.request_blocks import build_break_glass_done, build_open_requests, build_request_filed, build_request_modal
 from bot.rotation_blocks import key_note, rotation_blocks
 from bot.scan_blocks import scan_summary
 from bot.usage_blocks import build_access, build_activity
@@ -52,6 +52,7 @@ def _check(services: Services, cmd: Command, user_id: str) -> Message:
 
 def _audit(services: Services, cmd: Command, user_id: str) -> Message:
     if not services.approvals.is_approver(user_id):
+        services.audit.refused(user_id, "audit", "not an approver")
         return plain("Only approvers can read the audit log.")
     subject = cmd.key_id or (cmd.user.name if cmd.user else None)
     return build_audit(services.audit.recent(subject), subject)
@@ -60,7 +61,7 @@ def _audit(services: Services, cmd: Command, user_id: str) -> Message:
 def _file(services: Services, cmd: Command, user_id: str) -> Message:
     request = services.approvals.file(user_id, cmd)
     if cmd.now:
-        return plain(f"Break-glass {request.id}: {outcome_line(request)} The approvers have been told.")
+        return build_break_glass_done(request)
     return build_request_filed(request)
 
 
@@ -76,6 +77,7 @@ def _cancel(services: Services, cmd: Command, user_id: str) -> Message:
 
 def _scan(services: Services, cmd: Command, user_id: str) -> Message:
     if not services.approvals.is_approver(user_id):
+        services.audit.refused(user_id, "scan", "not an approver")
         return plain("Only approvers can run a scan.")
     report, delivery = services.scan(post=True, trigger=f"manual:{user_id}")
     assert delivery is not None

@@ -12,7 +12,7 @@ from bot.blocks import plain
 from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, parse
 from bot.domain.keys import InputError
-from bot.request_blocks import build_request_filed
+from bot.request_blocks import build_break_glass_done, build_request_filed
 from handlers.errors import user_message
 
 _FILED_BY_MODAL = {"create", "rotate", "deactivate", "reactivate", "delete"}
@@ -73,8 +73,9 @@ def register(app: App, services: Services) -> None:
         user_id = body["user"]["id"]
         _, text = _request_text(view)
         try:
-            request = services.approvals.file(user_id, parse(text, aws.aliases))
-            services.notifier.dm(user_id, build_request_filed(request))
+            cmd = parse(text, aws.aliases)
+            request = services.approvals.file(user_id, cmd)
+            services.notifier.dm(user_id, build_break_glass_done(request) if cmd.now else build_request_filed(request))
         except Exception as e:  # no response_url for modals: the answer goes to the user's DM
             services.notifier.dm(user_id, plain(user_message(e)))
 

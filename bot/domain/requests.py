@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,10 +28,11 @@ class Operation(StrEnum):
 
 
 # The only transitions a request may make. `executing -> approved` hands a Reveal back when the
-# secret could not be shown; `approved -> expired` ends an approved key that was never revealed.
+# secret could not be shown; `approved -> expired` ends an approved key that was never revealed;
+# `approved -> cancelled` is a break-glass superseding a request that was decided but not yet run.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.APPROVED, Status.DENIED, Status.EXPIRED, Status.CANCELLED}),
-    Status.APPROVED: frozenset({Status.EXECUTING, Status.EXPIRED}),
+    Status.APPROVED: frozenset({Status.EXECUTING, Status.EXPIRED, Status.CANCELLED}),
     Status.EXECUTING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.APPROVED}),
 }
 OPEN = frozenset({Status.PENDING, Status.APPROVED, Status.EXECUTING})
@@ -55,8 +57,20 @@ def new_request_id() -> str:
     return "R-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
 
 
-def approvals_needed(operation: Operation, configured: dict[str, int]) -> int:
-    return configured.get(operation.value, 2 if operation is Operation.DELETE else 1)
+def approvals_needed(operation: Operation, configured: dict[str, int], requester_owns: bool = True) -> int:
+    """Approvals a request needs: as configured (delete: 2), one more when the requester does not own the user."""
+    base = configured.get(operation.value, 2 if operation is Operation.DELETE else 1)
+    return base if requester_owns else base + 1
+
+
+# An IAM user's ARN (any partition, any path); an assumed role's ARN is `arn:...:sts::...:assumed-role/...`.
+_IAM_USER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/(?:[^/]+/)*([^/]+)$")
+
+
+def iam_user_of(arn: str) -> str | None:
+    """The IAM user name an identity's ARN names, or None when it is not a user (a role, a federated user)."""
+    match = _IAM_USER_ARN.match(arn)
+    return match.group(1) if match else None
 
 
 # A request has one DM to its requester, updated in place as the request moves on. A final outcome that

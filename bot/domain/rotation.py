@@ -32,10 +32,13 @@ S = RotationState
 # The only transitions a rotation may make. `deactivating`, `deleting` and `rolling_back` are claims: a
 # step moves there before its AWS call, so a second runner (or a restart) never repeats the call; a
 # claim goes back to where it came from when AWS refuses, and to itself when a restart re-claims it.
+# `old_key_deactivated` is reached only through the rotation's own `deactivating` claim: roll-back
+# (Reactivate without approval) may reverse that deactivation and no other. An old key turned off by
+# anyone else (break-glass, an approved request, by hand) ends the rotation: `cancelled`.
 TRANSITIONS: dict[RotationState, frozenset[RotationState]] = {
     S.NEW_KEY_CREATED: frozenset({S.GRACE, S.CANCELLED}),
-    S.GRACE: frozenset({S.GRACE, S.DEACTIVATING, S.OLD_KEY_DEACTIVATED, S.OLD_KEY_DELETED, S.STALLED, S.CANCELLED}),
-    S.STALLED: frozenset({S.STALLED, S.DEACTIVATING, S.OLD_KEY_DEACTIVATED, S.OLD_KEY_DELETED, S.CANCELLED}),
+    S.GRACE: frozenset({S.GRACE, S.DEACTIVATING, S.OLD_KEY_DELETED, S.STALLED, S.CANCELLED}),
+    S.STALLED: frozenset({S.STALLED, S.DEACTIVATING, S.OLD_KEY_DELETED, S.CANCELLED}),
     S.DEACTIVATING: frozenset({S.DEACTIVATING, S.OLD_KEY_DEACTIVATED, S.OLD_KEY_DELETED, S.GRACE, S.CANCELLED}),
     S.OLD_KEY_DEACTIVATED: frozenset(
         {S.OLD_KEY_DEACTIVATED, S.DELETING, S.ROLLING_BACK, S.ROLLED_BACK, S.OLD_KEY_DELETED, S.CANCELLED}
@@ -46,6 +49,8 @@ TRANSITIONS: dict[RotationState, frozenset[RotationState]] = {
 FINAL = frozenset({S.OLD_KEY_DELETED, S.ROLLED_BACK, S.CANCELLED})
 CLAIMS = frozenset({S.DEACTIVATING, S.DELETING, S.ROLLING_BACK})
 SCHEDULED = frozenset(RotationState) - FINAL - CLAIMS  # advanced when their next check is due
+# Where a deactivation of the old key by someone else (break-glass, an approved request) ends the rotation.
+CANCELLABLE = frozenset(s for s in RotationState if S.CANCELLED in TRANSITIONS.get(s, frozenset()))
 
 CHECK_EVERY = timedelta(days=1)  # at least daily: faults (a key deleted outside) are noticed within a day
 RETRY_AFTER = timedelta(hours=1)  # after AWS refused a step
@@ -221,7 +226,7 @@ class Step(StrEnum):
     RECHECK = "recheck"  # stalled and still in use
     DELETE = "delete"
     HOLD = "hold"  # deactivated, yet used since: do not delete
-    OLD_INACTIVE = "old_inactive"  # deactivated outside Keywarden
+    OLD_INACTIVE = "old_inactive"  # deactivated outside the rotation: it ends (cancelled)
     OLD_REACTIVATED = "old_reactivated"  # reactivated outside Keywarden
     OLD_GONE = "old_gone"  # deleted outside Keywarden
     NEW_GONE = "new_gone"  # the new key was deleted or deactivated outside Keywarden
@@ -261,8 +266,8 @@ def next_step(r: Rotation, live: Live, now: datetime, policy: RotationPolicy) ->
         if now < r.delete_after:
             return Decision(Step.WAIT, r.state, min(r.delete_after, daily))
         return Decision(Step.DELETE, S.DELETING, now)
-    if live.old_status != ACTIVE:
-        return Decision(Step.OLD_INACTIVE, S.OLD_KEY_DEACTIVATED, min(daily, now + timedelta(days=policy.delete_days)))
+    if live.old_status != ACTIVE:  # not the rotation's own deactivation (that one holds a claim first)
+        return Decision(Step.OLD_INACTIVE, S.CANCELLED, now)
     if now < r.grace_ends_at:
         due = [t for t in r.reminders[r.reminders_sent :] if t <= now]
         if due:

@@ -232,6 +232,8 @@ class AlertService:
         owner = self._owner_of_key(account, key_id)
         person = self._directory.person(user_id)
         if not is_approver and (owner is None or owner.lower() not in {i.lower() for i in person.identities}):
+            why = "neither the key's owner nor an approver"
+            self._audit.refused(user_id, "snooze", why, account=account, key_id=key_id)
             return "Only the key's owner or an approver can snooze its alerts."
         until = self._clock() + timedelta(days=days)
         with self._db.session() as session:

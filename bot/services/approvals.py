@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, AwsUnavailable, NewKey
 from bot.blocks import key_lines
@@ -13,7 +14,15 @@ from bot.clock import Clock
 from bot.domain.commands import Command
 from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
 from bot.domain.keys import InputError, KeyFacts
-from bot.domain.requests import MAKES_KEY, OPEN, Operation, Status, approvals_needed, outcome_needs_new_dm
+from bot.domain.requests import (
+    MAKES_KEY,
+    OPEN,
+    Operation,
+    Status,
+    approvals_needed,
+    iam_user_of,
+    outcome_needs_new_dm,
+)
 from bot.domain.rotation import PlanChanged, choose_keys, confirm_pre_step, schedule
 from bot.operations import OPERATIONS, Target, admin_approval
 from bot.request_blocks import (
@@ -56,19 +65,44 @@ class ApprovalService:
         self._notifier = notifier
         self._directory = directory
         self._rotations = rotations  # a revealed rotate request hands its new key over to it
+        self._own_users: dict[str, str | None] = {}  # account alias -> Keywarden's own IAM user there, if any
 
     # Who may decide
     def is_approver(self, user_id: str) -> bool:
-        if user_id in self._settings.approver_ids:
-            return True
+        """Asked live (the approver group is read from Slack each time): a removed member loses the right at once."""
+        return user_id in self._settings.approver_ids or user_id in self._approvers()
+
+    def _approvers(self) -> frozenset[str]:
+        """Everyone who may decide right now: APPROVER_IDS and the approver group's members (one Slack call)."""
         group = self._settings.approver_group
-        return bool(group) and user_id in self._directory.group_members(group)
+        if not group:
+            return frozenset(self._settings.approver_ids)
+        members = self._directory.group_members(group)
+        if members is None:
+            raise InputError(
+                "Slack did not say who is in the approver group just now, so nothing was changed. Try again."
+            )
+        return frozenset(self._settings.approver_ids) | members
+
+    def _refused(
+        self, user_id: str, attempted: str, why: str, request: Request | None = None, **target: str | None
+    ) -> None:
+        """Audit a refused attempt by someone not allowed (in its own transaction)."""
+        if request is not None:
+            target = {
+                "request_id": request.id,
+                "account": request.account,
+                "iam_user": request.iam_user,
+                "key_id": request.key_id,
+            }
+        self._store.audit.refused(user_id, attempted, why, **target)
 
     # Filing
     def file(self, requester: str, cmd: Command) -> Request:
         """Validate against live AWS state, store the request, post it for approval."""
         operation = Operation(cmd.name)
         target = self._target(cmd)
+        self._refuse_own_identity(requester, operation, target)
         OPERATIONS[operation].check(target)
         if operation is Operation.ROTATE:
             self._refuse_second_rotation(target)
@@ -87,21 +121,36 @@ class ApprovalService:
         return request
 
     def _break_glass(self, requester: str, cmd: Command, target: Target) -> Request:
-        """`deactivate --now`: the key's owner or an approver deactivates at once, announced to approvers."""
+        """`deactivate --now`: the key's owner or an approver deactivates at once, announced to approvers.
+
+        It supersedes the pending and approved requests on the key, so nobody can block it by filing first."""
         if not (self._owns(requester, target) or self.is_approver(requester)):
+            key_id = target.key.facts.key_id if target.key else None
+            self._refused(
+                requester,
+                "deactivate --now",
+                "neither the key's owner nor an approver",
+                account=target.account,
+                iam_user=target.name,
+                key_id=key_id,
+            )
             raise InputError(
                 "Only the key's owner or an approver may use `--now`. Without it, the request goes to approval."
             )
-        request = self._add(
-            requester,
-            Operation.DEACTIVATE,
-            target,
-            cmd.reason,
-            status=Status.APPROVED,
-            expires_at=self._clock(),
+        request, superseded = self._store.add_break_glass(
+            **self._fields(
+                requester,
+                Operation.DEACTIVATE,
+                target,
+                cmd.reason,
+                status=Status.APPROVED,
+                expires_at=self._clock(),
+                note=f":rotating_light: *Break-glass*: deactivated at once by {who(requester)} (suspected compromise).",
+            ),
             action="break_glass",
-            note=f":rotating_light: *Break-glass*: deactivated at once by {who(requester)} (suspected compromise).",
         )
+        for old in superseded:
+            self.sync(old)
         return self.execute(request.id) or request
 
     def enforce(self, account: str, user: str, key_id: str, reason: str, rule: str) -> Request:
@@ -132,25 +181,12 @@ class ApprovalService:
         reason: str,
         *,
         status: Status,
-        expires_at,
+        expires_at: datetime,
         action: str = "requested",
-        note: str = "",
     ) -> Request:
-        admin_extra, admin_line = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
-        details = "\n".join(x for x in (note, admin_line, self._details(target, operation)) if x)
         try:
             return self._store.add(
-                operation=operation,
-                account=target.account,
-                iam_user=target.name,
-                key_id=target.key.facts.key_id if target.key else None,
-                requester=requester,
-                reason=reason,
-                approvals_needed=approvals_needed(operation, dict(self._settings.approvals_required)) + admin_extra,
-                expires_at=expires_at,
-                details=details,
-                owner_ok=self._owns(requester, target),
-                status=status,
+                **self._fields(requester, operation, target, reason, status=status, expires_at=expires_at),
                 action=action,
             )
         except DuplicateRequest as e:
@@ -159,6 +195,36 @@ class ApprovalService:
                 f"{'user' if operation in MAKES_KEY or not target.key else 'key'}: "
                 f"wait for it, or `cancel {e.existing}` if it is yours."
             ) from None
+
+    def _fields(
+        self,
+        requester: str,
+        operation: Operation,
+        target: Target,
+        reason: str,
+        *,
+        status: Status,
+        expires_at: datetime,
+        note: str = "",
+    ) -> dict[str, Any]:
+        """A new request's row, as the store takes it."""
+        owns = self._owns(requester, target)
+        admin_extra, admin_line = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
+        configured = dict(self._settings.approvals_required)
+        return {
+            "operation": operation,
+            "account": target.account,
+            "iam_user": target.name,
+            "key_id": target.key.facts.key_id if target.key else None,
+            "requester": requester,
+            "reason": reason,
+            # A requester who does not own the user needs one more approver than usual; so does an admin target.
+            "approvals_needed": approvals_needed(operation, configured, owns) + admin_extra,
+            "expires_at": expires_at,
+            "details": "\n".join(x for x in (note, admin_line, self._details(target, operation)) if x),
+            "owner_ok": owns,
+            "status": status,
+        }
 
     def _target(self, cmd: Command) -> Target:
         if cmd.key_id:
@@ -172,6 +238,26 @@ class ApprovalService:
             key_id, _ = choose_keys(user, [k.facts for k in keys.keys], key_id)
         key = next((k for k in keys.keys if k.facts.key_id == key_id), None) if key_id else None
         return Target(keys, key)
+
+    def _refuse_own_identity(self, requester: str, operation: Operation, target: Target) -> None:
+        """Keywarden never changes the keys of the IAM user it runs as (sts:GetCallerIdentity of that account)."""
+        if target.account not in self._own_users:
+            self._own_users[target.account] = iam_user_of(self._aws.account(target.account).caller_arn())
+        if target.name != self._own_users[target.account]:
+            return
+        key_id = target.key.facts.key_id if target.key else None
+        self._refused(
+            requester,
+            operation.value,
+            "Keywarden's own IAM identity",
+            account=target.account,
+            iam_user=target.name,
+            key_id=key_id,
+        )
+        raise InputError(
+            f"`{target.name}` is the IAM user Keywarden itself runs as in account `{target.account}`, so Keywarden "
+            "does not change its keys: an AWS administrator must do that outside Keywarden."
+        )
 
     def _refuse_second_rotation(self, target: Target) -> None:
         running = self._rotations.in_progress_for_user(target.account, target.name) if self._rotations else None
@@ -206,29 +292,58 @@ class ApprovalService:
         if request is None:
             return f"Request {request_id} does not exist (any more)."
         if approver == request.requester:
+            self._refused(approver, "approve", "own request", request)
             return "You cannot approve your own request: another approver must decide."
-        if not self.is_approver(approver):
+        # Read live once per click: it decides this click and re-checks everyone counted before.
+        approvers = self._approvers()
+        if approver not in approvers:
+            self._refused(approver, "approve", "not an approver", request)
             return "Only approvers can approve requests. Nothing was changed."
-        outcome, request = self._store.approve(request_id, approver)
+        outcome, request, dropped = self._store.approve(
+            request_id, approver, approvers=approvers, reveal_ttl=timedelta(hours=self._settings.reveal_ttl_hours)
+        )
         assert request is not None
+        if outcome == "expired":
+            return self._expire_late(request)
         if outcome == "late":
             return _late(request)
+        withdrawn = ""
+        if dropped:
+            names = ", ".join(who(a) for a in dropped)
+            one = len(dropped) == 1
+            withdrawn = (
+                f" {names} {'is no longer an approver' if one else 'are no longer approvers'}, so "
+                f"{'that approval no longer counts' if one else 'those approvals no longer count'}."
+            )
         if outcome == "duplicate":
+            if dropped:
+                self.sync(request)
             return (
                 f"You already approved {request_id}; it needs another approver ({len(request.approvers)} of "
-                f"{request.approvals_needed})."
+                f"{request.approvals_needed}).{withdrawn}"
             )
         if outcome == "partial":
             self.sync(request)
-            return f"Approval recorded: {len(request.approvers)} of {request.approvals_needed} for {request_id}."
+            more = " It stays pending until another approver approves." if dropped else ""
+            return (
+                f"Approval recorded: {len(request.approvers)} of {request.approvals_needed} for {request_id}."
+                f"{withdrawn}{more}"
+            )
         self._after_approval(request)
         return None
 
+    def _expire_late(self, request: Request) -> str:
+        """A click on a pending request past its expiry (the sweep had not run yet): it expires now."""
+        expired = self._store.transition(request.id, Status.PENDING, Status.EXPIRED, actor=SYSTEM, action="expired")
+        if expired is not None:
+            self.sync(expired)
+        return (
+            f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC, before this click; nothing was "
+            "changed. The requester can file it again."
+        )
+
     def _after_approval(self, request: Request) -> None:
         if request.operation in MAKES_KEY:
-            reveal_until = self._clock() + timedelta(hours=self._settings.reveal_ttl_hours)
-            self._store.set(request.id, reveal_expires_at=reveal_until)
-            request = self._store.get(request.id) or request
             if self._settings.secret_delivery == "secretsmanager":
                 self._deliver_to_secrets_manager(request)
                 return
@@ -243,11 +358,15 @@ class ApprovalService:
         if request is None:
             return f"Request {request_id} does not exist (any more)."
         if approver == request.requester:
+            self._refused(approver, "deny", "own request", request)
             return f"You cannot decide your own request; `cancel {request_id}` withdraws it."
         if not self.is_approver(approver):
+            self._refused(approver, "deny", "not an approver", request)
             return "Only approvers can deny requests. Nothing was changed."
         if request.status is not Status.PENDING:
             return _late(request)
+        if request.expires_at <= self._clock():
+            return self._expire_late(request)
         return None
 
     def deny(self, request_id: str, approver: str, reason: str) -> str | None:
@@ -273,6 +392,8 @@ class ApprovalService:
 
     def cancel(self, request_id: str, user_id: str) -> str:
         request = self._store.get(request_id)
+        if request is not None and request.requester != user_id:
+            self._refused(user_id, "cancel", "not the requester", request)
         if request is None or request.requester != user_id:
             return f"You have no request {request_id}. `requests` lists yours."
         cancelled = self._store.transition(
@@ -310,7 +431,13 @@ class ApprovalService:
             )
         if final is not None:
             self.sync(final)
+            self._end_rotation(final)
         return final
+
+    def _end_rotation(self, request: Request) -> None:
+        """A deactivation of a rotation's old key, by anyone but the rotation, ends that rotation."""
+        if request.status is Status.SUCCEEDED and request.operation is Operation.DEACTIVATE and self._rotations:
+            self._rotations.old_key_deactivated_by(request)
 
     def _settle_unknown(self, request: Request, client: AccountClient, error: str) -> Request | None:
         operation = OPERATIONS[request.operation]
@@ -350,6 +477,7 @@ class ApprovalService:
         if request is None:
             return f"Request {request_id} does not exist (any more)."
         if request.requester != user_id:
+            self._refused(user_id, "reveal", "not the requester", request)
             return "Only the requester can reveal this key."
         if not self._reveals:
             return (
@@ -360,7 +488,7 @@ class ApprovalService:
             if request.status is Status.SUCCEEDED:
                 return f"The key of {request_id} was already revealed; a secret is shown only once."
             return f"{request_id} is {request.status.value}: there is nothing to reveal."
-        if request.reveal_expires_at and self._clock() >= request.reveal_expires_at:
+        if self._clock() >= self._reveal_deadline(request):
             return f"The Reveal of {request_id} has expired; file a new request."
         return None
 
@@ -421,6 +549,11 @@ class ApprovalService:
             self.sync(done)
             self._start_rotation(done, key.key_id)
         return None
+
+    def _reveal_deadline(self, request: Request) -> datetime:
+        """Written with the approval; a request approved without one counts from its decision."""
+        ttl = timedelta(hours=self._settings.reveal_ttl_hours)
+        return request.reveal_expires_at or (request.decided_at or request.updated_at) + ttl
 
     def _create_key(self, client: AccountClient, request: Request) -> tuple[NewKey, str]:
         """Create the request's new key; a rotation first deletes the inactive key its plan named.
@@ -527,7 +660,8 @@ class ApprovalService:
     def expire_due(self) -> int:
         """Expire pending requests past their time and approved keys never revealed."""
         count = 0
-        for request in self._store.due_to_expire(self._clock()):
+        reveal_ttl = timedelta(hours=self._settings.reveal_ttl_hours)
+        for request in self._store.due_to_expire(self._clock(), reveal_ttl):
             expired = self._store.transition(
                 request.id, {Status.PENDING, Status.APPROVED}, Status.EXPIRED, actor=SYSTEM, action="expired"
             )
@@ -537,14 +671,27 @@ class ApprovalService:
         return count
 
     def reconcile_stuck(self, older_than: timedelta = timedelta(minutes=10)) -> int:
-        """Finish requests left `executing` by a crash, from what AWS really shows; nothing runs twice."""
-        stuck = self._store.stuck(self._clock() - older_than)
+        """Finish requests a crash left behind, from what AWS really shows; nothing runs twice.
+
+        `executing`: settled from AWS. `approved` without a Reveal (decided, never run): run now, or with
+        Secrets Manager delivery delivered now; the approved -> executing claim lets one runner through.
+        Approved keys never revealed expire instead (`expire_due`)."""
+        before = self._clock() - older_than
+        stuck = self._store.stuck(before)
         for request in stuck:
             try:
                 self._reconcile(request)
             except AwsError as e:
                 log.warning("could not reconcile %s yet: %s", request.id, e.message)
-        return len(stuck)
+        delivered = self._settings.secret_delivery == "secretsmanager"
+        waiting = self._store.stale_approved(before, key_making=delivered)
+        for request in waiting:
+            log.warning("%s was approved but never run; running it now", request.id)
+            if request.operation in MAKES_KEY:
+                self._deliver_to_secrets_manager(request)
+            else:
+                self.execute(request.id)
+        return len(stuck) + len(waiting)
 
     def _reconcile(self, request: Request) -> None:
         client = self._aws.account(request.account)
@@ -584,6 +731,7 @@ class ApprovalService:
         )
         if final:
             self.sync(final)
+            self._end_rotation(final)
 
     def _unrevealed_keys(self, client: AccountClient, request: Request) -> list:
         """The user's keys created since the request was claimed: made for it, and never shown to anyone.

@@ -100,6 +100,29 @@ class AuditLog:
         with self._db.session() as session:
             self.record(session, actor, action, **fields)  # type: ignore[arg-type]
 
+    def refused(
+        self,
+        actor: str,
+        attempted: str,
+        why: str = "",
+        *,
+        request_id: str | None = None,
+        account: str | None = None,
+        iam_user: str | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        """A refused attempt by someone not allowed, in its own transaction (the refusal changes nothing else)."""
+        self.write(
+            actor,
+            "refused",
+            outcome="refused",
+            request_id=request_id,
+            account=account,
+            iam_user=iam_user,
+            key_id=key_id,
+            detail=f"{attempted}: {why}" if why else attempted,
+        )
+
     def recent(self, subject: str | None = None, limit: int = 20) -> list[Event]:
         query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
         if subject:

@@ -26,6 +26,7 @@ from bot.db import Rotation as RotationRow
 from bot.domain.keys import ACTIVE, INACTIVE
 from bot.domain.requests import Operation, Status
 from bot.domain.rotation import (
+    CANCELLABLE,
     CHECK_EVERY,
     CLAIMS,
     FINAL,
@@ -43,6 +44,7 @@ from bot.domain.rotation import (
     reconcile_step,
     schedule,
 )
+from bot.request_blocks import who
 from bot.rotation_blocks import (
     build_cancelled,
     build_deactivated,
@@ -320,20 +322,8 @@ class RotationService:
             )
             return self._done(moved)
         if step is Step.OLD_INACTIVE:
-            moved = self._move(
-                r,
-                r.state,
-                S.OLD_KEY_DEACTIVATED,
-                action="rotation_deactivated",
-                detail=f"{r.old_key_id} was already inactive in AWS; recorded",
-                next_check_at=next_at,
-                deactivated_at=now,
-                delete_after=now + timedelta(days=self._policy.delete_days),
-                **seen,
-            )
-            if moved:
-                self._tell_owner(moved, build_deactivated(moved, outside=True))
-            return self._done(moved)
+            why = f"`{r.old_key_id}` was found inactive: it was deactivated outside this rotation"
+            return self._done(self._cancel(r, r.state, why, guard="next_check_at"))
         if step is Step.OLD_REACTIVATED:
             moved = self._move(
                 r, r.state, S.ROLLED_BACK, action="rotation_rolled_back", detail=f"{r.old_key_id} reactivated outside"
@@ -449,6 +439,43 @@ class RotationService:
             self._tell_owner(moved, build_cancelled(moved))
         return moved
 
+    def _cancel(
+        self, r: Rotation, expected: RotationState, why: str, actor: str = SYSTEM, guard: str | None = None
+    ) -> Rotation | None:
+        """End the rotation because its old key was turned off by someone else; the reason is kept in `note`."""
+        moved = self._move(
+            r,
+            expected,
+            S.CANCELLED,
+            actor=actor,
+            action="rotation_cancelled",
+            outcome="cancelled",
+            detail=why,
+            guard=guard,
+            note=why,
+        )
+        if moved:
+            self._tell_owner(moved, build_cancelled(moved))
+        return moved
+
+    def old_key_deactivated_by(self, request: Request) -> int:
+        """A deactivate request (break-glass or approved) turned off a rotation's old key: that rotation ends.
+
+        Roll-back reverses only the rotation's own deactivation; re-enabling this key is a `reactivate` request.
+        """
+        by = f"request {request.id} of {who(request.requester)}"
+        why = f"`{request.key_id}` was deactivated outside this rotation, by {by}"
+        ended = 0
+        for r in self._select(
+            select(RotationRow).where(
+                RotationRow.account == request.account,
+                RotationRow.old_key_id == request.key_id,
+                RotationRow.state.in_([s.value for s in CANCELLABLE]),
+            )
+        ):
+            ended += self._done(self._cancel(r, r.state, why))
+        return ended
+
     # Roll-back
     def rollback(self, rotation_id: str, user_id: str) -> str:
         """The Reactivate button: the old key active again, the rotation rolled back. Returns the reply."""
@@ -456,6 +483,15 @@ class RotationService:
         if r is None:
             return f"There is no rotation {rotation_id}."
         if user_id != r.owner and not self._is_approver(user_id):
+            self._audit.refused(
+                user_id,
+                "roll back",
+                "neither the rotation's owner nor an approver",
+                request_id=r.id,
+                account=r.account,
+                iam_user=r.iam_user,
+                key_id=r.old_key_id,
+            )
             return "Only the rotation's owner or an approver can roll it back. Nothing was changed."
         if r.state is not S.OLD_KEY_DEACTIVATED:
             return _cannot_roll_back(r)
@@ -620,7 +656,11 @@ def _cannot_roll_back(r: Rotation) -> str:
     if r.state is S.ROLLING_BACK:
         return f"Rotation {r.id} is being rolled back right now."
     if r.state is S.CANCELLED:
-        return f"Rotation {r.id} was cancelled; nothing to roll back."
+        why = f" ({r.note})" if r.note else ""
+        return (
+            f"Rotation {r.id} was cancelled{why}, so it has nothing to roll back. To use `{r.old_key_id}` again, "
+            f"file `reactivate {r.old_key_id}`: it goes to approval."
+        )
     return f"`{r.old_key_id}` is still active (rotation {r.id}: {r.state.value}); there is nothing to roll back."
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot import ids
 from bot.db import AuditEvent
 from bot.domain.requests import Status
+from bot.scheduler import jobs
 from tests.integration.test_skeleton import key_made
 from tests.support.fake_slack import Fault
 from tests.support.harness import BotServer
@@ -196,7 +197,8 @@ def test_self_approval_and_outsiders_are_refused(bot: BotServer, iam, ci_user: s
 def test_approvers_from_a_user_group(make_bot, aws, iam) -> None:
     bot = make_bot(APPROVER_IDS="", APPROVER_GROUP="SSECURITY")
     bot.slack.groups["SSECURITY"] = ["UGRACE"]
-    iam.create_user(UserName="ci")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     key = key_made(iam, "ci", 5, bot.services.clock())
     bot.command(f"deactivate {key}")
     rid = filed_id(bot)
@@ -347,14 +349,15 @@ def test_concurrent_approvals_execute_once(make_bot, aws, iam, ci_user) -> None:
         assert len(list(approved)) == 1
 
 
-def test_slack_rate_limit_on_update_is_retried(bot: BotServer, iam, ci_user: str) -> None:
+def test_slack_rate_limit_on_update_is_retried(bot: BotServer, iam, ci_user: str, sleeps) -> None:
     bot.command(f"deactivate {ci_user}")
     rid = filed_id(bot)
-    bot.slack.fail("chat.update", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
+    bot.slack.fail("chat.update", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
     bot.click(ids.APPROVE, rid, BOSS)
     wait_status(bot, rid, Status.SUCCEEDED)
     bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
     assert bot.slack.attempts["chat.update"] >= 2
+    assert any(7 <= wait < 8 for wait in sleeps.waits), sleeps.waits  # Retry-After honoured (without waiting)
     bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
     assert bot.services.approvals.resync(older_than=timedelta(0)) == 0  # nothing left to re-send
     assert len([d for d in dms(bot, REQUESTER) if "Done" in d]) == 1
@@ -453,7 +456,8 @@ def test_secrets_manager_delivery(make_bot, aws, iam) -> None:
     import boto3
 
     bot = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="kw")
-    iam.create_user(UserName="deployer")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     bot.command("create deployer for the pipeline")
     rid = filed_id(bot)
     bot.click(ids.APPROVE, rid, BOSS)
@@ -477,3 +481,214 @@ def test_one_open_request_that_makes_a_key_per_user(bot: BotServer, iam, ci_user
     rid = filed_id(bot)
     bot.command("rotate ci", user_id="UBOB")
     assert wait_ephemeral(bot, "UBOB", f"Request {rid} is already open for this user")
+
+
+# Review findings: authorization and state
+
+
+def test_an_approval_after_expiry_is_refused_and_the_request_expires(bot: BotServer, iam, ci_user, clock) -> None:
+    """Item 5: web processes run no expiry sweep, so the approval itself must check the expiry."""
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    updates = count_calls(bot, "UpdateAccessKey")
+    clock.advance(hours=24, seconds=1)  # past its expiry; no sweep has run
+    bot.click(ids.APPROVE, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, f"{rid} expired at")
+    assert request(bot, rid).status is Status.EXPIRED and request(bot, rid).approvers == ()
+    assert updates == [] and iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Expired" in c.raw])
+    assert bot.services.approvals.expire_due() == 0  # already done
+    bot.click(ids.DENY, rid, CARL)
+    assert wait_ephemeral(bot, CARL, "is already expired")
+
+
+def test_a_deny_after_expiry_expires_it(bot: BotServer, iam, ci_user, clock) -> None:
+    bot.command(f"deactivate {ci_user}")
+    rid = filed_id(bot)
+    clock.advance(hours=25)
+    bot.click(ids.DENY, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, f"{rid} expired at")
+    assert request(bot, rid).status is Status.EXPIRED and bot.slack.calls_to("views.open") == []
+
+
+def test_the_reveal_deadline_is_written_by_the_approval_transaction(bot: BotServer, iam, ci_user, clock) -> None:
+    """Item 6: nothing between the decision and the deadline can be lost to a crash."""
+    bot.command("create ci")
+    rid = filed_id(bot)
+    store = bot.services.approvals._store
+    outcome = store.approve(rid, BOSS, reveal_ttl=timedelta(hours=24))  # the decision, as one transaction
+    assert outcome.outcome == "approved"
+    assert request(bot, rid).reveal_expires_at == clock() + timedelta(hours=24)
+
+
+def test_an_approved_key_without_a_reveal_deadline_still_expires(bot: BotServer, iam, ci_user, clock) -> None:
+    """Item 6: a request approved without a deadline (a crash, or an older version) does not reveal forever."""
+    bot.command("create ci")
+    rid = filed_id(bot)
+    assert bot.services.approvals._store.approve(rid, BOSS)[0] == "approved"  # no deadline written
+    assert request(bot, rid).reveal_expires_at is None
+    clock.advance(hours=24, seconds=1)
+    bot.click(ids.REVEAL, rid, REQUESTER)
+    assert wait_ephemeral(bot, REQUESTER, f"The Reveal of {rid} has expired")
+    assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
+    housekeeping = jobs(bot.services)["housekeeping"][0]
+    housekeeping()
+    assert request(bot, rid).status is Status.EXPIRED
+    bot.command("create ci")  # the user is free for a new request
+    assert filed_id(bot, 2) != rid
+
+
+def test_a_decision_left_unexecuted_by_a_crash_is_run_by_housekeeping(bot: BotServer, iam, ci_user, clock) -> None:
+    """Item 6: `approved` was a dead end (it blocked the key and could not be cancelled)."""
+    bot.command(f"deactivate {ci_user} leaving")
+    rid = filed_id(bot)
+    assert bot.services.approvals._store.approve(rid, BOSS)[0] == "approved"  # then the process died
+    updates = count_calls(bot, "UpdateAccessKey")
+    housekeeping = jobs(bot.services)["housekeeping"][0]
+    housekeeping()
+    assert request(bot, rid).status is Status.APPROVED and updates == []  # too recent: it may still be running
+    clock.advance(minutes=11)
+    housekeeping()
+    housekeeping()
+    assert request(bot, rid).status is Status.SUCCEEDED and updates == ["UpdateAccessKey"]
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
+
+
+def test_a_secrets_manager_delivery_left_by_a_crash_is_made_by_housekeeping(make_bot, aws, iam, clock) -> None:
+    """Item 6, with SECRET_DELIVERY=secretsmanager: no Reveal will come, so housekeeping delivers."""
+    bot = make_bot(SECRET_DELIVERY="secretsmanager")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    bot.command("create deployer")
+    rid = filed_id(bot)
+    assert bot.services.approvals._store.approve(rid, BOSS, reveal_ttl=timedelta(hours=24))[0] == "approved"
+    housekeeping = jobs(bot.services)["housekeeping"][0]
+    clock.advance(minutes=11)
+    housekeeping()
+    housekeeping()
+    done = request(bot, rid)
+    assert done.status is Status.SUCCEEDED and done.new_key_id
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"]] == [
+        done.new_key_id
+    ]
+
+
+def test_break_glass_supersedes_open_requests_on_the_key(bot: BotServer, iam, ci_user: str) -> None:
+    """Item 7: anyone could block the owner's `--now` by filing a request on the key first."""
+    bot.command(f"deactivate {ci_user} blocking", user_id=MALLORY)
+    blocker = filed_id(bot)
+    bot.command(f"deactivate {ci_user} --now pasted in a public gist")
+    assert wait_ephemeral(bot, REQUESTER, "Break-glass")
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    glass = filed_id(bot, 2)
+    superseded = request(bot, blocker)
+    assert superseded.status is Status.CANCELLED and superseded.result == f"superseded by break-glass {glass}"
+    assert request(bot, glass).status is Status.SUCCEEDED
+    bot.slack.wait_for(
+        lambda calls: [c for c in calls if c.method == "chat.update" and f"superseded by break-glass {glass}" in c.raw]
+    )
+    assert [d for d in dms(bot, MALLORY) if f"superseded by break-glass {glass}" in d]
+    bot.click(ids.APPROVE, blocker, BOSS)
+    assert wait_ephemeral(bot, BOSS, "already cancelled")
+    actions = [(e.action, e.request_id) for e in bot.services.audit.all()]
+    assert ("superseded", blocker) in actions and ("break_glass", glass) in actions
+
+
+def test_break_glass_supersedes_an_approved_rotation_of_the_key(bot: BotServer, iam, ci_user: str) -> None:
+    bot.command("rotate ci")
+    rotate_id = filed_id(bot)
+    bot.click(ids.APPROVE, rotate_id, BOSS)
+    wait_status(bot, rotate_id, Status.APPROVED)  # waiting for Reveal
+    bot.command(f"deactivate {ci_user} --now", user_id=BOSS)  # an approver may too
+    assert wait_ephemeral(bot, BOSS, "Break-glass")
+    assert request(bot, rotate_id).status is Status.CANCELLED
+    bot.click(ids.REVEAL, rotate_id, REQUESTER)
+    assert wait_ephemeral(bot, REQUESTER, "is cancelled: there is nothing to reveal")
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]] == [ci_user]
+
+
+def test_break_glass_from_the_form_says_it_acted_at_once(bot: BotServer, iam, ci_user: str) -> None:
+    values = {
+        ids.BLOCK_OPERATION: {ids.INPUT: {"selected_option": {"value": "deactivate"}}},
+        ids.BLOCK_TARGET: {ids.INPUT: {"value": ci_user}},
+        ids.BLOCK_REASON: {ids.INPUT: {"value": "--now leaked in a log"}},
+    }
+    bot.submit_view(ids.REQUEST_MODAL, values, REQUESTER)
+    dm = bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Break-glass" in d])[0]
+    assert "waits for approval" not in dm and "Done" in dm
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+
+
+def test_approver_group_membership_is_checked_live(make_bot, aws, iam) -> None:
+    """Item 9: a member removed from the approver group loses the right at once, and their approval stops
+    counting; a member added is an approver at once."""
+    bot = make_bot(APPROVER_IDS="", APPROVER_GROUP="SSECURITY")
+    bot.slack.groups["SSECURITY"] = ["UGRACE", "UHANK"]
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    key = key_made(iam, "ci", 5, bot.services.clock())
+    iam.update_access_key(UserName="ci", AccessKeyId=key, Status="Inactive")
+    bot.command(f"delete {key}")  # two approvers
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, "UGRACE")
+    assert wait_ephemeral(bot, "UGRACE", "1 of 2")
+    bot.slack.groups["SSECURITY"] = ["UHANK"]  # Grace leaves the security team
+    lists = len(bot.slack.calls_to("usergroups.users.list"))
+    bot.click(ids.APPROVE, rid, "UGRACE")
+    assert wait_ephemeral(bot, "UGRACE", "Only approvers")
+    bot.click(ids.APPROVE, rid, "UHANK")
+    told = wait_ephemeral(bot, "UHANK", "no longer")
+    assert (
+        "<@UGRACE> is no longer an approver, so that approval no longer counts" in told
+        and "1 of 2" in told
+        and "stays pending" in told
+    )
+    assert request(bot, rid).status is Status.PENDING and request(bot, rid).approvers == ("UHANK",)
+    assert key in [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]]
+    assert len(bot.slack.calls_to("usergroups.users.list")) - lists == 2  # one call per click
+    bot.slack.groups["SSECURITY"] = ["UHANK", "UIVY"]  # Ivy joins
+    bot.click(ids.APPROVE, rid, "UIVY")
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    assert done.approvers == ("UHANK", "UIVY")
+    withdrawn = [e for e in bot.services.audit.all() if e.action == "approval_withdrawn"]
+    assert len(withdrawn) == 1 and "UGRACE" in withdrawn[0].detail
+
+
+def test_requests_for_keywardens_own_identity_are_refused(make_bot, aws, iam, monkeypatch) -> None:
+    """Item 10: Keywarden runs as IAM user `keywarden`; nobody gets (or changes) its keys through it."""
+    iam.create_user(UserName="keywarden", Path="/service/")
+    own = iam.create_access_key(UserName="keywarden")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", own["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", own["SecretAccessKey"])
+    bot = make_bot()
+    iam.create_user(UserName="ci")
+    for text, user in (
+        ("create keywarden", REQUESTER),
+        (f"rotate {own['AccessKeyId']}", REQUESTER),
+        (f"deactivate {own['AccessKeyId']} --now", BOSS),
+    ):
+        bot.command(text, user_id=user)
+        assert wait_ephemeral(bot, user, "is the IAM user Keywarden itself runs as")
+        bot.slack.calls.clear()
+    assert bot.services.approvals.open_requests(REQUESTER) == []
+    assert [k["Status"] for k in iam.list_access_keys(UserName="keywarden")["AccessKeyMetadata"]] == ["Active"]
+    refused = [e for e in bot.services.audit.all() if e.action == "refused"]
+    assert len(refused) == 3 and all(e.iam_user == "keywarden" for e in refused)
+    bot.command("create ci")  # other users are served as before
+    filed_id(bot)
+
+
+def test_a_requester_who_does_not_own_the_user_needs_one_more_approval(bot: BotServer, iam, ci_user) -> None:
+    """Item 10: with one approval anyone could get a key for any user."""
+    bot.slack.add_user("UBOB", email="bob@example.com")
+    bot.command("create ci", user_id="UBOB")
+    rid = filed_id(bot)
+    post = bot.slack.calls_to("chat.postMessage")[0].raw
+    assert "is not the owner of `ci`" in post and "needs one more approval than usual" in post
+    assert "2* distinct approvers" in post
+    bot.click(ids.APPROVE, rid, BOSS)
+    assert wait_ephemeral(bot, BOSS, "1 of 2")
+    assert request(bot, rid).status is Status.PENDING
+    bot.click(ids.APPROVE, rid, CARL)
+    assert wait_status(bot, rid, Status.APPROVED).approvers == (BOSS, CARL)

@@ -18,6 +18,7 @@ from bot.domain.rotation import Rotation, RotationState
 from bot.scheduler import jobs
 from tests.integration.test_approvals import (
     BOSS,
+    CARL,
     MALLORY,
     REQUESTER,
     dms,
@@ -235,6 +236,8 @@ def test_reactivate_rolls_back(bot: BotServer, iam, old: tuple[str, str], clock:
     bot.click(ids.ROLLBACK, rid, MALLORY, channel="DALICE")
     assert wait_ephemeral(bot, MALLORY, "Only the rotation's owner or an approver")
     assert key_statuses(iam)[old_id] == "Inactive"
+    refused = [e for e in bot.services.audit.all() if e.action == "refused"]
+    assert [(e.actor, e.request_id, e.detail.split(":")[0]) for e in refused] == [(MALLORY, rid, "roll back")]
     bot.click(ids.ROLLBACK, rid, who, channel="DALICE")
     assert wait_ephemeral(bot, who, f"Rotation {rid} is rolled back")
     assert wait_rotation(bot, rid, S.ROLLED_BACK)
@@ -410,25 +413,83 @@ def test_new_key_deleted_outside_cancels(bot: BotServer, iam, old: tuple[str, st
     assert key_statuses(iam) == {old_id: "Active"}
 
 
-def test_old_key_already_inactive_or_gone_is_recorded(bot: BotServer, iam, old: tuple[str, str], clock: Clock) -> None:
+def test_old_key_deactivated_by_hand_ends_the_rotation(bot: BotServer, iam, old: tuple[str, str], clock: Clock) -> None:
     old_id, _ = old
     rid = rotate(bot)
-    iam.update_access_key(UserName="ci", AccessKeyId=old_id, Status="Inactive")  # done by hand
+    iam.update_access_key(UserName="ci", AccessKeyId=old_id, Status="Inactive")  # done by hand, outside Keywarden
     updates = update_calls(bot.services)
     clock.advance(days=7)
     assert bot.services.rotations.advance_due() == 1
     r = rotation(bot, rid)
-    assert r.state is S.OLD_KEY_DEACTIVATED and updates == []
-    assert "already inactive" in audit_trail(bot, rid)[-1][2]
-    assert owner_dms(bot, "was deactivated outside Keywarden")
+    assert r.state is S.CANCELLED and updates == [] and "deactivated outside this rotation" in (r.note or "")
+    assert audit_trail(bot, rid)[-1][1] == "rotation_cancelled"
+    assert wait_owner_dm(bot, f"file `reactivate {old_id}`")
+    bot.click(ids.ROLLBACK, rid, REQUESTER, channel="DALICE")  # a Reactivate button from before cannot undo it
+    assert wait_ephemeral(bot, REQUESTER, f"was cancelled (`{old_id}` was found inactive")
+    assert key_statuses(iam)[old_id] == "Inactive"
+    clock.advance(days=10)
+    assert bot.services.rotations.advance_due() == 0
+    assert old_id in key_statuses(iam)  # the rotation no longer deletes it either
 
-    iam.delete_access_key(UserName="ci", AccessKeyId=old_id)  # and deleted by hand
+
+def test_old_key_deleted_by_hand_is_recorded(bot: BotServer, iam, old: tuple[str, str], clock: Clock) -> None:
+    old_id, _ = old
+    rid = rotate(bot)
+    clock.advance(days=7)
+    assert bot.services.rotations.advance_due() == 1  # the rotation's own deactivation
+    iam.delete_access_key(UserName="ci", AccessKeyId=old_id)  # then deleted by hand
     clock.advance(days=1)
     assert bot.services.rotations.advance_due() == 1
     assert rotation(bot, rid).state is S.OLD_KEY_DELETED
     assert "already gone" in audit_trail(bot, rid)[-1][2]
     clock.advance(days=10)
     assert bot.services.rotations.advance_due() == 0
+
+
+def test_break_glass_on_the_old_key_ends_the_rotation_and_reactivate_cannot_undo_it(
+    bot: BotServer, iam, old: tuple[str, str], clock: Clock
+) -> None:
+    """Item 4: the rotation's Reactivate button must not reverse a break-glass: only its own deactivation."""
+    old_id, _ = old
+    rid = rotate(bot)
+    new_id = rotation(bot, rid).new_key_id
+    clock.advance(days=2)  # in the grace period
+    bot.command(f"deactivate {old_id} --now seen in a public repo", user_id=BOSS)
+    assert wait_ephemeral(bot, BOSS, "Break-glass")
+    glass = next(e.request_id for e in bot.services.audit.all() if e.action == "break_glass")
+    r = wait_rotation(bot, rid, S.CANCELLED)
+    assert f"by request {glass}" in (r.note or "")
+    assert wait_owner_dm(bot, f"file `reactivate {old_id}`")
+    assert key_statuses(iam) == {old_id: "Inactive", new_id: "Active"}
+
+    clock.advance(days=6)  # the grace period ends: the schedule has nothing to do with this key any more
+    assert bot.services.rotations.advance_due() == 0
+    bot.click(ids.ROLLBACK, rid, REQUESTER, channel="DALICE")  # the requester tries the roll-back anyway
+    assert wait_ephemeral(bot, REQUESTER, f"file `reactivate {old_id}`: it goes to approval")
+    assert key_statuses(iam) == {old_id: "Inactive", new_id: "Active"}
+    assert rotation(bot, rid).state is S.CANCELLED
+
+    bot.command(f"reactivate {old_id} false alarm")  # the normal way back: a request for approval
+    back = filed_id(bot, 3)
+    assert request(bot, back).status is Status.PENDING and key_statuses(iam)[old_id] == "Inactive"
+
+
+def test_an_approved_deactivation_of_the_old_key_ends_the_rotation(
+    bot: BotServer, iam, old: tuple[str, str], clock: Clock
+) -> None:
+    old_id, _ = old
+    rid = rotate(bot)
+    bot.command(f"deactivate {old_id} not needed", user_id=MALLORY)  # not the owner: two approvals
+    deactivate = filed_id(bot, 2)
+    bot.click(ids.APPROVE, deactivate, BOSS)
+    assert wait_ephemeral(bot, BOSS, "1 of 2")
+    bot.click(ids.APPROVE, deactivate, CARL)
+    wait_status(bot, deactivate, Status.SUCCEEDED)
+    r = wait_rotation(bot, rid, S.CANCELLED)
+    assert f"by request {deactivate}" in (r.note or "")
+    bot.click(ids.ROLLBACK, rid, REQUESTER, channel="DALICE")
+    assert wait_ephemeral(bot, REQUESTER, "was cancelled")
+    assert key_statuses(iam)[old_id] == "Inactive"
 
 
 def refuse_once(services: Services, operation: str) -> None:

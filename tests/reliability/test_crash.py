@@ -30,7 +30,7 @@ def _restart_clock(env: dict[str, str], tmp_path: Path) -> Process:
 def test_killed_after_deactivating_is_reconciled_not_repeated(
     slack, shared_db, proxy, remote_iam, start_web, tmp_path
 ) -> None:
-    remote_iam.create_user(UserName="ci")
+    remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
     key = remote_iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
     env = bot_env(slack, shared_db, proxy.url)
     process = start_web(env)
@@ -61,7 +61,7 @@ def test_killed_after_deactivating_is_reconciled_not_repeated(
 def test_killed_after_creating_a_key_deletes_the_orphan(
     slack, shared_db, proxy, remote_iam, start_web, tmp_path
 ) -> None:
-    remote_iam.create_user(UserName="ci")
+    remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
     env = bot_env(slack, shared_db, proxy.url)
     process = start_web(env)
     web = RemoteBot(process.url, slack)

@@ -52,7 +52,7 @@ def _reveal_dms(bot: BotServer) -> list[str]:
 
 
 def test_lost_create_access_key_answer_at_reveal(make_proxied_bot, proxy: AwsProxy, remote_iam) -> None:
-    remote_iam.create_user(UserName="ci")
+    remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
     bot: BotServer = make_proxied_bot()
     bot.command("create ci")
     rid = filed_id(bot)
@@ -78,7 +78,7 @@ def test_lost_create_access_key_answer_at_reveal(make_proxied_bot, proxy: AwsPro
 def test_lost_create_access_key_answer_in_secrets_manager_delivery(
     make_proxied_bot, proxy: AwsProxy, remote_iam, moto_url: str
 ) -> None:
-    remote_iam.create_user(UserName="deployer")
+    remote_iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
     bot: BotServer = make_proxied_bot(SECRET_DELIVERY="secretsmanager")
     bot.command("create deployer")
     rid = filed_id(bot)
@@ -109,7 +109,7 @@ def test_lost_create_secret_answer_is_resent_safely(
     make_proxied_bot, proxy: AwsProxy, remote_iam, moto_url: str
 ) -> None:
     """CreateSecret carries a ClientRequestToken (botocore fills it in): resending it after a lost answer is safe."""
-    remote_iam.create_user(UserName="deployer")
+    remote_iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
     bot: BotServer = make_proxied_bot(SECRET_DELIVERY="secretsmanager")
     bot.command("create deployer")
     rid = filed_id(bot)

@@ -63,7 +63,7 @@ def test_revealed_secret_is_nowhere_else(
 ) -> None:
     """LOG_LEVEL=DEBUG: the root logger, slack_sdk, botocore and urllib3 all log at DEBUG to the process's log
     file; Slack (the fake, as real Slack does) escapes `/` as `\\/` and echoes the Reveal modal back."""
-    remote_iam.create_user(UserName="ci")
+    remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
     if flow.startswith("rotate"):
         remote_iam.create_access_key(UserName="ci")  # the key the rotation replaces
     web = RemoteBot(start_web(bot_env(slack, db_url, proxy.url, LOG_LEVEL="DEBUG")).url, slack)
@@ -88,7 +88,7 @@ def test_revealed_secret_is_nowhere_else(
 def test_secrets_manager_secret_is_nowhere_else(
     slack, db_url, proxy, remote_iam, moto_url, start_web, tmp_path, slashed_secrets
 ) -> None:
-    remote_iam.create_user(UserName="deployer")
+    remote_iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
     env = bot_env(slack, db_url, proxy.url, LOG_LEVEL="DEBUG", SECRET_DELIVERY="secretsmanager")
     web = RemoteBot(start_web(env).url, slack)
     db = Requests(db_url)
@@ -248,7 +248,7 @@ def test_views_bodies_are_never_logged(slack: FakeSlack, debug_log: list[str], c
 
 def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, iam, clock) -> None:
     bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager")
-    iam.create_user(UserName="deployer")
+    iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
     bot.command("create deployer")
     rid = filed_id(bot)
     # The process that took the approval died before it delivered: the approval is committed, nothing else.
@@ -284,7 +284,8 @@ def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, i
 
 def test_secrets_manager_dm_names_region_and_account_even_when_sent_again(make_bot, aws, iam, clock) -> None:
     bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="team/keys")
-    iam.create_user(UserName="svc,deploy")  # IAM allows `,` in user names; Secrets Manager names do not
+    # IAM allows `,` in user names; Secrets Manager names do not
+    iam.create_user(UserName="svc,deploy", Tags=[{"Key": "owner", "Value": "UALICE"}])
     bot.command("create svc,deploy")
     rid = filed_id(bot)
     bot.slack.fail("chat.postMessage", Fault(200, {"ok": False, "error": "fatal_error"}))  # the first DM is lost
@@ -323,7 +324,7 @@ def test_a_secret_prefix_secrets_manager_cannot_hold_is_refused_at_start(slack: 
 
 def test_a_prefix_outside_the_policy_fails_with_the_resource_to_allow(make_bot, aws, iam) -> None:
     bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="team/keys")
-    iam.create_user(UserName="deployer")
+    iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
     from tests.reliability.test_faults import _aws_error
 
     bot.services.aws.account("default").client("secretsmanager").meta.events.register_first(

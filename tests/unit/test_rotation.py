@@ -92,6 +92,16 @@ def test_every_state_is_final_claimed_or_scheduled_and_finals_lead_nowhere() -> 
         check_transition(S.ROLLED_BACK, S.GRACE)
 
 
+def test_only_the_rotations_own_claim_leads_to_a_deactivated_old_key() -> None:
+    """Roll-back (Reactivate without approval) must only ever undo a deactivation the rotation made itself."""
+    assert {s for s, targets in TRANSITIONS.items() if S.OLD_KEY_DEACTIVATED in targets} == {
+        S.DEACTIVATING,
+        S.OLD_KEY_DEACTIVATED,  # a daily check that stays
+        S.DELETING,  # AWS refused the deletion: back to waiting
+        S.ROLLING_BACK,  # AWS refused the reactivation: back to waiting
+    }
+
+
 def test_the_main_path_is_allowed() -> None:
     path = [S.NEW_KEY_CREATED, S.GRACE, S.DEACTIVATING, S.OLD_KEY_DEACTIVATED, S.DELETING, S.OLD_KEY_DELETED]
     for current, new in pairwise(path):
@@ -213,7 +223,8 @@ def test_deletion_after_the_inactive_period_with_no_use() -> None:
         (S.OLD_KEY_DEACTIVATED, live(old="Inactive", new=None), Step.NEW_GONE, S.CANCELLED),
         (S.GRACE, live(old=None), Step.OLD_GONE, S.OLD_KEY_DELETED),
         (S.STALLED, live(old=None), Step.OLD_GONE, S.OLD_KEY_DELETED),
-        (S.GRACE, live(old="Inactive"), Step.OLD_INACTIVE, S.OLD_KEY_DEACTIVATED),
+        (S.GRACE, live(old="Inactive"), Step.OLD_INACTIVE, S.CANCELLED),  # not the rotation's own: it ends
+        (S.STALLED, live(old="Inactive"), Step.OLD_INACTIVE, S.CANCELLED),
         (S.OLD_KEY_DEACTIVATED, live(old="Active"), Step.OLD_REACTIVATED, S.ROLLED_BACK),
     ],
 )
