@@ -161,7 +161,7 @@ class ApprovalService:
             raise InputError(f"`{key_id}` is no longer a key of `{account}:{user}`.")
         target = Target(keys, key)
         OPERATIONS[Operation.DEACTIVATE].check(target)
-        request = self._add(
+        fields = self._fields(
             SYSTEM,
             Operation.DEACTIVATE,
             target,
@@ -170,6 +170,10 @@ class ApprovalService:
             expires_at=self._clock(),
             note=f":lock: *Enforced* by Keywarden ({reason}); approved by `{rule}`.",
         )
+        try:
+            request = self._store.add(**fields, action="requested")
+        except DuplicateRequest as e:
+            raise InputError(f"request {e.existing} is already open for this key: left to it") from None
         self._store.note(request.id, rule, "approved", detail="built-in enforcement rule")
         return self.execute(request.id) or request
 

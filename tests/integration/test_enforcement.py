@@ -108,7 +108,7 @@ def test_cap_per_scan_the_rest_wait_and_unowned_keys_need_no_warning(make_bot, a
         keys.append(key_made(iam, name, 200, start))
     scan_at(bot, clock, 0, start)
     report = scan_at(bot, clock, 31, start)
-    assert sorted(status(iam, n) for n in ("old-a", "old-b")) == ["Active", "Inactive"]
+    assert sorted(status(iam, n) for n in ("old-a", "old-b")) == ["Active", "Inactive"], report.notes
     assert any("1 more key(s) are due for enforcement and wait" in n for n in report.notes)
     assert "ENFORCE_MAX_PER_SCAN=1" in json.dumps(alerts(bot))
     scan_at(bot, clock, 32, start)
