@@ -9,11 +9,13 @@ from datetime import timedelta
 from slack_sdk import WebClient
 
 from bot import metrics
+from bot.access import Access
 from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
 from bot.domain.findings import Policy
 from bot.logs import install_secret_redaction
+from bot.policy import load as load_policy
 from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
@@ -128,7 +130,10 @@ def bootstrap(
     rotations = RotationService(
         settings, clock, db, store, audit, aws, notifier, is_approver=lambda user_id: approvals.is_approver(user_id)
     )
-    approvals = ApprovalService(settings, clock, store, inventory, aws, notifier, directory, rotations=rotations)
+    rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
+    approvals = ApprovalService(
+        settings, clock, store, inventory, aws, notifier, directory, rotations=rotations, access=rules
+    )
     scanner = Scanner(
         aws,
         index,

@@ -47,6 +47,11 @@ class Request:
     details: str
     owner_ok: bool
     notified_status: str | None
+    policy_rule: str | None = None
+    policy: str | None = None
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    nudged_at: datetime | None = None
     approvers: tuple[str, ...] = ()
 
     @property
@@ -103,6 +108,8 @@ class RequestStore:
         owner_ok: bool,
         status: Status = Status.PENDING,
         action: str = "requested",
+        policy_rule: str | None = None,
+        policy: str | None = None,
     ) -> Request:
         """Store a new request; DuplicateRequest when one is already open for the same target."""
         fields = {
@@ -118,6 +125,8 @@ class RequestStore:
             "owner_ok": owner_ok,
             "status": status,
             "action": action,
+            "policy_rule": policy_rule,
+            "policy": policy,
         }
         request, _ = self._add(fields, supersede=False)
         return request
@@ -150,6 +159,8 @@ class RequestStore:
                 expires_at=fields["expires_at"],
                 details=fields["details"],
                 owner_ok=fields["owner_ok"],
+                policy_rule=fields.get("policy_rule"),
+                policy=fields.get("policy"),
             )
             try:
                 with self._db.session() as session:
