@@ -69,6 +69,10 @@ class ApprovalService:
         self._rotations = rotations  # a revealed rotate request hands its new key over to it
         self._own_users: dict[str, str | None] = {}  # account alias -> Keywarden's own IAM user there, if any
 
+    @property
+    def access(self) -> Access:
+        return self._access
+
     # Who may decide
     def is_approver(self, user_id: str) -> bool:
         """Asked live (the approver group is read from Slack each time): a removed member loses the right at once."""
