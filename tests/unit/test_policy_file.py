@@ -48,11 +48,12 @@ def test_a_rule_that_decides_nothing_and_bad_yaml() -> None:
     assert e.value.lines[0].startswith("p.yaml:2: yaml:")
 
 
-def test_policy_check_exits_2_with_one_line_per_error(tmp_path) -> None:
+def test_policy_check_exits_2_with_one_line_per_error(tmp_path, slack) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - name: a\n    deny: no\n    auto_approve: true\n    colour: red\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "POLICY_"))}
     env["DATABASE_URL"] = f"sqlite:///{tmp_path}/db.sqlite"
+    env["SLACK_API_URL"] = slack.api_url
     done = subprocess.run(
         [sys.executable, "-m", "bot", "policy", "check", str(bad)], capture_output=True, text=True, env=env, cwd=ROOT
     )
@@ -66,4 +67,15 @@ def test_policy_check_exits_2_with_one_line_per_error(tmp_path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bot", "policy", "check", str(good)], capture_output=True, text=True, env=env, cwd=ROOT
     )
-    assert done.returncode == 0 and "valid" in done.stdout and "were not checked" in done.stdout
+    assert done.returncode == 0 and "9 rules, valid" in done.stdout
+    slack.groups.update({"S0SECURITY": [], "S0PAYLEADS": []})
+    slack.calls.clear()
+    env["SLACK_BOT_TOKEN"] = "xoxb-test"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "policy", "check", str(good)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr  # an unknown group is reported, not fatal
+    assert done.stdout.splitlines()[1:] == [
+        "warning: user group S0DATALEADS (rule prod-data, staging) is not a Slack user group of this workspace"
+    ]
+    assert len(slack.calls_to("usergroups.list")) == 1
