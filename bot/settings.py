@@ -148,8 +148,7 @@ class Settings:
             policy_file=env.get("POLICY_FILE", "").strip() or None,
             remind_approvers_hours=r.optional("REMIND_APPROVERS_HOURS", _int_between(1, 720), "hours from 1 to 720")
             or 4,
-            escalate_after_hours=r.optional("ESCALATE_AFTER_HOURS", _int_between(1, 720), "hours from 1 to 720")
-            or 12,
+            escalate_after_hours=r.optional("ESCALATE_AFTER_HOURS", _int_between(1, 720), "hours from 1 to 720") or 12,
             approvals_required=r.optional(
                 "APPROVALS_REQUIRED", _approvals, "operation=count pairs such as delete=2,create=1"
             )

@@ -28,6 +28,8 @@ from bot.operations import OPERATIONS, Target, admin_approval
 from bot.request_blocks import (
     build_approval_message,
     build_error_modal,
+    build_pending_dm,
+    build_reminder,
     build_requester_dm,
     build_secret_loading_modal,
     build_secret_modal,
@@ -695,6 +697,69 @@ class ApprovalService:
                 count += 1
                 self.sync(expired)
         return count
+
+    def remind_due(self) -> int:
+        """Remind a pending request's approvers once after REMIND_APPROVERS_HOURS, in the approval message's thread
+        (and offer the requester a Nudge); after ESCALATE_AFTER_HOURS add the rule's escalate_to (or
+        APPROVER_GROUP) and tell them. Each is stamped and audited in one transaction: never twice, never after a
+        decision."""
+        now = self._clock()
+        remind = self._settings.remind_approvers_hours
+        escalate = self._settings.escalate_after_hours
+        count = 0
+        for request in self._store.pending(now):
+            waited = now - request.created_at
+            if request.escalated_at is None and waited >= timedelta(hours=escalate):
+                mentions = self._access.mentions_of(request, escalation=True)
+                done = self._store.stamp_pending(
+                    request.id, "escalated_at", actor=SYSTEM, action="escalated", detail=" ".join(mentions)
+                )
+                if done:
+                    count += 1
+                    self._thread(done, build_reminder(done, mentions, "escalated", escalate))
+            elif request.reminded_at is None and request.escalated_at is None and waited >= timedelta(hours=remind):
+                mentions = self._access.mentions_of(request)
+                done = self._store.stamp_pending(
+                    request.id, "reminded_at", actor=SYSTEM, action="reminded", detail=" ".join(mentions)
+                )
+                if done:
+                    count += 1
+                    self._thread(done, build_reminder(done, mentions, "reminded", remind))
+                    posted = self._notifier.dm(done.requester, build_pending_dm(done, remind))
+                    if posted:
+                        self._store.set(done.id, dm_channel=posted[0], dm_ts=posted[1])
+        return count
+
+    def nudge(self, request_id: str, user_id: str) -> str:
+        """The requester's Nudge: approvers reminded in the thread, at most once an hour, audited."""
+        request = self._store.get(request_id)
+        if request is None or request.requester != user_id:
+            if request is not None:
+                self._refused(user_id, "nudge", "not the requester", request)
+            return f"You have no request {request_id}. `requests` lists yours."
+        if request.status is not Status.PENDING:
+            return f"{request_id} is {request.status.value}: there is nobody left to nudge."
+        hour_ago = self._clock() - timedelta(hours=1)
+        mentions = self._access.mentions_of(request, escalation=False)
+        if request.escalated_at is not None:
+            mentions += [m for m in self._access.mentions_of(request, escalation=True) if m not in mentions]
+        done = self._store.stamp_pending(
+            request_id, "nudged_at", actor=user_id, action="nudged", not_since=hour_ago, requester=user_id
+        )
+        if done is None:
+            current = self._store.get(request_id)
+            if current is not None and current.status is not Status.PENDING:
+                return f"{request_id} is {current.status.value}: there is nobody left to nudge."
+            last = current.nudged_at if current else None
+            again = f" You can nudge again after {last + timedelta(hours=1):%H:%M} UTC." if last else ""
+            return f"You nudged the approvers of {request_id} less than an hour ago.{again}"
+        self._thread(done, build_reminder(done, mentions, "nudged", 0))
+        return f"Nudged: the approvers of {request_id} were reminded."
+
+    def _thread(self, request: Request, message: tuple) -> None:
+        channel = request.channel or self._settings.approval_channel
+        if channel:
+            self._notifier.post(channel, message, thread_ts=request.message_ts)
 
     def reconcile_stuck(self, older_than: timedelta = timedelta(minutes=10)) -> int:
         """Finish requests a crash left behind, from what AWS really shows; nothing runs twice.

@@ -8,6 +8,7 @@ import pytest
 
 from bot import ids
 from bot.domain.requests import Status
+from bot.scheduler import jobs
 from tests.integration.test_approvals import REQUESTER, dms, filed_id, request, wait_ephemeral, wait_status
 from tests.integration.test_skeleton import key_made
 
@@ -167,3 +168,70 @@ def test_fallback_without_a_policy_file(bot, iam) -> None:
     bot.click(ids.APPROVE, rid, "UCARL")
     wait_status(bot, rid, Status.SUCCEEDED)
     assert json.dumps(dms(bot, "UBOB"))
+
+
+def housekeeping(bot) -> None:
+    jobs(bot.services)["housekeeping"][0]()
+
+
+def thread_replies(bot) -> list[str]:
+    return [c.raw for c in bot.slack.posts_to("CAPPROVE", in_thread=True)]
+
+
+def test_reminders_and_escalation_follow_the_injected_clock(policy_bot, iam, clock) -> None:
+    bot = policy_bot
+    key = user(iam, bot, "payments-batch", team="payments")
+    bot.command(f"deactivate {key} vendor offboarded", user_id="UBOB")
+    rid = filed_id(bot)
+    clock.advance(hours=3, minutes=59)
+    housekeeping(bot)
+    assert thread_replies(bot) == []
+    clock.advance(minutes=2)
+    housekeeping(bot)
+    housekeeping(bot)  # once only
+    [reminder] = thread_replies(bot)
+    assert "<!subteam^SPAYLEADS>" in reminder and "waited 4 h" in reminder
+    assert bot.slack.posts_to("CAPPROVE", in_thread=True)[0].params["thread_ts"] == request(bot, rid).message_ts
+    assert [d for d in dms(bot, "UBOB") if ids.NUDGE in d]
+    bot.click(ids.APPROVE, rid, "USEC")  # not an approver of this rule before the escalation
+    assert wait_ephemeral(bot, "USEC", "Only approvers")
+    clock.advance(hours=8)
+    housekeeping(bot)
+    housekeeping(bot)
+    replies = thread_replies(bot)
+    assert len(replies) == 2 and "<!subteam^SSECURITY>" in replies[1] and "may now decide" in replies[1]
+    bot.click(ids.APPROVE, rid, "USEC")
+    wait_status(bot, rid, Status.SUCCEEDED)
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
+    assert actions.count("reminded") == 1 and actions.count("escalated") == 1
+    clock.advance(hours=20)
+    housekeeping(bot)
+    assert len(thread_replies(bot)) == 2  # never after a decision
+
+
+def test_nudge_at_most_once_an_hour(policy_bot, iam, clock) -> None:
+    bot = policy_bot
+    key = user(iam, bot, "web")
+    bot.command(f"deactivate {key}", user_id="UBOB")
+    rid = filed_id(bot)
+    bot.click(ids.NUDGE, rid, "UBOB", channel="DUBOB")
+    assert wait_ephemeral(bot, "UBOB", "Nudged")
+    [nudge] = thread_replies(bot)
+    assert "<@UBOSS> <@UCARL>" in nudge
+    clock.advance(minutes=59)
+    bot.click(ids.NUDGE, rid, "UBOB", channel="DUBOB")
+    assert wait_ephemeral(bot, "UBOB", "less than an hour ago")
+    bot.click(ids.NUDGE, rid, "UMALLORY", channel="DUMALLORY")
+    assert wait_ephemeral(bot, "UMALLORY", f"You have no request {rid}")
+    assert len(thread_replies(bot)) == 1
+    clock.advance(minutes=2)
+    bot.click(ids.NUDGE, rid, "UBOB", channel="DUBOB")
+    bot.slack.wait_for(lambda _: len(thread_replies(bot)) == 2)
+    bot.click(ids.APPROVE, rid, "UBOSS")
+    wait_status(bot, rid, Status.SUCCEEDED)
+    clock.advance(hours=2)
+    bot.click(ids.NUDGE, rid, "UBOB", channel="DUBOB")
+    assert wait_ephemeral(bot, "UBOB", "nobody left to nudge")
+    assert len(thread_replies(bot)) == 2
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
+    assert actions.count("nudged") == 2 and actions.count("refused") == 1
