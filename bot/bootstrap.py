@@ -20,6 +20,7 @@ from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
 from bot.services.exposures import ExposureService
+from bot.services.home import HomeService
 from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
 from bot.services.key_memory import KeyMemory
@@ -53,6 +54,7 @@ class Services:
     access: AccessAdvisorService
     exposures: ExposureService
     key_changes: KeyChangeService
+    home: HomeService | None = None
 
     @property
     def policy(self) -> Policy:
@@ -173,6 +175,8 @@ def bootstrap(
         db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
     )
     key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
+    home = HomeService(db, clock, index, store, rotations, rules, directory, notifier)
+    approvals.on_change = home.refresh
     return Services(
         settings=settings,
         clock=clock,
@@ -192,4 +196,5 @@ def bootstrap(
         access=access,
         exposures=exposures,
         key_changes=key_changes,
+        home=home,
     )

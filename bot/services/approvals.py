@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,6 +70,7 @@ class ApprovalService:
         self._directory = directory
         self._access = access or Access(settings, directory)
         self._rotations = rotations  # a revealed rotate request hands its new key over to it
+        self.on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
         self._own_users: dict[str, str | None] = {}  # account alias -> Keywarden's own IAM user there, if any
 
     @property
@@ -864,6 +866,8 @@ class ApprovalService:
             ok = self._notify_requester(request, secret) and ok
         if ok:
             self._store.set(request.id, notified_status=request.status.value)
+        if self.on_change is not None:
+            self.on_change(request.requester, *request.approvers, *([request.decided_by] if request.decided_by else []))
 
     def _notify_requester(self, request: Request, secret: SecretLocation | None) -> bool:
         """Update the request's DM in place; a new DM only for a first word, or an outcome after a long wait."""
