@@ -13,6 +13,9 @@ from bot.request_blocks import headline
 from bot.services.request_store import Request
 
 MAX_BLOCKS = 100  # Slack's limit for a Home view
+MAX_KEYS_WITH_BUTTONS = 20  # two blocks each; keys with findings first, the rest listed in one block
+MAX_REQUESTS = 10
+MAX_QUEUE = 15
 
 
 @dataclass(frozen=True)
@@ -85,27 +88,36 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
     blocks.append(_section("*Your IAM users and their keys*"))
     if not home.users:
         blocks.append(_section("_You own no IAM users with keys (per their owner tag)._"))
-    for user in home.users:
-        lines = [f"*{user.account}:{user.name}*"]
-        if not user.keys:
-            lines.append("no access keys")
-        blocks.append(_section("\n".join(lines)))
-        for key in user.keys:
-            text = f"`{key.key_id}` · {_age(key.created, now)}"
-            if key.findings:
-                text += " · findings: " + ", ".join(f"`{c}`" for c in key.findings)
-            if key.rotating:
-                text += f" · rotation: {key.rotating}"
-            value = f"{user.account}|{key.key_id}"
-            elements = [] if key.rotating else [button("Rotate", ids.ALERT_ROTATE, value, "primary")]
-            elements.append(button("Deactivate", ids.ALERT_DEACTIVATE, value))
-            blocks.append(_section(text))
-            blocks.append(_actions(f"key-{key.key_id}", *elements))
+    items = [(user, key) for user in home.users for key in user.keys]
+    items.sort(key=lambda i: (not i[1].findings, i[0].account, i[0].name, i[1].key_id))  # findings first
+    for user, key in items[:MAX_KEYS_WITH_BUTTONS]:
+        text = f"*{user.account}:{user.name}* `{key.key_id}` · {_age(key.created, now)}"
+        if key.findings:
+            text += " · findings: " + ", ".join(f"`{c}`" for c in key.findings)
+        if key.rotating:
+            text += f" · rotation: {key.rotating}"
+        value = f"{user.account}|{key.key_id}"
+        elements = [] if key.rotating else [button("Rotate", ids.ALERT_ROTATE, value, "primary")]
+        elements.append(button("Deactivate", ids.ALERT_DEACTIVATE, value))
+        blocks.append(_section(text))
+        blocks.append(_actions(f"key-{key.key_id}", *elements))
+    rest = items[MAX_KEYS_WITH_BUTTONS:]
+    if rest:
+        lines = [f"`{k.key_id}` of {u.account}:{u.name} · {_age(k.created, now)}" for u, k in rest]
+        shown = []
+        for line in lines:
+            if sum(len(x) + 1 for x in shown) + len(line) > 2600:
+                break
+            shown.append(line)
+        more = f"\n…and {len(lines) - len(shown)} more" if len(shown) < len(lines) else ""
+        blocks.append(
+            _section(f"*{len(rest)} more keys* (`list` shows them with their buttons):\n" + "\n".join(shown) + more)
+        )
     blocks.append({"type": "divider"})
     blocks.append(_section("*Your open requests*"))
     if not home.requests:
         blocks.append(_section("_None._"))
-    for req in home.requests:
+    for req in home.requests[:MAX_REQUESTS]:
         blocks.append(_section(f"*{req.id}*: {headline(req)} · {req.status.value}"))
         if req.status is Status.PENDING:
             blocks.append(
@@ -114,15 +126,14 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
         elif req.status is Status.APPROVED and req.operation in MAKES_KEY:
             blocks.append(_actions(f"mine-{req.id}", button("Reveal", ids.REVEAL, req.id, "primary")))
     if home.rotations:
-        blocks.append(_section("*Your rotations*"))
-        for r in home.rotations:
-            blocks.append(_section(f"*{r.id}*: `{r.old_key_id}` of {r.account}:{r.iam_user} · {r.state}"))
+        lines = [f"*{r.id}*: `{r.old_key_id}` of {r.account}:{r.iam_user} · {r.state}" for r in home.rotations[:20]]
+        blocks.append(_section("*Your rotations*\n" + "\n".join(lines)))
     if home.approver:
         blocks.append({"type": "divider"})
         blocks.append(_section(f"*Waiting for approval* ({len(home.queue)})"))
         if not home.queue:
             blocks.append(_section("_Nothing is waiting._"))
-        for req in home.queue:
+        for req in home.queue[:MAX_QUEUE]:
             text = f"*{req.id}*: {who(req.requester)} asks to {headline(req)}"
             if req.reason:
                 text += f"\n*Reason:* {req.reason}"
@@ -142,6 +153,8 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
                     button("Deny", ids.DENY, req.id, "danger"),
                 )
             )
+        if len(home.queue) > MAX_QUEUE:
+            blocks.append(_section(f"_…and {len(home.queue) - MAX_QUEUE} more in the approval channel._"))
         blocks.append(_section(f"*Last scan:* {home.last_scan or '_no scan yet_'}"))
         if home.critical:
             lines = [f"`{c.key_id}` of {c.account}:{c.iam_user} · `{c.code}`" for c in home.critical[:20]]

@@ -63,7 +63,7 @@ class HomeService:
     def gather(self, user_id: str) -> Home:
         person = self._directory.person(user_id)
         note = "" if person.email or person.name else "Slack did not say who you are just now: showing what is known."
-        owned = self._index.owned_by(person.identities)
+        owned = self._index.owned_by(person.identities, fresh=False)  # no AWS call on this path
         with self._db.session() as session:
             keys: dict[tuple[str, str], list[KnownKey]] = {}
             if owned:
