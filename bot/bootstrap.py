@@ -177,6 +177,7 @@ def bootstrap(
     key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
     home = HomeService(db, clock, index, store, rotations, rules, directory, notifier)
     approvals.on_change = home.refresh
+    rotations.on_change = home.refresh
     return Services(
         settings=settings,
         clock=clock,
