@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import re
 import threading
 from collections import Counter
@@ -44,7 +45,13 @@ from bot.settings import Account
 
 log = logging.getLogger(__name__)
 
-_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+# boto3's standard retries with 5 attempts, unless boto3's own AWS_MAX_ATTEMPTS says otherwise (it reads the
+# variable itself only when the client's config leaves the number out).
+_RETRIES = Config(
+    retries={"mode": "standard"} if "AWS_MAX_ATTEMPTS" in os.environ else {"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=20,
+)
 # GetAccountAuthorizationDetails: users with their groups and policies, the groups' policies, and the documents
 # of customer-managed policies. AWS-managed policies are judged by name (bot.domain.privilege): asking for
 # their documents too would add every version of each one attached (megabytes) and more pages.

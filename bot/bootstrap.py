@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,7 +32,7 @@ from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner, ScanReport
 from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
-from bot.slack import SlackDirectory, make_web_client
+from bot.slack import SlackDirectory, Sleep, make_web_client
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Services:
     access: AccessAdvisorService
     exposures: ExposureService
     key_changes: KeyChangeService
+    sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     home: HomeService | None = None
 
     @property
@@ -108,7 +110,9 @@ def bootstrap(
     clock: Clock = system_clock,
     session_factory: SessionFactory | None = None,
     migrate: bool = True,
+    sleep: Sleep = time.sleep,
 ) -> Services:
+    """Every service, wired once. `clock` and `sleep` are injected so tests move time instead of waiting."""
     install_secret_redaction()
     db = Database(settings.database_url)
     if migrate:
@@ -119,14 +123,14 @@ def bootstrap(
         if session_factory
         else AwsGateway(settings.accounts, region=region)
     )
-    slack = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+    slack = make_web_client(settings.slack_bot_token, settings.slack_api_url, sleep=sleep)
     directory = SlackDirectory(slack)
     audit = AuditLog(db, clock)
     policy = policy_of(settings)
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     memory = KeyMemory(db, clock)
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
-    notifier = Notifier(slack)
+    notifier = Notifier(slack, sleep=sleep)
     store = RequestStore(db, clock, audit)
     # Each refers to the other: a revealed rotation starts its schedule; a roll-back asks who is an approver.
     rotations = RotationService(
@@ -146,6 +150,7 @@ def bootstrap(
         owner_tag=settings.owner_tag,
         exempt=settings.exempt,
         concurrency=settings.scan_concurrency,
+        sleep=sleep,
     )
     alerts = AlertService(
         db,
@@ -170,7 +175,7 @@ def bootstrap(
     )
     access = AccessAdvisorService(aws, inventory, viewers, clock, cache_hours=settings.access_cache_hours)
     admin_token, api_url = settings.slack_admin_token, settings.slack_api_url
-    admin = Notifier(make_web_client(admin_token, api_url)) if admin_token else None
+    admin = Notifier(make_web_client(admin_token, api_url, sleep=sleep), sleep=sleep) if admin_token else None
     exposures = ExposureService(
         db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
     )
@@ -197,5 +202,6 @@ def bootstrap(
         access=access,
         exposures=exposures,
         key_changes=key_changes,
+        sleep=sleep,
         home=home,
     )

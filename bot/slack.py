@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot import metrics
@@ -24,12 +29,51 @@ from bot.logs import slack_api_call
 log = logging.getLogger(__name__)
 
 
-def _retry_handlers(max_retries: int) -> list:
-    return [
-        metrics.CountedRetry(ConnectionErrorRetryHandler(max_retry_count=max_retries), "connection"),
-        metrics.CountedRetry(RateLimitErrorRetryHandler(max_retry_count=max_retries), "ratelimited"),
-        metrics.CountedRetry(ServerErrorRetryHandler(max_retry_count=max_retries), "server_error"),
-    ]
+Sleep = Callable[[float], None]
+
+
+def _waiting_with(sleep: Sleep, handler: RetryHandler) -> RetryHandler:
+    """`handler` deciding whether to retry, waiting with `sleep` (slack_sdk's own handlers call time.sleep)."""
+
+    def prepare_for_next_attempt(
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if isinstance(handler, RateLimitErrorRetryHandler):
+            if response is None:
+                raise error  # type: ignore[misc]
+            duration = retry_after(response.headers) + random.random()
+        else:
+            duration = handler.interval_calculator.calculate_sleep_duration(state.current_attempt)
+        state.next_attempt_requested = True
+        sleep(duration)
+        state.increment_current_attempt()
+
+    handler.prepare_for_next_attempt = prepare_for_next_attempt  # type: ignore[method-assign]
+    return handler
+
+
+def retry_after(headers: dict[str, list[str]]) -> float:
+    """Seconds a 429 asks us to wait (Slack's Retry-After), 1 when it does not say."""
+    for name, values in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(values[0]))
+            except (IndexError, ValueError):
+                break
+    return 1.0
+
+
+def _retry_handlers(max_retries: int, sleep: Sleep = time.sleep) -> list:
+    handlers = {
+        "connection": ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        "ratelimited": RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        "server_error": ServerErrorRetryHandler(max_retry_count=max_retries),
+    }
+    return [metrics.CountedRetry(_waiting_with(sleep, handler), reason) for reason, handler in handlers.items()]
 
 
 class _WebClient(metrics.MeteredWebClient):
@@ -40,17 +84,17 @@ class _WebClient(metrics.MeteredWebClient):
             return super().api_call(api_method, **kwargs)
 
 
-def make_web_client(token: str, base_url: str, max_retries: int = 5) -> WebClient:
-    """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors."""
-    return _WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=_retry_handlers(max_retries))
+def make_web_client(token: str, base_url: str, max_retries: int = 5, sleep: Sleep = time.sleep) -> WebClient:
+    """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors, waiting with `sleep`."""
+    return _WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=_retry_handlers(max_retries, sleep))
 
 
 class RetryingRespond:
     """Bolt's `respond()` with the Web API client's retries (Bolt's own does not retry)."""
 
-    def __init__(self, response_url: str, max_retries: int = 5) -> None:
+    def __init__(self, response_url: str, max_retries: int = 5, sleep: Sleep = time.sleep) -> None:
         self.response_url = response_url
-        self._client = WebhookClient(response_url, timeout=15, retry_handlers=_retry_handlers(max_retries))
+        self._client = WebhookClient(response_url, timeout=15, retry_handlers=_retry_handlers(max_retries, sleep))
 
     def __call__(self, text: str = "", blocks: list | None = None, **kwargs: Any) -> WebhookResponse:
         body = {"text": text, "blocks": blocks, **kwargs}

@@ -18,7 +18,7 @@ def register_listeners(app: App, services: Services, lanes: Lanes) -> None:
     @app.middleware
     def retrying_respond(context: BoltContext, body: dict[str, Any], next: Callable[[], None]) -> None:
         if context.response_url:
-            context["respond"] = RetryingRespond(context.response_url)
+            context["respond"] = RetryingRespond(context.response_url, sleep=services.sleep)
         elif isinstance(body, dict) and (body.get("container") or {}).get("type") == "view" and context.user_id:
             # A click in the App Home has no response_url: the reply goes to the user's DM instead.
             context["respond"] = DirectReply(services, context.user_id)

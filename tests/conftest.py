@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from bot.bootstrap import Services, bootstrap
 from bot.settings import Settings
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import SIGNING_SECRET, BotServer, TestClock
+from tests.support.harness import SIGNING_SECRET, BotServer, RecordingSleep, TestClock
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -103,6 +103,12 @@ def clock() -> TestClock:
     return TestClock()
 
 
+@pytest.fixture
+def sleeps() -> RecordingSleep:
+    """The bot's waits (Slack retries, pacing, report polling) in tests: recorded, not slept."""
+    return RecordingSleep()
+
+
 def base_env(slack: FakeSlack, database_url: str, **overrides: str) -> dict[str, str]:
     env = {
         "SLACK_BOT_TOKEN": "xoxb-test-token",
@@ -119,11 +125,14 @@ def base_env(slack: FakeSlack, database_url: str, **overrides: str) -> dict[str,
 
 
 @pytest.fixture
-def make_services(slack: FakeSlack, database_url: str, clock: TestClock) -> Iterator[Callable[..., Services]]:
+def make_services(
+    slack: FakeSlack, database_url: str, clock: TestClock, sleeps: RecordingSleep
+) -> Iterator[Callable[..., Services]]:
     made: list[Services] = []
 
     def make(**overrides: str) -> Services:
-        services = bootstrap(Settings.from_env(base_env(slack, database_url, **overrides)), clock=clock)
+        settings = Settings.from_env(base_env(slack, database_url, **overrides))
+        services = bootstrap(settings, clock=clock, sleep=sleeps)
         made.append(services)
         return services
 

@@ -349,14 +349,15 @@ def test_concurrent_approvals_execute_once(make_bot, aws, iam, ci_user) -> None:
         assert len(list(approved)) == 1
 
 
-def test_slack_rate_limit_on_update_is_retried(bot: BotServer, iam, ci_user: str) -> None:
+def test_slack_rate_limit_on_update_is_retried(bot: BotServer, iam, ci_user: str, sleeps) -> None:
     bot.command(f"deactivate {ci_user}")
     rid = filed_id(bot)
-    bot.slack.fail("chat.update", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
+    bot.slack.fail("chat.update", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
     bot.click(ids.APPROVE, rid, BOSS)
     wait_status(bot, rid, Status.SUCCEEDED)
     bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
     assert bot.slack.attempts["chat.update"] >= 2
+    assert any(7 <= wait < 8 for wait in sleeps.waits), sleeps.waits  # Retry-After honoured (without waiting)
     bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
     assert bot.services.approvals.resync(older_than=timedelta(0)) == 0  # nothing left to re-send
     assert len([d for d in dms(bot, REQUESTER) if "Done" in d]) == 1

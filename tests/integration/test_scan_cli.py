@@ -15,9 +15,9 @@ import time_machine
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(endpoint: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(endpoint: str, tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AWS_", "DATABASE_URL"))}
-    env |= {
+    env |= extra | {
         "PYTHONPATH": str(ROOT),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -71,7 +71,8 @@ def test_exit_codes_table_and_json(moto_url: str, tmp_path: Path) -> None:
 
 
 def test_error_exit_code(tmp_path: Path) -> None:
-    failed = _run("http://127.0.0.1:9", tmp_path)  # nothing listens there
+    # Nothing listens there. boto3's own AWS_MAX_ATTEMPTS is honoured: one attempt, not five with backoff.
+    failed = _run("http://127.0.0.1:9", tmp_path, AWS_MAX_ATTEMPTS="1")
     assert failed.returncode == 2
     assert "keywarden: account default failed: Could not reach AWS" in failed.stderr
     assert "Traceback" not in failed.stderr

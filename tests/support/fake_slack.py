@@ -124,7 +124,7 @@ class FakeSlack:
                 if left <= 0:
                     methods = [c.method for c in self.calls]
                     raise AssertionError(f"timed out waiting; calls so far: {methods}")
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.05))  # predicates may read more than calls (the database)
 
     def wait_calls(self, method: str, count: int = 1, timeout: float = 15) -> list[Call]:
         return self.wait_for(lambda calls: (m := [c for c in calls if c.method == method])[count - 1 :] and m, timeout)

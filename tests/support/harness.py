@@ -37,6 +37,16 @@ class TestClock:
         return self.now
 
 
+class RecordingSleep:
+    """Waits nothing and remembers how long it was asked to wait (Slack's Retry-After, backoffs, pacing)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
 @dataclass
 class Reply:
     status: int
