@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.domain.keys import InputError
+from bot.domain.keys import InputError, parse_user_ref
 from bot.domain.requests import Operation
 from bot.policy import OWNER, Policy, PolicyError, load
 from bot.settings import Settings
@@ -63,15 +63,12 @@ def explain(settings: Settings, operation: str, target: str, as_user: str) -> in
     except ValueError:
         print(f"policy explain: `{operation}` is not one of {', '.join(o.value for o in Operation)}", file=sys.stderr)
         return 2
-    if ":" not in target:
-        print("policy explain: name the target as <account:user>, e.g. prod:deploy-bot", file=sys.stderr)
-        return 2
     if settings.policy_file:
         load_or_exit(settings.policy_file)
     services = bootstrap(settings)
     access = services.approvals.access
     try:
-        account, user = services.inventory.resolve(target)
+        account, user = services.inventory.resolve(parse_user_ref(target, settings.account_aliases))
         decision = access.decide(as_user, op, Target(services.inventory.user_keys(account, user), None))
     except InputError as e:
         print(f"policy explain: {e}", file=sys.stderr)

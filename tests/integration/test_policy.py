@@ -235,3 +235,20 @@ def test_nudge_at_most_once_an_hour(policy_bot, iam, clock) -> None:
     assert len(thread_replies(bot)) == 2
     actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
     assert actions.count("nudged") == 2 and actions.count("refused") == 1
+
+
+def test_policy_explain_names_the_rule_and_why(policy_bot, iam, capsys) -> None:
+    from bot.cli_policy import explain
+
+    user(iam, policy_bot, "payments-ci", team="payments")
+    assert explain(policy_bot.services.settings, "rotate", "default:payments-ci", "UBOB") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        "rule `protected` does not match: tag `protected` is `(unset)`, not `true`",
+        "rule `not-here` does not match: account `default` is not one of prod*",
+        "rule `prod-payments` matches",
+    ]
+    assert "approvers: SPAYLEADS" in out and "approvals needed: 1" in out and "a reason is required" in out
+    assert "break-glass (--now): approvers" in out and "escalates to: SSECURITY" in out
+    assert explain(policy_bot.services.settings, "fly", "default:payments-ci", "UBOB") == 2
+    assert "is not one of" in capsys.readouterr().err
