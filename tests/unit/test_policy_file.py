@@ -79,3 +79,26 @@ def test_policy_check_exits_2_with_one_line_per_error(tmp_path, slack) -> None:
         "warning: user group S0DATALEADS (rule prod-data, staging) is not a Slack user group of this workspace"
     ]
     assert len(slack.calls_to("usergroups.list")) == 1
+
+
+def test_a_malformed_policy_stops_start_up_with_exit_code_2(tmp_path) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("rules:\n  - name: a\n    approvers: [nobody]\n")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "APPROVAL_CHANNEL": "CAPPROVE",
+        "ALERT_CHANNEL": "CALERTS",
+        "APPROVER_IDS": "UBOSS",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+        "POLICY_FILE": str(bad),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"{bad}:3: rules.0.approvers: 'nobody' is not a Slack user id (U…, W…), a user group id (S…) or `owner`"
+    ]
