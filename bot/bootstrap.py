@@ -11,17 +11,20 @@ from datetime import timedelta
 from slack_sdk import WebClient
 
 from bot import metrics
+from bot.access import Access
 from bot.aws import AwsError, AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
 from bot.domain.findings import Policy
 from bot.logs import install_secret_redaction
+from bot.policy import load as load_policy
 from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
 from bot.services.exposures import ExposureService
+from bot.services.home import HomeService
 from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
 from bot.services.key_memory import KeyMemory
@@ -62,6 +65,7 @@ class Services:
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
     enforcement: EnforcementService | None = None
+    home: HomeService | None = None
 
     @property
     def policy(self) -> Policy:
@@ -153,7 +157,10 @@ def bootstrap(
     rotations = RotationService(
         settings, clock, db, store, audit, aws, notifier, is_approver=lambda user_id: approvals.is_approver(user_id)
     )
-    approvals = ApprovalService(settings, clock, store, inventory, aws, notifier, directory, rotations=rotations)
+    rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
+    approvals = ApprovalService(
+        settings, clock, store, inventory, aws, notifier, directory, rotations=rotations, access=rules
+    )
     scanner = Scanner(
         aws,
         index,
@@ -194,6 +201,9 @@ def bootstrap(
         db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
     )
     key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
+    home = HomeService(db, clock, index, store, rotations, rules, directory, notifier)
+    approvals.on_change = home.refresh
+    rotations.on_change = home.refresh
     return Services(
         settings=settings,
         clock=clock,
@@ -229,6 +239,7 @@ def bootstrap(
         )
         if settings.enforce
         else None,
+        home=home,
     )
 
 

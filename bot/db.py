@@ -158,6 +158,14 @@ class KeyRequest(Base):
     owner_ok: Mapped[bool] = mapped_column(Boolean, default=True)
     # The status the Slack messages last showed; a sweep re-sends what Slack did not accept.
     notified_status: Mapped[str | None] = mapped_column(String(16))
+    # The policy rule that applied when the request was filed (NULL without POLICY_FILE) and, as JSON, whom it
+    # named: {"approvers": [...], "owner": "<owner tag>", "escalate_to": [...]}; later policy edits do not move it.
+    policy_rule: Mapped[str | None] = mapped_column(String(64))
+    policy: Mapped[str | None] = mapped_column(Text)
+    # Reminders and escalation of a pending request, and the requester's last Nudge.
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    nudged_at: Mapped[datetime | None]
 
 
 class Approval(Base):

@@ -41,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="write every event as a JSON line (docs/audit-events.md)")
     audit.add_argument("--since", type=_when, help="from this date or time on (ISO 8601, UTC by default)")
     audit.add_argument("--until", type=_when, help="before this date or time (ISO 8601, UTC by default)")
+    policy = sub.add_parser("policy", help="check the approval policy file, or explain which rule applies")
+    policy_sub = policy.add_subparsers(dest="action", required=True)
+    check = policy_sub.add_parser("check", help="validate a policy file (default: POLICY_FILE)")
+    check.add_argument("file", nargs="?")
+    explain = policy_sub.add_parser("explain", help="which rule applies to a request, and who may approve it")
+    explain.add_argument("operation")
+    explain.add_argument("target", metavar="account:user")
+    explain.add_argument("--as", dest="as_user", required=True, metavar="user-id", help="the requester's Slack id")
     return parser
 
 
@@ -53,7 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("audit: --csv or --json, not both")
     if args.command == "audit" and args.action == "verify":
         return verify_audit(load_settings_or_exit(slack=False))
+    if args.command == "policy":
+        from bot import cli_policy
+
+        settings = load_settings_or_exit(slack=False)
+        if args.action == "check":
+            return cli_policy.check(settings, args.file)
+        setup_logging(settings.log_level, settings.log_format)
+        return cli_policy.explain(settings, args.operation, args.target, args.as_user)
     settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))
+    if settings.policy_file and args.command in (None, "run", "scheduler"):
+        from bot.cli_policy import load_or_exit
+
+        load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "db":
         from bot.db import Database

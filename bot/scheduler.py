@@ -133,6 +133,7 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
 
     def housekeeping() -> None:
         approvals.expire_due()
+        approvals.remind_due()
         approvals.reconcile_stuck(timedelta(minutes=services.settings.reconcile_after_minutes))
         approvals.resync()
         # An exposure response is claimed for seconds; one left longer was interrupted (crash, Slack down).

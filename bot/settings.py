@@ -72,6 +72,9 @@ class Settings:
     scheduler: bool = True
     log_level: str = "INFO"
     request_ttl_hours: int = 24
+    policy_file: str | None = None
+    remind_approvers_hours: int = 4
+    escalate_after_hours: int = 12
     reveal_ttl_hours: int = 24
     approvals_required: Mapping[str, int] = field(default_factory=dict)
     secret_delivery: str = "reveal"
@@ -163,6 +166,10 @@ class Settings:
             log_level=r.optional("LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR") or "INFO",
             request_ttl_hours=r.optional("REQUEST_TTL_HOURS", _int_between(1, 720), "hours from 1 to 720") or 24,
             reveal_ttl_hours=r.optional("REVEAL_TTL_HOURS", _int_between(1, 720), "hours from 1 to 720") or 24,
+            policy_file=env.get("POLICY_FILE", "").strip() or None,
+            remind_approvers_hours=r.optional("REMIND_APPROVERS_HOURS", _int_between(1, 720), "hours from 1 to 720")
+            or 4,
+            escalate_after_hours=r.optional("ESCALATE_AFTER_HOURS", _int_between(1, 720), "hours from 1 to 720") or 12,
             approvals_required=r.optional(
                 "APPROVALS_REQUIRED", _approvals, "operation=count pairs such as delete=2,create=1"
             )

@@ -67,6 +67,20 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
         _tell(respond, approvals.approve(request_id, body["user"]["id"]))
 
     @replies_on_error
+    def nudge(body: dict[str, Any], respond: Respond) -> None:
+        request_id = _request_id(body)
+        if request_id is None:
+            return _tell(respond, "This button does not belong to a Keywarden request.")
+        _tell(respond, approvals.nudge(request_id, body["user"]["id"]))
+
+    @replies_on_error
+    def cancel(body: dict[str, Any], respond: Respond) -> None:
+        request_id = _request_id(body)
+        if request_id is None:
+            return _tell(respond, "This button does not belong to a Keywarden request.")
+        _tell(respond, approvals.cancel(request_id, body["user"]["id"]))
+
+    @replies_on_error
     def open_deny_form(body: dict[str, Any], respond: Respond) -> None:
         request_id = _request_id(body)
         if request_id is None:
@@ -153,3 +167,5 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
     app.action(ids.DENY)(on_views_lane(open_deny_form))
     app.action(ids.REVEAL)(on_views_lane(open_reveal))
     app.action(ids.ROLLBACK)(ack=_ack, lazy=[rollback])
+    app.action(ids.NUDGE)(ack=_ack, lazy=[nudge])
+    app.action(ids.CANCEL)(ack=_ack, lazy=[cancel])

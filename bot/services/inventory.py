@@ -32,6 +32,7 @@ class UserKeys:
     owner: str | None
     keys: list[KeyView]
     admin_reason: str | None = None  # why the user is an administrator (which policy, by which route)
+    tags: dict[str, str] = field(default_factory=dict)  # its IAM tags, from the ownership index
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class InventoryService:
             owned.owner if owned else None,
             [KeyView(f, findings[f.key_id]) for f in facts],
             access.admin_reason if access else None,
+            dict(owned.tags) if owned else {},
         )
 
     @staticmethod

@@ -81,10 +81,12 @@ class OwnershipIndex:
             session.add(index)
         return len(users)
 
-    def owned_by(self, identities: set[str]) -> list[OwnedUser]:
-        """Users whose owner tag equals one of the identities (Slack id or email, case-insensitive)."""
+    def owned_by(self, identities: set[str], *, fresh: bool = True) -> list[OwnedUser]:
+        """Users whose owner tag equals one of the identities (Slack id or email, case-insensitive).
+
+        `fresh=False`: as the index holds them, without asking AWS (the App Home, published within 3 s)."""
         wanted = {_normalise(i) for i in identities if i}
-        for account in self._aws.aliases:
+        for account in self._aws.aliases if fresh else ():
             self.ensure_fresh(account)
         with self._db.session() as session:
             rows = session.scalars(
