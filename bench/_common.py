@@ -364,6 +364,7 @@ the full-size one alone. `--no-docs` prints without writing.
 | SQS event to alert | `.venv/bin/python -m bench.events_to_alert` | 40 events and a burst of 10 | about 1.5 minutes |
 | Activity | `.venv/bin/python -m bench.activity_cost` | 1,000 CloudTrail events at 2 requests/s | about 30 seconds |
 | Least-privilege scans | `.venv/bin/python -m bench.privilege_cost` | 1,000 / 5,000 users, before/after | 2 minutes |
+| Organisation | `.venv/bin/python -m bench.organization` | 200 x 50 users, 50 ms calls | about 2 minutes |
 
 Everything runs on loopback: moto's server (or moto in process) stands in for AWS and a fake Slack
 Web API (`tests/support/fake_slack.py`) for Slack, so times measure this machine and these
@@ -389,6 +390,8 @@ _ORDER = [
     "events_to_alert:quick",
     "activity_cost",
     "privilege_cost",
+    "organization",
+    "organization:quick",
 ]
 
 

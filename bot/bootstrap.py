@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,15 +11,20 @@ from datetime import timedelta
 from slack_sdk import WebClient
 
 from bot import metrics
-from bot.aws import AwsGateway, SessionFactory
+from bot.access import Access
+from bot.aws import AwsError, AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.db import Database
 from bot.domain.findings import Policy
 from bot.logs import install_secret_redaction
+from bot.policy import load as load_policy
 from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
 from bot.services.audit import AuditLog
+from bot.services.audit_stream import AuditStream
+from bot.services.enforcement import EnforcementService
 from bot.services.exposures import ExposureService
+from bot.services.home import HomeService
 from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
 from bot.services.key_memory import KeyMemory
@@ -30,6 +36,10 @@ from bot.services.scanner import Progress, Scanner, ScanReport
 from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
 from bot.slack import SlackDirectory, Sleep, make_web_client
+
+log = logging.getLogger(__name__)
+
+SETTLED_ACCOUNTS = 20
 
 
 @dataclass
@@ -53,12 +63,19 @@ class Services:
     exposures: ExposureService
     key_changes: KeyChangeService
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
+    audit_stream: AuditStream | None = None
+    enforcement: EnforcementService | None = None
+    home: HomeService | None = None
 
     def scan(
         self, *, post: bool, trigger: str = "schedule", progress: Progress | None = None
     ) -> tuple[ScanReport, Delivery | None]:
         """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
         report = self.scanner.scan(progress=progress)
+        if post and self.enforcement is not None:
+            # Before the digest, so that it says what was deactivated (or would be, in a dry run).
+            run = self.enforcement.run(report)
+            report.notes += run.digest_lines(self.settings.enforce_max_per_scan)
         metrics.scan_finished(report)
         return report, (self.alerts.deliver(report, trigger) if post else None)
 
@@ -78,7 +95,9 @@ class Services:
         hundreds of thousands of them: tens of milliseconds per pause, felt as ack latency under load.
         Frozen objects are never walked again (see the ack benchmark in docs/benchmarks.md).
         """
-        for alias in self.aws.aliases:
+        for warning in self.aws.check_organization():
+            log.warning("%s", warning)
+        for alias in self.aws.aliases[:SETTLED_ACCOUNTS]:  # an organisation's hundreds are built on demand
             self.aws.account(alias).client("iam")
         gc.collect()
         gc.freeze()
@@ -109,15 +128,21 @@ def bootstrap(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    region = settings.aws_region
-    aws = (
-        AwsGateway(settings.accounts, session_factory, region=region)
-        if session_factory
-        else AwsGateway(settings.accounts, region=region)
+    aws = AwsGateway(
+        settings.accounts,
+        **({"session_factory": session_factory} if session_factory else {}),
+        organization=settings.organization,
+        now=clock,
+        region=settings.aws_region,
     )
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url, sleep=sleep)
     directory = SlackDirectory(slack)
-    audit = AuditLog(db, clock)
+    audit = AuditLog(db, clock, stream=settings.audit_webhook_url is not None)
+    stream = (
+        AuditStream(db, clock, settings.audit_webhook_url, settings.audit_webhook_secret)
+        if settings.audit_webhook_url
+        else None
+    )
     policy = policy_of(settings)
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     memory = KeyMemory(db, clock)
@@ -128,7 +153,10 @@ def bootstrap(
     rotations = RotationService(
         settings, clock, db, store, audit, aws, notifier, is_approver=lambda user_id: approvals.is_approver(user_id)
     )
-    approvals = ApprovalService(settings, clock, store, inventory, aws, notifier, directory, rotations=rotations)
+    rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
+    approvals = ApprovalService(
+        settings, clock, store, inventory, aws, notifier, directory, rotations=rotations, access=rules
+    )
     scanner = Scanner(
         aws,
         index,
@@ -169,6 +197,9 @@ def bootstrap(
         db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
     )
     key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
+    home = HomeService(db, clock, index, store, rotations, rules, directory, notifier)
+    approvals.on_change = home.refresh
+    rotations.on_change = home.refresh
     return Services(
         settings=settings,
         clock=clock,
@@ -189,4 +220,32 @@ def bootstrap(
         exposures=exposures,
         key_changes=key_changes,
         sleep=sleep,
+        audit_stream=stream,
+        enforcement=EnforcementService(
+            db,
+            clock,
+            approvals,
+            notifier,
+            directory,
+            lambda: _own_user(aws, inventory),
+            rules=dict(settings.enforce),
+            max_per_scan=settings.enforce_max_per_scan,
+            dry_run=settings.enforce_dry_run,
+            alert_channel=settings.alert_channel,
+        )
+        if settings.enforce
+        else None,
+        home=home,
     )
+
+
+def _own_user(aws: AwsGateway, inventory: InventoryService) -> tuple[str | None, str | None]:
+    """(account alias, IAM user name) of Keywarden's own identity when it is an IAM user; enforcement skips it."""
+    try:
+        arn = aws.caller_arn()
+    except AwsError:
+        return None, None
+    parts = arn.split(":")
+    if len(parts) < 6 or not parts[5].startswith("user/"):
+        return None, None  # a role: it has no access keys of its own
+    return inventory.alias_for(parts[4]), parts[5].rsplit("/", 1)[-1]

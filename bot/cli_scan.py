@@ -40,6 +40,8 @@ def run_scan(
         out.write(render_table(report, now))
     for account in report.failed:
         print(f"keywarden: account {account.account} failed: {account.error}", file=err)
+    for note in report.notes:
+        print(f"keywarden: {note}", file=err)
     if delivery is not None:
         print(
             f"posted: digest {'sent' if delivery.digest_posted else 'NOT sent'}, "
@@ -93,6 +95,7 @@ def report_json(report: ScanReport, now: datetime) -> dict:
         "started_at": report.started_at.isoformat(),
         "finished_at": report.finished_at.isoformat(),
         "iam_calls": report.iam_calls,
+        "notes": report.notes,
         "accounts": [
             {"account": a.account, "users": a.users, "keys": a.keys, "iam_calls": a.iam_calls, "error": a.error}
             for a in report.accounts

@@ -72,6 +72,20 @@ class AuditEvent(Base):
     row_hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditOutbox(Base):
+    """Audit events waiting for the audit webhook: written with their audit row, deleted once delivered."""
+
+    __tablename__ = "audit_outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    audit_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    created_at: Mapped[datetime]
+    event_type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
 class IamUserRecord(Base):
     """The ownership index: IAM users and their tags, refreshed per account."""
 
@@ -144,6 +158,14 @@ class KeyRequest(Base):
     owner_ok: Mapped[bool] = mapped_column(Boolean, default=True)
     # The status the Slack messages last showed; a sweep re-sends what Slack did not accept.
     notified_status: Mapped[str | None] = mapped_column(String(16))
+    # The policy rule that applied when the request was filed (NULL without POLICY_FILE) and, as JSON, whom it
+    # named: {"approvers": [...], "owner": "<owner tag>", "escalate_to": [...]}; later policy edits do not move it.
+    policy_rule: Mapped[str | None] = mapped_column(String(64))
+    policy: Mapped[str | None] = mapped_column(Text)
+    # Reminders and escalation of a pending request, and the requester's last Nudge.
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    nudged_at: Mapped[datetime | None]
 
 
 class Approval(Base):
@@ -207,6 +229,20 @@ class FindingNotice(Base):
     notified_at: Mapped[datetime | None]
     notified_severity: Mapped[int | None] = mapped_column(Integer)
     resolved_at: Mapped[datetime | None]
+    notify_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Enforcement(Base):
+    """ENFORCE's memory per key: the warnings sent before the deadline, and the deactivation made."""
+
+    __tablename__ = "enforcements"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    warned_3_at: Mapped[datetime | None]
+    warned_1_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class Snooze(Base):

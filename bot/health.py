@@ -57,6 +57,12 @@ def health(services: Services, is_leader: Callable[[], bool] | None = None) -> t
     if is_leader is not None:
         body["scheduler"] = "leader" if is_leader() else "standby"
         body["last_scan_age_seconds"] = _last_scan_age(services)
+    if services.audit_stream is not None:
+        try:
+            body["audit_backlog"] = services.audit_stream.backlog().as_health()
+        except Exception as e:  # a health check reports, it does not raise
+            log.warning("health check: audit backlog unreadable: %s", type(e).__name__)
+            body["audit_backlog"] = "unknown"
     if migrations == "behind":
         body["status"] = "error"
         return "503 Service Unavailable", body

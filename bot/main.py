@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime
 
 from dotenv import load_dotenv
 
@@ -39,21 +40,46 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="export the audit log, or verify its hash chain")
     audit.add_argument("action", nargs="?", choices=["verify"], help="check the hash chain (exit 1 if broken)")
     audit.add_argument("--csv", action="store_true", help="write every event as CSV to stdout")
+    audit.add_argument("--json", action="store_true", help="write every event as a JSON line (docs/audit-events.md)")
+    audit.add_argument("--since", type=_when, help="from this date or time on (ISO 8601, UTC by default)")
+    audit.add_argument("--until", type=_when, help="before this date or time (ISO 8601, UTC by default)")
+    policy = sub.add_parser("policy", help="check the approval policy file, or explain which rule applies")
+    policy_sub = policy.add_subparsers(dest="action", required=True)
+    check = policy_sub.add_parser("check", help="validate a policy file (default: POLICY_FILE)")
+    check.add_argument("file", nargs="?")
+    explain = policy_sub.add_parser("explain", help="which rule applies to a request, and who may approve it")
+    explain.add_argument("operation")
+    explain.add_argument("target", metavar="account:user")
+    explain.add_argument("--as", dest="as_user", required=True, metavar="user-id", help="the requester's Slack id")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "audit" and not (args.action or args.csv):
-        parser.error("audit: use `audit verify` or `audit --csv`")
+    if args.command == "audit" and not (args.action or args.csv or args.json):
+        parser.error("audit: use `audit verify`, `audit --csv` or `audit --json`")
+    if args.command == "audit" and args.csv and args.json:
+        parser.error("audit: --csv or --json, not both")
     if args.command == "findings":
         from bot.cli_findings import run_findings
 
         return run_findings(as_json=args.json, out=sys.stdout)
     if args.command == "audit" and args.action == "verify":
         return verify_audit(load_settings_or_exit(slack=False))
+    if args.command == "policy":
+        from bot import cli_policy
+
+        settings = load_settings_or_exit(slack=False)
+        if args.action == "check":
+            return cli_policy.check(settings, args.file)
+        setup_logging(settings.log_level, settings.log_format)
+        return cli_policy.explain(settings, args.operation, args.target, args.as_user)
     settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))
+    if settings.policy_file and args.command in (None, "run", "scheduler"):
+        from bot.cli_policy import load_or_exit
+
+        load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "db":
         from bot.db import Database
@@ -62,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print("database is up to date")
         return 0
     if args.command == "audit":
-        return export_audit(settings)
+        return export_audit(settings, as_json=args.json, since=args.since, until=args.until)
     if args.command == "scan":
         from bot.cli_scan import run_scan
 
@@ -72,15 +98,32 @@ def main(argv: list[str] | None = None) -> int:
     return run(settings)
 
 
-def export_audit(settings: Settings) -> int:
+def _when(value: str) -> datetime:
+    from bot.domain.audit_events import parse_when
+
+    try:
+        return parse_when(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def export_audit(
+    settings: Settings, *, as_json: bool = False, since: datetime | None = None, until: datetime | None = None
+) -> int:
     import csv
 
     from bot.bootstrap import bootstrap
 
     services = bootstrap(settings)
+    if as_json:
+        for line in services.audit.events(since, until):
+            sys.stdout.write(line + "\n")
+        return 0
     writer = csv.writer(sys.stdout)
     writer.writerow(["at", "actor", "action", "outcome", "request_id", "account", "iam_user", "key_id", "detail"])
     for e in services.audit.all():
+        if (since and e.at < since) or (until and e.at >= until):
+            continue
         cells = [e.at.isoformat(), e.actor, e.action, e.outcome, e.request_id, e.account, e.iam_user, e.key_id]
         writer.writerow([spreadsheet_safe(c) for c in [*cells, e.detail]])
     return 0

@@ -136,6 +136,33 @@ def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, re
     return f"{title}: {req.status.value}", blocks
 
 
+def build_reminder(req: Request, mentions: list[str], kind: str, hours: int) -> Message:
+    """A thread reply under the approval message: a reminder, an escalation or the requester's nudge."""
+    who_ = " ".join(mentions) or "approvers"
+    if kind == "escalated":
+        text = (
+            f":rotating_light: {req.id} has waited {hours} h without a decision: {who_} may now decide it too "
+            f"({len(req.approvers)} of {req.approvals_needed} approvals so far)."
+        )
+    elif kind == "nudged":
+        text = f":wave: {who(req.requester)} is waiting for {req.id}: {who_}, please approve or deny it."
+    else:
+        text = f":hourglass: {who_}: {req.id} has waited {hours} h for a decision."
+    return text, [section(text)]
+
+
+def build_pending_dm(req: Request, hours: int) -> Message:
+    """The requester's DM while their request waits: approvers were reminded; a Nudge button."""
+    text = (
+        f"Your request {req.id} ({headline(req)}) has waited {hours} h; its approvers were reminded. "
+        "*Nudge* reminds them again (at most once an hour)."
+    )
+    return text, [
+        section(text),
+        {"type": "actions", "block_id": "nudge", "elements": [button("Nudge", ids.NUDGE, req.id)]},
+    ]
+
+
 def build_secret_loading_modal() -> dict[str, Any]:
     return {
         "type": "modal",

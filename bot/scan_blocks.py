@@ -81,6 +81,7 @@ class DigestFacts:
     resolved: int = 0
     new: int = 0
     owners_messaged: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def build_digest(d: DigestFacts, now: datetime) -> Message:
@@ -122,6 +123,7 @@ def build_digest(d: DigestFacts, now: datetime) -> Message:
         extra.append(f"Not announced: {quiet_snoozed} snoozed, {quiet_exempt} exempt")
     for account, error in d.failed.items():
         extra.append(f":x: account `{account}` could not be scanned: {escape(error)}")
+    extra += [f":information_source: {escape(note)}" for note in d.notes]
     extra.append(f"{d.owners_messaged} owner(s) were messaged.")
     blocks.append(context("\n".join(extra)))
     return title, blocks
@@ -142,6 +144,7 @@ def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) ->
             f"{len(report.failed)} account(s) failed: "
             + "; ".join(f"{a.account}: {escape(a.error or '')}" for a in report.failed)
         )
+    parts += report.notes
     if delivery.digest_posted and channel:
         parts.append(f"digest posted in <#{channel}>")
     parts.append(f"{delivery.owners_messaged} owner(s) messaged")

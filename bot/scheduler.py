@@ -133,13 +133,16 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
 
     def housekeeping() -> None:
         approvals.expire_due()
+        approvals.remind_due()
         approvals.reconcile_stuck(timedelta(minutes=services.settings.reconcile_after_minutes))
         approvals.resync()
         # An exposure response is claimed for seconds; one left longer was interrupted (crash, Slack down).
         services.exposures.resume_unfinished(timedelta(minutes=max(2, services.settings.reconcile_after_minutes)))
 
     settings = services.settings
-    return {
+    stream = services.audit_stream
+    streaming = {"audit_stream": (stream.deliver_due, IntervalTrigger(seconds=5))} if stream else {}
+    return streaming | {
         "housekeeping": (housekeeping, IntervalTrigger(seconds=60)),
         "rotations": (services.rotations.advance_due, IntervalTrigger(minutes=15)),
         "scan": (

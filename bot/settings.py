@@ -19,6 +19,10 @@ DEFAULT_ACCOUNT = "default"
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ROLE_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_OU_OR_ROOT = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -34,6 +38,17 @@ class Account:
     alias: str
     role_arn: str | None = None
     external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Organization:
+    """AWS Organizations discovery: every ACTIVE account reached through the same role name."""
+
+    role_name: str
+    management_role_arn: str | None = None
+    external_id: str | None = None
+    include_ous: frozenset[str] = frozenset()
+    exclude_accounts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,9 @@ class Settings:
     scheduler: bool = True
     log_level: str = "INFO"
     request_ttl_hours: int = 24
+    policy_file: str | None = None
+    remind_approvers_hours: int = 4
+    escalate_after_hours: int = 12
     reveal_ttl_hours: int = 24
     approvals_required: Mapping[str, int] = field(default_factory=dict)
     secret_delivery: str = "reveal"
@@ -78,6 +96,12 @@ class Settings:
     require_extra_approval_for_admin: bool = True
     events_queue_url: str | None = None
     slack_admin_token: str | None = None
+    organization: Organization | None = None
+    audit_webhook_url: str | None = None
+    enforce: Mapping[str, int] = field(default_factory=dict)
+    enforce_max_per_scan: int = 20
+    enforce_dry_run: bool = False
+    audit_webhook_secret: str | None = None
     aws_region: str | None = None
     log_format: str = "text"
     metrics_port: int | None = None
@@ -139,6 +163,10 @@ class Settings:
             log_level=r.optional("LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR") or "INFO",
             request_ttl_hours=r.optional("REQUEST_TTL_HOURS", _int_between(1, 720), "hours from 1 to 720") or 24,
             reveal_ttl_hours=r.optional("REVEAL_TTL_HOURS", _int_between(1, 720), "hours from 1 to 720") or 24,
+            policy_file=env.get("POLICY_FILE", "").strip() or None,
+            remind_approvers_hours=r.optional("REMIND_APPROVERS_HOURS", _int_between(1, 720), "hours from 1 to 720")
+            or 4,
+            escalate_after_hours=r.optional("ESCALATE_AFTER_HOURS", _int_between(1, 720), "hours from 1 to 720") or 12,
             approvals_required=r.optional(
                 "APPROVALS_REQUIRED", _approvals, "operation=count pairs such as delete=2,create=1"
             )
@@ -160,7 +188,7 @@ class Settings:
             or "UTC",
             remind_every_days=r.optional("REMIND_EVERY_DAYS", _int_between(1, 365), "days from 1 to 365") or 7,
             exempt=r.optional("EXEMPT", _exempt_list, "comma-separated key ids, users or account:user") or frozenset(),
-            scan_concurrency=r.optional("SCAN_CONCURRENCY", _int_between(1, 32), "a number from 1 to 32") or 4,
+            scan_concurrency=r.optional("SCAN_CONCURRENCY", _int_between(1, 64), "a number from 1 to 64") or 4,
             reconcile_after_minutes=r.optional(
                 "RECONCILE_AFTER_MINUTES", _int_between(0, 1440), "minutes from 0 to 1440"
             )
@@ -186,7 +214,29 @@ class Settings:
             access_cache_hours=r.optional("ACCESS_CACHE_HOURS", _int_between(1, 48), "hours from 1 to 48") or 4,
             strict_policy_findings=_flag(r, env, "STRICT_POLICY_FINDINGS", False),
             require_extra_approval_for_admin=_flag(r, env, "REQUIRE_EXTRA_APPROVAL_FOR_ADMIN", True),
+            audit_webhook_url=r.optional(
+                "AUDIT_WEBHOOK_URL", _webhook_url, "an https:// URL (http:// only to 127.0.0.1, localhost or [::1])"
+            ),
+            audit_webhook_secret=r.optional("AUDIT_WEBHOOK_SECRET", _webhook_secret, "at least 16 characters"),
         )
+        settings = replace(
+            settings,
+            enforce=r.optional("ENFORCE", _enforce, "kind=days pairs such as unused=60,age=120 (kinds: unused, age)")
+            or {},
+            enforce_max_per_scan=r.optional("ENFORCE_MAX_PER_SCAN", _int_between(1, 1000), "a number from 1 to 1000")
+            or 20,
+            enforce_dry_run=bool(r.optional("ENFORCE_DRY_RUN", _on_off, "true or false")),
+        )
+        if settings.audit_webhook_secret and not settings.audit_webhook_url:
+            raise SettingsError("AUDIT_WEBHOOK_SECRET is set but AUDIT_WEBHOOK_URL is not: set both, or neither")
+        organization = _organization(r)
+        if organization is not None:
+            # With discovery, ACCOUNTS only adds accounts (or overrides discovered ones): no implicit default.
+            settings = replace(
+                settings,
+                organization=organization,
+                accounts=settings.accounts if env.get("ACCOUNTS", "").strip() else (),
+            )
         settings = replace(settings, aws_region=_region_for(settings.accounts, env))
         if settings.warn_key_age_days >= settings.max_key_age_days:
             raise SettingsError(
@@ -199,6 +249,79 @@ class Settings:
                 f"(got {settings.rotation_stall_days} and {settings.rotation_grace_days})"
             )
         return settings
+
+
+def _organization(r: _Reader) -> Organization | None:
+    role_name = r.optional("ORG_ROLE_NAME", _matching(_ROLE_NAME), "an IAM role name such as keywarden")
+    others = ["ORG_MANAGEMENT_ROLE_ARN", "ORG_EXTERNAL_ID", "ORG_INCLUDE_OUS", "ORG_EXCLUDE_ACCOUNTS"]
+    if role_name is None:
+        given = [name for name in others if r.env.get(name, "").strip()]
+        if given:
+            raise SettingsError(f"{given[0]} is set but ORG_ROLE_NAME is not: set ORG_ROLE_NAME to turn discovery on")
+        return None
+    return Organization(
+        role_name=role_name,
+        management_role_arn=r.optional(
+            "ORG_MANAGEMENT_ROLE_ARN", _matching(_ROLE_ARN), "a role ARN such as arn:aws:iam::123456789012:role/name"
+        ),
+        external_id=r.optional("ORG_EXTERNAL_ID", _matching(_EXTERNAL_ID), "2 to 1224 characters of [\\w+=,.@:/-]"),
+        include_ous=r.optional(
+            "ORG_INCLUDE_OUS", _pattern_list(_OU_OR_ROOT, "an OU id"), "comma-separated OU ids such as ou-ab12-cd34ef56"
+        )
+        or frozenset(),
+        exclude_accounts=r.optional(
+            "ORG_EXCLUDE_ACCOUNTS", _pattern_list(_ACCOUNT_ID, "a 12-digit account id"), "comma-separated account ids"
+        )
+        or frozenset(),
+    )
+
+
+def _enforce(value: str) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        kind, sep, days = part.partition("=")
+        kind = kind.strip().lower()
+        if not sep or kind not in {"unused", "age"}:
+            raise ValueError(f"{part!r} does not name a kind (unused, age)")
+        if not days.strip().isdigit() or not 1 <= int(days) <= 3650:
+            raise ValueError(f"{part!r} needs a number of days from 1 to 3650")
+        if kind in result:
+            raise ValueError(f"{kind!r} appears twice")
+        result[kind] = int(days)
+    return result
+
+
+def _webhook_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        raise ValueError("not a URL") from None
+    if parts.scheme == "https" and host:
+        return value
+    if parts.scheme == "http" and host in {"127.0.0.1", "localhost", "::1"}:
+        return value  # a relay on the same host (or a test receiver); anything further away needs TLS
+    raise ValueError("the audit trail leaves the host only over https")
+
+
+def _webhook_secret(value: str) -> str:
+    if len(value) < 16:
+        raise ValueError("too short")
+    return value
+
+
+def _pattern_list(pattern: re.Pattern[str], what: str) -> Callable[[str], frozenset[str]]:
+    def parse(value: str) -> frozenset[str]:
+        items = [p.strip() for p in value.split(",") if p.strip()]
+        bad = [i for i in items if not pattern.match(i)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not {what}")
+        return frozenset(items)
+
+    return parse
 
 
 class _Reader:

@@ -67,6 +67,20 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
         _tell(respond, approvals.approve(request_id, body["user"]["id"]))
 
     @replies_on_error
+    def nudge(body: dict[str, Any], respond: Respond) -> None:
+        request_id = _request_id(body)
+        if request_id is None:
+            return _tell(respond, "This button does not belong to a Keywarden request.")
+        _tell(respond, approvals.nudge(request_id, body["user"]["id"]))
+
+    @replies_on_error
+    def cancel(body: dict[str, Any], respond: Respond) -> None:
+        request_id = _request_id(body)
+        if request_id is None:
+            return _tell(respond, "This button does not belong to a Keywarden request.")
+        _tell(respond, approvals.cancel(request_id, body["user"]["id"]))
+
+    @replies_on_error
     def open_deny_form(body: dict[str, Any], respond: Respond) -> None:
         request_id = _request_id(body)
         if request_id is None:
@@ -110,7 +124,7 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
 
     def key_of(body: dict[str, Any]) -> tuple[str, str] | None:
         account, _, key_id = _value(body).partition("|")
-        if account in services.settings.account_aliases and ACCESS_KEY_ID.match(key_id):
+        if account in services.aws.aliases and ACCESS_KEY_ID.match(key_id):
             return account, key_id
         return None
 
@@ -148,7 +162,10 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
     app.action(ids.ALERT_ROTATE)(ack=_ack, lazy=[file_from_alert("rotate")])
     app.action(ids.ALERT_DEACTIVATE)(ack=_ack, lazy=[file_from_alert("deactivate")])
     app.action(ids.ALERT_SNOOZE)(ack=_ack, lazy=[snooze])
+    app.action(ids.ENFORCE_REACTIVATE)(ack=_ack, lazy=[file_from_alert("reactivate")])
     app.action(ids.APPROVE)(ack=_ack, lazy=[approve])
     app.action(ids.DENY)(on_views_lane(open_deny_form))
     app.action(ids.REVEAL)(on_views_lane(open_reveal))
     app.action(ids.ROLLBACK)(ack=_ack, lazy=[rollback])
+    app.action(ids.NUDGE)(ack=_ack, lazy=[nudge])
+    app.action(ids.CANCEL)(ack=_ack, lazy=[cancel])

@@ -126,7 +126,7 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
 
     def ack_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         try:
-            cmd = parse(command.get("text", ""), settings.account_aliases)
+            cmd = parse(command.get("text", ""), services.aws.aliases)
         except InputError as e:
             ack(response_type="ephemeral", text=escape(str(e)))
             return
@@ -150,7 +150,7 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
     @replies_on_error
     def run_command(command: dict[str, Any], respond: Respond) -> None:
         try:
-            cmd = parse(command.get("text", ""), settings.account_aliases)
+            cmd = parse(command.get("text", ""), services.aws.aliases)
         except InputError:
             return  # already answered in the ack
         route = ROUTES.get(cmd.name)  # None for the form, opened in the ack

@@ -23,7 +23,7 @@ log = logging.getLogger("keywarden.events")
 
 # The manifest's `bot_events` that a listener here handles (each `message.*` arrives as a `message` event);
 # a test holds manifest.yaml to exactly these.
-HANDLED: frozenset[str] = frozenset({"message.channels", "message.groups", "message.im"})
+HANDLED: frozenset[str] = frozenset({"message.channels", "message.groups", "message.im", "app_home_opened"})
 
 # Subtypes whose text is something a person wrote; the rest (joins, topics, deletions, bots) are not looked at.
 _PEOPLE = {None, "message_changed", "thread_broadcast", "file_share", "me_message"}
@@ -72,6 +72,18 @@ def register(app: App, services: Services) -> None:
             log.error("looking at a message failed: %s%s", type(e).__name__, at)
 
     app.event("message")(ack=ack_message, lazy=[look_for_keys])
+
+    def publish_home(body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        user = event.get("user")
+        if event.get("tab", "home") != "home" or not isinstance(user, str) or services.home is None:
+            return
+        try:
+            services.home.publish(user[:32])
+        except Exception as e:
+            log.error("publishing the App Home failed: %s", type(e).__name__)
+
+    app.event("app_home_opened")(ack=ack_message, lazy=[publish_home])
 
 
 def register_fallback(app: App) -> None:

@@ -39,14 +39,14 @@ def _deny_target(view: dict[str, Any]) -> str | None:
 
 
 def register(app: App, services: Services) -> None:
-    aliases = services.settings.account_aliases
+    aws = services.aws
 
     def request_errors(view: dict[str, Any]) -> dict[str, str]:
         operation, text = _request_text(view)
         if operation not in _FILED_BY_MODAL:
             return {ids.BLOCK_OPERATION: "Choose an operation."}
         try:
-            parse(text, aliases)
+            parse(text, aws.aliases)
         except InputError as e:
             message = str(e).split(" Usage:")[0]
             return {ids.BLOCK_REASON if "reason" in message else ids.BLOCK_TARGET: message[:150]}
@@ -74,7 +74,7 @@ def register(app: App, services: Services) -> None:
         user_id = body["user"]["id"]
         _, text = _request_text(view)
         try:
-            cmd = parse(text, aliases)
+            cmd = parse(text, aws.aliases)
             request = services.approvals.file(user_id, cmd)
             services.notifier.dm(user_id, build_break_glass_done(request) if cmd.now else build_request_filed(request))
         except Exception as e:  # no response_url for modals: the answer goes to the user's DM

@@ -112,6 +112,7 @@ class AlertService:
             resolved=delivery.resolved,
             new=len(new_keys),
             owners_messaged=delivery.owners_messaged,
+            notes=report.notes,
         )
         posted = self._notifier.post(self._channel, build_digest(facts, now)) if self._channel else None
         delivery.digest_posted = posted is not None
@@ -156,8 +157,27 @@ class AlertService:
                 if key not in current and row.resolved_at is None:
                     row.resolved_at = now
                     resolved += 1
+                    self._audit.record(
+                        session,
+                        "keywarden",
+                        "finding_resolved",
+                        account=row.account,
+                        iam_user=row.iam_user,
+                        key_id=row.subject if row.subject.startswith(("AKIA", "ASIA")) else None,
+                        detail=row.code,
+                    )
             for key, f in current.items():
                 row = rows.get(key)
+                if row is None or row.resolved_at is not None:
+                    self._audit.record(
+                        session,
+                        "keywarden",
+                        "finding_opened",
+                        account=f.account,
+                        iam_user=f.user,
+                        key_id=f.key_id,
+                        detail=f"{f.code}: {f.finding.message}",
+                    )
                 if row is None:
                     new.add(key)
                     session.add(
@@ -188,6 +208,7 @@ class AlertService:
                 if row is not None:
                     row.notified_at = now
                     row.notified_severity = int(current[key].finding.severity)
+                    row.notify_count = (row.notify_count or 0) + 1
                     row.resolved_at = None
 
     def _record_run(self, report: ScanReport, delivery: Delivery, trigger: str) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.access import Access, Decision
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, AwsUnavailable, NewKey
 from bot.blocks import key_lines
 from bot.clock import Clock
@@ -19,7 +21,6 @@ from bot.domain.requests import (
     OPEN,
     Operation,
     Status,
-    approvals_needed,
     iam_user_of,
     outcome_needs_new_dm,
 )
@@ -28,6 +29,8 @@ from bot.operations import OPERATIONS, Target, admin_approval
 from bot.request_blocks import (
     build_approval_message,
     build_error_modal,
+    build_pending_dm,
+    build_reminder,
     build_requester_dm,
     build_secret_loading_modal,
     build_secret_modal,
@@ -56,6 +59,7 @@ class ApprovalService:
         notifier: Notifier,
         directory: SlackDirectory,
         rotations: RotationService | None = None,
+        access: Access | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -64,25 +68,19 @@ class ApprovalService:
         self._aws = aws
         self._notifier = notifier
         self._directory = directory
+        self._access = access or Access(settings, directory)
         self._rotations = rotations  # a revealed rotate request hands its new key over to it
+        self.on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
         self._own_users: dict[str, str | None] = {}  # account alias -> Keywarden's own IAM user there, if any
+
+    @property
+    def access(self) -> Access:
+        return self._access
 
     # Who may decide
     def is_approver(self, user_id: str) -> bool:
         """Asked live (the approver group is read from Slack each time): a removed member loses the right at once."""
-        return user_id in self._settings.approver_ids or user_id in self._approvers()
-
-    def _approvers(self) -> frozenset[str]:
-        """Everyone who may decide right now: APPROVER_IDS and the approver group's members (one Slack call)."""
-        group = self._settings.approver_group
-        if not group:
-            return frozenset(self._settings.approver_ids)
-        members = self._directory.group_members(group)
-        if members is None:
-            raise InputError(
-                "Slack did not say who is in the approver group just now, so nothing was changed. Try again."
-            )
-        return frozenset(self._settings.approver_ids) | members
+        return self._access.is_approver(user_id)
 
     def _refused(
         self, user_id: str, attempted: str, why: str, request: Request | None = None, **target: str | None
@@ -106,9 +104,27 @@ class ApprovalService:
         OPERATIONS[operation].check(target)
         if operation is Operation.ROTATE:
             self._refuse_second_rotation(target)
+        decision = self._access.decide(requester, operation, target)
+        if decision.deny:
+            self._refused(
+                requester,
+                operation.value + (" --now" if cmd.now else ""),
+                f"policy rule `{decision.rule}` denies it",
+                account=target.account,
+                iam_user=target.name,
+                key_id=target.key.facts.key_id if target.key else None,
+            )
+            raise InputError(f"Refused by policy rule `{decision.rule}`: {decision.deny}")
+        if decision.require_reason and not cmd.reason.strip():
+            raise InputError(
+                f"Policy rule `{decision.rule}` requires a reason: add it after the target, e.g. "
+                f"`{operation.value} {cmd.key_id or cmd.user} <why you need this>`. Nothing was filed."
+            )
         if cmd.now:
-            return self._break_glass(requester, cmd, target)
+            return self._break_glass(requester, cmd, target, decision)
         now = self._clock()
+        if decision.auto_approve:
+            return self._auto_approve(requester, operation, target, cmd.reason, decision)
         request = self._add(
             requester,
             operation,
@@ -116,26 +132,49 @@ class ApprovalService:
             cmd.reason,
             status=Status.PENDING,
             expires_at=now + timedelta(hours=self._settings.request_ttl_hours),
+            decision=decision,
         )
         self.sync(request)
         return request
 
-    def _break_glass(self, requester: str, cmd: Command, target: Target) -> Request:
+    def _auto_approve(
+        self, requester: str, operation: Operation, target: Target, reason: str, decision: Decision
+    ) -> Request:
+        """A rule with `auto_approve: true`: approved at once by the policy, announced and audited as such."""
+        request = self._add(
+            requester,
+            operation,
+            target,
+            reason,
+            status=Status.APPROVED,
+            expires_at=self._clock(),
+            action="approved_by_policy",
+            decision=decision,
+        )
+        self._after_approval(request)
+        return self._store.get(request.id) or request
+
+    def _break_glass(self, requester: str, cmd: Command, target: Target, decision: Decision) -> Request:
         """`deactivate --now`: the key's owner or an approver deactivates at once, announced to approvers.
 
         It supersedes the pending and approved requests on the key, so nobody can block it by filing first."""
-        if not (self._owns(requester, target) or self.is_approver(requester)):
+        if not self._access.may_break_glass(requester, target, decision):
             key_id = target.key.facts.key_id if target.key else None
             self._refused(
                 requester,
                 "deactivate --now",
-                "neither the key's owner nor an approver",
+                "not allowed to break glass" + (f" by policy rule `{decision.rule}`" if decision.rule else ""),
                 account=target.account,
                 iam_user=target.name,
                 key_id=key_id,
             )
+            allowed = " or ".join(
+                {"owner": "the key's owner", "approvers": "an approver"}[b] for b in decision.break_glass
+            )
             raise InputError(
-                "Only the key's owner or an approver may use `--now`. Without it, the request goes to approval."
+                f"Only {allowed or 'nobody'} may use `--now`"
+                + (f" (policy rule `{decision.rule}`)" if decision.rule else "")
+                + ". Without it, the request goes to approval."
             )
         request, superseded = self._store.add_break_glass(
             **self._fields(
@@ -146,11 +185,36 @@ class ApprovalService:
                 status=Status.APPROVED,
                 expires_at=self._clock(),
                 note=f":rotating_light: *Break-glass*: deactivated at once by {who(requester)} (suspected compromise).",
+                decision=decision,
             ),
             action="break_glass",
         )
         for old in superseded:
             self.sync(old)
+        return self.execute(request.id) or request
+
+    def enforce(self, account: str, user: str, key_id: str, reason: str, rule: str) -> Request:
+        """ENFORCE: deactivate a key as a request filed by Keywarden and approved by `rule`, executed at once."""
+        keys = self._inventory.user_keys(account, user)
+        key = next((k for k in keys.keys if k.facts.key_id == key_id), None)
+        if key is None:
+            raise InputError(f"`{key_id}` is no longer a key of `{account}:{user}`.")
+        target = Target(keys, key)
+        OPERATIONS[Operation.DEACTIVATE].check(target)
+        fields = self._fields(
+            SYSTEM,
+            Operation.DEACTIVATE,
+            target,
+            reason,
+            status=Status.APPROVED,
+            expires_at=self._clock(),
+            note=f":lock: *Enforced* by Keywarden ({reason}); approved by `{rule}`.",
+        )
+        try:
+            request = self._store.add(**fields, action="requested")
+        except DuplicateRequest as e:
+            raise InputError(f"request {e.existing} is already open for this key: left to it") from None
+        self._store.note(request.id, rule, "approved", detail="built-in enforcement rule")
         return self.execute(request.id) or request
 
     def _add(
@@ -163,10 +227,13 @@ class ApprovalService:
         status: Status,
         expires_at: datetime,
         action: str = "requested",
+        decision: Decision | None = None,
     ) -> Request:
         try:
             return self._store.add(
-                **self._fields(requester, operation, target, reason, status=status, expires_at=expires_at),
+                **self._fields(
+                    requester, operation, target, reason, status=status, expires_at=expires_at, decision=decision
+                ),
                 action=action,
             )
         except DuplicateRequest as e:
@@ -186,11 +253,16 @@ class ApprovalService:
         status: Status,
         expires_at: datetime,
         note: str = "",
+        decision: Decision | None = None,
     ) -> dict[str, Any]:
         """A new request's row, as the store takes it."""
         owns = self._owns(requester, target)
-        admin_extra, admin_line = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
-        configured = dict(self._settings.approvals_required)
+        decision = decision or self._access.decide(requester, operation, target)
+        _, admin_line = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
+        if decision.rule is not None:  # the rule's count is the count: no extra for admins or non-owners
+            admin_line = admin_line.replace(" It needs one more approval than usual.", "")
+        if decision.auto_approve:
+            note = "\n".join(x for x in (note, f":robot_face: *Approved by policy* (rule `{decision.rule}`).") if x)
         return {
             "operation": operation,
             "account": target.account,
@@ -198,12 +270,15 @@ class ApprovalService:
             "key_id": target.key.facts.key_id if target.key else None,
             "requester": requester,
             "reason": reason,
-            # A requester who does not own the user needs one more approver than usual; so does an admin target.
-            "approvals_needed": approvals_needed(operation, configured, owns) + admin_extra,
+            # Without a policy a requester who does not own the user needs one more approver than usual; so does
+            # an admin target (bot/access.py). With one, the rule's count.
+            "approvals_needed": decision.approvals,
             "expires_at": expires_at,
-            "details": "\n".join(x for x in (note, admin_line, self._details(target, operation)) if x),
-            "owner_ok": owns,
+            "details": "\n".join(x for x in (note, decision.line, admin_line, self._details(target, operation)) if x),
+            "owner_ok": owns or decision.rule is not None,
             "status": status,
+            "policy_rule": decision.rule,
+            "policy": self._access.remember(decision, target),
         }
 
     def _target(self, cmd: Command) -> Target:
@@ -248,8 +323,7 @@ class ApprovalService:
             )
 
     def _owns(self, user_id: str, target: Target) -> bool:
-        owner = (target.user.owner or "").lower()
-        return bool(owner) and owner in {i.lower() for i in self._directory.person(user_id).identities}
+        return self._access.owns(user_id, target.user.owner)
 
     def _details(self, target: Target, operation: Operation | None = None) -> str:
         now = self._clock()
@@ -275,7 +349,7 @@ class ApprovalService:
             self._refused(approver, "approve", "own request", request)
             return "You cannot approve your own request: another approver must decide."
         # Read live once per click: it decides this click and re-checks everyone counted before.
-        approvers = self._approvers()
+        approvers = self._access.approvers_of(request, [approver, *request.approvers])
         if approver not in approvers:
             self._refused(approver, "approve", "not an approver", request)
             return "Only approvers can approve requests. Nothing was changed."
@@ -340,7 +414,7 @@ class ApprovalService:
         if approver == request.requester:
             self._refused(approver, "deny", "own request", request)
             return f"You cannot decide your own request; `cancel {request_id}` withdraws it."
-        if not self.is_approver(approver):
+        if approver not in self._access.approvers_of(request, [approver]):
             self._refused(approver, "deny", "not an approver", request)
             return "Only approvers can deny requests. Nothing was changed."
         if request.status is not Status.PENDING:
@@ -650,6 +724,69 @@ class ApprovalService:
                 self.sync(expired)
         return count
 
+    def remind_due(self) -> int:
+        """Remind a pending request's approvers once after REMIND_APPROVERS_HOURS, in the approval message's thread
+        (and offer the requester a Nudge); after ESCALATE_AFTER_HOURS add the rule's escalate_to (or
+        APPROVER_GROUP) and tell them. Each is stamped and audited in one transaction: never twice, never after a
+        decision."""
+        now = self._clock()
+        remind = self._settings.remind_approvers_hours
+        escalate = self._settings.escalate_after_hours
+        count = 0
+        for request in self._store.pending(now):
+            waited = now - request.created_at
+            if request.escalated_at is None and waited >= timedelta(hours=escalate):
+                mentions = self._access.mentions_of(request, escalation=True)
+                done = self._store.stamp_pending(
+                    request.id, "escalated_at", actor=SYSTEM, action="escalated", detail=" ".join(mentions)
+                )
+                if done:
+                    count += 1
+                    self._thread(done, build_reminder(done, mentions, "escalated", escalate))
+            elif request.reminded_at is None and request.escalated_at is None and waited >= timedelta(hours=remind):
+                mentions = self._access.mentions_of(request)
+                done = self._store.stamp_pending(
+                    request.id, "reminded_at", actor=SYSTEM, action="reminded", detail=" ".join(mentions)
+                )
+                if done:
+                    count += 1
+                    self._thread(done, build_reminder(done, mentions, "reminded", remind))
+                    posted = self._notifier.dm(done.requester, build_pending_dm(done, remind))
+                    if posted:
+                        self._store.set(done.id, dm_channel=posted[0], dm_ts=posted[1])
+        return count
+
+    def nudge(self, request_id: str, user_id: str) -> str:
+        """The requester's Nudge: approvers reminded in the thread, at most once an hour, audited."""
+        request = self._store.get(request_id)
+        if request is None or request.requester != user_id:
+            if request is not None:
+                self._refused(user_id, "nudge", "not the requester", request)
+            return f"You have no request {request_id}. `requests` lists yours."
+        if request.status is not Status.PENDING:
+            return f"{request_id} is {request.status.value}: there is nobody left to nudge."
+        hour_ago = self._clock() - timedelta(hours=1)
+        mentions = self._access.mentions_of(request, escalation=False)
+        if request.escalated_at is not None:
+            mentions += [m for m in self._access.mentions_of(request, escalation=True) if m not in mentions]
+        done = self._store.stamp_pending(
+            request_id, "nudged_at", actor=user_id, action="nudged", not_since=hour_ago, requester=user_id
+        )
+        if done is None:
+            current = self._store.get(request_id)
+            if current is not None and current.status is not Status.PENDING:
+                return f"{request_id} is {current.status.value}: there is nobody left to nudge."
+            last = current.nudged_at if current else None
+            again = f" You can nudge again after {last + timedelta(hours=1):%H:%M} UTC." if last else ""
+            return f"You nudged the approvers of {request_id} less than an hour ago.{again}"
+        self._thread(done, build_reminder(done, mentions, "nudged", 0))
+        return f"Nudged: the approvers of {request_id} were reminded."
+
+    def _thread(self, request: Request, message: tuple) -> None:
+        channel = request.channel or self._settings.approval_channel
+        if channel:
+            self._notifier.post(channel, message, thread_ts=request.message_ts)
+
     def reconcile_stuck(self, older_than: timedelta = timedelta(minutes=10)) -> int:
         """Finish requests a crash left behind, from what AWS really shows; nothing runs twice.
 
@@ -753,6 +890,8 @@ class ApprovalService:
             ok = self._notify_requester(request, secret) and ok
         if ok:
             self._store.set(request.id, notified_status=request.status.value)
+        if self.on_change is not None:
+            self.on_change(request.requester, *request.approvers, *([request.decided_by] if request.decided_by else []))
 
     def _notify_requester(self, request: Request, secret: SecretLocation | None) -> bool:
         """Update the request's DM in place; a new DM only for a first word, or an outcome after a long wait."""

@@ -6,6 +6,9 @@ PostgreSQL a transaction-level advisory lock, on SQLite the database's write loc
 that changes nothing, so the read that follows sees every committed event). The unique index on
 `prev_hash` turns a fork the locks missed into an error instead of a broken chain. Record events last
 in a transaction: every other audit writer waits for it to end.
+
+With the audit stream on, each event's body (docs/audit-events.md) goes into the outbox in the same
+transaction; `events()` prints the same bodies for `python -m bot audit --json`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.db import AuditEvent, Database
+from bot.db import AuditEvent, AuditOutbox, Database, KeyRequest
 from bot.domain.audit_chain import FIELDS, GENESIS, ChainCheck, ChainedEvent, chain_hash, check_chain
+from bot.domain.audit_events import AuditRow, event_json, event_type
 
 SYSTEM = "keywarden"  # the actor of what the bot does on its own
 CHAIN_LOCK = 0x6B770A0D  # an arbitrary constant, apart from the migration and scheduler locks
@@ -39,9 +43,10 @@ class Event:
 
 
 class AuditLog:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, stream: bool = False) -> None:
         self._db = db
         self._clock = clock
+        self._stream = stream  # AUDIT_WEBHOOK_URL is set: each event also goes to the outbox
 
     def record(
         self,
@@ -73,6 +78,23 @@ class AuditLog:
         event.row_hash = chain_hash(event.prev_hash, {name: getattr(event, name) for name in FIELDS})
         session.add(event)
         session.flush()  # a second event in this transaction chains onto this one
+        if self._stream:
+            self._to_outbox(session, event)
+
+    @staticmethod
+    def _to_outbox(session: Session, row: AuditEvent) -> None:
+        """The event's body, in the same transaction: it is delivered exactly when the change is committed."""
+        request = session.get(KeyRequest, row.request_id) if row.request_id else None
+        audit_row = _audit_row(row, request.operation if request else None)
+        session.add(
+            AuditOutbox(
+                audit_id=row.id,
+                created_at=row.at,
+                event_type=event_type(row.action, audit_row.operation),
+                body=event_json(audit_row),
+                attempts=0,
+            )
+        )
 
     def write(self, actor: str, action: str, **fields: str | None) -> None:
         """Record an event in its own transaction."""
@@ -115,6 +137,17 @@ class AuditLog:
         with self._db.session() as session:
             return [_event(row) for row in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
 
+    def events(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[str]:
+        """Every event from `since` (inclusive) to `until` (exclusive) as a JSON line, the stream's schema."""
+        query = select(AuditEvent, KeyRequest.operation).outerjoin(KeyRequest, KeyRequest.id == AuditEvent.request_id)
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        if until is not None:
+            query = query.where(AuditEvent.at < until)
+        with self._db.session() as session:
+            for row, operation in session.execute(query.order_by(AuditEvent.id).execution_options(yield_per=500)):
+                yield event_json(_audit_row(row, operation))
+
     def verify(self) -> ChainCheck:
         """Check the whole chain, oldest first; names the first event that is not as it was written."""
         with self._db.session() as session:
@@ -145,6 +178,24 @@ def _lock_chain(session: Session) -> None:
     elif dialect == "sqlite":
         # Any write takes SQLite's one write lock for the rest of the transaction; this one changes nothing.
         session.execute(text("UPDATE audit_events SET id = id WHERE 0"))
+
+
+def _audit_row(row: AuditEvent, operation: str | None) -> AuditRow:
+    return AuditRow(
+        row.id,
+        row.at,
+        row.actor,
+        row.action,
+        row.outcome,
+        row.request_id,
+        row.account,
+        row.iam_user,
+        row.key_id,
+        row.detail,
+        operation,
+        row.row_hash,
+        row.prev_hash,
+    )
 
 
 def _event(row: AuditEvent) -> Event:

@@ -32,6 +32,7 @@ class UserKeys:
     owner: str | None
     keys: list[KeyView]
     admin_reason: str | None = None  # why the user is an administrator (which policy, by which route)
+    tags: dict[str, str] = field(default_factory=dict)  # its IAM tags, from the ownership index
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class InventoryService:
             owned.owner if owned else None,
             [KeyView(f, findings[f.key_id]) for f in facts],
             access.admin_reason if access else None,
+            dict(owned.tags) if owned else {},
         )
 
     @staticmethod
@@ -196,13 +198,13 @@ class InventoryService:
 
     def alias_for(self, aws_account_id: str) -> str | None:
         """The configured account with this AWS account id, if any."""
-        for account in self._accounts:
+        for account in self._aws.accounts():
             if self.account_id_of(account.alias) == aws_account_id:
                 return account.alias
         return None
 
     def account_id_of(self, alias: str) -> str | None:
-        account = next((a for a in self._accounts if a.alias == alias), None)
+        account = next((a for a in self._aws.accounts() if a.alias == alias), None)
         if account is None:
             return None
         try:
@@ -264,7 +266,7 @@ class InventoryService:
         first = self._aws.aliases[0]
         try:
             owner = self._aws.account(first).key_owner_account(key_id)
-            ours = {self._account_id(a) for a in self._accounts}
+            ours = {self._account_id(a) for a in self._aws.accounts()}
         except AwsError as e:
             log.info("could not tell which account owns a key: %s", e.message)
             return None

@@ -49,20 +49,19 @@ class KeyChangeService:
 
     def keywarden_principals(self) -> frozenset[Principal]:
         """Keywarden's own identities: the roles it assumes and the identity its credentials belong to."""
+        # The roles are read every time: with Organizations discovery, accounts come and go.
+        ours = {p for a in self._aws.accounts() if a.role_arn and (p := principal_of(a.role_arn))}
         with self._lock:
             if self._ours is not None:
-                return self._ours
-        ours = {p for a in self._settings.accounts if a.role_arn and (p := principal_of(a.role_arn))}
+                return self._ours | ours
         try:
             own = principal_of(self._aws.caller_arn())
         except AwsError as e:
             log.warning("could not read Keywarden's own identity: %s", e.message)
             return frozenset(ours)  # not cached: asked again next time
-        if own is not None:
-            ours.add(own)
         with self._lock:
-            self._ours = frozenset(ours)
-            return self._ours
+            self._ours = frozenset({own} if own is not None else set())  # Keywarden's own identity, read once
+            return self._ours | ours
 
     def handle(self, change: KeyChanged) -> str:
         """Tell the alert channel and the owner about a change Keywarden did not make. Returns what was done."""

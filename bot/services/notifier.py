@@ -118,6 +118,14 @@ class Notifier:
             return False
         return True
 
+    def publish_home(self, user_id: str, view: dict[str, Any]) -> bool:
+        try:
+            self._client.views_publish(user_id=user_id, view=view)
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("views.publish failed: %s", _reason(e))
+            return False
+        return True
+
 
 def _reason(error: Exception) -> str:
     if isinstance(error, SlackApiError):

@@ -40,11 +40,14 @@ class OwnershipIndex:
         self._clock = clock
         self._owner_tag = owner_tag
         self._ttl = timedelta(minutes=ttl_minutes)
-        self._locks = {alias: threading.Lock() for alias in aws.aliases}
+        self._locks: dict[str, threading.Lock] = {}  # one per account, made on first use (accounts come and go)
+        self._locks_lock = threading.Lock()
 
     def ensure_fresh(self, account: str) -> None:
         """Rebuild one account's index when it is older than the configured age."""
-        with self._locks[account]:
+        with self._locks_lock:
+            lock = self._locks.setdefault(account, threading.Lock())
+        with lock:
             with self._db.session() as session:
                 row = session.get(AccountIndex, account)
                 if row is not None and self._clock() - row.refreshed_at < self._ttl:
@@ -78,10 +81,12 @@ class OwnershipIndex:
             session.add(index)
         return len(users)
 
-    def owned_by(self, identities: set[str]) -> list[OwnedUser]:
-        """Users whose owner tag equals one of the identities (Slack id or email, case-insensitive)."""
+    def owned_by(self, identities: set[str], *, fresh: bool = True) -> list[OwnedUser]:
+        """Users whose owner tag equals one of the identities (Slack id or email, case-insensitive).
+
+        `fresh=False`: as the index holds them, without asking AWS (the App Home, published within 3 s)."""
         wanted = {_normalise(i) for i in identities if i}
-        for account in self._aws.aliases:
+        for account in self._aws.aliases if fresh else ():
             self.ensure_fresh(account)
         with self._db.session() as session:
             rows = session.scalars(

@@ -47,6 +47,11 @@ class Request:
     details: str
     owner_ok: bool
     notified_status: str | None
+    policy_rule: str | None = None
+    policy: str | None = None
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    nudged_at: datetime | None = None
     approvers: tuple[str, ...] = ()
 
 
@@ -99,6 +104,8 @@ class RequestStore:
         owner_ok: bool,
         status: Status = Status.PENDING,
         action: str = "requested",
+        policy_rule: str | None = None,
+        policy: str | None = None,
     ) -> Request:
         """Store a new request; DuplicateRequest when one is already open for the same target."""
         fields = {
@@ -114,6 +121,8 @@ class RequestStore:
             "owner_ok": owner_ok,
             "status": status,
             "action": action,
+            "policy_rule": policy_rule,
+            "policy": policy,
         }
         request, _ = self._add(fields, supersede=False)
         return request
@@ -146,6 +155,8 @@ class RequestStore:
                 expires_at=fields["expires_at"],
                 details=fields["details"],
                 owner_ok=fields["owner_ok"],
+                policy_rule=fields.get("policy_rule"),
+                policy=fields.get("policy"),
             )
             try:
                 with self._db.session() as session:
@@ -311,6 +322,43 @@ class RequestStore:
         with self._db.session() as session:
             session.execute(update(KeyRequest).where(KeyRequest.id == request_id).values(**values))
 
+    def pending(self, now: datetime) -> list[Request]:
+        """Pending requests not yet expired, oldest first."""
+        return self._select(
+            select(KeyRequest)
+            .where(KeyRequest.status == Status.PENDING.value, KeyRequest.expires_at > now)
+            .order_by(KeyRequest.created_at)
+        )
+
+    def stamp_pending(
+        self,
+        request_id: str,
+        column: str,
+        *,
+        actor: str,
+        action: str,
+        detail: str = "",
+        not_since: datetime | None = None,
+        requester: str | None = None,
+    ) -> Request | None:
+        """Set `column` (reminded_at, escalated_at, nudged_at) to now on a pending request, once: only when it is
+        unset (or, with `not_since`, older than it), in one transaction with its audit event; None otherwise."""
+        now = self._clock()
+        stamp = getattr(KeyRequest, column)
+        when = stamp.is_(None) if not_since is None else (stamp.is_(None) | (stamp <= not_since))
+        query = update(KeyRequest).where(
+            KeyRequest.id == request_id, KeyRequest.status == Status.PENDING.value, KeyRequest.expires_at > now, when
+        )
+        if requester is not None:
+            query = query.where(KeyRequest.requester == requester)
+        with self._db.session() as session:
+            if session.execute(query.values({column: now}).returning(KeyRequest.id)).first() is None:
+                return None
+            row = session.get(KeyRequest, request_id, populate_existing=True)
+            assert row is not None
+            self._record(session, actor, action, row, detail=detail)
+            return _snapshot(row, self._approvers(session, request_id))
+
     def open_for(self, requester: str) -> list[Request]:
         return self._select(
             select(KeyRequest)
@@ -365,6 +413,13 @@ class RequestStore:
         return tuple(
             session.scalars(select(Approval.approver).where(Approval.request_id == request_id).order_by(Approval.at))
         )
+
+    def note(self, request_id: str, actor: str, action: str, outcome: str = "ok", detail: str = "") -> None:
+        """Audit something about a request that changes nothing in it (a refusal, a policy's approval)."""
+        with self._db.session() as session:
+            row = session.get(KeyRequest, request_id)
+            if row is not None:
+                self._record(session, actor, action, row, outcome=outcome, detail=detail)
 
     def _record(self, session: Session, actor: str, action: str, row: KeyRequest, **kw: str) -> None:
         self._audit.record(

@@ -94,6 +94,7 @@ class RotationService:
         self._aws = aws
         self._notifier = notifier
         self._is_approver = is_approver
+        self.on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
         # A claim older than this was left by a crash (the same setting as for requests).
         self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
 
@@ -603,7 +604,9 @@ class RotationService:
             assert row is not None
             moved = _snapshot(row)
             self._record(session, actor, action, moved, detail, outcome)
-            return moved
+        if self.on_change is not None and new is not expected:
+            self.on_change(moved.owner)  # the owner's App Home shows the rotation's stage
+        return moved
 
     def _reschedule(self, r: Rotation, next_check_at: datetime, **values: Any) -> None:
         """Only the next check moves (no step was taken, so nothing is audited)."""

@@ -52,6 +52,8 @@ BOOKKEEPING = frozenset(
         "expired",
         "snoozed",
         "refused",
+        "finding_opened",  # what a scan saw, not a change
+        "finding_resolved",
         "rotation_grace",
         "rotation_reminder",
         "rotation_hold",
@@ -88,6 +90,7 @@ class ScanReport:
     started_at: datetime
     finished_at: datetime
     accounts: list[AccountScan]
+    notes: list[str] = field(default_factory=list)  # the organisation's accounts that left or failed to list
 
     @property
     def findings(self) -> list[ScanFinding]:
@@ -130,15 +133,19 @@ class Scanner:
 
     def scan(self, accounts: list[str] | None = None, progress: Progress | None = None) -> ScanReport:
         """Scan accounts concurrently (bounded); one account failing does not stop the others."""
-        aliases = accounts or self._aws.aliases
         started = self._clock()
+        notes = [] if accounts else self._aws.refresh_accounts().digest_lines()
+        aliases = accounts or self._aws.aliases
         results: list[AccountScan] = []
-        before = {alias: _iam_calls(self._aws.account(alias).calls) for alias in aliases}
+        before = {alias: _iam_calls(self._aws.calls_of(alias)) for alias in aliases}
+        # With more accounts than workers, an account's clients are let go once its turn is over (and after
+        # its report is started): memory then follows SCAN_CONCURRENCY, not the number of accounts.
+        transient = len(aliases) > self._concurrency
         with ThreadPoolExecutor(max_workers=max(1, min(self._concurrency, len(aliases)))) as pool:
             # AWS builds credential reports in the background: ask every account first, so that by
             # the time an account's turn comes its report is (nearly) ready. Failures show up later.
-            list(pool.map(self._start_report, aliases))
-            futures = [pool.submit(self._scan_account, alias) for alias in aliases]
+            list(pool.map(lambda alias: self._start_report(alias, transient), aliases))
+            futures = [pool.submit(self._scan_account, alias, transient) for alias in aliases]
             for done, future in enumerate(as_completed(futures), start=1):
                 result = future.result()
                 results.append(result)
@@ -147,24 +154,30 @@ class Scanner:
             # Keywarden may have changed keys while later accounts were scanned: look again before telling.
             list(pool.map(self._recheck, results))
         for result in results:
-            result.iam_calls = _iam_calls(self._aws.account(result.account).calls) - before[result.account]
+            result.iam_calls = _iam_calls(self._aws.calls_of(result.account)) - before[result.account]
         order = {alias: i for i, alias in enumerate(aliases)}
         results.sort(key=lambda r: order[r.account])
-        return ScanReport(started, self._clock(), results)
+        return ScanReport(started, self._clock(), results, notes)
 
-    def _start_report(self, alias: str) -> None:
+    def _start_report(self, alias: str, transient: bool = False) -> None:
         try:
             self._aws.account(alias).generate_credential_report()
         except AwsError as e:
             log.info("could not start the credential report of %s: %s", alias, e.message)
+        finally:
+            if transient:
+                self._aws.release(alias)
 
-    def _scan_account(self, alias: str) -> AccountScan:
+    def _scan_account(self, alias: str, transient: bool = False) -> AccountScan:
         result = AccountScan(alias)
         try:
             self._scan_into(result, alias)
         except AwsError as e:
             log.warning("scan of account %s failed: %s", alias, e.message)
             result.error = e.message
+        finally:
+            if transient:
+                self._aws.release(alias)
         return result
 
     def _scan_into(self, result: AccountScan, alias: str) -> None:

@@ -33,7 +33,7 @@ def test_json_logs_after_a_reveal_hold_request_ids_and_no_secret(
     slack, proxy, remote_iam, start_web, tmp_path: Path
 ) -> None:
     db_url = f"sqlite:///{tmp_path / 'keywarden.db'}"
-    remote_iam.create_user(UserName="ci")
+    remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])  # one approval suffices
     env = bot_env(slack, db_url, proxy.url, LOG_LEVEL="DEBUG", LOG_FORMAT="json")
     web = RemoteBot(start_web(env).url, slack)
     db = Requests(db_url)

@@ -182,6 +182,8 @@ class FakeSlack:
                 if user["profile"].get("email", "").lower() == email:
                     return {"ok": True, "user": user}
             return {"ok": False, "error": "users_not_found"}
+        if method == "usergroups.list":
+            return {"ok": True, "usergroups": [{"id": g, "handle": g.lower()} for g in self.groups]}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.groups.get(params.get("usergroup", ""), [])}
         if method == "conversations.open":

@@ -272,3 +272,20 @@ def test_accounts_in_govcloud_and_china_are_called_in_their_partition(
     assert client.account_summary() == {"Users": 3}
     hosts = [url.split("/")[2] for url in recorded.urls]
     assert hosts == [sts_host, iam_host]
+
+
+def test_account_names_become_aliases_and_collisions_get_the_id() -> None:
+    from bot.aws import OrgAccount, org_aliases, slug
+
+    assert slug("Prod Payments (EU)") == "prod-payments-eu"
+    assert slug("x" * 80) == "x" * 63
+    found = org_aliases(
+        [
+            OrgAccount("111111111111", "Dev", "ACTIVE"),
+            OrgAccount("222222222222", "dev", "ACTIVE"),
+            OrgAccount("333333333333", "Ops", "ACTIVE"),
+            OrgAccount("444444444444", "***", "ACTIVE"),
+        ],
+        taken={"ops"},
+    )
+    assert set(found) == {"dev-111111111111", "dev-222222222222", "ops-333333333333", "account"}

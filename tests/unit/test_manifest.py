@@ -26,6 +26,7 @@ SCOPES_OF_METHOD: dict[str, frozenset[str]] = {
     "users_info": frozenset({"users:read"}),
     "users_lookupByEmail": frozenset({"users:read", "users:read.email"}),
     "usergroups_users_list": frozenset({"usergroups:read"}),
+    "usergroups_list": frozenset({"usergroups:read"}),
     "conversations_open": frozenset({"im:write"}),
 }
 # The bot scopes each event subscription needs.

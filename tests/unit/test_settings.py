@@ -138,3 +138,89 @@ def test_log_format_and_metrics_port() -> None:
         Settings.from_env(BASE | {"LOG_FORMAT": "xml"})
     with pytest.raises(SettingsError, match="METRICS_PORT is malformed"):
         Settings.from_env(BASE | {"METRICS_PORT": "0"})
+
+
+def test_organization_discovery_settings() -> None:
+    s = Settings.from_env(
+        BASE
+        | {
+            "ORG_ROLE_NAME": "keywarden",
+            "ORG_MANAGEMENT_ROLE_ARN": "arn:aws-us-gov:iam::111111111111:role/org-reader",
+            "ORG_EXTERNAL_ID": "ext-42",
+            "ORG_INCLUDE_OUS": "ou-ab12-cd34ef56, r-ab12",
+            "ORG_EXCLUDE_ACCOUNTS": "222222222222",
+        }
+    )
+    assert s.organization is not None
+    assert s.organization.role_name == "keywarden"
+    assert s.organization.include_ous == frozenset({"ou-ab12-cd34ef56", "r-ab12"})
+    assert s.organization.exclude_accounts == frozenset({"222222222222"})
+    assert s.accounts == ()  # no implicit "default" account beside the organisation
+    with_accounts = Settings.from_env(
+        BASE | {"ORG_ROLE_NAME": "keywarden", "ACCOUNTS": "hub=arn:aws:iam::111111111111:role/kw"}
+    )
+    assert with_accounts.account_aliases == ["hub"]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ORG_ROLE_NAME": "key warden"}, "ORG_ROLE_NAME is malformed"),
+        ({"ORG_ROLE_NAME": "kw", "ORG_INCLUDE_OUS": "Workloads"}, "ORG_INCLUDE_OUS is malformed ('Workloads' is not"),
+        ({"ORG_ROLE_NAME": "kw", "ORG_EXCLUDE_ACCOUNTS": "12345"}, "ORG_EXCLUDE_ACCOUNTS is malformed"),
+        ({"ORG_ROLE_NAME": "kw", "ORG_MANAGEMENT_ROLE_ARN": "org-reader"}, "ORG_MANAGEMENT_ROLE_ARN is malformed"),
+        ({"ORG_INCLUDE_OUS": "ou-ab12-cd34ef56"}, "ORG_INCLUDE_OUS is set but ORG_ROLE_NAME is not"),
+    ],
+)
+def test_bad_organization_settings_are_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | env)
+    assert named in str(error.value)
+
+
+def test_audit_webhook_settings() -> None:
+    s = Settings.from_env(
+        BASE | {"AUDIT_WEBHOOK_URL": "https://siem.example.com/in", "AUDIT_WEBHOOK_SECRET": "0123456789abcdef"}
+    )
+    assert s.audit_webhook_url == "https://siem.example.com/in" and s.audit_webhook_secret == "0123456789abcdef"
+    assert Settings.from_env(BASE | {"AUDIT_WEBHOOK_URL": "http://127.0.0.1:8080/x"}).audit_webhook_url
+    assert Settings.from_env(BASE).audit_webhook_url is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"AUDIT_WEBHOOK_URL": "http://siem.example.com/in"}, "AUDIT_WEBHOOK_URL is malformed (the audit trail"),
+        ({"AUDIT_WEBHOOK_URL": "siem.example.com"}, "AUDIT_WEBHOOK_URL is malformed"),
+        ({"AUDIT_WEBHOOK_URL": "https://x.example/", "AUDIT_WEBHOOK_SECRET": "short"}, "AUDIT_WEBHOOK_SECRET is"),
+        ({"AUDIT_WEBHOOK_SECRET": "0123456789abcdef"}, "AUDIT_WEBHOOK_SECRET is set but AUDIT_WEBHOOK_URL is not"),
+    ],
+)
+def test_bad_audit_webhook_settings_are_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | env)
+    assert named in str(error.value)
+
+
+def test_enforcement_settings() -> None:
+    s = Settings.from_env(
+        BASE | {"ENFORCE": "unused=60, age=120", "ENFORCE_MAX_PER_SCAN": "5", "ENFORCE_DRY_RUN": "true"}
+    )
+    assert s.enforce == {"unused": 60, "age": 120} and s.enforce_max_per_scan == 5 and s.enforce_dry_run is True
+    default = Settings.from_env(BASE)
+    assert default.enforce == {} and default.enforce_max_per_scan == 20 and default.enforce_dry_run is False
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("unused", "ENFORCE is malformed ('unused' does not name a kind"),
+        ("stale=30", "ENFORCE is malformed ('stale=30' does not name a kind"),
+        ("age=0", "ENFORCE is malformed ('age=0' needs a number of days"),
+        ("age=30,age=40", "ENFORCE is malformed ('age' appears twice)"),
+    ],
+)
+def test_bad_enforce_is_named(value: str, named: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(BASE | {"ENFORCE": value})
+    assert named in str(error.value) and "expected kind=days pairs" in str(error.value)

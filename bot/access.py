@@ -1,0 +1,187 @@
+"""One place decides who may approve, deny and break glass, and how many approvals a request needs.
+
+With POLICY_FILE its first matching rule decides; without it APPROVER_IDS / APPROVER_GROUP /
+APPROVALS_REQUIRED do, with one more approval for a requester who does not own the target and for an
+administrator target (REQUIRE_EXTRA_APPROVAL_FOR_ADMIN). Group members are asked from Slack live."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bot.domain.keys import InputError
+from bot.domain.requests import Operation, approvals_needed
+from bot.operations import Target, admin_approval
+from bot.policy import OWNER, Facts, Policy
+from bot.services.request_store import Request
+from bot.settings import Settings
+from bot.slack import SlackDirectory
+
+SLACK_DOWN = "Slack did not say who is in the approver group just now, so nothing was changed. Try again."
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What applies to one request being filed."""
+
+    rule: str | None  # None: no POLICY_FILE, the settings apply
+    approvals: int
+    approvers: tuple[str, ...] = ()  # user ids, group ids, `owner` (empty without a policy: the settings')
+    escalate_to: tuple[str, ...] = ()
+    auto_approve: bool = False
+    deny: str | None = None
+    require_reason: bool = False
+    break_glass: tuple[str, ...] = ("owner", "approvers")
+    line: str = ""  # for the approval message
+    why: list[str] = field(default_factory=list)
+
+
+class Access:
+    def __init__(self, settings: Settings, directory: SlackDirectory, policy: Policy | None = None) -> None:
+        self._settings = settings
+        self._directory = directory
+        self.policy = policy
+
+    # People
+    def owns(self, user_id: str, owner_tag: str | None) -> bool:
+        owner = (owner_tag or "").lower()
+        return bool(owner) and owner in {i.lower() for i in self._directory.person(user_id).identities}
+
+    def _members(self, group: str) -> frozenset[str]:
+        members = self._directory.group_members(group)
+        if members is None:
+            raise InputError(SLACK_DOWN)
+        return members
+
+    def _resolve(self, names: Iterable[str]) -> frozenset[str]:
+        found: set[str] = set()
+        for name in names:
+            if name == OWNER:
+                continue
+            found |= self._members(name) if name.startswith("S") else {name}
+        return frozenset(found)
+
+    def default_approvers(self) -> frozenset[str]:
+        """APPROVER_IDS and the APPROVER_GROUP's members (one Slack call)."""
+        group = self._settings.approver_group
+        ids = frozenset(self._settings.approver_ids)
+        return ids | self._members(group) if group else ids
+
+    def is_approver(self, user_id: str) -> bool:
+        """Whether the user may approve anything at all (asked live: a removed member loses the right at once)."""
+        if user_id in self._settings.approver_ids:
+            return True
+        if self.policy is None:
+            return user_id in self.default_approvers()
+        named = self.policy.user_ids() | set(self._settings.approver_ids)
+        if user_id in named:
+            return True
+        groups = self.policy.groups() | ({self._settings.approver_group} if self._settings.approver_group else set())
+        return any(user_id in (self._directory.group_members(g) or frozenset()) for g in sorted(groups))
+
+    # Filing
+    def decide(self, requester: str, operation: Operation, target: Target) -> Decision:
+        owns = self.owns(requester, target.user.owner)
+        if self.policy is None:
+            admin_extra, _ = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
+            needed = approvals_needed(operation, dict(self._settings.approvals_required), owns) + admin_extra
+            return Decision(None, needed, why=["no POLICY_FILE: APPROVER_IDS / APPROVER_GROUP decide"])
+        facts = Facts(operation, target.account, dict(target.user.tags), bool(target.user.admin_reason), owns)
+        match = self.policy.decide(facts)
+        rule = match.rule
+        if rule is None:
+            return Decision(
+                "(none)",
+                0,
+                deny="No policy rule allows this request, so it was not filed. Ask an approver to add a rule.",
+                why=match.why,
+            )
+        plural = "approver" if rule.approvals == 1 else "approvers"
+        line = f":scroll: rule `{rule.name}`: {rule.approvals} {plural} from {rule.describe_approvers()}"
+        if rule.auto_approve:
+            line = f":scroll: rule `{rule.name}`: approved by policy"
+        return Decision(
+            rule.name,
+            rule.approvals,
+            rule.approvers,
+            rule.escalate_to,
+            rule.auto_approve,
+            rule.deny,
+            rule.require_reason,
+            rule.break_glass,
+            line,
+            match.why,
+        )
+
+    @staticmethod
+    def remember(decision: Decision, target: Target) -> str | None:
+        """The request row's record of whom the rule named (JSON), None without a policy."""
+        if decision.rule is None:
+            return None
+        return json.dumps(
+            {
+                "approvers": list(decision.approvers),
+                "owner": target.user.owner,
+                "escalate_to": list(decision.escalate_to),
+            }
+        )
+
+    def may_break_glass(self, user_id: str, target: Target, decision: Decision) -> bool:
+        if self.owns(user_id, target.user.owner) and "owner" in decision.break_glass:
+            return True
+        if "approvers" not in decision.break_glass:
+            return False
+        if decision.rule is None:
+            return self.is_approver(user_id)
+        return user_id in self._rule_approvers(decision.approvers, target.user.owner, [user_id])
+
+    # Deciding
+    def _rule_approvers(self, names: Iterable[str], owner: str | None, candidates: Iterable[str]) -> frozenset[str]:
+        names = tuple(names)
+        found = self._resolve(names)
+        if OWNER in names:
+            found |= {c for c in candidates if self.owns(c, owner)}
+        return found
+
+    def approvers_of(self, request: Request, candidates: Iterable[str] = ()) -> frozenset[str]:
+        """Who may decide this request right now: its rule's approvers (the owner among `candidates`), plus
+        escalate_to once escalated; without a policy, the settings' approvers. InputError when Slack is down."""
+        if request.policy_rule is None or request.policy is None:
+            base = self.default_approvers()
+            if request.escalated_at is not None:
+                base |= self._resolve(_group(self._settings.approver_group))
+            return base
+        named = json.loads(request.policy)
+        names = list(named.get("approvers", []))
+        if request.escalated_at is not None:
+            names += named.get("escalate_to", []) or list(_group(self._settings.approver_group))
+        return self._rule_approvers(names, named.get("owner"), candidates)
+
+    def mentions_of(self, request: Request, escalation: bool = False) -> list[str]:
+        """Whom to mention about a pending request: `<@U…>`, `<!subteam^S…>`, or the owner when it is a Slack id."""
+        if request.policy_rule is None or request.policy is None:
+            names = [*sorted(self._settings.approver_ids), *_group(self._settings.approver_group)]
+            if escalation:
+                names = list(_group(self._settings.approver_group)) or names
+            owner = None
+        else:
+            named = json.loads(request.policy)
+            owner = named.get("owner")
+            names = named.get("escalate_to", []) if escalation else named.get("approvers", [])
+            if escalation and not names:
+                names = list(_group(self._settings.approver_group))
+        out = []
+        for n in names:
+            if n == OWNER:
+                if owner and owner.upper().startswith(("U", "W")) and "@" not in owner:
+                    out.append(f"<@{owner.upper()}>")
+            elif n.startswith("S"):
+                out.append(f"<!subteam^{n}>")
+            else:
+                out.append(f"<@{n}>")
+        return out
+
+
+def _group(group: str | None) -> tuple[str, ...]:
+    return (group,) if group else ()

@@ -1,0 +1,203 @@
+"""Approval policies as code: the POLICY_FILE's rules, validated, and the rule that decides a request.
+
+Pure: no Slack, no AWS. `bot/access.py` applies a rule to people (group members, owners)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.domain.requests import Operation
+
+OWNER = "owner"
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+
+
+class PolicyError(ValueError):
+    """A malformed policy file: one line per problem, each `file:line: field: problem`."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _approver(value: str) -> str:
+    if value == OWNER or _USER_ID.match(value) or _GROUP_ID.match(value):
+        return value
+    raise ValueError(f"{value!r} is not a Slack user id (U…, W…), a user group id (S…) or `owner`")
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    accounts: tuple[str, ...] | None = None
+    operations: tuple[Operation, ...] | None = None
+    target_tags: dict[str, str] | None = None
+    target_admin: bool | None = None
+    requester_owns_target: bool | None = None
+    approvers: tuple[str, ...] = ()
+    approvals: int = Field(default=1, ge=1, le=10)
+    auto_approve: bool = False
+    deny: str | None = Field(default=None, min_length=1)
+    require_reason: bool = False
+    break_glass: tuple[Literal["owner", "approvers"], ...] = ("owner", "approvers")
+    escalate_to: tuple[str, ...] = ()
+
+    @field_validator("approvers", "escalate_to")
+    @classmethod
+    def _ids(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_approver(v) for v in values)
+
+    @model_validator(mode="after")
+    def _decides(self) -> Rule:
+        if self.deny is None and not self.auto_approve and not self.approvers:
+            raise ValueError("a rule must name `approvers`, or say `auto_approve: true` or `deny: <message>`")
+        if self.deny is not None and self.auto_approve:
+            raise ValueError("a rule cannot both `deny` and `auto_approve`")
+        return self
+
+    def describe_approvers(self) -> str:
+        return ", ".join(_mention(a) for a in self.approvers) or "nobody"
+
+
+class PolicyModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: tuple[Rule, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> PolicyModel:
+        if not self.rules:
+            raise ValueError("there must be at least one rule")
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"rule name `{rule.name}` is used twice")
+            seen.add(rule.name)
+        return self
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a rule may match on, about one request."""
+
+    operation: Operation
+    account: str
+    tags: dict[str, str]
+    admin: bool
+    requester_owns: bool
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: Rule | None  # None: no rule matched
+    why: list[str]
+
+
+class Policy:
+    def __init__(self, model: PolicyModel, source: str) -> None:
+        self.rules = model.rules
+        self.source = source
+
+    def decide(self, facts: Facts) -> Match:
+        """The first rule that matches decides; `why` tells for each rule before it what did not match."""
+        why: list[str] = []
+        for rule in self.rules:
+            miss = _mismatch(rule, facts)
+            if miss is None:
+                why.append(f"rule `{rule.name}` matches")
+                return Match(rule, why)
+            why.append(f"rule `{rule.name}` does not match: {miss}")
+        return Match(None, why)
+
+    def groups(self) -> set[str]:
+        return {a for r in self.rules for a in (*r.approvers, *r.escalate_to) if a.startswith("S")}
+
+    def user_ids(self) -> set[str]:
+        return {a for r in self.rules for a in (*r.approvers, *r.escalate_to) if _USER_ID.match(a)}
+
+
+def _mismatch(rule: Rule, f: Facts) -> str | None:
+    if rule.operations is not None and f.operation not in rule.operations:
+        return f"operation `{f.operation.value}` is not one of {', '.join(o.value for o in rule.operations)}"
+    if rule.accounts is not None and not any(fnmatchcase(f.account, a) for a in rule.accounts):
+        return f"account `{f.account}` is not one of {', '.join(rule.accounts)}"
+    if rule.target_tags:
+        for k, v in rule.target_tags.items():
+            if not fnmatchcase(f.tags.get(k, ""), v) or k not in f.tags:
+                return f"tag `{k}` is `{f.tags.get(k, '(unset)')}`, not `{v}`"
+    if rule.target_admin is not None and rule.target_admin != f.admin:
+        return "the target is " + ("not " if not f.admin else "") + "an administrator"
+    if rule.requester_owns_target is not None and rule.requester_owns_target != f.requester_owns:
+        return "the requester " + ("does not own" if not f.requester_owns else "owns") + " the target"
+    return None
+
+
+def _mention(a: str) -> str:
+    if a == OWNER:
+        return "the owner"
+    if a.startswith("S"):
+        return f"<!subteam^{a}>"
+    return f"<@{a}>"
+
+
+# Loading
+def load(path: str | Path) -> Policy:
+    """Read and validate a policy file; PolicyError lists every problem with its line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise PolicyError([f"{path}: cannot be read: {e.strerror or e}"]) from None
+    return parse(text, str(path))
+
+
+def parse(text: str, source: str) -> Policy:
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise PolicyError([f"{source}:{line}: yaml: {getattr(e, 'problem', None) or e}"]) from None
+    if not isinstance(data, dict):
+        raise PolicyError([f"{source}:1: rules: the file must be a mapping with a `rules:` list"])
+    try:
+        return Policy(PolicyModel.model_validate(data), source)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+            line = _line(node, loc)
+            field = ".".join(str(p) for p in loc) or "rules"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"{source}:{line}: {field}: {msg}")
+        raise PolicyError(lines) from None
+
+
+def _line(node: yaml.Node | None, loc: list) -> int:
+    """The line of the deepest node the error's location reaches."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if k.value == part), None)
+            if found is None:
+                break
+            key, node = found
+            line = (node if isinstance(node, yaml.ScalarNode) else key).start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

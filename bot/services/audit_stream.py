@@ -1,0 +1,153 @@
+"""The audit stream: every audit event POSTed to AUDIT_WEBHOOK_URL, at least once and in order.
+
+`AuditLog.record` writes each event's body into the `audit_outbox` table in the same transaction as the
+audit row, so an event exists exactly when the change it describes does. The scheduler process (or the
+single process's scheduler thread) calls `deliver_due()` every few seconds: rows are sent one at a time in
+id order, and each is deleted once the endpoint answers 2xx. A failure (no answer, a timeout, any other
+status) stops the round and pauses the stream with exponential backoff (1 s doubling to 5 minutes); the
+failed row is sent first next time, so nothing is lost and nothing overtakes it. A crash between the
+endpoint's 2xx and the delete sends that row again: receivers deduplicate by the event's `id`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+
+from bot.clock import Clock
+from bot.db import AuditOutbox, Database
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Keywarden-Signature-256"
+FIRST_BACKOFF = timedelta(seconds=1)
+MAX_BACKOFF = timedelta(minutes=5)
+TIMEOUT_SECONDS = 10.0
+
+# (url, body, headers) -> HTTP status; raises OSError when there is no answer.
+Transport = Callable[[str, bytes, dict[str, str]], int]
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The signature header's value: `sha256=` and the hex HMAC-SHA256 of the exact body bytes."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@dataclass(frozen=True)
+class Backlog:
+    events: int
+    oldest_seconds: float | None
+    paused_until: datetime | None
+    last_error: str | None
+
+    def as_health(self) -> dict[str, object]:
+        return {
+            "events": self.events,
+            "oldest_seconds": None if self.oldest_seconds is None else round(self.oldest_seconds),
+            "retrying": self.paused_until is not None,
+            "last_error": self.last_error,
+        }
+
+
+class AuditStream:
+    def __init__(
+        self, db: Database, clock: Clock, url: str, secret: str | None = None, transport: Transport = post
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._url = url
+        self._secret = secret
+        self._transport = transport
+        self._failures = 0
+        self._paused_until: datetime | None = None
+        self._last_error: str | None = None
+        self._lock = threading.Lock()  # one round at a time per process (the scheduler lease: one process)
+
+    def deliver_due(self, limit: int = 1000) -> int:
+        """Send what is waiting, oldest first, until it is all sent, `limit` is reached or the endpoint fails."""
+        if not self._lock.acquire(blocking=False):
+            return 0
+        try:
+            if self._paused_until is not None and self._clock() < self._paused_until:
+                return 0
+            sent = 0
+            while sent < limit:
+                with self._db.session() as session:
+                    rows = session.execute(
+                        select(AuditOutbox.id, AuditOutbox.event_type, AuditOutbox.body)
+                        .order_by(AuditOutbox.id)
+                        .limit(min(100, limit - sent))
+                    ).all()
+                if not rows:
+                    break
+                for row_id, kind, body in rows:
+                    if not self._send(row_id, kind, body):
+                        return sent
+                    sent += 1
+            return sent
+        finally:
+            self._lock.release()
+
+    def _send(self, row_id: int, kind: str, body: str) -> bool:
+        data = body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "keywarden-audit/1",
+            "X-Keywarden-Event": kind,
+            "X-Keywarden-Delivery": str(row_id),
+        }
+        if self._secret:
+            headers[SIGNATURE_HEADER] = signature(self._secret, data)
+        try:
+            status = self._transport(self._url, data, headers)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except (OSError, ValueError) as e:  # no answer: refused, reset, timed out, TLS
+            reason = getattr(e, "reason", None)  # urllib wraps the socket's error in a URLError
+            error = type(reason if isinstance(reason, BaseException) else e).__name__
+        if error is None:
+            with self._db.session() as session:
+                session.execute(delete(AuditOutbox).where(AuditOutbox.id == row_id))
+            self._failures, self._paused_until, self._last_error = 0, None, None
+            return True
+        self._failures += 1
+        pause = min(FIRST_BACKOFF * 2 ** (self._failures - 1), MAX_BACKOFF)
+        self._paused_until = self._clock() + pause
+        self._last_error = error
+        with self._db.session() as session:
+            session.execute(
+                update(AuditOutbox)
+                .where(AuditOutbox.id == row_id)
+                .values(attempts=AuditOutbox.attempts + 1, last_error=error)
+            )
+        log.warning(
+            "audit webhook failed (%s) on event %s; %d waiting, next try in %ds",
+            error,
+            row_id,
+            self.backlog().events,
+            pause.total_seconds(),
+        )
+        return False
+
+    def backlog(self) -> Backlog:
+        with self._db.session() as session:
+            count, oldest = session.execute(select(func.count(AuditOutbox.id), func.min(AuditOutbox.created_at))).one()
+        age = (self._clock() - oldest).total_seconds() if oldest is not None else None
+        return Backlog(count, age, self._paused_until, self._last_error)

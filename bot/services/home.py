@@ -1,0 +1,144 @@
+"""The App Home: gathered from the database only (ownership index, key memory, requests, rotations, scan
+memory), never from AWS, so that it is published within Slack's 3 s; refreshed when a request changes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import select
+
+from bot.access import Access
+from bot.clock import Clock
+from bot.db import Database, FindingNotice, KnownKey, ScanRun
+from bot.domain.findings import Severity
+from bot.home_blocks import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home
+from bot.services.notifier import Notifier
+from bot.services.ownership import OwnershipIndex
+from bot.services.request_store import RequestStore
+from bot.services.rotations import RotationService
+from bot.slack import SlackDirectory
+
+log = logging.getLogger(__name__)
+
+
+class HomeService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        index: OwnershipIndex,
+        store: RequestStore,
+        rotations: RotationService,
+        access: Access,
+        directory: SlackDirectory,
+        notifier: Notifier,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._index = index
+        self._store = store
+        self._rotations = rotations
+        self._access = access
+        self._directory = directory
+        self._notifier = notifier
+        self._opened: set[str] = set()  # who opened their Home in this process: those are refreshed
+        self._lock = threading.Lock()
+
+    def publish(self, user_id: str) -> bool:
+        with self._lock:
+            self._opened.add(user_id)
+        return self._notifier.publish_home(user_id, build_home(self.gather(user_id), self._clock()))
+
+    def refresh(self, *user_ids: str) -> None:
+        """Publish again for those who have opened their Home (a request or rotation of theirs changed)."""
+        with self._lock:
+            due = [u for u in user_ids if u in self._opened]
+        for user_id in due:
+            try:
+                self.publish(user_id)
+            except Exception:  # a Home refresh never breaks the change that caused it
+                log.exception("refreshing the App Home of %s failed", user_id)
+
+    def gather(self, user_id: str) -> Home:
+        person = self._directory.person(user_id)
+        note = "" if person.email or person.name else "Slack did not say who you are just now: showing what is known."
+        owned = self._index.owned_by(person.identities, fresh=False)  # no AWS call on this path
+        with self._db.session() as session:
+            keys: dict[tuple[str, str], list[KnownKey]] = {}
+            if owned:
+                names = {u.name for u in owned}
+                for row in session.scalars(
+                    select(KnownKey).where(KnownKey.iam_user.in_(names), KnownKey.gone.is_(False))
+                ):
+                    keys.setdefault((row.account, row.iam_user), []).append(row)
+            key_ids = [k.key_id for rows in keys.values() for k in rows]
+            findings: dict[str, list[str]] = {}
+            if key_ids:
+                for n in session.scalars(
+                    select(FindingNotice).where(FindingNotice.subject.in_(key_ids), FindingNotice.resolved_at.is_(None))
+                ):
+                    findings.setdefault(n.subject, []).append(n.code)
+        rotations = self._rotations.open_for(user_id)
+        rotating = {r.old_key_id: r.state.value for r in rotations}
+        users = [
+            HomeUser(
+                u.account,
+                u.name,
+                tuple(
+                    HomeKey(k.key_id, k.created, tuple(sorted(findings.get(k.key_id, ()))), rotating.get(k.key_id))
+                    for k in sorted(keys.get((u.account, u.name), []), key=lambda k: k.key_id)
+                ),
+            )
+            for u in sorted(owned, key=lambda u: (u.account, u.name))
+            if keys.get((u.account, u.name))
+        ]
+        home = Home(
+            user_id,
+            person.name,
+            users,
+            self._store.open_for(user_id),
+            [HomeRotation(r.id, r.account, r.iam_user, r.old_key_id, r.state.value) for r in rotations],
+            note=note,
+        )
+        try:
+            approver = self._access.is_approver(user_id)
+        except Exception:
+            approver = False
+        if not approver:
+            return home
+        now = self._clock()
+        queue = [r for r in self._store.pending(now) if r.requester != user_id]
+        with self._db.session() as session:
+            run = session.scalar(
+                select(ScanRun).where(ScanRun.finished_at.is_not(None)).order_by(ScanRun.finished_at.desc()).limit(1)
+            )
+            last_scan = None
+            if run is not None:
+                s = run.summary or {}
+                last_scan = (
+                    f"{run.finished_at:%Y-%m-%d %H:%M} UTC · {s.get('findings', 0)} findings in "
+                    f"{len(s.get('accounts', []))} accounts"
+                    + (f" · {len(s['failed'])} failed" if s.get("failed") else "")
+                )
+            critical = [
+                CriticalKey(n.account, n.iam_user, n.subject, n.code)
+                for n in session.scalars(
+                    select(FindingNotice)
+                    .where(FindingNotice.severity >= Severity.CRITICAL, FindingNotice.resolved_at.is_(None))
+                    .order_by(FindingNotice.first_seen)
+                    .limit(20)
+                )
+            ]
+        return Home(
+            home.user_id,
+            home.name,
+            home.users,
+            home.requests,
+            home.rotations,
+            True,
+            queue,
+            last_scan,
+            critical,
+            note,
+        )

@@ -1,0 +1,132 @@
+"""The App Home over HTTP: app_home_opened -> views.publish, and its buttons clicked from the Home view."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from bot import ids
+from bot.domain.requests import Status
+from tests.support.flows import REQUESTER, dms, filed_id, key_made, request, wait_status
+
+
+def open_home(bot, user: str) -> float:
+    started = time.monotonic()
+    reply = bot.event({"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home"})
+    assert reply.status == 200
+    return started
+
+
+def homes(bot, user: str) -> list[dict]:
+    return [
+        json.loads(c.params["view"]) if isinstance(c.params["view"], str) else c.params["view"]
+        for c in bot.slack.calls_to("views.publish")
+        if c.params.get("user_id") == user
+    ]
+
+
+def wait_home(bot, user: str, n: int = 1) -> dict:
+    return bot.slack.wait_for(lambda _: (h := homes(bot, user))[n - 1 :] and h[n - 1])
+
+
+def buttons(view: dict) -> list[tuple[str, str, str]]:
+    return [
+        (e["text"]["text"], e["action_id"], e["value"])
+        for b in view["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+
+
+def click_in_home(bot, action_id: str, value: str, user: str):
+    """A click as Slack sends it from the App Home: the container is a view, and there is no response_url."""
+    return bot.interact(
+        {
+            "type": "block_actions",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": "T-home",
+            "container": {"type": "view", "view_id": "VHOME"},
+            "view": {"id": "VHOME", "type": "home", "blocks": []},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "x",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+    )
+
+
+def setup(bot, iam) -> str:
+    bot.slack.add_user(REQUESTER, email="alice@example.com", name="alice")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    key = key_made(iam, "ci", 100, bot.services.clock())
+    bot.services.inventory.user_keys("default", "ci")  # the key memory, as a list or a scan leaves it
+    return key
+
+
+def test_home_for_a_requester_with_working_buttons(bot, iam) -> None:
+    key = setup(bot, iam)
+    bot.command("create ci for the new pipeline")
+    rid = filed_id(bot)
+    started = open_home(bot, REQUESTER)
+    view = wait_home(bot, REQUESTER)
+    assert time.monotonic() - started < 3
+    assert view["type"] == "home" and "default:ci" in json.dumps(view) and key in json.dumps(view)
+    found = buttons(view)
+    assert ("Rotate", ids.ALERT_ROTATE, f"default|{key}") in found
+    assert ("Deactivate", ids.ALERT_DEACTIVATE, f"default|{key}") in found
+    assert ("Cancel", ids.CANCEL, rid) in found and not [b for b in found if b[1] == ids.APPROVE]
+
+    click_in_home(bot, ids.CANCEL, rid, REQUESTER)
+    wait_status(bot, rid, Status.CANCELLED)
+    assert bot.slack.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if "is cancelled" in d])
+    # Its request changed: the Home is published again, without the Cancel button (an earlier refresh, from the
+    # request's own filing, may still show it).
+    assert bot.slack.wait_for(
+        lambda _: [h for h in homes(bot, REQUESTER)[1:] if ("Cancel", ids.CANCEL, rid) not in buttons(h)]
+    )
+
+    click_in_home(bot, ids.ALERT_DEACTIVATE, f"default|{key}", REQUESTER)
+    rid2 = filed_id(bot, 2)
+    assert request(bot, rid2).operation.value == "deactivate"
+    assert bot.slack.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if rid2 in d])
+
+
+def test_home_for_an_approver_approves_from_the_home_view(bot, iam) -> None:
+    key = setup(bot, iam)
+    bot.command(f"deactivate {key} leaving")
+    rid = filed_id(bot)
+    open_home(bot, "UBOSS")
+    view = wait_home(bot, "UBOSS")
+    text = json.dumps(view)
+    assert "Waiting for approval" in text and "Last scan" in text and rid in text
+    approve = next(
+        e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == ids.APPROVE
+    )
+    assert approve["value"] == rid and "confirm" in approve
+    assert ("Deny", ids.DENY, rid) in buttons(view)
+
+    click_in_home(bot, ids.APPROVE, rid, "UMALLORY")  # the same checks as in the channel
+    assert bot.slack.wait_for(lambda _: [d for d in dms(bot, "UMALLORY") if "Only approvers" in d])
+    click_in_home(bot, ids.APPROVE, rid, "UBOSS")
+    wait_status(bot, rid, Status.SUCCEEDED)
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    # The approver's Home is published again without the decided request (an earlier refresh may still hold it).
+    assert bot.slack.wait_for(
+        lambda _: [h for h in homes(bot, "UBOSS")[1:] if not [b for b in buttons(h) if b[2] == rid]]
+    )
+
+
+def test_home_for_a_user_slack_does_not_resolve(bot, iam) -> None:
+    open_home(bot, "UGHOST")
+    view = wait_home(bot, "UGHOST")
+    text = json.dumps(view)
+    assert "You own no IAM users" in text and "Slack did not say who you are" in text
+    assert "Waiting for approval" not in text

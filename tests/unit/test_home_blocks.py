@@ -1,0 +1,35 @@
+"""The App Home builder: within Slack's 100 blocks for an owner of 50 users with 100 keys; findings first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot import ids
+from bot.home_blocks import MAX_BLOCKS, Home, HomeKey, HomeUser, build_home
+
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def test_a_large_owner_fits_and_keys_with_findings_come_first() -> None:
+    users = [
+        HomeUser(
+            "prod",
+            f"svc-{i:02d}",
+            tuple(
+                HomeKey(f"AKIA{i:08d}{k:04d}XXXX", NOW - timedelta(days=i), ("old-key",) if i == 49 else ())
+                for k in range(2)
+            ),
+        )
+        for i in range(50)
+    ]
+    view = build_home(Home("UALICE", "alice", users, [], []), NOW)
+    assert view["type"] == "home" and len(view["blocks"]) <= MAX_BLOCKS
+    first = next(b for b in view["blocks"] if b["type"] == "actions")
+    assert first["elements"][0]["action_id"] == ids.ALERT_ROTATE and "AKIA00000049" in first["elements"][0]["value"]
+    assert any("more keys" in b.get("text", {}).get("text", "") for b in view["blocks"])
+
+
+def test_a_person_with_nothing_still_gets_a_home() -> None:
+    view = build_home(Home("UGHOST", None, [], [], [], note="Slack did not say who you are"), NOW)
+    texts = " ".join(b.get("text", {}).get("text", "") for b in view["blocks"] if b["type"] == "section")
+    assert "You own no IAM users" in texts and "Waiting for approval" not in texts
