@@ -20,9 +20,9 @@ from bot.aws import (
     AwsThrottled,
     AwsUnavailable,
     NewKey,
-    _parse_timestamp,
     translate,
 )
+from bot.aws.sessions import _parse_timestamp
 from bot.settings import Account, Settings
 
 

@@ -1,0 +1,53 @@
+"""The AWS adapter: the only package that talks to boto3.
+
+One session per account (an assumed role, refreshed by botocore before it expires), boto3's
+standard retries, and every AWS error turned into an `AwsError` whose message a person can act on.
+`errors` (the domain errors), `account` (one account's calls), `gateway` (sessions, accounts and
+Organizations discovery), `organizations` (aliases of discovered accounts), `queue` (the events queue).
+"""
+
+from bot.aws.account import AUTHORIZATION_FILTER, AccessKey, AccessReport, AccountClient, IamUser, LastUsed, NewKey
+from bot.aws.errors import (
+    AwsBadCredentials,
+    AwsError,
+    AwsLimitExceeded,
+    AwsNotFound,
+    AwsPermissionDenied,
+    AwsRegionDisabled,
+    AwsReportNotReady,
+    AwsThrottled,
+    AwsUnavailable,
+    translate,
+)
+from bot.aws.gateway import ACCOUNTS_REFRESH, AwsGateway, SessionFactory
+from bot.aws.organizations import AccountChanges, OrgAccount, org_aliases, slug
+from bot.aws.queue import EventQueue, QueueMessage
+
+__all__ = [
+    "ACCOUNTS_REFRESH",
+    "AUTHORIZATION_FILTER",
+    "AccessKey",
+    "AccessReport",
+    "AccountChanges",
+    "AccountClient",
+    "AwsBadCredentials",
+    "AwsError",
+    "AwsGateway",
+    "AwsLimitExceeded",
+    "AwsNotFound",
+    "AwsPermissionDenied",
+    "AwsRegionDisabled",
+    "AwsReportNotReady",
+    "AwsThrottled",
+    "AwsUnavailable",
+    "EventQueue",
+    "IamUser",
+    "LastUsed",
+    "NewKey",
+    "OrgAccount",
+    "QueueMessage",
+    "SessionFactory",
+    "org_aliases",
+    "slug",
+    "translate",
+]

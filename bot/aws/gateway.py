@@ -1,0 +1,374 @@
+"""Sessions for every account (assumed roles refreshed by botocore), and Organizations discovery."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+)
+
+from bot import metrics
+from bot.aws.account import (
+    _GLOBAL_REGION,
+    _RETRIES,
+    AccountClient,
+    _utc,
+)
+from bot.aws.errors import (
+    _DENIED,
+    AwsError,
+    AwsNotFound,
+    AwsPermissionDenied,
+    translate,
+)
+from bot.aws.organizations import AccountChanges, OrgAccount, _org_account, _org_denied, org_aliases
+from bot.aws.queue import EventQueue
+from bot.aws.sessions import _assume_denied, _session_with, _with_fast_timestamps
+from bot.settings import Account, Organization
+
+log = logging.getLogger(__name__)
+
+
+SessionFactory = Callable[[], boto3.Session]
+
+
+ACCOUNTS_REFRESH = timedelta(hours=1)
+
+
+def _partition(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[1] if len(parts) > 2 and parts[1] else "aws"
+
+
+class AwsGateway:
+    """Sessions for every account, created lazily and cached.
+
+    The accounts are ACCOUNTS plus, with Organizations discovery, every ACTIVE account of the organisation
+    (refreshed at every scan, and in the background when the list is more than an hour old).
+    """
+
+    def __init__(
+        self,
+        accounts: tuple[Account, ...],
+        session_factory: SessionFactory = boto3.Session,
+        *,
+        organization: Organization | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        refresh_every: timedelta = ACCOUNTS_REFRESH,
+        region: str | None = None,
+    ) -> None:
+        self._configured = tuple(accounts)
+        self._accounts = {a.alias: a for a in accounts}
+        self._session_factory = session_factory
+        self._org = organization
+        self._now = now
+        self._refresh_every = refresh_every
+        self._listed_at: datetime | None = None
+        self._refreshing = False
+        self._refresh_lock = threading.Lock()
+        self._region = region  # AWS_REGION: boto3 itself reads only AWS_DEFAULT_REGION
+        self._base: boto3.Session | None = None
+        self._clients: dict[str, AccountClient] = {}
+        self._credentials: dict[Account, DeferredRefreshableCredentials] = {}
+        self._sts: Any = None
+        self._partition: str | None = None
+        self._spent: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._lock = threading.Lock()
+        self.last_changes = AccountChanges()
+
+    @property
+    def aliases(self) -> list[str]:
+        if self._org is not None:
+            if self._listed_at is None:
+                self.refresh_accounts()
+            elif self._now() - self._listed_at >= self._refresh_every:
+                self._refresh_in_background()
+        with self._lock:
+            return list(self._accounts)
+
+    def accounts(self) -> list[Account]:
+        self.aliases  # noqa: B018 (loads the list the first time)
+        with self._lock:
+            return list(self._accounts.values())
+
+    def call_counts(self) -> Counter[str]:
+        """API operations made so far in every account, by "service:Operation"."""
+        with self._lock:
+            clients = list(self._clients.values())
+            spent = list(self._spent.values())
+        return sum((c.calls for c in clients), sum(spent, Counter()))
+
+    def account(self, alias: str) -> AccountClient:
+        with self._lock:
+            if alias not in self._clients:
+                if alias not in self._accounts:
+                    raise AwsNotFound(f"No account `{alias}` is configured or found in the organisation.")
+                self._clients[alias] = AccountClient(alias, self._session_for(self._accounts[alias]))
+            return self._clients[alias]
+
+    def _base_session(self) -> boto3.Session:
+        if self._base is None:
+            self._base = _with_fast_timestamps(self._session_factory())
+            if self._region:
+                self._base._session.set_config_variable("region", self._region)
+        return self._base
+
+    def _session_for(self, account: Account) -> boto3.Session:
+        base = self._base_session()
+        if account.role_arn is None:
+            return base
+        credentials = self._credentials.get(account)
+        if credentials is None:
+            credentials = self._credentials[account] = _assumed_role_credentials(self._sts_client(), account)
+        return _session_with(base, credentials)
+
+    def _sts_client(self) -> Any:
+        """One STS client assumes every account's role (a client per account costs ~130 KB at 200 accounts)."""
+        if self._sts is None:
+            base = self._base_session()
+            self._sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+            metrics.watch_aws(self._sts)
+        return self._sts
+
+    def release(self, alias: str) -> None:
+        """Forget an account's clients (its credentials are kept): a scan of hundreds of accounts holds only those
+        it is working on. The next `account(alias)` builds them again (about 15 ms of CPU)."""
+        with self._lock:
+            client = self._clients.pop(alias, None)
+            if client is not None:
+                self._spent[alias] += client.calls
+
+    def calls_of(self, alias: str) -> Counter[str]:
+        """API operations made in one account so far, by "service:Operation" (released clients included)."""
+        with self._lock:
+            client = self._clients.get(alias)
+            return self._spent[alias] + (client.calls if client else Counter())
+
+    # Organizations discovery
+    def refresh_accounts(self) -> AccountChanges:
+        """List the organisation again (no-op without discovery). On failure the last known list stays."""
+        if self._org is None:
+            return AccountChanges()
+        with self._refresh_lock:
+            changes = self._refresh(self._org)
+            self.last_changes = changes
+            return changes
+
+    def _refresh_in_background(self) -> None:
+        with self._lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+
+        def run() -> None:
+            try:
+                self.refresh_accounts()
+            finally:
+                self._refreshing = False
+
+        threading.Thread(target=run, name="keywarden-accounts", daemon=True).start()
+
+    def _refresh(self, org: Organization) -> AccountChanges:
+        changes = AccountChanges()
+        try:
+            listed = self.list_organization(org)
+            partition = self.hub_partition()
+        except AwsError as e:
+            log.warning("could not list the organisation's accounts: %s", e.message)
+            changes.error = e.message
+            if self._listed_at is None:
+                self._listed_at = self._now()  # retried at the next scan, or an hour from now
+            return changes
+        configured_ids = {_role_account_id(a.role_arn) for a in self._configured} - {None}
+        statuses = {a.id: a.status for a in listed}
+        active = [
+            a
+            for a in listed
+            if a.status == "ACTIVE" and a.id not in org.exclude_accounts and a.id not in configured_ids
+        ]
+        found = org_aliases(active, taken={a.alias for a in self._configured})
+        accounts = {a.alias: a for a in self._configured}
+        for alias, acct in found.items():
+            arn = f"arn:{partition}:iam::{acct.id}:role/{org.role_name}"
+            accounts[alias] = Account(alias, arn, org.external_id)
+        with self._lock:
+            before = self._accounts
+            first = self._listed_at is None
+            self._accounts = accounts
+            self._listed_at = self._now()
+            for alias in set(before) - set(accounts):
+                self._clients.pop(alias, None)
+            for alias, acct in accounts.items():
+                if alias in self._clients and before.get(alias) != acct:
+                    self._clients.pop(alias)
+        if not first:
+            changes.added = [a for a in accounts if a not in before]
+        for alias in before:
+            if alias in accounts:
+                continue
+            account_id = _role_account_id(before[alias].role_arn)
+            status = statuses.get(account_id or "")
+            if status is None:
+                why = f"account {account_id} has left the organisation or was filtered out"
+            elif status != "ACTIVE":
+                why = f"account {account_id} is {status.lower().replace('_', ' ')} in AWS Organizations"
+            else:
+                why = f"account {account_id} is excluded by ORG_INCLUDE_OUS / ORG_EXCLUDE_ACCOUNTS"
+            changes.removed[alias] = why
+        if not active and not self._configured:
+            changes.warnings.append(
+                "the organisation has no ACTIVE account to scan"
+                + (" in ORG_INCLUDE_OUS" if org.include_ous else "")
+                + (" outside ORG_EXCLUDE_ACCOUNTS" if org.exclude_accounts else "")
+            )
+        return changes
+
+    def _org_client(self, org: Organization) -> AccountClient:
+        base = self._base_session()
+        if org.management_role_arn is None:
+            return AccountClient("organization", base)
+        management_id = _role_account_id(org.management_role_arn)
+        management = Account(f"management account {management_id}", org.management_role_arn, org.external_id)
+        credentials = _assumed_role_credentials(self._sts_client(), management)
+        return AccountClient(management.alias, _session_with(base, credentials))
+
+    def hub_partition(self) -> str:
+        """The partition (aws, aws-us-gov, aws-cn) of the identity Keywarden runs as."""
+        if self._partition is None:
+            self._partition = _partition(self.caller_arn())
+        return self._partition
+
+    def list_organization(self, org: Organization) -> list[OrgAccount]:
+        """Every account of the organisation (or of the ORG_INCLUDE_OUS subtrees), whatever its status."""
+        client = self._org_client(org)
+        try:
+            if not org.include_ous:
+                return [_org_account(a) for a in client._pages("organizations", "list_accounts", "Accounts")]
+            accounts: dict[str, OrgAccount] = {}
+            pending = [ou for ou in sorted(org.include_ous) if self._ou_exists(client, ou)]
+            while pending:
+                parent = pending.pop()
+                for a in client._pages("organizations", "list_accounts_for_parent", "Accounts", ParentId=parent):
+                    accounts[a["Id"]] = _org_account(a)
+                pending += [
+                    ou["Id"]
+                    for ou in client._pages(
+                        "organizations", "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent
+                    )
+                ]
+            return list(accounts.values())
+        except AwsPermissionDenied as e:
+            if e.permission == "sts:AssumeRole":
+                raise
+            raise AwsPermissionDenied(_org_denied(e, self._identity(org)), permission=e.permission) from None
+
+    def _identity(self, org: Organization) -> str:
+        """Who asked Organizations, for an error message: the management role, or the hub's own identity."""
+        if org.management_role_arn:
+            account_id = _role_account_id(org.management_role_arn)
+            return f"`{org.management_role_arn}` (ORG_MANAGEMENT_ROLE_ARN) in account {account_id}"
+        try:
+            identity = AccountClient("hub", self._base_session())._call("sts", "get_caller_identity")
+        except AwsError:
+            return "Keywarden's own identity"
+        return f"`{identity['Arn']}` in account {identity['Account']}"
+
+    def _ou_exists(self, client: AccountClient, ou: str) -> bool:
+        return ou in self.organization_units(client)
+
+    def organization_units(self, client: AccountClient | None = None) -> list[str]:
+        """Every root and OU id of the organisation (for checking ORG_INCLUDE_OUS)."""
+        if client is None:
+            assert self._org is not None
+            client = self._org_client(self._org)
+        found: list[str] = []
+        pending = [r["Id"] for r in client._pages("organizations", "list_roots", "Roots")]
+        while pending:
+            parent = pending.pop(0)
+            found.append(parent)
+            pending += [
+                ou["Id"]
+                for ou in client._pages(
+                    "organizations", "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent
+                )
+            ]
+        return found
+
+    def check_organization(self) -> list[str]:
+        """Start-up warnings about the discovery settings (an ORG_INCLUDE_OUS id that names no OU)."""
+        if self._org is None or not self._org.include_ous:
+            return []
+        try:
+            units = self.organization_units()
+        except AwsError as e:
+            return [f"could not check ORG_INCLUDE_OUS: {e.message}"]
+        missing = sorted(self._org.include_ous - set(units))
+        if not missing:
+            return []
+        return [
+            f"ORG_INCLUDE_OUS names {', '.join(missing)}, which the organisation does not have; "
+            f"its root and OU ids are: {', '.join(units)}"
+        ]
+
+    def caller_arn(self) -> str:
+        """The ARN of Keywarden's own identity (the credentials boto3 found)."""
+        with self._lock:
+            if self._base is None:
+                self._base = _with_fast_timestamps(self._session_factory())
+            base = self._base
+        sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+        try:
+            return sts.get_caller_identity()["Arn"]
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "hub", "sts") from None
+
+    def queue(self, url: str, wait_seconds: int = 20) -> EventQueue:
+        """The SQS queue of EventBridge events, read with Keywarden's own identity."""
+        with self._lock:
+            if self._base is None:
+                self._base = _with_fast_timestamps(self._session_factory())
+            base = self._base
+        return EventQueue(base, url, wait_seconds)
+
+
+_ROLE_ACCOUNT_ID = re.compile(r"^arn:[\w-]+:iam::(\d{12}):role/")
+
+
+def _role_account_id(arn: str | None) -> str | None:
+    match = _ROLE_ACCOUNT_ID.match(arn or "")
+    return match.group(1) if match else None
+
+
+def _assumed_role_credentials(sts: Any, account: Account) -> DeferredRefreshableCredentials:
+    """Credentials from sts:AssumeRole, asked for on first use and refreshed before they expire."""
+
+    def refresh() -> dict[str, str]:
+        params: dict[str, Any] = {"RoleArn": account.role_arn, "RoleSessionName": "keywarden"}
+        if account.external_id:
+            params["ExternalId"] = account.external_id
+        try:
+            creds = sts.assume_role(**params)["Credentials"]
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in _DENIED:
+                raise AwsPermissionDenied(_assume_denied(account, e), permission="sts:AssumeRole") from None
+            raise translate(e, account.alias, "sts") from None
+        except BotoCoreError as e:
+            raise translate(e, account.alias, "sts") from None
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": _utc(creds["Expiration"]).isoformat(),
+        }
+
+    return DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")

@@ -1,0 +1,73 @@
+"""AWS Organizations accounts as Keywarden accounts: aliases, and what a refresh found."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.aws.errors import (
+    AwsPermissionDenied,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OrgAccount:
+    id: str
+    name: str
+    status: str
+
+
+@dataclass
+class AccountChanges:
+    """What the last refresh of the account set found: accounts that appeared or left, and why it failed."""
+
+    added: list[str] = field(default_factory=list)
+    removed: dict[str, str] = field(default_factory=dict)  # alias -> why it is no longer scanned
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def digest_lines(self) -> list[str]:
+        lines = [f"account `{alias}` is no longer scanned: {why}" for alias, why in self.removed.items()]
+        if self.added:
+            lines.append("new account(s) found in the organisation: " + ", ".join(f"`{a}`" for a in self.added))
+        if self.error:
+            lines.append(
+                f"the organisation's account list could not be read (the last known one was used): {self.error}"
+            )
+        return lines + self.warnings
+
+
+def slug(name: str) -> str:
+    """An account name as an alias: lower case letters, digits and dashes, at most 63 characters."""
+    text = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return text[:63].rstrip("-")
+
+
+def org_aliases(accounts: list[OrgAccount], taken: set[str]) -> dict[str, OrgAccount]:
+    """Aliases for discovered accounts: the slug of the name; the id appended on a collision (with another
+    discovered account or an ACCOUNTS alias), for every account that shares the name, so none depends on order."""
+    slugs = [(slug(a.name) or "account", a) for a in accounts]
+    counts = Counter(s for s, _ in slugs)
+    result: dict[str, OrgAccount] = {}
+    for name, account in slugs:
+        alias = name if counts[name] == 1 and name not in taken else f"{name[: 62 - len(account.id)]}-{account.id}"
+        result[alias] = account
+    return result
+
+
+def _org_account(a: dict[str, Any]) -> OrgAccount:
+    return OrgAccount(a["Id"], a.get("Name") or a["Id"], a.get("State") or a.get("Status") or "ACTIVE")
+
+
+def _org_denied(error: AwsPermissionDenied, who: str) -> str:
+    return (
+        f"AWS denied `{error.permission}` to {who}: Organizations discovery needs `organizations:ListAccounts` "
+        "(and, with ORG_INCLUDE_OUS, `organizations:ListRoots`, `organizations:ListOrganizationalUnitsForParent` "
+        "and `organizations:ListAccountsForParent`) in the management account or a delegated administrator "
+        "(set ORG_MANAGEMENT_ROLE_ARN to a role there)."
+    )

@@ -1,0 +1,55 @@
+"""Sessions: assumed-role credentials refreshed by botocore, shared service models, fast timestamps."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import botocore.session
+import botocore.utils
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import (
+    ClientError,
+)
+
+from bot.settings import Account
+
+log = logging.getLogger(__name__)
+
+
+def _session_with(base: boto3.Session, credentials: DeferredRefreshableCredentials) -> boto3.Session:
+    core = botocore.session.get_session()
+    core._credentials = credentials
+    # Share the parsed service models: loading them again costs ~200 ms of CPU and memory per account.
+    core.register_component("data_loader", base._session.get_component("data_loader"))
+    return _with_fast_timestamps(boto3.Session(botocore_session=core, region_name=base.region_name))
+
+
+def _assume_denied(account: Account, error: ClientError) -> str:
+    said = error.response.get("Error", {}).get("Message", "")
+    return (
+        f"Keywarden could not assume `{account.role_arn}` for account `{account.alias}`"
+        + (f" (AWS denied `sts:AssumeRole`: {said})" if said else " (AWS denied `sts:AssumeRole`)")
+        + ": the role is missing in that account, or its trust policy does not trust Keywarden's identity"
+        + (", or the external id differs" if account.external_id else "")
+        + "."
+    )
+
+
+def _with_fast_timestamps(session: boto3.Session) -> boto3.Session:
+    """Parse response timestamps with `datetime.fromisoformat`: dateutil's parser, botocore's default, costs
+    about 0.1 ms per value, a third of the client's CPU when reading 5,000 users' details."""
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=_parse_timestamp)
+    return session
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    """AWS's ISO 8601 timestamps as aware datetimes; anything else (epoch seconds, odd forms) as botocore does."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return botocore.utils.parse_timestamp(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
