@@ -66,7 +66,7 @@ def action_of(service: str, method: str) -> str:
 
 @dataclass
 class Scan:
-    actions: dict[str, list[str]]  # IAM action -> where it is called ("bot/aws.py:123")
+    actions: dict[str, list[str]]  # IAM action -> where it is called ("bot/aws/account.py:123")
     unreadable: list[str]  # calls that look like AWS calls the scan could not attribute
 
 
