@@ -24,4 +24,4 @@ EXPOSE 3000
 #   web:     the default below
 #   release: sh -c "exec python -m bot db upgrade"
 #   clock:   sh -c "exec python -m bot scheduler"
-CMD ["sh", "-c", "exec waitress-serve --listen=0.0.0.0:${PORT:-3000} --threads=4 --ident=keywarden --call bot.web:create_wsgi_app"]
+CMD ["sh", "-c", "exec waitress-serve --listen=0.0.0.0:${PORT:-3000} --threads=4 --ident=keywarden --call bot.entrypoints.web:create_wsgi_app"]

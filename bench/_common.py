@@ -338,7 +338,7 @@ def aws_env(endpoint: str, key_id: str) -> dict[str, str]:
 
 
 def warn_about_dotenv() -> str | None:
-    """bot.main loads .env (without overriding what is set); say so when one exists."""
+    """bot.entrypoints.cli loads .env (without overriding what is set); say so when one exists."""
     if (ROOT / ".env").exists():
         return "Note: a .env file exists in the repository; variables the benchmark does not set come from it."
     return None

@@ -3,7 +3,7 @@
 Both servers run as the Procfile's `web` line runs them (`waitress-serve --threads=<as in the
 Procfile> --ident=keywarden --call ...`, on a free loopback port instead of 0.0.0.0:$PORT):
 
-- Keywarden: `--call bot.web:create_wsgi_app`, with a fake Slack Web API and moto's server in this
+- Keywarden: `--call bot.entrypoints.web:create_wsgi_app`, with a fake Slack Web API and moto's server in this
   process, a temporary SQLite database and SCHEDULER=off; IAM user `ci` has a key, so
   `/awskeys list ci` does real AWS work (ListAccessKeys, GetAccessKeyLastUsed) after the ack;
 - bare: `--call bench.bare_app:create`, the same Bolt adapter with listeners that only ack().
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=90, help="seconds per measured phase at most")
     parser.add_argument(
         "--keywarden-call",
-        default="bot.web:create_wsgi_app",
+        default="bot.entrypoints.web:create_wsgi_app",
         help="the WSGI factory waitress-serve calls for Keywarden (to try a variant; default the Procfile's)",
     )
     parser.add_argument(

@@ -21,16 +21,16 @@ from pathlib import Path
 
 from bench._common import command_line, machine_lines, ms, percentile, publish, table, verdict
 from bot.access import Access
-from bot.db import Database, FindingNotice, IamUserRecord, KnownKey, ScanRun
 from bot.domain.requests import Operation, Status
-from bot.home_blocks import build_home
-from bot.services.audit import AuditLog
 from bot.services.home import HomeService
-from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
-from bot.services.request_store import RequestStore
 from bot.settings import Settings
-from bot.slack import Person
+from bot.slack.client import Person
+from bot.slack.messages.home import build_home
+from bot.slack.notifier import Notifier
+from bot.store.audit import AuditLog
+from bot.store.db import Database, FindingNotice, IamUserRecord, KnownKey, ScanRun
+from bot.store.requests import RequestStore
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 TARGET_P99 = 1.0

@@ -1,7 +1,7 @@
 """Click to `views.open` while three `/awskeys scan` run: does every modal reach Slack inside its trigger_id's 3 s?
 
 Keywarden runs as the Procfile's `web` line runs it (`waitress-serve --threads=<as in the Procfile>
---ident=keywarden --call bot.web:create_wsgi_app`, on a free loopback port), with a fake Slack Web API and
+--ident=keywarden --call bot.entrypoints.web:create_wsgi_app`, on a free loopback port), with a fake Slack Web API and
 moto's server in this process (every AWS call delayed by `--aws-latency`, standing in for the network and
 AWS), a temporary SQLite database and SCHEDULER=off. The estate (bench/estate.py) has `--users` IAM users
 whose owners Slack knows, so each scan lists keys, DMs owners and posts a digest.
@@ -289,7 +289,7 @@ def measure(label: str, code: Path, args: argparse.Namespace, clicks: int, endpo
                 PYTHONPATH=str(code),
                 PYTHONDONTWRITEBYTECODE="1",
             )
-            server = start_server("keywarden", "bot.web:create_wsgi_app", env, Path(tmp), cwd=code)
+            server = start_server("keywarden", "bot.entrypoints.web:create_wsgi_app", env, Path(tmp), cwd=code)
             healthz(server.port)
             sender = Sender(server.port, slack)
             started = time.perf_counter()
@@ -405,7 +405,7 @@ def report(args: argparse.Namespace, clicks: int, runs: list[Run], estate: Estat
         *machine_lines(),
         f"- Command: `{command_line('bench.modal_latency')}` (took {total:.0f} s)",
         f"- Server: the Procfile's `web` line, `waitress-serve --listen=127.0.0.1:<free port> --threads={THREADS} "
-        "--ident=keywarden --call bot.web:create_wsgi_app`, with SLACK_API_URL = a fake Slack Web API and "
+        "--ident=keywarden --call bot.entrypoints.web:create_wsgi_app`, with SLACK_API_URL = a fake Slack Web API and "
         "AWS_ENDPOINT_URL = moto's server, both in the benchmark process; every AWS call is delayed "
         f"{args.aws_latency * 1000:g} ms (network and AWS); a temporary SQLite database, SCHEDULER=off.",
         f"- Account: {estate.stats.users:,} IAM users with {estate.stats.keys:,} keys (bench/estate.py), "

@@ -2,7 +2,7 @@
 50 ordinary messages a second arrive; then the slash-command ack at 32 clients under the same stream.
 
 Keywarden runs as the Procfile's `web` line runs it (`waitress-serve --threads=<as in the Procfile>
---call bot.web:create_wsgi_app`) on a free loopback port, with a temporary SQLite database, moto's server
+--call bot.entrypoints.web:create_wsgi_app`) on a free loopback port, with a temporary SQLite database, moto's server
 and a fake Slack Web API in this process. Every paste uses its own IAM user's real key (owner-tagged),
 so the response does its real lookups (sts:GetAccessKeyInfo, iam:GetAccessKeyLastUsed, the ownership
 index) before it posts. Background: signed `message` events with ordinary chat (bench/chat_corpus.py)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         f"--threads={THREADS}",
         "--ident=keywarden",
         "--call",
-        "bot.web:create_wsgi_app",
+        "bot.entrypoints.web:create_wsgi_app",
     ]
     server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -1,5 +1,5 @@
 import sys
 
-from bot.main import main
+from bot.entrypoints.cli import main
 
 sys.exit(main())

@@ -14,9 +14,9 @@ from bot.domain.keys import InputError
 from bot.domain.requests import Operation, approvals_needed
 from bot.operations import Target, admin_approval
 from bot.policy import OWNER, Facts, Policy
-from bot.services.request_store import Request
 from bot.settings import Settings
-from bot.slack import SlackDirectory
+from bot.slack.client import SlackDirectory
+from bot.store.requests import Request
 
 SLACK_DOWN = "Slack did not say who is in the approver group just now, so nothing was changed. Try again."
 

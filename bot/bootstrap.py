@@ -14,28 +14,28 @@ from bot import metrics
 from bot.access import Access
 from bot.aws import AwsError, AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
-from bot.db import Database
 from bot.domain.findings import Policy
 from bot.logs import install_secret_redaction
 from bot.policy import load as load_policy
 from bot.services.alerts import AlertService, Delivery
 from bot.services.approvals import ApprovalService
-from bot.services.audit import AuditLog
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
 from bot.services.exposures import ExposureService
 from bot.services.home import HomeService
 from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
-from bot.services.key_memory import KeyMemory
-from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
-from bot.services.request_store import RequestStore
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner, ScanReport
 from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
-from bot.slack import SlackDirectory, Sleep, make_web_client
+from bot.slack.client import SlackDirectory, Sleep, make_web_client
+from bot.slack.notifier import Notifier
+from bot.store.audit import AuditLog
+from bot.store.db import Database
+from bot.store.key_memory import KeyMemory
+from bot.store.requests import RequestStore
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.handler import RetryHandler
 from sqlalchemy import func, select
 
-from bot.db import Database, KeyRequest, Rotation, ScanRun
 from bot.domain.requests import Operation, Status
 from bot.domain.rotation import RotationState
+from bot.store.db import Database, KeyRequest, Rotation, ScanRun
 
 if TYPE_CHECKING:
     from bot.services.scanner import ScanReport

@@ -7,9 +7,9 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
-from bot.blocks import plain
 from bot.bootstrap import Services
-from bot.slack import RetryingRespond
+from bot.slack.client import RetryingRespond
+from bot.slack.messages.common import plain
 from handlers import actions, commands, errors, events, views
 from handlers.lanes import Lanes
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import ids
 from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, Command
 from bot.domain.keys import ACCESS_KEY_ID
-from bot.request_blocks import (
+from bot.slack import ids
+from bot.slack.messages.requests import (
     build_deny_modal,
     build_error_modal,
     build_request_filed,

@@ -8,16 +8,21 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.blocks import Message, build_audit, build_check, build_help, build_key_list, escape, plain
 from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
 from bot.domain.operations import REQUEST_OPERATIONS
-from bot.exposure_blocks import exposure_blocks, quarantine_blocks
-from bot.request_blocks import build_break_glass_done, build_open_requests, build_request_filed, build_request_modal
-from bot.rotation_blocks import key_note, rotation_blocks
-from bot.scan_blocks import scan_summary
-from bot.usage_blocks import build_access, build_activity
+from bot.slack.messages.common import Message, build_audit, build_check, build_help, build_key_list, escape, plain
+from bot.slack.messages.exposures import exposure_blocks, quarantine_blocks
+from bot.slack.messages.requests import (
+    build_break_glass_done,
+    build_open_requests,
+    build_request_filed,
+    build_request_modal,
+)
+from bot.slack.messages.rotations import key_note, rotation_blocks
+from bot.slack.messages.scans import scan_summary
+from bot.slack.messages.usage import build_access, build_activity
 from handlers.errors import replies_on_error
 from handlers.lanes import Lanes
 

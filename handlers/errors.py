@@ -11,10 +11,10 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.aws import AwsError
-from bot.blocks import escape
 from bot.bootstrap import Services
 from bot.domain.keys import InputError
-from bot.observe import work_failed
+from bot.entrypoints.observe import work_failed
+from bot.slack.messages.common import escape
 
 log = logging.getLogger("keywarden.errors")
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import ids
-from bot.blocks import plain
 from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, parse
 from bot.domain.keys import InputError
 from bot.domain.operations import REQUEST_OPERATIONS
-from bot.request_blocks import build_break_glass_done, build_request_filed
+from bot.slack import ids
+from bot.slack.messages.common import plain
+from bot.slack.messages.requests import build_break_glass_done, build_request_filed
 from handlers.errors import user_message
 
 _FILED_BY_MODAL = frozenset(spec.name for spec in REQUEST_OPERATIONS.values())

@@ -15,9 +15,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.clock import Clock
-from bot.db import Database, FindingNotice, ScanRun, Snooze
 from bot.domain.scan import NoticeState, ScanFinding, should_announce
-from bot.scan_blocks import (
+from bot.services.ownership import OwnershipIndex
+from bot.services.scanner import ScanReport
+from bot.slack.client import SlackDirectory
+from bot.slack.messages.scans import (
     THREAD_LINE_LIMIT,
     DigestFacts,
     build_digest,
@@ -25,11 +27,9 @@ from bot.scan_blocks import (
     build_owner_dm,
     findings_csv,
 )
-from bot.services.audit import AuditLog
-from bot.services.notifier import Notifier
-from bot.services.ownership import OwnershipIndex
-from bot.services.scanner import ScanReport
-from bot.slack import SlackDirectory
+from bot.slack.notifier import Notifier
+from bot.store.audit import AuditLog
+from bot.store.db import Database, FindingNotice, ScanRun, Snooze
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # (account, subject, code)

@@ -11,7 +11,6 @@ from typing import Any
 
 from bot.access import Access, Decision
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, AwsUnavailable, NewKey
-from bot.blocks import key_lines
 from bot.clock import Clock
 from bot.domain.commands import Command
 from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
@@ -26,7 +25,12 @@ from bot.domain.requests import (
 )
 from bot.domain.rotation import PlanChanged, choose_keys, confirm_pre_step, schedule
 from bot.operations import OPERATIONS, Target, admin_approval
-from bot.request_blocks import (
+from bot.services.inventory import InventoryService
+from bot.services.rotations import RotationService, rotation_policy
+from bot.settings import Settings
+from bot.slack.client import SlackDirectory
+from bot.slack.messages.common import key_lines
+from bot.slack.messages.requests import (
     build_approval_message,
     build_error_modal,
     build_pending_dm,
@@ -36,14 +40,10 @@ from bot.request_blocks import (
     build_secret_modal,
     who,
 )
-from bot.rotation_blocks import plan_text
-from bot.services.audit import SYSTEM
-from bot.services.inventory import InventoryService
-from bot.services.notifier import Notifier
-from bot.services.request_store import DuplicateRequest, Request, RequestStore
-from bot.services.rotations import RotationService, rotation_policy
-from bot.settings import Settings
-from bot.slack import SlackDirectory
+from bot.slack.messages.rotations import plan_text
+from bot.slack.notifier import Notifier
+from bot.store.audit import SYSTEM
+from bot.store.requests import DuplicateRequest, Request, RequestStore
 
 log = logging.getLogger(__name__)
 

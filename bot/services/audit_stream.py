@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 
 from bot.clock import Clock
-from bot.db import AuditOutbox, Database
+from bot.store.db import AuditOutbox, Database
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot import ids
-from bot.blocks import Message, button, context, section
 from bot.clock import Clock
-from bot.db import Database, Enforcement, FindingNotice
 from bot.domain.findings import KEY_TOO_OLD, KEY_UNUSED
 from bot.domain.requests import Status
 from bot.domain.scan import ScanFinding
 from bot.services.scanner import ScanReport
+from bot.slack import ids
+from bot.slack.messages.common import Message, button, context, section
+from bot.store.db import Database, Enforcement, FindingNotice
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ class EnforcementService:
         db: Database,
         clock: Clock,
         approvals,  # bot.services.approvals.ApprovalService
-        notifier,  # bot.services.notifier.Notifier
-        directory,  # bot.slack.SlackDirectory
+        notifier,  # bot.slack.notifier.Notifier
+        directory,  # bot.slack.client.SlackDirectory
         own_identity,  # () -> (account alias or None, user name or None): Keywarden's own IAM user
         *,
         rules: dict[str, int],

@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.aws import AwsError, EventQueue, QueueMessage
 from bot.clock import Clock
-from bot.db import AwsEventSeen, Database
 from bot.domain.aws_events import AwsEvent, CredentialsExposed, MalformedEvent, UnknownEvent, parse_event
 from bot.services.exposures import ExposureService
 from bot.services.key_events import KeyChangeService
+from bot.store.db import AwsEventSeen, Database
 
 log = logging.getLogger(__name__)
 KEEP = timedelta(days=14)

@@ -20,11 +20,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.db import Database, Exposure, FindingNotice
 from bot.domain.aws_events import CredentialsExposed
 from bot.domain.exposure import PastedMessage, detect
 from bot.domain.findings import AWS_QUARANTINE
-from bot.exposure_blocks import (
+from bot.services.inventory import InventoryService
+from bot.services.ownership import OwnershipIndex
+from bot.slack.client import SlackDirectory
+from bot.slack.messages.exposures import (
     AWS_HEALTH,
     SLACK,
     ExposedKey,
@@ -36,11 +38,9 @@ from bot.exposure_blocks import (
     exposure_note,
     quarantine_note,
 )
-from bot.services.audit import AuditLog
-from bot.services.inventory import InventoryService
-from bot.services.notifier import Notifier
-from bot.services.ownership import OwnershipIndex
-from bot.slack import SlackDirectory
+from bot.slack.notifier import Notifier
+from bot.store.audit import AuditLog
+from bot.store.db import Database, Exposure, FindingNotice
 
 log = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(days=1)  # unfinished responses are resumed for this long, then left as they are

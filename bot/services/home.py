@@ -10,14 +10,14 @@ from sqlalchemy import select
 
 from bot.access import Access
 from bot.clock import Clock
-from bot.db import Database, FindingNotice, KnownKey, ScanRun
 from bot.domain.findings import Severity
-from bot.home_blocks import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home
-from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
-from bot.services.request_store import RequestStore
 from bot.services.rotations import RotationService
-from bot.slack import SlackDirectory
+from bot.slack.client import SlackDirectory
+from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home
+from bot.slack.notifier import Notifier
+from bot.store.db import Database, FindingNotice, KnownKey, ScanRun
+from bot.store.requests import RequestStore
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from bot.aws import AccessKey, AwsError, AwsGateway, AwsNotFound, AwsPermissionD
 from bot.clock import Clock
 from bot.domain.findings import AWS_QUARANTINE, Finding, Policy, UserFacts, findings_for_user
 from bot.domain.keys import ACCESS_KEY_ID, InputError, KeyFacts, UserRef, key_id_problems
-from bot.services.key_memory import KeyMemory
 from bot.services.ownership import OwnershipIndex
 from bot.settings import Account
-from bot.slack import Person
+from bot.slack.client import Person
+from bot.store.key_memory import KeyMemory
 
 log = logging.getLogger(__name__)
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):")

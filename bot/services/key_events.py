@@ -8,16 +8,16 @@ import threading
 from bot.aws import AwsError, AwsGateway
 from bot.domain.aws_events import KeyChanged, Principal, is_keywarden, principal_of
 from bot.domain.rotation import FINAL
-from bot.exposure_blocks import ChangeFacts, build_key_changed
-from bot.services.audit import AuditLog
 from bot.services.exposures import owner_slack_id
 from bot.services.inventory import InventoryService
-from bot.services.key_memory import KeyMemory
-from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
 from bot.services.rotations import RotationService
 from bot.settings import Settings
-from bot.slack import SlackDirectory
+from bot.slack.client import SlackDirectory
+from bot.slack.messages.exposures import ChangeFacts, build_key_changed
+from bot.slack.notifier import Notifier
+from bot.store.audit import AuditLog
+from bot.store.key_memory import KeyMemory
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from sqlalchemy import delete, insert, select
 
 from bot.aws import AwsGateway
 from bot.clock import Clock
-from bot.db import AccountIndex, Database, IamUserRecord
 from bot.domain.privilege import UserAccess
+from bot.store.db import AccountIndex, Database, IamUserRecord
 
 EXEMPT_TAG = "keywarden:exempt"
 EXEMPT_REASON_TAG = "keywarden:exempt-reason"

@@ -19,10 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound
-from bot.blocks import Message
 from bot.clock import Clock
-from bot.db import Database, KeyRequest
-from bot.db import Rotation as RotationRow
 from bot.domain.keys import ACTIVE, INACTIVE
 from bot.domain.requests import Operation, Status
 from bot.domain.rotation import (
@@ -44,8 +41,10 @@ from bot.domain.rotation import (
     reconcile_step,
     schedule,
 )
-from bot.request_blocks import who
-from bot.rotation_blocks import (
+from bot.settings import Settings
+from bot.slack.messages.common import Message
+from bot.slack.messages.requests import who
+from bot.slack.messages.rotations import (
     build_cancelled,
     build_deactivated,
     build_finished,
@@ -59,10 +58,11 @@ from bot.rotation_blocks import (
     use_text,
     when,
 )
-from bot.services.audit import SYSTEM, AuditLog
-from bot.services.notifier import Notifier
-from bot.services.request_store import Request, RequestStore
-from bot.settings import Settings
+from bot.slack.notifier import Notifier
+from bot.store.audit import SYSTEM, AuditLog
+from bot.store.db import Database, KeyRequest
+from bot.store.db import Rotation as RotationRow
+from bot.store.requests import Request, RequestStore
 
 log = logging.getLogger(__name__)
 S = RotationState

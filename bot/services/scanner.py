@@ -24,15 +24,15 @@ from sqlalchemy import select, union
 
 from bot.aws import AccessKey, AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
-from bot.db import AuditEvent, Database, KeyRequest, Snooze
-from bot.db import Rotation as RotationRow
 from bot.domain.findings import ROOT_KEY, Policy, catalogued
 from bot.domain.report import ReportUser, parse_credential_report, remembered_key_ids
 from bot.domain.requests import Status
 from bot.domain.scan import ROOT_SUBJECT, ScanFinding, scan_findings, user_report_findings
 from bot.services.credential_report import fetch_credential_report
-from bot.services.key_memory import KeyMemory
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
+from bot.store.db import AuditEvent, Database, KeyRequest, Snooze
+from bot.store.db import Rotation as RotationRow
+from bot.store.key_memory import KeyMemory
 
 log = logging.getLogger(__name__)
 

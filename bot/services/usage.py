@@ -27,11 +27,11 @@ from bot.domain.activity import (
     window,
 )
 from bot.domain.keys import InputError, KeyFacts, UserRef
-from bot.services.audit import AuditLog
 from bot.services.inventory import InventoryService
-from bot.services.notifier import Notifier
 from bot.services.ownership import OwnershipIndex
-from bot.slack import SlackDirectory
+from bot.slack.client import SlackDirectory
+from bot.slack.notifier import Notifier
+from bot.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
 

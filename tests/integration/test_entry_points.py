@@ -115,10 +115,10 @@ def test_audit_csv_export(tmp_path: Path) -> None:
 
 
 def test_procfile_web_line_and_python_m_bot_serve_with_the_same_threads() -> None:
-    from bot.web import SERVER_THREADS
+    from bot.entrypoints.web import SERVER_THREADS
 
     (web,) = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")]
-    assert f"--threads={SERVER_THREADS} " in web and "--call bot.web:create_wsgi_app" in web
+    assert f"--threads={SERVER_THREADS} " in web and "--call bot.entrypoints.web:create_wsgi_app" in web
 
 
 def test_govcloud_accounts_without_aws_region_stop_with_one_line(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from bot.db import Base, Database
+from bot.store.db import Base, Database
 
 
 def test_migrations_match_the_models(database_url: str) -> None:

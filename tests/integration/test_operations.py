@@ -15,12 +15,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from bot import ids
-from bot.db import ScanRun
 from bot.domain.findings import KEY_TOO_OLD
 from bot.domain.requests import Status
+from bot.entrypoints.web import serve_ops
 from bot.logs import JsonFormatter, log_context, setup_logging
-from bot.web import serve_ops
+from bot.slack import ids
+from bot.store.db import ScanRun
 from tests.support.fake_slack import Fault
 from tests.support.flows import filed_id, key_made, wait_status
 from tests.support.harness import BotServer, _send
@@ -49,7 +49,7 @@ def label_values(samples: Samples) -> set[str]:
 
 @pytest.fixture
 def owned_old_key(bot: BotServer, iam) -> str:
-    bot.slack.add_user("UALICE", email="alice@example.com")
+    bot.slack.client.add_user("UALICE", email="alice@example.com")
     iam.create_user(UserName="ci-deployer", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     return key_made(iam, "ci-deployer", 120, bot.services.clock())
 
@@ -58,8 +58,8 @@ def test_a_scrape_after_a_scan_and_an_approval_shows_the_counters_moving(bot: Bo
     before, _ = scrape(bot)
 
     bot.command("scan", user_id="UBOSS")
-    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
-    bot.slack.fail("chat.postMessage", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"}))
+    bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
+    bot.slack.client.fail("chat.postMessage", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"}))
     bot.command(f"deactivate {owned_old_key} leaving the team")
     rid = filed_id(bot)
     bot.work.idle()
@@ -291,6 +291,6 @@ def test_aws_calls_that_never_reach_aws_are_counted_with_their_error() -> None:
     ],
 )
 def test_request_kinds_come_from_a_fixed_set_whatever_the_body(body: dict, kind: str) -> None:
-    from bot.observe import kind_of
+    from bot.entrypoints.observe import kind_of
 
     assert kind_of(body) == kind

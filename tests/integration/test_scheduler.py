@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bot.scheduler import LOCK_KEY, ClockProcess, LeaseRow
+from bot.entrypoints.scheduler import LOCK_KEY, ClockProcess, LeaseRow
 from tests.conftest import pg_schema
 from tests.support.processes import Process, clean_env
 
@@ -34,7 +34,7 @@ def test_only_one_clock_process_is_active_and_a_standby_takes_over(make_services
 
 
 def test_sqlite_lease_expires_when_its_holder_stops_renewing(sqlite_url, clock) -> None:
-    from bot.db import Database
+    from bot.store.db import Database
 
     db = Database(sqlite_url)
     db.migrate()

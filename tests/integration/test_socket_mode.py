@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from bot import ids
+from bot.slack import ids
 from tests.support.fake_slack import FakeSlack
 from tests.support.processes import clean_env
 from tests.support.socket_mode import SocketModeServer

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import ids
 from bot.domain.requests import Status
+from bot.slack import ids
 from tests.support.harness import RemoteBot
 from tests.support.processes import Process
 from tests.support.remote import Requests, bot_env, file_request

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot import ids
 from bot.domain.requests import Status
+from bot.slack import ids
 from tests.support.harness import RemoteBot
 from tests.support.remote import Requests, bot_env, file_request
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from bot import ids
 from bot.domain.requests import Status
+from bot.slack import ids
 from tests.support.harness import RemoteBot
 from tests.support.remote import Requests, bot_env, file_request
 

@@ -17,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
 from bot.bootstrap import Services
-from bot.web import build_wsgi
+from bot.entrypoints.web import build_wsgi
 from tests.support.fake_slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote
 
-from bot.db import Database
-from bot.services.audit import AuditLog
-from bot.services.request_store import Request, RequestStore
+from bot.store.audit import AuditLog
+from bot.store.db import Database
+from bot.store.requests import Request, RequestStore
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import SIGNING_SECRET, RemoteBot
 from tests.support.processes import clean_env
@@ -73,7 +73,7 @@ class Requests:
 
 def file_request(bot: RemoteBot, text_: str, user: str = "UALICE") -> str:
     """File a request; its id, from the approval message the bot posted."""
-    before = len(bot.slack.posts_to("CAPPROVE"))
+    before = len(bot.slack.client.posts_to("CAPPROVE"))
     assert bot.command(text_, user_id=user).status == 200
-    post = bot.slack.wait_posts("CAPPROVE", before + 1)[before]
+    post = bot.slack.client.wait_posts("CAPPROVE", before + 1)[before]
     return re.search(r"R-[A-Z0-9]{6}", post.raw).group(0)

@@ -6,7 +6,7 @@ from pathlib import Path
 from bot import settings as settings_module
 from bot.domain import findings
 from bot.domain.findings import CATALOGUE, Policy
-from bot.scan_blocks import FINDING_NAMES
+from bot.slack.messages.scans import FINDING_NAMES
 
 BOT = Path(findings.__file__).resolve().parents[1]
 

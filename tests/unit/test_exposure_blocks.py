@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from bot import ids
-from bot.exposure_blocks import (
+from bot.slack import ids
+from bot.slack.messages.exposures import (
     ChangeFacts,
     ExposedKey,
     ExposureFacts,

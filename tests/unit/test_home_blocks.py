@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot import ids
-from bot.home_blocks import MAX_BLOCKS, Home, HomeKey, HomeUser, build_home
+from bot.slack import ids
+from bot.slack.messages.home import MAX_BLOCKS, Home, HomeKey, HomeUser, build_home
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 

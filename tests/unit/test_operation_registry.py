@@ -2,14 +2,14 @@
 
 import pytest
 
-from bot.blocks import build_help
 from bot.domain.commands import USAGE, parse
 from bot.domain.keys import InputError
 from bot.domain.operations import REQUEST_OPERATIONS, Operation
 from bot.domain.requests import MAKES_KEY, approvals_needed
 from bot.operations import OPERATIONS
-from bot.request_blocks import build_request_modal
 from bot.settings import Settings, SettingsError
+from bot.slack.messages.common import build_help
+from bot.slack.messages.requests import build_request_modal
 from handlers.commands import ROUTES
 
 ALIASES = ["default"]

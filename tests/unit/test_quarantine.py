@@ -2,12 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
-from bot import ids
 from bot.domain.findings import AWS_QUARANTINE, CATALOGUE, Policy, Severity, UserFacts, findings_for_user
 from bot.domain.keys import KeyFacts
 from bot.domain.privilege import AttachedPolicy, PolicyHolder, UserAccess, quarantine_policies, user_access
 from bot.domain.scan import ScanFinding
-from bot.scan_blocks import DigestFacts, build_digest, build_owner_dm
+from bot.slack import ids
+from bot.slack.messages.scans import DigestFacts, build_digest, build_owner_dm
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 V2, V3 = "AWSCompromisedKeyQuarantineV2", "AWSCompromisedKeyQuarantineV3"

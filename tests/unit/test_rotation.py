@@ -9,7 +9,6 @@ from itertools import pairwise
 
 import pytest
 
-from bot import ids
 from bot.domain.keys import InputError, KeyFacts
 from bot.domain.rotation import (
     CLAIMS,
@@ -32,8 +31,9 @@ from bot.domain.rotation import (
     reminder_times,
     schedule,
 )
-from bot.rotation_blocks import build_deactivated, build_reminder, build_still_in_use, key_note, plan_text
 from bot.settings import Settings, SettingsError
+from bot.slack import ids
+from bot.slack.messages.rotations import build_deactivated, build_reminder, build_still_in_use, key_note, plan_text
 
 S = RotationState
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

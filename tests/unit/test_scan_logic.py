@@ -5,7 +5,7 @@ from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Policy, S
 from bot.domain.keys import KeyFacts
 from bot.domain.report import ReportKey, ReportUser
 from bot.domain.scan import NoticeState, ScanFinding, scan_findings, should_announce, user_report_findings
-from bot.scan_blocks import MAX_KEYS_IN_DM, DigestFacts, build_digest, build_owner_dm, findings_csv
+from bot.slack.messages.scans import MAX_KEYS_IN_DM, DigestFacts, build_digest, build_owner_dm, findings_csv
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 WEEK = timedelta(days=7)

@@ -20,7 +20,7 @@ from bot.domain.commands import parse
 from bot.domain.keys import InputError, KeyFacts
 from bot.services.usage import ActivityResult, TokenBucket
 from bot.settings import Settings, SettingsError
-from bot.usage_blocks import build_access, build_activity
+from bot.slack.messages.usage import build_access, build_activity
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 KEY = "AKIAIOSFODNN7EXAMPLE"

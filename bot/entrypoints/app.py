@@ -1,0 +1,55 @@
+"""The Bolt app factory: no module-level App, no client created at import."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from slack_bolt import App
+
+from bot.bootstrap import Services
+from bot.entrypoints.observe import ObservedApp, WorkExecutor
+from handlers import register_listeners
+from handlers.lanes import Lanes
+
+# Threads that open modals: each waits on one views.open round trip, at human click rates.
+VIEW_WORKERS = 4
+
+
+def views_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=VIEW_WORKERS, thread_name_prefix="keywarden-views")
+
+
+def create_app(services: Services, executor: Executor, views: Executor | None = None) -> App:
+    """The App; work after the ack runs on `executor`, opening modals on `views` (a pool of its own)."""
+    settings = services.settings
+    work = WorkExecutor(executor)  # Bolt's lazy listeners and the work lane: one pool, observed alike
+    app = ObservedApp(  # Bolt's App, each request timed, counted and named in the log
+        listener_executor=work,
+        client=services.slack,
+        signing_secret=settings.slack_signing_secret,
+        token_verification_enabled=False,  # no auth.test at boot; each web worker starts without Slack
+        # Ack listeners run in the request thread (they only parse and ack); the work after the ack
+        # runs on the executor, so a busy executor never delays an ack.
+        process_before_response=True,
+    )
+    lanes = Lanes(work=work, views=WorkExecutor(views or views_executor()))
+    register_listeners(app, services, lanes)
+    _withhold_request_bodies()
+    return app
+
+
+def _withhold_request_bodies() -> None:
+    """Bolt logs the whole body of a request whose signature fails, at INFO. A message event's body holds the
+    message's text, and so a pasted secret, JSON-escaped (`\\/`) where no redaction pattern would see it."""
+    verification = logging.getLogger("slack_bolt.RequestVerification")
+    if not any(isinstance(f, _NoBodies) for f in verification.filters):
+        verification.addFilter(_NoBodies())
+
+
+class _NoBodies(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "body:" in message:
+            record.msg, record.args = message.split("body:", 1)[0] + "body withheld)", None
+        return True

@@ -1,0 +1,228 @@
+"""Entry points: `python -m bot [run | db upgrade | ...]`. Thin: settings, services, app, run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime
+
+from dotenv import load_dotenv
+
+from bot.logs import setup_logging
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("keywarden")
+
+
+def load_settings_or_exit(*, slack: bool = True) -> Settings:
+    """Settings from the environment and `.env`; a bad variable ends the program with one line."""
+    load_dotenv(override=False)
+    try:
+        return Settings.from_env(slack=slack)
+    except SettingsError as e:
+        print(f"keywarden: configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Keywarden: AWS access keys from Slack.")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (the default): HTTP, or Socket Mode with SLACK_APP_TOKEN")
+    sub.add_parser("scheduler", help="run the scheduler alone (the Procfile's clock process)")
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    scan = sub.add_parser("scan", help="scan every account now and print the findings")
+    scan.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
+    findings = sub.add_parser("findings", help="list every finding: code, severity, controls, setting, title")
+    findings.add_argument("--json", action="store_true", help="print JSON, with rationale and remediation")
+    audit = sub.add_parser("audit", help="export the audit log, or verify its hash chain")
+    audit.add_argument("action", nargs="?", choices=["verify"], help="check the hash chain (exit 1 if broken)")
+    audit.add_argument("--csv", action="store_true", help="write every event as CSV to stdout")
+    audit.add_argument("--json", action="store_true", help="write every event as a JSON line (docs/audit-events.md)")
+    audit.add_argument("--since", type=_when, help="from this date or time on (ISO 8601, UTC by default)")
+    audit.add_argument("--until", type=_when, help="before this date or time (ISO 8601, UTC by default)")
+    policy = sub.add_parser("policy", help="check the approval policy file, or explain which rule applies")
+    policy_sub = policy.add_subparsers(dest="action", required=True)
+    check = policy_sub.add_parser("check", help="validate a policy file (default: POLICY_FILE)")
+    check.add_argument("file", nargs="?")
+    explain = policy_sub.add_parser("explain", help="which rule applies to a request, and who may approve it")
+    explain.add_argument("operation")
+    explain.add_argument("target", metavar="account:user")
+    explain.add_argument("--as", dest="as_user", required=True, metavar="user-id", help="the requester's Slack id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "audit" and not (args.action or args.csv or args.json):
+        parser.error("audit: use `audit verify`, `audit --csv` or `audit --json`")
+    if args.command == "audit" and args.csv and args.json:
+        parser.error("audit: --csv or --json, not both")
+    if args.command == "findings":
+        from bot.entrypoints.cli_findings import run_findings
+
+        return run_findings(as_json=args.json, out=sys.stdout)
+    if args.command == "audit" and args.action == "verify":
+        return verify_audit(load_settings_or_exit(slack=False))
+    if args.command == "policy":
+        from bot.entrypoints import cli_policy
+
+        settings = load_settings_or_exit(slack=False)
+        if args.action == "check":
+            return cli_policy.check(settings, args.file)
+        setup_logging(settings.log_level, settings.log_format)
+        return cli_policy.explain(settings, args.operation, args.target, args.as_user)
+    settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))
+    if settings.policy_file and args.command in (None, "run", "scheduler"):
+        from bot.entrypoints.cli_policy import load_or_exit
+
+        load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
+    setup_logging(settings.log_level, settings.log_format)
+    if args.command == "db":
+        from bot.store.db import Database
+
+        Database(settings.database_url).migrate()
+        print("database is up to date")
+        return 0
+    if args.command == "audit":
+        return export_audit(settings, as_json=args.json, since=args.since, until=args.until)
+    if args.command == "scan":
+        from bot.entrypoints.cli_scan import run_scan
+
+        return run_scan(settings, as_json=args.json, post=args.post)
+    if args.command == "scheduler":
+        return run_scheduler(settings)
+    return run(settings)
+
+
+def _when(value: str) -> datetime:
+    from bot.domain.audit_events import parse_when
+
+    try:
+        return parse_when(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def export_audit(
+    settings: Settings, *, as_json: bool = False, since: datetime | None = None, until: datetime | None = None
+) -> int:
+    import csv
+
+    from bot.bootstrap import bootstrap
+
+    services = bootstrap(settings)
+    if as_json:
+        for line in services.audit.events(since, until):
+            sys.stdout.write(line + "\n")
+        return 0
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["at", "actor", "action", "outcome", "request_id", "account", "iam_user", "key_id", "detail"])
+    for e in services.audit.all():
+        if (since and e.at < since) or (until and e.at >= until):
+            continue
+        cells = [e.at.isoformat(), e.actor, e.action, e.outcome, e.request_id, e.account, e.iam_user, e.key_id]
+        writer.writerow([spreadsheet_safe(c) for c in [*cells, e.detail]])
+    return 0
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str | None) -> str | None:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading `'`."""
+    return f"'{cell}" if cell and cell.startswith(_FORMULA_STARTS) else cell
+
+
+def verify_audit(settings: Settings) -> int:
+    """Check the audit log's hash chain: 0 with the count when intact, 1 naming the first bad event."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.clock import system_clock
+    from bot.store.audit import AuditLog
+    from bot.store.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        check = AuditLog(db, system_clock).verify()
+    except SQLAlchemyError as e:
+        print(f"keywarden: could not read the audit log ({type(e).__name__}).", file=sys.stderr)
+        print("If the schema is older than this version, run `python -m bot db upgrade` first.", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    if check.intact:
+        print(f"audit log intact: {check.count} events, chain head {check.head}")
+        return 0
+    print(f"audit log broken at event {check.bad_id}: it {check.reason}.")
+    print(f"{check.count} events before it are intact (chain head {check.head}).")
+    return 1
+
+
+def run_scheduler(settings: Settings) -> int:
+    import signal
+
+    from bot.bootstrap import bootstrap
+    from bot.entrypoints.scheduler import ClockProcess
+
+    services = bootstrap(settings)
+    clock = ClockProcess(services)
+    signal.signal(signal.SIGTERM, lambda *_: clock.stop())
+    if settings.metrics_port:
+        from bot.entrypoints.web import serve_ops
+
+        serve_ops(services, settings.metrics_port, clock.active.is_set)
+        log.info("GET /metrics and GET /healthz on port %s", settings.metrics_port)
+    log.info("scheduler process started; waiting to be the active one")
+    try:
+        clock.run()
+    except KeyboardInterrupt:
+        clock.stop()
+    return 0
+
+
+def run(settings: Settings) -> int:
+    from bot.bootstrap import bootstrap
+
+    services = bootstrap(settings)
+    services.settle()
+    is_leader = None
+    if settings.scheduler:
+        from bot.entrypoints.scheduler import ClockProcess
+
+        clock = ClockProcess(services)
+        clock.start_in_thread()
+        is_leader = clock.active.is_set
+    if settings.slack_app_token:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        from bot.entrypoints.app import create_app
+        from bot.entrypoints.web import WORKERS
+
+        if settings.metrics_port:
+            from bot.entrypoints.web import serve_ops
+
+            serve_ops(services, settings.metrics_port, is_leader)
+            log.info("GET /metrics and GET /healthz on port %s", settings.metrics_port)
+        log.info("starting in Socket Mode")
+        executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
+        SocketModeHandler(create_app(services, executor), settings.slack_app_token).start()
+        return 0
+    from waitress import serve
+
+    from bot.entrypoints.web import SERVER_THREADS, build_wsgi
+
+    log.info("listening on port %s: POST /slack/events, GET /healthz, GET /metrics", settings.port)
+    serve(
+        build_wsgi(services, is_leader=is_leader),
+        host="0.0.0.0",
+        port=settings.port,
+        threads=SERVER_THREADS,
+        ident="keywarden",
+    )
+    return 0

@@ -1,0 +1,130 @@
+"""`python -m bot scan`: the findings in a terminal. Exit 0 without findings, 1 with findings, 2 on error."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import TextIO
+
+from bot.aws import AwsError
+from bot.bootstrap import bootstrap
+from bot.domain.findings import CATALOGUE
+from bot.domain.scan import ScanFinding, worst_first
+from bot.services.scanner import ScanReport
+from bot.settings import Settings
+from bot.slack.messages.common import last_used_text
+
+COLUMNS = ("ACCOUNT", "USER", "KEY", "STATUS", "AGE", "LAST USED", "SEVERITY", "CONTROL", "FINDING", "OWNER")
+
+
+def run_scan(
+    settings: Settings, *, as_json: bool, post: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    services = bootstrap(settings)
+
+    def progress(account: str, done: int, total: int) -> None:
+        print(f"\rscanned {done}/{total} accounts (last: {account})", end="" if done < total else "\n", file=err)
+
+    try:
+        report, delivery = services.scan(post=post, trigger="cli", progress=progress)
+    except AwsError as e:
+        print(f"keywarden: scan failed: {e.message}", file=err)
+        return 2
+    finally:
+        services.close()
+    now = services.clock()
+    if as_json:
+        out.write(json.dumps(report_json(report, now), indent=2) + "\n")
+    else:
+        out.write(render_table(report, now))
+    for account in report.failed:
+        print(f"keywarden: account {account.account} failed: {account.error}", file=err)
+    for note in report.notes:
+        print(f"keywarden: {note}", file=err)
+    if delivery is not None:
+        print(
+            f"posted: digest {'sent' if delivery.digest_posted else 'NOT sent'}, "
+            f"{delivery.owners_messaged} owner(s) messaged",
+            file=err,
+        )
+    if report.failed:
+        return 2
+    return 1 if any(not f.quiet for f in report.findings) else 0
+
+
+def _row(f: ScanFinding, now: datetime) -> tuple[str, ...]:
+    status = "exempt" if f.exempt_reason else ("snoozed" if f.snoozed else "")
+    return (
+        f.account,
+        f.user,
+        f.key_id or "-",
+        (f.facts.status if f.facts else "-") + (f" ({status})" if status else ""),
+        f"{f.facts.age_days(now)}d" if f.facts else "-",
+        last_used_text(f.facts) if f.facts else "-",
+        f.finding.severity.name.lower(),
+        f.finding.control or "-",
+        f.finding.message,
+        f.owner or "-",
+    )
+
+
+def render_table(report: ScanReport, now: datetime) -> str:
+    rows = [_row(f, now) for f in worst_first(report.findings, now)]
+    if not rows:
+        accounts = ", ".join(a.account for a in report.accounts if not a.error)
+        return f"No findings ({accounts}).\n" if accounts else "No account could be scanned.\n"
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    widths[8] = min(widths[8], 70)
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c[: widths[i]].ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
+
+    body = [line(COLUMNS), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)]
+    users = sum(a.users for a in report.accounts)
+    keys = sum(a.keys for a in report.accounts)
+    body.append(
+        f"\n{len(rows)} finding(s); {users} users and {keys} keys in {len(report.accounts)} account(s); "
+        f"{report.iam_calls} IAM API calls."
+    )
+    return "\n".join(body) + "\n"
+
+
+def report_json(report: ScanReport, now: datetime) -> dict:
+    return {
+        "started_at": report.started_at.isoformat(),
+        "finished_at": report.finished_at.isoformat(),
+        "iam_calls": report.iam_calls,
+        "notes": report.notes,
+        "accounts": [
+            {"account": a.account, "users": a.users, "keys": a.keys, "iam_calls": a.iam_calls, "error": a.error}
+            for a in report.accounts
+        ],
+        "findings": [
+            {
+                "account": f.account,
+                "user": f.user,
+                "key_id": f.key_id,
+                "status": f.facts.status if f.facts else None,
+                "age_days": f.facts.age_days(now) if f.facts else None,
+                "last_used": f.facts.last_used.isoformat() if f.facts and f.facts.last_used else None,
+                "finding": f.code,
+                "severity": f.finding.severity.name.lower(),
+                "control": f.finding.control,
+                "message": f.finding.message,
+                **_catalogue_fields(f.code),
+                "owner": f.owner,
+                "exempt": f.exempt_reason,
+                "snoozed": f.snoozed,
+            }
+            for f in worst_first(report.findings, now)
+        ],
+    }
+
+
+def _catalogue_fields(code: str) -> dict:
+    """Control ids, rationale and remediation from the catalogue."""
+    entry = CATALOGUE.get(code)
+    if entry is None:
+        return {}
+    return {"controls": list(entry.controls), "rationale": entry.rationale, "remediation": entry.remediation}

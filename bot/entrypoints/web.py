@@ -1,0 +1,119 @@
+"""The WSGI application: Slack at POST /slack/events, health at GET /healthz, metrics at GET /metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.bootstrap import Services
+from bot.entrypoints.app import create_app, views_executor
+from bot.entrypoints.health import health
+from bot.metrics import CONTENT_TYPE, Exporter
+
+log = logging.getLogger(__name__)
+
+# Work after the ack (AWS calls, database writes) shares the interpreter with the acks. Few workers keep
+# that work from crowding out acks under load; a burst waits in the queue instead (response_url lasts 30 min).
+WORKERS = 3
+# Request threads only verify, parse and ack: no I/O, about a millisecond of CPU each. A few are enough to
+# keep both cores busy; more only add threads queueing for the GIL, which shows as ack latency under load
+# (p99 at 32 concurrent clients: about 3x lower with 4 threads than with 16, see docs/benchmarks.md).
+# The Procfile's `web` line passes the same number to waitress-serve.
+SERVER_THREADS = 4
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class KeywardenWSGI:
+    """The WSGI callable, plus `drain()` to let work after the ack finish at shutdown."""
+
+    def __init__(
+        self,
+        services: Services,
+        executor: ThreadPoolExecutor | None = None,
+        views: ThreadPoolExecutor | None = None,
+        is_leader: Callable[[], bool] | None = None,
+    ) -> None:
+        self.services = services
+        self.executor = executor or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
+        # Modals open on a pool of their own, so a busy `executor` never makes a trigger_id expire.
+        self.views = views or views_executor()
+        self._slack = SlackRequestHandler(create_app(services, self.executor, self.views), path="/slack/events")
+        self._ops = OpsApp(services, is_leader)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") in OpsApp.PATHS:
+            return self._ops(environ, start_response)
+        try:
+            return self._slack(environ, start_response)
+        except Exception as e:  # a body Slack never sends (bad JSON, wrong shapes) must not become a 500
+            log.warning("malformed request to %s refused: %s", environ.get("PATH_INFO"), type(e).__name__)
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "11")])
+            return [b"Bad Request"]
+
+    def drain(self) -> None:
+        self.views.shutdown(wait=True)  # first: an opened Reveal window hands its work to the executor
+        self.executor.shutdown(wait=True)
+
+
+def build_wsgi(
+    services: Services,
+    executor: ThreadPoolExecutor | None = None,
+    views: ThreadPoolExecutor | None = None,
+    is_leader: Callable[[], bool] | None = None,
+) -> KeywardenWSGI:
+    return KeywardenWSGI(services, executor, views, is_leader)
+
+
+class OpsApp:
+    """GET /healthz and GET /metrics: part of the web app, and served alone on METRICS_PORT by the clock."""
+
+    PATHS = ("/healthz", "/metrics")
+
+    def __init__(self, services: Services, is_leader: Callable[[], bool] | None = None) -> None:
+        self.services = services
+        self.is_leader = is_leader
+        self.exporter = Exporter(services.db, is_leader=is_leader)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path not in self.PATHS or method not in ("GET", "HEAD"):
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+            return [b"Not Found"]
+        if path == "/metrics":
+            status, content_type, payload = "200 OK", CONTENT_TYPE, self.exporter.exposition()
+        else:
+            status, body = health(self.services, self.is_leader)
+            content_type, payload = "application/json", json.dumps(body).encode()
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+
+def serve_ops(
+    services: Services, port: int, is_leader: Callable[[], bool] | None = None, *, host: str = "0.0.0.0"
+) -> Any:
+    """Serve OpsApp on `port` in a background thread (METRICS_PORT); returns the server (`.close()` stops it)."""
+    from waitress.server import create_server
+
+    server = create_server(OpsApp(services, is_leader), host=host, port=port, threads=2, ident="keywarden")
+    threading.Thread(target=server.run, daemon=True).start()
+    return server
+
+
+def create_wsgi_app() -> WSGIApp:
+    """Factory for production WSGI servers (`waitress-serve --call bot.entrypoints.web:create_wsgi_app`)."""
+    from bot.bootstrap import bootstrap
+    from bot.entrypoints.cli import load_settings_or_exit
+    from bot.logs import setup_logging
+
+    settings = load_settings_or_exit()
+    setup_logging(settings.log_level, settings.log_format)
+    services = bootstrap(settings)
+    services.settle()
+    return build_wsgi(services)

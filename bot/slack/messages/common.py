@@ -1,0 +1,172 @@
+"""Block Kit builders: pure functions from domain values to (fallback text, blocks)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bot.domain.commands import USAGE
+from bot.domain.findings import CATALOGUE, Finding, Severity
+from bot.domain.keys import KeyFacts
+from bot.services.inventory import CheckResult, KeyView, ListResult, UserKeys
+from bot.store.audit import Event
+
+Blocks = list[dict[str, Any]]
+Message = tuple[str, Blocks]
+
+_SEVERITY_ICON = {
+    Severity.CRITICAL: ":rotating_light:",
+    Severity.HIGH: ":red_circle:",
+    Severity.MEDIUM: ":large_orange_circle:",
+    Severity.LOW: ":large_yellow_circle:",
+    Severity.INFO: ":white_circle:",
+}
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
+
+
+def escape(text: str) -> str:
+    """Make text someone typed (or set in IAM) inert in mrkdwn: Slack reads `<…>` as mentions and links and
+    `&` as the start of an entity, so `<!channel>` would notify everyone. Use on every such value shown."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def who(actor: str) -> str:
+    """A Slack user as a mention; anything else (a system actor, an owner tag) as inert text."""
+    return f"<@{actor}>" if _SLACK_USER_ID.match(actor) else escape(actor)
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:_MAX_SECTION]}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:_MAX_SECTION]}]}
+
+
+def button(
+    text: str, action_id: str, value: str, style: str | None = None, confirm: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
+def confirm_dialog(title: str, text: str, yes: str) -> dict[str, Any]:
+    return {
+        "title": {"type": "plain_text", "text": title},
+        "text": {"type": "mrkdwn", "text": text},
+        "confirm": {"type": "plain_text", "text": yes},
+        "deny": {"type": "plain_text", "text": "Back"},
+    }
+
+
+def plain(text: str) -> Message:
+    return text, [section(text)]
+
+
+def last_used_text(facts: KeyFacts) -> str:
+    if facts.last_used is None:
+        return "never"
+    where = ", ".join(p for p in (facts.last_service, facts.last_region) if p)
+    return f"{facts.last_used:%Y-%m-%d}" + (f" ({where})" if where else "")
+
+
+def age_text(facts: KeyFacts, now: datetime) -> str:
+    days = facts.age_days(now)
+    return f"created {facts.created:%Y-%m-%d}, {days} day{'s' if days != 1 else ''} old"
+
+
+def finding_line(finding: Finding) -> str:
+    control = f" _{finding.control}_" if finding.control else ""
+    return f"{_SEVERITY_ICON[finding.severity]} {finding.message}{control}"
+
+
+def key_lines(view: KeyView, now: datetime, note: str | None = None) -> str:
+    f = view.facts
+    lines = [
+        f"`{f.key_id}` *{f.status}*, {age_text(f, now)}, last used {last_used_text(f)}",
+        *(f"    {finding_line(x)}" for x in view.findings),
+        *([f"    {note}"] if note else []),
+    ]
+    return "\n".join(lines)
+
+
+def build_help(command: str) -> Message:
+    lines = [f"*Keywarden* looks after AWS access keys. Usage: `{command} &lt;command&gt;`"]
+    for form, example in USAGE.values():
+        lines.append(f"• `{escape(form)}`, e.g. `{command} {example}`")
+    lines.append(f"`{command}` alone opens a form to request a key operation.")
+    lines.append("What scans report: " + ", ".join(e.title for e in CATALOGUE.values()) + ".")
+    return lines[0], [section("\n".join(lines))]
+
+
+def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str]) -> list[dict[str, Any]]:
+    owner = f", owner {escape(user.owner)}" if user.owner else ", no owner tag"
+    head = f"*{user.account}:{user.user}*{owner}"
+    if not user.keys:
+        return [section(f"{head}\nNo access keys.")]
+    lines = (key_lines(k, now, notes.get(k.facts.key_id or "")) for k in user.keys)
+    return [section(head + "\n" + "\n".join(lines))]
+
+
+def build_key_list(result: ListResult, now: datetime, notes: Mapping[str, str] | None = None) -> Message:
+    """`list`; `notes` adds a line under a key (its rotation's stage and dates)."""
+    if not result.users:
+        return plain(escape(result.empty_reason or "No IAM users to show."))
+    blocks: Blocks = []
+    for user in result.users[:45]:
+        blocks.extend(_user_block(user, now, notes or {}))
+    if len(result.users) > 45:
+        blocks.append(context(f"…and {len(result.users) - 45} more users; name one with `list <user>`."))
+    count = sum(len(u.keys) for u in result.users)
+    return f"{count} access key{'s' if count != 1 else ''} of {len(result.users)} IAM user(s)", blocks
+
+
+def build_check(result: CheckResult, now: datetime) -> Message:
+    blocks: Blocks = []
+    if result.problems:
+        blocks.append(
+            section(
+                f"*Problems with how `{escape(result.raw.strip()[:40])}` is written:*\n"
+                + "\n".join(f"• {escape(p)}" for p in result.problems)
+            )
+        )
+    if result.key is not None:
+        blocks.append(
+            section(
+                f"`{result.key_id}` belongs to IAM user *{result.user}* in account *{result.account}*.\n"
+                + key_lines(result.key, now)
+            )
+        )
+    elif result.user:
+        blocks.append(section(f"`{result.key_id}` is no longer in AWS."))
+    elif not result.problems or result.key_id.startswith("AKIA"):
+        blocks.append(section(f"`{escape(result.key_id)}` was not found in any configured account."))
+    blocks.extend(context(escape(n)) for n in result.notes)
+    next_step = escape(result.next_step)
+    blocks.append(section(f"*Next step:* {next_step}"))
+    return f"Check of {escape(result.key_id[:24])}: {next_step}", blocks
+
+
+def build_audit(events: list[Event], subject: str | None) -> Message:
+    if not events:
+        return plain(f"No audit events{f' for `{escape(subject)}`' if subject else ''}.")
+    lines = []
+    for e in events:
+        target = " ".join(x for x in (e.request_id, f"{e.account}:{e.iam_user}" if e.iam_user else None, e.key_id) if x)
+        outcome = "" if e.outcome == "ok" else f" ({e.outcome})"
+        detail = escape(e.detail)
+        lines.append(f"`{e.at:%Y-%m-%d %H:%M}` {who(e.actor)} *{e.action}*{outcome} {target} {detail}".rstrip())
+    title = f"Recent audit events{f' for `{escape(subject)}`' if subject else ''}:"
+    return title, [section(title), section("\n".join(lines))]

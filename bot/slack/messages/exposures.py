@@ -1,0 +1,231 @@
+"""Block Kit builders for exposures and for key changes made outside Keywarden. Pure.
+
+Nothing here ever receives a secret: only key ids, where they were seen and who owns them. Public places
+(the thread reply, the poster's DM) show a key id masked as `AKIA…WXYZ`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.exposure import is_user_key, mask
+from bot.services.inventory import KeyView
+from bot.slack import ids
+from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, section
+
+SLACK = "slack"
+AWS_HEALTH = "aws-health"
+
+
+@dataclass(frozen=True)
+class ExposedKey:
+    key_id: str
+    account: str | None = None  # configured alias
+    user: str | None = None
+    aws_account_id: str | None = None
+    owner: str | None = None  # Slack user id
+
+    @property
+    def managed(self) -> bool:
+        """A key of a configured account's IAM user: Deactivate now and Rotate work on it."""
+        return bool(self.account and self.user and is_user_key(self.key_id))
+
+    def where(self) -> str:
+        if self.account and self.user:
+            return f"{self.account}:{self.user}"
+        if self.account:
+            return f"account {self.account}"
+        if self.aws_account_id:
+            return f"AWS account {self.aws_account_id}"
+        return "an unknown account"
+
+
+@dataclass(frozen=True)
+class ExposureFacts:
+    source: str  # slack | aws-health
+    keys: Sequence[ExposedKey]
+    at: datetime
+    channel: str | None = None
+    poster: str | None = None
+    permalink: str | None = None
+    deleted: bool = False
+
+
+def _where_seen(f: ExposureFacts) -> str:
+    if f.source == AWS_HEALTH:
+        return "reported exposed by AWS Health (`AWS_RISK_CREDENTIALS_EXPOSED`)"
+    link = f" (<{f.permalink}|message>)" if f.permalink else ""
+    return f"pasted with its secret in <#{f.channel}> by <@{f.poster}>{link}"
+
+
+def _masked_list(keys: Sequence[ExposedKey]) -> str:
+    return ", ".join(f"`{mask(k.key_id)}` ({k.where()})" for k in keys)
+
+
+def build_thread_reply(f: ExposureFacts) -> Message:
+    """Under the pasted message: what was found, never the secret, and what to do."""
+    keys = _masked_list(f.keys)
+    if f.deleted:
+        text = (
+            f":rotating_light: This message contained an AWS access key {keys} and what looks like its secret. "
+            "I deleted it. The key's owner and the security team have been alerted."
+        )
+    else:
+        text = (
+            f":rotating_light: This message contains an AWS access key {keys} and what looks like its secret. "
+            "*Delete this message now* (hover it, then More actions → Delete message). "
+            "The key's owner and the security team have been alerted."
+        )
+    return text, [section(text)]
+
+
+def build_poster_dm(f: ExposureFacts) -> Message:
+    keys = _masked_list(f.keys)
+    where = f"<#{f.channel}>" + (f" (<{f.permalink}|the message>)" if f.permalink else "")
+    if f.deleted:
+        first = f"You posted an AWS secret access key in {where}, with key {keys}. The message has been deleted."
+    else:
+        first = (
+            f"You posted an AWS secret access key in {where}, with key {keys}. Please *delete the message now*: "
+            "hover it, click More actions (⋮), then Delete message."
+        )
+    text = (
+        f"{first}\nAnyone who saw it could use the key, so it must be deactivated and replaced: its owner and the "
+        "security team have been alerted. Never paste a secret into Slack; share it through a secrets manager."
+    )
+    return first, [section(text)]
+
+
+def _key_blocks(k: ExposedKey, n: int) -> Blocks:
+    lines = [f"`{k.key_id}` of *{k.where()}*" + (f", owner <@{k.owner}>" if k.owner else "")]
+    if not k.managed:
+        if k.account is None and k.aws_account_id:
+            lines.append(
+                f"AWS account {k.aws_account_id} is not managed by Keywarden: tell its administrators to "
+                "deactivate the key now."
+            )
+        elif not is_user_key(k.key_id):
+            lines.append("A temporary (STS) key: revoke the sessions of the role it came from.")
+        else:
+            lines.append("The key was not found in AWS (already deleted?). `check` tells more.")
+        return [section("\n".join(lines))]
+    assert k.account is not None
+    return [
+        section("\n".join(lines)),
+        {"type": "actions", "block_id": f"exposed-{n}", "elements": response_buttons(k.account, k.key_id)},
+    ]
+
+
+def response_buttons(account: str, key_id: str) -> list[dict]:
+    """Deactivate now (break-glass, confirmed) and Rotate: the answer to a key that leaked or AWS quarantined."""
+    value = f"{account}|{key_id}"
+    deactivate = button(
+        "Deactivate now",
+        ids.EXPOSURE_DEACTIVATE,
+        value,
+        "danger",
+        confirm_dialog(
+            "Deactivate now?",
+            f"`{key_id}` stops working at once, for everything that uses it.",
+            "Deactivate now",
+        ),
+    )
+    return [deactivate, button("Rotate", ids.EXPOSURE_ROTATE, value, "primary")]
+
+
+def build_exposure_alert(f: ExposureFacts) -> Message:
+    """The critical alert in the alert channel: each key with Deactivate now and Rotate when Keywarden manages it."""
+    title = f":rotating_light: *Critical: AWS access key exposed* — {_where_seen(f)}"
+    blocks: Blocks = [section(title)]
+    for n, k in enumerate(f.keys[:10]):
+        blocks.extend(_key_blocks(k, n))
+    who_may = "Deactivate now (break-glass) is for the key's owner or an approver."
+    blocks.append(context(f"Seen {f.at:%Y-%m-%d %H:%M} UTC. {who_may}"))
+    names = ", ".join(k.key_id for k in f.keys)
+    return f"Critical: AWS access key exposed: {names}", blocks
+
+
+def build_owner_dm(f: ExposureFacts, keys: Sequence[ExposedKey]) -> Message:
+    title = f":rotating_light: *Your AWS access key was exposed* — {_where_seen(f)}"
+    blocks: Blocks = [section(title)]
+    for n, k in enumerate(keys[:10]):
+        blocks.extend(_key_blocks(k, n))
+    blocks.append(
+        context(
+            "Deactivate it now if nothing critical depends on it, then rotate; or rotate first and deactivate "
+            "as soon as the new key is in place."
+        )
+    )
+    return f"Your AWS access key {', '.join(k.key_id for k in keys)} was exposed", blocks
+
+
+def exposure_note(source: str, at: datetime, channel: str | None, poster: str | None, permalink: str | None) -> str:
+    """One line under a key in `list` and `check`: when, where and by whom it was exposed."""
+    if source == AWS_HEALTH:
+        return f":rotating_light: reported exposed by AWS Health on {at:%Y-%m-%d %H:%M} UTC"
+    link = f" (<{permalink}|message>)" if permalink else ""
+    return f":rotating_light: exposed in Slack on {at:%Y-%m-%d %H:%M} UTC in <#{channel}> by <@{poster}>{link}"
+
+
+def quarantine_note(account: str, user: str, first_seen: datetime) -> str:
+    """One line under a key in `list` and `check`: AWS quarantined its user, seen by a scan since when."""
+    return (
+        f":rotating_light: AWS quarantined {account}:{user} (a quarantine policy on the user), "
+        f"first seen by the scan on {first_seen:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def quarantine_blocks(note: str, key_id: str, key: KeyView | None) -> Blocks:
+    """What `check` adds about a key on a quarantined user: the quarantine and, while the key is active, what to do."""
+    lines = [f"*This key's user is quarantined by AWS:* {note.removeprefix(':rotating_light: AWS quarantined ')}"]
+    if key is not None and key.facts.active:
+        lines.append(f"It is still active: `deactivate {key_id} --now`, then `rotate {key_id}`.")
+    return [section("\n".join(lines))]
+
+
+@dataclass(frozen=True)
+class ChangeFacts:
+    call: str  # CreateAccessKey | UpdateAccessKey | DeleteAccessKey
+    key_id: str
+    account: str | None
+    aws_account_id: str
+    user: str
+    status: str | None
+    principal: str
+    source_ip: str
+    at: datetime | None
+    owner: str | None = None
+    rotation: str | None = None  # what became of a rotation in progress on this key
+
+
+def _change_verb(c: ChangeFacts) -> str:
+    if c.call == "CreateAccessKey":
+        return "created"
+    if c.call == "DeleteAccessKey":
+        return "deleted"
+    return {"Active": "reactivated", "Inactive": "deactivated"}.get(c.status or "", "changed")
+
+
+def build_key_changed(c: ChangeFacts) -> Message:
+    """A key created, changed or deleted by someone other than Keywarden (CloudTrail)."""
+    where = f"{c.account}:{c.user}" if c.account else f"{c.user} in AWS account {c.aws_account_id}"
+    when = f" at {c.at:%Y-%m-%d %H:%M} UTC" if c.at else ""
+    ip = f" from {c.source_ip}" if c.source_ip else ""
+    title = f":warning: Key `{c.key_id}` of *{where}* was {_change_verb(c)} outside Keywarden"
+    lines = [title, f"By `{c.principal}`{ip}{when}." + (f" Owner: <@{c.owner}>." if c.owner else "")]
+    if c.rotation:
+        lines.append(c.rotation)
+    if c.call == "CreateAccessKey":
+        lines.append("A key made without a request skipped approval: if nobody expected it, deactivate it.")
+    text = "\n".join(lines)
+    return title.replace(":warning: ", ""), [section(text)]
+
+
+def exposure_blocks(note: str, key_id: str, key: KeyView | None) -> Blocks:
+    """What `check` adds about an exposed key: the exposure and, while the key is active, what to do."""
+    lines = [f"*This key was exposed:* {note.removeprefix(':rotating_light: ')}"]
+    if key is not None and key.facts.active:
+        lines.append(f"It is still active: `deactivate {key_id} --now`, then `rotate {key_id}`.")
+    return [section("\n".join(lines))]

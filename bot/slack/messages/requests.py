@@ -1,0 +1,274 @@
+"""Block Kit builders for requests: approval messages, DMs, modals. Pure functions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.domain.delivery import SecretLocation
+from bot.domain.operations import REQUEST_OPERATIONS
+from bot.domain.requests import MAKES_KEY, Status
+from bot.slack import ids
+from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, escape, plain, section, who
+from bot.store.requests import Request
+
+_OUTCOME = {
+    Status.APPROVED: ":white_check_mark: Approved",
+    Status.EXECUTING: ":hourglass_flowing_sand: Running",
+    Status.SUCCEEDED: ":white_check_mark: Done",
+    Status.FAILED: ":x: Failed",
+    Status.DENIED: ":no_entry: Denied",
+    Status.EXPIRED: ":hourglass: Expired",
+    Status.CANCELLED: ":heavy_multiplication_x: Cancelled",
+}
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
+
+
+def headline(req: Request) -> str:
+    what = f"*{req.operation.value}* `{req.key_id}` of" if req.key_id else f"*{req.operation.value}* a key for"
+    return f"{what} *{req.account}:{req.iam_user}*"
+
+
+def build_approval_message(req: Request) -> Message:
+    """The message in the approval channel; buttons while pending, the outcome afterwards."""
+    text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
+    lines = [
+        f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}",
+        f"*Reason:* {escape(req.reason) or '_none given_'}",
+    ]
+    blocks: Blocks = [section("\n".join(lines))]
+    if not req.owner_ok:
+        blocks.append(
+            section(
+                f":warning: *{who(req.requester)} is not the owner of `{req.iam_user}`* per its owner tag, so this "
+                f"request needs one more approval than usual: *{req.approvals_needed}* distinct approvers."
+            )
+        )
+    if req.details:
+        blocks.append(section(req.details))
+    needed = req.approvals_needed
+    if req.approvers:
+        names = ", ".join(who(a) for a in req.approvers)
+        blocks.append(context(f"Approved by {names} ({len(req.approvers)} of {needed})"))
+    if req.status is Status.PENDING:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "decision",
+                "elements": [
+                    button(
+                        "Approve",
+                        ids.APPROVE,
+                        req.id,
+                        "primary",
+                        confirm_dialog("Approve?", f"Approve {req.id}: {headline(req)}?", "Approve"),
+                    ),
+                    button("Deny", ids.DENY, req.id, "danger"),
+                ],
+            }
+        )
+        extra = f"; {needed} approvals needed" if needed > 1 else ""
+        blocks.append(context(f"Expires {_when(req.expires_at)}{extra}. The requester cannot approve."))
+    else:
+        blocks.append(section(outcome_line(req)))
+    return text, blocks
+
+
+def outcome_line(req: Request, *, reveal: bool = True) -> str:
+    label = _OUTCOME.get(req.status, req.status.value)
+    parts = [f"*{label}*"]
+    if req.status is Status.DENIED:
+        parts.append(f"by {who(req.decided_by or '?')} at {_when(req.decided_at)}: {escape(req.deny_reason or '')}")
+    elif req.status is Status.CANCELLED:
+        by = who(req.decided_by) if req.decided_by else "the requester"  # decided_by: a break-glass superseded it
+        parts.append(f"by {by} at {_when(req.updated_at)}")
+    elif req.status is Status.EXPIRED:
+        parts.append(f"at {_when(req.updated_at)}, undecided" if not req.decided_by else f"at {_when(req.updated_at)}")
+    elif req.decided_by:
+        parts.append(f"by {who(req.decided_by)} at {_when(req.decided_at)}")
+    if req.status is Status.APPROVED and req.operation in MAKES_KEY:
+        parts.append("· waiting for the requester to reveal the key" if reveal else "· the key goes to Secrets Manager")
+    if req.result:
+        parts.append(f"· {req.result}")
+    return " ".join(parts)
+
+
+def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, reveal: bool = True) -> Message:
+    """The requester's DM about their request; a Reveal button while a key waits to be revealed.
+
+    `reveal=False` (keys delivered through Secrets Manager): never a Reveal button.
+    """
+    title = f"Your request {req.id} ({headline(req)})"
+    blocks: Blocks = [section(f"{title}\n{outcome_line(req, reveal=reveal)}")]
+    if req.status is Status.APPROVED and req.operation in MAKES_KEY and not reveal:
+        blocks.append(
+            section(
+                "Keywarden creates the key and stores it in AWS Secrets Manager; it is never shown in Slack. "
+                "This conversation gets the secret's name and how to fetch it."
+            )
+        )
+    elif req.status is Status.APPROVED and req.operation in MAKES_KEY:
+        blocks.append(
+            section(
+                "Click *Reveal* to create the key and see its secret access key. It is shown once, in a window "
+                "that is not kept in Slack; copy it then. Keywarden stores it nowhere. "
+                f"Reveal works until {_when(req.reveal_expires_at)}."
+            )
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "reveal",
+                "elements": [button("Reveal", ids.REVEAL, req.id, "primary")],
+            }
+        )
+    if secret:
+        blocks.append(
+            section(
+                f"The new key is stored in AWS Secrets Manager as {secret.where}. "
+                f"With credentials for that account, fetch it with:\n```{secret.fetch_command}```"
+            )
+        )
+    return f"{title}: {req.status.value}", blocks
+
+
+def build_reminder(req: Request, mentions: list[str], kind: str, hours: int) -> Message:
+    """A thread reply under the approval message: a reminder, an escalation or the requester's nudge."""
+    who_ = " ".join(mentions) or "approvers"
+    if kind == "escalated":
+        text = (
+            f":rotating_light: {req.id} has waited {hours} h without a decision: {who_} may now decide it too "
+            f"({len(req.approvers)} of {req.approvals_needed} approvals so far)."
+        )
+    elif kind == "nudged":
+        text = f":wave: {who(req.requester)} is waiting for {req.id}: {who_}, please approve or deny it."
+    else:
+        text = f":hourglass: {who_}: {req.id} has waited {hours} h for a decision."
+    return text, [section(text)]
+
+
+def build_pending_dm(req: Request, hours: int) -> Message:
+    """The requester's DM while their request waits: approvers were reminded; a Nudge button."""
+    text = (
+        f"Your request {req.id} ({headline(req)}) has waited {hours} h; its approvers were reminded. "
+        "*Nudge* reminds them again (at most once an hour)."
+    )
+    return text, [
+        section(text),
+        {"type": "actions", "block_id": "nudge", "elements": [button("Nudge", ids.NUDGE, req.id)]},
+    ]
+
+
+def build_secret_loading_modal() -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.SECRET_MODAL,
+        "title": {"type": "plain_text", "text": "Your new key"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(":hourglass_flowing_sand: Creating the key…")],
+    }
+
+
+def build_secret_modal(account: str, user: str, key_id: str, secret: str) -> dict[str, Any]:
+    """The only place a secret is ever rendered; the modal has no inputs and sends nothing back."""
+    snippet = f"[{user}]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}"
+    return {
+        "type": "modal",
+        "callback_id": ids.SECRET_MODAL,
+        "title": {"type": "plain_text", "text": "Your new key"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [
+            section(f"New access key for *{account}:{user}*. Copy the secret now: it is not shown again."),
+            section(f"*Access key id*\n`{key_id}`\n*Secret access key*\n`{secret}`"),
+            section(f"*`~/.aws/credentials`*\n```{snippet}```"),
+            context("Keywarden does not keep the secret. Closing this window discards it."),
+        ],
+    }
+
+
+def build_error_modal(message: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.SECRET_MODAL,
+        "title": {"type": "plain_text", "text": "Your new key"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(f":x: {message}")],
+    }
+
+
+def build_deny_modal(request_id: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.DENY_MODAL,
+        "private_metadata": json.dumps({"request_id": request_id}),
+        "title": {"type": "plain_text", "text": f"Deny {request_id}"},
+        "submit": {"type": "plain_text", "text": "Deny"},
+        "close": {"type": "plain_text", "text": "Back"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_REASON,
+                "label": {"type": "plain_text", "text": "Reason (the requester sees it)"},
+                "element": {"type": "plain_text_input", "action_id": ids.INPUT, "multiline": True, "max_length": 300},
+            }
+        ],
+    }
+
+
+def build_request_modal() -> dict[str, Any]:
+    options = [
+        {"text": {"type": "plain_text", "text": spec.label}, "value": spec.name} for spec in REQUEST_OPERATIONS.values()
+    ]
+    return {
+        "type": "modal",
+        "callback_id": ids.REQUEST_MODAL,
+        "title": {"type": "plain_text", "text": "AWS key request"},
+        "submit": {"type": "plain_text", "text": "Request"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_OPERATION,
+                "label": {"type": "plain_text", "text": "Operation"},
+                "element": {"type": "static_select", "action_id": ids.INPUT, "options": options},
+            },
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_TARGET,
+                "label": {"type": "plain_text", "text": "IAM user or access key id"},
+                "hint": {"type": "plain_text", "text": "create: a user (or account:user); others: a key id"},
+                "element": {"type": "plain_text_input", "action_id": ids.INPUT, "max_length": 140},
+            },
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_REASON,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Reason"},
+                "element": {"type": "plain_text_input", "action_id": ids.INPUT, "max_length": 300},
+            },
+        ],
+    }
+
+
+def build_request_filed(req: Request) -> Message:
+    needed = f" ({req.approvals_needed} approvals needed)" if req.approvals_needed > 1 else ""
+    return plain(
+        f"Request *{req.id}* filed: {headline(req)}. It waits for approval{needed} until "
+        f"{_when(req.expires_at)}. `cancel {req.id}` withdraws it."
+    )
+
+
+def build_break_glass_done(req: Request) -> Message:
+    """The answer to `deactivate --now` (slash command or form): it acted at once, nothing waits for approval."""
+    return plain(f"Break-glass {req.id}: {outcome_line(req)} The approvers have been told.")
+
+
+def build_open_requests(requests: list[Request]) -> Message:
+    if not requests:
+        return plain("You have no open requests.")
+    lines = [f"• *{r.id}* {headline(r)}: {r.status.value}, filed {_when(r.created_at)}" for r in requests]
+    return f"{len(requests)} open request(s)", [section("*Your open requests*\n" + "\n".join(lines))]

@@ -1,0 +1,219 @@
+"""Block Kit builders for guided rotations: the plan, reminders, notices and the Reactivate button. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.domain.rotation import KeyUse, Rotation, RotationState, Schedule
+from bot.slack import ids
+from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, section
+from bot.slack.messages.requests import who
+
+S = RotationState
+
+
+def day(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d}" if at else "?"
+
+
+def when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
+
+
+def use_text(use: KeyUse) -> str:
+    if use.date is None:
+        return "never used"
+    where = use.where
+    return f"last used {when(use.date)}" + (f" ({where})" if where else "")
+
+
+def stored_use(r: Rotation) -> KeyUse:
+    service, _, region = (r.old_last_used_where or "").partition(", ")
+    return KeyUse(r.old_last_used, service or None, region or None)
+
+
+def _title(r: Rotation) -> str:
+    return f"Rotation {r.id} of *{r.account}:{r.iam_user}*"
+
+
+def plan_text(account: str, user: str, old_key_id: str, pre_step: str | None, plan: Schedule) -> str:
+    """What the approval message shows: the key replaced, each date, and any step that comes first."""
+    lines = [f"*Rotation plan* for *{account}:{user}*: replace `{old_key_id}` with a new key."]
+    if pre_step:
+        lines.append(
+            f"• *First:* the inactive key `{pre_step}` is deleted right before the new key is created "
+            "(a user can have only two keys)."
+        )
+    lines.append("• *On Reveal* (dates below assume Reveal today): the new key is created and shown once.")
+    if plan.reminders:
+        lines.append(f"• *Reminders* to the owner: {', '.join(day(t) for t in plan.reminders)}.")
+    lines.append(
+        f"• *{day(plan.grace_ends)}*, end of the grace period: `{old_key_id}` is deactivated only if it was not "
+        "used since the new key was created; if it is still in use it stays active and is checked daily."
+    )
+    lines.append(f"• *{day(plan.stall_at)}*: if it is still in use then, the rotation stalls and approvers are told.")
+    lines.append(
+        f"• *{day(plan.delete_earliest)}* at the earliest: `{old_key_id}` is deleted after "
+        f"{(plan.delete_earliest - plan.grace_ends).days} days inactive with no use. Until then the owner can "
+        "roll back with one button."
+    )
+    lines.append("_Approving approves every step of this plan._")
+    return "\n".join(lines)
+
+
+def _reactivate_button(rotation_id: str, old_key_id: str) -> dict[str, Any]:
+    question = f"Reactivate `{old_key_id}` and stop rotation {rotation_id}? The new key stays."
+    return button(
+        "Reactivate", ids.ROLLBACK, rotation_id, "danger", confirm_dialog("Roll back?", question, "Reactivate")
+    )
+
+
+def build_grace_started(r: Rotation, delete_days: int) -> Message:
+    reminders = f" You will be reminded on {', '.join(day(t) for t in r.reminders)}." if r.reminders else ""
+    text = (
+        f"{_title(r)}: the new key `{r.new_key_id}` is active. Move every application from `{r.old_key_id}` to it "
+        f"by *{when(r.grace_ends_at)}*.{reminders}\nThen Keywarden checks `{r.old_key_id}`: not used since "
+        f"{when(r.created_at)} → it is deactivated (you can reactivate it with one click) and deleted "
+        f"{delete_days} days later; still in use → it stays active and you are told where it was used."
+    )
+    return f"Rotation {r.id}: move to {r.new_key_id} by {day(r.grace_ends_at)}", [section(text)]
+
+
+def build_reminder(r: Rotation, use: KeyUse, now: datetime) -> Message:
+    left = r.grace_ends_at - now
+    hours = int(left.total_seconds() // 3600)
+    remaining = f"{hours // 24} day(s)" if hours >= 24 else f"{max(hours, 1)} hour(s)"
+    used = use_text(use)
+    warning = (
+        " :warning: That is after the new key was created: something still uses the old key."
+        if use.date and use.date >= r.created_at
+        else ""
+    )
+    text = (
+        f":alarm_clock: {_title(r)}: {remaining} left. On *{when(r.grace_ends_at)}* `{r.old_key_id}` is "
+        f"deactivated unless it is used after {when(r.created_at)}.\n`{r.old_key_id}` was {used}.{warning}\n"
+        f"Move what uses it to `{r.new_key_id}`."
+    )
+    return f"Reminder: rotation {r.id}, {remaining} left", [section(text)]
+
+
+def build_deactivated(r: Rotation) -> Message:
+    """The rotation's own deactivation of the old key, with the way back (only this one can be rolled back)."""
+    text = (
+        f"{_title(r)}: `{r.old_key_id}` was not used since the new key was created, so it is now *deactivated*. "
+        f"It is deleted on *{when(r.delete_after)}* if nothing tries to "
+        f"use it. If something broke, *Reactivate* makes it active again (the new key `{r.new_key_id}` stays)."
+    )
+    blocks: Blocks = [
+        section(text),
+        {"type": "actions", "block_id": "rollback", "elements": [_reactivate_button(r.id, r.old_key_id)]},
+    ]
+    return f"Rotation {r.id}: {r.old_key_id} deactivated", blocks
+
+
+def build_still_in_use(r: Rotation, use: KeyUse) -> Message:
+    text = (
+        f":warning: {_title(r)}: `{r.old_key_id}` is still in use, so it stays active. It was used on "
+        f"*{when(use.date)}* by *{use.service or 'an unknown service'}* in *{use.region or 'an unknown region'}*, "
+        f"after the new key was created. Move that application to `{r.new_key_id}`; Keywarden checks again "
+        f"daily. If it is still in use on {day(r.stall_at)}, the approvers are told."
+    )
+    return f"Rotation {r.id}: {r.old_key_id} is still in use", [section(text)]
+
+
+def build_stalled(r: Rotation, use: KeyUse) -> Message:
+    """For the approval channel."""
+    text = (
+        f":warning: *Rotation {r.id} is stalled* ({r.account}:{r.iam_user}): `{r.old_key_id}` is still in use "
+        f"{(r.stall_at - r.created_at).days} days after `{r.new_key_id}` was created; it was {use_text(use)}. "
+        f"Owner: {who(r.owner)}. Keywarden keeps it active and checks daily; a `deactivate {r.old_key_id}` "
+        "request ends it if the owner cannot move off it."
+    )
+    return f"Rotation {r.id} is stalled", [section(text)]
+
+
+def build_stalled_owner(r: Rotation) -> Message:
+    text = (
+        f"{_title(r)} is stalled: `{r.old_key_id}` is still in use, and the approvers have been told. "
+        f"Keywarden keeps checking daily and deactivates it once nothing uses it."
+    )
+    return f"Rotation {r.id} is stalled", [section(text)]
+
+
+def build_finished(r: Rotation, outside: bool = False) -> Message:
+    how = "was already deleted outside Keywarden" if outside else "is deleted"
+    text = f":white_check_mark: {_title(r)} is complete: `{r.old_key_id}` {how}; `{r.new_key_id}` is the key now."
+    return f"Rotation {r.id} is complete", [section(text)]
+
+
+def build_rolled_back(r: Rotation, by: str | None) -> Message:
+    actor = f" by {who(by)}" if by else " outside Keywarden"
+    text = (
+        f":leftwards_arrow_with_hook: {_title(r)} was rolled back{actor}: `{r.old_key_id}` is active again and "
+        f"`{r.new_key_id}` stays. Both keys are active and nothing more happens automatically: when one is no "
+        f"longer needed, `deactivate` it and then `delete` it."
+    )
+    return f"Rotation {r.id} rolled back", [section(text)]
+
+
+def build_cancelled(r: Rotation) -> Message:
+    if r.note:  # the old key was turned off by someone else: the rotation cannot undo that
+        text = (
+            f":heavy_multiplication_x: {_title(r)} is cancelled: {r.note}. The rotation does not roll that back; "
+            f"to use `{r.old_key_id}` again, file `reactivate {r.old_key_id}` (it goes to approval). "
+            f"`{r.new_key_id}` stays active."
+        )
+        return f"Rotation {r.id} cancelled", [section(text)]
+    text = (
+        f":heavy_multiplication_x: {_title(r)} stopped: the new key `{r.new_key_id}` was deleted or deactivated "
+        f"outside Keywarden. Nothing more happens to `{r.old_key_id}`; `list {r.iam_user}` shows the keys now."
+    )
+    return f"Rotation {r.id} cancelled", [section(text)]
+
+
+_STAGE = {
+    S.NEW_KEY_CREATED: "new key created",
+    S.GRACE: "grace period",
+    S.DEACTIVATING: "deactivating the old key",
+    S.OLD_KEY_DEACTIVATED: "old key deactivated",
+    S.DELETING: "deleting the old key",
+    S.OLD_KEY_DELETED: "done",
+    S.ROLLING_BACK: "rolling back",
+    S.ROLLED_BACK: "rolled back",
+    S.STALLED: "stalled: the old key is still in use",
+    S.CANCELLED: "cancelled",
+}
+
+
+def stage_dates(r: Rotation) -> str:
+    if r.state in {S.OLD_KEY_DEACTIVATED, S.DELETING, S.ROLLING_BACK}:
+        return f"deactivated {day(r.deactivated_at)}, deleted from {day(r.delete_after)} unless rolled back"
+    if r.state is S.STALLED:
+        return f"stalled since {day(r.stall_at)}; checked daily"
+    used = stored_use(r)
+    if r.state is S.GRACE and used.date and used.date >= r.created_at:
+        return f"grace ended {day(r.grace_ends_at)}, old key still in use ({use_text(used)}); stalls {day(r.stall_at)}"
+    return f"grace until {day(r.grace_ends_at)}, then deactivated if unused; stalls {day(r.stall_at)} if still in use"
+
+
+def key_note(r: Rotation, key_id: str) -> str:
+    """The line `list` adds under a key that takes part in a rotation."""
+    if key_id == r.new_key_id:
+        return f":arrows_counterclockwise: new key of rotation {r.id} (replaces `{r.old_key_id}`): {_STAGE[r.state]}"
+    return (
+        f":arrows_counterclockwise: being replaced by `{r.new_key_id}` (rotation {r.id}): {_STAGE[r.state]}, "
+        f"{stage_dates(r)}"
+    )
+
+
+def rotation_blocks(rotations: list[Rotation]) -> Blocks:
+    """The section `requests` adds for the caller's rotations in progress."""
+    if not rotations:
+        return []
+    lines = [
+        f"• *{r.id}* *{r.account}:{r.iam_user}* `{r.old_key_id}` → `{r.new_key_id}`: {_STAGE[r.state]}, "
+        f"{stage_dates(r)}"
+        for r in rotations
+    ]
+    return [section("*Your rotations in progress*\n" + "\n".join(lines)), context("Dates are UTC.")]

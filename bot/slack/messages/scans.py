@@ -1,0 +1,175 @@
+"""Block Kit builders for scan results: the owner's DM, the channel digest, the full list. Pure."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.domain.findings import AWS_QUARANTINE, CATALOGUE
+from bot.domain.scan import ScanFinding, worst_first
+from bot.slack import ids
+from bot.slack.messages.common import Blocks, Message, button, context, escape, finding_line, last_used_text, section
+from bot.slack.messages.exposures import response_buttons
+
+if TYPE_CHECKING:
+    from bot.services.alerts import Delivery
+    from bot.services.scanner import ScanReport
+
+FINDING_NAMES = {code: entry.label for code, entry in CATALOGUE.items()}
+MAX_KEYS_IN_DM = 20  # each key takes two blocks; Slack allows 50 per message
+MAX_QUARANTINED_IN_DIGEST = 10  # each with its buttons: two blocks
+THREAD_LINE_LIMIT = 40  # more than this goes to a CSV file
+
+
+def _subject(f: ScanFinding) -> str:
+    return f"`{f.key_id}`" if f.key_id else ("the root user" if f.subject == "root" else f"user `{f.user}`")
+
+
+def finding_row(f: ScanFinding, now: datetime) -> str:
+    facts = f"{f.facts.age_days(now)} days old, last used {last_used_text(f.facts)}" if f.facts else ""
+    return f"*{f.account}:{f.user}* {_subject(f)} {facts}\n    {finding_line(f.finding)}"
+
+
+def key_value(f: ScanFinding) -> str:
+    return f"{f.account}|{f.key_id}"
+
+
+def _quarantined(f: ScanFinding) -> bool:
+    """An active key on a user AWS quarantined: it gets Deactivate now and Rotate."""
+    return f.code == AWS_QUARANTINE and f.key_id is not None and f.facts is not None and f.facts.active
+
+
+def build_owner_dm(findings: list[ScanFinding], now: datetime, command: str) -> Message:
+    """One DM for one owner: every key of theirs with findings, with buttons per key."""
+    by_key: dict[str, list[ScanFinding]] = {}
+    for f in worst_first(findings, now):
+        by_key.setdefault(f.key_id or f.subject, []).append(f)
+    blocks: Blocks = [
+        section(f"*Your AWS access keys need attention* ({len(by_key)} key{'s' if len(by_key) != 1 else ''})")
+    ]
+    for n, group in enumerate(by_key.values()):
+        if n == MAX_KEYS_IN_DM:
+            blocks.append(context(f"…and {len(by_key) - n} more: `{command} list` shows them all."))
+            break
+        first = group[0]
+        lines = [finding_row(first, now)] + [f"    {finding_line(g.finding)}" for g in group[1:]]
+        blocks.append(section("\n".join(lines)))
+        if first.key_id:
+            value = key_value(first)
+            buttons: list[dict[str, Any]] = []
+            if any(_quarantined(g) for g in group):  # a leak AWS saw: the exposure answer, break-glass first
+                buttons += response_buttons(first.account, first.key_id)
+            elif first.facts and first.facts.active:
+                buttons.append(button("Rotate", ids.ALERT_ROTATE, value, "primary"))
+                buttons.append(button("Deactivate", ids.ALERT_DEACTIVATE, value))
+            buttons.append(button("Snooze 7 days", ids.ALERT_SNOOZE, value))
+            blocks.append({"type": "actions", "block_id": f"key-{n}", "elements": buttons})
+    return f"{len(by_key)} of your AWS access keys need attention", blocks
+
+
+@dataclass
+class DigestFacts:
+    findings: list[ScanFinding]
+    accounts: list[str]
+    failed: dict[str, str] = field(default_factory=dict)
+    unowned: list[ScanFinding] = field(default_factory=list)
+    unmatched_owners: dict[str, int] = field(default_factory=dict)
+    resolved: int = 0
+    new: int = 0
+    owners_messaged: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def build_digest(d: DigestFacts, now: datetime) -> Message:
+    loud = [f for f in d.findings if not f.quiet]
+    counts = Counter(f.code for f in loud)
+    per_account = Counter(f.account for f in loud)
+    title = (
+        f"Key scan: {len(loud)} finding{'s' if len(loud) != 1 else ''} in "
+        f"{len(d.accounts)} account{'s' if len(d.accounts) != 1 else ''}"
+    )
+    lines = [f"*{title}* ({d.new} new, {d.resolved} resolved since the last scan)"]
+    lines += [f"• {FINDING_NAMES.get(code, code)}: {n}" for code, n in counts.most_common()]
+    if len(d.accounts) > 1:
+        lines.append("By account: " + ", ".join(f"{a} {per_account.get(a, 0)}" for a in d.accounts))
+    blocks: Blocks = [section("\n".join(lines))]
+    quarantined = worst_first([f for f in loud if _quarantined(f)], now)
+    for n, f in enumerate(quarantined[:MAX_QUARANTINED_IN_DIGEST]):
+        assert f.key_id is not None
+        blocks.append(section(finding_row(f, now)))
+        blocks.append(
+            {"type": "actions", "block_id": f"quarantine-{n}", "elements": response_buttons(f.account, f.key_id)}
+        )
+    if len(quarantined) > MAX_QUARANTINED_IN_DIGEST:
+        blocks.append(
+            context(f"…and {len(quarantined) - MAX_QUARANTINED_IN_DIGEST} more quarantined keys in the thread.")
+        )
+    shown = {f.key_id for f in quarantined[:MAX_QUARANTINED_IN_DIGEST]}
+    worst = worst_first([f for f in loud if f.key_id is None or f.key_id not in shown], now)[:5]
+    if worst:
+        blocks.append(section("*Worst keys*\n" + "\n".join(finding_row(f, now) for f in worst)))
+    extra = []
+    if d.unowned:
+        extra.append(f":bust_in_silhouette: {len(d.unowned)} finding(s) on keys with no owner tag")
+    for tag, n in sorted(d.unmatched_owners.items()):
+        extra.append(f":question: owner tag `{escape(tag)}` matches no Slack user ({n} finding(s))")
+    quiet_snoozed = sum(1 for f in d.findings if f.snoozed)
+    quiet_exempt = sum(1 for f in d.findings if f.exempt_reason)
+    if quiet_snoozed or quiet_exempt:
+        extra.append(f"Not announced: {quiet_snoozed} snoozed, {quiet_exempt} exempt")
+    for account, error in d.failed.items():
+        extra.append(f":x: account `{account}` could not be scanned: {escape(error)}")
+    extra += [f":information_source: {escape(note)}" for note in d.notes]
+    extra.append(f"{d.owners_messaged} owner(s) were messaged.")
+    blocks.append(context("\n".join(extra)))
+    return title, blocks
+
+
+def build_full_list(findings: list[ScanFinding], now: datetime) -> Message:
+    loud = worst_first([f for f in findings if not f.quiet], now)
+    text = "\n".join(finding_row(f, now) for f in loud) or "No findings."
+    chunks = [text[i : i + 2900] for i in range(0, len(text), 2900)][:40]
+    return "All findings", [section(c) for c in chunks]
+
+
+def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) -> str:
+    loud = [f for f in report.findings if not f.quiet]
+    parts = [f"Scan done: {len(loud)} finding(s) in {len(report.accounts)} account(s)"]
+    if report.failed:
+        parts.append(
+            f"{len(report.failed)} account(s) failed: "
+            + "; ".join(f"{a.account}: {escape(a.error or '')}" for a in report.failed)
+        )
+    parts += report.notes
+    if delivery.digest_posted and channel:
+        parts.append(f"digest posted in <#{channel}>")
+    parts.append(f"{delivery.owners_messaged} owner(s) messaged")
+    return ", ".join(parts) + "."
+
+
+def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["account", "user", "key_id", "finding", "severity", "control", "age_days", "last_used", "owner", "status"]
+    )
+    for f in worst_first(findings, now):
+        writer.writerow(
+            [
+                f.account,
+                f.user,
+                f.key_id or "",
+                f.code,
+                f.finding.severity.name.lower(),
+                f.finding.control or "",
+                f.facts.age_days(now) if f.facts else "",
+                last_used_text(f.facts) if f.facts else "",
+                f.owner or "",
+                "exempt" if f.exempt_reason else ("snoozed" if f.snoozed else "open"),
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,173 @@
+"""Block Kit builders for `activity` (CloudTrail) and `access` (IAM Access Advisor). Pure functions.
+
+Everything CloudTrail reports about a caller (user agents, addresses) is text an attacker chooses:
+it is escaped before it reaches mrkdwn.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.domain.access import AccessSummary, ServiceAccess
+from bot.services.usage import ActivityResult
+from bot.slack.messages.common import Blocks, Message, context, last_used_text, section
+
+MAX_LINES = 10
+MAX_AGENT = 120
+
+
+def _safe(text: str, limit: int = 200) -> str:
+    """Untrusted text for mrkdwn: no links, mentions, formatting or code-span breaks."""
+    text = text[:limit] + ("…" if len(text) > limit else "")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+
+
+def _at(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def _day(when: datetime) -> str:
+    return f"{when:%Y-%m-%d}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def build_activity(result: ActivityResult) -> Message:
+    s = result.summary
+    where = ", ".join(f"`{r}`" for r in s.regions_searched) or "no region"
+    head = (
+        f"*Activity of `{s.key_id}`* ({result.account}:{result.user}), {_day(s.start)} to {_day(s.end)} "
+        f"({_plural(s.days, 'day')}), CloudTrail in {where}"
+    )
+    iam_says = f"IAM records its last use as {last_used_text(result.key)}."
+    if s.total == 0:
+        return _no_events(result, head, iam_says)
+    title = f"{s.key_id}: {_plural(s.total, 'call')} in {_plural(s.days, 'day')}"
+    lines = [
+        head,
+        f"*{_plural(s.total, 'call')}*{'+' if s.truncated else ''}, first {_at(s.first.at)}, "  # type: ignore[union-attr]
+        f"last {_at(s.last.at)}.",  # type: ignore[union-attr]
+    ]
+    if s.truncated:
+        lines.append(
+            f":warning: Cut at {s.total:,} events (`ACTIVITY_MAX_EVENTS`): there are more, "
+            "so the counts below are a lower bound and the first event is not the first."
+        )
+    blocks: Blocks = [section("\n".join(lines))]
+    calls = [f"• `{_safe(c, 80)}` {n:,}" for c, n in s.calls]
+    if s.other_kinds:
+        calls.append(f"• …and {_plural(s.other_calls, 'call')} of {s.other_kinds} other kinds")
+    blocks.append(section("*Calls by service and event*\n" + "\n".join(calls)))
+    ips = [
+        f"• `{_safe(ip.ip, 60)}` {_plural(ip.count, 'call')}, {_at(ip.first)} → {_at(ip.last)}"
+        for ip in s.ips[:MAX_LINES]
+    ]
+    if len(s.ips) > MAX_LINES:
+        ips.append(f"• …and {len(s.ips) - MAX_LINES} more addresses")
+    blocks.append(section("*Source IP addresses*\n" + "\n".join(ips)))
+    if s.new_ips:
+        new = [
+            f"• `{_safe(ip.ip, 60)}` first {_at(ip.first)}, {_plural(ip.count, 'call')}" for ip in s.new_ips[:MAX_LINES]
+        ]
+        if len(s.new_ips) > MAX_LINES:
+            new.append(f"• …and {len(s.new_ips) - MAX_LINES} more")
+        blocks.append(
+            section(
+                f":eyes: *New addresses*, never seen before {s.boundary_reason}:\n"
+                + "\n".join(new)
+                + "\nIf you do not recognise them, deactivate the key: "
+                f"`deactivate {s.key_id} --now`."
+            )
+        )
+    else:
+        blocks.append(section(f"*New addresses:* none since {s.boundary_reason}."))
+    agents = [f"• `{_safe(a, MAX_AGENT)}` {n:,}" for a, n in s.agents[:5]]
+    if len(s.agents) > 5:
+        agents.append(f"• …and {len(s.agents) - 5} more")
+    blocks.append(section("*User agents*\n" + "\n".join(agents)))
+    regions = ", ".join(f"`{_safe(r, 30)}` {n:,}" for r, n in s.regions[:MAX_LINES])
+    errors = ", ".join(f"`{_safe(e, 60)}` {n:,}" for e, n in s.errors[:MAX_LINES]) or "none"
+    blocks.append(section(f"*Regions:* {regions}\n*Errors:* {errors}"))
+    blocks.append(context("\n".join([iam_says, *_csv_note(result), *result.notes])))
+    return title, blocks
+
+
+def _csv_note(result: ActivityResult) -> list[str]:
+    if result.csv_sent is None:
+        return []
+    if result.csv_sent:
+        return [f"Every event ({result.summary.total:,}) is in the CSV file I sent you in a direct message."]
+    return ["The CSV file with every event could not be sent to your direct messages; try again later."]
+
+
+def _no_events(result: ActivityResult, head: str, iam_says: str) -> Message:
+    s = result.summary
+    text = (
+        f"{head}\n*No CloudTrail events* for this key in these regions.\n"
+        "*What this shows:* no management API calls (IAM, STS, EC2, Lambda configuration, S3 bucket settings "
+        "and the like) were made with the key in these regions during this period.\n"
+        "*What it does not show:* data events (S3 object reads and writes, Lambda invocations, DynamoDB items) "
+        "are recorded only by a trail set up to log them, and are not in CloudTrail's event history; other "
+        "regions were not searched (add them to `ACTIVITY_REGIONS`); and events take up to about 15 minutes "
+        "to appear."
+    )
+    blocks: Blocks = [section(text), context("\n".join([iam_says, *result.notes]))]
+    return f"{s.key_id}: no CloudTrail events in {_plural(s.days, 'day')}", blocks
+
+
+def _service_line(s: ServiceAccess) -> str:
+    where = f" ({_safe(s.region, 30)})" if s.region else ""
+    when = f" last used {_day(s.last_used)}{where}" if s.last_used else ""
+    return f"• {_safe(s.name, 80)} (`{_safe(s.namespace, 40)}`){when}"
+
+
+def _listed(items: list[ServiceAccess], limit: int = 25) -> str:
+    lines = [_service_line(s) for s in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"• …and {len(items) - limit} more")
+    return "\n".join(lines)
+
+
+def build_access(summary: AccessSummary, cache_hours: int) -> Message:
+    s = summary
+    who = f"{s.account}:{s.user}"
+    note = context(
+        f"IAM Access Advisor, read {_at(s.generated)} (kept for {_plural(cache_hours, 'hour')}). It remembers about "
+        "400 days; a use shows up about 4 hours after it happens."
+    )
+    if s.allowed == 0:
+        text = (
+            f"*`{who}`* has no policy that allows any AWS service (no policies at all, or none that allow "
+            "anything): there is nothing to trim. Its keys can still call `sts:GetCallerIdentity`, which needs "
+            "no permission."
+        )
+        return f"{who}: no service allowed", [section(text), note]
+    title = f"{who}: {s.allowed} services allowed, {len(s.used)} used in {_plural(s.days, 'day')}"
+    blocks: Blocks = [
+        section(
+            f"*Access of `{who}`*: its policies allow *{_plural(s.allowed, 'service')}*; "
+            f"*{len(s.used)}* used in the last {_plural(s.days, 'day')}, {len(s.stale)} used only before that, "
+            f"{len(s.never)} never used."
+        )
+    ]
+    if s.used:
+        blocks.append(section(f"*Used in the last {_plural(s.days, 'day')}*\n" + _listed(s.used)))
+    if s.stale:
+        blocks.append(section(f"*Not used in the last {_plural(s.days, 'day')}*\n" + _listed(s.stale)))
+    if s.never:
+        names = ", ".join(f"`{_safe(x.namespace, 40)}`" for x in s.never[:60])
+        more = f" and {len(s.never) - 60} more" if len(s.never) > 60 else ""
+        blocks.append(
+            section(
+                f"*Never used* ({len(s.never)}): {names}{more}\n"
+                ":scissors: *Suggestion:* remove these services from the policies of "
+                f"`{s.user}`{' (and those not used lately)' if s.stale else ''}: it has not needed them. "
+                "Least privilege limits what a leaked key can do."
+            )
+        )
+    elif not s.stale:
+        blocks.append(section("Every service its policies allow was used in this period: nothing to trim."))
+    blocks.append(note)
+    return title, blocks

@@ -1,0 +1,204 @@
+"""The append-only audit log, chained by hashes so that any change to it shows.
+
+Events are inserted inside the callers' transactions, from several processes at once. To keep one
+chain, a writer holds the chain's lock from reading the last hash until its transaction ends: on
+PostgreSQL a transaction-level advisory lock, on SQLite the database's write lock (taken with a write
+that changes nothing, so the read that follows sees every committed event). The unique index on
+`prev_hash` turns a fork the locks missed into an error instead of a broken chain. Record events last
+in a transaction: every other audit writer waits for it to end.
+
+With the audit stream on, each event's body (docs/audit-events.md) goes into the outbox in the same
+transaction; `events()` prints the same bodies for `python -m bot audit --json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.domain.audit_chain import FIELDS, GENESIS, ChainCheck, ChainedEvent, chain_hash, check_chain
+from bot.domain.audit_events import AuditRow, event_json, event_type
+from bot.store.db import AuditEvent, AuditOutbox, Database, KeyRequest
+
+SYSTEM = "keywarden"  # the actor of what the bot does on its own
+CHAIN_LOCK = 0x6B770A0D  # an arbitrary constant, apart from the migration and scheduler locks
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    request_id: str | None
+    account: str | None
+    iam_user: str | None
+    key_id: str | None
+    detail: str
+
+
+class AuditLog:
+    def __init__(self, db: Database, clock: Clock, *, stream: bool = False) -> None:
+        self._db = db
+        self._clock = clock
+        self._stream = stream  # AUDIT_WEBHOOK_URL is set: each event also goes to the outbox
+
+    def record(
+        self,
+        session: Session,
+        actor: str,
+        action: str,
+        *,
+        outcome: str = "ok",
+        request_id: str | None = None,
+        account: str | None = None,
+        iam_user: str | None = None,
+        key_id: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """Add an event inside the caller's transaction, so it commits with the change it describes."""
+        event = AuditEvent(
+            at=self._clock(),
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            request_id=request_id,
+            account=account,
+            iam_user=iam_user,
+            key_id=key_id,
+            detail=detail[:2000],
+        )
+        _lock_chain(session)
+        event.prev_hash = session.scalar(select(AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
+        event.row_hash = chain_hash(event.prev_hash, {name: getattr(event, name) for name in FIELDS})
+        session.add(event)
+        session.flush()  # a second event in this transaction chains onto this one
+        if self._stream:
+            self._to_outbox(session, event)
+
+    @staticmethod
+    def _to_outbox(session: Session, row: AuditEvent) -> None:
+        """The event's body, in the same transaction: it is delivered exactly when the change is committed."""
+        request = session.get(KeyRequest, row.request_id) if row.request_id else None
+        audit_row = _audit_row(row, request.operation if request else None)
+        session.add(
+            AuditOutbox(
+                audit_id=row.id,
+                created_at=row.at,
+                event_type=event_type(row.action, audit_row.operation),
+                body=event_json(audit_row),
+                attempts=0,
+            )
+        )
+
+    def write(self, actor: str, action: str, **fields: str | None) -> None:
+        """Record an event in its own transaction."""
+        with self._db.session() as session:
+            self.record(session, actor, action, **fields)  # type: ignore[arg-type]
+
+    def refused(
+        self,
+        actor: str,
+        attempted: str,
+        why: str = "",
+        *,
+        request_id: str | None = None,
+        account: str | None = None,
+        iam_user: str | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        """A refused attempt by someone not allowed, in its own transaction (the refusal changes nothing else)."""
+        self.write(
+            actor,
+            "refused",
+            outcome="refused",
+            request_id=request_id,
+            account=account,
+            iam_user=iam_user,
+            key_id=key_id,
+            detail=f"{attempted}: {why}" if why else attempted,
+        )
+
+    def recent(self, subject: str | None = None, limit: int = 20) -> list[Event]:
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if subject:
+            query = query.where(
+                or_(AuditEvent.iam_user == subject, AuditEvent.key_id == subject, AuditEvent.request_id == subject)
+            )
+        with self._db.session() as session:
+            return [_event(row) for row in session.scalars(query)]
+
+    def all(self) -> list[Event]:
+        with self._db.session() as session:
+            return [_event(row) for row in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+
+    def events(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[str]:
+        """Every event from `since` (inclusive) to `until` (exclusive) as a JSON line, the stream's schema."""
+        query = select(AuditEvent, KeyRequest.operation).outerjoin(KeyRequest, KeyRequest.id == AuditEvent.request_id)
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        if until is not None:
+            query = query.where(AuditEvent.at < until)
+        with self._db.session() as session:
+            for row, operation in session.execute(query.order_by(AuditEvent.id).execution_options(yield_per=500)):
+                yield event_json(_audit_row(row, operation))
+
+    def verify(self) -> ChainCheck:
+        """Check the whole chain, oldest first; names the first event that is not as it was written."""
+        with self._db.session() as session:
+            return check_chain(_chained(session))
+
+
+def _chained(session: Session, page: int = 1000) -> Iterator[ChainedEvent]:
+    """Every event in id order, a page at a time (no cursor stays open across pages)."""
+    columns = [getattr(AuditEvent, name) for name in FIELDS]
+    last = None
+    while True:
+        query = select(AuditEvent.id, AuditEvent.prev_hash, AuditEvent.row_hash, *columns).order_by(AuditEvent.id)
+        if last is not None:
+            query = query.where(AuditEvent.id > last)
+        rows = session.execute(query.limit(page)).all()
+        for row in rows:
+            yield ChainedEvent(row[0], row[1], row[2], dict(zip(FIELDS, row[3:], strict=True)))
+        if len(rows) < page:
+            return
+        last = rows[-1][0]
+
+
+def _lock_chain(session: Session) -> None:
+    """Hold the chain until this transaction ends, so that no other writer reads the same last hash."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK)))
+    elif dialect == "sqlite":
+        # Any write takes SQLite's one write lock for the rest of the transaction; this one changes nothing.
+        session.execute(text("UPDATE audit_events SET id = id WHERE 0"))
+
+
+def _audit_row(row: AuditEvent, operation: str | None) -> AuditRow:
+    return AuditRow(
+        row.id,
+        row.at,
+        row.actor,
+        row.action,
+        row.outcome,
+        row.request_id,
+        row.account,
+        row.iam_user,
+        row.key_id,
+        row.detail,
+        operation,
+        row.row_hash,
+        row.prev_hash,
+    )
+
+
+def _event(row: AuditEvent) -> Event:
+    return Event(
+        row.at, row.actor, row.action, row.outcome, row.request_id, row.account, row.iam_user, row.key_id, row.detail
+    )
