@@ -10,13 +10,13 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bot.domain.inventory import Target
 from bot.domain.keys import InputError
-from bot.domain.requests import Operation, approvals_needed
-from bot.operations import Target, admin_approval
+from bot.domain.operations import admin_approval
+from bot.domain.requests import Operation, Request, approvals_needed
 from bot.policy import OWNER, Facts, Policy
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory
-from bot.store.requests import Request
 
 SLACK_DOWN = "Slack did not say who is in the approver group just now, so nothing was changed. Try again."
 

@@ -15,9 +15,10 @@ from bot.access import Access
 from bot.aws import AwsError, AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.domain.findings import Policy
+from bot.domain.scan import Delivery, ScanReport
 from bot.logs import install_secret_redaction
 from bot.policy import load as load_policy
-from bot.services.alerts import AlertService, Delivery
+from bot.services.alerts import AlertService
 from bot.services.approvals import ApprovalService
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
@@ -27,7 +28,7 @@ from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
 from bot.services.ownership import OwnershipIndex
 from bot.services.rotations import RotationService
-from bot.services.scanner import Progress, Scanner, ScanReport
+from bot.services.scanner import Progress, Scanner
 from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client

@@ -12,25 +12,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter as Counter_
-from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Gauge, Histogram
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.handler import RetryHandler
-from sqlalchemy import func, select
-
-from bot.domain.requests import Operation, Status
-from bot.domain.rotation import RotationState
-from bot.store.db import Database, KeyRequest, Rotation, ScanRun
 
 if TYPE_CHECKING:
-    from bot.services.scanner import ScanReport
+    from bot.domain.scan import ScanReport
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -162,68 +153,3 @@ def _slack_method(url: str) -> str:
 
 
 # State read at scrape time
-
-
-class Exporter(Collector):
-    """What one serving process exports: the process-wide metrics plus state read from the database."""
-
-    def __init__(self, db: Database, *, is_leader: Callable[[], bool] | None = None) -> None:
-        self._db = db
-        self._is_leader = is_leader  # a callable on processes that run a scheduler
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(self)
-
-    def exposition(self) -> bytes:
-        return generate_latest(REGISTRY) + generate_latest(self._registry)
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        if self._is_leader is not None:
-            leader = GaugeMetricFamily(
-                "keywarden_scheduler_leader", "1 while this process runs the scheduler, 0 while it stands by"
-            )
-            leader.add_metric([], 1 if self._is_leader() else 0)
-            yield leader
-        pending = GaugeMetricFamily(
-            "keywarden_pending_requests", "Requests waiting for approval, by operation", labels=["operation"]
-        )
-        rotations = GaugeMetricFamily("keywarden_rotations", "Guided rotations by stage", labels=["stage"])
-        last_scan = GaugeMetricFamily(
-            "keywarden_last_successful_scan_timestamp_seconds",
-            "When the last scan that reached an account finished (Unix time), by account",
-            labels=["account"],
-        )
-        try:
-            with self._db.session() as session:
-                by_operation = session.execute(
-                    select(KeyRequest.operation, func.count())
-                    .where(KeyRequest.status == Status.PENDING.value)
-                    .group_by(KeyRequest.operation)
-                ).all()
-                by_stage = session.execute(select(Rotation.state, func.count()).group_by(Rotation.state)).all()
-                runs = session.execute(
-                    select(ScanRun.finished_at, ScanRun.summary).order_by(ScanRun.id.desc()).limit(200)
-                ).all()
-        except Exception:  # a scrape reports what it can; /healthz tells that the database is down
-            return
-        # Every operation and stage, zeros included, so that a series never vanishes.
-        for operation, count in ({o.value: 0 for o in Operation} | dict(by_operation)).items():
-            pending.add_metric([operation], count)
-        for stage, count in ({s.value: 0 for s in RotationState} | dict(by_stage)).items():
-            rotations.add_metric([stage], count)
-        for account, finished in _last_success(runs).items():
-            last_scan.add_metric([account], finished.timestamp())
-        yield pending
-        yield rotations
-        yield last_scan
-
-
-def _last_success(runs: list[Any]) -> dict[str, datetime]:
-    latest: dict[str, datetime] = {}
-    for finished, summary in runs:
-        if finished is None or not isinstance(summary, dict):
-            continue
-        failed = summary.get("failed") or {}
-        for account in summary.get("accounts") or []:
-            if account not in failed and (account not in latest or finished > latest[account]):
-                latest[account] = finished
-    return latest

@@ -13,8 +13,8 @@ from slack_bolt import App, BoltResponse
 from bot.aws import AwsError
 from bot.bootstrap import Services
 from bot.domain.keys import InputError
-from bot.entrypoints.observe import work_failed
 from bot.slack.messages.common import escape
+from bot.slack.observe import work_failed
 
 log = logging.getLogger("keywarden.errors")
 

@@ -6,7 +6,7 @@ standard retries, and every AWS error turned into an `AwsError` whose message a 
 Organizations discovery), `organizations` (aliases of discovered accounts), `queue` (the events queue).
 """
 
-from bot.aws.account import AUTHORIZATION_FILTER, AccessKey, AccessReport, AccountClient, IamUser, LastUsed, NewKey
+from bot.aws.account import AUTHORIZATION_FILTER, AccessReport, AccountClient, IamUser, NewKey
 from bot.aws.errors import (
     AwsBadCredentials,
     AwsError,
@@ -26,7 +26,6 @@ from bot.aws.queue import EventQueue, QueueMessage
 __all__ = [
     "ACCOUNTS_REFRESH",
     "AUTHORIZATION_FILTER",
-    "AccessKey",
     "AccessReport",
     "AccountChanges",
     "AccountClient",
@@ -42,7 +41,6 @@ __all__ = [
     "AwsUnavailable",
     "EventQueue",
     "IamUser",
-    "LastUsed",
     "NewKey",
     "OrgAccount",
     "QueueMessage",

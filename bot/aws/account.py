@@ -33,6 +33,7 @@ from bot.aws.errors import (
     AwsNotFound,
     translate,
 )
+from bot.domain.keys import AccessKey, LastUsed
 from bot.domain.privilege import AttachedPolicy, InlinePolicy, PolicyHolder, UserAccess, user_access
 from bot.logs import remember_secret
 
@@ -54,22 +55,6 @@ _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_ti
 # Only when no region is configured, which settings allow in the `aws` partition alone (elsewhere AWS_REGION is
 # required: us-east-1 does not exist in GovCloud or China).
 _GLOBAL_REGION = "us-east-1"
-
-
-@dataclass(frozen=True)
-class AccessKey:
-    user: str
-    key_id: str
-    status: str
-    created: datetime
-
-
-@dataclass(frozen=True)
-class LastUsed:
-    user: str
-    date: datetime | None
-    service: str | None
-    region: str | None
 
 
 @dataclass(frozen=True)

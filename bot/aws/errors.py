@@ -12,6 +12,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bot.domain.keys import NotFound
+
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +38,7 @@ class AwsBadCredentials(AwsPermissionDenied):
     code = "InvalidCredentials"
 
 
-class AwsNotFound(AwsError):
+class AwsNotFound(AwsError, NotFound):
     code = "NoSuchEntity"
 
 

@@ -18,12 +18,7 @@ from botocore.exceptions import (
 )
 
 from bot import metrics
-from bot.aws.account import (
-    _GLOBAL_REGION,
-    _RETRIES,
-    AccountClient,
-    _utc,
-)
+from bot.aws.account import _GLOBAL_REGION, _RETRIES, AccountClient, _utc
 from bot.aws.errors import (
     _DENIED,
     AwsError,

@@ -11,9 +11,11 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from bot.domain.keys import KeyFacts
 
 MAX_DAYS = 90
 DEFAULT_DAYS = 30
@@ -192,3 +194,13 @@ def events_csv(events: Iterable[TrailEvent]) -> str:
             ]
         )
     return out.getvalue()
+
+
+@dataclass
+class ActivityResult:
+    account: str
+    user: str
+    key: KeyFacts
+    summary: ActivitySummary
+    notes: list[str] = field(default_factory=list)  # regions that could not be read
+    csv_sent: bool | None = None  # None: not needed (short)

@@ -14,6 +14,10 @@ ACTIVE = "Active"
 INACTIVE = "Inactive"
 
 
+class NotFound(LookupError):
+    """What was asked about (a user, a key) is not there; the AWS adapter's `AwsNotFound` is one."""
+
+
 class InputError(ValueError):
     """Bad input from a person: the message says what was wrong and the correct form.
 
@@ -108,3 +112,19 @@ def key_id_problems(raw: str) -> list[str]:
     elif not upper.startswith("AKIA"):
         problems.append("it does not start with AKIA, the prefix of long-term IAM user keys")
     return problems
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    user: str
+    key_id: str
+    status: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class LastUsed:
+    user: str
+    date: datetime | None
+    service: str | None
+    region: str | None

@@ -1,13 +1,23 @@
-"""The registry of request operations, its pure half: what each is called, how it is typed, offered
-in the request form and approved. The parser, `help`, the slash-command routes, the request form and
-the settings are derived from it. Its other half, the IAM actions each needs, its checks against live
-AWS state and its execution hooks, is `bot.operations.OPERATIONS`, keyed by the same `Operation`.
+"""The registry of request operations, the only place an operation is declared.
+
+Each says what it is called, how it is typed, offered in the request form and approved, the IAM
+actions it needs, how it is checked against the live state of its key, and how it is executed (and,
+after a crash, how to tell whether it already happened). The parser, `help`, the slash-command routes,
+the request form, the settings, the approval workflow and the IAM policy test all read it.
+
+Execution goes through `KeyCalls`, the three calls the AWS adapter's account client makes for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
+
+from bot.domain.inventory import Target
+from bot.domain.keys import ACTIVE, INACTIVE, AccessKey, InputError, NotFound
+from bot.domain.rotation import choose_keys
 
 
 class Operation(StrEnum):
@@ -26,6 +36,20 @@ class Picks(StrEnum):
     KEY = "key"  # an access key id
 
 
+class KeyCalls(Protocol):
+    """What executing an operation may ask of one AWS account."""
+
+    def list_access_keys(self, user: str) -> Sequence[AccessKey]: ...
+
+    def set_key_status(self, user: str, key_id: str, status: str) -> None: ...
+
+    def delete_access_key(self, user: str, key_id: str) -> None: ...
+
+
+Execute = Callable[[KeyCalls, str, str], str]  # (account, user, key id) -> what happened, for the requester
+Done = Callable[[KeyCalls, str, str], bool]  # has it already happened? (asked after a crash or a lost answer)
+
+
 @dataclass(frozen=True)
 class OperationSpec:
     operation: Operation
@@ -37,10 +61,86 @@ class OperationSpec:
     default_approvals: int = 1  # APPROVALS_REQUIRED overrides it
     break_glass: bool = False  # `--now` runs it at once, approved afterwards
     makes_key: bool = False  # its execution hands a new secret to the requester
+    permissions: tuple[str, ...] = ()  # the IAM actions it calls (tests/unit/test_iam_policies.py)
+    check: Callable[[Target], None] = lambda target: None  # raises InputError when the key's state forbids it
+    execute: Execute | None = None  # None: it makes a key, which happens at Reveal (or Secrets Manager delivery)
+    done: Done | None = None
 
     @property
     def name(self) -> str:
         return self.operation.value
+
+
+def _check_create(target: Target) -> None:
+    keys = target.user.keys
+    if len(keys) < 2:
+        return
+    inactive = [k.facts.key_id for k in keys if not k.facts.active]
+    if inactive:
+        raise InputError(
+            f"`{target.name}` already has two keys, the AWS limit. Delete the inactive one first: "
+            f"`delete {inactive[0]}`."
+        )
+    raise InputError(
+        f"`{target.name}` already has two active keys, the AWS limit. Deactivate the one no longer in use "
+        "(`deactivate <key-id>`), then delete it, before asking for another."
+    )
+
+
+def _check_rotate(target: Target) -> None:
+    """The key to replace must be active; an inactive second key is deleted first; two active keys: refused."""
+    choose_keys(target.name, [k.facts for k in target.user.keys], target.key.facts.key_id if target.key else None)
+
+
+def _check_deactivate(target: Target) -> None:
+    assert target.key is not None
+    if not target.key.facts.active:
+        raise InputError(f"`{target.key.facts.key_id}` is already inactive.")
+
+
+def _check_reactivate(target: Target) -> None:
+    assert target.key is not None
+    if target.key.facts.active:
+        raise InputError(f"`{target.key.facts.key_id}` is already active.")
+
+
+def _check_delete(target: Target) -> None:
+    assert target.key is not None
+    if target.key.facts.active:
+        raise InputError(
+            f"`{target.key.facts.key_id}` is active: deactivate it first (`deactivate {target.key.facts.key_id}`), "
+            "make sure nothing breaks, then delete it."
+        )
+
+
+def _set_status(status: str) -> Execute:
+    def execute(client: KeyCalls, user: str, key_id: str) -> str:
+        client.set_key_status(user, key_id, status)
+        return f"`{key_id}` of `{user}` is now {status.lower()}."
+
+    return execute
+
+
+def _has_status(status: str) -> Done:
+    def done(client: KeyCalls, user: str, key_id: str) -> bool:
+        return any(k.key_id == key_id and k.status == status for k in client.list_access_keys(user))
+
+    return done
+
+
+def _delete(client: KeyCalls, user: str, key_id: str) -> str:
+    try:
+        client.delete_access_key(user, key_id)
+    except NotFound:
+        return f"`{key_id}` of `{user}` was already gone."
+    return f"`{key_id}` of `{user}` is deleted."
+
+
+def _deleted(client: KeyCalls, user: str, key_id: str) -> bool:
+    try:
+        return all(k.key_id != key_id for k in client.list_access_keys(user))
+    except NotFound:
+        return True
 
 
 REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
@@ -54,6 +154,8 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
             "create a new key for",
             Picks.USER,
             makes_key=True,
+            permissions=("iam:CreateAccessKey",),
+            check=_check_create,
         ),
         OperationSpec(
             Operation.ROTATE,
@@ -63,6 +165,13 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
             "rotate",
             Picks.KEY_OR_USER,
             makes_key=True,
+            permissions=(
+                "iam:CreateAccessKey",
+                "iam:UpdateAccessKey",
+                "iam:DeleteAccessKey",
+                "iam:GetAccessKeyLastUsed",
+            ),
+            check=_check_rotate,
         ),
         OperationSpec(
             Operation.DEACTIVATE,
@@ -72,6 +181,10 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
             "deactivate",
             Picks.KEY,
             break_glass=True,
+            permissions=("iam:UpdateAccessKey",),
+            check=_check_deactivate,
+            execute=_set_status(INACTIVE),
+            done=_has_status(INACTIVE),
         ),
         OperationSpec(
             Operation.REACTIVATE,
@@ -80,6 +193,10 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
             "Reactivate a key",
             "reactivate",
             Picks.KEY,
+            permissions=("iam:UpdateAccessKey",),
+            check=_check_reactivate,
+            execute=_set_status(ACTIVE),
+            done=_has_status(ACTIVE),
         ),
         OperationSpec(
             Operation.DELETE,
@@ -89,6 +206,24 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
             "delete",
             Picks.KEY,
             default_approvals=2,
+            permissions=("iam:DeleteAccessKey",),
+            check=_check_delete,
+            execute=_delete,
+            done=_deleted,
         ),
     )
 }
+
+
+# Operations that give someone a working key: the approval message says when its user is an administrator.
+GIVES_A_KEY = frozenset({Operation.CREATE, Operation.ROTATE, Operation.REACTIVATE})
+
+
+def admin_approval(operation: Operation, target: Target, extra_for_admin: bool) -> tuple[int, str]:
+    """(extra approvals needed, line for the approval message) when the target user is an administrator."""
+    reason = target.user.admin_reason
+    if operation not in GIVES_A_KEY or not reason:
+        return 0, ""
+    extra = 1 if extra_for_admin else 0
+    more = " It needs one more approval than usual." if extra else ""
+    return extra, f":crown: *`{target.name}` is an administrator*: {reason}.{more}"

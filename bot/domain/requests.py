@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -79,3 +80,41 @@ def outcome_needs_new_dm(
     """Whether a request that already has a DM gets a new one for `status` (else its DM is updated)."""
     last = max((t for t in (decided_at, claimed_at) if t is not None), default=None)
     return status in FINAL and last is not None and now - last > LONG_WAIT
+
+
+@dataclass(frozen=True)
+class Request:
+    """A plain snapshot of a request row."""
+
+    id: str
+    operation: Operation
+    account: str
+    iam_user: str
+    key_id: str | None
+    requester: str
+    reason: str
+    status: Status
+    approvals_needed: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    deny_reason: str | None
+    channel: str | None
+    message_ts: str | None
+    dm_channel: str | None
+    dm_ts: str | None
+    claimed_at: datetime | None
+    reveal_expires_at: datetime | None
+    new_key_id: str | None
+    result: str | None
+    details: str
+    owner_ok: bool
+    notified_status: str | None
+    policy_rule: str | None = None
+    policy: str | None = None
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    nudged_at: datetime | None = None
+    approvers: tuple[str, ...] = ()

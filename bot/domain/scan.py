@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.domain.findings import (
     Finding,
@@ -138,3 +139,44 @@ def worst_first(findings: Iterable[ScanFinding], now: datetime) -> list[ScanFind
         return (-int(f.finding.severity), -age)
 
     return sorted(findings, key=rank)
+
+
+@dataclass
+class AccountScan:
+    account: str
+    findings: list[ScanFinding] = field(default_factory=list)
+    users: int = 0
+    keys: int = 0
+    iam_calls: int = 0
+    error: str | None = None
+    # What the end-of-scan check needs to judge a user again: the report's rows, owners, snoozes.
+    basis: Any = field(default=None, repr=False, compare=False)  # the scanner's own record for its final check
+
+
+@dataclass
+class ScanReport:
+    started_at: datetime
+    finished_at: datetime
+    accounts: list[AccountScan]
+    notes: list[str] = field(default_factory=list)  # the organisation's accounts that left or failed to list
+
+    @property
+    def findings(self) -> list[ScanFinding]:
+        return [f for a in self.accounts for f in a.findings]
+
+    @property
+    def failed(self) -> list[AccountScan]:
+        return [a for a in self.accounts if a.error]
+
+    @property
+    def iam_calls(self) -> int:
+        return sum(a.iam_calls for a in self.accounts)
+
+
+@dataclass
+class Delivery:
+    owners_messaged: int = 0
+    announced: int = 0
+    resolved: int = 0
+    digest_posted: bool = False
+    failed_dms: int = 0

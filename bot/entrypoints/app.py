@@ -8,7 +8,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from slack_bolt import App
 
 from bot.bootstrap import Services
-from bot.entrypoints.observe import ObservedApp, WorkExecutor
+from bot.slack.observe import ObservedApp, WorkExecutor
 from handlers import register_listeners
 from handlers.lanes import Lanes
 

@@ -7,22 +7,11 @@ import logging
 import sys
 from datetime import datetime
 
-from dotenv import load_dotenv
-
+from bot.entrypoints.startup import load_settings_or_exit
 from bot.logs import setup_logging
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
 
 log = logging.getLogger("keywarden")
-
-
-def load_settings_or_exit(*, slack: bool = True) -> Settings:
-    """Settings from the environment and `.env`; a bad variable ends the program with one line."""
-    load_dotenv(override=False)
-    try:
-        return Settings.from_env(slack=slack)
-    except SettingsError as e:
-        print(f"keywarden: configuration error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -56,7 +56,7 @@ def check(settings: Settings, path: str | None) -> int:
 
 def explain(settings: Settings, operation: str, target: str, as_user: str) -> int:
     from bot.bootstrap import bootstrap
-    from bot.operations import Target
+    from bot.domain.inventory import Target
 
     try:
         op = Operation(operation)

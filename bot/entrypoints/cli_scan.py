@@ -10,8 +10,7 @@ from typing import TextIO
 from bot.aws import AwsError
 from bot.bootstrap import bootstrap
 from bot.domain.findings import CATALOGUE
-from bot.domain.scan import ScanFinding, worst_first
-from bot.services.scanner import ScanReport
+from bot.domain.scan import ScanFinding, ScanReport, worst_first
 from bot.settings import Settings
 from bot.slack.messages.common import last_used_text
 

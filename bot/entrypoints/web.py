@@ -14,7 +14,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from bot.bootstrap import Services
 from bot.entrypoints.app import create_app, views_executor
 from bot.entrypoints.health import health
-from bot.metrics import CONTENT_TYPE, Exporter
+from bot.metrics import CONTENT_TYPE
+from bot.store.gauges import Exporter
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def serve_ops(
 def create_wsgi_app() -> WSGIApp:
     """Factory for production WSGI servers (`waitress-serve --call bot.entrypoints.web:create_wsgi_app`)."""
     from bot.bootstrap import bootstrap
-    from bot.entrypoints.cli import load_settings_or_exit
+    from bot.entrypoints.startup import load_settings_or_exit
     from bot.logs import setup_logging
 
     settings = load_settings_or_exit()

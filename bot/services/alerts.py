@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from bot.clock import Clock
-from bot.domain.scan import NoticeState, ScanFinding, should_announce
+from bot.domain.scan import Delivery, NoticeState, ScanFinding, ScanReport, should_announce
 from bot.services.ownership import OwnershipIndex
-from bot.services.scanner import ScanReport
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.scans import (
     THREAD_LINE_LIMIT,
@@ -33,15 +31,6 @@ from bot.store.db import Database, FindingNotice, ScanRun, Snooze
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # (account, subject, code)
-
-
-@dataclass
-class Delivery:
-    owners_messaged: int = 0
-    announced: int = 0
-    resolved: int = 0
-    digest_posted: bool = False
-    failed_dms: int = 0
 
 
 class AlertService:

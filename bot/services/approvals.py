@@ -14,17 +14,19 @@ from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound, AwsPermiss
 from bot.clock import Clock
 from bot.domain.commands import Command
 from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
+from bot.domain.inventory import Target
 from bot.domain.keys import InputError, KeyFacts
+from bot.domain.operations import REQUEST_OPERATIONS, admin_approval
 from bot.domain.requests import (
     MAKES_KEY,
     OPEN,
     Operation,
+    Request,
     Status,
     iam_user_of,
     outcome_needs_new_dm,
 )
 from bot.domain.rotation import PlanChanged, choose_keys, confirm_pre_step, schedule
-from bot.operations import OPERATIONS, Target, admin_approval
 from bot.services.inventory import InventoryService
 from bot.services.rotations import RotationService, rotation_policy
 from bot.settings import Settings
@@ -43,7 +45,7 @@ from bot.slack.messages.requests import (
 from bot.slack.messages.rotations import plan_text
 from bot.slack.notifier import Notifier
 from bot.store.audit import SYSTEM
-from bot.store.requests import DuplicateRequest, Request, RequestStore
+from bot.store.requests import DuplicateRequest, RequestStore
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ class ApprovalService:
         operation = Operation(cmd.name)
         target = self._target(cmd)
         self._refuse_own_identity(requester, operation, target)
-        OPERATIONS[operation].check(target)
+        REQUEST_OPERATIONS[operation].check(target)
         if operation is Operation.ROTATE:
             self._refuse_second_rotation(target)
         decision = self._access.decide(requester, operation, target)
@@ -200,7 +202,7 @@ class ApprovalService:
         if key is None:
             raise InputError(f"`{key_id}` is no longer a key of `{account}:{user}`.")
         target = Target(keys, key)
-        OPERATIONS[Operation.DEACTIVATE].check(target)
+        REQUEST_OPERATIONS[Operation.DEACTIVATE].check(target)
         fields = self._fields(
             SYSTEM,
             Operation.DEACTIVATE,
@@ -469,7 +471,7 @@ class ApprovalService:
         )
         if request is None:
             return None
-        operation = OPERATIONS[request.operation]
+        operation = REQUEST_OPERATIONS[request.operation]
         assert operation.execute is not None and request.key_id is not None
         client = self._aws.account(request.account)
         try:
@@ -494,7 +496,7 @@ class ApprovalService:
             self._rotations.old_key_deactivated_by(request)
 
     def _settle_unknown(self, request: Request, client: AccountClient, error: str) -> Request | None:
-        operation = OPERATIONS[request.operation]
+        operation = REQUEST_OPERATIONS[request.operation]
         assert operation.done is not None and request.key_id is not None
         try:
             done = operation.done(client, request.iam_user, request.key_id)
@@ -831,7 +833,7 @@ class ApprovalService:
             elif released:
                 self._notifier.dm(request.requester, build_requester_dm(released))
             return
-        operation = OPERATIONS[request.operation]
+        operation = REQUEST_OPERATIONS[request.operation]
         assert operation.done and operation.execute and request.key_id
         if operation.done(client, request.iam_user, request.key_id):
             result = "confirmed in AWS after an interruption"

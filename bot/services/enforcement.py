@@ -21,8 +21,7 @@ from sqlalchemy import select
 from bot.clock import Clock
 from bot.domain.findings import KEY_TOO_OLD, KEY_UNUSED
 from bot.domain.requests import Status
-from bot.domain.scan import ScanFinding
-from bot.services.scanner import ScanReport
+from bot.domain.scan import ScanFinding, ScanReport
 from bot.slack import ids
 from bot.slack.messages.common import Message, button, context, section
 from bot.store.db import Database, Enforcement, FindingNotice

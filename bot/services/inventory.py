@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 
-from bot.aws import AccessKey, AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied, LastUsed
+from bot.aws import AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied
 from bot.clock import Clock
-from bot.domain.findings import AWS_QUARANTINE, Finding, Policy, UserFacts, findings_for_user
-from bot.domain.keys import ACCESS_KEY_ID, InputError, KeyFacts, UserRef, key_id_problems
+from bot.domain.findings import AWS_QUARANTINE, Policy, UserFacts, findings_for_user
+from bot.domain.inventory import CheckResult, KeyOwner, KeyView, ListResult, UserKeys
+from bot.domain.keys import ACCESS_KEY_ID, AccessKey, InputError, KeyFacts, LastUsed, UserRef, key_id_problems
 from bot.services.ownership import OwnershipIndex
 from bot.settings import Account
 from bot.slack.client import Person
@@ -17,51 +17,6 @@ from bot.store.key_memory import KeyMemory
 
 log = logging.getLogger(__name__)
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):")
-
-
-@dataclass(frozen=True)
-class KeyView:
-    facts: KeyFacts
-    findings: list[Finding]
-
-
-@dataclass(frozen=True)
-class UserKeys:
-    account: str
-    user: str
-    owner: str | None
-    keys: list[KeyView]
-    admin_reason: str | None = None  # why the user is an administrator (which policy, by which route)
-    tags: dict[str, str] = field(default_factory=dict)  # its IAM tags, from the ownership index
-
-
-@dataclass(frozen=True)
-class ListResult:
-    users: list[UserKeys]
-    empty_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    raw: str
-    key_id: str
-    problems: list[str]
-    account: str | None = None
-    user: str | None = None
-    key: KeyView | None = None
-    foreign_account_id: str | None = None
-    notes: list[str] = field(default_factory=list)
-    next_step: str = ""
-
-
-@dataclass(frozen=True)
-class KeyOwner:
-    """Who owns a key id: a configured account and IAM user, or only the AWS account id (or nothing known)."""
-
-    key_id: str
-    account: str | None = None  # configured alias
-    user: str | None = None
-    aws_account_id: str | None = None
 
 
 class InventoryService:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bot.aws import AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.domain.keys import ACTIVE, INACTIVE
-from bot.domain.requests import Operation, Status
+from bot.domain.requests import Operation, Request, Status
 from bot.domain.rotation import (
     CANCELLABLE,
     CHECK_EVERY,
@@ -62,7 +62,7 @@ from bot.slack.notifier import Notifier
 from bot.store.audit import SYSTEM, AuditLog
 from bot.store.db import Database, KeyRequest
 from bot.store.db import Rotation as RotationRow
-from bot.store.requests import Request, RequestStore
+from bot.store.requests import RequestStore
 
 log = logging.getLogger(__name__)
 S = RotationState

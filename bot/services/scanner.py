@@ -17,17 +17,18 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, union
 
-from bot.aws import AccessKey, AccountClient, AwsError, AwsGateway, AwsNotFound
+from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.domain.findings import ROOT_KEY, Policy, catalogued
+from bot.domain.keys import AccessKey
 from bot.domain.report import ReportUser, parse_credential_report, remembered_key_ids
 from bot.domain.requests import Status
-from bot.domain.scan import ROOT_SUBJECT, ScanFinding, scan_findings, user_report_findings
+from bot.domain.scan import ROOT_SUBJECT, AccountScan, ScanFinding, ScanReport, scan_findings, user_report_findings
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
 from bot.store.db import AuditEvent, Database, KeyRequest, Snooze
@@ -65,44 +66,12 @@ BOOKKEEPING = frozenset(
 _ACTED = (Status.EXECUTING.value, Status.SUCCEEDED.value, Status.FAILED.value)
 
 
-@dataclass
-class AccountScan:
-    account: str
-    findings: list[ScanFinding] = field(default_factory=list)
-    users: int = 0
-    keys: int = 0
-    iam_calls: int = 0
-    error: str | None = None
-    # What the end-of-scan check needs to judge a user again: the report's rows, owners, snoozes.
-    _basis: _Basis | None = field(default=None, repr=False, compare=False)
-
-
 @dataclass(frozen=True)
 class _Basis:
     users: dict[str, ReportUser]
     owners: dict[str, OwnedUser]
     snoozed: set[str]
     checked_at: datetime  # Keywarden's changes up to about this time are in the findings
-
-
-@dataclass
-class ScanReport:
-    started_at: datetime
-    finished_at: datetime
-    accounts: list[AccountScan]
-    notes: list[str] = field(default_factory=list)  # the organisation's accounts that left or failed to list
-
-    @property
-    def findings(self) -> list[ScanFinding]:
-        return [f for a in self.accounts for f in a.findings]
-
-    @property
-    def failed(self) -> list[AccountScan]:
-        return [a for a in self.accounts if a.error]
-
-    @property
-    def iam_calls(self) -> int:
-        return sum(a.iam_calls for a in self.accounts)
 
 
 class Scanner:
@@ -197,7 +166,7 @@ class Scanner:
         remembered, listed = self._keys(client, alias, [u for u in judged if not u.is_root], changed)
         for user in judged:
             result.findings += self._judge(user, remembered, listed, owners, snoozed, now)
-        result._basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at)
+        result.basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at)
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
         if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):
             root = catalogued(ROOT_KEY, "The root user has an access key: delete it.")
@@ -227,7 +196,7 @@ class Scanner:
 
     def _recheck(self, result: AccountScan) -> None:
         """List again the users Keywarden changed since the account was judged, and judge them again."""
-        basis = result._basis
+        basis = result.basis
         if basis is None or result.error:
             return
         try:

@@ -11,14 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.domain.access import AccessSummary, ServiceAccess, parse_services, summarize_access
 from bot.domain.activity import (
-    ActivitySummary,
+    ActivityResult,
     TrailEvent,
     events_csv,
     parse_event,
@@ -26,7 +26,7 @@ from bot.domain.activity import (
     summarize,
     window,
 )
-from bot.domain.keys import InputError, KeyFacts, UserRef
+from bot.domain.keys import InputError, UserRef
 from bot.services.inventory import InventoryService
 from bot.services.ownership import OwnershipIndex
 from bot.slack.client import SlackDirectory
@@ -77,16 +77,6 @@ class TokenBucket:
         if wait > 0:
             self._sleep(wait)
         return wait
-
-
-@dataclass
-class ActivityResult:
-    account: str
-    user: str
-    key: KeyFacts
-    summary: ActivitySummary
-    notes: list[str] = field(default_factory=list)  # regions that could not be read
-    csv_sent: bool | None = None  # None: not needed (short)
 
 
 class Viewers:

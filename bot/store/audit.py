@@ -14,7 +14,6 @@ transaction; `events()` prints the same bodies for `python -m bot audit --json`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, text
@@ -22,24 +21,11 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.domain.audit_chain import FIELDS, GENESIS, ChainCheck, ChainedEvent, chain_hash, check_chain
-from bot.domain.audit_events import AuditRow, event_json, event_type
+from bot.domain.audit_events import AuditRow, Event, event_json, event_type
 from bot.store.db import AuditEvent, AuditOutbox, Database, KeyRequest
 
 SYSTEM = "keywarden"  # the actor of what the bot does on its own
 CHAIN_LOCK = 0x6B770A0D  # an arbitrary constant, apart from the migration and scheduler locks
-
-
-@dataclass(frozen=True)
-class Event:
-    at: datetime
-    actor: str
-    action: str
-    outcome: str
-    request_id: str | None
-    account: str | None
-    iam_user: str | None
-    key_id: str | None
-    detail: str
 
 
 class AuditLog:

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.aws import AccessKey
 from bot.clock import Clock
+from bot.domain.keys import AccessKey
 from bot.domain.report import SeenKey
 from bot.store.db import Database, KnownKey
 

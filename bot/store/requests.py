@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -12,48 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.domain.requests import FINAL, MAKES_KEY, OPEN, Operation, Status, check_transition, new_request_id
+from bot.domain.requests import FINAL, MAKES_KEY, OPEN, Operation, Request, Status, check_transition, new_request_id
 from bot.store.audit import SYSTEM, AuditLog
 from bot.store.db import Approval, Database, KeyRequest
-
-
-@dataclass(frozen=True)
-class Request:
-    """A plain snapshot of a request row."""
-
-    id: str
-    operation: Operation
-    account: str
-    iam_user: str
-    key_id: str | None
-    requester: str
-    reason: str
-    status: Status
-    approvals_needed: int
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    deny_reason: str | None
-    channel: str | None
-    message_ts: str | None
-    dm_channel: str | None
-    dm_ts: str | None
-    claimed_at: datetime | None
-    reveal_expires_at: datetime | None
-    new_key_id: str | None
-    result: str | None
-    details: str
-    owner_ok: bool
-    notified_status: str | None
-    policy_rule: str | None = None
-    policy: str | None = None
-    reminded_at: datetime | None = None
-    escalated_at: datetime | None = None
-    nudged_at: datetime | None = None
-    approvers: tuple[str, ...] = ()
-
 
 _COLUMNS = [f.name for f in fields(Request) if f.name != "approvers"]
 

@@ -291,6 +291,6 @@ def test_aws_calls_that_never_reach_aws_are_counted_with_their_error() -> None:
     ],
 )
 def test_request_kinds_come_from_a_fixed_set_whatever_the_body(body: dict, kind: str) -> None:
-    from bot.entrypoints.observe import kind_of
+    from bot.slack.observe import kind_of
 
     assert kind_of(body) == kind

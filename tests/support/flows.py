@@ -11,10 +11,10 @@ import boto3
 import pytest
 import time_machine
 
-from bot.domain.requests import Status
+from bot.domain.requests import Request, Status
 from bot.domain.rotation import Rotation, RotationState
 from bot.slack import ids
-from bot.store.requests import Request, RequestStore
+from bot.store.requests import RequestStore
 from tests.support.harness import BotServer
 
 REQUESTER, BOSS, CARL, MALLORY = "UALICE", "UBOSS", "UCARL", "UMALLORY"

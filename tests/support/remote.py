@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote
 
+from bot.domain.requests import Request
 from bot.store.audit import AuditLog
 from bot.store.db import Database
-from bot.store.requests import Request, RequestStore
+from bot.store.requests import RequestStore
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import SIGNING_SECRET, RemoteBot
 from tests.support.processes import clean_env

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.aws import AccessKey, AwsError, AwsPermissionDenied, AwsReportNotReady, AwsThrottled
+from bot.aws import AwsError, AwsPermissionDenied, AwsReportNotReady, AwsThrottled
 from bot.domain.findings import ROOT_KEY, Policy, key_findings
+from bot.domain.keys import AccessKey
 from bot.domain.report import (
     ReportKey,
     ReportUser,

@@ -1,8 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from bot.aws import AccessKey
 from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Policy, Severity
-from bot.domain.keys import KeyFacts
+from bot.domain.keys import AccessKey, KeyFacts
 from bot.domain.report import ReportKey, ReportUser
 from bot.domain.scan import NoticeState, ScanFinding, scan_findings, should_announce, user_report_findings
 from bot.slack.messages.scans import MAX_KEYS_IN_DM, DigestFacts, build_digest, build_owner_dm, findings_csv

@@ -9,6 +9,7 @@ import pytest
 
 from bot.domain.access import ServiceAccess, parse_services, summarize_access
 from bot.domain.activity import (
+    ActivityResult,
     TrailEvent,
     comparison_point,
     events_csv,
@@ -18,7 +19,7 @@ from bot.domain.activity import (
 )
 from bot.domain.commands import parse
 from bot.domain.keys import InputError, KeyFacts
-from bot.services.usage import ActivityResult, TokenBucket
+from bot.services.usage import TokenBucket
 from bot.settings import Settings, SettingsError
 from bot.slack.messages.usage import build_access, build_activity
 

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from bot.domain.audit_events import Event
 from bot.domain.commands import USAGE
 from bot.domain.findings import CATALOGUE, Finding, Severity
+from bot.domain.inventory import CheckResult, KeyView, ListResult, UserKeys
 from bot.domain.keys import KeyFacts
-from bot.services.inventory import CheckResult, KeyView, ListResult, UserKeys
-from bot.store.audit import Event
 
 Blocks = list[dict[str, Any]]
 Message = tuple[str, Blocks]

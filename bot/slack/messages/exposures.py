@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.exposure import is_user_key, mask
-from bot.services.inventory import KeyView
+from bot.domain.inventory import KeyView
 from bot.slack import ids
 from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, section
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.domain.requests import MAKES_KEY, Status
+from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.slack import ids
 from bot.slack.messages.common import button, confirm_dialog, who
 from bot.slack.messages.requests import headline
-from bot.store.requests import Request
 
 MAX_BLOCKS = 100  # Slack's limit for a Home view
 MAX_KEYS_WITH_BUTTONS = 20  # two blocks each; keys with findings first, the rest listed in one block

@@ -8,10 +8,9 @@ from typing import Any
 
 from bot.domain.delivery import SecretLocation
 from bot.domain.operations import REQUEST_OPERATIONS
-from bot.domain.requests import MAKES_KEY, Status
+from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.slack import ids
 from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, escape, plain, section, who
-from bot.store.requests import Request
 
 _OUTCOME = {
     Status.APPROVED: ":white_check_mark: Approved",

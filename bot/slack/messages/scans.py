@@ -16,8 +16,7 @@ from bot.slack.messages.common import Blocks, Message, button, context, escape, 
 from bot.slack.messages.exposures import response_buttons
 
 if TYPE_CHECKING:
-    from bot.services.alerts import Delivery
-    from bot.services.scanner import ScanReport
+    from bot.domain.scan import Delivery, ScanReport
 
 FINDING_NAMES = {code: entry.label for code, entry in CATALOGUE.items()}
 MAX_KEYS_IN_DM = 20  # each key takes two blocks; Slack allows 50 per message

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.access import AccessSummary, ServiceAccess
-from bot.services.usage import ActivityResult
+from bot.domain.activity import ActivityResult
 from bot.slack.messages.common import Blocks, Message, context, last_used_text, section
 
 MAX_LINES = 10
