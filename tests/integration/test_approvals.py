@@ -54,9 +54,7 @@ def test_deactivate_end_to_end(bot: BotServer, iam, ci_user: str) -> None:
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert done.decided_by == BOSS and updates == ["UpdateAccessKey"]
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    update = bot.slack.wait_for(
-        lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw]
-    )
+    update = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
     assert '"actions"' not in update[-1].raw and BOSS in update[-1].raw
     assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Done" in d])
     actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]

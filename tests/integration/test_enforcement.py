@@ -79,9 +79,7 @@ def test_warned_twice_then_deactivated_as_a_policy_approved_request_with_reactiv
 
     # Reactivate: a normal reactivate request, filed for Alice, going to approval.
     bot.click(ids.ENFORCE_REACTIVATE, f"default|{idle_key}", ALICE)
-    post = bot.slack.wait_for(
-        lambda _: [p for p in bot.slack.posts_to("CAPPROVE") if "reactivate" in p.raw.lower()]
-    )
+    post = bot.slack.wait_for(lambda _: [p for p in bot.slack.posts_to("CAPPROVE") if "reactivate" in p.raw.lower()])
     assert idle_key in post[-1].raw
     filed = request_store(bot).open_for(ALICE)
     assert [(r.operation.value, r.status) for r in filed] == [("reactivate", Status.PENDING)]

@@ -301,11 +301,7 @@ def test_an_interrupted_response_is_finished_later_without_repeats(bot: BotServe
     clock.advance(minutes=5)
     assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 1
     assert len(bot.slack.posts_to("CWORK", in_thread=True)) == 1
-    assert (
-        len(alerts(bot)) == 1
-        and len(bot.slack.posts_to(OWNER)) == 1
-        and len(bot.slack.posts_to(POSTER)) == 1
-    )
+    assert len(alerts(bot)) == 1 and len(bot.slack.posts_to(OWNER)) == 1 and len(bot.slack.posts_to(POSTER)) == 1
     assert len(audited(bot)) == 1 and exposures(bot)[0].done_at is not None
     clock.advance(minutes=5)
     assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 0

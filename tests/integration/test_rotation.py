@@ -75,11 +75,7 @@ def test_full_rotation(bot: BotServer, iam, old: tuple[str, str], clock: Clock) 
     bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE", trigger_id="T-reveal")
     done = wait_status(bot, rid, Status.SUCCEEDED)
     new_id = done.new_key_id
-    assert (
-        new_id
-        and bot.slack.wait_calls("views.update")
-        and new_id in bot.slack.calls_to("views.update")[0].raw
-    )
+    assert new_id and bot.slack.wait_calls("views.update") and new_id in bot.slack.calls_to("views.update")[0].raw
     r = wait_rotation(bot, rid, S.GRACE)
     assert (r.old_key_id, r.new_key_id, r.owner, r.created_at) == (old_id, new_id, REQUESTER, clock())
     assert (r.grace_ends_at, r.stall_at) == (clock() + timedelta(days=7), clock() + timedelta(days=14))
@@ -239,8 +235,7 @@ def test_two_active_keys_are_refused_before_any_request(
     bot.command(f"rotate {old_id}")
     bot.slack.wait_for(lambda calls: len([c for c in calls if c.method == "response_url"]) >= 2)
     assert all(
-        "has two active keys" in e and "`deactivate`" in e
-        for e in [c.raw for c in bot.slack.calls_to("response_url")]
+        "has two active keys" in e and "`deactivate`" in e for e in [c.raw for c in bot.slack.calls_to("response_url")]
     )
     assert bot.slack.calls_to("chat.postMessage") == []
     assert bot.services.approvals.open_requests(REQUESTER) == []

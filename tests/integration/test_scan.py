@@ -75,11 +75,7 @@ def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: d
     users_with_findings = len({f.user for f in report.findings})
     assert report.iam_calls <= 5 + users_with_findings
 
-    dms = {
-        c.params["channel"]: c.raw
-        for c in bot.slack.calls_to("chat.postMessage")
-        if c.params["channel"][0] == "U"
-    }
+    dms = {c.params["channel"]: c.raw for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"][0] == "U"}
     assert set(dms) == {"UALICE", "UBOB"}  # one DM per owner, resolved by email and by Slack id
     assert estate["old"] in dms["UALICE"] and estate["fresh"] not in dms["UALICE"]
     assert estate["warn"] in dms["UBOB"] and estate["left"] in dms["UBOB"]
@@ -135,9 +131,7 @@ def test_reminders_come_back_after_the_interval_and_when_worse(bot: BotServer, e
     report, delivery = bot.services.scan(post=True)
     assert (estate["warn"], KEY_TOO_OLD) in codes(report)
     dms = [
-        c
-        for c in bot.slack.calls[calls_before:]
-        if c.method == "chat.postMessage" and c.params["channel"][0] == "U"
+        c for c in bot.slack.calls[calls_before:] if c.method == "chat.postMessage" and c.params["channel"][0] == "U"
     ]
     assert [c.params["channel"] for c in dms] == ["UBOB"]
     clock.advance(days=2)
@@ -159,9 +153,7 @@ def test_snooze_silences_a_key(bot: BotServer, estate, clock) -> None:
     reply = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url"])[0]
     assert "Only the key's owner or an approver" in reply.raw
     bot.click(ids.ALERT_SNOOZE, f"default|{estate['old']}", "UALICE", channel="DALICE")
-    bot.slack.wait_for(
-        lambda calls: [c for c in calls if c.method == "response_url" and "snoozed until" in c.raw]
-    )
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "snoozed until" in c.raw])
     clock.advance(days=6)
     report, _ = bot.services.scan(post=True)
     assert all(f.snoozed for f in report.findings if f.key_id == estate["old"])
@@ -176,9 +168,7 @@ def test_snooze_silences_a_key(bot: BotServer, estate, clock) -> None:
 def test_alert_deactivate_button_files_a_request(bot: BotServer, estate) -> None:
     bot.services.scan(post=True)
     bot.click(ids.ALERT_DEACTIVATE, f"default|{estate['old']}", "UALICE", channel="DALICE")
-    filed = bot.slack.wait_for(
-        lambda calls: [c for c in calls if c.method == "response_url" and "filed" in c.raw]
-    )
+    filed = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "filed" in c.raw])
     assert estate["old"] in filed[0].raw
     approvals = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "CAPPROVE"]
     assert approvals and estate["old"] in approvals[0].raw
@@ -260,9 +250,7 @@ def test_scan_command_is_for_approvers(bot: BotServer, estate) -> None:
     bot.command("scan")
     assert "Only approvers" in bot.slack.wait_calls("response_url")[0].raw
     bot.command("scan", user_id="UBOSS")
-    done = bot.slack.wait_for(
-        lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw]
-    )
+    done = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
     assert "digest posted" in done[0].raw and len(digests(bot)) == 1
 
 

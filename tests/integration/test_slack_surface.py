@@ -131,23 +131,17 @@ def test_typed_text_is_escaped_everywhere_it_is_shown(bot: BotServer, iam) -> No
 
     # A break-glass reason, announced to the approvers
     bot.command(f"deactivate {key} --now {INJECTION}", user_id=BOSS)
-    notice = bot.slack.wait_for(
-        lambda _: [c for c in bot.slack.posts_to("CAPPROVE") if "Break-glass" in c.raw]
-    )
+    notice = bot.slack.wait_for(lambda _: [c for c in bot.slack.posts_to("CAPPROVE") if "Break-glass" in c.raw])
     assert INERT in shown(notice[0])
 
     # Names typed by people, quoted back in replies: in the ack, and after it
     assert "`&lt;!channel&gt;` is not a valid IAM user name" in bot.command("list <!channel>").json()["text"]
     bot.command("check <!here>AKIA")
-    assert bot.slack.wait_for(
-        lambda _: [c for c in bot.slack.calls_to("response_url") if "lt;!here" in shown(c)]
-    )
+    assert bot.slack.wait_for(lambda _: [c for c in bot.slack.calls_to("response_url") if "lt;!here" in shown(c)])
 
     # The audit log, which holds every reason
     bot.command("audit ci", user_id=BOSS)
-    audit = bot.slack.wait_for(
-        lambda _: [c for c in bot.slack.calls_to("response_url") if "Recent audit" in shown(c)]
-    )
+    audit = bot.slack.wait_for(lambda _: [c for c in bot.slack.calls_to("response_url") if "Recent audit" in shown(c)])
     assert INERT in shown(audit[0])
 
     bot.work.idle()
@@ -163,9 +157,7 @@ def _dm_posts(bot: BotServer) -> list[Call]:
 
 def _dm_updates(bot: BotServer, ts: str) -> list[Call]:
     return [
-        c
-        for c in bot.slack.calls_to("chat.update")
-        if c.params.get("channel") == REQUESTER and c.params["ts"] == ts
+        c for c in bot.slack.calls_to("chat.update") if c.params.get("channel") == REQUESTER and c.params["ts"] == ts
     ]
 
 
@@ -268,7 +260,5 @@ def test_modals_open_while_every_worker_waits_on_aws(bot: BotServer, iam) -> Non
     finally:
         aws.released.set()
     done = wait_status(bot, create, Status.SUCCEEDED)
-    bot.slack.wait_for(
-        lambda calls: [c for c in calls if c.method == "views.update" and done.new_key_id in c.raw]
-    )
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "views.update" and done.new_key_id in c.raw])
     assert len(bot.slack.calls_to("views.open")) == 3  # the window opened at the click shows the key

@@ -134,9 +134,7 @@ def test_refused_and_nothing_changed_but_the_audit(bot: BotServer, iam, case: st
     rows, keys = world.snapshot()
     c.act(world)
     world.bot.work.idle()
-    told = [
-        call.raw for call in bot.slack.calls if call.path.endswith(c.who) or call.params.get("channel") == c.who
-    ]
+    told = [call.raw for call in bot.slack.calls if call.path.endswith(c.who) or call.params.get("channel") == c.who]
     assert any(c.words in t for t in told), told
     after, keys_after = world.snapshot()
     assert keys_after == keys

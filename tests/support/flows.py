@@ -24,9 +24,7 @@ def filed_id(bot: BotServer, n: int = 1) -> str:
     """The id of the n-th request the approval channel was asked to approve."""
     post = bot.slack.wait_posts("CAPPROVE", n)[n - 1]
     request_id = re.search(r"R-[A-Z0-9]{6}", post.raw).group(0)
-    bot.slack.wait_for(
-        lambda _: (r := request(bot, request_id)) and r.message_ts
-    )  # the bot recorded where it is
+    bot.slack.wait_for(lambda _: (r := request(bot, request_id)) and r.message_ts)  # the bot recorded where it is
     return request_id
 
 
