@@ -2,64 +2,70 @@
 
 from __future__ import annotations
 
-import os
+import functools
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from urllib.parse import quote
 
 import boto3
+import botocore.session
 import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
-from sqlalchemy import create_engine, text
 
 from bot.bootstrap import Services, bootstrap
 from bot.settings import Settings
+from tests.support.databases import PG_URL, Databases, process_databases
 from tests.support.fake_slack import FakeSlack
 from tests.support.flows import ci_user, old  # noqa: F401 (fixtures the integration tests share)
 from tests.support.harness import SIGNING_SECRET, BotServer, RecordingSleep, TestClock
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+@pytest.fixture(autouse=True, scope="session")
+def parsed_service_models_once() -> Iterator[None]:
+    """Every botocore session of the test process shares one loader of service models.
+
+    moto starts each test with a new default session, and the bot makes its own: each would parse the JSON
+    models of IAM, STS and the rest again, about 0.3 s of CPU per test.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", functools.cache(botocore.session.create_loader))
+        yield
 
 
-def _pg_schema_url(base: str, schema: str) -> str:
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-
-
-@contextmanager
-def pg_schema() -> Iterator[str]:
-    """A PostgreSQL schema of its own (dropped afterwards), as a database URL; skips without TEST_DATABASE_URL."""
-    if not PG_URL:
-        pytest.skip("TEST_DATABASE_URL is not set")
-    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield _pg_schema_url(base, schema)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+@pytest.fixture(scope="session")
+def databases() -> Iterator[Databases]:
+    made = process_databases()
+    yield made
+    made.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A fresh empty database: a SQLite file, or a PostgreSQL schema of its own."""
+def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterator[str]:
+    """A fresh database at the newest migration: a SQLite file, or a PostgreSQL schema of its own."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'keywarden.db'}"
+        yield databases.sqlite_url()
         return
-    with pg_schema() as url:
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    with databases.pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterator[str]:
+    """A fresh database with no tables at all, for tests of the migrations themselves."""
+    if request.param == "sqlite":
+        yield databases.sqlite_url(migrated=False)
+        return
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    with databases.pg_schema(migrated=False) as url:
         yield url
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'keywarden.db'}"
+def sqlite_url(databases: Databases) -> str:
+    return databases.sqlite_url()
 
 
 @pytest.fixture

@@ -132,8 +132,8 @@ def test_concurrent_writers_keep_one_chain(database_url: str) -> None:
         db.dispose()
 
 
-def test_existing_events_are_chained_by_the_migration(database_url: str) -> None:
-    db = Database(database_url)
+def test_existing_events_are_chained_by_the_migration(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     clock = ManualClock()

@@ -8,8 +8,8 @@ from alembic.migration import MigrationContext
 from bot.store.db import Base, Database
 
 
-def test_migrations_match_the_models(database_url: str) -> None:
-    db = Database(database_url)
+def test_migrations_match_the_models(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     db.migrate()
     db.migrate()  # a second run finds nothing to do
     with db.engine.connect() as connection:

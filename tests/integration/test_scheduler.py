@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from bot.entrypoints.scheduler import LOCK_KEY, ClockProcess, LeaseRow
-from tests.conftest import pg_schema
+from tests.support.databases import pg_schema
 from tests.support.processes import Process, clean_env
 
 

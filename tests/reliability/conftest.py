@@ -8,8 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import pg_schema
 from tests.support.aws_proxy import AwsProxy
+from tests.support.databases import pg_schema
 from tests.support.processes import Process
 
 
