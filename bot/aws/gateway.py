@@ -29,7 +29,7 @@ from bot.aws.errors import (
 from bot.aws.organizations import AccountChanges, OrgAccount, _org_account, _org_denied, org_aliases
 from bot.aws.queue import EventQueue
 from bot.aws.sessions import _assume_denied, _session_with, _with_fast_timestamps
-from bot.settings import Account, Organization
+from bot.settings.accounts import Account, Organization
 
 log = logging.getLogger(__name__)
 

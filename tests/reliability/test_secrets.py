@@ -23,7 +23,8 @@ from sqlalchemy import create_engine, select
 from bot.domain.delivery import secret_name
 from bot.domain.requests import Status
 from bot.logs import KnownSecrets, install_secret_redaction, redact, remember_secret
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
+from bot.settings.reader import SettingsError
 from bot.slack import ids
 from bot.slack.client import make_web_client
 from bot.store.db import Base
