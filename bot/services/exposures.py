@@ -40,7 +40,8 @@ from bot.slack.messages.exposures import (
 )
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
-from bot.store.db import Database, Exposure, FindingNotice
+from bot.store.db import Database
+from bot.store.models import Exposure, FindingNotice
 
 log = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(days=1)  # unfinished responses are resumed for this long, then left as they are

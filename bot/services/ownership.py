@@ -11,7 +11,8 @@ from sqlalchemy import delete, insert, select
 from bot.aws import AwsGateway
 from bot.clock import Clock
 from bot.domain.privilege import UserAccess
-from bot.store.db import AccountIndex, Database, IamUserRecord
+from bot.store.db import Database
+from bot.store.models import AccountIndex, IamUserRecord
 
 EXEMPT_TAG = "keywarden:exempt"
 EXEMPT_REASON_TAG = "keywarden:exempt-reason"
