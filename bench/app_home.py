@@ -29,7 +29,8 @@ from bot.slack.client import Person
 from bot.slack.messages.home import build_home
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
-from bot.store.db import Database, FindingNotice, IamUserRecord, KnownKey, ScanRun
+from bot.store.db import Database
+from bot.store.models import FindingNotice, IamUserRecord, KnownKey, ScanRun
 from bot.store.requests import RequestStore
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -22,6 +22,7 @@ from bot.services.alerts import AlertService
 from bot.services.approvals import ApprovalService
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
+from bot.services.exposure_notes import ExposureNotes
 from bot.services.exposures import ExposureService
 from bot.services.home import HomeService
 from bot.services.inventory import InventoryService
@@ -62,6 +63,7 @@ class Services:
     activity: ActivityService
     access: AccessAdvisorService
     exposures: ExposureService
+    exposure_notes: ExposureNotes
     key_changes: KeyChangeService
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
@@ -219,6 +221,7 @@ def bootstrap(
         activity=activity,
         access=access,
         exposures=exposures,
+        exposure_notes=ExposureNotes(db),
         key_changes=key_changes,
         sleep=sleep,
         audit_stream=stream,

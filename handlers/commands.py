@@ -38,7 +38,7 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
         rotation = services.rotations.state_for_key(key_id)
         if rotation is not None:
             notes[key_id] = key_note(rotation, key_id)
-    for found in (services.exposures.quarantine_notes(key_ids), services.exposures.notes_for(key_ids)):
+    for found in (services.exposure_notes.quarantine_notes(key_ids), services.exposure_notes.notes_for(key_ids)):
         for key_id, note in found.items():
             notes[key_id] = f"{note}\n    {notes[key_id]}" if key_id in notes else note
     return build_key_list(result, services.clock(), notes)
@@ -47,10 +47,10 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
 def _check(services: Services, cmd: Command, user_id: str) -> Message:
     result = services.inventory.check(cmd.raw)
     text, blocks = build_check(result, services.clock())
-    exposed = services.exposures.notes_for([result.key_id])
+    exposed = services.exposure_notes.notes_for([result.key_id])
     if exposed:  # before the next step: the exposure is what matters most about this key
         blocks[-1:-1] = exposure_blocks(exposed[result.key_id], result.key_id, result.key)
-    quarantined = services.exposures.quarantine_notes([result.key_id])
+    quarantined = services.exposure_notes.quarantine_notes([result.key_id])
     if quarantined:
         blocks[-1:-1] = quarantine_blocks(quarantined[result.key_id], result.key_id, result.key)
     return text, blocks

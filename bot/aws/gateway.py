@@ -26,10 +26,17 @@ from bot.aws.errors import (
     AwsPermissionDenied,
     translate,
 )
-from bot.aws.organizations import AccountChanges, OrgAccount, _org_account, _org_denied, org_aliases
+from bot.aws.organizations import (
+    AccountChanges,
+    OrgAccount,
+    _org_denied,
+    list_accounts,
+    org_aliases,
+    organization_units,
+)
 from bot.aws.queue import EventQueue
 from bot.aws.sessions import _assume_denied, _session_with, _with_fast_timestamps
-from bot.settings import Account, Organization
+from bot.settings.accounts import Account, Organization
 
 log = logging.getLogger(__name__)
 
@@ -247,21 +254,7 @@ class AwsGateway:
         """Every account of the organisation (or of the ORG_INCLUDE_OUS subtrees), whatever its status."""
         client = self._org_client(org)
         try:
-            if not org.include_ous:
-                return [_org_account(a) for a in client._pages("organizations", "list_accounts", "Accounts")]
-            accounts: dict[str, OrgAccount] = {}
-            pending = [ou for ou in sorted(org.include_ous) if self._ou_exists(client, ou)]
-            while pending:
-                parent = pending.pop()
-                for a in client._pages("organizations", "list_accounts_for_parent", "Accounts", ParentId=parent):
-                    accounts[a["Id"]] = _org_account(a)
-                pending += [
-                    ou["Id"]
-                    for ou in client._pages(
-                        "organizations", "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent
-                    )
-                ]
-            return list(accounts.values())
+            return list_accounts(client, org.include_ous)
         except AwsPermissionDenied as e:
             if e.permission == "sts:AssumeRole":
                 raise
@@ -278,33 +271,12 @@ class AwsGateway:
             return "Keywarden's own identity"
         return f"`{identity['Arn']}` in account {identity['Account']}"
 
-    def _ou_exists(self, client: AccountClient, ou: str) -> bool:
-        return ou in self.organization_units(client)
-
-    def organization_units(self, client: AccountClient | None = None) -> list[str]:
-        """Every root and OU id of the organisation (for checking ORG_INCLUDE_OUS)."""
-        if client is None:
-            assert self._org is not None
-            client = self._org_client(self._org)
-        found: list[str] = []
-        pending = [r["Id"] for r in client._pages("organizations", "list_roots", "Roots")]
-        while pending:
-            parent = pending.pop(0)
-            found.append(parent)
-            pending += [
-                ou["Id"]
-                for ou in client._pages(
-                    "organizations", "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent
-                )
-            ]
-        return found
-
     def check_organization(self) -> list[str]:
         """Start-up warnings about the discovery settings (an ORG_INCLUDE_OUS id that names no OU)."""
         if self._org is None or not self._org.include_ous:
             return []
         try:
-            units = self.organization_units()
+            units = organization_units(self._org_client(self._org))
         except AwsError as e:
             return [f"could not check ORG_INCLUDE_OUS: {e.message}"]
         missing = sorted(self._org.include_ous - set(units))

@@ -1,4 +1,4 @@
-"""AWS Organizations accounts as Keywarden accounts: aliases, and what a refresh found."""
+"""AWS Organizations: listing its accounts and OUs, their aliases as Keywarden accounts, and what a refresh found."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.aws.errors import (
-    AwsPermissionDenied,
-)
+from bot.aws.account import AccountClient
+from bot.aws.errors import AwsPermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,40 @@ def org_aliases(accounts: list[OrgAccount], taken: set[str]) -> dict[str, OrgAcc
         alias = name if counts[name] == 1 and name not in taken else f"{name[: 62 - len(account.id)]}-{account.id}"
         result[alias] = account
     return result
+
+
+def list_accounts(client: AccountClient, include_ous: frozenset[str]) -> list[OrgAccount]:
+    """Every account of the organisation (or of the `include_ous` subtrees), whatever its status."""
+    if not include_ous:
+        return [_org_account(a) for a in client._pages("organizations", "list_accounts", "Accounts")]
+    accounts: dict[str, OrgAccount] = {}
+    pending = [ou for ou in sorted(include_ous) if ou in organization_units(client)]
+    while pending:
+        parent = pending.pop()
+        for a in client._pages("organizations", "list_accounts_for_parent", "Accounts", ParentId=parent):
+            accounts[a["Id"]] = _org_account(a)
+        pending += _child_units(client, parent)
+    return list(accounts.values())
+
+
+def organization_units(client: AccountClient) -> list[str]:
+    """Every root and OU id of the organisation (for checking ORG_INCLUDE_OUS)."""
+    found: list[str] = []
+    pending = [r["Id"] for r in client._pages("organizations", "list_roots", "Roots")]
+    while pending:
+        parent = pending.pop(0)
+        found.append(parent)
+        pending += _child_units(client, parent)
+    return found
+
+
+def _child_units(client: AccountClient, parent: str) -> list[str]:
+    return [
+        ou["Id"]
+        for ou in client._pages(
+            "organizations", "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent
+        )
+    ]
 
 
 def _org_account(a: dict[str, Any]) -> OrgAccount:

@@ -14,7 +14,7 @@ from botocore.exceptions import (
     ClientError,
 )
 
-from bot.settings import Account
+from bot.settings.accounts import Account
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ def event_type(action: str, operation: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class AuditRow:
-    """The fields of one audit row (bot.store.db.AuditEvent), plus the operation of its request when it has one."""
+    """The fields of one audit row (bot.store.models.AuditEvent), plus the operation of its request when it has one."""
 
     id: int
     at: datetime

@@ -17,7 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
 from bot.bootstrap import Services
-from bot.store.db import MIGRATIONS, ScanRun
+from bot.store.db import MIGRATIONS
+from bot.store.models import ScanRun
 
 log = logging.getLogger(__name__)
 

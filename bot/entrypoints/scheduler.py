@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.bootstrap import Services
 from bot.clock import Clock
-from bot.store.db import Database, SchedulerLease
+from bot.store.db import Database
+from bot.store.models import SchedulerLease
 
 log = logging.getLogger(__name__)
 

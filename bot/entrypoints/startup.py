@@ -6,7 +6,8 @@ import sys
 
 from dotenv import load_dotenv
 
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
+from bot.settings.reader import SettingsError
 
 
 def load_settings_or_exit(*, slack: bool = True) -> Settings:

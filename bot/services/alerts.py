@@ -27,7 +27,8 @@ from bot.slack.messages.scans import (
 )
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
-from bot.store.db import Database, FindingNotice, ScanRun, Snooze
+from bot.store.db import Database
+from bot.store.models import FindingNotice, ScanRun, Snooze
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # (account, subject, code)

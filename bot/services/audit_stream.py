@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 
 from bot.clock import Clock
-from bot.store.db import AuditOutbox, Database
+from bot.store.db import Database
+from bot.store.models import AuditOutbox
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from bot.domain.requests import Status
 from bot.domain.scan import ScanFinding, ScanReport
 from bot.slack import ids
 from bot.slack.messages.common import Message, button, context, section
-from bot.store.db import Database, Enforcement, FindingNotice
+from bot.store.db import Database
+from bot.store.models import Enforcement, FindingNotice
 
 log = logging.getLogger(__name__)
 

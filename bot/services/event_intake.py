@@ -21,7 +21,8 @@ from bot.clock import Clock
 from bot.domain.aws_events import AwsEvent, CredentialsExposed, MalformedEvent, UnknownEvent, parse_event
 from bot.services.exposures import ExposureService
 from bot.services.key_events import KeyChangeService
-from bot.store.db import AwsEventSeen, Database
+from bot.store.db import Database
+from bot.store.models import AwsEventSeen
 
 log = logging.getLogger(__name__)
 KEEP = timedelta(days=14)

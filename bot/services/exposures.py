@@ -9,9 +9,8 @@ step. The secret is never passed in here: only the detector sees the text.
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.clock import Clock
 from bot.domain.aws_events import CredentialsExposed
 from bot.domain.exposure import PastedMessage, detect
-from bot.domain.findings import AWS_QUARANTINE
 from bot.services.inventory import InventoryService
-from bot.services.ownership import OwnershipIndex
+from bot.services.ownership import OwnershipIndex, owner_slack_id
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.exposures import (
     AWS_HEALTH,
@@ -35,16 +33,14 @@ from bot.slack.messages.exposures import (
     build_owner_dm,
     build_poster_dm,
     build_thread_reply,
-    exposure_note,
-    quarantine_note,
 )
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
-from bot.store.db import Database, Exposure, FindingNotice
+from bot.store.db import Database
+from bot.store.models import Exposure
 
 log = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(days=1)  # unfinished responses are resumed for this long, then left as they are
-_LOWER_SLACK_ID = re.compile(r"^[uw][a-z0-9]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -81,19 +77,6 @@ _FIELDS = list(ExposureRecord.__dataclass_fields__)
 
 def _record(row: Exposure) -> ExposureRecord:
     return ExposureRecord(**{name: getattr(row, name) for name in _FIELDS})
-
-
-def owner_slack_id(
-    index: OwnershipIndex, directory: SlackDirectory, account: str | None, user: str | None
-) -> str | None:
-    """The Slack user an IAM user's owner tag names (email or Slack id), or None."""
-    if not account or not user:
-        return None
-    owned = index.get(account, user)
-    if owned is None or not owned.owner:
-        return None
-    tag = owned.owner.upper() if _LOWER_SLACK_ID.match(owned.owner) else owned.owner  # the index keeps it lower-case
-    return directory.user_id_for(tag)
 
 
 class ExposureService:
@@ -303,41 +286,6 @@ class ExposureService:
                 self._respond(sorted(claimed))
                 resumed += 1
         return resumed
-
-    # Reading, for `list` and `check`
-    def for_keys(self, key_ids: Iterable[str]) -> dict[str, ExposureRecord]:
-        """The latest exposure of each of these keys."""
-        wanted = sorted(set(key_ids))
-        if not wanted:
-            return {}
-        latest: dict[str, ExposureRecord] = {}
-        with self._db.session() as session:
-            for row in session.scalars(
-                select(Exposure).where(Exposure.key_id.in_(wanted)).order_by(Exposure.detected_at)
-            ):
-                latest[row.key_id] = _record(row)
-        return latest
-
-    def notes_for(self, key_ids: Iterable[str]) -> dict[str, str]:
-        return {
-            key_id: exposure_note(r.source, r.detected_at, r.channel, r.poster, r.permalink)
-            for key_id, r in self.for_keys(key_ids).items()
-        }
-
-    def quarantine_notes(self, key_ids: Iterable[str]) -> dict[str, str]:
-        """Keys on a user AWS quarantined, as the last scan saw them, with when a scan first saw it."""
-        wanted = sorted(set(key_ids))
-        if not wanted:
-            return {}
-        with self._db.session() as session:
-            rows = session.scalars(
-                select(FindingNotice).where(
-                    FindingNotice.code == AWS_QUARANTINE,
-                    FindingNotice.subject.in_(wanted),
-                    FindingNotice.resolved_at.is_(None),
-                )
-            )
-            return {r.subject: quarantine_note(r.account, r.iam_user, r.first_seen) for r in rows}
 
     # Storage
     def _load(self, row_ids: list[int]) -> list[ExposureRecord]:

@@ -16,7 +16,8 @@ from bot.services.rotations import RotationService
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home
 from bot.slack.notifier import Notifier
-from bot.store.db import Database, FindingNotice, KnownKey, ScanRun
+from bot.store.db import Database
+from bot.store.models import FindingNotice, KnownKey, ScanRun
 from bot.store.requests import RequestStore
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from bot.domain.findings import AWS_QUARANTINE, Policy, UserFacts, findings_for_
 from bot.domain.inventory import CheckResult, KeyOwner, KeyView, ListResult, UserKeys
 from bot.domain.keys import ACCESS_KEY_ID, AccessKey, InputError, KeyFacts, LastUsed, UserRef, key_id_problems
 from bot.services.ownership import OwnershipIndex
-from bot.settings import Account
+from bot.settings.accounts import Account
 from bot.slack.client import Person
 from bot.store.key_memory import KeyMemory
 

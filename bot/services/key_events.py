@@ -8,9 +8,8 @@ import threading
 from bot.aws import AwsError, AwsGateway
 from bot.domain.aws_events import KeyChanged, Principal, is_keywarden, principal_of
 from bot.domain.rotation import FINAL
-from bot.services.exposures import owner_slack_id
 from bot.services.inventory import InventoryService
-from bot.services.ownership import OwnershipIndex
+from bot.services.ownership import OwnershipIndex, owner_slack_id
 from bot.services.rotations import RotationService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory

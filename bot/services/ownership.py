@@ -1,7 +1,9 @@
-"""The ownership index: which IAM users exist in which account, and who owns them (IAM tag)."""
+"""The ownership index: which IAM users exist in which account, who owns them (IAM tag), and which Slack user
+that owner is."""
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,13 +13,16 @@ from sqlalchemy import delete, insert, select
 from bot.aws import AwsGateway
 from bot.clock import Clock
 from bot.domain.privilege import UserAccess
-from bot.store.db import AccountIndex, Database, IamUserRecord
+from bot.slack.client import SlackDirectory
+from bot.store.db import Database
+from bot.store.models import AccountIndex, IamUserRecord
 
 EXEMPT_TAG = "keywarden:exempt"
 EXEMPT_REASON_TAG = "keywarden:exempt-reason"
 # The user's policy facts ride in the tags column under a key no IAM tag can have (`#` is not allowed
 # in tag keys), so the index needs no schema change; they never show up as a tag.
 _ACCESS_KEY = "#access"
+_LOWER_SLACK_ID = re.compile(r"^[uw][a-z0-9]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,19 @@ class OwnershipIndex:
         with self._db.session() as session:  # plain rows: a scan reads thousands, ORM objects cost 10x more
             rows = session.execute(select(*columns).where(IamUserRecord.account == account))
             return [OwnedUser(a, name, owner, *_unpack(tags)) for a, name, owner, tags in rows]
+
+
+def owner_slack_id(
+    index: OwnershipIndex, directory: SlackDirectory, account: str | None, user: str | None
+) -> str | None:
+    """The Slack user an IAM user's owner tag names (email or Slack id), or None."""
+    if not account or not user:
+        return None
+    owned = index.get(account, user)
+    if owned is None or not owned.owner:
+        return None
+    tag = owned.owner.upper() if _LOWER_SLACK_ID.match(owned.owner) else owned.owner  # the index keeps it lower-case
+    return directory.user_id_for(tag)
 
 
 def _normalise(value: str | None) -> str | None:

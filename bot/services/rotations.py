@@ -60,8 +60,9 @@ from bot.slack.messages.rotations import (
 )
 from bot.slack.notifier import Notifier
 from bot.store.audit import SYSTEM, AuditLog
-from bot.store.db import Database, KeyRequest
-from bot.store.db import Rotation as RotationRow
+from bot.store.db import Database
+from bot.store.models import KeyRequest
+from bot.store.models import Rotation as RotationRow
 from bot.store.requests import RequestStore
 
 log = logging.getLogger(__name__)

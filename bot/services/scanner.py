@@ -31,9 +31,10 @@ from bot.domain.requests import Status
 from bot.domain.scan import ROOT_SUBJECT, AccountScan, ScanFinding, ScanReport, scan_findings, user_report_findings
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
-from bot.store.db import AuditEvent, Database, KeyRequest, Snooze
-from bot.store.db import Rotation as RotationRow
+from bot.store.db import Database
 from bot.store.key_memory import KeyMemory
+from bot.store.models import AuditEvent, KeyRequest, Snooze
+from bot.store.models import Rotation as RotationRow
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.domain.audit_chain import FIELDS, GENESIS, ChainCheck, ChainedEvent, chain_hash, check_chain
 from bot.domain.audit_events import AuditRow, Event, event_json, event_type
-from bot.store.db import AuditEvent, AuditOutbox, Database, KeyRequest
+from bot.store.db import Database
+from bot.store.models import AuditEvent, AuditOutbox, KeyRequest
 
 SYSTEM = "keywarden"  # the actor of what the bot does on its own
 CHAIN_LOCK = 0x6B770A0D  # an arbitrary constant, apart from the migration and scheduler locks

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from bot.domain.requests import Operation, Status
 from bot.domain.rotation import RotationState
-from bot.store.db import Database, KeyRequest, Rotation, ScanRun
+from bot.store.db import Database
+from bot.store.models import KeyRequest, Rotation, ScanRun
 
 
 class Exporter(Collector):

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.clock import Clock
 from bot.domain.keys import AccessKey
 from bot.domain.report import SeenKey
-from bot.store.db import Database, KnownKey
+from bot.store.db import Database
+from bot.store.models import KnownKey
 
 log = logging.getLogger(__name__)
 

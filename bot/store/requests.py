@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.domain.requests import FINAL, MAKES_KEY, OPEN, Operation, Request, Status, check_transition, new_request_id
 from bot.store.audit import SYSTEM, AuditLog
-from bot.store.db import Approval, Database, KeyRequest
+from bot.store.db import Database
+from bot.store.models import Approval, KeyRequest
 
 _COLUMNS = [f.name for f in fields(Request) if f.name != "approvers"]
 

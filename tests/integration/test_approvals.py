@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.domain.requests import Status
 from bot.entrypoints.scheduler import jobs
 from bot.slack import ids
-from bot.store.db import AuditEvent
+from bot.store.models import AuditEvent
 from tests.support.fake_slack import Fault
 from tests.support.flows import (
     BOSS,
@@ -109,7 +109,7 @@ def test_create_and_reveal_shows_the_secret_once(bot: BotServer, iam, ci_user: s
 
 
 def _dump_database(bot: BotServer) -> str:
-    from bot.store.db import Base
+    from bot.store.models import Base
 
     with bot.services.db.session() as session:
         return "\n".join(

@@ -22,7 +22,8 @@ from bot.clock import system_clock
 from bot.domain.requests import Status
 from bot.slack import ids
 from bot.store.audit import AuditLog
-from bot.store.db import MIGRATIONS, Database, UTCDateTime
+from bot.store.db import MIGRATIONS, Database
+from bot.store.models import UTCDateTime
 from tests.support.flows import BOSS, filed_id, wait_status
 from tests.support.harness import BotServer
 from tests.support.harness import TestClock as ManualClock

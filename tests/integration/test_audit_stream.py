@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bot.domain.audit_events import EVENT_TYPES, event_type
 from bot.domain.requests import Status
 from bot.slack import ids
-from bot.store.db import AuditOutbox
+from bot.store.models import AuditOutbox
 from tests.support.flows import BOSS, REQUESTER, filed_id, key_made, wait_status
 from tests.support.harness import BotServer
 

@@ -15,7 +15,7 @@ from bot.domain.rotation import RotationState
 from bot.entrypoints.scheduler import ClockProcess
 from bot.services.event_intake import EventIntake
 from bot.slack import ids
-from bot.store.db import AwsEventSeen, Exposure, KnownKey
+from bot.store.models import AwsEventSeen, Exposure, KnownKey
 from tests.support.aws_events import health_exposed, key_call
 from tests.support.flows import buttons, key_made, rotate, rotation
 from tests.support.harness import BotServer

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.slack import ids
-from bot.store.db import AuditEvent, Base, Exposure
+from bot.store.models import AuditEvent, Base, Exposure
 from tests.support.flows import buttons, key_made
 from tests.support.harness import BotServer
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from bot.store.db import Base, Database
+from bot.store.db import Database
+from bot.store.models import Base
 
 
 def test_migrations_match_the_models(empty_database_url: str) -> None:

@@ -20,7 +20,7 @@ from bot.domain.requests import Status
 from bot.entrypoints.web import serve_ops
 from bot.logs import JsonFormatter, log_context, setup_logging
 from bot.slack import ids
-from bot.store.db import ScanRun
+from bot.store.models import ScanRun
 from tests.support.fake_slack import Fault
 from tests.support.flows import filed_id, key_made, wait_status
 from tests.support.harness import BotServer, _send

@@ -10,7 +10,7 @@ import time_machine
 from bot.aws import AccountClient, AwsGateway, NewKey
 from bot.domain.report import match_key_ids, parse_credential_report, report_is_fresh, report_key_facts
 from bot.services.credential_report import fetch_credential_report
-from bot.settings import Account
+from bot.settings.accounts import Account
 
 
 def days_ago(now: datetime, days: int) -> datetime:

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import func, select
 
-from bot.store.db import AuditEvent, IamUserRecord
+from bot.store.models import AuditEvent, IamUserRecord
 from tests.support.flows import key_made
 from tests.support.harness import BotServer
 

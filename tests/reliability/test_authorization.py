@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.domain.requests import Status
 from bot.slack import ids
-from bot.store.db import Base
+from bot.store.models import Base
 from tests.support.flows import filed_id, make_key, tagged, wait_status
 from tests.support.harness import BotServer
 from tests.support.processes import ROOT, env_without_bot_settings

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bot.domain.commands import USAGE, parse
 from bot.domain.keys import InputError
-from bot.store.db import AuditEvent, KeyRequest, Snooze
+from bot.store.models import AuditEvent, KeyRequest, Snooze
 from tests.support.harness import BotServer
 
 FUZZ = settings(

@@ -23,10 +23,11 @@ from sqlalchemy import create_engine, select
 from bot.domain.delivery import secret_name
 from bot.domain.requests import Status
 from bot.logs import KnownSecrets, install_secret_redaction, redact, remember_secret
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
+from bot.settings.reader import SettingsError
 from bot.slack import ids
 from bot.slack.client import make_web_client
-from bot.store.db import Base
+from bot.store.models import Base
 from tests.conftest import base_env
 from tests.support.aws_faults import aws_error
 from tests.support.fake_slack import FakeSlack, Fault

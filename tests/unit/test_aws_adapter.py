@@ -23,7 +23,8 @@ from bot.aws import (
     translate,
 )
 from bot.aws.sessions import _parse_timestamp
-from bot.settings import Account, Settings
+from bot.settings import Settings
+from bot.settings.accounts import Account
 
 
 class StubbedSession:

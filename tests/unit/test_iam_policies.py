@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from bot.aws import AwsGateway
-from bot.settings import Account
+from bot.settings.accounts import Account
 from tests.support.iam_actions import (
     ROOT,
     code_actions,

@@ -6,7 +6,8 @@ from bot.domain.commands import USAGE, parse
 from bot.domain.keys import InputError
 from bot.domain.operations import REQUEST_OPERATIONS, Operation
 from bot.domain.requests import MAKES_KEY, approvals_needed
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
+from bot.settings.reader import SettingsError
 from bot.slack.messages.common import build_help
 from bot.slack.messages.requests import build_request_modal
 from handlers.commands import ROUTES

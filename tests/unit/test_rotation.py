@@ -31,7 +31,8 @@ from bot.domain.rotation import (
     reminder_times,
     schedule,
 )
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
+from bot.settings.reader import SettingsError
 from bot.slack import ids
 from bot.slack.messages.rotations import build_deactivated, build_reminder, build_still_in_use, key_note, plan_text
 

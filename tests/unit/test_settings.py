@@ -1,6 +1,8 @@
 import pytest
 
-from bot.settings import DEFAULT_DATABASE_URL, Account, Settings, SettingsError
+from bot.settings import DEFAULT_DATABASE_URL, Settings
+from bot.settings.accounts import Account
+from bot.settings.reader import SettingsError
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
 

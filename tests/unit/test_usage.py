@@ -20,7 +20,8 @@ from bot.domain.activity import (
 from bot.domain.commands import parse
 from bot.domain.keys import InputError, KeyFacts
 from bot.services.usage import TokenBucket
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
+from bot.settings.reader import SettingsError
 from bot.slack.messages.usage import build_access, build_activity
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

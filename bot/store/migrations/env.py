@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from bot.store.db import Base
+from bot.store.models import Base
 
 config = context.config
 

@@ -7,7 +7,7 @@ Revises: ${down_revision | comma,n}
 import sqlalchemy as sa
 from alembic import op
 
-import bot.db
+import bot.store.models
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -7,7 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-import bot.store.db
+import bot.store.models
 
 revision = '0002'
 down_revision = '0001'
@@ -28,18 +28,18 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('open_target', sa.String(length=200), nullable=True),
     sa.Column('approvals_needed', sa.Integer(), nullable=False),
-    sa.Column('created_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('expires_at', bot.store.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', bot.store.models.UTCDateTime(), nullable=False),
     sa.Column('decided_by', sa.String(length=32), nullable=True),
-    sa.Column('decided_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('decided_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('deny_reason', sa.Text(), nullable=True),
     sa.Column('channel', sa.String(length=32), nullable=True),
     sa.Column('message_ts', sa.String(length=32), nullable=True),
     sa.Column('dm_channel', sa.String(length=32), nullable=True),
     sa.Column('dm_ts', sa.String(length=32), nullable=True),
-    sa.Column('claimed_at', bot.store.db.UTCDateTime(), nullable=True),
-    sa.Column('reveal_expires_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('claimed_at', bot.store.models.UTCDateTime(), nullable=True),
+    sa.Column('reveal_expires_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('new_key_id', sa.String(length=32), nullable=True),
     sa.Column('result', sa.Text(), nullable=True),
     sa.Column('details', sa.Text(), nullable=False),
@@ -58,7 +58,7 @@ def upgrade() -> None:
     op.create_table('approvals',
     sa.Column('request_id', sa.String(length=16), nullable=False),
     sa.Column('approver', sa.String(length=32), nullable=False),
-    sa.Column('at', bot.store.db.UTCDateTime(), nullable=False),
+    sa.Column('at', bot.store.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['request_id'], ['requests.id'], ),
     sa.PrimaryKeyConstraint('request_id', 'approver')
     )

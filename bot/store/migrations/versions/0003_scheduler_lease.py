@@ -7,7 +7,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-import bot.store.db
+import bot.store.models
 
 revision = '0003'
 down_revision = '0002'
@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table('scheduler_lease',
     sa.Column('name', sa.String(length=32), nullable=False),
     sa.Column('holder', sa.String(length=64), nullable=False),
-    sa.Column('expires_at', bot.store.db.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', bot.store.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     # ### end Alembic commands ###

@@ -7,7 +7,7 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
-import bot.store.db
+import bot.store.models
 
 revision = '0004'
 down_revision = '0003'
@@ -24,17 +24,17 @@ def upgrade() -> None:
     sa.Column('iam_user', sa.String(length=64), nullable=False),
     sa.Column('severity', sa.Integer(), nullable=False),
     sa.Column('owner', sa.String(length=256), nullable=True),
-    sa.Column('first_seen', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('last_seen', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('notified_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('first_seen', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('last_seen', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('notified_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('notified_severity', sa.Integer(), nullable=True),
-    sa.Column('resolved_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('resolved_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('account', 'subject', 'code')
     )
     op.create_table('scan_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('started_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('finished_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('started_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('finished_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('trigger', sa.String(length=32), nullable=False),
     sa.Column('summary', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id')
@@ -42,7 +42,7 @@ def upgrade() -> None:
     op.create_table('snoozes',
     sa.Column('account', sa.String(length=64), nullable=False),
     sa.Column('key_id', sa.String(length=32), nullable=False),
-    sa.Column('until', bot.store.db.UTCDateTime(), nullable=False),
+    sa.Column('until', bot.store.models.UTCDateTime(), nullable=False),
     sa.Column('by', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('account', 'key_id')
     )
@@ -54,15 +54,15 @@ def upgrade() -> None:
     sa.Column('new_key_id', sa.String(length=32), nullable=False),
     sa.Column('owner', sa.String(length=32), nullable=False),
     sa.Column('state', sa.String(length=24), nullable=False),
-    sa.Column('created_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('grace_ends_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('next_check_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('stall_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('deactivated_at', bot.store.db.UTCDateTime(), nullable=True),
-    sa.Column('delete_after', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('created_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('grace_ends_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('next_check_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('stall_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('deactivated_at', bot.store.models.UTCDateTime(), nullable=True),
+    sa.Column('delete_after', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('reminders_sent', sa.Integer(), nullable=False),
-    sa.Column('old_last_used', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('old_last_used', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('old_last_used_where', sa.String(length=200), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['id'], ['requests.id'], ),

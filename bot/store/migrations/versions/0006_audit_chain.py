@@ -7,7 +7,7 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
-import bot.store.db
+import bot.store.models
 from bot.domain.audit_chain import FIELDS, GENESIS, chain_hash
 
 revision = '0006'
@@ -49,7 +49,7 @@ def upgrade() -> None:
 
 def _chain_existing_events(bind) -> None:
     """Chain the events written before this migration, oldest first, a page at a time."""
-    types = {'at': bot.store.db.UTCDateTime()}
+    types = {'at': bot.store.models.UTCDateTime()}
     events = sa.table(
         'audit_events',
         sa.column('id', sa.Integer()),

@@ -7,7 +7,7 @@ Revises: 0006
 import sqlalchemy as sa
 from alembic import op
 
-import bot.store.db
+import bot.store.models
 
 revision = '0007'
 down_revision = '0006'
@@ -20,9 +20,9 @@ def upgrade() -> None:
     op.create_table('aws_events',
     sa.Column('event_id', sa.String(length=128), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
-    sa.Column('received_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('claimed_at', bot.store.db.UTCDateTime(), nullable=True),
-    sa.Column('done_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('received_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('claimed_at', bot.store.models.UTCDateTime(), nullable=True),
+    sa.Column('done_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('event_id')
     )
     with op.batch_alter_table('aws_events', schema=None) as batch_op:
@@ -38,19 +38,19 @@ def upgrade() -> None:
     sa.Column('thread_ts', sa.String(length=32), nullable=True),
     sa.Column('poster', sa.String(length=32), nullable=True),
     sa.Column('permalink', sa.String(length=500), nullable=True),
-    sa.Column('detected_at', bot.store.db.UTCDateTime(), nullable=False),
-    sa.Column('claimed_at', bot.store.db.UTCDateTime(), nullable=True),
-    sa.Column('looked_up_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('detected_at', bot.store.models.UTCDateTime(), nullable=False),
+    sa.Column('claimed_at', bot.store.models.UTCDateTime(), nullable=True),
+    sa.Column('looked_up_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('account', sa.String(length=64), nullable=True),
     sa.Column('iam_user', sa.String(length=64), nullable=True),
     sa.Column('aws_account_id', sa.String(length=12), nullable=True),
     sa.Column('owner', sa.String(length=32), nullable=True),
     sa.Column('reply_ts', sa.String(length=32), nullable=True),
     sa.Column('deleted', sa.String(length=16), nullable=True),
-    sa.Column('poster_told_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('poster_told_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('alert_ts', sa.String(length=32), nullable=True),
-    sa.Column('owner_told_at', bot.store.db.UTCDateTime(), nullable=True),
-    sa.Column('done_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('owner_told_at', bot.store.models.UTCDateTime(), nullable=True),
+    sa.Column('done_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('origin', 'key_id')
     )

@@ -7,7 +7,7 @@ Revises: 0007
 import sqlalchemy as sa
 from alembic import op
 
-import bot.store.db
+import bot.store.models
 
 revision = '0008'
 down_revision = '0007'
@@ -19,7 +19,7 @@ def upgrade() -> None:
     op.create_table('audit_outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('audit_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('created_at', bot.store.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', bot.store.models.UTCDateTime(), nullable=False),
     sa.Column('event_type', sa.String(length=40), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -29,9 +29,9 @@ def upgrade() -> None:
     op.create_table('enforcements',
     sa.Column('account', sa.String(length=64), nullable=False),
     sa.Column('key_id', sa.String(length=32), nullable=False),
-    sa.Column('warned_3_at', bot.store.db.UTCDateTime(), nullable=True),
-    sa.Column('warned_1_at', bot.store.db.UTCDateTime(), nullable=True),
-    sa.Column('deactivated_at', bot.store.db.UTCDateTime(), nullable=True),
+    sa.Column('warned_3_at', bot.store.models.UTCDateTime(), nullable=True),
+    sa.Column('warned_1_at', bot.store.models.UTCDateTime(), nullable=True),
+    sa.Column('deactivated_at', bot.store.models.UTCDateTime(), nullable=True),
     sa.Column('request_id', sa.String(length=16), nullable=True),
     sa.PrimaryKeyConstraint('account', 'key_id')
     )
