@@ -755,7 +755,7 @@ class ApprovalService:
                     self._thread(done, build_reminder(done, mentions, "reminded", remind))
                     posted = self._notifier.dm(done.requester, build_pending_dm(done, remind))
                     if posted:
-                        self._store.set(done.id, dm_channel=posted[0], dm_ts=posted[1])
+                        self._store.record_delivery(done.id, dm_channel=posted[0], dm_ts=posted[1])
         return count
 
     def nudge(self, request_id: str, user_id: str) -> str:
@@ -886,12 +886,12 @@ class ApprovalService:
         elif self._settings.approval_channel:
             posted = self._notifier.post(self._settings.approval_channel, message)
             if posted:
-                self._store.set(request.id, channel=posted[0], message_ts=posted[1])
+                self._store.record_delivery(request.id, channel=posted[0], message_ts=posted[1])
             ok = posted is not None
         if request.notified_status != request.status.value and request.status is not Status.PENDING:
             ok = self._notify_requester(request, secret) and ok
         if ok:
-            self._store.set(request.id, notified_status=request.status.value)
+            self._store.record_delivery(request.id, notified_status=request.status.value)
         if self.on_change is not None:
             self.on_change(request.requester, *request.approvers, *([request.decided_by] if request.decided_by else []))
 
@@ -906,7 +906,7 @@ class ApprovalService:
             return self._notifier.update(request.dm_channel, request.dm_ts, dm)
         posted = self._notifier.dm(request.requester, dm)
         if posted:
-            self._store.set(request.id, dm_channel=posted[0], dm_ts=posted[1])
+            self._store.record_delivery(request.id, dm_channel=posted[0], dm_ts=posted[1])
         return posted is not None
 
     def _secret_location(self, request: Request) -> SecretLocation:

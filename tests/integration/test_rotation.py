@@ -27,6 +27,7 @@ from tests.support.flows import (
     request_store,
     rotate,
     rotation,
+    rotation_store,
     wait_ephemeral,
     wait_owner_dm,
     wait_rotation,
@@ -294,7 +295,7 @@ def test_concurrent_advance_deactivates_once(make_bot, make_services, aws, iam, 
 def _claim_deactivation(bot: BotServer, rid: str) -> None:
     """Leave the rotation as a process killed around the AWS call would: claimed, never finished."""
     r = rotation(bot, rid)
-    assert bot.services.rotations._move(r, S.GRACE, S.DEACTIVATING, action="rotation_deactivating")
+    assert rotation_store(bot).move(r, S.GRACE, S.DEACTIVATING, action="rotation_deactivating")
 
 
 def test_crash_after_the_aws_call_is_reconciled_without_repeating_it(

@@ -15,6 +15,7 @@ from bot.domain.requests import Request, Status
 from bot.domain.rotation import Rotation, RotationState
 from bot.slack import ids
 from bot.store.requests import RequestStore
+from bot.store.rotations import RotationStore
 from tests.support.harness import BotServer
 
 REQUESTER, BOSS, CARL, MALLORY = "UALICE", "UBOSS", "UCARL", "UMALLORY"
@@ -102,6 +103,11 @@ def made_with_secret(iam, user: str, days_old: int, now: datetime) -> tuple[str,
     with time_machine.travel(now - timedelta(days=days_old), tick=False):
         key = iam.create_access_key(UserName=user)["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def rotation_store(bot: BotServer) -> RotationStore:
+    """The bot's rotations, read and written through a store on its database, clock and audit log."""
+    return RotationStore(bot.services.db, bot.services.clock, bot.services.audit)
 
 
 def rotation(bot: BotServer, rid: str) -> Rotation:

@@ -1,0 +1,63 @@
+"""What a guided rotation tells people: a DM to its owner at each stage, and the approval channel when it stalls."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bot.domain.rotation import KeyUse, Rotation
+from bot.slack.messages.common import Message
+from bot.slack.messages.rotations import (
+    build_cancelled,
+    build_deactivated,
+    build_finished,
+    build_grace_started,
+    build_reminder,
+    build_rolled_back,
+    build_stalled,
+    build_stalled_owner,
+    build_still_in_use,
+)
+from bot.slack.notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+
+class RotationNotices:
+    def __init__(self, notifier: Notifier, approval_channel: str | None, delete_days: int) -> None:
+        self._notifier = notifier
+        self._approval_channel = approval_channel
+        self._delete_days = delete_days
+
+    def grace_started(self, r: Rotation) -> None:
+        self._tell_owner(r, build_grace_started(r, self._delete_days))
+
+    def reminder(self, r: Rotation, use: KeyUse, now: datetime) -> None:
+        self._tell_owner(r, build_reminder(r, use, now))
+
+    def still_in_use(self, r: Rotation, use: KeyUse) -> None:
+        self._tell_owner(r, build_still_in_use(r, use))
+
+    def stalled(self, r: Rotation, use: KeyUse) -> None:
+        """The owner, and the approvers in their channel: the old key is still in use at the stall date."""
+        self._tell_owner(r, build_stalled_owner(r))
+        if self._approval_channel:
+            self._notifier.post(self._approval_channel, build_stalled(r, use))
+
+    def deactivated(self, r: Rotation) -> None:
+        self._tell_owner(r, build_deactivated(r))
+
+    def finished(self, r: Rotation, *, outside: bool = False) -> None:
+        """The old key is deleted: by the rotation, or (`outside`) found already gone in AWS."""
+        self._tell_owner(r, build_finished(r, outside=outside))
+
+    def cancelled(self, r: Rotation) -> None:
+        self._tell_owner(r, build_cancelled(r))
+
+    def rolled_back(self, r: Rotation, by: str | None) -> None:
+        """The old key is active again: rolled back by `by` (a Slack user), or reactivated outside (None)."""
+        self._tell_owner(r, build_rolled_back(r, by))
+
+    def _tell_owner(self, r: Rotation, message: Message) -> None:
+        if self._notifier.dm(r.owner, message) is None:
+            log.warning("could not tell %s about rotation %s (%s)", r.owner, r.id, r.state.value)

@@ -1,0 +1,292 @@
+"""The steps of a guided rotation: each moves the rotation's row once (a conditional UPDATE through the
+rotation store), makes the AWS call that move claimed, and sends the step's notice.
+
+Which step comes next is decided in bot/domain/rotation.py; the rotation service picks the method here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.aws import AwsError, AwsGateway, AwsNotFound
+from bot.clock import Clock
+from bot.domain.keys import ACTIVE, INACTIVE
+from bot.domain.rotation import (
+    CHECK_EVERY,
+    RETRY_AFTER,
+    Decision,
+    KeyUse,
+    Live,
+    Rotation,
+    RotationPolicy,
+    RotationState,
+    Step,
+)
+from bot.services.rotation_notices import RotationNotices
+from bot.slack.messages.rotations import use_text, when
+from bot.store.audit import SYSTEM
+from bot.store.rotations import RotationStore
+
+S = RotationState
+_CONFIRMED = "confirmed in AWS after an interruption"
+
+
+class RotationSteps:
+    def __init__(
+        self,
+        rotations: RotationStore,
+        aws: AwsGateway,
+        clock: Clock,
+        policy: RotationPolicy,
+        notices: RotationNotices,
+        stage_changed: Callable[[str], None],
+    ) -> None:
+        self._rotations = rotations
+        self._aws = aws
+        self._clock = clock
+        self._policy = policy
+        self._notices = notices
+        self._stage_changed = stage_changed  # (the owner) a rotation moved to another state
+
+    def move(self, r: Rotation, expected: RotationState, new: RotationState, **change: Any) -> Rotation | None:
+        """The store's conditional move (None when someone else moved the row first); a new state is announced."""
+        moved = self._rotations.move(r, expected, new, **change)
+        if moved is not None and new is not expected:
+            self._stage_changed(moved.owner)
+        return moved
+
+    # Scheduled: each takes the rotation, the domain's decision and what AWS showed; 1 when it moved the rotation
+    def wait(self, r: Rotation, d: Decision, live: Live) -> int:
+        """Nothing to do yet: only the next check moves (no step was taken, so nothing is audited)."""
+        self._rotations.reschedule(r, d.next_check_at, **_seen(live.old_use))
+        return 0
+
+    def start_grace(self, r: Rotation, d: Decision, live: Live) -> int:
+        return _done(self.begin_grace(r, d.next_check_at))
+
+    def remind(self, r: Rotation, d: Decision, live: Live) -> int:
+        use = live.old_use
+        moved = self.move(
+            r,
+            S.GRACE,
+            S.GRACE,
+            action="rotation_reminder",
+            detail=f"reminder {d.reminders_sent}: {r.old_key_id} {use_text(use)}",
+            next_check_at=d.next_check_at,
+            reminders_sent=d.reminders_sent,
+            **_seen(use),
+        )
+        if moved:
+            self._notices.reminder(moved, use, self._clock())
+        return _done(moved)
+
+    def in_use(self, r: Rotation, d: Decision, live: Live) -> int:
+        """The old key is still used after the grace period: it stays active; at the stall date, approvers hear."""
+        use = live.old_use
+        moved = self.move(
+            r,
+            r.state,
+            d.state,
+            action="rotation_stalled" if d.step is Step.STALL else "rotation_in_use",
+            detail=f"{r.old_key_id} {use_text(use)}; not deactivated",
+            next_check_at=d.next_check_at,
+            **_seen(use),
+        )
+        if moved and d.step is Step.STILL_IN_USE:
+            self._notices.still_in_use(moved, use)
+        elif moved and d.step is Step.STALL:
+            self._notices.stalled(moved, use)
+        return _done(moved)
+
+    def hold(self, r: Rotation, d: Decision, live: Live) -> int:
+        use = live.old_use
+        moved = self.move(
+            r,
+            r.state,
+            r.state,
+            action="rotation_hold",
+            detail=f"{r.old_key_id} {use_text(use)} after it was deactivated; not deleted",
+            next_check_at=d.next_check_at,
+            **_seen(use),
+        )
+        return _done(moved)
+
+    def deactivate(self, r: Rotation, d: Decision, live: Live) -> int:
+        use = live.old_use
+        claimed = self.move(
+            r,
+            r.state,
+            S.DEACTIVATING,
+            action="rotation_deactivating",
+            detail=f"{r.old_key_id} {use_text(use)}: not used since {when(r.created_at)}",
+            **_seen(use),
+        )
+        return self.run_deactivate(claimed) if claimed else 0
+
+    def delete(self, r: Rotation, d: Decision, live: Live) -> int:
+        claimed = self.move(r, S.OLD_KEY_DEACTIVATED, S.DELETING, action="rotation_deleting", detail=r.old_key_id)
+        return self.run_delete(claimed) if claimed else 0
+
+    def old_inactive(self, r: Rotation, d: Decision, live: Live) -> int:
+        why = f"`{r.old_key_id}` was found inactive: it was deactivated outside this rotation"
+        return self.cancel(r, why, guard="next_check_at")
+
+    def old_reactivated(self, r: Rotation, d: Decision, live: Live) -> int:
+        moved = self.move(
+            r, r.state, S.ROLLED_BACK, action="rotation_rolled_back", detail=f"{r.old_key_id} reactivated outside"
+        )
+        if moved:
+            self._notices.rolled_back(moved, None)
+        return _done(moved)
+
+    def old_key_gone(self, r: Rotation, d: Decision, live: Live) -> int:
+        return self.old_gone(r, r.state)
+
+    def new_key_gone(self, r: Rotation, d: Decision, live: Live) -> int:
+        return self.new_gone(r, r.state, live)
+
+    # Claimed: the AWS call, then its record; also what finishes a claim left by a crash
+    def run_deactivate(self, r: Rotation) -> int:
+        try:
+            self._aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, INACTIVE)
+        except AwsNotFound:
+            return self.old_gone(r, S.DEACTIVATING)
+        except AwsError as e:
+            self._retry_later(r, S.GRACE, e)
+            return 0
+        return self._deactivated(r, "deactivated; pre-approved by the rotation's approval")
+
+    def confirm_deactivated(self, r: Rotation) -> int:
+        return self._deactivated(r, f"deactivation {_CONFIRMED}")
+
+    def run_delete(self, r: Rotation) -> int:
+        try:
+            self._aws.account(r.account).delete_access_key(r.iam_user, r.old_key_id)
+        except AwsNotFound:
+            return self.old_gone(r, S.DELETING)
+        except AwsError as e:
+            self._retry_later(r, S.OLD_KEY_DEACTIVATED, e)
+            return 0
+        return self._deleted(r, f"{r.old_key_id} deleted; rotation complete")
+
+    def confirm_deleted(self, r: Rotation) -> int:
+        return self._deleted(r, f"{r.old_key_id} deletion {_CONFIRMED}")
+
+    def run_reactivate(self, r: Rotation) -> int:
+        """A roll-back claimed by someone's click whose AWS call did not happen (a crash) is made by the bot."""
+        try:
+            self._aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, ACTIVE)
+        except AwsNotFound:
+            return self.old_gone(r, S.ROLLING_BACK)
+        return self.confirm_rolled_back(r)
+
+    def confirm_rolled_back(self, r: Rotation) -> int:
+        return self.rolled_back(r, SYSTEM)
+
+    # Moves with their notices; 1 when the rotation moved, 0 when someone else moved it first
+    def begin_grace(self, r: Rotation, next_check_at: datetime) -> Rotation | None:
+        moved = self.move(
+            r,
+            S.NEW_KEY_CREATED,
+            S.GRACE,
+            action="rotation_grace",
+            detail=f"grace until {when(r.grace_ends_at)}",
+            next_check_at=next_check_at,
+        )
+        if moved:
+            self._notices.grace_started(moved)
+        return moved
+
+    def _deactivated(self, r: Rotation, detail: str) -> int:
+        now = self._clock()
+        delete_after = now + timedelta(days=self._policy.delete_days)
+        moved = self.move(
+            r,
+            S.DEACTIVATING,
+            S.OLD_KEY_DEACTIVATED,
+            action="rotation_deactivated",
+            detail=f"{r.old_key_id} {detail}; deleted from {when(delete_after)}",
+            deactivated_at=now,
+            delete_after=delete_after,
+            next_check_at=min(now + CHECK_EVERY, delete_after),
+        )
+        if moved:
+            self._notices.deactivated(moved)
+        return _done(moved)
+
+    def _deleted(self, r: Rotation, detail: str) -> int:
+        moved = self.move(r, S.DELETING, S.OLD_KEY_DELETED, action="rotation_deleted", detail=detail)
+        if moved:
+            self._notices.finished(moved)
+        return _done(moved)
+
+    def _retry_later(self, r: Rotation, back_to: RotationState, error: AwsError) -> None:
+        """AWS refused a step: give the claim back and try again later, not at once."""
+        self.move(
+            r,
+            r.state,
+            back_to,
+            action="rotation_retry",
+            outcome="retry",
+            detail=error.message,
+            next_check_at=self._clock() + RETRY_AFTER,
+        )
+
+    def rolled_back(self, r: Rotation, actor: str) -> int:
+        moved = self.move(
+            r,
+            S.ROLLING_BACK,
+            S.ROLLED_BACK,
+            actor=actor,
+            action="rotation_rolled_back",
+            detail=f"{r.old_key_id} active again; {r.new_key_id} kept",
+        )
+        if moved and actor != r.owner:
+            self._notices.rolled_back(moved, actor)
+        return _done(moved)
+
+    def old_gone(self, r: Rotation, expected: RotationState) -> int:
+        moved = self.move(
+            r,
+            expected,
+            S.OLD_KEY_DELETED,
+            action="rotation_deleted",
+            detail=f"{r.old_key_id} was already gone in AWS; recorded",
+        )
+        if moved:
+            self._notices.finished(moved, outside=True)
+        return _done(moved)
+
+    def new_gone(self, r: Rotation, expected: RotationState, live: Live) -> int:
+        old = {None: "gone", ACTIVE: "active"}.get(live.old_status, "inactive")
+        moved = self.move(
+            r,
+            expected,
+            S.CANCELLED,
+            action="rotation_cancelled",
+            outcome="cancelled",
+            detail=f"new key {r.new_key_id} is {live.new_status or 'gone'} in AWS; old key {r.old_key_id} is {old}",
+        )
+        if moved:
+            self._notices.cancelled(moved)
+        return _done(moved)
+
+    def cancel(self, r: Rotation, why: str, *, guard: str | None) -> int:
+        """End the rotation because its old key was turned off by someone else; the reason is kept in `note`."""
+        moved = self.move(
+            r, r.state, S.CANCELLED, action="rotation_cancelled", outcome="cancelled", detail=why, guard=guard, note=why
+        )
+        if moved:
+            self._notices.cancelled(moved)
+        return _done(moved)
+
+
+def _seen(use: KeyUse) -> dict[str, Any]:
+    """The old key's last use, as the rotation row keeps it."""
+    return {"old_last_used": use.date, "old_last_used_where": use.where}
+
+
+def _done(moved: Rotation | None) -> int:
+    return 1 if moved is not None else 0
