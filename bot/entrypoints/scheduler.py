@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import uuid
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +31,19 @@ from bot.store.models import SchedulerLease
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x6B77_7363  # "kwsc"
+
+
+def lock_key(schema: str) -> int:
+    """The advisory lock of the deployment whose tables are in `schema`.
+
+    Advisory locks belong to the whole database: two deployments in their own schemas of one database would
+    otherwise share one leader. The `public` schema keeps the historical key, so an upgrade keeps its leader.
+    """
+    if schema == "public":
+        return LOCK_KEY
+    return (zlib.crc32(schema.encode()) & 0x7FFF_FFFF) << 32 | LOCK_KEY
+
+
 LEASE_NAME = "scheduler"
 
 
@@ -50,10 +64,12 @@ class AdvisoryLock(Lease):
     def __init__(self, db: Database) -> None:
         self._db = db
         self._conn: Connection | None = None
+        self._key = LOCK_KEY
 
     def acquire(self) -> bool:
         conn = self._db.engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar()
+        self._key = lock_key(conn.execute(text("SELECT current_schema()")).scalar_one())
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar()
         conn.commit()
         if got:
             self._conn = conn
@@ -75,7 +91,7 @@ class AdvisoryLock(Lease):
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
                 self._conn.commit()
                 self._conn.close()
             except OperationalError:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bot.entrypoints.scheduler import LOCK_KEY, ClockProcess, LeaseRow
+from bot.entrypoints.scheduler import LOCK_KEY, AdvisoryLock, ClockProcess, LeaseRow, lock_key
+from bot.store.db import Database
 from tests.support.databases import pg_schema
 from tests.support.processes import Process, clean_env
 
@@ -34,8 +35,6 @@ def test_only_one_clock_process_is_active_and_a_standby_takes_over(make_services
 
 
 def test_sqlite_lease_expires_when_its_holder_stops_renewing(sqlite_url, clock) -> None:
-    from bot.store.db import Database
-
     db = Database(sqlite_url)
     db.migrate()
     a, b = LeaseRow(db, clock), LeaseRow(db, clock)
@@ -67,6 +66,8 @@ def test_two_scheduler_processes_on_postgresql_one_active(tmp_path: Path) -> Non
             for n in range(2)
         ]
         admin = create_engine(url)
+        with admin.connect() as conn:
+            key = lock_key(conn.execute(text("SELECT current_schema()")).scalar_one())
 
         def holders() -> list[str]:
             """application_name of each connection holding the scheduler lock."""
@@ -74,9 +75,9 @@ def test_two_scheduler_processes_on_postgresql_one_active(tmp_path: Path) -> Non
                 rows = conn.execute(
                     text(
                         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                        "WHERE l.locktype = 'advisory' AND l.objid = :k AND l.granted"
+                        "WHERE l.locktype = 'advisory' AND l.classid = :high AND l.objid = :low AND l.granted"
                     ),
-                    {"k": LOCK_KEY & 0xFFFFFFFF},
+                    {"high": key >> 32, "low": key & 0xFFFFFFFF},
                 )
                 return [r[0] for r in rows]
 
@@ -91,3 +92,21 @@ def test_two_scheduler_processes_on_postgresql_one_active(tmp_path: Path) -> Non
             for clock in clocks:
                 clock.stop()
             admin.dispose()
+
+
+def test_deployments_in_their_own_schemas_each_have_a_leader() -> None:
+    """Advisory locks span the database: each schema's deployment gets a lock of its own; `public` keeps the old key."""
+    assert lock_key("public") == LOCK_KEY
+    with pg_schema() as first_url, pg_schema() as second_url:
+        first, second = Database(first_url), Database(second_url)
+        try:
+            a, b, c = AdvisoryLock(first), AdvisoryLock(second), AdvisoryLock(first)
+            assert a.acquire() and b.acquire()
+            assert not c.acquire()  # the same deployment: one leader
+            a.release()
+            assert c.acquire()
+            b.release()
+            c.release()
+        finally:
+            first.dispose()
+            second.dispose()
