@@ -33,10 +33,8 @@ def parsed_service_models_once() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def databases() -> Iterator[Databases]:
-    made = process_databases()
-    yield made
-    made.close()
+def databases() -> Databases:
+    return process_databases()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

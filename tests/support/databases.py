@@ -9,6 +9,7 @@ themselves take an empty database instead.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -134,6 +135,7 @@ def process_databases() -> Databases:
     global _process_databases
     if _process_databases is None:
         _process_databases = Databases()
+        atexit.register(_process_databases.close)
     return _process_databases
 
 
