@@ -20,13 +20,13 @@ def open_home(bot, user: str) -> float:
 def homes(bot, user: str) -> list[dict]:
     return [
         json.loads(c.params["view"]) if isinstance(c.params["view"], str) else c.params["view"]
-        for c in bot.slack.client.calls_to("views.publish")
+        for c in bot.slack.calls_to("views.publish")
         if c.params.get("user_id") == user
     ]
 
 
 def wait_home(bot, user: str, n: int = 1) -> dict:
-    return bot.slack.client.wait_for(lambda _: (h := homes(bot, user))[n - 1 :] and h[n - 1])
+    return bot.slack.wait_for(lambda _: (h := homes(bot, user))[n - 1 :] and h[n - 1])
 
 
 def buttons(view: dict) -> list[tuple[str, str, str]]:
@@ -64,7 +64,7 @@ def click_in_home(bot, action_id: str, value: str, user: str):
 
 
 def setup(bot, iam) -> str:
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com", name="alice")
+    bot.slack.add_user(REQUESTER, email="alice@example.com", name="alice")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     key = key_made(iam, "ci", 100, bot.services.clock())
     bot.services.inventory.user_keys("default", "ci")  # the key memory, as a list or a scan leaves it
@@ -86,17 +86,17 @@ def test_home_for_a_requester_with_working_buttons(bot, iam) -> None:
 
     click_in_home(bot, ids.CANCEL, rid, REQUESTER)
     wait_status(bot, rid, Status.CANCELLED)
-    assert bot.slack.client.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if "is cancelled" in d])
+    assert bot.slack.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if "is cancelled" in d])
     # Its request changed: the Home is published again, without the Cancel button (an earlier refresh, from the
     # request's own filing, may still show it).
-    assert bot.slack.client.wait_for(
+    assert bot.slack.wait_for(
         lambda _: [h for h in homes(bot, REQUESTER)[1:] if ("Cancel", ids.CANCEL, rid) not in buttons(h)]
     )
 
     click_in_home(bot, ids.ALERT_DEACTIVATE, f"default|{key}", REQUESTER)
     rid2 = filed_id(bot, 2)
     assert request(bot, rid2).operation.value == "deactivate"
-    assert bot.slack.client.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if rid2 in d])
+    assert bot.slack.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if rid2 in d])
 
 
 def test_home_for_an_approver_approves_from_the_home_view(bot, iam) -> None:
@@ -114,12 +114,12 @@ def test_home_for_an_approver_approves_from_the_home_view(bot, iam) -> None:
     assert ("Deny", ids.DENY, rid) in buttons(view)
 
     click_in_home(bot, ids.APPROVE, rid, "UMALLORY")  # the same checks as in the channel
-    assert bot.slack.client.wait_for(lambda _: [d for d in dms(bot, "UMALLORY") if "Only approvers" in d])
+    assert bot.slack.wait_for(lambda _: [d for d in dms(bot, "UMALLORY") if "Only approvers" in d])
     click_in_home(bot, ids.APPROVE, rid, "UBOSS")
     wait_status(bot, rid, Status.SUCCEEDED)
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
     # The approver's Home is published again without the decided request (an earlier refresh may still hold it).
-    assert bot.slack.client.wait_for(
+    assert bot.slack.wait_for(
         lambda _: [h for h in homes(bot, "UBOSS")[1:] if not [b for b in buttons(h) if b[2] == rid]]
     )
 

@@ -42,7 +42,7 @@ def test_deactivate_end_to_end(bot: BotServer, iam, ci_user: str) -> None:
     assert reply.status == 200
     rid = filed_id(bot)
     assert wait_ephemeral(bot, REQUESTER, f"Request *{rid}* filed")
-    post = bot.slack.client.calls_to("chat.postMessage")[0]
+    post = bot.slack.calls_to("chat.postMessage")[0]
     blocks = json.loads(post.params["blocks"]) if isinstance(post.params["blocks"], str) else post.params["blocks"]
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert [(b["text"]["text"], b["value"]) for b in buttons] == [("Approve", rid), ("Deny", rid)]
@@ -54,12 +54,10 @@ def test_deactivate_end_to_end(bot: BotServer, iam, ci_user: str) -> None:
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert done.decided_by == BOSS and updates == ["UpdateAccessKey"]
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    update = bot.slack.client.wait_for(
-        lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw]
-    )
+    update = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
     assert '"actions"' not in update[-1].raw and BOSS in update[-1].raw
-    assert bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Done" in d])
-    actions = [e.action for e in bot.store.audit.all() if e.request_id == rid]
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Done" in d])
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
     assert actions == ["requested", "approval", "approved", "executing", "executed"]
 
 
@@ -78,7 +76,7 @@ def test_create_and_reveal_shows_the_secret_once(bot: BotServer, iam, ci_user: s
     rid = filed_id(bot)
     bot.click(ids.APPROVE, rid, BOSS)
     wait_status(bot, rid, Status.APPROVED)
-    dm = bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d])[0]
+    dm = bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d])[0]
     assert "Reveal" in dm and rid in dm
 
     bot.click(ids.REVEAL, rid, MALLORY, channel="DALICE")
@@ -89,9 +87,9 @@ def test_create_and_reveal_shows_the_secret_once(bot: BotServer, iam, ci_user: s
     done = wait_status(bot, rid, Status.SUCCEEDED)
     keys = {k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]}
     assert done.new_key_id in keys and len(keys) == 2
-    opened = bot.slack.client.calls_to("views.open")[0]
+    opened = bot.slack.calls_to("views.open")[0]
     assert opened.params["trigger_id"] == "T-reveal"
-    modal = bot.slack.client.wait_calls("views.update")[0].raw
+    modal = bot.slack.wait_calls("views.update")[0].raw
     secret_text = json.loads(modal)["view"]["blocks"][1]["text"]["text"]
     secret = re.search(r"Secret access key\*\n`([A-Za-z0-9/+]{40})`", secret_text).group(1)
     assert "aws_access_key_id" in modal and done.new_key_id in modal
@@ -99,14 +97,14 @@ def test_create_and_reveal_shows_the_secret_once(bot: BotServer, iam, ci_user: s
     bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE")
     assert wait_ephemeral(bot, REQUESTER, "already revealed")
     assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 2
-    bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "revealed" in c.raw])
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "revealed" in c.raw])
 
-    leaks = [c.method for c in bot.slack.client.calls if secret in c.raw and c.method != "views.update"]
+    leaks = [c.method for c in bot.slack.calls if secret in c.raw and c.method != "views.update"]
     assert leaks == []
     assert secret not in _dump_database(bot)
     assert secret not in caplog.text
     assert all(secret not in p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
-    actions = [e.action for e in bot.store.audit.all() if e.request_id == rid]
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
     assert actions[-2:] == ["reveal_started", "revealed"]
 
 
@@ -124,12 +122,12 @@ def test_reveal_when_the_modal_cannot_be_shown(bot: BotServer, iam, ci_user: str
     rid = filed_id(bot)
     bot.click(ids.APPROVE, rid, BOSS)
     wait_status(bot, rid, Status.APPROVED)
-    bot.slack.client.fail("views.open", Fault(200, {"ok": False, "error": "expired_trigger_id"}))
+    bot.slack.fail("views.open", Fault(200, {"ok": False, "error": "expired_trigger_id"}))
     bot.click(ids.REVEAL, rid, REQUESTER)
     assert wait_ephemeral(bot, REQUESTER, "no key was created")
     assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
 
-    bot.slack.client.fail("views.update", Fault(200, {"ok": False, "error": "not_found"}))
+    bot.slack.fail("views.update", Fault(200, {"ok": False, "error": "not_found"}))
     bot.click(ids.REVEAL, rid, REQUESTER)
     assert wait_ephemeral(bot, REQUESTER, "new key was deleted again")
     assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
@@ -159,8 +157,8 @@ def test_self_approval_and_outsiders_are_refused(bot: BotServer, iam, ci_user: s
 
 def test_approvers_from_a_user_group(make_bot, aws, iam) -> None:
     bot = make_bot(APPROVER_IDS="", APPROVER_GROUP="SSECURITY")
-    bot.slack.client.groups["SSECURITY"] = ["UGRACE"]
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.groups["SSECURITY"] = ["UGRACE"]
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     key = key_made(iam, "ci", 5, bot.services.clock())
     bot.command(f"deactivate {key}")
@@ -180,7 +178,7 @@ def test_delete_needs_two_distinct_approvers(bot: BotServer, iam, ci_user: str) 
     bot.click(ids.APPROVE, rid, BOSS)
     assert wait_ephemeral(bot, BOSS, "already approved")
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]
-    bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "1 of 2" in c.raw])
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "1 of 2" in c.raw])
     bot.click(ids.APPROVE, rid, CARL)
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert done.approvers == (BOSS, CARL) and done.decided_by == CARL
@@ -193,7 +191,7 @@ def test_deny_with_a_reason(bot: BotServer, iam, ci_user: str) -> None:
     bot.command(f"deactivate {ci_user}")
     rid = filed_id(bot)
     bot.click(ids.DENY, rid, BOSS, trigger_id="T-deny")
-    opened = bot.slack.client.wait_calls("views.open")[0]
+    opened = bot.slack.wait_calls("views.open")[0]
     assert opened.params["trigger_id"] == "T-deny" and ids.DENY_MODAL in opened.raw
     metadata = json.dumps({"request_id": rid})
     empty = bot.submit_view(ids.DENY_MODAL, {ids.BLOCK_REASON: {ids.INPUT: {"value": "  "}}}, BOSS, metadata)
@@ -202,7 +200,7 @@ def test_deny_with_a_reason(bot: BotServer, iam, ci_user: str) -> None:
     bot.submit_view(ids.DENY_MODAL, {ids.BLOCK_REASON: {ids.INPUT: {"value": "still in use by prod"}}}, BOSS, metadata)
     denied = wait_status(bot, rid, Status.DENIED)
     assert denied.deny_reason == "still in use by prod" and denied.decided_by == BOSS
-    assert bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "still in use by prod" in d])
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "still in use by prod" in d])
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
     bot.click(ids.APPROVE, rid, CARL)
     assert wait_ephemeral(bot, CARL, f"{rid} was already denied by <@{BOSS}>")
@@ -218,7 +216,7 @@ def test_cancel_and_requests(bot: BotServer, iam, ci_user: str) -> None:
     bot.command(f"cancel {rid.lower()}")
     assert wait_ephemeral(bot, REQUESTER, f"Request {rid} is cancelled")
     assert request(bot, rid).status is Status.CANCELLED
-    bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Cancelled" in c.raw])
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Cancelled" in c.raw])
     bot.click(ids.APPROVE, rid, BOSS)
     assert wait_ephemeral(bot, BOSS, "is already cancelled")
     bot.command("requests")
@@ -234,7 +232,7 @@ def test_pending_requests_expire(bot: BotServer, iam, ci_user: str, clock) -> No
     assert bot.services.approvals.expire_due() == 1
     assert request(bot, rid).status is Status.EXPIRED
     assert [d for d in dms(bot, REQUESTER) if "Expired" in d]
-    assert [c for c in bot.slack.client.calls_to("chat.update") if "Expired" in c.raw]
+    assert [c for c in bot.slack.calls_to("chat.update") if "Expired" in c.raw]
     bot.click(ids.APPROVE, rid, BOSS)
     assert wait_ephemeral(bot, BOSS, "is already expired")
 
@@ -258,28 +256,28 @@ def test_validation_before_a_request_exists(bot: BotServer, iam, ci_user: str) -
     rid = filed_id(bot)
     bot.command(f"deactivate {ci_user} again", user_id=BOSS)
     assert wait_ephemeral(bot, BOSS, f"Request {rid} is already open for this key")
-    assert len(bot.slack.client.calls_to("chat.postMessage")) == 1
+    assert len(bot.slack.calls_to("chat.postMessage")) == 1
 
 
 def test_requester_who_is_not_the_owner_is_flagged(bot: BotServer, iam, ci_user: str) -> None:
-    bot.slack.client.add_user("UBOB", email="bob@example.com")
+    bot.slack.add_user("UBOB", email="bob@example.com")
     bot.command(f"deactivate {ci_user}", user_id="UBOB")
     filed_id(bot)
-    assert "is not the owner of `ci`" in bot.slack.client.calls_to("chat.postMessage")[0].raw
+    assert "is not the owner of `ci`" in bot.slack.calls_to("chat.postMessage")[0].raw
 
 
 def test_break_glass(bot: BotServer, iam, ci_user: str) -> None:
-    bot.slack.client.add_user("UBOB", email="bob@example.com")
+    bot.slack.add_user("UBOB", email="bob@example.com")
     bot.command(f"deactivate {ci_user} --now", user_id="UBOB")
     assert wait_ephemeral(bot, "UBOB", "Only the key's owner or an approver may use `--now`")
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
     bot.command(f"deactivate {ci_user} --now pasted in a public gist")
     assert wait_ephemeral(bot, REQUESTER, "Break-glass")
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    notice = bot.slack.client.calls_to("chat.postMessage")[0]
+    notice = bot.slack.calls_to("chat.postMessage")[0]
     assert notice.params["channel"] == "CAPPROVE" and "Break-glass" in notice.raw and "gist" in notice.raw
     assert '"actions"' not in notice.raw
-    actions = [e.action for e in bot.store.audit.all()]
+    actions = [e.action for e in bot.services.audit.all()]
     assert "break_glass" in actions and "executed" in actions
 
 
@@ -290,7 +288,7 @@ def test_aws_failure_ends_the_request_failed(bot: BotServer, iam, ci_user: str) 
     bot.click(ids.APPROVE, rid, BOSS)
     failed = wait_status(bot, rid, Status.FAILED)
     assert "Not found" in failed.result
-    assert bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Failed" in d])
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Failed" in d])
 
 
 def test_concurrent_approvals_execute_once(make_bot, aws, iam, ci_user) -> None:
@@ -315,13 +313,13 @@ def test_concurrent_approvals_execute_once(make_bot, aws, iam, ci_user) -> None:
 def test_slack_rate_limit_on_update_is_retried(bot: BotServer, iam, ci_user: str, sleeps) -> None:
     bot.command(f"deactivate {ci_user}")
     rid = filed_id(bot)
-    bot.slack.client.fail("chat.update", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
+    bot.slack.fail("chat.update", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
     bot.click(ids.APPROVE, rid, BOSS)
     wait_status(bot, rid, Status.SUCCEEDED)
-    bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
-    assert bot.slack.client.attempts["chat.update"] >= 2
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
+    assert bot.slack.attempts["chat.update"] >= 2
     assert any(7 <= wait < 8 for wait in sleeps.waits), sleeps.waits  # Retry-After honoured (without waiting)
-    bot.slack.client.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
+    bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
     assert bot.services.approvals.resync(older_than=timedelta(0)) == 0  # nothing left to re-send
     assert len([d for d in dms(bot, REQUESTER) if "Done" in d]) == 1
 
@@ -337,7 +335,7 @@ def test_audit_is_for_approvers(bot: BotServer, iam, ci_user: str) -> None:
 
 def test_request_modal(bot: BotServer, iam, ci_user: str) -> None:
     bot.command("", trigger_id="T-modal")
-    opened = bot.slack.client.wait_calls("views.open")[0]
+    opened = bot.slack.wait_calls("views.open")[0]
     assert opened.params["trigger_id"] == "T-modal" and ids.REQUEST_MODAL in opened.raw
 
     def values(op: str, target: str, reason: str = "") -> dict:
@@ -349,10 +347,10 @@ def test_request_modal(bot: BotServer, iam, ci_user: str) -> None:
 
     bad = bot.submit_view(ids.REQUEST_MODAL, values("deactivate", "not a key"), REQUESTER).json()
     assert bad["response_action"] == "errors" and "not a valid access key id" in bad["errors"][ids.BLOCK_TARGET]
-    assert bot.slack.client.calls_to("chat.postMessage") == []
+    assert bot.slack.calls_to("chat.postMessage") == []
     bot.submit_view(ids.REQUEST_MODAL, values("deactivate", ci_user, "from the form"), REQUESTER)
     rid = filed_id(bot)
-    assert bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if rid in d])
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if rid in d])
     assert request(bot, rid).reason == "from the form"
 
 
@@ -412,14 +410,14 @@ def test_crash_during_reveal_removes_the_unrevealed_key(bot: BotServer, iam, ci_
     keys = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]]
     assert keys == [ci_user] and orphan not in keys
     assert request(bot, rid).status is Status.APPROVED
-    assert any(orphan in e.detail for e in bot.store.audit.all() if e.action == "reconciled")
+    assert any(orphan in e.detail for e in bot.services.audit.all() if e.action == "reconciled")
 
 
 def test_secrets_manager_delivery(make_bot, aws, iam) -> None:
     import boto3
 
     bot = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="kw")
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     bot.command("create deployer for the pipeline")
     rid = filed_id(bot)
@@ -432,11 +430,11 @@ def test_secrets_manager_delivery(make_bot, aws, iam) -> None:
     )
     assert stored["aws_access_key_id"] == done.new_key_id
     secret = stored["aws_secret_access_key"]
-    dm = bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "kw/default/deployer" in d])[0]
+    dm = bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "kw/default/deployer" in d])[0]
     assert "aws secretsmanager get-secret-value --secret-id kw/default/deployer" in dm
-    assert secret not in bot.slack.client.all_text()
+    assert secret not in bot.slack.all_text()
     assert secret not in _dump_database(bot)
-    assert bot.slack.client.calls_to("views.open") == []
+    assert bot.slack.calls_to("views.open") == []
 
 
 def test_one_open_request_that_makes_a_key_per_user(bot: BotServer, iam, ci_user: str) -> None:
@@ -459,7 +457,7 @@ def test_an_approval_after_expiry_is_refused_and_the_request_expires(bot: BotSer
     assert wait_ephemeral(bot, BOSS, f"{rid} expired at")
     assert request(bot, rid).status is Status.EXPIRED and request(bot, rid).approvers == ()
     assert updates == [] and iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
-    bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Expired" in c.raw])
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Expired" in c.raw])
     assert bot.services.approvals.expire_due() == 0  # already done
     bot.click(ids.DENY, rid, CARL)
     assert wait_ephemeral(bot, CARL, "is already expired")
@@ -471,7 +469,7 @@ def test_a_deny_after_expiry_expires_it(bot: BotServer, iam, ci_user, clock) -> 
     clock.advance(hours=25)
     bot.click(ids.DENY, rid, BOSS)
     assert wait_ephemeral(bot, BOSS, f"{rid} expired at")
-    assert request(bot, rid).status is Status.EXPIRED and bot.slack.client.calls_to("views.open") == []
+    assert request(bot, rid).status is Status.EXPIRED and bot.slack.calls_to("views.open") == []
 
 
 def test_the_reveal_deadline_is_written_by_the_approval_transaction(bot: BotServer, iam, ci_user, clock) -> None:
@@ -515,13 +513,13 @@ def test_a_decision_left_unexecuted_by_a_crash_is_run_by_housekeeping(bot: BotSe
     housekeeping()
     assert request(bot, rid).status is Status.SUCCEEDED and updates == ["UpdateAccessKey"]
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Done" in c.raw])
 
 
 def test_a_secrets_manager_delivery_left_by_a_crash_is_made_by_housekeeping(make_bot, aws, iam, clock) -> None:
     """Item 6, with SECRET_DELIVERY=secretsmanager: no Reveal will come, so housekeeping delivers."""
     bot = make_bot(SECRET_DELIVERY="secretsmanager")
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     bot.command("create deployer")
     rid = filed_id(bot)
@@ -548,13 +546,13 @@ def test_break_glass_supersedes_open_requests_on_the_key(bot: BotServer, iam, ci
     superseded = request(bot, blocker)
     assert superseded.status is Status.CANCELLED and superseded.result == f"superseded by break-glass {glass}"
     assert request(bot, glass).status is Status.SUCCEEDED
-    bot.slack.client.wait_for(
+    bot.slack.wait_for(
         lambda calls: [c for c in calls if c.method == "chat.update" and f"superseded by break-glass {glass}" in c.raw]
     )
     assert [d for d in dms(bot, MALLORY) if f"superseded by break-glass {glass}" in d]
     bot.click(ids.APPROVE, blocker, BOSS)
     assert wait_ephemeral(bot, BOSS, "already cancelled")
-    actions = [(e.action, e.request_id) for e in bot.store.audit.all()]
+    actions = [(e.action, e.request_id) for e in bot.services.audit.all()]
     assert ("superseded", blocker) in actions and ("break_glass", glass) in actions
 
 
@@ -578,7 +576,7 @@ def test_break_glass_from_the_form_says_it_acted_at_once(bot: BotServer, iam, ci
         ids.BLOCK_REASON: {ids.INPUT: {"value": "--now leaked in a log"}},
     }
     bot.submit_view(ids.REQUEST_MODAL, values, REQUESTER)
-    dm = bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Break-glass" in d])[0]
+    dm = bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Break-glass" in d])[0]
     assert "waits for approval" not in dm and "Done" in dm
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
 
@@ -587,8 +585,8 @@ def test_approver_group_membership_is_checked_live(make_bot, aws, iam) -> None:
     """Item 9: a member removed from the approver group loses the right at once, and their approval stops
     counting; a member added is an approver at once."""
     bot = make_bot(APPROVER_IDS="", APPROVER_GROUP="SSECURITY")
-    bot.slack.client.groups["SSECURITY"] = ["UGRACE", "UHANK"]
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.groups["SSECURITY"] = ["UGRACE", "UHANK"]
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     key = key_made(iam, "ci", 5, bot.services.clock())
     iam.update_access_key(UserName="ci", AccessKeyId=key, Status="Inactive")
@@ -596,8 +594,8 @@ def test_approver_group_membership_is_checked_live(make_bot, aws, iam) -> None:
     rid = filed_id(bot)
     bot.click(ids.APPROVE, rid, "UGRACE")
     assert wait_ephemeral(bot, "UGRACE", "1 of 2")
-    bot.slack.client.groups["SSECURITY"] = ["UHANK"]  # Grace leaves the security team
-    lists = len(bot.slack.client.calls_to("usergroups.users.list"))
+    bot.slack.groups["SSECURITY"] = ["UHANK"]  # Grace leaves the security team
+    lists = len(bot.slack.calls_to("usergroups.users.list"))
     bot.click(ids.APPROVE, rid, "UGRACE")
     assert wait_ephemeral(bot, "UGRACE", "Only approvers")
     bot.click(ids.APPROVE, rid, "UHANK")
@@ -609,12 +607,12 @@ def test_approver_group_membership_is_checked_live(make_bot, aws, iam) -> None:
     )
     assert request(bot, rid).status is Status.PENDING and request(bot, rid).approvers == ("UHANK",)
     assert key in [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]]
-    assert len(bot.slack.client.calls_to("usergroups.users.list")) - lists == 2  # one call per click
-    bot.slack.client.groups["SSECURITY"] = ["UHANK", "UIVY"]  # Ivy joins
+    assert len(bot.slack.calls_to("usergroups.users.list")) - lists == 2  # one call per click
+    bot.slack.groups["SSECURITY"] = ["UHANK", "UIVY"]  # Ivy joins
     bot.click(ids.APPROVE, rid, "UIVY")
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert done.approvers == ("UHANK", "UIVY")
-    withdrawn = [e for e in bot.store.audit.all() if e.action == "approval_withdrawn"]
+    withdrawn = [e for e in bot.services.audit.all() if e.action == "approval_withdrawn"]
     assert len(withdrawn) == 1 and "UGRACE" in withdrawn[0].detail
 
 
@@ -633,10 +631,10 @@ def test_requests_for_keywardens_own_identity_are_refused(make_bot, aws, iam, mo
     ):
         bot.command(text, user_id=user)
         assert wait_ephemeral(bot, user, "is the IAM user Keywarden itself runs as")
-        bot.slack.client.calls.clear()
+        bot.slack.calls.clear()
     assert bot.services.approvals.open_requests(REQUESTER) == []
     assert [k["Status"] for k in iam.list_access_keys(UserName="keywarden")["AccessKeyMetadata"]] == ["Active"]
-    refused = [e for e in bot.store.audit.all() if e.action == "refused"]
+    refused = [e for e in bot.services.audit.all() if e.action == "refused"]
     assert len(refused) == 3 and all(e.iam_user == "keywarden" for e in refused)
     bot.command("create ci")  # other users are served as before
     filed_id(bot)
@@ -644,10 +642,10 @@ def test_requests_for_keywardens_own_identity_are_refused(make_bot, aws, iam, mo
 
 def test_a_requester_who_does_not_own_the_user_needs_one_more_approval(bot: BotServer, iam, ci_user) -> None:
     """Item 10: with one approval anyone could get a key for any user."""
-    bot.slack.client.add_user("UBOB", email="bob@example.com")
+    bot.slack.add_user("UBOB", email="bob@example.com")
     bot.command("create ci", user_id="UBOB")
     rid = filed_id(bot)
-    post = bot.slack.client.calls_to("chat.postMessage")[0].raw
+    post = bot.slack.calls_to("chat.postMessage")[0].raw
     assert "is not the owner of `ci`" in post and "needs one more approval than usual" in post
     assert "2* distinct approvers" in post
     bot.click(ids.APPROVE, rid, BOSS)

@@ -50,7 +50,7 @@ def approval_flow(bot: BotServer, key_id: str) -> None:
 
 def test_chain_verifies_after_an_approval_flow(bot: BotServer, ci_user: str) -> None:
     approval_flow(bot, ci_user)
-    events = bot.store.audit.all()
+    events = bot.services.audit.all()
     assert [e.action for e in events] == ["requested", "approval", "approved", "executing", "executed"]
     result = cli(bot.services.settings.database_url, "verify")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -93,7 +93,7 @@ def test_postgres_refuses_update_delete_and_truncate(bot: BotServer, ci_user: st
     ):
         with pytest.raises(DBAPIError, match="audit_events is append-only"), engine.begin() as conn:
             conn.execute(text(statement))
-    assert [e.actor for e in bot.store.audit.all() if e.action == "approved"] == [BOSS]
+    assert [e.actor for e in bot.services.audit.all() if e.action == "approved"] == [BOSS]
     assert cli(database_url, "verify").returncode == 0
 
 

@@ -72,7 +72,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def streaming(make_bot, aws, receiver: Receiver, iam) -> BotServer:
     bot = make_bot(AUDIT_WEBHOOK_URL=receiver.url, AUDIT_WEBHOOK_SECRET=SECRET)
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     return bot
 
@@ -97,7 +97,7 @@ def test_events_survive_an_endpoint_that_fails_for_a_while_in_order_and_signed(
     key = key_made(iam, "ci", 30, clock())
     first = _run_request(bot, f"deactivate {key} leaving")
     second = _run_request(bot, f"reactivate {key} back again", 2)
-    recorded = bot.store.audit.all()
+    recorded = bot.services.audit.all()
     assert len(recorded) == 10 and _backlog(bot) == 10
 
     # Down: each round sends the oldest event, fails, and waits longer (1 s, 2 s, 4 s ...) before the next.
@@ -136,7 +136,7 @@ def test_events_survive_an_endpoint_that_fails_for_a_while_in_order_and_signed(
         assert hmac.compare_digest(headers["X-Keywarden-Signature-256"], expected)
         assert headers["X-Keywarden-Event"] == json.loads(body)["type"]
     # The export prints the same events, byte for byte.
-    assert [json.loads(line) for line in bot.store.audit.events()] == events
+    assert [json.loads(line) for line in bot.services.audit.events()] == events
 
 
 def test_an_endpoint_that_never_answers_keeps_everything_and_acks_are_not_held(
@@ -144,7 +144,7 @@ def test_an_endpoint_that_never_answers_keeps_everything_and_acks_are_not_held(
 ) -> None:
     receiver.stop()  # nothing listens on that port any more: connection refused
     bot = make_bot(AUDIT_WEBHOOK_URL=receiver.url)
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     key = key_made(iam, "ci", 30, clock())
     assert bot.command(f"deactivate {key} leaving").status == 200
@@ -158,7 +158,7 @@ def test_an_endpoint_that_never_answers_keeps_everything_and_acks_are_not_held(
 
 
 def test_without_a_webhook_no_outbox_rows(bot: BotServer, iam, clock) -> None:
-    bot.store.audit.write("UBOSS", "snoozed", account="default", key_id="AKIAEXAMPLE")
+    bot.services.audit.write("UBOSS", "snoozed", account="default", key_id="AKIAEXAMPLE")
     assert bot.services.audit_stream is None and _backlog(bot) == 0
     assert "audit_backlog" not in bot.get("/healthz").json()
 

@@ -60,7 +60,7 @@ def intake_for(bot: BotServer, url: str) -> EventIntake:
 
 @pytest.fixture
 def ci_key(bot: BotServer, iam) -> str:
-    bot.slack.client.add_user(OWNER, email="alice@example.com")
+    bot.slack.add_user(OWNER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     return key_made(iam, "ci", 30, bot.services.clock())
 
@@ -71,23 +71,23 @@ def test_health_exposure_gets_the_exposure_response_once(bot: BotServer, ci_key:
     event = health_exposed(ci_key, event_id="health-1")
     send(url, event)
     assert intake.poll_once() == 1
-    [alert] = bot.slack.client.posts_to("CALERTS")
+    [alert] = bot.slack.posts_to("CALERTS")
     assert "AWS Health" in alert.raw and ci_key in alert.raw
     assert buttons(alert) == [
         (ids.EXPOSURE_DEACTIVATE, f"default|{ci_key}"),
         (ids.EXPOSURE_ROTATE, f"default|{ci_key}"),
     ]
-    assert len(bot.slack.client.posts_to(OWNER)) == 1
+    assert len(bot.slack.posts_to(OWNER)) == 1
     assert waiting(url) == 0  # deleted once handled
 
     send(url, event)  # SQS delivers at least once: the same event again
     assert intake.poll_once() == 1 and waiting(url) == 0
-    assert len(bot.slack.client.posts_to("CALERTS")) == 1 and len(bot.slack.client.posts_to(OWNER)) == 1
+    assert len(bot.slack.posts_to("CALERTS")) == 1 and len(bot.slack.posts_to(OWNER)) == 1
     with bot.services.db.session() as session:
         [row] = session.scalars(select(Exposure))
         assert (row.source, row.key_id, row.account, row.iam_user) == ("aws-health", ci_key, "default", "ci")
         assert session.get(AwsEventSeen, "health-1").done_at is not None
-    [audit] = [e for e in bot.store.audit.all() if e.action == "exposed"]
+    [audit] = [e for e in bot.services.audit.all() if e.action == "exposed"]
     assert audit.actor == "aws-health" and "health-1" in audit.detail
 
 
@@ -101,11 +101,11 @@ def test_key_changes_outside_keywarden_are_told(bot: BotServer, ci_key: str, que
     while intake.poll_once():
         pass
     assert waiting(url) == 0
-    [alert] = bot.slack.client.posts_to("CALERTS")
+    [alert] = bot.slack.posts_to("CALERTS")
     assert f"Key `{new}` of *default:ci* was created outside Keywarden" in json.loads(alert.raw)["text"]
     assert "arn:aws:iam::123456789012:user/bob" in alert.raw and "203.0.113.7" in alert.raw
-    assert len(bot.slack.client.posts_to(OWNER)) == 1
-    [audit] = [e for e in bot.store.audit.all() if e.action == "changed_outside"]
+    assert len(bot.slack.posts_to(OWNER)) == 1
+    [audit] = [e for e in bot.services.audit.all() if e.action == "changed_outside"]
     assert (audit.key_id, audit.iam_user, audit.account) == (new, "ci", "default")
     with bot.services.db.session() as session:
         known = session.get(KnownKey, new)
@@ -115,7 +115,7 @@ def test_key_changes_outside_keywarden_are_told(bot: BotServer, ci_key: str, que
     intake.poll_once()
     with bot.services.db.session() as session:
         assert session.get(KnownKey, new).gone
-    assert "was deleted outside Keywarden" in bot.slack.client.posts_to("CALERTS")[-1].raw
+    assert "was deleted outside Keywarden" in bot.slack.posts_to("CALERTS")[-1].raw
 
 
 def test_a_new_key_deleted_by_hand_cancels_its_rotation_now(bot: BotServer, iam, old, queues) -> None:
@@ -126,7 +126,7 @@ def test_a_new_key_deleted_by_hand_cancels_its_rotation_now(bot: BotServer, iam,
     send(url, key_call("DeleteAccessKey", new_key, "ci", "arn:aws:sts::123456789012:assumed-role/Admin/carol"))
     intake_for(bot, url).poll_once()
     assert rotation(bot, rid).state is RotationState.CANCELLED  # at once, not at the next daily check
-    assert f"Rotation {rid} ended" in bot.slack.client.posts_to("CALERTS")[-1].raw
+    assert f"Rotation {rid} ended" in bot.slack.posts_to("CALERTS")[-1].raw
 
 
 def test_malformed_and_unknown_messages_are_left_for_the_redrive_policy(bot: BotServer, queues, caplog) -> None:
@@ -147,7 +147,7 @@ def test_malformed_and_unknown_messages_are_left_for_the_redrive_policy(bot: Bot
     for _ in range(4):  # maxReceiveCount 3: the fourth receive finds them moved aside
         intake.poll_once()
     assert waiting(url) == 0 and waiting(dlq) == 4
-    assert bot.slack.client.calls == []
+    assert bot.slack.calls == []
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.services.event_intake"]
     assert any("not JSON" in line for line in lines) and any("e-unknown" in line for line in lines)
     assert any("dead-letter" in line for line in lines)

@@ -16,11 +16,11 @@ ALICE = "UALICE"
 
 
 def dms(bot: BotServer) -> list[str]:
-    return [c.raw for c in bot.slack.client.posts_to(ALICE)]
+    return [c.raw for c in bot.slack.posts_to(ALICE)]
 
 
 def alerts(bot: BotServer) -> list[str]:
-    return [c.raw for c in bot.slack.client.posts_to("CALERTS")]
+    return [c.raw for c in bot.slack.posts_to("CALERTS")]
 
 
 def status(iam, user: str) -> str:
@@ -46,7 +46,7 @@ def test_warned_twice_then_deactivated_as_a_policy_approved_request_with_reactiv
     make_bot, aws, iam, clock, idle_key: str
 ) -> None:
     bot = make_bot(ENFORCE="unused=60")
-    bot.slack.client.add_user(ALICE, email="alice@example.com")
+    bot.slack.add_user(ALICE, email="alice@example.com")
     start = clock()
     scan_at(bot, clock, 0, start)  # finding opened; Alice told (1)
     scan_at(bot, clock, 8, start)  # reminded (2)
@@ -68,7 +68,7 @@ def test_warned_twice_then_deactivated_as_a_policy_approved_request_with_reactiv
     [announced] = [a for a in alerts(bot) if "Keywarden deactivated" in a]
     assert ids.ENFORCE_REACTIVATE in announced and '"Reactivate"' in announced
     assert any("Keywarden deactivated" in d and ids.ENFORCE_REACTIVATE in d for d in dms(bot))
-    trail = [(e.actor, e.action) for e in bot.store.audit.all() if e.key_id == idle_key and e.request_id]
+    trail = [(e.actor, e.action) for e in bot.services.audit.all() if e.key_id == idle_key and e.request_id]
     assert trail == [
         ("keywarden", "requested"),
         ("policy:enforce", "approved"),
@@ -79,9 +79,7 @@ def test_warned_twice_then_deactivated_as_a_policy_approved_request_with_reactiv
 
     # Reactivate: a normal reactivate request, filed for Alice, going to approval.
     bot.click(ids.ENFORCE_REACTIVATE, f"default|{idle_key}", ALICE)
-    post = bot.slack.client.wait_for(
-        lambda _: [p for p in bot.slack.client.posts_to("CAPPROVE") if "reactivate" in p.raw.lower()]
-    )
+    post = bot.slack.wait_for(lambda _: [p for p in bot.slack.posts_to("CAPPROVE") if "reactivate" in p.raw.lower()])
     assert idle_key in post[-1].raw
     filed = request_store(bot).open_for(ALICE)
     assert [(r.operation.value, r.status) for r in filed] == [("reactivate", Status.PENDING)]
@@ -89,7 +87,7 @@ def test_warned_twice_then_deactivated_as_a_policy_approved_request_with_reactiv
 
 def test_dry_run_announces_and_changes_nothing(make_bot, aws, iam, clock, idle_key: str) -> None:
     bot = make_bot(ENFORCE="unused=60", ENFORCE_DRY_RUN="true")
-    bot.slack.client.add_user(ALICE, email="alice@example.com")
+    bot.slack.add_user(ALICE, email="alice@example.com")
     start = clock()
     for day in (0, 8, 57.5):
         scan_at(bot, clock, day, start)
@@ -98,7 +96,7 @@ def test_dry_run_announces_and_changes_nothing(make_bot, aws, iam, clock, idle_k
     assert status(iam, "idle-svc") == "Active"
     assert any("would deactivate 1 key(s)" in n for n in report.notes)
     assert any("Dry run: Keywarden would deactivate" in a and idle_key in a for a in alerts(bot))
-    assert not [e for e in bot.store.audit.all() if e.action == "executed"]
+    assert not [e for e in bot.services.audit.all() if e.action == "executed"]
 
 
 def test_cap_per_scan_the_rest_wait_and_unowned_keys_need_no_warning(make_bot, aws, iam, clock) -> None:
@@ -119,7 +117,7 @@ def test_cap_per_scan_the_rest_wait_and_unowned_keys_need_no_warning(make_bot, a
 
 def test_snoozed_keys_and_keywardens_own_user_are_never_enforced(make_bot, aws, iam, clock, idle_key: str) -> None:
     bot = make_bot(ENFORCE="unused=60")
-    bot.slack.client.add_user(ALICE, email="alice@example.com")
+    bot.slack.add_user(ALICE, email="alice@example.com")
     iam.create_user(UserName="moto")  # moto's own credentials are this user's: Keywarden's identity here
     key_made(iam, "moto", 100, clock())
     start = clock()

@@ -31,7 +31,7 @@ def secret_forms() -> list[str]:
 
 def assert_secret_nowhere(bot: BotServer, caplog: pytest.LogCaptureFixture) -> None:
     places = {
-        "slack calls": bot.slack.client.all_text(),
+        "slack calls": bot.slack.all_text(),
         "tables": dump_tables(bot),
         "logs": caplog.text,
     }
@@ -48,7 +48,7 @@ def dump_tables(bot: BotServer) -> str:
 
 
 def alerts(bot: BotServer) -> list:
-    return bot.slack.client.posts_to("CALERTS")
+    return bot.slack.posts_to("CALERTS")
 
 
 def exposures(bot: BotServer) -> list[Exposure]:
@@ -67,8 +67,8 @@ def settle(bot: BotServer) -> None:
 
 @pytest.fixture
 def ci_key(bot: BotServer, iam) -> str:
-    bot.slack.client.add_user(OWNER, email="alice@example.com")
-    bot.slack.client.add_user(POSTER, email="dave@example.com")
+    bot.slack.add_user(OWNER, email="alice@example.com")
+    bot.slack.add_user(POSTER, email="dave@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     return key_made(iam, "ci", 30, bot.services.clock())
 
@@ -79,23 +79,23 @@ def test_a_pasted_key_gets_the_whole_response_once(bot: BotServer, ci_key: str, 
     reply = bot.message(paste(ci_key), user=POSTER, ts=TS)
     assert reply.status == 200 and time.monotonic() - started < 3
 
-    alert = bot.slack.client.wait_posts("CALERTS")[0]
+    alert = bot.slack.wait_posts("CALERTS")[0]
     assert ci_key in alert.raw and "default:ci" in alert.raw and "Critical" in alert.raw
     assert buttons(alert) == [
         (ids.EXPOSURE_DEACTIVATE, f"default|{ci_key}"),
         (ids.EXPOSURE_ROTATE, f"default|{ci_key}"),
     ]
     settle(bot)
-    thread = bot.slack.client.posts_to("CWORK", in_thread=True)
+    thread = bot.slack.posts_to("CWORK", in_thread=True)
     assert len(thread) == 1 and thread[0].params["thread_ts"] == TS
     masked = f"{ci_key[:4]}…{ci_key[-4:]}"
     assert masked in json.loads(thread[0].raw)["text"] and ci_key not in thread[0].raw
     assert "Delete this message" in thread[0].raw and "default:ci" in thread[0].raw
-    poster_dm = bot.slack.client.posts_to(POSTER)
+    poster_dm = bot.slack.posts_to(POSTER)
     assert len(poster_dm) == 1 and "delete the message" in poster_dm[0].raw
-    owner_dm = bot.slack.client.posts_to(OWNER)
+    owner_dm = bot.slack.posts_to(OWNER)
     assert len(owner_dm) == 1 and buttons(owner_dm[0]) == buttons(alert)
-    assert bot.slack.client.calls_to("chat.delete") == []  # no admin token: nothing deleted
+    assert bot.slack.calls_to("chat.delete") == []  # no admin token: nothing deleted
 
     [row] = exposures(bot)
     assert (row.key_id, row.channel, row.message_ts, row.poster, row.source) == (ci_key, "CWORK", TS, POSTER, "slack")
@@ -120,10 +120,10 @@ def test_retries_edits_and_duplicates_repeat_nothing(bot: BotServer, ci_key: str
     }
     assert bot.event(edited).status == 200
     settle(bot)
-    bot.slack.client.wait_posts("CALERTS")
+    bot.slack.wait_posts("CALERTS")
     settle(bot)
-    assert len(alerts(bot)) == 1 and len(bot.slack.client.posts_to("CWORK", in_thread=True)) == 1
-    assert len(bot.slack.client.posts_to(POSTER)) == 1 and len(bot.slack.client.posts_to(OWNER)) == 1
+    assert len(alerts(bot)) == 1 and len(bot.slack.posts_to("CWORK", in_thread=True)) == 1
+    assert len(bot.slack.posts_to(POSTER)) == 1 and len(bot.slack.posts_to(OWNER)) == 1
     assert len(exposures(bot)) == 1 and len(audited(bot)) == 1
     assert_secret_nowhere(bot, caplog)
 
@@ -140,7 +140,7 @@ def test_an_edit_that_adds_the_secret_is_an_exposure(bot: BotServer, ci_key: str
         "message": {"type": "message", "user": POSTER, "text": paste(ci_key), "ts": TS},
     }
     bot.event(edited)
-    assert ci_key in bot.slack.client.wait_posts("CALERTS")[0].raw
+    assert ci_key in bot.slack.wait_posts("CALERTS")[0].raw
 
 
 def test_with_an_admin_token_the_message_is_deleted(make_bot, aws, iam, slack, caplog) -> None:
@@ -149,7 +149,7 @@ def test_with_an_admin_token_the_message_is_deleted(make_bot, aws, iam, slack, c
     iam.create_user(UserName="ci")
     key_id = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
     bot.message(paste(key_id), user=POSTER, ts=TS)
-    bot.slack.client.wait_posts("CALERTS")
+    bot.slack.wait_posts("CALERTS")
     settle(bot)
     [deleted] = slack.calls_to("chat.delete")
     assert deleted.params == {"channel": "CWORK", "ts": TS} or (deleted.params["channel"], deleted.params["ts"]) == (
@@ -177,7 +177,7 @@ def test_a_key_of_an_unmanaged_account_is_alerted_without_buttons(bot: BotServer
     other.create_user(UserName="theirs")
     key_id = other.create_access_key(UserName="theirs")["AccessKey"]["AccessKeyId"]
     bot.message(paste(key_id), user=POSTER, ts=TS)
-    alert = bot.slack.client.wait_posts("CALERTS")[0]
+    alert = bot.slack.wait_posts("CALERTS")[0]
     assert "222222222222" in alert.raw and "not managed by Keywarden" in alert.raw and buttons(alert) == []
     settle(bot)
     assert exposures(bot)[0].aws_account_id == "222222222222" and exposures(bot)[0].account is None
@@ -205,7 +205,7 @@ def test_what_is_not_an_exposure_gets_no_alarm(bot: BotServer, ci_key: str) -> N
     ]
     assert [r.status for r in replies] == [200] * len(replies)
     settle(bot)
-    assert alerts(bot) == [] and exposures(bot) == [] and bot.slack.client.posts_to("CWORK", in_thread=True) == []
+    assert alerts(bot) == [] and exposures(bot) == [] and bot.slack.posts_to("CWORK", in_thread=True) == []
 
 
 def test_bad_input_never_5xx_never_doubles_never_leaks(bot: BotServer, ci_key: str, caplog) -> None:
@@ -229,47 +229,47 @@ def test_bad_input_never_5xx_never_doubles_never_leaks(bot: BotServer, ci_key: s
         reply = bot.event({}, raw=raw)
         assert reply.status < 500, raw
     settle(bot)
-    bot.slack.client.wait_posts("CALERTS", 3)
+    bot.slack.wait_posts("CALERTS", 3)
     settle(bot)
     assert len(alerts(bot)) == 3  # one per pasting message, never more
     rows = exposures(bot)
     assert len(rows) == 3 + 9  # the 1,000-id message: its first 10 ids (the real key and 9 others)
-    assert "Traceback" not in bot.slack.client.all_text()
+    assert "Traceback" not in bot.slack.all_text()
     assert_secret_nowhere(bot, caplog)
 
 
 def test_deactivate_now_and_rotate_from_the_alert(bot: BotServer, ci_key: str, iam) -> None:
     bot.message(paste(ci_key), user=POSTER, ts=TS)
-    bot.slack.client.wait_posts("CALERTS")
+    bot.slack.wait_posts("CALERTS")
     settle(bot)
     value = f"default|{ci_key}"
     bot.click(ids.EXPOSURE_DEACTIVATE, value, MALLORY, channel="CALERTS")
     settle(bot)
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
-    refusal = bot.slack.client.calls_to("response_url")[-1].raw
+    refusal = bot.slack.calls_to("response_url")[-1].raw
     assert "Only the key's owner or an approver" in refusal
 
     bot.click(ids.EXPOSURE_ROTATE, value, OWNER, channel=f"D{OWNER}")
     settle(bot)
-    assert any("rotate" in c.raw.lower() for c in bot.slack.client.posts_to("CAPPROVE"))
+    assert any("rotate" in c.raw.lower() for c in bot.slack.posts_to("CAPPROVE"))
 
     bot.click(ids.EXPOSURE_DEACTIVATE, value, OWNER, channel=f"D{OWNER}")
     settle(bot)
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    assert "Break-glass" in bot.slack.client.calls_to("response_url")[-1].raw
+    assert "Break-glass" in bot.slack.calls_to("response_url")[-1].raw
 
 
 def test_list_and_check_show_the_exposure(bot: BotServer, ci_key: str) -> None:
     bot.message(paste(ci_key), user=POSTER, ts=TS)
-    bot.slack.client.wait_posts("CALERTS")
+    bot.slack.wait_posts("CALERTS")
     settle(bot)
     bot.command("list ci", user_id=OWNER)
     settle(bot)
-    listed = bot.slack.client.calls_to("response_url")[-1].raw
+    listed = bot.slack.calls_to("response_url")[-1].raw
     assert "exposed in Slack" in listed and "CWORK" in listed and POSTER in listed
     bot.command(f"check {ci_key}", user_id=OWNER)
     settle(bot)
-    checked = bot.slack.client.calls_to("response_url")[-1].raw
+    checked = bot.slack.calls_to("response_url")[-1].raw
     assert "This key was exposed" in checked and f"deactivate {ci_key} --now" in checked
 
 
@@ -291,21 +291,17 @@ def test_an_interrupted_response_is_finished_later_without_repeats(bot: BotServe
 
     from tests.support.fake_slack import Fault
 
-    bot.slack.client.fail("chat.postMessage", Fault(200, {"ok": False, "error": "not_in_channel"}))  # the thread reply
+    bot.slack.fail("chat.postMessage", Fault(200, {"ok": False, "error": "not_in_channel"}))  # the thread reply
     bot.message(paste(ci_key), user=POSTER, ts=TS)
-    bot.slack.client.wait_posts("CALERTS")
+    bot.slack.wait_posts("CALERTS")
     settle(bot)
     [row] = exposures(bot)
     assert row.reply_ts is None and row.alert_ts and row.owner_told_at and row.done_at is None
     assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 0  # still fresh: maybe in progress
     clock.advance(minutes=5)
     assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 1
-    assert len(bot.slack.client.posts_to("CWORK", in_thread=True)) == 1
-    assert (
-        len(alerts(bot)) == 1
-        and len(bot.slack.client.posts_to(OWNER)) == 1
-        and len(bot.slack.client.posts_to(POSTER)) == 1
-    )
+    assert len(bot.slack.posts_to("CWORK", in_thread=True)) == 1
+    assert len(alerts(bot)) == 1 and len(bot.slack.posts_to(OWNER)) == 1 and len(bot.slack.posts_to(POSTER)) == 1
     assert len(audited(bot)) == 1 and exposures(bot)[0].done_at is not None
     clock.advance(minutes=5)
     assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 0

@@ -47,7 +47,7 @@ def user(iam, name: str, now, *, used: bool = True, days_before_key: int = 30) -
 @pytest.fixture
 def estate(bot: BotServer, iam) -> dict[str, str]:
     now = bot.services.clock()
-    bot.slack.client.add_user(OWNER, email="alice@example.com")
+    bot.slack.add_user(OWNER, email="alice@example.com")
     keys = {name: user(iam, name, now) for name in (*ADMINS, "not-admin", "console")}
     keys["initial"] = user(iam, "initial", now, used=False, days_before_key=0)
     iam.attach_user_policy(UserName="admin-direct", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
@@ -94,9 +94,9 @@ def test_findings_by_every_route_in_dms_and_digest(bot: BotServer, estate: dict[
     admin = next(f for f in report.findings if f.user == "admin-direct")
     assert admin.key_id == estate["admin-direct"] and admin.finding.control == "CIS 1.16"
 
-    (dm,) = [c.raw for c in bot.slack.client.posts_to(OWNER)]
+    (dm,) = [c.raw for c in bot.slack.posts_to(OWNER)]
     assert estate["admin-direct"] in dm and "administrator" in dm and "Identity Center" in dm
-    digest = bot.slack.client.posts_to("CALERTS")[0].raw
+    digest = bot.slack.posts_to("CALERTS")[0].raw
     assert "Key on an administrator (CIS 1.16): 5" in digest
     assert "Console password and access key: 1" in digest
     assert "Key made with its user, never used (CIS 1.11): 1" in digest
@@ -123,12 +123,12 @@ def test_strict_policy_findings_and_no_extra_calls_with_a_fresh_index(make_bot, 
 
 def test_list_and_scan_json_show_them(bot: BotServer, estate: dict[str, str]) -> None:
     bot.command("list admin-group")
-    text = bot.slack.client.wait_calls("response_url")[-1].raw
+    text = bot.slack.wait_calls("response_url")[-1].raw
     assert "IAMFullAccess" in text and "CIS 1.16" in text
     bot.command("list console")
-    assert "Identity Center" in bot.slack.client.wait_calls("response_url", 2)[-1].raw
+    assert "Identity Center" in bot.slack.wait_calls("response_url", 2)[-1].raw
     bot.command("list initial")
-    assert "created with its user and never used" in bot.slack.client.wait_calls("response_url", 3)[-1].raw
+    assert "created with its user and never used" in bot.slack.wait_calls("response_url", 3)[-1].raw
 
     out, err = io.StringIO(), io.StringIO()
     assert run_scan(bot.services.settings, as_json=True, post=False, out=out, err=err) == 1
@@ -143,25 +143,25 @@ def test_list_and_scan_json_show_them(bot: BotServer, estate: dict[str, str]) ->
 def test_approval_says_the_target_is_an_administrator(bot: BotServer, estate: dict[str, str]) -> None:
     bot.command("rotate admin-group", user_id=OWNER)
     rid = filed_id(bot)
-    post = bot.slack.client.posts_to("CAPPROVE")[0].raw
+    post = bot.slack.posts_to("CAPPROVE")[0].raw
     assert "is an administrator" in post and "`IAMFullAccess` through group `iam-admins`" in post
     assert "one more approval" in post
     assert request(bot, rid).approvals_needed == 2
 
     bot.command(f"deactivate {estate['admin-direct']}", user_id=OWNER)  # taking power away: no extra approval
     rid = filed_id(bot, 2)
-    assert "is an administrator" not in bot.slack.client.posts_to("CAPPROVE")[1].raw
+    assert "is an administrator" not in bot.slack.posts_to("CAPPROVE")[1].raw
     assert request(bot, rid).approvals_needed == 1
 
 
 def test_extra_approval_for_administrators_can_be_turned_off(make_bot, aws, iam) -> None:
     bot = make_bot(REQUIRE_EXTRA_APPROVAL_FOR_ADMIN="false")
-    bot.slack.client.add_user(OWNER, email="alice@example.com")
+    bot.slack.add_user(OWNER, email="alice@example.com")
     key = user(iam, "admin-direct", bot.services.clock())
     iam.attach_user_policy(UserName="admin-direct", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     iam.update_access_key(UserName="admin-direct", AccessKeyId=key, Status="Inactive")
     bot.command(f"reactivate {key}", user_id=OWNER)
     rid = filed_id(bot)
-    post = bot.slack.client.posts_to("CAPPROVE")[0].raw
+    post = bot.slack.posts_to("CAPPROVE")[0].raw
     assert "is an administrator" in post and "one more approval" not in post
     assert request(bot, rid).approvals_needed == 1

@@ -49,7 +49,7 @@ def label_values(samples: Samples) -> set[str]:
 
 @pytest.fixture
 def owned_old_key(bot: BotServer, iam) -> str:
-    bot.slack.client.add_user("UALICE", email="alice@example.com")
+    bot.slack.add_user("UALICE", email="alice@example.com")
     iam.create_user(UserName="ci-deployer", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     return key_made(iam, "ci-deployer", 120, bot.services.clock())
 
@@ -58,8 +58,8 @@ def test_a_scrape_after_a_scan_and_an_approval_shows_the_counters_moving(bot: Bo
     before, _ = scrape(bot)
 
     bot.command("scan", user_id="UBOSS")
-    bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
-    bot.slack.client.fail("chat.postMessage", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"}))
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
+    bot.slack.fail("chat.postMessage", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"}))
     bot.command(f"deactivate {owned_old_key} leaving the team")
     rid = filed_id(bot)
     bot.work.idle()

@@ -45,10 +45,10 @@ def policy_bot(make_bot, aws, iam, tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY)
     bot = make_bot(POLICY_FILE=str(path), APPROVER_GROUP="SSECURITY")
-    bot.slack.client.groups["SPAYLEADS"] = ["UPAY"]
-    bot.slack.client.groups["SSECURITY"] = ["USEC"]
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
-    bot.slack.client.add_user("UBOB", email="bob@example.com")
+    bot.slack.groups["SPAYLEADS"] = ["UPAY"]
+    bot.slack.groups["SSECURITY"] = ["USEC"]
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user("UBOB", email="bob@example.com")
     return bot
 
 
@@ -73,7 +73,7 @@ def test_per_account_and_per_tag_approvers(policy_bot, iam) -> None:
     assert wait_ephemeral(bot, "UBOB", "requires a reason")
     bot.command(f"reactivate {pay} new release", user_id="UBOB")
     rid = filed_id(bot)
-    post = bot.slack.client.calls_to("chat.postMessage")[0].raw
+    post = bot.slack.calls_to("chat.postMessage")[0].raw
     assert "rule `prod-payments`: 1 approver from <!subteam^SPAYLEADS>" in post
     assert request(bot, rid).policy_rule == "prod-payments"
     bot.click(ids.APPROVE, rid, "UBOSS")  # an approver by the default rule, not by this one
@@ -96,7 +96,7 @@ def test_owner_as_approver(policy_bot, iam) -> None:
     key = user(iam, bot, "warehouse", team="data")
     bot.command(f"deactivate {key} cleanup", user_id="UBOB")
     rid = filed_id(bot)
-    assert "the owner" in bot.slack.client.calls_to("chat.postMessage")[0].raw
+    assert "the owner" in bot.slack.calls_to("chat.postMessage")[0].raw
     bot.click(ids.APPROVE, rid, "UBOSS")
     assert wait_ephemeral(bot, "UBOSS", "Only approvers")
     bot.click(ids.APPROVE, rid, REQUESTER)  # alice owns `warehouse` per its owner tag
@@ -112,8 +112,8 @@ def test_auto_approval_runs_at_once_and_is_audited(policy_bot, iam) -> None:
     rid = filed_id(bot)
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert status(iam, "ci") == "Inactive" and done.policy_rule == "owners-deactivate-own-keys"
-    assert "Approved by policy" in bot.slack.client.calls_to("chat.postMessage")[0].raw
-    actions = [e.action for e in bot.store.audit.all() if e.request_id == rid]
+    assert "Approved by policy" in bot.slack.calls_to("chat.postMessage")[0].raw
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
     assert actions[0] == "approved_by_policy" and "executed" in actions
     # someone else's deactivation of the same kind of key is not auto-approved
     other = user(iam, bot, "ci2")
@@ -129,8 +129,8 @@ def test_deny_rule_refuses_at_filing(policy_bot, iam) -> None:
     bot.command(f"deactivate {key} please", user_id="UBOB")
     assert wait_ephemeral(bot, "UBOB", "this user is protected")
     assert status(iam, "root-ish") == "Active"
-    assert not bot.slack.client.calls_to("chat.postMessage")
-    refused = [e for e in bot.store.audit.all() if e.action == "refused"]
+    assert not bot.slack.calls_to("chat.postMessage")
+    refused = [e for e in bot.services.audit.all() if e.action == "refused"]
     assert len(refused) == 2 and all("protected" in (e.detail or "") for e in refused)
 
 
@@ -139,7 +139,7 @@ def test_require_reason(policy_bot, iam) -> None:
     key = user(iam, bot, "payments-api", team="payments")
     bot.command(f"deactivate {key}", user_id="UBOB")
     assert wait_ephemeral(bot, "UBOB", "Policy rule `prod-payments` requires a reason")
-    assert not bot.slack.client.calls_to("chat.postMessage")
+    assert not bot.slack.calls_to("chat.postMessage")
     bot.command(f"deactivate {key} rotating vendors", user_id="UBOB")
     assert request(bot, filed_id(bot)).reason == "rotating vendors"
 
@@ -156,13 +156,13 @@ def test_break_glass_rights_follow_the_rule(policy_bot, iam) -> None:
 
 
 def test_fallback_without_a_policy_file(bot, iam) -> None:
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     key = user(iam, bot, "ci")
     bot.command(f"deactivate {key}", user_id="UBOB")
     rid = filed_id(bot)
     filed = request(bot, rid)
     assert filed.policy_rule is None and filed.approvals_needed == 2  # APPROVALS 1, plus one: not the owner
-    assert "rule `" not in bot.slack.client.calls_to("chat.postMessage")[0].raw
+    assert "rule `" not in bot.slack.calls_to("chat.postMessage")[0].raw
     bot.click(ids.APPROVE, rid, "UBOSS")
     bot.click(ids.APPROVE, rid, "UCARL")
     wait_status(bot, rid, Status.SUCCEEDED)
@@ -174,7 +174,7 @@ def housekeeping(bot) -> None:
 
 
 def thread_replies(bot) -> list[str]:
-    return [c.raw for c in bot.slack.client.posts_to("CAPPROVE", in_thread=True)]
+    return [c.raw for c in bot.slack.posts_to("CAPPROVE", in_thread=True)]
 
 
 def test_reminders_and_escalation_follow_the_injected_clock(policy_bot, iam, clock) -> None:
@@ -190,7 +190,7 @@ def test_reminders_and_escalation_follow_the_injected_clock(policy_bot, iam, clo
     housekeeping(bot)  # once only
     [reminder] = thread_replies(bot)
     assert "<!subteam^SPAYLEADS>" in reminder and "waited 4 h" in reminder
-    assert bot.slack.client.posts_to("CAPPROVE", in_thread=True)[0].params["thread_ts"] == request(bot, rid).message_ts
+    assert bot.slack.posts_to("CAPPROVE", in_thread=True)[0].params["thread_ts"] == request(bot, rid).message_ts
     assert [d for d in dms(bot, "UBOB") if ids.NUDGE in d]
     bot.click(ids.APPROVE, rid, "USEC")  # not an approver of this rule before the escalation
     assert wait_ephemeral(bot, "USEC", "Only approvers")
@@ -201,7 +201,7 @@ def test_reminders_and_escalation_follow_the_injected_clock(policy_bot, iam, clo
     assert len(replies) == 2 and "<!subteam^SSECURITY>" in replies[1] and "may now decide" in replies[1]
     bot.click(ids.APPROVE, rid, "USEC")
     wait_status(bot, rid, Status.SUCCEEDED)
-    actions = [e.action for e in bot.store.audit.all() if e.request_id == rid]
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
     assert actions.count("reminded") == 1 and actions.count("escalated") == 1
     clock.advance(hours=20)
     housekeeping(bot)
@@ -225,14 +225,14 @@ def test_nudge_at_most_once_an_hour(policy_bot, iam, clock) -> None:
     assert len(thread_replies(bot)) == 1
     clock.advance(minutes=2)
     bot.click(ids.NUDGE, rid, "UBOB", channel="DUBOB")
-    bot.slack.client.wait_for(lambda _: len(thread_replies(bot)) == 2)
+    bot.slack.wait_for(lambda _: len(thread_replies(bot)) == 2)
     bot.click(ids.APPROVE, rid, "UBOSS")
     wait_status(bot, rid, Status.SUCCEEDED)
     clock.advance(hours=2)
     bot.click(ids.NUDGE, rid, "UBOB", channel="DUBOB")
     assert wait_ephemeral(bot, "UBOB", "nobody left to nudge")
     assert len(thread_replies(bot)) == 2
-    actions = [e.action for e in bot.store.audit.all() if e.request_id == rid]
+    actions = [e.action for e in bot.services.audit.all() if e.request_id == rid]
     assert actions.count("nudged") == 2 and actions.count("refused") == 1
 
 

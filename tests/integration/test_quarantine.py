@@ -37,7 +37,7 @@ def user_with_key(iam, name: str, now, *, active: bool = True) -> str:
 @pytest.fixture
 def estate(bot: BotServer, iam) -> dict[str, str]:
     now = bot.services.clock()
-    bot.slack.client.add_user(OWNER, email="alice@example.com")
+    bot.slack.add_user(OWNER, email="alice@example.com")
     keys = {name: user_with_key(iam, name, now) for name in ("leaked-v1", "leaked-v2", "leaked-v3", "grouped", "clean")}
     keys["leaked-inactive"] = user_with_key(iam, "leaked-inactive", now, active=False)
     for name, policy in (("leaked-v1", V1), ("leaked-v2", V2), ("leaked-v3", V3), ("leaked-inactive", V3)):
@@ -68,14 +68,14 @@ def test_quarantine_is_critical_in_the_dm_and_digest_with_deactivate_now_and_rot
     assert f"`{V3}`" in v3.finding.message and "not Keywarden" in v3.finding.message
     assert "not Keywarden" not in quarantined["leaked-v2"].finding.message  # V3 alone stops the user
 
-    (dm,) = bot.slack.client.posts_to(OWNER)
+    (dm,) = bot.slack.posts_to(OWNER)
     for name in ("leaked-v1", "leaked-v2", "leaked-v3"):
         value = f"default|{estate[name]}"
         assert (ids.EXPOSURE_DEACTIVATE, value) in buttons(dm) and (ids.EXPOSURE_ROTATE, value) in buttons(dm)
         assert (ids.ALERT_DEACTIVATE, value) not in buttons(dm)
     assert "Deactivate now" in dm.raw and "V3 stops the user itself from creating or changing keys" in dm.raw
 
-    digest = bot.slack.client.posts_to("CALERTS")[0]
+    digest = bot.slack.posts_to("CALERTS")[0]
     assert "Quarantined by AWS: 3" in digest.raw and "not Keywarden" in digest.raw
     assert {v for a, v in buttons(digest) if a == ids.EXPOSURE_DEACTIVATE} == {
         f"default|{estate[n]}" for n in ("leaked-v1", "leaked-v2", "leaked-v3")
@@ -90,27 +90,27 @@ def test_deactivate_now_from_the_digest_and_rotate_from_the_dm(bot: BotServer, e
     value = f"default|{estate['leaked-v3']}"
     bot.click(ids.EXPOSURE_ROTATE, value, OWNER, channel=f"D{OWNER}")
     bot.work.idle()
-    assert any("rotate" in c.raw.lower() and "leaked-v3" in c.raw for c in bot.slack.client.posts_to("CAPPROVE"))
+    assert any("rotate" in c.raw.lower() and "leaked-v3" in c.raw for c in bot.slack.posts_to("CAPPROVE"))
     bot.click(ids.EXPOSURE_DEACTIVATE, value, BOSS, channel="CALERTS")
     bot.work.idle()
     assert iam.list_access_keys(UserName="leaked-v3")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    assert "Break-glass" in bot.slack.client.calls_to("response_url")[-1].raw
+    assert "Break-glass" in bot.slack.calls_to("response_url")[-1].raw
     report, _ = bot.services.scan(post=False)
     assert "leaked-v3" not in {f.user for f in report.findings if f.code == AWS_QUARANTINE}  # only active keys
 
 
 def test_list_and_check_show_the_quarantine(bot: BotServer, estate: dict[str, str]) -> None:
     bot.command("list leaked-v3", user_id=OWNER)  # before any scan: the finding, from the index
-    assert f"`{V3}`" in bot.slack.client.wait_calls("response_url")[-1].raw
+    assert f"`{V3}`" in bot.slack.wait_calls("response_url")[-1].raw
     bot.services.scan(post=True)  # the scan remembers since when
     key = estate["leaked-v3"]
     bot.command("list leaked-v3", user_id=OWNER)
-    listed = bot.slack.client.wait_calls("response_url", 2)[-1].raw
+    listed = bot.slack.wait_calls("response_url", 2)[-1].raw
     assert f"`{V3}`" in listed and "AWS quarantined default:leaked-v3" in listed and "first seen by the scan" in listed
     bot.command(f"check {key}", user_id=OWNER)
-    checked = bot.slack.client.wait_calls("response_url", 3)[-1].raw
+    checked = bot.slack.wait_calls("response_url", 3)[-1].raw
     assert "quarantined by AWS" in checked and f"deactivate {key} --now" in checked and f"rotate {key}" in checked
     assert "AccessDenied" in checked  # why a tool may fail with a quarantined key
 
     bot.command("list clean", user_id=OWNER)
-    assert "quarantined" not in bot.slack.client.wait_calls("response_url", 4)[-1].raw
+    assert "quarantined" not in bot.slack.wait_calls("response_url", 4)[-1].raw

@@ -57,7 +57,7 @@ def update_calls(services: Services) -> list[str]:
 
 
 def audit_trail(bot: BotServer, rid: str) -> list[tuple[str, str, str]]:
-    return [(e.actor, e.action, e.detail) for e in bot.store.audit.all() if e.request_id == rid]
+    return [(e.actor, e.action, e.detail) for e in bot.services.audit.all() if e.request_id == rid]
 
 
 def test_full_rotation(bot: BotServer, iam, old: tuple[str, str], clock: Clock) -> None:
@@ -65,7 +65,7 @@ def test_full_rotation(bot: BotServer, iam, old: tuple[str, str], clock: Clock) 
     assert "rotations" in jobs(bot.services)
     bot.command("rotate ci quarterly rotation")
     rid = filed_id(bot)
-    post = bot.slack.client.calls_to("chat.postMessage")[0].raw
+    post = bot.slack.calls_to("chat.postMessage")[0].raw
     plan_dates = [f"{clock() + timedelta(days=d):%Y-%m-%d}" for d in (3.5, 6, 7, 14)]
     assert "Rotation plan" in post and old_id in post and all(d in post for d in plan_dates)
     assert request(bot, rid).key_id == old_id
@@ -75,11 +75,7 @@ def test_full_rotation(bot: BotServer, iam, old: tuple[str, str], clock: Clock) 
     bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE", trigger_id="T-reveal")
     done = wait_status(bot, rid, Status.SUCCEEDED)
     new_id = done.new_key_id
-    assert (
-        new_id
-        and bot.slack.client.wait_calls("views.update")
-        and new_id in bot.slack.client.calls_to("views.update")[0].raw
-    )
+    assert new_id and bot.slack.wait_calls("views.update") and new_id in bot.slack.calls_to("views.update")[0].raw
     r = wait_rotation(bot, rid, S.GRACE)
     assert (r.old_key_id, r.new_key_id, r.owner, r.created_at) == (old_id, new_id, REQUESTER, clock())
     assert (r.grace_ends_at, r.stall_at) == (clock() + timedelta(days=7), clock() + timedelta(days=14))
@@ -169,7 +165,7 @@ def test_an_old_key_still_in_use_is_not_deactivated(bot: BotServer, iam, old: tu
     clock.advance(days=6)  # 14 days after the new key was created
     assert bot.services.rotations.advance_due() == 1
     assert rotation(bot, rid).state is S.STALLED
-    stalled = [c.raw for c in bot.slack.client.calls_to("chat.postMessage") if c.params.get("channel") == "CAPPROVE"]
+    stalled = [c.raw for c in bot.slack.calls_to("chat.postMessage") if c.params.get("channel") == "CAPPROVE"]
     assert "is stalled" in stalled[-1] and old_id in stalled[-1] and REQUESTER in stalled[-1]
     assert owner_dms(bot, "the approvers have been told")
     clock.advance(days=1)
@@ -190,7 +186,7 @@ def test_reactivate_rolls_back(bot: BotServer, iam, old: tuple[str, str], clock:
     bot.click(ids.ROLLBACK, rid, MALLORY, channel="DALICE")
     assert wait_ephemeral(bot, MALLORY, "Only the rotation's owner or an approver")
     assert key_statuses(iam)[old_id] == "Inactive"
-    refused = [e for e in bot.store.audit.all() if e.action == "refused"]
+    refused = [e for e in bot.services.audit.all() if e.action == "refused"]
     assert [(e.actor, e.request_id, e.detail.split(":")[0]) for e in refused] == [(MALLORY, rid, "roll back")]
     bot.click(ids.ROLLBACK, rid, who, channel="DALICE")
     assert wait_ephemeral(bot, who, f"Rotation {rid} is rolled back")
@@ -214,7 +210,7 @@ def test_an_inactive_second_key_is_deleted_first(bot: BotServer, iam, old: tuple
     iam.update_access_key(UserName="ci", AccessKeyId=spare, Status="Inactive")
     bot.command("rotate ci")
     rid = filed_id(bot)
-    post = bot.slack.client.calls_to("chat.postMessage")[0].raw
+    post = bot.slack.calls_to("chat.postMessage")[0].raw
     assert f"the inactive key `{spare}` is deleted right before the new key is created" in post
     assert request(bot, rid).key_id == old_id
 
@@ -224,7 +220,7 @@ def test_an_inactive_second_key_is_deleted_first(bot: BotServer, iam, old: tuple
     bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE")
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert key_statuses(iam) == {old_id: "Active", done.new_key_id: "Active"}
-    revealed = next(e for e in bot.store.audit.all() if e.request_id == rid and e.action == "revealed")
+    revealed = next(e for e in bot.services.audit.all() if e.request_id == rid and e.action == "revealed")
     assert f"inactive key `{spare}` deleted first" in revealed.detail
     assert wait_rotation(bot, rid, S.GRACE).old_key_id == old_id
 
@@ -237,12 +233,11 @@ def test_two_active_keys_are_refused_before_any_request(
     bot.command("rotate ci")
     assert wait_ephemeral(bot, REQUESTER, "has two active keys")
     bot.command(f"rotate {old_id}")
-    bot.slack.client.wait_for(lambda calls: len([c for c in calls if c.method == "response_url"]) >= 2)
+    bot.slack.wait_for(lambda calls: len([c for c in calls if c.method == "response_url"]) >= 2)
     assert all(
-        "has two active keys" in e and "`deactivate`" in e
-        for e in [c.raw for c in bot.slack.client.calls_to("response_url")]
+        "has two active keys" in e and "`deactivate`" in e for e in [c.raw for c in bot.slack.calls_to("response_url")]
     )
-    assert bot.slack.client.calls_to("chat.postMessage") == []
+    assert bot.slack.calls_to("chat.postMessage") == []
     assert bot.services.approvals.open_requests(REQUESTER) == []
     assert key_statuses(iam) == {old_id: "Active", second: "Active"}
 
@@ -253,7 +248,7 @@ def test_a_user_in_rotation_is_not_rotated_again(bot: BotServer, iam, old: tuple
     bot.services.rotations.advance_due()  # old key inactive: a second rotation would delete it as its first step
     bot.command("rotate ci")
     assert wait_ephemeral(bot, REQUESTER, f"is already being rotated ({rid}")
-    assert len([c for c in bot.slack.client.calls_to("chat.postMessage") if c.params.get("channel") == "CAPPROVE"]) == 1
+    assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.params.get("channel") == "CAPPROVE"]) == 1
 
 
 def _advance_together(*instances: Services) -> list[BaseException]:
@@ -279,7 +274,7 @@ def _advance_together(*instances: Services) -> list[BaseException]:
 def test_concurrent_advance_deactivates_once(make_bot, make_services, aws, iam, clock: Clock) -> None:
     bot = make_bot()
     other = make_services()  # a second process on the same database
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     old_id = key_made(iam, "ci", 100, clock())
     rid = rotate(bot)
@@ -411,7 +406,7 @@ def test_break_glass_on_the_old_key_ends_the_rotation_and_reactivate_cannot_undo
     clock.advance(days=2)  # in the grace period
     bot.command(f"deactivate {old_id} --now seen in a public repo", user_id=BOSS)
     assert wait_ephemeral(bot, BOSS, "Break-glass")
-    glass = next(e.request_id for e in bot.store.audit.all() if e.action == "break_glass")
+    glass = next(e.request_id for e in bot.services.audit.all() if e.action == "break_glass")
     r = wait_rotation(bot, rid, S.CANCELLED)
     assert f"by request {glass}" in (r.note or "")
     assert wait_owner_dm(bot, f"file `reactivate {old_id}`")

@@ -26,8 +26,8 @@ from tests.support.harness import BotServer
 def estate(bot: BotServer, iam) -> dict[str, str]:
     """A small account with one key for every kind of finding, owned by people Slack knows (or not)."""
     now = bot.services.clock()
-    bot.slack.client.add_user("UALICE", email="alice@example.com")
-    bot.slack.client.add_user("UBOB", email="bob@example.com")
+    bot.slack.add_user("UALICE", email="alice@example.com")
+    bot.slack.add_user("UBOB", email="bob@example.com")
     tagged(iam, "old-svc", owner="Alice@Example.com")
     tagged(iam, "warn-svc", owner="UBOB")
     tagged(iam, "fresh-svc", owner="alice@example.com")
@@ -56,7 +56,7 @@ def codes(report) -> set[tuple[str, str]]:
 
 
 def digests(bot: BotServer) -> list:
-    return bot.slack.client.posts_to("CALERTS")
+    return bot.slack.posts_to("CALERTS")
 
 
 def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: dict[str, str]) -> None:
@@ -75,11 +75,7 @@ def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: d
     users_with_findings = len({f.user for f in report.findings})
     assert report.iam_calls <= 5 + users_with_findings
 
-    dms = {
-        c.params["channel"]: c.raw
-        for c in bot.slack.client.calls_to("chat.postMessage")
-        if c.params["channel"][0] == "U"
-    }
+    dms = {c.params["channel"]: c.raw for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"][0] == "U"}
     assert set(dms) == {"UALICE", "UBOB"}  # one DM per owner, resolved by email and by Slack id
     assert estate["old"] in dms["UALICE"] and estate["fresh"] not in dms["UALICE"]
     assert estate["warn"] in dms["UBOB"] and estate["left"] in dms["UBOB"]
@@ -91,12 +87,12 @@ def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: d
     text = digest.raw
     assert "ghost@example.com" in text and "matches no Slack user" in text
     assert "no owner tag" in text and "1 exempt" in text
-    thread = bot.slack.client.posts_to("CALERTS", in_thread=True)
+    thread = bot.slack.posts_to("CALERTS", in_thread=True)
     assert len(thread) == 1 and estate["ghost"] in thread[0].raw
 
-    calls_before = len(bot.slack.client.calls)
+    calls_before = len(bot.slack.calls)
     _, again = bot.services.scan(post=True)
-    new_calls = bot.slack.client.calls[calls_before:]
+    new_calls = bot.slack.calls[calls_before:]
     assert [c.method for c in new_calls if c.method != "users.lookupByEmail"] == ["chat.postMessage"]
     assert new_calls[-1].params["channel"] == "CALERTS" and again.owners_messaged == 0
 
@@ -131,13 +127,11 @@ def test_key_ids_seen_before_spare_list_access_keys(bot: BotServer, estate: dict
 def test_reminders_come_back_after_the_interval_and_when_worse(bot: BotServer, estate, clock) -> None:
     bot.services.scan(post=True)
     clock.advance(days=6)  # warn-svc's key is now 91 days old: worse (reminder -> overdue)
-    calls_before = len(bot.slack.client.calls)
+    calls_before = len(bot.slack.calls)
     report, delivery = bot.services.scan(post=True)
     assert (estate["warn"], KEY_TOO_OLD) in codes(report)
     dms = [
-        c
-        for c in bot.slack.client.calls[calls_before:]
-        if c.method == "chat.postMessage" and c.params["channel"][0] == "U"
+        c for c in bot.slack.calls[calls_before:] if c.method == "chat.postMessage" and c.params["channel"][0] == "U"
     ]
     assert [c.params["channel"] for c in dms] == ["UBOB"]
     clock.advance(days=2)
@@ -156,31 +150,27 @@ def test_resolved_findings_are_counted(bot: BotServer, estate, iam) -> None:
 def test_snooze_silences_a_key(bot: BotServer, estate, clock) -> None:
     bot.services.scan(post=True)
     bot.click(ids.ALERT_SNOOZE, f"default|{estate['old']}", "UBOB", channel="DUBOB")
-    reply = bot.slack.client.wait_for(lambda calls: [c for c in calls if c.method == "response_url"])[0]
+    reply = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url"])[0]
     assert "Only the key's owner or an approver" in reply.raw
     bot.click(ids.ALERT_SNOOZE, f"default|{estate['old']}", "UALICE", channel="DALICE")
-    bot.slack.client.wait_for(
-        lambda calls: [c for c in calls if c.method == "response_url" and "snoozed until" in c.raw]
-    )
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "snoozed until" in c.raw])
     clock.advance(days=6)
     report, _ = bot.services.scan(post=True)
     assert all(f.snoozed for f in report.findings if f.key_id == estate["old"])
     assert "2 snoozed" in digests(bot)[-1].raw  # too old and unused: two findings on one key
     clock.advance(days=2)  # the snooze is over, and so is the reminder interval
-    before = len(bot.slack.client.calls)
+    before = len(bot.slack.calls)
     report, _ = bot.services.scan(post=True)
     assert not any(f.snoozed for f in report.findings)
-    assert [c for c in bot.slack.client.calls[before:] if c.params.get("channel") == "UALICE"]
+    assert [c for c in bot.slack.calls[before:] if c.params.get("channel") == "UALICE"]
 
 
 def test_alert_deactivate_button_files_a_request(bot: BotServer, estate) -> None:
     bot.services.scan(post=True)
     bot.click(ids.ALERT_DEACTIVATE, f"default|{estate['old']}", "UALICE", channel="DALICE")
-    filed = bot.slack.client.wait_for(
-        lambda calls: [c for c in calls if c.method == "response_url" and "filed" in c.raw]
-    )
+    filed = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "filed" in c.raw])
     assert estate["old"] in filed[0].raw
-    approvals = [c for c in bot.slack.client.calls_to("chat.postMessage") if c.params["channel"] == "CAPPROVE"]
+    approvals = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "CAPPROVE"]
     assert approvals and estate["old"] in approvals[0].raw
 
 
@@ -194,14 +184,14 @@ def test_configured_exemptions(make_bot, aws, iam, slack) -> None:
 
 
 def test_rate_limited_digest_is_retried(bot: BotServer, estate) -> None:
-    bot.slack.client.fail("chat.postMessage", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
+    bot.slack.fail("chat.postMessage", Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
     _, delivery = bot.services.scan(post=True)
     assert delivery.digest_posted and len(digests(bot)) == 1
-    assert bot.slack.client.attempts["chat.postMessage"] > len(bot.slack.client.calls_to("chat.postMessage"))
+    assert bot.slack.attempts["chat.postMessage"] > len(bot.slack.calls_to("chat.postMessage"))
 
 
 def test_failed_dm_is_sent_at_the_next_scan(bot: BotServer, estate) -> None:
-    bot.slack.client.fail("chat.postMessage", *[Fault(200, {"ok": False, "error": "channel_not_found"})])
+    bot.slack.fail("chat.postMessage", *[Fault(200, {"ok": False, "error": "channel_not_found"})])
     _, first = bot.services.scan(post=True)
     assert first.failed_dms == 1 and first.owners_messaged == 1
     _, second = bot.services.scan(post=True)
@@ -258,11 +248,9 @@ def _assumed(role_arn: str) -> dict[str, str]:
 
 def test_scan_command_is_for_approvers(bot: BotServer, estate) -> None:
     bot.command("scan")
-    assert "Only approvers" in bot.slack.client.wait_calls("response_url")[0].raw
+    assert "Only approvers" in bot.slack.wait_calls("response_url")[0].raw
     bot.command("scan", user_id="UBOSS")
-    done = bot.slack.client.wait_for(
-        lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw]
-    )
+    done = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
     assert "digest posted" in done[0].raw and len(digests(bot)) == 1
 
 
@@ -282,7 +270,7 @@ def test_reused_report_does_not_bring_back_what_keywarden_changed(bot: BotServer
 
     # Keywarden changes two keys: a break-glass deactivation, and an approved deletion.
     bot.command(f"deactivate {estate['old']} --now leaked in a gist", user_id="UBOSS")
-    bot.slack.client.wait_for(lambda _: key_status(iam, "old-svc", estate["old"]) == "Inactive")
+    bot.slack.wait_for(lambda _: key_status(iam, "old-svc", estate["old"]) == "Inactive")
     bot.command(f"delete {estate['left']} not needed any more", user_id="UBOB")
     rid = filed_id(bot, 2)  # the first post in the approval channel was the break-glass notice
     bot.click(ids.APPROVE, rid, "UBOSS")
@@ -303,7 +291,7 @@ def test_reused_report_does_not_bring_back_what_keywarden_changed(bot: BotServer
     assert not any(f.subject.startswith("left-svc#") for f in second.findings)
     # Both users were listed again, although their key ids were known from the first scan.
     assert bot.services.aws.account("default").calls["iam:ListAccessKeys"] - listed_before == 2
-    alice = [c.raw for c in bot.slack.client.posts_to("UALICE")]
+    alice = [c.raw for c in bot.slack.posts_to("UALICE")]
     assert not any("Older than the limit" in dm for dm in alice[1:])
 
 
@@ -332,14 +320,14 @@ def test_a_change_made_during_the_scan_is_seen_before_alerting(bot: BotServer, e
         if not changed.is_set():
             changed.set()
             bot.command(f"deactivate {estate['old']} --now leaked", user_id="UBOSS")
-            bot.slack.client.wait_for(lambda _: [r for r in bot.store.audit.all() if r.action == "executed"])
+            bot.slack.wait_for(lambda _: [r for r in bot.services.audit.all() if r.action == "executed"])
 
     client.client("iam").meta.events.register("after-call.iam.GetAccountSummary", break_glass_now)
     report, _ = bot.services.scan(post=True)
     assert changed.is_set() and key_status(iam, "old-svc", estate["old"]) == "Inactive"
     found = codes(report)
     assert (estate["old"], KEY_TOO_OLD) not in found and (estate["old"], INACTIVE_KEY) in found
-    alice = " ".join(c.raw for c in bot.slack.client.posts_to("UALICE"))
+    alice = " ".join(c.raw for c in bot.slack.posts_to("UALICE"))
     assert "Older than the limit" not in alice
 
 
@@ -371,13 +359,13 @@ def test_an_owner_tag_holding_a_slack_user_id_gets_the_scan_dm(bot: BotServer, i
     """The ownership index keeps owner tags lower-case (for matching emails); the scan resolves the tag as
     written, so a Slack user id (upper-case, as SlackDirectory.user_id_for requires) still reaches its owner."""
     now = bot.services.clock()
-    bot.slack.client.add_user("U024BE7LH", email="lee@example.com")
-    bot.slack.client.add_user("W012A3CDE", email="grid@example.com")  # an Enterprise Grid id
+    bot.slack.add_user("U024BE7LH", email="lee@example.com")
+    bot.slack.add_user("W012A3CDE", email="grid@example.com")  # an Enterprise Grid id
     tagged(iam, "lee-svc", owner="U024BE7LH")
     tagged(iam, "grid-svc", owner=" W012A3CDE ")
     keys = {"lee": make_key(iam, "lee-svc", 120, now), "grid": make_key(iam, "grid-svc", 120, now)}
     _, delivery = bot.services.scan(post=True)
     assert bot.services.index.get("default", "lee-svc").owner == "u024be7lh"  # what the suspicion rests on
-    assert keys["lee"] in bot.slack.client.posts_to("U024BE7LH")[0].raw
-    assert keys["grid"] in bot.slack.client.posts_to("W012A3CDE")[0].raw
+    assert keys["lee"] in bot.slack.posts_to("U024BE7LH")[0].raw
+    assert keys["grid"] in bot.slack.posts_to("W012A3CDE")[0].raw
     assert delivery.owners_messaged == 2 and "matches no Slack user" not in digests(bot)[0].raw

@@ -12,7 +12,7 @@ from tests.support.harness import BotServer
 
 
 def _reply(bot: BotServer, user_id: str = "UALICE") -> str:
-    call = bot.slack.client.wait_calls("response_url")[-1]
+    call = bot.slack.wait_calls("response_url")[-1]
     assert call.path.endswith(user_id)
     return call.raw
 
@@ -49,7 +49,7 @@ def test_forged_and_stale_requests_are_refused(bot: BotServer) -> None:
     altered = bot.signed_headers(body)
     assert bot.post(body.replace("list", "help"), altered).status == 401
     assert bot.post(body, {"Content-Type": "application/x-www-form-urlencoded"}).status == 401
-    assert bot.slack.client.calls == []
+    assert bot.slack.calls == []
     with bot.services.db.session() as s:
         assert s.scalar(select(func.count()).select_from(AuditEvent)) == 0
 
@@ -83,7 +83,7 @@ def test_list_shows_keys_ages_last_use_and_findings(bot: BotServer, iam) -> None
 
 
 def test_list_without_user_shows_the_callers_users(bot: BotServer, iam) -> None:
-    bot.slack.client.add_user("UALICE", email="Alice@Example.com")
+    bot.slack.add_user("UALICE", email="Alice@Example.com")
     iam.create_user(UserName="alice-ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     iam.create_user(UserName="alice-svc", Tags=[{"Key": "owner", "Value": "UALICE"}])
     iam.create_user(UserName="bob-ci", Tags=[{"Key": "owner", "Value": "bob@example.com"}])
@@ -96,7 +96,7 @@ def test_list_without_user_shows_the_callers_users(bot: BotServer, iam) -> None:
 
 
 def test_list_when_caller_owns_nothing(bot: BotServer, iam) -> None:
-    bot.slack.client.add_user("UALICE", email="alice@example.com")
+    bot.slack.add_user("UALICE", email="alice@example.com")
     iam.create_user(UserName="bob-ci", Tags=[{"Key": "owner", "Value": "bob@example.com"}])
     bot.command("list")
     assert "You own no IAM users" in _reply(bot)
@@ -133,9 +133,9 @@ def test_check_of_bad_forms(bot: BotServer, aws) -> None:
     text = _reply(bot)
     assert "temporary key from STS" in text
     bot.command("check AKIA123")
-    assert "7 characters long" in bot.slack.client.wait_calls("response_url", 2)[-1].raw
+    assert "7 characters long" in bot.slack.wait_calls("response_url", 2)[-1].raw
     bot.command("check AKIA12345678901234$%")
-    assert "characters that never appear" in bot.slack.client.wait_calls("response_url", 3)[-1].raw
+    assert "characters that never appear" in bot.slack.wait_calls("response_url", 3)[-1].raw
 
 
 def test_check_inactive_key_and_missing_key(bot: BotServer, iam) -> None:
@@ -146,16 +146,16 @@ def test_check_inactive_key_and_missing_key(bot: BotServer, iam) -> None:
     text = _reply(bot)
     assert "*Inactive*" in text and f"reactivate {key}" in text
     bot.command("check AKIAZZZZZZZZZZZZZZZZ")
-    assert "was not found in any configured account" in bot.slack.client.wait_calls("response_url", 2)[-1].raw
+    assert "was not found in any configured account" in bot.slack.wait_calls("response_url", 2)[-1].raw
 
 
 def test_check_key_whose_user_no_longer_exists(bot: BotServer, iam) -> None:
     iam.create_user(UserName="temp-user")
     key = key_made(iam, "temp-user", 10, bot.services.clock())
     bot.command("list temp-user")
-    bot.slack.client.wait_calls("response_url")
+    bot.slack.wait_calls("response_url")
     iam.delete_access_key(UserName="temp-user", AccessKeyId=key)
     iam.delete_user(UserName="temp-user")
     bot.command(f"check {key}")
-    text = bot.slack.client.wait_calls("response_url", 2)[-1].raw
+    text = bot.slack.wait_calls("response_url", 2)[-1].raw
     assert "temp-user" in text and "no longer exists" in text

@@ -47,7 +47,7 @@ def test_every_event_gets_200(bot: BotServer, event: dict) -> None:
     }
     assert bot.post(body, retry).status == 200
     bot.work.idle()
-    methods = {c.method for c in bot.slack.client.calls} - {"auth.test"}  # Bolt learns its own bot id once
+    methods = {c.method for c in bot.slack.calls} - {"auth.test"}  # Bolt learns its own bot id once
     if event["type"] == "app_home_opened":  # handled: the Home is published, nothing else is posted
         assert "views.publish" in methods and methods <= {"views.publish", "users.info", "usergroups.users.list"}
     else:
@@ -87,7 +87,7 @@ def shown(call: Call) -> str:
 
 
 def everything_shown(bot: BotServer) -> str:
-    return "\n".join(shown(c) for c in bot.slack.client.calls if c.method in SHOWN)
+    return "\n".join(shown(c) for c in bot.slack.calls if c.method in SHOWN)
 
 
 SHOWN = {"chat.postMessage", "chat.update", "response_url", "views.open", "views.update"}
@@ -99,7 +99,7 @@ def _no_live_markup(text: str) -> None:
 
 
 def test_typed_text_is_escaped_everywhere_it_is_shown(bot: BotServer, iam) -> None:
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     key = key_made(iam, "ci", 30, bot.services.clock())
     other = key_made(iam, "ci", 10, bot.services.clock())
@@ -107,17 +107,17 @@ def test_typed_text_is_escaped_everywhere_it_is_shown(bot: BotServer, iam) -> No
     # A reason typed after the slash command, in the approval channel
     bot.command(f"deactivate {key} {INJECTION}")
     rid = filed_id(bot)
-    approval = shown(bot.slack.client.posts_to("CAPPROVE")[0])
+    approval = shown(bot.slack.posts_to("CAPPROVE")[0])
     assert INERT in approval and f"<@{REQUESTER}>" in approval  # our own mention still works
     # A deny reason from the form, in the approval message and the requester's DM
     metadata = json.dumps({"request_id": rid})
     deny_reason = "<!here> call <tel:123|me> & <@UBOSS>"
     bot.submit_view(ids.DENY_MODAL, {ids.BLOCK_REASON: {ids.INPUT: {"value": deny_reason}}}, BOSS, metadata)
     wait_status(bot, rid, Status.DENIED)
-    bot.slack.client.wait_for(lambda calls: request(bot, rid).notified_status == "denied")
+    bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "denied")
     escaped_deny = "&lt;!here&gt; call &lt;tel:123|me&gt; &amp; &lt;@UBOSS&gt;"
-    assert escaped_deny in shown(bot.slack.client.calls_to("chat.update")[-1])
-    assert escaped_deny in "\n".join(shown(c) for c in bot.slack.client.calls if c.params.get("channel") == REQUESTER)
+    assert escaped_deny in shown(bot.slack.calls_to("chat.update")[-1])
+    assert escaped_deny in "\n".join(shown(c) for c in bot.slack.calls if c.params.get("channel") == REQUESTER)
 
     # A reason typed into the request form
     values = {
@@ -127,27 +127,21 @@ def test_typed_text_is_escaped_everywhere_it_is_shown(bot: BotServer, iam) -> No
     }
     bot.submit_view(ids.REQUEST_MODAL, values, REQUESTER)
     filed_id(bot, 2)
-    assert "&lt;!everyone&gt; urgent" in shown(bot.slack.client.posts_to("CAPPROVE")[1])
+    assert "&lt;!everyone&gt; urgent" in shown(bot.slack.posts_to("CAPPROVE")[1])
 
     # A break-glass reason, announced to the approvers
     bot.command(f"deactivate {key} --now {INJECTION}", user_id=BOSS)
-    notice = bot.slack.client.wait_for(
-        lambda _: [c for c in bot.slack.client.posts_to("CAPPROVE") if "Break-glass" in c.raw]
-    )
+    notice = bot.slack.wait_for(lambda _: [c for c in bot.slack.posts_to("CAPPROVE") if "Break-glass" in c.raw])
     assert INERT in shown(notice[0])
 
     # Names typed by people, quoted back in replies: in the ack, and after it
     assert "`&lt;!channel&gt;` is not a valid IAM user name" in bot.command("list <!channel>").json()["text"]
     bot.command("check <!here>AKIA")
-    assert bot.slack.client.wait_for(
-        lambda _: [c for c in bot.slack.client.calls_to("response_url") if "lt;!here" in shown(c)]
-    )
+    assert bot.slack.wait_for(lambda _: [c for c in bot.slack.calls_to("response_url") if "lt;!here" in shown(c)])
 
     # The audit log, which holds every reason
     bot.command("audit ci", user_id=BOSS)
-    audit = bot.slack.client.wait_for(
-        lambda _: [c for c in bot.slack.client.calls_to("response_url") if "Recent audit" in shown(c)]
-    )
+    audit = bot.slack.wait_for(lambda _: [c for c in bot.slack.calls_to("response_url") if "Recent audit" in shown(c)])
     assert INERT in shown(audit[0])
 
     bot.work.idle()
@@ -158,19 +152,17 @@ def test_typed_text_is_escaped_everywhere_it_is_shown(bot: BotServer, iam) -> No
 
 
 def _dm_posts(bot: BotServer) -> list[Call]:
-    return bot.slack.client.posts_to(REQUESTER)
+    return bot.slack.posts_to(REQUESTER)
 
 
 def _dm_updates(bot: BotServer, ts: str) -> list[Call]:
     return [
-        c
-        for c in bot.slack.client.calls_to("chat.update")
-        if c.params.get("channel") == REQUESTER and c.params["ts"] == ts
+        c for c in bot.slack.calls_to("chat.update") if c.params.get("channel") == REQUESTER and c.params["ts"] == ts
     ]
 
 
 def test_one_dm_per_request_updated_in_place(bot: BotServer, iam, clock) -> None:
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     key = key_made(iam, "ci", 30, bot.services.clock())
 
@@ -179,7 +171,7 @@ def test_one_dm_per_request_updated_in_place(bot: BotServer, iam, clock) -> None
     rid = filed_id(bot)
     bot.click(ids.APPROVE, rid, BOSS)
     wait_status(bot, rid, Status.SUCCEEDED)
-    bot.slack.client.wait_for(lambda _: request(bot, rid).notified_status == "succeeded")
+    bot.slack.wait_for(lambda _: request(bot, rid).notified_status == "succeeded")
     [dm] = _dm_posts(bot)
     assert "approved" in dm.params["text"]
     done = _dm_updates(bot, request(bot, rid).dm_ts)
@@ -189,10 +181,10 @@ def test_one_dm_per_request_updated_in_place(bot: BotServer, iam, clock) -> None
     bot.command("create ci")
     create = filed_id(bot, 2)
     bot.click(ids.APPROVE, create, BOSS)
-    bot.slack.client.wait_for(lambda _: len(_dm_posts(bot)) == 2 and ids.REVEAL in _dm_posts(bot)[1].raw)
+    bot.slack.wait_for(lambda _: len(_dm_posts(bot)) == 2 and ids.REVEAL in _dm_posts(bot)[1].raw)
     bot.click(ids.REVEAL, create, REQUESTER)
     wait_status(bot, create, Status.SUCCEEDED)
-    bot.slack.client.wait_for(lambda _: request(bot, create).notified_status == "succeeded")
+    bot.slack.wait_for(lambda _: request(bot, create).notified_status == "succeeded")
     assert len(_dm_posts(bot)) == 2
     assert "Done" in _dm_updates(bot, request(bot, create).dm_ts)[-1].raw
 
@@ -201,7 +193,7 @@ def test_one_dm_per_request_updated_in_place(bot: BotServer, iam, clock) -> None
     bot.command("create ci")
     late = filed_id(bot, 3)
     bot.click(ids.APPROVE, late, BOSS)
-    bot.slack.client.wait_for(lambda _: len(_dm_posts(bot)) == 3)
+    bot.slack.wait_for(lambda _: len(_dm_posts(bot)) == 3)
     clock.advance(hours=25)
     assert bot.services.approvals.expire_due() == 1
     assert len(_dm_posts(bot)) == 4 and "Expired" in _dm_posts(bot)[3].raw
@@ -236,13 +228,13 @@ class HangingAws:
 
 
 def test_modals_open_while_every_worker_waits_on_aws(bot: BotServer, iam) -> None:
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     key = key_made(iam, "ci", 30, bot.services.clock())
     bot.command("create ci")
     create = filed_id(bot)
     bot.click(ids.APPROVE, create, BOSS)
-    bot.slack.client.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d])
+    bot.slack.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d])
     bot.command(f"deactivate {key}", user_id=CARL)
     pending = filed_id(bot, 2)
 
@@ -254,7 +246,7 @@ def test_modals_open_while_every_worker_waits_on_aws(bot: BotServer, iam) -> Non
         bot.click(ids.REVEAL, create, REQUESTER, channel="DALICE", trigger_id="T-reveal")
         bot.click(ids.DENY, pending, BOSS, trigger_id="T-deny")
         bot.command("", trigger_id="T-form")
-        opened = bot.slack.client.wait_for(
+        opened = bot.slack.wait_for(
             lambda calls: (
                 (t := {c.params["trigger_id"]: c for c in calls if c.method == "views.open"}).keys()
                 >= {"T-reveal", "T-deny", "T-form"}
@@ -268,7 +260,5 @@ def test_modals_open_while_every_worker_waits_on_aws(bot: BotServer, iam) -> Non
     finally:
         aws.released.set()
     done = wait_status(bot, create, Status.SUCCEEDED)
-    bot.slack.client.wait_for(
-        lambda calls: [c for c in calls if c.method == "views.update" and done.new_key_id in c.raw]
-    )
-    assert len(bot.slack.client.calls_to("views.open")) == 3  # the window opened at the click shows the key
+    bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "views.update" and done.new_key_id in c.raw])
+    assert len(bot.slack.calls_to("views.open")) == 3  # the window opened at the click shows the key

@@ -32,8 +32,8 @@ def fake(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUsageAw
 def usage_bot(make_bot: Callable[..., BotServer], aws: None, fake: FakeUsageAws) -> Callable[..., BotServer]:
     def make(**overrides: str) -> BotServer:
         bot = make_bot(**overrides)
-        bot.slack.client.add_user(OWNER, email="alice@example.com")
-        bot.slack.client.add_user(MALLORY, email="mallory@example.com")
+        bot.slack.add_user(OWNER, email="alice@example.com")
+        bot.slack.add_user(MALLORY, email="mallory@example.com")
         return bot
 
     return make
@@ -57,7 +57,7 @@ def ci_key(iam, bot: BotServer, *, used_in: str | None = "eu-west-1", user: str 
 
 def answer(bot: BotServer, user: str, text: str) -> str:
     """The first answer through `respond` to `user` that contains `text`."""
-    return bot.slack.client.wait_for(
+    return bot.slack.wait_for(
         lambda calls: next(
             (c.raw for c in calls if c.method == "response_url" and c.path.endswith(user) and text in c.raw), None
         ),
@@ -103,9 +103,9 @@ def test_activity_for_the_owner_across_regions_and_pages(usage_bot, iam, fake: F
     assert fake.calls["cloudtrail:LookupEvents@ap-south-1"] == 1
     assert fake.throttled == 0
     # the full table as a CSV in the owner's DM
-    assert bot.slack.client.wait_calls("files.completeUploadExternal")
-    assert bot.slack.client.calls_to("conversations.open")[0].params["users"] == OWNER
-    upload = bot.slack.client.calls_to("files.completeUploadExternal")[0]
+    assert bot.slack.wait_calls("files.completeUploadExternal")
+    assert bot.slack.calls_to("conversations.open")[0].params["users"] == OWNER
+    upload = bot.slack.calls_to("files.completeUploadExternal")[0]
     assert upload.params["channel_id"] == "D" + OWNER
     assert "CSV file I sent you" in text
 
@@ -116,7 +116,7 @@ def test_activity_is_refused_to_others_and_audited(usage_bot, iam, fake: FakeUsa
     bot.command(f"activity {key} 7", user_id=MALLORY)
     assert "Only the owner of `ci`" in answer(bot, MALLORY, "Only the owner")
     assert fake.calls["cloudtrail:LookupEvents"] == 0
-    (refusal,) = [e for e in bot.store.audit.all() if e.action == "refused"]
+    (refusal,) = [e for e in bot.services.audit.all() if e.action == "refused"]
     assert (refusal.actor, refusal.outcome, refusal.key_id, refusal.iam_user) == (MALLORY, "refused", key, "ci")
 
     # an approver may look, and no events is answered truthfully
@@ -224,7 +224,7 @@ def test_access_refusals_and_failures(usage_bot, iam, fake: FakeUsageAws) -> Non
     ci_key(iam, bot)
     bot.command("access ci", user_id=MALLORY)
     answer(bot, MALLORY, "Only the owner of `ci`")
-    assert [e.action for e in bot.store.audit.all()] == ["refused"]
+    assert [e.action for e in bot.services.audit.all()] == ["refused"]
     assert fake.calls["iam:GenerateServiceLastAccessedDetails"] == 0
 
     bot.command("access ghost", user_id=BOSS)
@@ -278,4 +278,4 @@ def test_a_user_made_after_the_index_was_read_is_seen_by_its_owner(usage_bot, ia
     second = ci_key(iam, bot, user="new-svc", used_in=None)  # not in the ownership index yet
     bot.command(f"activity {second}")
     assert "No CloudTrail events" in answer(bot, OWNER, f"Activity of `{second}`")
-    assert not [e for e in bot.store.audit.all() if e.action == "refused"]
+    assert not [e for e in bot.services.audit.all() if e.action == "refused"]

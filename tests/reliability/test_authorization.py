@@ -27,9 +27,9 @@ ALICE, BOB, BOSS, MALLORY = "UALICE", "UBOB", "UBOSS", "UMALLORY"
 class World:
     def __init__(self, bot: BotServer, iam) -> None:
         self.bot, self.iam = bot, iam
-        bot.slack.client.add_user(ALICE, email="alice@example.com")
-        bot.slack.client.add_user(BOB, email="bob@example.com")
-        bot.slack.client.add_user(MALLORY, email="mallory@example.com")
+        bot.slack.add_user(ALICE, email="alice@example.com")
+        bot.slack.add_user(BOB, email="bob@example.com")
+        bot.slack.add_user(MALLORY, email="mallory@example.com")
         tagged(iam, "alice-ci", owner="alice@example.com")
         tagged(iam, "bob-ci", owner="bob@example.com")
         now = bot.services.clock()
@@ -134,16 +134,14 @@ def test_refused_and_nothing_changed_but_the_audit(bot: BotServer, iam, case: st
     rows, keys = world.snapshot()
     c.act(world)
     world.bot.work.idle()
-    told = [
-        call.raw for call in bot.slack.client.calls if call.path.endswith(c.who) or call.params.get("channel") == c.who
-    ]
+    told = [call.raw for call in bot.slack.calls if call.path.endswith(c.who) or call.params.get("channel") == c.who]
     assert any(c.words in t for t in told), told
     after, keys_after = world.snapshot()
     assert keys_after == keys
     assert {t: r for t, r in after.items() if t != "audit_events"} == {
         t: r for t, r in rows.items() if t != "audit_events"
     }
-    added = bot.store.audit.all()[len(rows["audit_events"]) :]  # the only change: one `refused` event
+    added = bot.services.audit.all()[len(rows["audit_events"]) :]  # the only change: one `refused` event
     assert [(e.actor, e.action, e.outcome) for e in added] == [(c.who, "refused", "refused")]
     assert added[0].detail.startswith(f"{c.attempted}: ")
     assert c.target(world) in (added[0].request_id, added[0].key_id)

@@ -56,7 +56,7 @@ def test_forged_requests_are_refused(fuzz_bot: BotServer, forge: str) -> None:
             "command": "/awskeys",
             "text": "deactivate AKIAIOSFODNN7EXAMPLE --now",
             "user_id": "UBOSS",
-            "response_url": bot.slack.client.response_url(),
+            "response_url": bot.slack.response_url(),
         }
     )
     headers = bot.signed_headers(body)
@@ -77,7 +77,7 @@ def test_forged_requests_are_refused(fuzz_bot: BotServer, forge: str) -> None:
     before = state(bot)
     assert bot.post(body, headers).status == 401
     assert state(bot) == before
-    assert bot.slack.client.calls == []
+    assert bot.slack.calls == []
 
 
 # Slash command text
@@ -109,7 +109,7 @@ def test_random_command_text(fuzz_bot: BotServer, text: str) -> None:
         body = reply.json()
         assert body["response_type"] == "ephemeral" and body["text"]
         assert state(bot) == before
-    for call in bot.slack.client.calls_to("response_url"):
+    for call in bot.slack.calls_to("response_url"):
         assert "Traceback" not in call.raw
 
 
@@ -166,12 +166,12 @@ def payloads(draw: st.DrawFn) -> dict:
 def test_random_interactivity_payloads(fuzz_bot: BotServer, payload: dict, raw: bool) -> None:
     bot = fuzz_bot
     if payload.get("type") == "block_actions":
-        payload["response_url"] = bot.slack.client.response_url("fuzz")  # only ever to the fake Slack
+        payload["response_url"] = bot.slack.response_url("fuzz")  # only ever to the fake Slack
     before = state(bot)
     body = urlencode({"payload": json.dumps(payload) if not raw else json.dumps(payload)[:-1]})
     reply = bot.post(body, bot.signed_headers(body))
     assert reply.status < 500
     assert "Traceback" not in reply.body
     assert state(bot) == before  # no request exists, so nothing can change
-    for call in bot.slack.client.calls_to("response_url"):
+    for call in bot.slack.calls_to("response_url"):
         assert "Traceback" not in call.raw

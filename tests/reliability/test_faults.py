@@ -38,13 +38,13 @@ def _rate_limited_then_broken() -> list[Fault]:
 
 def test_slack_429_and_500_on_every_method_lose_nothing_and_double_nothing(make_bot, aws, iam) -> None:
     bot: BotServer = make_bot(APPROVER_IDS="", APPROVER_GROUP="SSECURITY")
-    bot.slack.client.groups["SSECURITY"] = ["UBOSS"]
-    bot.slack.client.add_user("UALICE", email="alice@example.com")
+    bot.slack.groups["SSECURITY"] = ["UBOSS"]
+    bot.slack.add_user("UALICE", email="alice@example.com")
     for method in SLACK_METHODS:
-        bot.slack.client.fail(method, *_rate_limited_then_broken())
+        bot.slack.fail(method, *_rate_limited_then_broken())
     now = bot.services.clock()
     tagged(iam, "ci", owner="alice@example.com")
-    bot.slack.client.add_user("UBOB", email="bob@example.com")
+    bot.slack.add_user("UBOB", email="bob@example.com")
     for n in range(45):  # enough findings for the full list to go out as a CSV file
         tagged(iam, f"svc{n}", owner="bob@example.com")
         make_key(iam, f"svc{n}", 100, now)
@@ -55,21 +55,21 @@ def test_slack_429_and_500_on_every_method_lose_nothing_and_double_nothing(make_
     rid = filed_id(bot)
     bot.click(ids.APPROVE, rid, "UBOSS")
     wait_status(bot, rid, Status.APPROVED)
-    bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, "UALICE") if ids.REVEAL in d])
+    bot.slack.wait_for(lambda calls: [d for d in dms(bot, "UALICE") if ids.REVEAL in d])
     bot.click(ids.REVEAL, rid, "UALICE")
     done = wait_status(bot, rid, Status.SUCCEEDED)
-    bot.slack.client.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
+    bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
     key_id = done.new_key_id
     bot.services.scan(post=True)
 
     for method in SLACK_METHODS:
-        assert bot.slack.client.attempts[method] > len(bot.slack.client.calls_to(method)), f"{method} was not retried"
-    assert len(bot.slack.client.posts_to("CAPPROVE")) == 1
-    assert len(bot.slack.client.calls_to("views.open")) == 1 and len(bot.slack.client.calls_to("views.update")) == 1
+        assert bot.slack.attempts[method] > len(bot.slack.calls_to(method)), f"{method} was not retried"
+    assert len(bot.slack.posts_to("CAPPROVE")) == 1
+    assert len(bot.slack.calls_to("views.open")) == 1 and len(bot.slack.calls_to("views.update")) == 1
     assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]] == [key_id]
     assert len([d for d in dms(bot, "UALICE") if ids.REVEAL in d]) == 1
-    assert len(bot.slack.client.posts_to("CALERTS")) == 1
-    assert len(bot.slack.client.calls_to("files.completeUploadExternal")) == 1
+    assert len(bot.slack.posts_to("CALERTS")) == 1
+    assert len(bot.slack.calls_to("files.completeUploadExternal")) == 1
     assert len(dms(bot, "UBOB")) == 1
 
 
@@ -98,7 +98,7 @@ def _inject(bot: BotServer, operation: str, fault: Callable[..., object]) -> Non
 
 @pytest.fixture
 def ci_key(bot: BotServer, iam) -> str:
-    bot.slack.client.add_user("UALICE", email="alice@example.com")
+    bot.slack.add_user("UALICE", email="alice@example.com")
     tagged(iam, "ci", owner="alice@example.com")
     return make_key(iam, "ci", 30, bot.services.clock())
 
@@ -123,7 +123,7 @@ def test_execution_faults_end_definite(
     if fault in UNCLEAR:
         assert "AWS shows that nothing was changed" in failed.result  # checked, not assumed
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"] == before
-    assert bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, "UALICE") if "Failed" in d and words[:10] in d])
+    assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, "UALICE") if "Failed" in d and words[:10] in d])
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -136,7 +136,7 @@ def test_new_key_faults_at_reveal(bot: BotServer, iam, ci_key: str, fault: str, 
     handler, words = FAULTS[fault]
     _inject(bot, "CreateAccessKey", handler)
     bot.click(ids.REVEAL, rid, "UALICE")
-    modal = bot.slack.client.wait_calls("views.update")[0]
+    modal = bot.slack.wait_calls("views.update")[0]
     assert words in json.dumps(modal.params)
     final = wait_status(bot, rid, Status.FAILED, Status.APPROVED)
     if fault in UNCLEAR:
@@ -152,11 +152,11 @@ def test_faults_while_filing_create_no_request(bot: BotServer, iam, ci_key: str,
     handler, words = FAULTS[fault]
     _inject(bot, aws_call, handler)
     bot.command(f"deactivate {ci_key}")
-    reply = bot.slack.client.wait_calls("response_url")[0].raw
+    reply = bot.slack.wait_calls("response_url")[0].raw
     if aws_call == "GetAccessKeyLastUsed" and fault in {"access_denied"}:
         assert "was not found in any configured account" in reply and "AWS denied" in reply
     else:
         assert words in reply
     assert "Traceback" not in reply
     assert bot.services.approvals.open_requests("UALICE") == []
-    assert bot.slack.client.calls_to("chat.postMessage") == []
+    assert bot.slack.calls_to("chat.postMessage") == []

@@ -256,13 +256,13 @@ def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, i
     assert request_store(bot).approve(rid, "UBOSS")[0] == "approved"
     clock.advance(minutes=3)
     assert bot.services.approvals.resync() == 1  # housekeeping tells the requester where the request is
-    dm = bot.slack.client.wait_for(lambda calls: dms(bot, "UALICE"))[0]
+    dm = bot.slack.wait_for(lambda calls: dms(bot, "UALICE"))[0]
     assert ids.REVEAL not in dm and "Secrets Manager" in dm and "never shown in Slack" in dm
 
     bot.click(ids.REVEAL, rid, "UALICE", channel="DUALICE")  # a Reveal button from before, or a forged one
     assert wait_ephemeral(bot, "UALICE", "delivered through AWS Secrets Manager")
     assert "nothing was revealed" in wait_ephemeral(bot, "UALICE", "Secrets Manager")
-    assert bot.slack.client.calls_to("views.open") == [] and bot.slack.client.calls_to("views.update") == []
+    assert bot.slack.calls_to("views.open") == [] and bot.slack.calls_to("views.update") == []
     assert iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"] == []
     assert request(bot, rid).status is Status.APPROVED
 
@@ -275,9 +275,9 @@ def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, i
     assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"]] == [
         done.new_key_id
     ]
-    bot.slack.client.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
+    bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
     assert all(ids.REVEAL not in d for d in dms(bot, "UALICE"))
-    assert not any(ids.REVEAL in c.raw for c in bot.slack.client.calls)
+    assert not any(ids.REVEAL in c.raw for c in bot.slack.calls)
 
 
 # Secrets Manager delivery: where the secret is, and names that are valid and distinct
@@ -289,13 +289,13 @@ def test_secrets_manager_dm_names_region_and_account_even_when_sent_again(make_b
     iam.create_user(UserName="svc,deploy", Tags=[{"Key": "owner", "Value": "UALICE"}])
     bot.command("create svc,deploy")
     rid = filed_id(bot)
-    bot.slack.client.fail("chat.postMessage", Fault(200, {"ok": False, "error": "fatal_error"}))  # the first DM is lost
+    bot.slack.fail("chat.postMessage", Fault(200, {"ok": False, "error": "fatal_error"}))  # the first DM is lost
     bot.click(ids.APPROVE, rid, "UBOSS")
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert request(bot, rid).notified_status != "succeeded"
     clock.advance(minutes=3)
     bot.services.approvals.resync()
-    dm = bot.slack.client.wait_for(lambda calls: dms(bot, "UALICE"))[0]
+    dm = bot.slack.wait_for(lambda calls: dms(bot, "UALICE"))[0]
 
     name = "team/keys/default/svc/deploy"
     command = f"aws secretsmanager get-secret-value --secret-id {name} --region us-east-1"

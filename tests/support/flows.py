@@ -22,17 +22,15 @@ REQUESTER, BOSS, CARL, MALLORY = "UALICE", "UBOSS", "UCARL", "UMALLORY"
 
 def filed_id(bot: BotServer, n: int = 1) -> str:
     """The id of the n-th request the approval channel was asked to approve."""
-    post = bot.slack.client.wait_posts("CAPPROVE", n)[n - 1]
+    post = bot.slack.wait_posts("CAPPROVE", n)[n - 1]
     request_id = re.search(r"R-[A-Z0-9]{6}", post.raw).group(0)
-    bot.slack.client.wait_for(
-        lambda _: (r := request(bot, request_id)) and r.message_ts
-    )  # the bot recorded where it is
+    bot.slack.wait_for(lambda _: (r := request(bot, request_id)) and r.message_ts)  # the bot recorded where it is
     return request_id
 
 
 def request_store(bot: BotServer) -> RequestStore:
     """The bot's requests, read and written through a store on its database, clock and audit log."""
-    return RequestStore(bot.services.db, bot.services.clock, bot.store.audit)
+    return RequestStore(bot.services.db, bot.services.clock, bot.services.audit)
 
 
 def request(bot: BotServer, request_id: str) -> Request | None:
@@ -50,18 +48,18 @@ def wait_status(bot: BotServer, request_id: str, *statuses: Status):
 
 
 def ephemerals(bot: BotServer, user: str) -> list[str]:
-    return [c.raw for c in bot.slack.client.calls_to("response_url") if c.path.endswith(user)]
+    return [c.raw for c in bot.slack.calls_to("response_url") if c.path.endswith(user)]
 
 
 def wait_ephemeral(bot: BotServer, user: str, text: str) -> str:
-    return bot.slack.client.wait_for(lambda calls: next((e for e in ephemerals(bot, user) if text in e), None))
+    return bot.slack.wait_for(lambda calls: next((e for e in ephemerals(bot, user) if text in e), None))
 
 
 def dms(bot: BotServer, user: str) -> list[str]:
     """What the bot wrote in its DM with a user: new messages, and updates of them in place."""
     return [
         c.raw
-        for c in bot.slack.client.calls
+        for c in bot.slack.calls
         if c.method in ("chat.postMessage", "chat.update") and c.params.get("channel") == user
     ]
 
@@ -93,7 +91,7 @@ def tagged(iam, name: str, **tags: str) -> None:
 
 @pytest.fixture
 def ci_user(bot: BotServer, iam):
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     return key_made(iam, "ci", 30, bot.services.clock())
 
@@ -128,13 +126,13 @@ def owner_dms(bot: BotServer, text: str) -> list[str]:
 
 def wait_owner_dm(bot: BotServer, text: str) -> str:
     """The owner's DM with this text, once it arrived (some are sent by the thread that handled a click)."""
-    return bot.slack.client.wait_for(lambda calls: owner_dms(bot, text))[-1]
+    return bot.slack.wait_for(lambda calls: owner_dms(bot, text))[-1]
 
 
 @pytest.fixture
 def old(bot: BotServer, iam) -> tuple[str, str]:
     """IAM user `ci`, owned by the requester, with one active 100-day-old key (its id and secret)."""
-    bot.slack.client.add_user(REQUESTER, email="alice@example.com")
+    bot.slack.add_user(REQUESTER, email="alice@example.com")
     iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
     return made_with_secret(iam, "ci", 100, bot.services.clock())
 
@@ -145,7 +143,7 @@ def rotate(bot: BotServer, target: str = "ci", reason: str = "quarterly rotation
     rid = filed_id(bot, n)
     bot.click(ids.APPROVE, rid, BOSS)
     wait_status(bot, rid, Status.APPROVED)
-    bot.slack.client.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d and rid in d])
+    bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d and rid in d])
     bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE", trigger_id=f"T-reveal-{rid}")
     wait_status(bot, rid, Status.SUCCEEDED)
     wait_rotation(bot, rid, RotationState.GRACE)

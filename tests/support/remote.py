@@ -74,7 +74,7 @@ class Requests:
 
 def file_request(bot: RemoteBot, text_: str, user: str = "UALICE") -> str:
     """File a request; its id, from the approval message the bot posted."""
-    before = len(bot.slack.client.posts_to("CAPPROVE"))
+    before = len(bot.slack.posts_to("CAPPROVE"))
     assert bot.command(text_, user_id=user).status == 200
-    post = bot.slack.client.wait_posts("CAPPROVE", before + 1)[before]
+    post = bot.slack.wait_posts("CAPPROVE", before + 1)[before]
     return re.search(r"R-[A-Z0-9]{6}", post.raw).group(0)
