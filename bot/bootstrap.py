@@ -19,7 +19,15 @@ from bot.domain.scan import Delivery, ScanReport
 from bot.logs import install_secret_redaction
 from bot.policy import load as load_policy
 from bot.services.alerts import AlertService
-from bot.services.approvals import ApprovalService
+from bot.services.approvals.decisions import Decisions
+from bot.services.approvals.delivery import SecretDelivery
+from bot.services.approvals.execution import Execution
+from bot.services.approvals.filing import RequestFiling
+from bot.services.approvals.recovery import Recovery
+from bot.services.approvals.reminders import Reminders
+from bot.services.approvals.reveal import RevealDelivery
+from bot.services.approvals.secrets_manager import SecretsManagerDelivery
+from bot.services.approvals.slack_sync import RequestSync
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
 from bot.services.exposure_notes import ExposureNotes
@@ -56,7 +64,12 @@ class Services:
     index: OwnershipIndex
     inventory: InventoryService
     notifier: Notifier
-    approvals: ApprovalService
+    rules: Access  # who may approve, deny and break glass
+    filing: RequestFiling
+    decisions: Decisions
+    secret_delivery: SecretDelivery
+    reminders: Reminders
+    recovery: Recovery
     scanner: Scanner
     alerts: AlertService
     rotations: RotationService
@@ -152,14 +165,28 @@ def bootstrap(
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
     notifier = Notifier(slack, sleep=sleep)
     store = RequestStore(db, clock, audit)
-    # Each refers to the other: a revealed rotation starts its schedule; a roll-back asks who is an approver.
-    rotations = RotationService(
-        settings, clock, db, store, audit, aws, notifier, is_approver=lambda user_id: approvals.is_approver(user_id)
-    )
     rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
-    approvals = ApprovalService(
-        settings, clock, store, inventory, aws, notifier, directory, rotations=rotations, access=rules
+    rotations = RotationService(settings, clock, db, store, audit, aws, notifier, is_approver=rules.is_approver)
+    home = HomeService(db, clock, index, store, rotations, rules, directory, notifier)
+    rotations.on_change = home.refresh
+    # Each refers to the other: the delivery words the requester's DM; it updates the request's messages.
+    sync = RequestSync(
+        settings.approval_channel,
+        clock,
+        store,
+        notifier,
+        requester_dm=lambda request, secret: delivery.requester_dm(request, secret),
+        on_change=home.refresh,
     )
+    reveal_ttl = timedelta(hours=settings.reveal_ttl_hours)
+    # SECRET_DELIVERY picks how new keys reach their requesters, here and nowhere else.
+    delivery: SecretDelivery = (
+        SecretsManagerDelivery(settings.secret_prefix, clock, store, aws, sync, rotations)
+        if settings.secret_delivery == "secretsmanager"
+        else RevealDelivery(reveal_ttl, clock, store, aws, notifier, sync, rotations)
+    )
+    execution = Execution(store, aws, sync, delivery, rotations)
+    filing = RequestFiling(settings, clock, store, inventory, aws, rules, sync, execution, rotations)
     scanner = Scanner(
         aws,
         index,
@@ -183,7 +210,7 @@ def bootstrap(
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
     )
-    viewers = Viewers(index, directory, audit, is_approver=approvals.is_approver)
+    viewers = Viewers(index, directory, audit, is_approver=rules.is_approver)
     activity = ActivityService(
         aws,
         inventory,
@@ -200,9 +227,6 @@ def bootstrap(
         db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
     )
     key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
-    home = HomeService(db, clock, index, store, rotations, rules, directory, notifier)
-    approvals.on_change = home.refresh
-    rotations.on_change = home.refresh
     return Services(
         settings=settings,
         clock=clock,
@@ -214,7 +238,12 @@ def bootstrap(
         index=index,
         inventory=inventory,
         notifier=notifier,
-        approvals=approvals,
+        rules=rules,
+        filing=filing,
+        decisions=Decisions(reveal_ttl, clock, store, rules, sync, execution),
+        secret_delivery=delivery,
+        reminders=Reminders(settings, clock, store, rules, notifier, sync),
+        recovery=Recovery(clock, store, execution, delivery, sync),
         scanner=scanner,
         alerts=alerts,
         rotations=rotations,
@@ -228,7 +257,7 @@ def bootstrap(
         enforcement=EnforcementService(
             db,
             clock,
-            approvals,
+            filing,
             notifier,
             directory,
             lambda: _own_user(aws, inventory),

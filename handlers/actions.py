@@ -48,8 +48,6 @@ def _tell(respond: Respond, text: str | None) -> None:
 
 
 def register(app: App, services: Services, lanes: Lanes) -> None:
-    approvals = services.approvals
-
     def on_views_lane(open_modal: Callable[..., None]) -> Callable[..., None]:
         """An ack listener: ack, then run `open_modal` on the views lane, never queued behind AWS work."""
 
@@ -64,28 +62,28 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
         request_id = _request_id(body)
         if request_id is None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
-        _tell(respond, approvals.approve(request_id, body["user"]["id"]))
+        _tell(respond, services.decisions.approve(request_id, body["user"]["id"]))
 
     @replies_on_error
     def nudge(body: dict[str, Any], respond: Respond) -> None:
         request_id = _request_id(body)
         if request_id is None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
-        _tell(respond, approvals.nudge(request_id, body["user"]["id"]))
+        _tell(respond, services.reminders.nudge(request_id, body["user"]["id"]))
 
     @replies_on_error
     def cancel(body: dict[str, Any], respond: Respond) -> None:
         request_id = _request_id(body)
         if request_id is None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
-        _tell(respond, approvals.cancel(request_id, body["user"]["id"]))
+        _tell(respond, services.decisions.cancel(request_id, body["user"]["id"]))
 
     @replies_on_error
     def open_deny_form(body: dict[str, Any], respond: Respond) -> None:
         request_id = _request_id(body)
         if request_id is None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
-        refusal = approvals.deny_refusal(request_id, body["user"]["id"])
+        refusal = services.decisions.deny_refusal(request_id, body["user"]["id"])
         if refusal:
             return _tell(respond, refusal)
         if services.notifier.open_view(body.get("trigger_id", ""), build_deny_modal(request_id)) is None:
@@ -97,7 +95,7 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
         if request_id is None:
             return _tell(respond, "This button does not belong to a Keywarden request.")
         user_id = body["user"]["id"]
-        refusal = approvals.reveal_refusal(request_id, user_id)
+        refusal = services.secret_delivery.reveal_refusal(request_id, user_id)
         if refusal:
             return _tell(respond, refusal)
         view_id = services.notifier.open_view(body.get("trigger_id", ""), build_secret_loading_modal())
@@ -108,7 +106,7 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
     @replies_on_error
     def finish_reveal(request_id: str, user_id: str, view_id: str, respond: Respond) -> None:
         try:
-            reply = approvals.reveal(request_id, user_id, view_id=view_id)
+            reply = services.secret_delivery.reveal(request_id, user_id, view_id=view_id)
         except Exception as e:  # the window is open and says "Creating the key…": it must say what happened
             reply = user_message(e)
         if reply:
@@ -134,7 +132,7 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
             key = key_of(body)
             if key is None:
                 return _tell(respond, "This button does not name a key Keywarden knows.")
-            request = approvals.file(body["user"]["id"], Command(operation, key_id=key[1]))
+            request = services.filing.file(body["user"]["id"], Command(operation, key_id=key[1]))
             text, _ = build_request_filed(request)
             _tell(respond, text)
 
@@ -146,7 +144,7 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
         if key is None:
             return _tell(respond, "This button does not name a key Keywarden knows.")
         user_id = body["user"]["id"]
-        _tell(respond, services.alerts.snooze(*key, user_id, approvals.is_approver(user_id)))
+        _tell(respond, services.alerts.snooze(*key, user_id, services.rules.is_approver(user_id)))
 
     @replies_on_error
     def deactivate_now(body: dict[str, Any], respond: Respond) -> None:
@@ -154,7 +152,9 @@ def register(app: App, services: Services, lanes: Lanes) -> None:
         if key is None:
             return _tell(respond, "This button does not name a key Keywarden knows.")
         reason = "exposed: deactivated from the exposure alert"
-        request = approvals.file(body["user"]["id"], Command("deactivate", key_id=key[1], reason=reason, now=True))
+        request = services.filing.file(
+            body["user"]["id"], Command("deactivate", key_id=key[1], reason=reason, now=True)
+        )
         _tell(respond, f"Break-glass {request.id}: {outcome_line(request)} The approvers have been told.")
 
     app.action(ids.EXPOSURE_DEACTIVATE)(ack=_ack, lazy=[deactivate_now])

@@ -57,7 +57,7 @@ def _check(services: Services, cmd: Command, user_id: str) -> Message:
 
 
 def _audit(services: Services, cmd: Command, user_id: str) -> Message:
-    if not services.approvals.is_approver(user_id):
+    if not services.rules.is_approver(user_id):
         services.audit.refused(user_id, "audit", "not an approver")
         return plain("Only approvers can read the audit log.")
     subject = cmd.key_id or (cmd.user.name if cmd.user else None)
@@ -65,24 +65,24 @@ def _audit(services: Services, cmd: Command, user_id: str) -> Message:
 
 
 def _file(services: Services, cmd: Command, user_id: str) -> Message:
-    request = services.approvals.file(user_id, cmd)
+    request = services.filing.file(user_id, cmd)
     if cmd.now:
         return build_break_glass_done(request)
     return build_request_filed(request)
 
 
 def _requests(services: Services, cmd: Command, user_id: str) -> Message:
-    text, blocks = build_open_requests(services.approvals.open_requests(user_id))
+    text, blocks = build_open_requests(services.filing.open_requests(user_id))
     return text, blocks + rotation_blocks(services.rotations.open_for(user_id))
 
 
 def _cancel(services: Services, cmd: Command, user_id: str) -> Message:
     assert cmd.request_id is not None
-    return plain(services.approvals.cancel(cmd.request_id, user_id))
+    return plain(services.decisions.cancel(cmd.request_id, user_id))
 
 
 def _scan(services: Services, cmd: Command, user_id: str) -> Message:
-    if not services.approvals.is_approver(user_id):
+    if not services.rules.is_approver(user_id):
         services.audit.refused(user_id, "scan", "not an approver")
         return plain("Only approvers can run a scan.")
     report, delivery = services.scan(post=True, trigger=f"manual:{user_id}")

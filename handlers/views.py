@@ -75,7 +75,7 @@ def register(app: App, services: Services) -> None:
         _, text = _request_text(view)
         try:
             cmd = parse(text, aws.aliases)
-            request = services.approvals.file(user_id, cmd)
+            request = services.filing.file(user_id, cmd)
             services.notifier.dm(user_id, build_break_glass_done(request) if cmd.now else build_request_filed(request))
         except Exception as e:  # no response_url for modals: the answer goes to the user's DM
             services.notifier.dm(user_id, plain(user_message(e)))
@@ -87,7 +87,7 @@ def register(app: App, services: Services) -> None:
         request_id = _deny_target(view)
         assert request_id is not None
         try:
-            reply = services.approvals.deny(request_id, user_id, _value(view, ids.BLOCK_REASON)[:300])
+            reply = services.decisions.deny(request_id, user_id, _value(view, ids.BLOCK_REASON)[:300])
         except Exception as e:  # as above: tell the approver in a DM
             reply = user_message(e)
         if reply:

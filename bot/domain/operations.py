@@ -61,6 +61,8 @@ class OperationSpec:
     default_approvals: int = 1  # APPROVALS_REQUIRED overrides it
     break_glass: bool = False  # `--now` runs it at once, approved afterwards
     makes_key: bool = False  # its execution hands a new secret to the requester
+    starts_rotation: bool = False  # its new key replaces the key it names, on a schedule (the rotation workflow)
+    deactivates_key: bool = False  # it turns its key off: a rotation that was to turn that key off ends
     permissions: tuple[str, ...] = ()  # the IAM actions it calls (tests/unit/test_iam_policies.py)
     check: Callable[[Target], None] = lambda target: None  # raises InputError when the key's state forbids it
     execute: Execute | None = None  # None: it makes a key, which happens at Reveal (or Secrets Manager delivery)
@@ -165,6 +167,7 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
             "rotate",
             Picks.KEY_OR_USER,
             makes_key=True,
+            starts_rotation=True,
             permissions=(
                 "iam:CreateAccessKey",
                 "iam:UpdateAccessKey",
@@ -181,6 +184,7 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
             "deactivate",
             Picks.KEY,
             break_glass=True,
+            deactivates_key=True,
             permissions=("iam:UpdateAccessKey",),
             check=_check_deactivate,
             execute=_set_status(INACTIVE),

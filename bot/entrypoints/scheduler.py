@@ -146,13 +146,12 @@ def make_lease(services: Services) -> Lease:
 
 def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
     """Each job: a service call and its trigger."""
-    approvals = services.approvals
 
     def housekeeping() -> None:
-        approvals.expire_due()
-        approvals.remind_due()
-        approvals.reconcile_stuck(timedelta(minutes=services.settings.reconcile_after_minutes))
-        approvals.resync()
+        services.decisions.expire_due()
+        services.reminders.remind_due()
+        services.recovery.reconcile_stuck(timedelta(minutes=services.settings.reconcile_after_minutes))
+        services.recovery.resync()
         # An exposure response is claimed for seconds; one left longer was interrupted (crash, Slack down).
         services.exposures.resume_unfinished(timedelta(minutes=max(2, services.settings.reconcile_after_minutes)))
 

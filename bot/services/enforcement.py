@@ -76,7 +76,7 @@ class EnforcementService:
         self,
         db: Database,
         clock: Clock,
-        approvals,  # bot.services.approvals.ApprovalService
+        filing,  # bot.services.approvals.filing.RequestFiling
         notifier,  # bot.slack.notifier.Notifier
         directory,  # bot.slack.client.SlackDirectory
         own_identity,  # () -> (account alias or None, user name or None): Keywarden's own IAM user
@@ -88,7 +88,7 @@ class EnforcementService:
     ) -> None:
         self._db = db
         self._clock = clock
-        self._approvals = approvals
+        self._filing = filing
         self._notifier = notifier
         self._directory = directory
         self._own_identity = own_identity
@@ -176,7 +176,7 @@ class EnforcementService:
                 self._notifier.post(self._channel, build_announcement(f, reason, None, dry_run=True))
             return
         try:
-            request = self._approvals.enforce(f.account, f.user, f.key_id, reason, RULE)
+            request = self._filing.enforce(f.account, f.user, f.key_id, reason, RULE)
         except Exception as e:  # an InputError (already inactive, gone) or an AwsError: reported, the rest go on
             result.failed[f.key_id] = str(getattr(e, "message", e))
             return

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.domain.audit_chain import FIELDS, GENESIS, ChainCheck, ChainedEvent, chain_hash, check_chain
 from bot.domain.audit_events import AuditRow, Event, event_json, event_type
+from bot.domain.requests import Request
 from bot.store.db import Database
 from bot.store.models import AuditEvent, AuditOutbox, KeyRequest
 
@@ -109,6 +110,18 @@ class AuditLog:
             iam_user=iam_user,
             key_id=key_id,
             detail=f"{attempted}: {why}" if why else attempted,
+        )
+
+    def refused_on(self, request: Request, actor: str, attempted: str, why: str) -> None:
+        """A refused attempt on a request, naming the request and its key."""
+        self.refused(
+            actor,
+            attempted,
+            why,
+            request_id=request.id,
+            account=request.account,
+            iam_user=request.iam_user,
+            key_id=request.key_id,
         )
 
     def recent(self, subject: str | None = None, limit: int = 20) -> list[Event]:

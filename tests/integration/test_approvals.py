@@ -227,9 +227,9 @@ def test_pending_requests_expire(bot: BotServer, iam, ci_user: str, clock) -> No
     bot.command(f"deactivate {ci_user}")
     rid = filed_id(bot)
     clock.advance(hours=23)
-    assert bot.services.approvals.expire_due() == 0
+    assert bot.services.decisions.expire_due() == 0
     clock.advance(hours=2)
-    assert bot.services.approvals.expire_due() == 1
+    assert bot.services.decisions.expire_due() == 1
     assert request(bot, rid).status is Status.EXPIRED
     assert [d for d in dms(bot, REQUESTER) if "Expired" in d]
     assert [c for c in bot.slack.calls_to("chat.update") if "Expired" in c.raw]
@@ -320,7 +320,7 @@ def test_slack_rate_limit_on_update_is_retried(bot: BotServer, iam, ci_user: str
     assert bot.slack.attempts["chat.update"] >= 2
     assert any(7 <= wait < 8 for wait in sleeps.waits), sleeps.waits  # Retry-After honoured (without waiting)
     bot.slack.wait_for(lambda calls: request(bot, rid).notified_status == "succeeded")
-    assert bot.services.approvals.resync(older_than=timedelta(0)) == 0  # nothing left to re-send
+    assert bot.services.recovery.resync(older_than=timedelta(0)) == 0  # nothing left to re-send
     assert len([d for d in dms(bot, REQUESTER) if "Done" in d]) == 1
 
 
@@ -360,7 +360,7 @@ def test_expired_reveal(bot: BotServer, iam, ci_user: str, clock) -> None:
     bot.click(ids.APPROVE, rid, BOSS)
     wait_status(bot, rid, Status.APPROVED)
     clock.advance(hours=25)
-    assert bot.services.approvals.expire_due() == 1
+    assert bot.services.decisions.expire_due() == 1
     bot.click(ids.REVEAL, rid, REQUESTER)
     assert wait_ephemeral(bot, REQUESTER, "is expired: there is nothing to reveal")
     assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
@@ -380,9 +380,9 @@ def test_crash_after_the_aws_call_is_reconciled_without_repeating_it(bot: BotSer
     _crash_while_executing(bot, rid)
     iam.update_access_key(UserName="ci", AccessKeyId=ci_user, Status="Inactive")  # the call that did happen
     updates = count_calls(bot, "UpdateAccessKey")
-    assert bot.services.approvals.reconcile_stuck() == 0  # too recent: it may still be running
+    assert bot.services.recovery.reconcile_stuck() == 0  # too recent: it may still be running
     clock.advance(minutes=11)
-    assert bot.services.approvals.reconcile_stuck() == 1
+    assert bot.services.recovery.reconcile_stuck() == 1
     done = request(bot, rid)
     assert done.status is Status.SUCCEEDED and "confirmed in AWS" in done.result
     assert updates == []
@@ -394,8 +394,8 @@ def test_crash_before_the_aws_call_runs_it_once(bot: BotServer, iam, ci_user, cl
     _crash_while_executing(bot, rid)
     updates = count_calls(bot, "UpdateAccessKey")
     clock.advance(minutes=11)
-    bot.services.approvals.reconcile_stuck()
-    bot.services.approvals.reconcile_stuck()
+    bot.services.recovery.reconcile_stuck()
+    bot.services.recovery.reconcile_stuck()
     assert request(bot, rid).status is Status.SUCCEEDED and updates == ["UpdateAccessKey"]
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
 
@@ -406,7 +406,7 @@ def test_crash_during_reveal_removes_the_unrevealed_key(bot: BotServer, iam, ci_
     _crash_while_executing(bot, rid)
     orphan = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]  # created, never shown
     clock.advance(minutes=11)
-    assert bot.services.approvals.reconcile_stuck() == 1
+    assert bot.services.recovery.reconcile_stuck() == 1
     keys = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]]
     assert keys == [ci_user] and orphan not in keys
     assert request(bot, rid).status is Status.APPROVED
@@ -458,7 +458,7 @@ def test_an_approval_after_expiry_is_refused_and_the_request_expires(bot: BotSer
     assert request(bot, rid).status is Status.EXPIRED and request(bot, rid).approvers == ()
     assert updates == [] and iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
     bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Expired" in c.raw])
-    assert bot.services.approvals.expire_due() == 0  # already done
+    assert bot.services.decisions.expire_due() == 0  # already done
     bot.click(ids.DENY, rid, CARL)
     assert wait_ephemeral(bot, CARL, "is already expired")
 
@@ -632,7 +632,7 @@ def test_requests_for_keywardens_own_identity_are_refused(make_bot, aws, iam, mo
         bot.command(text, user_id=user)
         assert wait_ephemeral(bot, user, "is the IAM user Keywarden itself runs as")
         bot.slack.calls.clear()
-    assert bot.services.approvals.open_requests(REQUESTER) == []
+    assert bot.services.filing.open_requests(REQUESTER) == []
     assert [k["Status"] for k in iam.list_access_keys(UserName="keywarden")["AccessKeyMetadata"]] == ["Active"]
     refused = [e for e in bot.services.audit.all() if e.action == "refused"]
     assert len(refused) == 3 and all(e.iam_user == "keywarden" for e in refused)

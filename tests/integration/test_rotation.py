@@ -239,7 +239,7 @@ def test_two_active_keys_are_refused_before_any_request(
         "has two active keys" in e and "`deactivate`" in e for e in [c.raw for c in bot.slack.calls_to("response_url")]
     )
     assert bot.slack.calls_to("chat.postMessage") == []
-    assert bot.services.approvals.open_requests(REQUESTER) == []
+    assert bot.services.filing.open_requests(REQUESTER) == []
     assert key_statuses(iam) == {old_id: "Active", second: "Active"}
 
 

@@ -195,7 +195,7 @@ def test_one_dm_per_request_updated_in_place(bot: BotServer, iam, clock) -> None
     bot.click(ids.APPROVE, late, BOSS)
     bot.slack.wait_for(lambda _: len(_dm_posts(bot)) == 3)
     clock.advance(hours=25)
-    assert bot.services.approvals.expire_due() == 1
+    assert bot.services.decisions.expire_due() == 1
     assert len(_dm_posts(bot)) == 4 and "Expired" in _dm_posts(bot)[3].raw
 
 

@@ -253,7 +253,7 @@ def test_access_gives_up_after_a_minute_then_finds_the_same_job(usage_bot, iam, 
         now[0] += seconds
 
     s = bot.services
-    viewers = Viewers(s.index, s.directory, s.audit, s.approvals.is_approver)
+    viewers = Viewers(s.index, s.directory, s.audit, s.rules.is_approver)
     advisor = AccessAdvisorService(s.aws, s.inventory, viewers, s.clock, monotonic=lambda: now[0], sleep=sleep)
     with pytest.raises(AccessTookTooLong) as e:
         advisor.access(BOSS, UserRef(None, "ci"), 90)

@@ -158,5 +158,5 @@ def test_faults_while_filing_create_no_request(bot: BotServer, iam, ci_key: str,
     else:
         assert words in reply
     assert "Traceback" not in reply
-    assert bot.services.approvals.open_requests("UALICE") == []
+    assert bot.services.filing.open_requests("UALICE") == []
     assert bot.slack.calls_to("chat.postMessage") == []

@@ -90,7 +90,7 @@ def test_lost_create_access_key_answer_in_secrets_manager_delivery(
     assert proxy.calls["CreateAccessKey"] == 1
     (orphan,) = _keys(remote_iam, "deployer")
 
-    assert bot.services.approvals.reconcile_stuck(older_than=timedelta(0)) == 1
+    assert bot.services.recovery.reconcile_stuck(older_than=timedelta(0)) == 1
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert _keys(remote_iam, "deployer") == [done.new_key_id] and done.new_key_id != orphan
     assert proxy.calls["CreateAccessKey"] == 2 and proxy.calls["DeleteAccessKey"] == 1

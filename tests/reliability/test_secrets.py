@@ -256,7 +256,7 @@ def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, i
     # The process that took the approval died before it delivered: the approval is committed, nothing else.
     assert request_store(bot).approve(rid, "UBOSS")[0] == "approved"
     clock.advance(minutes=3)
-    assert bot.services.approvals.resync() == 1  # housekeeping tells the requester where the request is
+    assert bot.services.recovery.resync() == 1  # housekeeping tells the requester where the request is
     dm = bot.slack.wait_for(lambda calls: dms(bot, "UALICE"))[0]
     assert ids.REVEAL not in dm and "Secrets Manager" in dm and "never shown in Slack" in dm
 
@@ -271,7 +271,7 @@ def test_secrets_manager_mode_never_offers_or_performs_a_reveal(make_bot, aws, i
     store = request_store(bot)
     assert store.transition(rid, Status.APPROVED, Status.EXECUTING, actor="keywarden", action="executing")
     clock.advance(minutes=11)
-    assert bot.services.approvals.reconcile_stuck() == 1
+    assert bot.services.recovery.reconcile_stuck() == 1
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"]] == [
         done.new_key_id
@@ -295,7 +295,7 @@ def test_secrets_manager_dm_names_region_and_account_even_when_sent_again(make_b
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert request(bot, rid).notified_status != "succeeded"
     clock.advance(minutes=3)
-    bot.services.approvals.resync()
+    bot.services.recovery.resync()
     dm = bot.slack.wait_for(lambda calls: dms(bot, "UALICE"))[0]
 
     name = "team/keys/default/svc/deploy"

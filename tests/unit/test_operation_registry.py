@@ -47,3 +47,11 @@ def test_how_each_operation_picks_its_key() -> None:
     assert parse(f"deactivate {key} --now", ALIASES).now
     with pytest.raises(InputError, match=r"`--now` works only with `deactivate`\."):
         parse(f"delete {key} --now", ALIASES)
+
+
+def test_the_rotation_workflow_hooks_come_from_the_registry() -> None:
+    """The approval workflow asks the registry, never an operation's name, when a rotation starts or ends."""
+    starts = {op for op, spec in REQUEST_OPERATIONS.items() if spec.starts_rotation}
+    turns_off = {op for op, spec in REQUEST_OPERATIONS.items() if spec.deactivates_key}
+    assert starts == {Operation.ROTATE} and starts <= MAKES_KEY
+    assert turns_off == {Operation.DEACTIVATE}

@@ -1,0 +1,289 @@
+"""Filing a request: checked against live AWS state and the policy, stored, and posted for approval; or
+approved at once by a policy rule, by break-glass `--now`, or by Keywarden's own enforcement."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.access import Access, Decision
+from bot.aws import AwsGateway
+from bot.clock import Clock
+from bot.domain.commands import Command
+from bot.domain.inventory import Target
+from bot.domain.keys import InputError
+from bot.domain.operations import REQUEST_OPERATIONS, Operation, Picks, admin_approval
+from bot.domain.requests import Request, Status, iam_user_of
+from bot.domain.rotation import choose_keys, schedule
+from bot.services.approvals.execution import Execution
+from bot.services.approvals.slack_sync import RequestSync
+from bot.services.inventory import InventoryService
+from bot.services.rotations import RotationService, rotation_policy
+from bot.settings import Settings
+from bot.slack.messages.common import key_lines
+from bot.slack.messages.requests import who
+from bot.slack.messages.rotations import plan_text
+from bot.store.audit import SYSTEM
+from bot.store.requests import DuplicateRequest, RequestStore
+
+
+class RequestFiling:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: RequestStore,
+        inventory: InventoryService,
+        aws: AwsGateway,
+        access: Access,
+        sync: RequestSync,
+        execution: Execution,
+        rotations: RotationService,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._store = store
+        self._inventory = inventory
+        self._aws = aws
+        self._access = access
+        self._sync = sync
+        self._execution = execution
+        self._rotations = rotations  # one rotation of a user at a time
+        self._own_users: dict[str, str | None] = {}  # account alias -> Keywarden's own IAM user there, if any
+
+    def file(self, requester: str, cmd: Command) -> Request:
+        """Validate against live AWS state, store the request, post it for approval."""
+        operation = Operation(cmd.name)
+        spec = REQUEST_OPERATIONS[operation]
+        target = self._target(cmd, spec.picks)
+        self._refuse_own_identity(requester, operation, target)
+        spec.check(target)
+        if spec.starts_rotation:
+            self._refuse_second_rotation(target)
+        decision = self._access.decide(requester, operation, target)
+        if decision.deny:
+            attempted = operation.value + (" --now" if cmd.now else "")
+            self._refused(requester, attempted, f"policy rule `{decision.rule}` denies it", target)
+            raise InputError(f"Refused by policy rule `{decision.rule}`: {decision.deny}")
+        if decision.require_reason and not cmd.reason.strip():
+            raise InputError(
+                f"Policy rule `{decision.rule}` requires a reason: add it after the target, e.g. "
+                f"`{operation.value} {cmd.key_id or cmd.user} <why you need this>`. Nothing was filed."
+            )
+        if cmd.now:
+            return self._break_glass(requester, operation, cmd.reason, target, decision)
+        now = self._clock()
+        if decision.auto_approve:
+            return self._auto_approve(requester, operation, target, cmd.reason, decision)
+        request = self._add(
+            requester,
+            operation,
+            target,
+            cmd.reason,
+            status=Status.PENDING,
+            expires_at=now + timedelta(hours=self._settings.request_ttl_hours),
+            decision=decision,
+        )
+        self._sync.sync(request)
+        return request
+
+    def enforce(self, account: str, user: str, key_id: str, reason: str, rule: str) -> Request:
+        """ENFORCE: deactivate a key as a request filed by Keywarden and approved by `rule`, executed at once."""
+        keys = self._inventory.user_keys(account, user)
+        key = next((k for k in keys.keys if k.facts.key_id == key_id), None)
+        if key is None:
+            raise InputError(f"`{key_id}` is no longer a key of `{account}:{user}`.")
+        target = Target(keys, key)
+        REQUEST_OPERATIONS[Operation.DEACTIVATE].check(target)
+        fields = self._fields(
+            SYSTEM,
+            Operation.DEACTIVATE,
+            target,
+            reason,
+            status=Status.APPROVED,
+            expires_at=self._clock(),
+            note=f":lock: *Enforced* by Keywarden ({reason}); approved by `{rule}`.",
+        )
+        try:
+            request = self._store.add(**fields, action="requested")
+        except DuplicateRequest as e:
+            raise InputError(f"request {e.existing} is already open for this key: left to it") from None
+        self._store.note(request.id, rule, "approved", detail="built-in enforcement rule")
+        return self._execution.execute(request.id) or request
+
+    def open_requests(self, user_id: str) -> list[Request]:
+        """The user's own requests still open (`requests`)."""
+        return self._store.open_for(user_id)
+
+    def _auto_approve(
+        self, requester: str, operation: Operation, target: Target, reason: str, decision: Decision
+    ) -> Request:
+        """A rule with `auto_approve: true`: approved at once by the policy, announced and audited as such."""
+        request = self._add(
+            requester,
+            operation,
+            target,
+            reason,
+            status=Status.APPROVED,
+            expires_at=self._clock(),
+            action="approved_by_policy",
+            decision=decision,
+        )
+        self._execution.run_approved(request)
+        return self._store.get(request.id) or request
+
+    def _break_glass(
+        self, requester: str, operation: Operation, reason: str, target: Target, decision: Decision
+    ) -> Request:
+        """`deactivate --now`: the key's owner or an approver deactivates at once, announced to approvers.
+
+        It supersedes the pending and approved requests on the key, so nobody can block it by filing first."""
+        if not self._access.may_break_glass(requester, target, decision):
+            self._refused(
+                requester,
+                f"{operation.value} --now",
+                "not allowed to break glass" + (f" by policy rule `{decision.rule}`" if decision.rule else ""),
+                target,
+            )
+            allowed = " or ".join(
+                {"owner": "the key's owner", "approvers": "an approver"}[b] for b in decision.break_glass
+            )
+            raise InputError(
+                f"Only {allowed or 'nobody'} may use `--now`"
+                + (f" (policy rule `{decision.rule}`)" if decision.rule else "")
+                + ". Without it, the request goes to approval."
+            )
+        request, superseded = self._store.add_break_glass(
+            **self._fields(
+                requester,
+                operation,
+                target,
+                reason,
+                status=Status.APPROVED,
+                expires_at=self._clock(),
+                note=f":rotating_light: *Break-glass*: deactivated at once by {who(requester)} (suspected compromise).",
+                decision=decision,
+            ),
+            action="break_glass",
+        )
+        for old in superseded:
+            self._sync.sync(old)
+        return self._execution.execute(request.id) or request
+
+    def _add(
+        self,
+        requester: str,
+        operation: Operation,
+        target: Target,
+        reason: str,
+        *,
+        status: Status,
+        expires_at: datetime,
+        action: str = "requested",
+        decision: Decision | None = None,
+    ) -> Request:
+        try:
+            return self._store.add(
+                **self._fields(
+                    requester, operation, target, reason, status=status, expires_at=expires_at, decision=decision
+                ),
+                action=action,
+            )
+        except DuplicateRequest as e:
+            raise InputError(
+                f"Request {e.existing} is already open for this "
+                f"{'user' if REQUEST_OPERATIONS[operation].makes_key or not target.key else 'key'}: "
+                f"wait for it, or `cancel {e.existing}` if it is yours."
+            ) from None
+
+    def _fields(
+        self,
+        requester: str,
+        operation: Operation,
+        target: Target,
+        reason: str,
+        *,
+        status: Status,
+        expires_at: datetime,
+        note: str = "",
+        decision: Decision | None = None,
+    ) -> dict[str, Any]:
+        """A new request's row, as the store takes it."""
+        owns = self._access.owns(requester, target.user.owner)
+        decision = decision or self._access.decide(requester, operation, target)
+        _, admin_line = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
+        if decision.rule is not None:  # the rule's count is the count: no extra for admins or non-owners
+            admin_line = admin_line.replace(" It needs one more approval than usual.", "")
+        if decision.auto_approve:
+            note = "\n".join(x for x in (note, f":robot_face: *Approved by policy* (rule `{decision.rule}`).") if x)
+        return {
+            "operation": operation,
+            "account": target.account,
+            "iam_user": target.name,
+            "key_id": target.key.facts.key_id if target.key else None,
+            "requester": requester,
+            "reason": reason,
+            # Without a policy a requester who does not own the user needs one more approver than usual; so does
+            # an admin target (bot/access.py). With one, the rule's count.
+            "approvals_needed": decision.approvals,
+            "expires_at": expires_at,
+            "details": "\n".join(x for x in (note, decision.line, admin_line, self._details(target, operation)) if x),
+            "owner_ok": owns or decision.rule is not None,
+            "status": status,
+            "policy_rule": decision.rule,
+            "policy": self._access.remember(decision, target),
+        }
+
+    def _target(self, cmd: Command, picks: Picks) -> Target:
+        if cmd.key_id:
+            account, user = self._inventory.locate(cmd.key_id)
+        else:
+            assert cmd.user is not None
+            account, user = self._inventory.resolve(cmd.user)
+        keys = self._inventory.user_keys(account, user)
+        key_id = cmd.key_id
+        if picks is Picks.KEY_OR_USER:  # the named key, or the user's only active key; refusals explain
+            key_id, _ = choose_keys(user, [k.facts for k in keys.keys], key_id)
+        key = next((k for k in keys.keys if k.facts.key_id == key_id), None) if key_id else None
+        return Target(keys, key)
+
+    def _refuse_own_identity(self, requester: str, operation: Operation, target: Target) -> None:
+        """Keywarden never changes the keys of the IAM user it runs as (sts:GetCallerIdentity of that account)."""
+        if target.account not in self._own_users:
+            self._own_users[target.account] = iam_user_of(self._aws.account(target.account).caller_arn())
+        if target.name != self._own_users[target.account]:
+            return
+        self._refused(requester, operation.value, "Keywarden's own IAM identity", target)
+        raise InputError(
+            f"`{target.name}` is the IAM user Keywarden itself runs as in account `{target.account}`, so Keywarden "
+            "does not change its keys: an AWS administrator must do that outside Keywarden."
+        )
+
+    def _refuse_second_rotation(self, target: Target) -> None:
+        running = self._rotations.in_progress_for_user(target.account, target.name)
+        if running is not None:
+            raise InputError(
+                f"`{target.name}` is already being rotated ({running.id}: `{running.old_key_id}` → "
+                f"`{running.new_key_id}`, {running.state.value}). Let it finish first; `requests` shows its dates."
+            )
+
+    def _refused(self, requester: str, attempted: str, why: str, target: Target) -> None:
+        """Audit a refused attempt on `target` (in its own transaction)."""
+        key_id = target.key.facts.key_id if target.key else None
+        self._store.audit.refused(
+            requester, attempted, why, account=target.account, iam_user=target.name, key_id=key_id
+        )
+
+    def _details(self, target: Target, operation: Operation) -> str:
+        now = self._clock()
+        if REQUEST_OPERATIONS[operation].starts_rotation and target.key is not None:
+            facts = [k.facts for k in target.user.keys]
+            old_key_id, pre_step = choose_keys(target.name, facts, target.key.facts.key_id)
+            plan = schedule(now, rotation_policy(self._settings))
+            keys = "\n".join(key_lines(k, now) for k in target.user.keys)
+            return plan_text(target.account, target.name, old_key_id, pre_step, plan) + f"\n*Keys now:*\n{keys}"
+        if target.key is not None:
+            return key_lines(target.key, now)
+        if not target.user.keys:
+            return f"`{target.name}` has no access keys yet."
+        return f"`{target.name}` has these keys now:\n" + "\n".join(key_lines(k, now) for k in target.user.keys)

@@ -1,0 +1,61 @@
+"""Recovery: finishing what a crash or an outage left behind, from what AWS really shows; nothing runs twice."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.aws import AwsError
+from bot.clock import Clock
+from bot.domain.operations import REQUEST_OPERATIONS
+from bot.services.approvals.delivery import SecretDelivery
+from bot.services.approvals.execution import Execution
+from bot.services.approvals.slack_sync import RequestSync
+from bot.store.requests import RequestStore
+
+log = logging.getLogger(__name__)
+
+
+class Recovery:
+    def __init__(
+        self,
+        clock: Clock,
+        store: RequestStore,
+        execution: Execution,
+        delivery: SecretDelivery,
+        sync: RequestSync,
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._execution = execution
+        self._delivery = delivery
+        self._sync = sync
+
+    def reconcile_stuck(self, older_than: timedelta = timedelta(minutes=10)) -> int:
+        """Finish requests a crash left behind, from what AWS really shows; nothing runs twice.
+
+        `executing`: settled from AWS. `approved` without a Reveal (decided, never run): run now, or with an
+        unattended secret delivery (Secrets Manager) delivered now; the approved -> executing claim lets one
+        runner through. Approved keys never revealed expire instead (`Decisions.expire_due`)."""
+        before = self._clock() - older_than
+        stuck = self._store.stuck(before)
+        for request in stuck:
+            try:
+                self._execution.settle_interrupted(request)
+            except AwsError as e:
+                log.warning("could not reconcile %s yet: %s", request.id, e.message)
+        waiting = self._store.stale_approved(before, key_making=self._delivery.unattended)
+        for request in waiting:
+            log.warning("%s was approved but never run; running it now", request.id)
+            if REQUEST_OPERATIONS[request.operation].makes_key:
+                self._delivery.hand_over(request)
+            else:
+                self._execution.execute(request.id)
+        return len(stuck) + len(waiting)
+
+    def resync(self, older_than: timedelta = timedelta(minutes=2)) -> int:
+        """Re-send the Slack updates that Slack did not accept earlier."""
+        stale = self._store.unsynced(self._clock() - older_than)
+        for request in stale:
+            self._sync.sync(request)
+        return len(stale)

@@ -1,0 +1,161 @@
+"""Reveal delivery: the requester's Reveal creates the key and shows its secret once, in a Slack window."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bot.aws import AccountClient, AwsError, AwsGateway, AwsUnavailable
+from bot.clock import Clock
+from bot.domain.delivery import SecretLocation
+from bot.domain.requests import MAKES_KEY, Request, Status
+from bot.services.approvals.delivery import create_key, hand_back_interrupted, requester_of, start_rotation
+from bot.services.approvals.execution import fail
+from bot.services.approvals.slack_sync import RequestSync
+from bot.services.rotations import RotationService
+from bot.slack.messages.common import Message
+from bot.slack.messages.requests import (
+    build_error_modal,
+    build_requester_dm,
+    build_secret_loading_modal,
+    build_secret_modal,
+    who,
+)
+from bot.slack.notifier import Notifier
+from bot.store.requests import RequestStore
+
+log = logging.getLogger(__name__)
+
+
+class RevealDelivery:
+    """SECRET_DELIVERY=reveal: an approved key waits for its requester's Reveal until REVEAL_TTL_HOURS."""
+
+    unattended = False
+
+    def __init__(
+        self,
+        reveal_ttl: timedelta,
+        clock: Clock,
+        store: RequestStore,
+        aws: AwsGateway,
+        notifier: Notifier,
+        sync: RequestSync,
+        rotations: RotationService,
+    ) -> None:
+        self._reveal_ttl = reveal_ttl
+        self._clock = clock
+        self._store = store
+        self._aws = aws
+        self._notifier = notifier
+        self._sync = sync
+        self._rotations = rotations  # a revealed rotation hands its new key over to it
+
+    def hand_over(self, request: Request) -> None:
+        """The requester's DM offers the Reveal."""
+        self._sync.sync(request)
+
+    def settle_interrupted(self, request: Request) -> None:
+        released = hand_back_interrupted(self._store, self._clock, self._aws.account(request.account), request)
+        if released:
+            self._notifier.dm(request.requester, build_requester_dm(released))
+
+    def requester_dm(self, request: Request, secret: SecretLocation | None) -> Message:
+        return build_requester_dm(request, secret)
+
+    def reveal_refusal(self, request_id: str, user_id: str) -> str | None:
+        request = requester_of(self._store, request_id, user_id)
+        if isinstance(request, str):
+            return request
+        if request.status is not Status.APPROVED or request.operation not in MAKES_KEY:
+            if request.status is Status.SUCCEEDED:
+                return f"The key of {request_id} was already revealed; a secret is shown only once."
+            return f"{request_id} is {request.status.value}: there is nothing to reveal."
+        if self._clock() >= self._reveal_deadline(request):
+            return f"The Reveal of {request_id} has expired; file a new request."
+        return None
+
+    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str | None:
+        """Create the key and show its secret in a modal, once: in `view_id` when the caller has opened the
+        window already (within Slack's 3 s of the click), else in one opened here. Returns a reply when
+        nothing was shown."""
+        refusal = self.reveal_refusal(request_id, user_id)
+        if refusal:
+            return refusal
+        claimed = self._store.transition(
+            request_id,
+            Status.APPROVED,
+            Status.EXECUTING,
+            actor=user_id,
+            action="reveal_started",
+            claimed_at=self._clock(),
+        )
+        if claimed is None:
+            return f"{request_id} is already being revealed."
+        view_id = view_id or self._notifier.open_view(trigger_id, build_secret_loading_modal())
+        if view_id is None:
+            self._release(claimed, user_id, "the window could not be opened; no key was created")
+            return "Slack could not open the window, so no key was created. Click Reveal again."
+        client = self._aws.account(claimed.account)
+        try:
+            key, first = create_key(client, claimed)
+        except AwsUnavailable as e:
+            # The key may exist though nobody saw its secret: settle it from what AWS shows.
+            self._notifier.update_view(view_id, build_error_modal(f"{e.message} Click Reveal again in a moment."))
+            try:
+                self.settle_interrupted(claimed)
+            except AwsError:
+                log.warning("%s: left for reconciliation after %s", request_id, e.message)
+            return None
+        except AwsError as e:
+            failed = fail(self._store, claimed, e.message)
+            self._notifier.update_view(view_id, build_error_modal(e.message))
+            if failed:
+                self._sync.sync(failed)
+            return None
+        if not self._notifier.update_view(
+            view_id, build_secret_modal(claimed.account, claimed.iam_user, key.key_id, key.secret)
+        ):
+            self._discard(client, claimed, key.key_id, user_id)
+            return "Slack could not show the secret, so the new key was deleted again. Click Reveal again."
+        done = self._store.transition(
+            request_id,
+            Status.EXECUTING,
+            Status.SUCCEEDED,
+            actor=user_id,
+            action="revealed",
+            detail=first,
+            new_key_id=key.key_id,
+            result=f"{first}new key `{key.key_id}` created and revealed to {who(user_id)}",
+        )
+        if done:
+            self._sync.sync(done)
+            start_rotation(self._rotations, done, key.key_id)
+        return None
+
+    def _reveal_deadline(self, request: Request) -> datetime:
+        """Written with the approval; a request approved without one counts from its decision."""
+        return request.reveal_expires_at or (request.decided_at or request.updated_at) + self._reveal_ttl
+
+    def _discard(self, client: AccountClient, request: Request, key_id: str, user_id: str) -> None:
+        try:
+            client.delete_access_key(request.iam_user, key_id)
+        except AwsError as e:
+            log.error("could not delete unrevealed key %s of %s: %s", key_id, request.iam_user, e.message)
+            fail(
+                self._store,
+                request,
+                f"the secret could not be shown and key {key_id} could not be deleted: {e.message}",
+            )
+            return
+        self._release(request, user_id, f"the secret could not be shown; new key {key_id} was deleted")
+
+    def _release(self, request: Request, actor: str, why: str) -> None:
+        self._store.transition(
+            request.id,
+            Status.EXECUTING,
+            Status.APPROVED,
+            actor=actor,
+            action="reveal_failed",
+            outcome="retry",
+            detail=why,
+        )

@@ -1,0 +1,127 @@
+"""Secrets Manager delivery: an approved key is created at once and stored in AWS Secrets Manager, never shown
+in Slack; the requester's DM names the secret and how to fetch it."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from bot.aws import AwsError, AwsGateway, AwsPermissionDenied, AwsUnavailable
+from bot.clock import Clock
+from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
+from bot.domain.requests import MAKES_KEY, Request, Status
+from bot.services.approvals.delivery import create_key, hand_back_interrupted, requester_of, start_rotation
+from bot.services.approvals.execution import fail
+from bot.services.approvals.slack_sync import RequestSync
+from bot.services.rotations import RotationService
+from bot.slack.messages.common import Message
+from bot.slack.messages.requests import build_requester_dm
+from bot.store.audit import SYSTEM
+from bot.store.requests import RequestStore
+
+log = logging.getLogger(__name__)
+
+
+class SecretsManagerDelivery:
+    """SECRET_DELIVERY=secretsmanager: the secret goes to `<SECRET_PREFIX>/<account>/<user>`, never to Slack."""
+
+    unattended = True
+
+    def __init__(
+        self,
+        secret_prefix: str,
+        clock: Clock,
+        store: RequestStore,
+        aws: AwsGateway,
+        sync: RequestSync,
+        rotations: RotationService,
+    ) -> None:
+        self._prefix = secret_prefix
+        self._clock = clock
+        self._store = store
+        self._aws = aws
+        self._sync = sync
+        self._rotations = rotations  # a delivered rotation hands its new key over to it
+
+    def hand_over(self, request: Request) -> None:
+        """Create the key and store it as the user's secret; the approved -> executing claim lets one caller in."""
+        claimed = self._store.transition(
+            request.id, Status.APPROVED, Status.EXECUTING, actor=SYSTEM, action="executing", claimed_at=self._clock()
+        )
+        if claimed is None:
+            return
+        client = self._aws.account(claimed.account)
+        name = secret_name(self._prefix, claimed.account, claimed.iam_user)
+        location: SecretLocation | None = None
+        try:
+            key, first = create_key(client, claimed)
+        except AwsUnavailable as e:
+            # Whether the key exists is unknown: housekeeping settles it from AWS and delivers again.
+            log.warning("%s: left for reconciliation after %s", request.id, e.message)
+            return
+        except AwsError as e:
+            final = fail(self._store, claimed, e.message)
+        else:
+            payload = json.dumps({"aws_access_key_id": key.key_id, "aws_secret_access_key": key.secret})
+            try:
+                arn = client.store_secret(name, payload, f"Access key of IAM user {claimed.iam_user} (Keywarden)")
+            except AwsError as e:
+                try:
+                    client.delete_access_key(claimed.iam_user, key.key_id)
+                except AwsError:
+                    log.error("could not delete key %s after Secrets Manager failed", key.key_id)
+                why = e.message
+                if isinstance(e, AwsPermissionDenied):
+                    why += (
+                        f" The policy must allow it on `{policy_resource(self._prefix)}` "
+                        "(SECRET_PREFIX names the secrets)."
+                    )
+                final = fail(self._store, claimed, f"storing the secret failed, the new key was deleted: {why}")
+            else:
+                location = SecretLocation(name, claimed.account, client.region, arn_account_id(arn))
+                final = self._store.transition(
+                    request.id,
+                    Status.EXECUTING,
+                    Status.SUCCEEDED,
+                    actor=SYSTEM,
+                    action="stored_secret",
+                    new_key_id=key.key_id,
+                    result=f"{first}new key `{key.key_id}` stored as secret `{name}`",
+                    detail=f"{first}{name}",
+                )
+        if final is not None:
+            self._sync.sync(final, secret=location)
+            if final.status is Status.SUCCEEDED and final.new_key_id:
+                start_rotation(self._rotations, final, final.new_key_id)
+
+    def settle_interrupted(self, request: Request) -> None:
+        released = hand_back_interrupted(self._store, self._clock, self._aws.account(request.account), request)
+        if released:
+            self.hand_over(released)
+
+    def requester_dm(self, request: Request, secret: SecretLocation | None) -> Message:
+        if secret is None and request.status is Status.SUCCEEDED and request.operation in MAKES_KEY:
+            secret = self._location(request)  # a DM sent again later names the secret too
+        return build_requester_dm(request, secret, reveal=False)
+
+    def reveal_refusal(self, request_id: str, user_id: str) -> str:
+        request = requester_of(self._store, request_id, user_id)
+        if isinstance(request, str):
+            return request
+        return (
+            f"Keys are delivered through AWS Secrets Manager here (SECRET_DELIVERY=secretsmanager), never shown "
+            f"in Slack: nothing was revealed. The DM about {request_id} names the secret once it is stored."
+        )
+
+    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str:
+        """Nothing is ever revealed in Slack: the reply says where the key goes instead."""
+        return self.reveal_refusal(request_id, user_id)
+
+    def _location(self, request: Request) -> SecretLocation:
+        client = self._aws.account(request.account)
+        try:
+            account_id: str | None = client.account_id()
+        except AwsError:
+            account_id = None
+        name = secret_name(self._prefix, request.account, request.iam_user)
+        return SecretLocation(name, request.account, client.region, account_id)

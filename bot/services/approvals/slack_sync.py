@@ -1,0 +1,67 @@
+"""A request's Slack messages: the approval message, the requester's DM and replies in the approval thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.clock import Clock
+from bot.domain.delivery import SecretLocation
+from bot.domain.requests import Request, Status, outcome_needs_new_dm
+from bot.slack.messages.common import Message
+from bot.slack.messages.requests import build_approval_message
+from bot.slack.notifier import Notifier
+from bot.store.requests import RequestStore
+
+RequesterDm = Callable[[Request, SecretLocation | None], Message]  # worded by the secret delivery (delivery.py)
+
+
+class RequestSync:
+    def __init__(
+        self,
+        approval_channel: str | None,
+        clock: Clock,
+        store: RequestStore,
+        notifier: Notifier,
+        requester_dm: RequesterDm,
+        on_change: Callable[..., None],
+    ) -> None:
+        self._channel = approval_channel
+        self._clock = clock
+        self._store = store
+        self._notifier = notifier
+        self._requester_dm = requester_dm
+        self._on_change = on_change  # (Slack user ids) whose App Home to refresh
+
+    def sync(self, request: Request, secret: SecretLocation | None = None) -> None:
+        """Bring the approval message and the requester's DM up to date; remember success."""
+        ok = True
+        message = build_approval_message(request)
+        if request.channel and request.message_ts:
+            ok = self._notifier.update(request.channel, request.message_ts, message)
+        elif self._channel:
+            posted = self._notifier.post(self._channel, message)
+            if posted:
+                self._store.record_delivery(request.id, channel=posted[0], message_ts=posted[1])
+            ok = posted is not None
+        if request.notified_status != request.status.value and request.status is not Status.PENDING:
+            ok = self.notify_requester(request, secret) and ok
+        if ok:
+            self._store.record_delivery(request.id, notified_status=request.status.value)
+        self._on_change(request.requester, *request.approvers, *([request.decided_by] if request.decided_by else []))
+
+    def notify_requester(self, request: Request, secret: SecretLocation | None = None) -> bool:
+        """Update the request's DM in place; a new DM only for a first word, or an outcome after a long wait."""
+        dm = self._requester_dm(request, secret)
+        new = outcome_needs_new_dm(request.status, request.decided_at, request.claimed_at, self._clock())
+        if request.dm_channel and request.dm_ts and not new:
+            return self._notifier.update(request.dm_channel, request.dm_ts, dm)
+        posted = self._notifier.dm(request.requester, dm)
+        if posted:
+            self._store.record_delivery(request.id, dm_channel=posted[0], dm_ts=posted[1])
+        return posted is not None
+
+    def reply_in_thread(self, request: Request, message: Message) -> None:
+        """A reply under the request's approval message (a reminder, an escalation, a nudge)."""
+        channel = request.channel or self._channel
+        if channel:
+            self._notifier.post(channel, message, thread_ts=request.message_ts)
