@@ -104,7 +104,7 @@ class Services:
         queue = self.aws.queue(self.settings.events_queue_url, wait_seconds)
         return EventIntake(queue, self.db, self.clock, self.exposures, self.key_changes)
 
-    def settle(self) -> None:
+    def warm_up(self) -> None:
         """Ready a long-running process: create the AWS clients, then freeze the heap built so far.
 
         Python's full collections walk every tracked object, and boto3's service models alone are

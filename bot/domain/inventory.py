@@ -65,5 +65,5 @@ class Target:
         return self.user.account
 
     @property
-    def name(self) -> str:
+    def iam_user(self) -> str:
         return self.user.user

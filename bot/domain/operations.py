@@ -80,18 +80,18 @@ def _check_create(target: Target) -> None:
     inactive = [k.facts.key_id for k in keys if not k.facts.active]
     if inactive:
         raise InputError(
-            f"`{target.name}` already has two keys, the AWS limit. Delete the inactive one first: "
+            f"`{target.iam_user}` already has two keys, the AWS limit. Delete the inactive one first: "
             f"`delete {inactive[0]}`."
         )
     raise InputError(
-        f"`{target.name}` already has two active keys, the AWS limit. Deactivate the one no longer in use "
+        f"`{target.iam_user}` already has two active keys, the AWS limit. Deactivate the one no longer in use "
         "(`deactivate <key-id>`), then delete it, before asking for another."
     )
 
 
 def _check_rotate(target: Target) -> None:
     """The key to replace must be active; an inactive second key is deleted first; two active keys: refused."""
-    choose_keys(target.name, [k.facts for k in target.user.keys], target.key.facts.key_id if target.key else None)
+    choose_keys(target.iam_user, [k.facts for k in target.user.keys], target.key.facts.key_id if target.key else None)
 
 
 def _check_deactivate(target: Target) -> None:
@@ -230,4 +230,4 @@ def admin_approval(operation: Operation, target: Target, extra_for_admin: bool) 
         return 0, ""
     extra = 1 if extra_for_admin else 0
     more = " It needs one more approval than usual." if extra else ""
-    return extra, f":crown: *`{target.name}` is an administrator*: {reason}.{more}"
+    return extra, f":crown: *`{target.iam_user}` is an administrator*: {reason}.{more}"

@@ -177,7 +177,7 @@ def run(settings: Settings) -> int:
     from bot.bootstrap import bootstrap
 
     services = bootstrap(settings)
-    services.settle()
+    services.warm_up()
     is_leader = None
     if settings.scheduler:
         from bot.entrypoints.scheduler import ClockProcess

@@ -116,5 +116,5 @@ def create_wsgi_app() -> WSGIApp:
     settings = load_settings_or_exit()
     setup_logging(settings.log_level, settings.log_format)
     services = bootstrap(settings)
-    services.settle()
+    services.warm_up()
     return build_wsgi(services)

@@ -25,7 +25,8 @@ from bot.domain.rotation import (
     Step,
 )
 from bot.services.rotation_notices import RotationNotices
-from bot.slack.messages.rotations import use_text, when
+from bot.slack.messages.common import when
+from bot.slack.messages.rotations import use_text
 from bot.store.audit import SYSTEM
 from bot.store.rotations import RotationStore
 

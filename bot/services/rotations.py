@@ -34,8 +34,8 @@ from bot.domain.rotation import (
 from bot.services.rotation_notices import RotationNotices
 from bot.services.rotation_steps import RotationSteps
 from bot.settings import Settings
+from bot.slack.messages.common import day, when
 from bot.slack.messages.requests import who
-from bot.slack.messages.rotations import day, when
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.db import Database

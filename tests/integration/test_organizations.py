@@ -211,7 +211,7 @@ def test_include_ous_keeps_their_subtrees_and_an_unknown_ou_is_a_start_up_warnin
     wrong = start(ORG_INCLUDE_OUS=f"{workloads},ou-zzzz-zzzzzzzz")
     [warning] = wrong.aws.check_organization()
     assert "ou-zzzz-zzzzzzzz" in warning and workloads in warning and org.root in warning
-    wrong.settle()
+    wrong.warm_up()
     assert "ou-zzzz-zzzzzzzz" in caplog.text
 
 

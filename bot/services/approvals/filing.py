@@ -219,7 +219,7 @@ class RequestFiling:
         return {
             "operation": operation,
             "account": target.account,
-            "iam_user": target.name,
+            "iam_user": target.iam_user,
             "key_id": target.key.facts.key_id if target.key else None,
             "requester": requester,
             "reason": reason,
@@ -251,19 +251,19 @@ class RequestFiling:
         """Keywarden never changes the keys of the IAM user it runs as (sts:GetCallerIdentity of that account)."""
         if target.account not in self._own_users:
             self._own_users[target.account] = iam_user_of(self._aws.account(target.account).caller_arn())
-        if target.name != self._own_users[target.account]:
+        if target.iam_user != self._own_users[target.account]:
             return
         self._refused(requester, operation.value, "Keywarden's own IAM identity", target)
         raise InputError(
-            f"`{target.name}` is the IAM user Keywarden itself runs as in account `{target.account}`, so Keywarden "
+            f"`{target.iam_user}` is the IAM user Keywarden itself runs as in account `{target.account}`, so Keywarden "
             "does not change its keys: an AWS administrator must do that outside Keywarden."
         )
 
     def _refuse_second_rotation(self, target: Target) -> None:
-        running = self._rotations.in_progress_for_user(target.account, target.name)
+        running = self._rotations.in_progress_for_user(target.account, target.iam_user)
         if running is not None:
             raise InputError(
-                f"`{target.name}` is already being rotated ({running.id}: `{running.old_key_id}` → "
+                f"`{target.iam_user}` is already being rotated ({running.id}: `{running.old_key_id}` → "
                 f"`{running.new_key_id}`, {running.state.value}). Let it finish first; `requests` shows its dates."
             )
 
@@ -271,19 +271,19 @@ class RequestFiling:
         """Audit a refused attempt on `target` (in its own transaction)."""
         key_id = target.key.facts.key_id if target.key else None
         self._store.audit.refused(
-            requester, attempted, why, account=target.account, iam_user=target.name, key_id=key_id
+            requester, attempted, why, account=target.account, iam_user=target.iam_user, key_id=key_id
         )
 
     def _details(self, target: Target, operation: Operation) -> str:
         now = self._clock()
         if REQUEST_OPERATIONS[operation].starts_rotation and target.key is not None:
             facts = [k.facts for k in target.user.keys]
-            old_key_id, pre_step = choose_keys(target.name, facts, target.key.facts.key_id)
+            old_key_id, pre_step = choose_keys(target.iam_user, facts, target.key.facts.key_id)
             plan = schedule(now, rotation_policy(self._settings))
             keys = "\n".join(key_lines(k, now) for k in target.user.keys)
-            return plan_text(target.account, target.name, old_key_id, pre_step, plan) + f"\n*Keys now:*\n{keys}"
+            return plan_text(target.account, target.iam_user, old_key_id, pre_step, plan) + f"\n*Keys now:*\n{keys}"
         if target.key is not None:
             return key_lines(target.key, now)
         if not target.user.keys:
-            return f"`{target.name}` has no access keys yet."
-        return f"`{target.name}` has these keys now:\n" + "\n".join(key_lines(k, now) for k in target.user.keys)
+            return f"`{target.iam_user}` has no access keys yet."
+        return f"`{target.iam_user}` has these keys now:\n" + "\n".join(key_lines(k, now) for k in target.user.keys)

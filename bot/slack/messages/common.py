@@ -170,3 +170,11 @@ def build_audit(events: list[Event], subject: str | None) -> Message:
         lines.append(f"`{e.at:%Y-%m-%d %H:%M}` {who(e.actor)} *{e.action}*{outcome} {target} {detail}".rstrip())
     title = f"Recent audit events{f' for `{escape(subject)}`' if subject else ''}:"
     return title, [section(title), section("\n".join(lines))]
+
+
+def day(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d}" if at else "?"
+
+
+def when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from bot.domain.delivery import SecretLocation
 from bot.domain.operations import REQUEST_OPERATIONS
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, escape, plain, section, who
+from bot.slack.messages.common import (
+    Blocks,
+    Message,
+    button,
+    confirm_dialog,
+    context,
+    escape,
+    plain,
+    section,
+    when,
+    who,
+)
 
 _OUTCOME = {
     Status.APPROVED: ":white_check_mark: Approved",
@@ -21,10 +31,6 @@ _OUTCOME = {
     Status.EXPIRED: ":hourglass: Expired",
     Status.CANCELLED: ":heavy_multiplication_x: Cancelled",
 }
-
-
-def _when(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
 
 
 def headline(req: Request) -> str:
@@ -71,7 +77,7 @@ def build_approval_message(req: Request) -> Message:
             }
         )
         extra = f"; {needed} approvals needed" if needed > 1 else ""
-        blocks.append(context(f"Expires {_when(req.expires_at)}{extra}. The requester cannot approve."))
+        blocks.append(context(f"Expires {when(req.expires_at)}{extra}. The requester cannot approve."))
     else:
         blocks.append(section(outcome_line(req)))
     return text, blocks
@@ -81,14 +87,14 @@ def outcome_line(req: Request, *, reveal: bool = True) -> str:
     label = _OUTCOME.get(req.status, req.status.value)
     parts = [f"*{label}*"]
     if req.status is Status.DENIED:
-        parts.append(f"by {who(req.decided_by or '?')} at {_when(req.decided_at)}: {escape(req.deny_reason or '')}")
+        parts.append(f"by {who(req.decided_by or '?')} at {when(req.decided_at)}: {escape(req.deny_reason or '')}")
     elif req.status is Status.CANCELLED:
         by = who(req.decided_by) if req.decided_by else "the requester"  # decided_by: a break-glass superseded it
-        parts.append(f"by {by} at {_when(req.updated_at)}")
+        parts.append(f"by {by} at {when(req.updated_at)}")
     elif req.status is Status.EXPIRED:
-        parts.append(f"at {_when(req.updated_at)}, undecided" if not req.decided_by else f"at {_when(req.updated_at)}")
+        parts.append(f"at {when(req.updated_at)}, undecided" if not req.decided_by else f"at {when(req.updated_at)}")
     elif req.decided_by:
-        parts.append(f"by {who(req.decided_by)} at {_when(req.decided_at)}")
+        parts.append(f"by {who(req.decided_by)} at {when(req.decided_at)}")
     if req.status is Status.APPROVED and req.operation in MAKES_KEY:
         parts.append("· waiting for the requester to reveal the key" if reveal else "· the key goes to Secrets Manager")
     if req.result:
@@ -115,7 +121,7 @@ def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, re
             section(
                 "Click *Reveal* to create the key and see its secret access key. It is shown once, in a window "
                 "that is not kept in Slack; copy it then. Keywarden stores it nowhere. "
-                f"Reveal works until {_when(req.reveal_expires_at)}."
+                f"Reveal works until {when(req.reveal_expires_at)}."
             )
         )
         blocks.append(
@@ -257,7 +263,7 @@ def build_request_filed(req: Request) -> Message:
     needed = f" ({req.approvals_needed} approvals needed)" if req.approvals_needed > 1 else ""
     return plain(
         f"Request *{req.id}* filed: {headline(req)}. It waits for approval{needed} until "
-        f"{_when(req.expires_at)}. `cancel {req.id}` withdraws it."
+        f"{when(req.expires_at)}. `cancel {req.id}` withdraws it."
     )
 
 
@@ -269,5 +275,5 @@ def build_break_glass_done(req: Request) -> Message:
 def build_open_requests(requests: list[Request]) -> Message:
     if not requests:
         return plain("You have no open requests.")
-    lines = [f"• *{r.id}* {headline(r)}: {r.status.value}, filed {_when(r.created_at)}" for r in requests]
+    lines = [f"• *{r.id}* {headline(r)}: {r.status.value}, filed {when(r.created_at)}" for r in requests]
     return f"{len(requests)} open request(s)", [section("*Your open requests*\n" + "\n".join(lines))]

@@ -7,18 +7,10 @@ from typing import Any
 
 from bot.domain.rotation import KeyUse, Rotation, RotationState, Schedule
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, section
+from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, day, section, when
 from bot.slack.messages.requests import who
 
 S = RotationState
-
-
-def day(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d}" if at else "?"
-
-
-def when(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
 
 
 def use_text(use: KeyUse) -> str:
