@@ -119,6 +119,7 @@ class AwsGateway:
             return self._clients[alias]
 
     def _base_session(self) -> boto3.Session:
+        """Keywarden's own session, made on first use, in AWS_REGION when it is set."""
         if self._base is None:
             self._base = _with_fast_timestamps(self._session_factory())
             if self._region:
@@ -290,9 +291,7 @@ class AwsGateway:
     def caller_arn(self) -> str:
         """The ARN of Keywarden's own identity (the credentials boto3 found)."""
         with self._lock:
-            if self._base is None:
-                self._base = _with_fast_timestamps(self._session_factory())
-            base = self._base
+            base = self._base_session()
         sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
         try:
             return sts.get_caller_identity()["Arn"]
@@ -302,9 +301,7 @@ class AwsGateway:
     def queue(self, url: str, wait_seconds: int = 20) -> EventQueue:
         """The SQS queue of EventBridge events, read with Keywarden's own identity."""
         with self._lock:
-            if self._base is None:
-                self._base = _with_fast_timestamps(self._session_factory())
-            base = self._base
+            base = self._base_session()
         return EventQueue(base, url, wait_seconds)
 
 

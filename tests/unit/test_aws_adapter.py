@@ -290,3 +290,12 @@ def test_account_names_become_aliases_and_collisions_get_the_id() -> None:
         taken={"ops"},
     )
     assert set(found) == {"dev-111111111111", "dev-222222222222", "ops-333333333333", "account"}
+
+
+def test_aws_region_holds_whichever_call_makes_the_session_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The events queue (or the caller lookup) may be the first to need Keywarden's session: it still gets AWS_REGION."""
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    gateway = AwsGateway((Account("default"),), boto3.Session, region="eu-central-1")
+    gateway.queue("https://sqs.eu-central-1.amazonaws.com/111111111111/keywarden-events")
+    assert gateway.account("default").client("cloudtrail").meta.region_name == "eu-central-1"
