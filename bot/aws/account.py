@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # boto3's standard retries with 5 attempts, unless boto3's own AWS_MAX_ATTEMPTS says otherwise (it reads the
 # variable itself only when the client's config leaves the number out).
-_RETRIES = Config(
+RETRIES = Config(
     retries={"mode": "standard"} if "AWS_MAX_ATTEMPTS" in os.environ else {"mode": "standard", "max_attempts": 5},
     connect_timeout=5,
     read_timeout=20,
@@ -54,7 +54,7 @@ AUTHORIZATION_FILTER = ["User", "Group", "LocalManagedPolicy"]
 _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 # Only when no region is configured, which settings allow in the `aws` partition alone (elsewhere AWS_REGION is
 # required: us-east-1 does not exist in GovCloud or China).
-_GLOBAL_REGION = "us-east-1"
+GLOBAL_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class AccountClient:
 
     @property
     def region(self) -> str:
-        return self._session.region_name or _GLOBAL_REGION
+        return self._session.region_name or GLOBAL_REGION
 
     def client(self, service: str, region: str | None = None, *, once: bool = False) -> Any:
         """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).
@@ -117,7 +117,7 @@ class AccountClient:
         with self._lock:
             if name not in self._clients:
                 client = self._session.client(
-                    service, region_name=region or self.region, config=_ONCE if once else _RETRIES
+                    service, region_name=region or self.region, config=_ONCE if once else RETRIES
                 )
                 client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
                 if service == "iam":
@@ -177,7 +177,7 @@ class AccountClient:
         for user in users:
             tags = {t["Key"]: t["Value"] for t in user.get("Tags", [])}
             holder = _holder(user["UserName"], user, "UserPolicyList")
-            created = _utc(user["CreateDate"]) if user.get("CreateDate") else None
+            created = utc(user["CreateDate"]) if user.get("CreateDate") else None
             access = user_access(holder, created, user.get("GroupList", []), groups, managed)
             yield IamUser(user["UserName"], user["Arn"], tags, access)
 
@@ -190,7 +190,7 @@ class AccountClient:
 
     def list_access_keys(self, user: str) -> list[AccessKey]:
         return [
-            AccessKey(user, k["AccessKeyId"], k["Status"], _utc(k["CreateDate"]))
+            AccessKey(user, k["AccessKeyId"], k["Status"], utc(k["CreateDate"]))
             for k in self._pages("iam", "list_access_keys", "AccessKeyMetadata", UserName=user)
         ]
 
@@ -198,11 +198,11 @@ class AccountClient:
         """A user's keys (at most two: one page) and AWS's own time of the answer (its Date header)."""
         reply = self._call("iam", "list_access_keys", UserName=user)
         keys = [
-            AccessKey(user, k["AccessKeyId"], k["Status"], _utc(k["CreateDate"])) for k in reply["AccessKeyMetadata"]
+            AccessKey(user, k["AccessKeyId"], k["Status"], utc(k["CreateDate"])) for k in reply["AccessKeyMetadata"]
         ]
         date = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
         try:
-            return keys, _utc(email.utils.parsedate_to_datetime(date)) if date else None
+            return keys, utc(email.utils.parsedate_to_datetime(date)) if date else None
         except (TypeError, ValueError):
             return keys, None
 
@@ -212,7 +212,7 @@ class AccountClient:
         date = used.get("LastUsedDate")
         return LastUsed(
             reply.get("UserName", ""),
-            _utc(date) if date else None,
+            utc(date) if date else None,
             _not_applicable(used.get("ServiceName")),
             _not_applicable(used.get("Region")),
         )
@@ -288,7 +288,7 @@ class AccountClient:
 
     def get_credential_report(self) -> tuple[bytes, datetime]:
         reply = self._call("iam", "get_credential_report")
-        return reply["Content"], _utc(reply["GeneratedTime"])
+        return reply["Content"], utc(reply["GeneratedTime"])
 
     # Writes
     def create_access_key(self, user: str) -> NewKey:
@@ -342,5 +342,5 @@ def _remember_new_secret(response_dict: dict[str, Any], **_: Any) -> None:
         remember_secret(match.group(1).decode(errors="replace"))
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -18,7 +18,7 @@ from botocore.exceptions import (
 )
 
 from bot import metrics
-from bot.aws.account import _GLOBAL_REGION, _RETRIES, AccountClient, _utc
+from bot.aws.account import GLOBAL_REGION, RETRIES, AccountClient, utc
 from bot.aws.errors import (
     _DENIED,
     AwsError,
@@ -29,13 +29,13 @@ from bot.aws.errors import (
 from bot.aws.organizations import (
     AccountChanges,
     OrgAccount,
-    _org_denied,
     list_accounts,
     org_aliases,
+    org_denied,
     organization_units,
 )
 from bot.aws.queue import EventQueue
-from bot.aws.sessions import _assume_denied, _session_with, _with_fast_timestamps
+from bot.aws.sessions import assume_denied, session_with, with_fast_timestamps
 from bot.settings.accounts import Account, Organization
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class AwsGateway:
     def _base_session(self) -> boto3.Session:
         """Keywarden's own session, made on first use, in AWS_REGION when it is set."""
         if self._base is None:
-            self._base = _with_fast_timestamps(self._session_factory())
+            self._base = with_fast_timestamps(self._session_factory())
             if self._region:
                 self._base._session.set_config_variable("region", self._region)
         return self._base
@@ -133,13 +133,13 @@ class AwsGateway:
         credentials = self._credentials.get(account)
         if credentials is None:
             credentials = self._credentials[account] = _assumed_role_credentials(self._sts_client(), account)
-        return _session_with(base, credentials)
+        return session_with(base, credentials)
 
     def _sts_client(self) -> Any:
         """One STS client assumes every account's role (a client per account costs ~130 KB at 200 accounts)."""
         if self._sts is None:
             base = self._base_session()
-            self._sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+            self._sts = base.client("sts", region_name=base.region_name or GLOBAL_REGION, config=RETRIES)
             metrics.watch_aws(self._sts)
         return self._sts
 
@@ -243,7 +243,7 @@ class AwsGateway:
         management_id = _role_account_id(org.management_role_arn)
         management = Account(f"management account {management_id}", org.management_role_arn, org.external_id)
         credentials = _assumed_role_credentials(self._sts_client(), management)
-        return AccountClient(management.alias, _session_with(base, credentials))
+        return AccountClient(management.alias, session_with(base, credentials))
 
     def hub_partition(self) -> str:
         """The partition (aws, aws-us-gov, aws-cn) of the identity Keywarden runs as."""
@@ -259,7 +259,7 @@ class AwsGateway:
         except AwsPermissionDenied as e:
             if e.permission == "sts:AssumeRole":
                 raise
-            raise AwsPermissionDenied(_org_denied(e, self._identity(org)), permission=e.permission) from None
+            raise AwsPermissionDenied(org_denied(e, self._identity(org)), permission=e.permission) from None
 
     def _identity(self, org: Organization) -> str:
         """Who asked Organizations, for an error message: the management role, or the hub's own identity."""
@@ -292,7 +292,7 @@ class AwsGateway:
         """The ARN of Keywarden's own identity (the credentials boto3 found)."""
         with self._lock:
             base = self._base_session()
-        sts = base.client("sts", region_name=base.region_name or _GLOBAL_REGION, config=_RETRIES)
+        sts = base.client("sts", region_name=base.region_name or GLOBAL_REGION, config=RETRIES)
         try:
             return sts.get_caller_identity()["Arn"]
         except (ClientError, BotoCoreError) as e:
@@ -324,7 +324,7 @@ def _assumed_role_credentials(sts: Any, account: Account) -> DeferredRefreshable
             creds = sts.assume_role(**params)["Credentials"]
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in _DENIED:
-                raise AwsPermissionDenied(_assume_denied(account, e), permission="sts:AssumeRole") from None
+                raise AwsPermissionDenied(assume_denied(account, e), permission="sts:AssumeRole") from None
             raise translate(e, account.alias, "sts") from None
         except BotoCoreError as e:
             raise translate(e, account.alias, "sts") from None
@@ -332,7 +332,7 @@ def _assumed_role_credentials(sts: Any, account: Account) -> DeferredRefreshable
             "access_key": creds["AccessKeyId"],
             "secret_key": creds["SecretAccessKey"],
             "token": creds["SessionToken"],
-            "expiry_time": _utc(creds["Expiration"]).isoformat(),
+            "expiry_time": utc(creds["Expiration"]).isoformat(),
         }
 
     return DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")

@@ -97,7 +97,7 @@ def _org_account(a: dict[str, Any]) -> OrgAccount:
     return OrgAccount(a["Id"], a.get("Name") or a["Id"], a.get("State") or a.get("Status") or "ACTIVE")
 
 
-def _org_denied(error: AwsPermissionDenied, who: str) -> str:
+def org_denied(error: AwsPermissionDenied, who: str) -> str:
     return (
         f"AWS denied `{error.permission}` to {who}: Organizations discovery needs `organizations:ListAccounts` "
         "(and, with ORG_INCLUDE_OUS, `organizations:ListRoots`, `organizations:ListOrganizationalUnitsForParent` "

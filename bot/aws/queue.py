@@ -13,7 +13,7 @@ from botocore.exceptions import (
     ClientError,
 )
 
-from bot.aws.account import _GLOBAL_REGION, _RETRIES
+from bot.aws.account import GLOBAL_REGION, RETRIES
 from bot.aws.errors import (
     translate,
 )
@@ -39,9 +39,9 @@ class EventQueue:
         self.url = url
         self.wait_seconds = wait_seconds
         match = _SQS_HOST.match(url)
-        region = match.group(1) if match else (session.region_name or _GLOBAL_REGION)
+        region = match.group(1) if match else (session.region_name or GLOBAL_REGION)
         # A long poll holds the connection for wait_seconds: the read timeout must outlast it.
-        config = _RETRIES.merge(Config(read_timeout=wait_seconds + 15))
+        config = RETRIES.merge(Config(read_timeout=wait_seconds + 15))
         self._sqs = session.client("sqs", region_name=region, config=config)
 
     def receive(self, max_messages: int = 10) -> list[QueueMessage]:
