@@ -15,6 +15,7 @@ from bot.domain.findings import ADMIN_KEY, CONSOLE_AND_KEY, INITIAL_KEY_UNUSED, 
 from bot.entrypoints.cli_scan import run_scan
 from tests.support.flows import filed_id, request
 from tests.support.harness import BotServer
+from tests.support.managed_policies import load_managed_policies
 
 ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 S3 = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
@@ -24,7 +25,7 @@ ADMINS = {"admin-direct", "admin-group", "admin-inline", "admin-group-inline", "
 
 @pytest.fixture(autouse=True)
 def managed_policies(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # before moto's backend exists
+    load_managed_policies(monkeypatch, "AdministratorAccess", "IAMFullAccess", "ReadOnlyAccess")
 
 
 def user(iam, name: str, now, *, used: bool = True, days_before_key: int = 30) -> str:

@@ -13,6 +13,7 @@ import time_machine
 from bot.domain.findings import AWS_QUARANTINE, Severity
 from bot.slack import ids
 from tests.support.harness import BotServer
+from tests.support.managed_policies import load_managed_policies
 
 OWNER, BOSS = "UALICE", "UBOSS"
 POLICY = "arn:aws:iam::aws:policy/{}"
@@ -21,7 +22,7 @@ V1, V2, V3 = "AWSCompromisedKeyQuarantine", "AWSCompromisedKeyQuarantineV2", "AW
 
 @pytest.fixture(autouse=True)
 def managed_policies(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # before moto's backend exists
+    load_managed_policies(monkeypatch, V1, V2, V3, "ReadOnlyAccess")
 
 
 def user_with_key(iam, name: str, now, *, active: bool = True) -> str:
