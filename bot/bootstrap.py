@@ -138,21 +138,28 @@ def bootstrap(
     session_factory: SessionFactory | None = None,
     migrate: bool = True,
     sleep: Sleep = time.sleep,
+    aws: AwsGateway | None = None,
+    notifier: Notifier | None = None,
+    directory: SlackDirectory | None = None,
 ) -> Services:
-    """Every service, wired once. `clock` and `sleep` are injected so tests move time instead of waiting."""
+    """Every service, wired once. `clock` and `sleep` are injected so tests move time instead of waiting.
+
+    `aws`, `notifier` and `directory` replace the AWS gateway and the bot token's Slack notifier and directory
+    (the service tests pass in-memory fakes); left out, they are built from the settings, as in production."""
     install_secret_redaction()
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    aws = AwsGateway(
-        settings.accounts,
-        **({"session_factory": session_factory} if session_factory else {}),
-        organization=settings.organization,
-        now=clock,
-        region=settings.aws_region,
-    )
+    if aws is None:
+        aws = AwsGateway(
+            settings.accounts,
+            **({"session_factory": session_factory} if session_factory else {}),
+            organization=settings.organization,
+            now=clock,
+            region=settings.aws_region,
+        )
     slack = make_web_client(settings.slack_bot_token, settings.slack_api_url, sleep=sleep)
-    directory = SlackDirectory(slack)
+    directory = directory or SlackDirectory(slack)
     audit = AuditLog(db, clock, stream=settings.audit_webhook_url is not None)
     stream = (
         AuditStream(db, clock, settings.audit_webhook_url, settings.audit_webhook_secret)
@@ -163,7 +170,7 @@ def bootstrap(
     index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     memory = KeyMemory(db, clock)
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
-    notifier = Notifier(slack, sleep=sleep)
+    notifier = notifier or Notifier(slack, sleep=sleep)
     store = RequestStore(db, clock, audit)
     rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
     rotations = RotationService(settings, clock, db, store, audit, aws, notifier, is_approver=rules.is_approver)

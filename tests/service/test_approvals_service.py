@@ -1,0 +1,370 @@
+"""The approval workflow called directly: filing, decisions, execution, Reveal and recovery, as bootstrap wires
+them, with IAM and Slack in memory (tests/support/fake_iam.py, fake_notifier.py) and time from the test clock.
+
+The same workflow through signed HTTP requests into a running bot: tests/integration/test_approvals.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.aws import AwsPermissionDenied, AwsThrottled, AwsUnavailable
+from bot.domain.keys import ACTIVE, INACTIVE, InputError
+from bot.domain.requests import Status
+from bot.slack import ids
+from tests.support.flows import BOSS, CARL, MALLORY, REQUESTER
+from tests.support.service_world import APPROVAL_CHANNEL, ServiceWorld
+
+UPDATE, DELETE, CREATE = "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:CreateAccessKey"
+
+
+def writes(world: ServiceWorld) -> int:
+    """AWS calls that change a key, in every account."""
+    counts = world.aws.call_counts()
+    return counts[UPDATE] + counts[DELETE] + counts[CREATE]
+
+
+def dm_texts(world: ServiceWorld, user: str = REQUESTER) -> list[str]:
+    return [m.raw for m in world.slack.dms(user)]
+
+
+# Filing
+
+
+def test_filing_checks_the_live_key_state_and_refuses_with_the_reason(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci", age_days=30)
+    refusals = {
+        f"delete {key}": "is active: deactivate it first",
+        f"reactivate {key}": f"`{key}` is already active.",
+        "deactivate AKIAZZZZZZZZZZZZZZZZ": "was not found in any configured account",
+        "create ghost": "No IAM user `ghost` in account `default`.",
+    }
+    for text, reason in refusals.items():
+        with pytest.raises(InputError, match=re.escape(reason)):
+            world.file(text)
+
+    world.iam.set_status_by_hand("ci", key, INACTIVE)  # changed in AWS since anyone looked
+    with pytest.raises(InputError, match="is already inactive"):
+        world.file(f"deactivate {key}")
+    second = world.iam.add_key("ci", age_days=1)
+    with pytest.raises(InputError, match=f"Delete the inactive one first: `delete {key}`"):
+        world.file("create ci")
+    world.iam.set_status_by_hand("ci", key, ACTIVE)
+    with pytest.raises(InputError, match="already has two active keys"):
+        world.file("create ci")
+    with pytest.raises(InputError, match="has two active keys"):
+        world.file(f"rotate {second}")
+
+    assert world.services.filing.open_requests(REQUESTER) == []
+    assert world.slack.messages == [] and writes(world) == 0
+
+
+def test_a_request_is_stored_and_posted_once_per_key(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci", age_days=30)
+    filed = world.file(f"deactivate {key} leaving the team")
+    assert (filed.status, filed.key_id, filed.approvals_needed, filed.requester) == (Status.PENDING, key, 1, REQUESTER)
+    [post] = world.slack.in_channel(APPROVAL_CHANNEL)
+    assert "leaving the team" in post.raw and "30 days old" in post.raw
+    assert post.buttons == [(ids.APPROVE, filed.id), (ids.DENY, filed.id)]
+    assert (world.request(filed.id).channel, world.request(filed.id).message_ts) == (post.channel, post.ts)
+
+    with pytest.raises(InputError, match=f"Request {filed.id} is already open for this key"):
+        world.file(f"deactivate {key} again", requester=BOSS)
+    assert len(world.slack.in_channel(APPROVAL_CHANNEL)) == 1 and writes(world) == 0
+
+
+def test_keywardens_own_iam_user_is_refused(world: ServiceWorld) -> None:
+    world.iam.add_user("keywarden")
+    own = world.iam.add_key("keywarden")
+    world.iam.runs_as_user("keywarden")
+    for text, requester in (("create keywarden", REQUESTER), (f"deactivate {own} --now", BOSS)):
+        with pytest.raises(InputError, match="is the IAM user Keywarden itself runs as"):
+            world.file(text, requester)
+    refused = [e for e in world.services.audit.all() if e.action == "refused"]
+    assert [e.iam_user for e in refused] == ["keywarden", "keywarden"]
+    assert world.iam.statuses("keywarden") == {own: ACTIVE} and writes(world) == 0
+
+
+# Deciding
+
+
+def test_approval_needs_distinct_approvers_and_never_the_requester(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci", age_days=30, status=INACTIVE)
+    filed = world.file(f"delete {key} replaced")
+    assert filed.approvals_needed == 2
+    decisions = world.services.decisions
+
+    assert "cannot approve your own request" in decisions.approve(filed.id, REQUESTER)
+    assert "Only approvers can approve" in decisions.approve(filed.id, MALLORY)
+    assert "1 of 2" in decisions.approve(filed.id, BOSS)
+    assert "already approved" in decisions.approve(filed.id, BOSS)
+    assert world.request(filed.id).status is Status.PENDING and world.iam.calls[DELETE] == 0
+    assert "Approved by <@UBOSS> (1 of 2)" in world.slack.in_channel(APPROVAL_CHANNEL)[0].raw
+
+    assert decisions.approve(filed.id, CARL) is None  # the approval that completes the count executes
+    done = world.request(filed.id)
+    assert (done.status, done.approvers, done.decided_by) == (Status.SUCCEEDED, (BOSS, CARL), CARL)
+    assert world.iam.statuses("ci") == {} and world.iam.calls[DELETE] == 1
+    trail = ["requested", "refused", "refused", "approval", "approval", "approved", "executing", "executed"]
+    assert world.actions(filed.id) == trail
+
+
+def test_an_approver_cannot_approve_their_own_request(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}", requester=BOSS)
+    assert filed.approvals_needed == 2  # Boss does not own `ci`
+    assert "cannot approve your own request" in world.services.decisions.approve(filed.id, BOSS)
+    assert "cannot decide your own request" in world.services.decisions.deny(filed.id, BOSS, "no")
+    assert world.request(filed.id).approvers == () and world.iam.calls[UPDATE] == 0
+
+
+def test_deny_ends_the_request_with_the_reason(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    decisions = world.services.decisions
+    assert "Only approvers can deny" in decisions.deny(filed.id, MALLORY, "mine")
+    assert decisions.deny(filed.id, BOSS, "still in use by prod") is None
+
+    denied = world.request(filed.id)
+    assert (denied.status, denied.decided_by, denied.deny_reason) == (Status.DENIED, BOSS, "still in use by prod")
+    assert any("Denied" in d and "still in use by prod" in d for d in dm_texts(world))
+    assert ids.APPROVE not in world.slack.in_channel(APPROVAL_CHANNEL)[0].raw  # the buttons are gone
+    assert f"{filed.id} was already denied by <@{BOSS}>" in decisions.approve(filed.id, CARL)
+    assert world.iam.statuses("ci") == {key: ACTIVE} and writes(world) == 0
+
+
+def test_undecided_requests_expire(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    decisions = world.services.decisions
+    world.clock.advance(hours=23)
+    assert decisions.expire_due() == 0
+    world.clock.advance(hours=2)
+    assert decisions.expire_due() == 1 and decisions.expire_due() == 0
+    assert world.request(filed.id).status is Status.EXPIRED
+    assert "Expired" in world.slack.in_channel(APPROVAL_CHANNEL)[0].raw
+    assert any("Expired" in d for d in dm_texts(world))
+    assert "is already expired" in decisions.approve(filed.id, BOSS)
+    assert writes(world) == 0
+
+
+def test_an_approval_after_the_expiry_expires_the_request_instead(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    world.clock.advance(hours=24, seconds=1)  # no sweep has run
+    assert f"{filed.id} expired at" in world.services.decisions.approve(filed.id, BOSS)
+    expired = world.request(filed.id)
+    assert (expired.status, expired.approvers) == (Status.EXPIRED, ())
+    assert world.iam.statuses("ci") == {key: ACTIVE} and writes(world) == 0
+
+
+def test_the_requester_cancels(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    assert f"You have no request {filed.id}" in world.services.decisions.cancel(filed.id, BOSS)
+    assert world.services.decisions.cancel(filed.id, REQUESTER) == f"Request {filed.id} is cancelled."
+    assert world.request(filed.id).status is Status.CANCELLED
+    assert "is already cancelled" in world.services.decisions.approve(filed.id, BOSS)
+    assert world.services.filing.open_requests(REQUESTER) == [] and writes(world) == 0
+
+
+# Executing
+
+
+def test_the_aws_call_runs_once_however_often_the_request_is_run(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert world.request(filed.id).status is Status.SUCCEEDED
+    assert f"{filed.id} was already succeeded by <@{BOSS}>" in world.services.decisions.approve(filed.id, CARL)
+    world.clock.advance(minutes=11)
+    assert world.services.recovery.reconcile_stuck() == 0
+    assert world.iam.calls[UPDATE] == 1 and world.iam.statuses("ci") == {key: INACTIVE}
+    assert [d for d in dm_texts(world) if "Done" in d]
+
+
+def test_a_decision_left_unrun_is_run_once_by_either_of_two_processes(make_world, world: ServiceWorld) -> None:
+    other = make_world(aws=world.aws)  # a second process: the same database, the same AWS
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    assert world.store.approve(filed.id, BOSS).outcome == "approved"  # then the process died
+
+    assert world.services.recovery.reconcile_stuck() == 0  # too recent: it may still be running
+    world.clock.advance(minutes=11)
+    assert other.services.recovery.reconcile_stuck() == 1
+    assert world.services.recovery.reconcile_stuck() == 0
+    assert world.request(filed.id).status is Status.SUCCEEDED
+    assert world.iam.calls[UPDATE] == 1 and world.iam.statuses("ci") == {key: INACTIVE}
+
+
+def test_a_lost_answer_is_settled_by_asking_aws_and_never_repeated(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    world.iam.fail(UPDATE, AwsUnavailable, applied=True)  # AWS deactivated it; the answer never came back
+    listed = world.iam.calls["iam:ListAccessKeys"]
+
+    assert world.services.decisions.approve(filed.id, BOSS) is None
+    done = world.request(filed.id)
+    assert done.status is Status.SUCCEEDED and "confirmed in AWS after a connection error" in done.result
+    assert world.iam.calls[UPDATE] == 1 and world.iam.calls["iam:ListAccessKeys"] == listed + 1
+    assert world.iam.statuses("ci") == {key: INACTIVE}
+    world.clock.advance(minutes=11)
+    world.services.recovery.reconcile_stuck()
+    assert world.iam.calls[UPDATE] == 1
+
+
+def test_a_call_that_never_reached_aws_fails_without_a_retry(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    world.iam.fail(UPDATE, AwsUnavailable)  # lost on the way: AWS changed nothing
+    world.services.decisions.approve(filed.id, BOSS)
+    failed = world.request(filed.id)
+    assert failed.status is Status.FAILED and "AWS shows that nothing was changed" in failed.result
+    assert world.iam.calls[UPDATE] == 1 and world.iam.statuses("ci") == {key: ACTIVE}
+    assert [d for d in dm_texts(world) if "Failed" in d]
+
+
+def test_an_outcome_aws_cannot_tell_yet_is_settled_later_by_recovery(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    world.iam.fail(UPDATE, AwsUnavailable, applied=True)
+    world.iam.fail("iam:ListAccessKeys", AwsThrottled)  # asking what happened fails too
+    world.services.decisions.approve(filed.id, BOSS)
+    assert world.request(filed.id).status is Status.EXECUTING
+    assert any("Running" in d for d in dm_texts(world))
+
+    world.clock.advance(minutes=11)
+    assert world.services.recovery.reconcile_stuck() == 1
+    done = world.request(filed.id)
+    assert done.status is Status.SUCCEEDED and "confirmed in AWS after an interruption" in done.result
+    assert world.iam.calls[UPDATE] == 1
+
+
+def test_access_denied_ends_the_request_failed_naming_the_permission(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    filed = world.file(f"deactivate {key}")
+    world.iam.fail(UPDATE, AwsPermissionDenied)
+    world.services.decisions.approve(filed.id, BOSS)
+    failed = world.request(filed.id)
+    assert failed.status is Status.FAILED
+    assert "`iam:UpdateAccessKey`" in failed.result and "docs/iam/member-policy.json" in failed.result
+    assert any("Failed" in d and "iam:UpdateAccessKey" in d for d in dm_texts(world))
+    assert world.iam.calls[UPDATE] == 1 and world.iam.statuses("ci") == {key: ACTIVE}
+
+
+def test_break_glass_deactivates_at_once_and_is_refused_to_others(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    world.directory.add_person("UBOB", email="bob@example.com")
+    with pytest.raises(InputError, match="Only the key's owner or an approver may use `--now`"):
+        world.file(f"deactivate {key} --now", requester="UBOB")
+    assert world.iam.calls[UPDATE] == 0
+
+    glass = world.file(f"deactivate {key} --now pasted in a public gist")
+    assert world.request(glass.id).status is Status.SUCCEEDED and world.iam.statuses("ci") == {key: INACTIVE}
+    [notice] = world.slack.in_channel(APPROVAL_CHANNEL)
+    assert "Break-glass" in notice.raw and "gist" in notice.raw and notice.buttons == []
+    assert world.actions(glass.id)[0] == "break_glass" and world.iam.calls[UPDATE] == 1
+
+
+# Reveal
+
+
+def approved_create(world: ServiceWorld) -> str:
+    filed = world.file("create ci for the new pipeline")
+    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert world.request(filed.id).status is Status.APPROVED
+    return filed.id
+
+
+def test_reveal_creates_the_key_once_and_shows_its_secret_once(world: ServiceWorld) -> None:
+    world.iam.add_key("ci", age_days=30)
+    rid = approved_create(world)
+    [dm] = world.slack.dms(REQUESTER)
+    assert (ids.REVEAL, rid) in dm.buttons and world.iam.calls[CREATE] == 0  # nothing made before the Reveal
+    reveal = world.services.secret_delivery
+
+    assert reveal.reveal(rid, MALLORY) == "Only the requester can reveal this key."
+    assert reveal.reveal(rid, REQUESTER, trigger_id="T-reveal") is None
+    [new] = world.iam.created
+    done = world.request(rid)
+    assert (done.status, done.new_key_id) == (Status.SUCCEEDED, new.key_id)
+    assert world.slack.opened == ["T-reveal"]
+    [view] = world.slack.views.values()
+    assert new.secret in view.raw and new.key_id in view.raw
+
+    assert "already revealed" in reveal.reveal(rid, REQUESTER)
+    assert world.iam.calls[CREATE] == 1 and len(world.iam.statuses("ci")) == 2
+    assert all(new.secret not in m.raw for m in world.slack.messages)
+    assert all(new.secret not in (e.detail or "") for e in world.services.audit.all())
+    assert new.secret not in (done.result or "")
+    assert world.actions(rid)[-2:] == ["reveal_started", "revealed"]
+
+
+def test_reveal_when_slack_cannot_show_the_window(world: ServiceWorld) -> None:
+    rid = approved_create(world)
+    reveal = world.services.secret_delivery
+    world.slack.fail("open_view")
+    assert "no key was created" in reveal.reveal(rid, REQUESTER)
+    assert world.iam.calls[CREATE] == 0 and world.request(rid).status is Status.APPROVED
+
+    world.slack.fail("update_view")
+    assert "the new key was deleted again" in reveal.reveal(rid, REQUESTER)
+    assert world.iam.calls[CREATE] == 1 and world.iam.calls[DELETE] == 1 and world.iam.statuses("ci") == {}
+    assert world.request(rid).status is Status.APPROVED
+
+    assert reveal.reveal(rid, REQUESTER) is None
+    assert world.request(rid).status is Status.SUCCEEDED and world.iam.calls[CREATE] == 2
+
+
+def test_a_key_whose_creation_answer_was_lost_is_deleted_and_offered_again(world: ServiceWorld) -> None:
+    rid = approved_create(world)
+    world.iam.fail(CREATE, AwsUnavailable, applied=True)  # the key exists; nobody saw its secret
+    assert world.services.secret_delivery.reveal(rid, REQUESTER) is None
+    [orphan] = world.iam.created
+    assert world.iam.statuses("ci") == {} and world.iam.calls[DELETE] == 1
+    assert world.request(rid).status is Status.APPROVED
+    assert any(orphan.key_id in (e.detail or "") for e in world.services.audit.all() if e.action == "reconciled")
+    assert "Click Reveal again" in next(iter(world.slack.views.values())).raw
+
+    assert world.services.secret_delivery.reveal(rid, REQUESTER) is None
+    assert world.request(rid).new_key_id in world.iam.statuses("ci") and world.iam.calls[CREATE] == 2
+
+
+def test_an_approved_key_never_revealed_expires(world: ServiceWorld) -> None:
+    rid = approved_create(world)
+    world.clock.advance(hours=25)
+    assert world.services.decisions.expire_due() == 1
+    assert "is expired: there is nothing to reveal" in world.services.secret_delivery.reveal(rid, REQUESTER)
+    assert world.iam.calls[CREATE] == 0 and world.request(rid).status is Status.EXPIRED
+
+
+def test_secrets_manager_delivery_stores_the_key_and_shows_nothing(make_world) -> None:
+    world = make_world(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="kw")
+    world.directory.add_person(REQUESTER, email="alice@example.com")
+    world.iam.add_user("deployer", owner="alice@example.com")
+    filed = world.file("create deployer for the pipeline")
+    assert world.services.decisions.approve(filed.id, BOSS) is None
+
+    [new] = world.iam.created
+    done = world.request(filed.id)
+    assert (done.status, done.new_key_id) == (Status.SUCCEEDED, new.key_id)
+    assert new.secret in world.iam.secrets["kw/default/deployer"]
+    assert any("aws secretsmanager get-secret-value --secret-id kw/default/deployer" in d for d in dm_texts(world))
+    assert all(new.secret not in m.raw for m in world.slack.messages) and world.slack.views == {}
+    assert "never shown in Slack" in world.services.secret_delivery.reveal(filed.id, REQUESTER)
+    assert world.iam.calls[CREATE] == 1
+
+
+def test_slack_failures_leave_the_request_to_be_synced_later(world: ServiceWorld) -> None:
+    key = world.iam.add_key("ci")
+    world.slack.fail("post", channel=APPROVAL_CHANNEL)
+    filed = world.file(f"deactivate {key}")
+    assert world.slack.in_channel(APPROVAL_CHANNEL) == [] and world.request(filed.id).message_ts is None
+    world.clock.advance(minutes=3)
+    assert world.services.recovery.resync() == 1
+    [post] = world.slack.in_channel(APPROVAL_CHANNEL)
+    assert world.request(filed.id).message_ts == post.ts
+    world.clock.advance(minutes=3)
+    assert world.services.recovery.resync() == 0 and len(world.slack.in_channel(APPROVAL_CHANNEL)) == 1
