@@ -6,11 +6,12 @@ Which step comes next is decided in bot/domain/rotation.py; the rotation service
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.aws import AwsError, AwsGateway, AwsNotFound
+from bot.aws import AwsError, AwsGateway, AwsNotFound, AwsUnavailable
 from bot.clock import Clock
 from bot.domain.keys import ACTIVE, INACTIVE
 from bot.domain.rotation import (
@@ -32,6 +33,8 @@ from bot.store.rotations import RotationStore
 
 S = RotationState
 _CONFIRMED = "confirmed in AWS after an interruption"
+
+log = logging.getLogger(__name__)
 
 
 class RotationSteps:
@@ -154,6 +157,8 @@ class RotationSteps:
             self._aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, INACTIVE)
         except AwsNotFound:
             return self.old_gone(r, S.DEACTIVATING)
+        except AwsUnavailable as e:
+            return _keep_claim(r, e)
         except AwsError as e:
             self._retry_later(r, S.GRACE, e)
             return 0
@@ -167,6 +172,8 @@ class RotationSteps:
             self._aws.account(r.account).delete_access_key(r.iam_user, r.old_key_id)
         except AwsNotFound:
             return self.old_gone(r, S.DELETING)
+        except AwsUnavailable as e:
+            return _keep_claim(r, e)
         except AwsError as e:
             self._retry_later(r, S.OLD_KEY_DEACTIVATED, e)
             return 0
@@ -291,3 +298,10 @@ def _seen(use: KeyUse) -> dict[str, Any]:
 
 def _done(moved: Rotation | None) -> int:
     return 1 if moved is not None else 0
+
+
+def _keep_claim(r: Rotation, error: AwsUnavailable) -> int:
+    """The answer was lost: the call may have changed the key. The claim stays, and crash recovery settles it
+    from the key's state in AWS once it is old enough; giving it back would read a done step as done by hand."""
+    log.warning("rotation %s: %s (%s); left for recovery", r.id, r.state.value, error.message)
+    return 0

@@ -254,18 +254,28 @@ def test_aws_refusing_a_step_is_retried_an_hour_later(world: ServiceWorld, old: 
     assert world.rotation(rid).state is S.OLD_KEY_DEACTIVATED and world.iam.statuses("ci")[old] == INACTIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lost answer on the rotation's own deactivation is taken back as a refusal; an hour later the "
-    "old key, inactive in AWS, reads as deactivated outside the rotation, which is cancelled",
-)
 def test_a_lost_answer_on_the_deactivation_is_settled_from_aws(world: ServiceWorld, old: str) -> None:
+    """Not read as a refusal: the claim stays, and recovery finds the key inactive (it was not done by hand)."""
     rid = rotate(world)
     world.iam.fail(UPDATE, AwsUnavailable, applied=True)  # AWS deactivated it; the answer never came back
     advance(world, days=7)
+    assert world.rotation(rid).state is S.DEACTIVATING
     advance(world, hours=1)
     assert world.rotation(rid).state is S.OLD_KEY_DEACTIVATED
     assert world.iam.calls[UPDATE] == 1
+    assert owner_dms(world, "now *deactivated*")
+
+
+def test_a_lost_answer_on_the_deletion_is_settled_from_aws(world: ServiceWorld, old: str) -> None:
+    rid = rotate(world)
+    advance(world, days=7)
+    assert world.rotation(rid).state is S.OLD_KEY_DEACTIVATED
+    world.iam.fail(DELETE, AwsUnavailable, applied=True)  # AWS deleted it; the answer never came back
+    advance(world, days=7)
+    assert world.rotation(rid).state is S.DELETING
+    advance(world, hours=1)
+    assert world.rotation(rid).state is S.OLD_KEY_DELETED
+    assert world.iam.calls[DELETE] == 1
 
 
 def test_two_schedulers_deactivate_once(make_world, world: ServiceWorld, old: str) -> None:
