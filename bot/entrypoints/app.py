@@ -25,6 +25,7 @@ def create_app(services: Services, executor: Executor, views: Executor | None = 
     settings = services.settings
     work = WorkExecutor(executor)  # Bolt's lazy listeners and the work lane: one pool, observed alike
     app = ObservedApp(  # Bolt's App, each request timed, counted and named in the log
+        name="keywarden",  # without a name Bolt reads the whole call stack's source for one (~80 ms per app)
         listener_executor=work,
         client=services.slack,
         signing_secret=settings.slack_signing_secret,
