@@ -259,6 +259,7 @@ class BotServer(SlackRequests):
 
     def stop(self) -> None:
         self._server.close()
+        self._server.task_dispatcher.shutdown()  # its threads would otherwise wait for work forever
         self.wsgi.drain()  # work after the ack finishes while fake Slack still answers
 
 
