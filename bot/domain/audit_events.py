@@ -114,16 +114,3 @@ def parse_when(value: str) -> datetime:
     except ValueError:
         raise ValueError(f"{value!r} is not a date such as 2026-11-30 or 2026-11-30T09:00:00Z") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Event:
-    at: datetime
-    actor: str
-    action: str
-    outcome: str
-    request_id: str | None
-    account: str | None
-    iam_user: str | None
-    key_id: str | None
-    detail: str

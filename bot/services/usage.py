@@ -110,14 +110,8 @@ class Viewers:
             return
         if self._is_approver(caller):
             return
-        self._audit.write(
-            caller,
-            "refused",
-            outcome="refused",
-            account=account,
-            iam_user=user,
-            key_id=key_id,
-            detail=f"{what}: not the user's owner nor an approver",
+        self._audit.refused(
+            caller, what, "not the user's owner nor an approver", account=account, iam_user=user, key_id=key_id
         )
         raise InputError(
             f"Only the owner of `{user}` (per its owner tag) or an approver can see its {what}. "

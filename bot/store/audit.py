@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.domain.audit_chain import FIELDS, GENESIS, ChainCheck, ChainedEvent, chain_hash, check_chain
-from bot.domain.audit_events import AuditRow, Event, event_json, event_type
+from bot.domain.audit_events import AuditRow, event_json, event_type
 from bot.domain.requests import Request
 from bot.store.db import Database
 from bot.store.models import AuditEvent, AuditOutbox, KeyRequest
@@ -124,22 +124,22 @@ class AuditLog:
             key_id=request.key_id,
         )
 
-    def recent(self, subject: str | None = None, limit: int = 20) -> list[Event]:
-        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    def recent(self, subject: str | None = None, limit: int = 20) -> list[AuditRow]:
+        query = _with_operation().order_by(AuditEvent.id.desc()).limit(limit)
         if subject:
             query = query.where(
                 or_(AuditEvent.iam_user == subject, AuditEvent.key_id == subject, AuditEvent.request_id == subject)
             )
         with self._db.session() as session:
-            return [_event(row) for row in session.scalars(query)]
+            return [_audit_row(row, operation) for row, operation in session.execute(query)]
 
-    def all(self) -> list[Event]:
+    def all(self) -> list[AuditRow]:
         with self._db.session() as session:
-            return [_event(row) for row in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+            return [_audit_row(row, op) for row, op in session.execute(_with_operation().order_by(AuditEvent.id))]
 
     def events(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[str]:
         """Every event from `since` (inclusive) to `until` (exclusive) as a JSON line, the stream's schema."""
-        query = select(AuditEvent, KeyRequest.operation).outerjoin(KeyRequest, KeyRequest.id == AuditEvent.request_id)
+        query = _with_operation()
         if since is not None:
             query = query.where(AuditEvent.at >= since)
         if until is not None:
@@ -180,6 +180,11 @@ def _lock_chain(session: Session) -> None:
         session.execute(text("UPDATE audit_events SET id = id WHERE 0"))
 
 
+def _with_operation() -> Select[tuple[AuditEvent, str | None]]:
+    """Audit rows, each with the operation of its request (when it has one)."""
+    return select(AuditEvent, KeyRequest.operation).outerjoin(KeyRequest, KeyRequest.id == AuditEvent.request_id)
+
+
 def _audit_row(row: AuditEvent, operation: str | None) -> AuditRow:
     return AuditRow(
         row.id,
@@ -195,10 +200,4 @@ def _audit_row(row: AuditEvent, operation: str | None) -> AuditRow:
         operation,
         row.row_hash,
         row.prev_hash,
-    )
-
-
-def _event(row: AuditEvent) -> Event:
-    return Event(
-        row.at, row.actor, row.action, row.outcome, row.request_id, row.account, row.iam_user, row.key_id, row.detail
     )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from bot.domain.audit_events import Event
+from bot.domain.audit_events import AuditRow
 from bot.domain.commands import USAGE
 from bot.domain.findings import CATALOGUE, Finding, Severity
 from bot.domain.inventory import CheckResult, KeyView, ListResult, UserKeys
@@ -159,7 +159,7 @@ def build_check(result: CheckResult, now: datetime) -> Message:
     return f"Check of {escape(result.key_id[:24])}: {next_step}", blocks
 
 
-def build_audit(events: list[Event], subject: str | None) -> Message:
+def build_audit(events: list[AuditRow], subject: str | None) -> Message:
     if not events:
         return plain(f"No audit events{f' for `{escape(subject)}`' if subject else ''}.")
     lines = []
