@@ -8,8 +8,8 @@ from typing import Any
 
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.slack import ids
-from bot.slack.messages.common import button, confirm_dialog, who
-from bot.slack.messages.requests import headline
+from bot.slack.messages.common import button, who
+from bot.slack.messages.requests import decision_buttons, headline
 
 MAX_BLOCKS = 100  # Slack's limit for a Home view
 MAX_KEYS_WITH_BUTTONS = 20  # two blocks each; keys with findings first, the rest listed in one block
@@ -139,19 +139,7 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
             if req.approvals_needed > 1:
                 text += f"\n{len(req.approvers)} of {req.approvals_needed} approvals"
             blocks.append(_section(text))
-            blocks.append(
-                _actions(
-                    f"queue-{req.id}",
-                    button(
-                        "Approve",
-                        ids.APPROVE,
-                        req.id,
-                        "primary",
-                        confirm_dialog("Approve?", f"Approve {req.id}: {headline(req)}?", "Approve"),
-                    ),
-                    button("Deny", ids.DENY, req.id, "danger"),
-                )
-            )
+            blocks.append(_actions(f"queue-{req.id}", *decision_buttons(req)))
         if len(home.queue) > MAX_QUEUE:
             blocks.append(_section(f"_…and {len(home.queue) - MAX_QUEUE} more in the approval channel._"))
         blocks.append(_section(f"*Last scan:* {home.last_scan or '_no scan yet_'}"))

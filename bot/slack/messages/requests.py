@@ -38,6 +38,20 @@ def headline(req: Request) -> str:
     return f"{what} *{req.account}:{req.iam_user}*"
 
 
+def decision_buttons(req: Request) -> list[dict[str, Any]]:
+    """Approve (confirmed) and Deny, for the approval message and the approver's App Home."""
+    return [
+        button(
+            "Approve",
+            ids.APPROVE,
+            req.id,
+            "primary",
+            confirm_dialog("Approve?", f"Approve {req.id}: {headline(req)}?", "Approve"),
+        ),
+        button("Deny", ids.DENY, req.id, "danger"),
+    ]
+
+
 def build_approval_message(req: Request) -> Message:
     """The message in the approval channel; buttons while pending, the outcome afterwards."""
     text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
@@ -64,16 +78,7 @@ def build_approval_message(req: Request) -> Message:
             {
                 "type": "actions",
                 "block_id": "decision",
-                "elements": [
-                    button(
-                        "Approve",
-                        ids.APPROVE,
-                        req.id,
-                        "primary",
-                        confirm_dialog("Approve?", f"Approve {req.id}: {headline(req)}?", "Approve"),
-                    ),
-                    button("Deny", ids.DENY, req.id, "danger"),
-                ],
+                "elements": decision_buttons(req),
             }
         )
         extra = f"; {needed} approvals needed" if needed > 1 else ""
