@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from bot.aws import AwsGateway
+from bot.domain.operations import REQUEST_OPERATIONS
 from bot.settings.accounts import Account
 from tests.support.iam_actions import (
     ROOT,
@@ -205,3 +206,14 @@ def test_member_role_template_trusts_the_hub_role_with_an_external_id() -> None:
         "Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:role/${HubRoleName}"
     }
     assert statement["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "ExternalId"}
+
+
+def test_every_action_an_operation_declares_is_called_and_granted_in_member_accounts() -> None:
+    """The operation registry's `permissions` are true: the code calls each, and the member policy grants each."""
+    called = code_actions().actions
+    member = granted_actions(load_json(MEMBER))
+    for spec in REQUEST_OPERATIONS.values():
+        assert spec.permissions, f"{spec.name} declares no IAM action"
+        for action in spec.permissions:
+            assert action in called, f"{spec.name} declares {action}, which the code never calls"
+            assert action in member, f"{spec.name} needs {action}, which docs/iam/member-policy.json does not grant"
