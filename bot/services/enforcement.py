@@ -13,6 +13,7 @@ ENFORCE_DRY_RUN, the same decisions are announced and nothing is changed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,8 +23,11 @@ from bot.clock import Clock
 from bot.domain.findings import KEY_TOO_OLD, KEY_UNUSED
 from bot.domain.requests import Status
 from bot.domain.scan import ScanFinding, ScanReport
+from bot.services.approvals.filing import RequestFiling
 from bot.slack import ids
+from bot.slack.client import SlackDirectory
 from bot.slack.messages.common import Message, button, context, section
+from bot.slack.notifier import Notifier
 from bot.store.db import Database
 from bot.store.models import Enforcement, FindingNotice
 
@@ -76,10 +80,10 @@ class EnforcementService:
         self,
         db: Database,
         clock: Clock,
-        filing,  # bot.services.approvals.filing.RequestFiling
-        notifier,  # bot.slack.notifier.Notifier
-        directory,  # bot.slack.client.SlackDirectory
-        own_identity,  # () -> (account alias or None, user name or None): Keywarden's own IAM user
+        filing: RequestFiling,
+        notifier: Notifier,
+        directory: SlackDirectory,
+        own_identity: Callable[[], tuple[str | None, str | None]],  # Keywarden's own IAM user: (alias, name)
         *,
         rules: dict[str, int],
         max_per_scan: int,
