@@ -171,7 +171,8 @@ class RotationSteps:
         try:
             self._aws.account(r.account).delete_access_key(r.iam_user, r.old_key_id)
         except AwsNotFound:
-            return self.old_gone(r, S.DELETING)
+            # Gone either way; most likely this very call, retried by boto3 after its first answer was lost.
+            return self._deleted(r, f"{r.old_key_id} deletion answered: already gone in AWS; rotation complete")
         except AwsUnavailable as e:
             return _keep_claim(r, e)
         except AwsError as e:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.aws import AwsPermissionDenied, AwsUnavailable
+from bot.aws import AwsNotFound, AwsPermissionDenied, AwsUnavailable
 from bot.domain.keys import ACTIVE, INACTIVE, InputError
 from bot.domain.requests import Status
 from bot.domain.rotation import RotationState
@@ -318,3 +318,13 @@ def test_a_rotation_revealed_just_before_a_crash_is_adopted(world: ServiceWorld,
     assert (r.state, r.old_key_id, r.new_key_id) == (S.GRACE, old, new)
     world.services.rotations.advance_due()
     assert world.actions(filed.id).count("rotation_started") == 1
+
+
+def test_a_deletion_answered_not_found_is_the_rotations_own(world: ServiceWorld, old: str) -> None:
+    """boto3 retried the delete after a lost answer and AWS said the key is gone: not "deleted outside Keywarden"."""
+    rid = rotate(world)
+    advance(world, days=7)
+    world.iam.fail(DELETE, AwsNotFound, applied=True)  # the first answer was lost; the retry finds it gone
+    advance(world, days=7)
+    assert world.rotation(rid).state is S.OLD_KEY_DELETED
+    assert owner_dms(world, f"`{old}` is deleted") and not owner_dms(world, "outside Keywarden")
