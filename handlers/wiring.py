@@ -1,5 +1,5 @@
 """What a listener reaches Keywarden through: the services and the lanes, put into every request's Bolt context
-by the global middleware in handlers/__init__.py and read back with `wiring(context)`."""
+by the global middleware `ProvideWiring` (registered first, in handlers/__init__.py), read back with `wiring`."""
 
 from __future__ import annotations
 
