@@ -5,10 +5,10 @@ lane (handlers/lanes.py); Reveal then creates the key on the work lane and fills
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, Command
@@ -22,7 +22,7 @@ from bot.slack.messages.requests import (
     outcome_line,
 )
 from handlers.errors import replies_on_error, user_message
-from handlers.lanes import Lanes
+from handlers.wiring import wiring
 
 
 def _ack(ack: Ack) -> None:
@@ -47,125 +47,160 @@ def _tell(respond: Respond, text: str | None) -> None:
         respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-def register(app: App, services: Services, lanes: Lanes) -> None:
-    def on_views_lane(open_modal: Callable[..., None]) -> Callable[..., None]:
-        """An ack listener: ack, then run `open_modal` on the views lane, never queued behind AWS work."""
+def _key_of(body: dict[str, Any], aliases: Collection[str]) -> tuple[str, str] | None:
+    """(account, key id) from an alert button's value `account|key id`, or None when it names no key we know."""
+    account, _, key_id = _value(body).partition("|")
+    if account in aliases and ACCESS_KEY_ID.match(key_id):
+        return account, key_id
+    return None
 
-        def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-            ack()
-            lanes.views.submit(open_modal, body=body, respond=respond)
 
-        return listener
+def _on_views_lane(
+    open_modal: Callable[..., None], ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    """Ack, then run `open_modal` on the views lane, never queued behind AWS work."""
+    ack()
+    wiring(context).lanes.views.submit(open_modal, body=body, respond=respond, context=context)
 
-    @replies_on_error
-    def approve(body: dict[str, Any], respond: Respond) -> None:
-        request_id = _request_id(body)
-        if request_id is None:
-            return _tell(respond, "This button does not belong to a Keywarden request.")
-        _tell(respond, services.decisions.approve(request_id, body["user"]["id"]))
 
-    @replies_on_error
-    def nudge(body: dict[str, Any], respond: Respond) -> None:
-        request_id = _request_id(body)
-        if request_id is None:
-            return _tell(respond, "This button does not belong to a Keywarden request.")
-        _tell(respond, services.reminders.nudge(request_id, body["user"]["id"]))
+def ack_deny(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    _on_views_lane(open_deny_form, ack, body, respond, context)
 
-    @replies_on_error
-    def cancel(body: dict[str, Any], respond: Respond) -> None:
-        request_id = _request_id(body)
-        if request_id is None:
-            return _tell(respond, "This button does not belong to a Keywarden request.")
-        _tell(respond, services.decisions.cancel(request_id, body["user"]["id"]))
 
-    @replies_on_error
-    def open_deny_form(body: dict[str, Any], respond: Respond) -> None:
-        request_id = _request_id(body)
-        if request_id is None:
-            return _tell(respond, "This button does not belong to a Keywarden request.")
-        refusal = services.decisions.deny_refusal(request_id, body["user"]["id"])
-        if refusal:
-            return _tell(respond, refusal)
-        if services.notifier.open_view(body.get("trigger_id", ""), build_deny_modal(request_id)) is None:
-            _tell(respond, "Slack could not open the form for the reason; click Deny again.")
+def ack_reveal(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    _on_views_lane(open_reveal, ack, body, respond, context)
 
-    @replies_on_error
-    def open_reveal(body: dict[str, Any], respond: Respond) -> None:
-        request_id = _request_id(body)
-        if request_id is None:
-            return _tell(respond, "This button does not belong to a Keywarden request.")
-        user_id = body["user"]["id"]
-        refusal = services.secret_delivery.reveal_refusal(request_id, user_id)
-        if refusal:
-            return _tell(respond, refusal)
-        view_id = services.notifier.open_view(body.get("trigger_id", ""), build_secret_loading_modal())
-        if view_id is None:
-            return _tell(respond, "Slack could not open the window, so no key was created. Click Reveal again.")
-        lanes.work.submit(finish_reveal, request_id, user_id, view_id, respond=respond)
 
-    @replies_on_error
-    def finish_reveal(request_id: str, user_id: str, view_id: str, respond: Respond) -> None:
-        try:
-            reply = services.secret_delivery.reveal(request_id, user_id, view_id=view_id)
-        except Exception as e:  # the window is open and says "Creating the key…": it must say what happened
-            reply = user_message(e)
-        if reply:
-            services.notifier.update_view(view_id, build_error_modal(reply))
-            _tell(respond, reply)
+@replies_on_error
+def approve(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    request_id = _request_id(body)
+    if request_id is None:
+        return _tell(respond, "This button does not belong to a Keywarden request.")
+    _tell(respond, wiring(context).services.decisions.approve(request_id, body["user"]["id"]))
 
-    @replies_on_error
-    def rollback(body: dict[str, Any], respond: Respond) -> None:
-        rotation_id = _request_id(body)  # a rotation's id is its request's id
-        if rotation_id is None:
-            return _tell(respond, "This button does not belong to a Keywarden rotation.")
-        _tell(respond, services.rotations.rollback(rotation_id, body["user"]["id"]))
 
-    def key_of(body: dict[str, Any]) -> tuple[str, str] | None:
-        account, _, key_id = _value(body).partition("|")
-        if account in services.aws.aliases and ACCESS_KEY_ID.match(key_id):
-            return account, key_id
-        return None
+@replies_on_error
+def nudge(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    request_id = _request_id(body)
+    if request_id is None:
+        return _tell(respond, "This button does not belong to a Keywarden request.")
+    _tell(respond, wiring(context).services.reminders.nudge(request_id, body["user"]["id"]))
 
-    def file_from_alert(operation: str) -> Any:
-        @replies_on_error
-        def file(body: dict[str, Any], respond: Respond) -> None:
-            key = key_of(body)
-            if key is None:
-                return _tell(respond, "This button does not name a key Keywarden knows.")
-            request = services.filing.file(body["user"]["id"], Command(operation, key_id=key[1]))
-            text, _ = build_request_filed(request)
-            _tell(respond, text)
 
-        return file
+@replies_on_error
+def cancel(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    request_id = _request_id(body)
+    if request_id is None:
+        return _tell(respond, "This button does not belong to a Keywarden request.")
+    _tell(respond, wiring(context).services.decisions.cancel(request_id, body["user"]["id"]))
 
-    @replies_on_error
-    def snooze(body: dict[str, Any], respond: Respond) -> None:
-        key = key_of(body)
-        if key is None:
-            return _tell(respond, "This button does not name a key Keywarden knows.")
-        user_id = body["user"]["id"]
-        _tell(respond, services.alerts.snooze(*key, user_id, services.rules.is_approver(user_id)))
 
-    @replies_on_error
-    def deactivate_now(body: dict[str, Any], respond: Respond) -> None:
-        key = key_of(body)
-        if key is None:
-            return _tell(respond, "This button does not name a key Keywarden knows.")
-        reason = "exposed: deactivated from the exposure alert"
-        request = services.filing.file(
-            body["user"]["id"], Command("deactivate", key_id=key[1], reason=reason, now=True)
-        )
-        _tell(respond, f"Break-glass {request.id}: {outcome_line(request)} The approvers have been told.")
+@replies_on_error
+def open_deny_form(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    request_id = _request_id(body)
+    if request_id is None:
+        return _tell(respond, "This button does not belong to a Keywarden request.")
+    services = wiring(context).services
+    refusal = services.decisions.deny_refusal(request_id, body["user"]["id"])
+    if refusal:
+        return _tell(respond, refusal)
+    if services.notifier.open_view(body.get("trigger_id", ""), build_deny_modal(request_id)) is None:
+        _tell(respond, "Slack could not open the form for the reason; click Deny again.")
 
+
+@replies_on_error
+def open_reveal(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    request_id = _request_id(body)
+    if request_id is None:
+        return _tell(respond, "This button does not belong to a Keywarden request.")
+    wired = wiring(context)
+    services = wired.services
+    user_id = body["user"]["id"]
+    refusal = services.secret_delivery.reveal_refusal(request_id, user_id)
+    if refusal:
+        return _tell(respond, refusal)
+    view_id = services.notifier.open_view(body.get("trigger_id", ""), build_secret_loading_modal())
+    if view_id is None:
+        return _tell(respond, "Slack could not open the window, so no key was created. Click Reveal again.")
+    wired.lanes.work.submit(finish_reveal, services, request_id, user_id, view_id, respond=respond)
+
+
+@replies_on_error
+def finish_reveal(services: Services, request_id: str, user_id: str, view_id: str, respond: Respond) -> None:
+    """On the work lane: create the key and fill in the window `open_reveal` opened."""
+    try:
+        reply = services.secret_delivery.reveal(request_id, user_id, view_id=view_id)
+    except Exception as e:  # the window is open and says "Creating the key…": it must say what happened
+        reply = user_message(e)
+    if reply:
+        services.notifier.update_view(view_id, build_error_modal(reply))
+        _tell(respond, reply)
+
+
+@replies_on_error
+def rollback(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    rotation_id = _request_id(body)  # a rotation's id is its request's id
+    if rotation_id is None:
+        return _tell(respond, "This button does not belong to a Keywarden rotation.")
+    _tell(respond, wiring(context).services.rotations.rollback(rotation_id, body["user"]["id"]))
+
+
+def _file_from_alert(operation: str, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    services = wiring(context).services
+    key = _key_of(body, services.aws.aliases)
+    if key is None:
+        return _tell(respond, "This button does not name a key Keywarden knows.")
+    request = services.filing.file(body["user"]["id"], Command(operation, key_id=key[1]))
+    text, _ = build_request_filed(request)
+    _tell(respond, text)
+
+
+@replies_on_error
+def file_rotation(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    _file_from_alert("rotate", body, respond, context)
+
+
+@replies_on_error
+def file_deactivation(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    _file_from_alert("deactivate", body, respond, context)
+
+
+@replies_on_error
+def file_reactivation(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    _file_from_alert("reactivate", body, respond, context)
+
+
+@replies_on_error
+def snooze(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    services = wiring(context).services
+    key = _key_of(body, services.aws.aliases)
+    if key is None:
+        return _tell(respond, "This button does not name a key Keywarden knows.")
+    user_id = body["user"]["id"]
+    _tell(respond, services.alerts.snooze(*key, user_id, services.rules.is_approver(user_id)))
+
+
+@replies_on_error
+def deactivate_now(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    services = wiring(context).services
+    key = _key_of(body, services.aws.aliases)
+    if key is None:
+        return _tell(respond, "This button does not name a key Keywarden knows.")
+    reason = "exposed: deactivated from the exposure alert"
+    request = services.filing.file(body["user"]["id"], Command("deactivate", key_id=key[1], reason=reason, now=True))
+    _tell(respond, f"Break-glass {request.id}: {outcome_line(request)} The approvers have been told.")
+
+
+def register(app: App) -> None:
     app.action(ids.EXPOSURE_DEACTIVATE)(ack=_ack, lazy=[deactivate_now])
-    app.action(ids.EXPOSURE_ROTATE)(ack=_ack, lazy=[file_from_alert("rotate")])
-    app.action(ids.ALERT_ROTATE)(ack=_ack, lazy=[file_from_alert("rotate")])
-    app.action(ids.ALERT_DEACTIVATE)(ack=_ack, lazy=[file_from_alert("deactivate")])
+    app.action(ids.EXPOSURE_ROTATE)(ack=_ack, lazy=[file_rotation])
+    app.action(ids.ALERT_ROTATE)(ack=_ack, lazy=[file_rotation])
+    app.action(ids.ALERT_DEACTIVATE)(ack=_ack, lazy=[file_deactivation])
     app.action(ids.ALERT_SNOOZE)(ack=_ack, lazy=[snooze])
-    app.action(ids.ENFORCE_REACTIVATE)(ack=_ack, lazy=[file_from_alert("reactivate")])
+    app.action(ids.ENFORCE_REACTIVATE)(ack=_ack, lazy=[file_reactivation])
     app.action(ids.APPROVE)(ack=_ack, lazy=[approve])
-    app.action(ids.DENY)(on_views_lane(open_deny_form))
-    app.action(ids.REVEAL)(on_views_lane(open_reveal))
+    app.action(ids.DENY)(ack_deny)
+    app.action(ids.REVEAL)(ack_reveal)
     app.action(ids.ROLLBACK)(ack=_ack, lazy=[rollback])
     app.action(ids.NUDGE)(ack=_ack, lazy=[nudge])
     app.action(ids.CANCEL)(ack=_ack, lazy=[cancel])

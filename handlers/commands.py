@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
@@ -24,7 +24,7 @@ from bot.slack.messages.rotations import key_note, rotation_blocks
 from bot.slack.messages.scans import scan_summary
 from bot.slack.messages.usage import build_access, build_activity
 from handlers.errors import replies_on_error
-from handlers.lanes import Lanes
+from handlers.wiring import wiring
 
 Route = Callable[[Services, Command, str], Message]
 
@@ -121,47 +121,52 @@ ROUTES: dict[str, Route] = {
 }
 
 
-def register(app: App, services: Services, lanes: Lanes) -> None:
-    settings = services.settings
+@replies_on_error
+def open_request_form(services: Services, trigger_id: str, respond: Respond) -> None:
+    """On the views lane: the request form, for the command alone."""
+    if services.notifier.open_view(trigger_id, build_request_modal()) is None:
+        respond(text="Slack could not open the request form; try again, or type the request.")
 
-    @replies_on_error
-    def open_request_form(trigger_id: str, respond: Respond) -> None:
-        if services.notifier.open_view(trigger_id, build_request_modal()) is None:
-            respond(text="Slack could not open the request form; try again, or type the request.")
 
-    def ack_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        try:
-            cmd = parse(command.get("text", ""), services.aws.aliases)
-        except InputError as e:
-            ack(response_type="ephemeral", text=escape(str(e)))
-            return
-        if cmd.name == "help":
-            text, blocks = build_help(settings.slash_command)
-            ack(response_type="ephemeral", text=text, blocks=blocks)
-            return
-        if cmd.name == "modal":
-            ack()
-            lanes.views.submit(open_request_form, command.get("trigger_id", ""), respond=respond)
-            return
-        if cmd.name not in ROUTES:
-            ack(response_type="ephemeral", text=f"`{cmd.name}` is not available yet. Try `help`.")
-            return
-        if cmd.name in WORKING:
-            target = cmd.key_id or str(cmd.user)
-            ack(response_type="ephemeral", text=WORKING[cmd.name].format(target=target, days=cmd.days))
-            return
+def ack_command(ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    wired = wiring(context)
+    services = wired.services
+    try:
+        cmd = parse(command.get("text", ""), services.aws.aliases)
+    except InputError as e:
+        ack(response_type="ephemeral", text=escape(str(e)))
+        return
+    if cmd.name == "help":
+        text, blocks = build_help(services.settings.slash_command)
+        ack(response_type="ephemeral", text=text, blocks=blocks)
+        return
+    if cmd.name == "modal":
         ack()
+        wired.lanes.views.submit(open_request_form, services, command.get("trigger_id", ""), respond=respond)
+        return
+    if cmd.name not in ROUTES:
+        ack(response_type="ephemeral", text=f"`{cmd.name}` is not available yet. Try `help`.")
+        return
+    if cmd.name in WORKING:
+        target = cmd.key_id or str(cmd.user)
+        ack(response_type="ephemeral", text=WORKING[cmd.name].format(target=target, days=cmd.days))
+        return
+    ack()
 
-    @replies_on_error
-    def run_command(command: dict[str, Any], respond: Respond) -> None:
-        try:
-            cmd = parse(command.get("text", ""), services.aws.aliases)
-        except InputError:
-            return  # already answered in the ack
-        route = ROUTES.get(cmd.name)  # None for the form, opened in the ack
-        if route is None:
-            return
-        text, blocks = route(services, cmd, command["user_id"])
-        respond(text=text, blocks=blocks, response_type="ephemeral")
 
-    app.command(settings.slash_command)(ack=ack_command, lazy=[run_command])
+@replies_on_error
+def run_command(command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    services = wiring(context).services
+    try:
+        cmd = parse(command.get("text", ""), services.aws.aliases)
+    except InputError:
+        return  # already answered in the ack
+    route = ROUTES.get(cmd.name)  # None for the form, opened in the ack
+    if route is None:
+        return
+    text, blocks = route(services, cmd, command["user_id"])
+    respond(text=text, blocks=blocks, response_type="ephemeral")
+
+
+def register(app: App, slash_command: str) -> None:
+    app.command(slash_command)(ack=ack_command, lazy=[run_command])

@@ -11,7 +11,6 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.aws import AwsError
-from bot.bootstrap import Services
 from bot.domain.keys import InputError
 from bot.slack.messages.common import escape
 from bot.slack.observe import work_failed
@@ -52,8 +51,10 @@ def replies_on_error(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def register(app: App, services: Services) -> None:
-    @app.error
-    def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
-        message = user_message(error)
-        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": message})
+def on_error(error: Exception) -> BoltResponse:
+    """Bolt's error handler, for what escapes a listener before or in its ack: an ephemeral answer."""
+    return BoltResponse(status=200, body={"response_type": "ephemeral", "text": user_message(error)})
+
+
+def register(app: App) -> None:
+    app.error(on_error)

@@ -16,8 +16,8 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.bootstrap import Services
 from bot.domain.exposure import MAX_TEXT, PastedMessage
+from handlers.wiring import wiring
 
 log = logging.getLogger("keywarden.events")
 
@@ -55,41 +55,45 @@ def pasted_message(body: dict[str, Any], team_id: str | None) -> PastedMessage |
     )
 
 
-def register(app: App, services: Services) -> None:
-    def ack_message(ack: Ack) -> None:
-        ack()  # Slack retries (X-Slack-Retry-Num) get the same 200; the database keeps each step to once
+def ack_message(ack: Ack) -> None:
+    ack()  # Slack retries (X-Slack-Retry-Num) get the same 200; the database keeps each step to once
 
-    def look_for_keys(body: dict[str, Any], context: BoltContext) -> None:
-        authorized = context.authorize_result
-        team_id = authorized.team_id if authorized is not None else None
-        try:
-            message = pasted_message(body, team_id)
-            if message is not None:
-                services.exposures.handle_message(message)
-        except Exception as e:  # logged without the exception's text: it may quote the message, and so the secret
-            where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
-            at = f" at {where.filename}:{where.lineno}" if where else ""
-            log.error("looking at a message failed: %s%s", type(e).__name__, at)
 
+def look_for_keys(body: dict[str, Any], context: BoltContext) -> None:
+    authorized = context.authorize_result
+    team_id = authorized.team_id if authorized is not None else None
+    try:
+        message = pasted_message(body, team_id)
+        if message is not None:
+            wiring(context).services.exposures.handle_message(message)
+    except Exception as e:  # logged without the exception's text: it may quote the message, and so the secret
+        where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+        at = f" at {where.filename}:{where.lineno}" if where else ""
+        log.error("looking at a message failed: %s%s", type(e).__name__, at)
+
+
+def publish_home(body: dict[str, Any], context: BoltContext) -> None:
+    home = wiring(context).services.home
+    event = body.get("event") or {}
+    user = event.get("user")
+    if event.get("tab", "home") != "home" or not isinstance(user, str) or home is None:
+        return
+    try:
+        home.publish(user[:32])
+    except Exception as e:
+        log.error("publishing the App Home failed: %s", type(e).__name__)
+
+
+def acknowledge_unhandled(event: dict[str, Any]) -> None:
+    log.debug("event %r acknowledged and ignored", event.get("type"))
+
+
+def register(app: App) -> None:
     app.event("message")(ack=ack_message, lazy=[look_for_keys])
-
-    def publish_home(body: dict[str, Any]) -> None:
-        event = body.get("event") or {}
-        user = event.get("user")
-        if event.get("tab", "home") != "home" or not isinstance(user, str) or services.home is None:
-            return
-        try:
-            services.home.publish(user[:32])
-        except Exception as e:
-            log.error("publishing the App Home failed: %s", type(e).__name__)
-
     app.event("app_home_opened")(ack=ack_message, lazy=[publish_home])
 
 
 def register_fallback(app: App) -> None:
     """Acknowledge any event no other listener took. Bolt runs the first listener that matches, so this
     is registered after all the others; without it an unhandled event gets Bolt's 404 and Slack retries."""
-
-    @app.event(re.compile(".*"))
-    def acknowledge_unhandled(event: dict[str, Any]) -> None:
-        log.debug("event %r acknowledged and ignored", event.get("type"))
+    app.event(re.compile(".*"))(acknowledge_unhandled)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
-from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, parse
 from bot.domain.keys import InputError
 from bot.domain.operations import REQUEST_OPERATIONS
@@ -15,6 +15,7 @@ from bot.slack import ids
 from bot.slack.messages.common import plain
 from bot.slack.messages.requests import build_break_glass_done, build_request_filed
 from handlers.errors import user_message
+from handlers.wiring import wiring
 
 _FILED_BY_MODAL = frozenset(spec.name for spec in REQUEST_OPERATIONS.values())
 
@@ -38,60 +39,67 @@ def _deny_target(view: dict[str, Any]) -> str | None:
     return request_id if isinstance(request_id, str) and REQUEST_ID.match(request_id) else None
 
 
-def register(app: App, services: Services) -> None:
-    aws = services.aws
+def _request_errors(view: dict[str, Any], aliases: Collection[str]) -> dict[str, str]:
+    operation, text = _request_text(view)
+    if operation not in _FILED_BY_MODAL:
+        return {ids.BLOCK_OPERATION: "Choose an operation."}
+    try:
+        parse(text, aliases)
+    except InputError as e:
+        message = str(e).split(" Usage:")[0]
+        return {ids.BLOCK_REASON if "reason" in message else ids.BLOCK_TARGET: message[:150]}
+    return {}
 
-    def request_errors(view: dict[str, Any]) -> dict[str, str]:
-        operation, text = _request_text(view)
-        if operation not in _FILED_BY_MODAL:
-            return {ids.BLOCK_OPERATION: "Choose an operation."}
-        try:
-            parse(text, aws.aliases)
-        except InputError as e:
-            message = str(e).split(" Usage:")[0]
-            return {ids.BLOCK_REASON if "reason" in message else ids.BLOCK_TARGET: message[:150]}
-        return {}
 
-    def deny_errors(view: dict[str, Any]) -> dict[str, str]:
-        if not _value(view, ids.BLOCK_REASON):
-            return {ids.BLOCK_REASON: "Say why, so the requester knows what to change."}
-        if _deny_target(view) is None:
-            return {ids.BLOCK_REASON: "This form lost its request; click Deny again."}
-        return {}
+def _deny_errors(view: dict[str, Any]) -> dict[str, str]:
+    if not _value(view, ids.BLOCK_REASON):
+        return {ids.BLOCK_REASON: "Say why, so the requester knows what to change."}
+    if _deny_target(view) is None:
+        return {ids.BLOCK_REASON: "This form lost its request; click Deny again."}
+    return {}
 
-    def ack_request(ack: Ack, view: dict[str, Any]) -> None:
-        errors = request_errors(view)
-        ack(response_action="errors", errors=errors) if errors else ack()
 
-    def ack_deny(ack: Ack, view: dict[str, Any]) -> None:
-        errors = deny_errors(view)
-        ack(response_action="errors", errors=errors) if errors else ack()
+def ack_request(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+    errors = _request_errors(view, wiring(context).services.aws.aliases)
+    ack(response_action="errors", errors=errors) if errors else ack()
 
-    # Lazy listeners run whatever the ack said, so each checks the submission again.
-    def file_request(body: dict[str, Any], view: dict[str, Any]) -> None:
-        if request_errors(view):
-            return
-        user_id = body["user"]["id"]
-        _, text = _request_text(view)
-        try:
-            cmd = parse(text, aws.aliases)
-            request = services.filing.file(user_id, cmd)
-            services.notifier.dm(user_id, build_break_glass_done(request) if cmd.now else build_request_filed(request))
-        except Exception as e:  # no response_url for modals: the answer goes to the user's DM
-            services.notifier.dm(user_id, plain(user_message(e)))
 
-    def deny(body: dict[str, Any], view: dict[str, Any]) -> None:
-        if deny_errors(view):
-            return
-        user_id = body["user"]["id"]
-        request_id = _deny_target(view)
-        assert request_id is not None
-        try:
-            reply = services.decisions.deny(request_id, user_id, _value(view, ids.BLOCK_REASON)[:300])
-        except Exception as e:  # as above: tell the approver in a DM
-            reply = user_message(e)
-        if reply:
-            services.notifier.dm(user_id, plain(reply))
+def ack_deny(ack: Ack, view: dict[str, Any]) -> None:
+    errors = _deny_errors(view)
+    ack(response_action="errors", errors=errors) if errors else ack()
 
+
+# Lazy listeners run whatever the ack said, so each checks the submission again.
+def file_request(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    services = wiring(context).services
+    aliases = services.aws.aliases
+    if _request_errors(view, aliases):
+        return
+    user_id = body["user"]["id"]
+    _, text = _request_text(view)
+    try:
+        cmd = parse(text, aliases)
+        request = services.filing.file(user_id, cmd)
+        services.notifier.dm(user_id, build_break_glass_done(request) if cmd.now else build_request_filed(request))
+    except Exception as e:  # no response_url for modals: the answer goes to the user's DM
+        services.notifier.dm(user_id, plain(user_message(e)))
+
+
+def deny(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    if _deny_errors(view):
+        return
+    services = wiring(context).services
+    user_id = body["user"]["id"]
+    request_id = _deny_target(view)
+    assert request_id is not None
+    try:
+        reply = services.decisions.deny(request_id, user_id, _value(view, ids.BLOCK_REASON)[:300])
+    except Exception as e:  # as above: tell the approver in a DM
+        reply = user_message(e)
+    if reply:
+        services.notifier.dm(user_id, plain(reply))
+
+
+def register(app: App) -> None:
     app.view(ids.REQUEST_MODAL)(ack=ack_request, lazy=[file_request])
     app.view(ids.DENY_MODAL)(ack=ack_deny, lazy=[deny])
