@@ -6,6 +6,7 @@ administrator target (REQUIRE_EXTRA_APPROVAL_FOR_ADMIN). Group members are asked
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class Access:
         self._settings = settings
         self._directory = directory
         self.policy = policy
+        self._groups_read: dict[str, frozenset[str]] | None = None  # set only by decidable_by, for one call
 
     # People
     def owns(self, user_id: str, owner_tag: str | None) -> bool:
@@ -49,9 +51,13 @@ class Access:
         return bool(owner) and owner in {i.lower() for i in self._directory.person(user_id).identities}
 
     def _members(self, group: str) -> frozenset[str]:
+        if self._groups_read is not None and group in self._groups_read:
+            return self._groups_read[group]
         members = self._directory.group_members(group)
         if members is None:
             raise InputError(SLACK_DOWN)
+        if self._groups_read is not None:
+            self._groups_read[group] = members
         return members
 
     def _resolve(self, names: Iterable[str]) -> frozenset[str]:
@@ -157,6 +163,13 @@ class Access:
         if request.escalated_at is not None:
             names += named.get("escalate_to", []) or list(_group(self._settings.approver_group))
         return self._rule_approvers(names, named.get("owner"), candidates)
+
+    def decidable_by(self, user_id: str, requests: Iterable[Request]) -> list[Request]:
+        """The requests `user_id` may decide now, their own left out (the App Home's queue). Each group is asked
+        of Slack once for the whole list. InputError when Slack is down."""
+        once = copy.copy(self)
+        once._groups_read = {}
+        return [r for r in requests if r.requester != user_id and user_id in once.approvers_of(r, [user_id])]
 
     def mentions_of(self, request: Request, escalation: bool = False) -> list[str]:
         """Whom to mention about a pending request: `<@U…>`, `<!subteam^S…>`, or the owner when it is a Slack id."""

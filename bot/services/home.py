@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.access import Access
 from bot.clock import Clock
 from bot.domain.findings import Severity
+from bot.domain.keys import InputError
 from bot.services.ownership import OwnershipIndex
 from bot.services.rotations import RotationService
 from bot.slack.client import SlackDirectory
@@ -109,7 +110,12 @@ class HomeService:
         if not approver:
             return home
         now = self._clock()
-        queue = [r for r in self._store.pending(now) if r.requester != user_id]
+        pending = self._store.pending(now)
+        try:
+            queue = self._access.decidable_by(user_id, pending)
+        except InputError:  # Slack did not say who is in a group: show them all; a click is checked anyway
+            log.warning("App Home of %s: approver groups unreadable, queue not filtered", user_id)
+            queue = [r for r in pending if r.requester != user_id]
         with self._db.session() as session:
             run = session.scalar(
                 select(ScanRun).where(ScanRun.finished_at.is_not(None)).order_by(ScanRun.finished_at.desc()).limit(1)

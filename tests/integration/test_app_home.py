@@ -7,6 +7,7 @@ import time
 
 from bot.domain.requests import Status
 from bot.slack import ids
+from tests.support.fake_slack import Fault
 from tests.support.flows import REQUESTER, dms, filed_id, key_made, request, wait_status
 
 
@@ -130,3 +131,39 @@ def test_home_for_a_user_slack_does_not_resolve(bot, iam) -> None:
     text = json.dumps(view)
     assert "You own no IAM users" in text and "Slack did not say who you are" in text
     assert "Waiting for approval" not in text
+
+
+QUEUE_POLICY = """
+rules:
+  - name: payments
+    target_tags: {team: payments}
+    approvers: [SPAYLEADS]
+  - name: default
+    approvers: [UBOSS, UCARL]
+"""
+
+
+def test_an_approvers_queue_holds_only_the_requests_they_may_decide(make_bot, aws, iam, tmp_path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(QUEUE_POLICY)
+    bot = make_bot(POLICY_FILE=str(path))
+    bot.slack.groups["SPAYLEADS"] = ["UPAY"]
+    iam.create_user(
+        UserName="pay", Tags=[{"Key": "owner", "Value": "alice@example.com"}, {"Key": "team", "Value": "payments"}]
+    )
+    key = setup(bot, iam)  # the ownership index is read here, with both users
+    pay_key = key_made(iam, "pay", 100, bot.services.clock())
+    bot.command(f"deactivate {key} leaving")
+    default_rid = filed_id(bot)
+    bot.command(f"deactivate {pay_key} leaving")
+    pay_rid = filed_id(bot, 2)
+
+    open_home(bot, "UBOSS")
+    boss = {b[2] for b in buttons(wait_home(bot, "UBOSS")) if b[1] == ids.APPROVE}
+    open_home(bot, "UPAY")
+    lead = {b[2] for b in buttons(wait_home(bot, "UPAY")) if b[1] == ids.APPROVE}
+    assert boss == {default_rid} and lead == {pay_rid}
+    # Slack does not say who is in the group: the queue is shown unfiltered (a click is checked anyway).
+    bot.slack.fail("usergroups.users.list", *[Fault(200, {"ok": False, "error": "fatal_error"})] * 10)
+    open_home(bot, "UBOSS")
+    assert {b[2] for b in buttons(wait_home(bot, "UBOSS", 2)) if b[1] == ids.APPROVE} == {default_rid, pay_rid}
