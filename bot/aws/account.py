@@ -229,6 +229,10 @@ class AccountClient:
             return False
         return True
 
+    def user_tags(self, user: str) -> dict[str, str]:
+        """The user's IAM tags as they are now (iam:GetUser)."""
+        return {t["Key"]: t["Value"] for t in self._call("iam", "get_user", UserName=user)["User"].get("Tags", [])}
+
     def user_arn(self, user: str) -> str:
         return self._call("iam", "get_user", UserName=user)["User"]["Arn"]
 

@@ -73,7 +73,7 @@ class OwnershipIndex:
                             "account": account,
                             "name": u.name,
                             "arn": u.arn,
-                            "owner": _normalise(u.tags.get(self._owner_tag)),
+                            "owner": owner_in(u.tags, self._owner_tag),
                             "tags": _pack(u.tags, u.access),
                             "refreshed_at": now,
                         }
@@ -136,6 +136,11 @@ def owner_slack_id(
         return None
     tag = owned.owner.upper() if _LOWER_SLACK_ID.match(owned.owner) else owned.owner  # the index keeps it lower-case
     return directory.user_id_for(tag)
+
+
+def owner_in(tags: dict[str, str], owner_tag: str) -> str | None:
+    """The owner a user's tags name, as the index keeps it (trimmed, lower-case)."""
+    return _normalise(tags.get(owner_tag))
 
 
 def _normalise(value: str | None) -> str | None:

@@ -134,6 +134,18 @@ def test_deny_rule_refuses_at_filing(policy_bot, iam) -> None:
     assert len(refused) == 2 and all("protected" in (e.detail or "") for e in refused)
 
 
+def test_rules_see_the_tags_as_they_are_when_filing(policy_bot, iam) -> None:
+    """A tag added after the ownership index was read decides the rule: it is read live from AWS at filing."""
+    bot = policy_bot
+    key = user(iam, bot, "web-deployer")
+    bot.command("list web-deployer")  # the index now holds the user without the tag
+    assert wait_ephemeral(bot, REQUESTER, key)
+    iam.tag_user(UserName="web-deployer", Tags=[{"Key": "protected", "Value": "true"}])
+    bot.command(f"deactivate {key} cleanup", user_id="UBOB")
+    assert wait_ephemeral(bot, "UBOB", "Refused by policy rule `protected`")
+    assert not bot.slack.calls_to("chat.postMessage")
+
+
 def test_require_reason(policy_bot, iam) -> None:
     bot = policy_bot
     key = user(iam, bot, "payments-api", team="payments")

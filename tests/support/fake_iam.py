@@ -151,6 +151,9 @@ class FakeAccountClient:
     def user_exists(self, user: str) -> bool:
         return self._call("iam:GetUser", lambda: user in self._users)
 
+    def user_tags(self, user: str) -> dict[str, str]:
+        return self._call("iam:GetUser", lambda: dict(self._user(user).tags))
+
     def list_access_keys(self, user: str) -> list[AccessKey]:
         return self._call("iam:ListAccessKeys", lambda: self._listed(user))
 

@@ -3,6 +3,7 @@ approved at once by a policy rule, by break-glass `--now`, or by Keywarden's own
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.domain.rotation import choose_keys, schedule
 from bot.services.approvals.execution import Execution
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.inventory import InventoryService
+from bot.services.ownership import owner_in
 from bot.services.rotations import RotationService, rotation_policy
 from bot.settings import Settings
 from bot.slack.messages.common import key_lines
@@ -241,6 +243,9 @@ class RequestFiling:
             assert cmd.user is not None
             account, user = self._inventory.resolve(cmd.user)
         keys = self._inventory.user_keys(account, user)
+        # Rules and ownership are decided on the user's tags as they are now, not as the index last read them.
+        tags = self._aws.account(account).user_tags(user)
+        keys = replace(keys, tags=tags, owner=owner_in(tags, self._settings.owner_tag))
         key_id = cmd.key_id
         if picks is Picks.KEY_OR_USER:  # the named key, or the user's only active key; refusals explain
             key_id, _ = choose_keys(user, [k.facts for k in keys.keys], key_id)
