@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 
@@ -18,6 +20,11 @@ from tests.support.databases import PG_URL, Databases, process_databases
 from tests.support.fake_slack import FakeSlack
 from tests.support.flows import ci_user, old  # noqa: F401 (fixtures the integration tests share)
 from tests.support.harness import SIGNING_SECRET, BotServer, RecordingSleep, TestClock
+
+# The suite starts many Python processes (xdist workers, real bot processes, the CLI): with
+# PYTHONDONTWRITEBYTECODE set, as some machines do, each would compile every module of bot/ and tests/ again.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(autouse=True, scope="session")
