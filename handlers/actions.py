@@ -24,6 +24,8 @@ from bot.slack.messages.requests import (
 from handlers.errors import replies_on_error, user_message
 from handlers.wiring import wiring
 
+NOT_A_REQUEST = "This button does not belong to a Keywarden request."
+
 
 def _ack(ack: Ack) -> None:
     ack()
@@ -71,35 +73,36 @@ def ack_reveal(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltCo
     _on_views_lane(open_reveal, ack, body, respond, context)
 
 
-@replies_on_error
-def approve(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+def _on_request(
+    body: dict[str, Any], respond: Respond, act: Callable[[str, str], str | None], not_ours: str = NOT_A_REQUEST
+) -> None:
+    """Run `act(request id, clicker)` for a click whose button names a request, and relay its reply."""
     request_id = _request_id(body)
     if request_id is None:
-        return _tell(respond, "This button does not belong to a Keywarden request.")
-    _tell(respond, wiring(context).services.decisions.approve(request_id, body["user"]["id"]))
+        return _tell(respond, not_ours)
+    _tell(respond, act(request_id, body["user"]["id"]))
+
+
+@replies_on_error
+def approve(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    _on_request(body, respond, wiring(context).services.decisions.approve)
 
 
 @replies_on_error
 def nudge(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-    request_id = _request_id(body)
-    if request_id is None:
-        return _tell(respond, "This button does not belong to a Keywarden request.")
-    _tell(respond, wiring(context).services.reminders.nudge(request_id, body["user"]["id"]))
+    _on_request(body, respond, wiring(context).services.reminders.nudge)
 
 
 @replies_on_error
 def cancel(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-    request_id = _request_id(body)
-    if request_id is None:
-        return _tell(respond, "This button does not belong to a Keywarden request.")
-    _tell(respond, wiring(context).services.decisions.cancel(request_id, body["user"]["id"]))
+    _on_request(body, respond, wiring(context).services.decisions.cancel)
 
 
 @replies_on_error
 def open_deny_form(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     request_id = _request_id(body)
     if request_id is None:
-        return _tell(respond, "This button does not belong to a Keywarden request.")
+        return _tell(respond, NOT_A_REQUEST)
     services = wiring(context).services
     refusal = services.decisions.deny_refusal(request_id, body["user"]["id"])
     if refusal:
@@ -112,7 +115,7 @@ def open_deny_form(body: dict[str, Any], respond: Respond, context: BoltContext)
 def open_reveal(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     request_id = _request_id(body)
     if request_id is None:
-        return _tell(respond, "This button does not belong to a Keywarden request.")
+        return _tell(respond, NOT_A_REQUEST)
     wired = wiring(context)
     services = wired.services
     user_id = body["user"]["id"]
@@ -139,10 +142,9 @@ def finish_reveal(services: Services, request_id: str, user_id: str, view_id: st
 
 @replies_on_error
 def rollback(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-    rotation_id = _request_id(body)  # a rotation's id is its request's id
-    if rotation_id is None:
-        return _tell(respond, "This button does not belong to a Keywarden rotation.")
-    _tell(respond, wiring(context).services.rotations.rollback(rotation_id, body["user"]["id"]))
+    # A rotation's id is its request's id.
+    not_ours = "This button does not belong to a Keywarden rotation."
+    _on_request(body, respond, wiring(context).services.rotations.rollback, not_ours)
 
 
 def _file_from_alert(operation: str, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
