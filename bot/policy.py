@@ -168,6 +168,8 @@ def parse(text: str, source: str) -> Policy:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         raise PolicyError([f"{source}:{line}: yaml: {getattr(e, 'problem', None) or e}"]) from None
+    if duplicates := duplicate_keys(node):
+        raise PolicyError([f"{source}:{line}: {path}: {problem}" for line, path, problem in duplicates])
     if not isinstance(data, dict):
         raise PolicyError([f"{source}:1: rules: the file must be a mapping with a `rules:` list"])
     try:
@@ -183,6 +185,30 @@ def parse(text: str, source: str) -> Policy:
                 msg = "unknown key"
             lines.append(f"{source}:{line}: {field}: {msg}")
         raise PolicyError(lines) from None
+
+
+def duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[int, str, str]]:
+    """Every key written twice in one mapping, as (line, path, problem).
+
+    YAML loaders keep the last of two equal keys without a word: a second `rules:` block would silently
+    replace the first.
+    """
+    found: list[tuple[int, str, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            here = f"{path}.{name}" if path else name
+            line = key.start_mark.line + 1
+            if name in first:
+                found.append((line, here, f"duplicate key (first written on line {first[name]})"))
+            else:
+                first[name] = line
+            found += duplicate_keys(value, here)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += duplicate_keys(item, f"{path}.{i}" if path else str(i))
+    return found
 
 
 def _line(node: yaml.Node | None, loc: list) -> int:

@@ -102,3 +102,17 @@ def test_a_malformed_policy_stops_start_up_with_exit_code_2(tmp_path) -> None:
     assert done.stderr.splitlines() == [
         f"{bad}:3: rules.0.approvers: 'nobody' is not a Slack user id (U…, W…), a user group id (S…) or `owner`"
     ]
+
+
+def test_a_key_written_twice_is_refused_not_silently_replaced() -> None:
+    text = (
+        "rules:\n  - name: strict\n    approvers: [U01ALICE]\n    approvals: 2\n"
+        "rules:\n  - name: lax\n    auto_approve: true\n"
+        "  - name: twice\n    approvers: [U01ALICE]\n    approvers: [U02BOB]\n"
+    )
+    with pytest.raises(PolicyError) as e:
+        parse(text, "p.yaml")
+    assert e.value.lines == [
+        "p.yaml:5: rules: duplicate key (first written on line 1)",
+        "p.yaml:10: rules.1.approvers: duplicate key (first written on line 9)",
+    ]
