@@ -60,6 +60,20 @@ class AuditEvent(Base):
     row_hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditAnchor(Base):
+    """A chain head (event id and hash) recorded outside the audit table: by each scan, and by the audit
+    stream for the newest event its endpoint acknowledged. Insert-only (a PostgreSQL trigger refuses the
+    rest), so `audit verify` can tell when the log was cut back below a head it once had."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    recorded_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))  # scan, stream
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class AuditOutbox(Base):
     """Audit events waiting for the audit webhook: written with their audit row, deleted once delivered."""
 
