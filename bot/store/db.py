@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from alembic import command
@@ -35,8 +37,12 @@ class Database:
             yield session
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (serialised across processes on PostgreSQL)."""
-        with self.engine.connect() as conn:
+        """Bring the schema to the newest migration, one process at a time.
+
+        PostgreSQL serialises with an advisory lock; SQLite with a lock on a file beside the database (two
+        processes creating the tables of a new file at once would otherwise both try, and one would die).
+        """
+        with self._sqlite_file_lock(), self.engine.connect() as conn:
             if self.is_postgres:
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
             try:
@@ -50,12 +56,25 @@ class Database:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
                     conn.commit()
 
+    def _sqlite_file_lock(self) -> contextlib.AbstractContextManager[object]:
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return nullcontext()
+        return _exclusive_lock(Path(f"{path}.migrate-lock"))
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[object]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
+        yield handle
 
 
 def _make_engine(url: str) -> Engine:
