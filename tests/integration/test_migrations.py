@@ -23,10 +23,7 @@ def test_migrations_match_the_models(empty_database_url: str) -> None:
 def test_processes_starting_together_on_a_fresh_sqlite_file_all_migrate(tmp_path) -> None:
     """Web and clock (or the bot and a `scan`) started at once on a new SQLite file: neither dies half-way."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    script = (
-        "import sys\nfrom bot.store.db import Database\n"
-        "sys.stdin.readline()\nDatabase(sys.argv[1]).migrate()\n"
-    )
+    script = "import sys\nfrom bot.store.db import Database\nsys.stdin.readline()\nDatabase(sys.argv[1]).migrate()\n"
     starts = [
         subprocess.Popen([sys.executable, "-c", script, url], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(4)
