@@ -20,9 +20,10 @@ from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.domain.audit_chain import FIELDS, GENESIS, ChainCheck, ChainedEvent, chain_hash, check_chain
+from bot.domain.audit_chain import FIELDS, GENESIS, Anchor, ChainCheck, ChainedEvent, chain_hash, check_chain
 from bot.domain.audit_events import AuditRow, event_json, event_type
 from bot.domain.requests import Request
+from bot.store import audit_anchors
 from bot.store.db import Database
 from bot.store.models import AuditEvent, AuditOutbox, KeyRequest
 
@@ -133,6 +134,20 @@ class AuditLog:
         with self._db.session() as session:
             return [_audit_row(row, operation) for row, operation in session.execute(query)]
 
+    def on_key_since_approval(self, request: Request) -> list[AuditRow]:
+        """The audit rows on `request`'s key recorded after the request was approved, oldest first: ordered by
+        the chain (commit order), so clocks of other processes do not matter."""
+        if request.key_id is None:
+            return []
+        approved_at = request.decided_at or request.created_at  # approved when filed: break-glass, a policy
+        query = _with_operation().where(AuditEvent.account == request.account, AuditEvent.key_id == request.key_id)
+        with self._db.session() as session:
+            anchor = session.scalar(
+                select(func.min(AuditEvent.id)).where(AuditEvent.request_id == request.id, AuditEvent.at >= approved_at)
+            )
+            query = query.where(AuditEvent.id > anchor if anchor is not None else AuditEvent.at >= approved_at)
+            return [_audit_row(row, op) for row, op in session.execute(query.order_by(AuditEvent.id))]
+
     def all(self) -> list[AuditRow]:
         with self._db.session() as session:
             return [_audit_row(row, op) for row, op in session.execute(_with_operation().order_by(AuditEvent.id))]
@@ -149,9 +164,21 @@ class AuditLog:
                 yield event_json(_audit_row(row, operation))
 
     def verify(self) -> ChainCheck:
-        """Check the whole chain, oldest first; names the first event that is not as it was written."""
+        """Check the whole chain, oldest first; names the first event that is not as it was written, or
+        the newest head recorded outside the table (bot/store/audit_anchors.py) that the chain lost."""
         with self._db.session() as session:
-            return check_chain(_chained(session))
+            return check_chain(_chained(session), audit_anchors.newest(session))
+
+    def anchor_head(self, source: str = audit_anchors.SCAN) -> Anchor | None:
+        """Record the chain's current head outside the audit table (None while the log is empty)."""
+        with self._db.session() as session:
+            current = audit_anchors.head(session)
+            return None if current is None else audit_anchors.record(session, *current, self._clock(), source)
+
+    def heads(self) -> tuple[tuple[int, str] | None, Anchor | None]:
+        """(the chain's head now, the newest head recorded outside it), for /metrics and /healthz."""
+        with self._db.session() as session:
+            return audit_anchors.head(session), audit_anchors.newest(session)
 
 
 def _chained(session: Session, page: int = 1000) -> Iterator[ChainedEvent]:

@@ -90,3 +90,42 @@ def test_killed_after_creating_a_key_deletes_the_orphan(
     assert len(reveal_dms) == 2  # the first Reveal, and the one offered again after the crash
     db.db.dispose()
     assert orphan["AccessKeyId"]
+
+
+def test_a_break_glass_after_the_crash_is_not_undone_by_recovery(
+    slack, shared_db, proxy, remote_iam, start_web, tmp_path
+) -> None:
+    remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
+    key = remote_iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+    remote_iam.update_access_key(UserName="ci", AccessKeyId=key, Status="Inactive")
+    env = bot_env(slack, shared_db, proxy.url)
+    process = start_web(env)
+    web = RemoteBot(process.url, slack)
+    db = Requests(shared_db)
+    rid = file_request(web, f"reactivate {key}")
+    db.wait(rid, lambda r: r.message_ts is not None)
+
+    proxy.after["UpdateAccessKey"] = process.kill  # reactivated in AWS, never recorded
+    web.click(ids.APPROVE, rid, "UBOSS")
+    db.wait(rid, lambda r: r.status is Status.EXECUTING and process.proc.poll() is not None)
+    # Meanwhile an approver suspects a compromise and switches the key off at once, through another process.
+    other = RemoteBot(start_web(env, name="web2").url, slack)
+    glass = file_request(other, f"deactivate {key} --now leaked", user="UCARL")
+    db.wait(glass, lambda r: r.status is Status.SUCCEEDED)
+
+    clock = _restart_clock(env, tmp_path)
+    try:
+        stale = db.wait(rid, lambda r: r.status is Status.FAILED)
+    finally:
+        clock.stop()
+    assert remote_iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    assert proxy.calls["UpdateAccessKey"] == 2  # the reactivation and the break-glass; recovery changed nothing
+    assert stale.result.startswith("not finished: the key was deactivated at once by <@UCARL>")
+    assert "file a new request" in stale.result
+    assert [e.detail for e in db.store.audit.recent(rid) if e.action == "failed"] == [stale.result]
+    assert slack.wait_for(
+        lambda calls: [
+            c for c in calls if c.params.get("channel") != "CAPPROVE" and "not finished" in c.raw and rid in c.raw
+        ]
+    )  # the requester is told, in their DM
+    db.db.dispose()

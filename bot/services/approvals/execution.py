@@ -6,10 +6,12 @@ import logging
 
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsUnavailable
 from bot.domain.operations import REQUEST_OPERATIONS
+from bot.domain.overtaken import overtaken
 from bot.domain.requests import Request, Status
 from bot.services.approvals.delivery import SecretDelivery
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.rotations import RotationService
+from bot.slack.messages.requests import overtaken_text
 from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
 
@@ -39,12 +41,16 @@ class Execution:
         self._sync.sync(request)
         self.execute(request.id)
 
-    def execute(self, request_id: str) -> Request | None:
-        """Run an approved request's AWS operation; the claim makes sure only one caller runs it."""
+    def execute(self, request_id: str, *, late: bool = False) -> Request | None:
+        """Run an approved request's AWS operation; the claim makes sure only one caller runs it.
+
+        `late`: run long after its approval (recovery), so whatever happened to the key since wins."""
         request = self._store.transition(
             request_id, Status.APPROVED, Status.EXECUTING, actor=SYSTEM, action="executing"
         )
         if request is None:
+            return None
+        if late and self._gave_way(request):
             return None
         operation = REQUEST_OPERATIONS[request.operation]
         assert operation.execute is not None and request.key_id is not None
@@ -70,6 +76,8 @@ class Execution:
         if REQUEST_OPERATIONS[request.operation].makes_key:
             self._delivery.settle_interrupted(request)
             return
+        if self._gave_way(request):
+            return
         client = self._aws.account(request.account)
         operation = REQUEST_OPERATIONS[request.operation]
         assert operation.done and operation.execute and request.key_id
@@ -89,6 +97,19 @@ class Execution:
         if final:
             self._sync.sync(final)
             self._end_rotation(final)
+
+    def _gave_way(self, request: Request) -> bool:
+        """A claimed request that something overtook since its approval (a break-glass, another request, an
+        exposure, ...) fails without touching AWS: finishing it now could undo what came later. Reading the
+        audit log may fail: the request then stays claimed, for the next try."""
+        later = overtaken(request.id, self._store.audit.on_key_since_approval(request))
+        if later is None:
+            return False
+        log.warning("%s overtaken by %s on its key: not finished", request.id, later.by.value)
+        final = fail(self._store, request, overtaken_text(later))
+        if final is not None:
+            self._sync.sync(final)
+        return True
 
     def _end_rotation(self, request: Request) -> None:
         """A deactivation of a rotation's old key, by anyone but the rotation, ends that rotation."""

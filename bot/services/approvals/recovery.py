@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.aws import AwsError
 from bot.clock import Clock
 from bot.domain.operations import REQUEST_OPERATIONS
@@ -36,7 +38,11 @@ class Recovery:
 
         `executing`: settled from AWS. `approved` without a Reveal (decided, never run): run now, or with an
         unattended secret delivery (Secrets Manager) delivered now; the approved -> executing claim lets one
-        runner through. Approved keys never revealed expire instead (`Decisions.expire_due`)."""
+        runner through. Approved keys never revealed expire instead (`Decisions.expire_due`).
+
+        Either way a request on a key that something overtook since its approval (a break-glass, another
+        request, an exposure, ...) fails instead of running. When AWS or the database cannot say, the request
+        is left as it is and tried again on the next round."""
         before = self._clock() - older_than
         stuck = self._store.stuck(before)
         for request in stuck:
@@ -44,13 +50,20 @@ class Recovery:
                 self._execution.settle_interrupted(request)
             except AwsError as e:
                 log.warning("could not reconcile %s yet: %s", request.id, e.message)
+            except SQLAlchemyError as e:
+                log.warning(
+                    "could not reconcile %s yet: the database did not answer (%s)", request.id, type(e).__name__
+                )
         waiting = self._store.stale_approved(before, key_making=self._delivery.unattended)
         for request in waiting:
             log.warning("%s was approved but never run; running it now", request.id)
-            if REQUEST_OPERATIONS[request.operation].makes_key:
-                self._delivery.hand_over(request)
-            else:
-                self._execution.execute(request.id)
+            try:
+                if REQUEST_OPERATIONS[request.operation].makes_key:
+                    self._delivery.hand_over(request)
+                else:
+                    self._execution.execute(request.id, late=True)
+            except SQLAlchemyError as e:
+                log.warning("could not run %s yet: the database did not answer (%s)", request.id, type(e).__name__)
         return len(stuck) + len(waiting)
 
     def resync(self, older_than: timedelta = timedelta(minutes=2)) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.domain.delivery import SecretLocation
 from bot.domain.operations import REQUEST_OPERATIONS
+from bot.domain.overtaken import Overtaken, Overtaker
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.slack import ids
 from bot.slack.messages.common import (
@@ -275,6 +276,28 @@ def build_request_filed(req: Request) -> Message:
 def build_break_glass_done(req: Request) -> Message:
     """The answer to `deactivate --now` (slash command or form): it acted at once, nothing waits for approval."""
     return plain(f"Break-glass {req.id}: {outcome_line(req)} The approvers have been told.")
+
+
+_PAST = {"deactivate": "deactivated", "reactivate": "reactivated", "delete": "deleted"}
+
+
+def overtaken_text(o: Overtaken) -> str:
+    """Why a request a crash interrupted is not finished: what happened to its key after it was approved."""
+    at = when(o.at)
+    if o.by is Overtaker.BREAK_GLASS:
+        what = f"the key was deactivated at once by {who(o.actor)} at {at} (break-glass {o.request_id})"
+    elif o.by is Overtaker.REQUEST:
+        what = f"the key was {_PAST.get(o.operation or '', 'changed')} by request {o.request_id} at {at}"
+    elif o.by is Overtaker.EXPOSURE:
+        what = f"the key was reported exposed at {at}"
+    elif o.by is Overtaker.QUARANTINE:
+        what = f"AWS quarantined the key's user (a scan saw it at {at})"
+    elif o.by is Overtaker.OUTSIDE:
+        what = f"the key was changed outside Keywarden at {at} ({escape(o.detail)})"
+    else:
+        step = "deleted" if o.operation == "rotation_deleted" else "deactivated"
+        what = f"the key was {step} by rotation {o.request_id} at {at}"
+    return f"not finished: {what} after this request was approved; file a new request if it is still needed."
 
 
 def build_open_requests(requests: list[Request]) -> Message:
