@@ -174,7 +174,9 @@ def bootstrap(
     store = RequestStore(db, clock, audit)
     rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
     rotations = RotationService(settings, clock, db, store, audit, aws, notifier, is_approver=rules.is_approver)
-    home = HomeService(db, clock, index, store, rotations, rules, directory, notifier)
+    home = HomeService(
+        db, clock, index, store, rotations, rules, directory, notifier, stored_under=settings.stored_secret_prefix
+    )
     rotations.on_change = home.refresh
     # Each refers to the other: the delivery words the requester's DM; it updates the request's messages.
     sync = RequestSync(
@@ -184,6 +186,7 @@ def bootstrap(
         notifier,
         requester_dm=lambda request, secret: delivery.requester_dm(request, secret),
         on_change=home.refresh,
+        reveal=settings.stored_secret_prefix is None,
     )
     reveal_ttl = timedelta(hours=settings.reveal_ttl_hours)
     # SECRET_DELIVERY picks how new keys reach their requesters, here and nowhere else.

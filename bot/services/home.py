@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 from sqlalchemy import select
 
@@ -35,8 +36,11 @@ class HomeService:
         access: Access,
         directory: SlackDirectory,
         notifier: Notifier,
+        *,
+        stored_under: str | None = None,
     ) -> None:
         self._db = db
+        self._stored_under = stored_under  # keys go to Secrets Manager under this prefix: the Home offers no Reveal
         self._clock = clock
         self._index = index
         self._store = store
@@ -50,7 +54,8 @@ class HomeService:
     def publish(self, user_id: str) -> bool:
         with self._lock:
             self._opened.add(user_id)
-        return self._notifier.publish_home(user_id, build_home(self.gather(user_id), self._clock()))
+        home = replace(self.gather(user_id), stored_under=self._stored_under)
+        return self._notifier.publish_home(user_id, build_home(home, self._clock()))
 
     def refresh(self, *user_ids: str) -> None:
         """Publish again for those who have opened their Home (a request or rotation of theirs changed)."""

@@ -105,6 +105,11 @@ class Settings:
     def account_aliases(self) -> list[str]:
         return [a.alias for a in self.accounts]
 
+    @property
+    def stored_secret_prefix(self) -> str | None:
+        """Where new keys go with SECRET_DELIVERY=secretsmanager (nobody reveals them then); None: revealed."""
+        return self.secret_prefix if self.secret_delivery == "secretsmanager" else None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, slack: bool = True) -> Settings:
         """Build settings from `env` (default: the process environment)."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 from bot.domain.requests import Status
 from bot.slack import ids
 from tests.support.fake_slack import Fault
-from tests.support.flows import REQUESTER, dms, filed_id, key_made, request, wait_status
+from tests.support.flows import BOSS, REQUESTER, dms, filed_id, key_made, request, request_store, wait_status
 
 
 def open_home(bot, user: str) -> float:
@@ -167,3 +168,37 @@ def test_an_approvers_queue_holds_only_the_requests_they_may_decide(make_bot, aw
     bot.slack.fail("usergroups.users.list", *[Fault(200, {"ok": False, "error": "fatal_error"})] * 10)
     open_home(bot, "UBOSS")
     assert {b[2] for b in buttons(wait_home(bot, "UBOSS", 2)) if b[1] == ids.APPROVE} == {default_rid, pay_rid}
+
+
+def test_with_secrets_manager_delivery_no_reveal_appears_anywhere(make_bot, aws, iam) -> None:
+    bot = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="kw")
+    setup(bot, iam)
+    bot.command("rotate ci yearly")
+    rid = filed_id(bot)
+    store = request_store(bot)
+    assert store.approve(rid, BOSS)[0] == "approved"  # then the process died before delivering
+    bot.services.recovery.resync(timedelta(0))  # the approval message and the DM catch up
+    assert bot.slack.wait_for(lambda _: [d for d in dms(bot, REQUESTER) if rid in d])
+    open_home(bot, REQUESTER)
+    approved = json.dumps(wait_home(bot, REQUESTER))
+    assert store.transition(rid, Status.APPROVED, Status.EXECUTING, actor="keywarden", action="executing")
+    open_home(bot, REQUESTER)
+    executing = json.dumps(wait_home(bot, REQUESTER, 2))
+
+    for home in (approved, executing):
+        assert rid in home and "stores it in AWS Secrets Manager as `kw/default/ci` when the delivery finishes" in home
+    about_it = [c.raw for c in bot.slack.calls if rid in c.raw]
+    assert len(about_it) >= 5  # the approval message, its update, the DM, two Homes
+    assert [raw for raw in about_it if "reveal" in raw.lower()] == []
+    assert "stored in AWS Secrets Manager as `kw/default/ci`" in bot.slack.posts_to("CAPPROVE")[0].raw
+
+
+def test_the_home_makes_what_people_typed_inert(bot, iam) -> None:
+    setup(bot, iam)
+    bot.command("create ci <https://evil.example|click> <@UCARL> <!here> & co")
+    rid = filed_id(bot)
+    open_home(bot, "UBOSS")
+    view = wait_home(bot, "UBOSS")
+    (reason,) = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section" and rid in b["text"]["text"]]
+    assert "&lt;https://evil.example|click&gt; &lt;@UCARL&gt; &lt;!here&gt; &amp; co" in reason
+    assert "<https://" not in reason and "<@UCARL>" not in reason and "<!here>" not in reason

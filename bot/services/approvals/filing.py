@@ -286,7 +286,9 @@ class RequestFiling:
             old_key_id, pre_step = choose_keys(target.iam_user, facts, target.key.facts.key_id)
             plan = schedule(now, rotation_policy(self._settings))
             keys = "\n".join(key_lines(k, now) for k in target.user.keys)
-            return plan_text(target.account, target.iam_user, old_key_id, pre_step, plan) + f"\n*Keys now:*\n{keys}"
+            stored_under = self._settings.stored_secret_prefix
+            plan_lines = plan_text(target.account, target.iam_user, old_key_id, pre_step, plan, stored_under)
+            return plan_lines + f"\n*Keys now:*\n{keys}"
         if target.key is not None:
             return key_lines(target.key, now)
         if not target.user.keys:

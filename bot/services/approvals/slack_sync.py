@@ -24,8 +24,11 @@ class RequestSync:
         notifier: Notifier,
         requester_dm: RequesterDm,
         on_change: Callable[..., None],
+        *,
+        reveal: bool = True,
     ) -> None:
         self._channel = approval_channel
+        self._reveal = reveal  # False: keys go to Secrets Manager, and no message speaks of a Reveal
         self._clock = clock
         self._store = store
         self._notifier = notifier
@@ -35,7 +38,7 @@ class RequestSync:
     def sync(self, request: Request, secret: SecretLocation | None = None) -> None:
         """Bring the approval message and the requester's DM up to date; remember success."""
         ok = True
-        message = build_approval_message(request)
+        message = build_approval_message(request, reveal=self._reveal)
         if request.channel and request.message_ts:
             ok = self._notifier.update(request.channel, request.message_ts, message)
         elif self._channel:

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.domain.delivery import secret_name
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.slack import ids
-from bot.slack.messages.common import button, who
+from bot.slack.messages.common import button, escape, who
 from bot.slack.messages.requests import decision_buttons, headline
 
 MAX_BLOCKS = 100  # Slack's limit for a Home view
@@ -61,6 +62,7 @@ class Home:
     last_scan: str | None = None
     critical: list[CriticalKey] = field(default_factory=list)
     note: str = ""  # e.g. "Slack did not say who you are"
+    stored_under: str | None = None  # SECRET_PREFIX when keys go to Secrets Manager: then no Reveal anywhere
 
 
 def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -72,6 +74,14 @@ def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, An
 
 def _actions(block_id: str, *elements: dict[str, Any]) -> dict[str, Any]:
     return {"type": "actions", "block_id": block_id[:255], "elements": list(elements)}
+
+
+_STORED = "Keywarden creates the key and stores it in AWS Secrets Manager as"
+_NEVER_SHOWN = "it is never shown in Slack, and the DM about the request names the secret and how to fetch it."
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
 
 
 def _age(created: datetime | None, now: datetime) -> str:
@@ -90,7 +100,7 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
     items = [(user, key) for user in home.users for key in user.keys]
     items.sort(key=lambda i: (not i[1].findings, i[0].account, i[0].name, i[1].key_id))  # findings first
     for user, key in items[:MAX_KEYS_WITH_BUTTONS]:
-        text = f"*{user.account}:{user.name}* `{key.key_id}` · {_age(key.created, now)}"
+        text = f"*{escape(user.account)}:{escape(user.name)}* `{key.key_id}` · {_age(key.created, now)}"
         if key.findings:
             text += " · findings: " + ", ".join(f"`{c}`" for c in key.findings)
         if key.rotating:
@@ -102,7 +112,7 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
         blocks.append(_actions(f"key-{key.key_id}", *elements))
     rest = items[MAX_KEYS_WITH_BUTTONS:]
     if rest:
-        lines = [f"`{k.key_id}` of {u.account}:{u.name} · {_age(k.created, now)}" for u, k in rest]
+        lines = [f"`{k.key_id}` of {escape(u.account)}:{escape(u.name)} · {_age(k.created, now)}" for u, k in rest]
         shown = []
         for line in lines:
             if sum(len(x) + 1 for x in shown) + len(line) > 2600:
@@ -122,10 +132,17 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
             blocks.append(
                 _actions(f"mine-{req.id}", button("Cancel", ids.CANCEL, req.id), button("Nudge", ids.NUDGE, req.id))
             )
+        elif req.operation in MAKES_KEY and home.stored_under is not None:
+            if req.status in (Status.APPROVED, Status.EXECUTING):
+                name = secret_name(home.stored_under, req.account, req.iam_user)
+                blocks.append(_context(f"{_STORED} `{escape(name)}` when the delivery finishes; {_NEVER_SHOWN}"))
         elif req.status is Status.APPROVED and req.operation in MAKES_KEY:
             blocks.append(_actions(f"mine-{req.id}", button("Reveal", ids.REVEAL, req.id, "primary")))
     if home.rotations:
-        lines = [f"*{r.id}*: `{r.old_key_id}` of {r.account}:{r.iam_user} · {r.state}" for r in home.rotations[:20]]
+        lines = [
+            f"*{r.id}*: `{r.old_key_id}` of {escape(r.account)}:{escape(r.iam_user)} · {r.state}"
+            for r in home.rotations[:20]
+        ]
         blocks.append(_section("*Your rotations*\n" + "\n".join(lines)))
     if home.approver:
         blocks.append({"type": "divider"})
@@ -135,7 +152,7 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
         for req in home.queue[:MAX_QUEUE]:
             text = f"*{req.id}*: {who(req.requester)} asks to {headline(req)}"
             if req.reason:
-                text += f"\n*Reason:* {req.reason}"
+                text += f"\n*Reason:* {escape(req.reason)}"
             if req.approvals_needed > 1:
                 text += f"\n{len(req.approvers)} of {req.approvals_needed} approvals"
             blocks.append(_section(text))

@@ -36,7 +36,7 @@ _OUTCOME = {
 
 def headline(req: Request) -> str:
     what = f"*{req.operation.value}* `{req.key_id}` of" if req.key_id else f"*{req.operation.value}* a key for"
-    return f"{what} *{req.account}:{req.iam_user}*"
+    return f"{what} *{escape(req.account)}:{escape(req.iam_user)}*"
 
 
 def decision_buttons(req: Request) -> list[dict[str, Any]]:
@@ -53,8 +53,10 @@ def decision_buttons(req: Request) -> list[dict[str, Any]]:
     ]
 
 
-def build_approval_message(req: Request) -> Message:
-    """The message in the approval channel; buttons while pending, the outcome afterwards."""
+def build_approval_message(req: Request, *, reveal: bool = True) -> Message:
+    """The message in the approval channel; buttons while pending, the outcome afterwards.
+
+    `reveal=False` (keys delivered through Secrets Manager): the outcome never speaks of a Reveal."""
     text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
     lines = [
         f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}",
@@ -85,7 +87,7 @@ def build_approval_message(req: Request) -> Message:
         extra = f"; {needed} approvals needed" if needed > 1 else ""
         blocks.append(context(f"Expires {when(req.expires_at)}{extra}. The requester cannot approve."))
     else:
-        blocks.append(section(outcome_line(req)))
+        blocks.append(section(outcome_line(req, reveal=reveal)))
     return text, blocks
 
 

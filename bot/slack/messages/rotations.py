@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.domain.delivery import secret_name
 from bot.domain.rotation import KeyUse, Rotation, RotationState, Schedule
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, day, section, when
+from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, day, escape, section, when
 from bot.slack.messages.requests import who
 
 S = RotationState
@@ -29,15 +30,26 @@ def _title(r: Rotation) -> str:
     return f"Rotation {r.id} of *{r.account}:{r.iam_user}*"
 
 
-def plan_text(account: str, user: str, old_key_id: str, pre_step: str | None, plan: Schedule) -> str:
-    """What the approval message shows: the key replaced, each date, and any step that comes first."""
+def plan_text(
+    account: str, user: str, old_key_id: str, pre_step: str | None, plan: Schedule, stored_under: str | None = None
+) -> str:
+    """What the approval message shows: the key replaced, each date, and any step that comes first.
+
+    `stored_under` (SECRET_PREFIX, keys delivered through Secrets Manager): the new key is stored, never revealed."""
     lines = [f"*Rotation plan* for *{account}:{user}*: replace `{old_key_id}` with a new key."]
     if pre_step:
         lines.append(
             f"• *First:* the inactive key `{pre_step}` is deleted right before the new key is created "
             "(a user can have only two keys)."
         )
-    lines.append("• *On Reveal* (dates below assume Reveal today): the new key is created and shown once.")
+    if stored_under is None:
+        lines.append("• *On Reveal* (dates below assume Reveal today): the new key is created and shown once.")
+    else:
+        name = escape(secret_name(stored_under, account, user))
+        lines.append(
+            "• *On approval* (dates below assume approval today): the new key is created and stored in AWS Secrets "
+            f"Manager as `{name}`; it is never shown in Slack."
+        )
     if plan.reminders:
         lines.append(f"• *Reminders* to the owner: {', '.join(day(t) for t in plan.reminders)}.")
     lines.append(
