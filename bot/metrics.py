@@ -63,6 +63,12 @@ SCAN_FINDINGS = Gauge(
     "Findings of the last scan this process ran, by account and finding code",
     ["account", "code"],
 )
+AWS_EVENTS = Counter(
+    "keywarden_aws_events",
+    "Events read from the events queue, by kind (health, cloudtrail) and outcome (told, not_confirmed, unverified,"
+    " ignored, dropped)",
+    ["kind", "outcome"],
+)
 _findings_lock = threading.Lock()
 _codes_shown: dict[str, set[str]] = {}  # account -> finding codes its gauge shows
 
@@ -94,6 +100,10 @@ def watch_aws(client: Any) -> Any:
     client.meta.events.register(f"after-call.{service}", after)
     client.meta.events.register(f"after-call-error.{service}", failed)
     return client
+
+
+def aws_event(kind: str, outcome: str) -> None:
+    AWS_EVENTS.labels(kind, outcome).inc()
 
 
 def scan_finished(report: ScanReport) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from bot.domain.keys import AccessKey
 
 EXPOSED_TYPE = "AWS_RISK_CREDENTIALS_EXPOSED"
 KEY_CALLS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
@@ -20,7 +22,9 @@ _KEY_ID = re.compile(r"^(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _EVENT_ID = re.compile(r"^[\w:./-]{1,128}$")
+_STATUSES = ("Active", "Inactive")
 MAX_BODY = 256 * 1024  # SQS's own limit
+CREATED_WITHIN = timedelta(minutes=5)  # a created key's CreateDate and its event's time agree this closely
 
 
 class MalformedEvent(ValueError):
@@ -166,7 +170,7 @@ def _key_changed(event: dict[str, Any], detail: dict[str, Any], event_id: str, a
         call=call,
         user=user if _USER_NAME.match(user) else "",
         key_id=key_id if _KEY_ID.match(key_id) else "",
-        status=_text(params.get("status") or created.get("status")) or None,
+        status=status if (status := _text(params.get("status") or created.get("status"))) in _STATUSES else None,
         principal=principal[:300],
         caller=caller,
         source_ip=_text(detail.get("sourceIPAddress"))[:64],
@@ -177,6 +181,23 @@ def _key_changed(event: dict[str, Any], detail: dict[str, Any], event_id: str, a
 
 def is_keywarden(caller: Principal | None, ours: frozenset[Principal]) -> bool:
     return caller is not None and caller in ours
+
+
+def contradiction(change: KeyChanged, live: AccessKey | None) -> str | None:
+    """What IAM's live state says against a CloudTrail claim (`live`: the key among the user's keys now, or
+    None), or None when IAM bears the claim out. The event is only a claim: anyone who may send to the queue
+    can write one."""
+    if change.call == "DeleteAccessKey":
+        return f"IAM still lists the key ({live.status})" if live is not None else None
+    if live is None:
+        return "IAM lists no such key for this user"
+    if change.call == "CreateAccessKey":
+        if change.at is None or abs(live.created - change.at) > CREATED_WITHIN:
+            return f"IAM shows the key created {live.created:%Y-%m-%d %H:%M} UTC, not at the event's time"
+        return None
+    if change.status != live.status:
+        return f"IAM shows the key {live.status}, not {change.status or 'changed'}"
+    return None
 
 
 def _text(value: Any) -> str:

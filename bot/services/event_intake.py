@@ -4,6 +4,9 @@ A long-poll loop (20 s waits, batches of 10) in the scheduler process. Every eve
 database before it is handled and remembered for 14 days, so a redelivered message (SQS delivers at least
 once) or a second consumer changes nothing twice. A message that is not an event Keywarden knows is logged
 by type and id only and left on the queue; after 3 receives the queue's redrive policy moves it aside.
+Events of AWS accounts Keywarden does not serve are dropped. A CloudTrail claim that IAM cannot verify yet
+(unreadable, or too recent to show) is left on the queue for a later try, and while IAM cannot be read the
+reader pauses (every receive counts towards the dead-letter queue).
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 
+from bot import metrics
 from bot.aws import AwsError, EventQueue, QueueMessage
 from bot.clock import Clock
 from bot.domain.aws_events import AwsEvent, CredentialsExposed, MalformedEvent, UnknownEvent, parse_event
 from bot.services.exposures import ExposureService
-from bot.services.key_events import KeyChangeService
+from bot.services.key_events import KeyChangeService, NotYetVerified
 from bot.store.db import Database
 from bot.store.models import AwsEventSeen
 
@@ -41,6 +45,7 @@ class EventIntake:
         key_changes: KeyChangeService,
         *,
         on_handled: Callable[[AwsEvent], None] | None = None,
+        backoff_seconds: int = BACKOFF_SECONDS,
     ) -> None:
         self._queue = queue
         self._db = db
@@ -48,6 +53,8 @@ class EventIntake:
         self._exposures = exposures
         self._key_changes = key_changes
         self._on_handled = on_handled
+        self._backoff = backoff_seconds
+        self._iam_down = False  # set by a batch in which IAM could not be read
         self._last_cleanup: datetime | None = None
 
     def run(self, stopping: threading.Event) -> None:
@@ -58,6 +65,8 @@ class EventIntake:
             try:
                 self.poll_once()
                 failures = 0
+                if self._iam_down:  # stop receiving for a while: each receive moves a message towards the DLQ
+                    stopping.wait(self._backoff)
             except AwsError as e:
                 failures += 1
                 log.warning("events queue: %s", e.message)
@@ -70,6 +79,7 @@ class EventIntake:
     def poll_once(self) -> int:
         """One long poll: receive up to 10 messages and handle each. Returns how many were received."""
         messages = self._queue.receive(10)
+        self._iam_down = False
         for message in messages:
             self._handle(message)
         self._forget_old()
@@ -95,12 +105,27 @@ class EventIntake:
             return
         if claim == "busy":
             return  # another consumer is on it; the message comes back if it fails
+        kind = "health" if isinstance(event, CredentialsExposed) else "cloudtrail"
         try:
             if isinstance(event, CredentialsExposed):
-                self._exposures.handle_health(event)
-                outcome = f"exposure of {len(event.key_ids)} key(s) in AWS account {event.aws_account_id}"
+                result, outcome = self._exposed(event)
             else:
-                outcome = self._key_changes.handle(event)
+                changed = self._key_changes.handle(event)
+                result, outcome = changed.result, changed.note
+        except NotYetVerified as e:  # nothing was done or said: the claim is released, the message backs off
+            self._release(event.event_id)
+            self._iam_down = self._iam_down or e.iam_down
+            metrics.aws_event(kind, "unverified")
+            fate = "moves to the dead-letter queue" if message.receive_count >= MAX_RECEIVES else "is tried again later"
+            log.warning(
+                "events queue: event %s not verified yet (%s): nothing done; it %s (receive %d)",
+                event.event_id,
+                e.reason,
+                fate,
+                message.receive_count,
+            )
+            self._queue.retry_later(message, self._backoff * message.receive_count)
+            return
         except Exception as e:  # kept for a later try: the claim is released, the message backs off
             self._release(event.event_id)
             log.warning(
@@ -109,13 +134,25 @@ class EventIntake:
                 e.message if isinstance(e, AwsError) else type(e).__name__,
                 exc_info=not isinstance(e, AwsError),
             )
-            self._queue.retry_later(message, BACKOFF_SECONDS * message.receive_count)
+            self._queue.retry_later(message, self._backoff * message.receive_count)
             return
+        metrics.aws_event(kind, result)
         self._done(event.event_id)
         self._queue.delete(message)
         log.info("events queue: event %s handled: %s", event.event_id, outcome)
         if self._on_handled is not None:
             self._on_handled(event)
+
+    def _exposed(self, event: CredentialsExposed) -> tuple[str, str]:
+        if self._key_changes.served_alias(event.aws_account_id) is None:
+            log.warning(
+                "AWS Health event %s is about AWS account %s, which Keywarden does not serve: ignored",
+                event.event_id,
+                event.aws_account_id,
+            )
+            return "ignored", f"AWS account {event.aws_account_id} is not served"
+        self._exposures.handle_health(event)
+        return "told", f"exposure of {len(event.key_ids)} key(s) in AWS account {event.aws_account_id}"
 
     # Event ids
     def _claim(self, event_id: str, kind: str) -> str:

@@ -6,9 +6,11 @@ import json
 import logging
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from bot.domain.rotation import RotationState
@@ -17,6 +19,7 @@ from bot.services.event_intake import EventIntake
 from bot.slack import ids
 from bot.store.models import AwsEventSeen, Exposure, KnownKey
 from tests.support.aws_events import health_exposed, key_call
+from tests.support.aws_faults import aws_error
 from tests.support.flows import buttons, key_made, rotate, rotation
 from tests.support.harness import BotServer
 
@@ -53,9 +56,11 @@ def waiting(url: str) -> int:
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
-def intake_for(bot: BotServer, url: str) -> EventIntake:
+def intake_for(bot: BotServer, url: str, backoff_seconds: int = 30) -> EventIntake:
     s = bot.services
-    return EventIntake(s.aws.queue(url, wait_seconds=0), s.db, s.clock, s.exposures, s.key_changes)
+    return EventIntake(
+        s.aws.queue(url, wait_seconds=0), s.db, s.clock, s.exposures, s.key_changes, backoff_seconds=backoff_seconds
+    )
 
 
 @pytest.fixture
@@ -111,6 +116,7 @@ def test_key_changes_outside_keywarden_are_told(bot: BotServer, ci_key: str, que
         known = session.get(KnownKey, new)
         assert known is not None and (known.account, known.iam_user, known.gone) == ("default", "ci", False)
 
+    iam.delete_access_key(UserName="ci", AccessKeyId=new)
     send(url, key_call("DeleteAccessKey", new, "ci"))
     intake.poll_once()
     with bot.services.db.session() as session:
@@ -174,3 +180,131 @@ def test_the_scheduler_reads_the_queue(make_services, queues, iam, slack) -> Non
         clock.stop()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+# Events are claims: anyone allowed to send to the queue can write one.
+
+CAROL = "arn:aws:iam::123456789012:user/carol"
+
+
+def remembered(bot: BotServer, key_id: str, user: str = "ci") -> None:
+    now = bot.services.clock()
+    with bot.services.db.session() as session:
+        session.add(KnownKey(key_id=key_id, account="default", iam_user=user, first_seen=now, last_seen=now))
+
+
+def test_a_forged_deletion_of_a_live_key_is_not_believed(bot: BotServer, ci_key: str, queues, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    url, _ = queues
+    intake = intake_for(bot, url, backoff_seconds=0)
+    remembered(bot, ci_key)
+    sent = datetime.now(UTC)
+    send(url, key_call("DeleteAccessKey", ci_key, "ci", CAROL, at=sent, event_id="forged-1"))
+    intake.poll_once()  # a minute's grace, by IAM's clock: IAM may not show a deletion made seconds ago
+    assert waiting(url) == 1 and bot.slack.calls == []
+    with time_machine.travel(sent + timedelta(minutes=2)):
+        intake.poll_once()
+    assert waiting(url) == 0  # judged: not believed, not kept
+    assert bot.slack.posts_to("CALERTS") == [] and bot.slack.posts_to(OWNER) == []
+    with bot.services.db.session() as session:
+        assert session.get(KnownKey, ci_key).gone is False
+        assert session.get(AwsEventSeen, "forged-1").done_at is not None
+    events = bot.services.audit.all()
+    assert not [e for e in events if e.action == "changed_outside"]
+    assert not [e for e in events if "carol" in f"{e.actor} {e.detail}"]  # nobody is framed
+    [doubt] = [e for e in events if e.action == "event_not_confirmed"]
+    assert (doubt.key_id, doubt.iam_user) == (ci_key, "ci") and "IAM still lists the key" in doubt.detail
+    assert any(r.levelname == "WARNING" and "not confirmed" in r.getMessage() for r in caplog.records)
+    assert iam_status(bot, ci_key) == "Active"
+
+
+def iam_status(bot: BotServer, key_id: str) -> str:
+    keys = bot.services.aws.account("default").list_access_keys("ci")
+    return next(k.status for k in keys if k.key_id == key_id)
+
+
+def test_claims_are_told_as_iam_shows_them_not_as_the_event_says(bot: BotServer, ci_key: str, queues, iam) -> None:
+    url, _ = queues
+    intake = intake_for(bot, url, backoff_seconds=0)
+    old = bot.services.clock() - timedelta(minutes=10)
+    send(url, key_call("UpdateAccessKey", ci_key, "ci", CAROL, status="Inactive", at=old))  # the key is Active
+    send(url, key_call("CreateAccessKey", ci_key, "ci", CAROL, at=old))  # a 30-day-old key "created" now
+    send(url, key_call("DeleteAccessKey", ci_key, "bob", CAROL, at=old))  # Keywarden knows it as ci's
+    remembered(bot, ci_key)
+    iam.create_user(UserName="bob")
+    while intake.poll_once():
+        pass
+    assert waiting(url) == 0 and bot.slack.posts_to("CALERTS") == []
+    assert len([e for e in bot.services.audit.all() if e.action == "event_not_confirmed"]) == 3
+
+    iam.update_access_key(UserName="ci", AccessKeyId=ci_key, Status="Inactive")
+    send(url, key_call("UpdateAccessKey", ci_key, "ci", CAROL, status="Inactive"))
+    intake.poll_once()
+    [alert] = bot.slack.posts_to("CALERTS")
+    text = json.loads(alert.raw)["text"]
+    assert f"Key `{ci_key}` of *default:ci* was deactivated outside Keywarden" in text
+    assert "IAM shows the key *Inactive*" in alert.raw and f"CloudTrail reports the call by `{CAROL}`" in alert.raw
+
+
+def test_text_from_an_event_is_inert_in_slack(bot: BotServer, ci_key: str, queues, iam) -> None:
+    url, _ = queues
+    intake = intake_for(bot, url)
+    new = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+    caller = "arn:aws:iam::123456789012:user/x` <!here> <https://evil.example|click> <@UBOSS> &amp;"
+    send(url, key_call("CreateAccessKey", new, "ci", caller, source_ip="<!channel> <https://evil.example|login>"))
+    send(url, key_call("DeleteAccessKey", ci_key, "<!here>", CAROL))  # not an IAM user name: refused
+    for _ in range(3):
+        intake.poll_once()
+    [alert] = bot.slack.posts_to("CALERTS")
+    body = json.loads(alert.raw)
+    shown = json.dumps([body["text"], body["blocks"]])
+    for live in ("<!here>", "<!channel>", "<https://evil", "<@UBOSS>"):
+        assert live not in shown
+    assert "&lt;!here&gt;" in shown and "&lt;!channel&gt;" in shown and "&lt;@UBOSS&gt;" in shown
+    assert "&lt;https://evil.example|click&gt;" in shown and "&amp;amp;" in shown
+    [dm] = bot.slack.posts_to(OWNER)
+    assert "<!here>" not in dm.raw and "<https://evil" not in dm.raw
+
+
+def test_a_claim_iam_cannot_confirm_now_is_kept_for_later(bot: BotServer, ci_key: str, queues, iam) -> None:
+    url, _ = queues
+    intake = intake_for(bot, url, backoff_seconds=0)
+    remembered(bot, ci_key)
+    iam.update_access_key(UserName="ci", AccessKeyId=ci_key, Status="Inactive")
+    iam.delete_access_key(UserName="ci", AccessKeyId=ci_key)  # a real deletion
+    client = bot.services.aws.account("default").client("iam")
+    for told, (code, status) in enumerate((("AccessDenied", 403), ("Throttling", 400))):
+        fault = aws_error(code, status)
+        client.meta.events.register_first("before-call.iam.ListAccessKeys", fault, unique_id="fault")
+        send(url, key_call("DeleteAccessKey", ci_key, "ci", CAROL, event_id=f"real-{code}"))
+        said = len(bot.slack.calls)
+        intake.poll_once()
+        client.meta.events.unregister("before-call.iam.ListAccessKeys", unique_id="fault")
+        assert waiting(url) == 1 and len(bot.slack.calls) == said  # nothing said, the message kept
+        with bot.services.db.session() as session:
+            assert session.get(KnownKey, ci_key).gone is False
+            assert session.get(AwsEventSeen, f"real-{code}").done_at is None
+        assert len([e for e in bot.services.audit.all() if e.action == "changed_outside"]) == told
+        intake.poll_once()  # IAM answers again: the same message, verified now
+        assert waiting(url) == 0
+        assert f"Key `{ci_key}` of *default:ci* was deleted outside Keywarden" in bot.slack.posts_to("CALERTS")[-1].raw
+        with bot.services.db.session() as session:
+            assert session.get(KnownKey, ci_key).gone is True
+            session.get(KnownKey, ci_key).gone = False  # as it was, for the next fault
+    assert not [e for e in bot.services.audit.all() if e.action == "event_not_confirmed"]
+    assert len(bot.slack.posts_to("CALERTS")) == 2
+
+
+def test_events_of_accounts_keywarden_does_not_serve_are_ignored(bot: BotServer, ci_key: str, queues, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    url, _ = queues
+    intake = intake_for(bot, url)
+    stranger = "999999999999"
+    send(url, key_call("DeleteAccessKey", ci_key, "ci", f"arn:aws:iam::{stranger}:user/carol", account=stranger))
+    send(url, health_exposed(ci_key, account=stranger))
+    intake.poll_once()
+    assert waiting(url) == 0 and bot.slack.calls == []
+    with bot.services.db.session() as session:
+        assert session.scalars(select(Exposure)).all() == []
+    assert not [e for e in bot.services.audit.all() if e.action in ("changed_outside", "exposed")]
+    assert sum("does not serve" in r.getMessage() for r in caplog.records if r.levelname == "WARNING") == 2

@@ -41,8 +41,10 @@ def key_call(
     account: str = ACCOUNT,
     error: str | None = None,
     event_id: str | None = None,
+    at: datetime | None = None,
+    source_ip: str = "203.0.113.7",
 ) -> dict[str, Any]:
-    """A CloudTrail management event for CreateAccessKey, UpdateAccessKey or DeleteAccessKey."""
+    """A CloudTrail management event for CreateAccessKey, UpdateAccessKey or DeleteAccessKey (at `at`, default now)."""
     params: dict[str, Any] = {"userName": user}
     response: dict[str, Any] | None = None
     if call == "CreateAccessKey":
@@ -64,11 +66,11 @@ def key_call(
     detail: dict[str, Any] = {
         "eventVersion": "1.09",
         "userIdentity": identity,
-        "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": "iam.amazonaws.com",
         "eventName": call,
         "awsRegion": "us-east-1",
-        "sourceIPAddress": "203.0.113.7",
+        "sourceIPAddress": source_ip,
         "userAgent": "aws-cli/2.15",
         "requestParameters": params,
         "responseElements": response,

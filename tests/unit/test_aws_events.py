@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,13 +13,16 @@ from bot.domain.aws_events import (
     MalformedEvent,
     Principal,
     UnknownEvent,
+    contradiction,
     is_keywarden,
     parse_event,
     principal_of,
 )
+from bot.domain.keys import AccessKey
 from tests.support.aws_events import health_exposed, key_call
 
 KEY = "AKIAZ2N6KQXJ7PLMWXYZ"
+NOW = datetime(2026, 11, 30, 10, 2, tzinfo=UTC)
 
 
 def test_health_exposure() -> None:
@@ -78,3 +82,31 @@ def test_unknown_events_name_only_type_and_id(event: dict) -> None:
 def test_oversized_body() -> None:
     with pytest.raises(MalformedEvent):
         parse_event("x" * 300_000)
+
+
+def _claim(call: str, status: str | None = None, at: datetime | None = NOW) -> KeyChanged:
+    event = parse_event(json.dumps(key_call(call, KEY, "ci", status=status, at=at)))
+    assert isinstance(event, KeyChanged)
+    return event
+
+
+LIVE = AccessKey("ci", KEY, "Active", NOW - timedelta(seconds=3))
+
+
+@pytest.mark.parametrize(
+    ("claim", "live", "doubt"),
+    [
+        (_claim("DeleteAccessKey"), None, None),
+        (_claim("DeleteAccessKey"), LIVE, "IAM still lists the key (Active)"),
+        (_claim("CreateAccessKey"), LIVE, None),
+        (_claim("CreateAccessKey"), None, "IAM lists no such key for this user"),
+        (_claim("CreateAccessKey", at=NOW + timedelta(days=30)), LIVE, "not at the event's time"),
+        (_claim("UpdateAccessKey", "Active"), LIVE, None),
+        (_claim("UpdateAccessKey", "Inactive"), LIVE, "IAM shows the key Active, not Inactive"),
+        (_claim("UpdateAccessKey", "Inactive"), None, "IAM lists no such key for this user"),
+        (_claim("UpdateAccessKey", "<!here>"), LIVE, "IAM shows the key Active, not changed"),
+    ],
+)
+def test_claims_are_weighed_against_the_live_key(claim: KeyChanged, live: AccessKey | None, doubt: str | None) -> None:
+    found = contradiction(claim, live)
+    assert found == doubt if doubt is None else doubt in (found or "")
