@@ -13,7 +13,7 @@ from datetime import datetime
 from bot.domain.exposure import is_user_key, mask
 from bot.domain.inventory import KeyView
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, section
+from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, escape, section
 
 SLACK = "slack"
 AWS_HEALTH = "aws-health"
@@ -192,8 +192,8 @@ class ChangeFacts:
     account: str | None
     aws_account_id: str
     user: str
-    status: str | None
-    principal: str
+    status: str | None  # as IAM shows the key now (None once deleted), not as the event says
+    principal: str  # the caller as CloudTrail names it (the event's word)
     source_ip: str
     at: datetime | None
     owner: str | None = None
@@ -209,12 +209,21 @@ def _change_verb(c: ChangeFacts) -> str:
 
 
 def build_key_changed(c: ChangeFacts) -> Message:
-    """A key created, changed or deleted by someone other than Keywarden (CloudTrail)."""
-    where = f"{c.account}:{c.user}" if c.account else f"{c.user} in AWS account {c.aws_account_id}"
+    """A key created, changed or deleted by someone other than Keywarden (CloudTrail), once IAM bears it out.
+
+    `status` is the key's status as IAM shows it; the caller and address are CloudTrail's word, and every
+    string that came with the event is escaped (mrkdwn reads `<!here>` and `<https://…|…>`)."""
+    user = escape(c.user)
+    where = f"{escape(c.account)}:{user}" if c.account else f"{user} in AWS account {c.aws_account_id}"
     when = f" at {c.at:%Y-%m-%d %H:%M} UTC" if c.at else ""
-    ip = f" from {c.source_ip}" if c.source_ip else ""
+    ip = f" from {escape(c.source_ip)}" if c.source_ip else ""
     title = f":warning: Key `{c.key_id}` of *{where}* was {_change_verb(c)} outside Keywarden"
-    lines = [title, f"By `{c.principal}`{ip}{when}." + (f" Owner: <@{c.owner}>." if c.owner else "")]
+    shown = "IAM no longer lists the key." if c.call == "DeleteAccessKey" else f"IAM shows the key *{c.status}* now."
+    lines = [
+        title,
+        f"{shown} CloudTrail reports the call by `{escape(c.principal)}`{ip}{when}."
+        + (f" Owner: <@{c.owner}>." if c.owner else ""),
+    ]
     if c.rotation:
         lines.append(c.rotation)
     if c.call == "CreateAccessKey":
