@@ -9,7 +9,8 @@ from dataclasses import dataclass
 SECRET_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-]+(?:/[A-Za-z0-9_+=.@-]+)*$")
 SECRET_PREFIX_FORM = (
     "letters, digits and _+=.@- in parts split by single slashes, such as keywarden or team/keys "
-    "(the IAM policy's Secrets Manager statement must allow arn:aws:secretsmanager:*:*:secret:<SECRET_PREFIX>/*)"
+    "(the IAM policy's Secrets Manager statement must allow "
+    "arn:<partition>:secretsmanager:*:*:secret:<SECRET_PREFIX>/*)"
 )
 
 
@@ -23,8 +24,8 @@ def secret_name(prefix: str, account: str, user: str) -> str:
     return f"{prefix}/{account}/{user.replace(',', '/')}"
 
 
-def policy_resource(prefix: str, partition: str = "aws") -> str:
-    """The IAM policy resource that covers every secret under `prefix`."""
+def policy_resource(prefix: str, partition: str) -> str:
+    """The IAM policy resource that covers every secret under `prefix`, in the account's partition."""
     return f"arn:{partition}:secretsmanager:*:*:secret:{prefix}/*"
 
 

@@ -321,7 +321,7 @@ def test_a_secret_prefix_secrets_manager_cannot_hold_is_refused_at_start(slack: 
     with pytest.raises(SettingsError) as refused:
         Settings.from_env(base_env(slack, "sqlite://", SECRET_DELIVERY="secretsmanager", SECRET_PREFIX=prefix))
     assert "SECRET_PREFIX is malformed" in str(refused.value)
-    assert "arn:aws:secretsmanager:*:*:secret:<SECRET_PREFIX>/*" in str(refused.value)
+    assert "arn:<partition>:secretsmanager:*:*:secret:<SECRET_PREFIX>/*" in str(refused.value)
 
 
 def test_a_prefix_outside_the_policy_fails_with_the_resource_to_allow(make_bot, aws, iam) -> None:
@@ -336,3 +336,21 @@ def test_a_prefix_outside_the_policy_fails_with_the_resource_to_allow(make_bot, 
     failed = wait_status(bot, rid, Status.FAILED)
     assert "arn:aws:secretsmanager:*:*:secret:team/keys/*" in failed.result
     assert iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"] == []  # the new key was deleted again
+
+
+@pytest.mark.parametrize(("region", "partition"), [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")])
+def test_the_resource_to_allow_is_in_the_accounts_partition(make_bot, aws, region: str, partition: str) -> None:
+    bot: BotServer = make_bot(SECRET_DELIVERY="secretsmanager", SECRET_PREFIX="team/keys", AWS_REGION=region)
+    account = bot.services.aws.account("default")
+    iam = account.client("iam")  # the partition's own IAM
+    iam.create_user(UserName="deployer", Tags=[{"Key": "owner", "Value": "UALICE"}])
+    account.client("secretsmanager").meta.events.register_first(
+        "before-call.secrets-manager.CreateSecret", aws_error("AccessDeniedException", 400)
+    )
+    bot.command("create deployer")
+    rid = filed_id(bot)
+    bot.click(ids.APPROVE, rid, "UBOSS")
+    failed = wait_status(bot, rid, Status.FAILED)
+    assert f"`arn:{partition}:secretsmanager:*:*:secret:team/keys/*`" in failed.result
+    assert "arn:aws:" not in failed.result
+    assert iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"] == []

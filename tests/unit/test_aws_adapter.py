@@ -299,3 +299,18 @@ def test_aws_region_holds_whichever_call_makes_the_session_first(monkeypatch: py
     gateway = AwsGateway((Account("default"),), boto3.Session, region="eu-central-1")
     gateway.queue("https://sqs.eu-central-1.amazonaws.com/111111111111/keywarden-events")
     assert gateway.account("default").client("cloudtrail").meta.region_name == "eu-central-1"
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        (None, "aws"),
+        ("eu-west-1", "aws"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("cn-northwest-1", "aws-cn"),
+        ("cn-south-9", "aws-cn"),  # newer than botocore's data
+    ],
+)
+def test_an_account_knows_its_partition_from_its_region(region: str | None, partition: str) -> None:
+    session = boto3.Session(region_name=region, aws_access_key_id="t", aws_secret_access_key="t")
+    assert AccountClient("prod", session).partition == partition

@@ -73,7 +73,7 @@ class SecretsManagerDelivery:
                 why = e.message
                 if isinstance(e, AwsPermissionDenied):
                     why += (
-                        f" The policy must allow it on `{policy_resource(self._prefix)}` "
+                        f" The policy must allow it on `{policy_resource(self._prefix, client.partition)}` "
                         "(SECRET_PREFIX names the secrets)."
                     )
                 final = fail(self._store, claimed, f"storing the secret failed, the new key was deleted: {why}")
