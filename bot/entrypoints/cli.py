@@ -21,6 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("scheduler", help="run the scheduler alone (the Procfile's clock process)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    db.add_argument(
+        "--grant-to",
+        metavar="ROLE",
+        help="PostgreSQL: then grant the bot's login role what it needs; on the audit tables only SELECT and INSERT",
+    )
     scan = sub.add_parser("scan", help="scan every account now and print the findings")
     scan.add_argument("--json", action="store_true", help="print JSON instead of a table")
     scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
@@ -71,11 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "db":
-        from bot.store.db import Database
-
-        Database(settings.database_url).migrate()
-        print("database is up to date")
-        return 0
+        return upgrade_database(settings, args.grant_to)
     if args.command == "audit":
         return export_audit(settings, as_json=args.json, since=args.since, until=args.until)
     if args.command == "scan":
@@ -85,6 +86,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scheduler":
         return run_scheduler(settings)
     return run(settings)
+
+
+def upgrade_database(settings: Settings, grant_to: str | None) -> int:
+    """Migrate (as the tables' owner); with `grant_to`, give the bot's login role its privileges."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.store.db import Database
+    from bot.store.roles import GrantRefused, grant_login_role
+
+    db = Database(settings.database_url)
+    try:
+        if grant_to and not db.is_postgres:
+            print("keywarden: --grant-to needs PostgreSQL: SQLite has no roles.", file=sys.stderr)
+            return 2
+        db.migrate()
+        print("database is up to date")
+        if not grant_to:
+            return 0
+        try:
+            append_only = grant_login_role(db, grant_to)
+        except GrantRefused as e:
+            print(f"keywarden: {e}.", file=sys.stderr)
+            return 2
+        except SQLAlchemyError as e:
+            why = type(e).__name__
+            print(f"keywarden: could not grant {grant_to} ({why}): run this as the tables' owner.", file=sys.stderr)
+            return 2
+        print(f"{grant_to} may read and append to {', '.join(append_only)}, and use the other tables")
+        return 0
+    finally:
+        db.dispose()
 
 
 def _when(value: str) -> datetime:
@@ -145,7 +177,13 @@ def verify_audit(settings: Settings) -> int:
         db.dispose()
     if check.intact:
         print(f"audit log intact: {check.count} events, chain head {check.head}")
+        if check.anchor is not None:
+            print(f"It holds the newest head recorded outside it: {check.anchor.describe()}.")
         return 0
+    if check.truncated:
+        print(f"audit log truncated: {check.truncated}.")
+        print(f"The {check.count} events left form an unbroken chain (head {check.head}): events were deleted.")
+        return 1
     print(f"audit log broken at event {check.bad_id}: it {check.reason}.")
     print(f"{check.count} events before it are intact (chain head {check.head}).")
     return 1

@@ -1,4 +1,5 @@
-"""What GET /healthz reports: the database, its schema and, on a process with a scheduler, leadership and scans.
+"""What GET /healthz reports: the database, its schema and, on a process with a scheduler, leadership, scans
+and the audit chain's head (with the newest head a scan or the audit stream recorded outside the table).
 
 The contract: `status` and `database` are always there; `status` is `ok` with HTTP 200, or `error` with 503
 when the database is unreachable or its schema is older than this code (run the `release` step).
@@ -58,6 +59,9 @@ def health(services: Services, is_leader: Callable[[], bool] | None = None) -> t
     if is_leader is not None:
         body["scheduler"] = "leader" if is_leader() else "standby"
         body["last_scan_age_seconds"] = _last_scan_age(services)
+        head = _audit_head(services)
+        if head:
+            body["audit_head"] = head
     if services.audit_stream is not None:
         try:
             body["audit_backlog"] = services.audit_stream.backlog().as_health()
@@ -68,6 +72,18 @@ def health(services: Services, is_leader: Callable[[], bool] | None = None) -> t
         body["status"] = "error"
         return "503 Service Unavailable", body
     return "200 OK", body
+
+
+def _audit_head(services: Services) -> dict[str, Any] | None:
+    """The chain's head now and the newest head recorded outside it (None while both are empty)."""
+    head, anchored = services.audit.heads()
+    if head is None and anchored is None:
+        return None
+    body: dict[str, Any] = {"seq": head[0] if head else 0, "hash": head[1] if head else None}
+    if anchored is not None:
+        at = anchored.recorded_at.isoformat(timespec="seconds")
+        body["anchored"] = {"seq": anchored.seq, "hash": anchored.hash, "at": at, "by": anchored.source}
+    return body
 
 
 def _last_scan_age(services: Services) -> int | None:

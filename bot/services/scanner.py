@@ -31,6 +31,7 @@ from bot.domain.requests import Status
 from bot.domain.scan import ROOT_SUBJECT, AccountScan, ScanFinding, ScanReport, scan_findings, user_report_findings
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
+from bot.store import audit_anchors
 from bot.store.db import Database
 from bot.store.key_memory import KeyMemory
 from bot.store.models import AuditEvent, KeyRequest, Snooze
@@ -127,7 +128,19 @@ class Scanner:
             result.iam_calls = _iam_calls(self._aws.calls_of(result.account)) - before[result.account]
         order = {alias: i for i, alias in enumerate(aliases)}
         results.sort(key=lambda r: order[r.account])
-        return ScanReport(started, self._clock(), results, notes)
+        report = ScanReport(started, self._clock(), results, notes)
+        # Each scan keeps the audit chain's head outside the audit table, and in its log line: a later
+        # cut of the log's newest events then shows (`audit verify`, bot/store/audit_anchors.py).
+        with self._db.session() as session:
+            head = audit_anchors.record_head(session, report.finished_at)
+        log.info(
+            "scan finished: %d accounts (%d failed), %d findings; audit chain head %s",
+            len(results),
+            len(report.failed),
+            len(report.findings),
+            f"#{head.seq} {head.hash}" if head else "(empty log)",
+        )
+        return report
 
     def _start_report(self, alias: str, transient: bool = False) -> None:
         try:

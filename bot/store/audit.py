@@ -172,8 +172,7 @@ class AuditLog:
     def anchor_head(self, source: str = audit_anchors.SCAN) -> Anchor | None:
         """Record the chain's current head outside the audit table (None while the log is empty)."""
         with self._db.session() as session:
-            current = audit_anchors.head(session)
-            return None if current is None else audit_anchors.record(session, *current, self._clock(), source)
+            return audit_anchors.record_head(session, self._clock(), source)
 
     def heads(self) -> tuple[tuple[int, str] | None, Anchor | None]:
         """(the chain's head now, the newest head recorded outside it), for /metrics and /healthz."""

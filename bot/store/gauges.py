@@ -1,5 +1,5 @@
 """The gauges of GET /metrics read from the database at each scrape: pending requests, rotations by stage,
-the last successful scan per account."""
+the last successful scan per account, the audit chain's head and the newest head recorded outside it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from bot.domain.requests import Operation, Status
 from bot.domain.rotation import RotationState
+from bot.store import audit_anchors
 from bot.store.db import Database
 from bot.store.models import KeyRequest, Rotation, ScanRun
 
@@ -57,6 +58,7 @@ class Exporter(Collector):
                 runs = session.execute(
                     select(ScanRun.finished_at, ScanRun.summary).order_by(ScanRun.id.desc()).limit(200)
                 ).all()
+                chain_head, anchored = audit_anchors.head(session), audit_anchors.newest(session)
         except Exception:  # a scrape reports what it can; /healthz tells that the database is down
             return
         # Every operation and stage, zeros included, so that a series never vanishes.
@@ -69,6 +71,16 @@ class Exporter(Collector):
         yield pending
         yield rotations
         yield last_scan
+        # Scraped into Prometheus, the head is kept outside the database too: it never goes down on its own.
+        head = GaugeMetricFamily("keywarden_audit_head_seq", "The id of the newest audit event (0: empty log)")
+        head.add_metric([], chain_head[0] if chain_head else 0)
+        yield head
+        anchor = GaugeMetricFamily(
+            "keywarden_audit_anchor_seq",
+            "The newest audit event id recorded outside the audit table (by a scan or the audit stream)",
+        )
+        anchor.add_metric([], anchored.seq if anchored else 0)
+        yield anchor
 
 
 def _last_success(runs: list[Any]) -> dict[str, datetime]:
