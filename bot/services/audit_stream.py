@@ -7,12 +7,19 @@ id order, and each is deleted once the endpoint answers 2xx. A failure (no answe
 status) stops the round and pauses the stream with exponential backoff (1 s doubling to 5 minutes); the
 failed row is sent first next time, so nothing is lost and nothing overtakes it. A crash between the
 endpoint's 2xx and the delete sends that row again: receivers deduplicate by the event's `id`.
+
+Redirects are never followed: urllib would turn a 301/302/303 into a body-less GET to wherever the
+Location points, signature header included, and its 200 would count as delivered. A 3xx is a failure
+like any other (the row stays, the stream backs off, the log names the status and the Location). Each
+round ends by recording the newest event the endpoint acknowledged as an anchor of the audit chain
+(bot/store/audit_anchors.py): `audit verify` then notices the log being cut back below it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import threading
 import urllib.error
@@ -20,10 +27,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, select, update
 
 from bot.clock import Clock
+from bot.store import audit_anchors
 from bot.store.db import Database
 from bot.store.models import AuditOutbox
 
@@ -34,8 +43,16 @@ FIRST_BACKOFF = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(minutes=5)
 TIMEOUT_SECONDS = 10.0
 
-# (url, body, headers) -> HTTP status; raises OSError when there is no answer.
-Transport = Callable[[str, bytes, dict[str, str]], int]
+
+class Answer(NamedTuple):
+    """The endpoint's answer to one POST: its status, and where it pointed when it redirected."""
+
+    status: int
+    location: str | None = None
+
+
+# (url, body, headers) -> the answer; raises OSError when there is no answer.
+Transport = Callable[[str, bytes, dict[str, str]], Answer]
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -43,13 +60,24 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is the answer: nothing (no body, no signature) is sent to the address it names."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            return response.status
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return Answer(response.status)
     except urllib.error.HTTPError as e:
-        return e.code
+        with e:
+            return Answer(e.code, e.headers.get("Location") if e.headers else None)
 
 
 @dataclass(frozen=True)
@@ -89,23 +117,37 @@ class AuditStream:
         try:
             if self._paused_until is not None and self._clock() < self._paused_until:
                 return 0
-            sent = 0
-            while sent < limit:
-                with self._db.session() as session:
-                    rows = session.execute(
-                        select(AuditOutbox.id, AuditOutbox.event_type, AuditOutbox.body)
-                        .order_by(AuditOutbox.id)
-                        .limit(min(100, limit - sent))
-                    ).all()
-                if not rows:
-                    break
-                for row_id, kind, body in rows:
-                    if not self._send(row_id, kind, body):
-                        return sent
-                    sent += 1
+            sent, acknowledged = self._round(limit)
+            if acknowledged is not None:
+                self._anchor(acknowledged)
             return sent
         finally:
             self._lock.release()
+
+    def _round(self, limit: int) -> tuple[int, str | None]:
+        """(events sent, the body of the last one the endpoint acknowledged)."""
+        sent, acknowledged = 0, None
+        while sent < limit:
+            with self._db.session() as session:
+                rows = session.execute(
+                    select(AuditOutbox.id, AuditOutbox.event_type, AuditOutbox.body)
+                    .order_by(AuditOutbox.id)
+                    .limit(min(100, limit - sent))
+                ).all()
+            if not rows:
+                break
+            for row_id, kind, body in rows:
+                if not self._send(row_id, kind, body):
+                    return sent, acknowledged
+                sent, acknowledged = sent + 1, body
+        return sent, acknowledged
+
+    def _anchor(self, body: str) -> None:
+        """The newest event the endpoint holds, as it received it: the database must never end before it."""
+        event = json.loads(body)
+        if isinstance(event.get("id"), int) and isinstance(event.get("hash"), str):
+            with self._db.session() as session:
+                audit_anchors.record(session, event["id"], event["hash"], self._clock(), audit_anchors.STREAM)
 
     def _send(self, row_id: int, kind: str, body: str) -> bool:
         data = body.encode()
@@ -118,8 +160,10 @@ class AuditStream:
         if self._secret:
             headers[SIGNATURE_HEADER] = signature(self._secret, data)
         try:
-            status = self._transport(self._url, data, headers)
-            error = None if 200 <= status < 300 else f"HTTP {status}"
+            answer = self._transport(self._url, data, headers)
+            error = None if 200 <= answer.status < 300 else f"HTTP {answer.status}"
+            if error and 300 <= answer.status < 400:
+                error += f" to {answer.location or '(no Location)'}, not followed"
         except (OSError, ValueError) as e:  # no answer: refused, reset, timed out, TLS
             reason = getattr(e, "reason", None)  # urllib wraps the socket's error in a URLError
             error = type(reason if isinstance(reason, BaseException) else e).__name__
@@ -131,7 +175,7 @@ class AuditStream:
         self._failures += 1
         pause = min(FIRST_BACKOFF * 2 ** (self._failures - 1), MAX_BACKOFF)
         self._paused_until = self._clock() + pause
-        self._last_error = error
+        self._last_error = error = error[:200]  # the column's size; a Location can be long
         with self._db.session() as session:
             session.execute(
                 update(AuditOutbox)

@@ -28,10 +28,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Receiver:
-    """A SIEM's HTTP collector on loopback: answers `status` (500 while "down"), keeps what it accepted."""
+    """A SIEM's HTTP collector on loopback: answers `status` (500 while "down"), keeps what it accepted;
+    with `location`, its answers carry that Location header (a redirect)."""
 
     def __init__(self) -> None:
         self.status = 500
+        self.location: str | None = None
         self.accepted: list[tuple[dict[str, str], bytes]] = []
         self.refused = 0
         receiver = self
@@ -44,6 +46,8 @@ class Receiver:
                 else:
                     receiver.refused += 1
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -215,3 +219,68 @@ def test_audit_json_export_with_since_and_until(tmp_path: Path, clock) -> None:
     assert everything == ["finding.snoozed", "exposure.detected", "rotation.stage_changed"]
     bad = run("--json", "--since", "last tuesday")
     assert bad.returncode == 2 and "'last tuesday' is not a date" in bad.stderr and "Traceback" not in bad.stderr
+
+
+class Elsewhere:
+    """Another host on loopback: records every request of any method that reaches it."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str, dict[str, str], bytes]] = []
+        elsewhere = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                elsewhere.received.append((self.command, self.path, dict(self.headers), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                self._record()
+
+            def do_POST(self) -> None:
+                self._record()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/collect"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failure_kept_and_retried_and_nothing_follows_it(
+    status: int, sqlite_url: str, clock, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.services.audit_stream import AuditStream
+    from bot.store.audit import AuditLog
+    from bot.store.db import Database
+
+    elsewhere = Elsewhere()
+    receiver.status, receiver.location = status, elsewhere.url
+    db = Database(sqlite_url)
+    try:
+        AuditLog(db, clock, stream=True).write("UBOSS", "snoozed", account="default", key_id="AKIAEXAMPLE")
+        stream = AuditStream(db, clock, receiver.url, SECRET)
+        with caplog.at_level("WARNING", logger="bot.services.audit_stream"):
+            assert stream.deliver_due() == 0
+        assert elsewhere.received == []  # no GET, no POST, no signature anywhere else
+        backlog = stream.backlog()
+        assert backlog.events == 1 and backlog.last_error == f"HTTP {status} to {elsewhere.url}, not followed"
+        assert f"audit webhook failed (HTTP {status} to {elsewhere.url}, not followed) on event" in caplog.text
+        with db.session() as session:
+            assert session.scalar(select(AuditOutbox.attempts)) == 1
+
+        receiver.status = 200  # the endpoint answers its own POST again: the kept event goes out
+        clock.advance(seconds=1)
+        assert stream.deliver_due() == 1 and stream.backlog().events == 0
+        assert [e["type"] for e in receiver.events()] == ["finding.snoozed"] and elsewhere.received == []
+    finally:
+        db.dispose()
+        elsewhere.stop()
