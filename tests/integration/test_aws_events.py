@@ -295,6 +295,29 @@ def test_a_claim_iam_cannot_confirm_now_is_kept_for_later(bot: BotServer, ci_key
     assert len(bot.slack.posts_to("CALERTS")) == 2
 
 
+class StopOnWait(threading.Event):
+    """The reader's stop signal: records each pause it is asked for, and ends the loop there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pauses: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.pauses.append(timeout)
+        self.set()
+        return True
+
+
+def test_the_reader_pauses_while_iam_cannot_be_read(bot: BotServer, ci_key: str, queues) -> None:
+    url, _ = queues
+    client = bot.services.aws.account("default").client("iam")
+    client.meta.events.register_first("before-call.iam.ListAccessKeys", aws_error("Throttling", 400), unique_id="f")
+    send(url, key_call("DeleteAccessKey", ci_key, "ci", CAROL))
+    stopping = StopOnWait()
+    intake_for(bot, url, backoff_seconds=45).run(stopping)  # SQS counts every receive: no new one for a while
+    assert stopping.pauses == [45] and waiting(url) == 1 and bot.slack.calls == []
+
+
 def test_events_of_accounts_keywarden_does_not_serve_are_ignored(bot: BotServer, ci_key: str, queues, caplog) -> None:
     caplog.set_level(logging.INFO)
     url, _ = queues
