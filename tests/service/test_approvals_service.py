@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy
 
 from bot.aws import AwsPermissionDenied, AwsThrottled, AwsUnavailable
 from bot.domain.keys import ACTIVE, INACTIVE, InputError
@@ -266,6 +267,36 @@ def test_break_glass_deactivates_at_once_and_is_refused_to_others(world: Service
     [notice] = world.slack.in_channel(APPROVAL_CHANNEL)
     assert "Break-glass" in notice.raw and "gist" in notice.raw and notice.buttons == []
     assert world.actions(glass.id)[0] == "break_glass" and world.iam.calls[UPDATE] == 1
+
+
+def test_recovery_that_cannot_read_what_happened_since_waits_then_lets_a_break_glass_win(
+    world: ServiceWorld,
+) -> None:
+    key = world.iam.add_key("ci", status=INACTIVE)
+    filed = world.file(f"reactivate {key} back to work")
+    world.iam.fail(UPDATE, AwsUnavailable, applied=True)  # reactivated; the answer is lost
+    world.iam.fail("iam:ListAccessKeys", AwsThrottled)  # and asking AWS fails too: left executing
+    world.services.decisions.approve(filed.id, BOSS)
+    assert world.request(filed.id).status is Status.EXECUTING and world.iam.statuses("ci") == {key: ACTIVE}
+    glass = world.file(f"deactivate {key} --now leaked", requester=CARL)
+    assert world.request(glass.id).status is Status.SUCCEEDED and world.iam.statuses("ci") == {key: INACTIVE}
+    updates = world.iam.calls[UPDATE]
+
+    world.clock.advance(minutes=11)
+    with world.services.db.engine.begin() as conn:  # the audit log cannot be read for now
+        conn.execute(sqlalchemy.text("ALTER TABLE audit_events RENAME TO audit_events_away"))
+    assert world.services.recovery.reconcile_stuck() == 1
+    assert world.request(filed.id).status is Status.EXECUTING  # not sure: nothing done, tried again later
+    with world.services.db.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("ALTER TABLE audit_events_away RENAME TO audit_events"))
+
+    world.services.recovery.reconcile_stuck()
+    stale = world.request(filed.id)
+    assert stale.status is Status.FAILED
+    assert stale.result.startswith(f"not finished: the key was deactivated at once by <@{CARL}>")
+    assert world.iam.calls[UPDATE] == updates and world.iam.statuses("ci") == {key: INACTIVE}
+    assert world.actions(filed.id)[-1] == "failed"
+    assert any("not finished" in d for d in dm_texts(world))
 
 
 # Reveal
