@@ -59,12 +59,20 @@ def approvals_needed(operation: Operation, configured: dict[str, int], requester
 
 
 # An IAM user's ARN (any partition, any path); an assumed role's ARN is `arn:...:sts::...:assumed-role/...`.
-_IAM_USER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/(?:[^/]+/)*([^/]+)$")
+# Emulators of STS may write a user's ARN with `sts`: it still names that user.
+_IAM_USER_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:user/(?:[^/]+/)*([^/]+)$")
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
 
 
 def iam_user_of(arn: str) -> str | None:
     """The IAM user name an identity's ARN names, or None when it is not a user (a role, a federated user)."""
     match = _IAM_USER_ARN.match(arn)
+    return match.group(1) if match else None
+
+
+def account_id_of_arn(arn: str) -> str | None:
+    """The AWS account id an IAM or STS ARN names (a user's, a role's, an assumed role's)."""
+    match = _ARN_ACCOUNT.match(arn)
     return match.group(1) if match else None
 
 

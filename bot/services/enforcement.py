@@ -1,32 +1,41 @@
 """Opt-in enforcement (ENFORCE): keys nobody fixed are deactivated, after warnings, as policy-approved requests.
 
-Per scan, for each key with a finding of an enforced kind (`unused` -> key_unused, `age` -> key_too_old):
-the finding's first sighting plus the configured days is its deadline. Three days and one day before it the
-owner is warned in a DM (Snooze and Rotate buttons). From the deadline on, a key whose owner was told at least
-twice (or that has no owner), that is not snoozed or exempt, is deactivated through a request filed by
-`keywarden` and approved by the built-in rule (`policy:enforce`), at most ENFORCE_MAX_PER_SCAN per scan,
-oldest deadline first; the rest wait for the next scan. The deactivation is announced in the alert channel
-and in the owner's DM with **Reactivate**. Never a root key, never Keywarden's own user. With
-ENFORCE_DRY_RUN, the same decisions are announced and nothing is changed.
+Per scan, for each active key with a finding of an enforced kind (`unused` -> key-unused, `age` -> key-too-old)
+that is neither snoozed nor exempt: the finding's first sighting plus the configured days is its natural deadline.
+Warnings are a precondition (bot/domain/enforcement.py): the 3-day warning, then the 1-day warning, each delivered
+(to the owner's DM, or to the alert channel when the key has no owner Keywarden can reach in Slack) and recorded
+with the key's deadline; a warning sent late moves the deadline to give the full notice. A key is deactivated only
+once both warnings were delivered and its deadline passed; a warning that cannot be delivered holds the key.
+A key that stops being enforceable (finding gone, snoozed, exempt, deactivated) or whose warnings were sent in the
+other ENFORCE_DRY_RUN mode starts over; so does a key reactivated after enforcement.
+
+Never touched (said in the digest): Keywarden's own IAM user (in any account with the hub's account id), a key of
+a user being rotated or with an open request on it, a key a policy `deny` rule protects from `deactivate`. When
+Keywarden cannot read its own identity, enforcement does nothing that scan. The deactivation is a request filed by
+`keywarden` and approved by the built-in rule (`policy:enforce`), at most ENFORCE_MAX_PER_SCAN per scan, oldest
+deadline first; the rest wait. It is announced in the alert channel and the owner's DM with **Reactivate**. Never
+a root key. With ENFORCE_DRY_RUN, the same decisions are announced and nothing is changed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from bot.aws import AwsError
 from bot.clock import Clock
+from bot.domain.enforcement import EnforcementRun, Step, StepKind, Warnings, next_step
 from bot.domain.findings import KEY_TOO_OLD, KEY_UNUSED
+from bot.domain.keys import InputError
 from bot.domain.requests import Status
 from bot.domain.scan import ScanFinding, ScanReport
-from bot.services.approvals.filing import RequestFiling
-from bot.slack import ids
+from bot.services.approvals.filing import LeftAlone, RequestFiling
+from bot.services.own_identity import IdentityUnknown, OwnIdentity
 from bot.slack.client import SlackDirectory
-from bot.slack.messages.common import Message, button, context, section
+from bot.slack.messages.enforcement import build_announcement, build_warning
 from bot.slack.notifier import Notifier
 from bot.store.db import Database
 from bot.store.models import Enforcement, FindingNotice
@@ -35,36 +44,16 @@ log = logging.getLogger(__name__)
 
 KINDS = {"unused": KEY_UNUSED, "age": KEY_TOO_OLD}
 RULE = "policy:enforce"
-WARN_DAYS = (3, 1)
-TOLD_AT_LEAST = 2
+
+Key = tuple[str, str]  # (account, key id)
 
 
-@dataclass
-class EnforcementRun:
-    warned: list[str] = field(default_factory=list)  # key ids
-    deactivated: list[str] = field(default_factory=list)
-    would_deactivate: list[str] = field(default_factory=list)  # dry run
-    waiting: list[str] = field(default_factory=list)  # over the cap
-    failed: dict[str, str] = field(default_factory=dict)
-
-    def digest_lines(self, cap: int) -> list[str]:
-        lines = []
-        if self.deactivated:
-            lines.append(f"enforcement deactivated {len(self.deactivated)} key(s): {', '.join(self.deactivated)}")
-        if self.would_deactivate:
-            lines.append(
-                f"enforcement (dry run) would deactivate {len(self.would_deactivate)} key(s): "
-                + ", ".join(self.would_deactivate)
-            )
-        if self.waiting:
-            lines.append(
-                f"{len(self.waiting)} more key(s) are due for enforcement and wait for the next scan "
-                f"(ENFORCE_MAX_PER_SCAN={cap})"
-            )
-        lines += [f"enforcement could not deactivate {k}: {why}" for k, why in self.failed.items()]
-        if self.warned:
-            lines.append(f"{len(self.warned)} owner warning(s) sent before enforcement")
-        return lines
+@dataclass(frozen=True)
+class _Candidate:
+    finding: ScanFinding
+    kind: str
+    days: int
+    natural: datetime  # first seen + days
 
 
 @dataclass(frozen=True)
@@ -83,7 +72,7 @@ class EnforcementService:
         filing: RequestFiling,
         notifier: Notifier,
         directory: SlackDirectory,
-        own_identity: Callable[[], tuple[str | None, str | None]],  # Keywarden's own IAM user: (alias, name)
+        own: OwnIdentity,
         *,
         rules: dict[str, int],
         max_per_scan: int,
@@ -95,7 +84,7 @@ class EnforcementService:
         self._filing = filing
         self._notifier = notifier
         self._directory = directory
-        self._own_identity = own_identity
+        self._own = own
         self._rules = rules
         self._max = max_per_scan
         self._dry_run = dry_run
@@ -105,35 +94,66 @@ class EnforcementService:
         now = self._clock()
         result = EnforcementRun()
         scanned = {a.account for a in report.accounts if not a.error}
-        codes = {KINDS[kind]: (kind, days) for kind, days in self._rules.items()}
-        candidates = [
-            f
-            for f in report.findings
-            if f.code in codes and f.key_id and f.account in scanned and not f.quiet and f.facts and f.facts.active
-        ]
+        candidates = self._candidates(report, scanned)
+        self._start_over(scanned, candidates)
         if not candidates:
             return result
-        own = self._own_identity()
-        notices = self._notices(candidates)
+        try:
+            self._own.hub()
+        except IdentityUnknown as e:
+            result.stopped = f"Keywarden could not read its own AWS identity ({e.message})"
+            log.warning("enforcement did nothing this scan: %s", result.stopped)
+            return result
+        memory = self._memory(candidates)
         due: list[_Due] = []
-        seen: set[str] = set()
-        for f in candidates:
-            notice = notices.get((f.account, f.key_id, f.code))
-            if notice is None or f.key_id in seen or (f.account, f.user) == own:
+        for (account, key_id), c in candidates.items():
+            f = c.finding
+            try:
+                if self._own.is_own_user(account, f.user):
+                    result.left_alone[key_id] = "Keywarden's own IAM user"
+                    continue
+            except IdentityUnknown as e:
+                result.left_alone[key_id] = f"Keywarden could not tell whether it is its own IAM user ({e.message})"
                 continue
-            kind, days = codes[f.code]
-            deadline = notice.first_seen + timedelta(days=days)
-            if now >= deadline:
-                if f.owner is None or (notice.notify_count or 0) >= TOLD_AT_LEAST:
-                    due.append(_Due(f, deadline, kind, days))
-                    seen.add(f.key_id)
+            step = next_step(c.natural, memory.get((account, key_id), Warnings()), now)
+            if step.kind is StepKind.WAIT:
                 continue
-            self._warn_if_due(f, kind, days, deadline, now, result)
+            why = self._held(f)
+            if why is not None:
+                result.left_alone[key_id] = why
+            elif step.kind is StepKind.WARN:
+                self._warn(c, step, now, result)
+            else:
+                due.append(_Due(f, step.deadline, c.kind, c.days))
         due.sort(key=lambda d: d.deadline)
         for item in due[: self._max]:
             self._enforce(item, result)
         result.waiting = [d.finding.key_id for d in due[self._max :] if d.finding.key_id]
+        if result.left_alone:
+            log.info("enforcement left %d key(s) alone: %s", len(result.left_alone), result.left_alone)
         return result
+
+    def _candidates(self, report: ScanReport, scanned: set[str]) -> dict[Key, _Candidate]:
+        """Each enforceable key once, with its earliest natural deadline (a key may have both kinds)."""
+        codes = {KINDS[kind]: (kind, days) for kind, days in self._rules.items()}
+        findings = [
+            f
+            for f in report.findings
+            if f.code in codes and f.key_id and f.account in scanned and not f.quiet and f.facts and f.facts.active
+        ]
+        notices = self._notices(findings)
+        out: dict[Key, _Candidate] = {}
+        for f in findings:
+            assert f.key_id is not None
+            notice = notices.get((f.account, f.key_id, f.code))
+            if notice is None:  # first seen by this very scan: its clock starts when the alerts record it
+                continue
+            kind, days = codes[f.code]
+            c = _Candidate(f, kind, days, notice.first_seen + timedelta(days=days))
+            known = out.get((f.account, f.key_id))
+            if known is None or c.natural < known.natural:
+                out[(f.account, f.key_id)] = c
+        return out
 
     def _notices(self, findings: list[ScanFinding]) -> dict[tuple[str, str, str], FindingNotice]:
         keys = {f.key_id for f in findings}
@@ -141,32 +161,62 @@ class EnforcementService:
             rows = session.scalars(select(FindingNotice).where(FindingNotice.subject.in_(keys)))
             return {(r.account, r.subject, r.code): r for r in rows}
 
-    def _warn_if_due(
-        self, f: ScanFinding, kind: str, days: int, deadline: datetime, now: datetime, result: EnforcementRun
-    ) -> None:
-        left = deadline - now
-        stage = next((d for d in sorted(WARN_DAYS) if left <= timedelta(days=d)), None)
-        if stage is None or f.owner is None:
-            return
+    def _start_over(self, scanned: set[str], candidates: dict[Key, _Candidate]) -> None:
+        """Forget the warnings of keys that stopped being enforceable, were reactivated after enforcement, or were
+        warned in the other dry-run mode: their owners are warned again before anything happens."""
+        with self._db.session() as session:
+            rows = session.scalars(select(Enforcement).where(Enforcement.account.in_(scanned))).all()
+            for row in rows:
+                key = (row.account, row.key_id)
+                if key not in candidates:
+                    if row.deactivated_at is None:
+                        session.execute(
+                            delete(Enforcement).where(
+                                Enforcement.account == row.account, Enforcement.key_id == row.key_id
+                            )
+                        )
+                elif row.deactivated_at is not None or (row.dry_run is not None and row.dry_run != self._dry_run):
+                    row.deadline = row.warned_3_at = row.warned_1_at = row.deactivated_at = None
+                    row.request_id = row.dry_run = None
+
+    def _memory(self, candidates: dict[Key, _Candidate]) -> dict[Key, Warnings]:
+        with self._db.session() as session:
+            rows = session.scalars(select(Enforcement).where(Enforcement.key_id.in_([k for _, k in candidates])))
+            return {(r.account, r.key_id): Warnings(r.deadline, r.warned_3_at, r.warned_1_at) for r in rows}
+
+    def _held(self, f: ScanFinding) -> str | None:
+        """Why the key must be left alone now (read live), or None."""
         assert f.key_id is not None
-        slack_id = self._directory.user_id_for(f.owner)
-        if slack_id is None:
+        try:
+            self._filing.enforcement_target(f.account, f.user, f.key_id)
+        except LeftAlone as e:
+            return str(e)
+        except InputError as e:  # gone, or no longer active, since the scan read it
+            return str(e)
+        except AwsError as e:
+            return f"could not be checked ({e.message}); checked again at the next scan"
+        return None
+
+    def _warn(self, c: _Candidate, step: Step, now: datetime, result: EnforcementRun) -> None:
+        f = c.finding
+        assert f.key_id is not None
+        owner_id = self._directory.user_id_for(f.owner) if f.owner else None
+        to = owner_id or self._channel
+        if to is None:
+            result.not_warned[f.key_id] = "no owner in Slack and no ALERT_CHANNEL"
+            return
+        message = build_warning(f, c.kind, c.days, step.deadline, self._dry_run, owner_unreached=owner_id is None)
+        if self._notifier.post(to, message) is None:
+            result.not_warned[f.key_id] = "Slack did not take the warning; it is sent again at the next scan"
             return
         with self._db.session() as session:
             row = session.get(Enforcement, (f.account, f.key_id)) or Enforcement(account=f.account, key_id=f.key_id)
-            session.add(row)
-            warned = row.warned_1_at if stage == 1 else row.warned_3_at
-            if warned is not None or (stage == 3 and row.warned_1_at is not None):
-                return
-        if self._notifier.dm(slack_id, build_warning(f, kind, days, deadline, self._dry_run)) is None:
-            return
-        with self._db.session() as session:
-            row = session.get(Enforcement, (f.account, f.key_id))
-            assert row is not None
-            if stage == 1:
-                row.warned_1_at = now
-            else:
+            if step.stage == 3:
                 row.warned_3_at = now
+            else:
+                row.warned_1_at = now
+            row.deadline, row.dry_run = step.deadline, self._dry_run
+            session.add(row)
         result.warned.append(f.key_id)
 
     def _enforce(self, item: _Due, result: EnforcementRun) -> None:
@@ -181,7 +231,10 @@ class EnforcementService:
             return
         try:
             request = self._filing.enforce(f.account, f.user, f.key_id, reason, RULE)
-        except Exception as e:  # an InputError (already inactive, gone) or an AwsError: reported, the rest go on
+        except LeftAlone as e:  # changed since this scan's check: a rotation or request started just now
+            result.left_alone[f.key_id] = str(e)
+            return
+        except (InputError, AwsError) as e:  # already inactive, gone, or AWS said no: reported, the rest go on
             result.failed[f.key_id] = str(getattr(e, "message", e))
             return
         if request.status is not Status.SUCCEEDED:
@@ -197,31 +250,3 @@ class EnforcementService:
             self._notifier.post(self._channel, message)
         if owner_id:
             self._notifier.dm(owner_id, message)
-
-
-def build_warning(f: ScanFinding, kind: str, days: int, deadline: datetime, dry_run: bool) -> Message:
-    what = "would be deactivated (dry run: nothing will change)" if dry_run else "will be deactivated"
-    text = (
-        f":warning: Your key `{f.key_id}` (*{f.account}:{f.user}*) {what} by Keywarden on "
-        f"{deadline:%Y-%m-%d %H:%M} UTC: it has had the `{kind}` finding for almost {days} days. "
-        "Rotate it, or snooze its alerts if it must stay as it is."
-    )
-    value = f"{f.account}|{f.key_id}"
-    buttons = [button("Rotate", ids.ALERT_ROTATE, value, "primary"), button("Snooze 7 days", ids.ALERT_SNOOZE, value)]
-    return text, [section(text), {"type": "actions", "block_id": "enforce-warning", "elements": buttons}]
-
-
-def build_announcement(f: ScanFinding, reason: str, request_id: str | None, *, dry_run: bool) -> Message:
-    if dry_run:
-        text = f":test_tube: Dry run: Keywarden would deactivate `{f.key_id}` (*{f.account}:{f.user}*) now ({reason})."
-        return text, [section(text)]
-    text = (
-        f":lock: Keywarden deactivated `{f.key_id}` (*{f.account}:{f.user}*): {reason}. "
-        f"Request {request_id}, approved by the built-in enforcement rule."
-    )
-    value = f"{f.account}|{f.key_id}"
-    return text, [
-        section(text),
-        {"type": "actions", "block_id": "enforced", "elements": [button("Reactivate", ids.ENFORCE_REACTIVATE, value)]},
-        context("Reactivate files a normal reactivate request, which goes to approval."),
-    ]

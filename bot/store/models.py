@@ -235,7 +235,7 @@ class FindingNotice(Base):
 
 
 class Enforcement(Base):
-    """ENFORCE's memory per key: the warnings sent before the deadline, and the deactivation made."""
+    """ENFORCE's memory per key: its deadline, the warnings delivered before it, and the deactivation made."""
 
     __tablename__ = "enforcements"
 
@@ -245,6 +245,8 @@ class Enforcement(Base):
     warned_1_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
     request_id: Mapped[str | None] = mapped_column(String(16))
+    deadline: Mapped[datetime | None]  # never earlier than 3 days after the first warning, 1 day after the second
+    dry_run: Mapped[bool | None]  # the warnings were sent by ENFORCE_DRY_RUN (they do not count for real)
 
 
 class Snooze(Base):

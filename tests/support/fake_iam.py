@@ -283,6 +283,10 @@ class FakeAwsGateway:
     def accounts(self) -> list[Account]:
         return list(self._accounts.values())
 
+    def caller_arn(self) -> str:
+        """Keywarden's own identity: the first account is the one its own credentials belong to."""
+        return next(iter(self._clients.values())).caller_arn()
+
     def account(self, alias: str) -> FakeAccountClient:
         if alias not in self._clients:
             raise AwsNotFound(f"No account `{alias}` is configured or found in the organisation.")

@@ -1,5 +1,8 @@
 """Filing a request: checked against live AWS state and the policy, stored, and posted for approval; or
-approved at once by a policy rule, by break-glass `--now`, or by Keywarden's own enforcement."""
+approved at once by a policy rule, by break-glass `--now`, or by Keywarden's own enforcement.
+
+Nothing is filed for the IAM user Keywarden itself runs as (in any account with the hub's account id), nor while
+Keywarden cannot read its own identity: a person is told to try again."""
 
 from __future__ import annotations
 
@@ -11,14 +14,15 @@ from bot.access import Access, Decision
 from bot.aws import AwsGateway
 from bot.clock import Clock
 from bot.domain.commands import Command
-from bot.domain.inventory import Target
+from bot.domain.inventory import Target, UserKeys
 from bot.domain.keys import InputError
 from bot.domain.operations import REQUEST_OPERATIONS, Operation, Picks, admin_approval
-from bot.domain.requests import Request, Status, iam_user_of
+from bot.domain.requests import Request, Status
 from bot.domain.rotation import choose_keys, schedule
 from bot.services.approvals.execution import Execution
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.inventory import InventoryService
+from bot.services.own_identity import IdentityUnknown, OwnIdentity
 from bot.services.ownership import owner_in
 from bot.services.rotations import RotationService, rotation_policy
 from bot.settings import Settings
@@ -26,7 +30,13 @@ from bot.slack.messages.common import key_lines
 from bot.slack.messages.requests import who
 from bot.slack.messages.rotations import plan_text
 from bot.store.audit import SYSTEM
-from bot.store.requests import DuplicateRequest, RequestStore
+from bot.store.requests import DuplicateRequest, RequestStore, open_target
+
+NO_RULE = "(none)"  # Access.decide's rule when a policy file applies and none of its rules matches
+
+
+class LeftAlone(InputError):
+    """Enforcement must not touch this key now (Keywarden's own user, a rotation or request on it, a deny rule)."""
 
 
 class RequestFiling:
@@ -41,6 +51,7 @@ class RequestFiling:
         sync: RequestSync,
         execution: Execution,
         rotations: RotationService,
+        own: OwnIdentity,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -51,7 +62,7 @@ class RequestFiling:
         self._sync = sync
         self._execution = execution
         self._rotations = rotations  # one rotation of a user at a time
-        self._own_users: dict[str, str | None] = {}  # account alias -> Keywarden's own IAM user there, if any
+        self._own = own
 
     def file(self, requester: str, cmd: Command) -> Request:
         """Validate against live AWS state, store the request, post it for approval."""
@@ -89,14 +100,38 @@ class RequestFiling:
         self._sync.sync(request)
         return request
 
-    def enforce(self, account: str, user: str, key_id: str, reason: str, rule: str) -> Request:
-        """ENFORCE: deactivate a key as a request filed by Keywarden and approved by `rule`, executed at once."""
-        keys = self._inventory.user_keys(account, user)
+    def enforcement_target(self, account: str, user: str, key_id: str) -> Target:
+        """The key as it is now, for ENFORCE. LeftAlone when it must not be touched: Keywarden's own IAM user (or
+        its identity unknown), a rotation of the user in progress, an open request on the key, or a policy rule
+        that denies deactivating it. InputError when the key is gone or no longer active; AwsError as raised."""
+        try:
+            if self._own.is_own_user(account, user):
+                raise LeftAlone("Keywarden's own IAM user")
+        except IdentityUnknown as e:
+            raise LeftAlone(f"Keywarden could not tell whether it is its own IAM user ({e.message})") from None
+        rotation = self._rotations.in_progress_for_user(account, user)
+        if rotation is not None:
+            raise LeftAlone(f"rotation {rotation.id} of `{user}` is in progress")
+        for operation in (Operation.DEACTIVATE, Operation.ROTATE):  # a request on the key, or a rotation of it
+            target_name = open_target(operation, account, user, key_id)
+            request = self._store.find_open(target_name)
+            if request is not None and request.key_id == key_id:
+                raise LeftAlone(f"request {request.id} ({request.operation.value}) is open for it")
+        keys = self._live(self._inventory.user_keys(account, user))
         key = next((k for k in keys.keys if k.facts.key_id == key_id), None)
         if key is None:
             raise InputError(f"`{key_id}` is no longer a key of `{account}:{user}`.")
         target = Target(keys, key)
         REQUEST_OPERATIONS[Operation.DEACTIVATE].check(target)
+        decision = self._access.decide(SYSTEM, Operation.DEACTIVATE, target)
+        if decision.deny and decision.rule != NO_RULE:
+            raise LeftAlone(f"policy rule `{decision.rule}` denies deactivating it")
+        return target
+
+    def enforce(self, account: str, user: str, key_id: str, reason: str, rule: str) -> Request:
+        """ENFORCE: deactivate a key as a request filed by Keywarden and approved by `rule`, executed at once.
+        Everything `enforcement_target` checks is read again here, just before acting."""
+        target = self.enforcement_target(account, user, key_id)
         fields = self._fields(
             SYSTEM,
             Operation.DEACTIVATE,
@@ -105,6 +140,7 @@ class RequestFiling:
             status=Status.APPROVED,
             expires_at=self._clock(),
             note=f":lock: *Enforced* by Keywarden ({reason}); approved by `{rule}`.",
+            decision=Decision(rule, 1),  # the built-in rule approved it: no rule of the policy file did
         )
         try:
             request = self._store.add(**fields, action="requested")
@@ -242,21 +278,30 @@ class RequestFiling:
         else:
             assert cmd.user is not None
             account, user = self._inventory.resolve(cmd.user)
-        keys = self._inventory.user_keys(account, user)
-        # Rules and ownership are decided on the user's tags as they are now, not as the index last read them.
-        tags = self._aws.account(account).user_tags(user)
-        keys = replace(keys, tags=tags, owner=owner_in(tags, self._settings.owner_tag))
+        keys = self._live(self._inventory.user_keys(account, user))
         key_id = cmd.key_id
         if picks is Picks.KEY_OR_USER:  # the named key, or the user's only active key; refusals explain
             key_id, _ = choose_keys(user, [k.facts for k in keys.keys], key_id)
         key = next((k for k in keys.keys if k.facts.key_id == key_id), None) if key_id else None
         return Target(keys, key)
 
+    def _live(self, keys: UserKeys) -> UserKeys:
+        """Rules and ownership are decided on the user's tags as they are now, not as the index last read them."""
+        tags = self._aws.account(keys.account).user_tags(keys.user)
+        return replace(keys, tags=tags, owner=owner_in(tags, self._settings.owner_tag))
+
     def _refuse_own_identity(self, requester: str, operation: Operation, target: Target) -> None:
-        """Keywarden never changes the keys of the IAM user it runs as (sts:GetCallerIdentity of that account)."""
-        if target.account not in self._own_users:
-            self._own_users[target.account] = iam_user_of(self._aws.account(target.account).caller_arn())
-        if target.iam_user != self._own_users[target.account]:
+        """Keywarden never changes the keys of the IAM user it runs as, in any account with the hub's account id
+        (whatever alias or member role serves it); nor anyone's while it cannot read its own identity."""
+        try:
+            own = self._own.is_own_user(target.account, target.iam_user)
+        except IdentityUnknown as e:
+            self._refused(requester, operation.value, f"Keywarden's own identity unknown: {e.message}", target)
+            raise InputError(
+                f"Keywarden could not read its own AWS identity ({e.message}), so it cannot be sure "
+                f"`{target.iam_user}` is not the IAM user it runs as. Nothing was filed: try again in a few minutes."
+            ) from None
+        if not own:
             return
         self._refused(requester, operation.value, "Keywarden's own IAM identity", target)
         raise InputError(
