@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 
 from bot import metrics
 from bot.access import Access
-from bot.aws import AwsError, AwsGateway, SessionFactory
+from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.domain.findings import Policy
 from bot.domain.scan import Delivery, ScanReport
@@ -35,12 +35,14 @@ from bot.services.exposures import ExposureService
 from bot.services.home import HomeService
 from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
+from bot.services.own_identity import OwnIdentity
 from bot.services.ownership import OwnershipIndex
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner
 from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client
+from bot.slack.messages.enforcement import digest_lines as enforcement_lines
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.db import Database
@@ -91,7 +93,7 @@ class Services:
         if post and self.enforcement is not None:
             # Before the digest, so that it says what was deactivated (or would be, in a dry run).
             run = self.enforcement.run(report)
-            report.notes += run.digest_lines(self.settings.enforce_max_per_scan)
+            report.notes += enforcement_lines(run, self.settings.enforce_max_per_scan)
         metrics.scan_finished(report)
         return report, (self.alerts.deliver(report, trigger) if post else None)
 
@@ -196,7 +198,8 @@ def bootstrap(
         else RevealDelivery(reveal_ttl, clock, store, aws, notifier, sync, rotations)
     )
     execution = Execution(store, aws, sync, delivery, rotations)
-    filing = RequestFiling(settings, clock, store, inventory, aws, rules, sync, execution, rotations)
+    own = OwnIdentity(aws, inventory)  # the hub identity: its IAM user is never changed by Keywarden
+    filing = RequestFiling(settings, clock, store, inventory, aws, rules, sync, execution, rotations, own)
     scanner = Scanner(
         aws,
         index,
@@ -270,7 +273,7 @@ def bootstrap(
             filing,
             notifier,
             directory,
-            lambda: _own_user(aws, inventory),
+            own,
             rules=dict(settings.enforce),
             max_per_scan=settings.enforce_max_per_scan,
             dry_run=settings.enforce_dry_run,
@@ -280,15 +283,3 @@ def bootstrap(
         else None,
         home=home,
     )
-
-
-def _own_user(aws: AwsGateway, inventory: InventoryService) -> tuple[str | None, str | None]:
-    """(account alias, IAM user name) of Keywarden's own identity when it is an IAM user; enforcement skips it."""
-    try:
-        arn = aws.caller_arn()
-    except AwsError:
-        return None, None
-    parts = arn.split(":")
-    if len(parts) < 6 or not parts[5].startswith("user/"):
-        return None, None  # a role: it has no access keys of its own
-    return inventory.alias_for(parts[4]), parts[5].rsplit("/", 1)[-1]
