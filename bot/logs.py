@@ -4,7 +4,9 @@ The factory runs for every record of every logger (ours, botocore's at DEBUG, sl
 before any handler sees it, so no handler or log level can let a secret through. It removes:
 - anything shaped like an AWS secret key, also with `/` written as JSON escapes it (`\\/`);
 - every secret the bot handled in the last minutes (`remember_secret`), in any form it may take
-  on the way: raw, JSON-escaped (`\\/`, `\\u002f`), URL-encoded and base64.
+  on the way: raw, JSON-escaped (`\\/`, `\\u002f`), URL-encoded and base64;
+- any piece of 8 characters or more of such a secret (a reply that quoted the first 40 characters of what
+  was typed holds half a secret): the whole run of secret-alphabet characters holding it.
 
 slack_sdk also logs every request and response body at DEBUG, and the body of a `views.*` call
 is the whole view (Slack echoes it back): those bodies are never logged (`_QuietSlackViews`).
@@ -31,6 +33,11 @@ SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]
 _SLASH = r"(?:\\*/|\\+u002[fF])"
 ESCAPED_SECRET_SHAPE = re.compile(rf"(?<![A-Za-z0-9/+\\])(?:[A-Za-z0-9+]|{_SLASH}){{40}}(?![A-Za-z0-9/+=]|{_SLASH})")
 REDACTED = "[redacted]"
+MIN_PIECE = 8  # a piece of a remembered secret this long is redacted wherever it appears
+# A run of the secret's alphabet, `/` and `+` also as JSON or URL encoding write them, long enough to hold a piece.
+_RUN = re.compile(r"(?:[A-Za-z0-9+]|\\*/|\\+u002[fFbB]|%(?:25)*2[fFbB]){8,}")
+_ENCODED_SLASH = re.compile(r"\\*/|\\+u002[fF]|%(?:25)*2[fF]")
+_ENCODED_PLUS = re.compile(r"\\+u002[bB]|%(?:25)*2[bB]")
 SLACK_CLIENT_LOGGER = "slack_sdk.web.base_client"
 
 _installed = False
@@ -48,6 +55,7 @@ class KnownSecrets:
         self._monotonic = monotonic
         self._secrets: OrderedDict[str, float] = OrderedDict()  # secret -> when it was added
         self._pattern: re.Pattern[str] | None = None
+        self._pieces: frozenset[str] = frozenset()  # every MIN_PIECE-character piece of every secret
         self._lock = threading.Lock()
 
     def add(self, secret: str) -> None:
@@ -58,20 +66,42 @@ class KnownSecrets:
             self._secrets[secret] = self._monotonic()
             while len(self._secrets) > self._limit:
                 self._secrets.popitem(last=False)
-            self._pattern = None
+            self._changed()
+
+    def _changed(self) -> None:
+        self._pattern = None
+        self._pieces = frozenset(s[i : i + MIN_PIECE] for s in self._secrets for i in range(len(s) - MIN_PIECE + 1))
+
+    def _expire(self) -> None:
+        expired = [s for s, at in self._secrets.items() if self._monotonic() - at >= self._ttl]
+        for secret in expired:
+            del self._secrets[secret]
+        if expired:
+            self._changed()
 
     def pattern(self) -> re.Pattern[str] | None:
         """One regular expression for every encoding of every secret still remembered (None: none)."""
         with self._lock:
-            expired = [s for s, at in self._secrets.items() if self._monotonic() - at >= self._ttl]
-            for secret in expired:
-                del self._secrets[secret]
-            if expired:
-                self._pattern = None
+            self._expire()
             if self._pattern is None and self._secrets:
                 forms = sorted({form for s in self._secrets for form in _encodings(s)}, key=len, reverse=True)
                 self._pattern = re.compile("|".join(forms))
             return self._pattern if self._secrets else None
+
+    def redact_pieces(self, text: str) -> str:
+        """Every run of secret-alphabet characters that holds a piece of a remembered secret, as REDACTED."""
+        with self._lock:
+            self._expire()
+            pieces = self._pieces
+        if not pieces:
+            return text
+
+        def clean(run: re.Match[str]) -> str:
+            plain = _ENCODED_PLUS.sub("+", _ENCODED_SLASH.sub("/", run.group(0)))
+            held = any(plain[i : i + MIN_PIECE] in pieces for i in range(len(plain) - MIN_PIECE + 1))
+            return REDACTED if held else run.group(0)
+
+        return _RUN.sub(clean, text)
 
     def __len__(self) -> int:
         with self._lock:
@@ -113,14 +143,21 @@ _known = KnownSecrets()
 
 
 def remember_secret(secret: str) -> None:
-    """Redact this secret, in every encoding, from every log record for the next minutes."""
+    """Redact this secret, in every encoding, and any piece of it, from every log record for the next minutes."""
     _known.add(secret)
+
+
+def remember_secrets_in(text: str) -> None:
+    """Remember every secret-shaped token of a text that holds a secret someone typed (see remember_secret)."""
+    for match in SECRET_SHAPE.finditer(text):
+        _known.add(match.group(0))
 
 
 def redact(text: str) -> str:
     pattern = _known.pattern()
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
+        text = _known.redact_pieces(text)
     text = SECRET_SHAPE.sub(REDACTED, text)
     if "\\" in text:
         text = ESCAPED_SECRET_SHAPE.sub(REDACTED, text)

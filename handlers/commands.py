@@ -23,6 +23,7 @@ from bot.slack.messages.requests import (
 from bot.slack.messages.rotations import key_note, rotation_blocks
 from bot.slack.messages.scans import scan_summary
 from bot.slack.messages.usage import build_access, build_activity
+from handlers import typed_secrets
 from handlers.errors import replies_on_error
 from handlers.wiring import wiring
 
@@ -131,6 +132,10 @@ def open_request_form(services: Services, trigger_id: str, respond: Respond) -> 
 def ack_command(ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     wired = wiring(context)
     services = wired.services
+    refused = typed_secrets.refusal(command.get("text", ""), "That command")
+    if refused:  # before parsing: a parse error may quote what was typed
+        ack(response_type="ephemeral", text=refused)
+        return
     try:
         cmd = parse(command.get("text", ""), services.aws.aliases)
     except InputError as e:
@@ -157,6 +162,8 @@ def ack_command(ack: Ack, command: dict[str, Any], respond: Respond, context: Bo
 @replies_on_error
 def run_command(command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
+    if typed_secrets.answered(services, command["user_id"], command.get("text", ""), "command"):
+        return  # refused in the ack
     try:
         cmd = parse(command.get("text", ""), services.aws.aliases)
     except InputError:

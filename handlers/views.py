@@ -14,6 +14,7 @@ from bot.domain.operations import REQUEST_OPERATIONS
 from bot.slack import ids
 from bot.slack.messages.common import plain
 from bot.slack.messages.requests import build_break_glass_done, build_request_filed
+from handlers import typed_secrets
 from handlers.errors import user_message
 from handlers.wiring import wiring
 
@@ -40,6 +41,9 @@ def _deny_target(view: dict[str, Any]) -> str | None:
 
 
 def _request_errors(view: dict[str, Any], aliases: Collection[str]) -> dict[str, str]:
+    secret = typed_secrets.field_errors({b: _value(view, b) for b in (ids.BLOCK_TARGET, ids.BLOCK_REASON)})
+    if secret:  # before parsing: a parse error may quote what was typed
+        return secret
     operation, text = _request_text(view)
     if operation not in _FILED_BY_MODAL:
         return {ids.BLOCK_OPERATION: "Choose an operation."}
@@ -52,6 +56,9 @@ def _request_errors(view: dict[str, Any], aliases: Collection[str]) -> dict[str,
 
 
 def _deny_errors(view: dict[str, Any]) -> dict[str, str]:
+    secret = typed_secrets.field_errors({ids.BLOCK_REASON: _value(view, ids.BLOCK_REASON)})
+    if secret:
+        return secret
     if not _value(view, ids.BLOCK_REASON):
         return {ids.BLOCK_REASON: "Say why, so the requester knows what to change."}
     if _deny_target(view) is None:
@@ -73,10 +80,10 @@ def ack_deny(ack: Ack, view: dict[str, Any]) -> None:
 def file_request(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
     services = wiring(context).services
     aliases = services.aws.aliases
-    if _request_errors(view, aliases):
-        return
     user_id = body["user"]["id"]
     _, text = _request_text(view)
+    if typed_secrets.answered(services, user_id, text, "request-form") or _request_errors(view, aliases):
+        return
     try:
         cmd = parse(text, aliases)
         request = services.filing.file(user_id, cmd)
@@ -86,10 +93,10 @@ def file_request(body: dict[str, Any], view: dict[str, Any], context: BoltContex
 
 
 def deny(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    if _deny_errors(view):
-        return
     services = wiring(context).services
     user_id = body["user"]["id"]
+    if typed_secrets.answered(services, user_id, _value(view, ids.BLOCK_REASON), "deny-form") or _deny_errors(view):
+        return
     request_id = _deny_target(view)
     assert request_id is not None
     try:

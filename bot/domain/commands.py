@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.domain.exposure import detect_typed
 from bot.domain.keys import InputError, UserRef, looks_like_key_id, parse_key_id, parse_user_ref
 from bot.domain.operations import REQUEST_OPERATIONS, Operation, Picks
 
@@ -79,8 +80,15 @@ def _first(words: list[str]) -> str:
     return words[0]
 
 
+# The slash command and the forms refuse such text before parsing, and answer it as an exposure; this keeps a
+# secret out of any Command however it was made.
+SECRET_TYPED = "That holds what looks like an AWS secret access key: nothing was filed, and none of it was kept."
+
+
 def _reason(words: list[str]) -> str:
     reason = " ".join(words)
+    if detect_typed(reason).secret:
+        raise InputError(f"The reason is refused. {SECRET_TYPED}")
     if len(reason) > MAX_REASON:
         raise InputError(f"The reason is {len(reason)} characters long; keep it under {MAX_REASON}.")
     return reason
@@ -102,6 +110,8 @@ def _check(name: str, rest: str, words: list[str], aliases: list[str]) -> Comman
     # Keep the text as typed: stray spaces are part of the diagnosis.
     if not rest.strip():
         raise _Missing
+    if detect_typed(rest).secret:
+        raise InputError(f"`check` takes only the key id, never its secret. {SECRET_TYPED}")
     return Command(name, raw=rest[:200])
 
 

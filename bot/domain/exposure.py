@@ -64,6 +64,16 @@ def detect(text: str) -> Detection:
     return Detection(tuple(ids), _has_secret(text), more)
 
 
+def detect_typed(text: str) -> Detection:
+    """For text typed into Keywarden itself (a command, a form field): a secret candidate counts with or without
+    a key id beside it, since such text has no reason to hold one. `exposure` still needs a key id."""
+    text = (text or "")[:MAX_TEXT]
+    found = detect(text)
+    if found.key_ids or not _has_secret(text):
+        return found
+    return Detection(secret=True)
+
+
 def _has_secret(text: str) -> bool:
     for match in SECRET_CANDIDATE.finditer(text):
         candidate = match.group(0)

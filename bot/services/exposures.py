@@ -9,6 +9,7 @@ step. The secret is never passed in here: only the detector sees the text.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ from bot.slack.client import SlackDirectory
 from bot.slack.messages.exposures import (
     AWS_HEALTH,
     SLACK,
+    TYPED,
     ExposedKey,
     ExposureFacts,
     build_exposure_alert,
@@ -129,6 +131,16 @@ class ExposureService:
         if claimed:
             self._respond(claimed)
 
+    def handle_typed(self, user: str, key_ids: Sequence[str], place: str) -> None:
+        """A secret typed into Keywarden's own command or form (a key of TYPED_PLACES), already refused. With key
+        ids: the response, less the steps on a Slack message; without: the refusal, audited."""
+        if not key_ids:
+            self._audit.refused(user, f"typed into {place}", "what looks like a secret access key; none of it was kept")
+            return
+        claimed = self._claim(f"{TYPED}/{place}/{uuid.uuid4().hex}", key_ids, source=TYPED, poster=user)
+        if claimed:
+            self._respond(claimed)
+
     def _claim(self, origin: str, key_ids: Sequence[str], **fields: Any) -> list[int]:
         """Insert the rows of keys not seen at this origin yet; their ids, or [] when another run has them."""
         now = self._clock()
@@ -158,6 +170,7 @@ class ExposureService:
             poster=first.poster,
             permalink=first.permalink,
             deleted=first.deleted == "deleted",
+            place=first.origin.split("/")[1] if first.source == TYPED else None,
         )
         if first.source == SLACK:
             facts = self._slack_steps(rows, facts)
@@ -308,6 +321,8 @@ def _complete(r: ExposureRecord, has_alert_channel: bool) -> bool:
 def _audit_detail(r: ExposureRecord, permalink: str | None, aws_account_id: str | None) -> str:
     if r.source == AWS_HEALTH:
         return f"source aws-health, event {r.origin.split('/', 1)[1]}, AWS account {aws_account_id or '?'}"
+    if r.source == TYPED:
+        return f"source typed, into {r.origin.split('/')[1]}, by {r.poster}"
     parts = [f"source slack, channel {r.channel}, poster {r.poster}"]
     if permalink:
         parts.append(f"permalink {permalink}")

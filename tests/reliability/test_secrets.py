@@ -12,6 +12,7 @@ import string
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -110,6 +111,58 @@ def test_secrets_manager_secret_is_nowhere_else(
     _assert_nowhere(secret, _everywhere_but_the_modal(slack, db_url, tmp_path))
 
 
+# A secret typed into Keywarden's own command or forms: not a piece of it anywhere
+
+TYPED = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY+XAMPLEKEY"
+
+
+def _pieces_of(secret: str) -> dict[str, str]:
+    """Every 8-character piece of a secret, in each form text may hold it (as Slack's JSON, URL-encoded)."""
+    pieces = {}
+    for start in range(len(secret) - 7):
+        piece = secret[start : start + 8]
+        for form, encoded in encoded_forms(piece).items():
+            if not form.startswith("base64"):
+                pieces[f"{form} {piece!r}"] = encoded
+    return pieces
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("flow", ["reason", "deny reason", "check"])
+def test_a_typed_secret_leaves_no_piece_anywhere(
+    slack, proxy, remote_iam, start_web, tmp_path, flow: str, log_format: str
+) -> None:
+    """LOG_LEVEL=DEBUG: a secret typed as a request reason, a Deny reason, or after `check <key id>` is refused
+    and alerted as an exposure; no 8 characters of it reach a log line, a Slack call, a table or a reply."""
+    remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
+    key_id = remote_iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+    db_url = f"sqlite:///{tmp_path / 'keywarden.db'}"
+    env = bot_env(slack, db_url, proxy.url, LOG_LEVEL="DEBUG", LOG_FORMAT=log_format)
+    web = RemoteBot(start_web(env).url, slack)
+    if flow == "reason":
+        reply = web.command(f"deactivate {key_id} --now aws_secret_access_key={TYPED}", user_id="UALICE")
+        assert "nothing was done" in reply.json()["text"]
+    elif flow == "check":
+        reply = web.command(f"check {key_id} {TYPED}", user_id="UALICE")
+        assert "Never paste a secret" in reply.json()["text"]
+    else:
+        rid = file_request(web, f"deactivate {key_id} rotating soon")
+        reason = {ids.BLOCK_REASON: {ids.INPUT: {"type": "plain_text_input", "value": f"use {key_id} {TYPED}"}}}
+        reply = web.submit_view(ids.DENY_MODAL, reason, "UBOSS", private_metadata=json.dumps({"request_id": rid}))
+        assert "nothing was saved" in reply.json()["errors"][ids.BLOCK_REASON]
+    alert = slack.wait_posts("CALERTS")[0]
+    assert key_id in alert.raw and ids.EXPOSURE_DEACTIVATE in alert.raw
+    slack.wait_for(lambda calls: slack.posts_to("UALICE"))  # the owner's DM: the response is complete
+    places = _everywhere_but_the_modal(slack, db_url, tmp_path) | {"the reply": reply.body}
+    log = places["files (database, logs)"]
+    assert ('"level": "DEBUG"' if log_format == "json" else "DEBUG slack_sdk") in log
+    if flow == "deny reason":
+        assert Requests(db_url).get(rid).status is Status.PENDING
+    for where, text in places.items():
+        for form, encoded in _pieces_of(TYPED).items():
+            assert encoded not in text, f"a piece of the secret leaked into {where} ({form})"
+
+
 # The pieces, one at a time
 
 
@@ -175,6 +228,26 @@ def test_every_encoding_of_a_handled_secret_is_redacted(debug_log: list[str]) ->
     logged = "\n".join(debug_log)
     for form, encoded in encoded_forms(secret).items():
         assert encoded not in logged, form
+
+
+def test_any_piece_of_a_handled_secret_is_redacted(debug_log: list[str]) -> None:
+    """A reply that quoted the first 40 characters typed (`<key id> <19 characters of the secret>`), as slash
+    command replies do, in every way a body writes it; ordinary words around it stay."""
+    secret = "Zq8Vw+3rKpZ/5nYtL0xHbE2aUcJ7mFs9dGi4oR1e"
+    remember_secret(secret)
+    log = logging.getLogger("tests.secrets")
+    quoted = f"AKIAZ2N6KQXJ7PLMWXYZ {secret[:19]}"
+    for text in (quoted, quoted.replace("/", "\\/"), quote(quoted, safe=""), secret[12:20], secret[-9:]):
+        log.debug('{"text":"Problems with how `%s` is written"}', text)
+    bodies = debug_log[-5:]
+    assert all("[redacted]" in line and "Problems with how" in line for line in bodies)
+    assert "AKIAZ2N6KQXJ7PLMWXYZ" in bodies[0]  # the key id is no secret
+    for line in bodies:
+        for start in range(len(secret) - 7):
+            piece = secret[start : start + 8]
+            assert piece not in line and piece.replace("/", "\\/") not in line and quote(piece, safe="") not in line
+    log.debug("shorter pieces and other words stay: %s", secret[:7])
+    assert debug_log[-1].endswith(secret[:7])
 
 
 def test_handled_secrets_are_remembered_briefly_and_boundedly() -> None:

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from bot.domain.exposure import MAX_KEY_IDS, detect, looks_random, mask
+from bot.domain.commands import parse
+from bot.domain.exposure import MAX_KEY_IDS, detect, detect_typed, looks_random, mask
+from bot.domain.keys import InputError
 
 KEY = "AKIAZ2N6KQXJ7PLMWXYZ"
 SECRET = "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"
@@ -85,6 +87,49 @@ def test_long_and_odd_messages_are_cheap() -> None:
     for text in (huge, "A" * 40_000, "+" * 40_000, "é" * 40_000, f"{KEY} " + "x/" * 20_000):
         detect(text)
     assert time.perf_counter() - started < 5  # bounded (linear), far from any timeout
+
+
+# Text typed into Keywarden itself: a secret counts even alone, and the usual ways of writing one are caught
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"deactivate {KEY} --now aws_secret_access_key={SECRET}",
+        f"AWS_SECRET_ACCESS_KEY: {SECRET}",
+        f"export AWS_SECRET_ACCESS_KEY={SECRET}",
+        f"{KEY} {SECRET}",
+        f"the old secret {SECRET}",  # no key id
+        f'"SecretAccessKey": "{SECRET}"',
+        "aws_secret_access_key = " + "Password" * 5,  # named, however plain
+    ],
+)
+def test_a_typed_secret_is_found_with_or_without_a_key_id(text: str) -> None:
+    found = detect_typed(text)
+    assert found.secret and found.exposure == (KEY in text)
+    assert SECRET not in repr(found)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"rotate {KEY} quarterly rotation, ticket SEC-1234",
+        "commit da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "see kubernetes/deployment/productioncluster1/app",
+        "",
+    ],
+)
+def test_ordinary_reasons_hold_no_secret(text: str) -> None:
+    assert not detect_typed(text).secret
+
+
+@pytest.mark.parametrize(
+    "text", [f"create ci {SECRET}", f"deactivate {KEY} aws_secret_access_key={SECRET}", f"check {KEY} {SECRET}"]
+)
+def test_no_command_is_ever_parsed_with_a_secret_in_it(text: str) -> None:
+    with pytest.raises(InputError) as refused:
+        parse(text, ["default"])
+    assert "secret access key" in str(refused.value) and SECRET[:8] not in str(refused.value)
 
 
 def test_mask() -> None:

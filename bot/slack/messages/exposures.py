@@ -17,6 +17,14 @@ from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, c
 
 SLACK = "slack"
 AWS_HEALTH = "aws-health"
+TYPED = "typed"  # typed into Keywarden's own command or forms
+# Where a secret was typed into Keywarden: the tag kept in the exposure's origin, and how people are told.
+TYPED_PLACES = {
+    "command": "a Keywarden command",
+    "request-form": "Keywarden's request form",
+    "deny-form": "a Deny reason",
+}
+
 
 
 @dataclass(frozen=True)
@@ -51,11 +59,14 @@ class ExposureFacts:
     poster: str | None = None
     permalink: str | None = None
     deleted: bool = False
+    place: str | None = None  # TYPED: a key of TYPED_PLACES
 
 
 def _where_seen(f: ExposureFacts) -> str:
     if f.source == AWS_HEALTH:
         return "reported exposed by AWS Health (`AWS_RISK_CREDENTIALS_EXPOSED`)"
+    if f.source == TYPED:
+        return f"typed with its secret into {TYPED_PLACES.get(f.place or '', 'Keywarden')} by <@{f.poster}>"
     link = f" (<{f.permalink}|message>)" if f.permalink else ""
     return f"pasted with its secret in <#{f.channel}> by <@{f.poster}>{link}"
 
@@ -165,8 +176,35 @@ def exposure_note(source: str, at: datetime, channel: str | None, poster: str | 
     """One line under a key in `list` and `check`: when, where and by whom it was exposed."""
     if source == AWS_HEALTH:
         return f":rotating_light: reported exposed by AWS Health on {at:%Y-%m-%d %H:%M} UTC"
+    if source == TYPED:
+        return f":rotating_light: typed with its secret into Keywarden on {at:%Y-%m-%d %H:%M} UTC by <@{poster}>"
     link = f" (<{permalink}|message>)" if permalink else ""
     return f":rotating_light: exposed in Slack on {at:%Y-%m-%d %H:%M} UTC in <#{channel}> by <@{poster}>{link}"
+
+
+def typed_secret_refusal(key_ids: Sequence[str], what: str = "That text") -> str:
+    """The answer to a command or form that holds a secret access key: refused, and what happens to the key.
+    Never the secret; the key ids are the typist's own words, shown only to them."""
+    first = f"{what} contains what looks like an AWS secret access key, so nothing was done and none of it was kept."
+    if key_ids:
+        keys = ", ".join(f"`{k}`" for k in key_ids)
+        then = (
+            f"{keys} is treated as exposed: its owner and the security team are alerted, with buttons to "
+            "deactivate and rotate it."
+        )
+    else:
+        then = (
+            "Treat its key as exposed: deactivate it (`deactivate <key-id> --now`) and rotate it, or ask the "
+            "security team to."
+        )
+    return f":rotating_light: {first} {then} Never paste a secret into Slack."
+
+
+def typed_secret_field_error(key_ids: Sequence[str]) -> str:
+    """The same, short enough for an inline error under a form field."""
+    if key_ids:
+        return f"Remove the secret access key: nothing was saved. {mask(key_ids[0])} is treated as exposed (alerted)."
+    return "Remove the secret access key: nothing was saved. Treat its key as exposed: deactivate and rotate it."
 
 
 def quarantine_note(account: str, user: str, first_seen: datetime) -> str:
