@@ -16,7 +16,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from bot.aws.errors import (
 )
 from bot.domain.keys import AccessKey, LastUsed
 from bot.domain.privilege import AttachedPolicy, InlinePolicy, PolicyHolder, UserAccess, user_access
+from bot.domain.quarantine import quarantine_policies
 from bot.logs import remember_secret
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,8 @@ class AccountClient:
             holder = _holder(user["UserName"], user, "UserPolicyList")
             created = utc(user["CreateDate"]) if user.get("CreateDate") else None
             access = user_access(holder, created, user.get("GroupList", []), groups, managed)
+            # AWS's quarantine, every version by its prefix (V4 and later too), AWS-managed only.
+            access = replace(access, quarantine=quarantine_policies(holder.attached))
             yield IamUser(user["UserName"], user["Arn"], tags, access)
 
     def user_exists(self, user: str) -> bool:

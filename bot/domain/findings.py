@@ -35,7 +35,6 @@ INITIAL_KEY_UNUSED = "initial-key-unused"
 KEY_NOT_VIA_GROUP = "key-not-via-group"
 # Exposure: AWS attached one of its quarantine policies to the user (read with the authorization details).
 AWS_QUARANTINE = "aws-quarantine"
-QUARANTINE_V3 = "AWSCompromisedKeyQuarantineV3"
 INITIAL_KEY_WINDOW = timedelta(minutes=10)
 
 
@@ -148,11 +147,11 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "Quarantined by AWS",
             Severity.CRITICAL,
             (),
-            "AWS believes a key of this user leaked (found in a public place, for example) and attached "
-            "`AWSCompromisedKeyQuarantine`, `V2` or `V3` to the user: it denies some risky actions, but the key "
-            "still works for everything else.",
+            "AWS believes a key of this user leaked (found in a public place, for example) and attached one of "
+            "its `AWSCompromisedKeyQuarantine` policies (`V2`, `V3`, `V4`, any later version) to the user: it "
+            "denies some risky actions, but the key still works for everything else.",
             "Deactivate the key now (Deactivate now, or `deactivate <key-id> --now`), then rotate it; look for use "
-            "you do not recognise (`activity <key-id>`); detach the policy once the key is replaced. `V3` also "
+            "you do not recognise (`activity <key-id>`); detach the policy once the key is replaced. Every version "
             "stops the user itself from creating or changing keys, but not Keywarden.",
         ),
         CatalogueEntry(
@@ -209,10 +208,10 @@ class UserFacts:
 
 def quarantine_message(policies: tuple[str, ...]) -> str:
     names = ", ".join(f"`{n}`" for n in policies)
-    text = f"AWS quarantined this user ({names} attached): a key may have leaked. Deactivate now, then rotate."
-    if QUARANTINE_V3 in policies:
-        text += " V3 stops the user itself from creating or changing keys, not Keywarden."
-    return text
+    return (
+        f"AWS quarantined this user ({names} attached): a key may have leaked. Deactivate now, then rotate. "
+        "The quarantine stops the user itself from creating or changing keys, not Keywarden."
+    )
 
 
 def catalogued(code: str, message: str) -> Finding:
