@@ -291,6 +291,9 @@ class Exposure(Base):
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     poster: Mapped[str | None] = mapped_column(String(32))
     permalink: Mapped[str | None] = mapped_column(String(500))
+    # AWS Health: the risk event's type (exposed, compromised, suspected, quarantine) and its startTime.
+    health_type: Mapped[str | None] = mapped_column(String(64))
+    reported_at: Mapped[datetime | None]
     detected_at: Mapped[datetime] = mapped_column(index=True)
     claimed_at: Mapped[datetime | None]
     # What the key lookup found: a configured account and user, or only the AWS account id.
