@@ -175,11 +175,15 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         ),
         CatalogueEntry(
             INITIAL_KEY_UNUSED,
-            "Key made with its user, never used",
+            "Console user's setup key, never used",
             Severity.MEDIUM,
             ("CIS 1.11", "Prowler iam_user_no_setup_initial_access_key"),
-            "Keys created during user setup out of habit are often never needed, and sit unused as a target.",
+            "A key created out of habit when a console user was set up is often never needed, and sits unused "
+            "as a target. Only users with a console password, and only once the key is as old as the unused "
+            "limit: a service user's key waits for its program.",
             "Deactivate the key, and delete it if nothing breaks; create keys only when something needs one.",
+            threshold="UNUSED_DAYS",
+            default=45,
         ),
         CatalogueEntry(
             KEY_NOT_VIA_GROUP,
@@ -220,8 +224,26 @@ def catalogued(code: str, message: str) -> Finding:
     return Finding(code, entry.severity, entry.shown_control, message)
 
 
+def _initial_key_unused(key: KeyFacts, keys: list[KeyFacts], user: UserFacts, policy: Policy, now: datetime) -> bool:
+    """CIS 1.11: a console user's key made with the user and never used, once past the unused grace.
+
+    Only users with a console password are in scope (as in CIS 1.11 and Prowler's
+    iam_user_no_setup_initial_access_key): a service user's key is meant for a program that may not have
+    run yet. The grace is the unused threshold, as for key-unused, so a key is not flagged the day it is made.
+    """
+    first = not any(other.created < key.created for other in keys if other is not key)
+    return (
+        first
+        and user.password_enabled is True
+        and user.created is not None
+        and key.last_used is None
+        and abs(key.created - user.created) <= INITIAL_KEY_WINDOW
+        and (now - key.created).days >= policy.unused_days
+    )
+
+
 def privilege_findings(
-    keys: list[KeyFacts], user: UserFacts, policy: Policy
+    keys: list[KeyFacts], user: UserFacts, policy: Policy, now: datetime
 ) -> tuple[dict[int, list[Finding]], list[Finding]]:
     """Least-privilege findings: ({index in `keys`: findings of that key}, user-level findings)."""
     per_key: dict[int, list[Finding]] = {}
@@ -237,17 +259,11 @@ def privilege_findings(
                     f"Active key on an administrator ({user.admin_reason}): use a role, or trim the policies.",
                 )
             )
-        first = not any(other.created < key.created for other in keys if other is not key)
-        if (
-            first
-            and user.created is not None
-            and key.last_used is None
-            and abs(key.created - user.created) <= INITIAL_KEY_WINDOW
-        ):
+        if _initial_key_unused(key, keys, user, policy, now):
             found.append(
                 catalogued(
                     INITIAL_KEY_UNUSED,
-                    "Key created with its user and never used: deactivate it if nothing needs it.",
+                    "Key created with its console user and never used: deactivate it if nothing needs it.",
                 )
             )
         if user.password_enabled:
@@ -335,7 +351,7 @@ def findings_for_user(
     keys: list[KeyFacts], policy: Policy, now: datetime, user: UserFacts | None = None
 ) -> dict[str | None, list[Finding]]:
     """Per key id, its own findings plus the user-level ones (attached to every active key)."""
-    privileged, strict = privilege_findings(keys, user or UserFacts(), policy)
+    privileged, strict = privilege_findings(keys, user or UserFacts(), policy, now)
     shared = user_findings(keys) + strict
     result: dict[str | None, list[Finding]] = {}
     for i, key in enumerate(keys):

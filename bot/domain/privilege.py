@@ -2,8 +2,9 @@
 
 A user is an administrator when any policy that reaches it, by any route (attached to the user, inline
 on the user, attached to one of its groups, inline on one of its groups), is `AdministratorAccess`,
-`IAMFullAccess` (which can grant itself everything else), or has a statement allowing `*` on `*`.
-Customer-managed policies are judged by their default version; AWS-managed ones by their name.
+`IAMFullAccess` (which can grant itself everything else), or has an Allow statement giving `*` or every IAM
+action on every resource, however written (bot.domain.policy_grants). Customer-managed policies are judged
+by their default version; AWS-managed ones by their name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
+
+from bot.domain.policy_grants import admin_grant
 
 # AWS-managed policies that make a user an administrator, whatever their current document says.
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "IAMFullAccess")
@@ -92,25 +95,10 @@ def policy_document(raw: Any) -> Any:
     return None
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def allows_everything(raw: Any) -> bool:
-    """True when a statement allows every action (`*` or `*:*`) on every resource (`*`)."""
+def admin_grant_of(raw: Any) -> str | None:
+    """How a policy document gives administrator power ("allows `*` on `*`"), or None when it does not."""
     document = policy_document(raw)
-    if not isinstance(document, Mapping):
-        return False
-    for statement in _as_list(document.get("Statement")):
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        actions = {str(a).strip() for a in _as_list(statement.get("Action"))}
-        resources = {str(r).strip() for r in _as_list(statement.get("Resource"))}
-        if actions & {"*", "*:*"} and "*" in resources:
-            return True
-    return False
+    return admin_grant(document.get("Statement")) if isinstance(document, Mapping) else None
 
 
 def _managed_name(arn: str) -> str | None:
@@ -127,12 +115,12 @@ def _policy_reasons(holder: PolicyHolder, route: str, managed: Mapping[str, tupl
             reasons.append(f"`{aws_name}` {route}")
             continue
         version, document = managed.get(policy.arn, ("", None))
-        if aws_name is None and allows_everything(document):
+        if aws_name is None and (grant := admin_grant_of(document)):
             at = f" (default version {version})" if version else ""
-            reasons.append(f"customer-managed policy `{policy.name}`{at} allows `*` on `*`, {route}")
+            reasons.append(f"customer-managed policy `{policy.name}`{at} {grant}, {route}")
     for inline in holder.inline:
-        if allows_everything(inline.document):
-            reasons.append(f"inline policy `{inline.name}` allows `*` on `*`, {route}")
+        if grant := admin_grant_of(inline.document):
+            reasons.append(f"inline policy `{inline.name}` {grant}, {route}")
     return reasons
 
 

@@ -72,7 +72,7 @@ def user_report_findings(
         found.extend((slot, f) for f in key_findings(key, policy, now))
     found.extend((None, f) for f in user_findings(facts))
     if not user.is_root:
-        per_key, shared = privilege_findings(facts, user_facts(user, access), policy)
+        per_key, shared = privilege_findings(facts, user_facts(user, access), policy, now)
         for index, findings in per_key.items():
             found.extend((slots[index], f) for f in findings)
         found.extend((None, f) for f in shared)
@@ -110,7 +110,7 @@ def scan_findings(
     for subject, key in zip(subjects, keys, strict=True):
         results.extend(ScanFinding(user.account, user.user, subject, f, key) for f in key_findings(key, policy, now))
     results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in user_findings(keys))
-    per_key, shared = privilege_findings(keys, user_facts(user, access), policy)
+    per_key, shared = privilege_findings(keys, user_facts(user, access), policy, now)
     for index, found in per_key.items():
         results.extend(ScanFinding(user.account, user.user, subjects[index], f, keys[index]) for f in found)
     results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in shared)

@@ -23,8 +23,8 @@ from bot.domain.privilege import (
     InlinePolicy,
     PolicyHolder,
     UserAccess,
+    admin_grant_of,
     admin_reasons,
-    allows_everything,
     user_access,
 )
 
@@ -34,25 +34,69 @@ S3 = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*"
 CUSTOM = "arn:aws:iam::123456789012:policy/everything"
 
 
+def allow(**statement) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **statement}]}
+
+
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
-        (ALL, True),
-        ({"Statement": {"Effect": "Allow", "Action": ["s3:GetObject", "*:*"], "Resource": ["*"]}}, True),
-        (S3, False),
-        ({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}, False),
-        ({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b/*"}]}, False),
-        ({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}, False),
+        (ALL, "allows `*` on `*`"),
+        (
+            {"Statement": {"Effect": "Allow", "Action": ["s3:GetObject", "*:*"], "Resource": ["*"]}},
+            "allows `*:*` on `*`",
+        ),
+        (S3, None),
+        ({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}, None),
+        ({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b/*"}]}, None),
+        # PowerUserAccess: everything but IAM, Organizations and Account management.
+        (allow(NotAction=["iam:*", "organizations:*", "account:*"], Resource="*"), None),
         (
             quote('{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'),
-            True,
+            "allows `*` on `*`",
         ),  # URL-encoded, as IAM sends
-        ("not json", False),
-        (None, False),
+        ("not json", None),
+        (None, None),
+        # IAMFullAccess copied into an inline or customer-managed policy, and its spellings.
+        (allow(Action="iam:*", Resource="*"), "allows `iam:*` on `*`"),
+        (allow(Action=["s3:*", "IAM:*"], Resource=["arn:aws:s3:::b", "*"]), "allows `IAM:*` on `*`"),
+        (allow(Action="i*:*", Resource="*"), "allows `i*:*` on `*`"),
+        (allow(Action="Ia?:*", Resource="*"), "allows `Ia?:*` on `*`"),
+        (allow(Action="iam*", Resource="*"), "allows `iam*` on `*`"),
+        (allow(Action="*am:*", Resource="*"), "allows `*am:*` on `*`"),
+        (allow(Action="iam:*", Resource="arn:aws:iam::123456789012:user/ci-*"), None),
+        (allow(Action="iam:Get*", Resource="*"), None),
+        (allow(Action="iam:*User*", Resource="*"), None),
+        (allow(Action="s*:*", Resource="*"), None),
+        (allow(Action="iam:", Resource="*"), None),
+        # NotAction allows every action it does not name: admin unless it names some IAM action.
+        (allow(NotAction="s3:*", Resource="*"), "allows every action but `s3:*` on `*`"),
+        (
+            allow(NotAction=["s3:*", "ec2:*", "rds:*", "kms:Decrypt"], Resource="*"),
+            "allows every action but `s3:*`, `ec2:*`, `rds:*` and 1 more on `*`",
+        ),
+        (allow(NotAction="IAM:DeleteUser", Resource="*"), None),
+        (allow(NotAction="*:Delete*", Resource="*"), None),
+        (allow(NotAction="*", Resource="*"), None),
+        (allow(NotAction="s3:*", Resource="arn:aws:s3:::b"), None),
+        # NotResource allows every resource it does not name: admin unless it may name an IAM one.
+        (
+            allow(Action="*", NotResource="arn:aws:s3:::secrets/*"),
+            "allows `*` on every resource but `arn:aws:s3:::secrets/*`",
+        ),
+        (allow(Action="*", NotResource=["arn:aws:iam::123456789012:role/break-glass"]), None),
+        (allow(Action="*", NotResource="arn:*:s3:::secrets"), None),
+        (allow(Action="*", NotResource="*"), None),
+        (
+            allow(NotAction="s3:*", NotResource="arn:aws-cn:s3:::x"),
+            "allows every action but `s3:*` on every resource but `arn:aws-cn:s3:::x`",
+        ),
+        ({"Statement": [{"Effect": "Allow", "Resource": "*"}]}, None),
+        ({"Statement": ["junk", {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}, "allows `iam:*` on `*`"),
     ],
 )
-def test_allows_everything(document, expected: bool) -> None:
-    assert allows_everything(document) is expected
+def test_admin_grant_of(document, expected: str | None) -> None:
+    assert admin_grant_of(document) == expected
 
 
 def test_every_route_to_administrator_power() -> None:
@@ -102,7 +146,7 @@ def key(created: datetime, used: datetime | None = None, status: str = "Active",
 
 def test_admin_key_is_high_with_its_reason_and_controls() -> None:
     per_key, shared = privilege_findings(
-        [key(NOW, NOW)], UserFacts(admin_reason="`AdministratorAccess` attached directly"), Policy()
+        [key(NOW, NOW)], UserFacts(admin_reason="`AdministratorAccess` attached directly"), Policy(), NOW
     )
     (finding,) = per_key[0]
     assert finding.code == ADMIN_KEY and finding.severity is Severity.HIGH
@@ -113,44 +157,59 @@ def test_admin_key_is_high_with_its_reason_and_controls() -> None:
 
 def test_inactive_keys_and_root_have_no_privilege_findings() -> None:
     facts = UserFacts(created=NOW, password_enabled=True, admin_reason="x")
-    assert privilege_findings([key(NOW, status="Inactive")], facts, Policy()) == ({}, [])
+    assert privilege_findings([key(NOW, status="Inactive")], facts, Policy(), NOW) == ({}, [])
 
 
 @pytest.mark.parametrize(
     ("minutes", "used", "found"), [(0, False, True), (10, False, True), (11, False, False), (2, True, False)]
 )
 def test_initial_key_unused(minutes: int, used: bool, found: bool) -> None:
-    user_created = NOW - timedelta(days=30)
+    user_created = NOW - timedelta(days=60)
     k = key(user_created + timedelta(minutes=minutes), NOW if used else None)
-    per_key, _ = privilege_findings([k], UserFacts(created=user_created), Policy())
+    per_key, _ = privilege_findings([k], UserFacts(created=user_created, password_enabled=True), Policy(), NOW)
     codes = [f.code for f in per_key.get(0, [])]
     assert (INITIAL_KEY_UNUSED in codes) is found
     if found:
         assert per_key[0][0].severity is Severity.MEDIUM and per_key[0][0].control == "CIS 1.11"
 
 
-def test_only_the_first_key_is_an_initial_key() -> None:
-    user_created = NOW - timedelta(days=30)
-    older = key(NOW - timedelta(days=400), NOW, key_id="AKIA" + "B" * 16)  # seen before the user was made
-    per_key, _ = privilege_findings([older, key(user_created)], UserFacts(created=user_created), Policy())
-    assert per_key == {}
+@pytest.mark.parametrize(
+    ("password", "days", "unused_days", "found"),
+    [
+        (True, 45, 45, True),
+        (True, 44, 45, False),  # within the grace the key may simply not have been used yet
+        (True, 10, 7, True),
+        (False, 400, 45, False),  # a service user (no console password) is not in scope of CIS 1.11
+        (None, 400, 45, False),  # unknown: says nothing
+    ],
+)
+def test_initial_key_unused_only_on_console_users_after_the_grace(
+    password: bool | None, days: int, unused_days: int, found: bool
+) -> None:
+    user_created = NOW - timedelta(days=days)
+    facts = UserFacts(created=user_created, password_enabled=password)
+    per_key, _ = privilege_findings([key(user_created)], facts, Policy(unused_days=unused_days), NOW)
+    assert (INITIAL_KEY_UNUSED in [f.code for f in per_key.get(0, [])]) is found
 
 
 def test_console_and_key_is_low_and_unknown_password_says_nothing() -> None:
-    per_key, _ = privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=True), Policy())
+    per_key, _ = privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=True), Policy(), NOW)
     assert [(f.code, f.severity) for f in per_key[0]] == [(CONSOLE_AND_KEY, Severity.LOW)]
     assert "Identity Center" in per_key[0][0].message
-    assert privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=None), Policy()) == ({}, [])
+    assert privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=None), Policy(), NOW) == ({}, [])
 
 
 def test_key_not_via_group_only_when_strict() -> None:
     facts = UserFacts(direct_policies=("a", "b", "c", "d"))
-    assert privilege_findings([key(NOW, NOW)], facts, Policy()) == ({}, [])
-    _, shared = privilege_findings([key(NOW, NOW)], facts, Policy(strict_policy_findings=True))
+    assert privilege_findings([key(NOW, NOW)], facts, Policy(), NOW) == ({}, [])
+    _, shared = privilege_findings([key(NOW, NOW)], facts, Policy(strict_policy_findings=True), NOW)
     (finding,) = shared
     assert finding.code == KEY_NOT_VIA_GROUP and finding.severity is Severity.INFO
     assert "`a`, `b`, `c` and 1 more" in finding.message
-    assert privilege_findings([key(NOW, status="Inactive")], facts, Policy(strict_policy_findings=True)) == ({}, [])
+    assert privilege_findings([key(NOW, status="Inactive")], facts, Policy(strict_policy_findings=True), NOW) == (
+        {},
+        [],
+    )
 
 
 def test_list_findings_include_privilege_findings_worst_first() -> None:
