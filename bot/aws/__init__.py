@@ -22,6 +22,7 @@ from bot.aws.errors import (
 from bot.aws.gateway import ACCOUNTS_REFRESH, AwsGateway, SessionFactory
 from bot.aws.organizations import AccountChanges, OrgAccount, org_aliases, slug
 from bot.aws.queue import EventQueue, QueueMessage
+from bot.aws.sessions import partition_of_region
 
 __all__ = [
     "ACCOUNTS_REFRESH",
@@ -46,6 +47,7 @@ __all__ = [
     "QueueMessage",
     "SessionFactory",
     "org_aliases",
+    "partition_of_region",
     "slug",
     "translate",
 ]

@@ -25,7 +25,6 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    UnknownRegionError,
 )
 
 from bot import metrics
@@ -57,7 +56,6 @@ _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_ti
 # Only when no region is configured, which settings allow in the `aws` partition alone (elsewhere AWS_REGION is
 # required: us-east-1 does not exist in GovCloud or China).
 GLOBAL_REGION = "us-east-1"
-_PARTITION_PREFIXES = (("us-gov-", "aws-us-gov"), ("cn-", "aws-cn"))
 
 
 @dataclass(frozen=True)
@@ -108,14 +106,6 @@ class AccountClient:
     @property
     def region(self) -> str:
         return self._session.region_name or GLOBAL_REGION
-
-    @property
-    def partition(self) -> str:
-        """The account's partition (aws, aws-us-gov, aws-cn), from its region: ARNs in advice must name it."""
-        try:
-            return str(self._session.get_partition_for_region(self.region))
-        except UnknownRegionError:  # a region newer than botocore's data: its prefix says
-            return next((p for prefix, p in _PARTITION_PREFIXES if self.region.startswith(prefix)), "aws")
 
     def client(self, service: str, region: str | None = None, *, once: bool = False) -> Any:
         """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).

@@ -1,4 +1,4 @@
-"""Sessions: assumed-role credentials refreshed by botocore, shared service models, fast timestamps."""
+"""Sessions: assumed-role credentials refreshed by botocore, shared service models, fast timestamps, partitions."""
 
 from __future__ import annotations
 
@@ -12,11 +12,22 @@ import botocore.utils
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import (
     ClientError,
+    UnknownRegionError,
 )
 
 from bot.settings.accounts import Account
 
 log = logging.getLogger(__name__)
+
+_PARTITION_PREFIXES = (("us-gov-", "aws-us-gov"), ("cn-", "aws-cn"))
+
+
+def partition_of_region(region: str) -> str:
+    """The partition (aws, aws-us-gov, aws-cn) of an account's region: ARNs in advice must name it."""
+    try:
+        return str(boto3.Session().get_partition_for_region(region))
+    except UnknownRegionError:  # a region newer than botocore's data: its prefix says
+        return next((p for prefix, p in _PARTITION_PREFIXES if region.startswith(prefix)), "aws")
 
 
 def session_with(base: boto3.Session, credentials: DeferredRefreshableCredentials) -> boto3.Session:

@@ -83,7 +83,6 @@ class FakeAccountClient:
     """One account's IAM (and Secrets Manager, for that delivery) in memory."""
 
     region = "us-east-1"
-    partition = "aws"
 
     def __init__(self, alias: str, account_id: str, clock: Clock) -> None:
         self.alias = alias

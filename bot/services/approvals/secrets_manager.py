@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from bot.aws import AwsError, AwsGateway, AwsPermissionDenied, AwsUnavailable
+from bot.aws import AwsError, AwsGateway, AwsPermissionDenied, AwsUnavailable, partition_of_region
 from bot.clock import Clock
 from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
 from bot.domain.requests import MAKES_KEY, Request, Status
@@ -72,10 +72,8 @@ class SecretsManagerDelivery:
                     log.error("could not delete key %s after Secrets Manager failed", key.key_id)
                 why = e.message
                 if isinstance(e, AwsPermissionDenied):
-                    why += (
-                        f" The policy must allow it on `{policy_resource(self._prefix, client.partition)}` "
-                        "(SECRET_PREFIX names the secrets)."
-                    )
+                    resource = policy_resource(self._prefix, partition_of_region(client.region))
+                    why += f" The policy must allow it on `{resource}` (SECRET_PREFIX names the secrets)."
                 final = fail(self._store, claimed, f"storing the secret failed, the new key was deleted: {why}")
             else:
                 location = SecretLocation(name, claimed.account, client.region, arn_account_id(arn))
