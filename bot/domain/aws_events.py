@@ -1,6 +1,7 @@
 """EventBridge events from the SQS queue, parsed into what Keywarden acts on. Pure.
 
-Two kinds are known: AWS Health `AWS_RISK_CREDENTIALS_EXPOSED` (a key AWS found in public) and CloudTrail
+Two kinds are known: AWS Health risk events about a key (`AWS_RISK_CREDENTIALS_EXPOSED`, `..._COMPROMISED`,
+`..._EXPOSURE_SUSPECTED`, `..._COMPROMISE_SUSPECTED`, `AWS_RISK_IAM_QUARANTINE`) and CloudTrail
 `CreateAccessKey` / `UpdateAccessKey` / `DeleteAccessKey` calls. Anything else is `UnknownEvent`; a body
 that is not an EventBridge event at all is `MalformedEvent`. Their messages carry only the event's type
 and id, never its body.
@@ -12,11 +13,24 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from bot.domain.keys import AccessKey
 
 EXPOSED_TYPE = "AWS_RISK_CREDENTIALS_EXPOSED"
+COMPROMISED_TYPE = "AWS_RISK_CREDENTIALS_COMPROMISED"
+EXPOSURE_SUSPECTED_TYPE = "AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED"
+COMPROMISE_SUSPECTED_TYPE = "AWS_RISK_CREDENTIALS_COMPROMISE_SUSPECTED"
+QUARANTINE_TYPE = "AWS_RISK_IAM_QUARANTINE"
+# AWS Health's risk events about access keys: each gets the exposure response (deploy/aws/events.yaml routes them).
+HEALTH_RISK_TYPES = (
+    EXPOSED_TYPE,
+    COMPROMISED_TYPE,
+    EXPOSURE_SUSPECTED_TYPE,
+    COMPROMISE_SUSPECTED_TYPE,
+    QUARANTINE_TYPE,
+)
 KEY_CALLS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
 _KEY_ID = re.compile(r"^(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -47,12 +61,13 @@ class UnknownEvent(ValueError):
 
 @dataclass(frozen=True)
 class CredentialsExposed:
-    """AWS Health: these keys of this account were found exposed in public."""
+    """AWS Health: these keys of this account were exposed, abused, suspected so, or their user quarantined."""
 
     event_id: str
-    aws_account_id: str
+    aws_account_id: str  # the affected account (`detail.affectedAccount` in an organisational view)
     key_ids: tuple[str, ...]
-    at: datetime | None
+    at: datetime | None  # Health's startTime (RFC 1123), else the event's time
+    type_code: str = EXPOSED_TYPE  # one of HEALTH_RISK_TYPES
 
 
 @dataclass(frozen=True)
@@ -127,8 +142,9 @@ def parse_event(body: str | bytes) -> AwsEvent:
     if not isinstance(detail, dict) or not _ACCOUNT_ID.match(account):
         raise UnknownEvent(_safe_kind(kind), event_id)
     source = _text(event.get("source"))
-    if source == "aws.health" and _text(detail.get("eventTypeCode")) == EXPOSED_TYPE:
-        return _exposed(event, detail, event_id, account)
+    if source == "aws.health" and _text(detail.get("eventTypeCode")) in HEALTH_RISK_TYPES:
+        affected = _text(detail.get("affectedAccount"))  # Health's organisational view: the member account
+        return _exposed(event, detail, event_id, affected if _ACCOUNT_ID.match(affected) else account)
     if kind == "AWS API Call via CloudTrail" and _text(detail.get("eventName")) in KEY_CALLS:
         return _key_changed(event, detail, event_id, account)
     code = _text(detail.get("eventTypeCode")) or _text(detail.get("eventName"))
@@ -144,10 +160,22 @@ def _exposed(event: dict[str, Any], detail: dict[str, Any], event_id: str, accou
         text = _text(value).strip()
         if _KEY_ID.match(text) and text not in found:
             found.append(text)
+    code = _text(detail.get("eventTypeCode"))
     if not found:
-        raise UnknownEvent(f"AWS Health Event/{EXPOSED_TYPE} without a key id", event_id)
-    at = _time(detail.get("startTime")) or _time(event.get("time"))
-    return CredentialsExposed(event_id, account, tuple(found[:10]), at)
+        raise UnknownEvent(f"AWS Health Event/{code} without a key id", event_id)
+    at = health_time(detail.get("startTime")) or _time(event.get("time"))
+    return CredentialsExposed(event_id, account, tuple(found[:10]), at, code)
+
+
+def health_time(value: Any) -> datetime | None:
+    """AWS Health's startTime: RFC 1123 (`Sat, 05 Jun 2016 15:10:09 GMT`), or ISO 8601 as some tools write it."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return _time(value)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _key_changed(event: dict[str, Any], detail: dict[str, Any], event_id: str, account: str) -> KeyChanged:

@@ -152,7 +152,7 @@ class EventIntake:
             )
             return "ignored", f"AWS account {event.aws_account_id} is not served"
         self._exposures.handle_health(event)
-        return "told", f"exposure of {len(event.key_ids)} key(s) in AWS account {event.aws_account_id}"
+        return "told", f"{event.type_code} of {len(event.key_ids)} key(s) in AWS account {event.aws_account_id}"
 
     # Event ids
     def _claim(self, event_id: str, kind: str) -> str:

@@ -27,7 +27,9 @@ class ExposureNotes:
             for r in session.scalars(
                 select(Exposure).where(Exposure.key_id.in_(wanted)).order_by(Exposure.detected_at)
             ):
-                latest[r.key_id] = exposure_note(r.source, r.detected_at, r.channel, r.poster, r.permalink)
+                latest[r.key_id] = exposure_note(
+                    r.source, r.detected_at, r.channel, r.poster, r.permalink, r.health_type
+                )
         return latest
 
     def quarantine_notes(self, key_ids: Iterable[str]) -> dict[str, str]:

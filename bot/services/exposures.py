@@ -56,6 +56,8 @@ class ExposureRecord:
     thread_ts: str | None
     poster: str | None
     permalink: str | None
+    health_type: str | None
+    reported_at: datetime | None
     detected_at: datetime
     looked_up_at: datetime | None
     account: str | None
@@ -126,7 +128,12 @@ class ExposureService:
 
     def handle_health(self, event: CredentialsExposed) -> None:
         claimed = self._claim(
-            f"{AWS_HEALTH}/{event.event_id}", event.key_ids, source=AWS_HEALTH, aws_account_id=event.aws_account_id
+            f"{AWS_HEALTH}/{event.event_id}",
+            event.key_ids,
+            source=AWS_HEALTH,
+            aws_account_id=event.aws_account_id,
+            health_type=event.type_code,
+            reported_at=event.at,
         )
         if claimed:
             self._respond(claimed)
@@ -171,6 +178,8 @@ class ExposureService:
             permalink=first.permalink,
             deleted=first.deleted == "deleted",
             place=first.origin.split("/")[1] if first.source == TYPED else None,
+            health_type=first.health_type,
+            reported_at=first.reported_at,
         )
         if first.source == SLACK:
             facts = self._slack_steps(rows, facts)
@@ -320,7 +329,10 @@ def _complete(r: ExposureRecord, has_alert_channel: bool) -> bool:
 
 def _audit_detail(r: ExposureRecord, permalink: str | None, aws_account_id: str | None) -> str:
     if r.source == AWS_HEALTH:
-        return f"source aws-health, event {r.origin.split('/', 1)[1]}, AWS account {aws_account_id or '?'}"
+        return (
+            f"source aws-health, {r.health_type or 'AWS_RISK_CREDENTIALS_EXPOSED'}, event {r.origin.split('/', 1)[1]}, "
+            f"AWS account {aws_account_id or '?'}"
+        )
     if r.source == TYPED:
         return f"source typed, into {r.origin.split('/')[1]}, by {r.poster}"
     parts = [f"source slack, channel {r.channel}, poster {r.poster}"]

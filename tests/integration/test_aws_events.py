@@ -96,6 +96,44 @@ def test_health_exposure_gets_the_exposure_response_once(bot: BotServer, ci_key:
     assert audit.actor == "aws-health" and "health-1" in audit.detail
 
 
+@pytest.mark.parametrize(
+    ("code", "what", "how"),
+    [
+        ("AWS_RISK_CREDENTIALS_COMPROMISED", "compromised", "AWS Health reports the key was abused"),
+        ("AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED", "suspected exposed", "AWS Health suspects the key was exposed"),
+        (
+            "AWS_RISK_CREDENTIALS_COMPROMISE_SUSPECTED",
+            "suspected compromised",
+            "AWS Health suspects the key was abused",
+        ),
+        ("AWS_RISK_IAM_QUARANTINE", "quarantined by AWS", "AWS attached a quarantine policy"),
+    ],
+)
+def test_every_health_risk_event_gets_the_exposure_response(
+    bot: BotServer, ci_key: str, queues, code: str, what: str, how: str
+) -> None:
+    """As Health's organisational view delivers them: to the management account, about a member account."""
+    url, _ = queues
+    start = datetime(2016, 6, 5, 15, 10, 9, tzinfo=UTC)
+    send(url, health_exposed(ci_key, "999999999999", code=code, affected_account="123456789012", start=start))
+    assert intake_for(bot, url).poll_once() == 1
+    [alert] = bot.slack.posts_to("CALERTS")
+    shown = json.dumps(json.loads(alert.raw), ensure_ascii=False)
+    assert f"*Critical: AWS access key {what}* — {how}" in shown and f"(`{code}`)" in shown and ci_key in shown
+    assert "AWS Health: since 2016-06-05 15:10 UTC" in shown  # Health's startTime, read as RFC 1123
+    assert buttons(alert) == [
+        (ids.EXPOSURE_DEACTIVATE, f"default|{ci_key}"),
+        (ids.EXPOSURE_ROTATE, f"default|{ci_key}"),
+    ]
+    [dm] = bot.slack.posts_to(OWNER)
+    assert f"*Your AWS access key was {what}*" in json.dumps(json.loads(dm.raw)) and buttons(dm) == buttons(alert)
+    assert waiting(url) == 0
+    [audit] = [e for e in bot.services.audit.all() if e.action == "exposed"]
+    assert code in audit.detail and audit.outcome == "critical" and audit.account == "default"
+    bot.command("list ci", user_id=OWNER)
+    assert f"reported {what} by AWS Health" in bot.slack.wait_calls("response_url")[-1].raw
+
+
 def test_key_changes_outside_keywarden_are_told(bot: BotServer, ci_key: str, queues, iam) -> None:
     url, _ = queues
     intake = intake_for(bot, url)

@@ -92,7 +92,10 @@ def test_v4_counts_by_its_prefix_and_a_customer_policy_named_like_it_does_not(bo
     bot.slack.add_user(OWNER, email="alice@example.com")
     leaked, lookalike = user_with_key(iam, "leaked-v4", now), user_with_key(iam, "lookalike", now)
     iam.attach_user_policy(UserName="leaked-v4", PolicyArn=POLICY.format(V4))  # AWS's own: arn:aws:iam::aws:policy/
-    deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "iam:CreateAccessKey", "Resource": "*"}]}
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "iam:CreateAccessKey", "Resource": "*"}],
+    }
     mine = iam.create_policy(PolicyName=V4, PolicyDocument=json.dumps(deny))["Policy"]["Arn"]
     assert mine.startswith("arn:aws:iam::123456789012:policy/")  # a customer policy with AWS's name
     iam.attach_user_policy(UserName="lookalike", PolicyArn=mine)

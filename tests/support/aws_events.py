@@ -9,7 +9,28 @@ from typing import Any
 ACCOUNT = "123456789012"
 
 
-def health_exposed(key_id: str, account: str = ACCOUNT, event_id: str | None = None) -> dict[str, Any]:
+def health_exposed(
+    key_id: str,
+    account: str = ACCOUNT,
+    event_id: str | None = None,
+    *,
+    code: str = "AWS_RISK_CREDENTIALS_EXPOSED",
+    affected_account: str | None = None,
+    start: datetime | None = None,
+) -> dict[str, Any]:
+    """An AWS Health risk event (`code`); with `affected_account`, as Health's organisational view delivers it
+    to `account` (the management or delegated administrator account). startTime is RFC 1123, as Health writes it."""
+    detail: dict[str, Any] = {
+        "eventArn": f"arn:aws:health:global::event/RISK/{code}/{uuid.uuid4().hex}",
+        "service": "RISK",
+        "eventTypeCode": code,
+        "eventTypeCategory": "issue",
+        "startTime": (start or datetime.now(UTC)).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "eventDescription": [{"language": "en_US", "latestDescription": "Your access key was found in public."}],
+        "affectedEntities": [{"entityValue": key_id}],
+    }
+    if affected_account:
+        detail["affectedAccount"] = affected_account
     return {
         "version": "0",
         "id": event_id or str(uuid.uuid4()),
@@ -19,15 +40,7 @@ def health_exposed(key_id: str, account: str = ACCOUNT, event_id: str | None = N
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": "us-east-1",
         "resources": [key_id],
-        "detail": {
-            "eventArn": f"arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/{uuid.uuid4().hex}",
-            "service": "RISK",
-            "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
-            "eventTypeCategory": "issue",
-            "startTime": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT"),
-            "eventDescription": [{"language": "en_US", "latestDescription": "Your access key was found in public."}],
-            "affectedEntities": [{"entityValue": key_id}],
-        },
+        "detail": detail,
     }
 
 

@@ -13,7 +13,6 @@ import moto.iam.models
 import pytest
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-
 # AWS managed policies newer than moto's copy of AWS's list, in the same shape: moto stops at
 # AWSCompromisedKeyQuarantineV3. AWS published V4 on 2026-11-06; like every version it denies the user
 # iam:CreateAccessKey and iam:UpdateAccessKey (its deny list here is V3's).

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.aws_events import (
+    HEALTH_RISK_TYPES,
     CredentialsExposed,
     KeyChanged,
     MalformedEvent,
     Principal,
     UnknownEvent,
     contradiction,
+    health_time,
     is_keywarden,
     parse_event,
     principal_of,
@@ -29,6 +31,33 @@ def test_health_exposure() -> None:
     event = parse_event(json.dumps(health_exposed(KEY, event_id="e-1")))
     assert isinstance(event, CredentialsExposed)
     assert (event.event_id, event.aws_account_id, event.key_ids) == ("e-1", "123456789012", (KEY,))
+
+
+@pytest.mark.parametrize("code", HEALTH_RISK_TYPES)
+def test_every_health_risk_event_about_a_key(code: str) -> None:
+    """Organisational view: the event reaches the management account; the key is the affected account's."""
+    body = health_exposed(KEY, "999999999999", "e-2", code=code, affected_account="123456789012")
+    body["detail"]["startTime"] = "Sat, 05 Jun 2016 15:10:09 GMT"  # RFC 1123, as Health writes it
+    event = parse_event(json.dumps(body))
+    assert isinstance(event, CredentialsExposed)
+    assert (event.type_code, event.aws_account_id, event.key_ids) == (code, "123456789012", (KEY,))
+    assert event.at == datetime(2016, 6, 5, 15, 10, 9, tzinfo=UTC)
+
+
+def test_health_times() -> None:
+    assert health_time("Sat, 05 Jun 2016 15:10:09 GMT") == datetime(2016, 6, 5, 15, 10, 9, tzinfo=UTC)
+    assert health_time("2016-06-05T15:10:09Z") == datetime(2016, 6, 5, 15, 10, 9, tzinfo=UTC)
+    assert health_time("yesterday") is None and health_time(None) is None and health_time("") is None
+    body = health_exposed(KEY, code="AWS_RISK_CREDENTIALS_COMPROMISED")
+    body["detail"]["startTime"] = "not a date"
+    body["time"] = "2026-11-30T10:02:00Z"
+    assert parse_event(json.dumps(body)).at == NOW  # the event's own time instead
+    body["detail"]["affectedAccount"] = "not-an-account"
+    assert parse_event(json.dumps(body)).aws_account_id == "123456789012"  # the event's account instead
+    with pytest.raises(UnknownEvent, match="AWS_RISK_CREDENTIALS_COMPROMISED without a key id"):
+        parse_event(json.dumps(health_exposed("no-key", code="AWS_RISK_CREDENTIALS_COMPROMISED")))
+    with pytest.raises(UnknownEvent):
+        parse_event(json.dumps(health_exposed(KEY, code="AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED")))
 
 
 @pytest.mark.parametrize("call", ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"])

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from bot.domain.findings import AWS_QUARANTINE, CATALOGUE, Policy, Severity, UserFacts, findings_for_user
 from bot.domain.keys import KeyFacts
 from bot.domain.privilege import AttachedPolicy, PolicyHolder, UserAccess, quarantine_policies, user_access
-from bot.domain.quarantine import quarantine_policy
 from bot.domain.quarantine import quarantine_policies as by_prefix
+from bot.domain.quarantine import quarantine_policy
 from bot.domain.scan import ScanFinding
 from bot.slack import ids
 from bot.slack.messages.scans import DigestFacts, build_digest, build_owner_dm
@@ -67,7 +67,9 @@ def test_the_finding_is_critical_on_active_keys_and_names_the_policy() -> None:
     assert AWS_QUARANTINE not in {f.code for f in found[inactive.key_id]}
     for version in (V2, V4):  # every version denies the user CreateAccessKey and UpdateAccessKey, not V3 alone
         (other,) = findings_for_user([active], Policy(), NOW, UserFacts(quarantine=(version,)))[active.key_id]
-        assert f"`{version}`" in other.message and "stops the user itself from creating or changing keys" in other.message
+        assert (
+            f"`{version}`" in other.message and "stops the user itself from creating or changing keys" in other.message
+        )
     assert (
         CATALOGUE[AWS_QUARANTINE].severity is Severity.CRITICAL
         and "not Keywarden" in CATALOGUE[AWS_QUARANTINE].remediation

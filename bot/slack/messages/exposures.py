@@ -10,6 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.domain.aws_events import (
+    COMPROMISE_SUSPECTED_TYPE,
+    COMPROMISED_TYPE,
+    EXPOSED_TYPE,
+    EXPOSURE_SUSPECTED_TYPE,
+    QUARANTINE_TYPE,
+)
 from bot.domain.exposure import is_user_key, mask
 from bot.domain.inventory import KeyView
 from bot.slack import ids
@@ -23,6 +30,19 @@ TYPED_PLACES = {
     "command": "a Keywarden command",
     "request-form": "Keywarden's request form",
     "deny-form": "a Deny reason",
+}
+
+
+# Each AWS Health risk event type: (what happened to the key, how AWS Health said it).
+HEALTH_REPORTS = {
+    EXPOSED_TYPE: ("exposed", "reported exposed by AWS Health"),
+    COMPROMISED_TYPE: ("compromised", "AWS Health reports the key was abused: someone used it who should not have"),
+    EXPOSURE_SUSPECTED_TYPE: ("suspected exposed", "AWS Health suspects the key was exposed"),
+    COMPROMISE_SUSPECTED_TYPE: ("suspected compromised", "AWS Health suspects the key was abused"),
+    QUARANTINE_TYPE: (
+        "quarantined by AWS",
+        "AWS attached a quarantine policy (`AWSCompromisedKeyQuarantine…`) to its user, as AWS Health reports",
+    ),
 }
 
 
@@ -60,11 +80,24 @@ class ExposureFacts:
     permalink: str | None = None
     deleted: bool = False
     place: str | None = None  # TYPED: a key of TYPED_PLACES
+    health_type: str | None = None  # AWS_HEALTH: the risk event's type (HEALTH_REPORTS)
+    reported_at: datetime | None = None  # AWS_HEALTH: the event's startTime
+
+
+def _health(f: ExposureFacts) -> tuple[str, str]:
+    code = f.health_type or EXPOSED_TYPE
+    what, said = HEALTH_REPORTS.get(code, HEALTH_REPORTS[EXPOSED_TYPE])
+    return what, f"{said} (`{code}`)"
+
+
+def _what(f: ExposureFacts) -> str:
+    """What happened to the key: exposed, or as AWS Health put it (compromised, suspected ...)."""
+    return _health(f)[0] if f.source == AWS_HEALTH else "exposed"
 
 
 def _where_seen(f: ExposureFacts) -> str:
     if f.source == AWS_HEALTH:
-        return "reported exposed by AWS Health (`AWS_RISK_CREDENTIALS_EXPOSED`)"
+        return _health(f)[1]
     if f.source == TYPED:
         return f"typed with its secret into {TYPED_PLACES.get(f.place or '', 'Keywarden')} by <@{f.poster}>"
     link = f" (<{f.permalink}|message>)" if f.permalink else ""
@@ -148,34 +181,46 @@ def response_buttons(account: str, key_id: str) -> list[dict]:
 
 def build_exposure_alert(f: ExposureFacts) -> Message:
     """The critical alert in the alert channel: each key with Deactivate now and Rotate when Keywarden manages it."""
-    title = f":rotating_light: *Critical: AWS access key exposed* — {_where_seen(f)}"
+    title = f":rotating_light: *Critical: AWS access key {_what(f)}* — {_where_seen(f)}"
     blocks: Blocks = [section(title)]
     for n, k in enumerate(f.keys[:10]):
         blocks.extend(_key_blocks(k, n))
     who_may = "Deactivate now (break-glass) is for the key's owner or an approver."
-    blocks.append(context(f"Seen {f.at:%Y-%m-%d %H:%M} UTC. {who_may}"))
+    blocks.append(context(f"{_since(f)}Seen {f.at:%Y-%m-%d %H:%M} UTC. {who_may}"))
     names = ", ".join(k.key_id for k in f.keys)
-    return f"Critical: AWS access key exposed: {names}", blocks
+    return f"Critical: AWS access key {_what(f)}: {names}", blocks
+
+
+def _since(f: ExposureFacts) -> str:
+    return f"AWS Health: since {f.reported_at:%Y-%m-%d %H:%M} UTC. " if f.reported_at else ""
 
 
 def build_owner_dm(f: ExposureFacts, keys: Sequence[ExposedKey]) -> Message:
-    title = f":rotating_light: *Your AWS access key was exposed* — {_where_seen(f)}"
+    title = f":rotating_light: *Your AWS access key was {_what(f)}* — {_where_seen(f)}"
     blocks: Blocks = [section(title)]
     for n, k in enumerate(keys[:10]):
         blocks.extend(_key_blocks(k, n))
     blocks.append(
         context(
-            "Deactivate it now if nothing critical depends on it, then rotate; or rotate first and deactivate "
-            "as soon as the new key is in place."
+            f"{_since(f)}Deactivate it now if nothing critical depends on it, then rotate; or rotate first and "
+            "deactivate as soon as the new key is in place."
         )
     )
-    return f"Your AWS access key {', '.join(k.key_id for k in keys)} was exposed", blocks
+    return f"Your AWS access key {', '.join(k.key_id for k in keys)} was {_what(f)}", blocks
 
 
-def exposure_note(source: str, at: datetime, channel: str | None, poster: str | None, permalink: str | None) -> str:
+def exposure_note(
+    source: str,
+    at: datetime,
+    channel: str | None,
+    poster: str | None,
+    permalink: str | None,
+    health_type: str | None = None,
+) -> str:
     """One line under a key in `list` and `check`: when, where and by whom it was exposed."""
     if source == AWS_HEALTH:
-        return f":rotating_light: reported exposed by AWS Health on {at:%Y-%m-%d %H:%M} UTC"
+        what = HEALTH_REPORTS.get(health_type or EXPOSED_TYPE, HEALTH_REPORTS[EXPOSED_TYPE])[0]
+        return f":rotating_light: reported {what} by AWS Health on {at:%Y-%m-%d %H:%M} UTC"
     if source == TYPED:
         return f":rotating_light: typed with its secret into Keywarden on {at:%Y-%m-%d %H:%M} UTC by <@{poster}>"
     link = f" (<{permalink}|message>)" if permalink else ""
