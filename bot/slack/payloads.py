@@ -25,7 +25,11 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{2,20}$")
 TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
 TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
-MAX_DEPTH = 24  # Slack's deepest payloads (a view's state) are about 8 levels
+MAX_DEPTH = 24
+# Payload types Slack sends that no listener here takes.
+UNHANDLED = frozenset(
+    {"app_rate_limited", "shortcut", "message_action", "block_suggestion", "interactive_message", "dialog_submission"}
+)  # Slack's deepest payloads (a view's state) are about 8 levels
 
 
 class Malformed(Exception):
@@ -61,11 +65,11 @@ def check(body: Any) -> None:
         _block_actions(body)
     elif kind in ("view_submission", "view_closed"):
         _view_payload(body)
-    elif kind == "app_rate_limited":
-        pass
-    elif not isinstance(kind, str):
+    elif kind in UNHANDLED:  # no listener: Bolt answers them 404, as it should, once they look like Slack's
+        _mapping(body, "event", optional=True)
+        _mapping(body, "user", optional=True)
+    else:
         raise Malformed("type")
-    # Other interaction types (shortcuts, ...) have no listener: Bolt answers them 404, as it should.
 
 
 def _command(body: dict) -> None:
@@ -87,11 +91,12 @@ def _block_actions(body: dict) -> None:
             raise Malformed(f"actions[{i}]")
         _text(action, "action_id", where=f"actions[{i}].")
         _text(action, "value", where=f"actions[{i}].", optional=True)
-    _url(body, "response_url", optional=True)
     _text(body, "trigger_id", optional=True)
-    for name in ("container", "channel", "message"):
+    for name in ("channel", "message"):
         _mapping(body, name, optional=True)
-    if "view" in body:
+    from_view = _mapping(body, "container", optional=True).get("type") == "view"
+    _url(body, "response_url", optional=from_view)  # a click in a message always has one; the App Home's never
+    if from_view or "view" in body:
         _view(body)
 
 

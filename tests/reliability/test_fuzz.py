@@ -107,7 +107,10 @@ def interactions(draw: st.DrawFn, bot: BotServer) -> tuple[str, str]:
         if action["value"] is ...:
             del action["value"]
         _put(payload, "actions", _maybe(draw, [action], st.one_of(st.just([None]), st.just([]), _json)))
-        _put(payload, "container", _maybe(draw, {"type": "message", "channel_id": "CAPPROVE", "message_ts": "1.2"}))
+        container = draw(
+            st.sampled_from([{"type": "message", "channel_id": "CAPPROVE", "message_ts": "1.2"}, {"type": "view"}])
+        )
+        _put(payload, "container", _maybe(draw, container))
         if draw(st.booleans()):
             _put(payload, "view", _maybe(draw, {"id": "V1", "type": "home", "private_metadata": ""}))
     elif kind.startswith("view_"):
