@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -15,6 +16,7 @@ from bot.bootstrap import Services
 from bot.entrypoints.app import create_app, views_executor
 from bot.entrypoints.health import health
 from bot.metrics import CONTENT_TYPE
+from bot.slack.payloads import Edge
 from bot.store.gauges import Exporter
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ WORKERS = 3
 # (p99 at 32 concurrent clients: about 3x lower with 4 threads than with 16, see docs/benchmarks.md).
 # The Procfile's `web` line passes the same number to waitress-serve.
 SERVER_THREADS = 4
+
+STATUS_LINES = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized"}
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -46,17 +50,25 @@ class KeywardenWSGI:
         # Modals open on a pool of their own, so a busy `executor` never makes a trigger_id expire.
         self.views = views or views_executor()
         self._slack = SlackRequestHandler(create_app(services, self.executor, self.views), path="/slack/events")
+        self._edge = Edge(services.settings.slack_signing_secret)
         self._ops = OpsApp(services, is_leader)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in OpsApp.PATHS:
             return self._ops(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) if "wsgi.input" in environ else b""
+        environ["wsgi.input"] = io.BytesIO(body)
         try:
             return self._slack(environ, start_response)
-        except Exception as e:  # a body Slack never sends (bad JSON, wrong shapes) must not become a 500
-            log.warning("malformed request to %s refused: %s", environ.get("PATH_INFO"), type(e).__name__)
-            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "11")])
-            return [b"Bad Request"]
+        except Exception:  # Bolt could not parse the body (not JSON, nested too deep): never a 500
+            status = self._edge.unparsable(
+                body.decode(errors="replace"),
+                environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+                environ.get("HTTP_X_SLACK_SIGNATURE"),
+                "json" in (environ.get("CONTENT_TYPE") or ""),
+            )
+            start_response(STATUS_LINES[status], [("Content-Type", "text/plain"), ("Content-Length", "0")])
+            return [b""]
 
     def drain(self) -> None:
         self.views.shutdown(wait=True)  # first: an opened Reveal window hands its work to the executor

@@ -21,6 +21,7 @@ from slack_bolt.request import payload_utils as payload
 
 from bot import metrics
 from bot.logs import current_log_context, log_context
+from bot.slack.payloads import Edge
 
 log = logging.getLogger("keywarden.requests")
 
@@ -76,8 +77,13 @@ class ObservedApp(App):
     """Bolt's App, each request dispatched inside its log context, its ack timed and counted.
 
     Bolt's middleware runs before the listeners and cannot wrap them, so this wraps `dispatch`, which
-    HTTP and Socket Mode adapters both call; refused signatures (401) are counted too.
+    HTTP and Socket Mode adapters both call; refused signatures (401) are counted too. The edge's checks
+    (bot/slack/payloads.py) come first: Bolt's own middleware and matchers assume Slack's shapes.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._edge = Edge(kwargs.get("signing_secret"))
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         if req.lazy_only:
@@ -94,7 +100,7 @@ class ObservedApp(App):
                 keywarden_request_id=_keywarden_request(body),
                 kind=kind,
             ):
-                response = super().dispatch(req)
+                response = self._edge.refuse(req) or super().dispatch(req)
                 seconds = time.perf_counter() - started
                 status = response.status
                 outcome = "ok" if status < 400 else "error" if status >= 500 else "refused"

@@ -23,7 +23,7 @@ from bot.slack import ids
 from bot.store.models import ScanRun
 from tests.support.fake_slack import Fault
 from tests.support.flows import filed_id, key_made, wait_status
-from tests.support.harness import BotServer, _send
+from tests.support.harness import BotServer, send
 from tests.support.processes import Process, clean_env, free_port
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -133,7 +133,7 @@ def ops_server(make_services, aws) -> Iterator[tuple[str, dict[str, bool], objec
 
 def test_healthz_on_a_scheduler_says_who_leads_and_how_old_the_last_scan_is(ops_server, clock) -> None:
     url, leading, services = ops_server
-    standby = _send(urllib.request.Request(url + "/healthz"))
+    standby = send(urllib.request.Request(url + "/healthz"))
     assert standby.status == 200 and standby.json() == {
         "status": "ok",
         "database": "ok",
@@ -141,15 +141,15 @@ def test_healthz_on_a_scheduler_says_who_leads_and_how_old_the_last_scan_is(ops_
         "scheduler": "standby",
         "last_scan_age_seconds": None,
     }
-    assert "keywarden_scheduler_leader 0.0" in _send(urllib.request.Request(url + "/metrics")).body
+    assert "keywarden_scheduler_leader 0.0" in send(urllib.request.Request(url + "/metrics")).body
     leading["now"] = True
     with services.db.session() as session:
         finished = clock() - timedelta(hours=2)
         session.add(ScanRun(started_at=finished, finished_at=finished, trigger="schedule", summary={}))
-    leader = _send(urllib.request.Request(url + "/healthz")).json()
+    leader = send(urllib.request.Request(url + "/healthz")).json()
     assert leader["scheduler"] == "leader" and leader["last_scan_age_seconds"] == 7200
-    assert "keywarden_scheduler_leader 1.0" in _send(urllib.request.Request(url + "/metrics")).body
-    assert _send(urllib.request.Request(url + "/slack/events", data=b"x")).status == 404
+    assert "keywarden_scheduler_leader 1.0" in send(urllib.request.Request(url + "/metrics")).body
+    assert send(urllib.request.Request(url + "/slack/events", data=b"x")).status == 404
 
 
 @pytest.fixture
@@ -226,7 +226,7 @@ def test_clock_processes_serve_metrics_port_one_leads_one_stands_by(tmp_path) ->
 
     def health(port: int) -> dict | None:
         try:
-            return _send(urllib.request.Request(f"http://127.0.0.1:{port}/healthz")).json()
+            return send(urllib.request.Request(f"http://127.0.0.1:{port}/healthz")).json()
         except OSError:
             return None
 
@@ -244,7 +244,7 @@ def test_clock_processes_serve_metrics_port_one_leads_one_stands_by(tmp_path) ->
         second = Process("clock", env | {"METRICS_PORT": str(ports[1])}, tmp_path, tmp_path / "clock2.log")
         standby = wait_for(lambda: health(ports[1]), "the second clock did not serve /healthz")
         assert standby["scheduler"] == "standby" and standby["status"] == "ok" and standby["database"] == "ok"
-        metrics = [_send(urllib.request.Request(f"http://127.0.0.1:{p}/metrics")).body for p in ports]
+        metrics = [send(urllib.request.Request(f"http://127.0.0.1:{p}/metrics")).body for p in ports]
         assert "keywarden_scheduler_leader 1.0" in metrics[0]
         assert "keywarden_scheduler_leader 0.0" in metrics[1]
         assert all("keywarden_pending_requests" in m for m in metrics)

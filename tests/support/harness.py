@@ -71,10 +71,10 @@ class SlackRequests:
     # Raw HTTP
     def post(self, body: str, headers: dict[str, str], path: str = "/slack/events") -> Reply:
         request = urllib.request.Request(self.url + path, data=body.encode(), headers=headers, method="POST")
-        return _send(request)
+        return send(request)
 
     def get(self, path: str) -> Reply:
-        return _send(urllib.request.Request(self.url + path))
+        return send(urllib.request.Request(self.url + path))
 
     def signed_headers(self, body: str, timestamp: int | None = None, content_type: str = "") -> dict[str, str]:
         ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -271,9 +271,9 @@ class RemoteBot(SlackRequests):
         self.slack = slack
 
 
-def _send(request: urllib.request.Request) -> Reply:
+def send(request: urllib.request.Request, timeout: float = 30) -> Reply:
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return Reply(response.status, response.read().decode())
     except urllib.error.HTTPError as e:
         return Reply(e.code, e.read().decode())
