@@ -24,6 +24,7 @@ from bot.slack.messages.rotations import key_note, rotation_blocks
 from bot.slack.messages.scans import scan_summary
 from bot.slack.messages.usage import build_access, build_activity
 from handlers import typed_secrets
+from handlers.durable import FOUND
 from handlers.errors import replies_on_error
 from handlers.wiring import wiring
 
@@ -162,7 +163,7 @@ def ack_command(ack: Ack, command: dict[str, Any], respond: Respond, context: Bo
 @replies_on_error
 def run_command(command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
-    if typed_secrets.answered(services, command["user_id"], command.get("text", ""), "command"):
+    if typed_secrets.answered(services, command["user_id"], command.get("text", ""), "command", context.get(FOUND)):
         return  # refused in the ack
     try:
         cmd = parse(command.get("text", ""), services.aws.aliases)

@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from bot.domain.exposure import MAX_TEXT, PastedMessage
+from handlers.durable import FOUND
 from handlers.wiring import wiring
 
 log = logging.getLogger("keywarden.events")
@@ -64,7 +65,10 @@ def look_for_keys(body: dict[str, Any], context: BoltContext) -> None:
     team_id = authorized.team_id if authorized is not None else None
     try:
         message = pasted_message(body, team_id)
-        if message is not None:
+        found = context.get(FOUND)  # resumed: what the detector found in the ack (the text was not kept)
+        if message is not None and found is not None:
+            wiring(context).services.exposures.handle_found(message, found)
+        elif message is not None:
             wiring(context).services.exposures.handle_message(message)
     except Exception as e:  # logged without the exception's text: it may quote the message, and so the secret
         where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None

@@ -3,7 +3,7 @@ stores or echoes the text, and answered after the ack as an exposure (ExposureSe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from bot.bootstrap import Services
 from bot.domain.exposure import detect_typed
@@ -31,9 +31,13 @@ def field_errors(fields: Mapping[str, str]) -> dict[str, str]:
     return dict.fromkeys(holding or list(fields)[-1:], error)
 
 
-def answered(services: Services, user: str, text: str, place: str) -> bool:
+def answered(services: Services, user: str, text: str, place: str, withheld: Sequence[str] | None = None) -> bool:
     """After the ack: when `text` holds a secret, the exposure response (`place`: a key of TYPED_PLACES). True
-    when it did, and the caller does nothing more with the text."""
+    when it did, and the caller does nothing more with the text. `withheld`: the key ids found in the ack, on
+    a resumed request whose text was not kept (handlers/durable.py)."""
+    if withheld is not None:
+        services.exposures.handle_typed(user, withheld, place)
+        return True
     found = detect_typed(text)
     if not found.secret:
         return False

@@ -15,6 +15,7 @@ from bot.slack import ids
 from bot.slack.messages.common import plain
 from bot.slack.messages.requests import build_break_glass_done, build_request_filed
 from handlers import typed_secrets
+from handlers.durable import FOUND
 from handlers.errors import user_message
 from handlers.wiring import wiring
 
@@ -82,7 +83,9 @@ def file_request(body: dict[str, Any], view: dict[str, Any], context: BoltContex
     aliases = services.aws.aliases
     user_id = body["user"]["id"]
     _, text = _request_text(view)
-    if typed_secrets.answered(services, user_id, text, "request-form") or _request_errors(view, aliases):
+    if typed_secrets.answered(services, user_id, text, "request-form", context.get(FOUND)):
+        return
+    if _request_errors(view, aliases):
         return
     try:
         cmd = parse(text, aliases)
@@ -95,7 +98,8 @@ def file_request(body: dict[str, Any], view: dict[str, Any], context: BoltContex
 def deny(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
     services = wiring(context).services
     user_id = body["user"]["id"]
-    if typed_secrets.answered(services, user_id, _value(view, ids.BLOCK_REASON), "deny-form") or _deny_errors(view):
+    reason = _value(view, ids.BLOCK_REASON)
+    if typed_secrets.answered(services, user_id, reason, "deny-form", context.get(FOUND)) or _deny_errors(view):
         return
     request_id = _deny_target(view)
     assert request_id is not None

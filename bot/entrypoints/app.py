@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import timedelta
 
 from slack_bolt import App
 
 from bot.bootstrap import Services
+from bot.entrypoints.work import DurableLane, DurableWork
 from bot.slack.observe import ObservedApp, WorkExecutor
 from handlers import register_listeners
 from handlers.lanes import Lanes
@@ -22,8 +24,24 @@ def views_executor() -> ThreadPoolExecutor:
 
 def create_app(services: Services, executor: Executor, views: Executor | None = None) -> App:
     """The App; work after the ack runs on `executor`, opening modals on `views` (a pool of its own)."""
+    return create_durable_app(services, executor, views)[0]
+
+
+def create_durable_app(
+    services: Services, executor: Executor, views: Executor | None = None, *, capacity: int | None = None
+) -> tuple[App, DurableWork]:
+    """The App and what keeps its work after the ack (bot/entrypoints/work.py): recorded before each ack, done
+    on `executor` here (or by workers, with WORK_IN=worker), taken over from dead processes by `sweep`."""
     settings = services.settings
     work = WorkExecutor(executor)  # Bolt's lazy listeners and the work lane: one pool, observed alike
+    here = settings.work_in == "web"
+    durable = DurableWork(
+        services,
+        work,
+        run_here=here,
+        capacity=(2 * getattr(executor, "_max_workers", 3) if here else 0) if capacity is None else capacity,
+        lease=timedelta(seconds=settings.work_lease_seconds),
+    )
     app = ObservedApp(  # Bolt's App, each request timed, counted and named in the log
         name="keywarden",  # without a name Bolt reads the whole call stack's source for one (~80 ms per app)
         listener_executor=work,
@@ -34,10 +52,13 @@ def create_app(services: Services, executor: Executor, views: Executor | None = 
         # runs on the executor, so a busy executor never delays an ack.
         process_before_response=True,
     )
-    lanes = Lanes(work=work, views=WorkExecutor(views or views_executor()))
+    # Bolt starts lazy listeners through its runner: ours records each before the ack goes back.
+    app.listener_runner.lazy_listener_runner = durable
+    durable.app = app
+    lanes = Lanes(work=work, views=DurableLane(durable, WorkExecutor(views or views_executor())))
     register_listeners(app, services, lanes)
     _withhold_request_bodies()
-    return app
+    return app, durable
 
 
 def _withhold_request_bodies() -> None:

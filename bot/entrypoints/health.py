@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from bot.bootstrap import Services
 from bot.store.db import MIGRATIONS
 from bot.store.models import ScanRun
+from bot.store.work_queue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ def health(services: Services, is_leader: Callable[[], bool] | None = None) -> t
         log.warning("health check: database unreachable: %s", type(e).__name__)
         return "503 Service Unavailable", {"status": "error", "database": "unreachable"}
     body: dict[str, Any] = {"status": "ok", "database": "ok", "migrations": migrations}
+    if migrations != "behind":  # the work queue: items acknowledged and not done yet, and the oldest one's age
+        body["work_queue"] = WorkQueue(services.db, services.clock).depth().as_health()
     if is_leader is not None:
         body["scheduler"] = "leader" if is_leader() else "standby"
         body["last_scan_age_seconds"] = _last_scan_age(services)

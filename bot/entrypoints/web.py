@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
 import logging
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,8 +16,9 @@ from typing import Any
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.bootstrap import Services
-from bot.entrypoints.app import create_app, views_executor
+from bot.entrypoints.app import create_durable_app, views_executor
 from bot.entrypoints.health import health
+from bot.entrypoints.work import DRAIN_SECONDS
 from bot.metrics import CONTENT_TYPE
 from bot.slack.payloads import Edge
 from bot.store.gauges import Exporter
@@ -49,9 +53,10 @@ class KeywardenWSGI:
         self.executor = executor or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
         # Modals open on a pool of their own, so a busy `executor` never makes a trigger_id expire.
         self.views = views or views_executor()
-        self._slack = SlackRequestHandler(create_app(services, self.executor, self.views), path="/slack/events")
+        app, self.durable = create_durable_app(services, self.executor, self.views)
+        self._slack = SlackRequestHandler(app, path="/slack/events")
         self._edge = Edge(services.settings.slack_signing_secret)
-        self._ops = OpsApp(services, is_leader)
+        self._ops = OpsApp(services, is_leader, draining=self.durable.draining.is_set)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in OpsApp.PATHS:
@@ -70,9 +75,16 @@ class KeywardenWSGI:
             start_response(STATUS_LINES[status], [("Content-Type", "text/plain"), ("Content-Length", "0")])
             return [b""]
 
-    def drain(self) -> None:
-        self.views.shutdown(wait=True)  # first: an opened Reveal window hands its work to the executor
-        self.executor.shutdown(wait=True)
+    def drain(self, timeout: float | None = None) -> int:
+        """Let the work acknowledged here finish: all of it, or for at most `timeout` seconds, the rest left to
+        the other processes (recorded, bot/entrypoints/work.py). How many items were left."""
+        if timeout is None:
+            self.views.shutdown(wait=True)  # first: an opened Reveal window hands its work to the executor
+            self.executor.shutdown(wait=True)
+        left = self.durable.drain(timeout or 0.0)
+        self.views.shutdown(wait=False)
+        self.executor.shutdown(wait=False)
+        return left
 
 
 def build_wsgi(
@@ -89,9 +101,15 @@ class OpsApp:
 
     PATHS = ("/healthz", "/metrics")
 
-    def __init__(self, services: Services, is_leader: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        is_leader: Callable[[], bool] | None = None,
+        draining: Callable[[], bool] | None = None,
+    ) -> None:
         self.services = services
         self.is_leader = is_leader
+        self.draining = draining  # shutting down: readiness fails, so no new requests are routed here
         self.exporter = Exporter(services.db, is_leader=is_leader)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -103,6 +121,8 @@ class OpsApp:
             status, content_type, payload = "200 OK", CONTENT_TYPE, self.exporter.exposition()
         else:
             status, body = health(self.services, self.is_leader)
+            if self.draining is not None and self.draining():
+                status, body["status"] = "503 Service Unavailable", "draining"
             content_type, payload = "application/json", json.dumps(body).encode()
         start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
         return [payload]
@@ -129,4 +149,31 @@ def create_wsgi_app() -> WSGIApp:
     setup_logging(settings.log_level, settings.log_format)
     services = bootstrap(settings)
     services.warm_up()
-    return build_wsgi(services)
+    wsgi = build_wsgi(services)
+    wsgi.durable.start_sweeping()
+    drain_on_sigterm(wsgi)
+    return wsgi
+
+
+def drain_on_sigterm(wsgi: KeywardenWSGI) -> None:
+    """SIGTERM: GET /healthz answers 503 at once (no new requests routed here; any that come are acked and left
+    to the other processes), the work acknowledged here finishes (at most DRAIN_SECONDS, the rest handed over),
+    then the server stops (waitress's loop ends on KeyboardInterrupt and closes its socket)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def drain_then_stop() -> None:
+        log.info("SIGTERM: finishing the work acknowledged here (at most %d s), then stopping", DRAIN_SECONDS)
+        left = wsgi.drain(DRAIN_SECONDS)
+        log.info("work after the ack drained (%d item(s) left to the other processes); stopping", left)
+        backstop = threading.Timer(10, os._exit, args=(0,))  # a listener stuck past the drain does not hold the exit
+        backstop.daemon = True
+        backstop.start()
+        _thread.interrupt_main()
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if not wsgi.durable.draining.is_set():
+            wsgi.durable.draining.set()
+            threading.Thread(target=drain_then_stop, name="keywarden-drain", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)

@@ -113,9 +113,14 @@ class ExposureService:
         detection = detect(message.text)
         if not detection.exposure:
             return False
+        self.handle_found(message, detection.key_ids)
+        return True
+
+    def handle_found(self, message: PastedMessage, key_ids: Sequence[str]) -> None:
+        """The response to a message the detector already found key ids and a secret in (its text not kept)."""
         claimed = self._claim(
             message.origin,
-            detection.key_ids,
+            key_ids,
             source=SLACK,
             channel=message.channel,
             message_ts=message.ts,
@@ -124,7 +129,6 @@ class ExposureService:
         )
         if claimed:
             self._respond(claimed)
-        return True
 
     def handle_health(self, event: CredentialsExposed) -> None:
         claimed = self._claim(

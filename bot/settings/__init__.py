@@ -100,6 +100,8 @@ class Settings:
     aws_region: str | None = None
     log_format: str = "text"
     metrics_port: int | None = None
+    work_in: str = "web"  # where the work after an ack runs: the web process that acked it, or `worker` processes
+    work_lease_seconds: int = 10  # after this long without its process renewing, an item is taken over
 
     @property
     def account_aliases(self) -> list[str]:
@@ -207,6 +209,8 @@ class Settings:
             ),
             log_format=r.optional("LOG_FORMAT", matching(re.compile(r"^(text|json)$")), "text or json") or "text",
             metrics_port=r.optional("METRICS_PORT", int_between(1, 65535), "a port number from 1 to 65535"),
+            work_in=r.optional("WORK_IN", matching(re.compile(r"^(web|worker)$")), "web or worker") or "web",
+            work_lease_seconds=r.optional("WORK_LEASE_SECONDS", int_between(1, 300), "seconds from 1 to 300") or 10,
         )
         settings = replace(
             settings,

@@ -7,12 +7,13 @@ reports how long it took after the ack and how it ended.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from typing import Any
 
@@ -33,6 +34,27 @@ _work_outcome: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar
 _request_started: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "keywarden_request_started", default=None
 )
+
+
+# The body of the request in hand (recorded by a lane that keeps its work: bot/entrypoints/work.py).
+_request_body: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "keywarden_request_body", default=None
+)
+
+
+def request_body() -> dict[str, Any] | None:
+    return _request_body.get()
+
+
+@contextlib.contextmanager
+def resumed(request_id: str, kind: str, age_seconds: float) -> Iterator[None]:
+    """Work taken over from another process: it logs and counts as the request acknowledged `age_seconds` ago."""
+    token = _request_started.set(time.perf_counter() - age_seconds)
+    try:
+        with log_context(request_id=request_id, kind=kind):
+            yield
+    finally:
+        _request_started.reset(token)
 
 
 def kind_of(body: dict[str, Any]) -> str:
@@ -92,7 +114,7 @@ class ObservedApp(App):
         body = req.body if isinstance(req.body, dict) else {}
         kind = kind_of(body)
         request_id = uuid.uuid4().hex[:12]
-        started_token = _request_started.set(started)
+        started_token, body_token = _request_started.set(started), _request_body.set(body)
         try:
             with log_context(
                 request_id=request_id,
@@ -108,6 +130,7 @@ class ObservedApp(App):
                 log.info("request %s: ack %s (%s, %d) in %.1f ms", request_id, kind, outcome, status, seconds * 1000)
         finally:
             _request_started.reset(started_token)
+            _request_body.reset(body_token)
         return response
 
 

@@ -12,11 +12,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from bot.clock import system_clock
 from bot.domain.requests import Operation, Status
 from bot.domain.rotation import RotationState
 from bot.store import audit_anchors
 from bot.store.db import Database
 from bot.store.models import KeyRequest, Rotation, ScanRun
+from bot.store.work_queue import WorkQueue
 
 
 class Exporter(Collector):
@@ -59,6 +61,7 @@ class Exporter(Collector):
                     select(ScanRun.finished_at, ScanRun.summary).order_by(ScanRun.id.desc()).limit(200)
                 ).all()
                 chain_head, anchored = audit_anchors.head(session), audit_anchors.newest(session)
+            work = WorkQueue(self._db, system_clock).depth()
         except Exception:  # a scrape reports what it can; /healthz tells that the database is down
             return
         # Every operation and stage, zeros included, so that a series never vanishes.
@@ -81,6 +84,14 @@ class Exporter(Collector):
         )
         anchor.add_metric([], anchored.seq if anchored else 0)
         yield anchor
+        depth = GaugeMetricFamily("keywarden_work_queue_depth", "Work acknowledged to Slack and not done yet (items)")
+        depth.add_metric([], work.items)
+        yield depth
+        oldest = GaugeMetricFamily(
+            "keywarden_work_queue_oldest_seconds", "How long ago the oldest item of work not done yet was acknowledged"
+        )
+        oldest.add_metric([], work.oldest_seconds or 0.0)
+        yield oldest
 
 
 def _last_success(runs: list[Any]) -> dict[str, datetime]:

@@ -321,3 +321,22 @@ class AwsEventSeen(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)
     claimed_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
+
+
+class WorkItem(Base):
+    """Work a Slack request was acknowledged for, kept until done (bot/store/work_queue.py). Never a secret: a
+    message's text is not kept, only the key ids the detector found in it."""
+
+    __tablename__ = "work_items"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(32))  # the Slack request's id in the log
+    kind: Mapped[str] = mapped_column(String(32))
+    function: Mapped[str] = mapped_column(String(100))  # the lazy listener to run, or the window that was lost
+    body: Mapped[str] = mapped_column(Text)  # the request's body, as JSON
+    found: Mapped[list | None] = mapped_column(JSON)  # key ids found in a text that is not kept
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    owner: Mapped[str | None] = mapped_column(String(80), index=True)  # the process doing it, None: anyone
+    lease_until: Mapped[datetime] = mapped_column(index=True)  # after this, another process takes it over
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
