@@ -5,6 +5,7 @@
 #   web:     sh -c "exec waitress-serve --listen=0.0.0.0:${PORT:-3000} --threads=4 --ident=keywarden --call bot.entrypoints.web:create_wsgi_app"
 #   release: python -m bot db upgrade
 #   clock:   python -m bot scheduler
+#   worker:  python -m bot worker   (optional: with WORK_IN=worker, web processes only ack and record)
 # as compose.yaml, deploy/kubernetes/ and deploy/aws/service.yaml do.
 #
 # The base is an exact tag. Where your registry allows it, pin its digest too (the digest the tag has when you

@@ -19,6 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default): HTTP, or Socket Mode with SLACK_APP_TOKEN")
     sub.add_parser("scheduler", help="run the scheduler alone (the Procfile's clock process)")
+    sub.add_parser("worker", help="do the work after the ack that web processes record (with WORK_IN=worker)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
     db.add_argument(
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(settings.log_level, settings.log_format)
         return cli_policy.explain(settings, args.operation, args.target, args.as_user)
     settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))
-    if settings.policy_file and args.command in (None, "run", "scheduler"):
+    if settings.policy_file and args.command in (None, "run", "scheduler", "worker"):
         from bot.entrypoints.cli_policy import load_or_exit
 
         load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_scan(settings, as_json=args.json, post=args.post)
     if args.command == "scheduler":
         return run_scheduler(settings)
+    if args.command == "worker":
+        from bot.entrypoints.worker import run_worker
+
+        return run_worker(settings)
     return run(settings)
 
 

@@ -129,12 +129,18 @@ class OpsApp:
 
 
 def serve_ops(
-    services: Services, port: int, is_leader: Callable[[], bool] | None = None, *, host: str = "0.0.0.0"
+    services: Services,
+    port: int,
+    is_leader: Callable[[], bool] | None = None,
+    *,
+    host: str = "0.0.0.0",
+    draining: Callable[[], bool] | None = None,
 ) -> Any:
     """Serve OpsApp on `port` in a background thread (METRICS_PORT); returns the server (`.close()` stops it)."""
     from waitress.server import create_server
 
-    server = create_server(OpsApp(services, is_leader), host=host, port=port, threads=2, ident="keywarden")
+    ops = OpsApp(services, is_leader, draining)
+    server = create_server(ops, host=host, port=port, threads=2, ident="keywarden")
     threading.Thread(target=server.run, daemon=True).start()
     return server
 

@@ -56,7 +56,7 @@ def test_every_arn_is_built_with_the_partition(template: Path) -> None:
 
 def test_the_container_runs_exactly_the_procfile_commands() -> None:
     commands = procfile()
-    assert set(commands) == {"release", "web", "clock"}
+    assert set(commands) == {"release", "web", "clock", "worker"}
     dockerfile = (ROOT / "Dockerfile").read_text()
     (cmd,) = re.findall(r"^CMD (.+)$", dockerfile, re.MULTILINE)
     assert json.loads(cmd) == ["sh", "-c", "exec " + commands["web"]]  # web is the image's default
