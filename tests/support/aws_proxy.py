@@ -1,6 +1,7 @@
 """A loopback proxy in front of moto's server: counts AWS API calls by action, and can run a hook
 after an action reached AWS but before its answer goes back (to kill the caller at that moment),
-or lose that answer (close the connection without one, as a network failure would)."""
+lose that answer (close the connection without one, as a network failure would), or hold an action's
+calls until the test lets them through (AWS being slow)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class AwsProxy:
         self.calls: Counter[str] = Counter()
         self.after: dict[str, Callable[[], None]] = {}  # action -> hook run before answering
         self.lose: Counter[str] = Counter()  # action -> how many of its next answers are lost
+        self.hold: dict[str, threading.Event] = {}  # action -> calls wait for the event before reaching AWS
         self._lock = threading.Lock()
         proxy = self
 
@@ -34,6 +36,9 @@ class AwsProxy:
                     lost = proxy.lose[action] > 0
                     if lost:
                         proxy.lose[action] -= 1
+                gate = proxy.hold.get(action)
+                if gate is not None:
+                    gate.wait(timeout=60)  # AWS is slow: the caller's thread waits here
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "content-length"}}
                 request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers, method="POST")
                 try:
