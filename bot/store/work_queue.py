@@ -89,14 +89,14 @@ class WorkQueue:
         now = self._clock()
         with self._db.session() as session:
             candidates = session.scalars(
-                select(WorkItem.id).where(WorkItem.lease_until < now).order_by(WorkItem.id).limit(limit)
+                select(WorkItem.id).where(WorkItem.lease_until <= now).order_by(WorkItem.id).limit(limit)
             ).all()
         claimed = []
         for item_id in candidates:
             with self._db.session() as session:  # one item per transaction: a lost race costs only that item
                 row = session.execute(
                     update(WorkItem)
-                    .where(WorkItem.id == item_id, WorkItem.lease_until < now)
+                    .where(WorkItem.id == item_id, WorkItem.lease_until <= now)
                     .values(owner=owner, lease_until=now + lease, attempts=WorkItem.attempts + 1)
                     .returning(WorkItem)
                 ).scalar_one_or_none()

@@ -1,0 +1,103 @@
+"""The work after the ack, kept in the database: claimed by one process at a time, harmless when done twice at
+once (a process paused past its lease while another took over), reported when it was a window, and shown."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+from bot.domain.requests import Status
+from bot.slack import ids
+from bot.store.work_queue import WorkQueue
+from tests.support.flows import filed_id, wait_status
+from tests.support.harness import BotServer
+
+
+def _left_for_others(bot: BotServer) -> None:
+    """From now on this process only acks and records (as a web process does when workers do the work)."""
+    bot.wsgi.durable.run_here = False
+
+
+def test_an_approve_resumed_twice_at_once_acts_once(bot: BotServer, iam) -> None:
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
+    key = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+    bot.command(f"deactivate {key} leaving")
+    rid = filed_id(bot)
+    _left_for_others(bot)
+    assert bot.click(ids.APPROVE, rid, "UBOSS").status == 200
+    durable = bot.wsgi.durable
+    (item,) = durable.queue.claim("a-process", timedelta(seconds=10), 10)
+    assert item.function == "approve" and item.attempts == 1
+    assert durable.queue.claim("another", timedelta(seconds=10), 10) == []  # held: nobody else gets it
+
+    both = [threading.Thread(target=durable._redo, args=(item,)) for _ in range(2)]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join()
+    bot.work.idle()
+    done = wait_status(bot, rid, Status.SUCCEEDED)
+    assert done.decided_by == "UBOSS"
+    assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    actions = [e.action for e in bot.services.audit.recent(rid)]
+    assert actions.count("approval") == 1 and actions.count("executed") == 1, actions
+
+
+def test_items_are_claimed_once_however_many_claim_at_once(bot: BotServer, iam) -> None:
+    _left_for_others(bot)
+    for n in range(20):
+        assert bot.command(f"list ci{n}").status == 200
+    queue = WorkQueue(bot.services.db, bot.services.clock)
+    claimed: list[list[int]] = []
+
+    def claim(owner: str) -> None:
+        claimed.append([i.id for i in queue.claim(owner, timedelta(seconds=30), 20)])
+
+    claimers = [threading.Thread(target=claim, args=(f"p{n}",)) for n in range(4)]
+    for t in claimers:
+        t.start()
+    for t in claimers:
+        t.join()
+    every = [i for ids_ in claimed for i in ids_]
+    assert len(every) == 20 and len(set(every)) == 20
+
+
+def test_a_window_left_by_a_dead_process_is_reported_not_opened(bot: BotServer, iam) -> None:
+    durable = bot.wsgi.durable
+    queue = durable.queue
+    click = {
+        "type": "block_actions",
+        "user": {"id": "UALICE"},
+        "actions": [{"action_id": ids.REVEAL, "value": "R-ABCDEF"}],
+        "response_url": bot.slack.response_url("reveal"),
+        "trigger_id": "T-old",
+    }
+    queue.record(
+        request_id="abc", kind="action", function="window", body=click, found=None, owner=None, lease=timedelta(0)
+    )
+    assert durable.sweep() == 1
+    bot.work.idle()
+    (answer,) = bot.slack.calls_to("response_url")
+    assert "Click Reveal again" in answer.raw and "no key was created" in answer.raw
+    assert bot.slack.calls_to("views.open") == []  # never opened late
+    assert queue.depth().items == 0
+
+
+def test_health_and_metrics_show_the_queue(bot: BotServer) -> None:
+    _left_for_others(bot)
+    assert json.loads(bot.get("/healthz").body)["work_queue"] == {"depth": 0, "oldest_seconds": None}
+    bot.command("list ci")
+    health = json.loads(bot.get("/healthz").body)["work_queue"]
+    assert health["depth"] == 1 and health["oldest_seconds"] >= 0
+    metrics = bot.get("/metrics").body
+    assert "keywarden_work_queue_depth 1.0" in metrics and "keywarden_work_queue_oldest_seconds" in metrics
+
+
+def test_expired_work_is_dropped_not_done(bot: BotServer, clock) -> None:
+    _left_for_others(bot)
+    bot.command("list ci")
+    clock.advance(minutes=31)  # Slack's response_url is dead by now
+    assert bot.wsgi.durable.sweep() == 1
+    bot.work.idle()
+    assert bot.slack.calls_to("response_url") == [] and bot.wsgi.durable.queue.depth().items == 0
