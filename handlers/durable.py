@@ -42,7 +42,10 @@ def kept(body: dict[str, Any]) -> Kept | None:
             return _message(body, event)
         return Kept(body)
     if payload.is_slash_command(body):
-        found = detect_typed(str(body.get("text") or ""))
+        text = str(body.get("text") or "")
+        if text.split()[:1] in ([], ["help"]):
+            return None  # answered in the ack (help), or a window (recorded by the views lane)
+        found = detect_typed(text)
         return Kept(body | {"text": WITHHELD}, found.key_ids) if found.secret else Kept(body)
     if payload.is_view_submission(body):
         return _form(body)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from bot.store.db import Database
 from bot.store.models import WorkItem
@@ -63,22 +63,20 @@ class WorkQueue:
     ) -> int:
         """Keep one item; held by `owner` for `lease`, or free for any process to claim at once (owner None)."""
         now = self._clock()
-        item = WorkItem(
-            request_id=request_id[:32],
-            kind=kind[:32],
-            function=function[:100],
-            body=json.dumps(body, separators=(",", ":")),
-            found=list(found) if found is not None else None,
-            created_at=now,
-            expires_at=now + EXPIRES_AFTER,
-            owner=owner,
-            lease_until=now + lease if owner else now,
-            attempts=1 if owner else 0,
-        )
-        with self._db.session() as session:
-            session.add(item)
-            session.flush()
-            return item.id
+        values = {
+            "request_id": request_id[:32],
+            "kind": kind[:32],
+            "function": function[:100],
+            "body": json.dumps(body, separators=(",", ":")),
+            "found": list(found) if found is not None else None,
+            "created_at": now,
+            "expires_at": now + EXPIRES_AFTER,
+            "owner": owner,
+            "lease_until": now + lease if owner else now,
+            "attempts": 1 if owner else 0,
+        }
+        with self._db.session() as session:  # one INSERT, in the ack path: no ORM unit of work around it
+            return int(session.execute(insert(WorkItem).values(values).returning(WorkItem.id)).scalar_one())
 
     def finish(self, item_id: int) -> None:
         with self._db.session() as session:
