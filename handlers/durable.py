@@ -69,7 +69,8 @@ def _message(body: dict[str, Any], event: dict[str, Any]) -> Kept | None:
 
 
 def _form(body: dict[str, Any]) -> Kept:
-    view = body.get("view") if isinstance(body.get("view"), dict) else {}
+    given = body.get("view")
+    view: dict[str, Any] = given if isinstance(given, dict) else {}
     values = (view.get("state") or {}).get("values") or {}
     texts = [
         str(field.get("value") or "")
