@@ -233,7 +233,7 @@ def run(settings: Settings) -> int:
 
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        from bot.entrypoints.app import create_app
+        from bot.entrypoints.app import create_durable_app
         from bot.entrypoints.web import WORKERS
 
         if settings.metrics_port:
@@ -243,15 +243,20 @@ def run(settings: Settings) -> int:
             log.info("GET /metrics and GET /healthz on port %s", settings.metrics_port)
         log.info("starting in Socket Mode")
         executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
-        SocketModeHandler(create_app(services, executor), settings.slack_app_token).start()
+        app, durable = create_durable_app(services, executor)
+        durable.start_sweeping()  # work this process acknowledged before it last stopped is taken over
+        SocketModeHandler(app, settings.slack_app_token).start()
         return 0
     from waitress import serve
 
-    from bot.entrypoints.web import SERVER_THREADS, build_wsgi
+    from bot.entrypoints.web import SERVER_THREADS, build_wsgi, drain_on_sigterm
 
     log.info("listening on port %s: POST /slack/events, GET /healthz, GET /metrics", settings.port)
+    wsgi = build_wsgi(services, is_leader=is_leader)
+    wsgi.durable.start_sweeping()
+    drain_on_sigterm(wsgi)
     serve(
-        build_wsgi(services, is_leader=is_leader),
+        wsgi,
         host="0.0.0.0",
         port=settings.port,
         threads=SERVER_THREADS,
