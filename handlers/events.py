@@ -23,7 +23,9 @@ log = logging.getLogger("keywarden.events")
 
 # The manifest's `bot_events` that a listener here handles (each `message.*` arrives as a `message` event);
 # a test holds manifest.yaml to exactly these.
-HANDLED: frozenset[str] = frozenset({"message.channels", "message.groups", "message.im", "app_home_opened"})
+HANDLED: frozenset[str] = frozenset(
+    {"message.channels", "message.groups", "message.im", "message.mpim", "app_home_opened"}
+)
 
 # Subtypes whose text is something a person wrote; the rest (joins, topics, deletions, bots) are not looked at.
 _PEOPLE = {None, "message_changed", "thread_broadcast", "file_share", "me_message"}
