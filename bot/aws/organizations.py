@@ -60,28 +60,48 @@ def org_aliases(accounts: list[OrgAccount], taken: set[str]) -> dict[str, OrgAcc
 
 
 def list_accounts(client: AccountClient, include_ous: frozenset[str]) -> list[OrgAccount]:
-    """Every account of the organisation (or of the `include_ous` subtrees), whatever its status."""
+    """Every account of the organisation (or of the `include_ous` subtrees), whatever its status.
+
+    With `include_ous` the tree of OUs is read once (ListRoots, then ListOrganizationalUnitsForParent per
+    unit), and each unit of the included subtrees is asked for its accounts once, however the included OUs
+    nest.
+    """
     if not include_ous:
         return [_org_account(a) for a in client._pages("organizations", "list_accounts", "Accounts")]
+    tree = unit_tree(client)
     accounts: dict[str, OrgAccount] = {}
-    pending = [ou for ou in sorted(include_ous) if ou in organization_units(client)]
-    while pending:
-        parent = pending.pop()
+    for parent in _subtrees(tree, include_ous):
         for a in client._pages("organizations", "list_accounts_for_parent", "Accounts", ParentId=parent):
             accounts[a["Id"]] = _org_account(a)
-        pending += _child_units(client, parent)
     return list(accounts.values())
+
+
+def unit_tree(client: AccountClient) -> dict[str, list[str]]:
+    """Every root and OU id of the organisation, each with the ids of the OUs right under it, top down."""
+    tree: dict[str, list[str]] = {}
+    pending = [r["Id"] for r in client._pages("organizations", "list_roots", "Roots")]
+    while pending:
+        parent = pending.pop(0)
+        tree[parent] = _child_units(client, parent)
+        pending += tree[parent]
+    return tree
 
 
 def organization_units(client: AccountClient) -> list[str]:
     """Every root and OU id of the organisation (for checking ORG_INCLUDE_OUS)."""
-    found: list[str] = []
-    pending = [r["Id"] for r in client._pages("organizations", "list_roots", "Roots")]
+    return list(unit_tree(client))
+
+
+def _subtrees(tree: dict[str, list[str]], include_ous: frozenset[str]) -> list[str]:
+    """The units of the included subtrees, each once (an included OU inside another is not walked twice)."""
+    found: dict[str, None] = {}
+    pending = [ou for ou in sorted(include_ous) if ou in tree]
     while pending:
-        parent = pending.pop(0)
-        found.append(parent)
-        pending += _child_units(client, parent)
-    return found
+        unit = pending.pop()
+        if unit not in found:
+            found[unit] = None
+            pending += tree[unit]
+    return list(found)
 
 
 def _child_units(client: AccountClient, parent: str) -> list[str]:
