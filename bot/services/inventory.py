@@ -54,6 +54,16 @@ class InventoryService:
             f"`{ref.name}` exists in several accounts ({', '.join(found)}): name one, as `{found[0]}:{ref.name}`."
         )
 
+    def user_keys_now(self, account: str, user: str) -> UserKeys:
+        """`user_keys` with the user's tags and policies read from AWS just now, not from an index up to
+        OWNERSHIP_TTL_MINUTES old: a request is filed on the owner and administrator power the user has now.
+
+        One paginated GetAccountAuthorizationDetails (which refreshes the index for everyone): it needs no
+        permission the index does not already have, where reading one user's policies takes a call per
+        attached policy, per group and per group policy."""
+        self._index.refresh(account)
+        return self.user_keys(account, user)
+
     def user_keys(self, account: str, user: str) -> UserKeys:
         client = self._aws.account(account)
         try:

@@ -50,17 +50,31 @@ class OwnershipIndex:
 
     def ensure_fresh(self, account: str) -> None:
         """Rebuild one account's index when it is older than the configured age."""
-        with self._locks_lock:
-            lock = self._locks.setdefault(account, threading.Lock())
-        with lock:
+        with self._lock_of(account):
             with self._db.session() as session:
                 row = session.get(AccountIndex, account)
                 if row is not None and self._clock() - row.refreshed_at < self._ttl:
                     return
-            self.refresh(account)
+            self._refresh(account)
 
     def refresh(self, account: str) -> int:
-        """Read every user with its tags (one paginated call) and replace the account's rows."""
+        """Read every user with its tags (one paginated call) and replace the account's rows, whatever their age."""
+        with self._lock_of(account):
+            return self._refresh(account)
+
+    def users_now(self, account: str) -> list[OwnedUser]:
+        """Every user as AWS says now: the index is read again first (one paginated GetAccountAuthorizationDetails).
+
+        A scan judges policy findings (`admin-key`, `aws-quarantine`) on these, never on an index up to
+        OWNERSHIP_TTL_MINUTES old: a quarantine policy AWS attached a minute ago must show in the next scan."""
+        self.refresh(account)
+        return self._rows(account)
+
+    def _lock_of(self, account: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(account, threading.Lock())
+
+    def _refresh(self, account: str) -> int:
         users = list(self._aws.account(account).user_details())
         now = self._clock()
         with self._db.session() as session:
@@ -117,8 +131,7 @@ class OwnershipIndex:
                 )
             )
 
-    def all_users(self, account: str) -> list[OwnedUser]:
-        self.ensure_fresh(account)
+    def _rows(self, account: str) -> list[OwnedUser]:
         columns = (IamUserRecord.account, IamUserRecord.name, IamUserRecord.owner, IamUserRecord.tags)
         with self._db.session() as session:  # plain rows: a scan reads thousands, ORM objects cost 10x more
             rows = session.execute(select(*columns).where(IamUserRecord.account == account))

@@ -1,8 +1,9 @@
 """The scan: per account, the credential report plus ListAccessKeys only for users with a finding.
 
 Cost per account: GenerateCredentialReport (1-3 while it builds), GetCredentialReport (1),
-GetAccountSummary (1), GetAccountAuthorizationDetails (1 per 1,000 users, only when the ownership
-index is stale), and ListAccessKeys once per user with a finding whose key ids are not known yet
+GetAccountSummary (1), GetAccountAuthorizationDetails (1 per 1,000 users, groups and customer policies, every
+scan: the policy findings must see a policy attached a minute ago; it refreshes the ownership index too), and
+ListAccessKeys once per user with a finding whose key ids are not known yet
 (ids seen by an earlier scan or `list` are reused while the report's creation dates match them).
 
 A report may be up to 4 hours old, so it can contradict what Keywarden itself has done since: users whose
@@ -168,7 +169,7 @@ class Scanner:
         now = self._clock()
         content, generated = fetch_credential_report(client, self._clock, self._sleep)
         users = parse_credential_report(content, alias)
-        owners = {u.name: u for u in self._index.all_users(alias)}
+        owners = {u.name: u for u in self._index.users_now(alias)}  # policies as they are now, not as last indexed
         snoozed = self._snoozed(alias, now)
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
