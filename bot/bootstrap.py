@@ -37,9 +37,10 @@ from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
 from bot.services.own_identity import OwnIdentity
 from bot.services.ownership import OwnershipIndex
+from bot.services.permissions import Permissions
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner
-from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
+from bot.services.usage import AccessAdvisorService, ActivityService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client
 from bot.slack.messages.enforcement import digest_lines as enforcement_lines
@@ -80,6 +81,7 @@ class Services:
     exposures: ExposureService
     exposure_notes: ExposureNotes
     key_changes: KeyChangeService
+    permissions: Permissions  # who may see or act on an IAM user (bot/access.py decides)
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
     enforcement: EnforcementService | None = None
@@ -175,7 +177,10 @@ def bootstrap(
     notifier = notifier or Notifier(slack, sleep=sleep)
     store = RequestStore(db, clock, audit)
     rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
-    rotations = RotationService(settings, clock, db, store, audit, aws, notifier, is_approver=rules.is_approver)
+    permissions = Permissions(
+        rules, aws, index, inventory, audit, owner_tag=settings.owner_tag, list_visibility=settings.list_visibility
+    )
+    rotations = RotationService(settings, clock, db, store, audit, aws, notifier, approves_for=permissions.approves_for)
     home = HomeService(
         db, clock, index, store, rotations, rules, directory, notifier, stored_under=settings.stored_secret_prefix
     )
@@ -223,17 +228,16 @@ def bootstrap(
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
     )
-    viewers = Viewers(index, directory, audit, is_approver=rules.is_approver)
     activity = ActivityService(
         aws,
         inventory,
-        viewers,
+        permissions,
         notifier,
         clock,
         regions=settings.activity_regions,
         max_events=settings.activity_max_events,
     )
-    access = AccessAdvisorService(aws, inventory, viewers, clock, cache_hours=settings.access_cache_hours)
+    access = AccessAdvisorService(aws, inventory, permissions, clock, cache_hours=settings.access_cache_hours)
     admin_token, api_url = settings.slack_admin_token, settings.slack_api_url
     admin = Notifier(make_web_client(admin_token, api_url, sleep=sleep), sleep=sleep) if admin_token else None
     exposures = ExposureService(
@@ -265,6 +269,7 @@ def bootstrap(
         exposures=exposures,
         exposure_notes=ExposureNotes(db),
         key_changes=key_changes,
+        permissions=permissions,
         sleep=sleep,
         audit_stream=stream,
         enforcement=EnforcementService(

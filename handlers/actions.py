@@ -152,6 +152,7 @@ def _file_from_alert(operation: str, body: dict[str, Any], respond: Respond, con
     key = _key_of(body, services.aws.aliases)
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
+    services.permissions.act_on_key(body["user"]["id"], key[1], operation)  # the owner or an approver for it
     request = services.filing.file(body["user"]["id"], Command(operation, key_id=key[1]))
     text, _ = build_request_filed(request)
     _tell(respond, text)
@@ -179,7 +180,8 @@ def snooze(body: dict[str, Any], respond: Respond, context: BoltContext) -> None
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
     user_id = body["user"]["id"]
-    _tell(respond, services.alerts.snooze(*key, user_id, services.rules.is_approver(user_id)))
+    services.permissions.act_on_key(user_id, key[1], "snooze")
+    _tell(respond, services.alerts.snooze(*key, user_id))
 
 
 @replies_on_error

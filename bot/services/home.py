@@ -14,6 +14,7 @@ from bot.clock import Clock
 from bot.domain.findings import Severity
 from bot.domain.keys import InputError
 from bot.services.ownership import OwnershipIndex
+from bot.services.permissions import indexed_subject
 from bot.services.rotations import RotationService
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home
@@ -23,6 +24,8 @@ from bot.store.models import FindingNotice, KnownKey, ScanRun
 from bot.store.requests import RequestStore
 
 log = logging.getLogger(__name__)
+
+CRITICAL_LOOKED_AT = 500  # critical keys read to find those an approver of some users may see
 
 
 class HomeService:
@@ -139,9 +142,10 @@ class HomeService:
                     select(FindingNotice)
                     .where(FindingNotice.severity >= Severity.CRITICAL, FindingNotice.resolved_at.is_(None))
                     .order_by(FindingNotice.first_seen)
-                    .limit(20)
+                    .limit(CRITICAL_LOOKED_AT)
                 )
             ]
+        critical = self._in_scope(user_id, critical)[:20]
         return Home(
             home.user_id,
             home.name,
@@ -154,3 +158,19 @@ class HomeService:
             critical,
             note,
         )
+
+    def _in_scope(self, user_id: str, critical: list[CriticalKey]) -> list[CriticalKey]:
+        """The keys of users the approver approves for or owns, judged on the ownership index (no AWS call)."""
+        try:
+            scope = self._access.scope_of(user_id)
+        except InputError:  # Slack did not say who is in a group: show none rather than all
+            return []
+        if scope.everything:
+            return critical
+        index = self._index
+        return [
+            c
+            for c in critical
+            if c.iam_user
+            and self._access.in_scope(user_id, indexed_subject(index, c.account, c.iam_user, fresh=False), scope)
+        ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied
 from bot.clock import Clock
@@ -101,10 +102,15 @@ class InventoryService:
             log.info("could not read the login profile of %s: %s", user, e.message)
             return None
 
-    def list_for(self, caller: Person, ref: UserRef | None) -> ListResult:
+    def list_for(
+        self, caller: Person, ref: UserRef | None, keep: Callable[[str, str], bool] | None = None
+    ) -> ListResult:
+        """A user's keys, or those of the users the caller owns (`keep`: which of them, by account and name)."""
         if ref is not None:
             return ListResult([self.user_keys(*self.resolve(ref))])
         owned = self._index.owned_by(caller.identities)
+        if keep is not None:
+            owned = [u for u in owned if keep(u.account, u.name)]
         if not owned:
             who = " or ".join(f"`{i}`" for i in sorted(caller.identities))
             return ListResult(

@@ -115,8 +115,10 @@ class OwnershipIndex:
             )
             return [_owned(r) for r in rows]
 
-    def get(self, account: str, name: str) -> OwnedUser | None:
-        self.ensure_fresh(account)
+    def get(self, account: str, name: str, *, fresh: bool = True) -> OwnedUser | None:
+        """`fresh=False`: as the index holds it, without asking AWS."""
+        if fresh:
+            self.ensure_fresh(account)
         with self._db.session() as session:
             row = session.get(IamUserRecord, (account, name))
             return _owned(row) if row else None

@@ -62,7 +62,7 @@ class RotationService:
         audit: AuditLog,
         aws: AwsGateway,
         notifier: Notifier,
-        is_approver: Callable[[str], bool],
+        approves_for: Callable[[str, str, str], bool],
     ) -> None:
         self._policy = rotation_policy(settings)
         self._clock = clock
@@ -70,7 +70,7 @@ class RotationService:
         self._requests = store
         self._audit = audit
         self._aws = aws
-        self._is_approver = is_approver
+        self._approves_for = approves_for  # (Slack user, account, IAM user): an approver for that user now
         self.on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
         # A claim older than this was left by a crash (the same setting as for requests).
         self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
@@ -248,11 +248,11 @@ class RotationService:
         r = self.get(rotation_id)
         if r is None:
             return f"There is no rotation {rotation_id}."
-        if user_id != r.owner and not self._is_approver(user_id):
+        if user_id != r.owner and not self._approves_for(user_id, r.account, r.iam_user):
             self._audit.refused(
                 user_id,
                 "roll back",
-                "neither the rotation's owner nor an approver",
+                "neither the rotation's owner nor an approver for the user",
                 request_id=r.id,
                 account=r.account,
                 iam_user=r.iam_user,

@@ -1,7 +1,8 @@
 """What a key does and what a user needs: `activity` (CloudTrail) and `access` (IAM Access Advisor).
 
-Both are reads for the user's owner (per its owner tag) or an approver; anyone else is refused, and the
-refusal is audited. AWS is paced: CloudTrail allows 2 LookupEvents a second per account and region.
+Both are reads for the user's owner (per its owner tag, read live) or an approver for it
+(bot/services/permissions.py); anyone else is refused, and the refusal is audited. AWS is paced: CloudTrail
+allows 2 LookupEvents a second per account and region.
 """
 
 from __future__ import annotations
@@ -28,10 +29,8 @@ from bot.domain.activity import (
 )
 from bot.domain.keys import InputError, UserRef
 from bot.services.inventory import InventoryService
-from bot.services.ownership import OwnershipIndex
-from bot.slack.client import SlackDirectory
+from bot.services.permissions import Permissions
 from bot.slack.notifier import Notifier
-from bot.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,6 @@ CSV_AFTER_EVENTS = 20  # more events than this: the full table also goes to the 
 ACCESS_GIVE_UP_SECONDS = 60.0
 ACCESS_FIRST_DELAY = 0.5
 ACCESS_MAX_DELAY = 5.0
-REREAD_SECONDS = 60.0  # a user missing from the ownership index: read the index again at most this often
 PENDING_JOB_MINUTES = 15  # a job that outlived one `access` is polled again, not started anew
 
 
@@ -79,61 +77,12 @@ class TokenBucket:
         return wait
 
 
-class Viewers:
-    """Who may see a user's activity and access: its owner (owner tag) or an approver; refusals audited."""
-
-    def __init__(
-        self,
-        index: OwnershipIndex,
-        directory: SlackDirectory,
-        audit: AuditLog,
-        is_approver: Callable[[str], bool],
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._index = index
-        self._directory = directory
-        self._audit = audit
-        self._is_approver = is_approver
-        self._monotonic = monotonic
-        self._reread: dict[str, float] = {}  # account -> when its index was last read for a missing user
-        self._lock = threading.Lock()
-
-    def check(self, caller: str, account: str, user: str, what: str, key_id: str | None = None) -> None:
-        owned = self._index.get(account, user)
-        if owned is None and self._may_reread(account):
-            # A user made since the index was read: read it again rather than refuse its owner.
-            self._index.refresh(account)
-            owned = self._index.get(account, user)
-        owner = (owned.owner or "").lower() if owned else ""
-        if owner and owner in {i.lower() for i in self._directory.person(caller).identities}:
-            return
-        if self._is_approver(caller):
-            return
-        self._audit.refused(
-            caller, what, "not the user's owner nor an approver", account=account, iam_user=user, key_id=key_id
-        )
-        raise InputError(
-            f"Only the owner of `{user}` (per its owner tag) or an approver can see its {what}. "
-            "Nothing was read from AWS."
-        )
-
-    def _may_reread(self, account: str) -> bool:
-        """At most once a minute per account, so asking about missing users cannot make AWS calls at will."""
-        now = self._monotonic()
-        with self._lock:
-            if now - self._reread.get(account, float("-inf")) < REREAD_SECONDS:
-                return False
-            self._reread[account] = now
-            return True
-
-
 class ActivityService:
     def __init__(
         self,
         aws: AwsGateway,
         inventory: InventoryService,
-        viewers: Viewers,
+        viewers: Permissions,
         notifier: Notifier,
         clock: Clock,
         *,
@@ -152,7 +101,7 @@ class ActivityService:
 
     def activity(self, caller: str, key_id: str, days: int) -> ActivityResult:
         account, user = self._owner_of(key_id)
-        self._viewers.check(caller, account, user, "activity", key_id)
+        self._viewers.see(caller, account, user, "activity", key_id)
         keys = self._inventory.user_keys(account, user)
         key = next((k.facts for k in keys.keys if k.facts.key_id == key_id), None)
         if key is None:
@@ -241,7 +190,7 @@ class AccessAdvisorService:
         self,
         aws: AwsGateway,
         inventory: InventoryService,
-        viewers: Viewers,
+        viewers: Permissions,
         clock: Clock,
         *,
         cache_hours: int = 4,
@@ -263,7 +212,7 @@ class AccessAdvisorService:
 
     def access(self, caller: str, ref: UserRef, days: int) -> AccessSummary:
         account, user = self._inventory.resolve(ref)
-        self._viewers.check(caller, account, user, "access")
+        self._viewers.see(caller, account, user, "access")
         cached = self._services(account, user)
         return summarize_access(account, user, cached.services, self._clock(), days, cached.read_at)
 

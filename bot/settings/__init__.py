@@ -100,6 +100,7 @@ class Settings:
     aws_region: str | None = None
     log_format: str = "text"
     metrics_port: int | None = None
+    list_visibility: str = "everyone"  # who may `list` / `check` another's IAM user: everyone, or owners
 
     @property
     def account_aliases(self) -> list[str]:
@@ -221,6 +222,10 @@ class Settings:
                 "AUDIT_WEBHOOK_URL", webhook_url, "an https:// URL (http:// only to 127.0.0.1, localhost or [::1])"
             ),
             audit_webhook_secret=r.optional("AUDIT_WEBHOOK_SECRET", webhook_secret, "at least 16 characters"),
+            list_visibility=r.optional(
+                "LIST_VISIBILITY", matching(re.compile(r"^(everyone|owners)$")), "everyone or owners"
+            )
+            or "everyone",
         )
         settings = replace(
             settings,

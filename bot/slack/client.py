@@ -109,6 +109,7 @@ class Person:
     user_id: str
     email: str | None
     name: str | None
+    guest: bool | None = False  # a single- or multi-channel guest; None: Slack did not answer just now
 
     @property
     def identities(self) -> set[str]:
@@ -125,28 +126,37 @@ class SlackDirectory:
         self._cache: dict[tuple[str, str], tuple[float, object]] = {}
         self._lock = threading.Lock()
 
-    def _cached(self, key: tuple[str, str], load: Callable[[], object]) -> object:
+    def _cached(
+        self, key: tuple[str, str], load: Callable[[], object], keep: Callable[[object], bool] = lambda _: True
+    ) -> object:
         now = self._monotonic()
         with self._lock:
             hit = self._cache.get(key)
             if hit and now - hit[0] < self._ttl:
                 return hit[1]
         value = load()
-        with self._lock:
-            self._cache[key] = (now, value)
+        if keep(value):
+            with self._lock:
+                self._cache[key] = (now, value)
         return value
 
     def person(self, user_id: str) -> Person:
+        """Who a Slack user is, guest or member (`is_restricted` / `is_ultra_restricted`), kept for the cache's
+        time; an answer Slack did not give (an error other than user_not_found) is asked again next time."""
+
         def load() -> Person:
             try:
                 user = self._client.users_info(user=user_id)["user"]
             except SlackApiError as e:
-                log.warning("users.info failed for %s: %s", user_id, e.response.get("error"))
-                return Person(user_id, None, None)
+                error = e.response.get("error")
+                log.warning("users.info failed for %s: %s", user_id, error)
+                return Person(user_id, None, None, guest=False if error == "user_not_found" else None)
             profile = user.get("profile", {})
-            return Person(user_id, profile.get("email"), user.get("real_name") or user.get("name"))
+            guest = bool(user.get("is_restricted") or user.get("is_ultra_restricted"))
+            return Person(user_id, profile.get("email"), user.get("real_name") or user.get("name"), guest)
 
-        return self._cached(("person", user_id), load)  # type: ignore[return-value]
+        known = lambda p: isinstance(p, Person) and p.guest is not None  # noqa: E731
+        return self._cached(("person", user_id), load, keep=known)  # type: ignore[return-value]
 
     def user_id_for(self, owner: str) -> str | None:
         """Resolve an owner tag (a Slack user id or an email) to a Slack user id, or None."""

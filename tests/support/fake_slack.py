@@ -84,11 +84,17 @@ class FakeSlack:
         return f"{self.url}respond/{name}"
 
     # Set-up
-    def add_user(self, user_id: str, email: str | None = None, name: str | None = None) -> None:
+    def add_user(
+        self, user_id: str, email: str | None = None, name: str | None = None, guest: str | None = None
+    ) -> None:
+        """A member, or with `guest` a multi-channel ("multi") or single-channel ("single") guest, flagged as
+        users.info flags them: is_restricted for both, is_ultra_restricted for single-channel guests."""
         self.users[user_id] = {
             "id": user_id,
             "name": name or user_id.lower(),
             "real_name": name or user_id,
+            "is_restricted": guest in ("multi", "single"),
+            "is_ultra_restricted": guest == "single",
             "profile": {"email": email} if email else {},
         }
 

@@ -41,6 +41,11 @@ def test_full_configuration() -> None:
     assert s.scheduler is False
 
 
+def test_list_visibility() -> None:
+    assert Settings.from_env(BASE).list_visibility == "everyone"
+    assert Settings.from_env(BASE | {"LIST_VISIBILITY": "owners"}).list_visibility == "owners"
+
+
 def test_events_queue_and_admin_token() -> None:
     url = "https://sqs.eu-west-1.amazonaws.com/123456789012/keywarden-events"
     settings = Settings.from_env(BASE | {"EVENTS_QUEUE_URL": url, "SLACK_ADMIN_TOKEN": "xoxp-1-admin"})
@@ -71,6 +76,7 @@ def test_events_queue_and_admin_token() -> None:
         ({"APPROVAL_CHANNEL": "D0123ABCD"}, "APPROVAL_CHANNEL is malformed ('D0123ABCD' is a direct message"),
         ({"EVENTS_QUEUE_URL": "keywarden-events"}, "EVENTS_QUEUE_URL is malformed: expected an SQS queue URL"),
         ({"SLACK_ADMIN_TOKEN": "xoxb-bot"}, "SLACK_ADMIN_TOKEN is malformed: expected a user token"),
+        ({"LIST_VISIBILITY": "admins"}, "LIST_VISIBILITY is malformed: expected everyone or owners"),
     ],
 )
 def test_bad_variables_are_named(env: dict[str, str], named: str) -> None:
