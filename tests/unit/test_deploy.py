@@ -322,3 +322,17 @@ def test_heroku_app_runs_the_procfile_on_postgres() -> None:
     # The buildpack's Python is the image's.
     (base,) = dockerfile_instructions("FROM")
     assert base.startswith("python:" + (ROOT / ".python-version").read_text().strip() + ".")
+
+
+# --- deploy/aws/README.md -------------------------------------------------------------------------------------
+
+
+def test_stackset_commands_work_from_a_delegated_administrator() -> None:
+    """Service-managed StackSets live in the management account: from a delegated administrator every StackSet
+    command needs --call-as DELEGATED_ADMIN, so each one in the guide carries it."""
+    readme = (ROOT / "deploy" / "aws" / "README.md").read_text()
+    commands = re.findall(r"^aws cloudformation (\S*stack-(?:set|instances)\S*)((?:.*\\\n)*.*)$", readme, re.MULTILINE)
+    assert {name for name, _ in commands} >= {"create-stack-set", "create-stack-instances"}
+    for name, arguments in commands:
+        assert '--call-as "$CALL_AS"' in arguments, name
+    assert "CALL_AS=DELEGATED_ADMIN" in readme
