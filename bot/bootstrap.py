@@ -88,10 +88,15 @@ class Services:
     home: HomeService | None = None
 
     def scan(
-        self, *, post: bool, trigger: str = "schedule", progress: Progress | None = None
+        self,
+        *,
+        post: bool,
+        trigger: str = "schedule",
+        progress: Progress | None = None,
+        accounts: list[str] | None = None,
     ) -> tuple[ScanReport, Delivery | None]:
-        """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
-        report = self.scanner.scan(progress=progress)
+        """Scan every account (or only `accounts`); with `post`, deliver the alerts. Returns (report, delivery)."""
+        report = self.scanner.scan(accounts, progress=progress)
         if post and self.enforcement is not None:
             # Before the digest, so that it says what was deactivated (or would be, in a dry run).
             run = self.enforcement.run(report)

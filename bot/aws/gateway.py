@@ -18,7 +18,7 @@ from botocore.exceptions import (
 )
 
 from bot import metrics
-from bot.aws.account import GLOBAL_REGION, RETRIES, AccountClient, utc
+from bot.aws.account import _ONCE, GLOBAL_REGION, RETRIES, AccountClient, utc
 from bot.aws.errors import (
     _DENIED,
     AwsError,
@@ -288,11 +288,13 @@ class AwsGateway:
             f"its root and OU ids are: {', '.join(units)}"
         ]
 
-    def caller_arn(self) -> str:
-        """The ARN of Keywarden's own identity (the credentials boto3 found)."""
+    def caller_arn(self, *, once: bool = False) -> str:
+        """The ARN of Keywarden's own identity (the credentials boto3 found).
+
+        `once`: a single attempt (start-up checks and /healthz pace their own retries)."""
         with self._lock:
             base = self._base_session()
-        sts = base.client("sts", region_name=base.region_name or GLOBAL_REGION, config=RETRIES)
+        sts = base.client("sts", region_name=base.region_name or GLOBAL_REGION, config=_ONCE if once else RETRIES)
         try:
             return sts.get_caller_identity()["Arn"]
         except (ClientError, BotoCoreError) as e:

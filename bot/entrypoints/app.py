@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from bot.bootstrap import Services
 from bot.slack.observe import ObservedApp, WorkExecutor
@@ -23,6 +24,7 @@ def views_executor() -> ThreadPoolExecutor:
 def create_app(services: Services, executor: Executor, views: Executor | None = None) -> App:
     """The App; work after the ack runs on `executor`, opening modals on `views` (a pool of its own)."""
     settings = services.settings
+    _quiet_token_notice()
     work = WorkExecutor(executor)  # Bolt's lazy listeners and the work lane: one pool, observed alike
     app = ObservedApp(  # Bolt's App, each request timed, counted and named in the log
         name="keywarden",  # without a name Bolt reads the whole call stack's source for one (~80 ms per app)
@@ -54,3 +56,18 @@ class _NoBodies(logging.Filter):
         if "body:" in message:
             record.msg, record.args = message.split("body:", 1)[0] + "body withheld)", None
         return True
+
+
+def _quiet_token_notice() -> None:
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and, given our client (which holds that token,
+    and retries), warns at every start that the token "will be unused": true, and nothing to act on."""
+    bolt = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _NoTokenNotice) for f in bolt.filters):
+        bolt.addFilter(_NoTokenNotice())
+
+
+class _NoTokenNotice(logging.Filter):
+    NOTICE = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.NOTICE

@@ -36,7 +36,7 @@ from bot.settings.parsers import (
     webhook_secret,
     webhook_url,
 )
-from bot.settings.reader import Reader, SettingsError
+from bot.settings.reader import Reader, SettingsError, with_secret_files
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///keywarden.db"
@@ -101,6 +101,7 @@ class Settings:
     log_format: str = "text"
     metrics_port: int | None = None
     list_visibility: str = "everyone"  # who may `list` / `check` another's IAM user: everyone, or owners
+    startup_timeout_seconds: int = 60  # how long start-up waits for Slack and AWS to answer at all
 
     @property
     def account_aliases(self) -> list[str]:
@@ -113,16 +114,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, slack: bool = True) -> Settings:
-        """Build settings from `env` (default: the process environment)."""
-        env = dict(os.environ if env is None else env)
+        """Build settings from `env` (default: the process environment); secrets may come from `<NAME>_FILE`."""
+        env = with_secret_files(os.environ if env is None else env)
         r = Reader(env)
+        # Socket Mode (SLACK_APP_TOKEN) receives no signed HTTP requests: no signing secret is needed there.
+        socket_mode = bool(env.get("SLACK_APP_TOKEN", "").strip())
         settings = cls(
             # Without Slack (`python -m bot scan` in a terminal) the tokens may be absent.
             slack_bot_token=(r.required if slack else r.optional)(
                 "SLACK_BOT_TOKEN", token("xoxb-"), "a bot token starting with xoxb-"
             )
             or "xoxb-unset",
-            slack_signing_secret=(r.required if slack else r.optional)(
+            slack_signing_secret=(r.required if slack and not socket_mode else r.optional)(
                 "SLACK_SIGNING_SECRET", nonblank, "the app's signing secret"
             )
             or "unset",
@@ -208,6 +211,11 @@ class Settings:
             ),
             log_format=r.optional("LOG_FORMAT", matching(re.compile(r"^(text|json)$")), "text or json") or "text",
             metrics_port=r.optional("METRICS_PORT", int_between(1, 65535), "a port number from 1 to 65535"),
+            startup_timeout_seconds=r.optional(
+                "STARTUP_TIMEOUT_SECONDS", int_between(0, 3600), "seconds from 0 to 3600"
+            )
+            if env.get("STARTUP_TIMEOUT_SECONDS", "").strip()
+            else 60,
         )
         settings = replace(
             settings,

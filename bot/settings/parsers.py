@@ -43,12 +43,20 @@ def queue_url(value: str) -> str:
 
 
 def database_url(value: str) -> str:
-    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
-        raise ValueError("only sqlite and postgresql are supported")
-    if value.startswith(("postgresql://", "postgres://")):
-        # psycopg 3 is the driver we ship.
-        value = "postgresql+psycopg://" + value.split("://", 1)[1]
-    return value
+    """SQLite or PostgreSQL with the driver we ship (psycopg 3); `postgres://`, as Heroku writes it, works too."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        raise ValueError("")
+    dialect, _, driver = scheme.lower().partition("+")
+    if dialect == "sqlite" and driver in ("", "pysqlite"):
+        return value
+    if dialect in ("postgres", "postgresql"):
+        if driver not in ("", "psycopg"):
+            raise ValueError(f"the {driver} driver is not installed: write postgresql:// (psycopg 3 is used)")
+        return "postgresql+psycopg://" + rest
+    if dialect == "sqlite":
+        raise ValueError(f"the {driver} driver is not installed: write sqlite://")
+    raise ValueError("only sqlite and postgresql are supported")
 
 
 def webhook_url(value: str) -> str:

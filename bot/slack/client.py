@@ -84,9 +84,12 @@ class _WebClient(metrics.MeteredWebClient):
             return super().api_call(api_method, **kwargs)
 
 
-def make_web_client(token: str, base_url: str, max_retries: int = 5, sleep: Sleep = time.sleep) -> WebClient:
+def make_web_client(
+    token: str, base_url: str, max_retries: int = 5, sleep: Sleep = time.sleep, timeout: int = 15
+) -> WebClient:
     """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors, waiting with `sleep`."""
-    return _WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=_retry_handlers(max_retries, sleep))
+    handlers = _retry_handlers(max_retries, sleep) if max_retries else []
+    return _WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
 
 
 class RetryingRespond:

@@ -28,6 +28,7 @@ SCOPES_OF_METHOD: dict[str, frozenset[str]] = {
     "usergroups_users_list": frozenset({"usergroups:read"}),
     "usergroups_list": frozenset({"usergroups:read"}),
     "conversations_open": frozenset({"im:write"}),
+    "conversations_info": frozenset({"channels:read", "groups:read"}),  # start-up: the channels exist, the bot is in
 }
 # The bot scopes each event subscription needs.
 SCOPES_OF_EVENT: dict[str, frozenset[str]] = {
