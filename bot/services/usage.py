@@ -7,32 +7,22 @@ allows 2 LookupEvents a second per account and region.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.aws import AwsError, AwsGateway, AwsNotFound
+from bot.aws import AwsError, AwsGateway, AwsNotFound, partition_of_region
 from bot.clock import Clock
 from bot.domain.access import AccessSummary, ServiceAccess, parse_services, summarize_access
-from bot.domain.activity import (
-    ActivityResult,
-    TrailEvent,
-    events_csv,
-    parse_event,
-    search_regions,
-    summarize,
-    window,
-)
+from bot.domain.activity import ActivityResult, events_csv, search_regions, summarize, window
 from bot.domain.keys import InputError, UserRef
+from bot.domain.sessions import global_region, user_arn
 from bot.services.inventory import InventoryService
 from bot.services.permissions import Permissions
+from bot.services.trail import TrailReader
 from bot.slack.notifier import Notifier
-
-log = logging.getLogger(__name__)
 
 LOOKUPS_PER_SECOND = 2.0  # CloudTrail LookupEvents, per account and region
 PACING_MARGIN = 0.01  # seconds added to each gap, so jitter never puts 3 calls inside one second
@@ -107,8 +97,14 @@ class ActivityService:
         if key is None:
             raise InputError(f"`{key_id}` was deleted a moment ago; `check {key_id}` explains.")
         start, end = window(self._clock(), days)
-        regions = search_regions(key.last_region, self._regions)
-        events, truncated, failed = self._read(account, key_id, regions, start, end)
+        client = self._aws.account(account)
+        # IAM's events are in the partition's own global-service region: us-east-1 does not exist in GovCloud or
+        # China. STS calls to a regional endpoint are in the caller's region (the key's last-used one, or
+        # ACTIVITY_REGIONS).
+        partition = partition_of_region(client.region)
+        regions = search_regions(key.last_region, self._regions, global_region(partition, client.region))
+        read = TrailReader(client, account, self._bucket.take, self._max_events).read(key_id, regions, start, end)
+        events, failed = read.events, read.failed
         newest = max(k.facts.created for k in keys.keys)
         summary = summarize(
             events,
@@ -116,12 +112,23 @@ class ActivityService:
             start=start,
             end=end,
             regions_searched=[r for r in regions if r not in failed],
-            truncated=truncated,
+            truncated=read.truncated,
             key_created=key.created,
             newest_key=newest,
         )
         notes = [f"Region `{r}` could not be read: {message}" for r, message in failed.items()]
-        result = ActivityResult(account, user, key, summary, notes)
+        account_id = next((s.account_id for s in read.sessions if s.account_id), None)
+        result = ActivityResult(
+            account,
+            user,
+            key,
+            summary,
+            notes,
+            sessions=read.sessions,
+            sessions_unread=read.sessions_unread,
+            user_arn=user_arn(partition, account_id, user),
+            read_at=end,
+        )
         if len(events) > CSV_AFTER_EVENTS:
             result.csv_sent = self._notifier.upload_dm(
                 caller,
@@ -138,39 +145,6 @@ class ActivityService:
             pass
         check = self._inventory.check(key_id)  # says why: deleted key, deleted user, another account, ...
         raise InputError(f"No activity to show for `{key_id}`. {check.next_step}")
-
-    def _read(
-        self, account: str, key_id: str, regions: tuple[str, ...], start: datetime, end: datetime
-    ) -> tuple[list[TrailEvent], bool, dict[str, str]]:
-        """Every region at once (each paced on its own), at most `max_events` events in all."""
-        client = self._aws.account(account)
-        events: list[TrailEvent] = []
-        lock = threading.Lock()
-        cut = threading.Event()
-
-        def read(region: str) -> None:
-            pages = client.lookup_key_events(
-                region, key_id, start, end, pace=lambda: self._bucket.take((account, region))
-            )
-            for raw in pages:
-                with lock:
-                    if len(events) >= self._max_events:
-                        cut.set()  # there was more than we may read
-                        return
-                    events.append(parse_event(raw, region))
-
-        errors: dict[str, AwsError] = {}
-        with ThreadPoolExecutor(max_workers=len(regions), thread_name_prefix="keywarden-trail") as pool:
-            futures = {region: pool.submit(read, region) for region in regions}
-            for region, future in futures.items():
-                try:
-                    future.result()
-                except AwsError as e:
-                    log.info("CloudTrail in %s/%s: %s", account, region, e.message)
-                    errors[region] = e
-        if errors and len(errors) == len(regions):
-            raise next(iter(errors.values()))
-        return events, cut.is_set(), {r: e.message for r, e in errors.items()}
 
 
 @dataclass

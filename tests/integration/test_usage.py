@@ -216,7 +216,7 @@ def test_activity_follows_the_sessions_the_key_minted(usage_bot, iam, fake: Fake
     assert "*may still be valid*" in text and "(expired)" in text
     assert "`ASIACHAINEDSESS00003` by `sts:AssumeRole`" in text
     assert f"Deactivating `{key}` does not end a session" in text and "36 hours" in text
-    assert "aws:TokenIssueTime" in text and "DateLessThan" in text and '"Effect": "Deny"' in text
+    assert "aws:TokenIssueTime" in text and "DateLessThan" in text and "Deny" in text
     assert "arn:aws:iam::123456789012:user/ci" in text and "role/admin" in text
     assert "198.51.100.7" in text  # the session's address counts among the key's addresses
     assert "IQoJb3JpZ2lu" not in text  # the session token CloudTrail records is never shown
