@@ -140,3 +140,23 @@ def test_no_deny_when_every_session_has_expired_and_management_events_are_said_o
     _, plain = answer([call(100, "DescribeInstances", "ec2")], [])
     assert "management events only" in plain and "Sessions the key minted" not in plain
     assert "S3 object reads and writes" in plain
+
+
+def test_many_sessions_fit_one_slack_section() -> None:
+    sessions = [
+        MintedSession(
+            f"ASIAMANY{i:012d}",
+            "sts:AssumeRole",
+            NOW - timedelta(minutes=i),
+            KEY,
+            None,
+            "arn:aws:iam::1:role/" + "r" * 60,
+        )
+        for i in range(40)
+    ]
+    _, body = answer([call(100, "GetSessionToken", "sts")], sessions)  # answer() checks every block's length
+    assert (
+        "Sessions the key minted* (40)" in body
+        and "…and 35 more" in body
+        and "CSV" not in body.split("…and 35")[1][:20]
+    )

@@ -124,7 +124,8 @@ def _sessions(result: ActivityResult) -> Blocks:
             f"{_plural(s.by_session.get(m.key_id, 0), 'call')}"
         )
     if len(result.sessions) > MAX_SESSIONS:
-        lines.append(f"• …and {len(result.sessions) - MAX_SESSIONS} more (all in the CSV file)")
+        more = " (their calls are in the CSV file)" if result.csv_sent else ""
+        lines.append(f"• …and {len(result.sessions) - MAX_SESSIONS} more{more}")
     if result.sessions_unread:
         lines.append(
             f":warning: {_plural(result.sessions_unread, 'session')} not looked up in every region: this answer's "
