@@ -62,7 +62,7 @@ class OwnershipIndex:
         with self._lock_of(account):
             return self._refresh(account)
 
-    def users_now(self, account: str) -> list[OwnedUser]:
+    def fresh_users(self, account: str) -> list[OwnedUser]:
         """Every user as AWS says now: the index is read again first (one paginated GetAccountAuthorizationDetails).
 
         A scan judges policy findings (`admin-key`, `aws-quarantine`) on these, never on an index up to

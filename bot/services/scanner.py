@@ -169,7 +169,7 @@ class Scanner:
         now = self._clock()
         content, generated = fetch_credential_report(client, self._clock, self._sleep)
         users = parse_credential_report(content, alias)
-        owners = {u.name: u for u in self._index.users_now(alias)}  # policies as they are now, not as last indexed
+        owners = {u.name: u for u in self._index.fresh_users(alias)}  # policies as they are now, not as last indexed
         snoozed = self._snoozed(alias, now)
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
