@@ -5,8 +5,9 @@ database before it is handled and remembered for 14 days, so a redelivered messa
 once) or a second consumer changes nothing twice. A message that is not an event Keywarden knows is logged
 by type and id only and left on the queue; after 3 receives the queue's redrive policy moves it aside.
 Events of AWS accounts Keywarden does not serve are dropped. A CloudTrail claim that IAM cannot verify yet
-(unreadable, or too recent to show) is left on the queue for a later try, and while IAM cannot be read the
-reader pauses (every receive counts towards the dead-letter queue).
+(unreadable, or too recent to show) is left on the queue for a later try. Every receive counts towards the
+dead-letter queue, so the reader does not receive while it could not handle what it gets: the database is
+checked before each receive, and while it or IAM cannot be read the reader pauses.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class EventIntake:
         self._on_handled = on_handled
         self._backoff = backoff_seconds
         self._iam_down = False  # set by a batch in which IAM could not be read
+        self._db_down = False  # set when the database did not answer before a receive
         self._last_cleanup: datetime | None = None
 
     def run(self, stopping: threading.Event) -> None:
@@ -65,7 +67,7 @@ class EventIntake:
             try:
                 self.poll_once()
                 failures = 0
-                if self._iam_down:  # stop receiving for a while: each receive moves a message towards the DLQ
+                if self._iam_down or self._db_down:  # no receive for a while: each moves a message towards the DLQ
                     stopping.wait(self._backoff)
             except AwsError as e:
                 failures += 1
@@ -77,13 +79,33 @@ class EventIntake:
                 stopping.wait(min(300, 5 * 2**failures))
 
     def poll_once(self) -> int:
-        """One long poll: receive up to 10 messages and handle each. Returns how many were received."""
+        """One long poll: receive up to 10 messages and handle each. Returns how many were received.
+
+        Nothing is received while the database does not answer: a message received then could not be claimed,
+        and after 3 receives SQS would move it to the dead-letter queue unhandled."""
+        if not self._database_answers():
+            return 0
         messages = self._queue.receive(10)
         self._iam_down = False
         for message in messages:
             self._handle(message)
         self._forget_old()
         return len(messages)
+
+    def _database_answers(self) -> bool:
+        try:
+            self._db.ping()
+        except Exception as e:  # any driver error: the database cannot be used now
+            if not self._db_down:
+                log.warning(
+                    "events queue: the database does not answer (%s): not receiving until it does", type(e).__name__
+                )
+            self._db_down = True
+            return False
+        if self._db_down:
+            log.info("events queue: the database answers again: receiving")
+        self._db_down = False
+        return True
 
     def _handle(self, message: QueueMessage) -> None:
         try:
