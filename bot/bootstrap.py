@@ -5,14 +5,14 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from slack_sdk import WebClient
 
 from bot import metrics
 from bot.access import Access
-from bot.aws import AwsGateway, SessionFactory
+from bot.aws import AwsError, AwsGateway, EventQueue, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.domain.findings import Policy
 from bot.domain.scan import Delivery, ScanReport
@@ -86,6 +86,7 @@ class Services:
     audit_stream: AuditStream | None = None
     enforcement: EnforcementService | None = None
     home: HomeService | None = None
+    _events_dlq: EventQueue | None = field(default=None, repr=False)
 
     def scan(
         self,
@@ -112,6 +113,18 @@ class Services:
 
         queue = self.aws.queue(self.settings.events_queue_url, wait_seconds)
         return EventIntake(queue, self.db, self.clock, self.exposures, self.key_changes)
+
+    def events_dlq_depth(self) -> int | None:
+        """Messages waiting in EVENTS_DLQ_URL, the events that were never handled; None when unset or unreadable."""
+        if not self.settings.events_dlq_url:
+            return None
+        if self._events_dlq is None:
+            self._events_dlq = self.aws.queue(self.settings.events_dlq_url, 0)
+        try:
+            return self._events_dlq.depth()
+        except AwsError as e:
+            log.warning("events dead-letter queue: %s", e.message)
+            return None
 
     def warm_up(self) -> None:
         """Ready a long-running process: create the AWS clients, then freeze the heap built so far.

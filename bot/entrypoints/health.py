@@ -3,6 +3,8 @@ and the scheduler: on a process with one, leadership, scans and the audit chain'
 scan or the audit stream recorded outside the table); on a process without, whether any process holds the
 scheduler's lease (`elsewhere`) or none does (`none`: nothing scans, expires or rotates).
 
+With EVENTS_DLQ_URL, `events_dlq` is the dead-letter queue's depth (events never handled), or `unknown`.
+
 The contract: `status` and `database` are always there; `status` is `ok` with HTTP 200, or `error` with 503
 when the database is unreachable, its schema is older than this code (run the `release` step), or Slack or AWS
 does not work (`slack` / `aws` then say what failed in a few words). GET /livez (liveness) checks nothing.
@@ -78,6 +80,9 @@ def health(
         except Exception as e:  # a health check reports, it does not raise
             log.warning("health check: audit backlog unreadable: %s", type(e).__name__)
             body["audit_backlog"] = "unknown"
+    if services.settings.events_dlq_url:  # events SQS gave up on: each one was never handled
+        depth = services.events_dlq_depth()
+        body["events_dlq"] = {"depth": depth} if depth is not None else "unknown"
     if migrations == "behind" or any(answer != "ok" for answer in outside.values()):
         body["status"] = "error"
         return "503 Service Unavailable", body

@@ -128,7 +128,7 @@ class OpsApp:
     def __init__(self, services: Services, is_leader: Callable[[], bool] | None = None) -> None:
         self.services = services
         self.is_leader = is_leader
-        self.exporter = Exporter(services.db, is_leader=is_leader)
+        self.exporter = Exporter(services.db, is_leader=is_leader, dlq_depth=services.events_dlq_depth)
         self.dependencies = Dependencies.of(services.settings, services.aws)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

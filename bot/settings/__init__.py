@@ -90,6 +90,7 @@ class Settings:
     strict_policy_findings: bool = False
     require_extra_approval_for_admin: bool = True
     events_queue_url: str | None = None
+    events_dlq_url: str | None = None  # the events queue's dead-letter queue: its depth in /healthz and /metrics
     slack_admin_token: str | None = None
     organization: Organization | None = None
     audit_webhook_url: str | None = None
@@ -205,6 +206,11 @@ class Settings:
                 "EVENTS_QUEUE_URL",
                 queue_url,
                 "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/keywarden-events",
+            ),
+            events_dlq_url=r.optional(
+                "EVENTS_DLQ_URL",
+                queue_url,
+                "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/keywarden-events-dlq",
             ),
             slack_admin_token=r.optional(
                 "SLACK_ADMIN_TOKEN", token("xoxp-"), "a user token of a workspace admin, starting with xoxp-"

@@ -423,3 +423,21 @@ def test_events_of_accounts_keywarden_does_not_serve_are_ignored(bot: BotServer,
         assert session.scalars(select(Exposure)).all() == []
     assert not [e for e in bot.services.audit.all() if e.action in ("changed_outside", "exposed")]
     assert sum("does not serve" in r.getMessage() for r in caplog.records if r.levelname == "WARNING") == 2
+
+
+def test_healthz_and_metrics_show_the_dead_letter_queue_depth(make_bot, queues, caplog) -> None:
+    url, dlq = queues
+    bot = make_bot(EVENTS_QUEUE_URL=url, EVENTS_DLQ_URL=dlq)
+    assert bot.get("/healthz").json()["events_dlq"] == {"depth": 0}
+    assert "keywarden_events_dlq_depth 0.0" in bot.get("/metrics").body
+    for n in range(2):  # events SQS gave up on: never handled
+        send(dlq, health_exposed("AKIA" + "Q" * 16, event_id=f"lost-{n}"))
+    healthy = bot.get("/healthz")
+    assert healthy.status == 200 and healthy.json()["events_dlq"] == {"depth": 2}  # told, not a failed probe
+    assert "keywarden_events_dlq_depth 2.0" in bot.get("/metrics").body
+
+    gone = make_bot(EVENTS_DLQ_URL=dlq.rsplit("/", 1)[0] + "/no-such-queue")
+    assert gone.get("/healthz").json()["events_dlq"] == "unknown"
+    assert "keywarden_events_dlq_depth" not in gone.get("/metrics").body
+    assert any("events dead-letter queue" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "events_dlq" not in make_bot().get("/healthz").json()  # without EVENTS_DLQ_URL, nothing is said

@@ -19,6 +19,7 @@ import yaml
 from cfnlint.api import ManualArgs, lint_file
 from cfnlint.decode import decode
 
+from bot.domain.aws_events import HEALTH_RISK_TYPES
 from tests.support.iam_actions import ROOT, template_strings
 
 TEMPLATES = sorted((ROOT / "deploy" / "aws").glob("*.yaml"))
@@ -336,3 +337,84 @@ def test_stackset_commands_work_from_a_delegated_administrator() -> None:
     for name, arguments in commands:
         assert '--call-as "$CALL_AS"' in arguments, name
     assert "CALL_AS=DELEGATED_ADMIN" in readme
+
+
+def _events() -> dict:
+    body, problems = decode(str(ROOT / "deploy" / "aws" / "events.yaml"))
+    assert not problems
+    return body
+
+
+def _rule_value(node: object, refs: dict[str, str]) -> object:
+    """The value of a CloudFormation rule expression (the functions Rules allow that events.yaml uses)."""
+    if isinstance(node, dict):
+        ((name, args),) = node.items()
+        if name == "Ref":
+            return refs[args]
+        values = [_rule_value(a, refs) for a in args] if isinstance(args, list) else [_rule_value(args, refs)]
+        if name == "Fn::Equals":
+            return values[0] == values[1]
+        if name == "Fn::And":
+            return all(values)
+        if name == "Fn::Or":
+            return any(values)
+        if name == "Fn::Not":
+            return not values[0]
+        if name == "Fn::Contains":
+            return values[1] in values[0]
+        raise AssertionError(f"no evaluator for {name}")
+    if isinstance(node, list):
+        return [_rule_value(n, refs) for n in node]
+    return node
+
+
+def _refused(partition: str, region: str, **parameters: str) -> list[str]:
+    """The AssertDescription of every rule events.yaml would fail with in this partition and region."""
+    refs = {"AWS::Partition": partition, "AWS::Region": region, "Mode": "single-account"} | parameters
+    refs |= {"OrganizationId": "o-abc123def4", "CentralEventBusArn": "arn:aws:events:us-east-1:1:event-bus/k"}
+    refused = []
+    for rule in _events()["Rules"].values():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], refs):
+            continue
+        refused += [a["AssertDescription"] for a in rule["Assertions"] if not _rule_value(a["Assert"], refs)]
+    return refused
+
+
+@pytest.mark.parametrize("mode", ["single-account", "central", "member"])
+def test_the_events_stack_refuses_a_region_iam_events_never_reach(mode: str) -> None:
+    """IAM's CloudTrail events arrive in one region per partition: us-east-1, us-gov-west-1, cn-north-1."""
+    for partition, region in (("aws", "us-east-1"), ("aws-us-gov", "us-gov-west-1"), ("aws-cn", "cn-north-1")):
+        assert _refused(partition, region, Mode=mode) == [], region
+    for partition, region, where in (
+        ("aws", "eu-west-1", "us-east-1"),
+        ("aws", "us-west-2", "us-east-1"),
+        ("aws-us-gov", "us-gov-east-1", "us-gov-west-1"),
+        ("aws-cn", "cn-northwest-1", "cn-north-1"),
+    ):
+        (refusal,) = _refused(partition, region, Mode=mode)
+        assert f"arrive in {where} only" in refusal, region
+
+
+def test_the_events_stack_alarms_when_events_wait_in_the_dead_letter_queue() -> None:
+    body = _events()
+    resources = body["Resources"]
+    (alarm,) = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    props = alarm["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert props["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["Condition"] == resources["DeadLetterQueue"]["Condition"]  # wherever there is a queue
+    topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert props["AlarmActions"] == topic and props["OKActions"] == topic
+    assert body["Parameters"]["AlarmTopicArn"]["Default"] == ""  # optional
+    assert "EVENTS_DLQ_URL" in body["Outputs"]["DeadLetterQueueUrl"]["Description"]
+
+
+def test_every_health_rule_routes_every_risk_event_about_a_key() -> None:
+    rules = [r for r in _events()["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    health = [
+        r["Properties"]["EventPattern"] for r in rules if r["Properties"]["EventPattern"]["source"] == ["aws.health"]
+    ]
+    assert len(health) == 3  # single-account, central, forwarding
+    for pattern in health:
+        assert sorted(pattern["detail"]["eventTypeCode"]) == sorted(HEALTH_RISK_TYPES)

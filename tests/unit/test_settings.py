@@ -75,6 +75,7 @@ def test_events_queue_and_admin_token() -> None:
         ({"APPROVAL_CHANNEL": "key-approvals"}, "APPROVAL_CHANNEL is malformed ('key-approvals' looks like a channel"),
         ({"APPROVAL_CHANNEL": "D0123ABCD"}, "APPROVAL_CHANNEL is malformed ('D0123ABCD' is a direct message"),
         ({"EVENTS_QUEUE_URL": "keywarden-events"}, "EVENTS_QUEUE_URL is malformed: expected an SQS queue URL"),
+        ({"EVENTS_DLQ_URL": "keywarden-events-dlq"}, "EVENTS_DLQ_URL is malformed: expected an SQS queue URL"),
         ({"SLACK_ADMIN_TOKEN": "xoxb-bot"}, "SLACK_ADMIN_TOKEN is malformed: expected a user token"),
         ({"LIST_VISIBILITY": "admins"}, "LIST_VISIBILITY is malformed: expected everyone or owners"),
     ],
