@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from bot.domain.inventory import Target
 from bot.domain.keys import InputError
-from bot.domain.operations import admin_approval
-from bot.domain.requests import Operation, Request, approvals_needed
+from bot.domain.operations import Operation, admin_approval
+from bot.domain.requests import Request, approvals_needed
 from bot.policy import OWNER, Facts, Policy, Rule
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory

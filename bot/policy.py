@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.domain.requests import Operation
+from bot.domain.operations import Operation
 
 OWNER = "owner"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")

@@ -68,10 +68,9 @@ def looks_like_key_id(text: str) -> bool:
 
 def parse_user_ref(text: str, aliases: list[str]) -> UserRef:
     """Parse `user` or `account:user`; raise InputError with the correct form."""
-    account, sep, name = text.partition(":")
-    if not sep:
-        account, name = None, text
-    elif account not in aliases:
+    head, sep, tail = text.partition(":")
+    account, name = (head, tail) if sep else (None, text)
+    if account is not None and account not in aliases:
         known = ", ".join(aliases)
         raise InputError(f"Unknown account `{account}`. Known accounts: {known}. Use `account:user`.")
     if not USER_NAME.match(name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from bot.domain.keys import InputError, parse_user_ref
-from bot.domain.requests import Operation
+from bot.domain.operations import Operation
 from bot.policy import OWNER, Policy, PolicyError, load
 from bot.settings import Settings
 

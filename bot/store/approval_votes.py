@@ -9,7 +9,8 @@ from typing import NamedTuple
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from bot.domain.requests import MAKES_KEY, Operation, Request, Status, check_transition
+from bot.domain.operations import Operation
+from bot.domain.requests import MAKES_KEY, Request, Status, check_transition
 from bot.store.audit import SYSTEM
 from bot.store.models import Approval, KeyRequest
 from bot.store.request_rows import RequestRows, snapshot

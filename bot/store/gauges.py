@@ -13,7 +13,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from bot.domain.requests import Operation, Status
+from bot.domain.operations import Operation
+from bot.domain.requests import Status
 from bot.domain.rotation import RotationState
 from bot.store import audit_anchors
 from bot.store.db import Database
