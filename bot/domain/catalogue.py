@@ -1,10 +1,14 @@
 """The finding catalogue: each finding's code, title, severity, controls (CIS AWS Foundations, Security Hub,
-Prowler), why it matters and what to do; one registry that DMs, the digest, the CLI and `help` all read."""
+Prowler), why it matters, what to do, whether it is about a key or its user, and the rule that decides it; one
+registry that the rules' evaluation, DMs, the digest, the CLI and `help` all read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import IntEnum
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+
+from bot.domain import finding_rules as rules
+from bot.domain.finding_rules import Rule
 
 
 class Severity(IntEnum):
@@ -13,6 +17,11 @@ class Severity(IntEnum):
     MEDIUM = 3
     HIGH = 4
     CRITICAL = 5
+
+
+class Scope(Enum):
+    KEY = "key"  # about one key: shown on that key
+    USER = "user"  # about the user as a whole: shown once for the user, and on each of its active keys
 
 
 ROOT_KEY = "root_key"
@@ -43,6 +52,8 @@ class CatalogueEntry:
     threshold: str | None = None  # the setting that tunes it
     default: int | bool | None = None  # that setting's default
     control: str | None = None  # the id a finding carries; the first of `controls` when not given
+    scope: Scope = field(kw_only=True)
+    rule: Rule = field(kw_only=True)  # the finding's message where it applies, else None
 
     @property
     def shown_control(self) -> str | None:
@@ -68,6 +79,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "worst key to leak.",
             "Sign in as root, delete the key, and use IAM Identity Center or roles for the work it did.",
             control="IAM.4",
+            scope=Scope.KEY,
+            rule=rules.root_key,
         ),
         CatalogueEntry(
             KEY_TOO_OLD,
@@ -79,6 +92,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             threshold="MAX_KEY_AGE_DAYS",
             default=90,
             control="IAM.3",
+            scope=Scope.KEY,
+            rule=rules.key_too_old,
         ),
         CatalogueEntry(
             KEY_AGE_WARNING,
@@ -89,6 +104,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "Rotate it before it reaches the limit (Rotate, or `rotate <key-id>`).",
             threshold="WARN_KEY_AGE_DAYS",
             default=80,
+            scope=Scope.KEY,
+            rule=rules.key_age_warning,
         ),
         CatalogueEntry(
             KEY_UNUSED,
@@ -100,6 +117,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             threshold="UNUSED_DAYS",
             default=45,
             control="IAM.22",
+            scope=Scope.KEY,
+            rule=rules.key_unused,
         ),
         CatalogueEntry(
             TWO_ACTIVE_KEYS,
@@ -109,6 +128,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "Two active keys usually mean a rotation that never finished: the old key still works.",
             "Finish the rotation: move everything to the new key, then deactivate the old one.",
             control="",
+            scope=Scope.USER,
+            rule=rules.two_active_keys,
         ),
         CatalogueEntry(
             INACTIVE_KEY,
@@ -117,6 +138,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             (),
             "An inactive key can be reactivated by anyone allowed to, and clutters reviews.",
             "Delete it (`delete <key-id>`) once you are sure nothing needs it.",
+            scope=Scope.KEY,
+            rule=rules.inactive_key,
         ),
         CatalogueEntry(
             AWS_QUARANTINE,
@@ -129,6 +152,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "Deactivate the key now (Deactivate now, or `deactivate <key-id> --now`), then rotate it; look for use "
             "you do not recognise (`activity <key-id>`); detach the policy once the key is replaced. Every version "
             "stops the user itself from creating or changing keys, but not Keywarden.",
+            scope=Scope.KEY,
+            rule=rules.aws_quarantine,
         ),
         CatalogueEntry(
             ADMIN_KEY,
@@ -138,6 +163,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "A long-term key that can do everything: whoever holds it owns the account, and it never expires.",
             "Give the work a role with temporary credentials, or trim the user's policies to what it uses "
             "(`access <user>` lists what it never used); then rotate or deactivate the key.",
+            scope=Scope.KEY,
+            rule=rules.admin_key,
         ),
         CatalogueEntry(
             CONSOLE_AND_KEY,
@@ -148,6 +175,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "temporary credentials.",
             "Sign in through IAM Identity Center (`aws sso login`) or assume a role instead of using a key; "
             "then deactivate the key, or remove the password if this is a machine user.",
+            scope=Scope.KEY,
+            rule=rules.console_and_key,
         ),
         CatalogueEntry(
             INITIAL_KEY_UNUSED,
@@ -160,6 +189,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "Deactivate the key, and delete it if nothing breaks; create keys only when something needs one.",
             threshold="UNUSED_DAYS",
             default=45,
+            scope=Scope.KEY,
+            rule=rules.initial_key_unused,
         ),
         CatalogueEntry(
             KEY_NOT_VIA_GROUP,
@@ -170,6 +201,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "Move the user's policies to a group (or a role) and attach none to the user itself.",
             threshold="STRICT_POLICY_FINDINGS",
             default=False,
+            scope=Scope.USER,
+            rule=rules.key_not_via_group,
         ),
     )
 }
