@@ -7,8 +7,6 @@ Calls made through sessions the key minted are found by the sessions' own key id
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -201,29 +199,6 @@ def summarize(
         through_sessions=sum(through.values()),
         by_session=dict(Counter(e.session for e in ordered if e.session)),
     )
-
-
-def _cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def events_csv(events: Iterable[TrailEvent]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["time_utc", "service", "event", "region", "source_ip", "user_agent", "error", "event_id", "session_key_id"]
-    )
-    for e in sorted(events, key=lambda e: e.at):
-        writer.writerow(
-            [
-                e.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                *(_cell(v) for v in (e.service, e.name, e.region, e.source_ip, e.user_agent, e.error or "")),
-                _cell(e.event_id),
-                e.session or "",
-            ]
-        )
-    return out.getvalue()
 
 
 @dataclass

@@ -151,31 +151,22 @@ def _when(value: str) -> datetime:
 def export_audit(
     settings: Settings, *, as_json: bool = False, since: datetime | None = None, until: datetime | None = None
 ) -> int:
-    import csv
-
     from bot.bootstrap import bootstrap
+    from bot.slack.messages.csv_files import csv_writer
 
     services = bootstrap(settings)
     if as_json:
         for line in services.audit.events(since, until):
             sys.stdout.write(line + "\n")
         return 0
-    writer = csv.writer(sys.stdout)
+    writer = csv_writer(sys.stdout)
     writer.writerow(["at", "actor", "action", "outcome", "request_id", "account", "iam_user", "key_id", "detail"])
     for e in services.audit.all():
         if (since and e.at < since) or (until and e.at >= until):
             continue
         cells = [e.at.isoformat(), e.actor, e.action, e.outcome, e.request_id, e.account, e.iam_user, e.key_id]
-        writer.writerow([spreadsheet_safe(c) for c in [*cells, e.detail]])
+        writer.writerow([*cells, e.detail])
     return 0
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(cell: str | None) -> str | None:
-    """A cell a spreadsheet shows as text: one starting like a formula gets a leading `'`."""
-    return f"'{cell}" if cell and cell.startswith(_FORMULA_STARTS) else cell
 
 
 def verify_audit(settings: Settings) -> int:

@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from bot.aws import AwsError, AwsGateway, AwsNotFound, partition_of_region
 from bot.clock import Clock
 from bot.domain.access import AccessSummary, ServiceAccess, parse_services, summarize_access
-from bot.domain.activity import ActivityResult, events_csv, search_regions, summarize, window
+from bot.domain.activity import ActivityResult, search_regions, summarize, window
 from bot.domain.keys import InputError, UserRef
 from bot.domain.sessions import global_region, user_arn
 from bot.services.inventory import InventoryService
 from bot.services.permissions import Permissions
 from bot.services.trail import TrailReader
+from bot.slack.messages.usage import events_csv
 from bot.slack.notifier import Notifier
 
 LOOKUPS_PER_SECOND = 2.0  # CloudTrail LookupEvents, per account and region

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +11,7 @@ from bot.domain.findings import AWS_QUARANTINE, CATALOGUE
 from bot.domain.scan import ScanFinding, worst_first
 from bot.slack import ids
 from bot.slack.messages.common import Blocks, Message, button, context, escape, finding_line, last_used_text, section
+from bot.slack.messages.csv_files import csv_text
 from bot.slack.messages.exposures import response_buttons
 
 if TYPE_CHECKING:
@@ -151,13 +150,9 @@ def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) ->
 
 
 def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["account", "user", "key_id", "finding", "severity", "control", "age_days", "last_used", "owner", "status"]
-    )
-    for f in worst_first(findings, now):
-        writer.writerow(
+    return csv_text(
+        ["account", "user", "key_id", "finding", "severity", "control", "age_days", "last_used", "owner", "status"],
+        (
             [
                 f.account,
                 f.user,
@@ -170,5 +165,6 @@ def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
                 f.owner or "",
                 "exempt" if f.exempt_reason else ("snoozed" if f.snoozed else "open"),
             ]
-        )
-    return out.getvalue()
+            for f in worst_first(findings, now)
+        ),
+    )

@@ -6,12 +6,14 @@ it is escaped before it reaches mrkdwn.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from bot.domain.access import AccessSummary, ServiceAccess
-from bot.domain.activity import ActivityResult
+from bot.domain.activity import ActivityResult, TrailEvent
 from bot.domain.sessions import POLICY_NAME, MintedSession, revoke_policy
 from bot.slack.messages.common import Blocks, Message, context, last_used_text, section
+from bot.slack.messages.csv_files import csv_text
 
 MAX_LINES = 10
 MAX_AGENT = 120
@@ -238,3 +240,18 @@ def build_access(summary: AccessSummary, cache_hours: int) -> Message:
         blocks.append(section("Every service its policies allow was used in this period: nothing to trim."))
     blocks.append(note)
     return title, blocks
+
+def events_csv(events: Iterable[TrailEvent]) -> str:
+    """Every event of an `activity` answer, for the CSV file sent when there are more than the answer lists."""
+    return csv_text(
+        ["time_utc", "service", "event", "region", "source_ip", "user_agent", "error", "event_id", "session_key_id"],
+        (
+            [
+                e.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                *(e.service, e.name, e.region, e.source_ip, e.user_agent, e.error or ""),
+                e.event_id,
+                e.session or "",
+            ]
+            for e in sorted(events, key=lambda e: e.at)
+        ),
+    )
