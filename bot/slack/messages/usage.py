@@ -241,6 +241,7 @@ def build_access(summary: AccessSummary, cache_hours: int) -> Message:
     blocks.append(note)
     return title, blocks
 
+
 def events_csv(events: Iterable[TrailEvent]) -> str:
     """Every event of an `activity` answer, for the CSV file sent when there are more than the answer lists."""
     return csv_text(
