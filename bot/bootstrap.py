@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pydantic import SecretStr
 from slack_sdk import WebClient
 
 from bot import metrics
@@ -46,9 +47,19 @@ from bot.slack.client import SlackDirectory, Sleep, make_web_client
 from bot.slack.messages.enforcement import digest_lines as enforcement_lines
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
+from bot.store.audit_outbox import Outbox
+from bot.store.aws_events import EventIds
 from bot.store.db import Database
+from bot.store.enforcements import Enforcements
+from bot.store.exposures import Exposures
+from bot.store.finding_notices import FindingNotices
+from bot.store.iam_users import IamUsers
+from bot.store.key_changes import KeyChanges
 from bot.store.key_memory import KeyMemory
 from bot.store.requests import RequestStore
+from bot.store.rotations import RotationStore
+from bot.store.scan_runs import ScanRuns
+from bot.store.snoozes import Snoozes
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +123,7 @@ class Services:
         from bot.services.event_intake import EventIntake
 
         queue = self.aws.queue(self.settings.events_queue_url, wait_seconds)
-        return EventIntake(queue, self.db, self.clock, self.exposures, self.key_changes)
+        return EventIntake(queue, EventIds(self.db), self.clock, self.exposures, self.key_changes)
 
     def events_dlq_depth(self) -> int | None:
         """Messages waiting in EVENTS_DLQ_URL, the events that were never handled; None when unset or unreadable."""
@@ -142,6 +153,10 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret else None
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -175,21 +190,21 @@ def bootstrap(
     if aws is None:
         aws = AwsGateway(
             settings.accounts,
-            **({"session_factory": session_factory} if session_factory else {}),
+            session_factory,
             organization=settings.organization,
             now=clock,
             region=settings.aws_region,
         )
-    slack = make_web_client(settings.slack_bot_token, settings.slack_api_url, sleep=sleep)
+    slack = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, sleep=sleep)
     directory = directory or SlackDirectory(slack)
     audit = AuditLog(db, clock, stream=settings.audit_webhook_url is not None)
     stream = (
-        AuditStream(db, clock, settings.audit_webhook_url, settings.audit_webhook_secret)
+        AuditStream(Outbox(db), clock, settings.audit_webhook_url, _revealed(settings.audit_webhook_secret))
         if settings.audit_webhook_url
         else None
     )
     policy = policy_of(settings)
-    index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
+    index = OwnershipIndex(IamUsers(db), aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
     memory = KeyMemory(db, clock)
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
     notifier = notifier or Notifier(slack, sleep=sleep)
@@ -198,9 +213,23 @@ def bootstrap(
     permissions = Permissions(
         rules, aws, index, inventory, audit, owner_tag=settings.owner_tag, list_visibility=settings.list_visibility
     )
-    rotations = RotationService(settings, clock, db, store, audit, aws, notifier, approves_for=permissions.approves_for)
+    rotation_rows = RotationStore(db, clock, audit)
+    rotations = RotationService(
+        settings, clock, rotation_rows, store, audit, aws, notifier, approves_for=permissions.approves_for
+    )
+    notices, runs, snoozes = FindingNotices(db, audit), ScanRuns(db), Snoozes(db, audit)
     home = HomeService(
-        db, clock, index, store, rotations, rules, directory, notifier, stored_under=settings.stored_secret_prefix
+        memory,
+        notices,
+        runs,
+        clock,
+        index,
+        store,
+        rotations,
+        rules,
+        directory,
+        notifier,
+        stored_under=settings.stored_secret_prefix,
     )
     rotations.on_change = home.refresh
     # Each refers to the other: the delivery words the requester's DM; it updates the request's messages.
@@ -227,7 +256,9 @@ def bootstrap(
         aws,
         index,
         memory,
-        db,
+        KeyChanges(db),
+        snoozes,
+        audit,
         clock,
         policy,
         owner_tag=settings.owner_tag,
@@ -236,12 +267,13 @@ def bootstrap(
         sleep=sleep,
     )
     alerts = AlertService(
-        db,
+        notices,
+        runs,
+        snoozes,
         clock,
         notifier,
         directory,
         index,
-        audit,
         alert_channel=settings.alert_channel,
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
@@ -257,9 +289,22 @@ def bootstrap(
     )
     access = AccessAdvisorService(aws, inventory, permissions, clock, cache_hours=settings.access_cache_hours)
     admin_token, api_url = settings.slack_admin_token, settings.slack_api_url
-    admin = Notifier(make_web_client(admin_token, api_url, sleep=sleep), sleep=sleep) if admin_token else None
+    admin = (
+        Notifier(make_web_client(admin_token.get_secret_value(), api_url, sleep=sleep), sleep=sleep)
+        if admin_token
+        else None
+    )
+    exposure_rows = Exposures(db, audit)
     exposures = ExposureService(
-        db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
+        exposure_rows,
+        clock,
+        audit,
+        inventory,
+        index,
+        directory,
+        notifier,
+        alert_channel=settings.alert_channel,
+        admin=admin,
     )
     key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
     return Services(
@@ -285,13 +330,14 @@ def bootstrap(
         activity=activity,
         access=access,
         exposures=exposures,
-        exposure_notes=ExposureNotes(db),
+        exposure_notes=ExposureNotes(exposure_rows, notices),
         key_changes=key_changes,
         permissions=permissions,
         sleep=sleep,
         audit_stream=stream,
         enforcement=EnforcementService(
-            db,
+            Enforcements(db),
+            notices,
             clock,
             filing,
             notifier,

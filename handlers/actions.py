@@ -21,6 +21,7 @@ from bot.slack.messages.requests import (
     build_secret_loading_modal,
     outcome_line,
 )
+from bot.slack.messages.scans import snoozed_reply
 from handlers.errors import replies_on_error, user_message
 from handlers.wiring import wiring
 
@@ -181,7 +182,7 @@ def snooze(body: dict[str, Any], respond: Respond, context: BoltContext) -> None
         return _tell(respond, "This button does not name a key Keywarden knows.")
     user_id = body["user"]["id"]
     services.permissions.act_on_key(user_id, key[1], "snooze")
-    _tell(respond, services.alerts.snooze(*key, user_id))
+    _tell(respond, snoozed_reply(key[1], services.alerts.snooze(*key, user_id)))
 
 
 @replies_on_error

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
-
-from sqlalchemy import select
+from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.domain.scan import Delivery, NoticeState, ScanFinding, ScanReport, should_announce
+from bot.domain.scan import Delivery, ScanFinding, ScanReport, should_announce
 from bot.services.ownership import OwnershipIndex
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.scans import (
@@ -26,9 +24,9 @@ from bot.slack.messages.scans import (
     findings_csv,
 )
 from bot.slack.notifier import Notifier
-from bot.store.audit import AuditLog
-from bot.store.db import Database
-from bot.store.models import FindingNotice, ScanRun, Snooze
+from bot.store.finding_notices import FindingNotices
+from bot.store.scan_runs import ScanRuns
+from bot.store.snoozes import Snoozes
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # (account, subject, code)
@@ -37,23 +35,25 @@ Key = tuple[str, str, str]  # (account, subject, code)
 class AlertService:
     def __init__(
         self,
-        db: Database,
+        notices: FindingNotices,
+        runs: ScanRuns,
+        snoozes: Snoozes,
         clock: Clock,
         notifier: Notifier,
         directory: SlackDirectory,
         index: OwnershipIndex,
-        audit: AuditLog,
         *,
         alert_channel: str | None,
         remind_every: timedelta,
         command: str,
     ) -> None:
-        self._db = db
+        self._notices = notices
+        self._runs = runs
+        self._snoozes = snoozes
         self._clock = clock
         self._notifier = notifier
         self._directory = directory
         self._index = index
-        self._audit = audit
         self._channel = alert_channel
         self._remind_every = remind_every
         self._command = command
@@ -63,7 +63,7 @@ class AlertService:
         delivery = Delivery()
         scanned = {a.account for a in report.accounts if not a.error}
         findings = [f for f in report.findings if f.account in scanned]
-        states, new_keys, delivery.resolved = self._remember(findings, scanned)
+        states, new_keys, delivery.resolved = self._notices.remember(findings, scanned, now)
 
         due = [
             f
@@ -130,76 +130,10 @@ class AlertService:
         else:
             self._notifier.post(self._channel, build_full_list(findings, now), thread_ts=thread_ts)
 
-    def _remember(self, findings: list[ScanFinding], scanned: set[str]) -> tuple[dict[Key, NoticeState], set[Key], int]:
-        """Update the memory: seen findings refreshed or added, vanished ones resolved."""
-        now = self._clock()
-        current = {_key(f): f for f in findings}
-        states: dict[Key, NoticeState] = {}
-        new: set[Key] = set()
-        resolved = 0
-        with self._db.session() as session:
-            rows = {
-                (r.account, r.subject, r.code): r
-                for r in session.scalars(select(FindingNotice).where(FindingNotice.account.in_(scanned)))
-            }
-            for key, row in rows.items():
-                states[key] = NoticeState(row.notified_at, row.notified_severity, row.resolved_at)
-                if key not in current and row.resolved_at is None:
-                    row.resolved_at = now
-                    resolved += 1
-                    self._audit.record(
-                        session,
-                        "keywarden",
-                        "finding_resolved",
-                        account=row.account,
-                        iam_user=row.iam_user,
-                        key_id=row.subject if row.subject.startswith(("AKIA", "ASIA")) else None,
-                        detail=row.code,
-                    )
-            for key, f in current.items():
-                row = rows.get(key)
-                if row is None or row.resolved_at is not None:
-                    self._audit.record(
-                        session,
-                        "keywarden",
-                        "finding_opened",
-                        account=f.account,
-                        iam_user=f.user,
-                        key_id=f.key_id,
-                        detail=f"{f.code}: {f.finding.message}",
-                    )
-                if row is None:
-                    new.add(key)
-                    session.add(
-                        FindingNotice(
-                            account=f.account,
-                            subject=f.subject,
-                            code=f.code,
-                            iam_user=f.user,
-                            severity=int(f.finding.severity),
-                            owner=f.owner,
-                            first_seen=now,
-                            last_seen=now,
-                        )
-                    )
-                    continue
-                if row.resolved_at is not None:
-                    new.add(key)
-                row.last_seen, row.severity, row.owner = now, int(f.finding.severity), f.owner
-        return states, new, resolved
-
     def _mark_notified(self, keys: list[Key], current: dict[Key, ScanFinding]) -> None:
         if not keys:
             return
-        now = self._clock()
-        with self._db.session() as session:
-            for key in keys:
-                row = session.get(FindingNotice, key)
-                if row is not None:
-                    row.notified_at = now
-                    row.notified_severity = int(current[key].finding.severity)
-                    row.notify_count = (row.notify_count or 0) + 1
-                    row.resolved_at = None
+        self._notices.mark_notified({key: int(current[key].finding.severity) for key in keys}, self._clock())
 
     def _record_run(self, report: ScanReport, delivery: Delivery, trigger: str) -> None:
         summary = {
@@ -212,23 +146,14 @@ class AlertService:
             "resolved": delivery.resolved,
             "digest_posted": delivery.digest_posted,
         }
-        with self._db.session() as session:
-            session.add(
-                ScanRun(started_at=report.started_at, finished_at=report.finished_at, trigger=trigger, summary=summary)
-            )
+        self._runs.record(report.started_at, report.finished_at, trigger, summary)
 
-    def snooze(self, account: str, key_id: str, user_id: str, days: int = 7) -> str:
-        """Silence one key's alerts. Who may (its owner or an approver for it) is checked before, on the user as it
-        is now: bot/services/permissions.py."""
+    def snooze(self, account: str, key_id: str, user_id: str, days: int = 7) -> datetime:
+        """Silence one key's alerts; until when. Who may (its owner or an approver for it) is checked before, on the
+        user as it is now: bot/services/permissions.py."""
         until = self._clock() + timedelta(days=days)
-        with self._db.session() as session:
-            row = session.get(Snooze, (account, key_id)) or Snooze(account=account, key_id=key_id)
-            row.until, row.by = until, user_id
-            session.add(row)
-            self._audit.record(
-                session, user_id, "snoozed", account=account, key_id=key_id, detail=f"until {until:%Y-%m-%d}"
-            )
-        return f"Alerts for `{key_id}` are snoozed until {until:%Y-%m-%d}."
+        self._snoozes.snooze(account, key_id, user_id, until)
+        return until
 
 
 def _key(f: ScanFinding) -> Key:

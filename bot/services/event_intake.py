@@ -17,17 +17,13 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, or_, update
-from sqlalchemy.exc import IntegrityError
-
 from bot import metrics
 from bot.aws import AwsError, EventQueue, QueueMessage
 from bot.clock import Clock
 from bot.domain.aws_events import AwsEvent, CredentialsExposed, MalformedEvent, UnknownEvent, parse_event
 from bot.services.exposures import ExposureService
 from bot.services.key_events import KeyChangeService, NotYetVerified
-from bot.store.db import Database
-from bot.store.models import AwsEventSeen
+from bot.store.aws_events import EventIds
 
 log = logging.getLogger(__name__)
 KEEP = timedelta(days=14)
@@ -40,7 +36,7 @@ class EventIntake:
     def __init__(
         self,
         queue: EventQueue,
-        db: Database,
+        events: EventIds,
         clock: Clock,
         exposures: ExposureService,
         key_changes: KeyChangeService,
@@ -49,7 +45,7 @@ class EventIntake:
         backoff_seconds: int = BACKOFF_SECONDS,
     ) -> None:
         self._queue = queue
-        self._db = db
+        self._events = events
         self._clock = clock
         self._exposures = exposures
         self._key_changes = key_changes
@@ -94,7 +90,7 @@ class EventIntake:
 
     def _database_answers(self) -> bool:
         try:
-            self._db.ping()
+            self._events.ping()
         except Exception as e:  # any driver error: the database cannot be used now
             if not self._db_down:
                 log.warning(
@@ -179,42 +175,13 @@ class EventIntake:
     # Event ids
     def _claim(self, event_id: str, kind: str) -> str:
         """'claimed' (handle it now), 'done' (handled before) or 'busy' (being handled elsewhere)."""
-        now = self._clock()
-        try:
-            with self._db.session() as session:
-                session.execute(
-                    insert(AwsEventSeen).values(event_id=event_id, kind=kind, received_at=now, claimed_at=now)
-                )
-            return "claimed"
-        except IntegrityError:
-            pass
-        with self._db.session() as session:
-            row = session.get(AwsEventSeen, event_id)
-            if row is not None and row.done_at is not None:
-                return "done"
-            taken = session.execute(
-                update(AwsEventSeen)
-                .where(
-                    AwsEventSeen.event_id == event_id,
-                    AwsEventSeen.done_at.is_(None),
-                    or_(AwsEventSeen.claimed_at.is_(None), AwsEventSeen.claimed_at < now - CLAIM_TIMEOUT),
-                )
-                .values(claimed_at=now)
-                .returning(AwsEventSeen.event_id)
-            ).first()
-        return "claimed" if taken else "busy"
+        return self._events.claim(event_id, kind, self._clock(), CLAIM_TIMEOUT)
 
     def _done(self, event_id: str) -> None:
-        with self._db.session() as session:
-            session.execute(update(AwsEventSeen).where(AwsEventSeen.event_id == event_id).values(done_at=self._clock()))
+        self._events.done(event_id, self._clock())
 
     def _release(self, event_id: str) -> None:
-        with self._db.session() as session:
-            session.execute(
-                update(AwsEventSeen)
-                .where(AwsEventSeen.event_id == event_id, AwsEventSeen.done_at.is_(None))
-                .values(claimed_at=None)
-            )
+        self._events.release(event_id)
 
     def _forget_old(self) -> None:
         """Drop event ids older than 14 days, at most once an hour."""
@@ -222,5 +189,4 @@ class EventIntake:
         if self._last_cleanup is not None and now - self._last_cleanup < timedelta(hours=1):
             return
         self._last_cleanup = now
-        with self._db.session() as session:
-            session.execute(delete(AwsEventSeen).where(AwsEventSeen.received_at < now - KEEP))
+        self._events.forget_received_before(now - KEEP)

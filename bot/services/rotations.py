@@ -38,7 +38,6 @@ from bot.slack.messages.common import day, when
 from bot.slack.messages.requests import who
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
-from bot.store.db import Database
 from bot.store.requests import RequestStore
 from bot.store.rotations import RotationStore
 
@@ -57,7 +56,7 @@ class RotationService:
         self,
         settings: Settings,
         clock: Clock,
-        db: Database,
+        rotations: RotationStore,
         store: RequestStore,
         audit: AuditLog,
         aws: AwsGateway,
@@ -66,7 +65,7 @@ class RotationService:
     ) -> None:
         self._policy = rotation_policy(settings)
         self._clock = clock
-        self._rotations = RotationStore(db, clock, audit)
+        self._rotations = rotations
         self._requests = store
         self._audit = audit
         self._aws = aws

@@ -21,22 +21,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, union
-
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.domain.findings import ROOT_KEY, Policy, catalogued
 from bot.domain.keys import AccessKey
 from bot.domain.report import ReportUser, parse_credential_report, remembered_key_ids
-from bot.domain.requests import Status
 from bot.domain.scan import ROOT_SUBJECT, AccountScan, ScanFinding, ScanReport, scan_findings, user_report_findings
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
-from bot.store import audit_anchors
-from bot.store.db import Database
+from bot.store.audit import AuditLog
+from bot.store.key_changes import KeyChanges
 from bot.store.key_memory import KeyMemory
-from bot.store.models import AuditEvent, KeyRequest, Snooze
-from bot.store.models import Rotation as RotationRow
+from bot.store.snoozes import Snoozes
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +61,6 @@ BOOKKEEPING = frozenset(
         "rotation_stalled",
     }
 )
-# Request states in which Keywarden has called (or may have called) AWS.
-_ACTED = (Status.EXECUTING.value, Status.SUCCEEDED.value, Status.FAILED.value)
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,9 @@ class Scanner:
         aws: AwsGateway,
         index: OwnershipIndex,
         memory: KeyMemory,
-        db: Database,
+        changes: KeyChanges,
+        snoozes: Snoozes,
+        audit: AuditLog,
         clock: Clock,
         policy: Policy,
         *,
@@ -95,7 +91,9 @@ class Scanner:
         self._aws = aws
         self._index = index
         self._memory = memory
-        self._db = db
+        self._changes = changes
+        self._snoozes = snoozes
+        self._audit = audit
         self._clock = clock
         self._policy = policy
         self._owner_tag = owner_tag
@@ -132,8 +130,7 @@ class Scanner:
         report = ScanReport(started, self._clock(), results, notes)
         # Each scan keeps the audit chain's head outside the audit table, and in its log line: a later
         # cut of the log's newest events then shows (`audit verify`, bot/store/audit_anchors.py).
-        with self._db.session() as session:
-            head = audit_anchors.record_head(session, report.finished_at)
+        head = self._audit.anchor_head(at=report.finished_at)
         log.info(
             "scan finished: %d accounts (%d failed), %d findings; audit chain head %s",
             len(results),
@@ -258,23 +255,8 @@ class Scanner:
         return existing
 
     def _changed_users(self, account: str, since: datetime) -> set[str]:
-        """Users whose keys Keywarden changed (or may have changed) in AWS after `since`.
-
-        Read from the audit log (every event but decisions and reminders), the requests that reached
-        execution and the rotations that moved: a change shows in at least one of them.
-        """
-        audited = select(AuditEvent.iam_user).where(
-            AuditEvent.account == account,
-            AuditEvent.at > since,
-            AuditEvent.iam_user.is_not(None),
-            AuditEvent.action.not_in(BOOKKEEPING),
-        )
-        executed = select(KeyRequest.iam_user).where(
-            KeyRequest.account == account, KeyRequest.updated_at > since, KeyRequest.status.in_(_ACTED)
-        )
-        rotated = select(RotationRow.iam_user).where(RotationRow.account == account, RotationRow.updated_at > since)
-        with self._db.session() as session:
-            return {name for name in session.scalars(union(audited, executed, rotated)) if name}
+        """Users whose keys Keywarden changed (or may have changed) in AWS after `since`."""
+        return self._changes.users_changed_since(account, since, bookkeeping=BOOKKEEPING)
 
     def _annotate(self, finding: ScanFinding, owned: OwnedUser | None, snoozed: set[str]) -> ScanFinding:
         owner = owned.tags.get(self._owner_tag) if owned else None
@@ -288,8 +270,7 @@ class Scanner:
         )
 
     def _snoozed(self, account: str, now: datetime) -> set[str]:
-        with self._db.session() as session:
-            return set(session.scalars(select(Snooze.key_id).where(Snooze.account == account, Snooze.until > now)))
+        return self._snoozes.active(account, now)
 
 
 def _listed_keys(client: AccountClient, user: str) -> list[AccessKey] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Select, select
 
@@ -32,8 +33,7 @@ class OpenNotice:
     first_seen: datetime
 
 
-@dataclass(frozen=True)
-class Remembered:
+class Remembered(NamedTuple):
     """What the memory held before a scan was remembered, and what the scan changed in it."""
 
     states: dict[NoticeKey, NoticeState]  # as they were before this scan

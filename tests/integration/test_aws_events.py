@@ -19,6 +19,7 @@ from bot.domain.rotation import RotationState
 from bot.entrypoints.scheduler import ClockProcess
 from bot.services.event_intake import EventIntake
 from bot.slack import ids
+from bot.store.aws_events import EventIds
 from bot.store.models import AwsEventSeen, Exposure, KnownKey
 from tests.support.aws_events import health_exposed, key_call
 from tests.support.aws_faults import aws_error
@@ -61,7 +62,12 @@ def waiting(url: str) -> int:
 def intake_for(bot: BotServer, url: str, backoff_seconds: int = 30) -> EventIntake:
     s = bot.services
     return EventIntake(
-        s.aws.queue(url, wait_seconds=0), s.db, s.clock, s.exposures, s.key_changes, backoff_seconds=backoff_seconds
+        s.aws.queue(url, wait_seconds=0),
+        EventIds(s.db),
+        s.clock,
+        s.exposures,
+        s.key_changes,
+        backoff_seconds=backoff_seconds,
     )
 
 

@@ -149,6 +149,10 @@ def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) ->
     return ", ".join(parts) + "."
 
 
+def snoozed_reply(key_id: str, until: datetime) -> str:
+    return f"Alerts for `{key_id}` are snoozed until {until:%Y-%m-%d}."
+
+
 def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
     return csv_text(
         ["account", "user", "key_id", "finding", "severity", "control", "age_days", "last_used", "owner", "status"],
