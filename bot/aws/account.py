@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -55,6 +55,8 @@ _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_ti
 # Only when no region is configured, which settings allow in the `aws` partition alone (elsewhere AWS_REGION is
 # required: us-east-1 does not exist in GovCloud or China).
 GLOBAL_REGION = "us-east-1"
+# The AWS services Keywarden calls in an account (a misspelt one fails the type check, not a scan).
+Service = Literal["cloudtrail", "iam", "organizations", "secretsmanager", "sts"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class AccountClient:
     def region(self) -> str:
         return self._session.region_name or GLOBAL_REGION
 
-    def client(self, service: str, region: str | None = None, *, once: bool = False) -> Any:
+    def client(self, service: Service, region: str | None = None, *, once: bool = False) -> Any:
         """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).
 
         `region`: for regional services read in several regions (CloudTrail); default the session's region.
@@ -122,13 +124,13 @@ class AccountClient:
         with self._lock:
             self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    def _call(self, service: str, method: str, *, once: bool = False, **kwargs: Any) -> Any:
+    def _call(self, service: Service, method: str, *, once: bool = False, **kwargs: Any) -> Any:
         try:
             return getattr(self.client(service, once=once), method)(**kwargs)
         except (ClientError, BotoCoreError) as e:
             raise translate(e, self.alias, service) from None
 
-    def _pages(self, service: str, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    def _pages(self, service: Service, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
         try:
             for page in self.client(service).get_paginator(method).paginate(**kwargs):
                 yield from page[key]

@@ -64,7 +64,9 @@ class ApprovalVotes(RequestRows):
                 return ApprovalOutcome("duplicate", snapshot(row, self._approvers(session, request_id)), dropped)
             session.add(Approval(request_id=request_id, approver=approver, at=now))
             session.flush()
-            count = session.scalar(select(func.count()).select_from(Approval).where(Approval.request_id == request_id))
+            count = session.execute(
+                select(func.count()).select_from(Approval).where(Approval.request_id == request_id)
+            ).scalar_one()
             self._record(session, approver, "approval", row, detail=f"{count} of {row.approvals_needed}")
             if count >= row.approvals_needed:
                 check_transition(Status.PENDING, Status.APPROVED)
