@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound, partition_of_region
 from bot.clock import Clock
-from bot.domain.access import AccessSummary, ServiceAccess, parse_services, summarize_access
+from bot.domain.access_advisor import AccessSummary, ServiceAccess, parse_services, summarize_access
 from bot.domain.activity import ActivityResult, search_regions, summarize, window
 from bot.domain.keys import InputError, UserRef
 from bot.domain.sessions import global_region, user_arn

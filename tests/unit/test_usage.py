@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.access import ServiceAccess, parse_services, summarize_access
+from bot.domain.access_advisor import ServiceAccess, parse_services, summarize_access
 from bot.domain.activity import (
     ActivityResult,
     TrailEvent,

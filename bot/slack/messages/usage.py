@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from bot.domain.access import AccessSummary, ServiceAccess
+from bot.domain.access_advisor import AccessSummary, ServiceAccess
 from bot.domain.activity import ActivityResult, TrailEvent
 from bot.domain.sessions import POLICY_NAME, MintedSession, revoke_policy
 from bot.slack.messages.common import Blocks, Message, context, last_used_text, section
