@@ -150,7 +150,7 @@ def rollback(body: dict[str, Any], respond: Respond, context: BoltContext) -> No
 
 def _file_from_alert(operation: str, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
-    key = _key_of(body, services.aws.aliases)
+    key = _key_of(body, services.aws.list_aliases())
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
     services.permissions.act_on_key(body["user"]["id"], key[1], operation)  # the owner or an approver for it
@@ -177,7 +177,7 @@ def file_reactivation(body: dict[str, Any], respond: Respond, context: BoltConte
 @replies_on_error
 def snooze(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
-    key = _key_of(body, services.aws.aliases)
+    key = _key_of(body, services.aws.list_aliases())
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
     user_id = body["user"]["id"]
@@ -188,7 +188,7 @@ def snooze(body: dict[str, Any], respond: Respond, context: BoltContext) -> None
 @replies_on_error
 def deactivate_now(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
-    key = _key_of(body, services.aws.aliases)
+    key = _key_of(body, services.aws.list_aliases())
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
     reason = "exposed: deactivated from the exposure alert"

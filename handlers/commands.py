@@ -132,7 +132,7 @@ def ack_command(ack: Ack, command: dict[str, Any], respond: Respond, context: Bo
         ack(response_type="ephemeral", text=refused)
         return
     try:
-        cmd = parse(command.get("text", ""), services.aws.aliases)
+        cmd = parse(command.get("text", ""), services.aws.list_aliases())
     except InputError as e:
         ack(response_type="ephemeral", text=escape(str(e)))
         return
@@ -160,7 +160,7 @@ def run_command(command: dict[str, Any], respond: Respond, context: BoltContext)
     if typed_secrets.answered(services, command["user_id"], command.get("text", ""), "command"):
         return  # refused in the ack
     try:
-        cmd = parse(command.get("text", ""), services.aws.aliases)
+        cmd = parse(command.get("text", ""), services.aws.list_aliases())
     except InputError:
         return  # already answered in the ack
     route = ROUTES.get(cmd.name)  # None for the form, opened in the ack

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.aws.account import AccountClient
 from bot.aws.errors import AwsPermissionDenied
+from bot.settings.accounts import Account, Organization
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,57 @@ def org_aliases(accounts: list[OrgAccount], taken: set[str]) -> dict[str, OrgAcc
         alias = name if counts[name] == 1 and name not in taken else f"{name[: 62 - len(account.id)]}-{account.id}"
         result[alias] = account
     return result
+
+
+def diff_accounts(
+    configured: tuple[Account, ...],
+    before: Mapping[str, Account],
+    listed: list[OrgAccount],
+    org: Organization,
+    partition: str,
+    *,
+    first: bool,
+) -> tuple[dict[str, Account], AccountChanges]:
+    """The accounts to scan once the organisation is listed (ACCOUNTS first, then every ACTIVE account it does not
+    name or exclude, reached through ORG_ROLE_NAME), and what changed since `before` (nothing is "added" by the
+    `first` listing)."""
+    configured_ids = {role_account_id(a.role_arn) for a in configured} - {None}
+    active = [
+        a for a in listed if a.status == "ACTIVE" and a.id not in org.exclude_accounts and a.id not in configured_ids
+    ]
+    accounts = {a.alias: a for a in configured}
+    for alias, found in org_aliases(active, taken=set(accounts)).items():
+        accounts[alias] = Account(alias, f"arn:{partition}:iam::{found.id}:role/{org.role_name}", org.external_id)
+    changes = AccountChanges(added=[] if first else [a for a in accounts if a not in before])
+    statuses = {a.id: a.status for a in listed}
+    for alias, account in before.items():
+        if alias not in accounts:
+            changes.removed[alias] = _why_gone(role_account_id(account.role_arn), statuses)
+    if not active and not configured:
+        changes.warnings.append(
+            "the organisation has no ACTIVE account to scan"
+            + (" in ORG_INCLUDE_OUS" if org.include_ous else "")
+            + (" outside ORG_EXCLUDE_ACCOUNTS" if org.exclude_accounts else "")
+        )
+    return accounts, changes
+
+
+def _why_gone(account_id: str | None, statuses: Mapping[str, str]) -> str:
+    status = statuses.get(account_id or "")
+    if status is None:
+        return f"account {account_id} has left the organisation or was filtered out"
+    if status != "ACTIVE":
+        return f"account {account_id} is {status.lower().replace('_', ' ')} in AWS Organizations"
+    return f"account {account_id} is excluded by ORG_INCLUDE_OUS / ORG_EXCLUDE_ACCOUNTS"
+
+
+_ROLE_ACCOUNT_ID = re.compile(r"^arn:[\w-]+:iam::(\d{12}):role/")
+
+
+def role_account_id(arn: str | None) -> str | None:
+    """The account id in a role ARN (None for anything else)."""
+    match = _ROLE_ACCOUNT_ID.match(arn or "")
+    return match.group(1) if match else None
 
 
 def list_accounts(client: AccountClient, include_ous: frozenset[str]) -> list[OrgAccount]:

@@ -38,9 +38,9 @@ def run_scan(
     services = None
     try:
         services = bootstrap(settings)
-        unknown = sorted(set(accounts or ()) - set(services.aws.aliases))
+        unknown = sorted(set(accounts or ()) - set(services.aws.list_aliases()))
         if unknown:
-            known = ", ".join(services.aws.aliases) or "none"
+            known = ", ".join(services.aws.list_aliases()) or "none"
             print(f"keywarden: scan: no account {', '.join(unknown)} (the accounts are: {known})", file=err)
             return 2
         report, delivery = services.scan(post=post, trigger="cli", progress=progress, accounts=accounts)

@@ -41,7 +41,7 @@ class InventoryService:
     # Users
     def resolve(self, ref: UserRef) -> tuple[str, str]:
         """The (account, user) a reference names; InputError when it names none or several."""
-        aliases = self._aws.aliases
+        aliases = self._aws.list_aliases()
         if ref.account:
             return ref.account, ref.name
         if len(aliases) == 1:
@@ -148,7 +148,7 @@ class InventoryService:
         accounts' users. Only Keywarden's own credentials are used, whatever was pasted beside the id."""
         aws_account_id: str | None = None
         try:
-            aws_account_id = self._aws.account(self._aws.aliases[0]).key_owner_account(key_id)
+            aws_account_id = self._aws.account(self._aws.list_aliases()[0]).key_owner_account(key_id)
         except AwsError as e:
             log.info("could not tell which account owns a key: %s", e.message)
         alias = self.alias_for(aws_account_id) if aws_account_id else None
@@ -156,7 +156,7 @@ class InventoryService:
             return KeyOwner(key_id, aws_account_id=aws_account_id)  # an account Keywarden does not manage
         if not ACCESS_KEY_ID.match(key_id):  # temporary credentials belong to no IAM user
             return KeyOwner(key_id, alias, None, aws_account_id)
-        for account in [alias] if alias else self._aws.aliases:
+        for account in [alias] if alias else self._aws.list_aliases():
             try:
                 used = self._aws.account(account).key_last_used(key_id)
             except (AwsNotFound, AwsPermissionDenied):
@@ -186,7 +186,7 @@ class InventoryService:
 
     def _find_key(self, key_id: str) -> tuple[tuple[str, str] | None, list[str]]:
         denied: list[str] = []
-        for account in self._aws.aliases:
+        for account in self._aws.list_aliases():
             try:
                 used = self._aws.account(account).key_last_used(key_id)
             except AwsNotFound:
@@ -234,7 +234,7 @@ class InventoryService:
 
     def _foreign_account(self, key_id: str) -> str | None:
         """The owning account id when it is not one of ours (None when ours or unknown)."""
-        first = self._aws.aliases[0]
+        first = self._aws.list_aliases()[0]
         try:
             owner = self._aws.account(first).key_owner_account(key_id)
             ours = {self._account_id(a) for a in self._aws.accounts()}

@@ -66,7 +66,7 @@ class OwnershipIndex:
 
         `fresh=False`: as the index holds them, without asking AWS (the App Home, published within 3 s)."""
         wanted = {_normalise(i) for i in identities if i}
-        for account in self._aws.aliases if fresh else ():
+        for account in self._aws.list_aliases() if fresh else ():
             self.ensure_fresh(account)
         return self._users.owned_by(wanted)
 
@@ -77,7 +77,7 @@ class OwnershipIndex:
         return self._users.get(account, name)
 
     def accounts_with_user(self, name: str) -> list[str]:
-        for account in self._aws.aliases:
+        for account in self._aws.list_aliases():
             self.ensure_fresh(account)
         return self._users.accounts_with(name)
 

@@ -162,7 +162,7 @@ class Permissions:
         return shown
 
     def _row_visible(self, caller: str, scope: Scope, account: str, user: str) -> bool:
-        if account not in self._aws.aliases:
+        if account not in self._aws.list_aliases():
             return False
         if not self._access.in_scope(caller, indexed_subject(self._index, account, user), scope):
             return False  # out of scope as last indexed: no AWS call for it

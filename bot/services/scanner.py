@@ -105,7 +105,7 @@ class Scanner:
         """Scan accounts concurrently (bounded); one account failing does not stop the others."""
         started = self._clock()
         notes = [] if accounts else self._aws.refresh_accounts().digest_lines()
-        aliases = accounts or self._aws.aliases
+        aliases = accounts or self._aws.list_aliases()
         results: list[AccountScan] = []
         before = {alias: _iam_calls(self._aws.calls_of(alias)) for alias in aliases}
         # With more accounts than workers, an account's clients are let go once its turn is over (and after

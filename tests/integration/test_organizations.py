@@ -124,7 +124,7 @@ def test_every_active_account_is_found_and_one_without_the_role_does_not_stop_th
     old = make_key(iam, "ci", 120, clock())
     services = start(ORG_EXCLUDE_ACCOUNTS=MANAGEMENT)
 
-    assert sorted(services.aws.aliases) == ["data-eu", "prod-payments", "sandbox"]
+    assert sorted(services.aws.list_aliases()) == ["data-eu", "prod-payments", "sandbox"]
     assert services.aws.account("prod-payments").account_id() == prod
     report, delivery = services.scan(post=True)
     by_alias = {a.account: a for a in report.accounts}
@@ -162,7 +162,7 @@ def test_account_names_collide_and_accounts_entries_win(org: Org, start) -> None
         # An ACCOUNTS entry for an organisation account replaces the discovered one (its own role and alias).
         ACCOUNTS=f"payments=arn:aws:iam::{prod}:role/{ROLE}",
     )
-    assert sorted(services.aws.aliases) == sorted(["payments", f"dev-{one}", f"dev-{two}"])
+    assert sorted(services.aws.list_aliases()) == sorted(["payments", f"dev-{one}", f"dev-{two}"])
     assert services.aws.account(f"dev-{two}").account_id() == two
 
 
@@ -170,7 +170,7 @@ def test_accounts_alias_taken_by_an_org_account_name(org: Org, start) -> None:
     ops = org.account("Ops")
     services = start(ORG_EXCLUDE_ACCOUNTS=MANAGEMENT, ACCOUNTS=f"ops=arn:aws:iam::{MANAGEMENT}:role/{ROLE}")
     _in_account(MANAGEMENT, "iam").create_role(RoleName=ROLE, AssumeRolePolicyDocument="{}")
-    assert sorted(services.aws.aliases) == sorted(["ops", f"ops-{ops}"])
+    assert sorted(services.aws.list_aliases()) == sorted(["ops", f"ops-{ops}"])
     assert services.aws.account("ops").account_id() == MANAGEMENT
 
 
@@ -206,7 +206,7 @@ def test_include_ous_keeps_their_subtrees_and_an_unknown_ou_is_a_start_up_warnin
     org.account("Payments", ou=workloads)
     org.account("Playground")
     services = start(ORG_INCLUDE_OUS=workloads)
-    assert services.aws.aliases == ["payments"]
+    assert services.aws.list_aliases() == ["payments"]
     assert services.aws.check_organization() == []
 
     wrong = start(ORG_INCLUDE_OUS=f"{workloads},ou-zzzz-zzzzzzzz")
@@ -240,7 +240,7 @@ def test_include_ous_reads_the_tree_once_and_each_unit_once(org: Org, start) -> 
     services = start(
         hooks=(("before-call.organizations", count),), ORG_INCLUDE_OUS=f"{top[0]},{top[1]},{children[top[0]][1]}"
     )
-    assert sorted(services.aws.aliases) == ["data", "nested", "payments"]
+    assert sorted(services.aws.list_aliases()) == ["data", "nested", "payments"]
     assert services.aws.account("payments").account_id() == payments
     assert calls == {"ListRoots": 1, "ListOrganizationalUnitsForParent": 13, "ListAccountsForParent": 6}
 
