@@ -8,11 +8,11 @@ next scan and never lost or doubled.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.domain.scan import Delivery, ScanFinding, ScanReport, should_announce
+from bot.domain.alert_plan import DeliveryPlan, NoticeKey, notice_key, plan_delivery
+from bot.domain.scan import Delivery, ScanFinding, ScanReport
 from bot.services.ownership import OwnershipIndex
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.scans import (
@@ -29,7 +29,6 @@ from bot.store.scan_runs import ScanRuns
 from bot.store.snoozes import Snoozes
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str, str]  # (account, subject, code)
 
 
 class AlertService:
@@ -60,63 +59,57 @@ class AlertService:
 
     def deliver(self, report: ScanReport, trigger: str = "schedule") -> Delivery:
         now = self._clock()
-        delivery = Delivery()
         scanned = {a.account for a in report.accounts if not a.error}
         findings = [f for f in report.findings if f.account in scanned]
-        states, new_keys, delivery.resolved = self._notices.remember(findings, scanned, now)
-
-        due = [
-            f
-            for f in findings
-            if not f.quiet and should_announce(states.get(_key(f)), f.finding, now, self._remind_every)
-        ]
-        by_owner: dict[str, list[ScanFinding]] = defaultdict(list)
-        unowned: list[ScanFinding] = []
-        unmatched: dict[str, int] = defaultdict(int)
-        for f in findings:
-            if f.quiet:
-                continue
-            slack_id = self._directory.user_id_for(f.owner) if f.owner else None
-            if slack_id:
-                by_owner[slack_id].append(f)
-            elif f.owner:
-                unmatched[f.owner] += 1
-            else:
-                unowned.append(f)
-        due_keys = {_key(f) for f in due}
-        announced: list[Key] = []
-        for slack_id, theirs in by_owner.items():
-            if not any(_key(f) in due_keys for f in theirs):
-                continue
-            if self._notifier.dm(slack_id, build_owner_dm(theirs, now, self._command)):
-                delivery.owners_messaged += 1
-                announced += [_key(f) for f in theirs if _key(f) in due_keys]
-            else:
-                delivery.failed_dms += 1
-        facts = DigestFacts(
-            findings=findings + [f for f in report.findings if f.account not in scanned],
-            accounts=[a.account for a in report.accounts],
-            failed={a.account: a.error for a in report.failed if a.error},
-            unowned=unowned,
-            unmatched_owners=dict(unmatched),
-            resolved=delivery.resolved,
-            new=len(new_keys),
-            owners_messaged=delivery.owners_messaged,
-            notes=report.notes,
-        )
-        posted = self._notifier.post(self._channel, build_digest(facts, now)) if self._channel else None
-        delivery.digest_posted = posted is not None
+        states, new_keys, resolved = self._notices.remember(findings, scanned, now)
+        owners = {f.owner for f in findings if f.owner and not f.quiet}
+        slack_ids = {owner: self._directory.user_id_for(owner) for owner in owners}
+        plan = plan_delivery(findings, states, slack_ids, now, self._remind_every)
+        delivery = Delivery(resolved=resolved)
+        announced = self._send_dms(plan, now, delivery)
+        posted = self._post_digest(report, scanned, plan, delivery, len(new_keys), now)
         if posted:
-            # Unowned findings and findings of unknown owners are announced by the digest itself.
-            owned = {_key(f) for theirs in by_owner.values() for f in theirs}
-            announced += [_key(f) for f in due if _key(f) not in owned]
+            announced += plan.due_in_digest
         # Remember what Slack accepted before anything else can fail, so nothing is sent twice.
-        self._mark_notified(announced, {_key(f): f for f in findings})
+        self._mark_notified(announced, {notice_key(f): f for f in findings})
         delivery.announced = len(announced)
-        if posted and (due or delivery.resolved):
+        if posted and (plan.due or resolved):
             self._post_full_list(findings, posted[1])
         self._record_run(report, delivery, trigger)
         return delivery
+
+    def _post_digest(
+        self, report: ScanReport, scanned: set[str], plan: DeliveryPlan, delivery: Delivery, new: int, now: datetime
+    ) -> tuple[str, str] | None:
+        """The scan's digest in the alert channel (scanned accounts' findings first); where it was posted."""
+        if not self._channel:
+            return None
+        facts = DigestFacts(
+            findings=[f for f in report.findings if f.account in scanned]
+            + [f for f in report.findings if f.account not in scanned],
+            accounts=[a.account for a in report.accounts],
+            failed={a.account: a.error for a in report.failed if a.error},
+            unowned=plan.unowned,
+            unmatched_owners=plan.unmatched_owners,
+            resolved=delivery.resolved,
+            new=new,
+            owners_messaged=delivery.owners_messaged,
+            notes=report.notes,
+        )
+        posted = self._notifier.post(self._channel, build_digest(facts, now))
+        delivery.digest_posted = posted is not None
+        return posted
+
+    def _send_dms(self, plan: DeliveryPlan, now: datetime, delivery: Delivery) -> list[NoticeKey]:
+        """DM each owner with something due; what the accepted DMs announced."""
+        announced: list[NoticeKey] = []
+        for slack_id, theirs in plan.dms.items():
+            if self._notifier.dm(slack_id, build_owner_dm(theirs, now, self._command)):
+                delivery.owners_messaged += 1
+                announced += plan.due_in(theirs)
+            else:
+                delivery.failed_dms += 1
+        return announced
 
     def _post_full_list(self, findings: list[ScanFinding], thread_ts: str) -> None:
         now = self._clock()
@@ -130,7 +123,7 @@ class AlertService:
         else:
             self._notifier.post(self._channel, build_full_list(findings, now), thread_ts=thread_ts)
 
-    def _mark_notified(self, keys: list[Key], current: dict[Key, ScanFinding]) -> None:
+    def _mark_notified(self, keys: list[NoticeKey], current: dict[NoticeKey, ScanFinding]) -> None:
         if not keys:
             return
         self._notices.mark_notified({key: int(current[key].finding.severity) for key in keys}, self._clock())
@@ -154,7 +147,3 @@ class AlertService:
         until = self._clock() + timedelta(days=days)
         self._snoozes.snooze(account, key_id, user_id, until)
         return until
-
-
-def _key(f: ScanFinding) -> Key:
-    return (f.account, f.subject, f.code)
