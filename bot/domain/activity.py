@@ -164,18 +164,8 @@ def summarize(
     calls = Counter(e.call for e in ordered if e.session is None)
     through = Counter(e.call for e in ordered if e.session is not None)
     top = calls.most_common(TOP)
-    seen: dict[str, list[Any]] = {}
-    for e in ordered:
-        entry = seen.setdefault(e.source_ip, [0, e.at, e.at])
-        entry[0] += 1
-        entry[2] = e.at
-    ips = sorted((SeenFrom(ip, n, first, last) for ip, (n, first, last) in seen.items()), key=lambda s: -s.count)
+    ips = _addresses(ordered)
     boundary, reason = comparison_point(start, end, key_created, newest_key)
-    before = {e.source_ip for e in ordered if e.at < boundary}
-    new_ips = [s for s in ips if s.ip not in before and s.first >= boundary]
-    # With nothing seen before the boundary, every address is "new": that says nothing, so say nothing.
-    if not before:
-        new_ips = []
     return ActivitySummary(
         key_id=key_id,
         start=start,
@@ -194,11 +184,30 @@ def summarize(
         last=ordered[-1] if ordered else None,
         boundary=boundary,
         boundary_reason=reason,
-        new_ips=new_ips,
+        new_ips=_new_addresses(ordered, ips, boundary),
         session_calls=through.most_common(TOP),
         through_sessions=sum(through.values()),
         by_session=dict(Counter(e.session for e in ordered if e.session)),
     )
+
+
+def _addresses(ordered: list[TrailEvent]) -> list[SeenFrom]:
+    """Each source IP address of the events (oldest first), the busiest first."""
+    seen: dict[str, list[Any]] = {}
+    for e in ordered:
+        entry = seen.setdefault(e.source_ip, [0, e.at, e.at])
+        entry[0] += 1
+        entry[2] = e.at
+    return sorted((SeenFrom(ip, n, first, last) for ip, (n, first, last) in seen.items()), key=lambda s: -s.count)
+
+
+def _new_addresses(ordered: list[TrailEvent], ips: list[SeenFrom], boundary: datetime) -> list[SeenFrom]:
+    """The addresses first seen after `boundary` and never before it."""
+    before = {e.source_ip for e in ordered if e.at < boundary}
+    # With nothing seen before the boundary, every address is "new": that says nothing, so say nothing.
+    if not before:
+        return []
+    return [s for s in ips if s.ip not in before and s.first >= boundary]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from bot.domain.access_advisor import AccessSummary, ServiceAccess
-from bot.domain.activity import ActivityResult, TrailEvent
+from bot.domain.activity import ActivityResult, ActivitySummary, TrailEvent
 from bot.domain.sessions import POLICY_NAME, MintedSession, revoke_policy
 from bot.slack.messages.common import Blocks, Message, context, last_used_text, section
 from bot.slack.messages.csv_files import csv_text
@@ -65,36 +65,8 @@ def build_activity(result: ActivityResult) -> Message:
             "so the counts below are a lower bound and the first event is not the first."
         )
     blocks: Blocks = [section("\n".join(lines))]
-    calls = [f"• `{_safe(c, 80)}` {n:,}" for c, n in s.calls]
-    if s.other_kinds:
-        calls.append(f"• …and {_plural(s.other_calls, 'call')} of {s.other_kinds} other kinds")
-    calls += [f"• `{_safe(c, 80)}` {n:,} _through a session_" for c, n in s.session_calls]
-    if s.through_sessions > sum(n for _, n in s.session_calls):
-        calls.append(f"• …and {s.through_sessions - sum(n for _, n in s.session_calls):,} more _through sessions_")
-    blocks.append(section("*Calls by service and event*\n" + "\n".join(calls)))
-    ips = [
-        f"• `{_safe(ip.ip, 60)}` {_plural(ip.count, 'call')}, {_at(ip.first)} → {_at(ip.last)}"
-        for ip in s.ips[:MAX_LINES]
-    ]
-    if len(s.ips) > MAX_LINES:
-        ips.append(f"• …and {len(s.ips) - MAX_LINES} more addresses")
-    blocks.append(section("*Source IP addresses*\n" + "\n".join(ips)))
-    if s.new_ips:
-        new = [
-            f"• `{_safe(ip.ip, 60)}` first {_at(ip.first)}, {_plural(ip.count, 'call')}" for ip in s.new_ips[:MAX_LINES]
-        ]
-        if len(s.new_ips) > MAX_LINES:
-            new.append(f"• …and {len(s.new_ips) - MAX_LINES} more")
-        blocks.append(
-            section(
-                f":eyes: *New addresses*, never seen before {s.boundary_reason}:\n"
-                + "\n".join(new)
-                + "\nIf you do not recognise them, deactivate the key: "
-                f"`deactivate {s.key_id} --now`" + (", and end its sessions (below)." if result.sessions else ".")
-            )
-        )
-    else:
-        blocks.append(section(f"*New addresses:* none since {s.boundary_reason}."))
+    blocks.append(section("*Calls by service and event*\n" + "\n".join(_call_lines(s))))
+    blocks += _address_blocks(result)
     agents = [f"• `{_safe(a, MAX_AGENT)}` {n:,}" for a, n in s.agents[:5]]
     if len(s.agents) > 5:
         agents.append(f"• …and {len(s.agents) - 5} more")
@@ -105,6 +77,44 @@ def build_activity(result: ActivityResult) -> Message:
     blocks += _sessions(result)
     blocks.append(context("\n".join([iam_says, MANAGEMENT_ONLY, *_csv_note(result), *result.notes])))
     return title, blocks
+
+
+def _call_lines(s: ActivitySummary) -> list[str]:
+    """Calls by service and event: the key's own, then those made through the sessions it minted."""
+    calls = [f"• `{_safe(c, 80)}` {n:,}" for c, n in s.calls]
+    if s.other_kinds:
+        calls.append(f"• …and {_plural(s.other_calls, 'call')} of {s.other_kinds} other kinds")
+    calls += [f"• `{_safe(c, 80)}` {n:,} _through a session_" for c, n in s.session_calls]
+    if s.through_sessions > sum(n for _, n in s.session_calls):
+        calls.append(f"• …and {s.through_sessions - sum(n for _, n in s.session_calls):,} more _through sessions_")
+    return calls
+
+
+def _address_blocks(result: ActivityResult) -> Blocks:
+    """The source addresses, and those never seen before with what to do about them."""
+    s = result.summary
+    ips = [
+        f"• `{_safe(ip.ip, 60)}` {_plural(ip.count, 'call')}, {_at(ip.first)} → {_at(ip.last)}"
+        for ip in s.ips[:MAX_LINES]
+    ]
+    if len(s.ips) > MAX_LINES:
+        ips.append(f"• …and {len(s.ips) - MAX_LINES} more addresses")
+    blocks: Blocks = [section("*Source IP addresses*\n" + "\n".join(ips))]
+    if not s.new_ips:
+        blocks.append(section(f"*New addresses:* none since {s.boundary_reason}."))
+        return blocks
+    new = [f"• `{_safe(ip.ip, 60)}` first {_at(ip.first)}, {_plural(ip.count, 'call')}" for ip in s.new_ips[:MAX_LINES]]
+    if len(s.new_ips) > MAX_LINES:
+        new.append(f"• …and {len(s.new_ips) - MAX_LINES} more")
+    blocks.append(
+        section(
+            f":eyes: *New addresses*, never seen before {s.boundary_reason}:\n"
+            + "\n".join(new)
+            + "\nIf you do not recognise them, deactivate the key: "
+            f"`deactivate {s.key_id} --now`" + (", and end its sessions (below)." if result.sessions else ".")
+        )
+    )
+    return blocks
 
 
 def _sessions(result: ActivityResult) -> Blocks:
