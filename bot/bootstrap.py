@@ -47,19 +47,9 @@ from bot.slack.client import SlackDirectory, Sleep, make_web_client
 from bot.slack.messages.enforcement import digest_lines as enforcement_lines
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
-from bot.store.audit_outbox import Outbox
 from bot.store.aws_events import EventIds
 from bot.store.db import Database
-from bot.store.enforcements import Enforcements
-from bot.store.exposures import Exposures
-from bot.store.finding_notices import FindingNotices
-from bot.store.iam_users import IamUsers
-from bot.store.key_changes import KeyChanges
-from bot.store.key_memory import KeyMemory
-from bot.store.requests import RequestStore
-from bot.store.rotations import RotationStore
-from bot.store.scan_runs import ScanRuns
-from bot.store.snoozes import Snoozes
+from bot.store.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -198,26 +188,24 @@ def bootstrap(
     slack = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, sleep=sleep)
     directory = directory or SlackDirectory(slack)
     audit = AuditLog(db, clock, stream=settings.audit_webhook_url is not None)
+    repos = Repositories.over(db, clock, audit)
     stream = (
-        AuditStream(Outbox(db), clock, settings.audit_webhook_url, _revealed(settings.audit_webhook_secret))
+        AuditStream(repos.outbox, clock, settings.audit_webhook_url, _revealed(settings.audit_webhook_secret))
         if settings.audit_webhook_url
         else None
     )
     policy = policy_of(settings)
-    index = OwnershipIndex(IamUsers(db), aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
-    memory = KeyMemory(db, clock)
+    index = OwnershipIndex(repos.iam_users, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
+    memory, store, notices, runs = repos.key_memory, repos.requests, repos.notices, repos.scan_runs
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
     notifier = notifier or Notifier(slack, sleep=sleep)
-    store = RequestStore(db, clock, audit)
     rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
     permissions = Permissions(
         rules, aws, index, inventory, audit, owner_tag=settings.owner_tag, list_visibility=settings.list_visibility
     )
-    rotation_rows = RotationStore(db, clock, audit)
     rotations = RotationService(
-        settings, clock, rotation_rows, store, audit, aws, notifier, approves_for=permissions.approves_for
+        settings, clock, repos.rotations, store, audit, aws, notifier, approves_for=permissions.approves_for
     )
-    notices, runs, snoozes = FindingNotices(db, audit), ScanRuns(db), Snoozes(db, audit)
     home = HomeService(
         memory,
         notices,
@@ -256,8 +244,8 @@ def bootstrap(
         aws,
         index,
         memory,
-        KeyChanges(db),
-        snoozes,
+        repos.key_changes,
+        repos.snoozes,
         audit,
         clock,
         policy,
@@ -269,7 +257,7 @@ def bootstrap(
     alerts = AlertService(
         notices,
         runs,
-        snoozes,
+        repos.snoozes,
         clock,
         notifier,
         directory,
@@ -294,9 +282,8 @@ def bootstrap(
         if admin_token
         else None
     )
-    exposure_rows = Exposures(db, audit)
     exposures = ExposureService(
-        exposure_rows,
+        repos.exposures,
         clock,
         audit,
         inventory,
@@ -330,13 +317,13 @@ def bootstrap(
         activity=activity,
         access=access,
         exposures=exposures,
-        exposure_notes=ExposureNotes(exposure_rows, notices),
+        exposure_notes=ExposureNotes(repos.exposures, notices),
         key_changes=key_changes,
         permissions=permissions,
         sleep=sleep,
         audit_stream=stream,
         enforcement=EnforcementService(
-            Enforcements(db),
+            repos.enforcements,
             notices,
             clock,
             filing,

@@ -16,7 +16,7 @@ from bot.services.ownership import OwnedUser, OwnershipIndex
 from bot.services.permissions import indexed_subject
 from bot.services.rotations import RotationService
 from bot.slack.client import SlackDirectory
-from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home
+from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home, last_scan_line
 from bot.slack.notifier import Notifier
 from bot.store.finding_notices import FindingNotices
 from bot.store.key_memory import KeyMemory, PresentKey
@@ -136,9 +136,8 @@ class HomeService:
         if run is None:
             return None
         s = run.summary
-        return (
-            f"{run.finished_at:%Y-%m-%d %H:%M} UTC · {s.get('findings', 0)} findings in "
-            f"{len(s.get('accounts', []))} accounts" + (f" · {len(s['failed'])} failed" if s.get("failed") else "")
+        return last_scan_line(
+            run.finished_at, s.get("findings", 0), len(s.get("accounts", [])), len(s.get("failed") or {})
         )
 
     def _in_scope(self, user_id: str, critical: list[CriticalKey]) -> list[CriticalKey]:

@@ -65,6 +65,13 @@ class Home:
     stored_under: str | None = None  # SECRET_PREFIX when keys go to Secrets Manager: then no Reveal anywhere
 
 
+def last_scan_line(finished_at: datetime, findings: int, accounts: int, failed: int) -> str:
+    """The approver's one line on the last finished scan."""
+    return f"{finished_at:%Y-%m-%d %H:%M} UTC · {findings} findings in {accounts} accounts" + (
+        f" · {failed} failed" if failed else ""
+    )
+
+
 def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
     if accessory:
