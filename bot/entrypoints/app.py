@@ -30,7 +30,7 @@ def create_app(services: Services, executor: Executor, views: Executor | None = 
         name="keywarden",  # without a name Bolt reads the whole call stack's source for one (~80 ms per app)
         listener_executor=work,
         client=services.slack,
-        signing_secret=settings.slack_signing_secret,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,  # no auth.test at boot; each web worker starts without Slack
         # Ack listeners run in the request thread (they only parse and ack); the work after the ack
         # runs on the executor, so a busy executor never delays an ack.

@@ -40,7 +40,10 @@ class Answer:
 def probe_client(settings: Settings) -> WebClient:
     """A Web API client that tries once, with a short timeout: the caller paces its own attempts."""
     return make_web_client(
-        settings.slack_bot_token, settings.slack_api_url, max_retries=0, timeout=PROBE_TIMEOUT_SECONDS
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_api_url,
+        max_retries=0,
+        timeout=PROBE_TIMEOUT_SECONDS,
     )
 
 

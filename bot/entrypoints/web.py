@@ -53,7 +53,7 @@ class KeywardenWSGI:
         # Modals open on a pool of their own, so a busy `executor` never makes a trigger_id expire.
         self.views = views or views_executor()
         self._slack = SlackRequestHandler(create_app(services, self.executor, self.views), path="/slack/events")
-        self._edge = Edge(services.settings.slack_signing_secret)
+        self._edge = Edge(services.settings.slack_signing_secret.get_secret_value())
         self.ops = OpsApp(services, is_leader)
         self.signatures = SignatureWarning()
 

@@ -37,7 +37,7 @@ def test_healthz_asks_slack_and_aws_at_most_every_30_seconds_and_livez_asks_noth
         }
     assert len(bot.slack.calls_to("auth.test")) == 1
 
-    bot.slack.refused_tokens.add(bot.services.settings.slack_bot_token)  # the token is revoked
+    bot.slack.refused_tokens.add(bot.services.settings.slack_bot_token.get_secret_value())  # the token is revoked
     now[0] += 29
     assert bot.get("/healthz").status == 200  # the answer of 29 s ago still stands
     now[0] += 2

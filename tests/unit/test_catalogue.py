@@ -66,7 +66,7 @@ def test_no_finding_is_built_outside_the_catalogue() -> None:
 
 
 def test_entries_are_complete_and_thresholds_name_real_settings() -> None:
-    defaults = settings_module.Settings.__dataclass_fields__
+    defaults = settings_module.Settings.model_fields
     for code, entry in CATALOGUE.items():
         assert entry.code == code and entry.title and entry.rationale and entry.remediation
         if entry.threshold:

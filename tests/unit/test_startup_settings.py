@@ -19,11 +19,11 @@ BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
 @pytest.mark.parametrize(
     ("name", "value", "read"),
     [
-        ("SLACK_BOT_TOKEN", "xoxb-from-file\n", lambda s: s.slack_bot_token),
-        ("SLACK_SIGNING_SECRET", "0123abcd\r\n", lambda s: s.slack_signing_secret),
-        ("SLACK_APP_TOKEN", "xapp-1-A1-x\n", lambda s: s.slack_app_token),
-        ("SLACK_ADMIN_TOKEN", "xoxp-admin\n", lambda s: s.slack_admin_token),
-        ("AUDIT_WEBHOOK_SECRET", "sixteen-chars-long-secret\n", lambda s: s.audit_webhook_secret),
+        ("SLACK_BOT_TOKEN", "xoxb-from-file\n", lambda s: s.slack_bot_token.get_secret_value()),
+        ("SLACK_SIGNING_SECRET", "0123abcd\r\n", lambda s: s.slack_signing_secret.get_secret_value()),
+        ("SLACK_APP_TOKEN", "xapp-1-A1-x\n", lambda s: s.slack_app_token.get_secret_value()),
+        ("SLACK_ADMIN_TOKEN", "xoxp-admin\n", lambda s: s.slack_admin_token.get_secret_value()),
+        ("AUDIT_WEBHOOK_SECRET", "sixteen-chars-long-secret\n", lambda s: s.audit_webhook_secret.get_secret_value()),
         ("DATABASE_URL", "postgres://kw:pw@db/kw\n", lambda s: s.database_url),
     ],
 )
@@ -67,7 +67,8 @@ def test_heroku_postgres_urls_become_psycopg_and_other_drivers_are_refused() -> 
 
 def test_socket_mode_needs_no_signing_secret() -> None:
     settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1-A1-x"})
-    assert settings.slack_app_token == "xapp-1-A1-x"
+    assert settings.slack_app_token is not None
+    assert settings.slack_app_token.get_secret_value() == "xapp-1-A1-x"
     with pytest.raises(SettingsError, match=r"^SLACK_SIGNING_SECRET is not set"):
         Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"})
 
