@@ -44,8 +44,9 @@ def pasted_message(body: dict[str, Any], team_id: str | None) -> PastedMessage |
     message = event.get("message") if subtype == "message_changed" else event
     if not isinstance(message, dict) or message.get("bot_id") or message.get("subtype") == "bot_message":
         return None
-    channel, ts, user, text = event.get("channel"), message.get("ts"), message.get("user"), message.get("text")
-    if not all(isinstance(v, str) and v for v in (channel, ts, user, text)):
+    channel = _text(event.get("channel"))
+    ts, user, text = (_text(message.get(name)) for name in ("ts", "user", "text"))
+    if not (channel and ts and user and text):
         return None  # attachments without text, tombstones, malformed shapes
     thread_ts = message.get("thread_ts")
     return PastedMessage(
@@ -55,6 +56,10 @@ def pasted_message(body: dict[str, Any], team_id: str | None) -> PastedMessage |
         text=text[:MAX_TEXT],
         thread_ts=thread_ts[:32] if isinstance(thread_ts, str) and thread_ts != ts else None,
     )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def ack_message(ack: Ack) -> None:

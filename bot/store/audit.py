@@ -206,7 +206,7 @@ def _lock_chain(session: Session) -> None:
         session.execute(text("UPDATE audit_events SET id = id WHERE 0"))
 
 
-def _with_operation() -> Select[tuple[AuditEvent, str | None]]:
+def _with_operation() -> Select[AuditEvent, str | None]:
     """Audit rows, each with the operation of its request (when it has one)."""
     return select(AuditEvent, KeyRequest.operation).outerjoin(KeyRequest, KeyRequest.id == AuditEvent.request_id)
 

@@ -72,8 +72,8 @@ class FindingNotices:
                         detail=row.code,
                     )
             for key, f in current.items():
-                row = rows.get(key)
-                if row is None or row.resolved_at is not None:
+                known = rows.get(key)
+                if known is None or known.resolved_at is not None:
                     self._audit.record(
                         session,
                         SYSTEM,
@@ -83,7 +83,7 @@ class FindingNotices:
                         key_id=f.key_id,
                         detail=f"{f.code}: {f.finding.message}",
                     )
-                if row is None:
+                if known is None:
                     new.add(key)
                     session.add(
                         FindingNotice(
@@ -98,9 +98,9 @@ class FindingNotices:
                         )
                     )
                     continue
-                if row.resolved_at is not None:
+                if known.resolved_at is not None:
                     new.add(key)
-                row.last_seen, row.severity, row.owner = now, int(f.finding.severity), f.owner
+                known.last_seen, known.severity, known.owner = now, int(f.finding.severity), f.owner
         return Remembered(states, new, resolved)
 
     def mark_notified(self, severities: Mapping[NoticeKey, int], now: datetime) -> None:
@@ -153,7 +153,7 @@ class FindingNotices:
             )
         )
 
-    def _open(self, query: Select[tuple[FindingNotice]]) -> list[OpenNotice]:
+    def _open(self, query: Select[FindingNotice]) -> list[OpenNotice]:
         with self._db.session() as session:
             return [OpenNotice(n.account, n.subject, n.code, n.iam_user, n.first_seen) for n in session.scalars(query)]
 

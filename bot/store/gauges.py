@@ -4,7 +4,7 @@ EVENTS_DLQ_URL, the depth of the events dead-letter queue (read from SQS by the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -99,7 +99,7 @@ class Exporter(Collector):
         yield anchor
 
 
-def _last_success(runs: list[Any]) -> dict[str, datetime]:
+def _last_success(runs: Iterable[Sequence[Any]]) -> dict[str, datetime]:
     latest: dict[str, datetime] = {}
     for finished, summary in runs:
         if finished is None or not isinstance(summary, dict):

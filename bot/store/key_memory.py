@@ -48,12 +48,13 @@ class KeyMemory:
         with self._db.session() as session:
             rows = session.execute(
                 select(KnownKey.iam_user, KnownKey.key_id, KnownKey.created).where(
-                    KnownKey.account == account, KnownKey.gone.is_(False), KnownKey.created.is_not(None)
+                    KnownKey.account == account, KnownKey.gone.is_(False)
                 )
             )
             seen: dict[str, list[SeenKey]] = defaultdict(list)
             for user, key_id, created in rows:
-                seen[user].append(SeenKey(key_id, created))
+                if created is not None:
+                    seen[user].append(SeenKey(key_id, created))
         return dict(seen)
 
     def present_on(self, users: Iterable[str]) -> list[PresentKey]:
