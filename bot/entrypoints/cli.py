@@ -62,12 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "audit" and not (args.action or args.csv or args.json):
-        parser.error("audit: use `audit verify`, `audit --csv` or `audit --json`")
-    if args.command == "audit" and args.csv and args.json:
-        parser.error("audit: --csv or --json, not both")
-    if args.command == "audit" and args.since and args.until and args.since >= args.until:
-        parser.error(f"audit: --since ({args.since.isoformat()}) must be before --until ({args.until.isoformat()})")
+    if args.command == "audit":
+        _check_audit_args(parser, args)
     if args.command == "findings":
         from bot.entrypoints.cli_findings import run_findings
 
@@ -77,13 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         reach_database_or_exit(settings)  # a database that is down is not a schema to upgrade
         return verify_audit(settings)
     if args.command == "policy":
-        from bot.entrypoints import cli_policy
-
-        settings = load_settings_or_exit(slack=False)
-        if args.action == "check":
-            return cli_policy.check(settings, args.file)
-        setup_logging(settings.log_level, settings.log_format)
-        return cli_policy.explain(settings, args.operation, args.target, args.as_user)
+        return _policy(args)
     # Slack's tokens are needed by the processes that serve Slack, and by `scan --post`: not by db or audit.
     settings = load_settings_or_exit(slack=args.command in (None, "run", "scheduler") or bool(getattr(args, "post", 0)))
     if settings.policy_file and args.command in (None, "run", "scheduler"):
@@ -92,6 +82,31 @@ def main(argv: list[str] | None = None) -> int:
         load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
     setup_logging(settings.log_level, settings.log_format)
     reach_database_or_exit(settings)  # one line, exit 2, when DATABASE_URL cannot be reached
+    return _run_command(args, settings)
+
+
+def _check_audit_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`audit` needs verify, --csv or --json (one of the last two), and --since before --until."""
+    if not (args.action or args.csv or args.json):
+        parser.error("audit: use `audit verify`, `audit --csv` or `audit --json`")
+    if args.csv and args.json:
+        parser.error("audit: --csv or --json, not both")
+    if args.since and args.until and args.since >= args.until:
+        parser.error(f"audit: --since ({args.since.isoformat()}) must be before --until ({args.until.isoformat()})")
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from bot.entrypoints import cli_policy
+
+    settings = load_settings_or_exit(slack=False)
+    if args.action == "check":
+        return cli_policy.check(settings, args.file)
+    setup_logging(settings.log_level, settings.log_format)
+    return cli_policy.explain(settings, args.operation, args.target, args.as_user)
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """The commands that work on the database: db, audit exports, scan, the scheduler and the bot."""
     if args.command == "db":
         return upgrade_database(settings, args.grant_to)
     if args.command == "audit":
@@ -251,7 +266,8 @@ def run(settings: Settings) -> int:
             log.info("GET /metrics and GET /healthz on port %s", settings.metrics_port)
         log.info("starting in Socket Mode")
         executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
-        SocketModeHandler(create_app(services, executor), settings.slack_app_token).start()
+        app_token = settings.slack_app_token.get_secret_value()
+        SocketModeHandler(create_app(services, executor), app_token).start()
         return 0
     from waitress import serve
 
