@@ -30,8 +30,12 @@ from bot.slack.messages.home import build_home
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.db import Database
+from bot.store.finding_notices import FindingNotices
+from bot.store.iam_users import IamUsers
+from bot.store.key_memory import KeyMemory
 from bot.store.models import FindingNotice, IamUserRecord, KnownKey, ScanRun
 from bot.store.requests import RequestStore
+from bot.store.scan_runs import ScanRuns
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 TARGET_P99 = 1.0
@@ -143,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env({"APPROVER_IDS": "UALICE"}, slack=False)
         slack = StubSlack()
         home = HomeService(
-            db,
+            KeyMemory(db, clock),
+            FindingNotices(db, AuditLog(db, clock)),
+            ScanRuns(db),
             clock,
-            OwnershipIndex(db, NoAws(), clock, "owner", 60),
+            OwnershipIndex(IamUsers(db), NoAws(), clock, "owner", 60),
             store,
             NoRotations(),
             Access(settings, StubDirectory()),

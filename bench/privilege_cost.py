@@ -3,14 +3,17 @@
 The estate of bench/estate.py (moto's server in this process, AWS managed policies loaded), plus
 policies by every route: AdministratorAccess attached to 2% of users, an IAMFullAccess group with 1%,
 a customer-managed policy allowing `*` on `*` on 1%, a read-only group with 25%, inline S3 policies on
-5%, console passwords on 3%, and 20 groups and 10 customer-managed policies in all.
+5%, console passwords on 3%, and 20 groups and 10 customer-managed policies in all. Besides, 6% more users
+whose one key was made with them and never used (CIS 1.11's setup keys): per 1,000 users, 40 CI users whose
+key is 1-44 days old, 10 CI users 46-85 days old, and 10 console users (password), half on each side of the
+45 unused days.
 
 "Before" is `python -m bot scan --json` run from a copy of another revision (`--before`, default
 `main`, exported with `git archive`); "after" is this tree. Each runs a first scan (empty database)
 and a daily scan (the same estate; the credential report due again; the ownership index a day old),
 and moto's server counts every call per operation.
 
-    .venv/bin/python -m bench.privilege_cost [--before REV] [--sizes 1000,5000]
+    .venv/bin/python -m bench.privilege_cost [--before REV] [--before-note TEXT] [--sizes 1000,5000]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # before moto's backends exist
@@ -104,6 +108,27 @@ def grant(iam, names: list[str], start: int, setup_done: dict[str, str]) -> dict
     return dict(made)
 
 
+def setup_key_users(iam, start: int, size: int) -> dict[str, int]:
+    """Per 1,000 users, 60 users made together with their one key, never used (users `start`..`size`)."""
+    import time_machine
+
+    made: Counter[str] = Counter()
+    now = datetime.now(UTC)
+    for n in range(start * 60 // 1000, size * 60 // 1000):
+        slot = n % 60
+        console = slot >= 50
+        days = 1 + n % 44 if slot < 40 or (console and slot < 55) else 46 + n % 40
+        name = f"{'person' if console else 'ci'}-setup-{n:05d}"
+        with time_machine.travel(now - timedelta(days=days), tick=False):
+            iam.create_user(UserName=name)
+            iam.create_access_key(UserName=name)
+        if console:
+            iam.create_login_profile(UserName=name, Password="Bench-Password-123!")
+        kind = "console user" if console else "CI user"
+        made[f"{kind} setup key {'past' if days > 45 else 'within'} 45 days"] += 1
+    return dict(made)
+
+
 def index_a_day_old(database: Path) -> None:
     with closing(sqlite3.connect(database)) as db, db:
         db.execute("UPDATE account_index SET refreshed_at = datetime(refreshed_at, '-1 day')")
@@ -127,7 +152,12 @@ def scan(code: str, label: str, source: Path, endpoint: str, counter, database: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.privilege_cost", description=__doc__.splitlines()[0])
-    parser.add_argument("--before", default="main", help="the revision without the new findings (default: main)")
+    parser.add_argument("--before", default="main", help="the revision to compare with (default: main)")
+    parser.add_argument(
+        "--before-note",
+        default="no least-privilege findings; GetAccountAuthorizationDetails with `Filter=[User]`",
+        help="what the `before` revision lacks, for the report",
+    )
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000])
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
@@ -161,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 estate.grow_to(size)
                 names = [f"{estate.prefix}-{i:05d}" for i in range(size)]
                 grants.update(grant(iam, names, done, made))
+                grants.update(setup_key_users(iam, done, size))
                 done = size
                 print(f"[{size} users] granted so far: {dict(grants)}", file=sys.stderr)
                 runs: list[Run] = []
@@ -179,11 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     total = time.perf_counter() - started
-    publish("privilege_cost", report(results, grants, revision, total), quick=False, no_docs=args.no_docs)
+    lines = report(results, grants, revision, total, args.before_note)
+    publish("privilege_cost", lines, quick=False, no_docs=args.no_docs)
     return 0
 
 
-def report(results: dict[int, list[Run]], grants: Counter[str], revision: str, total: float) -> list[str]:
+def report(
+    results: dict[int, list[Run]], grants: Counter[str], revision: str, total: float, before_note: str
+) -> list[str]:
     lines = [
         "## Scan cost with the least-privilege findings",
         "",
@@ -193,10 +227,9 @@ def report(results: dict[int, list[Run]], grants: Counter[str], revision: str, t
         "every route at the largest size: "
         + ", ".join(f"{n:,} {what}" for what, n in sorted(grants.items()))
         + "; 21 groups and 10 customer-managed policies in all.",
-        f"- Before: `python -m bot scan --json` from `git archive {revision}` (no least-privilege findings; "
-        "GetAccountAuthorizationDetails with `Filter=[User]`). After: this tree (`Filter=[User, Group, "
-        "LocalManagedPolicy]`). First scan: empty database. Daily scan: same estate, credential report due "
-        "again, ownership index a day old. Calls as moto's server counted them.",
+        f"- Before: `python -m bot scan --json` from `git archive {revision}` ({before_note}). After: this tree. "
+        "First scan: empty database. Daily scan: same estate, credential report due again, ownership index a "
+        "day old. Calls as moto's server counted them.",
         "",
         "### Results",
         "",
@@ -257,6 +290,21 @@ def report(results: dict[int, list[Run]], grants: Counter[str], revision: str, t
                     verdict(same_index and same_report),
                 ]
             )
+    for size, runs in sorted(results.items()):
+        by = {(r.code.split()[0], r.scan): r for r in runs}
+        b, a = by.get(("before", "first scan")), by.get(("after", "first scan"))
+        if not (b and a and b.ok and a.ok):
+            continue
+        expected = sum(1 for n in range(size * 60 // 1000) if n % 60 >= 55)  # console users past 45 days
+        found = a.findings.get("initial-key-unused", 0)
+        trows.append(
+            [
+                f"{size:,} users, first scan: initial-key-unused on console users past the unused days only",
+                f"{b.findings.get('initial-key-unused', 0):,} → {found:,} (expected {expected:,}); ListAccessKeys "
+                f"{b.calls.get('iam:ListAccessKeys', 0):,} → {a.calls.get('iam:ListAccessKeys', 0):,}",
+                verdict(found == expected),
+            ]
+        )
     lines += table(["target", "measured", "verdict"], trows)
     lines += [
         "",
@@ -271,7 +319,10 @@ def report(results: dict[int, list[Run]], grants: Counter[str], revision: str, t
         + "; an account with more groups and policies than `1,000 x pages - users` pays one more call. AWS-managed "
         "policies are judged by name, so their documents (every version, megabytes) are not asked for. "
         "ListAccessKeys grows only on the first scan, by the users that only the new findings flag (their key ids "
-        "are not known yet); the daily scan reuses the remembered ids, so it lists no more than before.",
+        "are not known yet); the daily scan reuses the remembered ids, so it lists no more than before."
+        " Setup keys (CIS 1.11): only console users whose key has been unused for the 45 days are flagged; the CI "
+        "users still within them are not, so the first scan lists 40 fewer users' keys per 1,000 users; the other "
+        "setup-key users are flagged either way (key-unused past 45 days, console-and-key).",
     ]
     return lines
 

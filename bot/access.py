@@ -1,21 +1,23 @@
-"""One place decides who may approve, deny and break glass, and how many approvals a request needs.
+"""One place decides who may approve, deny and break glass, how many approvals a request needs, and who may
+see or act on an IAM user (its owner, an approver for it) or run what reads everything (a global approver).
 
 With POLICY_FILE its first matching rule decides; without it APPROVER_IDS / APPROVER_GROUP /
 APPROVALS_REQUIRED do, with one more approval for a requester who does not own the target and for an
-administrator target (REQUIRE_EXTRA_APPROVAL_FOR_ADMIN). Group members are asked from Slack live."""
+administrator target (REQUIRE_EXTRA_APPROVAL_FOR_ADMIN). Group members are asked from Slack live. Slack guests
+get `help` only."""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bot.domain.inventory import Target
 from bot.domain.keys import InputError
-from bot.domain.operations import admin_approval
-from bot.domain.requests import Operation, Request, approvals_needed
-from bot.policy import OWNER, Facts, Policy
+from bot.domain.operations import Operation, admin_approval
+from bot.domain.requests import Request, approvals_needed
+from bot.policy import OWNER, Facts, Policy, Rule
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory
 
@@ -36,6 +38,40 @@ class Decision:
     break_glass: tuple[str, ...] = ("owner", "approvers")
     line: str = ""  # for the approval message
     why: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """An IAM user as scope is judged on it: its owner tag, its tags and whether it is an administrator."""
+
+    account: str
+    user: str
+    owner: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one person approves for: everything (a global approver), or the targets of the rules naming them."""
+
+    user_id: str
+    everything: bool
+    rules: frozenset[str] = frozenset()  # names of the policy rules that list the person
+    policy: Policy | None = None
+
+    @property
+    def approver(self) -> bool:
+        return self.everything or bool(self.rules)
+
+    def approves_for(self, subject: Subject) -> bool:
+        """Whether a rule naming the person decides some request on `subject` (first match per operation)."""
+        if self.everything:
+            return True
+        if not self.rules or self.policy is None:
+            return False
+        deciding = self.policy.deciding(subject.account, dict(subject.tags), subject.admin)
+        return any(rule.name in self.rules for rule in deciding)
 
 
 class Access:
@@ -85,6 +121,37 @@ class Access:
             return True
         groups = self.policy.groups() | ({self._settings.approver_group} if self._settings.approver_group else set())
         return any(user_id in (self._directory.group_members(g) or frozenset()) for g in sorted(groups))
+
+    # Seeing and acting on someone's IAM user
+    def is_guest(self, user_id: str) -> bool | None:
+        """A Slack guest (single- or multi-channel) gets `help` only; None when Slack did not say just now."""
+        return self._directory.person(user_id).guest
+
+    def scope_of(self, user_id: str) -> Scope:
+        """What `user_id` approves for. Without a policy APPROVER_IDS and APPROVER_GROUP approve for everything;
+        with one, a rule lists its `approvers` and its escalation (`escalate_to`, else APPROVER_GROUP), and a
+        person listed by a rule that matches every target approves for everything. Each group is asked once;
+        InputError when Slack does not say who is in one."""
+        if self.policy is None:
+            return Scope(user_id, user_id in self._settings.approver_ids or user_id in self.default_approvers())
+        once = copy.copy(self)
+        once._groups_read = {}
+        mine = frozenset(r.name for r in self.policy.rules if user_id in once._resolve(self._listed(r)))
+        everything = any(r.name in mine for r in self.policy.catch_all())
+        return Scope(user_id, everything, mine, self.policy)
+
+    def _listed(self, rule: Rule) -> tuple[str, ...]:
+        if rule.deny is not None:
+            return ()
+        if rule.auto_approve:
+            return rule.approvers  # they may break glass under it
+        return (*rule.approvers, *(rule.escalate_to or _group(self._settings.approver_group)))
+
+    def in_scope(self, user_id: str, subject: Subject, scope: Scope | None = None) -> bool:
+        """The user's owner (per its owner tag) or an approver for it may see it and act on it."""
+        if self.owns(user_id, subject.owner):
+            return True
+        return (scope or self.scope_of(user_id)).approves_for(subject)
 
     # Filing
     def decide(self, requester: str, operation: Operation, target: Target) -> Decision:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pydantic import SecretStr
 from slack_sdk import WebClient
 
 from bot import metrics
 from bot.access import Access
-from bot.aws import AwsGateway, SessionFactory
+from bot.aws import AwsError, AwsGateway, EventQueue, SessionFactory
 from bot.clock import Clock, system_clock
 from bot.domain.findings import Policy
 from bot.domain.scan import Delivery, ScanReport
@@ -37,17 +38,18 @@ from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
 from bot.services.own_identity import OwnIdentity
 from bot.services.ownership import OwnershipIndex
+from bot.services.permissions import Permissions
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner
-from bot.services.usage import AccessAdvisorService, ActivityService, Viewers
+from bot.services.usage import AccessAdvisorService, ActivityService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client
 from bot.slack.messages.enforcement import digest_lines as enforcement_lines
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
+from bot.store.aws_events import EventIds
 from bot.store.db import Database
-from bot.store.key_memory import KeyMemory
-from bot.store.requests import RequestStore
+from bot.store.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +82,23 @@ class Services:
     exposures: ExposureService
     exposure_notes: ExposureNotes
     key_changes: KeyChangeService
+    permissions: Permissions  # who may see or act on an IAM user (bot/access.py decides)
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
     enforcement: EnforcementService | None = None
     home: HomeService | None = None
+    _events_dlq: EventQueue | None = field(default=None, repr=False)
 
     def scan(
-        self, *, post: bool, trigger: str = "schedule", progress: Progress | None = None
+        self,
+        *,
+        post: bool,
+        trigger: str = "schedule",
+        progress: Progress | None = None,
+        accounts: list[str] | None = None,
     ) -> tuple[ScanReport, Delivery | None]:
-        """Scan every account; with `post`, deliver the alerts. Returns (report, delivery or None)."""
-        report = self.scanner.scan(progress=progress)
+        """Scan every account (or only `accounts`); with `post`, deliver the alerts. Returns (report, delivery)."""
+        report = self.scanner.scan(accounts, progress=progress)
         if post and self.enforcement is not None:
             # Before the digest, so that it says what was deactivated (or would be, in a dry run).
             run = self.enforcement.run(report)
@@ -104,7 +113,19 @@ class Services:
         from bot.services.event_intake import EventIntake
 
         queue = self.aws.queue(self.settings.events_queue_url, wait_seconds)
-        return EventIntake(queue, self.db, self.clock, self.exposures, self.key_changes)
+        return EventIntake(queue, EventIds(self.db), self.clock, self.exposures, self.key_changes)
+
+    def events_dlq_depth(self) -> int | None:
+        """Messages waiting in EVENTS_DLQ_URL, the events that were never handled; None when unset or unreadable."""
+        if not self.settings.events_dlq_url:
+            return None
+        if self._events_dlq is None:
+            self._events_dlq = self.aws.queue(self.settings.events_dlq_url, 0)
+        try:
+            return self._events_dlq.depth()
+        except AwsError as e:
+            log.warning("events dead-letter queue: %s", e.message)
+            return None
 
     def warm_up(self) -> None:
         """Ready a long-running process: create the AWS clients, then freeze the heap built so far.
@@ -122,6 +143,10 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret else None
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -155,29 +180,44 @@ def bootstrap(
     if aws is None:
         aws = AwsGateway(
             settings.accounts,
-            **({"session_factory": session_factory} if session_factory else {}),
+            session_factory,
             organization=settings.organization,
             now=clock,
             region=settings.aws_region,
         )
-    slack = make_web_client(settings.slack_bot_token, settings.slack_api_url, sleep=sleep)
+    slack = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, sleep=sleep)
     directory = directory or SlackDirectory(slack)
     audit = AuditLog(db, clock, stream=settings.audit_webhook_url is not None)
+    repos = Repositories.over(db, clock, audit)
     stream = (
-        AuditStream(db, clock, settings.audit_webhook_url, settings.audit_webhook_secret)
+        AuditStream(repos.outbox, clock, settings.audit_webhook_url, _revealed(settings.audit_webhook_secret))
         if settings.audit_webhook_url
         else None
     )
     policy = policy_of(settings)
-    index = OwnershipIndex(db, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
-    memory = KeyMemory(db, clock)
+    index = OwnershipIndex(repos.iam_users, aws, clock, settings.owner_tag, settings.ownership_ttl_minutes)
+    memory, store, notices, runs = repos.key_memory, repos.requests, repos.notices, repos.scan_runs
     inventory = InventoryService(aws, index, memory, clock, policy, settings.accounts)
     notifier = notifier or Notifier(slack, sleep=sleep)
-    store = RequestStore(db, clock, audit)
     rules = Access(settings, directory, load_policy(settings.policy_file) if settings.policy_file else None)
-    rotations = RotationService(settings, clock, db, store, audit, aws, notifier, is_approver=rules.is_approver)
+    permissions = Permissions(
+        rules, aws, index, inventory, audit, owner_tag=settings.owner_tag, list_visibility=settings.list_visibility
+    )
+    rotations = RotationService(
+        settings, clock, repos.rotations, store, audit, aws, notifier, approves_for=permissions.approves_for
+    )
     home = HomeService(
-        db, clock, index, store, rotations, rules, directory, notifier, stored_under=settings.stored_secret_prefix
+        memory,
+        notices,
+        runs,
+        clock,
+        index,
+        store,
+        rotations,
+        rules,
+        directory,
+        notifier,
+        stored_under=settings.stored_secret_prefix,
     )
     rotations.on_change = home.refresh
     # Each refers to the other: the delivery words the requester's DM; it updates the request's messages.
@@ -204,7 +244,9 @@ def bootstrap(
         aws,
         index,
         memory,
-        db,
+        repos.key_changes,
+        repos.snoozes,
+        audit,
         clock,
         policy,
         owner_tag=settings.owner_tag,
@@ -213,31 +255,43 @@ def bootstrap(
         sleep=sleep,
     )
     alerts = AlertService(
-        db,
+        notices,
+        runs,
+        repos.snoozes,
         clock,
         notifier,
         directory,
         index,
-        audit,
         alert_channel=settings.alert_channel,
         remind_every=timedelta(days=settings.remind_every_days),
         command=settings.slash_command,
     )
-    viewers = Viewers(index, directory, audit, is_approver=rules.is_approver)
     activity = ActivityService(
         aws,
         inventory,
-        viewers,
+        permissions,
         notifier,
         clock,
         regions=settings.activity_regions,
         max_events=settings.activity_max_events,
     )
-    access = AccessAdvisorService(aws, inventory, viewers, clock, cache_hours=settings.access_cache_hours)
+    access = AccessAdvisorService(aws, inventory, permissions, clock, cache_hours=settings.access_cache_hours)
     admin_token, api_url = settings.slack_admin_token, settings.slack_api_url
-    admin = Notifier(make_web_client(admin_token, api_url, sleep=sleep), sleep=sleep) if admin_token else None
+    admin = (
+        Notifier(make_web_client(admin_token.get_secret_value(), api_url, sleep=sleep), sleep=sleep)
+        if admin_token
+        else None
+    )
     exposures = ExposureService(
-        db, clock, audit, inventory, index, directory, notifier, alert_channel=settings.alert_channel, admin=admin
+        repos.exposures,
+        clock,
+        audit,
+        inventory,
+        index,
+        directory,
+        notifier,
+        alert_channel=settings.alert_channel,
+        admin=admin,
     )
     key_changes = KeyChangeService(settings, aws, audit, inventory, index, directory, memory, notifier, rotations)
     return Services(
@@ -263,12 +317,14 @@ def bootstrap(
         activity=activity,
         access=access,
         exposures=exposures,
-        exposure_notes=ExposureNotes(db),
+        exposure_notes=ExposureNotes(repos.exposures, notices),
         key_changes=key_changes,
+        permissions=permissions,
         sleep=sleep,
         audit_stream=stream,
         enforcement=EnforcementService(
-            db,
+            repos.enforcements,
+            notices,
             clock,
             filing,
             notifier,

@@ -25,10 +25,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-# Not preceded by a base64 character; `=` may come first (`AWS_SECRET_ACCESS_KEY=<secret>`): in base64 it
-# only pads the end, so a run after it is not part of a longer one.
-SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+from bot.domain.keys import SECRET_SHAPE
+
 # The same shape as Slack's JSON writes it (`/` as `\/` or `\u002f`; backslashes doubled inside a repr()).
 _SLASH = r"(?:\\*/|\\+u002[fF])"
 ESCAPED_SECRET_SHAPE = re.compile(rf"(?<![A-Za-z0-9/+\\])(?:[A-Za-z0-9+]|{_SLASH}){{40}}(?![A-Za-z0-9/+=]|{_SLASH})")
@@ -213,7 +213,7 @@ def install_secret_redaction() -> None:
             return
         previous = logging.getLogRecordFactory()
 
-        def factory(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
             try:
                 message = record.getMessage()

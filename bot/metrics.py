@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 from prometheus_client import Counter, Gauge, Histogram
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.handler import RetryHandler
 
 if TYPE_CHECKING:
     from bot.domain.scan import ScanReport
@@ -127,7 +126,7 @@ def scan_finished(report: ScanReport) -> None:
 class MeteredWebClient(WebClient):
     """slack_sdk's WebClient, counting every call by method and outcome."""
 
-    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
         try:
             response = super().api_call(api_method, **kwargs)
         except SlackApiError as e:
@@ -140,20 +139,9 @@ class MeteredWebClient(WebClient):
         return response
 
 
-class CountedRetry(RetryHandler):
-    """A slack_sdk retry handler that counts the retries it grants, then lets `inner` do the waiting."""
-
-    def __init__(self, inner: RetryHandler, reason: str) -> None:
-        super().__init__(max_retry_count=inner.max_retry_count, interval_calculator=inner.interval_calculator)
-        self.inner = inner
-        self.reason = reason
-
-    def _can_retry(self, **kwargs: Any) -> bool:
-        return self.inner._can_retry(**kwargs)
-
-    def prepare_for_next_attempt(self, **kwargs: Any) -> None:
-        SLACK_RETRIES.labels(_slack_method(kwargs["request"].url), self.reason).inc()
-        self.inner.prepare_for_next_attempt(**kwargs)
+def count_slack_retry(url: str, reason: str) -> None:
+    """A retry of a Slack Web API call (or of a response_url post), by method and reason."""
+    SLACK_RETRIES.labels(_slack_method(url), reason).inc()
 
 
 def _slack_method(url: str) -> str:

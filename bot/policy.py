@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.domain.requests import Operation
+from bot.domain.operations import Operation
 
 OWNER = "owner"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -117,6 +117,21 @@ class Policy:
                 return Match(rule, why)
             why.append(f"rule `{rule.name}` does not match: {miss}")
         return Match(None, why)
+
+    def deciding(self, account: str, tags: dict[str, str], admin: bool) -> list[Rule]:
+        """The rules that decide some request on this target: for each operation, filed by its owner or by
+        anyone else, the first rule that matches."""
+        found: dict[str, Rule] = {}
+        for operation in Operation:
+            for owns in (True, False):
+                rule = self.decide(Facts(operation, account, tags, admin, owns)).rule
+                if rule is not None:
+                    found.setdefault(rule.name, rule)
+        return list(found.values())
+
+    def catch_all(self) -> list[Rule]:
+        """The rules that match every target: no `accounts`, `target_tags` or `target_admin` condition."""
+        return [r for r in self.rules if r.accounts is None and not r.target_tags and r.target_admin is None]
 
     def groups(self) -> set[str]:
         return {a for r in self.rules for a in (*r.approvers, *r.escalate_to) if a.startswith("S")}

@@ -12,6 +12,7 @@ from bot.slack.client import RetryingRespond
 from bot.slack.messages.common import plain
 from bot.slack.notifier import Notifier
 from handlers import actions, commands, errors, events, views
+from handlers.guests import help_only_for_guests
 from handlers.lanes import Lanes
 from handlers.wiring import ProvideWiring, Wiring, wiring
 
@@ -19,6 +20,7 @@ from handlers.wiring import ProvideWiring, Wiring, wiring
 def register_listeners(app: App, services: Services, lanes: Lanes) -> None:
     app.middleware(ProvideWiring(Wiring(services, lanes)))
     app.middleware(retrying_respond)
+    app.middleware(help_only_for_guests)  # after `respond` is in place: it answers guests with it
     errors.register(app)
     commands.register(app, services.settings.slash_command)
     actions.register(app)

@@ -21,6 +21,7 @@ from bot.slack.messages.requests import (
     build_secret_loading_modal,
     outcome_line,
 )
+from bot.slack.messages.scans import snoozed_reply
 from handlers.errors import replies_on_error, user_message
 from handlers.wiring import wiring
 
@@ -149,9 +150,10 @@ def rollback(body: dict[str, Any], respond: Respond, context: BoltContext) -> No
 
 def _file_from_alert(operation: str, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
-    key = _key_of(body, services.aws.aliases)
+    key = _key_of(body, services.aws.list_aliases())
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
+    services.permissions.act_on_key(body["user"]["id"], key[1], operation)  # the owner or an approver for it
     request = services.filing.file(body["user"]["id"], Command(operation, key_id=key[1]))
     text, _ = build_request_filed(request)
     _tell(respond, text)
@@ -175,17 +177,18 @@ def file_reactivation(body: dict[str, Any], respond: Respond, context: BoltConte
 @replies_on_error
 def snooze(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
-    key = _key_of(body, services.aws.aliases)
+    key = _key_of(body, services.aws.list_aliases())
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
     user_id = body["user"]["id"]
-    _tell(respond, services.alerts.snooze(*key, user_id, services.rules.is_approver(user_id)))
+    services.permissions.act_on_key(user_id, key[1], "snooze")
+    _tell(respond, snoozed_reply(key[1], services.alerts.snooze(*key, user_id)))
 
 
 @replies_on_error
 def deactivate_now(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
-    key = _key_of(body, services.aws.aliases)
+    key = _key_of(body, services.aws.list_aliases())
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
     reason = "exposed: deactivated from the exposure alert"

@@ -33,7 +33,7 @@ Route = Callable[[Services, Command, str], Message]
 
 def _list(services: Services, cmd: Command, user_id: str) -> Message:
     caller = services.directory.person(user_id)
-    result = services.inventory.list_for(caller, cmd.user)
+    result = services.permissions.listing(caller, cmd.user)
     notes: dict[str, str] = {}
     key_ids = [k.facts.key_id for u in result.users for k in u.keys if k.facts.key_id]
     for key_id in key_ids:
@@ -47,7 +47,7 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
 
 
 def _check(services: Services, cmd: Command, user_id: str) -> Message:
-    result = services.inventory.check(cmd.raw)
+    result = services.permissions.checking(user_id, cmd.raw)
     text, blocks = build_check(result, services.clock())
     exposed = services.exposure_notes.notes_for([result.key_id])
     if exposed:  # before the next step: the exposure is what matters most about this key
@@ -59,11 +59,8 @@ def _check(services: Services, cmd: Command, user_id: str) -> Message:
 
 
 def _audit(services: Services, cmd: Command, user_id: str) -> Message:
-    if not services.rules.is_approver(user_id):
-        services.audit.refused(user_id, "audit", "not an approver")
-        return plain("Only approvers can read the audit log.")
     subject = cmd.key_id or (cmd.user.name if cmd.user else None)
-    return build_audit(services.audit.recent(subject), subject)
+    return build_audit(services.permissions.audit(user_id, subject), subject)
 
 
 def _file(services: Services, cmd: Command, user_id: str) -> Message:
@@ -84,9 +81,7 @@ def _cancel(services: Services, cmd: Command, user_id: str) -> Message:
 
 
 def _scan(services: Services, cmd: Command, user_id: str) -> Message:
-    if not services.rules.is_approver(user_id):
-        services.audit.refused(user_id, "scan", "not an approver")
-        return plain("Only approvers can run a scan.")
+    services.permissions.may_scan(user_id)
     report, delivery = services.scan(post=True, trigger=f"manual:{user_id}")
     assert delivery is not None
     return plain(scan_summary(report, delivery, services.settings.alert_channel))
@@ -138,7 +133,7 @@ def ack_command(ack: Ack, command: dict[str, Any], respond: Respond, context: Bo
         ack(response_type="ephemeral", text=refused)
         return
     try:
-        cmd = parse(command.get("text", ""), services.aws.aliases)
+        cmd = parse(command.get("text", ""), services.aws.list_aliases())
     except InputError as e:
         ack(response_type="ephemeral", text=escape(str(e)))
         return
@@ -166,7 +161,7 @@ def run_command(command: dict[str, Any], respond: Respond, context: BoltContext)
     if typed_secrets.answered(services, command["user_id"], command.get("text", ""), "command", context.get(FOUND)):
         return  # refused in the ack
     try:
-        cmd = parse(command.get("text", ""), services.aws.aliases)
+        cmd = parse(command.get("text", ""), services.aws.list_aliases())
     except InputError:
         return  # already answered in the ack
     route = ROUTES.get(cmd.name)  # None for the form, opened in the ack

@@ -24,7 +24,9 @@ log = logging.getLogger("keywarden.events")
 
 # The manifest's `bot_events` that a listener here handles (each `message.*` arrives as a `message` event);
 # a test holds manifest.yaml to exactly these.
-HANDLED: frozenset[str] = frozenset({"message.channels", "message.groups", "message.im", "app_home_opened"})
+HANDLED: frozenset[str] = frozenset(
+    {"message.channels", "message.groups", "message.im", "message.mpim", "app_home_opened"}
+)
 
 # Subtypes whose text is something a person wrote; the rest (joins, topics, deletions, bots) are not looked at.
 _PEOPLE = {None, "message_changed", "thread_broadcast", "file_share", "me_message"}
@@ -43,8 +45,9 @@ def pasted_message(body: dict[str, Any], team_id: str | None) -> PastedMessage |
     message = event.get("message") if subtype == "message_changed" else event
     if not isinstance(message, dict) or message.get("bot_id") or message.get("subtype") == "bot_message":
         return None
-    channel, ts, user, text = event.get("channel"), message.get("ts"), message.get("user"), message.get("text")
-    if not all(isinstance(v, str) and v for v in (channel, ts, user, text)):
+    channel = _text(event.get("channel"))
+    ts, user, text = (_text(message.get(name)) for name in ("ts", "user", "text"))
+    if not (channel and ts and user and text):
         return None  # attachments without text, tombstones, malformed shapes
     thread_ts = message.get("thread_ts")
     return PastedMessage(
@@ -54,6 +57,10 @@ def pasted_message(body: dict[str, Any], team_id: str | None) -> PastedMessage |
         text=text[:MAX_TEXT],
         thread_ts=thread_ts[:32] if isinstance(thread_ts, str) and thread_ts != ts else None,
     )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def ack_message(ack: Ack) -> None:

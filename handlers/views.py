@@ -68,7 +68,7 @@ def _deny_errors(view: dict[str, Any]) -> dict[str, str]:
 
 
 def ack_request(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
-    errors = _request_errors(view, wiring(context).services.aws.aliases)
+    errors = _request_errors(view, wiring(context).services.aws.list_aliases())
     ack(response_action="errors", errors=errors) if errors else ack()
 
 
@@ -80,7 +80,7 @@ def ack_deny(ack: Ack, view: dict[str, Any]) -> None:
 # Lazy listeners run whatever the ack said, so each checks the submission again.
 def file_request(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
     services = wiring(context).services
-    aliases = services.aws.aliases
+    aliases = services.aws.list_aliases()
     user_id = body["user"]["id"]
     _, text = _request_text(view)
     if typed_secrets.answered(services, user_id, text, "request-form", context.get(FOUND)):

@@ -16,9 +16,9 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -28,14 +28,13 @@ from botocore.exceptions import (
 )
 
 from bot import metrics
+from bot.aws.authorization import IamUser, users_of
 from bot.aws.errors import (
     AwsError,
     AwsNotFound,
     translate,
 )
 from bot.domain.keys import AccessKey, LastUsed
-from bot.domain.privilege import AttachedPolicy, InlinePolicy, PolicyHolder, UserAccess, user_access
-from bot.domain.quarantine import quarantine_policies
 from bot.logs import remember_secret
 
 log = logging.getLogger(__name__)
@@ -56,14 +55,8 @@ _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_ti
 # Only when no region is configured, which settings allow in the `aws` partition alone (elsewhere AWS_REGION is
 # required: us-east-1 does not exist in GovCloud or China).
 GLOBAL_REGION = "us-east-1"
-
-
-@dataclass(frozen=True)
-class IamUser:
-    name: str
-    arn: str
-    tags: dict[str, str]
-    access: UserAccess | None = None  # policies and groups; None when not read
+# The AWS services Keywarden calls in an account (a misspelt one fails the type check, not a scan).
+Service = Literal["cloudtrail", "iam", "organizations", "secretsmanager", "sts"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +100,7 @@ class AccountClient:
     def region(self) -> str:
         return self._session.region_name or GLOBAL_REGION
 
-    def client(self, service: str, region: str | None = None, *, once: bool = False) -> Any:
+    def client(self, service: Service, region: str | None = None, *, once: bool = False) -> Any:
         """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).
 
         `region`: for regional services read in several regions (CloudTrail); default the session's region.
@@ -131,13 +124,13 @@ class AccountClient:
         with self._lock:
             self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    def _call(self, service: str, method: str, *, once: bool = False, **kwargs: Any) -> Any:
+    def _call(self, service: Service, method: str, *, once: bool = False, **kwargs: Any) -> Any:
         try:
             return getattr(self.client(service, once=once), method)(**kwargs)
         except (ClientError, BotoCoreError) as e:
             raise translate(e, self.alias, service) from None
 
-    def _pages(self, service: str, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    def _pages(self, service: Service, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
         try:
             for page in self.client(service).get_paginator(method).paginate(**kwargs):
                 yield from page[key]
@@ -158,31 +151,14 @@ class AccountClient:
         One paginated call sequence, 1,000 items a page (the most the API allows). Groups and policies may
         come on any page, so a user's access is worked out once every page has been read.
         """
-        users: list[dict[str, Any]] = []
-        groups: dict[str, PolicyHolder] = {}
-        managed: dict[str, tuple[str, Any]] = {}
+        yield from users_of(self._authorization_pages())
+
+    def _authorization_pages(self) -> Iterator[dict[str, Any]]:
+        paginator = self.client("iam").get_paginator("get_account_authorization_details")
         try:
-            pages = (
-                self.client("iam")
-                .get_paginator("get_account_authorization_details")
-                .paginate(Filter=AUTHORIZATION_FILTER, PaginationConfig={"PageSize": 1000})
-            )
-            for page in pages:
-                users.extend(page.get("UserDetailList", []))
-                for group in page.get("GroupDetailList", []):
-                    groups[group["GroupName"]] = _holder(group["GroupName"], group, "GroupPolicyList")
-                for policy in page.get("Policies", []):
-                    managed[policy["Arn"]] = _default_version(policy)
+            yield from paginator.paginate(Filter=AUTHORIZATION_FILTER, PaginationConfig={"PageSize": 1000})
         except (ClientError, BotoCoreError) as e:
             raise translate(e, self.alias, "iam") from None
-        for user in users:
-            tags = {t["Key"]: t["Value"] for t in user.get("Tags", [])}
-            holder = _holder(user["UserName"], user, "UserPolicyList")
-            created = utc(user["CreateDate"]) if user.get("CreateDate") else None
-            access = user_access(holder, created, user.get("GroupList", []), groups, managed)
-            # AWS's quarantine, every version by its prefix (V4 and later too), AWS-managed only.
-            access = replace(access, quarantine=quarantine_policies(holder.attached))
-            yield IamUser(user["UserName"], user["Arn"], tags, access)
 
     def user_exists(self, user: str) -> bool:
         try:
@@ -320,22 +296,6 @@ class AccountClient:
             if "ResourceExistsException" not in e.message:
                 raise
         return self._call("secretsmanager", "put_secret_value", SecretId=name, SecretString=payload)["ARN"]
-
-
-def _holder(name: str, detail: dict[str, Any], inline_key: str) -> PolicyHolder:
-    return PolicyHolder(
-        name,
-        tuple(AttachedPolicy(p["PolicyName"], p["PolicyArn"]) for p in detail.get("AttachedManagedPolicies", [])),
-        tuple(InlinePolicy(p["PolicyName"], p.get("PolicyDocument")) for p in detail.get(inline_key, [])),
-    )
-
-
-def _default_version(policy: dict[str, Any]) -> tuple[str, Any]:
-    """(version id, document) of a managed policy's default version."""
-    for version in policy.get("PolicyVersionList", []):
-        if version.get("IsDefaultVersion"):
-            return version.get("VersionId", ""), version.get("Document")
-    return policy.get("DefaultVersionId", ""), None
 
 
 _SECRET_IN_ANSWER = re.compile(rb"<SecretAccessKey>\s*([^<\s]+)\s*</SecretAccessKey>")

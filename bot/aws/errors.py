@@ -7,6 +7,7 @@ import logging
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
     ReadTimeoutError,
@@ -123,6 +124,6 @@ def translate(error: Exception, account: str, service: str, region: str | None =
         return AwsBadCredentials(
             f"No AWS credentials for account `{account}`: set them as boto3 expects (environment, profile or role)."
         )
-    if isinstance(error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
+    if isinstance(error, (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError, ReadTimeoutError)):
         return AwsUnavailable(f"Could not reach AWS for account `{account}` ({type(error).__name__}).")
     return AwsError(f"AWS call failed in account `{account}`: {error}")

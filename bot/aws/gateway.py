@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from botocore.exceptions import (
 )
 
 from bot import metrics
-from bot.aws.account import GLOBAL_REGION, RETRIES, AccountClient, utc
+from bot.aws.account import _ONCE, GLOBAL_REGION, RETRIES, AccountClient, utc
 from bot.aws.errors import (
     _DENIED,
     AwsError,
@@ -29,10 +28,11 @@ from bot.aws.errors import (
 from bot.aws.organizations import (
     AccountChanges,
     OrgAccount,
+    diff_accounts,
     list_accounts,
-    org_aliases,
     org_denied,
     organization_units,
+    role_account_id,
 )
 from bot.aws.queue import EventQueue
 from bot.aws.sessions import assume_denied, session_with, with_fast_timestamps
@@ -62,7 +62,7 @@ class AwsGateway:
     def __init__(
         self,
         accounts: tuple[Account, ...],
-        session_factory: SessionFactory = boto3.Session,
+        session_factory: SessionFactory | None = None,
         *,
         organization: Organization | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -71,7 +71,7 @@ class AwsGateway:
     ) -> None:
         self._configured = tuple(accounts)
         self._accounts = {a.alias: a for a in accounts}
-        self._session_factory = session_factory
+        self._session_factory = session_factory or boto3.Session
         self._org = organization
         self._now = now
         self._refresh_every = refresh_every
@@ -90,18 +90,28 @@ class AwsGateway:
 
     @property
     def aliases(self) -> list[str]:
-        if self._org is not None:
-            if self._listed_at is None:
-                self.refresh_accounts()
-            elif self._now() - self._listed_at >= self._refresh_every:
-                self._refresh_in_background()
+        """The accounts known now: ACCOUNTS and the organisation's as last listed (no AWS call)."""
         with self._lock:
             return list(self._accounts)
 
+    def list_aliases(self) -> list[str]:
+        """The accounts to work on: with discovery, the organisation is listed the first time, and again in the
+        background once the list is more than an hour old."""
+        self._keep_listed()
+        return self.aliases
+
     def accounts(self) -> list[Account]:
-        self.aliases  # noqa: B018 (loads the list the first time)
+        self._keep_listed()
         with self._lock:
             return list(self._accounts.values())
+
+    def _keep_listed(self) -> None:
+        if self._org is None:
+            return
+        if self._listed_at is None:
+            self.refresh_accounts()
+        elif self._now() - self._listed_at >= self._refresh_every:
+            self._refresh_in_background()
 
     def call_counts(self) -> Counter[str]:
         """API operations made so far in every account, by "service:Operation"."""
@@ -182,65 +192,31 @@ class AwsGateway:
         threading.Thread(target=run, name="keywarden-accounts", daemon=True).start()
 
     def _refresh(self, org: Organization) -> AccountChanges:
-        changes = AccountChanges()
         try:
             listed = self.list_organization(org)
             partition = self.hub_partition()
         except AwsError as e:
             log.warning("could not list the organisation's accounts: %s", e.message)
-            changes.error = e.message
             if self._listed_at is None:
                 self._listed_at = self._now()  # retried at the next scan, or an hour from now
-            return changes
-        configured_ids = {_role_account_id(a.role_arn) for a in self._configured} - {None}
-        statuses = {a.id: a.status for a in listed}
-        active = [
-            a
-            for a in listed
-            if a.status == "ACTIVE" and a.id not in org.exclude_accounts and a.id not in configured_ids
-        ]
-        found = org_aliases(active, taken={a.alias for a in self._configured})
-        accounts = {a.alias: a for a in self._configured}
-        for alias, acct in found.items():
-            arn = f"arn:{partition}:iam::{acct.id}:role/{org.role_name}"
-            accounts[alias] = Account(alias, arn, org.external_id)
+            return AccountChanges(error=e.message)
         with self._lock:
             before = self._accounts
-            first = self._listed_at is None
+            accounts, changes = diff_accounts(
+                self._configured, before, listed, org, partition, first=self._listed_at is None
+            )
             self._accounts = accounts
             self._listed_at = self._now()
-            for alias in set(before) - set(accounts):
-                self._clients.pop(alias, None)
-            for alias, acct in accounts.items():
-                if alias in self._clients and before.get(alias) != acct:
+            for alias in list(self._clients):
+                if alias not in accounts or before.get(alias) != accounts[alias]:  # gone, or reached another way
                     self._clients.pop(alias)
-        if not first:
-            changes.added = [a for a in accounts if a not in before]
-        for alias in before:
-            if alias in accounts:
-                continue
-            account_id = _role_account_id(before[alias].role_arn)
-            status = statuses.get(account_id or "")
-            if status is None:
-                why = f"account {account_id} has left the organisation or was filtered out"
-            elif status != "ACTIVE":
-                why = f"account {account_id} is {status.lower().replace('_', ' ')} in AWS Organizations"
-            else:
-                why = f"account {account_id} is excluded by ORG_INCLUDE_OUS / ORG_EXCLUDE_ACCOUNTS"
-            changes.removed[alias] = why
-        if not active and not self._configured:
-            changes.warnings.append(
-                "the organisation has no ACTIVE account to scan"
-                + (" in ORG_INCLUDE_OUS" if org.include_ous else "")
-                + (" outside ORG_EXCLUDE_ACCOUNTS" if org.exclude_accounts else "")
-            )
         return changes
 
     def _org_client(self, org: Organization) -> AccountClient:
         base = self._base_session()
         if org.management_role_arn is None:
             return AccountClient("organization", base)
-        management_id = _role_account_id(org.management_role_arn)
+        management_id = role_account_id(org.management_role_arn)
         management = Account(f"management account {management_id}", org.management_role_arn, org.external_id)
         credentials = _assumed_role_credentials(self._sts_client(), management)
         return AccountClient(management.alias, session_with(base, credentials))
@@ -264,7 +240,7 @@ class AwsGateway:
     def _identity(self, org: Organization) -> str:
         """Who asked Organizations, for an error message: the management role, or the hub's own identity."""
         if org.management_role_arn:
-            account_id = _role_account_id(org.management_role_arn)
+            account_id = role_account_id(org.management_role_arn)
             return f"`{org.management_role_arn}` (ORG_MANAGEMENT_ROLE_ARN) in account {account_id}"
         try:
             identity = AccountClient("hub", self._base_session())._call("sts", "get_caller_identity")
@@ -288,11 +264,13 @@ class AwsGateway:
             f"its root and OU ids are: {', '.join(units)}"
         ]
 
-    def caller_arn(self) -> str:
-        """The ARN of Keywarden's own identity (the credentials boto3 found)."""
+    def caller_arn(self, *, once: bool = False) -> str:
+        """The ARN of Keywarden's own identity (the credentials boto3 found).
+
+        `once`: a single attempt (start-up checks and /healthz pace their own retries)."""
         with self._lock:
             base = self._base_session()
-        sts = base.client("sts", region_name=base.region_name or GLOBAL_REGION, config=RETRIES)
+        sts = base.client("sts", region_name=base.region_name or GLOBAL_REGION, config=_ONCE if once else RETRIES)
         try:
             return sts.get_caller_identity()["Arn"]
         except (ClientError, BotoCoreError) as e:
@@ -303,14 +281,6 @@ class AwsGateway:
         with self._lock:
             base = self._base_session()
         return EventQueue(base, url, wait_seconds)
-
-
-_ROLE_ACCOUNT_ID = re.compile(r"^arn:[\w-]+:iam::(\d{12}):role/")
-
-
-def _role_account_id(arn: str | None) -> str | None:
-    match = _ROLE_ACCOUNT_ID.match(arn or "")
-    return match.group(1) if match else None
 
 
 def _assumed_role_credentials(sts: Any, account: Account) -> DeferredRefreshableCredentials:

@@ -70,6 +70,14 @@ class EventQueue:
         except (ClientError, BotoCoreError) as e:
             raise translate(e, "events queue", "sqs") from None
 
+    def depth(self) -> int:
+        """How many messages wait to be received (ApproximateNumberOfMessages): a dead-letter queue's backlog."""
+        try:
+            reply = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, "events dead-letter queue", "sqs") from None
+        return int(reply.get("Attributes", {}).get("ApproximateNumberOfMessages", "0") or 0)
+
     def retry_later(self, message: QueueMessage, seconds: int) -> None:
         """Show the message again after `seconds` (a handling failure backs off instead of spinning)."""
         try:

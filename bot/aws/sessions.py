@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import botocore.session
 import botocore.utils
-from botocore.credentials import DeferredRefreshableCredentials
+from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import (
     ClientError,
     UnknownRegionError,
@@ -30,9 +30,24 @@ def partition_of_region(region: str) -> str:
         return next((p for prefix, p in _PARTITION_PREFIXES if region.startswith(prefix)), "aws")
 
 
+class _AssumedRole(CredentialProvider):
+    """botocore's seam for where a session's credentials come from: the assumed role's, which botocore
+    refreshes before they expire (and never the environment, a profile or instance metadata)."""
+
+    METHOD = "keywarden-assume-role"
+    CANONICAL_NAME = "custom-keywarden-assume-role"
+
+    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return self._credentials
+
+
 def session_with(base: boto3.Session, credentials: DeferredRefreshableCredentials) -> boto3.Session:
     core = botocore.session.get_session()
-    core._credentials = credentials
+    core.register_component("credential_provider", CredentialResolver([_AssumedRole(credentials)]))
     # Share the parsed service models: loading them again costs ~200 ms of CPU and memory per account.
     core.register_component("data_loader", base._session.get_component("data_loader"))
     return with_fast_timestamps(boto3.Session(botocore_session=core, region_name=base.region_name))

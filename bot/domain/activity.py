@@ -1,13 +1,12 @@
 """What a key did, from its CloudTrail events: parsing and summarising. Pure.
 
-CloudTrail's event history (LookupEvents) keeps 90 days of management events per region; data
-events (S3 objects, Lambda invocations, DynamoDB items) are only in trails that record them.
+CloudTrail's event history (LookupEvents) keeps 90 days of management events per region, and only those: data
+events (S3 object reads and writes, Lambda invocations, DynamoDB items) are only in trails that record them.
+Calls made through sessions the key minted are found by the sessions' own key ids (bot/domain/sessions.py).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -16,10 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.keys import KeyFacts
+from bot.domain.sessions import MINTING, MintedSession, minted_session
 
 MAX_DAYS = 90
 DEFAULT_DAYS = 30
-GLOBAL_REGION = "us-east-1"  # IAM, STS and other global services record their events here
+# Where IAM and other global services record their events in the `aws` partition (bot.domain.sessions has the
+# other partitions'). STS calls to a regional endpoint are recorded in the caller's region, not here.
+GLOBAL_REGION = "us-east-1"
 TOP = 10
 
 
@@ -33,20 +35,25 @@ class TrailEvent:
     user_agent: str
     error: str | None
     event_id: str
+    session: str | None = None  # the session's key id (ASIA…) when signed by a session the key minted
 
     @property
     def call(self) -> str:
         return f"{self.service}:{self.name}"
 
 
-def parse_event(raw: Mapping[str, Any], region: str) -> TrailEvent:
-    """One LookupEvents event; the details come from its CloudTrailEvent JSON (missing parts stay empty)."""
+def _detail(raw: Mapping[str, Any]) -> dict[str, Any]:
     try:
         detail = json.loads(raw.get("CloudTrailEvent") or "{}")
     except ValueError:
-        detail = {}
-    if not isinstance(detail, dict):
-        detail = {}
+        return {}
+    return detail if isinstance(detail, dict) else {}
+
+
+def parse_event(raw: Mapping[str, Any], region: str, session: str | None = None) -> TrailEvent:
+    """One LookupEvents event; the details come from its CloudTrailEvent JSON (missing parts stay empty).
+    `session`: the session key id it was looked up by, when it was signed by a session the key minted."""
+    detail = _detail(raw)
     at = raw.get("EventTime")
     if not isinstance(at, datetime):
         at = datetime.fromtimestamp(float(at or 0), UTC)
@@ -60,7 +67,15 @@ def parse_event(raw: Mapping[str, Any], region: str) -> TrailEvent:
         user_agent=str(detail.get("userAgent") or "unknown"),
         error=str(detail["errorCode"]) if detail.get("errorCode") else None,
         event_id=str(raw.get("EventId") or detail.get("eventID") or ""),
+        session=session,
     )
+
+
+def session_minted(raw: Mapping[str, Any], event: TrailEvent) -> MintedSession | None:
+    """The session a GetSessionToken, AssumeRole or GetFederationToken event created, else None."""
+    if event.service != "sts" or event.name not in MINTING:
+        return None
+    return minted_session(event.name, _detail(raw), event.at)
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,7 @@ class ActivitySummary:
     regions_searched: tuple[str, ...]
     total: int
     truncated: bool
-    calls: list[tuple[str, int]]  # "service:EventName", count; the top ones
+    calls: list[tuple[str, int]]  # "service:EventName", count; the top ones signed by the key itself
     other_calls: int  # calls of the other kinds
     other_kinds: int
     ips: list[SeenFrom]
@@ -93,6 +108,9 @@ class ActivitySummary:
     boundary: datetime
     boundary_reason: str
     new_ips: list[SeenFrom]  # first seen after `boundary`, never before it
+    session_calls: list[tuple[str, int]] = field(default_factory=list)  # the top ones made through sessions
+    through_sessions: int = 0  # calls made through sessions the key minted
+    by_session: dict[str, int] = field(default_factory=dict)  # session key id -> calls made through it
 
     @property
     def days(self) -> int:
@@ -103,9 +121,12 @@ def window(now: datetime, days: int) -> tuple[datetime, datetime]:
     return now - timedelta(days=days), now
 
 
-def search_regions(last_used_region: str | None, configured: Iterable[str]) -> tuple[str, ...]:
-    """us-east-1 (global services), the key's last-used region, then ACTIVITY_REGIONS; each once."""
-    regions = [GLOBAL_REGION]
+def search_regions(
+    last_used_region: str | None, configured: Iterable[str], global_region: str = GLOBAL_REGION
+) -> tuple[str, ...]:
+    """The partition's global-service region (us-east-1, us-gov-west-1, cn-north-1), the key's last-used region,
+    then ACTIVITY_REGIONS; each once."""
+    regions = [global_region]
     if last_used_region and last_used_region not in ("N/A", "global"):
         regions.append(last_used_region)
     regions.extend(configured)
@@ -140,20 +161,11 @@ def summarize(
     newest_key: datetime,
 ) -> ActivitySummary:
     ordered = sorted(events, key=lambda e: e.at)
-    calls = Counter(e.call for e in ordered)
+    calls = Counter(e.call for e in ordered if e.session is None)
+    through = Counter(e.call for e in ordered if e.session is not None)
     top = calls.most_common(TOP)
-    seen: dict[str, list[Any]] = {}
-    for e in ordered:
-        entry = seen.setdefault(e.source_ip, [0, e.at, e.at])
-        entry[0] += 1
-        entry[2] = e.at
-    ips = sorted((SeenFrom(ip, n, first, last) for ip, (n, first, last) in seen.items()), key=lambda s: -s.count)
+    ips = _addresses(ordered)
     boundary, reason = comparison_point(start, end, key_created, newest_key)
-    before = {e.source_ip for e in ordered if e.at < boundary}
-    new_ips = [s for s in ips if s.ip not in before and s.first >= boundary]
-    # With nothing seen before the boundary, every address is "new": that says nothing, so say nothing.
-    if not before:
-        new_ips = []
     return ActivitySummary(
         key_id=key_id,
         start=start,
@@ -172,28 +184,30 @@ def summarize(
         last=ordered[-1] if ordered else None,
         boundary=boundary,
         boundary_reason=reason,
-        new_ips=new_ips,
+        new_ips=_new_addresses(ordered, ips, boundary),
+        session_calls=through.most_common(TOP),
+        through_sessions=sum(through.values()),
+        by_session=dict(Counter(e.session for e in ordered if e.session)),
     )
 
 
-def _cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def _addresses(ordered: list[TrailEvent]) -> list[SeenFrom]:
+    """Each source IP address of the events (oldest first), the busiest first."""
+    seen: dict[str, list[Any]] = {}
+    for e in ordered:
+        entry = seen.setdefault(e.source_ip, [0, e.at, e.at])
+        entry[0] += 1
+        entry[2] = e.at
+    return sorted((SeenFrom(ip, n, first, last) for ip, (n, first, last) in seen.items()), key=lambda s: -s.count)
 
 
-def events_csv(events: Iterable[TrailEvent]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["time_utc", "service", "event", "region", "source_ip", "user_agent", "error", "event_id"])
-    for e in sorted(events, key=lambda e: e.at):
-        writer.writerow(
-            [
-                e.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                *(_cell(v) for v in (e.service, e.name, e.region, e.source_ip, e.user_agent, e.error or "")),
-                _cell(e.event_id),
-            ]
-        )
-    return out.getvalue()
+def _new_addresses(ordered: list[TrailEvent], ips: list[SeenFrom], boundary: datetime) -> list[SeenFrom]:
+    """The addresses first seen after `boundary` and never before it."""
+    before = {e.source_ip for e in ordered if e.at < boundary}
+    # With nothing seen before the boundary, every address is "new": that says nothing, so say nothing.
+    if not before:
+        return []
+    return [s for s in ips if s.ip not in before and s.first >= boundary]
 
 
 @dataclass
@@ -204,3 +218,7 @@ class ActivityResult:
     summary: ActivitySummary
     notes: list[str] = field(default_factory=list)  # regions that could not be read
     csv_sent: bool | None = None  # None: not needed (short)
+    sessions: list[MintedSession] = field(default_factory=list)  # minted by the key (or by its sessions), newest first
+    sessions_unread: int = 0  # sessions whose calls were not looked up: the event or request budget was spent
+    user_arn: str | None = None  # where the deny that ends the user's sessions goes (partition-aware)
+    read_at: datetime | None = None  # the deny's aws:TokenIssueTime: every session issued before it

@@ -118,8 +118,7 @@ def principal_of(arn: str) -> Principal | None:
 def caller_of(identity: dict[str, Any]) -> tuple[str, Principal | None]:
     """The caller's ARN as CloudTrail names it, and its principal (the role for an assumed-role session)."""
     arn = _text(identity.get("arn"))
-    issuer = identity.get("sessionContext", {}).get("sessionIssuer", {}) if isinstance(identity, dict) else {}
-    issuer_arn = _text(issuer.get("arn")) if isinstance(issuer, dict) else ""
+    issuer_arn = _text(_object(_object(identity.get("sessionContext")).get("sessionIssuer")).get("arn"))
     return arn or issuer_arn or _text(identity.get("type")) or "unknown", principal_of(issuer_arn or arn)
 
 
@@ -153,9 +152,8 @@ def parse_event(body: str | bytes) -> AwsEvent:
 
 def _exposed(event: dict[str, Any], detail: dict[str, Any], event_id: str, account: str) -> CredentialsExposed:
     found: list[str] = []
-    entities = detail.get("affectedEntities")
-    values = [e.get("entityValue") for e in entities if isinstance(e, dict)] if isinstance(entities, list) else []
-    resources = event.get("resources") if isinstance(event.get("resources"), list) else []
+    values = [e.get("entityValue") for e in _array(detail.get("affectedEntities")) if isinstance(e, dict)]
+    resources = _array(event.get("resources"))
     for value in [*values, *resources]:
         text = _text(value).strip()
         if _KEY_ID.match(text) and text not in found:
@@ -180,10 +178,9 @@ def health_time(value: Any) -> datetime | None:
 
 def _key_changed(event: dict[str, Any], detail: dict[str, Any], event_id: str, account: str) -> KeyChanged:
     call = _text(detail.get("eventName"))
-    params = detail.get("requestParameters") if isinstance(detail.get("requestParameters"), dict) else {}
-    response = detail.get("responseElements") if isinstance(detail.get("responseElements"), dict) else {}
-    created = response.get("accessKey") if isinstance(response.get("accessKey"), dict) else {}
-    identity = detail.get("userIdentity") if isinstance(detail.get("userIdentity"), dict) else {}
+    params = _object(detail.get("requestParameters"))
+    created = _object(_object(detail.get("responseElements")).get("accessKey"))
+    identity = _object(detail.get("userIdentity"))
     key_id = _text(params.get("accessKeyId") or created.get("accessKeyId"))
     # Without userName the caller acted on their own user.
     user = _text(params.get("userName") or created.get("userName") or identity.get("userName"))
@@ -230,6 +227,15 @@ def contradiction(change: KeyChanged, live: AccessKey | None) -> str | None:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of the event, or an empty one where the event has anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _array(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _safe_id(value: str) -> str:

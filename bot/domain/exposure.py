@@ -12,6 +12,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bot.domain.keys import SECRET_SHAPE
+
 MAX_KEY_IDS = 10
 MAX_TEXT = 100_000  # Slack caps a message at 40,000 characters; anything longer is cut before scanning
 
@@ -19,9 +21,6 @@ MAX_TEXT = 100_000  # Slack caps a message at 40,000 characters; anything longer
 # credentials. The rest is base32 (A-Z, 2-7). "Not inside a longer token": no letter, digit or _ around it.
 KEY_ID = re.compile(r"(?<![A-Za-z0-9_])(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Za-z0-9_])")
 _PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
-# Exactly 40 characters of the secret's alphabet, not part of a longer base64 run (nor followed by padding;
-# "=" before it is an assignment, as in AWS_SECRET_ACCESS_KEY=...).
-SECRET_CANDIDATE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 # A name that says "this is the secret", up to a few characters before the candidate.
 _SECRET_NAME = re.compile(r"secret[\w-]{0,20}[\"']?\s*[:=]?\s*[\"']?\s*$|secret\s*access\s*key\W{0,5}$", re.I)
 _NAME_WINDOW = 40
@@ -75,7 +74,7 @@ def detect_typed(text: str) -> Detection:
 
 
 def _has_secret(text: str) -> bool:
-    for match in SECRET_CANDIDATE.finditer(text):
+    for match in SECRET_SHAPE.finditer(text):
         candidate = match.group(0)
         if _named_secret(text, match.start()) or looks_random(candidate):
             return True

@@ -1,49 +1,61 @@
-"""Findings: pure functions of (key facts, policy, now), each tied to its CIS / Security Hub control.
+"""Findings: the catalogue's rules run over a user's keys, each finding tied to its CIS / Security Hub control.
 
-Thresholds read as people say them: a key is "older than 90 days" from day 91 on
-(whole days since creation), and "unused for 45 days" from day 45 on.
+Each entry of `CATALOGUE` carries its rule (`bot/domain/finding_rules.py`) and its scope: a key's findings are
+the key-scope rules that apply to it, a user's are the user-scope ones; a new finding is one new entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import IntEnum
+from datetime import datetime
 
+from bot.domain.catalogue import (
+    ADMIN_KEY,
+    AWS_QUARANTINE,
+    CATALOGUE,
+    CONSOLE_AND_KEY,
+    INACTIVE_KEY,
+    INITIAL_KEY_UNUSED,
+    KEY_AGE_WARNING,
+    KEY_NOT_VIA_GROUP,
+    KEY_TOO_OLD,
+    KEY_UNUSED,
+    ROOT_KEY,
+    TWO_ACTIVE_KEYS,
+    Scope,
+    Severity,
+)
+from bot.domain.finding_rules import INITIAL_KEY_WINDOW, Evidence, Policy, UserFacts, quarantine_message
 from bot.domain.keys import KeyFacts
 
-
-class Severity(IntEnum):
-    INFO = 1
-    LOW = 2
-    MEDIUM = 3
-    HIGH = 4
-    CRITICAL = 5
-
-
-ROOT_KEY = "root_key"
-KEY_TOO_OLD = "key_too_old"
-KEY_AGE_WARNING = "key_age_warning"
-KEY_UNUSED = "key_unused"
-TWO_ACTIVE_KEYS = "two_active_keys"
-INACTIVE_KEY = "inactive_key"
-# Least privilege: from the authorization details the scan already reads, and the credential report.
-ADMIN_KEY = "admin-key"
-CONSOLE_AND_KEY = "console-and-key"
-INITIAL_KEY_UNUSED = "initial-key-unused"
-KEY_NOT_VIA_GROUP = "key-not-via-group"
-# Exposure: AWS attached one of its quarantine policies to the user (read with the authorization details).
-AWS_QUARANTINE = "aws-quarantine"
-INITIAL_KEY_WINDOW = timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class Policy:
-    max_key_age_days: int = 90
-    warn_key_age_days: int = 80
-    unused_days: int = 45
-    strict_policy_findings: bool = False  # key-not-via-group (STRICT_POLICY_FINDINGS)
+__all__ = [
+    "ADMIN_KEY",
+    "AWS_QUARANTINE",
+    "CATALOGUE",
+    "CONSOLE_AND_KEY",
+    "INACTIVE_KEY",
+    "INITIAL_KEY_UNUSED",
+    "INITIAL_KEY_WINDOW",
+    "KEY_AGE_WARNING",
+    "KEY_NOT_VIA_GROUP",
+    "KEY_TOO_OLD",
+    "KEY_UNUSED",
+    "ROOT_KEY",
+    "TWO_ACTIVE_KEYS",
+    "Finding",
+    "Judged",
+    "Policy",
+    "Severity",
+    "UserFacts",
+    "catalogued",
+    "findings_for_user",
+    "judge",
+    "key_findings",
+    "privilege_findings",
+    "quarantine_message",
+    "root_key_finding",
+]
 
 
 @dataclass(frozen=True)
@@ -54,271 +66,56 @@ class Finding:
     message: str
 
 
-@dataclass(frozen=True)
-class CatalogueEntry:
-    """What a finding means and what to do about it, for every place that shows it."""
-
-    code: str
-    title: str
-    severity: Severity
-    controls: tuple[str, ...]  # CIS AWS Foundations, Security Hub, Prowler check id
-    rationale: str
-    remediation: str
-    threshold: str | None = None  # the setting that tunes it
-    default: int | bool | None = None  # that setting's default
-    control: str | None = None  # the id a finding carries; the first of `controls` when not given
-
-    @property
-    def shown_control(self) -> str | None:
-        if self.control is not None:
-            return self.control or None
-        return self.controls[0] if self.controls else None
-
-    @property
-    def label(self) -> str:
-        """The title with its control id, as the digest counts it."""
-        return f"{self.title} ({self.shown_control})" if self.shown_control else self.title
-
-
-CATALOGUE: dict[str, CatalogueEntry] = {
-    e.code: e
-    for e in (
-        CatalogueEntry(
-            ROOT_KEY,
-            "Root access key",
-            Severity.CRITICAL,
-            ("Security Hub IAM.4", "CIS 1.4", "Prowler iam_no_root_access_key"),
-            "The root user can do everything in the account, and no policy can limit it: a key of it is the "
-            "worst key to leak.",
-            "Sign in as root, delete the key, and use IAM Identity Center or roles for the work it did.",
-            control="IAM.4",
-        ),
-        CatalogueEntry(
-            KEY_TOO_OLD,
-            "Older than the limit",
-            Severity.HIGH,
-            ("Security Hub IAM.3", "CIS 1.14", "Prowler iam_rotate_access_key_90_days"),
-            "The longer a key lives, the more places it has been copied to and the longer a leak stays useful.",
-            "Rotate it (Rotate, or `rotate <key-id>`): create a new key, move its users over, deactivate the old one.",
-            threshold="MAX_KEY_AGE_DAYS",
-            default=90,
-            control="IAM.3",
-        ),
-        CatalogueEntry(
-            KEY_AGE_WARNING,
-            "Due for rotation soon",
-            Severity.LOW,
-            (),
-            "The key will pass the age limit soon; rotating it now avoids a rushed rotation later.",
-            "Rotate it before it reaches the limit (Rotate, or `rotate <key-id>`).",
-            threshold="WARN_KEY_AGE_DAYS",
-            default=80,
-        ),
-        CatalogueEntry(
-            KEY_UNUSED,
-            "Unused",
-            Severity.MEDIUM,
-            ("Security Hub IAM.22", "CIS 1.12", "Prowler iam_user_accesskey_unused"),
-            "A key nobody uses does no work but can still leak.",
-            "Deactivate it (`deactivate <key-id>`), and delete it if nothing breaks.",
-            threshold="UNUSED_DAYS",
-            default=45,
-            control="IAM.22",
-        ),
-        CatalogueEntry(
-            TWO_ACTIVE_KEYS,
-            "Two active keys",
-            Severity.MEDIUM,
-            ("CIS 1.13", "Prowler iam_user_two_active_access_key"),
-            "Two active keys usually mean a rotation that never finished: the old key still works.",
-            "Finish the rotation: move everything to the new key, then deactivate the old one.",
-            control="",
-        ),
-        CatalogueEntry(
-            INACTIVE_KEY,
-            "Inactive key left behind",
-            Severity.LOW,
-            (),
-            "An inactive key can be reactivated by anyone allowed to, and clutters reviews.",
-            "Delete it (`delete <key-id>`) once you are sure nothing needs it.",
-        ),
-        CatalogueEntry(
-            AWS_QUARANTINE,
-            "Quarantined by AWS",
-            Severity.CRITICAL,
-            (),
-            "AWS believes a key of this user leaked (found in a public place, for example) and attached one of "
-            "its `AWSCompromisedKeyQuarantine` policies (`V2`, `V3`, `V4`, any later version) to the user: it "
-            "denies some risky actions, but the key still works for everything else.",
-            "Deactivate the key now (Deactivate now, or `deactivate <key-id> --now`), then rotate it; look for use "
-            "you do not recognise (`activity <key-id>`); detach the policy once the key is replaced. Every version "
-            "stops the user itself from creating or changing keys, but not Keywarden.",
-        ),
-        CatalogueEntry(
-            ADMIN_KEY,
-            "Key on an administrator",
-            Severity.HIGH,
-            ("CIS 1.16", "Security Hub IAM.1", "Prowler iam_user_administrator_access_policy"),
-            "A long-term key that can do everything: whoever holds it owns the account, and it never expires.",
-            "Give the work a role with temporary credentials, or trim the user's policies to what it uses "
-            "(`access <user>` lists what it never used); then rotate or deactivate the key.",
-        ),
-        CatalogueEntry(
-            CONSOLE_AND_KEY,
-            "Console password and access key",
-            Severity.LOW,
-            (),
-            "A person who signs in to the console and also holds a long-term key: people should use "
-            "temporary credentials.",
-            "Sign in through IAM Identity Center (`aws sso login`) or assume a role instead of using a key; "
-            "then deactivate the key, or remove the password if this is a machine user.",
-        ),
-        CatalogueEntry(
-            INITIAL_KEY_UNUSED,
-            "Console user's setup key, never used",
-            Severity.MEDIUM,
-            ("CIS 1.11", "Prowler iam_user_no_setup_initial_access_key"),
-            "A key created out of habit when a console user was set up is often never needed, and sits unused "
-            "as a target. Only users with a console password, and only once the key is as old as the unused "
-            "limit: a service user's key waits for its program.",
-            "Deactivate the key, and delete it if nothing breaks; create keys only when something needs one.",
-            threshold="UNUSED_DAYS",
-            default=45,
-        ),
-        CatalogueEntry(
-            KEY_NOT_VIA_GROUP,
-            "Policies attached directly to a user with keys",
-            Severity.INFO,
-            ("CIS 1.15", "Security Hub IAM.2", "Prowler iam_policy_attached_only_to_group_or_roles"),
-            "Permissions given user by user drift apart and are hard to review.",
-            "Move the user's policies to a group (or a role) and attach none to the user itself.",
-            threshold="STRICT_POLICY_FINDINGS",
-            default=False,
-        ),
-    )
-}
-
-
-@dataclass(frozen=True)
-class UserFacts:
-    """What is known about a key's user beyond its keys; None where it is unknown."""
-
-    created: datetime | None = None
-    password_enabled: bool | None = None
-    admin_reason: str | None = None
-    direct_policies: tuple[str, ...] = ()
-    quarantine: tuple[str, ...] = ()  # AWS's quarantine policies attached to the user
-
-
-def quarantine_message(policies: tuple[str, ...]) -> str:
-    names = ", ".join(f"`{n}`" for n in policies)
-    return (
-        f"AWS quarantined this user ({names} attached): a key may have leaked. Deactivate now, then rotate. "
-        "The quarantine stops the user itself from creating or changing keys, not Keywarden."
-    )
-
-
 def catalogued(code: str, message: str) -> Finding:
     """A finding with its severity and control id from the catalogue."""
     entry = CATALOGUE[code]
     return Finding(code, entry.severity, entry.shown_control, message)
 
 
-def _initial_key_unused(key: KeyFacts, keys: list[KeyFacts], user: UserFacts, policy: Policy, now: datetime) -> bool:
-    """CIS 1.11: a console user's key made with the user and never used, once past the unused grace.
+def worst_first(found: list[Finding]) -> list[Finding]:
+    """Highest severity first; equal severities keep the catalogue's order."""
+    return sorted(found, key=lambda f: -f.severity)
 
-    Only users with a console password are in scope (as in CIS 1.11 and Prowler's
-    iam_user_no_setup_initial_access_key): a service user's key is meant for a program that may not have
-    run yet. The grace is the unused threshold, as for key-unused, so a key is not flagged the day it is made.
-    """
-    first = not any(other.created < key.created for other in keys if other is not key)
-    return (
-        first
-        and user.password_enabled is True
-        and user.created is not None
-        and key.last_used is None
-        and abs(key.created - user.created) <= INITIAL_KEY_WINDOW
-        and (now - key.created).days >= policy.unused_days
-    )
+
+@dataclass(frozen=True)
+class Judged:
+    """A user's findings: per key (in the order of the keys given), and about the user as a whole."""
+
+    per_key: list[list[Finding]]
+    user: list[Finding]
+
+
+def _run(scope: Scope, evidence: Evidence) -> list[Finding]:
+    found = []
+    for entry in CATALOGUE.values():
+        if entry.scope is scope and (message := entry.rule(evidence)) is not None:
+            found.append(catalogued(entry.code, message))
+    return worst_first(found)
+
+
+def judge(keys: Sequence[KeyFacts], user: UserFacts, policy: Policy, now: datetime) -> Judged:
+    """Every rule of the catalogue over one user's keys: the key-scope ones per key, the user-scope ones once."""
+    per_key = [_run(Scope.KEY, Evidence(key, keys, user, policy, now)) for key in keys]
+    return Judged(per_key, _run(Scope.USER, Evidence(None, keys, user, policy, now)))
+
+
+def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
+    """The findings for one key on its own (nothing known of its user), worst first."""
+    return judge([key], UserFacts(), policy, now).per_key[0]
 
 
 def privilege_findings(
     keys: list[KeyFacts], user: UserFacts, policy: Policy, now: datetime
 ) -> tuple[dict[int, list[Finding]], list[Finding]]:
-    """Least-privilege findings: ({index in `keys`: findings of that key}, user-level findings)."""
+    """The findings what is known of the user adds (least privilege, quarantine):
+    ({index in `keys`: findings of that key}, user-level findings)."""
+    known, unknown = judge(keys, user, policy, now), judge(keys, UserFacts(), policy, now)
     per_key: dict[int, list[Finding]] = {}
-    active = [(i, k) for i, k in enumerate(keys) if k.active and not k.is_root]
-    for i, key in active:
-        found: list[Finding] = []
-        if user.quarantine:
-            found.append(catalogued(AWS_QUARANTINE, quarantine_message(user.quarantine)))
-        if user.admin_reason:
-            found.append(
-                catalogued(
-                    ADMIN_KEY,
-                    f"Active key on an administrator ({user.admin_reason}): use a role, or trim the policies.",
-                )
-            )
-        if _initial_key_unused(key, keys, user, policy, now):
-            found.append(
-                catalogued(
-                    INITIAL_KEY_UNUSED,
-                    "Key created with its console user and never used: deactivate it if nothing needs it.",
-                )
-            )
-        if user.password_enabled:
-            found.append(
-                catalogued(
-                    CONSOLE_AND_KEY,
-                    "A console user with an access key: sign in with IAM Identity Center or a role instead.",
-                )
-            )
-        if found:
-            per_key[i] = found
-    shared: list[Finding] = []
-    if policy.strict_policy_findings and active and user.direct_policies:
-        names = ", ".join(f"`{n}`" for n in user.direct_policies[:3])
-        more = f" and {len(user.direct_policies) - 3} more" if len(user.direct_policies) > 3 else ""
-        shared.append(
-            catalogued(KEY_NOT_VIA_GROUP, f"Policies attached to the user itself ({names}{more}): use a group.")
-        )
-    return per_key, shared
-
-
-def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
-    """The findings for one key on its own, worst first."""
-    found: list[Finding] = []
-    if key.is_root:
-        found.append(catalogued(ROOT_KEY, "The root user has an access key: delete it."))
-    if not key.active:
-        found.append(catalogued(INACTIVE_KEY, "Inactive key left behind: delete it if nothing needs it."))
-        return found
-    age = key.age_days(now)
-    if age > policy.max_key_age_days:
-        found.append(
-            catalogued(
-                KEY_TOO_OLD,
-                f"Active key is {age} days old (limit {policy.max_key_age_days}): rotate it.",
-            )
-        )
-    elif age > policy.warn_key_age_days:
-        left = policy.max_key_age_days - age
-        found.append(
-            catalogued(
-                KEY_AGE_WARNING,
-                f"Active key is {age} days old: rotate it within {left} day{'s' if left != 1 else ''}.",
-            )
-        )
-    unused = _unused_days(key, now)
-    if unused is not None and unused >= policy.unused_days:
-        what = "never used" if key.last_used is None else f"not used for {unused} days"
-        found.append(
-            catalogued(
-                KEY_UNUSED,
-                f"Active key {what} (limit {policy.unused_days}): deactivate it if nothing needs it.",
-            )
-        )
-    return sorted(found, key=lambda f: -f.severity)
+    for i, (found, without) in enumerate(zip(known.per_key, unknown.per_key, strict=True)):
+        added = [f for f in found if f not in without]
+        if added:
+            per_key[i] = added
+    return per_key, [f for f in known.user if f not in unknown.user]
 
 
 def root_key_finding(keys: Sequence[KeyFacts]) -> Finding:
@@ -333,30 +130,12 @@ def root_key_finding(keys: Sequence[KeyFacts]) -> Finding:
     return catalogued(ROOT_KEY, f"The root user has {what} ({described}): {remedy}.")
 
 
-def _unused_days(key: KeyFacts, now: datetime) -> int | None:
-    """Days without use; a never-used key counts from its creation, so it has a grace period."""
-    since = key.last_used or key.created
-    return (now - since).days
-
-
-def user_findings(keys: Iterable[KeyFacts]) -> list[Finding]:
-    """Findings about a user's keys taken together."""
-    active = [k for k in keys if k.active and not k.is_root]
-    if len(active) >= 2:
-        return [catalogued(TWO_ACTIVE_KEYS, "Two active keys: finish the rotation and deactivate the old one.")]
-    return []
-
-
 def findings_for_user(
     keys: list[KeyFacts], policy: Policy, now: datetime, user: UserFacts | None = None
 ) -> dict[str | None, list[Finding]]:
-    """Per key id, its own findings plus the user-level ones (attached to every active key)."""
-    privileged, strict = privilege_findings(keys, user or UserFacts(), policy, now)
-    shared = user_findings(keys) + strict
-    result: dict[str | None, list[Finding]] = {}
-    for i, key in enumerate(keys):
-        own = key_findings(key, policy, now) + privileged.get(i, [])
-        if key.active:
-            own = sorted(own + shared, key=lambda f: -f.severity)
-        result[key.key_id] = own
-    return result
+    """Per key id, its own findings plus the user-level ones (attached to every active key), worst first."""
+    judged = judge(keys, user or UserFacts(), policy, now)
+    return {
+        key.key_id: worst_first(own + judged.user) if key.active else own
+        for key, own in zip(keys, judged.per_key, strict=True)
+    }

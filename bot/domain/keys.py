@@ -9,6 +9,10 @@ from datetime import datetime
 USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 ACCESS_KEY_ID = re.compile(r"^AKIA[A-Z0-9]{16}$")
 _LOOSE_KEY_ID = re.compile(r"^\s*[A-Za-z0-9]{4}[A-Za-z0-9 ]{10,}\s*$")
+# A secret access key's shape: exactly 40 characters of base64's alphabet, not part of a longer run (nor
+# followed by padding). `=` may come before it: in base64 it only pads the end, so a run after it is not part
+# of a longer one, and it is how the secret is assigned (`AWS_SECRET_ACCESS_KEY=<secret>`).
+SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
 ACTIVE = "Active"
 INACTIVE = "Inactive"
@@ -68,10 +72,9 @@ def looks_like_key_id(text: str) -> bool:
 
 def parse_user_ref(text: str, aliases: list[str]) -> UserRef:
     """Parse `user` or `account:user`; raise InputError with the correct form."""
-    account, sep, name = text.partition(":")
-    if not sep:
-        account, name = None, text
-    elif account not in aliases:
+    head, sep, tail = text.partition(":")
+    account, name = (head, tail) if sep else (None, text)
+    if account is not None and account not in aliases:
         known = ", ".join(aliases)
         raise InputError(f"Unknown account `{account}`. Known accounts: {known}. Use `account:user`.")
     if not USER_NAME.match(name):

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.operations import REQUEST_OPERATIONS, Operation
+from bot.domain.transitions import check_move
 
 
 class Status(StrEnum):
@@ -39,13 +40,8 @@ MAKES_KEY = frozenset(op for op, spec in REQUEST_OPERATIONS.items() if spec.make
 _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 
 
-class TransitionError(ValueError):
-    pass
-
-
 def check_transition(current: Status, new: Status) -> None:
-    if new not in TRANSITIONS.get(current, frozenset()):
-        raise TransitionError(f"a {current} request cannot become {new}")
+    check_move(TRANSITIONS, current, new, f"a {current} request")
 
 
 def new_request_id() -> str:

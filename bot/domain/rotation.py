@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.keys import ACTIVE, InputError, KeyFacts
+from bot.domain.transitions import TransitionError, check_move
 
 
 class RotationState(StrEnum):
@@ -57,17 +58,12 @@ RETRY_AFTER = timedelta(hours=1)  # after AWS refused a step
 CLOCK_SKEW = timedelta(minutes=1)
 
 
-class TransitionError(ValueError):
-    pass
-
-
 class PlanChanged(ValueError):
     """The keys in AWS no longer match the approved plan."""
 
 
 def check_transition(current: RotationState, new: RotationState) -> None:
-    if new not in TRANSITIONS.get(current, frozenset()):
-        raise TransitionError(f"a rotation in {current} cannot become {new}")
+    check_move(TRANSITIONS, current, new, f"a rotation in {current}")
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.domain.findings import (
-    Finding,
-    Policy,
-    UserFacts,
-    key_findings,
-    privilege_findings,
-    root_key_finding,
-    user_findings,
-)
+from bot.domain.findings import Finding, Policy, UserFacts, judge, root_key_finding
 from bot.domain.keys import KeyFacts
 from bot.domain.privilege import UserAccess
 from bot.domain.report import ListedKey, ReportUser, listed_key_facts, report_key_facts
@@ -66,16 +58,11 @@ def user_report_findings(
 ) -> list[tuple[int | None, Finding]]:
     """(slot, finding) pairs for one report row; slot None for user-level findings. Needs no key ids."""
     facts = report_key_facts(user)
-    slots = [k.slot for k in user.keys]
+    judged = judge(facts, user_facts(user, access), policy, now)
     found: list[tuple[int | None, Finding]] = []
-    for slot, key in zip(slots, facts, strict=True):
-        found.extend((slot, f) for f in key_findings(key, policy, now))
-    found.extend((None, f) for f in user_findings(facts))
-    if not user.is_root:
-        per_key, shared = privilege_findings(facts, user_facts(user, access), policy, now)
-        for index, findings in per_key.items():
-            found.extend((slots[index], f) for f in findings)
-        found.extend((None, f) for f in shared)
+    for slot, findings in zip((k.slot for k in user.keys), judged.per_key, strict=True):
+        found.extend((slot, f) for f in findings)
+    found.extend((None, f) for f in judged.user)
     return found
 
 
@@ -106,14 +93,11 @@ def scan_findings(
     else:
         keys = listed_key_facts(user, listed)
         subjects = [k.key_id or "" for k in keys]
+    judged = judge(keys, user_facts(user, access), policy, now)
     results: list[ScanFinding] = []
-    for subject, key in zip(subjects, keys, strict=True):
-        results.extend(ScanFinding(user.account, user.user, subject, f, key) for f in key_findings(key, policy, now))
-    results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in user_findings(keys))
-    per_key, shared = privilege_findings(keys, user_facts(user, access), policy, now)
-    for index, found in per_key.items():
-        results.extend(ScanFinding(user.account, user.user, subjects[index], f, keys[index]) for f in found)
-    results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in shared)
+    for subject, key, found in zip(subjects, keys, judged.per_key, strict=True):
+        results.extend(ScanFinding(user.account, user.user, subject, f, key) for f in found)
+    results.extend(ScanFinding(user.account, user.user, f"user:{user.user}", f, None) for f in judged.user)
     return results
 
 

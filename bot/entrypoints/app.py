@@ -7,6 +7,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import timedelta
 
 from slack_bolt import App
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from bot.bootstrap import Services
 from bot.entrypoints.work import DurableLane, DurableWork
@@ -33,6 +34,7 @@ def create_durable_app(
     """The App and what keeps its work after the ack (bot/entrypoints/work.py): recorded before each ack, done
     on `executor` here (or by workers, with WORK_IN=worker), taken over from dead processes by `sweep`."""
     settings = services.settings
+    _quiet_token_notice()
     work = WorkExecutor(executor)  # Bolt's lazy listeners and the work lane: one pool, observed alike
     here = settings.work_in == "web"
     durable = DurableWork(
@@ -46,7 +48,7 @@ def create_durable_app(
         name="keywarden",  # without a name Bolt reads the whole call stack's source for one (~80 ms per app)
         listener_executor=work,
         client=services.slack,
-        signing_secret=settings.slack_signing_secret,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,  # no auth.test at boot; each web worker starts without Slack
         # Ack listeners run in the request thread (they only parse and ack); the work after the ack
         # runs on the executor, so a busy executor never delays an ack.
@@ -75,3 +77,18 @@ class _NoBodies(logging.Filter):
         if "body:" in message:
             record.msg, record.args = message.split("body:", 1)[0] + "body withheld)", None
         return True
+
+
+def _quiet_token_notice() -> None:
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and, given our client (which holds that token,
+    and retries), warns at every start that the token "will be unused": true, and nothing to act on."""
+    bolt = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _NoTokenNotice) for f in bolt.filters):
+        bolt.addFilter(_NoTokenNotice())
+
+
+class _NoTokenNotice(logging.Filter):
+    NOTICE = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.NOTICE

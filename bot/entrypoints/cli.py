@@ -7,16 +7,20 @@ import logging
 import sys
 from datetime import datetime
 
-from bot.entrypoints.startup import load_settings_or_exit
+from bot import __version__
+from bot.entrypoints.startup import check_dependencies_or_exit, load_settings_or_exit, reach_database_or_exit
 from bot.logs import setup_logging
 from bot.settings import Settings
 
 log = logging.getLogger("keywarden")
 
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Keywarden: AWS access keys from Slack.")
-    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--version", action="version", version=f"keywarden {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="command")
     sub.add_parser("run", help="run the bot (the default): HTTP, or Socket Mode with SLACK_APP_TOKEN")
     sub.add_parser("scheduler", help="run the scheduler alone (the Procfile's clock process)")
     sub.add_parser("worker", help="do the work after the ack that web processes record (with WORK_IN=worker)")
@@ -30,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="scan every account now and print the findings")
     scan.add_argument("--json", action="store_true", help="print JSON instead of a table")
     scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
+    scan.add_argument("--account", action="append", metavar="ALIAS", help="scan only this account (repeat for several)")
+    scan.add_argument("--severity", choices=SEVERITIES, default="info", help="show findings at or above this")
+    scan.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        help="exit 1 only for findings at or above this (default: the --severity shown)",
+    )
     findings = sub.add_parser("findings", help="list every finding: code, severity, controls, setting, title")
     findings.add_argument("--json", action="store_true", help="print JSON, with rationale and remediation")
     audit = sub.add_parser("audit", help="export the audit log, or verify its hash chain")
@@ -41,10 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     policy = sub.add_parser("policy", help="check the approval policy file, or explain which rule applies")
     policy_sub = policy.add_subparsers(dest="action", required=True)
     check = policy_sub.add_parser("check", help="validate a policy file (default: POLICY_FILE)")
-    check.add_argument("file", nargs="?")
+    check.add_argument("file", nargs="?", help="the policy file (default: POLICY_FILE)")
     explain = policy_sub.add_parser("explain", help="which rule applies to a request, and who may approve it")
-    explain.add_argument("operation")
-    explain.add_argument("target", metavar="account:user")
+    explain.add_argument("operation", help="create, rotate, deactivate, reactivate or delete")
+    explain.add_argument("target", metavar="account:user", help="the IAM user (account: where several are configured)")
     explain.add_argument("--as", dest="as_user", required=True, metavar="user-id", help="the requester's Slack id")
     return parser
 
@@ -52,30 +63,53 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "audit" and not (args.action or args.csv or args.json):
-        parser.error("audit: use `audit verify`, `audit --csv` or `audit --json`")
-    if args.command == "audit" and args.csv and args.json:
-        parser.error("audit: --csv or --json, not both")
+    if args.command == "audit":
+        _check_audit_args(parser, args)
     if args.command == "findings":
         from bot.entrypoints.cli_findings import run_findings
 
         return run_findings(as_json=args.json, out=sys.stdout)
     if args.command == "audit" and args.action == "verify":
-        return verify_audit(load_settings_or_exit(slack=False))
-    if args.command == "policy":
-        from bot.entrypoints import cli_policy
-
         settings = load_settings_or_exit(slack=False)
-        if args.action == "check":
-            return cli_policy.check(settings, args.file)
-        setup_logging(settings.log_level, settings.log_format)
-        return cli_policy.explain(settings, args.operation, args.target, args.as_user)
-    settings = load_settings_or_exit(slack=not (args.command == "scan" and not args.post))
+        reach_database_or_exit(settings)  # a database that is down is not a schema to upgrade
+        return verify_audit(settings)
+    if args.command == "policy":
+        return _policy(args)
+    # Slack's tokens are needed by the processes that serve Slack, and by `scan --post`: not by db or audit.
+    settings = load_settings_or_exit(
+        slack=args.command in (None, "run", "scheduler", "worker") or bool(getattr(args, "post", 0))
+    )
     if settings.policy_file and args.command in (None, "run", "scheduler", "worker"):
         from bot.entrypoints.cli_policy import load_or_exit
 
         load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
     setup_logging(settings.log_level, settings.log_format)
+    reach_database_or_exit(settings)  # one line, exit 2, when DATABASE_URL cannot be reached
+    return _run_command(args, settings)
+
+
+def _check_audit_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`audit` needs verify, --csv or --json (one of the last two), and --since before --until."""
+    if not (args.action or args.csv or args.json):
+        parser.error("audit: use `audit verify`, `audit --csv` or `audit --json`")
+    if args.csv and args.json:
+        parser.error("audit: --csv or --json, not both")
+    if args.since and args.until and args.since >= args.until:
+        parser.error(f"audit: --since ({args.since.isoformat()}) must be before --until ({args.until.isoformat()})")
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from bot.entrypoints import cli_policy
+
+    settings = load_settings_or_exit(slack=False)
+    if args.action == "check":
+        return cli_policy.check(settings, args.file)
+    setup_logging(settings.log_level, settings.log_format)
+    return cli_policy.explain(settings, args.operation, args.target, args.as_user)
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """The commands that work on the database: db, audit exports, scan, the scheduler and the bot."""
     if args.command == "db":
         return upgrade_database(settings, args.grant_to)
     if args.command == "audit":
@@ -83,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scan":
         from bot.entrypoints.cli_scan import run_scan
 
-        return run_scan(settings, as_json=args.json, post=args.post)
+        fail_on = args.fail_on or args.severity
+        return run_scan(
+            settings, as_json=args.json, post=args.post, accounts=args.account, shown=args.severity, fail_on=fail_on
+        )
     if args.command == "scheduler":
         return run_scheduler(settings)
     if args.command == "worker":
@@ -136,31 +173,22 @@ def _when(value: str) -> datetime:
 def export_audit(
     settings: Settings, *, as_json: bool = False, since: datetime | None = None, until: datetime | None = None
 ) -> int:
-    import csv
-
     from bot.bootstrap import bootstrap
+    from bot.slack.messages.csv_files import csv_writer
 
     services = bootstrap(settings)
     if as_json:
         for line in services.audit.events(since, until):
             sys.stdout.write(line + "\n")
         return 0
-    writer = csv.writer(sys.stdout)
+    writer = csv_writer(sys.stdout)
     writer.writerow(["at", "actor", "action", "outcome", "request_id", "account", "iam_user", "key_id", "detail"])
     for e in services.audit.all():
         if (since and e.at < since) or (until and e.at >= until):
             continue
         cells = [e.at.isoformat(), e.actor, e.action, e.outcome, e.request_id, e.account, e.iam_user, e.key_id]
-        writer.writerow([spreadsheet_safe(c) for c in [*cells, e.detail]])
+        writer.writerow([*cells, e.detail])
     return 0
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(cell: str | None) -> str | None:
-    """A cell a spreadsheet shows as text: one starting like a formula gets a leading `'`."""
-    return f"'{cell}" if cell and cell.startswith(_FORMULA_STARTS) else cell
 
 
 def verify_audit(settings: Settings) -> int:
@@ -201,6 +229,7 @@ def run_scheduler(settings: Settings) -> int:
     from bot.entrypoints.scheduler import ClockProcess
 
     services = bootstrap(settings)
+    check_dependencies_or_exit(settings, services.aws)
     clock = ClockProcess(services)
     signal.signal(signal.SIGTERM, lambda *_: clock.stop())
     if settings.metrics_port:
@@ -220,6 +249,7 @@ def run(settings: Settings) -> int:
     from bot.bootstrap import bootstrap
 
     services = bootstrap(settings)
+    check_dependencies_or_exit(settings, services.aws)
     services.warm_up()
     is_leader = None
     if settings.scheduler:
@@ -245,7 +275,7 @@ def run(settings: Settings) -> int:
         executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="keywarden-work")
         app, durable = create_durable_app(services, executor)
         durable.start_sweeping()  # work this process acknowledged before it last stopped is taken over
-        SocketModeHandler(app, settings.slack_app_token).start()
+        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
         return 0
     from waitress import serve
 

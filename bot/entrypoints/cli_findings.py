@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from bot.domain.findings import CATALOGUE, CatalogueEntry
+from bot.domain.catalogue import CATALOGUE, CatalogueEntry
 
 COLUMNS = ("CODE", "SEVERITY", "CONTROLS", "SETTING", "TITLE")
 

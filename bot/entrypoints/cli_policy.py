@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from bot.domain.keys import InputError, parse_user_ref
-from bot.domain.requests import Operation
+from bot.domain.operations import Operation
 from bot.policy import OWNER, Policy, PolicyError, load
 from bot.settings import Settings
 
@@ -40,7 +40,7 @@ def check(settings: Settings, path: str | None) -> int:
     try:
         known = {
             g["id"]
-            for g in make_web_client(settings.slack_bot_token, settings.slack_api_url, max_retries=2)
+            for g in make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, max_retries=2)
             .usergroups_list(include_disabled=False)
             .get("usergroups", [])
         }

@@ -1,42 +1,66 @@
-"""`python -m bot scan`: the findings in a terminal. Exit 0 without findings, 1 with findings, 2 on error."""
+"""`python -m bot scan`: the findings in a terminal. Exit 0 without findings, 1 with findings (at or above
+`--fail-on`), 2 whenever the scan itself failed (an account, AWS, the database: anything)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import datetime
 from typing import TextIO
 
 from bot.aws import AwsError
 from bot.bootstrap import bootstrap
-from bot.domain.findings import CATALOGUE
+from bot.domain.findings import CATALOGUE, Severity
 from bot.domain.scan import ScanFinding, ScanReport, worst_first
 from bot.settings import Settings
 from bot.slack.messages.common import last_used_text
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("ACCOUNT", "USER", "KEY", "STATUS", "AGE", "LAST USED", "SEVERITY", "CONTROL", "FINDING", "OWNER")
 
 
 def run_scan(
-    settings: Settings, *, as_json: bool, post: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    settings: Settings,
+    *,
+    as_json: bool,
+    post: bool,
+    accounts: list[str] | None = None,
+    shown: str = "info",
+    fail_on: str = "info",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
-    services = bootstrap(settings)
-
     def progress(account: str, done: int, total: int) -> None:
         print(f"\rscanned {done}/{total} accounts (last: {account})", end="" if done < total else "\n", file=err)
 
+    services = None
     try:
-        report, delivery = services.scan(post=post, trigger="cli", progress=progress)
+        services = bootstrap(settings)
+        unknown = sorted(set(accounts or ()) - set(services.aws.list_aliases()))
+        if unknown:
+            known = ", ".join(services.aws.list_aliases()) or "none"
+            print(f"keywarden: scan: no account {', '.join(unknown)} (the accounts are: {known})", file=err)
+            return 2
+        report, delivery = services.scan(post=post, trigger="cli", progress=progress, accounts=accounts)
     except AwsError as e:
         print(f"keywarden: scan failed: {e.message}", file=err)
         return 2
+    except Exception as e:  # exit 1 means findings: a scan that failed says so in one line, exit 2
+        log.debug("scan failed", exc_info=True)
+        first = next(iter(str(e).splitlines()), "")[:200]
+        print(f"keywarden: scan failed: {type(e).__name__}{': ' + first if first else ''}", file=err)
+        return 2
     finally:
-        services.close()
+        if services is not None:
+            services.close()
+    floor, threshold = Severity[shown.upper()], Severity[fail_on.upper()]
     now = services.clock()
     if as_json:
-        out.write(json.dumps(report_json(report, now), indent=2) + "\n")
+        out.write(json.dumps(report_json(report, now, floor), indent=2) + "\n")
     else:
-        out.write(render_table(report, now))
+        out.write(render_table(report, now, floor))
     for account in report.failed:
         print(f"keywarden: account {account.account} failed: {account.error}", file=err)
     for note in report.notes:
@@ -49,7 +73,7 @@ def run_scan(
         )
     if report.failed:
         return 2
-    return 1 if any(not f.quiet for f in report.findings) else 0
+    return 1 if any(not f.quiet and f.finding.severity >= threshold for f in report.findings) else 0
 
 
 def _row(f: ScanFinding, now: datetime) -> tuple[str, ...]:
@@ -68,11 +92,12 @@ def _row(f: ScanFinding, now: datetime) -> tuple[str, ...]:
     )
 
 
-def render_table(report: ScanReport, now: datetime) -> str:
-    rows = [_row(f, now) for f in worst_first(report.findings, now)]
+def render_table(report: ScanReport, now: datetime, floor: Severity = Severity.INFO) -> str:
+    rows = [_row(f, now) for f in worst_first(report.findings, now) if f.finding.severity >= floor]
     if not rows:
         accounts = ", ".join(a.account for a in report.accounts if not a.error)
-        return f"No findings ({accounts}).\n" if accounts else "No account could be scanned.\n"
+        level = f" at {floor.name.lower()} or above" if floor > Severity.INFO else ""
+        return f"No findings{level} ({accounts}).\n" if accounts else "No account could be scanned.\n"
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
     widths[8] = min(widths[8], 70)
 
@@ -89,7 +114,7 @@ def render_table(report: ScanReport, now: datetime) -> str:
     return "\n".join(body) + "\n"
 
 
-def report_json(report: ScanReport, now: datetime) -> dict:
+def report_json(report: ScanReport, now: datetime, floor: Severity = Severity.INFO) -> dict:
     return {
         "started_at": report.started_at.isoformat(),
         "finished_at": report.finished_at.isoformat(),
@@ -117,6 +142,7 @@ def report_json(report: ScanReport, now: datetime) -> dict:
                 "snoozed": f.snoozed,
             }
             for f in worst_first(report.findings, now)
+            if f.finding.severity >= floor
         ],
     }
 

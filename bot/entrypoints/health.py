@@ -1,8 +1,13 @@
-"""What GET /healthz reports: the database, its schema and, on a process with a scheduler, leadership, scans
-and the audit chain's head (with the newest head a scan or the audit stream recorded outside the table).
+"""What GET /healthz (readiness) reports: the database, its schema, Slack and AWS (asked at most every 30 s),
+and the scheduler: on a process with one, leadership, scans and the audit chain's head (with the newest head a
+scan or the audit stream recorded outside the table); on a process without, whether any process holds the
+scheduler's lease (`elsewhere`) or none does (`none`: nothing scans, expires or rotates).
+
+With EVENTS_DLQ_URL, `events_dlq` is the dead-letter queue's depth (events never handled), or `unknown`.
 
 The contract: `status` and `database` are always there; `status` is `ok` with HTTP 200, or `error` with 503
-when the database is unreachable or its schema is older than this code (run the `release` step).
+when the database is unreachable, its schema is older than this code (run the `release` step), or Slack or AWS
+does not work (`slack` / `aws` then say what failed in a few words). GET /livez (liveness) checks nothing.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.bootstrap import Services
+from bot.entrypoints.probes import Dependencies
+from bot.entrypoints.scheduler import LEASE_NAME, lock_key
 from bot.store.db import MIGRATIONS
-from bot.store.models import ScanRun
+from bot.store.models import ScanRun, SchedulerLease
 from bot.store.work_queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -48,18 +55,23 @@ def _migrations(services: Services) -> str:
     return "ahead" if current - _known_revisions() else "behind"
 
 
-def health(services: Services, is_leader: Callable[[], bool] | None = None) -> tuple[str, dict[str, Any]]:
+def health(
+    services: Services, is_leader: Callable[[], bool] | None = None, dependencies: Dependencies | None = None
+) -> tuple[str, dict[str, Any]]:
     """(HTTP status line, body)."""
+    outside = dependencies.status() if dependencies is not None else {}
     try:
         services.db.ping()
         migrations = _migrations(services)
     except Exception as e:  # a health check reports, it does not raise
         log.warning("health check: database unreachable: %s", type(e).__name__)
-        return "503 Service Unavailable", {"status": "error", "database": "unreachable"}
-    body: dict[str, Any] = {"status": "ok", "database": "ok", "migrations": migrations}
+        return "503 Service Unavailable", {"status": "error", "database": "unreachable", **outside}
+    body: dict[str, Any] = {"status": "ok", "database": "ok", "migrations": migrations, **outside}
     if migrations != "behind":  # the work queue: items acknowledged and not done yet, and the oldest one's age
         body["work_queue"] = WorkQueue(services.db, services.clock).depth().as_health()
-    if is_leader is not None:
+    if is_leader is None:
+        body["scheduler"] = _lease_holder(services)
+    else:
         body["scheduler"] = "leader" if is_leader() else "standby"
         body["last_scan_age_seconds"] = _last_scan_age(services)
         head = _audit_head(services)
@@ -71,7 +83,10 @@ def health(services: Services, is_leader: Callable[[], bool] | None = None) -> t
         except Exception as e:  # a health check reports, it does not raise
             log.warning("health check: audit backlog unreadable: %s", type(e).__name__)
             body["audit_backlog"] = "unknown"
-    if migrations == "behind":
+    if services.settings.events_dlq_url:  # events SQS gave up on: each one was never handled
+        depth = services.events_dlq_depth()
+        body["events_dlq"] = {"depth": depth} if depth is not None else "unknown"
+    if migrations == "behind" or any(answer != "ok" for answer in outside.values()):
         body["status"] = "error"
         return "503 Service Unavailable", body
     return "200 OK", body
@@ -94,3 +109,27 @@ def _last_scan_age(services: Services) -> int | None:
     with services.db.session() as session:
         finished = session.scalar(select(func.max(ScanRun.finished_at)))
     return None if finished is None else max(0, int((services.clock() - finished).total_seconds()))
+
+
+def _lease_holder(services: Services) -> str:
+    """For a process without a scheduler: `elsewhere` while some process holds the scheduler's lease, else `none`."""
+    try:
+        if services.db.is_postgres:
+            with services.db.engine.connect() as conn:
+                key = lock_key(conn.execute(text("SELECT current_schema()")).scalar_one())
+                held = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                        "AND classid = :high AND objid = :low AND objsubid = 1"
+                    ),
+                    {"high": key >> 32, "low": key & 0xFFFFFFFF},
+                ).scalar_one()
+        else:
+            with services.db.session() as session:
+                lease = session.get(SchedulerLease, LEASE_NAME)
+                held = lease is not None and lease.expires_at > services.clock()
+    except Exception as e:  # a health check reports, it does not raise
+        log.warning("health check: scheduler lease unreadable: %s", type(e).__name__)
+        return "unknown"
+    return "elsewhere" if held else "none"

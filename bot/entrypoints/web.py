@@ -1,4 +1,5 @@
-"""The WSGI application: Slack at POST /slack/events, health at GET /healthz, metrics at GET /metrics."""
+"""The WSGI application: Slack at POST /slack/events, readiness at GET /healthz, liveness at GET /livez, metrics
+at GET /metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +20,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from bot.bootstrap import Services
 from bot.entrypoints.app import create_durable_app, views_executor
 from bot.entrypoints.health import health
+from bot.entrypoints.probes import Dependencies
 from bot.entrypoints.work import DRAIN_SECONDS
 from bot.metrics import CONTENT_TYPE
 from bot.slack.payloads import Edge
@@ -55,16 +58,23 @@ class KeywardenWSGI:
         self.views = views or views_executor()
         app, self.durable = create_durable_app(services, self.executor, self.views)
         self._slack = SlackRequestHandler(app, path="/slack/events")
-        self._edge = Edge(services.settings.slack_signing_secret)
-        self._ops = OpsApp(services, is_leader, draining=self.durable.draining.is_set)
+        self._edge = Edge(services.settings.slack_signing_secret.get_secret_value())
+        self.ops = OpsApp(services, is_leader, draining=self.durable.draining.is_set)
+        self.signatures = SignatureWarning()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in OpsApp.PATHS:
-            return self._ops(environ, start_response)
+            return self.ops(environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) if "wsgi.input" in environ else b""
         environ["wsgi.input"] = io.BytesIO(body)
+
+        def respond(status: str, *args: Any) -> Any:
+            if status.startswith("401"):  # Bolt refused the signature
+                self.signatures.refused()
+            return start_response(status, *args)
+
         try:
-            return self._slack(environ, start_response)
+            return self._slack(environ, respond)
         except Exception:  # Bolt could not parse the body (not JSON, nested too deep): never a 500
             status = self._edge.unparsable(
                 body.decode(errors="replace"),
@@ -96,10 +106,36 @@ def build_wsgi(
     return KeywardenWSGI(services, executor, views, is_leader)
 
 
-class OpsApp:
-    """GET /healthz and GET /metrics: part of the web app, and served alone on METRICS_PORT by the clock."""
+class SignatureWarning:
+    """Requests refused for their signature (Bolt logs each at INFO, without a hint): one WARNING a minute that
+    names SLACK_SIGNING_SECRET, with how many were refused since the last one."""
 
-    PATHS = ("/healthz", "/metrics")
+    def __init__(self, every_seconds: float = 60, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._every = every_seconds
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._warned_at: float | None = None
+        self._refused = 0
+
+    def refused(self) -> None:
+        with self._lock:
+            self._refused += 1
+            now = self._monotonic()
+            if self._warned_at is not None and now - self._warned_at < self._every:
+                return
+            count, self._refused, self._warned_at = self._refused, 0, now
+        log.warning(
+            "%d request(s) to /slack/events refused: their signature does not match SLACK_SIGNING_SECRET. If Slack "
+            "sent them, SLACK_SIGNING_SECRET is not this app's Signing Secret (Basic Information, App Credentials)",
+            count,
+        )
+
+
+class OpsApp:
+    """GET /healthz, GET /livez and GET /metrics: part of the web app, and served alone on METRICS_PORT by the
+    clock."""
+
+    PATHS = ("/healthz", "/livez", "/metrics")
 
     def __init__(
         self,
@@ -110,7 +146,8 @@ class OpsApp:
         self.services = services
         self.is_leader = is_leader
         self.draining = draining  # shutting down: readiness fails, so no new requests are routed here
-        self.exporter = Exporter(services.db, is_leader=is_leader)
+        self.exporter = Exporter(services.db, is_leader=is_leader, dlq_depth=services.events_dlq_depth)
+        self.dependencies = Dependencies.of(services.settings, services.aws)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
@@ -119,8 +156,10 @@ class OpsApp:
             return [b"Not Found"]
         if path == "/metrics":
             status, content_type, payload = "200 OK", CONTENT_TYPE, self.exporter.exposition()
+        elif path == "/livez":  # the process answers: no dependency is asked, so a blip restarts nothing
+            status, content_type, payload = "200 OK", "application/json", b'{"status": "ok"}'
         else:
-            status, body = health(self.services, self.is_leader)
+            status, body = health(self.services, self.is_leader, self.dependencies)
             if self.draining is not None and self.draining():
                 status, body["status"] = "503 Service Unavailable", "draining"
             content_type, payload = "application/json", json.dumps(body).encode()
@@ -148,12 +187,14 @@ def serve_ops(
 def create_wsgi_app() -> WSGIApp:
     """Factory for production WSGI servers (`waitress-serve --call bot.entrypoints.web:create_wsgi_app`)."""
     from bot.bootstrap import bootstrap
-    from bot.entrypoints.startup import load_settings_or_exit
+    from bot.entrypoints.startup import check_dependencies_or_exit, load_settings_or_exit, reach_database_or_exit
     from bot.logs import setup_logging
 
     settings = load_settings_or_exit()
     setup_logging(settings.log_level, settings.log_format)
+    reach_database_or_exit(settings)
     services = bootstrap(settings)
+    check_dependencies_or_exit(settings, services.aws)
     services.warm_up()
     wsgi = build_wsgi(services)
     wsgi.durable.start_sweeping()

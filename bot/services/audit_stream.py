@@ -29,12 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, select, update
-
 from bot.clock import Clock
-from bot.store import audit_anchors
-from bot.store.db import Database
-from bot.store.models import AuditOutbox
+from bot.store.audit_outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +94,9 @@ class Backlog:
 
 class AuditStream:
     def __init__(
-        self, db: Database, clock: Clock, url: str, secret: str | None = None, transport: Transport = post
+        self, outbox: Outbox, clock: Clock, url: str, secret: str | None = None, transport: Transport = post
     ) -> None:
-        self._db = db
+        self._outbox = outbox
         self._clock = clock
         self._url = url
         self._secret = secret
@@ -128,12 +124,7 @@ class AuditStream:
         """(events sent, the body of the last one the endpoint acknowledged)."""
         sent, acknowledged = 0, None
         while sent < limit:
-            with self._db.session() as session:
-                rows = session.execute(
-                    select(AuditOutbox.id, AuditOutbox.event_type, AuditOutbox.body)
-                    .order_by(AuditOutbox.id)
-                    .limit(min(100, limit - sent))
-                ).all()
+            rows = self._outbox.oldest(min(100, limit - sent))
             if not rows:
                 break
             for row_id, kind, body in rows:
@@ -146,8 +137,7 @@ class AuditStream:
         """The newest event the endpoint holds, as it received it: the database must never end before it."""
         event = json.loads(body)
         if isinstance(event.get("id"), int) and isinstance(event.get("hash"), str):
-            with self._db.session() as session:
-                audit_anchors.record(session, event["id"], event["hash"], self._clock(), audit_anchors.STREAM)
+            self._outbox.anchor(event["id"], event["hash"], self._clock())
 
     def _send(self, row_id: int, kind: str, body: str) -> bool:
         data = body.encode()
@@ -168,20 +158,14 @@ class AuditStream:
             reason = getattr(e, "reason", None)  # urllib wraps the socket's error in a URLError
             error = type(reason if isinstance(reason, BaseException) else e).__name__
         if error is None:
-            with self._db.session() as session:
-                session.execute(delete(AuditOutbox).where(AuditOutbox.id == row_id))
+            self._outbox.delivered(row_id)
             self._failures, self._paused_until, self._last_error = 0, None, None
             return True
         self._failures += 1
         pause = min(FIRST_BACKOFF * 2 ** (self._failures - 1), MAX_BACKOFF)
         self._paused_until = self._clock() + pause
         self._last_error = error = error[:200]  # the column's size; a Location can be long
-        with self._db.session() as session:
-            session.execute(
-                update(AuditOutbox)
-                .where(AuditOutbox.id == row_id)
-                .values(attempts=AuditOutbox.attempts + 1, last_error=error)
-            )
+        self._outbox.failed(row_id, error)
         log.warning(
             "audit webhook failed (%s) on event %s; %d waiting, next try in %ds",
             error,
@@ -192,7 +176,6 @@ class AuditStream:
         return False
 
     def backlog(self) -> Backlog:
-        with self._db.session() as session:
-            count, oldest = session.execute(select(func.count(AuditOutbox.id), func.min(AuditOutbox.created_at))).one()
+        count, oldest = self._outbox.backlog()
         age = (self._clock() - oldest).total_seconds() if oldest is not None else None
         return Backlog(count, age, self._paused_until, self._last_error)

@@ -23,8 +23,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
-
 from bot.aws import AwsError
 from bot.clock import Clock
 from bot.domain.enforcement import EnforcementRun, Step, StepKind, Warnings, next_step
@@ -37,8 +35,8 @@ from bot.services.own_identity import IdentityUnknown, OwnIdentity
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.enforcement import build_announcement, build_warning
 from bot.slack.notifier import Notifier
-from bot.store.db import Database
-from bot.store.models import Enforcement, FindingNotice
+from bot.store.enforcements import Enforcements
+from bot.store.finding_notices import FindingNotices
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +65,8 @@ class _Due:
 class EnforcementService:
     def __init__(
         self,
-        db: Database,
+        enforcements: Enforcements,
+        notices: FindingNotices,
         clock: Clock,
         filing: RequestFiling,
         notifier: Notifier,
@@ -79,7 +78,8 @@ class EnforcementService:
         dry_run: bool,
         alert_channel: str | None,
     ) -> None:
-        self._db = db
+        self._enforcements = enforcements
+        self._notices = notices
         self._clock = clock
         self._filing = filing
         self._notifier = notifier
@@ -95,7 +95,7 @@ class EnforcementService:
         result = EnforcementRun()
         scanned = {a.account for a in report.accounts if not a.error}
         candidates = self._candidates(report, scanned)
-        self._start_over(scanned, candidates)
+        self._enforcements.start_over(scanned, candidates.keys(), self._dry_run)
         if not candidates:
             return result
         try:
@@ -104,7 +104,7 @@ class EnforcementService:
             result.stopped = f"Keywarden could not read its own AWS identity ({e.message})"
             log.warning("enforcement did nothing this scan: %s", result.stopped)
             return result
-        memory = self._memory(candidates)
+        memory = self._enforcements.warnings(k for _, k in candidates)
         due: list[_Due] = []
         for (account, key_id), c in candidates.items():
             f = c.finding
@@ -141,48 +141,19 @@ class EnforcementService:
             for f in report.findings
             if f.code in codes and f.key_id and f.account in scanned and not f.quiet and f.facts and f.facts.active
         ]
-        notices = self._notices(findings)
+        first_seen = self._notices.first_seen(f.key_id for f in findings)
         out: dict[Key, _Candidate] = {}
         for f in findings:
             assert f.key_id is not None
-            notice = notices.get((f.account, f.key_id, f.code))
-            if notice is None:  # first seen by this very scan: its clock starts when the alerts record it
+            seen = first_seen.get((f.account, f.key_id, f.code))
+            if seen is None:  # first seen by this very scan: its clock starts when the alerts record it
                 continue
             kind, days = codes[f.code]
-            c = _Candidate(f, kind, days, notice.first_seen + timedelta(days=days))
+            c = _Candidate(f, kind, days, seen + timedelta(days=days))
             known = out.get((f.account, f.key_id))
             if known is None or c.natural < known.natural:
                 out[(f.account, f.key_id)] = c
         return out
-
-    def _notices(self, findings: list[ScanFinding]) -> dict[tuple[str, str, str], FindingNotice]:
-        keys = {f.key_id for f in findings}
-        with self._db.session() as session:
-            rows = session.scalars(select(FindingNotice).where(FindingNotice.subject.in_(keys)))
-            return {(r.account, r.subject, r.code): r for r in rows}
-
-    def _start_over(self, scanned: set[str], candidates: dict[Key, _Candidate]) -> None:
-        """Forget the warnings of keys that stopped being enforceable, were reactivated after enforcement, or were
-        warned in the other dry-run mode: their owners are warned again before anything happens."""
-        with self._db.session() as session:
-            rows = session.scalars(select(Enforcement).where(Enforcement.account.in_(scanned))).all()
-            for row in rows:
-                key = (row.account, row.key_id)
-                if key not in candidates:
-                    if row.deactivated_at is None:
-                        session.execute(
-                            delete(Enforcement).where(
-                                Enforcement.account == row.account, Enforcement.key_id == row.key_id
-                            )
-                        )
-                elif row.deactivated_at is not None or (row.dry_run is not None and row.dry_run != self._dry_run):
-                    row.deadline = row.warned_3_at = row.warned_1_at = row.deactivated_at = None
-                    row.request_id = row.dry_run = None
-
-    def _memory(self, candidates: dict[Key, _Candidate]) -> dict[Key, Warnings]:
-        with self._db.session() as session:
-            rows = session.scalars(select(Enforcement).where(Enforcement.key_id.in_([k for _, k in candidates])))
-            return {(r.account, r.key_id): Warnings(r.deadline, r.warned_3_at, r.warned_1_at) for r in rows}
 
     def _held(self, f: ScanFinding) -> str | None:
         """Why the key must be left alone now (read live), or None."""
@@ -209,14 +180,7 @@ class EnforcementService:
         if self._notifier.post(to, message) is None:
             result.not_warned[f.key_id] = "Slack did not take the warning; it is sent again at the next scan"
             return
-        with self._db.session() as session:
-            row = session.get(Enforcement, (f.account, f.key_id)) or Enforcement(account=f.account, key_id=f.key_id)
-            if step.stage == 3:
-                row.warned_3_at = now
-            else:
-                row.warned_1_at = now
-            row.deadline, row.dry_run = step.deadline, self._dry_run
-            session.add(row)
+        self._enforcements.warned(f.account, f.key_id, step.stage, now, step.deadline, self._dry_run)
         result.warned.append(f.key_id)
 
     def _enforce(self, item: _Due, result: EnforcementRun) -> None:
@@ -241,10 +205,7 @@ class EnforcementService:
             result.failed[f.key_id] = request.result or request.status.value
             return
         result.deactivated.append(f.key_id)
-        with self._db.session() as session:
-            row = session.get(Enforcement, (f.account, f.key_id)) or Enforcement(account=f.account, key_id=f.key_id)
-            row.deactivated_at, row.request_id = self._clock(), request.id
-            session.add(row)
+        self._enforcements.deactivated(f.account, f.key_id, self._clock(), request.id)
         message = build_announcement(f, reason, request.id, dry_run=False)
         if self._channel:
             self._notifier.post(self._channel, message)

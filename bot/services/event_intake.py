@@ -5,8 +5,9 @@ database before it is handled and remembered for 14 days, so a redelivered messa
 once) or a second consumer changes nothing twice. A message that is not an event Keywarden knows is logged
 by type and id only and left on the queue; after 3 receives the queue's redrive policy moves it aside.
 Events of AWS accounts Keywarden does not serve are dropped. A CloudTrail claim that IAM cannot verify yet
-(unreadable, or too recent to show) is left on the queue for a later try, and while IAM cannot be read the
-reader pauses (every receive counts towards the dead-letter queue).
+(unreadable, or too recent to show) is left on the queue for a later try. Every receive counts towards the
+dead-letter queue, so the reader does not receive while it could not handle what it gets: the database is
+checked before each receive, and while it or IAM cannot be read the reader pauses.
 """
 
 from __future__ import annotations
@@ -16,17 +17,13 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, or_, update
-from sqlalchemy.exc import IntegrityError
-
 from bot import metrics
 from bot.aws import AwsError, EventQueue, QueueMessage
 from bot.clock import Clock
 from bot.domain.aws_events import AwsEvent, CredentialsExposed, MalformedEvent, UnknownEvent, parse_event
 from bot.services.exposures import ExposureService
 from bot.services.key_events import KeyChangeService, NotYetVerified
-from bot.store.db import Database
-from bot.store.models import AwsEventSeen
+from bot.store.aws_events import EventIds
 
 log = logging.getLogger(__name__)
 KEEP = timedelta(days=14)
@@ -39,7 +36,7 @@ class EventIntake:
     def __init__(
         self,
         queue: EventQueue,
-        db: Database,
+        events: EventIds,
         clock: Clock,
         exposures: ExposureService,
         key_changes: KeyChangeService,
@@ -48,13 +45,14 @@ class EventIntake:
         backoff_seconds: int = BACKOFF_SECONDS,
     ) -> None:
         self._queue = queue
-        self._db = db
+        self._events = events
         self._clock = clock
         self._exposures = exposures
         self._key_changes = key_changes
         self._on_handled = on_handled
         self._backoff = backoff_seconds
         self._iam_down = False  # set by a batch in which IAM could not be read
+        self._db_down = False  # set when the database did not answer before a receive
         self._last_cleanup: datetime | None = None
 
     def run(self, stopping: threading.Event) -> None:
@@ -65,7 +63,7 @@ class EventIntake:
             try:
                 self.poll_once()
                 failures = 0
-                if self._iam_down:  # stop receiving for a while: each receive moves a message towards the DLQ
+                if self._iam_down or self._db_down:  # no receive for a while: each moves a message towards the DLQ
                     stopping.wait(self._backoff)
             except AwsError as e:
                 failures += 1
@@ -77,13 +75,33 @@ class EventIntake:
                 stopping.wait(min(300, 5 * 2**failures))
 
     def poll_once(self) -> int:
-        """One long poll: receive up to 10 messages and handle each. Returns how many were received."""
+        """One long poll: receive up to 10 messages and handle each. Returns how many were received.
+
+        Nothing is received while the database does not answer: a message received then could not be claimed,
+        and after 3 receives SQS would move it to the dead-letter queue unhandled."""
+        if not self._database_answers():
+            return 0
         messages = self._queue.receive(10)
         self._iam_down = False
         for message in messages:
             self._handle(message)
         self._forget_old()
         return len(messages)
+
+    def _database_answers(self) -> bool:
+        try:
+            self._events.ping()
+        except Exception as e:  # any driver error: the database cannot be used now
+            if not self._db_down:
+                log.warning(
+                    "events queue: the database does not answer (%s): not receiving until it does", type(e).__name__
+                )
+            self._db_down = True
+            return False
+        if self._db_down:
+            log.info("events queue: the database answers again: receiving")
+        self._db_down = False
+        return True
 
     def _handle(self, message: QueueMessage) -> None:
         try:
@@ -157,42 +175,13 @@ class EventIntake:
     # Event ids
     def _claim(self, event_id: str, kind: str) -> str:
         """'claimed' (handle it now), 'done' (handled before) or 'busy' (being handled elsewhere)."""
-        now = self._clock()
-        try:
-            with self._db.session() as session:
-                session.execute(
-                    insert(AwsEventSeen).values(event_id=event_id, kind=kind, received_at=now, claimed_at=now)
-                )
-            return "claimed"
-        except IntegrityError:
-            pass
-        with self._db.session() as session:
-            row = session.get(AwsEventSeen, event_id)
-            if row is not None and row.done_at is not None:
-                return "done"
-            taken = session.execute(
-                update(AwsEventSeen)
-                .where(
-                    AwsEventSeen.event_id == event_id,
-                    AwsEventSeen.done_at.is_(None),
-                    or_(AwsEventSeen.claimed_at.is_(None), AwsEventSeen.claimed_at < now - CLAIM_TIMEOUT),
-                )
-                .values(claimed_at=now)
-                .returning(AwsEventSeen.event_id)
-            ).first()
-        return "claimed" if taken else "busy"
+        return self._events.claim(event_id, kind, self._clock(), CLAIM_TIMEOUT)
 
     def _done(self, event_id: str) -> None:
-        with self._db.session() as session:
-            session.execute(update(AwsEventSeen).where(AwsEventSeen.event_id == event_id).values(done_at=self._clock()))
+        self._events.done(event_id, self._clock())
 
     def _release(self, event_id: str) -> None:
-        with self._db.session() as session:
-            session.execute(
-                update(AwsEventSeen)
-                .where(AwsEventSeen.event_id == event_id, AwsEventSeen.done_at.is_(None))
-                .values(claimed_at=None)
-            )
+        self._events.release(event_id)
 
     def _forget_old(self) -> None:
         """Drop event ids older than 14 days, at most once an hour."""
@@ -200,5 +189,4 @@ class EventIntake:
         if self._last_cleanup is not None and now - self._last_cleanup < timedelta(hours=1):
             return
         self._last_cleanup = now
-        with self._db.session() as session:
-            session.execute(delete(AwsEventSeen).where(AwsEventSeen.received_at < now - KEEP))
+        self._events.forget_received_before(now - KEEP)

@@ -5,44 +5,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
-
 from bot.domain.findings import AWS_QUARANTINE
 from bot.slack.messages.exposures import exposure_note, quarantine_note
-from bot.store.db import Database
-from bot.store.models import Exposure, FindingNotice
+from bot.store.exposures import Exposures
+from bot.store.finding_notices import FindingNotices
 
 
 class ExposureNotes:
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, exposures: Exposures, notices: FindingNotices) -> None:
+        self._exposures = exposures
+        self._notices = notices
 
     def notes_for(self, key_ids: Iterable[str]) -> dict[str, str]:
         """A note on the latest exposure of each of these keys that has one."""
         wanted = sorted(set(key_ids))
         if not wanted:
             return {}
-        latest: dict[str, str] = {}
-        with self._db.session() as session:
-            for r in session.scalars(
-                select(Exposure).where(Exposure.key_id.in_(wanted)).order_by(Exposure.detected_at)
-            ):
-                latest[r.key_id] = exposure_note(
-                    r.source, r.detected_at, r.channel, r.poster, r.permalink, r.health_type
-                )
-        return latest
+        return {
+            key_id: exposure_note(r.source, r.detected_at, r.channel, r.poster, r.permalink, r.health_type)
+            for key_id, r in self._exposures.latest_by_key(wanted).items()
+        }
 
     def quarantine_notes(self, key_ids: Iterable[str]) -> dict[str, str]:
         """Keys on a user AWS quarantined, as the last scan saw them, with when a scan first saw it."""
         wanted = sorted(set(key_ids))
         if not wanted:
             return {}
-        with self._db.session() as session:
-            rows = session.scalars(
-                select(FindingNotice).where(
-                    FindingNotice.code == AWS_QUARANTINE,
-                    FindingNotice.subject.in_(wanted),
-                    FindingNotice.resolved_at.is_(None),
-                )
-            )
-            return {r.subject: quarantine_note(r.account, r.iam_user, r.first_seen) for r in rows}
+        return {
+            n.subject: quarantine_note(n.account, n.iam_user, n.first_seen)
+            for n in self._notices.open_with_code(AWS_QUARANTINE, wanted)
+        }

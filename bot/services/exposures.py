@@ -12,12 +12,9 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.domain.aws_events import CredentialsExposed
@@ -38,55 +35,20 @@ from bot.slack.messages.exposures import (
 )
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
-from bot.store.db import Database
-from bot.store.models import Exposure
+from bot.store.exposures import ExposureRecord, Exposures, LookedUp
 
 log = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(days=1)  # unfinished responses are resumed for this long, then left as they are
 
 
-@dataclass(frozen=True)
-class ExposureRecord:
-    id: int
-    origin: str
-    key_id: str
-    source: str
-    channel: str | None
-    message_ts: str | None
-    thread_ts: str | None
-    poster: str | None
-    permalink: str | None
-    health_type: str | None
-    reported_at: datetime | None
-    detected_at: datetime
-    looked_up_at: datetime | None
-    account: str | None
-    iam_user: str | None
-    aws_account_id: str | None
-    owner: str | None
-    reply_ts: str | None
-    deleted: str | None
-    poster_told_at: datetime | None
-    alert_ts: str | None
-    owner_told_at: datetime | None
-    done_at: datetime | None
-
-    @property
-    def key(self) -> ExposedKey:
-        return ExposedKey(self.key_id, self.account, self.iam_user, self.aws_account_id, self.owner)
-
-
-_FIELDS = list(ExposureRecord.__dataclass_fields__)
-
-
-def _record(row: Exposure) -> ExposureRecord:
-    return ExposureRecord(**{name: getattr(row, name) for name in _FIELDS})
+def _exposed_key(r: ExposureRecord) -> ExposedKey:
+    return ExposedKey(r.key_id, r.account, r.iam_user, r.aws_account_id, r.owner)
 
 
 class ExposureService:
     def __init__(
         self,
-        db: Database,
+        exposures: Exposures,
         clock: Clock,
         audit: AuditLog,
         inventory: InventoryService,
@@ -97,7 +59,7 @@ class ExposureService:
         alert_channel: str | None,
         admin: Notifier | None = None,
     ) -> None:
-        self._db = db
+        self._exposures = exposures
         self._clock = clock
         self._audit = audit
         self._inventory = inventory
@@ -154,20 +116,7 @@ class ExposureService:
 
     def _claim(self, origin: str, key_ids: Sequence[str], **fields: Any) -> list[int]:
         """Insert the rows of keys not seen at this origin yet; their ids, or [] when another run has them."""
-        now = self._clock()
-        try:
-            with self._db.session() as session:
-                seen = set(session.scalars(select(Exposure.key_id).where(Exposure.origin == origin)))
-                rows = [
-                    Exposure(origin=origin, key_id=k, detected_at=now, claimed_at=now, **fields)
-                    for k in key_ids
-                    if k not in seen
-                ]
-                session.add_all(rows)
-                session.flush()
-                return [r.id for r in rows]
-        except IntegrityError:  # the same message, delivered twice at once: the other delivery responds
-            return []
+        return self._exposures.claim(origin, key_ids, self._clock(), **fields)
 
     # The response
     def _respond(self, row_ids: list[int]) -> None:
@@ -175,7 +124,7 @@ class ExposureService:
         first = rows[0]
         facts = ExposureFacts(
             source=first.source,
-            keys=[r.key for r in rows],
+            keys=[_exposed_key(r) for r in rows],
             at=first.detected_at,
             channel=first.channel,
             poster=first.poster,
@@ -202,37 +151,17 @@ class ExposureService:
         found = {}
         for r in todo:
             owner = self._inventory.key_owner(r.key_id)
-            slack_owner = owner_slack_id(self._index, self._directory, owner.account, owner.user)
-            found[r.id] = (owner, slack_owner)
-        now = self._clock()
-        with self._db.session() as session:
-            for r in todo:
-                owner, slack_owner = found[r.id]
-                values = {
-                    "looked_up_at": now,
-                    "account": owner.account,
-                    "iam_user": owner.user,
-                    "aws_account_id": owner.aws_account_id or r.aws_account_id,
-                    "owner": slack_owner,
-                    "permalink": permalink,
-                }
-                won = session.execute(
-                    update(Exposure)
-                    .where(Exposure.id == r.id, Exposure.looked_up_at.is_(None))
-                    .values(**values)
-                    .returning(Exposure.id)
-                ).first()
-                if won:
-                    self._audit.record(
-                        session,
-                        r.poster or r.source,
-                        "exposed",
-                        outcome="critical",
-                        account=owner.account,
-                        iam_user=owner.user,
-                        key_id=r.key_id,
-                        detail=_audit_detail(r, permalink, owner.aws_account_id or r.aws_account_id),
-                    )
+            aws_account_id = owner.aws_account_id or r.aws_account_id
+            found[r.id] = LookedUp(
+                account=owner.account,
+                iam_user=owner.user,
+                aws_account_id=aws_account_id,
+                owner=owner_slack_id(self._index, self._directory, owner.account, owner.user),
+                permalink=permalink,
+                actor=r.poster or r.source,
+                detail=_audit_detail(r, permalink, aws_account_id),
+            )
+        self._exposures.looked_up(found, todo, self._clock())
         return self._load([r.id for r in rows])
 
     def _slack_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> ExposureFacts:
@@ -269,7 +198,7 @@ class ExposureService:
             if r.owner and r.owner_told_at is None:
                 by_owner[r.owner].append(r)
         for owner, theirs in by_owner.items():
-            if self._notifier.dm(owner, build_owner_dm(facts, [r.key for r in theirs])):
+            if self._notifier.dm(owner, build_owner_dm(facts, [_exposed_key(r) for r in theirs])):
                 self._set([r.id for r in theirs], owner_told_at=self._clock())
 
     def _finish(self, row_ids: list[int]) -> None:
@@ -283,30 +212,10 @@ class ExposureService:
         """Finish responses left half-done (claimed longer ago than `older_than`); no step runs twice."""
         now = self._clock()
         cutoff = now - older_than
-        with self._db.session() as session:
-            origins = list(
-                session.scalars(
-                    select(Exposure.origin)
-                    .where(
-                        Exposure.done_at.is_(None),
-                        Exposure.claimed_at < cutoff,
-                        Exposure.detected_at > now - GIVE_UP_AFTER,
-                    )
-                    .distinct()
-                    .limit(50)
-                )
-            )
+        origins = self._exposures.unfinished_origins(cutoff, now - GIVE_UP_AFTER)
         resumed = 0
         for origin in origins:
-            with self._db.session() as session:
-                claimed = list(
-                    session.scalars(
-                        update(Exposure)
-                        .where(Exposure.origin == origin, Exposure.done_at.is_(None), Exposure.claimed_at < cutoff)
-                        .values(claimed_at=now)
-                        .returning(Exposure.id)
-                    )
-                )
+            claimed = self._exposures.reclaim(origin, cutoff, now)
             if claimed:
                 log.info("resuming the response to exposure %s", origin)
                 self._respond(sorted(claimed))
@@ -315,13 +224,10 @@ class ExposureService:
 
     # Storage
     def _load(self, row_ids: list[int]) -> list[ExposureRecord]:
-        with self._db.session() as session:
-            rows = session.scalars(select(Exposure).where(Exposure.id.in_(row_ids)).order_by(Exposure.id))
-            return [_record(r) for r in rows]
+        return self._exposures.load(row_ids)
 
     def _set(self, row_ids: list[int], **values: Any) -> None:
-        with self._db.session() as session:
-            session.execute(update(Exposure).where(Exposure.id.in_(row_ids)).values(**values))
+        self._exposures.set(row_ids, **values)
 
 
 def _complete(r: ExposureRecord, has_alert_channel: bool) -> bool:

@@ -7,28 +7,33 @@ import logging
 import threading
 from dataclasses import replace
 
-from sqlalchemy import select
-
 from bot.access import Access
 from bot.clock import Clock
 from bot.domain.findings import Severity
 from bot.domain.keys import InputError
-from bot.services.ownership import OwnershipIndex
+from bot.domain.requests import Request
+from bot.services.ownership import OwnedUser, OwnershipIndex
+from bot.services.permissions import indexed_subject
 from bot.services.rotations import RotationService
 from bot.slack.client import SlackDirectory
-from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home
+from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home, last_scan_line
 from bot.slack.notifier import Notifier
-from bot.store.db import Database
-from bot.store.models import FindingNotice, KnownKey, ScanRun
+from bot.store.finding_notices import FindingNotices
+from bot.store.key_memory import KeyMemory, PresentKey
 from bot.store.requests import RequestStore
+from bot.store.scan_runs import ScanRuns
 
 log = logging.getLogger(__name__)
+
+CRITICAL_LOOKED_AT = 500  # critical keys read to find those an approver of some users may see
 
 
 class HomeService:
     def __init__(
         self,
-        db: Database,
+        memory: KeyMemory,
+        notices: FindingNotices,
+        runs: ScanRuns,
         clock: Clock,
         index: OwnershipIndex,
         store: RequestStore,
@@ -39,7 +44,9 @@ class HomeService:
         *,
         stored_under: str | None = None,
     ) -> None:
-        self._db = db
+        self._memory = memory
+        self._notices = notices
+        self._runs = runs
         self._stored_under = stored_under  # keys go to Secrets Manager under this prefix: the Home offers no Reveal
         self._clock = clock
         self._index = index
@@ -71,24 +78,38 @@ class HomeService:
         person = self._directory.person(user_id)
         note = "" if person.email or person.name else "Slack did not say who you are just now: showing what is known."
         owned = self._index.owned_by(person.identities, fresh=False)  # no AWS call on this path
-        with self._db.session() as session:
-            keys: dict[tuple[str, str], list[KnownKey]] = {}
-            if owned:
-                names = {u.name for u in owned}
-                for row in session.scalars(
-                    select(KnownKey).where(KnownKey.iam_user.in_(names), KnownKey.gone.is_(False))
-                ):
-                    keys.setdefault((row.account, row.iam_user), []).append(row)
-            key_ids = [k.key_id for rows in keys.values() for k in rows]
-            findings: dict[str, list[str]] = {}
-            if key_ids:
-                for n in session.scalars(
-                    select(FindingNotice).where(FindingNotice.subject.in_(key_ids), FindingNotice.resolved_at.is_(None))
-                ):
-                    findings.setdefault(n.subject, []).append(n.code)
         rotations = self._rotations.open_for(user_id)
-        rotating = {r.old_key_id: r.state.value for r in rotations}
-        users = [
+        home = Home(
+            user_id,
+            person.name,
+            self._users(owned, {r.old_key_id: r.state.value for r in rotations}),
+            self._store.open_for(user_id),
+            [HomeRotation(r.id, r.account, r.iam_user, r.old_key_id, r.state.value) for r in rotations],
+            note=note,
+        )
+        try:
+            approver = self._access.is_approver(user_id)
+        except Exception:
+            approver = False
+        if not approver:
+            return home
+        queue, last_scan = self._queue(user_id), self._last_scan()
+        critical = [
+            CriticalKey(n.account, n.iam_user, n.subject, n.code)
+            for n in self._notices.open_at_least(Severity.CRITICAL, CRITICAL_LOOKED_AT)
+        ]
+        return replace(
+            home, approver=True, queue=queue, last_scan=last_scan, critical=self._in_scope(user_id, critical)[:20]
+        )
+
+    def _users(self, owned: list[OwnedUser], rotating: dict[str, str]) -> list[HomeUser]:
+        """The owned users that have keys, each with its keys' open findings and rotations (what Keywarden knows:
+        no AWS call)."""
+        keys: dict[tuple[str, str], list[PresentKey]] = {}
+        for row in self._memory.present_on(u.name for u in owned):
+            keys.setdefault((row.account, row.iam_user), []).append(row)
+        findings = self._notices.open_codes(k.key_id for rows in keys.values() for k in rows)
+        return [
             HomeUser(
                 u.account,
                 u.name,
@@ -100,57 +121,37 @@ class HomeService:
             for u in sorted(owned, key=lambda u: (u.account, u.name))
             if keys.get((u.account, u.name))
         ]
-        home = Home(
-            user_id,
-            person.name,
-            users,
-            self._store.open_for(user_id),
-            [HomeRotation(r.id, r.account, r.iam_user, r.old_key_id, r.state.value) for r in rotations],
-            note=note,
-        )
+
+    def _queue(self, user_id: str) -> list[Request]:
+        """The pending requests the approver may decide."""
+        pending = self._store.pending(self._clock())
         try:
-            approver = self._access.is_approver(user_id)
-        except Exception:
-            approver = False
-        if not approver:
-            return home
-        now = self._clock()
-        pending = self._store.pending(now)
-        try:
-            queue = self._access.decidable_by(user_id, pending)
+            return self._access.decidable_by(user_id, pending)
         except InputError:  # Slack did not say who is in a group: show them all; a click is checked anyway
             log.warning("App Home of %s: approver groups unreadable, queue not filtered", user_id)
-            queue = [r for r in pending if r.requester != user_id]
-        with self._db.session() as session:
-            run = session.scalar(
-                select(ScanRun).where(ScanRun.finished_at.is_not(None)).order_by(ScanRun.finished_at.desc()).limit(1)
-            )
-            last_scan = None
-            if run is not None:
-                s = run.summary or {}
-                last_scan = (
-                    f"{run.finished_at:%Y-%m-%d %H:%M} UTC · {s.get('findings', 0)} findings in "
-                    f"{len(s.get('accounts', []))} accounts"
-                    + (f" · {len(s['failed'])} failed" if s.get("failed") else "")
-                )
-            critical = [
-                CriticalKey(n.account, n.iam_user, n.subject, n.code)
-                for n in session.scalars(
-                    select(FindingNotice)
-                    .where(FindingNotice.severity >= Severity.CRITICAL, FindingNotice.resolved_at.is_(None))
-                    .order_by(FindingNotice.first_seen)
-                    .limit(20)
-                )
-            ]
-        return Home(
-            home.user_id,
-            home.name,
-            home.users,
-            home.requests,
-            home.rotations,
-            True,
-            queue,
-            last_scan,
-            critical,
-            note,
+            return [r for r in pending if r.requester != user_id]
+
+    def _last_scan(self) -> str | None:
+        run = self._runs.last_finished()
+        if run is None:
+            return None
+        s = run.summary
+        return last_scan_line(
+            run.finished_at, s.get("findings", 0), len(s.get("accounts", [])), len(s.get("failed") or {})
         )
+
+    def _in_scope(self, user_id: str, critical: list[CriticalKey]) -> list[CriticalKey]:
+        """The keys of users the approver approves for or owns, judged on the ownership index (no AWS call)."""
+        try:
+            scope = self._access.scope_of(user_id)
+        except InputError:  # Slack did not say who is in a group: show none rather than all
+            return []
+        if scope.everything:
+            return critical
+        index = self._index
+        return [
+            c
+            for c in critical
+            if c.iam_user
+            and self._access.in_scope(user_id, indexed_subject(index, c.account, c.iam_user, fresh=False), scope)
+        ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied
 from bot.clock import Clock
@@ -40,7 +41,7 @@ class InventoryService:
     # Users
     def resolve(self, ref: UserRef) -> tuple[str, str]:
         """The (account, user) a reference names; InputError when it names none or several."""
-        aliases = self._aws.aliases
+        aliases = self._aws.list_aliases()
         if ref.account:
             return ref.account, ref.name
         if len(aliases) == 1:
@@ -53,6 +54,16 @@ class InventoryService:
         raise InputError(
             f"`{ref.name}` exists in several accounts ({', '.join(found)}): name one, as `{found[0]}:{ref.name}`."
         )
+
+    def user_keys_now(self, account: str, user: str) -> UserKeys:
+        """`user_keys` with the user's tags and policies read from AWS just now, not from an index up to
+        OWNERSHIP_TTL_MINUTES old: a request is filed on the owner and administrator power the user has now.
+
+        One paginated GetAccountAuthorizationDetails (which refreshes the index for everyone): it needs no
+        permission the index does not already have, where reading one user's policies takes a call per
+        attached policy, per group and per group policy."""
+        self._index.refresh(account)
+        return self.user_keys(account, user)
 
     def user_keys(self, account: str, user: str) -> UserKeys:
         client = self._aws.account(account)
@@ -91,10 +102,15 @@ class InventoryService:
             log.info("could not read the login profile of %s: %s", user, e.message)
             return None
 
-    def list_for(self, caller: Person, ref: UserRef | None) -> ListResult:
+    def list_for(
+        self, caller: Person, ref: UserRef | None, keep: Callable[[str, str], bool] | None = None
+    ) -> ListResult:
+        """A user's keys, or those of the users the caller owns (`keep`: which of them, by account and name)."""
         if ref is not None:
             return ListResult([self.user_keys(*self.resolve(ref))])
         owned = self._index.owned_by(caller.identities)
+        if keep is not None:
+            owned = [u for u in owned if keep(u.account, u.name)]
         if not owned:
             who = " or ".join(f"`{i}`" for i in sorted(caller.identities))
             return ListResult(
@@ -132,7 +148,7 @@ class InventoryService:
         accounts' users. Only Keywarden's own credentials are used, whatever was pasted beside the id."""
         aws_account_id: str | None = None
         try:
-            aws_account_id = self._aws.account(self._aws.aliases[0]).key_owner_account(key_id)
+            aws_account_id = self._aws.account(self._aws.list_aliases()[0]).key_owner_account(key_id)
         except AwsError as e:
             log.info("could not tell which account owns a key: %s", e.message)
         alias = self.alias_for(aws_account_id) if aws_account_id else None
@@ -140,7 +156,7 @@ class InventoryService:
             return KeyOwner(key_id, aws_account_id=aws_account_id)  # an account Keywarden does not manage
         if not ACCESS_KEY_ID.match(key_id):  # temporary credentials belong to no IAM user
             return KeyOwner(key_id, alias, None, aws_account_id)
-        for account in [alias] if alias else self._aws.aliases:
+        for account in [alias] if alias else self._aws.list_aliases():
             try:
                 used = self._aws.account(account).key_last_used(key_id)
             except (AwsNotFound, AwsPermissionDenied):
@@ -170,7 +186,7 @@ class InventoryService:
 
     def _find_key(self, key_id: str) -> tuple[tuple[str, str] | None, list[str]]:
         denied: list[str] = []
-        for account in self._aws.aliases:
+        for account in self._aws.list_aliases():
             try:
                 used = self._aws.account(account).key_last_used(key_id)
             except AwsNotFound:
@@ -218,7 +234,7 @@ class InventoryService:
 
     def _foreign_account(self, key_id: str) -> str | None:
         """The owning account id when it is not one of ours (None when ours or unknown)."""
-        first = self._aws.aliases[0]
+        first = self._aws.list_aliases()[0]
         try:
             owner = self._aws.account(first).key_owner_account(key_id)
             ours = {self._account_id(a) for a in self._aws.accounts()}

@@ -5,42 +5,22 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
 from datetime import timedelta
-
-from sqlalchemy import delete, insert, select
 
 from bot.aws import AwsGateway
 from bot.clock import Clock
-from bot.domain.privilege import UserAccess
 from bot.slack.client import SlackDirectory
-from bot.store.db import Database
-from bot.store.models import AccountIndex, IamUserRecord
+from bot.store.iam_users import EXEMPT_TAG, IamUsers, IndexedUser, OwnedUser
 
-EXEMPT_TAG = "keywarden:exempt"
+__all__ = ["EXEMPT_REASON_TAG", "EXEMPT_TAG", "OwnedUser", "OwnershipIndex", "owner_in", "owner_slack_id"]
+
 EXEMPT_REASON_TAG = "keywarden:exempt-reason"
-# The user's policy facts ride in the tags column under a key no IAM tag can have (`#` is not allowed
-# in tag keys), so the index needs no schema change; they never show up as a tag.
-_ACCESS_KEY = "#access"
 _LOWER_SLACK_ID = re.compile(r"^[uw][a-z0-9]{2,}$")
 
 
-@dataclass(frozen=True)
-class OwnedUser:
-    account: str
-    name: str
-    owner: str | None
-    tags: dict[str, str]
-    access: UserAccess | None = None  # groups, directly attached policies, administrator power
-
-    @property
-    def exempt(self) -> bool:
-        return self.tags.get(EXEMPT_TAG, "").lower() == "true"
-
-
 class OwnershipIndex:
-    def __init__(self, db: Database, aws: AwsGateway, clock: Clock, owner_tag: str, ttl_minutes: int) -> None:
-        self._db = db
+    def __init__(self, users: IamUsers, aws: AwsGateway, clock: Clock, owner_tag: str, ttl_minutes: int) -> None:
+        self._users = users
         self._aws = aws
         self._clock = clock
         self._owner_tag = owner_tag
@@ -50,40 +30,35 @@ class OwnershipIndex:
 
     def ensure_fresh(self, account: str) -> None:
         """Rebuild one account's index when it is older than the configured age."""
-        with self._locks_lock:
-            lock = self._locks.setdefault(account, threading.Lock())
-        with lock:
-            with self._db.session() as session:
-                row = session.get(AccountIndex, account)
-                if row is not None and self._clock() - row.refreshed_at < self._ttl:
-                    return
-            self.refresh(account)
+        with self._lock_of(account):
+            refreshed_at = self._users.refreshed_at(account)
+            if refreshed_at is not None and self._clock() - refreshed_at < self._ttl:
+                return
+            self._refresh(account)
 
     def refresh(self, account: str) -> int:
-        """Read every user with its tags (one paginated call) and replace the account's rows."""
-        users = list(self._aws.account(account).user_details())
-        now = self._clock()
-        with self._db.session() as session:
-            session.execute(delete(IamUserRecord).where(IamUserRecord.account == account))
-            if users:  # one executemany, not an ORM object per user
-                session.execute(
-                    insert(IamUserRecord),
-                    [
-                        {
-                            "account": account,
-                            "name": u.name,
-                            "arn": u.arn,
-                            "owner": owner_in(u.tags, self._owner_tag),
-                            "tags": _pack(u.tags, u.access),
-                            "refreshed_at": now,
-                        }
-                        for u in users
-                    ],
-                )
-            index = session.get(AccountIndex, account) or AccountIndex(account=account)
-            index.refreshed_at = now
-            index.user_count = len(users)
-            session.add(index)
+        """Read every user with its tags (one paginated call) and replace the account's rows, whatever their age."""
+        with self._lock_of(account):
+            return self._refresh(account)
+
+    def fresh_users(self, account: str) -> list[OwnedUser]:
+        """Every user as AWS says now: the index is read again first (one paginated GetAccountAuthorizationDetails).
+
+        A scan judges policy findings (`admin-key`, `aws-quarantine`) on these, never on an index up to
+        OWNERSHIP_TTL_MINUTES old: a quarantine policy AWS attached a minute ago must show in the next scan."""
+        self.refresh(account)
+        return self._users.of_account(account)
+
+    def _lock_of(self, account: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(account, threading.Lock())
+
+    def _refresh(self, account: str) -> int:
+        users = [
+            IndexedUser(u.name, u.arn, owner_in(u.tags, self._owner_tag), u.tags, u.access)
+            for u in self._aws.account(account).user_details()
+        ]
+        self._users.replace(account, users, self._clock())
         return len(users)
 
     def owned_by(self, identities: set[str], *, fresh: bool = True) -> list[OwnedUser]:
@@ -91,38 +66,20 @@ class OwnershipIndex:
 
         `fresh=False`: as the index holds them, without asking AWS (the App Home, published within 3 s)."""
         wanted = {_normalise(i) for i in identities if i}
-        for account in self._aws.aliases if fresh else ():
+        for account in self._aws.list_aliases() if fresh else ():
             self.ensure_fresh(account)
-        with self._db.session() as session:
-            rows = session.scalars(
-                select(IamUserRecord)
-                .where(IamUserRecord.owner.in_(wanted))
-                .order_by(IamUserRecord.account, IamUserRecord.name)
-            )
-            return [_owned(r) for r in rows]
+        return self._users.owned_by(wanted)
 
-    def get(self, account: str, name: str) -> OwnedUser | None:
-        self.ensure_fresh(account)
-        with self._db.session() as session:
-            row = session.get(IamUserRecord, (account, name))
-            return _owned(row) if row else None
+    def get(self, account: str, name: str, *, fresh: bool = True) -> OwnedUser | None:
+        """`fresh=False`: as the index holds it, without asking AWS."""
+        if fresh:
+            self.ensure_fresh(account)
+        return self._users.get(account, name)
 
     def accounts_with_user(self, name: str) -> list[str]:
-        for account in self._aws.aliases:
+        for account in self._aws.list_aliases():
             self.ensure_fresh(account)
-        with self._db.session() as session:
-            return list(
-                session.scalars(
-                    select(IamUserRecord.account).where(IamUserRecord.name == name).order_by(IamUserRecord.account)
-                )
-            )
-
-    def all_users(self, account: str) -> list[OwnedUser]:
-        self.ensure_fresh(account)
-        columns = (IamUserRecord.account, IamUserRecord.name, IamUserRecord.owner, IamUserRecord.tags)
-        with self._db.session() as session:  # plain rows: a scan reads thousands, ORM objects cost 10x more
-            rows = session.execute(select(*columns).where(IamUserRecord.account == account))
-            return [OwnedUser(a, name, owner, *_unpack(tags)) for a, name, owner, tags in rows]
+        return self._users.accounts_with(name)
 
 
 def owner_slack_id(
@@ -145,16 +102,3 @@ def owner_in(tags: dict[str, str], owner_tag: str) -> str | None:
 
 def _normalise(value: str | None) -> str | None:
     return value.strip().lower() if value and value.strip() else None
-
-
-def _pack(tags: dict[str, str], access: UserAccess | None) -> dict:
-    return {**tags, _ACCESS_KEY: access.to_json()} if access is not None else dict(tags)
-
-
-def _unpack(stored: dict | None) -> tuple[dict[str, str], UserAccess | None]:
-    tags = dict(stored or {})
-    return tags, UserAccess.from_json(tags.pop(_ACCESS_KEY, None))
-
-
-def _owned(row: IamUserRecord) -> OwnedUser:
-    return OwnedUser(row.account, row.name, row.owner, *_unpack(row.tags))

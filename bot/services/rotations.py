@@ -38,7 +38,6 @@ from bot.slack.messages.common import day, when
 from bot.slack.messages.requests import who
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
-from bot.store.db import Database
 from bot.store.requests import RequestStore
 from bot.store.rotations import RotationStore
 
@@ -57,20 +56,20 @@ class RotationService:
         self,
         settings: Settings,
         clock: Clock,
-        db: Database,
+        rotations: RotationStore,
         store: RequestStore,
         audit: AuditLog,
         aws: AwsGateway,
         notifier: Notifier,
-        is_approver: Callable[[str], bool],
+        approves_for: Callable[[str, str, str], bool],
     ) -> None:
         self._policy = rotation_policy(settings)
         self._clock = clock
-        self._rotations = RotationStore(db, clock, audit)
+        self._rotations = rotations
         self._requests = store
         self._audit = audit
         self._aws = aws
-        self._is_approver = is_approver
+        self._approves_for = approves_for  # (Slack user, account, IAM user): an approver for that user now
         self.on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
         # A claim older than this was left by a crash (the same setting as for requests).
         self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
@@ -248,11 +247,11 @@ class RotationService:
         r = self.get(rotation_id)
         if r is None:
             return f"There is no rotation {rotation_id}."
-        if user_id != r.owner and not self._is_approver(user_id):
+        if user_id != r.owner and not self._approves_for(user_id, r.account, r.iam_user):
             self._audit.refused(
                 user_id,
                 "roll back",
-                "neither the rotation's owner nor an approver",
+                "neither the rotation's owner nor an approver for the user",
                 request_id=r.id,
                 account=r.account,
                 iam_user=r.iam_user,

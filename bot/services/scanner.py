@@ -1,8 +1,9 @@
 """The scan: per account, the credential report plus ListAccessKeys only for users with a finding.
 
 Cost per account: GenerateCredentialReport (1-3 while it builds), GetCredentialReport (1),
-GetAccountSummary (1), GetAccountAuthorizationDetails (1 per 1,000 users, only when the ownership
-index is stale), and ListAccessKeys once per user with a finding whose key ids are not known yet
+GetAccountSummary (1), GetAccountAuthorizationDetails (1 per 1,000 users, groups and customer policies, every
+scan: the policy findings must see a policy attached a minute ago; it refreshes the ownership index too), and
+ListAccessKeys once per user with a finding whose key ids are not known yet
 (ids seen by an earlier scan or `list` are reused while the report's creation dates match them).
 
 A report may be up to 4 hours old, so it can contradict what Keywarden itself has done since: users whose
@@ -20,22 +21,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, union
-
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.domain.findings import ROOT_KEY, Policy, catalogued
 from bot.domain.keys import AccessKey
 from bot.domain.report import ReportUser, parse_credential_report, remembered_key_ids
-from bot.domain.requests import Status
 from bot.domain.scan import ROOT_SUBJECT, AccountScan, ScanFinding, ScanReport, scan_findings, user_report_findings
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
-from bot.store import audit_anchors
-from bot.store.db import Database
+from bot.store.audit import AuditLog
+from bot.store.key_changes import KeyChanges
 from bot.store.key_memory import KeyMemory
-from bot.store.models import AuditEvent, KeyRequest, Snooze
-from bot.store.models import Rotation as RotationRow
+from bot.store.snoozes import Snoozes
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +61,6 @@ BOOKKEEPING = frozenset(
         "rotation_stalled",
     }
 )
-# Request states in which Keywarden has called (or may have called) AWS.
-_ACTED = (Status.EXECUTING.value, Status.SUCCEEDED.value, Status.FAILED.value)
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,9 @@ class Scanner:
         aws: AwsGateway,
         index: OwnershipIndex,
         memory: KeyMemory,
-        db: Database,
+        changes: KeyChanges,
+        snoozes: Snoozes,
+        audit: AuditLog,
         clock: Clock,
         policy: Policy,
         *,
@@ -94,7 +91,9 @@ class Scanner:
         self._aws = aws
         self._index = index
         self._memory = memory
-        self._db = db
+        self._changes = changes
+        self._snoozes = snoozes
+        self._audit = audit
         self._clock = clock
         self._policy = policy
         self._owner_tag = owner_tag
@@ -106,7 +105,7 @@ class Scanner:
         """Scan accounts concurrently (bounded); one account failing does not stop the others."""
         started = self._clock()
         notes = [] if accounts else self._aws.refresh_accounts().digest_lines()
-        aliases = accounts or self._aws.aliases
+        aliases = accounts or self._aws.list_aliases()
         results: list[AccountScan] = []
         before = {alias: _iam_calls(self._aws.calls_of(alias)) for alias in aliases}
         # With more accounts than workers, an account's clients are let go once its turn is over (and after
@@ -131,8 +130,7 @@ class Scanner:
         report = ScanReport(started, self._clock(), results, notes)
         # Each scan keeps the audit chain's head outside the audit table, and in its log line: a later
         # cut of the log's newest events then shows (`audit verify`, bot/store/audit_anchors.py).
-        with self._db.session() as session:
-            head = audit_anchors.record_head(session, report.finished_at)
+        head = self._audit.anchor_head(at=report.finished_at)
         log.info(
             "scan finished: %d accounts (%d failed), %d findings; audit chain head %s",
             len(results),
@@ -168,7 +166,7 @@ class Scanner:
         now = self._clock()
         content, generated = fetch_credential_report(client, self._clock, self._sleep)
         users = parse_credential_report(content, alias)
-        owners = {u.name: u for u in self._index.all_users(alias)}
+        owners = {u.name: u for u in self._index.fresh_users(alias)}  # policies as they are now, not as last indexed
         snoozed = self._snoozed(alias, now)
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
@@ -257,23 +255,8 @@ class Scanner:
         return existing
 
     def _changed_users(self, account: str, since: datetime) -> set[str]:
-        """Users whose keys Keywarden changed (or may have changed) in AWS after `since`.
-
-        Read from the audit log (every event but decisions and reminders), the requests that reached
-        execution and the rotations that moved: a change shows in at least one of them.
-        """
-        audited = select(AuditEvent.iam_user).where(
-            AuditEvent.account == account,
-            AuditEvent.at > since,
-            AuditEvent.iam_user.is_not(None),
-            AuditEvent.action.not_in(BOOKKEEPING),
-        )
-        executed = select(KeyRequest.iam_user).where(
-            KeyRequest.account == account, KeyRequest.updated_at > since, KeyRequest.status.in_(_ACTED)
-        )
-        rotated = select(RotationRow.iam_user).where(RotationRow.account == account, RotationRow.updated_at > since)
-        with self._db.session() as session:
-            return {name for name in session.scalars(union(audited, executed, rotated)) if name}
+        """Users whose keys Keywarden changed (or may have changed) in AWS after `since`."""
+        return self._changes.users_changed_since(account, since, bookkeeping=BOOKKEEPING)
 
     def _annotate(self, finding: ScanFinding, owned: OwnedUser | None, snoozed: set[str]) -> ScanFinding:
         owner = owned.tags.get(self._owner_tag) if owned else None
@@ -287,8 +270,7 @@ class Scanner:
         )
 
     def _snoozed(self, account: str, now: datetime) -> set[str]:
-        with self._db.session() as session:
-            return set(session.scalars(select(Snooze.key_id).where(Snooze.account == account, Snooze.until > now)))
+        return self._snoozes.active(account, now)
 
 
 def _listed_keys(client: AccountClient, user: str) -> list[AccessKey] | None:

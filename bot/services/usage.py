@@ -1,39 +1,29 @@
 """What a key does and what a user needs: `activity` (CloudTrail) and `access` (IAM Access Advisor).
 
-Both are reads for the user's owner (per its owner tag) or an approver; anyone else is refused, and the
-refusal is audited. AWS is paced: CloudTrail allows 2 LookupEvents a second per account and region.
+Both are reads for the user's owner (per its owner tag, read live) or an approver for it
+(bot/services/permissions.py); anyone else is refused, and the refusal is audited. AWS is paced: CloudTrail
+allows 2 LookupEvents a second per account and region.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.aws import AwsError, AwsGateway, AwsNotFound
+from bot.aws import AwsError, AwsGateway, AwsNotFound, partition_of_region
 from bot.clock import Clock
-from bot.domain.access import AccessSummary, ServiceAccess, parse_services, summarize_access
-from bot.domain.activity import (
-    ActivityResult,
-    TrailEvent,
-    events_csv,
-    parse_event,
-    search_regions,
-    summarize,
-    window,
-)
+from bot.domain.access_advisor import AccessSummary, ServiceAccess, parse_services, summarize_access
+from bot.domain.activity import ActivityResult, search_regions, summarize, window
 from bot.domain.keys import InputError, UserRef
+from bot.domain.sessions import global_region, user_arn
 from bot.services.inventory import InventoryService
-from bot.services.ownership import OwnershipIndex
-from bot.slack.client import SlackDirectory
+from bot.services.permissions import Permissions
+from bot.services.trail import TrailReader
+from bot.slack.messages.usage import events_csv
 from bot.slack.notifier import Notifier
-from bot.store.audit import AuditLog
-
-log = logging.getLogger(__name__)
 
 LOOKUPS_PER_SECOND = 2.0  # CloudTrail LookupEvents, per account and region
 PACING_MARGIN = 0.01  # seconds added to each gap, so jitter never puts 3 calls inside one second
@@ -41,7 +31,6 @@ CSV_AFTER_EVENTS = 20  # more events than this: the full table also goes to the 
 ACCESS_GIVE_UP_SECONDS = 60.0
 ACCESS_FIRST_DELAY = 0.5
 ACCESS_MAX_DELAY = 5.0
-REREAD_SECONDS = 60.0  # a user missing from the ownership index: read the index again at most this often
 PENDING_JOB_MINUTES = 15  # a job that outlived one `access` is polled again, not started anew
 
 
@@ -79,61 +68,12 @@ class TokenBucket:
         return wait
 
 
-class Viewers:
-    """Who may see a user's activity and access: its owner (owner tag) or an approver; refusals audited."""
-
-    def __init__(
-        self,
-        index: OwnershipIndex,
-        directory: SlackDirectory,
-        audit: AuditLog,
-        is_approver: Callable[[str], bool],
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._index = index
-        self._directory = directory
-        self._audit = audit
-        self._is_approver = is_approver
-        self._monotonic = monotonic
-        self._reread: dict[str, float] = {}  # account -> when its index was last read for a missing user
-        self._lock = threading.Lock()
-
-    def check(self, caller: str, account: str, user: str, what: str, key_id: str | None = None) -> None:
-        owned = self._index.get(account, user)
-        if owned is None and self._may_reread(account):
-            # A user made since the index was read: read it again rather than refuse its owner.
-            self._index.refresh(account)
-            owned = self._index.get(account, user)
-        owner = (owned.owner or "").lower() if owned else ""
-        if owner and owner in {i.lower() for i in self._directory.person(caller).identities}:
-            return
-        if self._is_approver(caller):
-            return
-        self._audit.refused(
-            caller, what, "not the user's owner nor an approver", account=account, iam_user=user, key_id=key_id
-        )
-        raise InputError(
-            f"Only the owner of `{user}` (per its owner tag) or an approver can see its {what}. "
-            "Nothing was read from AWS."
-        )
-
-    def _may_reread(self, account: str) -> bool:
-        """At most once a minute per account, so asking about missing users cannot make AWS calls at will."""
-        now = self._monotonic()
-        with self._lock:
-            if now - self._reread.get(account, float("-inf")) < REREAD_SECONDS:
-                return False
-            self._reread[account] = now
-            return True
-
-
 class ActivityService:
     def __init__(
         self,
         aws: AwsGateway,
         inventory: InventoryService,
-        viewers: Viewers,
+        viewers: Permissions,
         notifier: Notifier,
         clock: Clock,
         *,
@@ -152,14 +92,20 @@ class ActivityService:
 
     def activity(self, caller: str, key_id: str, days: int) -> ActivityResult:
         account, user = self._owner_of(key_id)
-        self._viewers.check(caller, account, user, "activity", key_id)
+        self._viewers.see(caller, account, user, "activity", key_id)
         keys = self._inventory.user_keys(account, user)
         key = next((k.facts for k in keys.keys if k.facts.key_id == key_id), None)
         if key is None:
             raise InputError(f"`{key_id}` was deleted a moment ago; `check {key_id}` explains.")
         start, end = window(self._clock(), days)
-        regions = search_regions(key.last_region, self._regions)
-        events, truncated, failed = self._read(account, key_id, regions, start, end)
+        client = self._aws.account(account)
+        # IAM's events are in the partition's own global-service region: us-east-1 does not exist in GovCloud or
+        # China. STS calls to a regional endpoint are in the caller's region (the key's last-used one, or
+        # ACTIVITY_REGIONS).
+        partition = partition_of_region(client.region)
+        regions = search_regions(key.last_region, self._regions, global_region(partition, client.region))
+        read = TrailReader(client, account, self._bucket.take, self._max_events).read(key_id, regions, start, end)
+        events, failed = read.events, read.failed
         newest = max(k.facts.created for k in keys.keys)
         summary = summarize(
             events,
@@ -167,12 +113,23 @@ class ActivityService:
             start=start,
             end=end,
             regions_searched=[r for r in regions if r not in failed],
-            truncated=truncated,
+            truncated=read.truncated,
             key_created=key.created,
             newest_key=newest,
         )
         notes = [f"Region `{r}` could not be read: {message}" for r, message in failed.items()]
-        result = ActivityResult(account, user, key, summary, notes)
+        account_id = next((s.account_id for s in read.sessions if s.account_id), None)
+        result = ActivityResult(
+            account,
+            user,
+            key,
+            summary,
+            notes,
+            sessions=read.sessions,
+            sessions_unread=read.sessions_unread,
+            user_arn=user_arn(partition, account_id, user),
+            read_at=end,
+        )
         if len(events) > CSV_AFTER_EVENTS:
             result.csv_sent = self._notifier.upload_dm(
                 caller,
@@ -189,39 +146,6 @@ class ActivityService:
             pass
         check = self._inventory.check(key_id)  # says why: deleted key, deleted user, another account, ...
         raise InputError(f"No activity to show for `{key_id}`. {check.next_step}")
-
-    def _read(
-        self, account: str, key_id: str, regions: tuple[str, ...], start: datetime, end: datetime
-    ) -> tuple[list[TrailEvent], bool, dict[str, str]]:
-        """Every region at once (each paced on its own), at most `max_events` events in all."""
-        client = self._aws.account(account)
-        events: list[TrailEvent] = []
-        lock = threading.Lock()
-        cut = threading.Event()
-
-        def read(region: str) -> None:
-            pages = client.lookup_key_events(
-                region, key_id, start, end, pace=lambda: self._bucket.take((account, region))
-            )
-            for raw in pages:
-                with lock:
-                    if len(events) >= self._max_events:
-                        cut.set()  # there was more than we may read
-                        return
-                    events.append(parse_event(raw, region))
-
-        errors: dict[str, AwsError] = {}
-        with ThreadPoolExecutor(max_workers=len(regions), thread_name_prefix="keywarden-trail") as pool:
-            futures = {region: pool.submit(read, region) for region in regions}
-            for region, future in futures.items():
-                try:
-                    future.result()
-                except AwsError as e:
-                    log.info("CloudTrail in %s/%s: %s", account, region, e.message)
-                    errors[region] = e
-        if errors and len(errors) == len(regions):
-            raise next(iter(errors.values()))
-        return events, cut.is_set(), {r: e.message for r, e in errors.items()}
 
 
 @dataclass
@@ -241,7 +165,7 @@ class AccessAdvisorService:
         self,
         aws: AwsGateway,
         inventory: InventoryService,
-        viewers: Viewers,
+        viewers: Permissions,
         clock: Clock,
         *,
         cache_hours: int = 4,
@@ -263,7 +187,7 @@ class AccessAdvisorService:
 
     def access(self, caller: str, ref: UserRef, days: int) -> AccessSummary:
         account, user = self._inventory.resolve(ref)
-        self._viewers.check(caller, account, user, "access")
+        self._viewers.see(caller, account, user, "access")
         cached = self._services(account, user)
         return summarize_access(account, user, cached.services, self._clock(), days, cached.read_at)
 

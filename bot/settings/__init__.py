@@ -1,32 +1,54 @@
 """Settings, read once from the environment (and `.env`) and validated at start.
 
-`Settings.from_env` reads every variable; the parsers of single values are in `parsers`, reading a
-variable (and `SettingsError`) in `reader`, and the AWS accounts (ACCOUNTS, ORG_*, the region) in `accounts`.
+Each variable is a field: its type, its bounds, its default and, as its description, the form a person should write.
+The parsers of single values are in `parsers`, reading the environment and the one-line message for what is wrong in
+`reader`, and the AWS accounts (ACCOUNTS, the region their partition needs) in `accounts`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AliasGenerator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.domain.delivery import SECRET_PREFIX_FORM
-from bot.settings.accounts import Account, Organization, account_list, read_organization, region_for
+from bot.settings.accounts import (
+    ACCOUNT_ID,
+    EXTERNAL_ID,
+    OU_OR_ROOT,
+    ROLE_ARN,
+    ROLE_NAME,
+    Account,
+    Organization,
+    account_list,
+    one_partition,
+    region_for,
+)
 from bot.settings.parsers import (
     CHANNEL_FORM,
     approval_counts,
     base_url,
     channel_id,
     crontab,
-    database_url,
     enforce_days,
     exempt_subjects,
-    int_between,
-    log_level,
     matching,
-    nonblank,
     on_off,
+    pattern_list,
     queue_url,
     regions,
     secret_name_prefix,
@@ -35,73 +57,229 @@ from bot.settings.parsers import (
     token,
     webhook_secret,
     webhook_url,
+    whole_number,
 )
-from bot.settings.reader import Reader, SettingsError
+from bot.settings.parsers import database_url as sqlalchemy_url
+from bot.settings.reader import Environment, SettingsError, describe
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///keywarden.db"
 DEFAULT_ACCOUNT = "default"
+# Without Slack (`python -m bot scan` in a terminal) the tokens may be absent; Socket Mode needs no signing secret.
+NO_SLACK = {"SLACK_BOT_TOKEN": "xoxb-unset", "SLACK_SIGNING_SECRET": "unset"}
 
-_SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-_COMMAND = re.compile(r"^/[a-z0-9_-]{1,31}$")
+Number = Annotated[int, BeforeValidator(whole_number)]
+Flag = Annotated[bool, BeforeValidator(on_off)]
+Channel = Annotated[str | None, BeforeValidator(channel_id)]
+QueueUrl = Annotated[str | None, BeforeValidator(queue_url)]
+_QUEUE_FORM = "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/keywarden-events"
+_DLQ_FORM = "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/keywarden-events-dlq"
+_ORG_OPTIONS = ("org_management_role_arn", "org_external_id", "org_include_ous", "org_exclude_accounts")
 
 
-@dataclass(frozen=True)
-class Settings:
-    slack_bot_token: str
-    slack_signing_secret: str
-    slack_app_token: str | None = None
-    slack_api_url: str = DEFAULT_SLACK_API_URL
-    port: int = 3000
-    database_url: str = DEFAULT_DATABASE_URL
-    slash_command: str = "/awskeys"
-    approval_channel: str | None = None
-    alert_channel: str | None = None
-    approver_ids: frozenset[str] = frozenset()
-    approver_group: str | None = None
-    owner_tag: str = "owner"
-    accounts: tuple[Account, ...] = (Account(DEFAULT_ACCOUNT),)
-    max_key_age_days: int = 90
-    warn_key_age_days: int = 80
-    unused_days: int = 45
-    ownership_ttl_minutes: int = 60
-    scheduler: bool = True
-    log_level: str = "INFO"
-    request_ttl_hours: int = 24
-    policy_file: str | None = None
-    remind_approvers_hours: int = 4
-    escalate_after_hours: int = 12
-    reveal_ttl_hours: int = 24
-    approvals_required: Mapping[str, int] = field(default_factory=dict)
-    secret_delivery: str = "reveal"
-    secret_prefix: str = "keywarden"
-    rotation_grace_days: int = 7
-    rotation_stall_days: int = 14
-    rotation_delete_days: int = 7
-    scan_cron: str = "0 9 * * *"
-    scan_timezone: str = "UTC"
-    remind_every_days: int = 7
-    exempt: frozenset[str] = frozenset()
-    scan_concurrency: int = 4
-    reconcile_after_minutes: int = 10
-    activity_regions: tuple[str, ...] = ()
-    activity_max_events: int = 1000
-    access_cache_hours: int = 4
-    strict_policy_findings: bool = False
-    require_extra_approval_for_admin: bool = True
-    events_queue_url: str | None = None
-    slack_admin_token: str | None = None
-    organization: Organization | None = None
-    audit_webhook_url: str | None = None
-    enforce: Mapping[str, int] = field(default_factory=dict)
-    enforce_max_per_scan: int = 20
-    enforce_dry_run: bool = False
-    audit_webhook_secret: str | None = None
-    aws_region: str | None = None
-    log_format: str = "text"
-    metrics_port: int | None = None
-    work_in: str = "web"  # where the work after an ack runs: the web process that acked it, or `worker` processes
-    work_lease_seconds: int = 10  # after this long without its process renewing, an item is taken over
+def _no_default_account_with_discovery(values: dict[str, object]) -> tuple[Account, ...]:
+    """With Organizations discovery, ACCOUNTS only adds accounts (or overrides discovered ones)."""
+    return () if values.get("org_role_name") else (Account(DEFAULT_ACCOUNT),)
+
+
+class Settings(BaseSettings):
+    """Every setting; build it with `Settings.from_env`. Its repr shows no secret (tokens are `SecretStr`)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        validate_default=False,  # the defaults below are values, not text to parse
+        hide_input_in_errors=True,
+        alias_generator=AliasGenerator(validation_alias=str.upper),  # field port reads variable PORT
+    )
+
+    slack_bot_token: Annotated[SecretStr, BeforeValidator(token("xoxb-"))] = Field(
+        description="a bot token starting with xoxb-"
+    )
+    slack_signing_secret: SecretStr = Field(description="the app's signing secret")
+    slack_app_token: Annotated[SecretStr | None, BeforeValidator(token("xapp-"))] = Field(
+        None, description="an app-level token starting with xapp-"
+    )
+    slack_api_url: Annotated[str, BeforeValidator(base_url)] = Field(
+        DEFAULT_SLACK_API_URL, description="an http(s) URL such as https://slack.com/api/"
+    )
+    port: Number = Field(3000, ge=1, le=65535, description="a port number from 1 to 65535")
+    database_url: Annotated[str, BeforeValidator(sqlalchemy_url)] = Field(
+        DEFAULT_DATABASE_URL,
+        repr=False,  # it may hold a password
+        description="a SQLAlchemy URL such as sqlite:///keywarden.db or postgresql://host/db",
+    )
+    slash_command: str = Field(
+        "/awskeys", pattern=r"^/[a-z0-9_-]{1,31}$", description="a slash command such as /awskeys"
+    )
+    approval_channel: Channel = Field(None, description=CHANNEL_FORM)
+    alert_channel: Channel = Field(None, description=CHANNEL_FORM)
+    approver_ids: Annotated[frozenset[str], BeforeValidator(slack_user_ids)] = Field(
+        frozenset(), description="comma-separated Slack user ids such as U012AB3CD,U045EF6GH"
+    )
+    approver_group: str | None = Field(
+        None, pattern=r"^S[A-Z0-9]{2,}$", description="a Slack user group id such as S0123ABCD"
+    )
+    owner_tag: str = Field("owner", pattern=r"^[\w.:/=+@ -]{1,128}$", description="an IAM tag key such as owner")
+    # Organizations discovery is on when ORG_ROLE_NAME is set; the other ORG_* need it (see `organization`).
+    org_role_name: Annotated[str | None, BeforeValidator(matching(ROLE_NAME))] = Field(
+        None, description="an IAM role name such as keywarden"
+    )
+    org_management_role_arn: Annotated[str | None, BeforeValidator(matching(ROLE_ARN))] = Field(
+        None, description="a role ARN such as arn:aws:iam::123456789012:role/name"
+    )
+    org_external_id: Annotated[str | None, BeforeValidator(matching(EXTERNAL_ID))] = Field(
+        None, description="2 to 1224 characters of [\\w+=,.@:/-]"
+    )
+    org_include_ous: Annotated[frozenset[str], BeforeValidator(pattern_list(OU_OR_ROOT, "an OU id"))] = Field(
+        frozenset(), description="comma-separated OU ids such as ou-ab12-cd34ef56"
+    )
+    org_exclude_accounts: Annotated[
+        frozenset[str], BeforeValidator(pattern_list(ACCOUNT_ID, "a 12-digit account id"))
+    ] = Field(frozenset(), description="comma-separated account ids")
+    accounts: Annotated[tuple[Account, ...], BeforeValidator(account_list), AfterValidator(one_partition)] = Field(
+        default_factory=_no_default_account_with_discovery,
+        description="comma-separated alias=arn:aws:iam::123456789012:role/name[|external-id]",
+    )
+    aws_region: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),  # boto3's own, the fallback
+        validate_default=True,  # the partition of ACCOUNTS may need one
+        description="a region such as us-east-1 or us-gov-west-1",
+    )
+    max_key_age_days: Number = Field(90, ge=1, le=3650, description="a number of days from 1 to 3650")
+    warn_key_age_days: Number = Field(80, ge=1, le=3650, description="a number of days from 1 to 3650")
+    unused_days: Number = Field(45, ge=1, le=3650, description="a number of days from 1 to 3650")
+    ownership_ttl_minutes: Number = Field(60, ge=1, le=10080, description="minutes from 1 to 10080")
+    scheduler: Flag = Field(True, description="on or off")
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(str.upper)] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR"
+    )
+    request_ttl_hours: Number = Field(24, ge=1, le=720, description="hours from 1 to 720")
+    reveal_ttl_hours: Number = Field(24, ge=1, le=720, description="hours from 1 to 720")
+    policy_file: str | None = Field(None, description="the path of a policy file")
+    remind_approvers_hours: Number = Field(4, ge=1, le=720, description="hours from 1 to 720")
+    escalate_after_hours: Number = Field(12, ge=1, le=720, description="hours from 1 to 720")
+    approvals_required: Annotated[Mapping[str, int], BeforeValidator(approval_counts)] = Field(
+        default_factory=dict, description="operation=count pairs such as delete=2,create=1"
+    )
+    secret_delivery: Literal["reveal", "secretsmanager"] = Field("reveal", description="reveal or secretsmanager")
+    secret_prefix: Annotated[str, BeforeValidator(secret_name_prefix)] = Field(
+        "keywarden", description=SECRET_PREFIX_FORM
+    )
+    rotation_grace_days: Number = Field(7, ge=1, le=90, description="days from 1 to 90")
+    rotation_stall_days: Number = Field(14, ge=1, le=365, description="days from 1 to 365")
+    rotation_delete_days: Number = Field(7, ge=1, le=90, description="days from 1 to 90")
+    scan_cron: Annotated[str, BeforeValidator(crontab)] = Field(
+        "0 9 * * *", description="a crontab line such as 0 9 * * * (minute hour day month weekday)"
+    )
+    scan_timezone: Annotated[str, BeforeValidator(time_zone)] = Field(
+        "UTC", description="a time zone name such as UTC or Europe/Berlin"
+    )
+    remind_every_days: Number = Field(7, ge=1, le=365, description="days from 1 to 365")
+    exempt: Annotated[frozenset[str], BeforeValidator(exempt_subjects)] = Field(
+        frozenset(), description="comma-separated key ids, users or account:user"
+    )
+    scan_concurrency: Number = Field(4, ge=1, le=64, description="a number from 1 to 64")
+    reconcile_after_minutes: Number = Field(10, ge=0, le=1440, description="minutes from 0 to 1440")
+    events_queue_url: QueueUrl = Field(None, description=_QUEUE_FORM)
+    # the events queue's dead-letter queue: its depth in /healthz and /metrics
+    events_dlq_url: QueueUrl = Field(None, description=_DLQ_FORM)
+    slack_admin_token: Annotated[SecretStr | None, BeforeValidator(token("xoxp-"))] = Field(
+        None, description="a user token of a workspace admin, starting with xoxp-"
+    )
+    log_format: Literal["text", "json"] = Field("text", description="text or json")
+    metrics_port: Annotated[int | None, BeforeValidator(whole_number)] = Field(
+        None, ge=1, le=65535, description="a port number from 1 to 65535"
+    )
+    # how long start-up waits for Slack and AWS to answer at all
+    startup_timeout_seconds: Number = Field(60, ge=0, le=3600, description="seconds from 0 to 3600")
+    activity_regions: Annotated[tuple[str, ...], BeforeValidator(regions)] = Field(
+        (), description="comma-separated AWS regions such as eu-west-1"
+    )
+    activity_max_events: Number = Field(1000, ge=50, le=20000, description="a number from 50 to 20000")
+    access_cache_hours: Number = Field(4, ge=1, le=48, description="hours from 1 to 48")
+    strict_policy_findings: Flag = Field(False, description="true or false")
+    require_extra_approval_for_admin: Flag = Field(True, description="true or false")
+    audit_webhook_url: Annotated[str | None, BeforeValidator(webhook_url)] = Field(
+        None, description="an https:// URL (http:// only to 127.0.0.1, localhost or [::1])"
+    )
+    audit_webhook_secret: Annotated[SecretStr | None, BeforeValidator(webhook_secret)] = Field(
+        None, description="at least 16 characters"
+    )
+    # who may `list` / `check` another's IAM user: everyone, or owners
+    list_visibility: Literal["everyone", "owners"] = Field("everyone", description="everyone or owners")
+    enforce: Annotated[Mapping[str, int], BeforeValidator(enforce_days)] = Field(
+        default_factory=dict, description="kind=days pairs such as unused=60,age=120 (kinds: unused, age)"
+    )
+    enforce_max_per_scan: Number = Field(20, ge=1, le=1000, description="a number from 1 to 1000")
+    enforce_dry_run: Flag = Field(False, description="true or false")
+    # where the work after an ack runs: the web process that acked it, or `worker` processes
+    work_in: Literal["web", "worker"] = Field("web", description="web or worker")
+    # after this long without its process renewing, an item is taken over
+    work_lease_seconds: Number = Field(10, ge=1, le=300, description="seconds from 1 to 300")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, slack: bool = True) -> Settings:
+        """Settings from `env` (default: the process environment); secrets may come from `<NAME>_FILE`."""
+        values = Environment(cls, os.environ if env is None else env)()
+        if not slack:
+            values = NO_SLACK | values
+        elif "SLACK_APP_TOKEN" in values:  # Socket Mode receives no signed HTTP requests
+            values = {"SLACK_SIGNING_SECRET": NO_SLACK["SLACK_SIGNING_SECRET"]} | values
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            raise describe(e, cls) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what `from_env` read through `reader.Environment` (from the process or a test's mapping): a test's
+        # settings never pick up the variables of the process running it.
+        return (init_settings,)
+
+    @field_validator("aws_region")
+    @classmethod
+    def _region_of_the_accounts(cls, region: str | None, info: ValidationInfo) -> str | None:
+        return region_for(region, info.data.get("accounts", ()))
+
+    @model_validator(mode="after")
+    def _variables_agree(self) -> Settings:
+        if self.audit_webhook_secret and not self.audit_webhook_url:
+            raise SettingsError("AUDIT_WEBHOOK_SECRET is set but AUDIT_WEBHOOK_URL is not: set both, or neither")
+        given = [name.upper() for name in _ORG_OPTIONS if name in self.model_fields_set]
+        if given and self.org_role_name is None:
+            raise SettingsError(f"{given[0]} is set but ORG_ROLE_NAME is not: set ORG_ROLE_NAME to turn discovery on")
+        if self.warn_key_age_days >= self.max_key_age_days:
+            raise SettingsError(
+                "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS "
+                f"(got {self.warn_key_age_days} and {self.max_key_age_days})"
+            )
+        if self.rotation_stall_days <= self.rotation_grace_days:
+            raise SettingsError(
+                "ROTATION_STALL_DAYS must be larger than ROTATION_GRACE_DAYS "
+                f"(got {self.rotation_stall_days} and {self.rotation_grace_days})"
+            )
+        return self
+
+    @property
+    def organization(self) -> Organization | None:
+        """AWS Organizations discovery (ORG_ROLE_NAME and the other ORG_*), None when off."""
+        if self.org_role_name is None:
+            return None
+        return Organization(
+            self.org_role_name,
+            self.org_management_role_arn,
+            self.org_external_id,
+            self.org_include_ous,
+            self.org_exclude_accounts,
+        )
 
     @property
     def account_aliases(self) -> list[str]:
@@ -112,149 +290,5 @@ class Settings:
         """Where new keys go with SECRET_DELIVERY=secretsmanager (nobody reveals them then); None: revealed."""
         return self.secret_prefix if self.secret_delivery == "secretsmanager" else None
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, slack: bool = True) -> Settings:
-        """Build settings from `env` (default: the process environment)."""
-        env = dict(os.environ if env is None else env)
-        r = Reader(env)
-        settings = cls(
-            # Without Slack (`python -m bot scan` in a terminal) the tokens may be absent.
-            slack_bot_token=(r.required if slack else r.optional)(
-                "SLACK_BOT_TOKEN", token("xoxb-"), "a bot token starting with xoxb-"
-            )
-            or "xoxb-unset",
-            slack_signing_secret=(r.required if slack else r.optional)(
-                "SLACK_SIGNING_SECRET", nonblank, "the app's signing secret"
-            )
-            or "unset",
-            slack_app_token=r.optional("SLACK_APP_TOKEN", token("xapp-"), "an app-level token starting with xapp-"),
-            slack_api_url=r.optional("SLACK_API_URL", base_url, "an http(s) URL such as https://slack.com/api/")
-            or DEFAULT_SLACK_API_URL,
-            port=r.optional("PORT", int_between(1, 65535), "a port number from 1 to 65535") or 3000,
-            database_url=r.optional(
-                "DATABASE_URL", database_url, "a SQLAlchemy URL such as sqlite:///keywarden.db or postgresql://host/db"
-            )
-            or DEFAULT_DATABASE_URL,
-            slash_command=r.optional("SLASH_COMMAND", matching(_COMMAND), "a slash command such as /awskeys")
-            or "/awskeys",
-            approval_channel=r.optional("APPROVAL_CHANNEL", channel_id, CHANNEL_FORM),
-            alert_channel=r.optional("ALERT_CHANNEL", channel_id, CHANNEL_FORM),
-            approver_ids=r.optional(
-                "APPROVER_IDS", slack_user_ids, "comma-separated Slack user ids such as U012AB3CD,U045EF6GH"
-            )
-            or frozenset(),
-            approver_group=r.optional(
-                "APPROVER_GROUP", matching(_SLACK_GROUP_ID), "a Slack user group id such as S0123ABCD"
-            ),
-            owner_tag=r.optional(
-                "OWNER_TAG", matching(re.compile(r"^[\w.:/=+@ -]{1,128}$")), "an IAM tag key such as owner"
-            )
-            or "owner",
-            accounts=r.optional(
-                "ACCOUNTS", account_list, "comma-separated alias=arn:aws:iam::123456789012:role/name[|external-id]"
-            )
-            or (Account(DEFAULT_ACCOUNT),),
-            max_key_age_days=r.optional("MAX_KEY_AGE_DAYS", int_between(1, 3650), "a number of days from 1 to 3650")
-            or 90,
-            warn_key_age_days=r.optional("WARN_KEY_AGE_DAYS", int_between(1, 3650), "a number of days from 1 to 3650")
-            or 80,
-            unused_days=r.optional("UNUSED_DAYS", int_between(1, 3650), "a number of days from 1 to 3650") or 45,
-            ownership_ttl_minutes=r.optional("OWNERSHIP_TTL_MINUTES", int_between(1, 10080), "minutes from 1 to 10080")
-            or 60,
-            scheduler=r.optional("SCHEDULER", on_off, "on or off") if env.get("SCHEDULER", "").strip() else True,
-            log_level=r.optional("LOG_LEVEL", log_level, "DEBUG, INFO, WARNING or ERROR") or "INFO",
-            request_ttl_hours=r.optional("REQUEST_TTL_HOURS", int_between(1, 720), "hours from 1 to 720") or 24,
-            reveal_ttl_hours=r.optional("REVEAL_TTL_HOURS", int_between(1, 720), "hours from 1 to 720") or 24,
-            policy_file=env.get("POLICY_FILE", "").strip() or None,
-            remind_approvers_hours=r.optional("REMIND_APPROVERS_HOURS", int_between(1, 720), "hours from 1 to 720")
-            or 4,
-            escalate_after_hours=r.optional("ESCALATE_AFTER_HOURS", int_between(1, 720), "hours from 1 to 720") or 12,
-            approvals_required=r.optional(
-                "APPROVALS_REQUIRED", approval_counts, "operation=count pairs such as delete=2,create=1"
-            )
-            or {},
-            secret_delivery=r.optional(
-                "SECRET_DELIVERY", matching(re.compile(r"^(reveal|secretsmanager)$")), "reveal or secretsmanager"
-            )
-            or "reveal",
-            secret_prefix=r.optional("SECRET_PREFIX", secret_name_prefix, SECRET_PREFIX_FORM) or "keywarden",
-            rotation_grace_days=r.optional("ROTATION_GRACE_DAYS", int_between(1, 90), "days from 1 to 90") or 7,
-            rotation_stall_days=r.optional("ROTATION_STALL_DAYS", int_between(1, 365), "days from 1 to 365") or 14,
-            rotation_delete_days=r.optional("ROTATION_DELETE_DAYS", int_between(1, 90), "days from 1 to 90") or 7,
-        )
-        settings = replace(
-            settings,
-            scan_cron=r.optional(
-                "SCAN_CRON", crontab, "a crontab line such as 0 9 * * * (minute hour day month weekday)"
-            )
-            or "0 9 * * *",
-            scan_timezone=r.optional("SCAN_TIMEZONE", time_zone, "a time zone name such as UTC or Europe/Berlin")
-            or "UTC",
-            remind_every_days=r.optional("REMIND_EVERY_DAYS", int_between(1, 365), "days from 1 to 365") or 7,
-            exempt=r.optional("EXEMPT", exempt_subjects, "comma-separated key ids, users or account:user")
-            or frozenset(),
-            scan_concurrency=r.optional("SCAN_CONCURRENCY", int_between(1, 64), "a number from 1 to 64") or 4,
-            reconcile_after_minutes=r.optional(
-                "RECONCILE_AFTER_MINUTES", int_between(0, 1440), "minutes from 0 to 1440"
-            )
-            if env.get("RECONCILE_AFTER_MINUTES", "").strip()
-            else 10,
-            events_queue_url=r.optional(
-                "EVENTS_QUEUE_URL",
-                queue_url,
-                "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/keywarden-events",
-            ),
-            slack_admin_token=r.optional(
-                "SLACK_ADMIN_TOKEN", token("xoxp-"), "a user token of a workspace admin, starting with xoxp-"
-            ),
-            log_format=r.optional("LOG_FORMAT", matching(re.compile(r"^(text|json)$")), "text or json") or "text",
-            metrics_port=r.optional("METRICS_PORT", int_between(1, 65535), "a port number from 1 to 65535"),
-            work_in=r.optional("WORK_IN", matching(re.compile(r"^(web|worker)$")), "web or worker") or "web",
-            work_lease_seconds=r.optional("WORK_LEASE_SECONDS", int_between(1, 300), "seconds from 1 to 300") or 10,
-        )
-        settings = replace(
-            settings,
-            activity_regions=r.optional("ACTIVITY_REGIONS", regions, "comma-separated AWS regions such as eu-west-1")
-            or (),
-            activity_max_events=r.optional("ACTIVITY_MAX_EVENTS", int_between(50, 20000), "a number from 50 to 20000")
-            or 1000,
-            access_cache_hours=r.optional("ACCESS_CACHE_HOURS", int_between(1, 48), "hours from 1 to 48") or 4,
-            strict_policy_findings=r.flag("STRICT_POLICY_FINDINGS", False),
-            require_extra_approval_for_admin=r.flag("REQUIRE_EXTRA_APPROVAL_FOR_ADMIN", True),
-            audit_webhook_url=r.optional(
-                "AUDIT_WEBHOOK_URL", webhook_url, "an https:// URL (http:// only to 127.0.0.1, localhost or [::1])"
-            ),
-            audit_webhook_secret=r.optional("AUDIT_WEBHOOK_SECRET", webhook_secret, "at least 16 characters"),
-        )
-        settings = replace(
-            settings,
-            enforce=r.optional(
-                "ENFORCE", enforce_days, "kind=days pairs such as unused=60,age=120 (kinds: unused, age)"
-            )
-            or {},
-            enforce_max_per_scan=r.optional("ENFORCE_MAX_PER_SCAN", int_between(1, 1000), "a number from 1 to 1000")
-            or 20,
-            enforce_dry_run=bool(r.optional("ENFORCE_DRY_RUN", on_off, "true or false")),
-        )
-        if settings.audit_webhook_secret and not settings.audit_webhook_url:
-            raise SettingsError("AUDIT_WEBHOOK_SECRET is set but AUDIT_WEBHOOK_URL is not: set both, or neither")
-        organization = read_organization(r)
-        if organization is not None:
-            # With discovery, ACCOUNTS only adds accounts (or overrides discovered ones): no implicit default.
-            settings = replace(
-                settings,
-                organization=organization,
-                accounts=settings.accounts if env.get("ACCOUNTS", "").strip() else (),
-            )
-        settings = replace(settings, aws_region=region_for(settings.accounts, env))
-        if settings.warn_key_age_days >= settings.max_key_age_days:
-            raise SettingsError(
-                "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS "
-                f"(got {settings.warn_key_age_days} and {settings.max_key_age_days})"
-            )
-        if settings.rotation_stall_days <= settings.rotation_grace_days:
-            raise SettingsError(
-                "ROTATION_STALL_DAYS must be larger than ROTATION_GRACE_DAYS "
-                f"(got {settings.rotation_stall_days} and {settings.rotation_grace_days})"
-            )
-        return settings
+
+__all__ = ["Account", "Organization", "Settings", "SettingsError"]

@@ -1,5 +1,5 @@
 """Parsers of one variable's value: each takes the stripped text and returns the value or raises ValueError
-(its message, when any, says what is wrong; the reader adds the variable's name and expected form)."""
+(its message, when any, says what is wrong; `reader.describe` adds the variable's name and expected form)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ CHANNEL_FORM = "a channel id such as C0123ABCD (C… or G…; the channel's deta
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _OPERATIONS = frozenset(op.value for op in REQUEST_OPERATIONS)
-
-
-def nonblank(value: str) -> str:
-    return value
 
 
 def token(prefix: str) -> Callable[[str], str]:
@@ -43,12 +39,20 @@ def queue_url(value: str) -> str:
 
 
 def database_url(value: str) -> str:
-    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
-        raise ValueError("only sqlite and postgresql are supported")
-    if value.startswith(("postgresql://", "postgres://")):
-        # psycopg 3 is the driver we ship.
-        value = "postgresql+psycopg://" + value.split("://", 1)[1]
-    return value
+    """SQLite or PostgreSQL with the driver we ship (psycopg 3); `postgres://`, as Heroku writes it, works too."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        raise ValueError("")
+    dialect, _, driver = scheme.lower().partition("+")
+    if dialect == "sqlite" and driver in ("", "pysqlite"):
+        return value
+    if dialect in ("postgres", "postgresql"):
+        if driver not in ("", "psycopg"):
+            raise ValueError(f"the {driver} driver is not installed: write postgresql:// (psycopg 3 is used)")
+        return "postgresql+psycopg://" + rest
+    if dialect == "sqlite":
+        raise ValueError(f"the {driver} driver is not installed: write sqlite://")
+    raise ValueError("only sqlite and postgresql are supported")
 
 
 def webhook_url(value: str) -> str:
@@ -73,16 +77,11 @@ def webhook_secret(value: str) -> str:
     return value
 
 
-def int_between(low: int, high: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        if not re.fullmatch(r"-?\d+", value):
-            raise ValueError("")
-        number = int(value)
-        if not low <= number <= high:
-            raise ValueError(f"{number} is out of range")
-        return number
-
-    return parse
+def whole_number(value: str) -> int:
+    """Digits, perhaps after a minus (not 1.0, +1 or 1_000); the field's bounds are checked after."""
+    if not re.fullmatch(r"-?\d+", value):
+        raise ValueError("")
+    return int(value)
 
 
 def matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
@@ -112,13 +111,6 @@ def on_off(value: str) -> bool:
     if lowered in {"off", "false", "0", "no"}:
         return False
     raise ValueError("")
-
-
-def log_level(value: str) -> str:
-    upper = value.upper()
-    if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ValueError("")
-    return upper
 
 
 def channel_id(value: str) -> str:

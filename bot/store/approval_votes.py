@@ -9,7 +9,8 @@ from typing import NamedTuple
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from bot.domain.requests import MAKES_KEY, Operation, Request, Status, check_transition
+from bot.domain.operations import Operation
+from bot.domain.requests import MAKES_KEY, Request, Status, check_transition
 from bot.store.audit import SYSTEM
 from bot.store.models import Approval, KeyRequest
 from bot.store.request_rows import RequestRows, snapshot
@@ -63,7 +64,9 @@ class ApprovalVotes(RequestRows):
                 return ApprovalOutcome("duplicate", snapshot(row, self._approvers(session, request_id)), dropped)
             session.add(Approval(request_id=request_id, approver=approver, at=now))
             session.flush()
-            count = session.scalar(select(func.count()).select_from(Approval).where(Approval.request_id == request_id))
+            count = session.execute(
+                select(func.count()).select_from(Approval).where(Approval.request_id == request_id)
+            ).scalar_one()
             self._record(session, approver, "approval", row, detail=f"{count} of {row.approvals_needed}")
             if count >= row.approvals_needed:
                 check_transition(Status.PENDING, Status.APPROVED)

@@ -169,10 +169,10 @@ class AuditLog:
         with self._db.session() as session:
             return check_chain(_chained(session), audit_anchors.newest(session))
 
-    def anchor_head(self, source: str = audit_anchors.SCAN) -> Anchor | None:
+    def anchor_head(self, source: str = audit_anchors.SCAN, at: datetime | None = None) -> Anchor | None:
         """Record the chain's current head outside the audit table (None while the log is empty)."""
         with self._db.session() as session:
-            return audit_anchors.record_head(session, self._clock(), source)
+            return audit_anchors.record_head(session, at or self._clock(), source)
 
     def heads(self) -> tuple[tuple[int, str] | None, Anchor | None]:
         """(the chain's head now, the newest head recorded outside it), for /metrics and /healthz."""
@@ -206,7 +206,7 @@ def _lock_chain(session: Session) -> None:
         session.execute(text("UPDATE audit_events SET id = id WHERE 0"))
 
 
-def _with_operation() -> Select[tuple[AuditEvent, str | None]]:
+def _with_operation() -> Select[AuditEvent, str | None]:
     """Audit rows, each with the operation of its request (when it has one)."""
     return select(AuditEvent, KeyRequest.operation).outerjoin(KeyRequest, KeyRequest.id == AuditEvent.request_id)
 

@@ -1,9 +1,10 @@
 """The gauges of GET /metrics read from the database at each scrape: pending requests, rotations by stage,
-the last successful scan per account, the audit chain's head and the newest head recorded outside it."""
+the last successful scan per account, the audit chain's head and the newest head recorded outside it; and, with
+EVENTS_DLQ_URL, the depth of the events dead-letter queue (read from SQS by the caller's function)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from bot.clock import system_clock
-from bot.domain.requests import Operation, Status
+from bot.domain.operations import Operation
+from bot.domain.requests import Status
 from bot.domain.rotation import RotationState
 from bot.store import audit_anchors
 from bot.store.db import Database
@@ -24,9 +26,16 @@ from bot.store.work_queue import WorkQueue
 class Exporter(Collector):
     """What one serving process exports: the process-wide metrics plus state read from the database."""
 
-    def __init__(self, db: Database, *, is_leader: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        is_leader: Callable[[], bool] | None = None,
+        dlq_depth: Callable[[], int | None] | None = None,
+    ) -> None:
         self._db = db
         self._is_leader = is_leader  # a callable on processes that run a scheduler
+        self._dlq_depth = dlq_depth  # the events dead-letter queue's depth; None when not configured or unreadable
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self)
 
@@ -40,6 +49,13 @@ class Exporter(Collector):
             )
             leader.add_metric([], 1 if self._is_leader() else 0)
             yield leader
+        depth = self._dlq_depth() if self._dlq_depth is not None else None
+        if depth is not None:
+            dlq = GaugeMetricFamily(
+                "keywarden_events_dlq_depth", "Events waiting in the events queue's dead-letter queue, never handled"
+            )
+            dlq.add_metric([], depth)
+            yield dlq
         pending = GaugeMetricFamily(
             "keywarden_pending_requests", "Requests waiting for approval, by operation", labels=["operation"]
         )
@@ -94,7 +110,7 @@ class Exporter(Collector):
         yield oldest
 
 
-def _last_success(runs: list[Any]) -> dict[str, datetime]:
+def _last_success(runs: Iterable[Sequence[Any]]) -> dict[str, datetime]:
     latest: dict[str, datetime] = {}
     for finished, summary in runs:
         if finished is None or not isinstance(summary, dict):

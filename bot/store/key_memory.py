@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,6 +22,16 @@ from bot.store.db import Database
 from bot.store.models import KnownKey
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PresentKey:
+    """A key that was present on its user when last listed."""
+
+    account: str
+    iam_user: str
+    key_id: str
+    created: datetime | None
 
 
 class KeyMemory:
@@ -37,13 +48,23 @@ class KeyMemory:
         with self._db.session() as session:
             rows = session.execute(
                 select(KnownKey.iam_user, KnownKey.key_id, KnownKey.created).where(
-                    KnownKey.account == account, KnownKey.gone.is_(False), KnownKey.created.is_not(None)
+                    KnownKey.account == account, KnownKey.gone.is_(False)
                 )
             )
             seen: dict[str, list[SeenKey]] = defaultdict(list)
             for user, key_id, created in rows:
-                seen[user].append(SeenKey(key_id, created))
+                if created is not None:
+                    seen[user].append(SeenKey(key_id, created))
         return dict(seen)
+
+    def present_on(self, users: Iterable[str]) -> list[PresentKey]:
+        """The keys present when last listed on users of these names (in any account)."""
+        names = set(users)
+        if not names:
+            return []
+        with self._db.session() as session:
+            rows = session.scalars(select(KnownKey).where(KnownKey.iam_user.in_(names), KnownKey.gone.is_(False)))
+            return [PresentKey(k.account, k.iam_user, k.key_id, k.created) for k in rows]
 
     def remember(self, account: str, listed: Mapping[str, Iterable[AccessKey]]) -> None:
         """Record each user's keys as just listed; keys of those users that were not listed are gone."""

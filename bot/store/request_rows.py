@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.domain.requests import Operation, Request, Status
+from bot.domain.operations import Operation
+from bot.domain.requests import Request, Status
 from bot.store.audit import AuditLog
 from bot.store.db import Database
 from bot.store.models import Approval, KeyRequest

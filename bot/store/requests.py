@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.domain.requests import FINAL, MAKES_KEY, Operation, Request, Status, check_transition, new_request_id
+from bot.domain.operations import Operation
+from bot.domain.requests import FINAL, MAKES_KEY, Request, Status, check_transition, new_request_id
 from bot.store.approval_votes import ApprovalVotes
 from bot.store.models import KeyRequest
 from bot.store.request_queries import RequestQueries

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.domain.requests import Operation, Status
+from bot.domain.operations import Operation
+from bot.domain.requests import Status
 from bot.domain.rotation import CANCELLABLE, CLAIMS, FINAL, SCHEDULED, Rotation, RotationState, check_transition
 from bot.store.audit import SYSTEM, AuditLog
 from bot.store.db import Database

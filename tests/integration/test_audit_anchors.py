@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.entrypoints.web import serve_ops
 from bot.services.audit_stream import AuditStream
 from bot.store.audit import AuditLog
+from bot.store.audit_outbox import Outbox
 from bot.store.db import Database
 from tests.support.harness import _send
 
@@ -127,7 +128,7 @@ def test_the_newest_event_the_stream_delivered_must_stay_in_the_chain(
         log = AuditLog(audit_db, clock, stream=True)
         for n in range(3):
             log.write("UBOSS", "snoozed", account="default", key_id=f"AKIA{n:016d}")
-        stream = AuditStream(audit_db, clock, collector.url)
+        stream = AuditStream(Outbox(audit_db), clock, collector.url)
         assert stream.deliver_due() == 3 and len(collector.bodies) == 3
     finally:
         collector.stop()

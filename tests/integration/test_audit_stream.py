@@ -260,6 +260,7 @@ def test_a_redirect_is_a_failure_kept_and_retried_and_nothing_follows_it(
 ) -> None:
     from bot.services.audit_stream import AuditStream
     from bot.store.audit import AuditLog
+    from bot.store.audit_outbox import Outbox
     from bot.store.db import Database
 
     elsewhere = Elsewhere()
@@ -267,7 +268,7 @@ def test_a_redirect_is_a_failure_kept_and_retried_and_nothing_follows_it(
     db = Database(sqlite_url)
     try:
         AuditLog(db, clock, stream=True).write("UBOSS", "snoozed", account="default", key_id="AKIAEXAMPLE")
-        stream = AuditStream(db, clock, receiver.url, SECRET)
+        stream = AuditStream(Outbox(db), clock, receiver.url, SECRET)
         with caplog.at_level("WARNING", logger="bot.services.audit_stream"):
             assert stream.deliver_due() == 0
         assert elsewhere.received == []  # no GET, no POST, no signature anywhere else

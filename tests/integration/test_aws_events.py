@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 import time_machine
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.domain.rotation import RotationState
 from bot.entrypoints.scheduler import ClockProcess
 from bot.services.event_intake import EventIntake
 from bot.slack import ids
+from bot.store.aws_events import EventIds
 from bot.store.models import AwsEventSeen, Exposure, KnownKey
 from tests.support.aws_events import health_exposed, key_call
 from tests.support.aws_faults import aws_error
@@ -59,7 +62,12 @@ def waiting(url: str) -> int:
 def intake_for(bot: BotServer, url: str, backoff_seconds: int = 30) -> EventIntake:
     s = bot.services
     return EventIntake(
-        s.aws.queue(url, wait_seconds=0), s.db, s.clock, s.exposures, s.key_changes, backoff_seconds=backoff_seconds
+        s.aws.queue(url, wait_seconds=0),
+        EventIds(s.db),
+        s.clock,
+        s.exposures,
+        s.key_changes,
+        backoff_seconds=backoff_seconds,
     )
 
 
@@ -356,6 +364,58 @@ def test_the_reader_pauses_while_iam_cannot_be_read(bot: BotServer, ci_key: str,
     assert stopping.pauses == [45] and waiting(url) == 1 and bot.slack.calls == []
 
 
+class PausesThenStops(threading.Event):
+    """The reader's stop signal: records each pause, and ends the loop at the `polls`-th."""
+
+    def __init__(self, polls: int) -> None:
+        super().__init__()
+        self.polls = polls
+        self.pauses: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.pauses.append(timeout)
+        if len(self.pauses) >= self.polls:
+            self.set()
+        return self.is_set()
+
+
+def test_a_database_outage_does_not_send_an_exposure_to_the_dead_letter_queue(
+    bot: BotServer, ci_key: str, queues, caplog
+) -> None:
+    caplog.set_level(logging.INFO)
+    url, dlq = queues  # maxReceiveCount 3, and a message not deleted is visible again at once
+    send(url, health_exposed(ci_key, event_id="during-outage"))
+    engine = bot.services.db.engine
+
+    def database_down(*_: object, **__: object) -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    stopping = PausesThenStops(5)
+    intake = intake_for(bot, url, backoff_seconds=45)
+    receives: list[str] = []
+
+    def received(**_: object) -> None:  # five polls at most, paused or not
+        receives.append("ReceiveMessage")
+        if len(receives) >= 5:
+            stopping.set()
+
+    intake._queue._sqs.meta.events.register("after-call.sqs.ReceiveMessage", received)
+    sqlalchemy_event.listen(engine, "before_cursor_execute", database_down)
+    try:
+        intake.run(stopping)  # five polls while the database is down
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", database_down)
+    assert receives == [] and stopping.pauses == [45] * 5  # SQS would count each receive towards the DLQ
+    assert waiting(dlq) == 0 and waiting(url) == 1 and bot.slack.calls == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.services.event_intake"]
+    assert sum("database does not answer" in line for line in lines) == 1  # said once, not every poll
+
+    assert intake.poll_once() == 1  # the database is back: the exposure is answered
+    assert waiting(url) == 0 and waiting(dlq) == 0
+    [alert] = bot.slack.posts_to("CALERTS")
+    assert ci_key in alert.raw and buttons(alert)[0] == (ids.EXPOSURE_DEACTIVATE, f"default|{ci_key}")
+
+
 def test_events_of_accounts_keywarden_does_not_serve_are_ignored(bot: BotServer, ci_key: str, queues, caplog) -> None:
     caplog.set_level(logging.INFO)
     url, _ = queues
@@ -369,3 +429,21 @@ def test_events_of_accounts_keywarden_does_not_serve_are_ignored(bot: BotServer,
         assert session.scalars(select(Exposure)).all() == []
     assert not [e for e in bot.services.audit.all() if e.action in ("changed_outside", "exposed")]
     assert sum("does not serve" in r.getMessage() for r in caplog.records if r.levelname == "WARNING") == 2
+
+
+def test_healthz_and_metrics_show_the_dead_letter_queue_depth(make_bot, queues, caplog) -> None:
+    url, dlq = queues
+    bot = make_bot(EVENTS_QUEUE_URL=url, EVENTS_DLQ_URL=dlq)
+    assert bot.get("/healthz").json()["events_dlq"] == {"depth": 0}
+    assert "keywarden_events_dlq_depth 0.0" in bot.get("/metrics").body
+    for n in range(2):  # events SQS gave up on: never handled
+        send(dlq, health_exposed("AKIA" + "Q" * 16, event_id=f"lost-{n}"))
+    healthy = bot.get("/healthz")
+    assert healthy.status == 200 and healthy.json()["events_dlq"] == {"depth": 2}  # told, not a failed probe
+    assert "keywarden_events_dlq_depth 2.0" in bot.get("/metrics").body
+
+    gone = make_bot(EVENTS_DLQ_URL=dlq.rsplit("/", 1)[0] + "/no-such-queue")
+    assert gone.get("/healthz").json()["events_dlq"] == "unknown"
+    assert "keywarden_events_dlq_depth" not in gone.get("/metrics").body
+    assert any("events dead-letter queue" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "events_dlq" not in make_bot().get("/healthz").json()  # without EVENTS_DLQ_URL, nothing is said

@@ -41,7 +41,7 @@ def test_bad_configuration_stops_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_python_m_bot_serves_healthz_and_signed_help(tmp_path: Path, slack: FakeSlack) -> None:
+def test_python_m_bot_serves_healthz_and_signed_help(tmp_path: Path, slack: FakeSlack, moto_url: str) -> None:
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot"],
@@ -53,6 +53,8 @@ def test_python_m_bot_serves_healthz_and_signed_help(tmp_path: Path, slack: Fake
             SLACK_API_URL=slack.api_url,
             PORT=str(port),
             SCHEDULER="off",
+            APPROVER_IDS="UBOSS",
+            AWS_ENDPOINT_URL=moto_url,
             AWS_ACCESS_KEY_ID="testing",
             AWS_SECRET_ACCESS_KEY="testing",
             AWS_DEFAULT_REGION="us-east-1",
@@ -72,7 +74,9 @@ def test_python_m_bot_serves_healthz_and_signed_help(tmp_path: Path, slack: Fake
                 if time.monotonic() > deadline or process.poll() is not None:
                     pytest.fail("the bot did not start: " + (process.stdout.read().decode() if process.poll() else ""))
                 time.sleep(0.2)
-        body = urlencode({"command": "/awskeys", "text": "help", "user_id": "U1", "response_url": slack.response_url()})
+        body = urlencode(
+            {"command": "/awskeys", "text": "help", "user_id": "UALICE", "response_url": slack.response_url()}
+        )
         ts = str(int(time.time()))
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",

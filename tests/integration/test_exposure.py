@@ -305,3 +305,14 @@ def test_an_interrupted_response_is_finished_later_without_repeats(bot: BotServe
     assert len(audited(bot)) == 1 and exposures(bot)[0].done_at is not None
     clock.advance(minutes=5)
     assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 0
+
+
+def test_a_key_pasted_in_a_group_dm_is_caught_too(bot: BotServer, ci_key: str) -> None:
+    """manifest.yaml subscribes to message.mpim: a group DM the bot was added to is watched like a channel."""
+    event = {"type": "message", "channel": "GMPDM01", "user": POSTER, "text": paste(ci_key), "ts": TS}
+    assert bot.event({**event, "channel_type": "mpim"}).status == 200
+    alert = bot.slack.wait_posts("CALERTS")[0]
+    assert ci_key in alert.raw and "default:ci" in alert.raw
+    settle(bot)
+    [row] = exposures(bot)
+    assert (row.key_id, row.channel, row.poster) == (ci_key, "GMPDM01", POSTER)

@@ -105,14 +105,30 @@ def test_a_scrape_after_a_scan_and_an_approval_shows_the_counters_moving(bot: Bo
 def test_healthz_reports_schema_and_keeps_its_contract(make_bot, aws) -> None:
     bot = make_bot()
     healthy = bot.get("/healthz")
-    assert healthy.status == 200 and healthy.json() == {"status": "ok", "database": "ok", "migrations": "current"}
+    assert healthy.status == 200
+    assert healthy.json() == {
+        "status": "ok",
+        "database": "ok",
+        "migrations": "current",
+        "work_queue": {"depth": 0, "oldest_seconds": None},
+        "slack": "ok",
+        "aws": "ok",
+        "scheduler": "none",
+    }
     db = bot.services.db
     with db.engine.begin() as conn:
         current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     behind = bot.get("/healthz")
     assert behind.status == 503
-    assert behind.json() == {"status": "error", "database": "ok", "migrations": "behind"}
+    assert behind.json() == {
+        "status": "error",
+        "database": "ok",
+        "migrations": "behind",
+        "slack": "ok",
+        "aws": "ok",
+        "scheduler": "none",
+    }
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfeedbeef'"))
     ahead = bot.get("/healthz")  # a newer release migrated during a rolling upgrade: still serving
@@ -138,6 +154,9 @@ def test_healthz_on_a_scheduler_says_who_leads_and_how_old_the_last_scan_is(ops_
         "status": "ok",
         "database": "ok",
         "migrations": "current",
+        "work_queue": {"depth": 0, "oldest_seconds": None},
+        "slack": "ok",
+        "aws": "ok",
         "scheduler": "standby",
         "last_scan_age_seconds": None,
     }
@@ -208,13 +227,15 @@ def test_log_format_json_is_set_up_from_settings(monkeypatch) -> None:
         root.handlers = saved
 
 
-def test_clock_processes_serve_metrics_port_one_leads_one_stands_by(tmp_path) -> None:
+def test_clock_processes_serve_metrics_port_one_leads_one_stands_by(tmp_path, slack, moto_url) -> None:
     """Two clock processes (the Procfile's line) with METRICS_PORT: /healthz and /metrics say who leads."""
     env = clean_env(
         SLACK_BOT_TOKEN="xoxb-t",
         SLACK_SIGNING_SECRET="s",
-        SLACK_API_URL="http://127.0.0.1:9/api/",
+        SLACK_API_URL=slack.api_url,
         DATABASE_URL=f"sqlite:///{tmp_path / 'keywarden.db'}",
+        APPROVER_IDS="UBOSS",
+        AWS_ENDPOINT_URL=moto_url,
         AWS_ACCESS_KEY_ID="t",
         AWS_SECRET_ACCESS_KEY="t",
         AWS_DEFAULT_REGION="us-east-1",

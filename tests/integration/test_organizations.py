@@ -9,6 +9,7 @@ with iam:GetRole, whether the role exists there, and answers AWS's AccessDenied 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 import boto3
@@ -123,7 +124,7 @@ def test_every_active_account_is_found_and_one_without_the_role_does_not_stop_th
     old = make_key(iam, "ci", 120, clock())
     services = start(ORG_EXCLUDE_ACCOUNTS=MANAGEMENT)
 
-    assert sorted(services.aws.aliases) == ["data-eu", "prod-payments", "sandbox"]
+    assert sorted(services.aws.list_aliases()) == ["data-eu", "prod-payments", "sandbox"]
     assert services.aws.account("prod-payments").account_id() == prod
     report, delivery = services.scan(post=True)
     by_alias = {a.account: a for a in report.accounts}
@@ -161,7 +162,7 @@ def test_account_names_collide_and_accounts_entries_win(org: Org, start) -> None
         # An ACCOUNTS entry for an organisation account replaces the discovered one (its own role and alias).
         ACCOUNTS=f"payments=arn:aws:iam::{prod}:role/{ROLE}",
     )
-    assert sorted(services.aws.aliases) == sorted(["payments", f"dev-{one}", f"dev-{two}"])
+    assert sorted(services.aws.list_aliases()) == sorted(["payments", f"dev-{one}", f"dev-{two}"])
     assert services.aws.account(f"dev-{two}").account_id() == two
 
 
@@ -169,7 +170,7 @@ def test_accounts_alias_taken_by_an_org_account_name(org: Org, start) -> None:
     ops = org.account("Ops")
     services = start(ORG_EXCLUDE_ACCOUNTS=MANAGEMENT, ACCOUNTS=f"ops=arn:aws:iam::{MANAGEMENT}:role/{ROLE}")
     _in_account(MANAGEMENT, "iam").create_role(RoleName=ROLE, AssumeRolePolicyDocument="{}")
-    assert sorted(services.aws.aliases) == sorted(["ops", f"ops-{ops}"])
+    assert sorted(services.aws.list_aliases()) == sorted(["ops", f"ops-{ops}"])
     assert services.aws.account("ops").account_id() == MANAGEMENT
 
 
@@ -205,7 +206,7 @@ def test_include_ous_keeps_their_subtrees_and_an_unknown_ou_is_a_start_up_warnin
     org.account("Payments", ou=workloads)
     org.account("Playground")
     services = start(ORG_INCLUDE_OUS=workloads)
-    assert services.aws.aliases == ["payments"]
+    assert services.aws.list_aliases() == ["payments"]
     assert services.aws.check_organization() == []
 
     wrong = start(ORG_INCLUDE_OUS=f"{workloads},ou-zzzz-zzzzzzzz")
@@ -213,6 +214,35 @@ def test_include_ous_keeps_their_subtrees_and_an_unknown_ou_is_a_start_up_warnin
     assert "ou-zzzz-zzzzzzzz" in warning and workloads in warning and org.root in warning
     wrong.warm_up()
     assert "ou-zzzz-zzzzzzzz" in caplog.text
+
+
+def test_include_ous_reads_the_tree_once_and_each_unit_once(org: Org, start) -> None:
+    """Three included OUs, one inside another, in a tree of 4 OUs with 2 children each: ListRoots once,
+    ListOrganizationalUnitsForParent once per unit (13), ListAccountsForParent once per included unit (6)."""
+    top = [org.ou(f"Top {n}") for n in range(4)]
+    children = {
+        t: [
+            org.client.create_organizational_unit(ParentId=t, Name=f"Child {n}")["OrganizationalUnit"]["Id"]
+            for n in range(2)
+        ]
+        for t in top
+    }
+    payments = org.account("Payments", ou=top[0])
+    nested = org.account("Nested", ou=top[0])
+    org.client.move_account(AccountId=nested, SourceParentId=top[0], DestinationParentId=children[top[0]][1])
+    org.account("Data", ou=top[1])
+    org.account("Elsewhere", ou=top[2])
+    calls: Counter[str] = Counter()
+
+    def count(model, **_) -> None:
+        calls[model.name] += 1
+
+    services = start(
+        hooks=(("before-call.organizations", count),), ORG_INCLUDE_OUS=f"{top[0]},{top[1]},{children[top[0]][1]}"
+    )
+    assert sorted(services.aws.list_aliases()) == ["data", "nested", "payments"]
+    assert services.aws.account("payments").account_id() == payments
+    assert calls == {"ListRoots": 1, "ListOrganizationalUnitsForParent": 13, "ListAccountsForParent": 6}
 
 
 def test_commands_accept_a_discovered_account(org: Org, start, slack) -> None:

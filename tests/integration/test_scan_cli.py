@@ -76,3 +76,32 @@ def test_error_exit_code(tmp_path: Path) -> None:
     assert failed.returncode == 2
     assert "keywarden: account default failed: Could not reach AWS" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_account_severity_and_fail_on(moto_url: str, tmp_path: Path) -> None:
+    """A 200-day-old unused key: too old (high) and unused (medium)."""
+    iam = boto3.client(
+        "iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    iam.create_user(UserName="legacy", Tags=[{"Key": "owner", "Value": "b@example.com"}])
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=200), tick=False):
+        iam.create_access_key(UserName="legacy")
+    severities = lambda out: {line.split()[6] for line in out.splitlines()[2:] if line.startswith("default ")}  # noqa: E731
+
+    everything = _run(moto_url, tmp_path, "--account", "default")
+    assert everything.returncode == 1, everything.stderr
+    assert severities(everything.stdout) == {"high", "medium"}
+
+    high = _run(moto_url, tmp_path, "--severity", "high")
+    assert high.returncode == 1
+    assert severities(high.stdout) == {"high"}  # the medium one is not shown
+
+    critical_only = _run(moto_url, tmp_path, "--fail-on", "critical")
+    assert critical_only.returncode == 0  # findings, none at or above critical
+    assert severities(critical_only.stdout) == {"high", "medium"}
+    none_shown = _run(moto_url, tmp_path, "--severity", "critical", "--json")
+    assert (none_shown.returncode, json.loads(none_shown.stdout)["findings"]) == (0, [])
+
+    unknown = _run(moto_url, tmp_path, "--account", "prod")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines() == ["keywarden: scan: no account prod (the accounts are: default)"]

@@ -48,13 +48,15 @@ def test_sqlite_lease_expires_when_its_holder_stops_renewing(sqlite_url, clock) 
     db.dispose()
 
 
-def test_two_scheduler_processes_on_postgresql_one_active(tmp_path: Path) -> None:
+def test_two_scheduler_processes_on_postgresql_one_active(tmp_path: Path, slack, moto_url: str) -> None:
     """Two clock processes (the Procfile's line): one holds the advisory lock; SIGKILL it and the other takes over."""
     with pg_schema() as url:
         env = clean_env(
             SLACK_BOT_TOKEN="xoxb-t",
             SLACK_SIGNING_SECRET="s",
-            SLACK_API_URL="http://127.0.0.1:9/api/",
+            SLACK_API_URL=slack.api_url,
+            APPROVER_IDS="UBOSS",
+            AWS_ENDPOINT_URL=moto_url,
             AWS_ACCESS_KEY_ID="t",
             AWS_SECRET_ACCESS_KEY="t",
             AWS_DEFAULT_REGION="us-east-1",

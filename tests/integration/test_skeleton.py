@@ -20,7 +20,15 @@ def _reply(bot: BotServer, user_id: str = "UALICE") -> str:
 def test_healthz_reports_database(bot: BotServer) -> None:
     reply = bot.get("/healthz")
     assert reply.status == 200
-    assert reply.json() == {"status": "ok", "database": "ok", "migrations": "current"}  # the web process: no scheduler
+    assert reply.json() == {  # the web process: no scheduler of its own, and none holds the lease
+        "status": "ok",
+        "database": "ok",
+        "migrations": "current",
+        "work_queue": {"depth": 0, "oldest_seconds": None},
+        "slack": "ok",
+        "aws": "ok",
+        "scheduler": "none",
+    }
 
 
 def test_unknown_path_is_404(bot: BotServer) -> None:

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 
 from bot.domain.keys import UserRef
-from bot.services.usage import AccessAdvisorService, AccessTookTooLong, Viewers
+from bot.services.usage import AccessAdvisorService, AccessTookTooLong
 from tests.support.fake_aws_usage import FakeUsageAws, service
 from tests.support.harness import BotServer
 
@@ -75,13 +75,15 @@ def test_activity_for_the_owner_across_regions_and_pages(usage_bot, iam, fake: F
     key = ci_key(iam, bot)
     now = bot.services.clock()
     events_with(fake, "us-east-1", key, 60, now, name="GetCallerIdentity", source="sts.amazonaws.com")
-    events_with(fake, "eu-west-1", key, 70, now - timedelta(days=20), name="GetObject", source="s3.amazonaws.com")
+    events_with(
+        fake, "eu-west-1", key, 70, now - timedelta(days=20), name="DescribeInstances", source="ec2.amazonaws.com"
+    )
     fake.add_event(
         "eu-west-1",
         key,
         now - timedelta(minutes=30),
-        name="PutObject",
-        source="s3.amazonaws.com",
+        name="RunInstances",
+        source="ec2.amazonaws.com",
         ip="192.0.2.99",
         agent="<!here> curl/8",
         error="AccessDenied",
@@ -93,7 +95,9 @@ def test_activity_for_the_owner_across_regions_and_pages(usage_bot, iam, fake: F
     assert "Reading CloudTrail" in ack["text"] and ack["response_type"] == "ephemeral"
     text = answer(bot, OWNER, "Activity of")
     assert "131 calls" in text
-    assert "`sts:GetCallerIdentity` 60" in text and "`s3:GetObject` 70" in text and "`s3:PutObject` 1" in text
+    assert "`sts:GetCallerIdentity` 60" in text and "`ec2:DescribeInstances` 70" in text
+    assert "`ec2:RunInstances` 1" in text
+    assert "management events only" in text  # on every answer, not only on empty ones
     assert "`us-east-1`, `eu-west-1`, `ap-south-1`" in text
     assert "`AccessDenied` 1" in text and "192.0.2.99" in text and "New addresses" in text
     assert "<!here>" not in text and "&lt;!here&gt;" in text
@@ -159,6 +163,101 @@ def test_activity_in_a_region_the_account_has_not_enabled(usage_bot, iam, fake: 
     bot.command(f"activity {key}")
     text = answer(bot, OWNER, "Activity of")
     assert "2 calls" in text and "Region `me-south-1` could not be read" in text and "not enabled" in text
+
+
+def test_activity_follows_the_sessions_the_key_minted(usage_bot, iam, fake: FakeUsageAws) -> None:
+    """Calls made with session credentials are signed by the session's ASIA key id: each session the key minted
+    is looked up by that id, its calls merged into the answer, with how to end the sessions still valid."""
+    bot = usage_bot()
+    key = ci_key(iam, bot)
+    now = bot.services.clock()
+    role = "arn:aws:iam::123456789012:role/deploy"
+    events_with(fake, "us-east-1", key, 2, now)
+    fake.add_session("us-east-1", key, now - timedelta(hours=12), "ASIAVALIDSESSION0001", seconds=129_600)
+    fake.add_session(
+        "eu-west-1",
+        key,
+        now - timedelta(days=3),
+        "ASIAEXPIREDSESS00002",
+        call="AssumeRole",
+        seconds=3600,
+        role_arn=role,
+    )
+    for i in range(3):  # what the valid session did, from an address the key itself never used
+        fake.add_event(
+            "eu-west-1",
+            "ASIAVALIDSESSION0001",
+            now - timedelta(hours=i + 1),
+            "DescribeInstances",
+            "ec2.amazonaws.com",
+            ip="198.51.100.7",
+        )
+    fake.add_event("eu-west-1", "ASIAEXPIREDSESS00002", now - timedelta(days=3), "ListRoles", "iam.amazonaws.com")
+    # the valid session assumed a role in turn (a role chain): that session is followed too
+    fake.add_session(
+        "eu-west-1",
+        "ASIAVALIDSESSION0001",
+        now - timedelta(hours=2),
+        "ASIACHAINEDSESS00003",
+        call="AssumeRole",
+        seconds=3600,
+        role_arn="arn:aws:iam::123456789012:role/admin",
+    )
+    fake.add_event("us-east-1", "ASIACHAINEDSESS00003", now - timedelta(hours=1), "CreateUser", "iam.amazonaws.com")
+    fake.add_event("us-east-1", "ASIANOTMINTEDBYIT004", now - timedelta(hours=1), "DeleteUser", "iam.amazonaws.com")
+
+    bot.command(f"activity {key}")
+    text = answer(bot, OWNER, "Activity of")
+    assert "10 calls" in text  # 2 + 2 minting calls by the key, 3 + 1 + 1 chained mint + 1 through sessions
+    assert "`ec2:DescribeInstances` 3 _through a session_" in text and "`iam:CreateUser` 1 _through a session_" in text
+    assert "DeleteUser" not in text and "ASIANOTMINTEDBYIT004" not in text
+    assert "Sessions the key minted* (3)" in text
+    assert "`ASIAVALIDSESSION0001` by `sts:GetSessionToken`" in text and "3 calls" in text
+    assert "*may still be valid*" in text and "(expired)" in text
+    assert "`ASIACHAINEDSESS00003` by `sts:AssumeRole`" in text
+    assert f"Deactivating `{key}` does not end a session" in text and "36 hours" in text
+    assert "aws:TokenIssueTime" in text and "DateLessThan" in text and "Deny" in text
+    assert "arn:aws:iam::123456789012:user/ci" in text and "role/admin" in text
+    assert "198.51.100.7" in text  # the session's address counts among the key's addresses
+    assert "IQoJb3JpZ2lu" not in text  # the session token CloudTrail records is never shown
+    # the key and each session looked up in each region, paced; the unrelated session never
+    assert fake.calls["cloudtrail:LookupEvents"] == 8 and fake.throttled == 0
+    assert not any("ASIANOTMINTEDBYIT004" in k for k in fake.calls)
+
+
+def test_following_sessions_stays_within_the_budget_and_says_what_it_left(usage_bot, iam, fake: FakeUsageAws) -> None:
+    bot = usage_bot(ACTIVITY_MAX_EVENTS="50")  # 2 requests per region: a page and "is there more?"
+    key = ci_key(iam, bot, used_in=None)
+    now = bot.services.clock()
+    for i in range(5):  # a CI job that asks for a session on every run
+        fake.add_session("us-east-1", key, now - timedelta(hours=i + 1), f"ASIASESSION000000{i:03d}")
+        fake.add_event(
+            "us-east-1", f"ASIASESSION000000{i:03d}", now - timedelta(hours=i), "PutRule", "events.amazonaws.com"
+        )
+    bot.command(f"activity {key}")
+    text = answer(bot, OWNER, "Activity of")
+    assert fake.calls["cloudtrail:LookupEvents"] == 2  # the key's page, then one session: the budget is spent
+    assert "Sessions the key minted* (5)" in text and "4 sessions not looked up" in text
+    assert "`events:PutRule` 1 _through a session_" in text
+
+
+def test_activity_in_govcloud_reads_iam_events_in_us_gov_west_1(usage_bot, fake: FakeUsageAws) -> None:
+    """IAM's events are in the partition's own global-service region: us-east-1 does not exist in GovCloud."""
+    bot = usage_bot(AWS_REGION="us-gov-west-1")
+    gov = boto3.client("iam", region_name="us-gov-west-1")
+    gov.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    key = gov.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+    now = bot.services.clock()
+    fake.add_session("us-gov-west-1", key, now - timedelta(hours=1), "ASIAGOVSESSION000001")
+    fake.add_event(
+        "us-gov-west-1", "ASIAGOVSESSION000001", now - timedelta(minutes=5), "ListUsers", "iam.amazonaws.com"
+    )
+    bot.command(f"activity {key}")
+    text = answer(bot, OWNER, "Activity of")
+    assert "CloudTrail in `us-gov-west-1`" in text and "`us-east-1`" not in text
+    assert fake.calls["cloudtrail:LookupEvents@us-east-1"] == 0
+    assert fake.calls["cloudtrail:LookupEvents@us-gov-west-1"] == 2  # the key, then its session
+    assert "arn:aws-us-gov:iam::123456789012:user/ci" in text and "`iam:ListUsers` 1 _through a session_" in text
 
 
 def test_throttling_by_cloudtrail_is_retried(usage_bot, iam, fake: FakeUsageAws) -> None:
@@ -254,8 +353,7 @@ def test_access_gives_up_after_a_minute_then_finds_the_same_job(usage_bot, iam, 
         now[0] += seconds
 
     s = bot.services
-    viewers = Viewers(s.index, s.directory, s.audit, s.rules.is_approver)
-    advisor = AccessAdvisorService(s.aws, s.inventory, viewers, s.clock, monotonic=lambda: now[0], sleep=sleep)
+    advisor = AccessAdvisorService(s.aws, s.inventory, s.permissions, s.clock, monotonic=lambda: now[0], sleep=sleep)
     with pytest.raises(AccessTookTooLong) as e:
         advisor.access(BOSS, UserRef(None, "ci"), 90)
     assert "after 60 seconds" in e.value.message and "ask again in a few minutes" in e.value.message

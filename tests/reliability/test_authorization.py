@@ -120,6 +120,34 @@ CASES: dict[str, Case] = {
         "snooze",
         ALICE_KEY,
     ),
+    "rotate from an exposure alert by a stranger": Case(
+        lambda w: w.bot.click(ids.EXPOSURE_ROTATE, f"default|{w.alice_key}", MALLORY, channel="CALERTS"),
+        MALLORY,
+        "Only the key's owner or an approver",
+        "rotate",
+        ALICE_KEY,
+    ),
+    "rotate from an owner's alert by a stranger": Case(
+        lambda w: w.bot.click(ids.ALERT_ROTATE, f"default|{w.alice_key}", MALLORY, channel="CALERTS"),
+        MALLORY,
+        "Only the key's owner or an approver",
+        "rotate",
+        ALICE_KEY,
+    ),
+    "deactivate from an alert by a stranger": Case(
+        lambda w: w.bot.click(ids.ALERT_DEACTIVATE, f"default|{w.alice_key}", MALLORY, channel="CALERTS"),
+        MALLORY,
+        "Only the key's owner or an approver",
+        "deactivate",
+        ALICE_KEY,
+    ),
+    "reactivate from an enforcement notice by a stranger": Case(
+        lambda w: w.bot.click(ids.ENFORCE_REACTIVATE, f"default|{w.alice_key}", MALLORY, channel="CALERTS"),
+        MALLORY,
+        "Only the key's owner or an approver",
+        "reactivate",
+        ALICE_KEY,
+    ),
     "audit by a non-approver": Case(lambda w: w.bot.command("audit", MALLORY), MALLORY, "Only approvers", "audit"),
     "scan by a non-approver": Case(
         lambda w: w.bot.command("scan", MALLORY), MALLORY, "Only approvers can run a scan", "scan"

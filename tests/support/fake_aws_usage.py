@@ -30,6 +30,7 @@ from xml.sax.saxutils import escape
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
 _IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+ACCOUNT = "123456789012"  # moto's default account
 MAX_PAGE = 50
 
 
@@ -134,7 +135,11 @@ class FakeUsageAws:
         ip: str = "203.0.113.10",
         agent: str = "aws-cli/2.15.0",
         error: str | None = None,
+        *,
+        request: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
     ) -> None:
+        """An event signed by `key_id` (an AKIA key, or an ASIA session's: CloudTrail records both alike)."""
         event_id = str(uuid.uuid4())
         detail = {
             "eventVersion": "1.08",
@@ -144,7 +149,15 @@ class FakeUsageAws:
             "awsRegion": region,
             "sourceIPAddress": ip,
             "userAgent": agent,
-            "userIdentity": {"type": "IAMUser", "accessKeyId": key_id},
+            "userIdentity": {
+                "type": "IAMUser",
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/someone",
+                "accountId": ACCOUNT,
+                "accessKeyId": key_id,
+            },
+            "recipientAccountId": ACCOUNT,
+            "requestParameters": request,
+            "responseElements": response,
             "eventID": event_id,
             **({"errorCode": error, "errorMessage": f"{error} happened"} if error else {}),
         }
@@ -160,6 +173,33 @@ class FakeUsageAws:
                 "Resources": [],
                 "CloudTrailEvent": json.dumps(detail),
             }
+        )
+
+    def add_session(
+        self,
+        region: str,
+        key_id: str,
+        at: datetime,
+        session_key: str,
+        *,
+        call: str = "GetSessionToken",
+        seconds: int = 43_200,
+        role_arn: str | None = None,
+    ) -> None:
+        """`key_id` mints temporary credentials `session_key` (ASIA…) at `at`, as CloudTrail records the call:
+        the new key id and expiry in `responseElements.credentials` (its token shortened here; no secret)."""
+        expires = datetime.fromtimestamp(at.timestamp() + seconds, UTC)
+        request: dict[str, Any] = {"durationSeconds": seconds}
+        if role_arn:
+            request |= {"roleArn": role_arn, "roleSessionName": "s"}
+        credentials = {
+            "accessKeyId": session_key,
+            "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLE",
+            # as CloudTrail writes it: "Dec 8, 2026, 5:00:00 AM"
+            "expiration": expires.strftime("%b %-d, %Y, %-I:%M:%S %p"),
+        }
+        self.add_event(
+            region, key_id, at, call, "sts.amazonaws.com", request=request, response={"credentials": credentials}
         )
 
     # Serving

@@ -279,6 +279,9 @@ class FakeAwsGateway:
     def aliases(self) -> list[str]:
         return list(self._accounts)
 
+    def list_aliases(self) -> list[str]:
+        return self.aliases
+
     def accounts(self) -> list[Account]:
         return list(self._accounts.values())
 

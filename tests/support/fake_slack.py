@@ -42,6 +42,11 @@ class FakeSlack:
         self.faults: dict[str, list[Fault]] = {}
         self.attempts: dict[str, int] = {}
         self.socket_mode_url: str | None = None  # what apps.connections.open hands out (a ws:// test server)
+        self.refused_tokens: set[str] = set()  # every method answers these invalid_auth, as Slack does
+        self.channels: dict[str, dict[str, Any]] = {}
+        # conversations.info of a channel not added: permissive by default (a channel the bot is in), or with
+        # `known_channels_only` channel_not_found, as Slack answers for a wrong id or a private channel without the bot
+        self.known_channels_only = False
         self._ts = itertools.count(1)
         self._cond = threading.Condition()
         fake = self
@@ -84,13 +89,25 @@ class FakeSlack:
         return f"{self.url}respond/{name}"
 
     # Set-up
-    def add_user(self, user_id: str, email: str | None = None, name: str | None = None) -> None:
+    def add_user(
+        self, user_id: str, email: str | None = None, name: str | None = None, guest: str | None = None
+    ) -> None:
+        """A member, or with `guest` a multi-channel ("multi") or single-channel ("single") guest, flagged as
+        users.info flags them: is_restricted for both, is_ultra_restricted for single-channel guests."""
         self.users[user_id] = {
             "id": user_id,
             "name": name or user_id.lower(),
             "real_name": name or user_id,
+            "is_restricted": guest in ("multi", "single"),
+            "is_ultra_restricted": guest == "single",
             "profile": {"email": email} if email else {},
         }
+
+    def add_channel(
+        self, channel_id: str, name: str | None = None, *, member: bool = True, archived: bool = False
+    ) -> None:
+        """A channel as conversations.info describes it: whether the bot is a member, whether it is archived."""
+        self.channels[channel_id] = _channel(channel_id, name, member=member, archived=archived)
 
     def fail(self, method: str, *faults: Fault) -> None:
         """The next calls of `method` get these answers, in order, before normal service resumes."""
@@ -153,7 +170,9 @@ class FakeSlack:
         if fault is not None:
             self._reply(handler, fault.status, fault.body or {"ok": False, "error": "fault"}, fault.headers)
             return
-        body = self._answer(method, params)
+        token = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
+        refused = method != "response_url" and token in self.refused_tokens
+        body = {"ok": False, "error": "invalid_auth"} if refused else self._answer(method, params)
         self._reply(handler, 200, body, {})
         with self._cond:
             self._cond.notify_all()
@@ -172,7 +191,22 @@ class FakeSlack:
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "keywarden"}
+            return {
+                "ok": True,
+                "url": "https://acme.slack.com/",
+                "team": "Acme",
+                "user": "keywarden",
+                "team_id": "T1",
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+                "is_enterprise_install": False,
+            }
+        if method == "conversations.info":
+            channel_id = params.get("channel", "")
+            channel = self.channels.get(channel_id)
+            if channel is None and not self.known_channels_only and channel_id[:1] in ("C", "G"):
+                channel = _channel(channel_id, None)
+            return {"ok": True, "channel": channel} if channel else {"ok": False, "error": "channel_not_found"}
         if method == "users.info":
             user = self.users.get(params.get("user", ""))
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
@@ -233,6 +267,18 @@ class FakeSlack:
             "root_view_id": view_id,
             "previous_view_id": None,
         }
+
+
+def _channel(channel_id: str, name: str | None, *, member: bool = True, archived: bool = False) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "name": name or channel_id.lower(),
+        "is_channel": True,
+        "is_private": channel_id.startswith("G"),
+        "is_archived": archived,
+        "is_member": member,
+        "created": 1700000000,
+    }
 
 
 def _parse_body(content_type: str, raw: str) -> dict[str, Any]:

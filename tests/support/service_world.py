@@ -47,7 +47,7 @@ class ServiceWorld:
 
     def file(self, text: str, requester: str = REQUESTER) -> Request:
         """File a request typed as after the slash command (`deactivate AKIA… reason`)."""
-        return self.services.filing.file(requester, parse(text, self.aws.aliases))
+        return self.services.filing.file(requester, parse(text, self.aws.list_aliases()))
 
     @property
     def store(self) -> RequestStore:

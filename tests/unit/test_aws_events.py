@@ -77,6 +77,16 @@ def test_an_assumed_role_session_is_its_role() -> None:
     assert not is_keywarden(principal_of("arn:aws:iam::111111111111:user/keywarden"), ours)
 
 
+@pytest.mark.parametrize("part", ["sessionContext", "responseElements", "userIdentity"])
+def test_a_key_call_with_an_odd_part_is_read_without_it(part: str) -> None:
+    """A part of the event that is not a JSON object where CloudTrail writes one is read as empty, not a crash."""
+    body = key_call("DeleteAccessKey", KEY, "ci")
+    owner = body["detail"]["userIdentity"] if part == "sessionContext" else body["detail"]
+    owner[part] = "odd"
+    event = parse_event(json.dumps(body))
+    assert isinstance(event, KeyChanged) and event.call == "DeleteAccessKey"
+
+
 def test_a_failed_call_is_known_but_changed_nothing() -> None:
     event = parse_event(json.dumps(key_call("CreateAccessKey", KEY, "ci", error="AccessDenied") | {}))
     assert isinstance(event, KeyChanged) and event.failed

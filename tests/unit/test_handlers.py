@@ -133,7 +133,7 @@ def test_deny_acks_then_opens_its_form_on_the_views_lane() -> None:
 
 
 def test_help_is_answered_in_the_ack_with_nothing_left_for_later() -> None:
-    services = SimpleNamespace(aws=SimpleNamespace(aliases=["prod"]), settings=SimpleNamespace(slash_command="/keys"))
+    services = SimpleNamespace(aws=SimpleNamespace(list_aliases=lambda: ["prod"]), settings=SimpleNamespace(slash_command="/keys"))
     context, lanes = context_over(services)
     ack, respond = Recorder(), Recorder()
 

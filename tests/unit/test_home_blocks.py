@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.slack import ids
-from bot.slack.messages.home import MAX_BLOCKS, Home, HomeKey, HomeUser, build_home
+from bot.slack.messages.home import MAX_BLOCKS, Home, HomeKey, HomeUser, build_home, last_scan_line
+from bot.slack.messages.scans import snoozed_reply
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
@@ -33,3 +34,14 @@ def test_a_person_with_nothing_still_gets_a_home() -> None:
     view = build_home(Home("UGHOST", None, [], [], [], note="Slack did not say who you are"), NOW)
     texts = " ".join(b.get("text", {}).get("text", "") for b in view["blocks"] if b["type"] == "section")
     assert "You own no IAM users" in texts and "Waiting for approval" not in texts
+
+
+def test_the_words_of_service_outcomes_are_written_by_the_builders() -> None:
+    """The App Home's last-scan line and the Snooze reply are words of bot/slack/messages, fed plain facts."""
+    assert last_scan_line(NOW, 7, 3, 0) == "2026-11-30 00:00 UTC · 7 findings in 3 accounts"
+    assert last_scan_line(NOW, 7, 3, 1) == "2026-11-30 00:00 UTC · 7 findings in 3 accounts · 1 failed"
+    until = NOW + timedelta(days=7)
+    assert (
+        snoozed_reply("AKIAEXAMPLE000000001", until)
+        == "Alerts for `AKIAEXAMPLE000000001` are snoozed until 2026-12-07."
+    )

@@ -13,6 +13,7 @@ import pytest
 from bot.aws import AwsGateway
 from bot.domain.operations import REQUEST_OPERATIONS
 from bot.settings.accounts import Account
+from tests.support.cfn_render import IAM_INLINE_POLICY_QUOTA, Renderer, load, policy_size, role_inline_policies
 from tests.support.iam_actions import (
     ROOT,
     code_actions,
@@ -217,3 +218,81 @@ def test_every_action_an_operation_declares_is_called_and_granted_in_member_acco
         for action in spec.permissions:
             assert action in called, f"{spec.name} declares {action}, which the code never calls"
             assert action in member, f"{spec.name} needs {action}, which docs/iam/member-policy.json does not grant"
+
+
+def _hub(**parameters: str) -> dict[str, Any]:
+    return Renderer(load(TEMPLATES / "hub.yaml"), parameters).resources()
+
+
+def _ids(n: int) -> list[str]:
+    return [f"{100000000000 + 7919 * i:012d}" for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {  # everything the hub role can hold at once
+            "OrganizationId": "o-a1b2c3d4e5",
+            "DiscoverOrganization": "true",
+            "OrgManagementRoleArn": "arn:aws:iam::123456789012:role/keywarden-organization",
+            "EventsQueueName": "keywarden-events",
+        },
+    ],
+    ids=["accounts", "everything"],
+)
+def test_hub_role_fits_iams_inline_policy_quota_at_200_accounts(extra: dict[str, str]) -> None:
+    """IAM refuses a role whose inline policies total over 10,240 characters (CreateStack fails): the
+    member accounts fill one condition, not one policy each."""
+    accounts = _ids(200)
+    resources = _hub(MemberAccountIds=",".join(accounts), **extra)
+    policies = role_inline_policies(resources, "HubRole")
+    total = sum(policy_size(p) for p in policies.values())
+    assert total <= IAM_INLINE_POLICY_QUOTA, f"{total} characters at 200 accounts"
+    (statement,) = policies["assume-keywarden"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRole" and statement["Resource"] == "arn:aws:iam::*:role/keywarden"
+    assert statement["Condition"] == {"StringEquals": {"aws:ResourceAccount": accounts}}  # these, no others
+
+
+def test_hub_role_in_an_organisation_is_bound_to_it_whatever_its_size() -> None:
+    policies = role_inline_policies(_hub(OrganizationId="o-a1b2c3d4e5", DiscoverOrganization="true"), "HubRole")
+    assert "assume-keywarden" not in policies  # no account listed
+    for name in ("assume-keywarden-in-organization", "discover-organization"):
+        (assume,) = [s for s in statements(policies[name]) if s["Action"] == "sts:AssumeRole"]
+        assert assume["Resource"] == "arn:aws:iam::*:role/keywarden"
+        assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-a1b2c3d4e5"}}, name
+
+
+def test_hub_assumes_the_org_management_role_only_when_given() -> None:
+    arn = "arn:aws-us-gov:iam::123456789012:role/keywarden-organization"
+    policies = role_inline_policies(_hub(DiscoverOrganization="true", OrgManagementRoleArn=arn), "HubRole")
+    (statement,) = policies["assume-org-management-role"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRole" and statement["Resource"] == arn
+    # The listing happens as the management role, so the hub itself lists nothing.
+    assert not {a for p in policies.values() for a in granted_actions(p) if a.startswith("organizations:")}
+
+    policies = role_inline_policies(_hub(DiscoverOrganization="true"), "HubRole")
+    assert "assume-org-management-role" not in policies
+    assert "organizations:ListAccounts" in granted_actions(policies["discover-organization"])
+    (assume,) = [s for s in statements(policies["discover-organization"]) if s["Action"] == "sts:AssumeRole"]
+    assert "Condition" not in assume  # no OrganizationId given
+
+
+def test_org_management_role_grants_exactly_the_organizations_calls_the_code_makes() -> None:
+    """deploy/aws/org-management-role.yaml and docs/iam/org-management-policy.json: the Organizations calls of
+    bot/aws/organizations.py, no more, no fewer; the role trusts the hub role, with ORG_EXTERNAL_ID when given."""
+    called = {a for a in code_actions().actions if a.startswith("organizations:")}
+    assert called == {
+        "organizations:ListAccounts",
+        "organizations:ListRoots",
+        "organizations:ListOrganizationalUnitsForParent",
+        "organizations:ListAccountsForParent",
+    }
+    template = load(TEMPLATES / "org-management-role.yaml")
+    assert template_actions(template) == called
+    assert granted_actions(load_json(IAM_DOCS / "org-management-policy.json")) == called
+    for external_id, condition in [("", None), ("ext-1234", {"StringEquals": {"sts:ExternalId": "ext-1234"}})]:
+        role = Renderer(template, {"HubAccountId": "999999999999", "ExternalId": external_id}).resources()
+        (trust,) = role["OrganizationReaderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"AWS": "arn:aws:iam::999999999999:role/keywarden-hub"}
+        assert trust.get("Condition") == condition

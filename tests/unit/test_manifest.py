@@ -28,12 +28,14 @@ SCOPES_OF_METHOD: dict[str, frozenset[str]] = {
     "usergroups_users_list": frozenset({"usergroups:read"}),
     "usergroups_list": frozenset({"usergroups:read"}),
     "conversations_open": frozenset({"im:write"}),
+    "conversations_info": frozenset({"channels:read", "groups:read"}),  # start-up: the channels exist, the bot is in
 }
 # The bot scopes each event subscription needs.
 SCOPES_OF_EVENT: dict[str, frozenset[str]] = {
     "message.channels": frozenset({"channels:history"}),
     "message.groups": frozenset({"groups:history"}),
     "message.im": frozenset({"im:history"}),
+    "message.mpim": frozenset({"mpim:history"}),
     "app_home_opened": frozenset(),
 }
 _CALL = re.compile(r"\.((?:chat|files|views|users|usergroups|conversations|reactions|pins|team|bots)_\w+)\(")
@@ -62,3 +64,16 @@ def subscribed() -> set[str]:
 
 def test_subscribed_events_are_the_handled_ones() -> None:
     assert subscribed() == set(HANDLED)
+
+
+def test_the_admin_token_gets_the_one_user_scope_it_needs() -> None:
+    """SLACK_ADMIN_TOKEN deletes another person's message (chat.delete): a workspace admin's user token with
+    chat:write, the only user scope the manifest asks for."""
+    assert MANIFEST["oauth_config"]["scopes"]["user"] == ["chat:write"]
+    settings = (ROOT / "bot" / "settings" / "__init__.py").read_text()
+    assert '"SLACK_ADMIN_TOKEN"' in settings and "xoxp-" in settings  # the user token that uses it
+
+
+def test_every_kind_of_conversation_the_bot_is_in_is_watched_for_pasted_keys() -> None:
+    """Public and private channels, DMs with the bot and group DMs (mpim) it was added to."""
+    assert {"message.channels", "message.groups", "message.im", "message.mpim"} <= subscribed()

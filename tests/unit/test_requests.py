@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.requests import Operation, Status, TransitionError, approvals_needed, check_transition, iam_user_of
+from bot.domain.requests import Operation, Status, approvals_needed, check_transition, iam_user_of
+from bot.domain.transitions import TransitionError
 
 
 def test_a_requester_who_does_not_own_the_user_needs_one_more_approval() -> None:

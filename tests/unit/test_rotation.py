@@ -22,7 +22,6 @@ from bot.domain.rotation import (
     RotationPolicy,
     RotationState,
     Step,
-    TransitionError,
     check_transition,
     choose_keys,
     confirm_pre_step,
@@ -31,6 +30,7 @@ from bot.domain.rotation import (
     reminder_times,
     schedule,
 )
+from bot.domain.transitions import TransitionError
 from bot.settings import Settings
 from bot.settings.reader import SettingsError
 from bot.slack import ids

@@ -41,10 +41,16 @@ def test_full_configuration() -> None:
     assert s.scheduler is False
 
 
+def test_list_visibility() -> None:
+    assert Settings.from_env(BASE).list_visibility == "everyone"
+    assert Settings.from_env(BASE | {"LIST_VISIBILITY": "owners"}).list_visibility == "owners"
+
+
 def test_events_queue_and_admin_token() -> None:
     url = "https://sqs.eu-west-1.amazonaws.com/123456789012/keywarden-events"
     settings = Settings.from_env(BASE | {"EVENTS_QUEUE_URL": url, "SLACK_ADMIN_TOKEN": "xoxp-1-admin"})
-    assert (settings.events_queue_url, settings.slack_admin_token) == (url, "xoxp-1-admin")
+    assert settings.slack_admin_token is not None
+    assert (settings.events_queue_url, settings.slack_admin_token.get_secret_value()) == (url, "xoxp-1-admin")
     assert Settings.from_env(BASE).events_queue_url is None
 
 
@@ -70,7 +76,9 @@ def test_events_queue_and_admin_token() -> None:
         ({"APPROVAL_CHANNEL": "key-approvals"}, "APPROVAL_CHANNEL is malformed ('key-approvals' looks like a channel"),
         ({"APPROVAL_CHANNEL": "D0123ABCD"}, "APPROVAL_CHANNEL is malformed ('D0123ABCD' is a direct message"),
         ({"EVENTS_QUEUE_URL": "keywarden-events"}, "EVENTS_QUEUE_URL is malformed: expected an SQS queue URL"),
+        ({"EVENTS_DLQ_URL": "keywarden-events-dlq"}, "EVENTS_DLQ_URL is malformed: expected an SQS queue URL"),
         ({"SLACK_ADMIN_TOKEN": "xoxb-bot"}, "SLACK_ADMIN_TOKEN is malformed: expected a user token"),
+        ({"LIST_VISIBILITY": "admins"}, "LIST_VISIBILITY is malformed: expected everyone or owners"),
     ],
 )
 def test_bad_variables_are_named(env: dict[str, str], named: str) -> None:
@@ -184,7 +192,11 @@ def test_audit_webhook_settings() -> None:
     s = Settings.from_env(
         BASE | {"AUDIT_WEBHOOK_URL": "https://siem.example.com/in", "AUDIT_WEBHOOK_SECRET": "0123456789abcdef"}
     )
-    assert s.audit_webhook_url == "https://siem.example.com/in" and s.audit_webhook_secret == "0123456789abcdef"
+    assert s.audit_webhook_secret is not None
+    assert (
+        s.audit_webhook_url == "https://siem.example.com/in"
+        and s.audit_webhook_secret.get_secret_value() == "0123456789abcdef"
+    )
     assert Settings.from_env(BASE | {"AUDIT_WEBHOOK_URL": "http://127.0.0.1:8080/x"}).audit_webhook_url
     assert Settings.from_env(BASE).audit_webhook_url is None
 
@@ -226,3 +238,37 @@ def test_bad_enforce_is_named(value: str, named: str) -> None:
     with pytest.raises(SettingsError) as error:
         Settings.from_env(BASE | {"ENFORCE": value})
     assert named in str(error.value) and "expected kind=days pairs" in str(error.value)
+
+
+def test_the_repr_shows_no_secret(tmp_path) -> None:
+    secrets = {
+        "SLACK_BOT_TOKEN": "xoxb-bot-token-value",
+        "SLACK_SIGNING_SECRET": "signing-secret-value",
+        "SLACK_APP_TOKEN": "xapp-app-token-value",
+        "SLACK_ADMIN_TOKEN": "xoxp-admin-token-value",
+        "AUDIT_WEBHOOK_SECRET": "webhook-secret-value",
+        "DATABASE_URL": "postgresql://kw:database-password@db/kw",
+    }
+    (tmp_path / "admin").write_text(secrets["SLACK_ADMIN_TOKEN"] + "\n")
+    env = {name: value for name, value in secrets.items() if name != "SLACK_ADMIN_TOKEN"}
+    env |= {"SLACK_ADMIN_TOKEN_FILE": str(tmp_path / "admin"), "AUDIT_WEBHOOK_URL": "https://siem.example.com/in"}
+    s = Settings.from_env(env)
+    shown = repr(s) + str(s)
+    for value in [*secrets.values(), "database-password"]:
+        assert value not in shown
+    assert s.slack_bot_token.get_secret_value() == "xoxb-bot-token-value"  # the value itself is kept
+
+
+def test_a_zero_is_a_zero_not_the_default() -> None:
+    zeros = {"RECONCILE_AFTER_MINUTES": 0, "STARTUP_TIMEOUT_SECONDS": 0}
+    offs = ["SCHEDULER", "STRICT_POLICY_FINDINGS", "REQUIRE_EXTRA_APPROVAL_FOR_ADMIN", "ENFORCE_DRY_RUN"]
+    s = Settings.from_env(BASE | dict.fromkeys([*zeros, *offs], "0"))
+    assert {name: getattr(s, name.lower()) for name in zeros} == zeros
+    assert [getattr(s, name.lower()) for name in offs] == [False] * len(offs)
+    # every number that may be 0, and every flag, is in the lists above
+    admits_zero = {
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if field.annotation is bool or any(getattr(m, "ge", None) == 0 for m in field.metadata)
+    }
+    assert admits_zero == {*zeros, *offs}

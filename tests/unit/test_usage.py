@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.access import ServiceAccess, parse_services, summarize_access
+from bot.domain.access_advisor import ServiceAccess, parse_services, summarize_access
 from bot.domain.activity import (
     ActivityResult,
     TrailEvent,
     comparison_point,
-    events_csv,
     parse_event,
     search_regions,
     summarize,
@@ -22,7 +21,7 @@ from bot.domain.keys import InputError, KeyFacts
 from bot.services.usage import TokenBucket
 from bot.settings import Settings
 from bot.settings.reader import SettingsError
-from bot.slack.messages.usage import build_access, build_activity
+from bot.slack.messages.usage import build_access, build_activity, events_csv
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 KEY = "AKIAIOSFODNN7EXAMPLE"

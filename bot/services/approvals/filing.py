@@ -278,7 +278,9 @@ class RequestFiling:
         else:
             assert cmd.user is not None
             account, user = self._inventory.resolve(cmd.user)
-        keys = self._live(self._inventory.user_keys(account, user))
+        # Tags (owner, policy rules) and administrator power (the "target is an administrator" line, its extra
+        # approval, `target_admin` rules) as they are now: one read gives both.
+        keys = self._inventory.user_keys_now(account, user)
         key_id = cmd.key_id
         if picks is Picks.KEY_OR_USER:  # the named key, or the user's only active key; refusals explain
             key_id, _ = choose_keys(user, [k.facts for k in keys.keys], key_id)
@@ -286,7 +288,8 @@ class RequestFiling:
         return Target(keys, key)
 
     def _live(self, keys: UserKeys) -> UserKeys:
-        """Rules and ownership are decided on the user's tags as they are now, not as the index last read them."""
+        """Rules and ownership are decided on the user's tags as they are now, not as the index last read them.
+        (ENFORCE: administrator power as the scan that chose the key has just read it.)"""
         tags = self._aws.account(keys.account).user_tags(keys.user)
         return replace(keys, tags=tags, owner=owner_in(tags, self._settings.owner_tag))
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.aws import AwsError
 from bot.clock import Clock
 from bot.domain.operations import REQUEST_OPERATIONS
 from bot.services.approvals.delivery import SecretDelivery
 from bot.services.approvals.execution import Execution
 from bot.services.approvals.slack_sync import RequestSync
+from bot.store.errors import StoreError
 from bot.store.requests import RequestStore
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class Recovery:
                 self._execution.settle_interrupted(request)
             except AwsError as e:
                 log.warning("could not reconcile %s yet: %s", request.id, e.message)
-            except SQLAlchemyError as e:
+            except StoreError as e:
                 log.warning(
                     "could not reconcile %s yet: the database did not answer (%s)", request.id, type(e).__name__
                 )
@@ -62,7 +61,7 @@ class Recovery:
                     self._delivery.hand_over(request)
                 else:
                     self._execution.execute(request.id, late=True)
-            except SQLAlchemyError as e:
+            except StoreError as e:
                 log.warning("could not run %s yet: the database did not answer (%s)", request.id, type(e).__name__)
         return len(stuck) + len(waiting)
 

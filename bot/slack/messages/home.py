@@ -65,6 +65,13 @@ class Home:
     stored_under: str | None = None  # SECRET_PREFIX when keys go to Secrets Manager: then no Reveal anywhere
 
 
+def last_scan_line(finished_at: datetime, findings: int, accounts: int, failed: int) -> str:
+    """The approver's one line on the last finished scan."""
+    return f"{finished_at:%Y-%m-%d %H:%M} UTC · {findings} findings in {accounts} accounts" + (
+        f" · {failed} failed" if failed else ""
+    )
+
+
 def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
     if accessory:
@@ -94,7 +101,26 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
     ]
     if home.note:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": home.note}]})
-    blocks.append(_section("*Your IAM users and their keys*"))
+    blocks += _key_blocks(home, now)
+    blocks.append({"type": "divider"})
+    blocks += _request_blocks(home)
+    if home.rotations:
+        lines = [
+            f"*{r.id}*: `{r.old_key_id}` of {escape(r.account)}:{escape(r.iam_user)} · {r.state}"
+            for r in home.rotations[:20]
+        ]
+        blocks.append(_section("*Your rotations*\n" + "\n".join(lines)))
+    if home.approver:
+        blocks.append({"type": "divider"})
+        blocks += _approver_blocks(home)
+    if len(blocks) > MAX_BLOCKS:
+        blocks = [*blocks[: MAX_BLOCKS - 1], _section("_More than fits here: use `list` and `requests`._")]
+    return {"type": "home", "blocks": blocks}
+
+
+def _key_blocks(home: Home, now: datetime) -> list[dict[str, Any]]:
+    """The user's keys, those with findings first: buttons for the first ones, one line each for the rest."""
+    blocks = [_section("*Your IAM users and their keys*")]
     if not home.users:
         blocks.append(_section("_You own no IAM users with keys (per their owner tag)._"))
     items = [(user, key) for user in home.users for key in user.keys]
@@ -113,17 +139,24 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
     rest = items[MAX_KEYS_WITH_BUTTONS:]
     if rest:
         lines = [f"`{k.key_id}` of {escape(u.account)}:{escape(u.name)} · {_age(k.created, now)}" for u, k in rest]
-        shown = []
-        for line in lines:
-            if sum(len(x) + 1 for x in shown) + len(line) > 2600:
-                break
-            shown.append(line)
-        more = f"\n…and {len(lines) - len(shown)} more" if len(shown) < len(lines) else ""
-        blocks.append(
-            _section(f"*{len(rest)} more keys* (`list` shows them with their buttons):\n" + "\n".join(shown) + more)
-        )
-    blocks.append({"type": "divider"})
-    blocks.append(_section("*Your open requests*"))
+        blocks.append(_section(f"*{len(rest)} more keys* (`list` shows them with their buttons):\n" + _fitting(lines)))
+    return blocks
+
+
+def _fitting(lines: list[str], limit: int = 2600) -> str:
+    """As many lines as fit in `limit` characters, then how many were left out."""
+    shown: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in shown) + len(line) > limit:
+            break
+        shown.append(line)
+    more = f"\n…and {len(lines) - len(shown)} more" if len(shown) < len(lines) else ""
+    return "\n".join(shown) + more
+
+
+def _request_blocks(home: Home) -> list[dict[str, Any]]:
+    """The user's open requests, each with what they can do next (cancel, nudge, reveal)."""
+    blocks = [_section("*Your open requests*")]
     if not home.requests:
         blocks.append(_section("_None._"))
     for req in home.requests[:MAX_REQUESTS]:
@@ -138,31 +171,26 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
                 blocks.append(_context(f"{_STORED} `{escape(name)}` when the delivery finishes; {_NEVER_SHOWN}"))
         elif req.status is Status.APPROVED and req.operation in MAKES_KEY:
             blocks.append(_actions(f"mine-{req.id}", button("Reveal", ids.REVEAL, req.id, "primary")))
-    if home.rotations:
-        lines = [
-            f"*{r.id}*: `{r.old_key_id}` of {escape(r.account)}:{escape(r.iam_user)} · {r.state}"
-            for r in home.rotations[:20]
-        ]
-        blocks.append(_section("*Your rotations*\n" + "\n".join(lines)))
-    if home.approver:
-        blocks.append({"type": "divider"})
-        blocks.append(_section(f"*Waiting for approval* ({len(home.queue)})"))
-        if not home.queue:
-            blocks.append(_section("_Nothing is waiting._"))
-        for req in home.queue[:MAX_QUEUE]:
-            text = f"*{req.id}*: {who(req.requester)} asks to {headline(req)}"
-            if req.reason:
-                text += f"\n*Reason:* {escape(req.reason)}"
-            if req.approvals_needed > 1:
-                text += f"\n{len(req.approvers)} of {req.approvals_needed} approvals"
-            blocks.append(_section(text))
-            blocks.append(_actions(f"queue-{req.id}", *decision_buttons(req)))
-        if len(home.queue) > MAX_QUEUE:
-            blocks.append(_section(f"_…and {len(home.queue) - MAX_QUEUE} more in the approval channel._"))
-        blocks.append(_section(f"*Last scan:* {home.last_scan or '_no scan yet_'}"))
-        if home.critical:
-            lines = [f"`{c.key_id}` of {c.account}:{c.iam_user} · `{c.code}`" for c in home.critical[:20]]
-            blocks.append(_section("*Keys with critical findings*\n" + "\n".join(lines)))
-    if len(blocks) > MAX_BLOCKS:
-        blocks = [*blocks[: MAX_BLOCKS - 1], _section("_More than fits here: use `list` and `requests`._")]
-    return {"type": "home", "blocks": blocks}
+    return blocks
+
+
+def _approver_blocks(home: Home) -> list[dict[str, Any]]:
+    """An approver's part: the queue with decision buttons, the last scan and the keys with critical findings."""
+    blocks = [_section(f"*Waiting for approval* ({len(home.queue)})")]
+    if not home.queue:
+        blocks.append(_section("_Nothing is waiting._"))
+    for req in home.queue[:MAX_QUEUE]:
+        text = f"*{req.id}*: {who(req.requester)} asks to {headline(req)}"
+        if req.reason:
+            text += f"\n*Reason:* {escape(req.reason)}"
+        if req.approvals_needed > 1:
+            text += f"\n{len(req.approvers)} of {req.approvals_needed} approvals"
+        blocks.append(_section(text))
+        blocks.append(_actions(f"queue-{req.id}", *decision_buttons(req)))
+    if len(home.queue) > MAX_QUEUE:
+        blocks.append(_section(f"_…and {len(home.queue) - MAX_QUEUE} more in the approval channel._"))
+    blocks.append(_section(f"*Last scan:* {home.last_scan or '_no scan yet_'}"))
+    if home.critical:
+        lines = [f"`{c.key_id}` of {c.account}:{c.iam_user} · `{c.code}`" for c in home.critical[:20]]
+        blocks.append(_section("*Keys with critical findings*\n" + "\n".join(lines)))
+    return blocks

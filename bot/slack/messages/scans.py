@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +11,7 @@ from bot.domain.findings import AWS_QUARANTINE, CATALOGUE
 from bot.domain.scan import ScanFinding, worst_first
 from bot.slack import ids
 from bot.slack.messages.common import Blocks, Message, button, context, escape, finding_line, last_used_text, section
+from bot.slack.messages.csv_files import csv_text
 from bot.slack.messages.exposures import response_buttons
 
 if TYPE_CHECKING:
@@ -85,18 +84,35 @@ class DigestFacts:
 
 def build_digest(d: DigestFacts, now: datetime) -> Message:
     loud = [f for f in d.findings if not f.quiet]
-    counts = Counter(f.code for f in loud)
-    per_account = Counter(f.account for f in loud)
     title = (
         f"Key scan: {len(loud)} finding{'s' if len(loud) != 1 else ''} in "
         f"{len(d.accounts)} account{'s' if len(d.accounts) != 1 else ''}"
     )
+    blocks: Blocks = [section(_digest_counts(title, d, loud))]
+    quarantined = worst_first([f for f in loud if _quarantined(f)], now)
+    blocks += _quarantined_blocks(quarantined, now)
+    shown = {f.key_id for f in quarantined[:MAX_QUARANTINED_IN_DIGEST]}
+    worst = worst_first([f for f in loud if f.key_id is None or f.key_id not in shown], now)[:5]
+    if worst:
+        blocks.append(section("*Worst keys*\n" + "\n".join(finding_row(f, now) for f in worst)))
+    blocks.append(context("\n".join(_digest_notes(d))))
+    return title, blocks
+
+
+def _digest_counts(title: str, d: DigestFacts, loud: list[ScanFinding]) -> str:
+    """The digest's headline: findings by kind, and by account when there are several."""
+    counts = Counter(f.code for f in loud)
+    per_account = Counter(f.account for f in loud)
     lines = [f"*{title}* ({d.new} new, {d.resolved} resolved since the last scan)"]
     lines += [f"• {FINDING_NAMES.get(code, code)}: {n}" for code, n in counts.most_common()]
     if len(d.accounts) > 1:
         lines.append("By account: " + ", ".join(f"{a} {per_account.get(a, 0)}" for a in d.accounts))
-    blocks: Blocks = [section("\n".join(lines))]
-    quarantined = worst_first([f for f in loud if _quarantined(f)], now)
+    return "\n".join(lines)
+
+
+def _quarantined_blocks(quarantined: list[ScanFinding], now: datetime) -> Blocks:
+    """Keys AWS quarantined, each with the exposure buttons; the rest are counted and left to the thread."""
+    blocks: Blocks = []
     for n, f in enumerate(quarantined[:MAX_QUARANTINED_IN_DIGEST]):
         assert f.key_id is not None
         blocks.append(section(finding_row(f, now)))
@@ -107,25 +123,25 @@ def build_digest(d: DigestFacts, now: datetime) -> Message:
         blocks.append(
             context(f"…and {len(quarantined) - MAX_QUARANTINED_IN_DIGEST} more quarantined keys in the thread.")
         )
-    shown = {f.key_id for f in quarantined[:MAX_QUARANTINED_IN_DIGEST]}
-    worst = worst_first([f for f in loud if f.key_id is None or f.key_id not in shown], now)[:5]
-    if worst:
-        blocks.append(section("*Worst keys*\n" + "\n".join(finding_row(f, now) for f in worst)))
-    extra = []
+    return blocks
+
+
+def _digest_notes(d: DigestFacts) -> list[str]:
+    """The digest's footnotes: owners not found, findings not announced, accounts that failed, notes."""
+    notes = []
     if d.unowned:
-        extra.append(f":bust_in_silhouette: {len(d.unowned)} finding(s) on keys with no owner tag")
+        notes.append(f":bust_in_silhouette: {len(d.unowned)} finding(s) on keys with no owner tag")
     for tag, n in sorted(d.unmatched_owners.items()):
-        extra.append(f":question: owner tag `{escape(tag)}` matches no Slack user ({n} finding(s))")
+        notes.append(f":question: owner tag `{escape(tag)}` matches no Slack user ({n} finding(s))")
     quiet_snoozed = sum(1 for f in d.findings if f.snoozed)
     quiet_exempt = sum(1 for f in d.findings if f.exempt_reason)
     if quiet_snoozed or quiet_exempt:
-        extra.append(f"Not announced: {quiet_snoozed} snoozed, {quiet_exempt} exempt")
+        notes.append(f"Not announced: {quiet_snoozed} snoozed, {quiet_exempt} exempt")
     for account, error in d.failed.items():
-        extra.append(f":x: account `{account}` could not be scanned: {escape(error)}")
-    extra += [f":information_source: {escape(note)}" for note in d.notes]
-    extra.append(f"{d.owners_messaged} owner(s) were messaged.")
-    blocks.append(context("\n".join(extra)))
-    return title, blocks
+        notes.append(f":x: account `{account}` could not be scanned: {escape(error)}")
+    notes += [f":information_source: {escape(note)}" for note in d.notes]
+    notes.append(f"{d.owners_messaged} owner(s) were messaged.")
+    return notes
 
 
 def build_full_list(findings: list[ScanFinding], now: datetime) -> Message:
@@ -150,14 +166,14 @@ def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) ->
     return ", ".join(parts) + "."
 
 
+def snoozed_reply(key_id: str, until: datetime) -> str:
+    return f"Alerts for `{key_id}` are snoozed until {until:%Y-%m-%d}."
+
+
 def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["account", "user", "key_id", "finding", "severity", "control", "age_days", "last_used", "owner", "status"]
-    )
-    for f in worst_first(findings, now):
-        writer.writerow(
+    return csv_text(
+        ["account", "user", "key_id", "finding", "severity", "control", "age_days", "last_used", "owner", "status"],
+        (
             [
                 f.account,
                 f.user,
@@ -170,5 +186,6 @@ def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
                 f.owner or "",
                 "exempt" if f.exempt_reason else ("snoozed" if f.snoozed else "open"),
             ]
-        )
-    return out.getvalue()
+            for f in worst_first(findings, now)
+        ),
+    )

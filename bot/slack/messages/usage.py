@@ -6,14 +6,23 @@ it is escaped before it reaches mrkdwn.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
-from bot.domain.access import AccessSummary, ServiceAccess
-from bot.domain.activity import ActivityResult
+from bot.domain.access_advisor import AccessSummary, ServiceAccess
+from bot.domain.activity import ActivityResult, ActivitySummary, TrailEvent
+from bot.domain.sessions import POLICY_NAME, MintedSession, revoke_policy
 from bot.slack.messages.common import Blocks, Message, context, last_used_text, section
+from bot.slack.messages.csv_files import csv_text
 
 MAX_LINES = 10
 MAX_AGENT = 120
+MAX_SESSIONS = 5
+# LookupEvents returns management events only, whatever the trails record: said on every `activity` answer.
+MANAGEMENT_ONLY = (
+    "CloudTrail's event history holds management events only (calls that read or change configuration): data "
+    "events (S3 object reads and writes, Lambda invocations, DynamoDB items) are only in a trail set up to log them."
+)
 
 
 def _safe(text: str, limit: int = 200) -> str:
@@ -56,33 +65,8 @@ def build_activity(result: ActivityResult) -> Message:
             "so the counts below are a lower bound and the first event is not the first."
         )
     blocks: Blocks = [section("\n".join(lines))]
-    calls = [f"• `{_safe(c, 80)}` {n:,}" for c, n in s.calls]
-    if s.other_kinds:
-        calls.append(f"• …and {_plural(s.other_calls, 'call')} of {s.other_kinds} other kinds")
-    blocks.append(section("*Calls by service and event*\n" + "\n".join(calls)))
-    ips = [
-        f"• `{_safe(ip.ip, 60)}` {_plural(ip.count, 'call')}, {_at(ip.first)} → {_at(ip.last)}"
-        for ip in s.ips[:MAX_LINES]
-    ]
-    if len(s.ips) > MAX_LINES:
-        ips.append(f"• …and {len(s.ips) - MAX_LINES} more addresses")
-    blocks.append(section("*Source IP addresses*\n" + "\n".join(ips)))
-    if s.new_ips:
-        new = [
-            f"• `{_safe(ip.ip, 60)}` first {_at(ip.first)}, {_plural(ip.count, 'call')}" for ip in s.new_ips[:MAX_LINES]
-        ]
-        if len(s.new_ips) > MAX_LINES:
-            new.append(f"• …and {len(s.new_ips) - MAX_LINES} more")
-        blocks.append(
-            section(
-                f":eyes: *New addresses*, never seen before {s.boundary_reason}:\n"
-                + "\n".join(new)
-                + "\nIf you do not recognise them, deactivate the key: "
-                f"`deactivate {s.key_id} --now`."
-            )
-        )
-    else:
-        blocks.append(section(f"*New addresses:* none since {s.boundary_reason}."))
+    blocks.append(section("*Calls by service and event*\n" + "\n".join(_call_lines(s))))
+    blocks += _address_blocks(result)
     agents = [f"• `{_safe(a, MAX_AGENT)}` {n:,}" for a, n in s.agents[:5]]
     if len(s.agents) > 5:
         agents.append(f"• …and {len(s.agents) - 5} more")
@@ -90,8 +74,103 @@ def build_activity(result: ActivityResult) -> Message:
     regions = ", ".join(f"`{_safe(r, 30)}` {n:,}" for r, n in s.regions[:MAX_LINES])
     errors = ", ".join(f"`{_safe(e, 60)}` {n:,}" for e, n in s.errors[:MAX_LINES]) or "none"
     blocks.append(section(f"*Regions:* {regions}\n*Errors:* {errors}"))
-    blocks.append(context("\n".join([iam_says, *_csv_note(result), *result.notes])))
+    blocks += _sessions(result)
+    blocks.append(context("\n".join([iam_says, MANAGEMENT_ONLY, *_csv_note(result), *result.notes])))
     return title, blocks
+
+
+def _call_lines(s: ActivitySummary) -> list[str]:
+    """Calls by service and event: the key's own, then those made through the sessions it minted."""
+    calls = [f"• `{_safe(c, 80)}` {n:,}" for c, n in s.calls]
+    if s.other_kinds:
+        calls.append(f"• …and {_plural(s.other_calls, 'call')} of {s.other_kinds} other kinds")
+    calls += [f"• `{_safe(c, 80)}` {n:,} _through a session_" for c, n in s.session_calls]
+    if s.through_sessions > sum(n for _, n in s.session_calls):
+        calls.append(f"• …and {s.through_sessions - sum(n for _, n in s.session_calls):,} more _through sessions_")
+    return calls
+
+
+def _address_blocks(result: ActivityResult) -> Blocks:
+    """The source addresses, and those never seen before with what to do about them."""
+    s = result.summary
+    ips = [
+        f"• `{_safe(ip.ip, 60)}` {_plural(ip.count, 'call')}, {_at(ip.first)} → {_at(ip.last)}"
+        for ip in s.ips[:MAX_LINES]
+    ]
+    if len(s.ips) > MAX_LINES:
+        ips.append(f"• …and {len(s.ips) - MAX_LINES} more addresses")
+    blocks: Blocks = [section("*Source IP addresses*\n" + "\n".join(ips))]
+    if not s.new_ips:
+        blocks.append(section(f"*New addresses:* none since {s.boundary_reason}."))
+        return blocks
+    new = [f"• `{_safe(ip.ip, 60)}` first {_at(ip.first)}, {_plural(ip.count, 'call')}" for ip in s.new_ips[:MAX_LINES]]
+    if len(s.new_ips) > MAX_LINES:
+        new.append(f"• …and {len(s.new_ips) - MAX_LINES} more")
+    blocks.append(
+        section(
+            f":eyes: *New addresses*, never seen before {s.boundary_reason}:\n"
+            + "\n".join(new)
+            + "\nIf you do not recognise them, deactivate the key: "
+            f"`deactivate {s.key_id} --now`" + (", and end its sessions (below)." if result.sessions else ".")
+        )
+    )
+    return blocks
+
+
+def _sessions(result: ActivityResult) -> Blocks:
+    """The sessions the key minted, and how to end them: deactivating the key does not."""
+    s = result.summary
+    if not result.sessions and not result.sessions_unread:
+        return []
+    now = result.read_at or s.end
+    lines = [
+        f"*Sessions the key minted* ({len(result.sessions)}): their calls are signed with the session's own key id, "
+        "so each was looked up too; the calls above marked _through a session_ are theirs."
+    ]
+    for m in result.sessions[:MAX_SESSIONS]:
+        until = f"valid until {_at(m.expires)}" if m.expires else "expiry not recorded"
+        state = "*may still be valid*" if m.may_be_valid(now) else "expired"
+        role = f", as `{_safe(m.role_arn, 120)}`" if m.role_arn else ""
+        lines.append(
+            f"• `{_safe(m.key_id, 40)}` by `{m.call}` {_at(m.minted_at)}{role}, {until} ({state}), "
+            f"{_plural(s.by_session.get(m.key_id, 0), 'call')}"
+        )
+    if len(result.sessions) > MAX_SESSIONS:
+        more = " (their calls are in the CSV file)" if result.csv_sent else ""
+        lines.append(f"• …and {len(result.sessions) - MAX_SESSIONS} more{more}")
+    if result.sessions_unread:
+        lines.append(
+            f":warning: {_plural(result.sessions_unread, 'session')} not looked up in every region: this answer's "
+            "budget (`ACTIVITY_MAX_EVENTS` events, and the requests that many take) was spent first."
+        )
+    blocks: Blocks = [section("\n".join(lines))]
+    live = [m for m in result.sessions if m.may_be_valid(now)]
+    if live:
+        blocks.append(section(_revoke_text(result, live)))
+    return blocks
+
+
+def _revoke_text(result: ActivityResult, live: list[MintedSession]) -> str:
+    """AWS's way to end sessions early (IAM User Guide, "Disabling permissions for temporary security
+    credentials"): deny everything to credentials issued before now, on the identity the sessions act as."""
+    s = result.summary
+    user = f"`{result.user}`" + (f" (`{_safe(result.user_arn, 160)}`)" if result.user_arn else "")
+    roles = sorted({m.role_arn for m in live if m.role_arn})
+    where = user + (
+        " and to " + ", ".join(f"`{_safe(r, 160)}`" for r in roles) + " (an AssumeRole session acts as its role)"
+        if roles
+        else ""
+    )
+    policy = revoke_policy(result.read_at or s.end)
+    return (
+        f":rotating_light: *Deactivating `{s.key_id}` does not end a session*: session credentials stay valid until "
+        "they expire (GetSessionToken's up to 36 hours, AssumeRole's up to 12 hours). To end every session issued "
+        f"until now, attach this inline policy to {where}. Keys and sessions issued later are not affected: a request "
+        "signed with a key carries no `aws:TokenIssueTime`.\n"
+        f"```{policy}```\n"
+        f"`aws iam put-user-policy --user-name {_safe(result.user, 64)} --policy-name {POLICY_NAME} "
+        "--policy-document file://deny.json`"
+    )
 
 
 def _csv_note(result: ActivityResult) -> list[str]:
@@ -113,7 +192,7 @@ def _no_events(result: ActivityResult, head: str, iam_says: str) -> Message:
         "regions were not searched (add them to `ACTIVITY_REGIONS`); and events take up to about 15 minutes "
         "to appear."
     )
-    blocks: Blocks = [section(text), context("\n".join([iam_says, *result.notes]))]
+    blocks: Blocks = [section(text), context("\n".join([iam_says, MANAGEMENT_ONLY, *result.notes]))]
     return f"{s.key_id}: no CloudTrail events in {_plural(s.days, 'day')}", blocks
 
 
@@ -171,3 +250,19 @@ def build_access(summary: AccessSummary, cache_hours: int) -> Message:
         blocks.append(section("Every service its policies allow was used in this period: nothing to trim."))
     blocks.append(note)
     return title, blocks
+
+
+def events_csv(events: Iterable[TrailEvent]) -> str:
+    """Every event of an `activity` answer, for the CSV file sent when there are more than the answer lists."""
+    return csv_text(
+        ["time_utc", "service", "event", "region", "source_ip", "user_agent", "error", "event_id", "session_key_id"],
+        (
+            [
+                e.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                *(e.service, e.name, e.region, e.source_ip, e.user_agent, e.error or ""),
+                e.event_id,
+                e.session or "",
+            ]
+            for e in sorted(events, key=lambda e: e.at)
+        ),
+    )

@@ -19,6 +19,8 @@ def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
         url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise SystemExit("sqlalchemy.url is not set: run the migrations with `python -m bot db upgrade`")
         with create_engine(url).connect() as conn:
             _migrate(conn)
             conn.commit()

@@ -1,0 +1,208 @@
+"""The finding catalogue: each finding's code, title, severity, controls (CIS AWS Foundations, Security Hub,
+Prowler), why it matters, what to do, whether it is about a key or its user, and the rule that decides it; one
+registry that the rules' evaluation, DMs, the digest, the CLI and `help` all read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+
+from bot.domain import finding_rules as rules
+from bot.domain.finding_rules import Rule
+
+
+class Severity(IntEnum):
+    INFO = 1
+    LOW = 2
+    MEDIUM = 3
+    HIGH = 4
+    CRITICAL = 5
+
+
+class Scope(Enum):
+    KEY = "key"  # about one key: shown on that key
+    USER = "user"  # about the user as a whole: shown once for the user, and on each of its active keys
+
+
+ROOT_KEY = "root_key"
+KEY_TOO_OLD = "key_too_old"
+KEY_AGE_WARNING = "key_age_warning"
+KEY_UNUSED = "key_unused"
+TWO_ACTIVE_KEYS = "two_active_keys"
+INACTIVE_KEY = "inactive_key"
+# Least privilege: from the authorization details the scan already reads, and the credential report.
+ADMIN_KEY = "admin-key"
+CONSOLE_AND_KEY = "console-and-key"
+INITIAL_KEY_UNUSED = "initial-key-unused"
+KEY_NOT_VIA_GROUP = "key-not-via-group"
+# Exposure: AWS attached one of its quarantine policies to the user (read with the authorization details).
+AWS_QUARANTINE = "aws-quarantine"
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """What a finding means and what to do about it, for every place that shows it."""
+
+    code: str
+    title: str
+    severity: Severity
+    controls: tuple[str, ...]  # CIS AWS Foundations, Security Hub, Prowler check id
+    rationale: str
+    remediation: str
+    threshold: str | None = None  # the setting that tunes it
+    default: int | bool | None = None  # that setting's default
+    control: str | None = None  # the id a finding carries; the first of `controls` when not given
+    scope: Scope = field(kw_only=True)
+    rule: Rule = field(kw_only=True)  # the finding's message where it applies, else None
+
+    @property
+    def shown_control(self) -> str | None:
+        if self.control is not None:
+            return self.control or None
+        return self.controls[0] if self.controls else None
+
+    @property
+    def label(self) -> str:
+        """The title with its control id, as the digest counts it."""
+        return f"{self.title} ({self.shown_control})" if self.shown_control else self.title
+
+
+CATALOGUE: dict[str, CatalogueEntry] = {
+    e.code: e
+    for e in (
+        CatalogueEntry(
+            ROOT_KEY,
+            "Root access key",
+            Severity.CRITICAL,
+            ("Security Hub IAM.4", "CIS 1.4", "Prowler iam_no_root_access_key"),
+            "The root user can do everything in the account, and no policy can limit it: a key of it is the "
+            "worst key to leak.",
+            "Sign in as root, delete the key, and use IAM Identity Center or roles for the work it did.",
+            control="IAM.4",
+            scope=Scope.KEY,
+            rule=rules.root_key,
+        ),
+        CatalogueEntry(
+            KEY_TOO_OLD,
+            "Older than the limit",
+            Severity.HIGH,
+            ("Security Hub IAM.3", "CIS 1.14", "Prowler iam_rotate_access_key_90_days"),
+            "The longer a key lives, the more places it has been copied to and the longer a leak stays useful.",
+            "Rotate it (Rotate, or `rotate <key-id>`): create a new key, move its users over, deactivate the old one.",
+            threshold="MAX_KEY_AGE_DAYS",
+            default=90,
+            control="IAM.3",
+            scope=Scope.KEY,
+            rule=rules.key_too_old,
+        ),
+        CatalogueEntry(
+            KEY_AGE_WARNING,
+            "Due for rotation soon",
+            Severity.LOW,
+            (),
+            "The key will pass the age limit soon; rotating it now avoids a rushed rotation later.",
+            "Rotate it before it reaches the limit (Rotate, or `rotate <key-id>`).",
+            threshold="WARN_KEY_AGE_DAYS",
+            default=80,
+            scope=Scope.KEY,
+            rule=rules.key_age_warning,
+        ),
+        CatalogueEntry(
+            KEY_UNUSED,
+            "Unused",
+            Severity.MEDIUM,
+            ("Security Hub IAM.22", "CIS 1.12", "Prowler iam_user_accesskey_unused"),
+            "A key nobody uses does no work but can still leak.",
+            "Deactivate it (`deactivate <key-id>`), and delete it if nothing breaks.",
+            threshold="UNUSED_DAYS",
+            default=45,
+            control="IAM.22",
+            scope=Scope.KEY,
+            rule=rules.key_unused,
+        ),
+        CatalogueEntry(
+            TWO_ACTIVE_KEYS,
+            "Two active keys",
+            Severity.MEDIUM,
+            ("CIS 1.13", "Prowler iam_user_two_active_access_key"),
+            "Two active keys usually mean a rotation that never finished: the old key still works.",
+            "Finish the rotation: move everything to the new key, then deactivate the old one.",
+            control="",
+            scope=Scope.USER,
+            rule=rules.two_active_keys,
+        ),
+        CatalogueEntry(
+            INACTIVE_KEY,
+            "Inactive key left behind",
+            Severity.LOW,
+            (),
+            "An inactive key can be reactivated by anyone allowed to, and clutters reviews.",
+            "Delete it (`delete <key-id>`) once you are sure nothing needs it.",
+            scope=Scope.KEY,
+            rule=rules.inactive_key,
+        ),
+        CatalogueEntry(
+            AWS_QUARANTINE,
+            "Quarantined by AWS",
+            Severity.CRITICAL,
+            (),
+            "AWS believes a key of this user leaked (found in a public place, for example) and attached one of "
+            "its `AWSCompromisedKeyQuarantine` policies (`V2`, `V3`, `V4`, any later version) to the user: it "
+            "denies some risky actions, but the key still works for everything else.",
+            "Deactivate the key now (Deactivate now, or `deactivate <key-id> --now`), then rotate it; look for use "
+            "you do not recognise (`activity <key-id>`); detach the policy once the key is replaced. Every version "
+            "stops the user itself from creating or changing keys, but not Keywarden.",
+            scope=Scope.KEY,
+            rule=rules.aws_quarantine,
+        ),
+        CatalogueEntry(
+            ADMIN_KEY,
+            "Key on an administrator",
+            Severity.HIGH,
+            ("CIS 1.16", "Security Hub IAM.1", "Prowler iam_user_administrator_access_policy"),
+            "A long-term key that can do everything: whoever holds it owns the account, and it never expires.",
+            "Give the work a role with temporary credentials, or trim the user's policies to what it uses "
+            "(`access <user>` lists what it never used); then rotate or deactivate the key.",
+            scope=Scope.KEY,
+            rule=rules.admin_key,
+        ),
+        CatalogueEntry(
+            CONSOLE_AND_KEY,
+            "Console password and access key",
+            Severity.LOW,
+            (),
+            "A person who signs in to the console and also holds a long-term key: people should use "
+            "temporary credentials.",
+            "Sign in through IAM Identity Center (`aws sso login`) or assume a role instead of using a key; "
+            "then deactivate the key, or remove the password if this is a machine user.",
+            scope=Scope.KEY,
+            rule=rules.console_and_key,
+        ),
+        CatalogueEntry(
+            INITIAL_KEY_UNUSED,
+            "Console user's setup key, never used",
+            Severity.MEDIUM,
+            ("CIS 1.11", "Prowler iam_user_no_setup_initial_access_key"),
+            "A key created out of habit when a console user was set up is often never needed, and sits unused "
+            "as a target. Only users with a console password, and only once the key is as old as the unused "
+            "limit: a service user's key waits for its program.",
+            "Deactivate the key, and delete it if nothing breaks; create keys only when something needs one.",
+            threshold="UNUSED_DAYS",
+            default=45,
+            scope=Scope.KEY,
+            rule=rules.initial_key_unused,
+        ),
+        CatalogueEntry(
+            KEY_NOT_VIA_GROUP,
+            "Policies attached directly to a user with keys",
+            Severity.INFO,
+            ("CIS 1.15", "Security Hub IAM.2", "Prowler iam_policy_attached_only_to_group_or_roles"),
+            "Permissions given user by user drift apart and are hard to review.",
+            "Move the user's policies to a group (or a role) and attach none to the user itself.",
+            threshold="STRICT_POLICY_FINDINGS",
+            default=False,
+            scope=Scope.USER,
+            rule=rules.key_not_via_group,
+        ),
+    )
+}

@@ -1,0 +1,54 @@
+"""The repositories over one database, built once for every entry point (bot/bootstrap.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.store.audit import AuditLog
+from bot.store.audit_outbox import Outbox
+from bot.store.aws_events import EventIds
+from bot.store.db import Database
+from bot.store.enforcements import Enforcements
+from bot.store.exposures import Exposures
+from bot.store.finding_notices import FindingNotices
+from bot.store.iam_users import IamUsers
+from bot.store.key_changes import KeyChanges
+from bot.store.key_memory import KeyMemory
+from bot.store.requests import RequestStore
+from bot.store.rotations import RotationStore
+from bot.store.scan_runs import ScanRuns
+from bot.store.snoozes import Snoozes
+
+
+@dataclass(frozen=True)
+class Repositories:
+    requests: RequestStore
+    rotations: RotationStore
+    iam_users: IamUsers
+    key_memory: KeyMemory
+    key_changes: KeyChanges
+    notices: FindingNotices
+    scan_runs: ScanRuns
+    snoozes: Snoozes
+    enforcements: Enforcements
+    exposures: Exposures
+    outbox: Outbox
+    event_ids: EventIds
+
+    @classmethod
+    def over(cls, db: Database, clock: Clock, audit: AuditLog) -> Repositories:
+        return cls(
+            requests=RequestStore(db, clock, audit),
+            rotations=RotationStore(db, clock, audit),
+            iam_users=IamUsers(db),
+            key_memory=KeyMemory(db, clock),
+            key_changes=KeyChanges(db),
+            notices=FindingNotices(db, audit),
+            scan_runs=ScanRuns(db),
+            snoozes=Snoozes(db, audit),
+            enforcements=Enforcements(db),
+            exposures=Exposures(db, audit),
+            outbox=Outbox(db),
+            event_ids=EventIds(db),
+        )
