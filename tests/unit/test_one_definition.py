@@ -1,5 +1,7 @@
 """Each fact the code relies on has one definition, which every other place uses."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 from slack_sdk import WebClient
@@ -10,12 +12,16 @@ from bot.policy import Rule
 from bot.services.ownership import owner_slack_id
 from bot.settings import Settings
 from bot.settings.reader import SettingsError
-from bot.slack import payloads
+from bot.slack import ids, payloads
 from bot.slack.client import SlackDirectory
+from bot.slack.messages import exposures as exposure_blocks
+from bot.slack.messages import scans
 from bot.slack.messages.common import who
 from bot.store.iam_users import OwnedUser
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+KEY = "AKIAIOSFODNN7EXAMPLE"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_secret_access_key_shape_is_defined_once() -> None:
@@ -101,3 +107,18 @@ def test_every_place_reads_a_slack_user_group_id_with_one_shape() -> None:
         assert slack_ids.is_group_id(value) is is_id, value
         assert _accepts_setting("APPROVER_GROUP", value) is is_id, value
         assert _accepts_rule(value) is is_id, value
+
+
+def test_a_button_about_one_key_is_written_and_read_by_one_pair() -> None:
+    value = ids.key_value("prod", KEY)
+    assert ids.parse_key_value(value) == ("prod", KEY)
+    assert ids.parse_key_value("prod") == ("prod", "")  # no key: the handler refuses it
+    assert {b["value"] for b in exposure_blocks.response_buttons("prod", KEY)} == {value}
+    assert not hasattr(scans, "key_value")
+    writers = [
+        path.relative_to(ROOT).as_posix()
+        for package in ("bot/slack", "handlers")  # ACCOUNTS (bot/settings) has its own `arn|external id`
+        for path in (ROOT / package).rglob("*.py")
+        if "}|{" in path.read_text() or '.partition("|")' in path.read_text()
+    ]
+    assert writers == ["bot/slack/ids.py"]
