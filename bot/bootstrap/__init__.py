@@ -60,7 +60,7 @@ class Services:
     index: OwnershipIndex
     inventory: InventoryService
     notifier: Notifier
-    rules: Access  # who may approve, deny and break glass
+    access_rules: Access  # who may approve, deny and break glass (bot/access.py)
     filing: RequestFiling
     decisions: Decisions
     secret_delivery: SecretDelivery
@@ -70,7 +70,7 @@ class Services:
     alerts: AlertService
     rotations: RotationService
     activity: ActivityService
-    access: AccessAdvisorService
+    access_advisor: AccessAdvisorService  # what a user needs: IAM Access Advisor
     exposures: ExposureService
     exposure_notes: ExposureNotes
     key_changes: KeyChangeService
@@ -177,7 +177,7 @@ def bootstrap(
         notifier=a.notifier,
         index=k.index,
         inventory=k.inventory,
-        rules=k.rules,
+        access_rules=k.access_rules,
         permissions=k.permissions,
         home=k.home,
         rotations=k.rotations,
@@ -198,7 +198,9 @@ def bootstrap(
             regions=settings.activity_regions,
             max_events=settings.activity_max_events,
         ),
-        access=AccessAdvisorService(a.aws, k.inventory, k.permissions, clock, cache_hours=settings.access_cache_hours),
+        access_advisor=AccessAdvisorService(
+            a.aws, k.inventory, k.permissions, clock, cache_hours=settings.access_cache_hours
+        ),
         exposures=factories.exposures(a, k),
         exposure_notes=ExposureNotes(a.repos.exposures, a.repos.notices),
         key_changes=KeyChangeService(

@@ -76,7 +76,7 @@ class KeyServices:
 
     index: OwnershipIndex
     inventory: InventoryService
-    rules: Access
+    access_rules: Access
     permissions: Permissions
     own: OwnIdentity
     home: HomeService
@@ -132,9 +132,9 @@ def key_services(a: Adapters) -> KeyServices:
     s, repos, clock = a.settings, a.repos, a.clock
     index = OwnershipIndex(repos.iam_users, a.aws, clock, s.owner_tag, s.ownership_ttl_minutes)
     inventory = InventoryService(a.aws, index, repos.key_memory, clock, policy_of(s), s.accounts)
-    rules = Access(s, a.directory, load_policy(s.policy_file) if s.policy_file else None)
+    access_rules = Access(s, a.directory, load_policy(s.policy_file) if s.policy_file else None)
     permissions = Permissions(
-        rules, a.aws, index, inventory, a.audit, owner_tag=s.owner_tag, list_visibility=s.list_visibility
+        access_rules, a.aws, index, inventory, a.audit, owner_tag=s.owner_tag, list_visibility=s.list_visibility
     )
     home = HomeService(
         repos.key_memory,
@@ -144,7 +144,7 @@ def key_services(a: Adapters) -> KeyServices:
         index,
         repos.requests,
         repos.rotations,
-        rules,
+        access_rules,
         a.directory,
         a.notifier,
         stored_under=s.stored_secret_prefix,
@@ -164,7 +164,7 @@ def key_services(a: Adapters) -> KeyServices:
     return KeyServices(
         index=index,
         inventory=inventory,
-        rules=rules,
+        access_rules=access_rules,
         permissions=permissions,
         own=own,
         home=home,
@@ -193,10 +193,10 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
     )
     execution = Execution(store, a.aws, sync, delivery, k.rotations)
     return RequestServices(
-        filing=RequestFiling(s, clock, store, k.inventory, a.aws, k.rules, sync, execution, k.rotations, k.own),
-        decisions=Decisions(reveal_ttl, clock, store, k.rules, sync, execution),
+        filing=RequestFiling(s, clock, store, k.inventory, a.aws, k.access_rules, sync, execution, k.rotations, k.own),
+        decisions=Decisions(reveal_ttl, clock, store, k.access_rules, sync, execution),
         delivery=delivery,
-        reminders=Reminders(s, clock, store, k.rules, a.notifier, sync),
+        reminders=Reminders(s, clock, store, k.access_rules, a.notifier, sync),
         recovery=Recovery(clock, store, execution, delivery, sync),
     )
 

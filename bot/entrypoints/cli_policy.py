@@ -64,7 +64,7 @@ def explain(settings: Settings, operation: str, target: str, as_user: str) -> in
     if settings.policy_file:
         load_or_exit(settings.policy_file)
     services = bootstrap(settings)
-    access = services.rules
+    access = services.access_rules
     try:
         account, user = services.inventory.resolve(parse_user_ref(target, settings.account_aliases))
         decision = access.decide(as_user, op, Target(services.inventory.user_keys(account, user), None))
