@@ -4,7 +4,6 @@ Pure: no Slack, no AWS. `bot/access.py` applies a rule to people (group members,
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -14,10 +13,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.operations import Operation
+from bot.domain.slack_ids import is_group_id, is_user_id
 
 OWNER = "owner"
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 
 class PolicyError(ValueError):
@@ -29,7 +27,7 @@ class PolicyError(ValueError):
 
 
 def _approver(value: str) -> str:
-    if value == OWNER or _USER_ID.match(value) or _GROUP_ID.match(value):
+    if value == OWNER or is_user_id(value) or is_group_id(value):
         return value
     raise ValueError(f"{value!r} is not a Slack user id (U…, W…), a user group id (S…) or `owner`")
 
@@ -134,10 +132,10 @@ class Policy:
         return [r for r in self.rules if r.accounts is None and not r.target_tags and r.target_admin is None]
 
     def groups(self) -> set[str]:
-        return {a for r in self.rules for a in (*r.approvers, *r.escalate_to) if a.startswith("S")}
+        return {a for r in self.rules for a in (*r.approvers, *r.escalate_to) if is_group_id(a)}
 
     def user_ids(self) -> set[str]:
-        return {a for r in self.rules for a in (*r.approvers, *r.escalate_to) if _USER_ID.match(a)}
+        return {a for r in self.rules for a in (*r.approvers, *r.escalate_to) if is_user_id(a)}
 
 
 def _mismatch(rule: Rule, f: Facts) -> str | None:

@@ -52,7 +52,7 @@ def _tell(respond: Respond, text: str | None) -> None:
 
 def _key_of(body: dict[str, Any], aliases: Collection[str]) -> tuple[str, str] | None:
     """(account, key id) from an alert button's value `account|key id`, or None when it names no key we know."""
-    account, _, key_id = _value(body).partition("|")
+    account, key_id = ids.parse_key_value(_value(body))
     if account in aliases and ACCESS_KEY_ID.match(key_id):
         return account, key_id
     return None

@@ -94,7 +94,7 @@ def _activity(services: Services, cmd: Command, user_id: str) -> Message:
 
 def _access(services: Services, cmd: Command, user_id: str) -> Message:
     assert cmd.user is not None and cmd.days is not None
-    summary = services.access.access(user_id, cmd.user, cmd.days)
+    summary = services.access_advisor.access(user_id, cmd.user, cmd.days)
     return build_access(summary, services.settings.access_cache_hours)
 
 

@@ -34,7 +34,7 @@ def help_only_for_guests(context: BoltContext, body: dict[str, Any], next: Calla
         next()
         return None
     wired = wiring(context)
-    guest = wired.services.rules.is_guest(user_id)
+    guest = wired.services.access_rules.is_guest(user_id)
     if guest is False:
         next()
         return None

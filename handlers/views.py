@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -41,7 +40,7 @@ def _deny_target(view: dict[str, Any]) -> str | None:
     return request_id if isinstance(request_id, str) and REQUEST_ID.match(request_id) else None
 
 
-def _request_errors(view: dict[str, Any], aliases: Collection[str]) -> dict[str, str]:
+def _request_errors(view: dict[str, Any], aliases: list[str]) -> dict[str, str]:
     secret = typed_secrets.field_errors({b: _value(view, b) for b in (ids.BLOCK_TARGET, ids.BLOCK_REASON)})
     if secret:  # before parsing: a parse error may quote what was typed
         return secret

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from bot.domain.keys import InputError, parse_user_ref
 from bot.domain.operations import Operation
@@ -38,12 +39,9 @@ def check(settings: Settings, path: str | None) -> int:
     from bot.slack.client import make_web_client
 
     try:
-        known = {
-            g["id"]
-            for g in make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, max_retries=2)
-            .usergroups_list(include_disabled=False)
-            .get("usergroups", [])
-        }
+        client = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, max_retries=2)
+        listed: list[dict[str, Any]] = client.usergroups_list(include_disabled=False).get("usergroups", [])
+        known = {group["id"] for group in listed}
     except (SlackApiError, SlackClientError, OSError) as e:
         reason = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
         print(f"note: could not list the Slack user groups ({reason}); groups not checked")
@@ -66,7 +64,7 @@ def explain(settings: Settings, operation: str, target: str, as_user: str) -> in
     if settings.policy_file:
         load_or_exit(settings.policy_file)
     services = bootstrap(settings)
-    access = services.rules
+    access = services.access_rules
     try:
         account, user = services.inventory.resolve(parse_user_ref(target, settings.account_aliases))
         decision = access.decide(as_user, op, Target(services.inventory.user_keys(account, user), None))

@@ -182,8 +182,8 @@ class ExposureService:
             facts = replace(facts, deleted=deleted)
             if deleted and reply_ts:
                 self._notifier.update(first.channel, reply_ts, build_thread_reply(facts))
-        told = first.poster_told_at is not None or not first.poster
-        if not told and self._notifier.dm(first.poster, build_poster_dm(facts)):
+        poster = first.poster
+        if poster and first.poster_told_at is None and self._notifier.dm(poster, build_poster_dm(facts)):
             self._set(ids, poster_told_at=self._clock())
         return facts
 

@@ -14,13 +14,13 @@ from bot.domain.keys import InputError
 from bot.domain.requests import Request
 from bot.services.ownership import OwnedUser, OwnershipIndex
 from bot.services.permissions import indexed_subject
-from bot.services.rotations import RotationService
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeRotation, HomeUser, build_home, last_scan_line
 from bot.slack.notifier import Notifier
 from bot.store.finding_notices import FindingNotices
 from bot.store.key_memory import KeyMemory, PresentKey
 from bot.store.requests import RequestStore
+from bot.store.rotations import RotationStore
 from bot.store.scan_runs import ScanRuns
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class HomeService:
         clock: Clock,
         index: OwnershipIndex,
         store: RequestStore,
-        rotations: RotationService,
+        rotations: RotationStore,
         access: Access,
         directory: SlackDirectory,
         notifier: Notifier,

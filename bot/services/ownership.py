@@ -3,19 +3,18 @@ that owner is."""
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import timedelta
 
 from bot.aws import AwsGateway
 from bot.clock import Clock
+from bot.domain.slack_ids import is_user_id
 from bot.slack.client import SlackDirectory
 from bot.store.iam_users import EXEMPT_TAG, IamUsers, IndexedUser, OwnedUser
 
 __all__ = ["EXEMPT_REASON_TAG", "EXEMPT_TAG", "OwnedUser", "OwnershipIndex", "owner_in", "owner_slack_id"]
 
 EXEMPT_REASON_TAG = "keywarden:exempt-reason"
-_LOWER_SLACK_ID = re.compile(r"^[uw][a-z0-9]{2,}$")
 
 
 class OwnershipIndex:
@@ -91,7 +90,7 @@ def owner_slack_id(
     owned = index.get(account, user)
     if owned is None or not owned.owner:
         return None
-    tag = owned.owner.upper() if _LOWER_SLACK_ID.match(owned.owner) else owned.owner  # the index keeps it lower-case
+    tag = owned.owner.upper() if is_user_id(owned.owner.upper()) else owned.owner  # the index keeps it lower-case
     return directory.user_id_for(tag)
 
 

@@ -62,6 +62,7 @@ class RotationService:
         aws: AwsGateway,
         notifier: Notifier,
         approves_for: Callable[[str, str, str], bool],
+        on_change: Callable[..., None] | None = None,
     ) -> None:
         self._policy = rotation_policy(settings)
         self._clock = clock
@@ -70,7 +71,7 @@ class RotationService:
         self._audit = audit
         self._aws = aws
         self._approves_for = approves_for  # (Slack user, account, IAM user): an approver for that user now
-        self.on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
+        self._on_change = on_change  # (Slack user ids) whose App Home to refresh
         # A claim older than this was left by a crash (the same setting as for requests).
         self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
         notices = RotationNotices(notifier, settings.approval_channel, self._policy.delete_days)
@@ -100,8 +101,8 @@ class RotationService:
         }
 
     def _stage_changed(self, owner: str) -> None:
-        if self.on_change is not None:
-            self.on_change(owner)  # the owner's App Home shows the rotation's stage
+        if self._on_change is not None:
+            self._on_change(owner)  # the owner's App Home shows the rotation's stage
 
     # Start
     def start(

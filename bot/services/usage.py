@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound, partition_of_region
-from bot.clock import Clock
+from bot.clock import Clock, Pacer
 from bot.domain.access_advisor import AccessSummary, ServiceAccess, parse_services, summarize_access
 from bot.domain.activity import ActivityResult, search_regions, summarize, window
 from bot.domain.keys import InputError, UserRef
@@ -34,38 +34,10 @@ ACCESS_MAX_DELAY = 5.0
 PENDING_JOB_MINUTES = 15  # a job that outlived one `access` is polled again, not started anew
 
 
-class TokenBucket:
-    """Paces calls per key (account, region) to `rate` a second, shared by every thread of the process.
-
-    Capacity 1: calls are spaced evenly, 1/rate (plus `margin`) apart. A burst of two would save half a
-    second, but leaves the server's own bucket empty, so the next call's network jitter alone could get it
-    throttled.
-    """
-
-    def __init__(
-        self,
-        rate: float = LOOKUPS_PER_SECOND,
-        *,
-        margin: float = PACING_MARGIN,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._interval = 1.0 / rate + margin
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._next: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: tuple[str, str]) -> float:
-        """Wait for this key's next slot; returns the seconds waited."""
-        with self._lock:
-            now = self._monotonic()
-            slot = max(now, self._next.get(key, now))
-            self._next[key] = slot + self._interval
-        wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
-        return wait
+def lookup_pacer(monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Pacer:
+    """CloudTrail's pace, per (account, region): LookupEvents spaced evenly, 1/rate plus the margin apart. A burst
+    of two would save half a second but leave CloudTrail's own bucket empty."""
+    return Pacer(1.0 / LOOKUPS_PER_SECOND + PACING_MARGIN, monotonic=monotonic, sleep=sleep)
 
 
 class ActivityService:
@@ -79,7 +51,7 @@ class ActivityService:
         *,
         regions: tuple[str, ...] = (),
         max_events: int = 1000,
-        bucket: TokenBucket | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._aws = aws
         self._inventory = inventory
@@ -88,7 +60,7 @@ class ActivityService:
         self._clock = clock
         self._regions = regions
         self._max_events = max_events
-        self._bucket = bucket or TokenBucket()
+        self._pacer = pacer or lookup_pacer()
 
     def activity(self, caller: str, key_id: str, days: int) -> ActivityResult:
         account, user = self._owner_of(key_id)
@@ -104,7 +76,7 @@ class ActivityService:
         # ACTIVITY_REGIONS).
         partition = partition_of_region(client.region)
         regions = search_regions(key.last_region, self._regions, global_region(partition, client.region))
-        read = TrailReader(client, account, self._bucket.take, self._max_events).read(key_id, regions, start, end)
+        read = TrailReader(client, account, self._pacer.take, self._max_events).read(key_id, regions, start, end)
         events, failed = read.events, read.failed
         newest = max(k.facts.created for k in keys.keys)
         summary = summarize(

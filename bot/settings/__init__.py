@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.domain.delivery import SECRET_PREFIX_FORM
+from bot.domain.slack_ids import GROUP_ID
 from bot.settings.accounts import (
     ACCOUNT_ID,
     EXTERNAL_ID,
@@ -116,8 +117,8 @@ class Settings(BaseSettings):
     approver_ids: Annotated[frozenset[str], BeforeValidator(slack_user_ids)] = Field(
         frozenset(), description="comma-separated Slack user ids such as U012AB3CD,U045EF6GH"
     )
-    approver_group: str | None = Field(
-        None, pattern=r"^S[A-Z0-9]{2,}$", description="a Slack user group id such as S0123ABCD"
+    approver_group: Annotated[str | None, BeforeValidator(matching(GROUP_ID))] = Field(
+        None, description="a Slack user group id such as S0123ABCD"
     )
     owner_tag: str = Field("owner", pattern=r"^[\w.:/=+@ -]{1,128}$", description="an IAM tag key such as owner")
     # Organizations discovery is on when ORG_ROLE_NAME is set; the other ORG_* need it (see `organization`).

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 from bot.domain.delivery import SECRET_PREFIX
 from bot.domain.operations import REQUEST_OPERATIONS
+from bot.domain.slack_ids import is_user_id
 
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 CHANNEL_FORM = "a channel id such as C0123ABCD (C… or G…; the channel's details in Slack show it)"
 
-_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _OPERATIONS = frozenset(op.value for op in REQUEST_OPERATIONS)
 
@@ -126,7 +126,7 @@ def channel_id(value: str) -> str:
 
 def slack_user_ids(value: str) -> frozenset[str]:
     ids = [part.strip() for part in value.split(",") if part.strip()]
-    bad = [i for i in ids if not _SLACK_USER_ID.match(i)]
+    bad = [i for i in ids if not is_user_id(i)]
     if bad:
         raise ValueError(f"{bad[0]!r} is not a Slack user id")
     return frozenset(ids)

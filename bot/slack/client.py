@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot import metrics
+from bot.domain.slack_ids import is_user_id
 from bot.logs import slack_api_call
 from bot.slack.retries import Sleep, retry_handlers
 
@@ -115,7 +116,7 @@ class SlackDirectory:
     def user_id_for(self, owner: str) -> str | None:
         """Resolve an owner tag (a Slack user id or an email) to a Slack user id, or None."""
         owner = owner.strip()
-        if owner[:1] in {"U", "W"} and owner.isalnum() and owner.upper() == owner:
+        if is_user_id(owner):
             return owner
         if "@" not in owner:
             return None

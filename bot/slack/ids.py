@@ -1,4 +1,5 @@
-"""Action ids, callback ids and block ids: named once, used by builders and handlers alike."""
+"""Action ids, callback ids, block ids and the value of a button about one key: named once, used by builders and
+handlers alike."""
 
 APPROVE = "request_approve"
 DENY = "request_deny"
@@ -21,3 +22,15 @@ BLOCK_OPERATION = "operation"
 BLOCK_TARGET = "target"
 BLOCK_REASON = "reason"
 INPUT = "value"
+
+
+def key_value(account: str, key_id: str) -> str:
+    """The value of a button about one key (alerts, the App Home, exposures, enforcement): `account|key id`.
+    An account alias never holds `|`."""
+    return f"{account}|{key_id}"
+
+
+def parse_key_value(value: str) -> tuple[str, str]:
+    """(account, key id) from a `key_value`; the caller checks both against the accounts and key ids it knows."""
+    account, _, key_id = value.partition("|")
+    return account, key_id

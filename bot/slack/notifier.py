@@ -4,7 +4,6 @@ as None/False, so callers can keep their database state and try again later."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.clock import Pacer
 from bot.slack.messages.common import Message
 
 log = logging.getLogger(__name__)
@@ -27,24 +27,11 @@ class Notifier:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
-        self._interval = per_channel_interval
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._last_post: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def _pace(self, channel: str) -> None:
-        """Keep to Slack's one message per second per channel."""
-        with self._lock:
-            now = self._monotonic()
-            due = self._last_post.get(channel, float("-inf")) + self._interval
-            self._last_post[channel] = max(now, due)
-        if due > now:
-            self._sleep(due - now)
+        self._pacer = Pacer(per_channel_interval, monotonic=monotonic, sleep=sleep)  # Slack's 1 a second per channel
 
     def post(self, channel: str, message: Message, thread_ts: str | None = None) -> tuple[str, str] | None:
         text, blocks = message
-        self._pace(channel)
+        self._pacer.take(channel)
         try:
             reply = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
         except (SlackApiError, SlackClientError, OSError) as e:

@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 from slack_bolt import BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
+from bot.domain.slack_ids import USER_ID
+
 log = logging.getLogger("keywarden.payloads")
 
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{2,20}$")
 TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
 TIMESTAMP = re.compile(r"^[0-9]{1,12}$")

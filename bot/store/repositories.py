@@ -1,4 +1,4 @@
-"""The repositories over one database, built once for every entry point (bot/bootstrap.py)."""
+"""The repositories over one database, built once for every entry point (bot/bootstrap/)."""
 
 from __future__ import annotations
 

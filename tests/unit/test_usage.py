@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.clock import Pacer
 from bot.domain.access_advisor import ServiceAccess, parse_services, summarize_access
 from bot.domain.activity import (
     ActivityResult,
@@ -18,7 +19,7 @@ from bot.domain.activity import (
 )
 from bot.domain.commands import parse
 from bot.domain.keys import InputError, KeyFacts
-from bot.services.usage import TokenBucket
+from bot.services.usage import lookup_pacer
 from bot.settings import Settings
 from bot.settings.reader import SettingsError
 from bot.slack.messages.usage import build_access, build_activity, events_csv
@@ -132,7 +133,7 @@ def test_csv_has_every_event_and_runs_no_formula() -> None:
     assert rows[2][5].startswith("'=")
 
 
-def test_token_bucket_spaces_calls_per_account_and_region() -> None:
+def test_lookups_are_paced_per_account_and_region() -> None:
     now = [100.0]
     slept: list[float] = []
 
@@ -140,7 +141,7 @@ def test_token_bucket_spaces_calls_per_account_and_region() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    bucket = TokenBucket(2.0, margin=0.0, monotonic=lambda: now[0], sleep=sleep)
+    bucket = Pacer(1 / 2.0, monotonic=lambda: now[0], sleep=sleep)  # 2 a second, no margin
     assert bucket.take(("a", "us-east-1")) == 0
     assert bucket.take(("a", "us-east-1")) == pytest.approx(0.5)
     assert bucket.take(("a", "eu-west-1")) == 0  # another region has its own limit
@@ -148,8 +149,8 @@ def test_token_bucket_spaces_calls_per_account_and_region() -> None:
     assert bucket.take(("a", "us-east-1")) == 0
     assert bucket.take(("a", "us-east-1")) == pytest.approx(0.5)
     assert slept == [pytest.approx(0.5), pytest.approx(0.5)]
-    assert TokenBucket(2.0, monotonic=lambda: now[0], sleep=sleep).take(("b", "x")) == 0
-    paced = TokenBucket(2.0, monotonic=lambda: now[0], sleep=sleep)  # the default margin for jitter
+    assert lookup_pacer(monotonic=lambda: now[0], sleep=sleep).take(("b", "x")) == 0
+    paced = lookup_pacer(monotonic=lambda: now[0], sleep=sleep)  # the default margin for jitter
     paced.take(("b", "x"))
     assert paced.take(("b", "x")) == pytest.approx(0.51)
 

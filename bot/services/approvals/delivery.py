@@ -2,9 +2,9 @@
 
 One interface, `SecretDelivery`, with two implementations: reveal.py (the requester's Reveal shows the
 secret once, in Slack) and secrets_manager.py (stored in AWS Secrets Manager, never shown in Slack).
-bot/bootstrap.py picks one from SECRET_DELIVERY; nothing else asks which. Below the interface, the steps
-both take: making the key, handing a rotation's new key to its schedule, and after an interruption
-deleting the keys whose secret cannot have reached anyone.
+bot/bootstrap/factories.py picks one from SECRET_DELIVERY (and the requester's DM with it); nothing else asks
+which. Below the interface, the steps both take: making the key, handing a rotation's new key to its
+schedule, and after an interruption deleting the keys whose secret cannot have reached anyone.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from typing import Protocol
 
 from bot.aws import AccountClient, AwsError, AwsNotFound, NewKey
 from bot.clock import Clock
-from bot.domain.delivery import SecretLocation
 from bot.domain.keys import AccessKey, KeyFacts
 from bot.domain.operations import REQUEST_OPERATIONS
 from bot.domain.requests import Request, Status
 from bot.domain.rotation import PlanChanged, confirm_pre_step
 from bot.services.rotations import RotationService
-from bot.slack.messages.common import Message
 from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
 
@@ -48,10 +46,6 @@ class SecretDelivery(Protocol):
 
     def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str | None:
         """The requester's Reveal; returns a reply when nothing was shown."""
-        ...
-
-    def requester_dm(self, request: Request, secret: SecretLocation | None) -> Message:
-        """The requester's DM about `request`, saying how its key is delivered (`secret`: where it was stored)."""
         ...
 
 

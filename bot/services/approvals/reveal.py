@@ -7,13 +7,11 @@ from datetime import datetime, timedelta
 
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsUnavailable
 from bot.clock import Clock
-from bot.domain.delivery import SecretLocation
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.services.approvals.delivery import create_key, hand_back_interrupted, requester_of, start_rotation
 from bot.services.approvals.execution import fail
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.rotations import RotationService
-from bot.slack.messages.common import Message
 from bot.slack.messages.requests import (
     build_error_modal,
     build_requester_dm,
@@ -58,9 +56,6 @@ class RevealDelivery:
         released = hand_back_interrupted(self._store, self._clock, self._aws.account(request.account), request)
         if released:
             self._notifier.dm(request.requester, build_requester_dm(released))
-
-    def requester_dm(self, request: Request, secret: SecretLocation | None) -> Message:
-        return build_requester_dm(request, secret)
 
     def reveal_refusal(self, request_id: str, user_id: str) -> str | None:
         request = requester_of(self._store, request_id, user_id)

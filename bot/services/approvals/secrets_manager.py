@@ -97,11 +97,6 @@ class SecretsManagerDelivery:
         if released:
             self.hand_over(released)
 
-    def requester_dm(self, request: Request, secret: SecretLocation | None) -> Message:
-        if secret is None and request.status is Status.SUCCEEDED and request.operation in MAKES_KEY:
-            secret = self._location(request)  # a DM sent again later names the secret too
-        return build_requester_dm(request, secret, reveal=False)
-
     def reveal_refusal(self, request_id: str, user_id: str) -> str:
         request = requester_of(self._store, request_id, user_id)
         if isinstance(request, str):
@@ -114,6 +109,19 @@ class SecretsManagerDelivery:
     def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str:
         """Nothing is ever revealed in Slack: the reply says where the key goes instead."""
         return self.reveal_refusal(request_id, user_id)
+
+
+class StoredSecretDm:
+    """The requester's DM with SECRET_DELIVERY=secretsmanager: it names the secret, also when sent again later."""
+
+    def __init__(self, secret_prefix: str, aws: AwsGateway) -> None:
+        self._prefix = secret_prefix
+        self._aws = aws
+
+    def __call__(self, request: Request, secret: SecretLocation | None) -> Message:
+        if secret is None and request.status is Status.SUCCEEDED and request.operation in MAKES_KEY:
+            secret = self._location(request)
+        return build_requester_dm(request, secret, reveal=False)
 
     def _location(self, request: Request) -> SecretLocation:
         client = self._aws.account(request.account)

@@ -12,7 +12,9 @@ from bot.slack.messages.requests import build_approval_message
 from bot.slack.notifier import Notifier
 from bot.store.requests import RequestStore
 
-RequesterDm = Callable[[Request, SecretLocation | None], Message]  # worded by the secret delivery (delivery.py)
+# The requester's DM about a request, saying how its key is delivered (`secret`: where it was stored): the
+# builder itself, or secrets_manager.StoredSecretDm with SECRET_DELIVERY=secretsmanager (bot/bootstrap/factories.py).
+RequesterDm = Callable[[Request, SecretLocation | None], Message]
 
 
 class RequestSync:

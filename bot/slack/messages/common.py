@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from bot.domain.commands import USAGE
 from bot.domain.findings import CATALOGUE, Finding, Severity
 from bot.domain.inventory import CheckResult, KeyView, ListResult, UserKeys
 from bot.domain.keys import KeyFacts
+from bot.domain.slack_ids import is_user_id
 
 Blocks = list[dict[str, Any]]
 Message = tuple[str, Blocks]
@@ -23,7 +23,6 @@ _SEVERITY_ICON = {
     Severity.LOW: ":large_yellow_circle:",
     Severity.INFO: ":white_circle:",
 }
-_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 _MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
 
 
@@ -35,7 +34,7 @@ def escape(text: str) -> str:
 
 def who(actor: str) -> str:
     """A Slack user as a mention; anything else (a system actor, an owner tag) as inert text."""
-    return f"<@{actor}>" if _SLACK_USER_ID.match(actor) else escape(actor)
+    return f"<@{actor}>" if is_user_id(actor) else escape(actor)
 
 
 def section(text: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def build_warning(
             if f.owner
             else " It has no owner tag: this channel is told instead."
         )
-    value = f"{f.account}|{f.key_id}"
+    value = ids.key_value(f.account, f.key_id)
     buttons = [button("Rotate", ids.ALERT_ROTATE, value, "primary"), button("Snooze 7 days", ids.ALERT_SNOOZE, value)]
     return text, [section(text), {"type": "actions", "block_id": "enforce-warning", "elements": buttons}]
 
@@ -40,7 +40,7 @@ def build_announcement(f: ScanFinding, reason: str, request_id: str | None, *, d
         f":lock: Keywarden deactivated `{f.key_id}` (*{f.account}:{f.user}*): {reason}. "
         f"Request {request_id}, approved by the built-in enforcement rule."
     )
-    value = f"{f.account}|{f.key_id}"
+    value = ids.key_value(f.account, f.key_id)
     return text, [
         section(text),
         {"type": "actions", "block_id": "enforced", "elements": [button("Reactivate", ids.ENFORCE_REACTIVATE, value)]},

@@ -164,7 +164,7 @@ def _key_blocks(k: ExposedKey, n: int) -> Blocks:
 
 def response_buttons(account: str, key_id: str) -> list[dict]:
     """Deactivate now (break-glass, confirmed) and Rotate: the answer to a key that leaked or AWS quarantined."""
-    value = f"{account}|{key_id}"
+    value = ids.key_value(account, key_id)
     deactivate = button(
         "Deactivate now",
         ids.EXPOSURE_DEACTIVATE,

@@ -131,7 +131,7 @@ def _key_blocks(home: Home, now: datetime) -> list[dict[str, Any]]:
             text += " · findings: " + ", ".join(f"`{c}`" for c in key.findings)
         if key.rotating:
             text += f" · rotation: {key.rotating}"
-        value = f"{user.account}|{key.key_id}"
+        value = ids.key_value(user.account, key.key_id)
         elements = [] if key.rotating else [button("Rotate", ids.ALERT_ROTATE, value, "primary")]
         elements.append(button("Deactivate", ids.ALERT_DEACTIVATE, value))
         blocks.append(_section(text))

@@ -32,10 +32,6 @@ def finding_row(f: ScanFinding, now: datetime) -> str:
     return f"*{f.account}:{f.user}* {_subject(f)} {facts}\n    {finding_line(f.finding)}"
 
 
-def key_value(f: ScanFinding) -> str:
-    return f"{f.account}|{f.key_id}"
-
-
 def _quarantined(f: ScanFinding) -> bool:
     """An active key on a user AWS quarantined: it gets Deactivate now and Rotate."""
     return f.code == AWS_QUARANTINE and f.key_id is not None and f.facts is not None and f.facts.active
@@ -57,7 +53,7 @@ def build_owner_dm(findings: list[ScanFinding], now: datetime, command: str) -> 
         lines = [finding_row(first, now)] + [f"    {finding_line(g.finding)}" for g in group[1:]]
         blocks.append(section("\n".join(lines)))
         if first.key_id:
-            value = key_value(first)
+            value = ids.key_value(first.account, first.key_id)
             buttons: list[dict[str, Any]] = []
             if any(_quarantined(g) for g in group):  # a leak AWS saw: the exposure answer, break-glass first
                 buttons += response_buttons(first.account, first.key_id)

@@ -1,0 +1,280 @@
+"""The services built in groups, each from the adapters and the groups before it; `bootstrap` puts them together.
+
+The order settles what refers to what: the App Home before the rotations that refresh it, the requester's DM
+wording before the request messages that send it and the secret delivery that updates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from slack_sdk import WebClient
+
+from bot.access import Access
+from bot.aws import AwsGateway, SessionFactory
+from bot.clock import Clock
+from bot.domain.findings import Policy
+from bot.policy import load as load_policy
+from bot.services.alerts import AlertService
+from bot.services.approvals.decisions import Decisions
+from bot.services.approvals.delivery import SecretDelivery
+from bot.services.approvals.execution import Execution
+from bot.services.approvals.filing import RequestFiling
+from bot.services.approvals.recovery import Recovery
+from bot.services.approvals.reminders import Reminders
+from bot.services.approvals.reveal import RevealDelivery
+from bot.services.approvals.secrets_manager import SecretsManagerDelivery, StoredSecretDm
+from bot.services.approvals.slack_sync import RequestSync
+from bot.services.audit_stream import AuditStream
+from bot.services.enforcement import EnforcementService
+from bot.services.exposures import ExposureService
+from bot.services.home import HomeService
+from bot.services.inventory import InventoryService
+from bot.services.own_identity import OwnIdentity
+from bot.services.ownership import OwnershipIndex
+from bot.services.permissions import Permissions
+from bot.services.rotations import RotationService
+from bot.services.scanner import Scanner
+from bot.settings import Settings
+from bot.slack.client import SlackDirectory, Sleep, make_web_client
+from bot.slack.messages.requests import build_requester_dm
+from bot.slack.notifier import Notifier
+from bot.store.audit import AuditLog
+from bot.store.db import Database
+from bot.store.repositories import Repositories
+
+
+def policy_of(settings: Settings) -> Policy:
+    return Policy(
+        settings.max_key_age_days,
+        settings.warn_key_age_days,
+        settings.unused_days,
+        strict_policy_findings=settings.strict_policy_findings,
+    )
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """What the services are built on: the settings, time, the database and its repositories, AWS and Slack."""
+
+    settings: Settings
+    clock: Clock
+    sleep: Sleep
+    db: Database
+    repos: Repositories
+    audit: AuditLog
+    aws: AwsGateway
+    slack: WebClient
+    directory: SlackDirectory
+    notifier: Notifier
+
+
+@dataclass(frozen=True)
+class KeyServices:
+    """Who owns which keys and may act on them, the keys Keywarden knows, their rotations and the App Home."""
+
+    index: OwnershipIndex
+    inventory: InventoryService
+    access_rules: Access
+    permissions: Permissions
+    own: OwnIdentity
+    home: HomeService
+    rotations: RotationService
+
+
+@dataclass(frozen=True)
+class RequestServices:
+    """A request from filing to its outcome, and its new key's delivery."""
+
+    filing: RequestFiling
+    decisions: Decisions
+    delivery: SecretDelivery
+    reminders: Reminders
+    recovery: Recovery
+
+
+def adapters(
+    settings: Settings,
+    clock: Clock,
+    sleep: Sleep,
+    *,
+    migrate: bool,
+    session_factory: SessionFactory | None,
+    aws: AwsGateway | None,
+    notifier: Notifier | None,
+    directory: SlackDirectory | None,
+) -> Adapters:
+    """The adapters from the settings; `aws`, `notifier` and `directory`, when given, are used instead."""
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    audit = AuditLog(db, clock, stream=settings.audit_webhook_url is not None)
+    if aws is None:
+        accounts, region = settings.accounts, settings.aws_region
+        aws = AwsGateway(accounts, session_factory, organization=settings.organization, now=clock, region=region)
+    slack = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, sleep=sleep)
+    return Adapters(
+        settings=settings,
+        clock=clock,
+        sleep=sleep,
+        db=db,
+        repos=Repositories.over(db, clock, audit),
+        audit=audit,
+        aws=aws,
+        slack=slack,
+        directory=directory or SlackDirectory(slack),
+        notifier=notifier or Notifier(slack, sleep=sleep),
+    )
+
+
+def key_services(a: Adapters) -> KeyServices:
+    s, repos, clock = a.settings, a.repos, a.clock
+    index = OwnershipIndex(repos.iam_users, a.aws, clock, s.owner_tag, s.ownership_ttl_minutes)
+    inventory = InventoryService(a.aws, index, repos.key_memory, clock, policy_of(s), s.accounts)
+    access_rules = Access(s, a.directory, load_policy(s.policy_file) if s.policy_file else None)
+    permissions = Permissions(
+        access_rules, a.aws, index, inventory, a.audit, owner_tag=s.owner_tag, list_visibility=s.list_visibility
+    )
+    home = HomeService(
+        repos.key_memory,
+        repos.notices,
+        repos.scan_runs,
+        clock,
+        index,
+        repos.requests,
+        repos.rotations,
+        access_rules,
+        a.directory,
+        a.notifier,
+        stored_under=s.stored_secret_prefix,
+    )
+    rotations = RotationService(
+        s,
+        clock,
+        repos.rotations,
+        repos.requests,
+        a.audit,
+        a.aws,
+        a.notifier,
+        approves_for=permissions.approves_for,
+        on_change=home.refresh,  # the owner's App Home shows the rotation's stage
+    )
+    own = OwnIdentity(a.aws, inventory)  # the hub identity: its IAM user is never changed by Keywarden
+    return KeyServices(
+        index=index,
+        inventory=inventory,
+        access_rules=access_rules,
+        permissions=permissions,
+        own=own,
+        home=home,
+        rotations=rotations,
+    )
+
+
+def request_services(a: Adapters, k: KeyServices) -> RequestServices:
+    s, clock, store = a.settings, a.clock, a.repos.requests
+    # SECRET_DELIVERY picks how new keys reach their requesters, and how their DMs say so, here and nowhere else.
+    stored = s.secret_delivery == "secretsmanager"
+    sync = RequestSync(
+        s.approval_channel,
+        clock,
+        store,
+        a.notifier,
+        requester_dm=StoredSecretDm(s.secret_prefix, a.aws) if stored else build_requester_dm,
+        on_change=k.home.refresh,
+        reveal=not stored,
+    )
+    reveal_ttl = timedelta(hours=s.reveal_ttl_hours)
+    delivery: SecretDelivery = (
+        SecretsManagerDelivery(s.secret_prefix, clock, store, a.aws, sync, k.rotations)
+        if stored
+        else RevealDelivery(reveal_ttl, clock, store, a.aws, a.notifier, sync, k.rotations)
+    )
+    execution = Execution(store, a.aws, sync, delivery, k.rotations)
+    return RequestServices(
+        filing=RequestFiling(s, clock, store, k.inventory, a.aws, k.access_rules, sync, execution, k.rotations, k.own),
+        decisions=Decisions(reveal_ttl, clock, store, k.access_rules, sync, execution),
+        delivery=delivery,
+        reminders=Reminders(s, clock, store, k.access_rules, a.notifier, sync),
+        recovery=Recovery(clock, store, execution, delivery, sync),
+    )
+
+
+def scanner(a: Adapters, k: KeyServices) -> Scanner:
+    s, repos = a.settings, a.repos
+    return Scanner(
+        a.aws,
+        k.index,
+        repos.key_memory,
+        repos.key_changes,
+        repos.snoozes,
+        a.audit,
+        a.clock,
+        policy_of(s),
+        owner_tag=s.owner_tag,
+        exempt=s.exempt,
+        concurrency=s.scan_concurrency,
+        sleep=a.sleep,
+    )
+
+
+def alerts(a: Adapters, k: KeyServices) -> AlertService:
+    s, repos = a.settings, a.repos
+    return AlertService(
+        repos.notices,
+        repos.scan_runs,
+        repos.snoozes,
+        a.clock,
+        a.notifier,
+        a.directory,
+        k.index,
+        alert_channel=s.alert_channel,
+        remind_every=timedelta(days=s.remind_every_days),
+        command=s.slash_command,
+    )
+
+
+def enforcement(a: Adapters, k: KeyServices, filing: RequestFiling) -> EnforcementService | None:
+    """ENFORCE's deactivations after each scan; None when ENFORCE is unset."""
+    s = a.settings
+    if not s.enforce:
+        return None
+    return EnforcementService(
+        a.repos.enforcements,
+        a.repos.notices,
+        a.clock,
+        filing,
+        a.notifier,
+        a.directory,
+        k.own,
+        rules=dict(s.enforce),
+        max_per_scan=s.enforce_max_per_scan,
+        dry_run=s.enforce_dry_run,
+        alert_channel=s.alert_channel,
+    )
+
+
+def exposures(a: Adapters, k: KeyServices) -> ExposureService:
+    """Exposed keys; with SLACK_ADMIN_TOKEN, a workspace admin's token deletes the message a key was pasted in."""
+    s, token = a.settings, a.settings.slack_admin_token
+    admin = make_web_client(token.get_secret_value(), s.slack_api_url, sleep=a.sleep) if token else None
+    return ExposureService(
+        a.repos.exposures,
+        a.clock,
+        a.audit,
+        k.inventory,
+        k.index,
+        a.directory,
+        a.notifier,
+        alert_channel=s.alert_channel,
+        admin=Notifier(admin, sleep=a.sleep) if admin else None,
+    )
+
+
+def audit_stream(a: Adapters) -> AuditStream | None:
+    """The audit trail sent to AUDIT_WEBHOOK_URL, signed with AUDIT_WEBHOOK_SECRET; None when no URL is set."""
+    s, secret = a.settings, a.settings.audit_webhook_secret
+    if not s.audit_webhook_url:
+        return None
+    return AuditStream(a.repos.outbox, a.clock, s.audit_webhook_url, secret.get_secret_value() if secret else None)
