@@ -176,7 +176,9 @@ class EnforcementService:
         if to is None:
             result.not_warned[f.key_id] = "no owner in Slack and no ALERT_CHANNEL"
             return
-        message = build_warning(f, c.kind, c.days, step.deadline, self._dry_run, owner_unreached=owner_id is None)
+        message = build_warning(
+            f, f.key_id, c.kind, c.days, step.deadline, self._dry_run, owner_unreached=owner_id is None
+        )
         if self._notifier.post(to, message) is None:
             result.not_warned[f.key_id] = "Slack did not take the warning; it is sent again at the next scan"
             return
@@ -191,7 +193,7 @@ class EnforcementService:
         if self._dry_run:
             result.would_deactivate.append(f.key_id)
             if self._channel:
-                self._notifier.post(self._channel, build_announcement(f, reason, None, dry_run=True))
+                self._notifier.post(self._channel, build_announcement(f, f.key_id, reason, None, dry_run=True))
             return
         try:
             request = self._filing.enforce(f.account, f.user, f.key_id, reason, RULE)
@@ -206,7 +208,7 @@ class EnforcementService:
             return
         result.deactivated.append(f.key_id)
         self._enforcements.deactivated(f.account, f.key_id, self._clock(), request.id)
-        message = build_announcement(f, reason, request.id, dry_run=False)
+        message = build_announcement(f, f.key_id, reason, request.id, dry_run=False)
         if self._channel:
             self._notifier.post(self._channel, message)
         if owner_id:

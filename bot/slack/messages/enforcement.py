@@ -11,13 +11,21 @@ from bot.slack.messages.common import Message, button, context, section
 
 
 def build_warning(
-    f: ScanFinding, kind: str, days: int, deadline: datetime, dry_run: bool, *, owner_unreached: bool = False
+    f: ScanFinding,
+    key_id: str,
+    kind: str,
+    days: int,
+    deadline: datetime,
+    dry_run: bool,
+    *,
+    owner_unreached: bool = False,
 ) -> Message:
-    """The warning, to the key's owner; to the alert channel when the key has no owner Keywarden can reach."""
+    """The warning about the finding's key `key_id`, to the key's owner; to the alert channel when the key has no
+    owner Keywarden can reach."""
     what = "would be deactivated (dry run: nothing will change)" if dry_run else "will be deactivated"
     whose = "Your key" if not owner_unreached else "Key"
     text = (
-        f":warning: {whose} `{f.key_id}` (*{f.account}:{f.user}*) {what} by Keywarden on "
+        f":warning: {whose} `{key_id}` (*{f.account}:{f.user}*) {what} by Keywarden on "
         f"{deadline:%Y-%m-%d %H:%M} UTC: its `{kind}` finding is close to {days} days old, or older. "
         "Rotate it, or snooze its alerts if it must stay as it is."
     )
@@ -27,20 +35,20 @@ def build_warning(
             if f.owner
             else " It has no owner tag: this channel is told instead."
         )
-    value = ids.key_value(f.account, f.key_id)
+    value = ids.key_value(f.account, key_id)
     buttons = [button("Rotate", ids.ALERT_ROTATE, value, "primary"), button("Snooze 7 days", ids.ALERT_SNOOZE, value)]
     return text, [section(text), {"type": "actions", "block_id": "enforce-warning", "elements": buttons}]
 
 
-def build_announcement(f: ScanFinding, reason: str, request_id: str | None, *, dry_run: bool) -> Message:
+def build_announcement(f: ScanFinding, key_id: str, reason: str, request_id: str | None, *, dry_run: bool) -> Message:
     if dry_run:
-        text = f":test_tube: Dry run: Keywarden would deactivate `{f.key_id}` (*{f.account}:{f.user}*) now ({reason})."
+        text = f":test_tube: Dry run: Keywarden would deactivate `{key_id}` (*{f.account}:{f.user}*) now ({reason})."
         return text, [section(text)]
     text = (
-        f":lock: Keywarden deactivated `{f.key_id}` (*{f.account}:{f.user}*): {reason}. "
+        f":lock: Keywarden deactivated `{key_id}` (*{f.account}:{f.user}*): {reason}. "
         f"Request {request_id}, approved by the built-in enforcement rule."
     )
-    value = ids.key_value(f.account, f.key_id)
+    value = ids.key_value(f.account, key_id)
     return text, [
         section(text),
         {"type": "actions", "block_id": "enforced", "elements": [button("Reactivate", ids.ENFORCE_REACTIVATE, value)]},
