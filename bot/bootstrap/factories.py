@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from bot.access import Access
 from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock
-from bot.domain.findings import Policy
+from bot.domain.findings import Thresholds
 from bot.policy import load as load_policy
 from bot.services.alerts import AlertService
 from bot.services.approvals.decisions import Decisions
@@ -45,8 +45,8 @@ from bot.store.db import Database
 from bot.store.repositories import Repositories
 
 
-def policy_of(settings: Settings) -> Policy:
-    return Policy(
+def thresholds_of(settings: Settings) -> Thresholds:
+    return Thresholds(
         settings.max_key_age_days,
         settings.warn_key_age_days,
         settings.unused_days,
@@ -131,7 +131,7 @@ def adapters(
 def key_services(a: Adapters) -> KeyServices:
     s, repos, clock = a.settings, a.repos, a.clock
     index = OwnershipIndex(repos.iam_users, a.aws, clock, s.owner_tag, s.ownership_ttl_minutes)
-    inventory = InventoryService(a.aws, index, repos.key_memory, clock, policy_of(s), s.accounts)
+    inventory = InventoryService(a.aws, index, repos.key_memory, clock, thresholds_of(s), s.accounts)
     access_rules = Access(s, a.directory, load_policy(s.policy_file) if s.policy_file else None)
     permissions = Permissions(
         access_rules, a.aws, index, inventory, a.audit, owner_tag=s.owner_tag, list_visibility=s.list_visibility
@@ -211,7 +211,7 @@ def scanner(a: Adapters, k: KeyServices) -> Scanner:
         repos.snoozes,
         a.audit,
         a.clock,
-        policy_of(s),
+        thresholds_of(s),
         owner_tag=s.owner_tag,
         exempt=s.exempt,
         concurrency=s.scan_concurrency,

@@ -17,7 +17,9 @@ INITIAL_KEY_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
-class Policy:
+class Thresholds:
+    """What the rules compare against: the ages and idle days of the settings, and whether policy findings are on."""
+
     max_key_age_days: int = 90
     warn_key_age_days: int = 80
     unused_days: int = 45
@@ -42,7 +44,7 @@ class Evidence:
     key: KeyFacts | None
     keys: Sequence[KeyFacts]
     user: UserFacts
-    policy: Policy
+    policy: Thresholds
     now: datetime
 
     @property

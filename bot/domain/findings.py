@@ -26,7 +26,7 @@ from bot.domain.catalogue import (
     Scope,
     Severity,
 )
-from bot.domain.finding_rules import INITIAL_KEY_WINDOW, Evidence, Policy, UserFacts, quarantine_message
+from bot.domain.finding_rules import INITIAL_KEY_WINDOW, Evidence, Thresholds, UserFacts, quarantine_message
 from bot.domain.keys import KeyFacts
 
 __all__ = [
@@ -45,8 +45,8 @@ __all__ = [
     "TWO_ACTIVE_KEYS",
     "Finding",
     "Judged",
-    "Policy",
     "Severity",
+    "Thresholds",
     "UserFacts",
     "catalogued",
     "findings_for_user",
@@ -93,19 +93,19 @@ def _run(scope: Scope, evidence: Evidence) -> list[Finding]:
     return worst_first(found)
 
 
-def judge(keys: Sequence[KeyFacts], user: UserFacts, policy: Policy, now: datetime) -> Judged:
+def judge(keys: Sequence[KeyFacts], user: UserFacts, policy: Thresholds, now: datetime) -> Judged:
     """Every rule of the catalogue over one user's keys: the key-scope ones per key, the user-scope ones once."""
     per_key = [_run(Scope.KEY, Evidence(key, keys, user, policy, now)) for key in keys]
     return Judged(per_key, _run(Scope.USER, Evidence(None, keys, user, policy, now)))
 
 
-def key_findings(key: KeyFacts, policy: Policy, now: datetime) -> list[Finding]:
+def key_findings(key: KeyFacts, policy: Thresholds, now: datetime) -> list[Finding]:
     """The findings for one key on its own (nothing known of its user), worst first."""
     return judge([key], UserFacts(), policy, now).per_key[0]
 
 
 def privilege_findings(
-    keys: list[KeyFacts], user: UserFacts, policy: Policy, now: datetime
+    keys: list[KeyFacts], user: UserFacts, policy: Thresholds, now: datetime
 ) -> tuple[dict[int, list[Finding]], list[Finding]]:
     """The findings what is known of the user adds (least privilege, quarantine):
     ({index in `keys`: findings of that key}, user-level findings)."""
@@ -131,7 +131,7 @@ def root_key_finding(keys: Sequence[KeyFacts]) -> Finding:
 
 
 def findings_for_user(
-    keys: list[KeyFacts], policy: Policy, now: datetime, user: UserFacts | None = None
+    keys: list[KeyFacts], policy: Thresholds, now: datetime, user: UserFacts | None = None
 ) -> dict[str | None, list[Finding]]:
     """Per key id, its own findings plus the user-level ones (attached to every active key), worst first."""
     judged = judge(keys, user or UserFacts(), policy, now)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.domain.findings import Finding, Policy, UserFacts, judge, root_key_finding
+from bot.domain.findings import Finding, Thresholds, UserFacts, judge, root_key_finding
 from bot.domain.keys import KeyFacts
 from bot.domain.privilege import UserAccess
 from bot.domain.report import ListedKey, ReportUser, listed_key_facts, report_key_facts
@@ -54,7 +54,7 @@ def user_facts(user: ReportUser, access: UserAccess | None) -> UserFacts:
 
 
 def user_report_findings(
-    user: ReportUser, policy: Policy, now: datetime, access: UserAccess | None = None
+    user: ReportUser, policy: Thresholds, now: datetime, access: UserAccess | None = None
 ) -> list[tuple[int | None, Finding]]:
     """(slot, finding) pairs for one report row; slot None for user-level findings. Needs no key ids."""
     facts = report_key_facts(user)
@@ -69,7 +69,7 @@ def user_report_findings(
 def scan_findings(
     user: ReportUser,
     key_ids: dict[int, str],
-    policy: Policy,
+    policy: Thresholds,
     now: datetime,
     access: UserAccess | None = None,
     listed: Sequence[ListedKey] | None = None,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied
 from bot.clock import Clock
-from bot.domain.findings import AWS_QUARANTINE, Policy, UserFacts, findings_for_user
+from bot.domain.findings import AWS_QUARANTINE, Thresholds, UserFacts, findings_for_user
 from bot.domain.inventory import CheckResult, KeyOwner, KeyView, ListResult, UserKeys
 from bot.domain.keys import ACCESS_KEY_ID, AccessKey, InputError, KeyFacts, LastUsed, UserRef, key_id_problems
 from bot.services.ownership import OwnershipIndex
@@ -27,7 +27,7 @@ class InventoryService:
         index: OwnershipIndex,
         memory: KeyMemory,
         clock: Clock,
-        policy: Policy,
+        policy: Thresholds,
         accounts: tuple[Account, ...],
     ) -> None:
         self._aws = aws

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
-from bot.domain.findings import ROOT_KEY, Policy, catalogued
+from bot.domain.findings import ROOT_KEY, Thresholds, catalogued
 from bot.domain.keys import AccessKey
 from bot.domain.report import ReportUser, parse_credential_report, remembered_key_ids
 from bot.domain.scan import ROOT_SUBJECT, AccountScan, ScanFinding, ScanReport, scan_findings, user_report_findings
@@ -81,7 +81,7 @@ class Scanner:
         snoozes: Snoozes,
         audit: AuditLog,
         clock: Clock,
-        policy: Policy,
+        policy: Thresholds,
         *,
         owner_tag: str,
         exempt: frozenset[str] = frozenset(),

@@ -23,8 +23,8 @@ from bot.domain.findings import (
     KEY_UNUSED,
     ROOT_KEY,
     TWO_ACTIVE_KEYS,
-    Policy,
     Severity,
+    Thresholds,
     UserFacts,
     findings_for_user,
     judge,
@@ -73,7 +73,7 @@ def test_entries_are_complete_and_thresholds_name_real_settings() -> None:
             field = entry.threshold.lower()
             assert field in defaults, entry.threshold
             assert defaults[field].default == entry.default
-            assert getattr(Policy(), field) == entry.default
+            assert getattr(Thresholds(), field) == entry.default
 
 
 def test_digest_names_come_from_the_catalogue() -> None:
@@ -93,21 +93,21 @@ def _key(age_days: int, used_days_ago: int | None = 0, status: str = "Active", *
 
 # One example per entry in which its rule applies: (keys, what is known of the user, thresholds).
 EXAMPLES = {
-    ROOT_KEY: ([_key(1, is_root=True)], UserFacts(), Policy()),
-    KEY_TOO_OLD: ([_key(100)], UserFacts(), Policy()),
-    KEY_AGE_WARNING: ([_key(85)], UserFacts(), Policy()),
-    KEY_UNUSED: ([_key(60, used_days_ago=50)], UserFacts(), Policy()),
-    TWO_ACTIVE_KEYS: ([_key(1), _key(2, key_id="AKIA" + "B" * 16)], UserFacts(), Policy()),
-    INACTIVE_KEY: ([_key(1, status="Inactive")], UserFacts(), Policy()),
-    AWS_QUARANTINE: ([_key(1)], UserFacts(quarantine=("AWSCompromisedKeyQuarantineV3",)), Policy()),
-    ADMIN_KEY: ([_key(1)], UserFacts(admin_reason="`AdministratorAccess` attached directly"), Policy()),
-    CONSOLE_AND_KEY: ([_key(1)], UserFacts(password_enabled=True), Policy()),
+    ROOT_KEY: ([_key(1, is_root=True)], UserFacts(), Thresholds()),
+    KEY_TOO_OLD: ([_key(100)], UserFacts(), Thresholds()),
+    KEY_AGE_WARNING: ([_key(85)], UserFacts(), Thresholds()),
+    KEY_UNUSED: ([_key(60, used_days_ago=50)], UserFacts(), Thresholds()),
+    TWO_ACTIVE_KEYS: ([_key(1), _key(2, key_id="AKIA" + "B" * 16)], UserFacts(), Thresholds()),
+    INACTIVE_KEY: ([_key(1, status="Inactive")], UserFacts(), Thresholds()),
+    AWS_QUARANTINE: ([_key(1)], UserFacts(quarantine=("AWSCompromisedKeyQuarantineV3",)), Thresholds()),
+    ADMIN_KEY: ([_key(1)], UserFacts(admin_reason="`AdministratorAccess` attached directly"), Thresholds()),
+    CONSOLE_AND_KEY: ([_key(1)], UserFacts(password_enabled=True), Thresholds()),
     INITIAL_KEY_UNUSED: (
         [_key(50, used_days_ago=None)],
         UserFacts(created=NOW - timedelta(days=50), password_enabled=True),
-        Policy(),
+        Thresholds(),
     ),
-    KEY_NOT_VIA_GROUP: ([_key(1)], UserFacts(direct_policies=("p",)), Policy(strict_policy_findings=True)),
+    KEY_NOT_VIA_GROUP: ([_key(1)], UserFacts(direct_policies=("p",)), Thresholds(strict_policy_findings=True)),
 }
 
 
@@ -132,8 +132,8 @@ def test_a_new_finding_is_one_catalogue_entry(monkeypatch: pytest.MonkeyPatch) -
         CatalogueEntry("z-key", "Key ending in Z", Severity.HIGH, (), "why", "what", scope=Scope.KEY, rule=z_key),
     )
     plain, z = _key(1), _key(1, key_id="AKIA" + "Z" * 16)
-    found = findings_for_user([plain, z], Policy(), NOW)
+    found = findings_for_user([plain, z], Thresholds(), NOW)
     assert [f.code for f in found[z.key_id]] == ["z-key", TWO_ACTIVE_KEYS]
     assert [f.code for f in found[plain.key_id]] == [TWO_ACTIVE_KEYS]
-    (only,) = key_findings(z, Policy(), NOW)
+    (only,) = key_findings(z, Thresholds(), NOW)
     assert (only.code, only.severity, only.message) == ("z-key", Severity.HIGH, "A key ending in Z.")

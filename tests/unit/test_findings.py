@@ -9,15 +9,15 @@ from bot.domain.findings import (
     KEY_UNUSED,
     ROOT_KEY,
     TWO_ACTIVE_KEYS,
-    Policy,
     Severity,
+    Thresholds,
     findings_for_user,
     key_findings,
 )
 from bot.domain.keys import KeyFacts
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-POLICY = Policy()
+POLICY = Thresholds()
 
 
 def key(age: float, used_days_ago: float | None = 0, status: str = "Active", **kw) -> KeyFacts:
@@ -78,5 +78,5 @@ def test_two_active_keys_on_each_active_key() -> None:
 
 
 def test_thresholds_are_configurable() -> None:
-    strict = Policy(max_key_age_days=30, warn_key_age_days=20, unused_days=10)
+    strict = Thresholds(max_key_age_days=30, warn_key_age_days=20, unused_days=10)
     assert [f.code for f in key_findings(key(31, used_days_ago=11), strict, NOW)] == [KEY_TOO_OLD, KEY_UNUSED]

@@ -1,11 +1,35 @@
 """Names say what they hold: no two things a reader meets side by side share a name."""
 
+import ast
+from collections import defaultdict
 from dataclasses import fields
+from pathlib import Path
 
 from bot.bootstrap import Services
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _definitions() -> dict[str, list[str]]:
+    """Each top-level class and function of bot/ and handlers/, with the modules that define it."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for package in ("bot", "handlers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.parse(path.read_text()).body:
+                if isinstance(node, ast.ClassDef | ast.FunctionDef):
+                    found[node.name].append(path.relative_to(ROOT).as_posix())
+    return found
 
 
 def test_the_services_name_who_may_act_apart_from_what_a_user_needs() -> None:
     names = {f.name for f in fields(Services)}
     assert {"access_rules", "access_advisor"} <= names  # bot/access.py's rules; IAM Access Advisor
     assert not {"rules", "access"} & names
+
+
+def test_classes_and_functions_once_named_twice_are_defined_once() -> None:
+    definitions = _definitions()
+    twice = {name: definitions[name] for name in ("Policy",) if len(definitions[name]) > 1}
+    assert twice == {}
+    assert definitions["Policy"] == ["bot/policy.py"]  # the approval policy file
+    assert definitions["Thresholds"] == ["bot/domain/finding_rules.py"]  # what the finding rules compare against

@@ -11,8 +11,8 @@ from bot.domain.findings import (
     CONSOLE_AND_KEY,
     INITIAL_KEY_UNUSED,
     KEY_NOT_VIA_GROUP,
-    Policy,
     Severity,
+    Thresholds,
     UserFacts,
     findings_for_user,
     privilege_findings,
@@ -146,7 +146,7 @@ def key(created: datetime, used: datetime | None = None, status: str = "Active",
 
 def test_admin_key_is_high_with_its_reason_and_controls() -> None:
     per_key, shared = privilege_findings(
-        [key(NOW, NOW)], UserFacts(admin_reason="`AdministratorAccess` attached directly"), Policy(), NOW
+        [key(NOW, NOW)], UserFacts(admin_reason="`AdministratorAccess` attached directly"), Thresholds(), NOW
     )
     (finding,) = per_key[0]
     assert finding.code == ADMIN_KEY and finding.severity is Severity.HIGH
@@ -157,7 +157,7 @@ def test_admin_key_is_high_with_its_reason_and_controls() -> None:
 
 def test_inactive_keys_and_root_have_no_privilege_findings() -> None:
     facts = UserFacts(created=NOW, password_enabled=True, admin_reason="x")
-    assert privilege_findings([key(NOW, status="Inactive")], facts, Policy(), NOW) == ({}, [])
+    assert privilege_findings([key(NOW, status="Inactive")], facts, Thresholds(), NOW) == ({}, [])
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_inactive_keys_and_root_have_no_privilege_findings() -> None:
 def test_initial_key_unused(minutes: int, used: bool, found: bool) -> None:
     user_created = NOW - timedelta(days=60)
     k = key(user_created + timedelta(minutes=minutes), NOW if used else None)
-    per_key, _ = privilege_findings([k], UserFacts(created=user_created, password_enabled=True), Policy(), NOW)
+    per_key, _ = privilege_findings([k], UserFacts(created=user_created, password_enabled=True), Thresholds(), NOW)
     codes = [f.code for f in per_key.get(0, [])]
     assert (INITIAL_KEY_UNUSED in codes) is found
     if found:
@@ -188,25 +188,25 @@ def test_initial_key_unused_only_on_console_users_after_the_grace(
 ) -> None:
     user_created = NOW - timedelta(days=days)
     facts = UserFacts(created=user_created, password_enabled=password)
-    per_key, _ = privilege_findings([key(user_created)], facts, Policy(unused_days=unused_days), NOW)
+    per_key, _ = privilege_findings([key(user_created)], facts, Thresholds(unused_days=unused_days), NOW)
     assert (INITIAL_KEY_UNUSED in [f.code for f in per_key.get(0, [])]) is found
 
 
 def test_console_and_key_is_low_and_unknown_password_says_nothing() -> None:
-    per_key, _ = privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=True), Policy(), NOW)
+    per_key, _ = privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=True), Thresholds(), NOW)
     assert [(f.code, f.severity) for f in per_key[0]] == [(CONSOLE_AND_KEY, Severity.LOW)]
     assert "Identity Center" in per_key[0][0].message
-    assert privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=None), Policy(), NOW) == ({}, [])
+    assert privilege_findings([key(NOW, NOW)], UserFacts(password_enabled=None), Thresholds(), NOW) == ({}, [])
 
 
 def test_key_not_via_group_only_when_strict() -> None:
     facts = UserFacts(direct_policies=("a", "b", "c", "d"))
-    assert privilege_findings([key(NOW, NOW)], facts, Policy(), NOW) == ({}, [])
-    _, shared = privilege_findings([key(NOW, NOW)], facts, Policy(strict_policy_findings=True), NOW)
+    assert privilege_findings([key(NOW, NOW)], facts, Thresholds(), NOW) == ({}, [])
+    _, shared = privilege_findings([key(NOW, NOW)], facts, Thresholds(strict_policy_findings=True), NOW)
     (finding,) = shared
     assert finding.code == KEY_NOT_VIA_GROUP and finding.severity is Severity.INFO
     assert "`a`, `b`, `c` and 1 more" in finding.message
-    assert privilege_findings([key(NOW, status="Inactive")], facts, Policy(strict_policy_findings=True), NOW) == (
+    assert privilege_findings([key(NOW, status="Inactive")], facts, Thresholds(strict_policy_findings=True), NOW) == (
         {},
         [],
     )
@@ -215,7 +215,7 @@ def test_key_not_via_group_only_when_strict() -> None:
 def test_list_findings_include_privilege_findings_worst_first() -> None:
     keys = [key(NOW - timedelta(days=100), NOW)]
     found = findings_for_user(
-        keys, Policy(strict_policy_findings=True), NOW, UserFacts(admin_reason="x", direct_policies=("p",))
+        keys, Thresholds(strict_policy_findings=True), NOW, UserFacts(admin_reason="x", direct_policies=("p",))
     )
     assert [f.code for f in found[keys[0].key_id]][:2] == ["key_too_old", ADMIN_KEY] or [
         f.code for f in found[keys[0].key_id]

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.findings import AWS_QUARANTINE, CATALOGUE, Policy, Severity, UserFacts, findings_for_user
+from bot.domain.findings import AWS_QUARANTINE, CATALOGUE, Severity, Thresholds, UserFacts, findings_for_user
 from bot.domain.keys import KeyFacts
 from bot.domain.privilege import AttachedPolicy, PolicyHolder, UserAccess, quarantine_policies, user_access
 from bot.domain.quarantine import quarantine_policies as by_prefix
@@ -60,13 +60,13 @@ def key(status: str = "Active", key_id: str = "AKIA" + "Q" * 16) -> KeyFacts:
 
 def test_the_finding_is_critical_on_active_keys_and_names_the_policy() -> None:
     active, inactive = key(), key("Inactive", "AKIA" + "R" * 16)
-    found = findings_for_user([active, inactive], Policy(), NOW, UserFacts(quarantine=(V3,)))
+    found = findings_for_user([active, inactive], Thresholds(), NOW, UserFacts(quarantine=(V3,)))
     (first, *_) = found[active.key_id]
     assert first.code == AWS_QUARANTINE and first.severity is Severity.CRITICAL
     assert f"`{V3}`" in first.message and "stops the user itself" in first.message and "not Keywarden" in first.message
     assert AWS_QUARANTINE not in {f.code for f in found[inactive.key_id]}
     for version in (V2, V4):  # every version denies the user CreateAccessKey and UpdateAccessKey, not V3 alone
-        (other,) = findings_for_user([active], Policy(), NOW, UserFacts(quarantine=(version,)))[active.key_id]
+        (other,) = findings_for_user([active], Thresholds(), NOW, UserFacts(quarantine=(version,)))[active.key_id]
         assert (
             f"`{version}`" in other.message and "stops the user itself from creating or changing keys" in other.message
         )
@@ -84,7 +84,7 @@ def actions(blocks) -> list[tuple[str, str, str]]:
 
 def test_dm_and_digest_offer_deactivate_now_and_rotate() -> None:
     facts = key()
-    (finding,) = findings_for_user([facts], Policy(), NOW, UserFacts(quarantine=(V3,)))[facts.key_id]
+    (finding,) = findings_for_user([facts], Thresholds(), NOW, UserFacts(quarantine=(V3,)))[facts.key_id]
     scan = ScanFinding("default", "ci", facts.key_id, finding, facts, owner="UALICE")
     value = f"default|{facts.key_id}"
     _, dm = build_owner_dm([scan], NOW, "/awskeys")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.aws import AwsError, AwsPermissionDenied, AwsReportNotReady, AwsThrottled
-from bot.domain.findings import ROOT_KEY, Policy, key_findings
+from bot.domain.findings import ROOT_KEY, Thresholds, key_findings
 from bot.domain.keys import AccessKey
 from bot.domain.report import (
     ReportKey,
@@ -150,7 +150,7 @@ def test_key_facts_without_ids_and_without_keys() -> None:
 def test_root_key_facts_feed_the_root_finding() -> None:
     (facts,) = report_key_facts(by_name()["<root_account>"])
     assert facts.is_root and facts.user == "<root_account>"
-    assert key_findings(facts, Policy(), NOW)[0].code == ROOT_KEY
+    assert key_findings(facts, Thresholds(), NOW)[0].code == ROOT_KEY
 
 
 # Matching slots to key ids

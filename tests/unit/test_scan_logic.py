@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Policy, Severity
+from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Severity, Thresholds
 from bot.domain.keys import AccessKey, KeyFacts
 from bot.domain.report import ReportKey, ReportUser
 from bot.domain.scan import NoticeState, ScanFinding, scan_findings, should_announce, user_report_findings
@@ -30,19 +30,19 @@ def test_findings_need_no_key_ids_and_take_them_when_matched() -> None:
         ReportKey(1, True, NOW - timedelta(days=100), NOW - timedelta(days=1)),
         ReportKey(2, True, NOW - timedelta(days=10), NOW - timedelta(days=1)),
     )
-    pairs = user_report_findings(user, Policy(), NOW)
+    pairs = user_report_findings(user, Thresholds(), NOW)
     assert {(slot, f.code) for slot, f in pairs} == {(1, "key_too_old"), (None, "two_active_keys")}
-    found = scan_findings(user, {1: "AKIAAAAAAAAAAAAAAAAA"}, Policy(), NOW)
+    found = scan_findings(user, {1: "AKIAAAAAAAAAAAAAAAAA"}, Thresholds(), NOW)
     assert {(f.subject, f.code) for f in found} == {
         ("AKIAAAAAAAAAAAAAAAAA", "key_too_old"),
         ("user:ci", "two_active_keys"),
     }
-    unmatched = scan_findings(user, {}, Policy(), NOW)
+    unmatched = scan_findings(user, {}, Thresholds(), NOW)
     assert ("ci#1", "key_too_old") in {(f.subject, f.code) for f in unmatched}
 
 
 def test_root_key_is_one_subject() -> None:
-    found = scan_findings(_user(ReportKey(1, True, NOW - timedelta(days=5)), root=True), {}, Policy(), NOW)
+    found = scan_findings(_user(ReportKey(1, True, NOW - timedelta(days=5)), root=True), {}, Thresholds(), NOW)
     assert [(f.subject, f.code) for f in found] == [("root", "root_key")]
 
 
@@ -52,9 +52,9 @@ def test_listed_keys_decide_the_findings_not_the_reports_active_flag() -> None:
         ReportKey(2, True, NOW - timedelta(days=10), NOW - timedelta(days=1)),
     )
     old = AccessKey("ci", "AKIAAAAAAAAAAAAAAAAA", "Inactive", NOW - timedelta(days=100))
-    found = scan_findings(user, {}, Policy(), NOW, listed=[old])  # deactivated; slot 2's key deleted since
+    found = scan_findings(user, {}, Thresholds(), NOW, listed=[old])  # deactivated; slot 2's key deleted since
     assert [(f.subject, f.code) for f in found] == [("AKIAAAAAAAAAAAAAAAAA", "inactive_key")]
-    assert scan_findings(user, {}, Policy(), NOW, listed=[]) == []
+    assert scan_findings(user, {}, Thresholds(), NOW, listed=[]) == []
 
 
 def test_root_with_two_keys_is_one_finding_naming_both() -> None:
@@ -63,7 +63,7 @@ def test_root_with_two_keys_is_one_finding_naming_both() -> None:
         ReportKey(2, False, NOW - timedelta(days=30), NOW - timedelta(days=3)),
         root=True,
     )
-    (found,) = scan_findings(root, {}, Policy(), NOW)
+    (found,) = scan_findings(root, {}, Thresholds(), NOW)
     assert (found.subject, found.code, found.finding.control) == ("root", "root_key", "IAM.4")
     assert found.finding.message == (
         "The root user has 2 access keys (active, created 2025-10-24, never used; "
