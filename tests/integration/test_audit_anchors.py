@@ -25,7 +25,7 @@ from bot.services.audit_stream import AuditStream
 from bot.store.audit import AuditLog
 from bot.store.audit_outbox import Outbox
 from bot.store.db import Database
-from tests.support.harness import _send
+from tests.support.harness import send
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,10 +158,10 @@ def test_each_scan_records_the_head_in_its_log_line_metrics_and_healthz(
         assert f"audit chain head #{head.id} {head.row_hash}" in caplog.text
         services.audit.write("UBOSS", "snoozed", account="default", key_id="AKIAEXAMPLE000000001")
         newest = services.audit.all()[-1]
-        metrics = _send(urllib.request.Request(url + "/metrics")).body
+        metrics = send(urllib.request.Request(url + "/metrics")).body
         assert f"keywarden_audit_head_seq {float(newest.id)}" in metrics
         assert f"keywarden_audit_anchor_seq {float(head.id)}" in metrics
-        health = _send(urllib.request.Request(url + "/healthz")).json()
+        health = send(urllib.request.Request(url + "/healthz")).json()
         anchored = {"seq": head.id, "hash": head.row_hash, "at": services.clock().isoformat(timespec="seconds")}
         assert health["audit_head"] == {
             "seq": newest.id,

@@ -285,7 +285,7 @@ class FakeAwsGateway:
     def accounts(self) -> list[Account]:
         return list(self._accounts.values())
 
-    def caller_arn(self) -> str:
+    def caller_arn(self, *, once: bool = False) -> str:  # `once`: the real gateway's single attempt at start-up
         """Keywarden's own identity: the first account is the one its own credentials belong to."""
         return next(iter(self._clients.values())).caller_arn()
 
