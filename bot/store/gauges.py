@@ -19,7 +19,7 @@ from bot.domain.requests import Status
 from bot.domain.rotation import RotationState
 from bot.store import audit_anchors
 from bot.store.db import Database
-from bot.store.models import KeyRequest, Rotation, ScanRun
+from bot.store.models import KeyRequest, RotationRow, ScanRun
 from bot.store.work_queue import WorkQueue
 
 
@@ -72,7 +72,7 @@ class Exporter(Collector):
                     .where(KeyRequest.status == Status.PENDING.value)
                     .group_by(KeyRequest.operation)
                 ).all()
-                by_stage = session.execute(select(Rotation.state, func.count()).group_by(Rotation.state)).all()
+                by_stage = session.execute(select(RotationRow.state, func.count()).group_by(RotationRow.state)).all()
                 runs = session.execute(
                     select(ScanRun.finished_at, ScanRun.summary).order_by(ScanRun.id.desc()).limit(200)
                 ).all()

@@ -9,8 +9,7 @@ from sqlalchemy import select, union
 
 from bot.domain.requests import Status
 from bot.store.db import Database
-from bot.store.models import AuditEvent, KeyRequest
-from bot.store.models import Rotation as RotationRow
+from bot.store.models import AuditEvent, KeyRequest, RotationRow
 
 # Request states in which Keywarden has called (or may have called) AWS.
 _ACTED = (Status.EXECUTING.value, Status.SUCCEEDED.value, Status.FAILED.value)

@@ -190,7 +190,7 @@ class SchedulerLease(Base):
     expires_at: Mapped[datetime]
 
 
-class Rotation(Base):
+class RotationRow(Base):
     """A guided rotation's progress; each stage and its dates are stored so a restart continues."""
 
     __tablename__ = "rotations"

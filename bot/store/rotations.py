@@ -21,8 +21,7 @@ from bot.domain.requests import Status
 from bot.domain.rotation import CANCELLABLE, CLAIMS, FINAL, SCHEDULED, Rotation, RotationState, check_transition
 from bot.store.audit import SYSTEM, AuditLog
 from bot.store.db import Database
-from bot.store.models import KeyRequest
-from bot.store.models import Rotation as RotationRow
+from bot.store.models import KeyRequest, RotationRow
 
 _COLUMNS = [f.name for f in fields(Rotation)]
 _IN_PROGRESS = RotationRow.state.not_in([s.value for s in FINAL])
