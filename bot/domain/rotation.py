@@ -231,7 +231,9 @@ class Step(StrEnum):
 
 
 @dataclass(frozen=True)
-class Decision:
+class NextStep:
+    """What `next_step` decided: the step to take, the state it leads to and when to look again."""
+
     step: Step
     state: RotationState  # where the rotation goes (for an AWS step: the claim)
     next_check_at: datetime
@@ -242,41 +244,41 @@ def used_since(use: KeyUse, since: datetime) -> bool:
     return use.date is not None and use.date >= since
 
 
-def next_step(r: Rotation, live: Live, now: datetime, policy: RotationPolicy) -> Decision:
+def next_step(r: Rotation, live: Live, now: datetime, policy: RotationPolicy) -> NextStep:
     """The one next step of a scheduled rotation, from its stored facts and what AWS shows now."""
     daily = now + CHECK_EVERY
     if r.state not in SCHEDULED:
         raise TransitionError(f"a rotation in {r.state} is not advanced by the schedule")
     if live.new_status != ACTIVE:
-        return Decision(Step.NEW_GONE, S.CANCELLED, now)
+        return NextStep(Step.NEW_GONE, S.CANCELLED, now)
     if r.state is S.NEW_KEY_CREATED:
-        return Decision(Step.START_GRACE, S.GRACE, next_event(r, 0, now))
+        return NextStep(Step.START_GRACE, S.GRACE, next_event(r, 0, now))
     if live.old_status is None:
-        return Decision(Step.OLD_GONE, S.OLD_KEY_DELETED, now)
+        return NextStep(Step.OLD_GONE, S.OLD_KEY_DELETED, now)
     if r.state is S.OLD_KEY_DEACTIVATED:
         assert r.deactivated_at is not None and r.delete_after is not None
         if live.old_status == ACTIVE:
-            return Decision(Step.OLD_REACTIVATED, S.ROLLED_BACK, now)
+            return NextStep(Step.OLD_REACTIVATED, S.ROLLED_BACK, now)
         if used_since(live.old_use, r.deactivated_at):
-            return Decision(Step.HOLD, r.state, daily)
+            return NextStep(Step.HOLD, r.state, daily)
         if now < r.delete_after:
-            return Decision(Step.WAIT, r.state, min(r.delete_after, daily))
-        return Decision(Step.DELETE, S.DELETING, now)
+            return NextStep(Step.WAIT, r.state, min(r.delete_after, daily))
+        return NextStep(Step.DELETE, S.DELETING, now)
     if live.old_status != ACTIVE:  # not the rotation's own deactivation (that one holds a claim first)
-        return Decision(Step.OLD_INACTIVE, S.CANCELLED, now)
+        return NextStep(Step.OLD_INACTIVE, S.CANCELLED, now)
     if now < r.grace_ends_at:
         due = [t for t in r.reminders[r.reminders_sent :] if t <= now]
         if due:
             sent = r.reminders_sent + len(due)  # one reminder, even when several fell due while the bot was down
-            return Decision(Step.REMIND, S.GRACE, next_event(r, sent, now), sent)
-        return Decision(Step.WAIT, r.state, next_event(r, r.reminders_sent, now), r.reminders_sent)
+            return NextStep(Step.REMIND, S.GRACE, next_event(r, sent, now), sent)
+        return NextStep(Step.WAIT, r.state, next_event(r, r.reminders_sent, now), r.reminders_sent)
     if not used_since(live.old_use, r.created_at):
-        return Decision(Step.DEACTIVATE, S.DEACTIVATING, now)
+        return NextStep(Step.DEACTIVATE, S.DEACTIVATING, now)
     if r.state is S.STALLED:
-        return Decision(Step.RECHECK, S.STALLED, daily)
+        return NextStep(Step.RECHECK, S.STALLED, daily)
     if now >= r.stall_at:
-        return Decision(Step.STALL, S.STALLED, daily)
-    return Decision(Step.STILL_IN_USE, S.GRACE, min(daily, r.stall_at))
+        return NextStep(Step.STALL, S.STALLED, daily)
+    return NextStep(Step.STILL_IN_USE, S.GRACE, min(daily, r.stall_at))
 
 
 def next_event(r: Rotation, reminders_sent: int, now: datetime) -> datetime:

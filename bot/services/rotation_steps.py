@@ -17,9 +17,9 @@ from bot.domain.keys import ACTIVE, INACTIVE
 from bot.domain.rotation import (
     CHECK_EVERY,
     RETRY_AFTER,
-    Decision,
     KeyUse,
     Live,
+    NextStep,
     Rotation,
     RotationPolicy,
     RotationState,
@@ -62,15 +62,15 @@ class RotationSteps:
         return moved
 
     # Scheduled: each takes the rotation, the domain's decision and what AWS showed; 1 when it moved the rotation
-    def wait(self, r: Rotation, d: Decision, live: Live) -> int:
+    def wait(self, r: Rotation, d: NextStep, live: Live) -> int:
         """Nothing to do yet: only the next check moves (no step was taken, so nothing is audited)."""
         self._rotations.reschedule(r, d.next_check_at, **_seen(live.old_use))
         return 0
 
-    def start_grace(self, r: Rotation, d: Decision, live: Live) -> int:
+    def start_grace(self, r: Rotation, d: NextStep, live: Live) -> int:
         return _done(self.begin_grace(r, d.next_check_at))
 
-    def remind(self, r: Rotation, d: Decision, live: Live) -> int:
+    def remind(self, r: Rotation, d: NextStep, live: Live) -> int:
         use = live.old_use
         moved = self.move(
             r,
@@ -86,7 +86,7 @@ class RotationSteps:
             self._notices.reminder(moved, use, self._clock())
         return _done(moved)
 
-    def in_use(self, r: Rotation, d: Decision, live: Live) -> int:
+    def in_use(self, r: Rotation, d: NextStep, live: Live) -> int:
         """The old key is still used after the grace period: it stays active; at the stall date, approvers hear."""
         use = live.old_use
         moved = self.move(
@@ -104,7 +104,7 @@ class RotationSteps:
             self._notices.stalled(moved, use)
         return _done(moved)
 
-    def hold(self, r: Rotation, d: Decision, live: Live) -> int:
+    def hold(self, r: Rotation, d: NextStep, live: Live) -> int:
         use = live.old_use
         moved = self.move(
             r,
@@ -117,7 +117,7 @@ class RotationSteps:
         )
         return _done(moved)
 
-    def deactivate(self, r: Rotation, d: Decision, live: Live) -> int:
+    def deactivate(self, r: Rotation, d: NextStep, live: Live) -> int:
         use = live.old_use
         claimed = self.move(
             r,
@@ -129,15 +129,15 @@ class RotationSteps:
         )
         return self.run_deactivate(claimed) if claimed else 0
 
-    def delete(self, r: Rotation, d: Decision, live: Live) -> int:
+    def delete(self, r: Rotation, d: NextStep, live: Live) -> int:
         claimed = self.move(r, S.OLD_KEY_DEACTIVATED, S.DELETING, action="rotation_deleting", detail=r.old_key_id)
         return self.run_delete(claimed) if claimed else 0
 
-    def old_inactive(self, r: Rotation, d: Decision, live: Live) -> int:
+    def old_inactive(self, r: Rotation, d: NextStep, live: Live) -> int:
         why = f"`{r.old_key_id}` was found inactive: it was deactivated outside this rotation"
         return self.cancel(r, why, guard="next_check_at")
 
-    def old_reactivated(self, r: Rotation, d: Decision, live: Live) -> int:
+    def old_reactivated(self, r: Rotation, d: NextStep, live: Live) -> int:
         moved = self.move(
             r, r.state, S.ROLLED_BACK, action="rotation_rolled_back", detail=f"{r.old_key_id} reactivated outside"
         )
@@ -145,10 +145,10 @@ class RotationSteps:
             self._notices.rolled_back(moved, None)
         return _done(moved)
 
-    def old_key_gone(self, r: Rotation, d: Decision, live: Live) -> int:
+    def old_key_gone(self, r: Rotation, d: NextStep, live: Live) -> int:
         return self.old_gone(r, r.state)
 
-    def new_key_gone(self, r: Rotation, d: Decision, live: Live) -> int:
+    def new_key_gone(self, r: Rotation, d: NextStep, live: Live) -> int:
         return self.new_gone(r, r.state, live)
 
     # Claimed: the AWS call, then its record; also what finishes a claim left by a crash

@@ -19,9 +19,9 @@ from bot.domain.keys import ACTIVE
 from bot.domain.requests import Request
 from bot.domain.rotation import (
     SCHEDULED,
-    Decision,
     KeyUse,
     Live,
+    NextStep,
     Rotation,
     RotationPolicy,
     RotationState,
@@ -43,7 +43,7 @@ from bot.store.rotations import RotationStore
 
 log = logging.getLogger(__name__)
 S = RotationState
-ScheduledStep = Callable[[Rotation, Decision, Live], int]  # 1 when it moved the rotation
+ScheduledStep = Callable[[Rotation, NextStep, Live], int]  # 1 when it moved the rotation
 ClaimStep = Callable[[Rotation], int]
 
 

@@ -29,9 +29,11 @@ def test_the_services_name_who_may_act_apart_from_what_a_user_needs() -> None:
 
 def test_classes_and_functions_once_named_twice_are_defined_once() -> None:
     definitions = _definitions()
-    twice = {name: definitions[name] for name in ("Policy", "Rotation") if len(definitions[name]) > 1}
+    twice = {name: definitions[name] for name in ("Policy", "Rotation", "Decision") if len(definitions[name]) > 1}
     assert twice == {}
     assert definitions["Policy"] == ["bot/policy.py"]  # the approval policy file
     assert definitions["Thresholds"] == ["bot/domain/finding_rules.py"]  # what the finding rules compare against
     assert definitions["Rotation"] == ["bot/domain/rotation.py"]  # the plain snapshot the services read
     assert definitions["RotationRow"] == ["bot/store/models.py"]  # its table
+    assert definitions["Decision"] == ["bot/access.py"]  # what applies to a request being filed
+    assert definitions["NextStep"] == ["bot/domain/rotation.py"]  # a scheduled rotation's next step
