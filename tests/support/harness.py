@@ -277,3 +277,17 @@ def send(request: urllib.request.Request, timeout: float = 30) -> Reply:
             return Reply(response.status, response.read().decode())
     except urllib.error.HTTPError as e:
         return Reply(e.code, e.read().decode())
+
+
+def healthy_body(**overrides: object) -> dict[str, object]:
+    """What GET /healthz answers when all is well on a web process (no scheduler of its own, none holds the
+    lease), with `overrides` for what differs."""
+    return {
+        "status": "ok",
+        "database": "ok",
+        "migrations": "current",
+        "work_queue": {"depth": 0, "oldest_seconds": None},
+        "slack": "ok",
+        "aws": "ok",
+        "scheduler": "none",
+    } | overrides
