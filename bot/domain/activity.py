@@ -50,7 +50,7 @@ def _detail(raw: Mapping[str, Any]) -> dict[str, Any]:
     return detail if isinstance(detail, dict) else {}
 
 
-def parse_event(raw: Mapping[str, Any], region: str, session: str | None = None) -> TrailEvent:
+def parse_trail_event(raw: Mapping[str, Any], region: str, session: str | None = None) -> TrailEvent:
     """One LookupEvents event; the details come from its CloudTrailEvent JSON (missing parts stay empty).
     `session`: the session key id it was looked up by, when it was signed by a session the key minted."""
     detail = _detail(raw)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.aws import AwsError
-from bot.domain.activity import TrailEvent, parse_event, session_minted
+from bot.domain.activity import TrailEvent, parse_trail_event, session_minted
 from bot.domain.sessions import MintedSession
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class TrailReader:
                 pages = self._client.lookup_key_events(region, key_id, start, end, pace=lambda: pace(region))
                 try:
                     for raw in pages:
-                        event = parse_event(raw, region, key_id if session else None)
+                        event = parse_trail_event(raw, region, key_id if session else None)
                         with self._lock:
                             if len(out.events) >= self._max_events:
                                 out.truncated = True  # there was more than we may read

@@ -4,7 +4,7 @@ partition records IAM's events, and the `activity` answer that shows them (manag
 import json
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.activity import ActivityResult, TrailEvent, parse_event, search_regions, session_minted, summarize
+from bot.domain.activity import ActivityResult, TrailEvent, parse_trail_event, search_regions, session_minted, summarize
 from bot.domain.keys import KeyFacts
 from bot.domain.sessions import MintedSession, global_region, minted_session, revoke_policy, user_arn
 from bot.slack.messages.usage import build_activity
@@ -35,7 +35,7 @@ def minting(name="GetSessionToken", credentials=None, request=None, error=None) 
 
 def test_a_minting_event_gives_the_session_key_id_and_expiry() -> None:
     raw = minting(credentials={"accessKeyId": "ASIAEXAMPLE000000001", "expiration": "Nov 29, 2026, 11:30:00 PM"})
-    session = session_minted(raw, parse_event(raw, "eu-west-1"))
+    session = session_minted(raw, parse_trail_event(raw, "eu-west-1"))
     assert session == MintedSession(
         "ASIAEXAMPLE000000001", "sts:GetSessionToken", NOW, KEY, datetime(2026, 11, 29, 23, 30, tzinfo=UTC), None,
         "111122223333",
@@ -60,11 +60,11 @@ def test_expiry_in_older_formats_from_the_duration_or_the_longest_allowed() -> N
 
 def test_failed_and_other_calls_mint_nothing() -> None:
     denied = minting(error="AccessDenied")
-    assert session_minted(denied, parse_event(denied, "us-east-1")) is None
+    assert session_minted(denied, parse_trail_event(denied, "us-east-1")) is None
     other = minting("GetCallerIdentity", {"accessKeyId": "ASIANOTREALLY0000001"})
-    assert session_minted(other, parse_event(other, "us-east-1")) is None
+    assert session_minted(other, parse_trail_event(other, "us-east-1")) is None
     broken = {"EventName": "AssumeRole", "EventSource": "sts.amazonaws.com", "EventTime": NOW, "CloudTrailEvent": "{"}
-    assert session_minted(broken, parse_event(broken, "us-east-1")) is None
+    assert session_minted(broken, parse_trail_event(broken, "us-east-1")) is None
 
 
 def test_the_deny_that_ends_sessions_and_where_it_goes() -> None:

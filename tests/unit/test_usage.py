@@ -13,7 +13,7 @@ from bot.domain.activity import (
     ActivityResult,
     TrailEvent,
     comparison_point,
-    parse_event,
+    parse_trail_event,
     search_regions,
     summarize,
 )
@@ -51,7 +51,7 @@ def test_parse_event_reads_the_cloudtrail_json() -> None:
             }
         ),
     }
-    e = parse_event(raw, "us-east-1")
+    e = parse_trail_event(raw, "us-east-1")
     assert (e.call, e.region, e.source_ip, e.user_agent, e.error) == (
         "s3:ListBuckets",
         "eu-west-1",
@@ -59,7 +59,7 @@ def test_parse_event_reads_the_cloudtrail_json() -> None:
         "aws-cli/2",
         "AccessDenied",
     )
-    broken = parse_event({"EventTime": NOW.timestamp(), "CloudTrailEvent": "{not json"}, "us-east-1")
+    broken = parse_trail_event({"EventTime": NOW.timestamp(), "CloudTrailEvent": "{not json"}, "us-east-1")
     assert (broken.name, broken.region, broken.source_ip, broken.error) == ("unknown", "us-east-1", "unknown", None)
 
 
