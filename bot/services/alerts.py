@@ -19,8 +19,8 @@ from bot.slack.messages.scans import (
     THREAD_LINE_LIMIT,
     DigestFacts,
     build_digest,
+    build_findings_dm,
     build_full_list,
-    build_owner_dm,
     findings_csv,
 )
 from bot.slack.notifier import Notifier
@@ -104,7 +104,7 @@ class AlertService:
         """DM each owner with something due; what the accepted DMs announced."""
         announced: list[NoticeKey] = []
         for slack_id, theirs in plan.dms.items():
-            if self._notifier.dm(slack_id, build_owner_dm(theirs, now, self._command)):
+            if self._notifier.dm(slack_id, build_findings_dm(theirs, now, self._command)):
                 delivery.owners_messaged += 1
                 announced += plan.due_in(theirs)
             else:

@@ -29,7 +29,11 @@ def test_the_services_name_who_may_act_apart_from_what_a_user_needs() -> None:
 
 def test_classes_and_functions_once_named_twice_are_defined_once() -> None:
     definitions = _definitions()
-    twice = {name: definitions[name] for name in ("Policy", "Rotation", "Decision", "parse_event") if len(definitions[name]) > 1}
+    twice = {
+        name: definitions[name]
+        for name in ("Policy", "Rotation", "Decision", "parse_event", "build_owner_dm")
+        if len(definitions[name]) > 1
+    }
     assert twice == {}
     assert definitions["Policy"] == ["bot/policy.py"]  # the approval policy file
     assert definitions["Thresholds"] == ["bot/domain/finding_rules.py"]  # what the finding rules compare against
@@ -39,3 +43,5 @@ def test_classes_and_functions_once_named_twice_are_defined_once() -> None:
     assert definitions["NextStep"] == ["bot/domain/rotation.py"]  # a scheduled rotation's next step
     assert definitions["parse_event"] == ["bot/domain/aws_events.py"]  # an EventBridge message from the queue
     assert definitions["parse_trail_event"] == ["bot/domain/activity.py"]  # one CloudTrail LookupEvents record
+    assert definitions["build_owner_dm"] == ["bot/slack/messages/exposures.py"]  # an exposed key's owner is told
+    assert definitions["build_findings_dm"] == ["bot/slack/messages/scans.py"]  # an owner's findings after a scan

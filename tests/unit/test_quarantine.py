@@ -9,7 +9,7 @@ from bot.domain.quarantine import quarantine_policies as by_prefix
 from bot.domain.quarantine import quarantine_policy
 from bot.domain.scan import ScanFinding
 from bot.slack import ids
-from bot.slack.messages.scans import DigestFacts, build_digest, build_owner_dm
+from bot.slack.messages.scans import DigestFacts, build_digest, build_findings_dm
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 V2, V3, V4 = "AWSCompromisedKeyQuarantineV2", "AWSCompromisedKeyQuarantineV3", "AWSCompromisedKeyQuarantineV4"
@@ -87,7 +87,7 @@ def test_dm_and_digest_offer_deactivate_now_and_rotate() -> None:
     (finding,) = findings_for_user([facts], Thresholds(), NOW, UserFacts(quarantine=(V3,)))[facts.key_id]
     scan = ScanFinding("default", "ci", facts.key_id, finding, facts, owner="UALICE")
     value = f"default|{facts.key_id}"
-    _, dm = build_owner_dm([scan], NOW, "/awskeys")
+    _, dm = build_findings_dm([scan], NOW, "/awskeys")
     assert actions(dm)[:2] == [
         (ids.EXPOSURE_DEACTIVATE, "Deactivate now", value),
         (ids.EXPOSURE_ROTATE, "Rotate", value),

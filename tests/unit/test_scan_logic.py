@@ -4,7 +4,7 @@ from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Severity,
 from bot.domain.keys import AccessKey, KeyFacts
 from bot.domain.report import ReportKey, ReportUser
 from bot.domain.scan import NoticeState, ScanFinding, scan_findings, should_announce, user_report_findings
-from bot.slack.messages.scans import MAX_KEYS_IN_DM, DigestFacts, build_digest, build_owner_dm, findings_csv
+from bot.slack.messages.scans import MAX_KEYS_IN_DM, DigestFacts, build_digest, build_findings_dm, findings_csv
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -79,7 +79,7 @@ def _finding(n: int, code: Finding = OLD) -> ScanFinding:
 
 
 def test_owner_dm_fits_slack_limits() -> None:
-    text, blocks = build_owner_dm([_finding(n) for n in range(60)], NOW, "/awskeys")
+    text, blocks = build_findings_dm([_finding(n) for n in range(60)], NOW, "/awskeys")
     assert len(blocks) <= 50
     assert "60 of your AWS access keys" in text
     assert f"and {60 - MAX_KEYS_IN_DM} more" in str(blocks[-1])

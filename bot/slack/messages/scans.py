@@ -37,7 +37,7 @@ def _quarantined(f: ScanFinding) -> bool:
     return f.code == AWS_QUARANTINE and f.key_id is not None and f.facts is not None and f.facts.active
 
 
-def build_owner_dm(findings: list[ScanFinding], now: datetime, command: str) -> Message:
+def build_findings_dm(findings: list[ScanFinding], now: datetime, command: str) -> Message:
     """One DM for one owner: every key of theirs with findings, with buttons per key."""
     by_key: dict[str, list[ScanFinding]] = {}
     for f in worst_first(findings, now):
