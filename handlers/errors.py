@@ -15,7 +15,7 @@ from bot.domain.keys import InputError
 from bot.slack.messages.common import escape
 from bot.slack.observe import work_failed
 
-log = logging.getLogger("keywarden.errors")
+log = logging.getLogger(__name__)
 
 
 def user_message(error: Exception) -> str:

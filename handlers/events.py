@@ -20,7 +20,7 @@ from bot.domain.exposure import MAX_TEXT, PastedMessage
 from handlers.durable import FOUND
 from handlers.wiring import wiring
 
-log = logging.getLogger("keywarden.events")
+log = logging.getLogger(__name__)
 
 # The manifest's `bot_events` that a listener here handles (each `message.*` arrives as a `message` event);
 # a test holds manifest.yaml to exactly these.

@@ -12,7 +12,7 @@ from bot.entrypoints.startup import check_dependencies_or_exit, load_settings_or
 from bot.logs import setup_logging
 from bot.settings import Settings
 
-log = logging.getLogger("keywarden")
+log = logging.getLogger(__name__)
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 

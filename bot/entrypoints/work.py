@@ -33,7 +33,7 @@ from bot.slack.observe import request_body, resumed
 from bot.store.work_queue import Claimed, WorkQueue
 from handlers.durable import FOUND, WINDOW, kept, tell_window_lost
 
-log = logging.getLogger("keywarden.requests")
+log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 20.0  # how long a process shutting down waits for the work it acknowledged
 MAX_ATTEMPTS = 3  # an item that took down this many processes is dropped, not handed to a fourth

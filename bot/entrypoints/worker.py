@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bot.settings import Settings
 
-log = logging.getLogger("keywarden")
+log = logging.getLogger(__name__)
 
 # Threads per worker: each mostly waits on AWS and Slack (bench/work_drain.py measures the rate).
 THREADS = 8

@@ -24,7 +24,7 @@ from bot import metrics
 from bot.logs import current_log_context, log_context
 from bot.slack.payloads import Edge
 
-log = logging.getLogger("keywarden.requests")
+log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"\bR-[A-Z0-9]{6}\b")
 

@@ -21,7 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.domain.slack_ids import USER_ID
 
-log = logging.getLogger("keywarden.payloads")
+log = logging.getLogger(__name__)
 
 CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{2,20}$")
 TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")

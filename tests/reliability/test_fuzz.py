@@ -317,12 +317,12 @@ def test_shapes_slack_never_sends_get_a_named_refusal(bot: BotServer, errors: _E
     else:
         body, content_type = urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
     warnings = _Warnings()
-    logging.getLogger("keywarden.payloads").addHandler(warnings)
+    logging.getLogger("bot.slack.payloads").addHandler(warnings)
     try:
         reply = _post(bot, body, bot.signed_headers(body, content_type=content_type))
         bot.work.idle()
     finally:
-        logging.getLogger("keywarden.payloads").removeHandler(warnings)
+        logging.getLogger("bot.slack.payloads").removeHandler(warnings)
     assert reply.status == status
     assert not errors.records
     assert bot.slack.calls == []

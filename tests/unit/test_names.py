@@ -1,6 +1,8 @@
 """Names say what they hold: no two things a reader meets side by side share a name."""
 
 import ast
+import importlib
+import re
 from collections import defaultdict
 from dataclasses import fields
 from pathlib import Path
@@ -45,3 +47,23 @@ def test_classes_and_functions_once_named_twice_are_defined_once() -> None:
     assert definitions["parse_trail_event"] == ["bot/domain/activity.py"]  # one CloudTrail LookupEvents record
     assert definitions["build_owner_dm"] == ["bot/slack/messages/exposures.py"]  # an exposed key's owner is told
     assert definitions["build_findings_dm"] == ["bot/slack/messages/scans.py"]  # an owner's findings after a scan
+
+
+def test_every_module_logs_under_its_own_name() -> None:
+    named_by_hand = [
+        path.relative_to(ROOT).as_posix()
+        for package in ("bot", "handlers")
+        for path in (ROOT / package).rglob("*.py")
+        if re.search(r"getLogger\(\s*[\"']keywarden", path.read_text())
+    ]
+    assert named_by_hand == []
+    for name in (
+        "bot.slack.observe",
+        "bot.slack.payloads",
+        "bot.entrypoints.cli",
+        "bot.entrypoints.worker",
+        "bot.entrypoints.work",
+        "handlers.errors",
+        "handlers.events",
+    ):
+        assert importlib.import_module(name).log.name == name
