@@ -138,13 +138,11 @@ class KeyChangeService:
         if owner:
             self._notifier.dm(owner, message)
         shown = f"IAM shows it {live.status}" if live is not None else "IAM no longer lists it"
-        self._audit.write(
-            "cloudtrail",
+        self._audit_event(
+            alias,
+            change,
             "changed_outside",
-            account=alias,
-            iam_user=change.user,
-            key_id=change.key_id,
-            detail=f"{change.call}: {shown}; CloudTrail reports the call by {change.principal}"
+            f"{change.call}: {shown}; CloudTrail reports the call by {change.principal}"
             + (f" from {change.source_ip}" if change.source_ip else "")
             + f" (event {change.event_id})",
         )
@@ -179,18 +177,28 @@ class KeyChangeService:
             change.key_id,
             doubt,
         )
+        self._audit_event(
+            alias,
+            change,
+            "event_not_confirmed",
+            f"event {change.event_id} claims {change.call}"
+            + (f" {change.status}" if change.status else "")
+            + f", but {doubt}; nothing was done",
+            outcome="not_confirmed",
+        )
+        return ChangeOutcome("not_confirmed", f"{change.call} not confirmed: {doubt}")
+
+    def _audit_event(self, alias: str, change: KeyChanged, action: str, detail: str, outcome: str = "ok") -> None:
+        """The audit trail's entry for what was made of one CloudTrail event about a key."""
         self._audit.write(
             "cloudtrail",
-            "event_not_confirmed",
-            outcome="not_confirmed",
+            action,
+            outcome=outcome,
             account=alias,
             iam_user=change.user,
             key_id=change.key_id,
-            detail=f"event {change.event_id} claims {change.call}"
-            + (f" {change.status}" if change.status else "")
-            + f", but {doubt}; nothing was done",
+            detail=detail,
         )
-        return ChangeOutcome("not_confirmed", f"{change.call} not confirmed: {doubt}")
 
     def _tell_rotation(self, key_id: str) -> str | None:
         before = self._rotations.state_for_key(key_id)
