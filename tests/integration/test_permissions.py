@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bot.slack import ids
 from bot.store.models import KeyRequest
-from tests.support.fake_aws_usage import FakeUsageAws
+from tests.support.fake_aws_usage import FakeUsageAws, usage_endpoints
 from tests.support.flows import filed_id, make_key, tagged
 from tests.support.harness import BotServer
 from tests.support.managed_policies import load_managed_policies
@@ -36,11 +36,8 @@ rules:
 @pytest.fixture
 def fake(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUsageAws]:
     """CloudTrail and Access Advisor on loopback (moto has neither); every other IAM call goes on to moto."""
-    server = FakeUsageAws(moto_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", server.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", server.url)
-    yield server
-    server.stop()
+    with usage_endpoints(moto_url, monkeypatch) as server:
+        yield server
 
 
 def people(bot: BotServer) -> BotServer:

@@ -13,7 +13,7 @@ import time_machine
 
 from bot.domain.keys import UserRef
 from bot.services.usage import AccessAdvisorService, AccessTookTooLong
-from tests.support.fake_aws_usage import FakeUsageAws, service
+from tests.support.fake_aws_usage import FakeUsageAws, service, usage_endpoints
 from tests.support.harness import BotServer
 
 OWNER, BOSS, MALLORY = "UALICE", "UBOSS", "UMALLORY"
@@ -21,11 +21,8 @@ OWNER, BOSS, MALLORY = "UALICE", "UBOSS", "UMALLORY"
 
 @pytest.fixture
 def fake(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUsageAws]:
-    server = FakeUsageAws(moto_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", server.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", server.url)
-    yield server
-    server.stop()
+    with usage_endpoints(moto_url, monkeypatch) as server:
+        yield server
 
 
 @pytest.fixture

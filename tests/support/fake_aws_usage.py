@@ -20,7 +20,8 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -341,6 +342,18 @@ class FakeUsageAws:
             if k.lower() not in {"content-length", "transfer-encoding", "connection", "server", "date"}
         }
         return status, kept, payload
+
+
+@contextmanager
+def usage_endpoints(upstream: str, monkeypatch: Any) -> Iterator[FakeUsageAws]:
+    """A FakeUsageAws that boto3 is pointed at for CloudTrail and IAM (every other IAM call goes on to `upstream`)."""
+    server = FakeUsageAws(upstream)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", server.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", server.url)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def service(name: str, namespace: str, last_used: datetime | None = None, region: str | None = None) -> dict:
