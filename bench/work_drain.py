@@ -39,14 +39,7 @@ from bench.estate import REGION, iam_backend
 from bot.entrypoints.worker import THREADS
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import SIGNING_SECRET, RemoteBot
-
-
-def _procfile(kind: str, port: int) -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == kind:
-            return command.strip().replace("0.0.0.0:${PORT:-3000}", f"{LOOPBACK}:{port}")
-    raise LookupError(kind)
+from tests.support.processes import procfile_command
 
 
 def main() -> int:
@@ -79,7 +72,9 @@ def main() -> int:
     )
     subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, cwd=tmp, check=True, capture_output=True)
     port = free_port()
-    web = subprocess.Popen(["/bin/sh", "-c", "exec " + _procfile("web", port)], env=env | {"PORT": str(port)}, cwd=tmp)
+    web = subprocess.Popen(
+        ["/bin/sh", "-c", "exec " + procfile_command("web", port)], env=env | {"PORT": str(port)}, cwd=tmp
+    )
     worker = None
     try:
         wait_for_port(port, 60, web)
@@ -97,7 +92,7 @@ def main() -> int:
         assert queue.depth().items == args.items
         counter.latency = args.aws_latency
         calls_before = counter.snapshot()
-        worker = subprocess.Popen(["/bin/sh", "-c", "exec " + _procfile("worker", 0)], env=env, cwd=tmp)
+        worker = subprocess.Popen(["/bin/sh", "-c", "exec " + procfile_command("worker", 0)], env=env, cwd=tmp)
         marks: dict[str, float] = {}
         while True:
             left = queue.depth().items
