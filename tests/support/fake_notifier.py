@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.domain.slack_ids import is_user_id
 from bot.slack.client import Person
 from bot.slack.messages.common import Message
 
@@ -172,7 +173,7 @@ class FakeDirectory:
 
     def user_id_for(self, owner: str) -> str | None:
         owner = owner.strip()
-        if owner[:1] in {"U", "W"} and owner.isalnum() and owner.upper() == owner:
+        if is_user_id(owner):
             return owner
         found = [p.user_id for p in self.people.values() if p.email and p.email.lower() == owner.lower()]
         return found[0] if found else None
