@@ -54,6 +54,15 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The database the processes share: a SQLite file, and a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 def start_web(tmp_path: Path) -> Iterator[Callable[..., Process]]:
     started: list[Process] = []

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from bot.domain.requests import Status
 from bot.slack import ids
 from tests.support.harness import RemoteBot
 from tests.support.processes import Process
-from tests.support.remote import Requests, bot_env, file_request
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-    else:
-        yield request.getfixturevalue("pg_url")
+from tests.support.remote import file_request, start_bot
 
 
 def _restart_clock(env: dict[str, str], tmp_path: Path) -> Process:
@@ -32,10 +21,7 @@ def test_killed_after_deactivating_is_reconciled_not_repeated(
 ) -> None:
     remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
     key = remote_iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
-    env = bot_env(slack, shared_db, proxy.url)
-    process = start_web(env)
-    web = RemoteBot(process.url, slack)
-    db = Requests(shared_db)
+    env, process, web, db = start_bot(start_web, slack, shared_db, proxy.url)
     rid = file_request(web, f"deactivate {key}")
     db.wait(rid, lambda r: r.message_ts is not None)
 
@@ -62,10 +48,7 @@ def test_killed_after_creating_a_key_deletes_the_orphan(
     slack, shared_db, proxy, remote_iam, start_web, tmp_path
 ) -> None:
     remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
-    env = bot_env(slack, shared_db, proxy.url)
-    process = start_web(env)
-    web = RemoteBot(process.url, slack)
-    db = Requests(shared_db)
+    env, process, web, db = start_bot(start_web, slack, shared_db, proxy.url)
     rid = file_request(web, "create ci")
     db.wait(rid, lambda r: r.message_ts is not None)
     web.click(ids.APPROVE, rid, "UBOSS")
@@ -98,10 +81,7 @@ def test_a_break_glass_after_the_crash_is_not_undone_by_recovery(
     remote_iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
     key = remote_iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
     remote_iam.update_access_key(UserName="ci", AccessKeyId=key, Status="Inactive")
-    env = bot_env(slack, shared_db, proxy.url)
-    process = start_web(env)
-    web = RemoteBot(process.url, slack)
-    db = Requests(shared_db)
+    env, process, web, db = start_bot(start_web, slack, shared_db, proxy.url)
     rid = file_request(web, f"reactivate {key}")
     db.wait(rid, lambda r: r.message_ts is not None)
 

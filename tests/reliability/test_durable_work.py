@@ -13,8 +13,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -26,15 +24,7 @@ from bot.store.models import WorkItem
 from tests.support.aws_proxy import AwsProxy
 from tests.support.harness import RemoteBot
 from tests.support.processes import Process
-from tests.support.remote import Requests, bot_env, file_request
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-    else:
-        yield request.getfixturevalue("pg_url")
+from tests.support.remote import Requests, file_request, start_bot
 
 
 def _until(predicate, timeout: float = 30):  # type: ignore[no-untyped-def]
@@ -76,10 +66,7 @@ def test_a_command_acked_by_a_killed_process_is_filed_once_by_another(
     slack, shared_db, proxy, ci_key, start_web
 ) -> None:
     key, _ = ci_key
-    env = bot_env(slack, shared_db, proxy.url, WORK_LEASE_SECONDS="1")
-    first = start_web(env, "web-a")
-    web = RemoteBot(first.url, slack)
-    db = Requests(shared_db)
+    env, first, web, db = start_bot(start_web, slack, shared_db, proxy.url, "web-a", WORK_LEASE_SECONDS="1")
     gate = _occupy_every_work_thread(web, proxy)
 
     assert web.command(f"deactivate {key} leaving the team").status == 200
@@ -105,10 +92,7 @@ def test_an_approve_acked_by_a_killed_process_is_counted_once_by_another(
     slack, shared_db, proxy, ci_key, start_web
 ) -> None:
     key, _ = ci_key
-    env = bot_env(slack, shared_db, proxy.url, WORK_LEASE_SECONDS="1")
-    first = start_web(env, "web-a")
-    web = RemoteBot(first.url, slack)
-    db = Requests(shared_db)
+    env, first, web, db = start_bot(start_web, slack, shared_db, proxy.url, "web-a", WORK_LEASE_SECONDS="1")
     rid = file_request(web, f"deactivate {key} leaving the team")
     db.wait(rid, lambda r: r.message_ts is not None)
     gate = _occupy_every_work_thread(web, proxy)
@@ -133,10 +117,7 @@ def test_a_paste_acked_by_a_killed_process_is_answered_once_by_another_and_its_s
     slack, shared_db, proxy, ci_key, start_web
 ) -> None:
     key, secret = ci_key
-    env = bot_env(slack, shared_db, proxy.url, WORK_LEASE_SECONDS="1")
-    first = start_web(env, "web-a")
-    web = RemoteBot(first.url, slack)
-    db = Requests(shared_db)
+    env, first, web, db = start_bot(start_web, slack, shared_db, proxy.url, "web-a", WORK_LEASE_SECONDS="1")
     gate = _occupy_every_work_thread(web, proxy)
 
     assert web.message(f"does this work? {key} {secret}", user="UDAVE", ts="1700000100.000100").status == 200
@@ -169,10 +150,7 @@ def _healthz(process: Process) -> int:
 
 def test_sigterm_finishes_the_acknowledged_work_before_exiting(slack, shared_db, proxy, ci_key, start_web) -> None:
     key, _ = ci_key
-    env = bot_env(slack, shared_db, proxy.url)
-    process = start_web(env, "web")
-    web = RemoteBot(process.url, slack)
-    db = Requests(shared_db)
+    _, process, web, db = start_bot(start_web, slack, shared_db, proxy.url, "web")
     rid = file_request(web, f"deactivate {key} leaving the team")
     db.wait(rid, lambda r: r.message_ts is not None)
     gate = _occupy_every_work_thread(web, proxy)

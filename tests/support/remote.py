@@ -14,7 +14,7 @@ from bot.store.db import Database
 from bot.store.requests import RequestStore
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import SIGNING_SECRET, RemoteBot
-from tests.support.processes import clean_env
+from tests.support.processes import Process, clean_env
 
 
 def encoded_forms(secret: str) -> dict[str, str]:
@@ -50,6 +50,21 @@ def bot_env(slack: FakeSlack, database_url: str, aws_url: str, **extra: str) -> 
         AWS_DEFAULT_REGION="us-east-1",
         **extra,
     )
+
+
+def start_bot(
+    start_web: Callable[..., Process],
+    slack: FakeSlack,
+    database_url: str,
+    aws_url: str,
+    name: str = "web",
+    **extra: str,
+) -> tuple[dict[str, str], Process, RemoteBot, Requests]:
+    """A web process on `database_url` (started by `start_web`), its environment, the bot as Slack reaches it, and
+    its requests as the database holds them."""
+    env = bot_env(slack, database_url, aws_url, **extra)
+    process = start_web(env, name)
+    return env, process, RemoteBot(process.url, slack), Requests(database_url)
 
 
 class Requests:
