@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.slack import ids
 from bot.store.models import AuditEvent, Base, Exposure
-from tests.support.flows import buttons, key_made
+from tests.support.flows import buttons
 from tests.support.harness import BotServer
 
 POSTER, OWNER, BOSS, MALLORY = "UDAVE", "UALICE", "UBOSS", "UMALLORY"
@@ -66,11 +66,10 @@ def settle(bot: BotServer) -> None:
 
 
 @pytest.fixture
-def ci_key(bot: BotServer, iam) -> str:
-    bot.slack.add_user(OWNER, email="alice@example.com")
+def ci_key(bot: BotServer, ci_user: str) -> str:
+    """Alice's `ci` key (tests/support/flows.py), and Dave in the workspace."""
     bot.slack.add_user(POSTER, email="dave@example.com")
-    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
-    return key_made(iam, "ci", 30, bot.services.clock())
+    return ci_user
 
 
 def test_a_pasted_key_gets_the_whole_response_once(bot: BotServer, ci_key: str, caplog) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.slack import ids
 from bot.store.models import AuditEvent, Base, Exposure, KeyRequest
-from tests.support.flows import buttons, filed_id, key_made, request
+from tests.support.flows import buttons, filed_id, request
 from tests.support.harness import BotServer
 
 OWNER, TYPIST, BOSS = "UALICE", "UDAVE", "UBOSS"
@@ -55,11 +55,10 @@ def audited(bot: BotServer, action: str) -> list[AuditEvent]:
 
 
 @pytest.fixture
-def ci_key(bot: BotServer, iam) -> str:
-    bot.slack.add_user(OWNER, email="alice@example.com")
+def ci_key(bot: BotServer, ci_user: str) -> str:
+    """Alice's `ci` key (tests/support/flows.py), and Dave in the workspace."""
     bot.slack.add_user(TYPIST, email="dave@example.com")
-    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
-    return key_made(iam, "ci", 30, bot.services.clock())
+    return ci_user
 
 
 def assert_exposure_response(bot: BotServer, key_id: str, typist: str, place: str) -> None:
