@@ -256,7 +256,7 @@ class Scanner:
 
     def _changed_users(self, account: str, since: datetime) -> set[str]:
         """Users whose keys Keywarden changed (or may have changed) in AWS after `since`."""
-        return self._changes.users_changed_since(account, since, bookkeeping=BOOKKEEPING)
+        return self._changes.changed_users_since(account, since, bookkeeping=BOOKKEEPING)
 
     def _annotate(self, finding: ScanFinding, owned: OwnedUser | None, snoozed: set[str]) -> ScanFinding:
         owner = owned.tags.get(self._owner_tag) if owned else None

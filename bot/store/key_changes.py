@@ -19,7 +19,7 @@ class KeyChanges:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def users_changed_since(self, account: str, since: datetime, *, bookkeeping: Collection[str]) -> set[str]:
+    def changed_users_since(self, account: str, since: datetime, *, bookkeeping: Collection[str]) -> set[str]:
         """Users whose keys Keywarden changed (or may have changed) in AWS after `since`.
 
         Read from the audit log (every event but the `bookkeeping` ones: decisions and reminders), the requests
