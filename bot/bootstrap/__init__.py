@@ -128,7 +128,7 @@ class Services:
         """
         for warning in self.aws.check_organization():
             log.warning("%s", warning)
-        for alias in self.aws.aliases[:SETTLED_ACCOUNTS]:  # an organisation's hundreds are built on demand
+        for alias in self.aws.list_aliases()[:SETTLED_ACCOUNTS]:  # an organisation's hundreds are built on demand
             self.aws.account(alias).client("iam")
         gc.collect()
         gc.freeze()

@@ -46,7 +46,6 @@ HEALTH_REPORTS = {
 }
 
 
-
 @dataclass(frozen=True)
 class ExposedKey:
     key_id: str
