@@ -23,8 +23,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @cache
-def built() -> tuple[dict[str, Any], ...]:
-    out = subprocess.run(["kubectl", "kustomize", str(BASE)], capture_output=True, text=True, check=False)
+def built(folder: Path = BASE) -> tuple[dict[str, Any], ...]:
+    out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     return tuple(yaml.safe_load_all(out.stdout))
 
@@ -125,3 +125,18 @@ def test_the_aws_identity_is_the_service_accounts_and_documented() -> None:
     documented = (BASE / "serviceaccount.yaml").read_text() + (BASE / "README.md").read_text()
     assert "eks.amazonaws.com/role-arn" in documented  # IRSA
     assert "create-pod-identity-association" in documented  # EKS Pod Identity
+
+
+def test_with_workers_web_only_records_and_workers_do_the_work() -> None:
+    objects = built(BASE.parent / "kubernetes-workers")
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    (settings,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert settings["data"]["WORK_IN"] == "worker"
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    assert set(deployments) == {"keywarden-web", "keywarden-clock", "keywarden-worker"}
+    worker = deployments["keywarden-worker"]["spec"]["template"]["spec"]
+    (container,) = worker["containers"]
+    assert " ".join(container["command"]) == procfile()["worker"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}
+    assert worker["terminationGracePeriodSeconds"] >= 20  # its drain on SIGTERM
