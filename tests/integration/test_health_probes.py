@@ -69,7 +69,8 @@ def test_a_wrong_signing_secret_is_one_warning_a_minute_naming_it(
             assert bot.post(body, forged).status == 401
         now[0] += 61
         assert bot.post(body, forged).status == 401
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # (waitress may add "Task queue depth" warnings of its own on a busy machine)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("bot.")]
     assert len(warnings) == 2
     assert warnings[0].startswith("1 request(s) to /slack/events refused")
     assert warnings[1].startswith("3 request(s) to /slack/events refused")
