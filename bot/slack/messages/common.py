@@ -37,6 +37,11 @@ def who(actor: str) -> str:
     return f"<@{actor}>" if is_user_id(actor) else escape(actor)
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`count` and the word in the form that count takes: 1 user, 2 users, 0 users; `many` for irregular words."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
 def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:_MAX_SECTION]}}
 
