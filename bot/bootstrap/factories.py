@@ -222,13 +222,13 @@ def scanner(a: Adapters, k: KeyServices) -> Scanner:
 def alerts(a: Adapters, k: KeyServices) -> AlertService:
     s, repos = a.settings, a.repos
     return AlertService(
-        repos.notices,
-        repos.scan_runs,
-        repos.snoozes,
-        a.clock,
-        a.notifier,
-        a.directory,
-        k.index,
+        notices=repos.notices,
+        runs=repos.scan_runs,
+        snoozes=repos.snoozes,
+        clock=a.clock,
+        notifier=a.notifier,
+        directory=a.directory,
+        index=k.index,
         alert_channel=s.alert_channel,
         remind_every=timedelta(days=s.remind_every_days),
         command=s.slash_command,

@@ -8,6 +8,7 @@ next scan and never lost or doubled.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -31,40 +32,27 @@ from bot.store.snoozes import Snoozes
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class AlertService:
-    def __init__(
-        self,
-        notices: FindingNotices,
-        runs: ScanRuns,
-        snoozes: Snoozes,
-        clock: Clock,
-        notifier: Notifier,
-        directory: SlackDirectory,
-        index: OwnershipIndex,
-        *,
-        alert_channel: str | None,
-        remind_every: timedelta,
-        command: str,
-    ) -> None:
-        self._notices = notices
-        self._runs = runs
-        self._snoozes = snoozes
-        self._clock = clock
-        self._notifier = notifier
-        self._directory = directory
-        self._index = index
-        self._channel = alert_channel
-        self._remind_every = remind_every
-        self._command = command
+    notices: FindingNotices
+    runs: ScanRuns
+    snoozes: Snoozes
+    clock: Clock
+    notifier: Notifier
+    directory: SlackDirectory
+    index: OwnershipIndex
+    alert_channel: str | None
+    remind_every: timedelta
+    command: str
 
     def deliver(self, report: ScanReport, trigger: str = "schedule") -> Delivery:
-        now = self._clock()
+        now = self.clock()
         scanned = {a.account for a in report.accounts if not a.error}
         findings = [f for f in report.findings if f.account in scanned]
-        states, new_keys, resolved = self._notices.remember(findings, scanned, now)
+        states, new_keys, resolved = self.notices.remember(findings, scanned, now)
         owners = {f.owner for f in findings if f.owner and not f.quiet}
-        slack_ids = {owner: self._directory.user_id_for(owner) for owner in owners}
-        plan = plan_delivery(findings, states, slack_ids, now, self._remind_every)
+        slack_ids = {owner: self.directory.user_id_for(owner) for owner in owners}
+        plan = plan_delivery(findings, states, slack_ids, now, self.remind_every)
         delivery = Delivery(resolved=resolved)
         announced = self._send_dms(plan, now, delivery)
         posted = self._post_digest(report, scanned, plan, delivery, len(new_keys), now)
@@ -82,7 +70,7 @@ class AlertService:
         self, report: ScanReport, scanned: set[str], plan: DeliveryPlan, delivery: Delivery, new: int, now: datetime
     ) -> tuple[str, str] | None:
         """The scan's digest in the alert channel (scanned accounts' findings first); where it was posted."""
-        if not self._channel:
+        if not self.alert_channel:
             return None
         facts = DigestFacts(
             findings=[f for f in report.findings if f.account in scanned]
@@ -96,7 +84,7 @@ class AlertService:
             owners_messaged=delivery.owners_messaged,
             notes=report.notes,
         )
-        posted = self._notifier.post(self._channel, build_digest(facts, now))
+        posted = self.notifier.post(self.alert_channel, build_digest(facts, now))
         delivery.digest_posted = posted is not None
         return posted
 
@@ -104,7 +92,7 @@ class AlertService:
         """DM each owner with something due; what the accepted DMs announced."""
         announced: list[NoticeKey] = []
         for slack_id, theirs in plan.dms.items():
-            if self._notifier.dm(slack_id, build_findings_dm(theirs, now, self._command)):
+            if self.notifier.dm(slack_id, build_findings_dm(theirs, now, self.command)):
                 delivery.owners_messaged += 1
                 announced += plan.due_in(theirs)
             else:
@@ -112,21 +100,21 @@ class AlertService:
         return announced
 
     def _post_full_list(self, findings: list[ScanFinding], thread_ts: str) -> None:
-        now = self._clock()
-        assert self._channel is not None
+        now = self.clock()
+        assert self.alert_channel is not None
         loud = [f for f in findings if not f.quiet]
         if len(loud) > THREAD_LINE_LIMIT:
             csv_text = findings_csv(findings, now)
-            self._notifier.upload(
-                self._channel, f"keywarden-findings-{now:%Y%m%d}.csv", csv_text, "All findings", thread_ts
+            self.notifier.upload(
+                self.alert_channel, f"keywarden-findings-{now:%Y%m%d}.csv", csv_text, "All findings", thread_ts
             )
         else:
-            self._notifier.post(self._channel, build_full_list(findings, now), thread_ts=thread_ts)
+            self.notifier.post(self.alert_channel, build_full_list(findings, now), thread_ts=thread_ts)
 
     def _mark_notified(self, keys: list[NoticeKey], current: dict[NoticeKey, ScanFinding]) -> None:
         if not keys:
             return
-        self._notices.mark_notified({key: int(current[key].finding.severity) for key in keys}, self._clock())
+        self.notices.mark_notified({key: int(current[key].finding.severity) for key in keys}, self.clock())
 
     def _record_run(self, report: ScanReport, delivery: Delivery, trigger: str) -> None:
         summary = {
@@ -139,11 +127,11 @@ class AlertService:
             "resolved": delivery.resolved,
             "digest_posted": delivery.digest_posted,
         }
-        self._runs.record(report.started_at, report.finished_at, trigger, summary)
+        self.runs.record(report.started_at, report.finished_at, trigger, summary)
 
     def snooze(self, account: str, key_id: str, user_id: str, days: int = 7) -> datetime:
         """Silence one key's alerts; until when. Who may (its owner or an approver for it) is checked before, on the
         user as it is now: bot/services/permissions.py."""
-        until = self._clock() + timedelta(days=days)
-        self._snoozes.snooze(account, key_id, user_id, until)
+        until = self.clock() + timedelta(days=days)
+        self.snoozes.snooze(account, key_id, user_id, until)
         return until
