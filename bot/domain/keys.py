@@ -64,9 +64,34 @@ class UserRef:
         return f"{self.account}:{self.name}" if self.account else self.name
 
 
+# What quoting and pasting put around a key id: code marks, quotes (straight or curly), brackets, Slack's bold
+# and italic marks; and a full stop or comma after it. None of them ever appears in a key id.
+_WRAPPERS = "`'\"\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb()[]{}*_"
+_TRAILING = ".,;:!?"
+
+
+def as_pasted(text: str) -> str:
+    """A key id as people paste it, without the quotes, code marks or punctuation around it (`AKIA…`.,
+    "AKIA…", “AKIA…”). The whitespace around it is kept: it is part of what `check` diagnoses."""
+    core = text.strip()
+    while True:
+        unwrapped = core.rstrip(_TRAILING).strip(_WRAPPERS).strip()
+        if unwrapped == core:
+            break
+        core = unwrapped
+    lead = text[: len(text) - len(text.lstrip())]
+    trail = text[len(text.rstrip()) :]
+    return f"{lead}{core}{trail}" if core else text
+
+
+def compact_key_id(text: str) -> str:
+    """The key id a person meant: unwrapped, its spaces removed, upper case (what `check` looks up)."""
+    return "".join(as_pasted(text).split()).upper()
+
+
 def looks_like_key_id(text: str) -> bool:
     """True when the text is probably meant as an access key id (for routing `rotate X`)."""
-    t = text.strip()
+    t = as_pasted(text).strip()
     return bool(_LOOSE_KEY_ID.match(t)) and t[:4].upper() in {"AKIA", "ASIA"}
 
 
@@ -87,12 +112,13 @@ def parse_key_id(text: str) -> str:
     problems = key_id_problems(text)
     if problems:
         raise InputError(f"`{text.strip()[:40]}` is not a valid access key id: {problems[0]}.")
-    return text
+    return as_pasted(text)
 
 
 def key_id_problems(raw: str) -> list[str]:
     """Everything wrong with the way an access key id was written, most useful first."""
     problems: list[str] = []
+    raw = as_pasted(raw)
     if raw != raw.strip():
         problems.append("it has spaces before or after it (copy it again without them)")
     text = raw.strip()

@@ -10,7 +10,16 @@ from bot.aws import AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied
 from bot.clock import Clock
 from bot.domain.findings import AWS_QUARANTINE, Thresholds, UserFacts, findings_for_user
 from bot.domain.inventory import CheckResult, KeyOwner, KeyView, ListResult, UserKeys
-from bot.domain.keys import ACCESS_KEY_ID, AccessKey, InputError, KeyFacts, LastUsed, UserRef, key_id_problems
+from bot.domain.keys import (
+    ACCESS_KEY_ID,
+    AccessKey,
+    InputError,
+    KeyFacts,
+    LastUsed,
+    UserRef,
+    compact_key_id,
+    key_id_problems,
+)
 from bot.services.ownership import OwnershipIndex
 from bot.settings.accounts import Account
 from bot.slack.client import Person
@@ -123,7 +132,7 @@ class InventoryService:
     # Keys
     def check(self, raw: str) -> CheckResult:
         problems = key_id_problems(raw)
-        key_id = "".join(raw.split()).upper()
+        key_id = compact_key_id(raw)
         if not ACCESS_KEY_ID.match(key_id):
             return CheckResult(raw, key_id, problems, next_step=_format_advice(key_id))
         found, denied = self._find_key(key_id)

@@ -1,6 +1,14 @@
 import pytest
 
-from bot.domain.keys import InputError, key_id_problems, looks_like_key_id, parse_key_id, parse_user_ref
+from bot.domain.keys import (
+    InputError,
+    as_pasted,
+    compact_key_id,
+    key_id_problems,
+    looks_like_key_id,
+    parse_key_id,
+    parse_user_ref,
+)
 
 GOOD = "AKIAIOSFODNN7EXAMPLE"
 
@@ -47,3 +55,34 @@ def test_key_id_routing() -> None:
     assert looks_like_key_id(GOOD.lower())
     assert not looks_like_key_id("akiapolo")
     assert not looks_like_key_id("ci-deployer")
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        f"`{GOOD}`",
+        f"```{GOOD}```",
+        f'"{GOOD}"',
+        f"'{GOOD}'",
+        f"\u201c{GOOD}\u201d",
+        f"\u2018{GOOD}\u2019",
+        f"{GOOD}.",
+        f"{GOOD},",
+        f"`{GOOD}`.",
+        f"({GOOD})",
+        f"*{GOOD}*",
+    ],
+)
+def test_a_key_id_is_read_as_people_paste_it(pasted: str) -> None:
+    assert key_id_problems(pasted) == []
+    assert parse_key_id(pasted) == GOOD
+    assert looks_like_key_id(pasted)
+    assert compact_key_id(pasted) == GOOD
+
+
+def test_unwrapping_leaves_real_problems_to_be_named() -> None:
+    assert as_pasted(f" `{GOOD}` ") == f" {GOOD} "  # the spaces around it are still diagnosed
+    assert any("spaces before or after" in p for p in key_id_problems(f" `{GOOD}`"))
+    assert any("characters that never appear in a key id: -" in p for p in key_id_problems("`AKIAIOSFODNN7EXAMP-E`"))
+    assert any("19 characters long" in p for p in key_id_problems('"AKIAIOSFODNN7EXAMPL"'))
+    assert as_pasted("``") == "``"  # nothing but marks: left as typed, and diagnosed as such
