@@ -241,13 +241,13 @@ def enforcement(a: Adapters, k: KeyServices, filing: RequestFiling) -> Enforceme
     if not s.enforce:
         return None
     return EnforcementService(
-        a.repos.enforcements,
-        a.repos.notices,
-        a.clock,
-        filing,
-        a.notifier,
-        a.directory,
-        k.own,
+        enforcements=a.repos.enforcements,
+        notices=a.repos.notices,
+        clock=a.clock,
+        filing=filing,
+        notifier=a.notifier,
+        directory=a.directory,
+        own=k.own,
         rules=dict(s.enforce),
         max_per_scan=s.enforce_max_per_scan,
         dry_run=s.enforce_dry_run,

@@ -62,54 +62,40 @@ class _Due:
     days: int
 
 
+@dataclass(kw_only=True, eq=False)
 class EnforcementService:
-    def __init__(
-        self,
-        enforcements: Enforcements,
-        notices: FindingNotices,
-        clock: Clock,
-        filing: RequestFiling,
-        notifier: Notifier,
-        directory: SlackDirectory,
-        own: OwnIdentity,
-        *,
-        rules: dict[str, int],
-        max_per_scan: int,
-        dry_run: bool,
-        alert_channel: str | None,
-    ) -> None:
-        self._enforcements = enforcements
-        self._notices = notices
-        self._clock = clock
-        self._filing = filing
-        self._notifier = notifier
-        self._directory = directory
-        self._own = own
-        self._rules = rules
-        self._max = max_per_scan
-        self._dry_run = dry_run
-        self._channel = alert_channel
+    enforcements: Enforcements
+    notices: FindingNotices
+    clock: Clock
+    filing: RequestFiling
+    notifier: Notifier
+    directory: SlackDirectory
+    own: OwnIdentity
+    rules: dict[str, int]
+    max_per_scan: int
+    dry_run: bool
+    alert_channel: str | None
 
     def run(self, report: ScanReport) -> EnforcementRun:
-        now = self._clock()
+        now = self.clock()
         result = EnforcementRun()
         scanned = {a.account for a in report.accounts if not a.error}
         candidates = self._candidates(report, scanned)
-        self._enforcements.start_over(scanned, candidates.keys(), self._dry_run)
+        self.enforcements.start_over(scanned, candidates.keys(), self.dry_run)
         if not candidates:
             return result
         try:
-            self._own.hub()
+            self.own.hub()
         except IdentityUnknown as e:
             result.stopped = f"Keywarden could not read its own AWS identity ({e.message})"
             log.warning("enforcement did nothing this scan: %s", result.stopped)
             return result
-        memory = self._enforcements.warnings(k for _, k in candidates)
+        memory = self.enforcements.warnings(k for _, k in candidates)
         due: list[_Due] = []
         for (account, key_id), c in candidates.items():
             f = c.finding
             try:
-                if self._own.is_own_user(account, f.user):
+                if self.own.is_own_user(account, f.user):
                     result.left_alone[key_id] = "Keywarden's own IAM user"
                     continue
             except IdentityUnknown as e:
@@ -126,22 +112,22 @@ class EnforcementService:
             else:
                 due.append(_Due(f, step.deadline, c.kind, c.days))
         due.sort(key=lambda d: d.deadline)
-        for item in due[: self._max]:
+        for item in due[: self.max_per_scan]:
             self._enforce(item, result)
-        result.waiting = [d.finding.key_id for d in due[self._max :] if d.finding.key_id]
+        result.waiting = [d.finding.key_id for d in due[self.max_per_scan :] if d.finding.key_id]
         if result.left_alone:
             log.info("enforcement left %d key(s) alone: %s", len(result.left_alone), result.left_alone)
         return result
 
     def _candidates(self, report: ScanReport, scanned: set[str]) -> dict[Key, _Candidate]:
         """Each enforceable key once, with its earliest natural deadline (a key may have both kinds)."""
-        codes = {KINDS[kind]: (kind, days) for kind, days in self._rules.items()}
+        codes = {KINDS[kind]: (kind, days) for kind, days in self.rules.items()}
         findings = [
             f
             for f in report.findings
             if f.code in codes and f.key_id and f.account in scanned and not f.quiet and f.facts and f.facts.active
         ]
-        first_seen = self._notices.first_seen(f.key_id for f in findings)
+        first_seen = self.notices.first_seen(f.key_id for f in findings)
         out: dict[Key, _Candidate] = {}
         for f in findings:
             assert f.key_id is not None
@@ -159,7 +145,7 @@ class EnforcementService:
         """Why the key must be left alone now (read live), or None."""
         assert f.key_id is not None
         try:
-            self._filing.enforcement_target(f.account, f.user, f.key_id)
+            self.filing.enforcement_target(f.account, f.user, f.key_id)
         except LeftAlone as e:
             return str(e)
         except InputError as e:  # gone, or no longer active, since the scan read it
@@ -171,32 +157,32 @@ class EnforcementService:
     def _warn(self, c: _Candidate, step: Step, now: datetime, result: EnforcementRun) -> None:
         f = c.finding
         assert f.key_id is not None
-        owner_id = self._directory.user_id_for(f.owner) if f.owner else None
-        to = owner_id or self._channel
+        owner_id = self.directory.user_id_for(f.owner) if f.owner else None
+        to = owner_id or self.alert_channel
         if to is None:
             result.not_warned[f.key_id] = "no owner in Slack and no ALERT_CHANNEL"
             return
         message = build_warning(
-            f, f.key_id, c.kind, c.days, step.deadline, self._dry_run, owner_unreached=owner_id is None
+            f, f.key_id, c.kind, c.days, step.deadline, self.dry_run, owner_unreached=owner_id is None
         )
-        if self._notifier.post(to, message) is None:
+        if self.notifier.post(to, message) is None:
             result.not_warned[f.key_id] = "Slack did not take the warning; it is sent again at the next scan"
             return
-        self._enforcements.warned(f.account, f.key_id, step.stage, now, step.deadline, self._dry_run)
+        self.enforcements.warned(f.account, f.key_id, step.stage, now, step.deadline, self.dry_run)
         result.warned.append(f.key_id)
 
     def _enforce(self, item: _Due, result: EnforcementRun) -> None:
         f = item.finding
         assert f.key_id is not None
         reason = f"enforced: {item.kind} finding for {item.days} days"
-        owner_id = self._directory.user_id_for(f.owner) if f.owner else None
-        if self._dry_run:
+        owner_id = self.directory.user_id_for(f.owner) if f.owner else None
+        if self.dry_run:
             result.would_deactivate.append(f.key_id)
-            if self._channel:
-                self._notifier.post(self._channel, build_announcement(f, f.key_id, reason, None, dry_run=True))
+            if self.alert_channel:
+                self.notifier.post(self.alert_channel, build_announcement(f, f.key_id, reason, None, dry_run=True))
             return
         try:
-            request = self._filing.enforce(f.account, f.user, f.key_id, reason, RULE)
+            request = self.filing.enforce(f.account, f.user, f.key_id, reason, RULE)
         except LeftAlone as e:  # changed since this scan's check: a rotation or request started just now
             result.left_alone[f.key_id] = str(e)
             return
@@ -207,9 +193,9 @@ class EnforcementService:
             result.failed[f.key_id] = request.result or request.status.value
             return
         result.deactivated.append(f.key_id)
-        self._enforcements.deactivated(f.account, f.key_id, self._clock(), request.id)
+        self.enforcements.deactivated(f.account, f.key_id, self.clock(), request.id)
         message = build_announcement(f, f.key_id, reason, request.id, dry_run=False)
-        if self._channel:
-            self._notifier.post(self._channel, message)
+        if self.alert_channel:
+            self.notifier.post(self.alert_channel, message)
         if owner_id:
-            self._notifier.dm(owner_id, message)
+            self.notifier.dm(owner_id, message)
