@@ -202,7 +202,7 @@ def bootstrap(
             a.aws, k.inventory, k.permissions, clock, cache_hours=settings.access_cache_hours
         ),
         exposures=factories.exposures(a, k),
-        exposure_notes=ExposureNotes(a.repos.exposures, a.repos.notices),
+        exposure_notes=ExposureNotes(exposures=a.repos.exposures, notices=a.repos.notices),
         key_changes=KeyChangeService(
             settings, a.aws, a.audit, k.inventory, k.index, a.directory, a.repos.key_memory, a.notifier, k.rotations
         ),

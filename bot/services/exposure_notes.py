@@ -4,6 +4,7 @@ Health), and whether AWS quarantined its user as the last scan saw it."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from bot.domain.findings import AWS_QUARANTINE
 from bot.slack.messages.exposures import exposure_note, quarantine_note
@@ -11,10 +12,10 @@ from bot.store.exposures import Exposures
 from bot.store.finding_notices import FindingNotices
 
 
+@dataclass(kw_only=True, eq=False)
 class ExposureNotes:
-    def __init__(self, exposures: Exposures, notices: FindingNotices) -> None:
-        self._exposures = exposures
-        self._notices = notices
+    exposures: Exposures
+    notices: FindingNotices
 
     def notes_for(self, key_ids: Iterable[str]) -> dict[str, str]:
         """A note on the latest exposure of each of these keys that has one."""
@@ -23,7 +24,7 @@ class ExposureNotes:
             return {}
         return {
             key_id: exposure_note(r.source, r.detected_at, r.channel, r.poster, r.permalink, r.health_type)
-            for key_id, r in self._exposures.latest_by_key(wanted).items()
+            for key_id, r in self.exposures.latest_by_key(wanted).items()
         }
 
     def quarantine_notes(self, key_ids: Iterable[str]) -> dict[str, str]:
@@ -33,5 +34,5 @@ class ExposureNotes:
             return {}
         return {
             n.subject: quarantine_note(n.account, n.iam_user, n.first_seen)
-            for n in self._notices.open_with_code(AWS_QUARANTINE, wanted)
+            for n in self.notices.open_with_code(AWS_QUARANTINE, wanted)
         }
