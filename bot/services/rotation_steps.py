@@ -26,7 +26,7 @@ from bot.domain.rotation import (
     Step,
 )
 from bot.services.rotation_notices import RotationNotices
-from bot.slack.messages.common import when
+from bot.slack.messages.common import utc
 from bot.slack.messages.rotations import use_text
 from bot.store.audit import SYSTEM
 from bot.store.rotations import RotationStore
@@ -77,7 +77,7 @@ class RotationSteps:
             S.GRACE,
             S.GRACE,
             action="rotation_reminder",
-            detail=f"reminder {d.reminders_sent}: {r.old_key_id} {use_text(use)}",
+            detail=f"reminder {d.reminders_sent}: {r.old_key_id} {use_text(use, utc)}",
             next_check_at=d.next_check_at,
             reminders_sent=d.reminders_sent,
             **_seen(use),
@@ -94,7 +94,7 @@ class RotationSteps:
             r.state,
             d.state,
             action="rotation_stalled" if d.step is Step.STALL else "rotation_in_use",
-            detail=f"{r.old_key_id} {use_text(use)}; not deactivated",
+            detail=f"{r.old_key_id} {use_text(use, utc)}; not deactivated",
             next_check_at=d.next_check_at,
             **_seen(use),
         )
@@ -111,7 +111,7 @@ class RotationSteps:
             r.state,
             r.state,
             action="rotation_hold",
-            detail=f"{r.old_key_id} {use_text(use)} after it was deactivated; not deleted",
+            detail=f"{r.old_key_id} {use_text(use, utc)} after it was deactivated; not deleted",
             next_check_at=d.next_check_at,
             **_seen(use),
         )
@@ -124,7 +124,7 @@ class RotationSteps:
             r.state,
             S.DEACTIVATING,
             action="rotation_deactivating",
-            detail=f"{r.old_key_id} {use_text(use)}: not used since {when(r.created_at)}",
+            detail=f"{r.old_key_id} {use_text(use, utc)}: not used since {utc(r.created_at)}",
             **_seen(use),
         )
         return self.run_deactivate(claimed) if claimed else 0
@@ -201,7 +201,7 @@ class RotationSteps:
             S.NEW_KEY_CREATED,
             S.GRACE,
             action="rotation_grace",
-            detail=f"grace until {when(r.grace_ends_at)}",
+            detail=f"grace until {utc(r.grace_ends_at)}",
             next_check_at=next_check_at,
         )
         if moved:
@@ -216,7 +216,7 @@ class RotationSteps:
             S.DEACTIVATING,
             S.OLD_KEY_DEACTIVATED,
             action="rotation_deactivated",
-            detail=f"{r.old_key_id} {detail}; deleted from {when(delete_after)}",
+            detail=f"{r.old_key_id} {detail}; deleted from {utc(delete_after)}",
             deactivated_at=now,
             delete_after=delete_after,
             next_check_at=min(now + CHECK_EVERY, delete_after),

@@ -20,6 +20,7 @@ from tests.support.flows import (
     CARL,
     MALLORY,
     REQUESTER,
+    ephemerals,
     filed_id,
     key_made,
     owner_dms,
@@ -35,6 +36,7 @@ from tests.support.flows import (
 )
 from tests.support.harness import BotServer
 from tests.support.harness import TestClock as Clock
+from tests.support.slack_text import fallback_text
 
 S = RotationState
 
@@ -86,7 +88,7 @@ def test_full_rotation(bot: BotServer, iam, old: tuple[str, str], clock: Clock) 
     bot.command("requests")
     assert wait_ephemeral(bot, REQUESTER, "Your rotations in progress")
     bot.command("list ci")
-    listed = wait_ephemeral(bot, REQUESTER, "being replaced by")
+    listed = fallback_text(wait_ephemeral(bot, REQUESTER, "being replaced by"))
     assert f"grace until {clock() + timedelta(days=7):%Y-%m-%d}" in listed and f"new key of rotation {rid}" in listed
 
     assert bot.services.rotations.advance_due() == 0  # nothing is due yet
@@ -109,7 +111,13 @@ def test_full_rotation(bot: BotServer, iam, old: tuple[str, str], clock: Clock) 
     assert len(notice) == 1 and ids.ROLLBACK in notice[0] and f'"value": "{rid}"' in notice[0]
     assert r.delete_after == clock() + timedelta(days=7)
     bot.command("list ci")
-    assert wait_ephemeral(bot, REQUESTER, f"deleted from {r.delete_after:%Y-%m-%d} unless rolled back")
+    assert bot.slack.wait_for(
+        lambda _: [
+            e
+            for e in ephemerals(bot, REQUESTER)
+            if f"deleted from {r.delete_after:%Y-%m-%d} unless rolled back" in fallback_text(e)
+        ]
+    )
 
     clock.advance(days=6, hours=23)
     assert bot.services.rotations.advance_due() == 0 and old_id in key_statuses(iam)
@@ -156,7 +164,7 @@ def test_an_old_key_still_in_use_is_not_deactivated(bot: BotServer, iam, old: tu
     assert r.state is S.GRACE and r.old_last_used == created + timedelta(days=5)
     in_use = owner_dms(bot, "is still in use, so it stays active")
     assert len(in_use) == 1
-    assert f"{created + timedelta(days=5):%Y-%m-%d %H:%M} UTC* by *sts* in *us-east-1*" in in_use[0]
+    assert f"{created + timedelta(days=5):%Y-%m-%d %H:%M} UTC* by *sts* in *us-east-1*" in fallback_text(in_use[0])
     assert key_statuses(iam)[old_id] == "Active"
 
     clock.advance(days=1)  # checked again daily

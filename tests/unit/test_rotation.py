@@ -35,6 +35,7 @@ from bot.settings import Settings
 from bot.settings.reader import SettingsError
 from bot.slack import ids
 from bot.slack.messages.rotations import build_deactivated, build_reminder, build_still_in_use, key_note, plan_text
+from tests.support.slack_text import fallback_text
 
 S = RotationState
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -277,22 +278,22 @@ def test_deactivated_notice_has_the_reactivate_button() -> None:
     _, blocks = build_deactivated(r)
     button = blocks[1]["elements"][0]
     assert (button["action_id"], button["value"]) == (ids.ROLLBACK, r.id)
-    assert "confirm" in button and "2026-03-16 09:00 UTC" in json.dumps(blocks)
+    assert "confirm" in button and "2026-03-16 09:00 UTC" in fallback_text(json.dumps(blocks))
 
 
 def test_reminder_and_in_use_notices_say_where_the_old_key_was_used() -> None:
     r = rotation()
     _, blocks = build_reminder(r, KeyUse(days(1), "s3", "eu-west-1"), days(3.5))
-    text = json.dumps(blocks)
-    assert "3 day(s) left" in text and "2026-03-03 09:00 UTC (s3, eu-west-1)" in text and "still uses" in text
+    text = fallback_text(json.dumps(blocks))
+    assert "3 days left" in text and "2026-03-03 09:00 UTC (s3, eu-west-1)" in text and "still uses" in text
     assert "never used" in json.dumps(build_reminder(r, UNUSED, days(6))[1])
     _, blocks = build_still_in_use(r, KeyUse(days(6), "sts", "us-east-1"))
-    assert "*2026-03-08 09:00 UTC* by *sts* in *us-east-1*" in json.dumps(blocks)
+    assert "*2026-03-08 09:00 UTC* by *sts* in *us-east-1*" in fallback_text(json.dumps(blocks))
 
 
 def test_list_note_for_both_keys() -> None:
     r = replace(rotation(), old_last_used=None)
-    assert "being replaced by" in key_note(r, OLD) and "grace until 2026-03-09" in key_note(r, OLD)
+    assert "being replaced by" in key_note(r, OLD) and "grace until 2026-03-09" in fallback_text(key_note(r, OLD))
     assert f"replaces `{OLD}`" in key_note(r, NEW)
 
 

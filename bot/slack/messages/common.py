@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.audit_events import AuditRow
@@ -176,9 +176,33 @@ def build_audit(events: list[AuditRow], subject: str | None) -> Message:
     return title, [section(title), section("\n".join(lines))]
 
 
-def day(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d}" if at else "?"
+def utc(at: datetime | None) -> str:
+    """A time as plain UTC text, for what is not read in Slack: the CLI, the audit log, log lines."""
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
+
+
+def _slack_date(at: datetime, form: str, fallback: str) -> str:
+    """Slack's date formatting: `<!date^unix time^form|fallback>` (https://api.slack.com/reference/surfaces/formatting#date-formatting)."""
+    stamp = int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
+    return "".join(("<!date^", str(stamp), "^", form, "|", fallback, ">"))
 
 
 def when(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
+    """A time in Slack, shown in the reader's own time zone (Slack's date formatting), with the UTC time as the
+    fallback for clients that cannot format it. Only in mrkdwn: plain_text shows the token as it is."""
+    if at is None:
+        return "?"
+    return _slack_date(at, "{date_short_pretty} {time}", utc(at))
+
+
+def day(at: datetime | None) -> str:
+    """A date in Slack, in the reader's own time zone (a day that ends at 23:00 UTC is the next day in Tokyo)."""
+    if at is None:
+        return "?"
+    return _slack_date(at, "{date_short_pretty}", f"{at:%Y-%m-%d}")
+
+
+def account_user(account: str, user: str, several_accounts: bool) -> str:
+    """An IAM user as people name it: `account:user` where there are several accounts, the bare name otherwise
+    (the one account's alias, `default`, says nothing). Escaped for mrkdwn."""
+    return escape(f"{account}:{user}" if several_accounts else user)

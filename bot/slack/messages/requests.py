@@ -19,6 +19,7 @@ from bot.slack.messages.common import (
     escape,
     plain,
     section,
+    utc,
     when,
     who,
 )
@@ -285,7 +286,7 @@ _PAST = {"deactivate": "deactivated", "reactivate": "reactivated", "delete": "de
 
 def overtaken_text(o: Overtaken) -> str:
     """Why a request a crash interrupted is not finished: what happened to its key after it was approved."""
-    at = when(o.at)
+    at = utc(o.at)  # also the audit log's detail: plain UTC
     if o.by is Overtaker.BREAK_GLASS:
         what = f"the key was deactivated at once by {who(o.actor)} at {at} (break-glass {o.request_id})"
     elif o.by is Overtaker.REQUEST:

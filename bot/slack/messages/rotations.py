@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from bot.domain.delivery import secret_name
 from bot.domain.rotation import KeyUse, Rotation, RotationState, Schedule
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, day, escape, section, when
+from bot.slack.messages.common import (
+    Blocks,
+    Message,
+    button,
+    confirm_dialog,
+    day,
+    escape,
+    plural,
+    section,
+    when,
+)
 from bot.slack.messages.requests import who
 
 S = RotationState
 
 
-def use_text(use: KeyUse) -> str:
+def use_text(use: KeyUse, at: Callable[[datetime | None], str] = when) -> str:
+    """The old key's last use; `at` writes its time (Slack's date formatting; `utc` for the audit log)."""
     if use.date is None:
         return "never used"
     where = use.where
-    return f"last used {when(use.date)}" + (f" ({where})" if where else "")
+    return f"last used {at(use.date)}" + (f" ({where})" if where else "")
 
 
 def stored_use(r: Rotation) -> KeyUse:
@@ -87,7 +99,7 @@ def build_grace_started(r: Rotation, delete_days: int) -> Message:
 def build_reminder(r: Rotation, use: KeyUse, now: datetime) -> Message:
     left = r.grace_ends_at - now
     hours = int(left.total_seconds() // 3600)
-    remaining = f"{hours // 24} day(s)" if hours >= 24 else f"{max(hours, 1)} hour(s)"
+    remaining = plural(hours // 24, "day") if hours >= 24 else plural(max(hours, 1), "hour")
     used = use_text(use)
     warning = (
         " :warning: That is after the new key was created: something still uses the old key."
@@ -220,4 +232,4 @@ def rotation_blocks(rotations: list[Rotation]) -> Blocks:
         f"{stage_dates(r)}"
         for r in rotations
     ]
-    return [section("*Your rotations in progress*\n" + "\n".join(lines)), context("Dates are UTC.")]
+    return [section("*Your rotations in progress*\n" + "\n".join(lines))]
