@@ -260,13 +260,13 @@ def exposures(a: Adapters, k: KeyServices) -> ExposureService:
     s, token = a.settings, a.settings.slack_admin_token
     admin = make_web_client(token.get_secret_value(), s.slack_api_url, sleep=a.sleep) if token else None
     return ExposureService(
-        a.repos.exposures,
-        a.clock,
-        a.audit,
-        k.inventory,
-        k.index,
-        a.directory,
-        a.notifier,
+        exposures=a.repos.exposures,
+        clock=a.clock,
+        audit=a.audit,
+        inventory=k.inventory,
+        index=k.index,
+        directory=a.directory,
+        notifier=a.notifier,
         alert_channel=s.alert_channel,
         admin=Notifier(admin, sleep=a.sleep) if admin else None,
     )

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -45,29 +45,17 @@ def _exposed_key(r: ExposureRecord) -> ExposedKey:
     return ExposedKey(r.key_id, r.account, r.iam_user, r.aws_account_id, r.owner)
 
 
+@dataclass(kw_only=True, eq=False)
 class ExposureService:
-    def __init__(
-        self,
-        exposures: Exposures,
-        clock: Clock,
-        audit: AuditLog,
-        inventory: InventoryService,
-        index: OwnershipIndex,
-        directory: SlackDirectory,
-        notifier: Notifier,
-        *,
-        alert_channel: str | None,
-        admin: Notifier | None = None,
-    ) -> None:
-        self._exposures = exposures
-        self._clock = clock
-        self._audit = audit
-        self._inventory = inventory
-        self._index = index
-        self._directory = directory
-        self._notifier = notifier
-        self._alert_channel = alert_channel
-        self._admin = admin  # a workspace admin's token: deletes the pasted message
+    exposures: Exposures
+    clock: Clock
+    audit: AuditLog
+    inventory: InventoryService
+    index: OwnershipIndex
+    directory: SlackDirectory
+    notifier: Notifier
+    alert_channel: str | None
+    admin: Notifier | None = None  # a workspace admin's token: deletes the pasted message
 
     # Intake
     def handle_message(self, message: PastedMessage) -> bool:
@@ -108,7 +96,7 @@ class ExposureService:
         """A secret typed into Keywarden's own command or form (a key of TYPED_PLACES), already refused. With key
         ids: the response, less the steps on a Slack message; without: the refusal, audited."""
         if not key_ids:
-            self._audit.refused(user, f"typed into {place}", "what looks like a secret access key; none of it was kept")
+            self.audit.refused(user, f"typed into {place}", "what looks like a secret access key; none of it was kept")
             return
         claimed = self._claim(f"{TYPED}/{place}/{uuid.uuid4().hex}", key_ids, source=TYPED, poster=user)
         if claimed:
@@ -116,7 +104,7 @@ class ExposureService:
 
     def _claim(self, origin: str, key_ids: Sequence[str], **fields: Any) -> list[int]:
         """Insert the rows of keys not seen at this origin yet; their ids, or [] when another run has them."""
-        return self._exposures.claim(origin, key_ids, self._clock(), **fields)
+        return self.exposures.claim(origin, key_ids, self.clock(), **fields)
 
     # The response
     def _respond(self, row_ids: list[int]) -> None:
@@ -147,21 +135,21 @@ class ExposureService:
         first = todo[0]
         permalink = first.permalink
         if first.source == SLACK and permalink is None and first.channel and first.message_ts:
-            permalink = self._notifier.permalink(first.channel, first.message_ts)
+            permalink = self.notifier.permalink(first.channel, first.message_ts)
         found = {}
         for r in todo:
-            owner = self._inventory.key_owner(r.key_id)
+            owner = self.inventory.key_owner(r.key_id)
             aws_account_id = owner.aws_account_id or r.aws_account_id
             found[r.id] = LookedUp(
                 account=owner.account,
                 iam_user=owner.user,
                 aws_account_id=aws_account_id,
-                owner=owner_slack_id(self._index, self._directory, owner.account, owner.user),
+                owner=owner_slack_id(self.index, self.directory, owner.account, owner.user),
                 permalink=permalink,
                 actor=r.poster or r.source,
                 detail=_audit_detail(r, permalink, aws_account_id),
             )
-        self._exposures.looked_up(found, todo, self._clock())
+        self.exposures.looked_up(found, todo, self.clock())
         return self._load([r.id for r in rows])
 
     def _slack_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> ExposureFacts:
@@ -170,27 +158,27 @@ class ExposureService:
         ids = [r.id for r in rows]
         reply_ts = first.reply_ts
         if reply_ts is None:
-            posted = self._notifier.post(
+            posted = self.notifier.post(
                 first.channel, build_thread_reply(facts), thread_ts=first.thread_ts or first.message_ts
             )
             if posted:
                 reply_ts = posted[1]
                 self._set(ids, reply_ts=reply_ts)
-        if first.deleted is None and self._admin is not None:
-            deleted = self._admin.delete(first.channel, first.message_ts)
+        if first.deleted is None and self.admin is not None:
+            deleted = self.admin.delete(first.channel, first.message_ts)
             self._set(ids, deleted="deleted" if deleted else "failed")
             facts = replace(facts, deleted=deleted)
             if deleted and reply_ts:
-                self._notifier.update(first.channel, reply_ts, build_thread_reply(facts))
+                self.notifier.update(first.channel, reply_ts, build_thread_reply(facts))
         poster = first.poster
-        if poster and first.poster_told_at is None and self._notifier.dm(poster, build_poster_dm(facts)):
-            self._set(ids, poster_told_at=self._clock())
+        if poster and first.poster_told_at is None and self.notifier.dm(poster, build_poster_dm(facts)):
+            self._set(ids, poster_told_at=self.clock())
         return facts
 
     def _alert_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> None:
         ids = [r.id for r in rows]
-        if self._alert_channel and rows[0].alert_ts is None:
-            posted = self._notifier.post(self._alert_channel, build_exposure_alert(facts))
+        if self.alert_channel and rows[0].alert_ts is None:
+            posted = self.notifier.post(self.alert_channel, build_exposure_alert(facts))
             if posted:
                 self._set(ids, alert_ts=posted[1])
         by_owner: dict[str, list[ExposureRecord]] = defaultdict(list)
@@ -198,24 +186,24 @@ class ExposureService:
             if r.owner and r.owner_told_at is None:
                 by_owner[r.owner].append(r)
         for owner, theirs in by_owner.items():
-            if self._notifier.dm(owner, build_owner_dm(facts, [_exposed_key(r) for r in theirs])):
-                self._set([r.id for r in theirs], owner_told_at=self._clock())
+            if self.notifier.dm(owner, build_owner_dm(facts, [_exposed_key(r) for r in theirs])):
+                self._set([r.id for r in theirs], owner_told_at=self.clock())
 
     def _finish(self, row_ids: list[int]) -> None:
-        now = self._clock()
-        done = [r.id for r in self._load(row_ids) if _complete(r, bool(self._alert_channel))]
+        now = self.clock()
+        done = [r.id for r in self._load(row_ids) if _complete(r, bool(self.alert_channel))]
         if done:
             self._set(done, done_at=now)
 
     # After a crash or a Slack outage
     def resume_unfinished(self, older_than: timedelta) -> int:
         """Finish responses left half-done (claimed longer ago than `older_than`); no step runs twice."""
-        now = self._clock()
+        now = self.clock()
         cutoff = now - older_than
-        origins = self._exposures.unfinished_origins(cutoff, now - GIVE_UP_AFTER)
+        origins = self.exposures.unfinished_origins(cutoff, now - GIVE_UP_AFTER)
         resumed = 0
         for origin in origins:
-            claimed = self._exposures.reclaim(origin, cutoff, now)
+            claimed = self.exposures.reclaim(origin, cutoff, now)
             if claimed:
                 log.info("resuming the response to exposure %s", origin)
                 self._respond(sorted(claimed))
@@ -224,10 +212,10 @@ class ExposureService:
 
     # Storage
     def _load(self, row_ids: list[int]) -> list[ExposureRecord]:
-        return self._exposures.load(row_ids)
+        return self.exposures.load(row_ids)
 
     def _set(self, row_ids: list[int], **values: Any) -> None:
-        self._exposures.set(row_ids, **values)
+        self.exposures.set(row_ids, **values)
 
 
 def _complete(r: ExposureRecord, has_alert_channel: bool) -> bool:
