@@ -134,7 +134,13 @@ def key_services(a: Adapters) -> KeyServices:
     inventory = InventoryService(a.aws, index, repos.key_memory, clock, thresholds_of(s), s.accounts)
     access_rules = Access(s, a.directory, load_policy(s.policy_file) if s.policy_file else None)
     permissions = Permissions(
-        access_rules, a.aws, index, inventory, a.audit, owner_tag=s.owner_tag, list_visibility=s.list_visibility
+        access=access_rules,
+        aws=a.aws,
+        index=index,
+        inventory=inventory,
+        audit_log=a.audit,
+        owner_tag=s.owner_tag,
+        list_visibility=s.list_visibility,
     )
     home = HomeService(
         repos.key_memory,

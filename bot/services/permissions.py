@@ -7,6 +7,8 @@ AWS call, and confirm live only what that grants."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.access import Access, Scope, Subject
 from bot.aws import AwsGateway, AwsNotFound
 from bot.domain.audit_events import AuditRow
@@ -31,50 +33,40 @@ def indexed_subject(index: OwnershipIndex, account: str, user: str, *, fresh: bo
     return Subject(account, user, owned.owner, dict(owned.tags), admin)
 
 
+@dataclass(kw_only=True, eq=False)
 class Permissions:
-    def __init__(
-        self,
-        access: Access,
-        aws: AwsGateway,
-        index: OwnershipIndex,
-        inventory: InventoryService,
-        audit: AuditLog,
-        *,
-        owner_tag: str,
-        list_visibility: str = EVERYONE,
-    ) -> None:
-        self._access = access
-        self._aws = aws
-        self._index = index
-        self._inventory = inventory
-        self._audit = audit
-        self._owner_tag = owner_tag
-        self._visibility = list_visibility
+    access: Access
+    aws: AwsGateway
+    index: OwnershipIndex
+    inventory: InventoryService
+    audit_log: AuditLog
+    owner_tag: str
+    list_visibility: str = EVERYONE
 
     def subject(self, account: str, user: str) -> Subject:
         """The user as it is now; InputError when it does not exist."""
         try:
-            tags = self._aws.account(account).user_tags(user)
+            tags = self.aws.account(account).user_tags(user)
         except AwsNotFound:
             raise InputError(f"No IAM user `{user}` in account `{account}`.") from None
-        indexed = indexed_subject(self._index, account, user)
-        return Subject(account, user, owner_in(tags, self._owner_tag), tags, indexed.admin)
+        indexed = indexed_subject(self.index, account, user)
+        return Subject(account, user, owner_in(tags, self.owner_tag), tags, indexed.admin)
 
     def approves_for(self, user_id: str, account: str, user: str) -> bool:
         """Whether `user_id` approves for this IAM user as it is now (a user deleted since: as last indexed)."""
         try:
             subject = self.subject(account, user)
         except InputError:
-            subject = indexed_subject(self._index, account, user)
-        return self._access.scope_of(user_id).approves_for(subject)
+            subject = indexed_subject(self.index, account, user)
+        return self.access.scope_of(user_id).approves_for(subject)
 
     # activity, access
     def see(self, caller: str, account: str, user: str, what: str, key_id: str | None = None) -> None:
         """The user's owner (per its owner tag now) or an approver for it; anyone else is refused."""
-        if self._access.in_scope(caller, self.subject(account, user)):
+        if self.access.in_scope(caller, self.subject(account, user)):
             return
         why = "not the user's owner nor an approver for it"
-        self._audit.refused(caller, what, why, account=account, iam_user=user, key_id=key_id)
+        self.audit_log.refused(caller, what, why, account=account, iam_user=user, key_id=key_id)
         raise InputError(
             f"Only the owner of `{user}` (per its owner tag) or an approver for it can see its {what}. "
             "Nothing was read from CloudTrail or Access Advisor."
@@ -83,11 +75,11 @@ class Permissions:
     # Buttons on alerts, digests and DMs that act on someone's key
     def act_on_key(self, caller: str, key_id: str, what: str) -> None:
         """Rotate, Deactivate, Reactivate, Snooze: the key's owner (now) or an approver for it; else refused."""
-        account, user = self._inventory.locate(key_id)
-        if self._access.in_scope(caller, self.subject(account, user)):
+        account, user = self.inventory.locate(key_id)
+        if self.access.in_scope(caller, self.subject(account, user)):
             return
         why = "neither the key's owner nor an approver for it"
-        self._audit.refused(caller, what, why, account=account, iam_user=user, key_id=key_id)
+        self.audit_log.refused(caller, what, why, account=account, iam_user=user, key_id=key_id)
         verb = _BUTTON_WORDS.get(what, what)
         raise InputError(f"Only the key's owner or an approver for it can {verb} `{key_id}`. Nothing was changed.")
 
@@ -95,24 +87,24 @@ class Permissions:
     def listing(self, caller: Person, ref: UserRef | None) -> ListResult:
         """`list`. With LIST_VISIBILITY=owners another's user is shown only to its owner or an approver for it,
         and `list` alone shows the users whose owner tag names the caller now."""
-        if self._visibility != OWNERS:
-            return self._inventory.list_for(caller, ref)
+        if self.list_visibility != OWNERS:
+            return self.inventory.list_for(caller, ref)
         if ref is None:
-            return self._inventory.list_for(caller, None, keep=lambda a, u: self._owns_now(caller.user_id, a, u))
-        account, user = self._inventory.resolve(ref)
+            return self.inventory.list_for(caller, None, keep=lambda a, u: self._owns_now(caller.user_id, a, u))
+        account, user = self.inventory.resolve(ref)
         self._visible(caller.user_id, "list", account, user)
-        return self._inventory.list_for(caller, UserRef(account, user))
+        return self.inventory.list_for(caller, UserRef(account, user))
 
     def checking(self, caller: str, raw: str) -> CheckResult:
         """`check`. With LIST_VISIBILITY=owners a key of another's user is refused as `list` is."""
-        result = self._inventory.check(raw)
-        if self._visibility == OWNERS and result.account and result.user:
+        result = self.inventory.check(raw)
+        if self.list_visibility == OWNERS and result.account and result.user:
             self._visible(caller, "check", result.account, result.user, result.key_id)
         return result
 
     def _owns_now(self, caller: str, account: str, user: str) -> bool:
         try:
-            return self._access.owns(caller, self.subject(account, user).owner)
+            return self.access.owns(caller, self.subject(account, user).owner)
         except InputError:
             return False  # deleted since the index was read
 
@@ -120,11 +112,11 @@ class Permissions:
         try:
             subject = self.subject(account, user)
         except InputError:
-            subject = indexed_subject(self._index, account, user)  # gone: judged as last indexed
-        if self._access.in_scope(caller, subject):
+            subject = indexed_subject(self.index, account, user)  # gone: judged as last indexed
+        if self.access.in_scope(caller, subject):
             return
         why = "not the user's owner nor an approver for it (LIST_VISIBILITY=owners)"
-        self._audit.refused(caller, what, why, account=account, iam_user=user, key_id=key_id)
+        self.audit_log.refused(caller, what, why, account=account, iam_user=user, key_id=key_id)
         raise InputError(
             f"Here only the owner of `{user}` and its approvers may see its keys. `list` alone shows the users you own."
         )
@@ -133,13 +125,13 @@ class Permissions:
     def audit(self, caller: str, subject: str | None, limit: int = 20) -> list[AuditRow]:
         """`audit [subject]`: for approvers, the rows about users they approve for or own (all of them for an
         approver of everything). A subject outside that is refused."""
-        scope = self._access.scope_of(caller)
+        scope = self.access.scope_of(caller)
         if not scope.approver:
-            self._audit.refused(caller, "audit", "not an approver")
+            self.audit_log.refused(caller, "audit", "not an approver")
             raise InputError("Only approvers can read the audit log.")
         if scope.everything:
-            return self._audit.recent(subject, limit)
-        rows = self._audit.recent(subject, AUDIT_WINDOW)
+            return self.audit_log.recent(subject, limit)
+        rows = self.audit_log.recent(subject, AUDIT_WINDOW)
         judged: dict[tuple[str, str], bool] = {}
         shown: list[AuditRow] = []
         for row in rows:
@@ -155,28 +147,30 @@ class Permissions:
         if subject and rows and not shown:
             first = rows[0]
             why = "not an approver for it"
-            self._audit.refused(
+            self.audit_log.refused(
                 caller, "audit", why, account=first.account, iam_user=first.iam_user, key_id=first.key_id
             )
             raise InputError(f"`{subject}` is not among the IAM users you approve for or own: no events are shown.")
         return shown
 
     def _row_visible(self, caller: str, scope: Scope, account: str, user: str) -> bool:
-        if account not in self._aws.list_aliases():
+        if account not in self.aws.list_aliases():
             return False
-        if not self._access.in_scope(caller, indexed_subject(self._index, account, user), scope):
+        if not self.access.in_scope(caller, indexed_subject(self.index, account, user), scope):
             return False  # out of scope as last indexed: no AWS call for it
         try:
-            return self._access.in_scope(caller, self.subject(account, user), scope)
+            return self.access.in_scope(caller, self.subject(account, user), scope)
         except InputError:
             return True  # the user is gone: its history goes with what was last known of it
 
     def may_scan(self, caller: str) -> None:
         """A scan reads and posts every account's findings: approvers of everything only."""
-        scope = self._access.scope_of(caller)
+        scope = self.access.scope_of(caller)
         if scope.everything:
             return
-        self._audit.refused(caller, "scan", "an approver for some users only" if scope.approver else "not an approver")
+        self.audit_log.refused(
+            caller, "scan", "an approver for some users only" if scope.approver else "not an approver"
+        )
         if not scope.approver:
             raise InputError("Only approvers can run a scan.")
         raise InputError(
