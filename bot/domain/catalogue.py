@@ -24,12 +24,13 @@ class Scope(Enum):
     USER = "user"  # about the user as a whole: shown once for the user, and on each of its active keys
 
 
-ROOT_KEY = "root_key"
-KEY_TOO_OLD = "key_too_old"
-KEY_AGE_WARNING = "key_age_warning"
-KEY_UNUSED = "key_unused"
-TWO_ACTIVE_KEYS = "two_active_keys"
-INACTIVE_KEY = "inactive_key"
+# Finding codes are kebab-case, for machines (settings, the CLI's JSON, metrics, CSV files); people see titles.
+ROOT_KEY = "root-key"
+KEY_TOO_OLD = "key-too-old"
+KEY_AGE_WARNING = "key-age-warning"
+KEY_UNUSED = "key-unused"
+TWO_ACTIVE_KEYS = "two-active-keys"
+INACTIVE_KEY = "inactive-key"
 # Least privilege: from the authorization details the scan already reads, and the credential report.
 ADMIN_KEY = "admin-key"
 CONSOLE_AND_KEY = "console-and-key"
@@ -206,3 +207,22 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         ),
     )
 }
+
+
+# The snake_case names the first six codes had: still read wherever a person or a stored row names a code.
+LEGACY_CODES: dict[str, str] = {
+    code.replace("-", "_"): code
+    for code in (ROOT_KEY, KEY_TOO_OLD, KEY_AGE_WARNING, KEY_UNUSED, TWO_ACTIVE_KEYS, INACTIVE_KEY)
+}
+
+
+def canonical_code(name: str) -> str | None:
+    """The catalogue's code a name means (`key-too-old`, `key_too_old`, `KEY_TOO_OLD`), or None."""
+    code = name.strip().lower().replace("_", "-")
+    return code if code in CATALOGUE else None
+
+
+def title_of(code: str) -> str:
+    """What people read for a finding code (old names too); the code itself only when the catalogue lacks it."""
+    known = canonical_code(code)
+    return CATALOGUE[known].title if known else code

@@ -21,10 +21,13 @@ from bot.domain.catalogue import (
     KEY_NOT_VIA_GROUP,
     KEY_TOO_OLD,
     KEY_UNUSED,
+    LEGACY_CODES,
     ROOT_KEY,
     TWO_ACTIVE_KEYS,
     Scope,
     Severity,
+    canonical_code,
+    title_of,
 )
 from bot.domain.finding_rules import INITIAL_KEY_WINDOW, Evidence, Thresholds, UserFacts, quarantine_message
 from bot.domain.keys import KeyFacts
@@ -41,6 +44,7 @@ __all__ = [
     "KEY_NOT_VIA_GROUP",
     "KEY_TOO_OLD",
     "KEY_UNUSED",
+    "LEGACY_CODES",
     "ROOT_KEY",
     "TWO_ACTIVE_KEYS",
     "Finding",
@@ -48,6 +52,7 @@ __all__ = [
     "Severity",
     "Thresholds",
     "UserFacts",
+    "canonical_code",
     "catalogued",
     "findings_for_user",
     "judge",
@@ -55,6 +60,7 @@ __all__ = [
     "privilege_findings",
     "quarantine_message",
     "root_key_finding",
+    "title_of",
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from bot.domain.catalogue import KEY_TOO_OLD, KEY_UNUSED, canonical_code
 from bot.domain.delivery import SECRET_PREFIX
 from bot.domain.operations import REQUEST_OPERATIONS
 from bot.domain.slack_ids import is_user_id
@@ -151,11 +152,15 @@ def approval_counts(value: str) -> dict[str, int]:
     return result
 
 
+# ENFORCE names a kind (`unused`, `age`) or its finding's code (`key-unused`, or the old `key_unused`).
+_ENFORCED_CODES = {KEY_UNUSED: "unused", KEY_TOO_OLD: "age"}
+
+
 def enforce_days(value: str) -> dict[str, int]:
     result: dict[str, int] = {}
     for part in (p.strip() for p in value.split(",") if p.strip()):
         kind, sep, days = part.partition("=")
-        kind = kind.strip().lower()
+        kind = _ENFORCED_CODES.get(canonical_code(kind) or "", kind.strip().lower())
         if not sep or kind not in {"unused", "age"}:
             raise ValueError(f"{part!r} does not name a kind (unused, age)")
         if not days.strip().isdigit() or not 1 <= int(days) <= 3650:

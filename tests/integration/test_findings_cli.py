@@ -32,8 +32,8 @@ def test_findings_table(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["CODE", "SEVERITY", "CONTROLS", "SETTING", "TITLE"]
     assert len(lines) == 2 + len(CATALOGUE)
-    assert lines[2].startswith("aws-quarantine") or lines[2].startswith("root_key")  # critical first
-    old = next(line for line in lines if line.startswith("key_too_old "))
+    assert lines[2].startswith("aws-quarantine") or lines[2].startswith("root-key")  # critical first
+    old = next(line for line in lines if line.startswith("key-too-old "))
     assert "MAX_KEY_AGE_DAYS=90" in old and "Security Hub IAM.3" in old and "high" in old
 
 
@@ -42,7 +42,7 @@ def test_findings_json(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert {e["code"] for e in data} == set(CATALOGUE)
-    unused = next(e for e in data if e["code"] == "key_unused")
+    unused = next(e for e in data if e["code"] == "key-unused")
     assert unused["setting"] == "UNUSED_DAYS" and unused["default"] == 45
     assert unused["severity"] == "medium" and unused["control"] == "IAM.22"
     assert all(e["title"] and e["rationale"] and e["remediation"] for e in data)

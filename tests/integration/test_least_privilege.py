@@ -117,8 +117,8 @@ def test_findings_by_every_route_in_dms_and_digest(bot: BotServer, estate: dict[
         assert codes[name] == {ADMIN_KEY}, name
     assert "not-admin" not in codes  # STRICT_POLICY_FINDINGS is off
     assert codes["console"] == {CONSOLE_AND_KEY}
-    assert codes["initial"] == {INITIAL_KEY_UNUSED, CONSOLE_AND_KEY, "key_unused"}
-    assert "ci-fresh" not in codes and codes["ci-idle"] == {"key_unused"}
+    assert codes["initial"] == {INITIAL_KEY_UNUSED, CONSOLE_AND_KEY, "key-unused"}
+    assert "ci-fresh" not in codes and codes["ci-idle"] == {"key-unused"}
     assert codes["console-new"] == {CONSOLE_AND_KEY}
     reasons = {f.user: f.finding.message for f in report.findings if f.code == ADMIN_KEY}
     assert "`AdministratorAccess` attached directly" in reasons["admin-direct"]
@@ -171,7 +171,7 @@ def test_fresh_service_users_cost_no_call_and_no_finding(make_bot, aws, iam) -> 
     iam.create_login_profile(UserName="person", Password="Correct-Horse-9!")
     calls = bot.services.aws.account("default").calls
     report, _ = bot.services.scan(post=False)
-    assert found(report) == {"person": {INITIAL_KEY_UNUSED, CONSOLE_AND_KEY, "key_unused"}}
+    assert found(report) == {"person": {INITIAL_KEY_UNUSED, CONSOLE_AND_KEY, "key-unused"}}
     assert calls["iam:ListAccessKeys"] == 1  # the console user's key ids alone
 
 

@@ -66,7 +66,7 @@ def test_exit_codes_table_and_json(moto_url: str, tmp_path: Path) -> None:
 
     as_json = _run(moto_url, tmp_path, "--json")
     data = json.loads(as_json.stdout)
-    assert {f["finding"] for f in data["findings"]} == {"key_too_old", "key_unused"}
+    assert {f["finding"] for f in data["findings"]} == {"key-too-old", "key-unused"}
     assert data["accounts"][0]["users"] == 2 and data["iam_calls"] >= 3
 
 

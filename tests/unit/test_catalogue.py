@@ -78,8 +78,8 @@ def test_entries_are_complete_and_thresholds_name_real_settings() -> None:
 
 def test_digest_names_come_from_the_catalogue() -> None:
     assert {code: e.label for code, e in CATALOGUE.items()} == FINDING_NAMES
-    assert FINDING_NAMES["root_key"] == "Root access key (IAM.4)"
-    assert FINDING_NAMES["two_active_keys"] == "Two active keys"
+    assert FINDING_NAMES["root-key"] == "Root access key (IAM.4)"
+    assert FINDING_NAMES["two-active-keys"] == "Two active keys"
 
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -217,9 +217,9 @@ def test_list_findings_include_privilege_findings_worst_first() -> None:
     found = findings_for_user(
         keys, Thresholds(strict_policy_findings=True), NOW, UserFacts(admin_reason="x", direct_policies=("p",))
     )
-    assert [f.code for f in found[keys[0].key_id]][:2] == ["key_too_old", ADMIN_KEY] or [
+    assert [f.code for f in found[keys[0].key_id]][:2] == ["key-too-old", ADMIN_KEY] or [
         f.code for f in found[keys[0].key_id]
-    ][:2] == [ADMIN_KEY, "key_too_old"]
+    ][:2] == [ADMIN_KEY, "key-too-old"]
     assert KEY_NOT_VIA_GROUP in [f.code for f in found[keys[0].key_id]]
 
 

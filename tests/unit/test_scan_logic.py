@@ -31,19 +31,19 @@ def test_findings_need_no_key_ids_and_take_them_when_matched() -> None:
         ReportKey(2, True, NOW - timedelta(days=10), NOW - timedelta(days=1)),
     )
     pairs = user_report_findings(user, Thresholds(), NOW)
-    assert {(slot, f.code) for slot, f in pairs} == {(1, "key_too_old"), (None, "two_active_keys")}
+    assert {(slot, f.code) for slot, f in pairs} == {(1, "key-too-old"), (None, "two-active-keys")}
     found = scan_findings(user, {1: "AKIAAAAAAAAAAAAAAAAA"}, Thresholds(), NOW)
     assert {(f.subject, f.code) for f in found} == {
-        ("AKIAAAAAAAAAAAAAAAAA", "key_too_old"),
-        ("user:ci", "two_active_keys"),
+        ("AKIAAAAAAAAAAAAAAAAA", "key-too-old"),
+        ("user:ci", "two-active-keys"),
     }
     unmatched = scan_findings(user, {}, Thresholds(), NOW)
-    assert ("ci#1", "key_too_old") in {(f.subject, f.code) for f in unmatched}
+    assert ("ci#1", "key-too-old") in {(f.subject, f.code) for f in unmatched}
 
 
 def test_root_key_is_one_subject() -> None:
     found = scan_findings(_user(ReportKey(1, True, NOW - timedelta(days=5)), root=True), {}, Thresholds(), NOW)
-    assert [(f.subject, f.code) for f in found] == [("root", "root_key")]
+    assert [(f.subject, f.code) for f in found] == [("root", "root-key")]
 
 
 def test_listed_keys_decide_the_findings_not_the_reports_active_flag() -> None:
@@ -53,7 +53,7 @@ def test_listed_keys_decide_the_findings_not_the_reports_active_flag() -> None:
     )
     old = AccessKey("ci", "AKIAAAAAAAAAAAAAAAAA", "Inactive", NOW - timedelta(days=100))
     found = scan_findings(user, {}, Thresholds(), NOW, listed=[old])  # deactivated; slot 2's key deleted since
-    assert [(f.subject, f.code) for f in found] == [("AKIAAAAAAAAAAAAAAAAA", "inactive_key")]
+    assert [(f.subject, f.code) for f in found] == [("AKIAAAAAAAAAAAAAAAAA", "inactive-key")]
     assert scan_findings(user, {}, Thresholds(), NOW, listed=[]) == []
 
 
@@ -64,7 +64,7 @@ def test_root_with_two_keys_is_one_finding_naming_both() -> None:
         root=True,
     )
     (found,) = scan_findings(root, {}, Thresholds(), NOW)
-    assert (found.subject, found.code, found.finding.control) == ("root", "root_key", "IAM.4")
+    assert (found.subject, found.code, found.finding.control) == ("root", "root-key", "IAM.4")
     assert found.finding.message == (
         "The root user has 2 access keys (active, created 2025-10-24, never used; "
         "inactive, created 2026-10-29, last used 2026-11-25): delete them all."
