@@ -26,7 +26,15 @@ from bot.clock import Clock
 from bot.domain.findings import ROOT_KEY, Thresholds, catalogued
 from bot.domain.keys import AccessKey
 from bot.domain.report import ReportUser, parse_credential_report, remembered_key_ids
-from bot.domain.scan import ROOT_SUBJECT, AccountScan, ScanFinding, ScanReport, scan_findings, user_report_findings
+from bot.domain.scan import (
+    ROOT_SUBJECT,
+    AccountScan,
+    ScanFinding,
+    ScanReport,
+    inventory_of,
+    scan_findings,
+    user_report_findings,
+)
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
 from bot.store.audit import AuditLog
@@ -71,47 +79,32 @@ class _Basis:
     checked_at: datetime  # Keywarden's changes up to about this time are in the findings
 
 
+@dataclass(kw_only=True, eq=False)
 class Scanner:
-    def __init__(
-        self,
-        aws: AwsGateway,
-        index: OwnershipIndex,
-        memory: KeyMemory,
-        changes: KeyChanges,
-        snoozes: Snoozes,
-        audit: AuditLog,
-        clock: Clock,
-        policy: Thresholds,
-        *,
-        owner_tag: str,
-        exempt: frozenset[str] = frozenset(),
-        concurrency: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._aws = aws
-        self._index = index
-        self._memory = memory
-        self._changes = changes
-        self._snoozes = snoozes
-        self._audit = audit
-        self._clock = clock
-        self._policy = policy
-        self._owner_tag = owner_tag
-        self._exempt = exempt
-        self._concurrency = concurrency
-        self._sleep = sleep
+    aws: AwsGateway
+    index: OwnershipIndex
+    memory: KeyMemory
+    changes: KeyChanges
+    snoozes: Snoozes
+    audit: AuditLog
+    clock: Clock
+    policy: Thresholds
+    owner_tag: str
+    exempt: frozenset[str] = frozenset()
+    concurrency: int = 4
+    sleep: Callable[[float], None] = time.sleep
 
     def scan(self, accounts: list[str] | None = None, progress: Progress | None = None) -> ScanReport:
         """Scan accounts concurrently (bounded); one account failing does not stop the others."""
-        started = self._clock()
-        notes = [] if accounts else self._aws.refresh_accounts().digest_lines()
-        aliases = accounts or self._aws.list_aliases()
+        started = self.clock()
+        notes = [] if accounts else self.aws.refresh_accounts().digest_lines()
+        aliases = accounts or self.aws.list_aliases()
         results: list[AccountScan] = []
-        before = {alias: _iam_calls(self._aws.calls_of(alias)) for alias in aliases}
+        before = {alias: _iam_calls(self.aws.calls_of(alias)) for alias in aliases}
         # With more accounts than workers, an account's clients are let go once its turn is over (and after
         # its report is started): memory then follows SCAN_CONCURRENCY, not the number of accounts.
-        transient = len(aliases) > self._concurrency
-        with ThreadPoolExecutor(max_workers=max(1, min(self._concurrency, len(aliases)))) as pool:
+        transient = len(aliases) > self.concurrency
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(aliases)))) as pool:
             # AWS builds credential reports in the background: ask every account first, so that by
             # the time an account's turn comes its report is (nearly) ready. Failures show up later.
             list(pool.map(lambda alias: self._start_report(alias, transient), aliases))
@@ -124,13 +117,13 @@ class Scanner:
             # Keywarden may have changed keys while later accounts were scanned: look again before telling.
             list(pool.map(self._recheck, results))
         for result in results:
-            result.iam_calls = _iam_calls(self._aws.calls_of(result.account)) - before[result.account]
+            result.iam_calls = _iam_calls(self.aws.calls_of(result.account)) - before[result.account]
         order = {alias: i for i, alias in enumerate(aliases)}
         results.sort(key=lambda r: order[r.account])
-        report = ScanReport(started, self._clock(), results, notes)
+        report = ScanReport(started, self.clock(), results, notes)
         # Each scan keeps the audit chain's head outside the audit table, and in its log line: a later
         # cut of the log's newest events then shows (`audit verify`, bot/store/audit_anchors.py).
-        head = self._audit.anchor_head(at=report.finished_at)
+        head = self.audit.anchor_head(at=report.finished_at)
         log.info(
             "scan finished: %d accounts (%d failed), %d findings; audit chain head %s",
             len(results),
@@ -142,12 +135,12 @@ class Scanner:
 
     def _start_report(self, alias: str, transient: bool = False) -> None:
         try:
-            self._aws.account(alias).generate_credential_report()
+            self.aws.account(alias).generate_credential_report()
         except AwsError as e:
             log.info("could not start the credential report of %s: %s", alias, e.message)
         finally:
             if transient:
-                self._aws.release(alias)
+                self.aws.release(alias)
 
     def _scan_account(self, alias: str, transient: bool = False) -> AccountScan:
         result = AccountScan(alias)
@@ -158,27 +151,28 @@ class Scanner:
             result.error = e.message
         finally:
             if transient:
-                self._aws.release(alias)
+                self.aws.release(alias)
         return result
 
     def _scan_into(self, result: AccountScan, alias: str) -> None:
-        client = self._aws.account(alias)
-        now = self._clock()
-        content, generated = fetch_credential_report(client, self._clock, self._sleep)
+        client = self.aws.account(alias)
+        now = self.clock()
+        content, generated = fetch_credential_report(client, self.clock, self.sleep)
         users = parse_credential_report(content, alias)
-        owners = {u.name: u for u in self._index.fresh_users(alias)}  # policies as they are now, not as last indexed
+        owners = {u.name: u for u in self.index.fresh_users(alias)}  # policies as they are now, not as last indexed
         snoozed = self._snoozed(alias, now)
         result.users = sum(1 for u in users if not u.is_root)
         result.keys = sum(len(u.keys) for u in users)
         access = {name: owned.access for name, owned in owners.items()}
-        flagged = {u.user for u in users if user_report_findings(u, self._policy, now, access.get(u.user))}
-        checked_at = self._clock()
+        flagged = {u.user for u in users if user_report_findings(u, self.policy, now, access.get(u.user))}
+        checked_at = self.clock()
         changed = self._changed_users(alias, generated - CHANGE_MARGIN)
         judged = [u for u in users if u.user in flagged or (u.user in changed and not u.is_root)]
         remembered, listed = self._keys(client, alias, [u for u in judged if not u.is_root], changed)
         for user in judged:
             result.findings += self._judge(user, remembered, listed, owners, snoozed, now)
         result.basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at)
+        result.inventory = inventory_of(users, {name: owned.owner for name, owned in owners.items()})
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
         if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):
             root = catalogued(ROOT_KEY, "The root user has an access key: delete it.")
@@ -197,11 +191,11 @@ class Scanner:
         owned = owners.get(user.user)
         access = owned.access if owned else None
         if user.is_root:
-            found = scan_findings(user, {}, self._policy, now)
+            found = scan_findings(user, {}, self.policy, now)
         elif user.user in listed:
-            found = scan_findings(user, {}, self._policy, now, access, listed=listed[user.user])
+            found = scan_findings(user, {}, self.policy, now, access, listed=listed[user.user])
         elif user.user in remembered:
-            found = scan_findings(user, remembered[user.user], self._policy, now, access)
+            found = scan_findings(user, remembered[user.user], self.policy, now, access)
         else:
             return []  # deleted since the report was made
         return [self._annotate(f, owned, snoozed) for f in found]
@@ -215,8 +209,8 @@ class Scanner:
             changed = self._changed_users(result.account, basis.checked_at - CHANGE_MARGIN) & basis.users.keys()
             if not changed:
                 return
-            now = self._clock()
-            client = self._aws.account(result.account)
+            now = self.clock()
+            client = self.aws.account(result.account)
             listed = self._list(client, result.account, sorted(changed))
         except AwsError as e:
             log.warning("could not check %s again before alerting: %s", result.account, e.message)
@@ -235,7 +229,7 @@ class Scanner:
         exactly, unless Keywarden changed the user's keys since the report; the other users' keys are
         listed (a few calls at once) and remembered.
         """
-        seen = self._memory.seen(alias)
+        seen = self.memory.seen(alias)
         remembered: dict[str, dict[int, str]] = {}
         unknown: list[str] = []
         for user in users:
@@ -251,26 +245,26 @@ class Scanner:
         with ThreadPoolExecutor(max_workers=KEY_LOOKUPS_PER_ACCOUNT) as pool:
             listed = list(pool.map(lambda u: _listed_keys(client, u), users))
         existing = {u: keys for u, keys in zip(users, listed, strict=True) if keys is not None}
-        self._memory.remember(alias, existing)
+        self.memory.remember(alias, existing)
         return existing
 
     def _changed_users(self, account: str, since: datetime) -> set[str]:
         """Users whose keys Keywarden changed (or may have changed) in AWS after `since`."""
-        return self._changes.changed_users_since(account, since, bookkeeping=BOOKKEEPING)
+        return self.changes.changed_users_since(account, since, bookkeeping=BOOKKEEPING)
 
     def _annotate(self, finding: ScanFinding, owned: OwnedUser | None, snoozed: set[str]) -> ScanFinding:
-        owner = owned.tags.get(self._owner_tag) if owned else None
+        owner = owned.tags.get(self.owner_tag) if owned else None
         reason = None
         if owned is not None and owned.exempt:
             reason = owned.tags.get(EXEMPT_REASON_TAG) or "exempt by IAM tag"
-        elif {finding.key_id, finding.user, f"{finding.account}:{finding.user}"} & self._exempt:
+        elif {finding.key_id, finding.user, f"{finding.account}:{finding.user}"} & self.exempt:
             reason = "exempt by configuration"
         return replace(
             finding, owner=owner, exempt_reason=reason, snoozed=bool(finding.key_id and finding.key_id in snoozed)
         )
 
     def _snoozed(self, account: str, now: datetime) -> set[str]:
-        return self._snoozes.active(account, now)
+        return self.snoozes.active(account, now)
 
 
 def _listed_keys(client: AccountClient, user: str) -> list[AccessKey] | None:
