@@ -26,7 +26,6 @@ from bot.services.approvals.reminders import Reminders
 from bot.services.approvals.reveal import RevealDelivery
 from bot.services.approvals.secrets_manager import SecretsManagerDelivery, StoredSecretDm
 from bot.services.approvals.slack_sync import RequestSync
-from bot.services.account_places import AccountPlaces
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
 from bot.services.exposures import ExposureService
@@ -35,11 +34,8 @@ from bot.services.inventory import InventoryService
 from bot.services.own_identity import OwnIdentity
 from bot.services.ownership import OwnershipIndex
 from bot.services.permissions import Permissions
-from bot.services.posture import PostureService
 from bot.services.rotations import RotationService
 from bot.services.scanner import Scanner
-from bot.services.security_hub import SecurityHubExport
-from bot.services.time_bound import TimeBoundService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client
 from bot.slack.messages.requests import build_requester_dm
@@ -282,33 +278,9 @@ def exposures(a: Adapters, k: KeyServices) -> ExposureService:
     )
 
 
-def security_hub(a: Adapters, places: AccountPlaces) -> SecurityHubExport | None:
-    """SECURITY_HUB=on: each scan's findings to every account's own Security Hub; None when off."""
-    s = a.settings
-    if not s.security_hub:
-        return None
-    return SecurityHubExport(a.aws, a.repos.hub, places, a.clock, concurrency=s.scan_concurrency)
-
-
-def posture(a: Adapters) -> PostureService:
-    return PostureService(a.repos.posture, a.clock, a.notifier, alert_channel=a.settings.alert_channel)
-
-
 def audit_stream(a: Adapters) -> AuditStream | None:
     """The audit trail sent to AUDIT_WEBHOOK_URL, signed with AUDIT_WEBHOOK_SECRET; None when no URL is set."""
     s, secret = a.settings, a.settings.audit_webhook_secret
     if not s.audit_webhook_url:
         return None
     return AuditStream(a.repos.outbox, a.clock, s.audit_webhook_url, secret.get_secret_value() if secret else None)
-
-
-def time_bound(a: Adapters, k: KeyServices) -> TimeBoundService:
-    """Time-bound keys after their creation; a claim left this long was interrupted (as for requests)."""
-    return TimeBoundService(
-        clock=a.clock,
-        keys=a.repos.time_bound,
-        aws=a.aws,
-        notifier=a.notifier,
-        claim_timeout=timedelta(minutes=a.settings.reconcile_after_minutes),
-        on_change=k.home.refresh,
-    )
