@@ -6,6 +6,7 @@ import functools
 import os
 import sys
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterator
 
 import boto3
@@ -39,12 +40,51 @@ def parsed_service_models_once() -> Iterator[None]:
         yield
 
 
+DATABASE_KINDS = ("sqlite", "postgresql")
+# Fixtures that hand a test a database; pytest_generate_tests decides on which kinds each test runs.
+DATABASE_FIXTURES = ("database_url", "empty_database_url", "shared_db", "db_url")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_databases: the test is about database behaviour and runs on SQLite and on PostgreSQL"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """On which databases a test runs.
+
+    Tests of database behaviour (claims, locks, leases, migrations, the audit chain, crashes between steps,
+    secrets in stored rows: marked `both_databases`) run on SQLite and on PostgreSQL. Every other test that
+    needs a database runs on one of them, the same one every run (chosen by a hash of its name), so the flows
+    meet both databases across the suite without running twice. `KEYWARDEN_TEST_DATABASES=both` runs every
+    test on both (a long run, as before a release); without TEST_DATABASE_URL everything runs on SQLite.
+    """
+    name = next((f for f in DATABASE_FIXTURES if f in metafunc.fixturenames), None)
+    if name is None or any(name in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize")):
+        return  # no database, or the test names its own
+    metafunc.parametrize(name, databases_for(metafunc, name), indirect=True)
+
+
+def databases_for(metafunc: pytest.Metafunc, fixture: str) -> list[str]:
+    both = (
+        os.environ.get("KEYWARDEN_TEST_DATABASES") == "both"
+        or fixture == "empty_database_url"  # the migrations themselves
+        or metafunc.definition.get_closest_marker("both_databases") is not None
+    )
+    if both:
+        return list(DATABASE_KINDS)
+    if not PG_URL:
+        return ["sqlite"]
+    return [DATABASE_KINDS[zlib.crc32(metafunc.definition.nodeid.encode()) % 2]]
+
+
 @pytest.fixture(scope="session")
 def databases() -> Databases:
     return process_databases()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterator[str]:
     """A fresh database at the newest migration: a SQLite file, or a PostgreSQL schema of its own."""
     if request.param == "sqlite":
@@ -56,7 +96,7 @@ def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterat
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def empty_database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterator[str]:
     """A fresh database with no tables at all, for tests of the migrations themselves."""
     if request.param == "sqlite":

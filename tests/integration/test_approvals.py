@@ -7,6 +7,7 @@ import re
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.domain.requests import Status
@@ -291,6 +292,7 @@ def test_aws_failure_ends_the_request_failed(bot: BotServer, iam, ci_user: str) 
     assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Failed" in d])
 
 
+@pytest.mark.both_databases
 def test_concurrent_approvals_execute_once(make_bot, aws, iam, ci_user) -> None:
     bots = [make_bot(), make_bot()]  # two app instances, each with its own engine and pool, one database
     bots[0].command(f"deactivate {ci_user}")

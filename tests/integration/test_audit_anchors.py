@@ -27,6 +27,8 @@ from bot.store.audit_outbox import Outbox
 from bot.store.db import Database
 from tests.support.harness import send
 
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -28,6 +28,8 @@ from tests.support.flows import BOSS, filed_id, wait_status
 from tests.support.harness import BotServer
 from tests.support.harness import TestClock as ManualClock
 
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

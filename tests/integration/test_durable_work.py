@@ -7,11 +7,15 @@ import json
 import threading
 from datetime import timedelta
 
+import pytest
+
 from bot.domain.requests import Status
 from bot.slack import ids
 from bot.store.work_queue import WorkQueue
 from tests.support.flows import filed_id, wait_status
 from tests.support.harness import BotServer
+
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
 
 
 def _left_for_others(bot: BotServer) -> None:

@@ -285,6 +285,7 @@ def test_a_forged_message_event_is_logged_without_its_body(bot: BotServer, ci_ke
         assert form not in caplog.text
 
 
+@pytest.mark.both_databases
 def test_an_interrupted_response_is_finished_later_without_repeats(bot: BotServer, ci_key: str, clock) -> None:
     from datetime import timedelta
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from bot.store.db import Database
 from bot.store.models import Base
+
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
 
 
 def test_migrations_match_the_models(empty_database_url: str) -> None:

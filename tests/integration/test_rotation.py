@@ -280,6 +280,7 @@ def _advance_together(*instances: Services) -> list[BaseException]:
     return errors
 
 
+@pytest.mark.both_databases
 def test_concurrent_advance_deactivates_once(make_bot, make_services, aws, iam, clock: Clock) -> None:
     bot = make_bot()
     other = make_services()  # a second process on the same database

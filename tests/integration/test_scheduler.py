@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from bot.entrypoints.scheduler import LOCK_KEY, AdvisoryLock, ClockProcess, LeaseRow, lock_key
 from bot.store.db import Database
 from tests.support.databases import pg_schema
 from tests.support.processes import Process, clean_env
+
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
 
 
 def taken_over(holders: list[str], first: str) -> bool:

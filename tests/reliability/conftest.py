@@ -54,7 +54,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The database the processes share: a SQLite file, and a PostgreSQL schema."""
     if request.param == "sqlite":

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.domain.requests import Status
 from bot.slack import ids
 from tests.support.harness import RemoteBot
 from tests.support.processes import Process
 from tests.support.remote import file_request, start_bot
+
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
 
 
 def _restart_clock(env: dict[str, str], tmp_path: Path) -> Process:

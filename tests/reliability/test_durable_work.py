@@ -26,6 +26,8 @@ from tests.support.harness import RemoteBot
 from tests.support.processes import Process
 from tests.support.remote import Requests, file_request, start_bot
 
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
+
 
 def _until(predicate, timeout: float = 30):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout

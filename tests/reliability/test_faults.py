@@ -36,6 +36,7 @@ def _rate_limited_then_broken() -> list[Fault]:
     ]
 
 
+@pytest.mark.both_databases
 def test_slack_429_and_500_on_every_method_lose_nothing_and_double_nothing(make_bot, aws, iam) -> None:
     bot: BotServer = make_bot(APPROVER_IDS="", APPROVER_GROUP="SSECURITY")
     bot.slack.groups["SSECURITY"] = ["UBOSS"]

@@ -15,6 +15,8 @@ from tests.support.aws_proxy import AwsProxy
 from tests.support.flows import dms, filed_id, request, wait_status
 from tests.support.harness import BotServer
 
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
+
 
 class RunningClock:
     """The bot's clock, running, and `ahead` of AWS's (a host whose clock drifted)."""

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from bot.domain.requests import Status
 from bot.slack import ids
 from tests.support.harness import RemoteBot
 from tests.support.remote import Requests, bot_env, file_request
+
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
 
 
 def test_fifty_approve_clicks_across_two_processes_make_one_aws_call(

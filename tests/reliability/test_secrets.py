@@ -36,8 +36,10 @@ from tests.support.flows import dms, filed_id, request, request_store, wait_ephe
 from tests.support.harness import BotServer, RemoteBot
 from tests.support.remote import Requests, bot_env, encoded_forms, file_request
 
+pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+
+@pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'keywarden.db'}"
