@@ -9,21 +9,17 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.domain.operations import Operation
 from bot.domain.slack_ids import is_group_id, is_user_id
+from bot.yaml_file import FileProblems, read_text, validate
 
 OWNER = "owner"
 
 
-class PolicyError(ValueError):
+class PolicyError(FileProblems):
     """A malformed policy file: one line per problem, each `file:line: field: problem`."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
 
 
 def _approver(value: str) -> str:
@@ -165,78 +161,8 @@ def _mention(a: str) -> str:
 # Loading
 def load(path: str | Path) -> Policy:
     """Read and validate a policy file; PolicyError lists every problem with its line."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise PolicyError([f"{path}: cannot be read: {e.strerror or e}"]) from None
-    return parse(text, str(path))
+    return parse(read_text(path, PolicyError), str(path))
 
 
 def parse(text: str, source: str) -> Policy:
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise PolicyError([f"{source}:{line}: yaml: {getattr(e, 'problem', None) or e}"]) from None
-    if duplicates := duplicate_keys(node):
-        raise PolicyError([f"{source}:{line}: {path}: {problem}" for line, path, problem in duplicates])
-    if not isinstance(data, dict):
-        raise PolicyError([f"{source}:1: rules: the file must be a mapping with a `rules:` list"])
-    try:
-        return Policy(PolicyModel.model_validate(data), source)
-    except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
-            line = _line(node, loc)
-            field = ".".join(str(p) for p in loc) or "rules"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key"
-            lines.append(f"{source}:{line}: {field}: {msg}")
-        raise PolicyError(lines) from None
-
-
-def duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[int, str, str]]:
-    """Every key written twice in one mapping, as (line, path, problem).
-
-    YAML loaders keep the last of two equal keys without a word: a second `rules:` block would silently
-    replace the first.
-    """
-    found: list[tuple[int, str, str]] = []
-    if isinstance(node, yaml.MappingNode):
-        first: dict[str, int] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            here = f"{path}.{name}" if path else name
-            line = key.start_mark.line + 1
-            if name in first:
-                found.append((line, here, f"duplicate key (first written on line {first[name]})"))
-            else:
-                first[name] = line
-            found += duplicate_keys(value, here)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found += duplicate_keys(item, f"{path}.{i}" if path else str(i))
-    return found
-
-
-def _line(node: yaml.Node | None, loc: list) -> int:
-    """The line of the deepest node the error's location reaches."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if k.value == part), None)
-            if found is None:
-                break
-            key, node = found
-            line = (node if isinstance(node, yaml.ScalarNode) else key).start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
+    return Policy(validate(text, source, PolicyModel, "rules", PolicyError), source)

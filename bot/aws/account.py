@@ -56,7 +56,7 @@ _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_ti
 # required: us-east-1 does not exist in GovCloud or China).
 GLOBAL_REGION = "us-east-1"
 # The AWS services Keywarden calls in an account (a misspelt one fails the type check, not a scan).
-Service = Literal["cloudtrail", "iam", "organizations", "secretsmanager", "sts"]
+Service = Literal["cloudtrail", "iam", "organizations", "secretsmanager", "ssm", "sts"]
 
 
 @dataclass(frozen=True)
@@ -100,19 +100,24 @@ class AccountClient:
     def region(self) -> str:
         return self._session.region_name or GLOBAL_REGION
 
-    def client(self, service: Service, region: str | None = None, *, once: bool = False) -> Any:
+    def client(
+        self, service: Service, region: str | None = None, *, once: bool = False, timeout: float | None = None
+    ) -> Any:
         """The boto3 client of a service in this account (created once; boto3 clients are thread-safe).
 
         `region`: for regional services read in several regions (CloudTrail); default the session's region.
-        `once`: a client that never retries, for calls that must not run twice.
+        `once`: a client that never retries, for calls that must not run twice. `timeout`: seconds to connect and
+        to wait for an answer, instead of 5 and 20.
         """
         name = f"{service}@{region}" if region else service
         name += "/once" if once else ""
+        name += f"/{timeout}s" if timeout else ""
         with self._lock:
             if name not in self._clients:
-                client = self._session.client(
-                    service, region_name=region or self.region, config=_ONCE if once else RETRIES
-                )
+                config = _ONCE if once else RETRIES
+                if timeout:
+                    config = config.merge(Config(connect_timeout=timeout, read_timeout=timeout))
+                client = self._session.client(service, region_name=region or self.region, config=config)
                 client.meta.events.register(f"before-call.{client.meta.service_model.service_name}", self._count)
                 if service == "iam":
                     client.meta.events.register("before-parse.iam.CreateAccessKey", _remember_new_secret)

@@ -16,6 +16,7 @@ from bot.aws import AwsError, AwsGateway, EventQueue, SessionFactory
 from bot.bootstrap import factories
 from bot.clock import Clock, system_clock
 from bot.domain.scan import Delivery, ScanReport
+from bot.locations import Locations
 from bot.logs import install_secret_redaction
 from bot.services.alerts import AlertService
 from bot.services.approvals.decisions import Decisions
@@ -74,6 +75,7 @@ class Services:
     exposures: ExposureService
     exposure_notes: ExposureNotes
     key_changes: KeyChangeService
+    locations: Locations  # LOCATIONS_FILE: machine users and where their keys are delivered (bot/locations)
     permissions: Permissions  # who may see or act on an IAM user (bot/access.py decides)
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
@@ -179,6 +181,7 @@ def bootstrap(
         inventory=k.inventory,
         access_rules=k.access_rules,
         permissions=k.permissions,
+        locations=k.locations,
         home=k.home,
         rotations=k.rotations,
         filing=r.filing,

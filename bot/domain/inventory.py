@@ -22,6 +22,7 @@ class UserKeys:
     keys: list[KeyView]
     admin_reason: str | None = None  # why the user is an administrator (which policy, by which route)
     tags: dict[str, str] = field(default_factory=dict)  # its IAM tags, from the ownership index
+    delivered_to: str | None = None  # "delivered to: SSM /ci/deployer/aws, GitHub acme/api" (LOCATIONS_FILE)
 
 
 @dataclass(frozen=True)

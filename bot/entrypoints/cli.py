@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("operation", help="create, rotate, deactivate, reactivate or delete")
     explain.add_argument("target", metavar="account:user", help="the IAM user (account: where several are configured)")
     explain.add_argument("--as", dest="as_user", required=True, metavar="user-id", help="the requester's Slack id")
+    locations = sub.add_parser("locations", help="check the locations file: where machine users' keys are delivered")
+    locations_sub = locations.add_subparsers(dest="action", required=True)
+    places = locations_sub.add_parser("check", help="validate a locations file (default: LOCATIONS_FILE)")
+    places.add_argument("file", nargs="?", help="the locations file (default: LOCATIONS_FILE)")
     return parser
 
 
@@ -75,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         return verify_audit(settings)
     if args.command == "policy":
         return _policy(args)
+    if args.command == "locations":
+        from bot.entrypoints import cli_locations
+
+        return cli_locations.check(load_settings_or_exit(slack=False), args.file)
     # Slack's tokens are needed by the processes that serve Slack, and by `scan --post`: not by db or audit.
     settings = load_settings_or_exit(
         slack=args.command in (None, "run", "scheduler", "worker") or bool(getattr(args, "post", 0))
@@ -83,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.entrypoints.cli_policy import load_or_exit
 
         load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
+    if settings.locations_file and args.command in (None, "run", "scheduler", "worker", "housekeeping"):
+        from bot.entrypoints.cli_locations import load_or_exit as load_locations_or_exit
+
+        load_locations_or_exit(settings)  # so do a malformed locations file and a place Keywarden cannot reach
     setup_logging(settings.log_level, settings.log_format)
     reach_database_or_exit(settings)  # one line, exit 2, when DATABASE_URL cannot be reached
     return _run_command(args, settings)

@@ -38,7 +38,9 @@ class InventoryService:
         clock: Clock,
         policy: Thresholds,
         accounts: tuple[Account, ...],
+        delivered_to: Callable[[str, str], str | None] = lambda account, user: None,
     ) -> None:
+        self._delivered_to = delivered_to  # "delivered to: SSM …" of a machine user of LOCATIONS_FILE
         self._aws = aws
         self._index = index
         self._memory = memory
@@ -100,6 +102,7 @@ class InventoryService:
             [KeyView(f, findings[f.key_id]) for f in facts],
             access.admin_reason if access else None,
             dict(owned.tags) if owned else {},
+            self._delivered_to(account, user),
         )
 
     @staticmethod
@@ -141,7 +144,10 @@ class InventoryService:
             keys = self.user_keys(account, user)
             view = next((k for k in keys.keys if k.facts.key_id == key_id), None)
             if view is not None:  # else deleted between the two calls
-                return CheckResult(raw, key_id, problems, account, user, view, next_step=_key_advice(view, key_id))
+                notes = [keys.delivered_to] if keys.delivered_to else []
+                return CheckResult(
+                    raw, key_id, problems, account, user, view, notes=notes, next_step=_key_advice(view, key_id)
+                )
         return self._missing_key(raw, key_id, problems, denied)
 
     def locate(self, key_id: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ The parsers of single values are in `parsers`, reading the environment and the o
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
@@ -50,6 +51,7 @@ from bot.settings.parsers import (
     matching,
     on_off,
     pattern_list,
+    private_key,
     queue_url,
     regions,
     secret_name_prefix,
@@ -66,6 +68,9 @@ from bot.settings.reader import Environment, SettingsError, describe
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///keywarden.db"
 DEFAULT_ACCOUNT = "default"
+DEFAULT_GITHUB_API_URL = "https://api.github.com/"
+DEFAULT_GITLAB_URL = "https://gitlab.com/"
+DIGITS = re.compile(r"^[0-9]{1,20}$")
 # Without Slack (`python -m bot scan` in a terminal) the tokens may be absent; Socket Mode needs no signing secret.
 NO_SLACK = {"SLACK_BOT_TOKEN": "xoxb-unset", "SLACK_SIGNING_SECRET": "unset"}
 
@@ -214,6 +219,31 @@ class Settings(BaseSettings):
     )
     enforce_max_per_scan: Number = Field(20, ge=1, le=1000, description="a number from 1 to 1000")
     enforce_dry_run: Flag = Field(False, description="true or false")
+    # Keys nobody touches (docs/locations.md): where machine users' keys are delivered, and how to reach those places
+    locations_file: str | None = Field(None, description="the path of a locations file")
+    github_api_url: Annotated[str, BeforeValidator(base_url)] = Field(
+        DEFAULT_GITHUB_API_URL,
+        description="an http(s) URL such as https://api.github.com or https://ghe.example.com/api/v3",
+    )
+    github_token: SecretStr | None = Field(None, description="a GitHub token with the secrets permission")
+    github_app_id: Annotated[str | None, BeforeValidator(matching(DIGITS))] = Field(
+        None, description="a GitHub App id (digits)"
+    )
+    github_app_private_key: Annotated[SecretStr | None, BeforeValidator(private_key)] = Field(
+        None, description="the GitHub App's private key (PEM), or its file in GITHUB_APP_PRIVATE_KEY_FILE"
+    )
+    github_app_installation_id: Annotated[str | None, BeforeValidator(matching(DIGITS))] = Field(
+        None, description="a GitHub App installation id (digits)"
+    )
+    gitlab_url: Annotated[str, BeforeValidator(base_url)] = Field(
+        DEFAULT_GITLAB_URL, description="an http(s) URL such as https://gitlab.com"
+    )
+    gitlab_token: SecretStr | None = Field(None, description="a GitLab access token with the api scope")
+    kubeconfig: str | None = Field(None, description="the path of a kubeconfig file")
+    vault_addr: Annotated[str | None, BeforeValidator(base_url)] = Field(
+        None, description="an http(s) URL such as https://vault.example.com:8200"
+    )
+    vault_token: SecretStr | None = Field(None, description="a Vault token")
     # where the work after an ack runs: the web process that acked it, or `worker` processes
     work_in: Literal["web", "worker"] = Field("web", description="web or worker")
     # after this long without its process renewing, an item is taken over
@@ -257,6 +287,12 @@ class Settings(BaseSettings):
         given = [name.upper() for name in _ORG_OPTIONS if name in self.model_fields_set]
         if given and self.org_role_name is None:
             raise SettingsError(f"{given[0]} is set but ORG_ROLE_NAME is not: set ORG_ROLE_NAME to turn discovery on")
+        if self.github_app_id and not self.github_app_private_key:
+            raise SettingsError("GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY is not: set both, or neither")
+        if self.github_app_private_key and not self.github_app_id:
+            raise SettingsError("GITHUB_APP_PRIVATE_KEY is set but GITHUB_APP_ID is not: set both, or neither")
+        if self.github_app_id and self.github_token:
+            raise SettingsError("GITHUB_TOKEN and GITHUB_APP_ID are both set: set one of them")
         if self.warn_key_age_days >= self.max_key_age_days:
             raise SettingsError(
                 "WARN_KEY_AGE_DAYS must be smaller than MAX_KEY_AGE_DAYS "

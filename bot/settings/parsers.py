@@ -33,6 +33,14 @@ def base_url(value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+def private_key(value: str) -> str:
+    """A PEM private key (a GitHub App's): the text, with `\\n` read as line breaks (one-line variables)."""
+    text = value.replace("\\n", "\n").strip()
+    if not (text.startswith("-----BEGIN") and "PRIVATE KEY-----" in text):
+        raise ValueError("")
+    return text + "\n"
+
+
 def queue_url(value: str) -> str:
     if not re.match(r"^https?://[^\s/]+/\d{12}/[\w-]{1,80}(\.fifo)?$", value):
         raise ValueError("")

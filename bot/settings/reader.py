@@ -38,6 +38,10 @@ SECRET_VARIABLES = (
     "SLACK_ADMIN_TOKEN",
     "AUDIT_WEBHOOK_SECRET",
     "DATABASE_URL",
+    "GITHUB_TOKEN",
+    "GITHUB_APP_PRIVATE_KEY",
+    "GITLAB_TOKEN",
+    "VAULT_TOKEN",
 )
 _OUT_OF_RANGE = {"greater_than_equal", "less_than_equal"}
 

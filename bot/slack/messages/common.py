@@ -118,6 +118,8 @@ def build_help(command: str) -> Message:
 def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str]) -> list[dict[str, Any]]:
     owner = f", owner {escape(user.owner)}" if user.owner else ", no owner tag"
     head = f"*{user.account}:{user.user}*{owner}"
+    if user.delivered_to:
+        head += f"\n_{escape(user.delivered_to)}_"
     if not user.keys:
         return [section(f"{head}\nNo access keys.")]
     lines = (key_lines(k, now, notes.get(k.facts.key_id or "")) for k in user.keys)
