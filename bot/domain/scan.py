@@ -16,6 +16,19 @@ ROOT_SUBJECT = "root"
 
 
 @dataclass(frozen=True)
+class ScannedKey:
+    """One key of the credential report, with its user's owner as the index keeps it (None: no owner tag)."""
+
+    facts: KeyFacts
+    owner: str | None
+
+
+def inventory_of(users: Iterable[ReportUser], owners: dict[str, str | None]) -> list[ScannedKey]:
+    """Every key slot of the report (the root user's too), for the posture summary."""
+    return [ScannedKey(k, None if u.is_root else owners.get(u.user)) for u in users for k in report_key_facts(u)]
+
+
+@dataclass(frozen=True)
 class ScanFinding:
     """One finding on one key (or on a user, for user-level findings)."""
 
@@ -133,6 +146,7 @@ class AccountScan:
     keys: int = 0
     iam_calls: int = 0
     error: str | None = None
+    inventory: list[ScannedKey] = field(default_factory=list, repr=False)  # every key the report lists
     # What the end-of-scan check needs to judge a user again: the report's rows, owners, snoozes.
     basis: Any = field(default=None, repr=False, compare=False)  # the scanner's own record for its final check
 
