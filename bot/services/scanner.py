@@ -173,7 +173,6 @@ class Scanner:
             result.findings += self._judge(user, remembered, listed, owners, snoozed, now)
         result.basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at)
         result.inventory = inventory_of(users, {name: owned.owner for name, owned in owners.items()})
-        result.inventory = inventory_of(users, {name: owned.owner for name, owned in owners.items()})
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
         if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):
             root = catalogued(ROOT_KEY, "The root user has an access key: delete it.")
