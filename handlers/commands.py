@@ -22,6 +22,7 @@ from bot.slack.messages.requests import (
 )
 from bot.slack.messages.rotations import key_note, rotation_blocks
 from bot.slack.messages.scans import scan_summary
+from bot.slack.messages.time_bound import list_note
 from bot.slack.messages.usage import build_access, build_activity
 from handlers import typed_secrets
 from handlers.durable import FOUND
@@ -40,6 +41,8 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
         rotation = services.rotations.state_for_key(key_id)
         if rotation is not None:
             notes[key_id] = key_note(rotation, key_id)
+    for key_id, ends in services.time_bound.of_keys(key_ids).items():
+        notes[key_id] = f"{notes[key_id]}\n    {list_note(ends)}" if key_id in notes else list_note(ends)
     for found in (services.exposure_notes.quarantine_notes(key_ids), services.exposure_notes.notes_for(key_ids)):
         for key_id, note in found.items():
             notes[key_id] = f"{note}\n    {notes[key_id]}" if key_id in notes else note

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from bot.domain.commands import REQUEST_ID, parse
 from bot.domain.keys import InputError
 from bot.domain.operations import REQUEST_OPERATIONS
+from bot.domain.time_bound import DurationError
 from bot.slack import ids
 from bot.slack.messages.common import plain
 from bot.slack.messages.requests import build_break_glass_done, build_request_filed
@@ -28,7 +29,9 @@ def _value(view: dict[str, Any], block: str) -> str:
 
 def _request_text(view: dict[str, Any]) -> tuple[str, str]:
     operation = _value(view, ids.BLOCK_OPERATION)
-    text = " ".join(p for p in (operation, _value(view, ids.BLOCK_TARGET), _value(view, ids.BLOCK_REASON)) if p)
+    valid_for = _value(view, ids.BLOCK_VALID_FOR)
+    parts = (operation, _value(view, ids.BLOCK_TARGET), f"--for {valid_for}" if valid_for else "")
+    text = " ".join(p for p in (*parts, _value(view, ids.BLOCK_REASON)) if p)
     return operation, text
 
 
@@ -41,7 +44,8 @@ def _deny_target(view: dict[str, Any]) -> str | None:
 
 
 def _request_errors(view: dict[str, Any], aliases: list[str]) -> dict[str, str]:
-    secret = typed_secrets.field_errors({b: _value(view, b) for b in (ids.BLOCK_TARGET, ids.BLOCK_REASON)})
+    fields = (ids.BLOCK_TARGET, ids.BLOCK_VALID_FOR, ids.BLOCK_REASON)
+    secret = typed_secrets.field_errors({b: _value(view, b) for b in fields})
     if secret:  # before parsing: a parse error may quote what was typed
         return secret
     operation, text = _request_text(view)
@@ -49,6 +53,8 @@ def _request_errors(view: dict[str, Any], aliases: list[str]) -> dict[str, str]:
         return {ids.BLOCK_OPERATION: "Choose an operation."}
     try:
         parse(text, aliases)
+    except DurationError as e:
+        return {ids.BLOCK_VALID_FOR: str(e).split(" Usage:")[0][:150]}
     except InputError as e:
         message = str(e).split(" Usage:")[0]
         return {ids.BLOCK_REASON if "reason" in message else ids.BLOCK_TARGET: message[:150]}

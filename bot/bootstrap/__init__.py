@@ -35,6 +35,7 @@ from bot.services.ownership import OwnershipIndex
 from bot.services.permissions import Permissions
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner
+from bot.services.time_bound import TimeBoundService
 from bot.services.usage import AccessAdvisorService, ActivityService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep
@@ -77,6 +78,7 @@ class Services:
     key_changes: KeyChangeService
     locations: Locations  # LOCATIONS_FILE: machine users and where their keys are delivered (bot/locations)
     permissions: Permissions  # who may see or act on an IAM user (bot/access.py decides)
+    time_bound: TimeBoundService  # time-bound keys (`create --for`): switched off at their end, deleted a day later
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
     enforcement: EnforcementService | None = None
@@ -210,4 +212,5 @@ def bootstrap(
             settings, a.aws, a.audit, k.inventory, k.index, a.directory, a.repos.key_memory, a.notifier, k.rotations
         ),
         audit_stream=factories.audit_stream(a),
+        time_bound=factories.time_bound(a, k),
     )

@@ -39,6 +39,7 @@ from bot.services.ownership import OwnershipIndex
 from bot.services.permissions import Permissions
 from bot.services.rotations import RotationService
 from bot.services.scanner import Scanner
+from bot.services.time_bound import TimeBoundService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client
 from bot.slack.messages.requests import build_requester_dm
@@ -302,3 +303,15 @@ def audit_stream(a: Adapters) -> AuditStream | None:
     if not s.audit_webhook_url:
         return None
     return AuditStream(a.repos.outbox, a.clock, s.audit_webhook_url, secret.get_secret_value() if secret else None)
+
+
+def time_bound(a: Adapters, k: KeyServices) -> TimeBoundService:
+    """Time-bound keys after their creation; a claim left this long was interrupted (as for requests)."""
+    return TimeBoundService(
+        clock=a.clock,
+        keys=a.repos.time_bound,
+        aws=a.aws,
+        notifier=a.notifier,
+        claim_timeout=timedelta(minutes=a.settings.reconcile_after_minutes),
+        on_change=k.home.refresh,
+    )

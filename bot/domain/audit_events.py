@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 SCHEMA_VERSION = 1
 
 # An audit row's `action` -> the event type. `executed` depends on the request's operation (below);
-# `rotation_<stage>` is `rotation.stage_changed`; anything else is `audit.recorded` (never dropped).
+# `rotation_<stage>` is `rotation.stage_changed`, `time_bound_<stage>` `time_bound.stage_changed`; anything else is
+# `audit.recorded` (never dropped).
 ACTION_TYPES: dict[str, str] = {
     "requested": "request.filed",
     "approval": "request.approval_added",
@@ -44,18 +45,29 @@ EXECUTED_TYPES: dict[str, str] = {
 }
 
 ROTATION_PREFIX = "rotation_"
+TIME_BOUND_PREFIX = "time_bound_"
+STAGE_PREFIXES = {ROTATION_PREFIX: "rotation.stage_changed", TIME_BOUND_PREFIX: "time_bound.stage_changed"}
 OTHER = "audit.recorded"
 
 EVENT_TYPES: frozenset[str] = frozenset(
-    {*ACTION_TYPES.values(), *EXECUTED_TYPES.values(), "request.executed", "rotation.stage_changed", OTHER}
+    {*ACTION_TYPES.values(), *EXECUTED_TYPES.values(), "request.executed", *STAGE_PREFIXES.values(), OTHER}
 )
+
+
+def _stage(action: str) -> tuple[str, str] | None:
+    """(event type, stage) of a `rotation_<stage>` or `time_bound_<stage>` action."""
+    for prefix, kind in STAGE_PREFIXES.items():
+        if action.startswith(prefix):
+            return kind, action[len(prefix) :]
+    return None
 
 
 def event_type(action: str, operation: str | None = None) -> str:
     if action == "executed":
         return EXECUTED_TYPES.get(operation or "", "request.executed")
-    if action.startswith(ROTATION_PREFIX):
-        return "rotation.stage_changed"
+    staged = _stage(action)
+    if staged is not None:
+        return staged[0]
     return ACTION_TYPES.get(action, OTHER)
 
 
@@ -98,8 +110,9 @@ def event(row: AuditRow) -> dict[str, object]:
     }
     if row.row_hash:
         body["hash"], body["prev_hash"] = row.row_hash, row.prev_hash
-    if row.action.startswith(ROTATION_PREFIX):
-        body["stage"] = row.action[len(ROTATION_PREFIX) :]
+    staged = _stage(row.action)
+    if staged is not None:
+        body["stage"] = staged[1]
     return body
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.domain.exposure import detect_typed
 from bot.domain.keys import InputError, UserRef, looks_like_key_id, parse_key_id, parse_user_ref
 from bot.domain.operations import REQUEST_OPERATIONS, Operation, Picks
+from bot.domain.time_bound import DurationError, parse_valid_for
 
 REQUEST_ID = re.compile(r"^R-?[A-Z0-9]{6}$", re.IGNORECASE)
 MAX_REASON = 300
@@ -46,6 +47,7 @@ class Command:
     now: bool = False
     request_id: str | None = None
     days: int | None = None
+    valid_for_hours: int | None = None  # `create --for`: a time-bound key
 
 
 def usage(name: str) -> str:
@@ -63,15 +65,41 @@ def parse(text: str, aliases: list[str]) -> Command:
         raise InputError(f"Unknown command `{head[:40]}`. Try `help` to see what I can do.")
     words = rest.split()
     try:
-        return _PARSERS[name](name, rest, words, aliases)
+        words, valid_for_hours = _valid_for(name, words)
+        cmd = _PARSERS[name](name, rest, words, aliases)
     except _Missing:
         raise InputError(f"`{name}` needs more. {usage(name)}") from None
     except InputError as e:
-        raise InputError(f"{e} {usage(name)}") from None
+        raise type(e)(f"{e} {usage(name)}") from None
+    return replace(cmd, valid_for_hours=valid_for_hours) if valid_for_hours else cmd
 
 
 class _Missing(Exception):
     pass
+
+
+_FOR = "--for"
+_OPERATIONS = frozenset(op.value for op in REQUEST_OPERATIONS)
+_TIME_BOUND = " or ".join(f"`{spec.name}`" for spec in REQUEST_OPERATIONS.values() if spec.time_bound)
+
+
+def _valid_for(name: str, words: list[str]) -> tuple[list[str], int | None]:
+    """`--for 8h` (or `--for=8h`) taken out of `words`: (the other words, the hours), or (words, None) without it."""
+    at = [i for i, w in enumerate(words) if w.lower() == _FOR or w.lower().startswith(_FOR + "=")]
+    if not at or name not in _OPERATIONS:
+        return words, None
+    spec = REQUEST_OPERATIONS[Operation(name)]
+    if not spec.time_bound:
+        raise DurationError(f"`--for` works only with {_TIME_BOUND}: it makes a new key time-bound.")
+    if len(at) > 1:
+        raise DurationError("`--for` is given more than once: give one duration, such as `8h` or `30d`.")
+    i = at[0]
+    value, taken = words[i][len(_FOR) + 1 :], 1
+    if words[i].lower() == _FOR:
+        if i + 1 >= len(words):
+            raise DurationError("`--for` needs a duration after it, such as `8h` or `30d` (at most 90 days).")
+        value, taken = words[i + 1], 2
+    return words[:i] + words[i + taken :], parse_valid_for(value)
 
 
 def _first(words: list[str]) -> str:

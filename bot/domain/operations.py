@@ -63,6 +63,7 @@ class OperationSpec:
     makes_key: bool = False  # its execution hands a new secret to the requester
     starts_rotation: bool = False  # its new key replaces the key it names, on a schedule (the rotation workflow)
     deactivates_key: bool = False  # it turns its key off: a rotation that was to turn that key off ends
+    time_bound: bool = False  # `--for 8h|30d` gives its new key an end (bot/domain/time_bound.py)
     permissions: tuple[str, ...] = ()  # the IAM actions it calls (tests/unit/test_iam_policies.py)
     check: Callable[[Target], None] = lambda target: None  # raises InputError when the key's state forbids it
     execute: Execute | None = None  # None: it makes a key, which happens at Reveal (or Secrets Manager delivery)
@@ -150,12 +151,13 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
     for spec in (
         OperationSpec(
             Operation.CREATE,
-            "create <user> [reason]",
-            "create ci-deployer new pipeline",
+            "create <user> [--for 8h|30d] [reason]",
+            "create ci-deployer --for 30d new pipeline",
             "Create a key",
             "create a new key for",
             Picks.USER,
             makes_key=True,
+            time_bound=True,
             permissions=("iam:CreateAccessKey",),
             check=_check_create,
         ),

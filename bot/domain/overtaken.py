@@ -1,7 +1,7 @@
 """Whether a request on a key was overtaken: something that changed or raised the alarm on the key after the
 request was approved (a break-glass, another request that succeeded, an exposure, AWS's quarantine, a change
-outside Keywarden, a rotation's step) wins over it, so a request a crash interrupted is not finished later.
-Pure: decided from the key's audit rows."""
+outside Keywarden, a rotation's step, a time-bound key's end) wins over it, so a request a crash interrupted is not
+finished later. Pure: decided from the key's audit rows."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.domain.findings import AWS_QUARANTINE
 # Operations whose success changes the key a request names (those that make a key change its user instead).
 _KEY_CHANGES = frozenset({"deactivate", "reactivate", "delete"})
 _ROTATION_KEY_CHANGES = frozenset({"rotation_deactivated", "rotation_deleted"})
+_TIME_BOUND_KEY_CHANGES = frozenset({"time_bound_deactivated", "time_bound_deleted"})  # its time was up
 
 
 class Overtaker(StrEnum):
@@ -25,6 +26,7 @@ class Overtaker(StrEnum):
     QUARANTINE = "quarantine"
     OUTSIDE = "outside"
     ROTATION = "rotation"
+    TIME_BOUND = "time_bound"
 
 
 @dataclass(frozen=True)
@@ -60,4 +62,6 @@ def overtaken(request_id: str, later: Iterable[AuditRow]) -> Overtaken | None:
             return Overtaken(Overtaker.OUTSIDE, row.at, row.actor, detail=row.detail)
         elif row.action in _ROTATION_KEY_CHANGES:
             return Overtaken(Overtaker.ROTATION, row.at, row.actor, row.request_id, row.action)
+        elif row.action in _TIME_BOUND_KEY_CHANGES:
+            return Overtaken(Overtaker.TIME_BOUND, row.at, row.actor, row.request_id, row.action)
     return None

@@ -121,4 +121,6 @@ class Request:
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
     nudged_at: datetime | None = None
+    valid_for_hours: int | None = None  # a time-bound key (`create --for`): how long it lasts
+    key_ends_at: datetime | None = None  # and, once it exists, when it is switched off
     approvers: tuple[str, ...] = ()

@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot (the default): HTTP, or Socket Mode with SLACK_APP_TOKEN")
     sub.add_parser("scheduler", help="run the scheduler alone (the Procfile's clock process)")
     sub.add_parser("worker", help="do the work after the ack that web processes record (with WORK_IN=worker)")
+    sub.add_parser(
+        "housekeeping",
+        help="run the scheduler's periodic work once and exit (expiry, reminders, rotations, time-bound keys, "
+        "events), for cron; the scan is `scan --post`",
+    )
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
     db.add_argument(
@@ -84,10 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli_locations.check(load_settings_or_exit(slack=False), args.file)
     # Slack's tokens are needed by the processes that serve Slack, and by `scan --post`: not by db or audit.
-    settings = load_settings_or_exit(
-        slack=args.command in (None, "run", "scheduler", "worker") or bool(getattr(args, "post", 0))
-    )
-    if settings.policy_file and args.command in (None, "run", "scheduler", "worker"):
+    serving = args.command in (None, "run", "scheduler", "worker", "housekeeping")
+    settings = load_settings_or_exit(slack=serving or bool(getattr(args, "post", 0)))
+    if settings.policy_file and serving:
         from bot.entrypoints.cli_policy import load_or_exit
 
         load_or_exit(settings.policy_file)  # a malformed policy stops start-up: one line per problem, exit 2
@@ -139,6 +143,8 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         from bot.entrypoints.worker import run_worker
 
         return run_worker(settings)
+    if args.command == "housekeeping":
+        return housekeeping(settings)
     return run(settings)
 
 
@@ -232,6 +238,19 @@ def verify_audit(settings: Settings) -> int:
     print(f"audit log broken at event {check.bad_id}: it {check.reason}.")
     print(f"{check.count} events before it are intact (chain head {check.head}).")
     return 1
+
+
+def housekeeping(settings: Settings) -> int:
+    """The scheduler's periodic work once (bot/entrypoints/housekeeping.py): 0 done, 1 a job failed, 2 refused."""
+    from bot.bootstrap import bootstrap
+    from bot.entrypoints.housekeeping import report, run_once
+
+    services = bootstrap(settings)
+    try:
+        check_dependencies_or_exit(settings, services.aws)
+        return report(run_once(services))
+    finally:
+        services.close()
 
 
 def run_scheduler(settings: Settings) -> int:

@@ -145,7 +145,8 @@ def make_lease(services: Services) -> Lease:
 
 
 def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
-    """Each job: a service call and its trigger."""
+    """Each job: a service call and its trigger. Every job but the scan also runs in `python -m bot housekeeping`
+    (bot/entrypoints/housekeeping.py), possibly beside this process: each must be safe to run twice at once."""
 
     def housekeeping() -> None:
         services.decisions.expire_due()
@@ -161,6 +162,7 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
     return streaming | {
         "housekeeping": (housekeeping, IntervalTrigger(seconds=60)),
         "rotations": (services.rotations.advance_due, IntervalTrigger(minutes=15)),
+        "time_bound_keys": (services.time_bound.advance_due, IntervalTrigger(seconds=60)),
         "scan": (
             lambda: services.scan(post=True),
             CronTrigger.from_crontab(settings.scan_cron, timezone=settings.scan_timezone),

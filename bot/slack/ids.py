@@ -21,6 +21,7 @@ SECRET_MODAL = "secret_modal"
 BLOCK_OPERATION = "operation"
 BLOCK_TARGET = "target"
 BLOCK_REASON = "reason"
+BLOCK_VALID_FOR = "valid_for"
 INPUT = "value"
 
 

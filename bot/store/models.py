@@ -168,6 +168,9 @@ class KeyRequest(Base):
     reminded_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
     nudged_at: Mapped[datetime | None]
+    # A time-bound key (`create --for`): how long it lasts, asked for when filing; its end, set with its creation.
+    valid_for_hours: Mapped[int | None] = mapped_column(Integer)
+    key_ends_at: Mapped[datetime | None]
 
 
 class Approval(Base):

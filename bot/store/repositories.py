@@ -19,6 +19,7 @@ from bot.store.requests import RequestStore
 from bot.store.rotations import RotationStore
 from bot.store.scan_runs import ScanRuns
 from bot.store.snoozes import Snoozes
+from bot.store.time_bound_keys import TimeBoundKeys
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Repositories:
     exposures: Exposures
     outbox: Outbox
     event_ids: EventIds
+    time_bound: TimeBoundKeys
 
     @classmethod
     def over(cls, db: Database, clock: Clock, audit: AuditLog) -> Repositories:
@@ -51,4 +53,5 @@ class Repositories:
             exposures=Exposures(db, audit),
             outbox=Outbox(db),
             event_ids=EventIds(db),
+            time_bound=TimeBoundKeys(db, clock, audit),
         )

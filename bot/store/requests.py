@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.operations import Operation
 from bot.domain.requests import FINAL, MAKES_KEY, Request, Status, check_transition, new_request_id
+from bot.store import time_bound_keys
 from bot.store.approval_votes import ApprovalVotes
 from bot.store.models import KeyRequest
 from bot.store.request_queries import RequestQueries
@@ -53,6 +54,7 @@ class RequestStore(RequestQueries, ApprovalVotes):
         action: str = "requested",
         policy_rule: str | None = None,
         policy: str | None = None,
+        valid_for_hours: int | None = None,
     ) -> Request:
         """Store a new request; DuplicateRequest when one is already open for the same target."""
         fields = {
@@ -70,6 +72,7 @@ class RequestStore(RequestQueries, ApprovalVotes):
             "action": action,
             "policy_rule": policy_rule,
             "policy": policy,
+            "valid_for_hours": valid_for_hours,
         }
         request, _ = self._add(fields, supersede=False)
         return request
@@ -102,6 +105,7 @@ class RequestStore(RequestQueries, ApprovalVotes):
                 expires_at=fields["expires_at"],
                 details=fields["details"],
                 owner_ok=fields["owner_ok"],
+                valid_for_hours=fields.get("valid_for_hours"),
                 policy_rule=fields.get("policy_rule"),
                 policy=fields.get("policy"),
             )
@@ -166,7 +170,10 @@ class RequestStore(RequestQueries, ApprovalVotes):
         detail: str = "",
         **values: Any,
     ) -> Request | None:
-        """Move a request from one of `expected` to `new` atomically; None when it was not in `expected`."""
+        """Move a request from one of `expected` to `new` atomically; None when it was not in `expected`.
+
+        A time-bound key's success (`new_key_id` of a request with `valid_for_hours`) stores the key's end in the
+        same transaction: a key that exists always has its end."""
         expected = {expected} if isinstance(expected, Status) else set(expected)
         for status in expected:
             check_transition(status, new)
@@ -184,6 +191,8 @@ class RequestStore(RequestQueries, ApprovalVotes):
                 return None
             row = session.get(KeyRequest, request_id, populate_existing=True)
             assert row is not None
+            if new is Status.SUCCEEDED and row.valid_for_hours and row.new_key_id and row.key_ends_at is None:
+                time_bound_keys.start(session, self._audit, row, values["updated_at"])
             self._record(session, actor, action, row, outcome=outcome, detail=detail)
             return snapshot(row, self._approvers(session, request_id))
 

@@ -157,6 +157,19 @@ def rotate(bot: BotServer, target: str = "ci", reason: str = "quarterly rotation
     return rid
 
 
+# Time-bound keys
+def time_bound_key(bot: BotServer, text: str = "create ci --for 1h one-off migration") -> Request:
+    """File, approve and reveal a key (`create ... --for ...`); returns its request once the key exists."""
+    filed = len(bot.slack.posts_to("CAPPROVE"))
+    bot.command(text)
+    rid = filed_id(bot, filed + 1)
+    bot.click(ids.APPROVE, rid, BOSS)
+    wait_status(bot, rid, Status.APPROVED)
+    bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if ids.REVEAL in d and rid in d])
+    bot.click(ids.REVEAL, rid, REQUESTER, channel="DALICE", trigger_id=f"T-reveal-{rid}")
+    return wait_status(bot, rid, Status.SUCCEEDED)
+
+
 # Block Kit
 def buttons(call) -> list[tuple[str, str]]:
     blocks = call.params["blocks"]

@@ -87,7 +87,7 @@ class RequestFiling:
             return self._break_glass(requester, operation, cmd.reason, target, decision)
         now = self._clock()
         if decision.auto_approve:
-            return self._auto_approve(requester, operation, target, cmd.reason, decision)
+            return self._auto_approve(requester, operation, target, cmd, decision)
         request = self._add(
             requester,
             operation,
@@ -96,6 +96,7 @@ class RequestFiling:
             status=Status.PENDING,
             expires_at=now + timedelta(hours=self._settings.request_ttl_hours),
             decision=decision,
+            valid_for_hours=cmd.valid_for_hours,
         )
         self._sync.sync(request)
         return request
@@ -154,18 +155,19 @@ class RequestFiling:
         return self._store.open_for(user_id)
 
     def _auto_approve(
-        self, requester: str, operation: Operation, target: Target, reason: str, decision: Decision
+        self, requester: str, operation: Operation, target: Target, cmd: Command, decision: Decision
     ) -> Request:
         """A rule with `auto_approve: true`: approved at once by the policy, announced and audited as such."""
         request = self._add(
             requester,
             operation,
             target,
-            reason,
+            cmd.reason,
             status=Status.APPROVED,
             expires_at=self._clock(),
             action="approved_by_policy",
             decision=decision,
+            valid_for_hours=cmd.valid_for_hours,
         )
         self._execution.run_approved(request)
         return self._store.get(request.id) or request
@@ -219,6 +221,7 @@ class RequestFiling:
         expires_at: datetime,
         action: str = "requested",
         decision: Decision | None = None,
+        valid_for_hours: int | None = None,
     ) -> Request:
         try:
             return self._store.add(
@@ -226,6 +229,7 @@ class RequestFiling:
                     requester, operation, target, reason, status=status, expires_at=expires_at, decision=decision
                 ),
                 action=action,
+                valid_for_hours=valid_for_hours,
             )
         except DuplicateRequest as e:
             raise InputError(

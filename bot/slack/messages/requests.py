@@ -23,6 +23,7 @@ from bot.slack.messages.common import (
     when,
     who,
 )
+from bot.slack.messages.time_bound import time_bound_line
 
 _OUTCOME = {
     Status.APPROVED: ":white_check_mark: Approved",
@@ -62,6 +63,7 @@ def build_approval_message(req: Request, *, reveal: bool = True) -> Message:
     lines = [
         f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}",
         f"*Reason:* {escape(req.reason) or '_none given_'}",
+        *filter(None, [time_bound_line(req)]),
     ]
     blocks: Blocks = [section("\n".join(lines))]
     if not req.owner_ok:
@@ -117,7 +119,8 @@ def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, re
     `reveal=False` (keys delivered through Secrets Manager): never a Reveal button.
     """
     title = f"Your request {req.id} ({headline(req)})"
-    blocks: Blocks = [section(f"{title}\n{outcome_line(req, reveal=reveal)}")]
+    limit = time_bound_line(req)
+    blocks: Blocks = [section(f"{title}\n{outcome_line(req, reveal=reveal)}" + (f"\n{limit}" if limit else ""))]
     if req.status is Status.APPROVED and req.operation in MAKES_KEY and not reveal:
         blocks.append(
             section(
@@ -259,6 +262,17 @@ def build_request_modal() -> dict[str, Any]:
             },
             {
                 "type": "input",
+                "block_id": ids.BLOCK_VALID_FOR,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Valid for (create only)"},
+                "hint": {
+                    "type": "plain_text",
+                    "text": "A time-bound key: 8h or 30d, at most 90d. Switched off then, deleted a day later.",
+                },
+                "element": {"type": "plain_text_input", "action_id": ids.INPUT, "max_length": 20},
+            },
+            {
+                "type": "input",
                 "block_id": ids.BLOCK_REASON,
                 "optional": True,
                 "label": {"type": "plain_text", "text": "Reason"},
@@ -297,6 +311,9 @@ def overtaken_text(o: Overtaken) -> str:
         what = f"AWS quarantined the key's user (a scan saw it at {at})"
     elif o.by is Overtaker.OUTSIDE:
         what = f"the key was changed outside Keywarden at {at} ({escape(o.detail)})"
+    elif o.by is Overtaker.TIME_BOUND:
+        step = "deleted" if o.operation == "time_bound_deleted" else "switched off"
+        what = f"the key's time was up: it was {step} at {at} (time-bound key of {o.request_id})"
     else:
         step = "deleted" if o.operation == "rotation_deleted" else "deactivated"
         what = f"the key was {step} by rotation {o.request_id} at {at}"

@@ -1,0 +1,145 @@
+"""Time-bound keys in the database. A key's row is written in the transaction that records its creation (so a key
+that exists always has its end); every later step is one conditional UPDATE, audited in the same transaction.
+
+A move needs the row in its expected state and its `next_at` unchanged since it was read: of two runners (the
+clock process and a cron `housekeeping`) that read the same row, one moves it and the other gets None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.domain.time_bound import FINAL, KeyEnd, TimeBoundKey, check_transition, due_at, plan
+from bot.store.audit import SYSTEM, AuditLog
+from bot.store.db import Database
+from bot.store.models import KeyRequest
+from bot.store.time_bound_models import TimeBoundKeyRow
+
+_COLUMNS = [f.name for f in fields(TimeBoundKey)]
+_OPEN = TimeBoundKeyRow.state.not_in([s.value for s in FINAL])
+PREFIX = "time_bound_"  # audit actions: time_bound_<state>, and time_bound_retry
+
+
+def start(session: Session, audit: AuditLog, row: KeyRequest, now: datetime) -> None:
+    """In the caller's transaction: the end of the key `row` (a request whose key was just created) now has."""
+    assert row.valid_for_hours and row.new_key_id
+    dates = plan(now, row.valid_for_hours)
+    row.key_ends_at = dates.ends_at
+    session.add(
+        TimeBoundKeyRow(
+            request_id=row.id,
+            account=row.account,
+            iam_user=row.iam_user,
+            key_id=row.new_key_id,
+            owner=row.requester,
+            state=KeyEnd.ACTIVE.value,
+            created_at=now,
+            updated_at=now,
+            ends_at=dates.ends_at,
+            warn_at=dates.warn_at,
+            next_at=dates.warn_at,
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        SYSTEM,
+        PREFIX + "started",
+        request_id=row.id,
+        account=row.account,
+        iam_user=row.iam_user,
+        key_id=row.new_key_id,
+        detail=f"switched off at {dates.ends_at:%Y-%m-%d %H:%M} UTC ({row.valid_for_hours} h), deleted a day later",
+    )
+
+
+class TimeBoundKeys:
+    def __init__(self, db: Database, clock: Clock, audit: AuditLog) -> None:
+        self._db = db
+        self._clock = clock
+        self._audit = audit
+
+    # Reading
+    def get(self, request_id: str) -> TimeBoundKey | None:
+        with self._db.session() as session:
+            row = session.get(TimeBoundKeyRow, request_id)
+            return _snapshot(row) if row else None
+
+    def due(self, now: datetime) -> list[TimeBoundKey]:
+        """The keys whose next step (or a claim's timeout) has come, soonest first."""
+        return self._select(
+            select(TimeBoundKeyRow).where(_OPEN, TimeBoundKeyRow.next_at <= now).order_by(TimeBoundKeyRow.next_at)
+        )
+
+    def of_keys(self, key_ids: Iterable[str]) -> dict[str, TimeBoundKey]:
+        """The time-bound keys among `key_ids` that have not ended yet, by key id."""
+        wanted = sorted(set(key_ids))
+        if not wanted:
+            return {}
+        found = self._select(select(TimeBoundKeyRow).where(TimeBoundKeyRow.key_id.in_(wanted), _OPEN))
+        return {k.key_id: k for k in found}
+
+    # Writing
+    def move(
+        self,
+        k: TimeBoundKey,
+        expected: KeyEnd,
+        new: KeyEnd,
+        *,
+        action: str | None = None,
+        outcome: str = "ok",
+        detail: str = "",
+        **values: Any,
+    ) -> TimeBoundKey | None:
+        """Move `k` from `expected` to `new` (also setting `values`), audited as `time_bound_<new>` unless `action`
+        says otherwise; None when another runner moved it first. `next_at` follows the new state unless given."""
+        check_transition(expected, new)
+        now = self._clock()
+        values |= {"updated_at": now}
+        if "next_at" not in values:
+            values["next_at"] = now if new in FINAL else due_at(replace(k, state=new, **values))
+        query = (
+            update(TimeBoundKeyRow)
+            .where(
+                TimeBoundKeyRow.request_id == k.request_id,
+                TimeBoundKeyRow.state == expected.value,
+                TimeBoundKeyRow.next_at == k.next_at,
+            )
+            .values(state=new.value, **values)
+            .returning(TimeBoundKeyRow.request_id)
+        )
+        with self._db.session() as session:
+            if session.execute(query).first() is None:
+                return None
+            row = session.get(TimeBoundKeyRow, k.request_id, populate_existing=True)
+            assert row is not None
+            moved = _snapshot(row)
+            self._audit.record(
+                session,
+                SYSTEM,
+                action or PREFIX + new.value,
+                outcome=outcome,
+                request_id=moved.request_id,
+                account=moved.account,
+                iam_user=moved.iam_user,
+                key_id=moved.key_id,
+                detail=detail,
+            )
+        return moved
+
+    def _select(self, query: Any) -> list[TimeBoundKey]:
+        with self._db.session() as session:
+            return [_snapshot(row) for row in session.scalars(query)]
+
+
+def _snapshot(row: TimeBoundKeyRow) -> TimeBoundKey:
+    values = {name: getattr(row, name) for name in _COLUMNS}
+    values["state"] = KeyEnd(values["state"])
+    return TimeBoundKey(**values)
