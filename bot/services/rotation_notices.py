@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.rotation import KeyUse, Rotation
@@ -23,14 +24,14 @@ from bot.slack.notifier import Notifier
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class RotationNotices:
-    def __init__(self, notifier: Notifier, approval_channel: str | None, delete_days: int) -> None:
-        self._notifier = notifier
-        self._approval_channel = approval_channel
-        self._delete_days = delete_days
+    notifier: Notifier
+    approval_channel: str | None
+    delete_days: int
 
     def grace_started(self, r: Rotation) -> None:
-        self._tell_owner(r, build_grace_started(r, self._delete_days))
+        self._tell_owner(r, build_grace_started(r, self.delete_days))
 
     def reminder(self, r: Rotation, use: KeyUse, now: datetime) -> None:
         self._tell_owner(r, build_reminder(r, use, now))
@@ -41,8 +42,8 @@ class RotationNotices:
     def stalled(self, r: Rotation, use: KeyUse) -> None:
         """The owner, and the approvers in their channel: the old key is still in use at the stall date."""
         self._tell_owner(r, build_stalled_owner(r))
-        if self._approval_channel:
-            self._notifier.post(self._approval_channel, build_stalled(r, use))
+        if self.approval_channel:
+            self.notifier.post(self.approval_channel, build_stalled(r, use))
 
     def deactivated(self, r: Rotation) -> None:
         self._tell_owner(r, build_deactivated(r))
@@ -59,5 +60,5 @@ class RotationNotices:
         self._tell_owner(r, build_rolled_back(r, by))
 
     def _tell_owner(self, r: Rotation, message: Message) -> None:
-        if self._notifier.dm(r.owner, message) is None:
+        if self.notifier.dm(r.owner, message) is None:
             log.warning("could not tell %s about rotation %s (%s)", r.owner, r.id, r.state.value)

@@ -74,7 +74,9 @@ class RotationService:
         self._on_change = on_change  # (Slack user ids) whose App Home to refresh
         # A claim older than this was left by a crash (the same setting as for requests).
         self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
-        notices = RotationNotices(notifier, settings.approval_channel, self._policy.delete_days)
+        notices = RotationNotices(
+            notifier=notifier, approval_channel=settings.approval_channel, delete_days=self._policy.delete_days
+        )
         steps = RotationSteps(self._rotations, aws, clock, self._policy, notices, self._stage_changed)
         self._steps = steps
         # The method that takes each step the domain decides for a scheduled rotation (`next_step`).
