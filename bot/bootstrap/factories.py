@@ -40,6 +40,7 @@ from bot.services.permissions import Permissions
 from bot.services.rotations import RotationService
 from bot.services.scanner import Scanner
 from bot.services.time_bound import TimeBoundService
+from bot.services.under_way import WorkUnderWay
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client
 from bot.slack.messages.requests import build_requester_dm
@@ -244,9 +245,17 @@ def scanner(a: Adapters, k: KeyServices) -> Scanner:
     )
 
 
+def under_way(a: Adapters) -> WorkUnderWay:
+    """Keywarden's own work on keys (rotations, new keys), which the alerts and the App Home do not nag about."""
+    grace = timedelta(days=a.settings.rotation_grace_days)
+    return WorkUnderWay(rotations=a.repos.rotations, requests=a.repos.requests, clock=a.clock, new_key_grace=grace)
+
+
 def alerts(a: Adapters, k: KeyServices) -> AlertService:
     s, repos = a.settings, a.repos
     return AlertService(
+        under_way=under_way(a),
+        aliases=a.aws.list_aliases,
         notices=repos.notices,
         runs=repos.scan_runs,
         snoozes=repos.snoozes,

@@ -127,7 +127,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             Severity.MEDIUM,
             ("CIS 1.13", "Prowler iam_user_two_active_access_key"),
             "Two active keys usually mean a rotation that never finished: the old key still works.",
-            "Finish the rotation: move everything to the new key, then deactivate the old one.",
+            "Find which key is still used (`list <user>` shows each key's last use), move everything to one of them "
+            "and deactivate the other; a rotation Keywarden runs does this itself when its grace period ends.",
             control="",
             scope=Scope.USER,
             rule=rules.two_active_keys,

@@ -117,7 +117,7 @@ def key_unused(e: Evidence) -> str | None:
 def two_active_keys(e: Evidence) -> str | None:
     if len(e.user_keys_active) < 2:
         return None
-    return "Two active keys: finish the rotation and deactivate the old one."
+    return "Two active keys: keep the one in use and deactivate the other."
 
 
 def aws_quarantine(e: Evidence) -> str | None:

@@ -11,6 +11,7 @@ from bot.domain.findings import Finding, Thresholds, UserFacts, judge, root_key_
 from bot.domain.keys import KeyFacts
 from bot.domain.privilege import UserAccess
 from bot.domain.report import ListedKey, ReportUser, listed_key_facts, report_key_facts
+from bot.domain.under_way import UnderWay
 
 ROOT_SUBJECT = "root"
 
@@ -40,6 +41,7 @@ class ScanFinding:
     owner: str | None = None
     exempt_reason: str | None = None
     snoozed: bool = False
+    under_way: UnderWay | None = None  # Keywarden's own work deals with it (bot/domain/under_way.py)
 
     @property
     def key_id(self) -> str | None:
@@ -51,8 +53,8 @@ class ScanFinding:
 
     @property
     def quiet(self) -> bool:
-        """Exempt or snoozed: counted, not announced to anyone."""
-        return self.exempt_reason is not None or self.snoozed
+        """Exempt, snoozed, or dealt with by Keywarden's own work: counted, not announced to anyone."""
+        return self.exempt_reason is not None or self.snoozed or self.under_way is not None
 
 
 def user_facts(user: ReportUser, access: UserAccess | None) -> UserFacts:

@@ -8,6 +8,7 @@ next scan and never lost or doubled.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ from bot.clock import Clock
 from bot.domain.alert_plan import DeliveryPlan, NoticeKey, notice_key, plan_delivery
 from bot.domain.scan import Delivery, ScanFinding, ScanReport
 from bot.services.ownership import OwnershipIndex
+from bot.services.under_way import WorkUnderWay
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.scans import (
     THREAD_LINE_LIMIT,
@@ -23,6 +25,7 @@ from bot.slack.messages.scans import (
     build_findings_dm,
     build_full_list,
     findings_csv,
+    users_with_two_active_keys,
 )
 from bot.slack.notifier import Notifier
 from bot.store.finding_notices import FindingNotices
@@ -30,6 +33,14 @@ from bot.store.scan_runs import ScanRuns
 from bot.store.snoozes import Snoozes
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """What the messages of one delivery need to know beyond the findings."""
+
+    several_accounts: bool  # users are named account:user
+    crowded: frozenset[tuple[str, str]]  # users with two active keys: their keys get no Rotate
 
 
 @dataclass(kw_only=True, eq=False)
@@ -44,9 +55,17 @@ class AlertService:
     alert_channel: str | None
     remind_every: timedelta
     command: str
+    under_way: WorkUnderWay | None = None  # findings Keywarden's own work deals with are not announced
+    aliases: Callable[[], Sequence[str]] | None = None  # the accounts: users are named account:user when several
 
     def deliver(self, report: ScanReport, trigger: str = "schedule") -> Delivery:
         now = self.clock()
+        if self.under_way is not None:
+            self.under_way.mark(report)  # before anything is told: the digest and the DMs leave them out
+        words = _Words(
+            several_accounts=len(self.aliases() if self.aliases else report.accounts) > 1,
+            crowded=users_with_two_active_keys(report.findings),
+        )
         scanned = {a.account for a in report.accounts if not a.error}
         findings = [f for f in report.findings if f.account in scanned]
         states, new_keys, resolved = self.notices.remember(findings, scanned, now)
@@ -54,20 +73,27 @@ class AlertService:
         slack_ids = {owner: self.directory.user_id_for(owner) for owner in owners}
         plan = plan_delivery(findings, states, slack_ids, now, self.remind_every)
         delivery = Delivery(resolved=resolved)
-        announced = self._send_dms(plan, now, delivery)
-        posted = self._post_digest(report, scanned, plan, delivery, len(new_keys), now)
+        announced = self._send_dms(plan, now, delivery, words)
+        posted = self._post_digest(report, scanned, plan, delivery, len(new_keys), now, words)
         if posted:
             announced += plan.due_in_digest
         # Remember what Slack accepted before anything else can fail, so nothing is sent twice.
         self._mark_notified(announced, {notice_key(f): f for f in findings})
         delivery.announced = len(announced)
         if posted and (plan.due or resolved):
-            self._post_full_list(findings, posted[1])
+            self._post_full_list(findings, posted[1], words)
         self._record_run(report, delivery, trigger)
         return delivery
 
     def _post_digest(
-        self, report: ScanReport, scanned: set[str], plan: DeliveryPlan, delivery: Delivery, new: int, now: datetime
+        self,
+        report: ScanReport,
+        scanned: set[str],
+        plan: DeliveryPlan,
+        delivery: Delivery,
+        new: int,
+        now: datetime,
+        words: _Words,
     ) -> tuple[str, str] | None:
         """The scan's digest in the alert channel (scanned accounts' findings first); where it was posted."""
         if not self.alert_channel:
@@ -83,23 +109,27 @@ class AlertService:
             new=new,
             owners_messaged=delivery.owners_messaged,
             notes=report.notes,
+            several_accounts=words.several_accounts,
         )
         posted = self.notifier.post(self.alert_channel, build_digest(facts, now))
         delivery.digest_posted = posted is not None
         return posted
 
-    def _send_dms(self, plan: DeliveryPlan, now: datetime, delivery: Delivery) -> list[NoticeKey]:
+    def _send_dms(self, plan: DeliveryPlan, now: datetime, delivery: Delivery, words: _Words) -> list[NoticeKey]:
         """DM each owner with something due; what the accepted DMs announced."""
         announced: list[NoticeKey] = []
         for slack_id, theirs in plan.dms.items():
-            if self.notifier.dm(slack_id, build_findings_dm(theirs, now, self.command)):
+            message = build_findings_dm(
+                theirs, now, self.command, several_accounts=words.several_accounts, crowded=words.crowded
+            )
+            if self.notifier.dm(slack_id, message):
                 delivery.owners_messaged += 1
                 announced += plan.due_in(theirs)
             else:
                 delivery.failed_dms += 1
         return announced
 
-    def _post_full_list(self, findings: list[ScanFinding], thread_ts: str) -> None:
+    def _post_full_list(self, findings: list[ScanFinding], thread_ts: str, words: _Words) -> None:
         now = self.clock()
         assert self.alert_channel is not None
         loud = [f for f in findings if not f.quiet]
@@ -109,7 +139,8 @@ class AlertService:
                 self.alert_channel, f"keywarden-findings-{now:%Y%m%d}.csv", csv_text, "All findings", thread_ts
             )
         else:
-            self.notifier.post(self.alert_channel, build_full_list(findings, now), thread_ts=thread_ts)
+            full = build_full_list(findings, now, words.several_accounts)
+            self.notifier.post(self.alert_channel, full, thread_ts=thread_ts)
 
     def _mark_notified(self, keys: list[NoticeKey], current: dict[NoticeKey, ScanFinding]) -> None:
         if not keys:

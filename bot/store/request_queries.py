@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot.domain.operations import Operation
 from bot.domain.requests import MAKES_KEY, OPEN, Request, Status
 from bot.store.models import KeyRequest
 from bot.store.request_rows import RequestRows, snapshot
@@ -36,6 +37,19 @@ class RequestQueries(RequestRows):
             select(KeyRequest)
             .where(KeyRequest.requester == requester, KeyRequest.status.in_([s.value for s in OPEN]))
             .order_by(KeyRequest.created_at)
+        )
+
+    def keys_made_since(self, since: datetime) -> list[Request]:
+        """`create` requests whose key was made since `since` (succeeded, with the new key's id), oldest first."""
+        return self._select(
+            select(KeyRequest)
+            .where(
+                KeyRequest.operation == Operation.CREATE.value,
+                KeyRequest.status == Status.SUCCEEDED.value,
+                KeyRequest.new_key_id.is_not(None),
+                KeyRequest.updated_at >= since,
+            )
+            .order_by(KeyRequest.updated_at)
         )
 
     def due_to_expire(self, now: datetime, reveal_ttl: timedelta | None = None) -> list[Request]:

@@ -58,6 +58,10 @@ class RotationStore:
             select(RotationRow).where(RotationRow.owner == owner, _IN_PROGRESS).order_by(RotationRow.created_at)
         )
 
+    def in_progress(self) -> list[Rotation]:
+        """Every rotation in progress (at most one per IAM user), oldest first."""
+        return self._select(select(RotationRow).where(_IN_PROGRESS).order_by(RotationRow.created_at))
+
     def in_progress_for_key(self, key_id: str) -> Rotation | None:
         """The latest rotation in progress that replaces this key or introduced it, if any."""
         found = self._select(

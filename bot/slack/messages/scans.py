@@ -7,10 +7,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.findings import AWS_QUARANTINE, CATALOGUE
+from bot.domain.findings import AWS_QUARANTINE, CATALOGUE, TWO_ACTIVE_KEYS
 from bot.domain.scan import ScanFinding, worst_first
+from bot.domain.under_way import UnderWay, Work
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, button, context, escape, finding_line, last_used_text, section
+from bot.slack.messages.common import (
+    Blocks,
+    Message,
+    account_user,
+    button,
+    context,
+    day,
+    escape,
+    finding_line,
+    last_used_text,
+    plural,
+    section,
+    when,
+)
 from bot.slack.messages.csv_files import csv_text
 from bot.slack.messages.exposures import response_buttons
 
@@ -27,9 +41,9 @@ def _subject(f: ScanFinding) -> str:
     return f"`{f.key_id}`" if f.key_id else ("the root user" if f.subject == "root" else f"user `{f.user}`")
 
 
-def finding_row(f: ScanFinding, now: datetime) -> str:
-    facts = f"{f.facts.age_days(now)} days old, last used {last_used_text(f.facts)}" if f.facts else ""
-    return f"*{f.account}:{f.user}* {_subject(f)} {facts}\n    {finding_line(f.finding)}"
+def finding_row(f: ScanFinding, now: datetime, several_accounts: bool = True) -> str:
+    facts = f"{plural(f.facts.age_days(now), 'day')} old, last used {last_used_text(f.facts)}" if f.facts else ""
+    return f"*{account_user(f.account, f.user, several_accounts)}* {_subject(f)} {facts}\n    {finding_line(f.finding)}"
 
 
 def _quarantined(f: ScanFinding) -> bool:
@@ -37,20 +51,46 @@ def _quarantined(f: ScanFinding) -> bool:
     return f.code == AWS_QUARANTINE and f.key_id is not None and f.facts is not None and f.facts.active
 
 
-def build_findings_dm(findings: list[ScanFinding], now: datetime, command: str) -> Message:
-    """One DM for one owner: every key of theirs with findings, with buttons per key."""
+def users_with_two_active_keys(findings: list[ScanFinding]) -> frozenset[tuple[str, str]]:
+    """(account, user) of every user the scan saw with two active keys, announced or not: Rotate cannot work there
+    (a user has at most two keys, and neither may be deleted first)."""
+    return frozenset((f.account, f.user) for f in findings if f.code == TWO_ACTIVE_KEYS)
+
+
+def needing_attention(findings: list[ScanFinding]) -> str:
+    """What an owner's findings are about, counted as things (keys, and users whose findings are not about one key),
+    never as findings: `2 of your AWS access keys need attention`, `1 of your IAM users needs attention`."""
+    keys = {(f.account, f.subject) for f in findings if not f.subject.startswith("user:")}
+    users_with_keys = {(f.account, f.user) for f in findings if not f.subject.startswith("user:")}
+    users = {(f.account, f.user) for f in findings if f.subject.startswith("user:")} - users_with_keys
+    if keys and users:
+        return f"{len(keys)} of your AWS access keys and {plural(len(users), 'IAM user')} need attention"
+    if users:
+        return f"{len(users)} of your IAM users {'needs' if len(users) == 1 else 'need'} attention"
+    return f"{len(keys)} of your AWS access keys {'needs' if len(keys) == 1 else 'need'} attention"
+
+
+def build_findings_dm(
+    findings: list[ScanFinding],
+    now: datetime,
+    command: str,
+    *,
+    several_accounts: bool = True,
+    crowded: frozenset[tuple[str, str]] = frozenset(),
+) -> Message:
+    """One DM for one owner: every key of theirs with findings, with buttons per key. `crowded`: the users with two
+    active keys, whose keys get no Rotate (it would be refused)."""
     by_key: dict[str, list[ScanFinding]] = {}
     for f in worst_first(findings, now):
         by_key.setdefault(f.key_id or f.subject, []).append(f)
-    blocks: Blocks = [
-        section(f"*Your AWS access keys need attention* ({len(by_key)} key{'s' if len(by_key) != 1 else ''})")
-    ]
+    headline = needing_attention(findings)
+    blocks: Blocks = [section(f"*{headline}*")]
     for n, group in enumerate(by_key.values()):
         if n == MAX_KEYS_IN_DM:
             blocks.append(context(f"…and {len(by_key) - n} more: `{command} list` shows them all."))
             break
         first = group[0]
-        lines = [finding_row(first, now)] + [f"    {finding_line(g.finding)}" for g in group[1:]]
+        lines = [finding_row(first, now, several_accounts)] + [f"    {finding_line(g.finding)}" for g in group[1:]]
         blocks.append(section("\n".join(lines)))
         if first.key_id:
             value = ids.key_value(first.account, first.key_id)
@@ -58,11 +98,12 @@ def build_findings_dm(findings: list[ScanFinding], now: datetime, command: str) 
             if any(_quarantined(g) for g in group):  # a leak AWS saw: the exposure answer, break-glass first
                 buttons += response_buttons(first.account, first.key_id)
             elif first.facts and first.facts.active:
-                buttons.append(button("Rotate", ids.ALERT_ROTATE, value, "primary"))
+                if (first.account, first.user) not in crowded:
+                    buttons.append(button("Rotate", ids.ALERT_ROTATE, value, "primary"))
                 buttons.append(button("Deactivate", ids.ALERT_DEACTIVATE, value))
             buttons.append(button("Snooze 7 days", ids.ALERT_SNOOZE, value))
             blocks.append({"type": "actions", "block_id": f"key-{n}", "elements": buttons})
-    return f"{len(by_key)} of your AWS access keys need attention", blocks
+    return headline, blocks
 
 
 @dataclass
@@ -76,21 +117,23 @@ class DigestFacts:
     new: int = 0
     owners_messaged: int = 0
     notes: list[str] = field(default_factory=list)
+    several_accounts: bool = True  # name users as account:user
 
 
 def build_digest(d: DigestFacts, now: datetime) -> Message:
     loud = [f for f in d.findings if not f.quiet]
-    title = (
-        f"Key scan: {len(loud)} finding{'s' if len(loud) != 1 else ''} in "
-        f"{len(d.accounts)} account{'s' if len(d.accounts) != 1 else ''}"
-    )
+    title = f"Key scan: {plural(len(loud), 'finding')} in {plural(len(d.accounts), 'account')}"
     blocks: Blocks = [section(_digest_counts(title, d, loud))]
     quarantined = worst_first([f for f in loud if _quarantined(f)], now)
-    blocks += _quarantined_blocks(quarantined, now)
+    blocks += _quarantined_blocks(quarantined, now, d.several_accounts)
     shown = {f.key_id for f in quarantined[:MAX_QUARANTINED_IN_DIGEST]}
     worst = worst_first([f for f in loud if f.key_id is None or f.key_id not in shown], now)[:5]
     if worst:
-        blocks.append(section("*Worst keys*\n" + "\n".join(finding_row(f, now) for f in worst)))
+        rows = (finding_row(f, now, d.several_accounts) for f in worst)
+        blocks.append(section("*Worst keys*\n" + "\n".join(rows)))
+    under_way = _under_way_line(d)
+    if under_way:
+        blocks.append(context(under_way))
     blocks.append(context("\n".join(_digest_notes(d))))
     return title, blocks
 
@@ -106,12 +149,12 @@ def _digest_counts(title: str, d: DigestFacts, loud: list[ScanFinding]) -> str:
     return "\n".join(lines)
 
 
-def _quarantined_blocks(quarantined: list[ScanFinding], now: datetime) -> Blocks:
+def _quarantined_blocks(quarantined: list[ScanFinding], now: datetime, several_accounts: bool) -> Blocks:
     """Keys AWS quarantined, each with the exposure buttons; the rest are counted and left to the thread."""
     blocks: Blocks = []
     for n, f in enumerate(quarantined[:MAX_QUARANTINED_IN_DIGEST]):
         assert f.key_id is not None
-        blocks.append(section(finding_row(f, now)))
+        blocks.append(section(finding_row(f, now, several_accounts)))
         blocks.append(
             {"type": "actions", "block_id": f"quarantine-{n}", "elements": response_buttons(f.account, f.key_id)}
         )
@@ -122,48 +165,77 @@ def _quarantined_blocks(quarantined: list[ScanFinding], now: datetime) -> Blocks
     return blocks
 
 
+def under_way_text(work: UnderWay, several_accounts: bool = True) -> str:
+    """Keywarden's own work on a user's keys, said where a finding it deals with would have been."""
+    user = account_user(work.account, work.iam_user, several_accounts)
+    if work.work is Work.ROTATION:
+        return (
+            f"rotation {work.request_id} of *{user}* is under way: the old key `{work.old_key_id}` is checked on "
+            f"{when(work.next_date)} and switched off if nothing used it since `{work.new_key_id}` was made"
+        )
+    return (
+        f"*{user}* has a new key, `{work.new_key_id}` (request {work.request_id}): two active keys are expected "
+        f"until {day(work.next_date)}, while its programs move over"
+    )
+
+
+def _under_way_line(d: DigestFacts) -> str:
+    """The work under way that findings were left to (not announced), once per piece of work."""
+    works = list({f.under_way.request_id: f.under_way for f in d.findings if f.under_way is not None}.values())
+    if not works:
+        return ""
+    lines = [f":arrows_counterclockwise: {under_way_text(w, d.several_accounts)}" for w in works[:5]]
+    if len(works) > 5:
+        lines.append(f"…and {plural(len(works) - 5, 'more rotation or new key', 'more rotations or new keys')}")
+    return "Not announced, Keywarden is on it:\n" + "\n".join(lines)
+
+
 def _digest_notes(d: DigestFacts) -> list[str]:
     """The digest's footnotes: owners not found, findings not announced, accounts that failed, notes."""
     notes = []
     if d.unowned:
-        notes.append(f":bust_in_silhouette: {len(d.unowned)} finding(s) on keys with no owner tag")
+        notes.append(f":bust_in_silhouette: {plural(len(d.unowned), 'finding')} on keys with no owner tag")
     for tag, n in sorted(d.unmatched_owners.items()):
-        notes.append(f":question: owner tag `{escape(tag)}` matches no Slack user ({n} finding(s))")
+        notes.append(f":question: owner tag `{escape(tag)}` matches no Slack user ({plural(n, 'finding')})")
     quiet_snoozed = sum(1 for f in d.findings if f.snoozed)
     quiet_exempt = sum(1 for f in d.findings if f.exempt_reason)
-    if quiet_snoozed or quiet_exempt:
-        notes.append(f"Not announced: {quiet_snoozed} snoozed, {quiet_exempt} exempt")
+    quiet_under_way = sum(1 for f in d.findings if f.under_way is not None and not f.snoozed and not f.exempt_reason)
+    if quiet_snoozed or quiet_exempt or quiet_under_way:
+        parts = [f"{quiet_snoozed} snoozed", f"{quiet_exempt} exempt"]
+        if quiet_under_way:
+            parts.append(f"{quiet_under_way} left to Keywarden's own work under way")
+        notes.append("Not announced: " + ", ".join(parts))
     for account, error in d.failed.items():
         notes.append(f":x: account `{account}` could not be scanned: {escape(error)}")
     notes += [f":information_source: {escape(note)}" for note in d.notes]
-    notes.append(f"{d.owners_messaged} owner(s) were messaged.")
+    notes.append(f"{plural(d.owners_messaged, 'owner')} messaged.")
     return notes
 
 
-def build_full_list(findings: list[ScanFinding], now: datetime) -> Message:
+def build_full_list(findings: list[ScanFinding], now: datetime, several_accounts: bool = True) -> Message:
     loud = worst_first([f for f in findings if not f.quiet], now)
-    text = "\n".join(finding_row(f, now) for f in loud) or "No findings."
+    text = "\n".join(finding_row(f, now, several_accounts) for f in loud) or "No findings."
     chunks = [text[i : i + 2900] for i in range(0, len(text), 2900)][:40]
     return "All findings", [section(c) for c in chunks]
 
 
 def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) -> str:
     loud = [f for f in report.findings if not f.quiet]
-    parts = [f"Scan done: {len(loud)} finding(s) in {len(report.accounts)} account(s)"]
+    parts = [f"Scan done: {plural(len(loud), 'finding')} in {plural(len(report.accounts), 'account')}"]
     if report.failed:
         parts.append(
-            f"{len(report.failed)} account(s) failed: "
+            f"{plural(len(report.failed), 'account')} failed: "
             + "; ".join(f"{a.account}: {escape(a.error or '')}" for a in report.failed)
         )
     parts += report.notes
     if delivery.digest_posted and channel:
         parts.append(f"digest posted in <#{channel}>")
-    parts.append(f"{delivery.owners_messaged} owner(s) messaged")
+    parts.append(f"{plural(delivery.owners_messaged, 'owner')} messaged")
     return ", ".join(parts) + "."
 
 
 def snoozed_reply(key_id: str, until: datetime) -> str:
-    return f"Alerts for `{key_id}` are snoozed until {until:%Y-%m-%d}."
+    return f"Alerts for `{key_id}` are snoozed until {day(until)}."
 
 
 def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
@@ -180,8 +252,17 @@ def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
                 f.facts.age_days(now) if f.facts else "",
                 last_used_text(f.facts) if f.facts else "",
                 f.owner or "",
-                "exempt" if f.exempt_reason else ("snoozed" if f.snoozed else "open"),
+                _status(f),
             ]
             for f in worst_first(findings, now)
         ),
     )
+
+
+def _status(f: ScanFinding) -> str:
+    """A finding's state in the CSV file (for machines: one word each)."""
+    if f.exempt_reason:
+        return "exempt"
+    if f.snoozed:
+        return "snoozed"
+    return "under-way" if f.under_way is not None else "open"
