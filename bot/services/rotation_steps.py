@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,34 +38,26 @@ _CONFIRMED = "confirmed in AWS after an interruption"
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class RotationSteps:
-    def __init__(
-        self,
-        rotations: RotationStore,
-        aws: AwsGateway,
-        clock: Clock,
-        policy: RotationPolicy,
-        notices: RotationNotices,
-        stage_changed: Callable[[str], None],
-    ) -> None:
-        self._rotations = rotations
-        self._aws = aws
-        self._clock = clock
-        self._policy = policy
-        self._notices = notices
-        self._stage_changed = stage_changed  # (the owner) a rotation moved to another state
+    rotations: RotationStore
+    aws: AwsGateway
+    clock: Clock
+    policy: RotationPolicy
+    notices: RotationNotices
+    stage_changed: Callable[[str], None]  # (the owner) a rotation moved to another state
 
     def move(self, r: Rotation, expected: RotationState, new: RotationState, **change: Any) -> Rotation | None:
         """The store's conditional move (None when someone else moved the row first); a new state is announced."""
-        moved = self._rotations.move(r, expected, new, **change)
+        moved = self.rotations.move(r, expected, new, **change)
         if moved is not None and new is not expected:
-            self._stage_changed(moved.owner)
+            self.stage_changed(moved.owner)
         return moved
 
     # Scheduled: each takes the rotation, the domain's decision and what AWS showed; 1 when it moved the rotation
     def wait(self, r: Rotation, d: NextStep, live: Live) -> int:
         """Nothing to do yet: only the next check moves (no step was taken, so nothing is audited)."""
-        self._rotations.reschedule(r, d.next_check_at, **_seen(live.old_use))
+        self.rotations.reschedule(r, d.next_check_at, **_seen(live.old_use))
         return 0
 
     def start_grace(self, r: Rotation, d: NextStep, live: Live) -> int:
@@ -83,7 +76,7 @@ class RotationSteps:
             **_seen(use),
         )
         if moved:
-            self._notices.reminder(moved, use, self._clock())
+            self.notices.reminder(moved, use, self.clock())
         return _done(moved)
 
     def in_use(self, r: Rotation, d: NextStep, live: Live) -> int:
@@ -99,9 +92,9 @@ class RotationSteps:
             **_seen(use),
         )
         if moved and d.step is Step.STILL_IN_USE:
-            self._notices.still_in_use(moved, use)
+            self.notices.still_in_use(moved, use)
         elif moved and d.step is Step.STALL:
-            self._notices.stalled(moved, use)
+            self.notices.stalled(moved, use)
         return _done(moved)
 
     def hold(self, r: Rotation, d: NextStep, live: Live) -> int:
@@ -142,7 +135,7 @@ class RotationSteps:
             r, r.state, S.ROLLED_BACK, action="rotation_rolled_back", detail=f"{r.old_key_id} reactivated outside"
         )
         if moved:
-            self._notices.rolled_back(moved, None)
+            self.notices.rolled_back(moved, None)
         return _done(moved)
 
     def old_key_gone(self, r: Rotation, d: NextStep, live: Live) -> int:
@@ -154,7 +147,7 @@ class RotationSteps:
     # Claimed: the AWS call, then its record; also what finishes a claim left by a crash
     def run_deactivate(self, r: Rotation) -> int:
         try:
-            self._aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, INACTIVE)
+            self.aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, INACTIVE)
         except AwsNotFound:
             return self.old_gone(r, S.DEACTIVATING)
         except AwsUnavailable as e:
@@ -169,7 +162,7 @@ class RotationSteps:
 
     def run_delete(self, r: Rotation) -> int:
         try:
-            self._aws.account(r.account).delete_access_key(r.iam_user, r.old_key_id)
+            self.aws.account(r.account).delete_access_key(r.iam_user, r.old_key_id)
         except AwsNotFound:
             # Gone either way; most likely this very call, retried by boto3 after its first answer was lost.
             return self._deleted(r, f"{r.old_key_id} deletion answered: already gone in AWS; rotation complete")
@@ -186,7 +179,7 @@ class RotationSteps:
     def run_reactivate(self, r: Rotation) -> int:
         """A roll-back claimed by someone's click whose AWS call did not happen (a crash) is made by the bot."""
         try:
-            self._aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, ACTIVE)
+            self.aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, ACTIVE)
         except AwsNotFound:
             return self.old_gone(r, S.ROLLING_BACK)
         return self.confirm_rolled_back(r)
@@ -205,12 +198,12 @@ class RotationSteps:
             next_check_at=next_check_at,
         )
         if moved:
-            self._notices.grace_started(moved)
+            self.notices.grace_started(moved)
         return moved
 
     def _deactivated(self, r: Rotation, detail: str) -> int:
-        now = self._clock()
-        delete_after = now + timedelta(days=self._policy.delete_days)
+        now = self.clock()
+        delete_after = now + timedelta(days=self.policy.delete_days)
         moved = self.move(
             r,
             S.DEACTIVATING,
@@ -222,13 +215,13 @@ class RotationSteps:
             next_check_at=min(now + CHECK_EVERY, delete_after),
         )
         if moved:
-            self._notices.deactivated(moved)
+            self.notices.deactivated(moved)
         return _done(moved)
 
     def _deleted(self, r: Rotation, detail: str) -> int:
         moved = self.move(r, S.DELETING, S.OLD_KEY_DELETED, action="rotation_deleted", detail=detail)
         if moved:
-            self._notices.finished(moved)
+            self.notices.finished(moved)
         return _done(moved)
 
     def _retry_later(self, r: Rotation, back_to: RotationState, error: AwsError) -> None:
@@ -240,7 +233,7 @@ class RotationSteps:
             action="rotation_retry",
             outcome="retry",
             detail=error.message,
-            next_check_at=self._clock() + RETRY_AFTER,
+            next_check_at=self.clock() + RETRY_AFTER,
         )
 
     def rolled_back(self, r: Rotation, actor: str) -> int:
@@ -253,7 +246,7 @@ class RotationSteps:
             detail=f"{r.old_key_id} active again; {r.new_key_id} kept",
         )
         if moved and actor != r.owner:
-            self._notices.rolled_back(moved, actor)
+            self.notices.rolled_back(moved, actor)
         return _done(moved)
 
     def old_gone(self, r: Rotation, expected: RotationState) -> int:
@@ -265,7 +258,7 @@ class RotationSteps:
             detail=f"{r.old_key_id} was already gone in AWS; recorded",
         )
         if moved:
-            self._notices.finished(moved, outside=True)
+            self.notices.finished(moved, outside=True)
         return _done(moved)
 
     def new_gone(self, r: Rotation, expected: RotationState, live: Live) -> int:
@@ -279,7 +272,7 @@ class RotationSteps:
             detail=f"new key {r.new_key_id} is {live.new_status or 'gone'} in AWS; old key {r.old_key_id} is {old}",
         )
         if moved:
-            self._notices.cancelled(moved)
+            self.notices.cancelled(moved)
         return _done(moved)
 
     def cancel(self, r: Rotation, why: str, *, guard: str | None) -> int:
@@ -288,7 +281,7 @@ class RotationSteps:
             r, r.state, S.CANCELLED, action="rotation_cancelled", outcome="cancelled", detail=why, guard=guard, note=why
         )
         if moved:
-            self._notices.cancelled(moved)
+            self.notices.cancelled(moved)
         return _done(moved)
 
 

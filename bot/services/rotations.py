@@ -77,7 +77,14 @@ class RotationService:
         notices = RotationNotices(
             notifier=notifier, approval_channel=settings.approval_channel, delete_days=self._policy.delete_days
         )
-        steps = RotationSteps(self._rotations, aws, clock, self._policy, notices, self._stage_changed)
+        steps = RotationSteps(
+            rotations=self._rotations,
+            aws=aws,
+            clock=clock,
+            policy=self._policy,
+            notices=notices,
+            stage_changed=self._stage_changed,
+        )
         self._steps = steps
         # The method that takes each step the domain decides for a scheduled rotation (`next_step`).
         self._scheduled: dict[Step, ScheduledStep] = {
