@@ -220,7 +220,9 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
     execution = Execution(store, a.aws, sync, delivery, k.rotations)
     return RequestServices(
         filing=RequestFiling(s, clock, store, k.inventory, a.aws, k.access_rules, sync, execution, k.rotations, k.own),
-        decisions=Decisions(reveal_ttl, clock, store, k.access_rules, sync, execution),
+        decisions=Decisions(
+            reveal_ttl=reveal_ttl, clock=clock, store=store, access=k.access_rules, sync=sync, execution=execution
+        ),
         delivery=delivery,
         reminders=Reminders(s, clock, store, k.access_rules, a.notifier, sync),
         recovery=Recovery(clock, store, execution, delivery, sync),

@@ -3,6 +3,7 @@ and expiry of requests left undecided (or approved keys never collected)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.access import Access
@@ -15,38 +16,30 @@ from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
 
 
+@dataclass(kw_only=True, eq=False)
 class Decisions:
-    def __init__(
-        self,
-        reveal_ttl: timedelta,
-        clock: Clock,
-        store: RequestStore,
-        access: Access,
-        sync: RequestSync,
-        execution: Execution,
-    ) -> None:
-        self._reveal_ttl = reveal_ttl
-        self._clock = clock
-        self._store = store
-        self._access = access
-        self._sync = sync
-        self._execution = execution
+    reveal_ttl: timedelta
+    clock: Clock
+    store: RequestStore
+    access: Access
+    sync: RequestSync
+    execution: Execution
 
     def approve(self, request_id: str, approver: str) -> str | None:
         """Record an approval; the click that completes the count executes the request. Returns a reply."""
-        request = self._store.get(request_id)
+        request = self.store.get(request_id)
         if request is None:
             return f"Request {request_id} does not exist (any more)."
         if approver == request.requester:
-            self._store.audit.refused_on(request, approver, "approve", "own request")
+            self.store.audit.refused_on(request, approver, "approve", "own request")
             return "You cannot approve your own request: another approver must decide."
         # Read live once per click: it decides this click and re-checks everyone counted before.
-        approvers = self._access.approvers_of(request, [approver, *request.approvers])
+        approvers = self.access.approvers_of(request, [approver, *request.approvers])
         if approver not in approvers:
-            self._store.audit.refused_on(request, approver, "approve", "not an approver")
+            self.store.audit.refused_on(request, approver, "approve", "not an approver")
             return "Only approvers can approve requests. Nothing was changed."
-        outcome, request, dropped = self._store.approve(
-            request_id, approver, approvers=approvers, reveal_ttl=self._reveal_ttl
+        outcome, request, dropped = self.store.approve(
+            request_id, approver, approvers=approvers, reveal_ttl=self.reveal_ttl
         )
         assert request is not None
         if outcome == "expired":
@@ -63,35 +56,35 @@ class Decisions:
             )
         if outcome == "duplicate":
             if dropped:
-                self._sync.sync(request)
+                self.sync.sync(request)
             return (
                 f"You already approved {request_id}; it needs another approver ({len(request.approvers)} of "
                 f"{request.approvals_needed}).{withdrawn}"
             )
         if outcome == "partial":
-            self._sync.sync(request)
+            self.sync.sync(request)
             more = " It stays pending until another approver approves." if dropped else ""
             return (
                 f"Approval recorded: {len(request.approvers)} of {request.approvals_needed} for {request_id}."
                 f"{withdrawn}{more}"
             )
-        self._execution.run_approved(request)
+        self.execution.run_approved(request)
         return None
 
     def deny_refusal(self, request_id: str, approver: str) -> str | None:
         """Why this user may not deny this request now, or None when they may."""
-        request = self._store.get(request_id)
+        request = self.store.get(request_id)
         if request is None:
             return f"Request {request_id} does not exist (any more)."
         if approver == request.requester:
-            self._store.audit.refused_on(request, approver, "deny", "own request")
+            self.store.audit.refused_on(request, approver, "deny", "own request")
             return f"You cannot decide your own request; `cancel {request_id}` withdraws it."
-        if approver not in self._access.approvers_of(request, [approver]):
-            self._store.audit.refused_on(request, approver, "deny", "not an approver")
+        if approver not in self.access.approvers_of(request, [approver]):
+            self.store.audit.refused_on(request, approver, "deny", "not an approver")
             return "Only approvers can deny requests. Nothing was changed."
         if request.status is not Status.PENDING:
             return _late(request)
-        if request.expires_at <= self._clock():
+        if request.expires_at <= self.clock():
             return self._expire_late(request)
         return None
 
@@ -99,7 +92,7 @@ class Decisions:
         refusal = self.deny_refusal(request_id, approver)
         if refusal:
             return refusal
-        denied = self._store.transition(
+        denied = self.store.transition(
             request_id,
             Status.PENDING,
             Status.DENIED,
@@ -107,46 +100,46 @@ class Decisions:
             action="denied",
             detail=reason,
             decided_by=approver,
-            decided_at=self._clock(),
+            decided_at=self.clock(),
             deny_reason=reason,
         )
         if denied is None:
-            late = self._store.get(request_id)
+            late = self.store.get(request_id)
             return _late(late) if late else f"Request {request_id} does not exist (any more)."
-        self._sync.sync(denied)
+        self.sync.sync(denied)
         return None
 
     def cancel(self, request_id: str, user_id: str) -> str:
-        request = self._store.get(request_id)
+        request = self.store.get(request_id)
         if request is not None and request.requester != user_id:
-            self._store.audit.refused_on(request, user_id, "cancel", "not the requester")
+            self.store.audit.refused_on(request, user_id, "cancel", "not the requester")
         if request is None or request.requester != user_id:
             return f"You have no request {request_id}. `requests` lists yours."
-        cancelled = self._store.transition(
+        cancelled = self.store.transition(
             request_id, Status.PENDING, Status.CANCELLED, actor=user_id, action="cancelled"
         )
         if cancelled is None:
             return f"{request_id} is {request.status.value} and can no longer be cancelled."
-        self._sync.sync(cancelled)
+        self.sync.sync(cancelled)
         return f"Request {request_id} is cancelled."
 
     def expire_due(self) -> int:
         """Expire pending requests past their time and approved keys never revealed."""
         count = 0
-        for request in self._store.due_to_expire(self._clock(), self._reveal_ttl):
-            expired = self._store.transition(
+        for request in self.store.due_to_expire(self.clock(), self.reveal_ttl):
+            expired = self.store.transition(
                 request.id, {Status.PENDING, Status.APPROVED}, Status.EXPIRED, actor=SYSTEM, action="expired"
             )
             if expired is not None:
                 count += 1
-                self._sync.sync(expired)
+                self.sync.sync(expired)
         return count
 
     def _expire_late(self, request: Request) -> str:
         """A click on a pending request past its expiry (the sweep had not run yet): it expires now."""
-        expired = self._store.transition(request.id, Status.PENDING, Status.EXPIRED, actor=SYSTEM, action="expired")
+        expired = self.store.transition(request.id, Status.PENDING, Status.EXPIRED, actor=SYSTEM, action="expired")
         if expired is not None:
-            self._sync.sync(expired)
+            self.sync.sync(expired)
         return (
             f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC, before this click; nothing was "
             "changed. The requester can file it again."
