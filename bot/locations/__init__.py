@@ -125,9 +125,14 @@ class Locations:
 
             return GitLabVariables(spec, self._client("gitlab"))
         if spec.kind == "kubernetes":
+            from bot.locations.kubeconfig import KubeconfigError
             from bot.locations.kubernetes import KubernetesSecret
 
-            return KubernetesSecret(spec, self._client("kubernetes"), timeout=reach.timeout)
+            try:
+                access = self._client("kubernetes")
+            except KubeconfigError as e:
+                raise LocationError(spec.describe(), str(e)) from None
+            return KubernetesSecret(spec, access, timeout=reach.timeout)
         from bot.locations.vault import VaultSecret
 
         return VaultSecret(spec, self._client("vault"), timeout=reach.timeout)
@@ -161,12 +166,9 @@ def _make_client(kind: str, reach: Reach) -> Any:
 
         return client(reach.gitlab_url, reach.gitlab_token or "", reach.timeout)
     if kind == "kubernetes":
-        from bot.locations.kubeconfig import KubeconfigError, cluster_access
+        from bot.locations.kubeconfig import cluster_access
 
-        try:
-            return cluster_access(reach.kubeconfig)
-        except KubeconfigError as e:
-            raise LocationError("Kubernetes", str(e)) from None
+        return cluster_access(reach.kubeconfig)
     from bot.locations.vault import client as vault_client
 
     return vault_client(reach.vault_addr or "", reach.vault_token or "", reach.timeout)

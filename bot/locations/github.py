@@ -47,10 +47,10 @@ class GitHubSecrets(Place):
         super().__init__(spec)
         self._auth = auth
         self._api = JsonApi(api_url, self._headers, hints=HINTS, timeout=timeout or TIMEOUT)
-        base = f"repos/{spec.target}"
-        if spec.environment:
-            base += f"/environments/{quote(spec.environment, safe='')}"
-        self._secrets = base + "/secrets"
+        if spec.environment:  # /repos/{owner}/{repo}/environments/{environment_name}/secrets
+            self._secrets = f"repos/{spec.target}/environments/{quote(spec.environment, safe='')}/secrets"
+        else:  # /repos/{owner}/{repo}/actions/secrets
+            self._secrets = f"repos/{spec.target}/actions/secrets"
 
     def _headers(self) -> dict[str, str]:
         return github_headers(self._auth.token_for(self.describe(), self.spec.target))
