@@ -56,7 +56,7 @@ _ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_ti
 # required: us-east-1 does not exist in GovCloud or China).
 GLOBAL_REGION = "us-east-1"
 # The AWS services Keywarden calls in an account (a misspelt one fails the type check, not a scan).
-Service = Literal["cloudtrail", "iam", "organizations", "secretsmanager", "ssm", "sts"]
+Service = Literal["cloudtrail", "iam", "organizations", "secretsmanager", "securityhub", "ssm", "sts"]
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,14 @@ from bot.clock import Clock, system_clock
 from bot.domain.scan import Delivery, ScanReport
 from bot.locations import Locations
 from bot.logs import install_secret_redaction
+from bot.services.account_places import AccountPlaces
 from bot.services.alerts import AlertService
 from bot.services.approvals.decisions import Decisions
 from bot.services.approvals.delivery import SecretDelivery
 from bot.services.approvals.filing import RequestFiling
 from bot.services.approvals.recovery import Recovery
 from bot.services.approvals.reminders import Reminders
+from bot.services.account_places import AccountPlaces
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
 from bot.services.exposure_notes import ExposureNotes
@@ -33,13 +35,16 @@ from bot.services.inventory import InventoryService
 from bot.services.key_events import KeyChangeService
 from bot.services.ownership import OwnershipIndex
 from bot.services.permissions import Permissions
+from bot.services.posture import PostureService
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner
+from bot.services.security_hub import SecurityHubExport
 from bot.services.time_bound import TimeBoundService
 from bot.services.usage import AccessAdvisorService, ActivityService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep
 from bot.slack.messages.enforcement import digest_lines as enforcement_lines
+from bot.slack.messages.security_hub import export_lines
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.aws_events import EventIds
@@ -81,6 +86,9 @@ class Services:
     time_bound: TimeBoundService  # time-bound keys (`create --for`): switched off at their end, deleted a day later
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
+    places: AccountPlaces | None = None  # each account's id, region and partition (Security Hub, OCSF)
+    security_hub: SecurityHubExport | None = None  # SECURITY_HUB=on
+    posture: PostureService | None = None  # each full scan's summary, the report and its chart
     enforcement: EnforcementService | None = None
     home: HomeService | None = None
     _events_dlq: EventQueue | None = field(default=None, repr=False)
@@ -92,15 +100,25 @@ class Services:
         trigger: str = "schedule",
         progress: Progress | None = None,
         accounts: list[str] | None = None,
+        weekly_chart: bool = False,
     ) -> tuple[ScanReport, Delivery | None]:
-        """Scan every account (or only `accounts`); with `post`, deliver the alerts. Returns (report, delivery)."""
+        """Scan every account (or only `accounts`); with `post`, deliver the alerts. Returns (report, delivery).
+
+        `weekly_chart` (the scheduled scan): the posture chart goes with the digest when the last one is a week old."""
         report = self.scanner.scan(accounts, progress=progress)
         if post and self.enforcement is not None:
             # Before the digest, so that it says what was deactivated (or would be, in a dry run).
             run = self.enforcement.run(report)
             report.notes += enforcement_lines(run, self.settings.enforce_max_per_scan)
+        if self.security_hub is not None:  # before the digest too, which says what Security Hub took
+            report.notes += export_lines(self.security_hub.export(report))
         metrics.scan_finished(report)
-        return report, (self.alerts.deliver(report, trigger) if post else None)
+        delivery = self.alerts.deliver(report, trigger) if post else None
+        if self.posture is not None and accounts is None:  # after delivery: it counts the findings resolved
+            snapshot = self.posture.record(report, trigger)
+            if post and weekly_chart:
+                self.posture.weekly(snapshot)  # the scheduled digest carries the chart once a week
+        return report, delivery
 
     def event_intake(self, wait_seconds: int = 20):  # -> EventIntake | None
         """The reader of EVENTS_QUEUE_URL (None when unset); long polls of `wait_seconds`."""
@@ -168,6 +186,7 @@ def bootstrap(
         directory=directory,
     )
     k = factories.key_services(a)
+    places = AccountPlaces(a.aws, settings.security_hub_region)
     r = factories.request_services(a, k)
     return Services(
         settings=settings,
@@ -212,5 +231,8 @@ def bootstrap(
             settings, a.aws, a.audit, k.inventory, k.index, a.directory, a.repos.key_memory, a.notifier, k.rotations
         ),
         audit_stream=factories.audit_stream(a),
+        places=places,
+        security_hub=factories.security_hub(a, places),
+        posture=factories.posture(a),
         time_bound=factories.time_bound(a, k),
     )

@@ -15,6 +15,7 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+FORMATS = ("table", "json", "ocsf")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
         help="PostgreSQL: then grant the bot's login role what it needs; on the audit tables only SELECT and INSERT",
     )
     scan = sub.add_parser("scan", help="scan every account now and print the findings")
-    scan.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    scan.add_argument("--json", action="store_true", help="print JSON instead of a table (as --format json)")
+    scan.add_argument("--format", choices=FORMATS, help="table (default), json, or ocsf (an OCSF event per line)")
     scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
     scan.add_argument("--account", action="append", metavar="ALIAS", help="scan only this account (repeat for several)")
     scan.add_argument("--severity", choices=SEVERITIES, default="info", help="show findings at or above this")
@@ -46,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
         choices=SEVERITIES,
         help="exit 1 only for findings at or above this (default: the --severity shown)",
     )
+    report = sub.add_parser("report", help="the posture report: an HTML file with charts, or the chart in Slack")
+    report.add_argument("--out", metavar="FILE.html", help="write the self-contained HTML report to this file")
+    report.add_argument("--days", type=_days, default=90, help="the days the report looks back (default 90)")
+    report.add_argument("--post", action="store_true", help="post the chart and a summary to ALERT_CHANNEL")
     findings = sub.add_parser("findings", help="list every finding: code, severity, controls, setting, title")
     findings.add_argument("--json", action="store_true", help="print JSON, with rationale and remediation")
     audit = sub.add_parser("audit", help="export the audit log, or verify its hash chain")
@@ -74,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "audit":
         _check_audit_args(parser, args)
+    if args.command == "scan" and args.json and args.format not in (None, "json"):
+        parser.error(f"scan: --json means --format json, not --format {args.format}")
+    if args.command == "report" and not (args.out or args.post):
+        parser.error("report: use --out FILE.html, --post, or both")
     if args.command == "findings":
         from bot.entrypoints.cli_findings import run_findings
 
@@ -134,9 +144,14 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
         from bot.entrypoints.cli_scan import run_scan
 
         fail_on = args.fail_on or args.severity
+        output = args.format or ("json" if args.json else "table")
         return run_scan(
-            settings, as_json=args.json, post=args.post, accounts=args.account, shown=args.severity, fail_on=fail_on
+            settings, output=output, post=args.post, accounts=args.account, shown=args.severity, fail_on=fail_on
         )
+    if args.command == "report":
+        from bot.entrypoints.cli_report import run_report
+
+        return run_report(settings, out=args.out, days=args.days, post=args.post)
     if args.command == "scheduler":
         return run_scheduler(settings)
     if args.command == "worker":
@@ -177,6 +192,12 @@ def upgrade_database(settings: Settings, grant_to: str | None) -> int:
         return 0
     finally:
         db.dispose()
+
+
+def _days(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 3650:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 1 to 3650")
+    return int(value)
 
 
 def _when(value: str) -> datetime:

@@ -9,9 +9,11 @@ import sys
 from datetime import datetime
 from typing import TextIO
 
-from bot.aws import AwsError
-from bot.bootstrap import bootstrap
+from bot import __version__
+from bot.aws import AwsError, partition_of_region
+from bot.bootstrap import Services, bootstrap
 from bot.domain.findings import CATALOGUE, Severity
+from bot.domain.ocsf import compliance_finding
 from bot.domain.scan import ScanFinding, ScanReport, worst_first
 from bot.settings import Settings
 from bot.slack.messages.common import last_used_text
@@ -24,7 +26,8 @@ COLUMNS = ("ACCOUNT", "USER", "KEY", "STATUS", "AGE", "LAST USED", "SEVERITY", "
 def run_scan(
     settings: Settings,
     *,
-    as_json: bool,
+    as_json: bool = False,
+    output: str | None = None,
     post: bool,
     accounts: list[str] | None = None,
     shown: str = "info",
@@ -57,8 +60,12 @@ def run_scan(
             services.close()
     floor, threshold = Severity[shown.upper()], Severity[fail_on.upper()]
     now = services.clock()
-    if as_json:
+    output = output or ("json" if as_json else "table")
+    if output == "json":
         out.write(json.dumps(report_json(report, now, floor), indent=2) + "\n")
+    elif output == "ocsf":
+        for event in ocsf_events(report, services, floor):
+            out.write(json.dumps(event, separators=(",", ":")) + "\n")
     else:
         out.write(render_table(report, now, floor))
     for account in report.failed:
@@ -145,6 +152,35 @@ def report_json(report: ScanReport, now: datetime, floor: Severity = Severity.IN
             if f.finding.severity >= floor
         ],
     }
+
+
+def ocsf_events(report: ScanReport, services: Services, floor: Severity = Severity.INFO) -> list[dict]:
+    """The findings as OCSF Compliance Finding events, worst first; an account whose id cannot be read is named by
+    its alias alone."""
+    places: dict[str, tuple[str | None, str, str]] = {}
+    for alias in {f.account for f in report.findings}:
+        try:
+            place = services.places.of(alias) if services.places else None
+        except AwsError as e:
+            log.warning("the account id of %s could not be read: %s", alias, e.message)
+            place = None
+        if place is not None:
+            places[alias] = (place.account_id, place.region, place.partition)
+        else:
+            region = services.aws.account(alias).region
+            places[alias] = (None, region, partition_of_region(region))
+    return [
+        compliance_finding(
+            f,
+            time=report.finished_at,
+            account_id=places[f.account][0],
+            region=places[f.account][1],
+            partition=places[f.account][2],
+            product_version=__version__,
+        )
+        for f in worst_first(report.findings, report.finished_at)
+        if f.finding.severity >= floor
+    ]
 
 
 def _catalogue_fields(code: str) -> dict:

@@ -164,7 +164,7 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
         "rotations": (services.rotations.advance_due, IntervalTrigger(minutes=15)),
         "time_bound_keys": (services.time_bound.advance_due, IntervalTrigger(seconds=60)),
         "scan": (
-            lambda: services.scan(post=True),
+            lambda: services.scan(post=True, weekly_chart=True),
             CronTrigger.from_crontab(settings.scan_cron, timezone=settings.scan_timezone),
         ),
     }

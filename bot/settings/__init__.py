@@ -42,6 +42,7 @@ from bot.settings.accounts import (
 )
 from bot.settings.parsers import (
     CHANNEL_FORM,
+    REGION,
     approval_counts,
     base_url,
     channel_id,
@@ -210,7 +211,13 @@ class Settings(BaseSettings):
         None, description="an https:// URL (http:// only to 127.0.0.1, localhost or [::1])"
     )
     audit_webhook_secret: Annotated[SecretStr | None, BeforeValidator(webhook_secret)] = Field(
-        None, description="at least 16 characters"
+        None,
+        description="whsec_ and the base64 of 24 to 64 random bytes (until the next release, 16 characters or more)",
+    )
+    # Where security teams look: every finding to each account's own Security Hub after each scan
+    security_hub: Flag = Field(False, description="on or off")
+    security_hub_region: Annotated[str | None, BeforeValidator(matching(REGION))] = Field(
+        None, description="a region such as eu-west-1 where Security Hub is enabled in every account"
     )
     # who may `list` / `check` another's IAM user: everyone, or owners
     list_visibility: Literal["everyone", "owners"] = Field("everyone", description="everyone or owners")

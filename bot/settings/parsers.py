@@ -10,6 +10,7 @@ from bot.domain.catalogue import KEY_TOO_OLD, KEY_UNUSED, canonical_code
 from bot.domain.delivery import SECRET_PREFIX
 from bot.domain.operations import REQUEST_OPERATIONS
 from bot.domain.slack_ids import is_user_id
+from bot.domain.standard_webhooks import signing_key
 
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 CHANNEL_FORM = "a channel id such as C0123ABCD (C… or G…; the channel's details in Slack show it)"
@@ -81,8 +82,8 @@ def webhook_url(value: str) -> str:
 
 
 def webhook_secret(value: str) -> str:
-    if len(value) < 16:
-        raise ValueError("too short")
+    """A Standard Webhooks secret (`whsec_` + base64 of 24 to 64 bytes), or the older form: 16 characters or more."""
+    signing_key(value)  # ValueError saying what is wrong
     return value
 
 

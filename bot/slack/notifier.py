@@ -81,6 +81,20 @@ class Notifier:
             return False
         return True
 
+    def post_file(self, channel: str, filename: str, data: bytes, title: str, comment: str) -> bool:
+        """A file (a chart) with a message introducing it, in a channel (files_upload_v2)."""
+        try:
+            self._client.files_upload_v2(
+                channel=channel, filename=filename, content=data, title=title, initial_comment=comment
+            )
+        except (SlackApiError, SlackClientError, OSError) as e:
+            log.warning("file upload to %s failed: %s", channel, _reason(e))
+            return False
+        except (KeyError, TypeError, ValueError):  # an answer not shaped as documented: the upload's state is unknown
+            log.exception("file upload to %s got an unexpected answer", channel)
+            return False
+        return True
+
     def upload_dm(self, user: str, filename: str, content: str, title: str) -> bool:
         """A file in the bot's DM with a user (uploads need the DM's channel id, not the user id)."""
         try:

@@ -15,9 +15,11 @@ from bot.store.finding_notices import FindingNotices
 from bot.store.iam_users import IamUsers
 from bot.store.key_changes import KeyChanges
 from bot.store.key_memory import KeyMemory
+from bot.store.posture import PostureStore
 from bot.store.requests import RequestStore
 from bot.store.rotations import RotationStore
 from bot.store.scan_runs import ScanRuns
+from bot.store.security_hub import HubRecords
 from bot.store.snoozes import Snoozes
 from bot.store.time_bound_keys import TimeBoundKeys
 
@@ -35,6 +37,8 @@ class Repositories:
     enforcements: Enforcements
     exposures: Exposures
     outbox: Outbox
+    posture: PostureStore
+    hub: HubRecords
     event_ids: EventIds
     time_bound: TimeBoundKeys
 
@@ -52,6 +56,8 @@ class Repositories:
             enforcements=Enforcements(db),
             exposures=Exposures(db, audit),
             outbox=Outbox(db),
+            posture=PostureStore(db),
+            hub=HubRecords(db),
             event_ids=EventIds(db),
             time_bound=TimeBoundKeys(db, clock, audit),
         )

@@ -61,7 +61,7 @@ class FakeNotifier:
         self.opened: list[str] = []  # the trigger ids views were opened with
         self.homes: dict[str, dict[str, Any]] = {}  # the App Home published for each user
         self.deleted: list[tuple[str, str]] = []
-        self.uploads: list[tuple[str, str, str]] = []  # (channel, filename, content)
+        self.uploads: list[tuple[str, str, str | bytes]] = []  # (channel, filename, content)
         self._faults: list[_Fault] = []
         self._ts = itertools.count(1)
 
@@ -120,6 +120,12 @@ class FakeNotifier:
         if self._failed("upload", channel):
             return False
         self.uploads.append((channel, filename, content))
+        return True
+
+    def post_file(self, channel: str, filename: str, data: bytes, title: str, comment: str) -> bool:
+        if self._failed("post_file", channel):
+            return False
+        self.uploads.append((channel, filename, data))
         return True
 
     def upload_dm(self, user: str, filename: str, content: str, title: str) -> bool:

@@ -3,6 +3,10 @@
 Like real Slack, its JSON escapes every `/` as `\\/`, and views.open / views.update / views.push /
 views.publish answer with the whole view they were given (with an id and a hash): the leaks that
 happen against real Slack (a response body logged at DEBUG) happen here too.
+
+File uploads take Slack's three steps, as `files_upload_v2` makes them: files.getUploadURLExternal (a filename
+and the length in bytes: a new file id and its own upload URL), a POST of the bytes to that URL, and
+files.completeUploadExternal, which shares only files that were uploaded (`files` holds them, bytes and all).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+UPLOAD_PATH = "/upload/v1/"
+
 
 @dataclass
 class Call:
@@ -25,6 +31,20 @@ class Call:
     params: dict[str, Any]
     headers: dict[str, str]
     raw: str = ""
+
+
+@dataclass
+class UploadedFile:
+    """A file as the three upload steps left it."""
+
+    file_id: str
+    filename: str
+    length: int  # as files.getUploadURLExternal was told
+    data: bytes | None = None  # what was POSTed to the upload URL
+    title: str | None = None
+    channel: str | None = None  # where files.completeUploadExternal shared it
+    thread_ts: str | None = None
+    comment: str | None = None
 
 
 @dataclass
@@ -44,6 +64,7 @@ class FakeSlack:
         self.socket_mode_url: str | None = None  # what apps.connections.open hands out (a ws:// test server)
         self.refused_tokens: set[str] = set()  # every method answers these invalid_auth, as Slack does
         self.channels: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, UploadedFile] = {}  # by file id, in the order they were asked for
         # conversations.info of a channel not added: permissive by default (a channel the bot is in), or with
         # `known_channels_only` channel_not_found, as Slack answers for a wrong id or a private channel without the bot
         self.known_channels_only = False
@@ -54,8 +75,11 @@ class FakeSlack:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
-                fake._handle(self, raw)
+                data = self.rfile.read(length)
+                if urlparse(self.path).path.startswith(UPLOAD_PATH):
+                    fake._upload(self, data)
+                    return
+                fake._handle(self, data.decode())
 
             def do_GET(self) -> None:
                 fake._handle(self, urlparse(self.path).query)
@@ -145,6 +169,11 @@ class FakeSlack:
 
     def wait_calls(self, method: str, count: int = 1, timeout: float = 15) -> list[Call]:
         return self.wait_for(lambda calls: (m := [c for c in calls if c.method == method])[count - 1 :] and m, timeout)
+
+    def shared_files(self, channel: str | None = None) -> list[UploadedFile]:
+        """Files completed and shared (in a channel, or anywhere)."""
+        with self._cond:
+            return [f for f in self.files.values() if f.channel and (channel is None or f.channel == channel)]
 
     def all_text(self) -> str:
         with self._cond:
@@ -236,14 +265,72 @@ class FakeSlack:
         if method in ("views.open", "views.update", "views.push", "views.publish"):
             return {"ok": True, "view": self._view(params)}
         if method == "files.getUploadURLExternal":
-            return {"ok": True, "upload_url": self.url + "upload", "file_id": "F1"}
+            return self._upload_url(params)
         if method == "apps.connections.open":
             if self.socket_mode_url is None:
                 return {"ok": False, "error": "not_allowed_token_type"}
             return {"ok": True, "url": self.socket_mode_url}
         if method == "files.completeUploadExternal":
-            return {"ok": True, "files": [{"id": "F1", "title": "upload"}]}
+            return self._complete_upload(params)
         return {"ok": True}
+
+    def _upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        length = str(params.get("length", ""))
+        if not params.get("filename") or not length.isdigit() or int(length) < 1:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._cond:
+            file_id = f"F{len(self.files) + 1:08d}"
+            self.files[file_id] = UploadedFile(file_id, str(params["filename"]), int(length))
+        return {"ok": True, "upload_url": f"{self.url}{UPLOAD_PATH.lstrip('/')}{file_id}", "file_id": file_id}
+
+    def _upload(self, handler: BaseHTTPRequestHandler, data: bytes) -> None:
+        """The upload URL: the file's bytes, as a raw body (files_upload_v2 sends them so) or one multipart part."""
+        file_id = urlparse(handler.path).path[len(UPLOAD_PATH) :]
+        content_type = handler.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/form-data"):
+            data = _first_part(data)
+        with self._cond:
+            self.calls.append(
+                Call(
+                    "upload",
+                    handler.path,
+                    {"file_id": file_id},
+                    dict(handler.headers.items()),
+                    data.decode(errors="replace"),
+                )
+            )
+            known = self.files.get(file_id)
+            if known is not None and known.data is None:
+                known.data = data
+            self._cond.notify_all()
+        status, body = (200, f"OK - {len(data)}".encode()) if known is not None else (404, b"file not found")
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = (
+                json.loads(params.get("files") or "[]") if isinstance(params.get("files"), str) else params["files"]
+            )
+        except (json.JSONDecodeError, KeyError):
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._cond:
+            found = [(self.files.get(str(f.get("id"))), f) for f in wanted if isinstance(f, dict)]
+            if not found or any(known is None or known.data is None for known, _ in found):
+                return {"ok": False, "error": "file_not_found"}  # never asked for, or never uploaded
+            shared = []
+            for known, asked in found:
+                assert known is not None and known.data is not None
+                known.title = asked.get("title") or known.filename
+                known.channel = params.get("channel_id") or params.get("channels")
+                known.thread_ts, known.comment = params.get("thread_ts"), params.get("initial_comment")
+                shared.append(
+                    {"id": known.file_id, "name": known.filename, "title": known.title, "size": len(known.data)}
+                )
+        return {"ok": True, "files": shared}
 
     def _view(self, params: dict[str, Any]) -> dict[str, Any]:
         """The view as Slack echoes it back: everything it was given, plus its id, hash and state."""
@@ -279,6 +366,13 @@ def _channel(channel_id: str, name: str | None, *, member: bool = True, archived
         "is_member": member,
         "created": 1700000000,
     }
+
+
+def _first_part(body: bytes) -> bytes:
+    """The content of the first part of a multipart/form-data body."""
+    boundary = body.split(b"\r\n", 1)[0]
+    part = body.split(boundary)[1] if boundary else body
+    return part.split(b"\r\n\r\n", 1)[-1].removesuffix(b"\r\n")
 
 
 def _parse_body(content_type: str, raw: str) -> dict[str, Any]:
