@@ -167,6 +167,9 @@ def key_services(a: Adapters) -> KeyServices:
         a.directory,
         a.notifier,
         stored_under=s.stored_secret_prefix,
+        inventory=inventory,  # the Home reads the person's keys from AWS after publishing what is known
+        under_way=under_way(a),
+        aliases=a.aws.list_aliases,
     )
     rotations = RotationService(
         s,
@@ -221,7 +224,7 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
         if stored
         else RevealDelivery(reveal_ttl, clock, store, a.aws, a.notifier, sync, k.rotations)
     )
-    execution = Execution(store, a.aws, sync, delivery, k.rotations)
+    execution = Execution(store=store, aws=a.aws, sync=sync, delivery=delivery, rotations=k.rotations)
     return RequestServices(
         filing=RequestFiling(s, clock, store, k.inventory, a.aws, k.access_rules, sync, execution, k.rotations, k.own),
         decisions=Decisions(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsUnavailable
 from bot.domain.operations import REQUEST_OPERATIONS
@@ -18,74 +19,65 @@ from bot.store.requests import RequestStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class Execution:
-    def __init__(
-        self,
-        store: RequestStore,
-        aws: AwsGateway,
-        sync: RequestSync,
-        delivery: SecretDelivery,
-        rotations: RotationService,
-    ) -> None:
-        self._store = store
-        self._aws = aws
-        self._sync = sync
-        self._delivery = delivery
-        self._rotations = rotations  # a deactivation can end a rotation
+    store: RequestStore
+    aws: AwsGateway
+    sync: RequestSync
+    delivery: SecretDelivery
+    rotations: RotationService  # a deactivation can end a rotation
 
     def run_approved(self, request: Request) -> None:
         """A request just approved: one that makes a key goes to the secret delivery, any other runs now."""
         if REQUEST_OPERATIONS[request.operation].makes_key:
-            self._delivery.hand_over(request)
+            self.delivery.hand_over(request)
             return
-        self._sync.sync(request)
+        self.sync.sync(request)
         self.execute(request.id)
 
     def execute(self, request_id: str, *, late: bool = False) -> Request | None:
         """Run an approved request's AWS operation; the claim makes sure only one caller runs it.
 
         `late`: run long after its approval (recovery), so whatever happened to the key since wins."""
-        request = self._store.transition(
-            request_id, Status.APPROVED, Status.EXECUTING, actor=SYSTEM, action="executing"
-        )
+        request = self.store.transition(request_id, Status.APPROVED, Status.EXECUTING, actor=SYSTEM, action="executing")
         if request is None:
             return None
         if late and self._gave_way(request):
             return None
         operation = REQUEST_OPERATIONS[request.operation]
         assert operation.execute is not None and request.key_id is not None
-        client = self._aws.account(request.account)
+        client = self.aws.account(request.account)
         try:
             result = operation.execute(client, request.iam_user, request.key_id)
         except AwsUnavailable as e:
             # The call may or may not have reached AWS: ask AWS what happened rather than guess.
             final = self._settle_unknown(request, client, e.message)
         except AwsError as e:
-            final = fail(self._store, request, e.message)
+            final = fail(self.store, request, e.message)
         else:
-            final = self._store.transition(
+            final = self.store.transition(
                 request_id, Status.EXECUTING, Status.SUCCEEDED, actor=SYSTEM, action="executed", result=result
             )
         if final is not None:
-            self._sync.sync(final)
+            self.sync.sync(final)
             self._end_rotation(final)
         return final
 
     def settle_interrupted(self, request: Request) -> None:
         """A request a crash left executing, finished from what AWS shows: nothing runs twice."""
         if REQUEST_OPERATIONS[request.operation].makes_key:
-            self._delivery.settle_interrupted(request)
+            self.delivery.settle_interrupted(request)
             return
         if self._gave_way(request):
             return
-        client = self._aws.account(request.account)
+        client = self.aws.account(request.account)
         operation = REQUEST_OPERATIONS[request.operation]
         assert operation.done and operation.execute and request.key_id
         if operation.done(client, request.iam_user, request.key_id):
             result = "confirmed in AWS after an interruption"
         else:
             result = operation.execute(client, request.iam_user, request.key_id)
-        final = self._store.transition(
+        final = self.store.transition(
             request.id,
             Status.EXECUTING,
             Status.SUCCEEDED,
@@ -95,26 +87,26 @@ class Execution:
             detail=result,
         )
         if final:
-            self._sync.sync(final)
+            self.sync.sync(final)
             self._end_rotation(final)
 
     def _gave_way(self, request: Request) -> bool:
         """A claimed request that something overtook since its approval (a break-glass, another request, an
         exposure, ...) fails without touching AWS: finishing it now could undo what came later. Reading the
         audit log may fail: the request then stays claimed, for the next try."""
-        later = overtaken(request.id, self._store.audit.on_key_since_approval(request))
+        later = overtaken(request.id, self.store.audit.on_key_since_approval(request))
         if later is None:
             return False
         log.warning("%s overtaken by %s on its key: not finished", request.id, later.by.value)
-        final = fail(self._store, request, overtaken_text(later))
+        final = fail(self.store, request, overtaken_text(later))
         if final is not None:
-            self._sync.sync(final)
+            self.sync.sync(final)
         return True
 
     def _end_rotation(self, request: Request) -> None:
         """A deactivation of a rotation's old key, by anyone but the rotation, ends that rotation."""
         if request.status is Status.SUCCEEDED and REQUEST_OPERATIONS[request.operation].deactivates_key:
-            self._rotations.old_key_deactivated_by(request)
+            self.rotations.old_key_deactivated_by(request)
 
     def _settle_unknown(self, request: Request, client: AccountClient, error: str) -> Request | None:
         operation = REQUEST_OPERATIONS[request.operation]
@@ -123,10 +115,10 @@ class Execution:
             done = operation.done(client, request.iam_user, request.key_id)
         except AwsError:
             log.warning("%s: outcome unknown, left for reconciliation: %s", request.id, error)
-            self._sync.notify_requester(request)  # "running": its DM says so, in place
+            self.sync.notify_requester(request)  # "running": its DM says so, in place
             return None
         if done:
-            return self._store.transition(
+            return self.store.transition(
                 request.id,
                 Status.EXECUTING,
                 Status.SUCCEEDED,
@@ -134,7 +126,7 @@ class Execution:
                 action="executed",
                 result="done (confirmed in AWS after a connection error)",
             )
-        return fail(self._store, request, f"{error} AWS shows that nothing was changed.")
+        return fail(self.store, request, f"{error} AWS shows that nothing was changed.")
 
 
 def fail(store: RequestStore, request: Request, message: str) -> Request | None:
