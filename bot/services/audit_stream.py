@@ -8,6 +8,10 @@ status) stops the round and pauses the stream with exponential backoff (1 s doub
 failed row is sent first next time, so nothing is lost and nothing overtakes it. A crash between the
 endpoint's 2xx and the delete sends that row again: receivers deduplicate by the event's `id`.
 
+Each POST is signed in the Standard Webhooks format (bot/domain/standard_webhooks.py): `webhook-id` (the event's `id`,
+the same on every retry), `webhook-timestamp` (when this try was sent) and `webhook-signature`. The older
+`X-Keywarden-Signature-256` header is still sent, until the next release.
+
 Redirects are never followed: urllib would turn a 301/302/303 into a body-less GET to wherever the
 Location points, signature header included, and its 200 would count as delivered. A 3xx is a failure
 like any other (the row stays, the stream backs off, the log names the status and the Location). Each
@@ -30,11 +34,12 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from bot.clock import Clock
+from bot.domain import standard_webhooks
 from bot.store.audit_outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Keywarden-Signature-256"
+SIGNATURE_HEADER = "X-Keywarden-Signature-256"  # deprecated: the webhook-* headers replace it; gone in the next release
 FIRST_BACKOFF = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(minutes=5)
 TIMEOUT_SECONDS = 10.0
@@ -52,7 +57,7 @@ Transport = Callable[[str, bytes, dict[str, str]], Answer]
 
 
 def signature(secret: str, body: bytes) -> str:
-    """The signature header's value: `sha256=` and the hex HMAC-SHA256 of the exact body bytes."""
+    """The deprecated signature header's value: `sha256=` and the hex HMAC-SHA256 of the exact body bytes."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
@@ -100,6 +105,7 @@ class AuditStream:
         self._clock = clock
         self._url = url
         self._secret = secret
+        self._key = standard_webhooks.signing_key(secret) if secret else None
         self._transport = transport
         self._failures = 0
         self._paused_until: datetime | None = None
@@ -147,8 +153,10 @@ class AuditStream:
             "X-Keywarden-Event": kind,
             "X-Keywarden-Delivery": str(row_id),
         }
-        if self._secret:
+        if self._secret and self._key:
             headers[SIGNATURE_HEADER] = signature(self._secret, data)
+            sent_at = int(self._clock().timestamp())
+            headers |= standard_webhooks.headers(self._key, _message_id(body, row_id), sent_at, data)
         try:
             answer = self._transport(self._url, data, headers)
             error = None if 200 <= answer.status < 300 else f"HTTP {answer.status}"
@@ -179,3 +187,14 @@ class AuditStream:
         count, oldest = self._outbox.backlog()
         age = (self._clock() - oldest).total_seconds() if oldest is not None else None
         return Backlog(count, age, self._paused_until, self._last_error)
+
+
+def _message_id(body: str, row_id: int) -> str:
+    """`webhook-id`: the event's id, which stays the same on every retry (receivers deduplicate on it)."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        event = None
+    if isinstance(event, dict) and isinstance(event.get("id"), int):
+        return f"evt_{event['id']}"
+    return f"outbox_{row_id}"
