@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.aws import AwsGateway, SecretStores
+from bot.aws import AwsError, AwsGateway, SecretStores
 from bot.domain.locations import Location, LocationBook, LocationError, LocationSpec, MachineUser
 from bot.locations.base import TIMEOUT
 from bot.settings import Settings
@@ -106,7 +106,10 @@ class Locations:
         """The adapter of one place; LocationError when what it needs is not configured."""
         reach = self._reach
         if spec.kind in ("ssm", "secretsmanager"):
-            stores = SecretStores(self._aws.account(account), spec.region, reach.timeout)
+            try:
+                stores = SecretStores(self._aws.account(account), spec.region, reach.timeout)
+            except AwsError as e:
+                raise LocationError(spec.describe(), e.message) from None
             if spec.kind == "ssm":
                 from bot.locations.ssm import SsmParameter
 

@@ -195,3 +195,44 @@ def test_locations_check_prints_each_user_or_one_line_per_problem_and_exit_2(
     monkeypatch.delenv("LOCATIONS_FILE")
     assert main(["locations", "check"]) == 2
     assert "name a file, or set LOCATIONS_FILE" in capsys.readouterr().err
+
+
+def test_locations_give_a_users_places_in_the_files_order_and_the_line_list_shows() -> None:
+    from bot.aws import AwsGateway
+    from bot.locations import Locations
+    from bot.settings.accounts import Account
+
+    book = parse(EXAMPLE, "docs/locations.md", ["default"])
+    reach = Reach(github_token="t", gitlab_token="t", kubeconfig="/nonexistent", vault_addr="http://v", vault_token="t")
+    places = Locations(book, reach, AwsGateway((Account("default"),)), accounts_with_user=lambda user: ["default"])
+    assert places.delivered_to("default", "ci-deployer") == book.users[0].describe()
+    assert places.delivered_to("default", "someone-else") is None and places.of("default", "someone-else") == []
+    assert places.entry("default", "ci-deployer").rotate_every_days == 30
+    opened = [
+        places.open("default", "ci-deployer", spec) for spec in book.users[0].deliver if spec.kind != "kubernetes"
+    ]
+    assert [p.describe() for p in opened] == [s.describe() for s in book.users[0].deliver if s.kind != "kubernetes"]
+    assert [p.readable for p in opened] == [True, True, False, True, True]
+
+
+def test_start_up_refuses_a_file_whose_places_keywarden_cannot_reach(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pydantic import SecretStr
+
+    from bot.entrypoints.cli_locations import load_or_exit
+    from bot.settings import Settings
+
+    path = tmp_path / "locations.yaml"
+    path.write_text("locations:\n  - user: ci\n    deliver:\n      - github: acme/api\n      - ssm: /ci/aws\n")
+    settings = Settings.from_env(
+        {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "LOCATIONS_FILE": str(path)}
+    )
+    with pytest.raises(SystemExit) as e:
+        load_or_exit(settings)
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:4: deliver: a github location needs GITHUB_TOKEN (or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)"
+    ]
+    with_token = settings.model_copy(update={"github_token": SecretStr("ghp_x")})
+    assert len(load_or_exit(with_token).users) == 1
