@@ -229,7 +229,7 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
         ),
         delivery=delivery,
         reminders=Reminders(s, clock, store, k.access_rules, a.notifier, sync),
-        recovery=Recovery(clock, store, execution, delivery, sync),
+        recovery=Recovery(clock=clock, store=store, execution=execution, delivery=delivery, sync=sync),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.aws import AwsError
@@ -17,20 +18,13 @@ from bot.store.requests import RequestStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class Recovery:
-    def __init__(
-        self,
-        clock: Clock,
-        store: RequestStore,
-        execution: Execution,
-        delivery: SecretDelivery,
-        sync: RequestSync,
-    ) -> None:
-        self._clock = clock
-        self._store = store
-        self._execution = execution
-        self._delivery = delivery
-        self._sync = sync
+    clock: Clock
+    store: RequestStore
+    execution: Execution
+    delivery: SecretDelivery
+    sync: RequestSync
 
     def reconcile_stuck(self, older_than: timedelta = timedelta(minutes=10)) -> int:
         """Finish requests a crash left behind, from what AWS really shows; nothing runs twice.
@@ -42,32 +36,32 @@ class Recovery:
         Either way a request on a key that something overtook since its approval (a break-glass, another
         request, an exposure, ...) fails instead of running. When AWS or the database cannot say, the request
         is left as it is and tried again on the next round."""
-        before = self._clock() - older_than
-        stuck = self._store.stuck(before)
+        before = self.clock() - older_than
+        stuck = self.store.stuck(before)
         for request in stuck:
             try:
-                self._execution.settle_interrupted(request)
+                self.execution.settle_interrupted(request)
             except AwsError as e:
                 log.warning("could not reconcile %s yet: %s", request.id, e.message)
             except StoreError as e:
                 log.warning(
                     "could not reconcile %s yet: the database did not answer (%s)", request.id, type(e).__name__
                 )
-        waiting = self._store.stale_approved(before, key_making=self._delivery.unattended)
+        waiting = self.store.stale_approved(before, key_making=self.delivery.unattended)
         for request in waiting:
             log.warning("%s was approved but never run; running it now", request.id)
             try:
                 if REQUEST_OPERATIONS[request.operation].makes_key:
-                    self._delivery.hand_over(request)
+                    self.delivery.hand_over(request)
                 else:
-                    self._execution.execute(request.id, late=True)
+                    self.execution.execute(request.id, late=True)
             except StoreError as e:
                 log.warning("could not run %s yet: the database did not answer (%s)", request.id, type(e).__name__)
         return len(stuck) + len(waiting)
 
     def resync(self, older_than: timedelta = timedelta(minutes=2)) -> int:
         """Re-send the Slack updates that Slack did not accept earlier."""
-        stale = self._store.unsynced(self._clock() - older_than)
+        stale = self.store.unsynced(self.clock() - older_than)
         for request in stale:
-            self._sync.sync(request)
+            self.sync.sync(request)
         return len(stale)
