@@ -25,7 +25,6 @@ from bot.services.approvals.delivery import SecretDelivery
 from bot.services.approvals.filing import RequestFiling
 from bot.services.approvals.recovery import Recovery
 from bot.services.approvals.reminders import Reminders
-from bot.services.account_places import AccountPlaces
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
 from bot.services.exposure_notes import ExposureNotes
@@ -221,6 +220,7 @@ def bootstrap(
             clock,
             regions=settings.activity_regions,
             max_events=settings.activity_max_events,
+            rotations=a.repos.rotations,
         ),
         access_advisor=AccessAdvisorService(
             a.aws, k.inventory, k.permissions, clock, cache_hours=settings.access_cache_hours

@@ -134,16 +134,17 @@ def search_regions(
 
 
 def comparison_point(
-    start: datetime, end: datetime, key_created: datetime, newest_key: datetime
+    start: datetime, end: datetime, key_created: datetime, rotated_at: datetime | None
 ) -> tuple[datetime, str]:
     """Where "before" ends when looking for new IP addresses.
 
-    The user's last rotation (a newer key made inside the window while this one was already in use): an old
-    key used from somewhere new after it was replaced is the classic sign of a leak. Otherwise the middle
-    of the window (or of the part of it the key existed for).
+    The rotation that replaced this key, when there was one inside the window (`rotated_at`): an old key used
+    from somewhere new after it was replaced is the classic sign of a leak. A newer key alone is no rotation (a
+    `create` a minute ago replaced nothing). Otherwise the middle of the window (or of the part of it the key
+    existed for).
     """
-    if key_created < newest_key and start < newest_key < end:
-        return newest_key, f"the user's last rotation ({newest_key:%Y-%m-%d %H:%M} UTC)"
+    if rotated_at is not None and key_created < rotated_at and start < rotated_at < end:
+        return rotated_at, f"the rotation that replaced it ({rotated_at:%Y-%m-%d %H:%M} UTC)"
     since = max(start, key_created)
     middle = since + (end - since) / 2
     return middle, f"the first half of the period (before {middle:%Y-%m-%d %H:%M} UTC)"
@@ -158,14 +159,14 @@ def summarize(
     regions_searched: Iterable[str],
     truncated: bool,
     key_created: datetime,
-    newest_key: datetime,
+    rotated_at: datetime | None,
 ) -> ActivitySummary:
     ordered = sorted(events, key=lambda e: e.at)
     calls = Counter(e.call for e in ordered if e.session is None)
     through = Counter(e.call for e in ordered if e.session is not None)
     top = calls.most_common(TOP)
     ips = _addresses(ordered)
-    boundary, reason = comparison_point(start, end, key_created, newest_key)
+    boundary, reason = comparison_point(start, end, key_created, rotated_at)
     return ActivitySummary(
         key_id=key_id,
         start=start,

@@ -24,6 +24,7 @@ from bot.services.permissions import Permissions
 from bot.services.trail import TrailReader
 from bot.slack.messages.usage import events_csv
 from bot.slack.notifier import Notifier
+from bot.store.rotations import RotationStore
 
 LOOKUPS_PER_SECOND = 2.0  # CloudTrail LookupEvents, per account and region
 PACING_MARGIN = 0.01  # seconds added to each gap, so jitter never puts 3 calls inside one second
@@ -52,7 +53,9 @@ class ActivityService:
         regions: tuple[str, ...] = (),
         max_events: int = 1000,
         pacer: Pacer | None = None,
+        rotations: RotationStore | None = None,
     ) -> None:
+        self._rotations = rotations  # the rotations that replaced a key: "new addresses" since then
         self._aws = aws
         self._inventory = inventory
         self._viewers = viewers
@@ -78,7 +81,7 @@ class ActivityService:
         regions = search_regions(key.last_region, self._regions, global_region(partition, client.region))
         read = TrailReader(client, account, self._pacer.take, self._max_events).read(key_id, regions, start, end)
         events, failed = read.events, read.failed
-        newest = max(k.facts.created for k in keys.keys)
+        rotation = self._rotations.last_replacing(key_id) if self._rotations else None
         summary = summarize(
             events,
             key_id=key_id,
@@ -87,7 +90,7 @@ class ActivityService:
             regions_searched=[r for r in regions if r not in failed],
             truncated=read.truncated,
             key_created=key.created,
-            newest_key=newest,
+            rotated_at=rotation.created_at if rotation else None,
         )
         notes = [f"Region `{r}` could not be read: {message}" for r, message in failed.items()]
         account_id = next((s.account_id for s in read.sessions if s.account_id), None)

@@ -72,6 +72,13 @@ class RotationStore:
         )
         return found[0] if found else None
 
+    def last_replacing(self, key_id: str) -> Rotation | None:
+        """The latest rotation, in any state, that replaced this key (its old key), if any."""
+        found = self._select(
+            select(RotationRow).where(RotationRow.old_key_id == key_id).order_by(RotationRow.created_at.desc()).limit(1)
+        )
+        return found[0] if found else None
+
     def in_progress_for_user(self, account: str, iam_user: str) -> Rotation | None:
         found = self._select(
             select(RotationRow)

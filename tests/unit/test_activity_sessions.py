@@ -99,7 +99,7 @@ def answer(events, sessions, unread=0) -> tuple[str, str]:
         regions_searched=["us-east-1"],
         truncated=False,
         key_created=facts.created,
-        newest_key=facts.created,
+        rotated_at=None,
     )
     arn = "arn:aws:iam::111122223333:user/ci"
     result = ActivityResult("default", "ci", facts, s, [], None, sessions, unread, arn, NOW)

@@ -79,7 +79,7 @@ def test_summary_counts_top_ten_and_the_rest() -> None:
         regions_searched=["us-east-1"],
         truncated=False,
         key_created=NOW - timedelta(days=200),
-        newest_key=NOW - timedelta(days=200),
+        rotated_at=None,
     )
     assert s.total == 132 and len(s.calls) == 10
     assert sum(n for _, n in s.calls) + s.other_calls == 132 and s.other_kinds == 4  # 13 + GetObject
@@ -101,18 +101,21 @@ def test_new_addresses_after_the_last_rotation() -> None:
         regions_searched=["us-east-1"],
         truncated=False,
         key_created=NOW - timedelta(days=300),
-        newest_key=rotated,
+        rotated_at=rotated,
     )
-    assert s.boundary == rotated and "last rotation" in s.boundary_reason
+    assert s.boundary == rotated and "the rotation that replaced it" in s.boundary_reason
     assert [i.ip for i in s.new_ips] == ["192.0.2.66"]
 
 
 def test_new_addresses_without_a_rotation_use_the_first_half() -> None:
-    point, why = comparison_point(NOW - timedelta(days=30), NOW, NOW - timedelta(days=300), NOW - timedelta(days=300))
+    point, why = comparison_point(NOW - timedelta(days=30), NOW, NOW - timedelta(days=300), None)
     assert point == NOW - timedelta(days=15) and "first half" in why
     # a key younger than the window: the half of the time it existed
-    point, _ = comparison_point(NOW - timedelta(days=30), NOW, NOW - timedelta(days=10), NOW - timedelta(days=10))
+    point, _ = comparison_point(NOW - timedelta(days=30), NOW, NOW - timedelta(days=10), None)
     assert point == NOW - timedelta(days=5)
+    # a rotation before the window began is no boundary inside it
+    point, why = comparison_point(NOW - timedelta(days=30), NOW, NOW - timedelta(days=300), NOW - timedelta(days=40))
+    assert point == NOW - timedelta(days=15) and "first half" in why
     # nothing before the boundary: no address is called new
     s = summarize(
         [event(60)],
@@ -122,7 +125,7 @@ def test_new_addresses_without_a_rotation_use_the_first_half() -> None:
         regions_searched=["us-east-1"],
         truncated=False,
         key_created=NOW - timedelta(days=300),
-        newest_key=NOW - timedelta(days=300),
+        rotated_at=None,
     )
     assert s.new_ips == []
 
@@ -167,7 +170,7 @@ def result(events, truncated=False, csv_sent=None, notes=()) -> ActivityResult:
         regions_searched=["us-east-1", "eu-west-1"],
         truncated=truncated,
         key_created=facts.created,
-        newest_key=facts.created,
+        rotated_at=None,
     )
     return ActivityResult("default", "ci", facts, s, list(notes), csv_sent)
 
