@@ -143,3 +143,13 @@ def test_locations_open_github_with_the_configured_token(github: FakeGitHub, cap
     assert_secret_absent(caplog.text, key)
     with pytest.raises(LocationError, match=r"^GitHub acme/api: GITHUB_TOKEN \(or GITHUB_APP_ID"):
         Locations(LocationBook(), Reach(), AwsGateway(())).open("default", "ci", spec)
+
+
+def test_a_server_that_repeats_the_value_in_its_error_does_not_put_it_in_the_message(
+    github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = new_key()
+    github.fail(422, {"message": f"Invalid value {key.secret}"}, where="/secrets/AWS_SECRET_ACCESS_KEY")
+    with refused(key, "GitHub acme/api", caplog) as caught:
+        place(github).write(key)
+    assert "Invalid value [redacted]" in caught[0].reason

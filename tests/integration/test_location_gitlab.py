@@ -100,3 +100,13 @@ def test_server_errors_and_timeouts_are_transient(gitlab: FakeGitLab, caplog: py
     assert caught[0].transient and caught[0].reason.startswith("did not answer within 0.2 s")
     place(gitlab).write(key)
     assert place(gitlab).recover() == key
+
+
+def test_a_server_that_repeats_the_value_in_its_error_does_not_put_it_in_the_message(
+    gitlab: FakeGitLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = new_key()
+    gitlab.fail(400, {"message": {"value": [f"{key.secret} is invalid"]}}, where="/variables")
+    with refused(key, "GitLab acme/api", caplog) as caught:
+        place(gitlab).write(key)
+    assert "[redacted] is invalid" in caught[0].reason
