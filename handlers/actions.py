@@ -14,12 +14,13 @@ from bot.bootstrap import Services
 from bot.domain.commands import REQUEST_ID, Command
 from bot.domain.keys import ACCESS_KEY_ID
 from bot.slack import ids
+from bot.slack.messages.exposures import deactivate_now_reason
 from bot.slack.messages.requests import (
+    build_break_glass_done,
     build_deny_modal,
     build_error_modal,
     build_request_filed,
     build_secret_loading_modal,
-    outcome_line,
 )
 from bot.slack.messages.scans import snoozed_reply
 from handlers.errors import replies_on_error, user_message
@@ -191,9 +192,10 @@ def deactivate_now(body: dict[str, Any], respond: Respond, context: BoltContext)
     key = _key_of(body, services.aws.list_aliases())
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
-    reason = "exposed: deactivated from the exposure alert"
+    notes = services.exposure_notes
+    reason = deactivate_now_reason(bool(notes.notes_for([key[1]])), bool(notes.quarantine_notes([key[1]])))
     request = services.filing.file(body["user"]["id"], Command("deactivate", key_id=key[1], reason=reason, now=True))
-    _tell(respond, f"Break-glass {request.id}: {outcome_line(request)} The approvers have been told.")
+    _tell(respond, build_break_glass_done(request)[0])
 
 
 def register(app: App) -> None:

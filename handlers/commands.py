@@ -12,8 +12,10 @@ from bot.bootstrap import Services
 from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
 from bot.domain.operations import REQUEST_OPERATIONS
-from bot.slack.messages.common import Message, build_audit, build_check, build_help, build_key_list, escape, plain
-from bot.slack.messages.exposures import exposure_blocks, quarantine_blocks
+from bot.slack.messages.audit import AUDIT_SHOWN, build_audit
+from bot.slack.messages.check import Alarm, build_check
+from bot.slack.messages.common import Message, build_key_list, escape, plain
+from bot.slack.messages.help import build_help
 from bot.slack.messages.requests import (
     build_break_glass_done,
     build_open_requests,
@@ -51,19 +53,17 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
 
 def _check(services: Services, cmd: Command, user_id: str) -> Message:
     result = services.permissions.checking(user_id, cmd.raw)
-    text, blocks = build_check(result, services.clock())
-    exposed = services.exposure_notes.notes_for([result.key_id])
-    if exposed:  # before the next step: the exposure is what matters most about this key
-        blocks[-1:-1] = exposure_blocks(exposed[result.key_id], result.key_id, result.key)
-    quarantined = services.exposure_notes.quarantine_notes([result.key_id])
-    if quarantined:
-        blocks[-1:-1] = quarantine_blocks(quarantined[result.key_id], result.key_id, result.key)
-    return text, blocks
+    exposed = services.exposure_notes.notes_for([result.key_id]).get(result.key_id)
+    quarantined = services.exposure_notes.quarantine_notes([result.key_id]).get(result.key_id)
+    alarmed = (exposed or quarantined) and result.key is not None and result.key.facts.active and result.account
+    may_act = bool(alarmed) and services.permissions.may_act(user_id, result.account or "", result.user or "")
+    return build_check(result, services.clock(), Alarm(exposed, quarantined, may_act))
 
 
 def _audit(services: Services, cmd: Command, user_id: str) -> Message:
     subject = cmd.key_id or (cmd.user.name if cmd.user else None)
-    return build_audit(services.permissions.audit(user_id, subject), subject)
+    # One more than is shown: the answer then says whether there are older events, and how to read them.
+    return build_audit(services.permissions.audit(user_id, subject, limit=AUDIT_SHOWN + 1), subject)
 
 
 def _file(services: Services, cmd: Command, user_id: str) -> Message:
@@ -141,7 +141,10 @@ def ack_command(ack: Ack, command: dict[str, Any], respond: Respond, context: Bo
         ack(response_type="ephemeral", text=escape(str(e)))
         return
     if cmd.name == "help":
-        text, blocks = build_help(services.settings.slash_command)
+        user_id = command.get("user_id", "")
+        guest = bool(user_id) and services.access_rules.is_guest(user_id) is True
+        approver = bool(user_id) and not guest and services.access_rules.is_approver(user_id)
+        text, blocks = build_help(services.settings.slash_command, approver=approver, guest=guest)
         ack(response_type="ephemeral", text=text, blocks=blocks)
         return
     if cmd.name == "modal":

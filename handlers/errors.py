@@ -13,6 +13,7 @@ from slack_bolt import App, BoltResponse
 from bot.aws import AwsError
 from bot.domain.keys import InputError
 from bot.slack.messages.common import escape
+from bot.slack.messages.trouble import aws_refusal
 from bot.slack.observe import work_failed
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,12 @@ def user_message(error: Exception) -> str:
     if isinstance(error, InputError):
         return escape(str(error))  # it may quote what the person typed
     if isinstance(error, AwsError):
-        return error.message
+        ref = uuid.uuid4().hex[:8]
+        words = aws_refusal(error.code, error.account, ref)
+        if words is None:
+            return error.message
+        log.warning("AWS refused Keywarden (ref %s): %s", ref, error.message)  # the operator's detail
+        return words
     ref = uuid.uuid4().hex[:8]
     log.error("unexpected error (ref %s)", ref, exc_info=error)
     return f"Something went wrong on our side (reference `{ref}`). Nothing was changed; try again or tell the admins."

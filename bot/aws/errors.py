@@ -25,8 +25,9 @@ class AwsError(Exception):
 
     def __init__(self, message: str, *, permission: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message  # for whoever runs Keywarden: the log, start-up checks, the CLI
         self.permission = permission
+        self.account: str | None = None  # the configured account it happened in, when known
 
 
 class AwsPermissionDenied(AwsError):
@@ -74,6 +75,12 @@ _REPORT_NOT_READY = {"ReportNotPresent", "ReportExpired", "ReportInProgress"}
 
 def translate(error: Exception, account: str, service: str, region: str | None = None) -> AwsError:
     """Map a botocore exception to a domain error naming the action and what to do."""
+    translated = _translate(error, account, service, region)
+    translated.account = account
+    return translated
+
+
+def _translate(error: Exception, account: str, service: str, region: str | None) -> AwsError:
     if region:
         account = f"{account}` (region `{region}"
     if isinstance(error, ClientError):

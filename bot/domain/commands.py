@@ -32,6 +32,11 @@ USAGE = {
     **{spec.name: (spec.usage, spec.example) for spec in REQUEST_OPERATIONS.values()},
     **_OTHERS,
 }
+# Who may run each command, the groups `help` shows them in: anyone; the key's or user's owner (and approvers);
+# approvers. `deactivate --now` (break-glass) is for the key's owner or an approver (bot/access.py).
+ANYONE, OWNER, APPROVER = "anyone", "owner", "approver"
+ROLES = {name: ANYONE for name in USAGE} | {"activity": OWNER, "access": OWNER, "audit": APPROVER, "scan": APPROVER}
+BREAK_GLASS_USAGE = ("deactivate <key-id> --now [reason]", "deactivate AKIAIOSFODNN7EXAMPLE --now pasted in a log")
 # `days` of each reading command: (default, most). CloudTrail's event history keeps 90 days;
 # IAM Access Advisor about 400.
 DAYS = {"activity": (30, 90), "access": (90, 400)}

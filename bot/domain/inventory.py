@@ -42,6 +42,7 @@ class CheckResult:
     foreign_account_id: str | None = None
     notes: list[str] = field(default_factory=list)
     next_step: str = ""
+    unread: tuple[str, ...] = ()  # accounts Keywarden could not look in (AWS refused it)
 
 
 @dataclass(frozen=True)

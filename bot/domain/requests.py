@@ -78,6 +78,12 @@ def account_id_of_arn(arn: str) -> str | None:
 LONG_WAIT = timedelta(minutes=10)
 
 
+def is_break_glass(request: Request) -> bool:
+    """A break-glass (`deactivate --now`): decided by its own requester when it was filed, as no other request
+    can be (nobody approves or denies their own). A cancelled one is the requester withdrawing it instead."""
+    return request.decided_by == request.requester and request.status not in (Status.CANCELLED, Status.PENDING)
+
+
 def outcome_needs_new_dm(
     status: Status, decided_at: datetime | None, claimed_at: datetime | None, now: datetime
 ) -> bool:

@@ -122,9 +122,10 @@ class ExposureService:
             health_type=first.health_type,
             reported_at=first.reported_at,
         )
-        if first.source == SLACK:
-            facts = self._slack_steps(rows, facts)
+        # The alert and the owners' DMs first: the thread reply and the poster's DM then say who was told.
         self._alert_steps(rows, facts)
+        if first.source == SLACK:
+            self._slack_steps(rows, _told(facts, self._load(row_ids)))
         self._finish(row_ids)
 
     def _look_up(self, rows: list[ExposureRecord]) -> list[ExposureRecord]:
@@ -152,7 +153,7 @@ class ExposureService:
         self.exposures.looked_up(found, todo, self.clock())
         return self._load([r.id for r in rows])
 
-    def _slack_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> ExposureFacts:
+    def _slack_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> None:
         first = rows[0]
         assert first.channel and first.message_ts
         ids = [r.id for r in rows]
@@ -173,7 +174,6 @@ class ExposureService:
         poster = first.poster
         if poster and first.poster_told_at is None and self.notifier.dm(poster, build_poster_dm(facts)):
             self._set(ids, poster_told_at=self.clock())
-        return facts
 
     def _alert_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> None:
         ids = [r.id for r in rows]
@@ -216,6 +216,14 @@ class ExposureService:
 
     def _set(self, row_ids: list[int], **values: Any) -> None:
         self.exposures.set(row_ids, **values)
+
+
+def _told(facts: ExposureFacts, rows: list[ExposureRecord]) -> ExposureFacts:
+    """The facts with who has been alerted so far: the security team (the alert channel has the alert) and the
+    owners whose DM went out. Nobody is said to be told who was not."""
+    told = {r.owner for r in rows if r.owner and r.owner_told_at is not None}
+    untold = sum(1 for r in rows if not (r.owner and r.owner_told_at is not None))
+    return replace(facts, team_told=any(r.alert_ts for r in rows), owners_told=len(told), owners_untold=untold)
 
 
 def _complete(r: ExposureRecord, has_alert_channel: bool) -> bool:

@@ -23,6 +23,7 @@ from bot.domain.keys import (
 from bot.services.ownership import OwnershipIndex
 from bot.settings.accounts import Account
 from bot.slack.client import Person
+from bot.slack.messages.trouble import could_not_look
 from bot.store.key_memory import KeyMemory
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,10 @@ class InventoryService:
     def locate(self, key_id: str) -> tuple[str, str]:
         """The (account, user) that owns a key; InputError when no configured account has it."""
         found, denied = self._find_key(key_id)
+        if found is None and denied:
+            raise InputError(f"{could_not_look(key_id, denied)} Nothing was changed.")
         if found is None:
-            hint = f" ({denied[0]})" if denied else ""
-            raise InputError(f"`{key_id}` was not found in any configured account{hint}. `check {key_id}` explains.")
+            raise InputError(f"`{key_id}` was not found in any configured account. `check {key_id}` explains.")
         return found
 
     def key_owner(self, key_id: str) -> KeyOwner:
@@ -200,6 +202,7 @@ class InventoryService:
             return None
 
     def _find_key(self, key_id: str) -> tuple[tuple[str, str] | None, list[str]]:
+        """The (account, user) that owns the key, and the accounts AWS refused to let Keywarden look in."""
         denied: list[str] = []
         for account in self._aws.list_aliases():
             try:
@@ -207,15 +210,17 @@ class InventoryService:
             except AwsNotFound:
                 continue
             except AwsPermissionDenied as e:
-                denied.append(e.message)
+                log.warning("could not look for key %s in account %s: %s", key_id, account, e.message)
+                denied.append(account)
                 continue
             return (account, used.user), denied
         return None, denied
 
     def _missing_key(self, raw: str, key_id: str, problems: list[str], denied: list[str]) -> CheckResult:
-        notes = list(denied)
+        """What is known of a key no readable account has: deleted (as remembered), another AWS account's, not
+        looked for (AWS refused Keywarden), or unknown."""
         known = self._memory.get(key_id)
-        if known is not None:
+        if known is not None and known.account not in denied:
             if self._aws.account(known.account).user_exists(known.iam_user):
                 step = (
                     f"It was a key of `{known.iam_user}` in account `{known.account}` and has been deleted. "
@@ -226,7 +231,7 @@ class InventoryService:
                     f"It belonged to IAM user `{known.iam_user}` in account `{known.account}`, "
                     "which no longer exists. Whoever uses it needs a key of another user."
                 )
-            return CheckResult(raw, key_id, problems, known.account, known.iam_user, notes=notes, next_step=step)
+            return CheckResult(raw, key_id, problems, known.account, known.iam_user, next_step=step)
         foreign = self._foreign_account(key_id)
         if foreign:
             return CheckResult(
@@ -234,15 +239,22 @@ class InventoryService:
                 key_id,
                 problems,
                 foreign_account_id=foreign,
-                notes=notes,
                 next_step=f"The key belongs to AWS account {foreign}, which Keywarden does not manage: "
                 "ask that account's administrators.",
+            )
+        if denied:  # not looked for everywhere: say so, never that it is gone
+            return CheckResult(
+                raw,
+                key_id,
+                problems,
+                unread=tuple(denied),
+                next_step="Look for it in the AWS console (IAM, Users, Security credentials), or ask whoever runs "
+                "Keywarden to let it read the keys there.",
             )
         return CheckResult(
             raw,
             key_id,
             problems,
-            notes=notes,
             next_step="No configured account has this key: it was deleted or never existed. "
             "Check you copied the right id; run `list` to see your keys.",
         )

@@ -83,6 +83,14 @@ class Permissions:
         verb = _BUTTON_WORDS.get(what, what)
         raise InputError(f"Only the key's owner or an approver for it can {verb} `{key_id}`. Nothing was changed.")
 
+    def may_act(self, caller: str, account: str, user: str) -> bool:
+        """Whether the buttons on a key of this user (Deactivate now, Rotate) work for `caller`: the user's owner
+        now or an approver for it. A read: nothing is audited (a click is judged again, and audited)."""
+        try:
+            return self.access.in_scope(caller, self.subject(account, user))
+        except InputError:
+            return False
+
     # list, check (LIST_VISIBILITY)
     def listing(self, caller: Person, ref: UserRef | None) -> ListResult:
         """`list`. With LIST_VISIBILITY=owners another's user is shown only to its owner or an approver for it,

@@ -108,6 +108,9 @@ class RequestStore(RequestQueries, ApprovalVotes):
                 valid_for_hours=fields.get("valid_for_hours"),
                 policy_rule=fields.get("policy_rule"),
                 policy=fields.get("policy"),
+                # A break-glass is decided by the one who files it (domain.requests.is_break_glass).
+                decided_by=requester if supersede else None,
+                decided_at=now if supersede else None,
             )
             try:
                 with self._db.session() as session:

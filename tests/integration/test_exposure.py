@@ -268,8 +268,12 @@ def test_list_and_check_show_the_exposure(bot: BotServer, ci_key: str) -> None:
     assert "exposed in Slack" in listed and "CWORK" in listed and POSTER in listed
     bot.command(f"check {ci_key}", user_id=OWNER)
     settle(bot)
-    checked = bot.slack.calls_to("response_url")[-1].raw
-    assert "This key was exposed" in checked and f"deactivate {ci_key} --now" in checked
+    checked = bot.slack.calls_to("response_url")[-1]
+    assert "This key was exposed" in checked.raw
+    assert buttons(checked) == [
+        (ids.EXPOSURE_DEACTIVATE, f"default|{ci_key}"),
+        (ids.EXPOSURE_ROTATE, f"default|{ci_key}"),
+    ]
 
 
 def test_a_forged_message_event_is_logged_without_its_body(bot: BotServer, ci_key: str, caplog) -> None:
@@ -291,12 +295,12 @@ def test_an_interrupted_response_is_finished_later_without_repeats(bot: BotServe
 
     from tests.support.fake_slack import Fault
 
-    bot.slack.fail("chat.postMessage", Fault(200, {"ok": False, "error": "not_in_channel"}))  # the thread reply
+    bot.slack.fail("chat.postMessage", Fault(200, {"ok": False, "error": "not_in_channel"}))  # the alert, sent first
     bot.message(paste(ci_key), user=POSTER, ts=TS)
-    bot.slack.wait_posts("CALERTS")
+    bot.slack.wait_posts(OWNER)
     settle(bot)
     [row] = exposures(bot)
-    assert row.reply_ts is None and row.alert_ts and row.owner_told_at and row.done_at is None
+    assert row.alert_ts is None and row.reply_ts and row.owner_told_at and row.done_at is None
     assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 0  # still fresh: maybe in progress
     clock.advance(minutes=5)
     assert bot.services.exposures.resume_unfinished(timedelta(minutes=2)) == 1

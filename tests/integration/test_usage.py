@@ -148,8 +148,8 @@ def test_activity_when_cloudtrail_is_denied(usage_bot, iam, fake: FakeUsageAws) 
     fake.denied_regions = {"*"}
     bot.slack.calls.clear()  # the first answer also says "AWS denied": wait for the second
     bot.command(f"activity {key}")
-    text = answer(bot, OWNER, "AWS denied")
-    assert "`cloudtrail:LookupEvents`" in text and "needs the" in text and "Traceback" not in text
+    text = answer(bot, OWNER, "AWS does not allow Keywarden")
+    assert "in its log (reference" in text and "Traceback" not in text and "member-policy" not in text
 
 
 def test_activity_in_a_region_the_account_has_not_enabled(usage_bot, iam, fake: FakeUsageAws) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt import BoltContext
 
-from bot.slack.messages.common import build_help
+from bot.slack.messages.help import build_help
 from handlers import actions, commands
 from handlers.lanes import Lanes
 from handlers.wiring import CONTEXT_KEY, Wiring, wiring
@@ -133,13 +133,18 @@ def test_deny_acks_then_opens_its_form_on_the_views_lane() -> None:
 
 
 def test_help_is_answered_in_the_ack_with_nothing_left_for_later() -> None:
-    services = SimpleNamespace(aws=SimpleNamespace(list_aliases=lambda: ["prod"]), settings=SimpleNamespace(slash_command="/keys"))
+    access_rules = SimpleNamespace(is_guest=lambda user: False, is_approver=lambda user: user == APPROVER)
+    services = SimpleNamespace(
+        aws=SimpleNamespace(list_aliases=lambda: ["prod"]),
+        settings=SimpleNamespace(slash_command="/keys"),
+        access_rules=access_rules,
+    )
     context, lanes = context_over(services)
     ack, respond = Recorder(), Recorder()
 
     commands.ack_command(ack, {"text": "help", "user_id": APPROVER}, respond, context)
 
-    text, blocks = build_help("/keys")
+    text, blocks = build_help("/keys", approver=True)
     assert ack.calls == [{"response_type": "ephemeral", "text": text, "blocks": blocks}]
     assert respond.calls == []
     assert lanes.views.submitted == [] and lanes.work.submitted == []

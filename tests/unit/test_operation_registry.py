@@ -8,7 +8,7 @@ from bot.domain.operations import REQUEST_OPERATIONS, Operation
 from bot.domain.requests import MAKES_KEY, approvals_needed
 from bot.settings import Settings
 from bot.settings.reader import SettingsError
-from bot.slack.messages.common import build_help
+from bot.slack.messages.help import build_help
 from bot.slack.messages.requests import build_request_modal
 from handlers.commands import ROUTES
 
@@ -22,7 +22,7 @@ def test_every_operation_is_everywhere() -> None:
     options = build_request_modal()["blocks"][0]["element"]["options"]
     assert [o["value"] for o in options] == names
     assert [o["text"]["text"] for o in options] == [s.label for s in REQUEST_OPERATIONS.values()]
-    _, blocks = build_help("/awskeys")
+    _, blocks = build_help("/awskeys", approver=True)
     assert all(f"`/awskeys {spec.example}`" in blocks[0]["text"]["text"] for spec in REQUEST_OPERATIONS.values())
 
 

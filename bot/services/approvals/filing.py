@@ -26,8 +26,8 @@ from bot.services.own_identity import IdentityUnknown, OwnIdentity
 from bot.services.ownership import owner_in
 from bot.services.rotations import RotationService, rotation_policy
 from bot.settings import Settings
+from bot.slack.messages.break_glass import break_glass_note
 from bot.slack.messages.common import key_lines
-from bot.slack.messages.requests import who
 from bot.slack.messages.rotations import plan_text
 from bot.store.audit import SYSTEM
 from bot.store.requests import DuplicateRequest, RequestStore, open_target
@@ -201,14 +201,15 @@ class RequestFiling:
                 reason,
                 status=Status.APPROVED,
                 expires_at=self._clock(),
-                note=f":rotating_light: *Break-glass*: deactivated at once by {who(requester)} (suspected compromise).",
+                note=break_glass_note(requester),
                 decision=decision,
             ),
             action="break_glass",
         )
         for old in superseded:
             self._sync.sync(old)
-        return self._execution.execute(request.id) or request
+        done = self._execution.execute(request.id) or request
+        return self._store.get(request.id) or done  # with where the approval channel was told, if it was
 
     def _add(
         self,

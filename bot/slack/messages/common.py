@@ -6,10 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain.audit_events import AuditRow
-from bot.domain.commands import USAGE
-from bot.domain.findings import CATALOGUE, Finding, Severity
-from bot.domain.inventory import CheckResult, KeyView, ListResult, UserKeys
+from bot.domain.findings import Finding, Severity
+from bot.domain.inventory import KeyView, ListResult, UserKeys
 from bot.domain.keys import KeyFacts
 from bot.domain.slack_ids import is_user_id
 
@@ -106,15 +104,6 @@ def key_lines(view: KeyView, now: datetime, note: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def build_help(command: str) -> Message:
-    lines = [f"*Keywarden* looks after AWS access keys. Usage: `{command} &lt;command&gt;`"]
-    for form, example in USAGE.values():
-        lines.append(f"• `{escape(form)}`, e.g. `{command} {example}`")
-    lines.append(f"`{command}` alone opens a form to request a key operation.")
-    lines.append("What scans report: " + ", ".join(e.title for e in CATALOGUE.values()) + ".")
-    return lines[0], [section("\n".join(lines))]
-
-
 def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str]) -> list[dict[str, Any]]:
     owner = f", owner {escape(user.owner)}" if user.owner else ", no owner tag"
     head = f"*{user.account}:{user.user}*{owner}"
@@ -136,46 +125,7 @@ def build_key_list(result: ListResult, now: datetime, notes: Mapping[str, str] |
     if len(result.users) > 45:
         blocks.append(context(f"…and {len(result.users) - 45} more users; name one with `list <user>`."))
     count = sum(len(u.keys) for u in result.users)
-    return f"{count} access key{'s' if count != 1 else ''} of {len(result.users)} IAM user(s)", blocks
-
-
-def build_check(result: CheckResult, now: datetime) -> Message:
-    blocks: Blocks = []
-    if result.problems:
-        blocks.append(
-            section(
-                f"*Problems with how `{escape(result.raw.strip()[:40])}` is written:*\n"
-                + "\n".join(f"• {escape(p)}" for p in result.problems)
-            )
-        )
-    if result.key is not None:
-        blocks.append(
-            section(
-                f"`{result.key_id}` belongs to IAM user *{result.user}* in account *{result.account}*.\n"
-                + key_lines(result.key, now)
-            )
-        )
-    elif result.user:
-        blocks.append(section(f"`{result.key_id}` is no longer in AWS."))
-    elif not result.problems or result.key_id.startswith("AKIA"):
-        blocks.append(section(f"`{escape(result.key_id)}` was not found in any configured account."))
-    blocks.extend(context(escape(n)) for n in result.notes)
-    next_step = escape(result.next_step)
-    blocks.append(section(f"*Next step:* {next_step}"))
-    return f"Check of {escape(result.key_id[:24])}: {next_step}", blocks
-
-
-def build_audit(events: list[AuditRow], subject: str | None) -> Message:
-    if not events:
-        return plain(f"No audit events{f' for `{escape(subject)}`' if subject else ''}.")
-    lines = []
-    for e in events:
-        target = " ".join(x for x in (e.request_id, f"{e.account}:{e.iam_user}" if e.iam_user else None, e.key_id) if x)
-        outcome = "" if e.outcome == "ok" else f" ({e.outcome})"
-        detail = escape(e.detail)
-        lines.append(f"`{e.at:%Y-%m-%d %H:%M}` {who(e.actor)} *{e.action}*{outcome} {target} {detail}".rstrip())
-    title = f"Recent audit events{f' for `{escape(subject)}`' if subject else ''}:"
-    return title, [section(title), section("\n".join(lines))]
+    return f"{plural(count, 'access key')} of {plural(len(result.users), 'IAM user')}", blocks
 
 
 def utc(at: datetime | None) -> str:

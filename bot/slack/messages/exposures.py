@@ -18,7 +18,6 @@ from bot.domain.aws_events import (
     QUARANTINE_TYPE,
 )
 from bot.domain.exposure import is_user_key, mask
-from bot.domain.inventory import KeyView
 from bot.slack import ids
 from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, escape, section
 
@@ -81,6 +80,9 @@ class ExposureFacts:
     place: str | None = None  # TYPED: a key of TYPED_PLACES
     health_type: str | None = None  # AWS_HEALTH: the risk event's type (HEALTH_REPORTS)
     reported_at: datetime | None = None  # AWS_HEALTH: the event's startTime
+    team_told: bool = False  # the alert channel has the alert
+    owners_told: int = 0  # owners whose DM went out
+    owners_untold: int = 0  # keys whose owner is unknown, or could not be told
 
 
 def _health(f: ExposureFacts) -> tuple[str, str]:
@@ -107,19 +109,37 @@ def _masked_list(keys: Sequence[ExposedKey]) -> str:
     return ", ".join(f"`{mask(k.key_id)}` ({k.where()})" for k in keys)
 
 
+def who_was_told(f: ExposureFacts) -> str:
+    """Who has been alerted, and only them: a key with no owner Keywarden knows of has no owner told."""
+    several = len(f.keys) > 1
+    owners = ""
+    if f.owners_told and not f.owners_untold:
+        owners = "the keys' owners" if several else "the key's owner"
+    elif f.owners_told:
+        owners = "the owners Keywarden knows of"
+    told = " and ".join(x for x in (owners, "the security team" if f.team_told else "") if x)
+    if not told:
+        return "Nobody else could be alerted: tell your security team now."
+    verb = "has" if told == "the security team" else "have"
+    missing = ""
+    if not f.owners_told:
+        missing = " (Keywarden knows no owner of these keys)" if several else " (Keywarden knows no owner of this key)"
+    return f"{told[0].upper()}{told[1:]} {verb} been alerted{missing}."
+
+
 def build_thread_reply(f: ExposureFacts) -> Message:
     """Under the pasted message: what was found, never the secret, and what to do."""
     keys = _masked_list(f.keys)
     if f.deleted:
         text = (
             f":rotating_light: This message contained an AWS access key {keys} and what looks like its secret. "
-            "I deleted it. The key's owner and the security team have been alerted."
+            f"I deleted it. {who_was_told(f)}"
         )
     else:
         text = (
             f":rotating_light: This message contains an AWS access key {keys} and what looks like its secret. "
             "*Delete this message now* (hover it, then More actions → Delete message). "
-            "The key's owner and the security team have been alerted."
+            f"{who_was_told(f)}"
         )
     return text, [section(text)]
 
@@ -135,8 +155,8 @@ def build_poster_dm(f: ExposureFacts) -> Message:
             "hover it, click More actions (⋮), then Delete message."
         )
     text = (
-        f"{first}\nAnyone who saw it could use the key, so it must be deactivated and replaced: its owner and the "
-        "security team have been alerted. Never paste a secret into Slack; share it through a secrets manager."
+        f"{first}\nAnyone who saw it could use the key, so it must be deactivated and replaced. {who_was_told(f)} "
+        "Never paste a secret into Slack; share it through a secrets manager."
     )
     return first, [section(text)]
 
@@ -176,6 +196,15 @@ def response_buttons(account: str, key_id: str) -> list[dict]:
         ),
     )
     return [deactivate, button("Rotate", ids.EXPOSURE_ROTATE, value, "primary")]
+
+
+def deactivate_now_reason(exposed: bool, quarantined: bool) -> str:
+    """The reason a click on Deactivate now files, from what Keywarden knows of the key (alert, DM or `check`)."""
+    if exposed:
+        return "Deactivate now: the key was reported exposed"
+    if quarantined:
+        return "Deactivate now: AWS quarantined the key's user"
+    return "Deactivate now"
 
 
 def build_exposure_alert(f: ExposureFacts) -> Message:
@@ -233,8 +262,8 @@ def typed_secret_refusal(key_ids: Sequence[str], what: str = "That text") -> str
     if key_ids:
         keys = ", ".join(f"`{k}`" for k in key_ids)
         then = (
-            f"{keys} is treated as exposed: its owner and the security team are alerted, with buttons to "
-            "deactivate and rotate it."
+            f"{keys} is treated as exposed: Keywarden alerts the security team, and the key's owner when it has one, "
+            "with buttons to deactivate and rotate it."
         )
     else:
         then = (
@@ -259,12 +288,11 @@ def quarantine_note(account: str, user: str, first_seen: datetime) -> str:
     )
 
 
-def quarantine_blocks(note: str, key_id: str, key: KeyView | None) -> Blocks:
-    """What `check` adds about a key on a quarantined user: the quarantine and, while the key is active, what to do."""
-    lines = [f"*This key's user is quarantined by AWS:* {note.removeprefix(':rotating_light: AWS quarantined ')}"]
-    if key is not None and key.facts.active:
-        lines.append(f"It is still active: `deactivate {key_id} --now`, then `rotate {key_id}`.")
-    return [section("\n".join(lines))]
+def quarantine_blocks(note: str) -> Blocks:
+    """What `check` adds about a key on a quarantined user (its next step follows, with the buttons)."""
+    return [
+        section(f"*This key's user is quarantined by AWS:* {note.removeprefix(':rotating_light: AWS quarantined ')}")
+    ]
 
 
 @dataclass(frozen=True)
@@ -314,9 +342,6 @@ def build_key_changed(c: ChangeFacts) -> Message:
     return title.replace(":warning: ", ""), [section(text)]
 
 
-def exposure_blocks(note: str, key_id: str, key: KeyView | None) -> Blocks:
-    """What `check` adds about an exposed key: the exposure and, while the key is active, what to do."""
-    lines = [f"*This key was exposed:* {note.removeprefix(':rotating_light: ')}"]
-    if key is not None and key.facts.active:
-        lines.append(f"It is still active: `deactivate {key_id} --now`, then `rotate {key_id}`.")
-    return [section("\n".join(lines))]
+def exposure_blocks(note: str) -> Blocks:
+    """What `check` adds about an exposed key (its next step follows, with the buttons)."""
+    return [section(f"*This key was exposed:* {note.removeprefix(':rotating_light: ')}")]

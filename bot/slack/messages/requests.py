@@ -8,8 +8,9 @@ from typing import Any
 from bot.domain.delivery import SecretLocation
 from bot.domain.operations import REQUEST_OPERATIONS
 from bot.domain.overtaken import Overtaken, Overtaker
-from bot.domain.requests import MAKES_KEY, Request, Status
+from bot.domain.requests import MAKES_KEY, Request, Status, is_break_glass
 from bot.slack import ids
+from bot.slack.messages.break_glass import break_glass_headline
 from bot.slack.messages.common import (
     Blocks,
     Message,
@@ -18,6 +19,7 @@ from bot.slack.messages.common import (
     context,
     escape,
     plain,
+    plural,
     section,
     utc,
     when,
@@ -60,8 +62,12 @@ def build_approval_message(req: Request, *, reveal: bool = True) -> Message:
 
     `reveal=False` (keys delivered through Secrets Manager): the outcome never speaks of a Reveal."""
     text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
+    first = f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}"
+    if is_break_glass(req):  # already done (or being done): for the approvers to review, not to decide
+        text = f"{req.id}: {break_glass_headline(req)}"
+        first = f"*Break-glass {req.id}*: {break_glass_headline(req)}"
     lines = [
-        f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}",
+        first,
         f"*Reason:* {escape(req.reason) or '_none given_'}",
         *filter(None, [time_bound_line(req)]),
     ]
@@ -291,8 +297,14 @@ def build_request_filed(req: Request) -> Message:
 
 
 def build_break_glass_done(req: Request) -> Message:
-    """The answer to `deactivate --now` (slash command or form): it acted at once, nothing waits for approval."""
-    return plain(f"Break-glass {req.id}: {outcome_line(req)} The approvers have been told.")
+    """The answer to `deactivate --now` (slash command, form or Deactivate now): it acted at once, nothing waits
+    for approval; the approvers are said to be told only when the approval channel has the message."""
+    told = (
+        f"The approvers have been told in <#{req.channel}>."
+        if req.channel and req.message_ts
+        else "The approval channel could not be told: let the approvers know."
+    )
+    return plain(f"Break-glass {req.id}: {outcome_line(req)} {told}")
 
 
 _PAST = {"deactivate": "deactivated", "reactivate": "reactivated", "delete": "deleted"}
@@ -324,4 +336,4 @@ def build_open_requests(requests: list[Request]) -> Message:
     if not requests:
         return plain("You have no open requests.")
     lines = [f"• *{r.id}* {headline(r)}: {r.status.value}, filed {when(r.created_at)}" for r in requests]
-    return f"{len(requests)} open request(s)", [section("*Your open requests*\n" + "\n".join(lines))]
+    return plural(len(requests), "open request"), [section("*Your open requests*\n" + "\n".join(lines))]

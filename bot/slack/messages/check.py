@@ -1,0 +1,67 @@
+"""`check <access-key-id>`: how the id is written, whose key it is, and the next step (a button where there is one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.inventory import CheckResult
+from bot.slack.messages.common import Blocks, Message, context, escape, key_lines, section
+from bot.slack.messages.exposures import exposure_blocks, quarantine_blocks, response_buttons
+from bot.slack.messages.trouble import could_not_look
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """What `check` knows beyond AWS about the key: a note on its exposure and on its user's quarantine, and
+    whether the person asking may use Deactivate now and Rotate on it (its owner or an approver for it)."""
+
+    exposed: str | None = None
+    quarantined: str | None = None
+    may_act: bool = False
+
+
+def build_check(result: CheckResult, now: datetime, alarm: Alarm | None = None) -> Message:
+    alarm = alarm or Alarm()
+    blocks: Blocks = []
+    if result.problems:
+        blocks.append(
+            section(
+                f"*Problems with how `{escape(result.raw.strip()[:40])}` is written:*\n"
+                + "\n".join(f"• {escape(p)}" for p in result.problems)
+            )
+        )
+    if result.key is not None:
+        blocks.append(
+            section(
+                f"`{result.key_id}` belongs to IAM user *{result.user}* in account *{result.account}*.\n"
+                + key_lines(result.key, now)
+            )
+        )
+    elif result.user:
+        blocks.append(section(f"`{result.key_id}` is no longer in AWS."))
+    elif result.unread:
+        blocks.append(section(could_not_look(result.key_id, list(result.unread))))
+    elif not result.problems or result.key_id.startswith("AKIA"):
+        blocks.append(section(f"`{escape(result.key_id)}` was not found in any configured account."))
+    blocks.extend(context(escape(n)) for n in result.notes)
+    if alarm.exposed:
+        blocks.extend(exposure_blocks(alarm.exposed))
+    if alarm.quarantined:
+        blocks.extend(quarantine_blocks(alarm.quarantined))
+    active = result.key is not None and result.key.facts.active
+    if active and (alarm.exposed or alarm.quarantined) and result.account:
+        # A leaked or quarantined key that still works: the next step is to switch it off, a click away.
+        if alarm.may_act:
+            next_step = "deactivate it now (everything that uses it stops working), then rotate it."
+            blocks.append(section(f"*Next step:* {next_step}"))
+            blocks.append(
+                {"type": "actions", "block_id": "check", "elements": response_buttons(result.account, result.key_id)}
+            )
+        else:
+            next_step = "its owner or an approver for it should deactivate it now, then rotate it."
+            blocks.append(section(f"*Next step:* {next_step}"))
+        return f"Check of {result.key_id}: still active, {next_step}", blocks
+    next_step = escape(result.next_step)
+    blocks.append(section(f"*Next step:* {next_step}"))
+    return f"Check of {escape(result.key_id[:24])}: {next_step}", blocks
