@@ -55,6 +55,18 @@ AUDIT_TITLES: dict[str, str] = {
     "rotation_retry": "Rotation step to be retried",
     "rotation_cancelled": "Rotation cancelled",
     "rotation_reconciling": "Interrupted rotation step resumed",
+    # Time-bound keys (`create --for`)
+    "time_bound_started": "Time-bound key: end set",
+    "time_bound_active": "Time-bound key active",
+    "time_bound_warned": "Time-bound key: owner told of its end",
+    "time_bound_deactivating": "Time-bound key: switching it off",
+    "time_bound_deactivated": "Time-bound key switched off",
+    "time_bound_deleting": "Time-bound key: deleting it",
+    "time_bound_deleted": "Time-bound key deleted",
+    "time_bound_gone": "Time-bound key already deleted",
+    "time_bound_left_alone": "Time-bound key changed by someone else, left alone",
+    "time_bound_reconciling": "Interrupted time-bound step resumed",
+    "time_bound_retry": "Time-bound step to be retried",
 }
 # `executed`, by the request's operation: what was done to the key.
 EXECUTED_TITLES: dict[str, str] = {
