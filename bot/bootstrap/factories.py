@@ -219,7 +219,15 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
     delivery: SecretDelivery = (
         SecretsManagerDelivery(s.secret_prefix, clock, store, a.aws, sync, k.rotations)
         if stored
-        else RevealDelivery(reveal_ttl, clock, store, a.aws, a.notifier, sync, k.rotations)
+        else RevealDelivery(
+            reveal_ttl=reveal_ttl,
+            clock=clock,
+            store=store,
+            aws=a.aws,
+            notifier=a.notifier,
+            sync=sync,
+            rotations=k.rotations,
+        )
     )
     execution = Execution(store=store, aws=a.aws, sync=sync, delivery=delivery, rotations=k.rotations)
     return RequestServices(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsUnavailable
@@ -25,47 +26,38 @@ from bot.store.requests import RequestStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class RevealDelivery:
     """SECRET_DELIVERY=reveal: an approved key waits for its requester's Reveal until REVEAL_TTL_HOURS."""
 
     unattended = False
 
-    def __init__(
-        self,
-        reveal_ttl: timedelta,
-        clock: Clock,
-        store: RequestStore,
-        aws: AwsGateway,
-        notifier: Notifier,
-        sync: RequestSync,
-        rotations: RotationService,
-    ) -> None:
-        self._reveal_ttl = reveal_ttl
-        self._clock = clock
-        self._store = store
-        self._aws = aws
-        self._notifier = notifier
-        self._sync = sync
-        self._rotations = rotations  # a revealed rotation hands its new key over to it
+    reveal_ttl: timedelta
+    clock: Clock
+    store: RequestStore
+    aws: AwsGateway
+    notifier: Notifier
+    sync: RequestSync
+    rotations: RotationService  # a revealed rotation hands its new key over to it
 
     def hand_over(self, request: Request) -> None:
         """The requester's DM offers the Reveal."""
-        self._sync.sync(request)
+        self.sync.sync(request)
 
     def settle_interrupted(self, request: Request) -> None:
-        released = hand_back_interrupted(self._store, self._clock, self._aws.account(request.account), request)
+        released = hand_back_interrupted(self.store, self.clock, self.aws.account(request.account), request)
         if released:
-            self._notifier.dm(request.requester, build_requester_dm(released))
+            self.notifier.dm(request.requester, build_requester_dm(released))
 
     def reveal_refusal(self, request_id: str, user_id: str) -> str | None:
-        request = requester_of(self._store, request_id, user_id)
+        request = requester_of(self.store, request_id, user_id)
         if isinstance(request, str):
             return request
         if request.status is not Status.APPROVED or request.operation not in MAKES_KEY:
             if request.status is Status.SUCCEEDED:
                 return f"The key of {request_id} was already revealed; a secret is shown only once."
             return f"{request_id} is {request.status.value}: there is nothing to reveal."
-        if self._clock() >= self._reveal_deadline(request):
+        if self.clock() >= self._reveal_deadline(request):
             return f"The Reveal of {request_id} has expired; file a new request."
         return None
 
@@ -76,43 +68,43 @@ class RevealDelivery:
         refusal = self.reveal_refusal(request_id, user_id)
         if refusal:
             return refusal
-        claimed = self._store.transition(
+        claimed = self.store.transition(
             request_id,
             Status.APPROVED,
             Status.EXECUTING,
             actor=user_id,
             action="reveal_started",
-            claimed_at=self._clock(),
+            claimed_at=self.clock(),
         )
         if claimed is None:
             return f"{request_id} is already being revealed."
-        view_id = view_id or self._notifier.open_view(trigger_id, build_secret_loading_modal())
+        view_id = view_id or self.notifier.open_view(trigger_id, build_secret_loading_modal())
         if view_id is None:
             self._release(claimed, user_id, "the window could not be opened; no key was created")
             return "Slack could not open the window, so no key was created. Click Reveal again."
-        client = self._aws.account(claimed.account)
+        client = self.aws.account(claimed.account)
         try:
             key, first = create_key(client, claimed)
         except AwsUnavailable as e:
             # The key may exist though nobody saw its secret: settle it from what AWS shows.
-            self._notifier.update_view(view_id, build_error_modal(f"{e.message} Click Reveal again in a moment."))
+            self.notifier.update_view(view_id, build_error_modal(f"{e.message} Click Reveal again in a moment."))
             try:
                 self.settle_interrupted(claimed)
             except AwsError:
                 log.warning("%s: left for reconciliation after %s", request_id, e.message)
             return None
         except AwsError as e:
-            failed = fail(self._store, claimed, e.message)
-            self._notifier.update_view(view_id, build_error_modal(e.message))
+            failed = fail(self.store, claimed, e.message)
+            self.notifier.update_view(view_id, build_error_modal(e.message))
             if failed:
-                self._sync.sync(failed)
+                self.sync.sync(failed)
             return None
-        if not self._notifier.update_view(
+        if not self.notifier.update_view(
             view_id, build_secret_modal(claimed.account, claimed.iam_user, key.key_id, key.secret)
         ):
             self._discard(client, claimed, key.key_id, user_id)
             return "Slack could not show the secret, so the new key was deleted again. Click Reveal again."
-        done = self._store.transition(
+        done = self.store.transition(
             request_id,
             Status.EXECUTING,
             Status.SUCCEEDED,
@@ -123,13 +115,13 @@ class RevealDelivery:
             result=f"{first}new key `{key.key_id}` created and revealed to {who(user_id)}",
         )
         if done:
-            self._sync.sync(done)
-            start_rotation(self._rotations, done, key.key_id)
+            self.sync.sync(done)
+            start_rotation(self.rotations, done, key.key_id)
         return None
 
     def _reveal_deadline(self, request: Request) -> datetime:
         """Written with the approval; a request approved without one counts from its decision."""
-        return request.reveal_expires_at or (request.decided_at or request.updated_at) + self._reveal_ttl
+        return request.reveal_expires_at or (request.decided_at or request.updated_at) + self.reveal_ttl
 
     def _discard(self, client: AccountClient, request: Request, key_id: str, user_id: str) -> None:
         try:
@@ -137,7 +129,7 @@ class RevealDelivery:
         except AwsError as e:
             log.error("could not delete unrevealed key %s of %s: %s", key_id, request.iam_user, e.message)
             fail(
-                self._store,
+                self.store,
                 request,
                 f"the secret could not be shown and key {key_id} could not be deleted: {e.message}",
             )
@@ -145,7 +137,7 @@ class RevealDelivery:
         self._release(request, user_id, f"the secret could not be shown; new key {key_id} was deleted")
 
     def _release(self, request: Request, actor: str, why: str) -> None:
-        self._store.transition(
+        self.store.transition(
             request.id,
             Status.EXECUTING,
             Status.APPROVED,
