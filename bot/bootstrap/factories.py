@@ -15,9 +15,7 @@ from bot.access import Access
 from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock
 from bot.domain.findings import Thresholds
-from bot.domain.locations import LocationBook
-from bot.locations import Locations, Reach
-from bot.locations.file import load as load_locations
+from bot.locations import Locations
 from bot.policy import load as load_policy
 from bot.services.account_places import AccountPlaces
 from bot.services.alerts import AlertService
@@ -141,7 +139,7 @@ def adapters(
 def key_services(a: Adapters) -> KeyServices:
     s, repos, clock = a.settings, a.repos, a.clock
     index = OwnershipIndex(repos.iam_users, a.aws, clock, s.owner_tag, s.ownership_ttl_minutes)
-    locations = locations_of(a, index)
+    locations = Locations.from_settings(s, a.aws, index.accounts_with_user)
     inventory = InventoryService(
         a.aws, index, repos.key_memory, clock, thresholds_of(s), s.accounts, delivered_to=locations.delivered_to
     )
@@ -190,16 +188,6 @@ def key_services(a: Adapters) -> KeyServices:
         rotations=rotations,
         locations=locations,
     )
-
-
-def locations_of(a: Adapters, index: OwnershipIndex) -> Locations:
-    """LOCATIONS_FILE's machine users and their places (none without the file). With several accounts, an entry
-    without `account:` is matched to the one account the ownership index finds the user in."""
-    s = a.settings
-    aliases = None if s.organization is not None else s.account_aliases
-    book = load_locations(s.locations_file, aliases) if s.locations_file else LocationBook()
-    one_account = aliases is not None and len(aliases) == 1
-    return Locations(book, Reach.from_settings(s), a.aws, None if one_account else index.accounts_with_user)
 
 
 def request_services(a: Adapters, k: KeyServices) -> RequestServices:

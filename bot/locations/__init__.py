@@ -88,6 +88,17 @@ class Locations:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, settings: Settings, aws: AwsGateway, accounts_with_user: AccountsWithUser) -> Locations:
+        """LOCATIONS_FILE's machine users and their places (none without the file). With several accounts, an entry
+        without `account:` is matched to the one account `accounts_with_user` finds the user in."""
+        from bot.locations.file import load
+
+        aliases = None if settings.organization is not None else settings.account_aliases
+        book = load(settings.locations_file, aliases) if settings.locations_file else LocationBook()
+        one_account = aliases is not None and len(aliases) == 1
+        return cls(book, Reach.from_settings(settings), aws, None if one_account else accounts_with_user)
+
     def entry(self, account: str, user: str) -> MachineUser | None:
         """The file's entry for this user, None when its key is not delivered by Keywarden."""
         return self.book.find(account, user, self._accounts_with_user)

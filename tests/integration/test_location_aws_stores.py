@@ -31,6 +31,12 @@ def called() -> frozenset[str]:
     return frozenset(code_actions().actions)
 
 
+@pytest.fixture(autouse=True)
+def redaction() -> None:
+    """As bootstrap does: botocore logs every request's parameters at DEBUG, the parameter's value included."""
+    install_secret_redaction()
+
+
 def locations(timeout: float = 10) -> tuple[Locations, AwsGateway]:
     gateway = AwsGateway((Account("default"),))
     return Locations(LocationBook(), Reach(timeout=timeout), gateway), gateway
@@ -43,7 +49,6 @@ def consumer_json(reply: str) -> dict[str, str]:
 def test_ssm_holds_a_securestring_a_consumer_reads_and_keywarden_reads_back(
     aws: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    install_secret_redaction()  # as bootstrap does: botocore logs request parameters at DEBUG
     places, gateway = locations()
     location, key, newer = places.open("default", "ci-deployer", SSM), new_key(), new_key()
     assert location.read_back() is None
@@ -83,7 +88,6 @@ def test_ssm_with_a_kms_key_in_another_region(aws: None) -> None:
 
 
 def test_secrets_manager_is_created_then_given_new_versions(aws: None, caplog: pytest.LogCaptureFixture) -> None:
-    install_secret_redaction()
     places, gateway = locations()
     location, key, newer = places.open("default", "ci-deployer", SECRET), new_key(), new_key()
     assert location.recover() is None
