@@ -52,14 +52,20 @@ def build_check(result: CheckResult, now: datetime, alarm: Alarm | None = None) 
     active = result.key is not None and result.key.facts.active
     if active and (alarm.exposed or alarm.quarantined) and result.account:
         # A leaked or quarantined key that still works: the next step is to switch it off, a click away.
+        why = (
+            "AWS quarantined its user, so calls the quarantine policy denies fail with AccessDenied, and the key may "
+            "have leaked: "
+            if alarm.quarantined and not alarm.exposed
+            else ""
+        )
         if alarm.may_act:
-            next_step = "deactivate it now (everything that uses it stops working), then rotate it."
+            next_step = f"{why}deactivate it now (everything that uses it stops working), then rotate it."
             blocks.append(section(f"*Next step:* {next_step}"))
             blocks.append(
                 {"type": "actions", "block_id": "check", "elements": response_buttons(result.account, result.key_id)}
             )
         else:
-            next_step = "its owner or an approver for it should deactivate it now, then rotate it."
+            next_step = f"{why}its owner or an approver for it should deactivate it now, then rotate it."
             blocks.append(section(f"*Next step:* {next_step}"))
         return f"Check of {result.key_id}: still active, {next_step}", blocks
     next_step = escape(result.next_step)
