@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from slack_sdk import WebClient
-
 from bot.access import Access
 from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock
@@ -26,9 +24,7 @@ from bot.services.approvals.filing import RequestFiling
 from bot.services.approvals.recovery import Recovery
 from bot.services.approvals.reminders import Reminders
 from bot.services.approvals.reveal import RevealDelivery
-from bot.services.approvals.secrets_manager import SecretsManagerDelivery, StoredSecretDm
 from bot.services.approvals.slack_sync import RequestSync
-from bot.services.account_places import AccountPlaces
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
 from bot.services.exposures import ExposureService
@@ -50,6 +46,9 @@ from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.db import Database
 from bot.store.repositories import Repositories
+from slack_sdk import WebClient
+
+from bot.services.approvals.secrets_manager import SecretsManagerDelivery, StoredSecretDm
 
 
 def thresholds_of(settings: Settings) -> Thresholds:
@@ -205,7 +204,9 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
     )
     reveal_ttl = timedelta(hours=s.reveal_ttl_hours)
     delivery: SecretDelivery = (
-        SecretsManagerDelivery(s.secret_prefix, clock, store, a.aws, sync, k.rotations)
+        SecretsManagerDelivery(
+            secret_prefix=s.secret_prefix, clock=clock, store=store, aws=a.aws, sync=sync, rotations=k.rotations
+        )
         if stored
         else RevealDelivery(
             reveal_ttl=reveal_ttl,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 from bot.aws import AwsError, AwsGateway, AwsPermissionDenied, AwsUnavailable, partition_of_region
 from bot.clock import Clock
@@ -22,36 +23,28 @@ from bot.store.requests import RequestStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class SecretsManagerDelivery:
     """SECRET_DELIVERY=secretsmanager: the secret goes to `<SECRET_PREFIX>/<account>/<user>`, never to Slack."""
 
     unattended = True
 
-    def __init__(
-        self,
-        secret_prefix: str,
-        clock: Clock,
-        store: RequestStore,
-        aws: AwsGateway,
-        sync: RequestSync,
-        rotations: RotationService,
-    ) -> None:
-        self._prefix = secret_prefix
-        self._clock = clock
-        self._store = store
-        self._aws = aws
-        self._sync = sync
-        self._rotations = rotations  # a delivered rotation hands its new key over to it
+    secret_prefix: str
+    clock: Clock
+    store: RequestStore
+    aws: AwsGateway
+    sync: RequestSync
+    rotations: RotationService  # a delivered rotation hands its new key over to it
 
     def hand_over(self, request: Request) -> None:
         """Create the key and store it as the user's secret; the approved -> executing claim lets one caller in."""
-        claimed = self._store.transition(
-            request.id, Status.APPROVED, Status.EXECUTING, actor=SYSTEM, action="executing", claimed_at=self._clock()
+        claimed = self.store.transition(
+            request.id, Status.APPROVED, Status.EXECUTING, actor=SYSTEM, action="executing", claimed_at=self.clock()
         )
         if claimed is None:
             return
-        client = self._aws.account(claimed.account)
-        name = secret_name(self._prefix, claimed.account, claimed.iam_user)
+        client = self.aws.account(claimed.account)
+        name = secret_name(self.secret_prefix, claimed.account, claimed.iam_user)
         location: SecretLocation | None = None
         try:
             key, first = create_key(client, claimed)
@@ -60,7 +53,7 @@ class SecretsManagerDelivery:
             log.warning("%s: left for reconciliation after %s", request.id, e.message)
             return
         except AwsError as e:
-            final = fail(self._store, claimed, e.message)
+            final = fail(self.store, claimed, e.message)
         else:
             payload = json.dumps({"aws_access_key_id": key.key_id, "aws_secret_access_key": key.secret})
             try:
@@ -72,12 +65,12 @@ class SecretsManagerDelivery:
                     log.error("could not delete key %s after Secrets Manager failed", key.key_id)
                 why = e.message
                 if isinstance(e, AwsPermissionDenied):
-                    resource = policy_resource(self._prefix, partition_of_region(client.region))
+                    resource = policy_resource(self.secret_prefix, partition_of_region(client.region))
                     why += f" The policy must allow it on `{resource}` (SECRET_PREFIX names the secrets)."
-                final = fail(self._store, claimed, f"storing the secret failed, the new key was deleted: {why}")
+                final = fail(self.store, claimed, f"storing the secret failed, the new key was deleted: {why}")
             else:
                 location = SecretLocation(name, claimed.account, client.region, arn_account_id(arn))
-                final = self._store.transition(
+                final = self.store.transition(
                     request.id,
                     Status.EXECUTING,
                     Status.SUCCEEDED,
@@ -88,17 +81,17 @@ class SecretsManagerDelivery:
                     detail=f"{first}{name}",
                 )
         if final is not None:
-            self._sync.sync(final, secret=location)
+            self.sync.sync(final, secret=location)
             if final.status is Status.SUCCEEDED and final.new_key_id:
-                start_rotation(self._rotations, final, final.new_key_id)
+                start_rotation(self.rotations, final, final.new_key_id)
 
     def settle_interrupted(self, request: Request) -> None:
-        released = hand_back_interrupted(self._store, self._clock, self._aws.account(request.account), request)
+        released = hand_back_interrupted(self.store, self.clock, self.aws.account(request.account), request)
         if released:
             self.hand_over(released)
 
     def reveal_refusal(self, request_id: str, user_id: str) -> str:
-        request = requester_of(self._store, request_id, user_id)
+        request = requester_of(self.store, request_id, user_id)
         if isinstance(request, str):
             return request
         return (
