@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from slack_sdk import WebClient
+
 from bot.access import Access
 from bot.aws import AwsGateway, SessionFactory
 from bot.clock import Clock
@@ -24,6 +26,7 @@ from bot.services.approvals.filing import RequestFiling
 from bot.services.approvals.recovery import Recovery
 from bot.services.approvals.reminders import Reminders
 from bot.services.approvals.reveal import RevealDelivery
+from bot.services.approvals.secrets_manager import SecretsManagerDelivery, StoredSecretDm
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.audit_stream import AuditStream
 from bot.services.enforcement import EnforcementService
@@ -46,9 +49,6 @@ from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.db import Database
 from bot.store.repositories import Repositories
-from slack_sdk import WebClient
-
-from bot.services.approvals.secrets_manager import SecretsManagerDelivery, StoredSecretDm
 
 
 def thresholds_of(settings: Settings) -> Thresholds:
