@@ -176,6 +176,8 @@ class Settings(BaseSettings):
     rotation_grace_days: Number = Field(7, ge=1, le=90, description="days from 1 to 90")
     rotation_stall_days: Number = Field(14, ge=1, le=365, description="days from 1 to 365")
     rotation_delete_days: Number = Field(7, ge=1, le=90, description="days from 1 to 90")
+    # Cut-over by use (delivered rotations, `retire`): the old key must have been quiet this long to be switched off.
+    cutover_quiet_hours: Number = Field(24, ge=1, le=720, description="hours from 1 to 720")
     scan_cron: Annotated[str, BeforeValidator(crontab)] = Field(
         "0 9 * * *", description="a crontab line such as 0 9 * * * (minute hour day month weekday)"
     )
