@@ -14,6 +14,13 @@ client threads, each with its own keep-alive connection, and times each to its H
 
     .venv/bin/python -m bench.ack_latency            # 300 requests per level and server
     .venv/bin/python -m bench.ack_latency --quick    # 60 requests per level and server
+    .venv/bin/python -m bench.ack_latency --database postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m bench.ack_latency --before /tmp/kw-before   # also another checkout, taking turns
+
+`--database postgresql://...` gives each Keywarden server a schema of its own in that database (dropped at the
+end) instead of a SQLite file, and writes its own section. `--before DIR` runs a second Keywarden server from
+another checkout of the repository (e.g. a `git worktree` of an older commit) with the same environment, and
+compares the two.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +146,40 @@ def merge(phases: list[Phase]) -> list[Phase]:
             m.drain_seconds = max(m.drain_seconds or float("-inf"), p.drain_seconds)
         m.p99s.append(percentile(p.all, 99))
     return list(merged.values())
+
+
+def revision(root: Path) -> str:
+    run = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return run.stdout.strip() or root.name
+
+
+class Schemas:
+    """A PostgreSQL schema per Keywarden server, made on demand and dropped at the end."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+
+        self.base = url.replace("postgres://", "postgresql://", 1)
+        self.engine = create_engine(self.base.replace("postgresql://", "postgresql+psycopg://", 1))
+        self.made: list[str] = []
+
+    def url(self) -> str:
+        from sqlalchemy import text
+
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        with self.engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self.made.append(schema)
+        sep = "&" if "?" in self.base else "?"
+        return f"{self.base}{sep}options=-csearch_path%3D{schema}"
+
+    def drop(self) -> None:
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            for schema in self.made:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        self.engine.dispose()
 
 
 def start_server(name: str, target: str, env: dict[str, str], log_dir: Path, cwd: Path = ROOT) -> Server:
@@ -280,8 +322,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-diagnostic", action="store_true", help="skip the extra Keywarden run with `/awskeys help` alone"
     )
+    parser.add_argument(
+        "--database",
+        default="sqlite",
+        help="sqlite (a temporary file, the default) or a postgresql:// URL (a schema per server, dropped after)",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="another checkout (e.g. a git worktree of an older commit): its Keywarden takes turns with this one",
+    )
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
+    postgres = args.database.startswith(("postgres://", "postgresql://"))
+    if not postgres and args.database != "sqlite":
+        parser.error("--database: expected sqlite or a postgresql:// URL")
+    args.database_name = "PostgreSQL" if postgres else "SQLite"
+    args.before_rev = revision(args.before) if args.before else None
     requests = args.requests or (60 if args.quick else 300)
     repeats = args.repeats or (1 if args.quick else 3)
 
@@ -294,29 +352,40 @@ def main(argv: list[str] | None = None) -> int:
     phases: list[Phase] = []
     servers: list[Server] = []
     log_tail = ""
+    schemas = Schemas(args.database) if postgres else None
     try:
         with tempfile.TemporaryDirectory(prefix="keywarden-bench-") as tmp:
             common = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SIGNING_SECRET}
             common["SLACK_API_URL"] = slack.api_url
-            keywarden_env = child_env(
-                **common,
-                **aws_env(endpoint, KEYWARDEN_KEY_ID),
-                DATABASE_URL=f"sqlite:///{Path(tmp) / 'keywarden.db'}",
-                SCHEDULER="off",
-                APPROVER_IDS="UBOSS,UCARL",
-                APPROVAL_CHANNEL="CAPPROVE",
-                ALERT_CHANNEL="CALERTS",
-            )
+
+            def keywarden_env(name: str) -> dict[str, str]:
+                return child_env(
+                    **common,
+                    **aws_env(endpoint, KEYWARDEN_KEY_ID),
+                    DATABASE_URL=schemas.url() if schemas else f"sqlite:///{Path(tmp) / name}.db",
+                    SCHEDULER="off",
+                    APPROVER_IDS="UBOSS,UCARL",
+                    APPROVAL_CHANNEL="CAPPROVE",
+                    ALERT_CHANNEL="CALERTS",
+                )
+
             bare = start_server("bare", "bench.bare_app:create", child_env(**common), Path(tmp))
             servers.append(bare)
-            keywarden = start_server("keywarden", args.keywarden_call, keywarden_env, Path(tmp))
+            keywarden = start_server("keywarden", args.keywarden_call, keywarden_env("keywarden"), Path(tmp))
             servers.append(keywarden)
             healthz(keywarden.port)
+            turns = [bare, keywarden]
+            if args.before:
+                env = keywarden_env("before") | {"PYTHONPATH": str(args.before.resolve())}
+                before = start_server("before", "bot.entrypoints.web:create_wsgi_app", env, Path(tmp), args.before)
+                servers.append(before)
+                healthz(before.port)
+                turns.append(before)
             aws_before = counter.snapshot()
             for level in args.levels:
                 for repeat in range(repeats):
-                    for server in (bare, keywarden):
-                        is_kw = server is keywarden
+                    for server in turns:
+                        is_kw = server is not bare
                         run_id = f"{server.name}-{level}-{repeat}"
                         phase(server, level, max(30, 2 * level), slack, f"{run_id}-w", 60, lazy=is_kw)
                         result = phase(server, level, requests, slack, run_id, args.time_limit, is_kw)
@@ -348,25 +417,28 @@ def main(argv: list[str] | None = None) -> int:
             stop_server(server)
         slack.stop()
         moto.stop()
+        if schemas:
+            schemas.drop()
     total = time.perf_counter() - bench_started
     lines = report(phases, args, requests, repeats, total, aws_calls, len(answers), errors_in_answers)
-    publish("ack_latency", lines, quick=args.quick, no_docs=args.no_docs)
+    publish("ack_latency_postgresql" if postgres else "ack_latency", lines, quick=args.quick, no_docs=args.no_docs)
     if "Traceback" in log_tail:
         print("\nKeywarden's log ends with a traceback:\n" + log_tail, file=sys.stderr)
     return 0
 
 
-def _server_name(p: Phase) -> str:
-    name = "Keywarden" if p.server == "keywarden" else "bare Bolt app"
+def _server_name(p: Phase, before_rev: str | None = None) -> str:
+    names = {"keywarden": "Keywarden", "bare": "bare Bolt app", "before": f"Keywarden at {before_rev or 'before'}"}
+    name = names[p.server]
     return f"{name}, {p.label}" if p.label else name
 
 
-def _row(p: Phase) -> list[Any]:
+def _row(p: Phase, before_rev: str | None = None) -> list[Any]:
     values = p.all
     n = len(values)
     return [
         p.clients,
-        _server_name(p),
+        _server_name(p, before_rev),
         n,
         sum(p.errors.values()) or 0,
         ms(percentile(values, 50)),
@@ -410,7 +482,12 @@ def report(
         "of such an app, where a run just before had measured 1.35x of the default one.",
         "- Keywarden's environment: SLACK_API_URL = a fake Slack Web API in the benchmark process, "
         "AWS_ENDPOINT_URL = moto's server in the benchmark process (IAM user `ci` with one key), "
-        "DATABASE_URL = a temporary SQLite file, SCHEDULER=off, APPROVER_IDS, APPROVAL_CHANNEL.",
+        + (
+            "DATABASE_URL = PostgreSQL on loopback (a schema of its own per server, dropped afterwards), "
+            if args.database_name == "PostgreSQL"
+            else "DATABASE_URL = a temporary SQLite file (one per server), "
+        )
+        + "SCHEDULER=off, APPROVER_IDS, APPROVAL_CHANNEL.",
         f"- Load: a separate process with {', '.join(map(str, args.levels))} client threads, each with its own "
         "keep-alive `http.client` connection, sending signed requests in a closed loop (each client sends its "
         "next request when the previous one is answered), round-robin: `/awskeys help`, `/awskeys list ci`, "
@@ -424,6 +501,11 @@ def report(
         "work after the ack is included), and of everything else (the load process, moto and the fake Slack). "
         "The machine has 2 cores for all of them.",
     ]
+    if args.before_rev:
+        lines.append(
+            f"- Also Keywarden at {args.before_rev} (`--before {args.before}`): the same command, environment and "
+            "load, served from that checkout, taking its turn after this code's in every round."
+        )
     note = warn_about_dotenv()
     if note:
         lines.append(f"- {note}")
@@ -442,7 +524,7 @@ def report(
         "other CPU ms/req",
     ]
     lines += ["", "### Time to ack (ms)", ""]
-    lines += table(header, [_row(p) for p in main_phases])
+    lines += table(header, [_row(p, args.before_rev) for p in main_phases])
     lines += ["", "### Keywarden / bare", ""]
     ratio_rows = []
     by_level: dict[int, dict[str, Phase]] = defaultdict(dict)
@@ -463,10 +545,31 @@ def report(
         )
         ratio_rows.append(cells)
     lines += table(["clients", "p50 ratio", "p95 ratio", "p99 ratio", "server CPU per request ratio"], ratio_rows)
+    if args.before_rev:
+        lines += ["", f"### This code / Keywarden at {args.before_rev}", ""]
+        rows = []
+        for level, pair in sorted(by_level.items()):
+            kw, old = pair.get("keywarden"), pair.get("before")
+            if kw and old:
+                p99, old_p99 = percentile(kw.all, 99), percentile(old.all, 99)
+                rows.append(
+                    [
+                        level,
+                        f"{ms(percentile(old.all, 50))} / {ms(percentile(kw.all, 50))}",
+                        f"{ms(old_p99)} / {ms(p99)}",
+                        f"{p99 / old_p99:.2f}x" if old_p99 else "-",
+                        " / ".join(f"{a / b:.2f}x" for a, b in zip(kw.p99s, old.p99s, strict=False) if b),
+                        verdict(p99 <= 1.2 * old_p99),
+                    ]
+                )
+        lines += table(
+            ["clients", "p50 before / now", "p99 before / now", "p99 ratio", "p99 ratio per round", "within 1.2x"],
+            rows,
+        )
     lines += ["", "### Keywarden per request kind (ms)", ""]
     kind_rows = []
     for p in main_phases:
-        if p.server != "keywarden":
+        if p.server == "bare":
             continue
         for kind in (k["name"] for k in KINDS):
             values = p.latencies.get(kind, [])
@@ -474,6 +577,7 @@ def report(
             kind_rows.append(
                 [
                     p.clients,
+                    _server_name(p, args.before_rev),
                     f"`{kind}`" if kind.startswith("/") else kind,
                     len(values),
                     ms(percentile(values, 50)),
@@ -482,7 +586,7 @@ def report(
                     ms(percentile(answered, 99)) if answered else "-",
                 ]
             )
-    lines += table(["clients", "request", "n", "ack p50", "ack p99", "answer p50", "answer p99"], kind_rows)
+    lines += table(["clients", "server", "request", "n", "ack p50", "ack p99", "answer p50", "answer p99"], kind_rows)
     drains = ", ".join(
         f"{p.drain_seconds * 1000:+.0f} ms at {p.clients} client{'s' if p.clients != 1 else ''}"
         if p.drain_seconds is not None
@@ -509,7 +613,7 @@ def report(
             "finds nothing to do): what Keywarden's ack path costs without AWS work competing for the process.",
             "",
         ]
-        lines += table(header, [_row(p) for p in extra])
+        lines += table(header, [_row(p, args.before_rev) for p in extra])
     lines += ["", "### Targets", ""]
     trows = []
     top = max(by_level) if by_level else None

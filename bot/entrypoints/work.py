@@ -72,6 +72,7 @@ class DurableWork(LazyListenerRunner):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._renewed = time.monotonic()
+        self._unsynced = False  # recorded since the queue was last put on the disk (SQLite: once a turn)
 
     # In the ack path
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
@@ -89,6 +90,7 @@ class DurableWork(LazyListenerRunner):
     def record(self, function: str, body: dict[str, Any], found: Any, *, here: bool) -> int | None:
         fields = current_log_context()
         try:
+            self._unsynced = True
             return self.queue.record(
                 request_id=fields.get("request_id", "-"),
                 kind=fields.get("kind", "other"),
@@ -198,6 +200,9 @@ class DurableWork(LazyListenerRunner):
         while not self._stop.is_set():
             try:
                 claimed = self.sweep()
+                if self._unsynced:
+                    self._unsynced = False
+                    self.queue.sync()
             except Exception as e:  # the database is down for a moment: try again at the next turn
                 log.warning("taking over work after the ack failed: %s", type(e).__name__)
                 claimed = 0

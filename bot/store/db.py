@@ -10,11 +10,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+
+from bot.store import sqlite
+from bot.store.models import WorkItem
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x6B657977  # an arbitrary constant: "keyw"
@@ -25,7 +26,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _make_engine(url)
+        self.engine, self._statements = _make_engines(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -37,6 +38,18 @@ class Database:
         """A transaction: commits on success, rolls back on any exception."""
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def statements(self) -> Iterator[Connection]:
+        """The work queue's connection (bot/store/work_queue.py): each statement commits on its own, with no
+        BEGIN and COMMIT around it; on SQLite, in the queue's own file."""
+        with self._statements.connect() as conn:
+            yield conn
+
+    def sync_statements(self) -> None:
+        """On SQLite, put the queue's commits on the disk now (they survive the process at once, a power cut
+        once synced); elsewhere nothing to do."""
+        sqlite.checkpoint(self._statements)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration, one process at a time.
@@ -69,6 +82,7 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        self._statements.dispose()
         self.engine.dispose()
 
 
@@ -79,18 +93,9 @@ def _exclusive_lock(path: Path) -> Iterator[object]:
         yield handle
 
 
-def _make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-            # WAL lets readers run beside the one writer; busy_timeout waits instead of failing.
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+def _make_engines(url: str) -> tuple[Engine, Engine]:
+    """The engine of transactions, and the one of single statements that commit on their own."""
+    if url.startswith("sqlite"):  # the work queue in a file of its own (bot/store/sqlite.py says why)
+        return sqlite.engines(url, [WorkItem.__table__])  # type: ignore[list-item]  # a declarative Table
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return engine, engine.execution_options(isolation_level="AUTOCOMMIT")  # the same pool and database

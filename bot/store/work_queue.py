@@ -3,6 +3,10 @@
 An item is recorded before the ack goes back to Slack, held by the process doing it under a lease it renews,
 and deleted when done. When the lease runs out (the process died), any process claims it with one conditional
 UPDATE, so of several claiming at once exactly one gets it.
+
+Every statement here is one that commits on its own (`Database.statements()`): the ack path's INSERT is one round
+trip on PostgreSQL, and on SQLite it goes to the queue's own file, never waiting for the bot's other writes
+(bot/store/sqlite.py).
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 
 from bot.store.db import Database
 from bot.store.models import WorkItem
 
 # Slack's response_url accepts answers for 30 minutes: work older than that can no longer be answered.
 EXPIRES_AFTER = timedelta(minutes=30)
+# Built once: the ack path's INSERT then costs SQLAlchemy no statement building and one cache look-up.
+_INSERT = insert(WorkItem)
+_DELETE = delete(WorkItem).where(WorkItem.id == bindparam("item_id"))
 
 
 @dataclass(frozen=True)
@@ -75,49 +82,55 @@ class WorkQueue:
             "lease_until": now + lease if owner else now,
             "attempts": 1 if owner else 0,
         }
-        with self._db.session() as session:  # one INSERT, in the ack path: no ORM unit of work around it
-            return int(session.execute(insert(WorkItem).values(values).returning(WorkItem.id)).scalar_one())
+        # In the ack path: one statement that commits on its own (no BEGIN, no COMMIT, no unit of work around it).
+        with self._db.statements() as conn:
+            key = conn.execute(_INSERT, values).inserted_primary_key
+        assert key is not None  # one row inserted: its id
+        return int(key[0])
 
     def finish(self, item_id: int) -> None:
-        with self._db.session() as session:
-            session.execute(delete(WorkItem).where(WorkItem.id == item_id))
+        with self._db.statements() as conn:
+            conn.execute(_DELETE, {"item_id": item_id})
 
     def claim(self, owner: str, lease: timedelta, limit: int) -> list[Claimed]:
         """Up to `limit` items whose lease ran out (or that nobody held), now held by `owner`, oldest first."""
         now = self._clock()
-        with self._db.session() as session:
-            candidates = session.scalars(
+        claimed = []
+        with self._db.statements() as conn:
+            candidates = conn.scalars(
                 select(WorkItem.id).where(WorkItem.lease_until <= now).order_by(WorkItem.id).limit(limit)
             ).all()
-        claimed = []
-        for item_id in candidates:
-            with self._db.session() as session:  # one item per transaction: a lost race costs only that item
-                row = session.execute(
+            for item_id in candidates:  # one UPDATE per item, each its own commit: a lost race costs only that item
+                row = conn.execute(
                     update(WorkItem)
                     .where(WorkItem.id == item_id, WorkItem.lease_until <= now)
                     .values(owner=owner, lease_until=now + lease, attempts=WorkItem.attempts + 1)
-                    .returning(WorkItem)
-                ).scalar_one_or_none()
+                    .returning(*WorkItem.__table__.columns)
+                ).one_or_none()
                 if row is not None:
                     claimed.append(_claimed(row))
         return claimed
 
     def renew(self, owner: str, lease: timedelta) -> None:
         """Extend the lease of every item `owner` holds (the process is alive and still working on them)."""
-        with self._db.session() as session:
-            session.execute(update(WorkItem).where(WorkItem.owner == owner).values(lease_until=self._clock() + lease))
+        with self._db.statements() as conn:
+            conn.execute(update(WorkItem).where(WorkItem.owner == owner).values(lease_until=self._clock() + lease))
 
     def release(self, owner: str) -> int:
         """Hand every item `owner` still holds to whoever claims next (a process shutting down); how many."""
-        with self._db.session() as session:
-            result = session.execute(
+        with self._db.statements() as conn:
+            result = conn.execute(
                 update(WorkItem).where(WorkItem.owner == owner).values(owner=None, lease_until=self._clock())
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)
+
+    def sync(self) -> None:
+        """Put what was recorded on the disk now, where commits do not wait for it (SQLite's queue file)."""
+        self._db.sync_statements()
 
     def depth(self) -> Depth:
-        with self._db.session() as session:
-            count, oldest = session.execute(select(func.count(), func.min(WorkItem.created_at))).one()
+        with self._db.statements() as conn:
+            count, oldest = conn.execute(select(func.count(), func.min(WorkItem.created_at))).one()
         if oldest is None:
             return Depth(int(count), None)
         if oldest.tzinfo is None:  # min() bypasses the column type on some dialects
@@ -127,7 +140,7 @@ class WorkQueue:
         return Depth(int(count), max(0.0, (self._clock() - oldest).total_seconds()))
 
 
-def _claimed(row: WorkItem) -> Claimed:
+def _claimed(row: Row[Any]) -> Claimed:
     return Claimed(
         id=row.id,
         request_id=row.request_id,

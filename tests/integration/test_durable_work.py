@@ -8,14 +8,20 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
+from bot.clock import system_clock
 from bot.domain.requests import Status
 from bot.slack import ids
+from bot.store.db import Database
 from bot.store.work_queue import WorkQueue
 from tests.support.flows import filed_id, wait_status
 from tests.support.harness import BotServer
 
 pytestmark = pytest.mark.both_databases  # database behaviour: on SQLite and PostgreSQL
+
+
+LEASE = timedelta(seconds=10)
 
 
 def _left_for_others(bot: BotServer) -> None:
@@ -105,3 +111,22 @@ def test_expired_work_is_dropped_not_done(bot: BotServer, clock) -> None:
     assert bot.wsgi.durable.sweep() == 1
     bot.work.idle()
     assert bot.slack.calls_to("response_url") == [] and bot.wsgi.durable.queue.depth().items == 0
+
+
+def test_recording_does_not_wait_for_the_bots_own_writes(database_url: str) -> None:
+    """The ack path's INSERT: on SQLite the queue has a file of its own (bot/store/sqlite.py), so a write the work
+    after an ack holds open on the bot's file does not hold the next ack up (SQLite's one writer per file)."""
+    db = Database(database_url)
+    queue = WorkQueue(db, system_clock)
+    try:
+        with db.session() as session:
+            session.execute(text("UPDATE alembic_version SET version_num = version_num"))  # the write lock, held
+            item = queue.record(
+                request_id="abc", kind="command", function="run_command", body={}, found=None, owner="p", lease=LEASE
+            )
+            assert queue.depth().items == 1
+        queue.sync()  # on the disk (SQLite's queue file), or nothing to do (PostgreSQL)
+        queue.finish(item)
+        assert queue.depth().items == 0
+    finally:
+        db.dispose()

@@ -13,9 +13,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from bot.domain.requests import Status
 from bot.entrypoints.web import WORKERS
@@ -47,9 +48,9 @@ def _occupy_every_work_thread(web: RemoteBot, proxy: AwsProxy) -> threading.Even
     return gate
 
 
-def _items(db: Requests) -> list[WorkItem]:
-    with db.db.session() as session:
-        return list(session.scalars(select(WorkItem).order_by(WorkItem.id)))
+def _items(db: Requests) -> list[Row[Any]]:
+    with db.db.statements() as conn:  # the work queue's connection: on SQLite, the queue's own file
+        return list(conn.execute(select(WorkItem.__table__).order_by(WorkItem.id)))
 
 
 def _acked(process: Process, kind: str) -> str:
