@@ -18,6 +18,8 @@ _WHAT: dict[str, str] = {
     "access": "which AWS services a user uses, and what it could lose (Access Advisor)",
     "audit": "recent audit events, of everything or of one user or key",
     "scan": "scan every account now and post the results",
+    "replace": "where a key runs, and the IAM role that can replace it",
+    "retire": "switch a key off once the role replacing it is in use",
 }
 _GROUPS = (
     (ANYONE, "Anyone"),
@@ -28,9 +30,10 @@ _GROUPS = (
 
 def _line(command: str, form: str, example: str, what: str) -> str:
     shown = f"`{command} {escape(example)}`"
+    what = f": {what}" if what else ""
     if form == example:  # nothing to fill in: the example is the whole usage
-        return f"• {shown}: {what}"
-    return f"• `{escape(form)}`: {what}. For example {shown}"
+        return f"• {shown}{what}"
+    return f"• `{escape(form)}`{what}. For example {shown}"
 
 
 def _group(command: str, role: str) -> list[str]:
@@ -40,7 +43,7 @@ def _group(command: str, role: str) -> list[str]:
             continue
         if name == "deactivate":
             form = form.replace(" [--now]", "")  # `--now` is the owner's or an approver's: shown in their group
-        lines.append(_line(command, form, example, _WHAT[name]))
+        lines.append(_line(command, form, example, _WHAT.get(name, "")))
     if role == OWNER:
         form, example = BREAK_GLASS_USAGE
         lines.append(_line(command, form, example, "deactivate it at once (break-glass), announced to approvers"))
