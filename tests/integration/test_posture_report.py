@@ -18,6 +18,7 @@ from bot.entrypoints.cli import main
 from bot.entrypoints.cli_report import run_report
 from bot.entrypoints.cli_scan import run_scan
 from tests.support.exports import ocsf_problems
+from tests.support.fake_slack import FakeSlack
 from tests.support.flows import make_key, tagged
 
 CHARTS = {"key-ages", "findings-by-severity", "rotations", "oldest-keys"}
@@ -124,3 +125,29 @@ def test_json_and_another_format_are_refused(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         main(["report", "--out", "x.html", "--days", "0"])
     assert "not a number of days from 1 to 3650" in capsys.readouterr().err
+
+
+def test_the_scheduled_scan_carries_the_chart_once_a_week(
+    make_services: Callable[..., Services], slack: FakeSlack, aws: None, iam
+) -> None:
+    from bot.entrypoints.scheduler import jobs
+
+    services = make_services()
+    tagged(iam, "ci", owner="alice@example.com")
+    make_key(iam, "ci", 130, services.clock(), used_days_ago=1)
+    scheduled_scan = jobs(services)["scan"][0]
+    scheduled_scan()
+    fake = slack
+    [chart] = fake.shared_files("CALERTS")
+    assert chart.filename.endswith(".png") and chart.data is not None and chart.data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert chart.length == len(chart.data)  # the length announced is the length uploaded
+    assert chart.comment is not None and chart.comment.startswith(
+        "*Weekly access key posture*\nNow: 1 finding (1 high)"
+    )
+    methods = [c.method for c in fake.calls]
+    upload = methods.index("files.getUploadURLExternal")
+    assert methods[upload : upload + 3] == ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    assert methods.index("chat.postMessage") < upload  # after the digest
+    services.clock.advance(days=1)
+    scheduled_scan()  # the next day's digest: no chart
+    assert len(fake.shared_files("CALERTS")) == 1
