@@ -11,7 +11,7 @@ from bot.bootstrap import Services
 from bot.slack.client import RetryingRespond
 from bot.slack.messages.common import plain
 from bot.slack.notifier import Notifier
-from handlers import actions, commands, errors, events, views
+from handlers import actions, commands, errors, events, home, views
 from handlers.guests import help_only_for_guests
 from handlers.lanes import Lanes
 from handlers.wiring import ProvideWiring, Wiring, wiring
@@ -24,6 +24,7 @@ def register_listeners(app: App, services: Services, lanes: Lanes) -> None:
     errors.register(app)
     commands.register(app, services.settings.slash_command)
     actions.register(app)
+    home.register(app)
     views.register(app)
     events.register(app)
     events.register_fallback(app)  # last: it matches every event

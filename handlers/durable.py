@@ -97,6 +97,7 @@ def _form(body: dict[str, Any]) -> Kept:
 LOST = {
     ids.REVEAL: "Keywarden restarted before it could open the window, so no key was created. Click Reveal again.",
     ids.DENY: "Keywarden restarted before it could open the form for the reason. Click Deny again.",
+    ids.HOME_REQUEST: "Keywarden restarted before it could open the request form. Click Request again.",
 }
 LOST_FORM = "Keywarden restarted before it could open the request form. Run the command again, or type the request."
 

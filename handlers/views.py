@@ -23,7 +23,8 @@ _FILED_BY_MODAL = frozenset(spec.name for spec in REQUEST_OPERATIONS.values())
 
 
 def _value(view: dict[str, Any], block: str) -> str:
-    state = view.get("state", {}).get("values", {}).get(block, {}).get(ids.INPUT, {})
+    inputs = view.get("state", {}).get("values", {}).get(block, {})
+    state = inputs.get(ids.INPUT) or inputs.get(ids.TARGET_CHOICE) or {}  # the target: a menu of the person's own
     return str(state.get("value") or (state.get("selected_option") or {}).get("value") or "").strip()
 
 

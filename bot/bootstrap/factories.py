@@ -164,6 +164,9 @@ def key_services(a: Adapters) -> KeyServices:
         a.directory,
         a.notifier,
         stored_under=s.stored_secret_prefix,
+        inventory=inventory,  # the Home reads the person's keys from AWS after publishing what is known
+        under_way=under_way(a),
+        aliases=a.aws.list_aliases,
     )
     rotations = RotationService(
         s,

@@ -13,6 +13,7 @@ ALERT_SNOOZE = "alert_snooze"
 EXPOSURE_DEACTIVATE = "exposure_deactivate_now"
 EXPOSURE_ROTATE = "exposure_rotate"
 ENFORCE_REACTIVATE = "enforce_reactivate"
+HOME_REQUEST = "home_request"  # the App Home's Request: opens the request form
 
 REQUEST_MODAL = "request_modal"
 DENY_MODAL = "deny_modal"
@@ -20,6 +21,7 @@ SECRET_MODAL = "secret_modal"
 
 BLOCK_OPERATION = "operation"
 BLOCK_TARGET = "target"
+TARGET_CHOICE = "target_choice"  # the request form's target: a menu of the person's users and keys
 BLOCK_REASON = "reason"
 BLOCK_VALID_FOR = "valid_for"
 INPUT = "value"

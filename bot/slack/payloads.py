@@ -29,7 +29,7 @@ TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 MAX_DEPTH = 24
 # Payload types Slack sends that no listener here takes.
 UNHANDLED = frozenset(
-    {"app_rate_limited", "shortcut", "message_action", "block_suggestion", "interactive_message", "dialog_submission"}
+    {"app_rate_limited", "shortcut", "message_action", "interactive_message", "dialog_submission"}
 )  # Slack's deepest payloads (a view's state) are about 8 levels
 
 
@@ -66,6 +66,8 @@ def check(body: Any) -> None:
         _block_actions(body)
     elif kind in ("view_submission", "view_closed"):
         _view_payload(body)
+    elif kind == "block_suggestion":
+        _block_suggestion(body)
     elif kind in UNHANDLED:  # no listener: Bolt answers them 404, as it should, once they look like Slack's
         _mapping(body, "event", optional=True)
         _mapping(body, "user", optional=True)
@@ -98,6 +100,16 @@ def _block_actions(body: dict) -> None:
     from_view = _mapping(body, "container", optional=True).get("type") == "view"
     _url(body, "response_url", optional=from_view)  # a click in a message always has one; the App Home's never
     if from_view or "view" in body:
+        _view(body)
+
+
+def _block_suggestion(body: dict) -> None:
+    """Slack asking for a menu's options as someone types (the request form's target)."""
+    _user(body)
+    _text(body, "action_id")
+    _text(body, "block_id", optional=True)
+    _text(body, "value", optional=True)
+    if "view" in body:
         _view(body)
 
 

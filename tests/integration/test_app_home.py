@@ -8,8 +8,22 @@ from datetime import timedelta
 
 from bot.domain.requests import Status
 from bot.slack import ids
+from bot.slack.messages.home import LIVE
 from tests.support.fake_slack import Fault
-from tests.support.flows import BOSS, REQUESTER, dms, filed_id, key_made, request, request_store, wait_status
+from tests.support.flows import (
+    BOSS,
+    REQUESTER,
+    dms,
+    filed_id,
+    key_made,
+    make_key,
+    request,
+    request_store,
+    rotate,
+    rotation,
+    wait_status,
+)
+from tests.support.slack_text import fallback_text
 
 
 def open_home(bot, user: str) -> float:
@@ -27,8 +41,15 @@ def homes(bot, user: str) -> list[dict]:
     ]
 
 
+def live_homes(bot, user: str) -> list[dict]:
+    """The Homes published right after reading the person's keys from AWS (each opening first publishes what
+    Keywarden knows, at once)."""
+    return [h for h in homes(bot, user) if h.get("private_metadata") == LIVE]
+
+
 def wait_home(bot, user: str, n: int = 1) -> dict:
-    return bot.slack.wait_for(lambda _: (h := homes(bot, user))[n - 1 :] and h[n - 1])
+    """The n-th Home as AWS says it, once it arrived."""
+    return bot.slack.wait_for(lambda _: (h := live_homes(bot, user))[n - 1 :] and h[n - 1])
 
 
 def buttons(view: dict) -> list[tuple[str, str, str]]:
@@ -78,9 +99,10 @@ def test_home_for_a_requester_with_working_buttons(bot, iam) -> None:
     bot.command("create ci for the new pipeline")
     rid = filed_id(bot)
     started = open_home(bot, REQUESTER)
-    view = wait_home(bot, REQUESTER)
+    bot.slack.wait_for(lambda _: homes(bot, REQUESTER))  # what Keywarden knows, at once
     assert time.monotonic() - started < 3
-    assert view["type"] == "home" and "default:ci" in json.dumps(view) and key in json.dumps(view)
+    view = wait_home(bot, REQUESTER)
+    assert view["type"] == "home" and "*ci*" in json.dumps(view) and key in json.dumps(view)
     found = buttons(view)
     assert ("Rotate", ids.ALERT_ROTATE, f"default|{key}") in found
     assert ("Deactivate", ids.ALERT_DEACTIVATE, f"default|{key}") in found
@@ -202,3 +224,134 @@ def test_the_home_makes_what_people_typed_inert(bot, iam) -> None:
     (reason,) = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section" and rid in b["text"]["text"]]
     assert "&lt;https://evil.example|click&gt; &lt;@UCARL&gt; &lt;!here&gt; &amp; co" in reason
     assert "<https://" not in reason and "<@UCARL>" not in reason and "<!here>" not in reason
+
+
+def section_texts(view: dict) -> str:
+    return "\n".join(
+        b["text"]["text"] if b["type"] == "section" else b["elements"][0].get("text", "")
+        for b in view["blocks"]
+        if b["type"] in ("section", "context")
+    )
+
+
+def test_before_any_scan_the_home_is_published_at_once_then_with_what_aws_says(bot, iam) -> None:
+    now = bot.services.clock()
+    bot.slack.add_user(REQUESTER, email="alice@example.com", name="alice")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    key = make_key(iam, "ci", 100, now, used_days_ago=2)  # Keywarden has seen neither the user nor the key
+
+    open_home(bot, REQUESTER)
+    first = bot.slack.wait_for(lambda _: homes(bot, REQUESTER))[0]
+    assert first.get("private_metadata") != LIVE and key not in json.dumps(first)
+    assert "Looking for IAM users whose owner tag names you" in section_texts(first)
+    assert "Asking AWS for each key's status and last use" in section_texts(first)
+    assert ("Request", ids.HOME_REQUEST, "form") in [
+        (b["accessory"]["text"]["text"], b["accessory"]["action_id"], b["accessory"]["value"])
+        for b in first["blocks"]
+        if b.get("accessory")
+    ]
+
+    live = section_texts(wait_home(bot, REQUESTER))
+    line = next(t for t in live.splitlines() if key in t)
+    assert line.startswith(f"*ci* `{key}` · 100 days old · active · last used ")  # one account: no `default:`
+    used = fallback_text(line)
+    assert f"last used {now - timedelta(days=2):%Y-%m-%d}" in used
+    assert "Older than the limit" in live and "key-too-old" not in live and "key_too_old" not in live
+    assert "Status and last use as AWS said at <!date^" in live
+    assert ("Rotate", ids.ALERT_ROTATE, f"default|{key}") in buttons(wait_home(bot, REQUESTER))
+
+    second = make_key(iam, "ci", 1, now)  # two active keys: Rotate cannot work on either, so it is not offered
+    open_home(bot, REQUESTER)
+    view = wait_home(bot, REQUESTER, 2)
+    assert "Two active keys" in section_texts(view)
+    offered = buttons(view)
+    assert not [b for b in offered if b[1] == ids.ALERT_ROTATE]
+    assert {("Deactivate", ids.ALERT_DEACTIVATE, f"default|{k}") for k in (key, second)} <= set(offered)
+
+
+def test_a_rotation_under_way_shows_as_such_in_the_home(bot, iam, old) -> None:
+    old_id, _ = old
+    rid = rotate(bot)
+    r = rotation(bot, rid)
+    open_home(bot, REQUESTER)
+    text = section_texts(wait_home(bot, REQUESTER))
+    assert "Two active keys" not in text and "Older than the limit" not in text  # the rotation deals with both
+    assert (
+        f"being replaced by `{r.new_key_id}` (rotation {rid}): checked on <!date^{int(r.grace_ends_at.timestamp())}^"
+        in text
+    )
+    assert f"the new key of rotation {rid}, replacing `{old_id}`" in text
+    assert "grace period, grace until" in text and "grace_" not in text  # the stage in words, not its state name
+
+
+def block_suggestion(bot, user: str, typed: str, operation: str | None = None):
+    """Slack asking for the request form's menu as the person types."""
+    state = {ids.BLOCK_OPERATION: {ids.INPUT: {"type": "static_select", "selected_option": {"value": operation}}}}
+    return bot.interact(
+        {
+            "type": "block_suggestion",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "action_id": ids.TARGET_CHOICE,
+            "block_id": ids.BLOCK_TARGET,
+            "value": typed,
+            "container": {"type": "view", "view_id": "VFORM"},
+            "view": {
+                "id": "VFORM",
+                "type": "modal",
+                "callback_id": ids.REQUEST_MODAL,
+                "state": {"values": state if operation else {}},
+            },
+        }
+    )
+
+
+def menu(reply) -> dict[str, list[tuple[str, str]]]:
+    assert reply.status == 200
+    return {
+        g["label"]["text"]: [(o["text"]["text"], o["value"]) for o in g["options"]]
+        for g in reply.json().get("option_groups", [])
+    }
+
+
+def test_the_request_button_opens_the_form_with_the_persons_own_users_and_keys(bot, iam) -> None:
+    key = setup(bot, iam)
+    open_home(bot, REQUESTER)
+    wait_home(bot, REQUESTER)
+    click_in_home(bot, ids.HOME_REQUEST, "form", REQUESTER)
+    opened = bot.slack.wait_calls("views.open")[0]
+    form = json.loads(opened.params["view"]) if isinstance(opened.params["view"], str) else opened.params["view"]
+    assert opened.params["trigger_id"] == "T-home" and form["callback_id"] == ids.REQUEST_MODAL
+    (target,) = [b["element"] for b in form["blocks"] if b["block_id"] == ids.BLOCK_TARGET]
+    assert (target["type"], target["action_id"], target["min_query_length"]) == (
+        "external_select",
+        ids.TARGET_CHOICE,
+        0,
+    )
+
+    started = time.monotonic()
+    everything = menu(block_suggestion(bot, REQUESTER, ""))
+    assert time.monotonic() - started < 3  # answered in the ack, from the database
+    assert everything == {"Your IAM users": [("ci", "ci")], "Their access keys": [(f"{key} (ci)", key)]}
+    assert menu(block_suggestion(bot, REQUESTER, "", "create")) == {"Your IAM users": [("ci", "ci")]}
+    assert menu(block_suggestion(bot, REQUESTER, key[-6:].lower(), "deactivate")) == {
+        "Their access keys": [(f"{key} (ci)", key)]
+    }
+    assert menu(block_suggestion(bot, REQUESTER, "billing-bot", "create")) == {
+        "As typed": [("billing-bot", "billing-bot")]
+    }
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    assert secret not in block_suggestion(bot, REQUESTER, secret).body  # a typed secret is never echoed back
+    assert menu(block_suggestion(bot, "UGHOST", "")) == {}  # nobody's users: nothing but what is typed
+
+    chosen = {
+        ids.BLOCK_OPERATION: {ids.INPUT: {"type": "static_select", "selected_option": {"value": "deactivate"}}},
+        ids.BLOCK_TARGET: {ids.TARGET_CHOICE: {"type": "external_select", "selected_option": {"value": key}}},
+        ids.BLOCK_REASON: {ids.INPUT: {"type": "plain_text_input", "value": "leaving the team"}},
+    }
+    assert bot.submit_view(ids.REQUEST_MODAL, chosen, REQUESTER).status == 200
+    rid = filed_id(bot)
+    filed = request(bot, rid)
+    assert (filed.operation.value, filed.key_id, filed.reason) == ("deactivate", key, "leaving the team")

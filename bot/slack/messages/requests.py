@@ -25,6 +25,7 @@ from bot.slack.messages.common import (
     when,
     who,
 )
+from bot.slack.messages.request_form import target_element
 from bot.slack.messages.time_bound import time_bound_line
 
 _OUTCOME = {
@@ -262,9 +263,9 @@ def build_request_modal() -> dict[str, Any]:
             {
                 "type": "input",
                 "block_id": ids.BLOCK_TARGET,
-                "label": {"type": "plain_text", "text": "IAM user or access key id"},
-                "hint": {"type": "plain_text", "text": "create: a user (or account:user); others: a key id"},
-                "element": {"type": "plain_text_input", "action_id": ids.INPUT, "max_length": 140},
+                "label": {"type": "plain_text", "text": "IAM user or access key"},
+                "hint": {"type": "plain_text", "text": "Yours are listed; type to find another user or a key id."},
+                "element": target_element(),
             },
             {
                 "type": "input",

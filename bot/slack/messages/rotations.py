@@ -213,6 +213,11 @@ def stage_dates(r: Rotation) -> str:
     return f"grace until {day(r.grace_ends_at)}, then deactivated if unused; stalls {day(r.stall_at)} if still in use"
 
 
+def stage(r: Rotation) -> str:
+    """Where a rotation is, and its next dates, in words."""
+    return f"{_STAGE[r.state]}, {stage_dates(r)}"
+
+
 def key_note(r: Rotation, key_id: str) -> str:
     """The line `list` adds under a key that takes part in a rotation."""
     if key_id == r.new_key_id:
