@@ -201,7 +201,7 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
         clock,
         store,
         a.notifier,
-        requester_dm=StoredSecretDm(s.secret_prefix, a.aws) if stored else build_requester_dm,
+        requester_dm=StoredSecretDm(secret_prefix=s.secret_prefix, aws=a.aws) if stored else build_requester_dm,
         on_change=k.home.refresh,
         reveal=not stored,
     )

@@ -104,12 +104,12 @@ class SecretsManagerDelivery:
         return self.reveal_refusal(request_id, user_id)
 
 
+@dataclass(kw_only=True, eq=False)
 class StoredSecretDm:
     """The requester's DM with SECRET_DELIVERY=secretsmanager: it names the secret, also when sent again later."""
 
-    def __init__(self, secret_prefix: str, aws: AwsGateway) -> None:
-        self._prefix = secret_prefix
-        self._aws = aws
+    secret_prefix: str
+    aws: AwsGateway
 
     def __call__(self, request: Request, secret: SecretLocation | None) -> Message:
         if secret is None and request.status is Status.SUCCEEDED and request.operation in MAKES_KEY:
@@ -117,10 +117,10 @@ class StoredSecretDm:
         return build_requester_dm(request, secret, reveal=False)
 
     def _location(self, request: Request) -> SecretLocation:
-        client = self._aws.account(request.account)
+        client = self.aws.account(request.account)
         try:
             account_id: str | None = client.account_id()
         except AwsError:
             account_id = None
-        name = secret_name(self._prefix, request.account, request.iam_user)
+        name = secret_name(self.secret_prefix, request.account, request.iam_user)
         return SecretLocation(name, request.account, client.region, account_id)
