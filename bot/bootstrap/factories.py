@@ -197,10 +197,10 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
     # SECRET_DELIVERY picks how new keys reach their requesters, and how their DMs say so, here and nowhere else.
     stored = s.secret_delivery == "secretsmanager"
     sync = RequestSync(
-        s.approval_channel,
-        clock,
-        store,
-        a.notifier,
+        approval_channel=s.approval_channel,
+        clock=clock,
+        store=store,
+        notifier=a.notifier,
         requester_dm=StoredSecretDm(secret_prefix=s.secret_prefix, aws=a.aws) if stored else build_requester_dm,
         on_change=k.home.refresh,
         reveal=not stored,
