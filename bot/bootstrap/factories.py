@@ -228,7 +228,15 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
             reveal_ttl=reveal_ttl, clock=clock, store=store, access=k.access_rules, sync=sync, execution=execution
         ),
         delivery=delivery,
-        reminders=Reminders(s, clock, store, k.access_rules, a.notifier, sync),
+        reminders=Reminders(
+            remind_after=s.remind_approvers_hours,
+            escalate_after=s.escalate_after_hours,
+            clock=clock,
+            store=store,
+            access=k.access_rules,
+            notifier=a.notifier,
+            sync=sync,
+        ),
         recovery=Recovery(clock=clock, store=store, execution=execution, delivery=delivery, sync=sync),
     )
 

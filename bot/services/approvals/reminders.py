@@ -3,91 +3,83 @@ ESCALATE_AFTER_HOURS, and whenever the requester nudges (at most once an hour)."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.access import Access
 from bot.clock import Clock
 from bot.domain.requests import Status
 from bot.services.approvals.slack_sync import RequestSync
-from bot.settings import Settings
 from bot.slack.messages.requests import build_pending_dm, build_reminder
 from bot.slack.notifier import Notifier
 from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
 
 
+@dataclass(kw_only=True, eq=False)
 class Reminders:
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        store: RequestStore,
-        access: Access,
-        notifier: Notifier,
-        sync: RequestSync,
-    ) -> None:
-        self._remind_after = settings.remind_approvers_hours
-        self._escalate_after = settings.escalate_after_hours
-        self._clock = clock
-        self._store = store
-        self._access = access
-        self._notifier = notifier
-        self._sync = sync
+    remind_after: int  # hours: REMIND_APPROVERS_HOURS
+    escalate_after: int  # hours: ESCALATE_AFTER_HOURS
+    clock: Clock
+    store: RequestStore
+    access: Access
+    notifier: Notifier
+    sync: RequestSync
 
     def remind_due(self) -> int:
         """Remind a pending request's approvers once after REMIND_APPROVERS_HOURS, in the approval message's thread
         (and offer the requester a Nudge); after ESCALATE_AFTER_HOURS add the rule's escalate_to (or
         APPROVER_GROUP) and tell them. Each is stamped and audited in one transaction: never twice, never after a
         decision."""
-        now = self._clock()
-        remind = self._remind_after
-        escalate = self._escalate_after
+        now = self.clock()
+        remind = self.remind_after
+        escalate = self.escalate_after
         count = 0
-        for request in self._store.pending(now):
+        for request in self.store.pending(now):
             waited = now - request.created_at
             if request.escalated_at is None and waited >= timedelta(hours=escalate):
-                mentions = self._access.mentions_of(request, escalation=True)
-                done = self._store.stamp_pending(
+                mentions = self.access.mentions_of(request, escalation=True)
+                done = self.store.stamp_pending(
                     request.id, "escalated_at", actor=SYSTEM, action="escalated", detail=" ".join(mentions)
                 )
                 if done:
                     count += 1
-                    self._sync.reply_in_thread(done, build_reminder(done, mentions, "escalated", escalate))
+                    self.sync.reply_in_thread(done, build_reminder(done, mentions, "escalated", escalate))
             elif request.reminded_at is None and request.escalated_at is None and waited >= timedelta(hours=remind):
-                mentions = self._access.mentions_of(request)
-                done = self._store.stamp_pending(
+                mentions = self.access.mentions_of(request)
+                done = self.store.stamp_pending(
                     request.id, "reminded_at", actor=SYSTEM, action="reminded", detail=" ".join(mentions)
                 )
                 if done:
                     count += 1
-                    self._sync.reply_in_thread(done, build_reminder(done, mentions, "reminded", remind))
-                    posted = self._notifier.dm(done.requester, build_pending_dm(done, remind))
+                    self.sync.reply_in_thread(done, build_reminder(done, mentions, "reminded", remind))
+                    posted = self.notifier.dm(done.requester, build_pending_dm(done, remind))
                     if posted:
-                        self._store.record_delivery(done.id, dm_channel=posted[0], dm_ts=posted[1])
+                        self.store.record_delivery(done.id, dm_channel=posted[0], dm_ts=posted[1])
         return count
 
     def nudge(self, request_id: str, user_id: str) -> str:
         """The requester's Nudge: approvers reminded in the thread, at most once an hour, audited."""
-        request = self._store.get(request_id)
+        request = self.store.get(request_id)
         if request is None or request.requester != user_id:
             if request is not None:
-                self._store.audit.refused_on(request, user_id, "nudge", "not the requester")
+                self.store.audit.refused_on(request, user_id, "nudge", "not the requester")
             return f"You have no request {request_id}. `requests` lists yours."
         if request.status is not Status.PENDING:
             return f"{request_id} is {request.status.value}: there is nobody left to nudge."
-        hour_ago = self._clock() - timedelta(hours=1)
-        mentions = self._access.mentions_of(request, escalation=False)
+        hour_ago = self.clock() - timedelta(hours=1)
+        mentions = self.access.mentions_of(request, escalation=False)
         if request.escalated_at is not None:
-            mentions += [m for m in self._access.mentions_of(request, escalation=True) if m not in mentions]
-        done = self._store.stamp_pending(
+            mentions += [m for m in self.access.mentions_of(request, escalation=True) if m not in mentions]
+        done = self.store.stamp_pending(
             request_id, "nudged_at", actor=user_id, action="nudged", not_since=hour_ago, requester=user_id
         )
         if done is None:
-            current = self._store.get(request_id)
+            current = self.store.get(request_id)
             if current is not None and current.status is not Status.PENDING:
                 return f"{request_id} is {current.status.value}: there is nobody left to nudge."
             last = current.nudged_at if current else None
             again = f" You can nudge again after {last + timedelta(hours=1):%H:%M} UTC." if last else ""
             return f"You nudged the approvers of {request_id} less than an hour ago.{again}"
-        self._sync.reply_in_thread(done, build_reminder(done, mentions, "nudged", 0))
+        self.sync.reply_in_thread(done, build_reminder(done, mentions, "nudged", 0))
         return f"Nudged: the approvers of {request_id} were reminded."
