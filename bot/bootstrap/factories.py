@@ -223,7 +223,18 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
     )
     execution = Execution(store=store, aws=a.aws, sync=sync, delivery=delivery, rotations=k.rotations)
     return RequestServices(
-        filing=RequestFiling(s, clock, store, k.inventory, a.aws, k.access_rules, sync, execution, k.rotations, k.own),
+        filing=RequestFiling(
+            settings=s,
+            clock=clock,
+            store=store,
+            inventory=k.inventory,
+            aws=a.aws,
+            access=k.access_rules,
+            sync=sync,
+            execution=execution,
+            rotations=k.rotations,
+            own=k.own,
+        ),
         decisions=Decisions(
             reveal_ttl=reveal_ttl, clock=clock, store=store, access=k.access_rules, sync=sync, execution=execution
         ),

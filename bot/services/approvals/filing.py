@@ -6,7 +6,7 @@ Keywarden cannot read its own identity: a person is told to try again."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,30 +39,18 @@ class LeftAlone(InputError):
     """Enforcement must not touch this key now (Keywarden's own user, a rotation or request on it, a deny rule)."""
 
 
+@dataclass(kw_only=True, eq=False)
 class RequestFiling:
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        store: RequestStore,
-        inventory: InventoryService,
-        aws: AwsGateway,
-        access: Access,
-        sync: RequestSync,
-        execution: Execution,
-        rotations: RotationService,
-        own: OwnIdentity,
-    ) -> None:
-        self._settings = settings
-        self._clock = clock
-        self._store = store
-        self._inventory = inventory
-        self._aws = aws
-        self._access = access
-        self._sync = sync
-        self._execution = execution
-        self._rotations = rotations  # one rotation of a user at a time
-        self._own = own
+    settings: Settings
+    clock: Clock
+    store: RequestStore
+    inventory: InventoryService
+    aws: AwsGateway
+    access: Access
+    sync: RequestSync
+    execution: Execution
+    rotations: RotationService  # one rotation of a user at a time
+    own: OwnIdentity
 
     def file(self, requester: str, cmd: Command) -> Request:
         """Validate against live AWS state, store the request, post it for approval."""
@@ -73,7 +61,7 @@ class RequestFiling:
         spec.check(target)
         if spec.starts_rotation:
             self._refuse_second_rotation(target)
-        decision = self._access.decide(requester, operation, target)
+        decision = self.access.decide(requester, operation, target)
         if decision.deny:
             attempted = operation.value + (" --now" if cmd.now else "")
             self._refused(requester, attempted, f"policy rule `{decision.rule}` denies it", target)
@@ -85,7 +73,7 @@ class RequestFiling:
             )
         if cmd.now:
             return self._break_glass(requester, operation, cmd.reason, target, decision)
-        now = self._clock()
+        now = self.clock()
         if decision.auto_approve:
             return self._auto_approve(requester, operation, target, cmd, decision)
         request = self._add(
@@ -94,11 +82,11 @@ class RequestFiling:
             target,
             cmd.reason,
             status=Status.PENDING,
-            expires_at=now + timedelta(hours=self._settings.request_ttl_hours),
+            expires_at=now + timedelta(hours=self.settings.request_ttl_hours),
             decision=decision,
             valid_for_hours=cmd.valid_for_hours,
         )
-        self._sync.sync(request)
+        self.sync.sync(request)
         return request
 
     def enforcement_target(self, account: str, user: str, key_id: str) -> Target:
@@ -106,25 +94,25 @@ class RequestFiling:
         its identity unknown), a rotation of the user in progress, an open request on the key, or a policy rule
         that denies deactivating it. InputError when the key is gone or no longer active; AwsError as raised."""
         try:
-            if self._own.is_own_user(account, user):
+            if self.own.is_own_user(account, user):
                 raise LeftAlone("Keywarden's own IAM user")
         except IdentityUnknown as e:
             raise LeftAlone(f"Keywarden could not tell whether it is its own IAM user ({e.message})") from None
-        rotation = self._rotations.in_progress_for_user(account, user)
+        rotation = self.rotations.in_progress_for_user(account, user)
         if rotation is not None:
             raise LeftAlone(f"rotation {rotation.id} of `{user}` is in progress")
         for operation in (Operation.DEACTIVATE, Operation.ROTATE):  # a request on the key, or a rotation of it
             target_name = open_target(operation, account, user, key_id)
-            request = self._store.find_open(target_name)
+            request = self.store.find_open(target_name)
             if request is not None and request.key_id == key_id:
                 raise LeftAlone(f"request {request.id} ({request.operation.value}) is open for it")
-        keys = self._live(self._inventory.user_keys(account, user))
+        keys = self._live(self.inventory.user_keys(account, user))
         key = next((k for k in keys.keys if k.facts.key_id == key_id), None)
         if key is None:
             raise InputError(f"`{key_id}` is no longer a key of `{account}:{user}`.")
         target = Target(keys, key)
         REQUEST_OPERATIONS[Operation.DEACTIVATE].check(target)
-        decision = self._access.decide(SYSTEM, Operation.DEACTIVATE, target)
+        decision = self.access.decide(SYSTEM, Operation.DEACTIVATE, target)
         if decision.deny and decision.rule != NO_RULE:
             raise LeftAlone(f"policy rule `{decision.rule}` denies deactivating it")
         return target
@@ -139,20 +127,20 @@ class RequestFiling:
             target,
             reason,
             status=Status.APPROVED,
-            expires_at=self._clock(),
+            expires_at=self.clock(),
             note=f":lock: *Enforced* by Keywarden ({reason}); approved by `{rule}`.",
             decision=Decision(rule, 1),  # the built-in rule approved it: no rule of the policy file did
         )
         try:
-            request = self._store.add(**fields, action="requested")
+            request = self.store.add(**fields, action="requested")
         except DuplicateRequest as e:
             raise InputError(f"request {e.existing} is already open for this key: left to it") from None
-        self._store.note(request.id, rule, "approved", detail="built-in enforcement rule")
-        return self._execution.execute(request.id) or request
+        self.store.note(request.id, rule, "approved", detail="built-in enforcement rule")
+        return self.execution.execute(request.id) or request
 
     def open_requests(self, user_id: str) -> list[Request]:
         """The user's own requests still open (`requests`)."""
-        return self._store.open_for(user_id)
+        return self.store.open_for(user_id)
 
     def _auto_approve(
         self, requester: str, operation: Operation, target: Target, cmd: Command, decision: Decision
@@ -164,13 +152,13 @@ class RequestFiling:
             target,
             cmd.reason,
             status=Status.APPROVED,
-            expires_at=self._clock(),
+            expires_at=self.clock(),
             action="approved_by_policy",
             decision=decision,
             valid_for_hours=cmd.valid_for_hours,
         )
-        self._execution.run_approved(request)
-        return self._store.get(request.id) or request
+        self.execution.run_approved(request)
+        return self.store.get(request.id) or request
 
     def _break_glass(
         self, requester: str, operation: Operation, reason: str, target: Target, decision: Decision
@@ -178,7 +166,7 @@ class RequestFiling:
         """`deactivate --now`: the key's owner or an approver deactivates at once, announced to approvers.
 
         It supersedes the pending and approved requests on the key, so nobody can block it by filing first."""
-        if not self._access.may_break_glass(requester, target, decision):
+        if not self.access.may_break_glass(requester, target, decision):
             self._refused(
                 requester,
                 f"{operation.value} --now",
@@ -193,23 +181,23 @@ class RequestFiling:
                 + (f" (policy rule `{decision.rule}`)" if decision.rule else "")
                 + ". Without it, the request goes to approval."
             )
-        request, superseded = self._store.add_break_glass(
+        request, superseded = self.store.add_break_glass(
             **self._fields(
                 requester,
                 operation,
                 target,
                 reason,
                 status=Status.APPROVED,
-                expires_at=self._clock(),
+                expires_at=self.clock(),
                 note=break_glass_note(requester),
                 decision=decision,
             ),
             action="break_glass",
         )
         for old in superseded:
-            self._sync.sync(old)
-        done = self._execution.execute(request.id) or request
-        return self._store.get(request.id) or done  # with where the approval channel was told, if it was
+            self.sync.sync(old)
+        done = self.execution.execute(request.id) or request
+        return self.store.get(request.id) or done  # with where the approval channel was told, if it was
 
     def _add(
         self,
@@ -225,7 +213,7 @@ class RequestFiling:
         valid_for_hours: int | None = None,
     ) -> Request:
         try:
-            return self._store.add(
+            return self.store.add(
                 **self._fields(
                     requester, operation, target, reason, status=status, expires_at=expires_at, decision=decision
                 ),
@@ -252,9 +240,9 @@ class RequestFiling:
         decision: Decision | None = None,
     ) -> dict[str, Any]:
         """A new request's row, as the store takes it."""
-        owns = self._access.owns(requester, target.user.owner)
-        decision = decision or self._access.decide(requester, operation, target)
-        _, admin_line = admin_approval(operation, target, self._settings.require_extra_approval_for_admin)
+        owns = self.access.owns(requester, target.user.owner)
+        decision = decision or self.access.decide(requester, operation, target)
+        _, admin_line = admin_approval(operation, target, self.settings.require_extra_approval_for_admin)
         if decision.rule is not None:  # the rule's count is the count: no extra for admins or non-owners
             admin_line = admin_line.replace(" It needs one more approval than usual.", "")
         if decision.auto_approve:
@@ -274,18 +262,18 @@ class RequestFiling:
             "owner_ok": owns or decision.rule is not None,
             "status": status,
             "policy_rule": decision.rule,
-            "policy": self._access.remember(decision, target),
+            "policy": self.access.remember(decision, target),
         }
 
     def _target(self, cmd: Command, picks: Picks) -> Target:
         if cmd.key_id:
-            account, user = self._inventory.locate(cmd.key_id)
+            account, user = self.inventory.locate(cmd.key_id)
         else:
             assert cmd.user is not None
-            account, user = self._inventory.resolve(cmd.user)
+            account, user = self.inventory.resolve(cmd.user)
         # Tags (owner, policy rules) and administrator power (the "target is an administrator" line, its extra
         # approval, `target_admin` rules) as they are now: one read gives both.
-        keys = self._inventory.user_keys_now(account, user)
+        keys = self.inventory.user_keys_now(account, user)
         key_id = cmd.key_id
         if picks is Picks.KEY_OR_USER:  # the named key, or the user's only active key; refusals explain
             key_id, _ = choose_keys(user, [k.facts for k in keys.keys], key_id)
@@ -295,14 +283,14 @@ class RequestFiling:
     def _live(self, keys: UserKeys) -> UserKeys:
         """Rules and ownership are decided on the user's tags as they are now, not as the index last read them.
         (ENFORCE: administrator power as the scan that chose the key has just read it.)"""
-        tags = self._aws.account(keys.account).user_tags(keys.user)
-        return replace(keys, tags=tags, owner=owner_in(tags, self._settings.owner_tag))
+        tags = self.aws.account(keys.account).user_tags(keys.user)
+        return replace(keys, tags=tags, owner=owner_in(tags, self.settings.owner_tag))
 
     def _refuse_own_identity(self, requester: str, operation: Operation, target: Target) -> None:
         """Keywarden never changes the keys of the IAM user it runs as, in any account with the hub's account id
         (whatever alias or member role serves it); nor anyone's while it cannot read its own identity."""
         try:
-            own = self._own.is_own_user(target.account, target.iam_user)
+            own = self.own.is_own_user(target.account, target.iam_user)
         except IdentityUnknown as e:
             self._refused(requester, operation.value, f"Keywarden's own identity unknown: {e.message}", target)
             raise InputError(
@@ -318,7 +306,7 @@ class RequestFiling:
         )
 
     def _refuse_second_rotation(self, target: Target) -> None:
-        running = self._rotations.in_progress_for_user(target.account, target.iam_user)
+        running = self.rotations.in_progress_for_user(target.account, target.iam_user)
         if running is not None:
             raise InputError(
                 f"`{target.iam_user}` is already being rotated ({running.id}: `{running.old_key_id}` → "
@@ -328,18 +316,18 @@ class RequestFiling:
     def _refused(self, requester: str, attempted: str, why: str, target: Target) -> None:
         """Audit a refused attempt on `target` (in its own transaction)."""
         key_id = target.key.facts.key_id if target.key else None
-        self._store.audit.refused(
+        self.store.audit.refused(
             requester, attempted, why, account=target.account, iam_user=target.iam_user, key_id=key_id
         )
 
     def _details(self, target: Target, operation: Operation) -> str:
-        now = self._clock()
+        now = self.clock()
         if REQUEST_OPERATIONS[operation].starts_rotation and target.key is not None:
             facts = [k.facts for k in target.user.keys]
             old_key_id, pre_step = choose_keys(target.iam_user, facts, target.key.facts.key_id)
-            plan = schedule(now, rotation_policy(self._settings))
+            plan = schedule(now, rotation_policy(self.settings))
             keys = "\n".join(key_lines(k, now) for k in target.user.keys)
-            stored_under = self._settings.stored_secret_prefix
+            stored_under = self.settings.stored_secret_prefix
             plan_lines = plan_text(target.account, target.iam_user, old_key_id, pre_step, plan, stored_under)
             return plan_lines + f"\n*Keys now:*\n{keys}"
         if target.key is not None:
