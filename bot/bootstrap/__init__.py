@@ -231,8 +231,7 @@ def bootstrap(
             settings, a.aws, a.audit, k.inventory, k.index, a.directory, a.repos.key_memory, a.notifier, k.rotations
         ),
         audit_stream=factories.audit_stream(a),
-        places=places,
-        security_hub=factories.security_hub(a, places),
+        security_hub=factories.security_hub(a),
         posture=factories.posture(a),
         time_bound=factories.time_bound(a, k),
     )

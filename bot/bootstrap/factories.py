@@ -331,12 +331,13 @@ def exposures(a: Adapters, k: KeyServices) -> ExposureService:
     )
 
 
-def security_hub(a: Adapters, places: AccountPlaces) -> SecurityHubExport | None:
+def security_hub(a: Adapters) -> SecurityHubExport | None:
     """SECURITY_HUB=on: each scan's findings to every account's own Security Hub; None when off."""
     s = a.settings
     if not s.security_hub:
         return None
     pacer = hub_pacer(sleep=a.sleep)  # tests wait nothing
+    places = AccountPlaces(a.aws, s.security_hub_region)
     return SecurityHubExport(a.aws, a.repos.hub, places, a.clock, pacer=pacer, concurrency=s.scan_concurrency)
 
 

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime
 
 from bot import __version__
+from bot.entrypoints import cli_report
 from bot.entrypoints.startup import check_dependencies_or_exit, load_settings_or_exit, reach_database_or_exit
 from bot.logs import setup_logging
 from bot.settings import Settings
@@ -48,10 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=SEVERITIES,
         help="exit 1 only for findings at or above this (default: the --severity shown)",
     )
-    report = sub.add_parser("report", help="the posture report: an HTML file with charts, or the chart in Slack")
-    report.add_argument("--out", metavar="FILE.html", help="write the self-contained HTML report to this file")
-    report.add_argument("--days", type=_days, default=90, help="the days the report looks back (default 90)")
-    report.add_argument("--post", action="store_true", help="post the chart and a summary to ALERT_CHANNEL")
+    cli_report.add_parser(sub)
     findings = sub.add_parser("findings", help="list every finding: code, severity, controls, setting, title")
     findings.add_argument("--json", action="store_true", help="print JSON, with rationale and remediation")
     audit = sub.add_parser("audit", help="export the audit log, or verify its hash chain")
@@ -82,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         _check_audit_args(parser, args)
     if args.command == "scan" and args.json and args.format not in (None, "json"):
         parser.error(f"scan: --json means --format json, not --format {args.format}")
-    if args.command == "report" and not (args.out or args.post):
-        parser.error("report: use --out FILE.html, --post, or both")
+    if args.command == "report":
+        cli_report.check(parser, args)
     if args.command == "findings":
         from bot.entrypoints.cli_findings import run_findings
 
@@ -149,9 +147,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
             settings, output=output, post=args.post, accounts=args.account, shown=args.severity, fail_on=fail_on
         )
     if args.command == "report":
-        from bot.entrypoints.cli_report import run_report
-
-        return run_report(settings, out=args.out, days=args.days, post=args.post)
+        return cli_report.run_report(settings, out=args.out, days=args.days, post=args.post)
     if args.command == "scheduler":
         return run_scheduler(settings)
     if args.command == "worker":

@@ -3,18 +3,41 @@ channel (`--post`). Exit 0 done, 2 refused (no ALERT_CHANNEL, Slack refused, the
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.bootstrap import bootstrap
-from bot.services.posture import Posted, PostureService
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.services.posture import PostureService
+
+
+def add_parser(sub: Any) -> None:
+    """`report`'s arguments, beside the other commands' (bot/entrypoints/cli.py)."""
+    report = sub.add_parser("report", help="the posture report: an HTML file with charts, or the chart in Slack")
+    report.add_argument("--out", metavar="FILE.html", help="write the self-contained HTML report to this file")
+    report.add_argument("--days", type=_days, default=90, help="the days the report looks back (default 90)")
+    report.add_argument("--post", action="store_true", help="post the chart and a summary to ALERT_CHANNEL")
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not (args.out or args.post):
+        parser.error("report: use --out FILE.html, --post, or both")
+
+
+def _days(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 3650:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 1 to 3650")
+    return int(value)
 
 
 def run_report(
     settings: Settings, *, out: str | None, days: int, post: bool, stdout: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
+    from bot.bootstrap import bootstrap
+
     services = bootstrap(settings)
     try:
         assert services.posture is not None  # bootstrap always builds it
@@ -40,6 +63,8 @@ def _write(posture: PostureService, path: Path, days: int, stdout: TextIO, err: 
 
 
 def _post(posture: PostureService, days: int, stdout: TextIO, err: TextIO) -> int:
+    from bot.services.posture import Posted
+
     posted = posture.post_chart(days)
     if posted.outcome is Posted.NO_CHANNEL:
         print("keywarden: report --post: ALERT_CHANNEL is not set: set it to the channel id to post to", file=err)

@@ -15,6 +15,7 @@ from bot.bootstrap import Services, bootstrap
 from bot.domain.findings import CATALOGUE, Severity
 from bot.domain.ocsf import compliance_finding
 from bot.domain.scan import ScanFinding, ScanReport, worst_first
+from bot.services.account_places import AccountPlaces
 from bot.settings import Settings
 from bot.slack.messages.common import last_used_text
 
@@ -158,9 +159,10 @@ def ocsf_events(report: ScanReport, services: Services, floor: Severity = Severi
     """The findings as OCSF Compliance Finding events, worst first; an account whose id cannot be read is named by
     its alias alone."""
     places: dict[str, tuple[str | None, str, str]] = {}
+    where = AccountPlaces(services.aws, services.settings.security_hub_region)
     for alias in {f.account for f in report.findings}:
         try:
-            place = services.places.of(alias) if services.places else None
+            place = where.of(alias)
         except AwsError as e:
             log.warning("the account id of %s could not be read: %s", alias, e.message)
             place = None
