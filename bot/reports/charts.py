@@ -7,6 +7,7 @@ Every chart has a title and labelled axes, in type large enough to read in Slack
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}  # S
 
 @contextmanager
 def _style() -> Iterator[None]:
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # not its font cache's INFO lines in ours
     import matplotlib
 
     with matplotlib.rc_context(STYLE):
