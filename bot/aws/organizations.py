@@ -35,7 +35,8 @@ class AccountChanges:
     def digest_lines(self) -> list[str]:
         lines = [f"account `{alias}` is no longer scanned: {why}" for alias, why in self.removed.items()]
         if self.added:
-            lines.append("new account(s) found in the organisation: " + ", ".join(f"`{a}`" for a in self.added))
+            found = "a new account" if len(self.added) == 1 else f"{len(self.added)} new accounts"
+            lines.append(f"{found} found in the organisation: " + ", ".join(f"`{a}`" for a in self.added))
         if self.error:
             lines.append(
                 f"the organisation's account list could not be read (the last known one was used): {self.error}"

@@ -17,7 +17,7 @@ from bot.domain.ocsf import compliance_finding
 from bot.domain.scan import ScanFinding, ScanReport, worst_first
 from bot.services.account_places import AccountPlaces
 from bot.settings import Settings
-from bot.slack.messages.common import last_used_text
+from bot.slack.messages.common import last_used_text, plural
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def run_scan(
 
 
 def _row(f: ScanFinding, now: datetime) -> tuple[str, ...]:
-    status = "exempt" if f.exempt_reason else ("snoozed" if f.snoozed else "")
+    status = "exempt" if f.exempt_reason else ("snoozed" if f.snoozed else ("under way" if f.under_way else ""))
     return (
         f.account,
         f.user,
@@ -116,8 +116,8 @@ def render_table(report: ScanReport, now: datetime, floor: Severity = Severity.I
     users = sum(a.users for a in report.accounts)
     keys = sum(a.keys for a in report.accounts)
     body.append(
-        f"\n{len(rows)} finding(s); {users} users and {keys} keys in {len(report.accounts)} account(s); "
-        f"{report.iam_calls} IAM API calls."
+        f"\n{plural(len(rows), 'finding')}; {plural(users, 'user')} and {plural(keys, 'key')} in "
+        f"{plural(len(report.accounts), 'account')}; {plural(report.iam_calls, 'IAM API call')}."
     )
     return "\n".join(body) + "\n"
 

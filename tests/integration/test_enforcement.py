@@ -86,7 +86,7 @@ def test_warned_twice_then_deactivated_as_a_policy_approved_request_with_reactiv
 
     report = scan_at(bot, clock, 60.5, start)
     assert status(iam, "idle-svc") == "Inactive"
-    assert any("enforcement deactivated 1 key(s)" in n and idle_key in n for n in report.notes)
+    assert any("enforcement deactivated 1 key:" in n and idle_key in n for n in report.notes)
     [announced] = [a for a in alerts(bot) if "Keywarden deactivated" in a]
     assert ids.ENFORCE_REACTIVATE in announced and '"Reactivate"' in announced
     assert any("Keywarden deactivated" in d and ids.ENFORCE_REACTIVATE in d for d in dms(bot))
@@ -116,7 +116,7 @@ def test_dry_run_announces_and_changes_nothing(make_bot, aws, iam, clock, idle_k
     assert len([d for d in dms(bot) if "would be deactivated (dry run" in d]) == 2
     report = scan_at(bot, clock, 61, start)
     assert status(iam, "idle-svc") == "Active"
-    assert any("would deactivate 1 key(s)" in n for n in report.notes)
+    assert any("would deactivate 1 key:" in n for n in report.notes)
     assert any("Dry run: Keywarden would deactivate" in a and idle_key in a for a in alerts(bot))
     assert not [e for e in bot.services.audit.all() if e.action == "executed"]
 
@@ -137,7 +137,7 @@ def test_cap_per_scan_the_rest_wait_and_unowned_keys_are_warned_in_the_alert_cha
     assert [status(iam, n) for n in ("old-a", "old-b")] == ["Active", "Active"]
     report = scan_at(bot, clock, 34, start)
     assert sorted(status(iam, n) for n in ("old-a", "old-b")) == ["Active", "Inactive"], report.notes
-    assert any("1 more key(s) are due for enforcement and wait" in n for n in report.notes)
+    assert any("1 more key is due for enforcement and waits" in n for n in report.notes)
     assert "ENFORCE_MAX_PER_SCAN=1" in json.dumps(alerts(bot))
     scan_at(bot, clock, 35, start)
     assert [status(iam, n) for n in ("old-a", "old-b")] == ["Inactive", "Inactive"]
@@ -205,6 +205,7 @@ def test_enforce_switched_on_for_a_finding_seen_long_ago_warns_first_and_moves_t
     assert status(iam, "idle-svc") == "Active"
     [first] = warnings(bot)
     assert f"{start + timedelta(days=103):%Y-%m-%d %H:%M} UTC" in first  # the full three days of notice
+    assert "it has been *Unused* for close to 60 days" in first and "`unused`" not in first  # a title, not a code
     scan_at(bot, clock, 101, start)
     assert len(warnings(bot)) == 1 and status(iam, "idle-svc") == "Active"
     scan_at(bot, clock, 102, start)  # the 1-day warning

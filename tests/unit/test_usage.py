@@ -23,6 +23,7 @@ from bot.services.usage import lookup_pacer
 from bot.settings import Settings
 from bot.settings.reader import SettingsError
 from bot.slack.messages.usage import build_access, build_activity, events_csv
+from tests.support.slack_text import fallback_text
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -227,7 +228,7 @@ def test_access_summary_and_message() -> None:
     assert [x.namespace for x in s.never] == ["iam"] and s.allowed == 3
     _text, blocks = build_access(s, 4)
     _fits_slack(blocks)
-    body = json.dumps(blocks, ensure_ascii=False)
+    body = fallback_text(json.dumps(blocks, ensure_ascii=False))
     assert "Never used* (1): `iam`" in body and "remove these services" in body
     assert "2026-11-26 (eu-west-1)" in body
 

@@ -36,8 +36,9 @@ def who(actor: str) -> str:
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
-    """`count` and the word in the form that count takes: 1 user, 2 users, 0 users; `many` for irregular words."""
-    return f"{count} {word if count == 1 else (many or word + 's')}"
+    """`count` and the word in the form that count takes: 1 user, 2 users, 0 users, 1,500 users; `many` for
+    irregular words."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 def section(text: str) -> dict[str, Any]:

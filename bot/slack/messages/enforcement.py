@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.domain.catalogue import KEY_TOO_OLD, KEY_UNUSED, title_of
 from bot.domain.enforcement import EnforcementRun
 from bot.domain.scan import ScanFinding
 from bot.slack import ids
-from bot.slack.messages.common import Message, button, context, section
+from bot.slack.messages.common import Message, button, context, plural, section, when
+
+# ENFORCE's kinds and the findings they act on, named by their titles in what people read.
+_FINDING_OF = {"unused": KEY_UNUSED, "age": KEY_TOO_OLD}
 
 
 def build_warning(
@@ -26,8 +30,8 @@ def build_warning(
     whose = "Your key" if not owner_unreached else "Key"
     text = (
         f":warning: {whose} `{key_id}` (*{f.account}:{f.user}*) {what} by Keywarden on "
-        f"{deadline:%Y-%m-%d %H:%M} UTC: its `{kind}` finding is close to {days} days old, or older. "
-        "Rotate it, or snooze its alerts if it must stay as it is."
+        f"{when(deadline)}: it has been *{title_of(_FINDING_OF.get(kind, kind))}* for close to {plural(days, 'day')}, "
+        "or longer. Rotate it, or snooze its alerts if it must stay as it is."
     )
     if owner_unreached:
         text += (
@@ -62,16 +66,17 @@ def digest_lines(run: EnforcementRun, cap: int) -> list[str]:
         return [f"enforcement did nothing this scan: {run.stopped}; it tries again at the next scan"]
     lines = []
     if run.deactivated:
-        lines.append(f"enforcement deactivated {len(run.deactivated)} key(s): {', '.join(run.deactivated)}")
+        lines.append(f"enforcement deactivated {plural(len(run.deactivated), 'key')}: {', '.join(run.deactivated)}")
     if run.would_deactivate:
         lines.append(
-            f"enforcement (dry run) would deactivate {len(run.would_deactivate)} key(s): "
+            f"enforcement (dry run) would deactivate {plural(len(run.would_deactivate), 'key')}: "
             + ", ".join(run.would_deactivate)
         )
     if run.waiting:
         lines.append(
-            f"{len(run.waiting)} more key(s) are due for enforcement and wait for the next scan "
-            f"(ENFORCE_MAX_PER_SCAN={cap})"
+            f"{plural(len(run.waiting), 'more key')} "
+            + ("is due for enforcement and waits" if len(run.waiting) == 1 else "are due for enforcement and wait")
+            + f" for the next scan (ENFORCE_MAX_PER_SCAN={cap})"
         )
     lines += [f"enforcement could not deactivate {k}: {why}" for k, why in run.failed.items()]
     lines += [f"enforcement left {k} alone: {why}" for k, why in run.left_alone.items()]
@@ -80,5 +85,5 @@ def digest_lines(run: EnforcementRun, cap: int) -> list[str]:
         for k, why in run.not_warned.items()
     ]
     if run.warned:
-        lines.append(f"{len(run.warned)} warning(s) sent before enforcement")
+        lines.append(f"{plural(len(run.warned), 'warning')} sent before enforcement")
     return lines

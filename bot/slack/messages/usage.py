@@ -7,12 +7,12 @@ it is escaped before it reaches mrkdwn.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC
 
 from bot.domain.access_advisor import AccessSummary, ServiceAccess
 from bot.domain.activity import ActivityResult, ActivitySummary, TrailEvent
 from bot.domain.sessions import POLICY_NAME, MintedSession, revoke_policy
-from bot.slack.messages.common import Blocks, Message, context, last_used_text, section
+from bot.slack.messages.common import Blocks, Message, context, day, last_used_text, plural, section, when
 from bot.slack.messages.csv_files import csv_text
 
 MAX_LINES = 10
@@ -31,33 +31,21 @@ def _safe(text: str, limit: int = 200) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
 
 
-def _at(when: datetime) -> str:
-    return f"{when:%Y-%m-%d %H:%M} UTC"
-
-
-def _day(when: datetime) -> str:
-    return f"{when:%Y-%m-%d}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def build_activity(result: ActivityResult) -> Message:
     s = result.summary
     where = ", ".join(f"`{r}`" for r in s.regions_searched) or "no region"
     head = (
-        f"*Activity of `{s.key_id}`* ({result.account}:{result.user}), {_day(s.start)} to {_day(s.end)} "
-        f"({_plural(s.days, 'day')}), CloudTrail in {where}"
+        f"*Activity of `{s.key_id}`* ({result.account}:{result.user}), {day(s.start)} to {day(s.end)} "
+        f"({plural(s.days, 'day')}), CloudTrail in {where}"
     )
     iam_says = f"IAM records its last use as {last_used_text(result.key)}."
     if s.total == 0:
         return _no_events(result, head, iam_says)
-    title = f"{s.key_id}: {_plural(s.total, 'call')} in {_plural(s.days, 'day')}"
+    title = f"{s.key_id}: {plural(s.total, 'call')} in {plural(s.days, 'day')}"
     lines = [
         head,
-        f"*{_plural(s.total, 'call')}*{'+' if s.truncated else ''}, first {_at(s.first.at)}, "  # type: ignore[union-attr]
-        f"last {_at(s.last.at)}.",  # type: ignore[union-attr]
+        f"*{plural(s.total, 'call')}*{'+' if s.truncated else ''}, first {when(s.first.at)}, "  # type: ignore[union-attr]
+        f"last {when(s.last.at)}.",  # type: ignore[union-attr]
     ]
     if s.truncated:
         lines.append(
@@ -83,7 +71,7 @@ def _call_lines(s: ActivitySummary) -> list[str]:
     """Calls by service and event: the key's own, then those made through the sessions it minted."""
     calls = [f"• `{_safe(c, 80)}` {n:,}" for c, n in s.calls]
     if s.other_kinds:
-        calls.append(f"• …and {_plural(s.other_calls, 'call')} of {s.other_kinds} other kinds")
+        calls.append(f"• …and {plural(s.other_calls, 'call')} of {s.other_kinds} other kinds")
     calls += [f"• `{_safe(c, 80)}` {n:,} _through a session_" for c, n in s.session_calls]
     if s.through_sessions > sum(n for _, n in s.session_calls):
         calls.append(f"• …and {s.through_sessions - sum(n for _, n in s.session_calls):,} more _through sessions_")
@@ -94,7 +82,7 @@ def _address_blocks(result: ActivityResult) -> Blocks:
     """The source addresses, and those never seen before with what to do about them."""
     s = result.summary
     ips = [
-        f"• `{_safe(ip.ip, 60)}` {_plural(ip.count, 'call')}, {_at(ip.first)} → {_at(ip.last)}"
+        f"• `{_safe(ip.ip, 60)}` {plural(ip.count, 'call')}, {when(ip.first)} → {when(ip.last)}"
         for ip in s.ips[:MAX_LINES]
     ]
     if len(s.ips) > MAX_LINES:
@@ -103,7 +91,7 @@ def _address_blocks(result: ActivityResult) -> Blocks:
     if not s.new_ips:
         blocks.append(section(f"*New addresses:* none since {s.boundary_reason}."))
         return blocks
-    new = [f"• `{_safe(ip.ip, 60)}` first {_at(ip.first)}, {_plural(ip.count, 'call')}" for ip in s.new_ips[:MAX_LINES]]
+    new = [f"• `{_safe(ip.ip, 60)}` first {when(ip.first)}, {plural(ip.count, 'call')}" for ip in s.new_ips[:MAX_LINES]]
     if len(s.new_ips) > MAX_LINES:
         new.append(f"• …and {len(s.new_ips) - MAX_LINES} more")
     blocks.append(
@@ -128,19 +116,19 @@ def _sessions(result: ActivityResult) -> Blocks:
         "so each was looked up too; the calls above marked _through a session_ are theirs."
     ]
     for m in result.sessions[:MAX_SESSIONS]:
-        until = f"valid until {_at(m.expires)}" if m.expires else "expiry not recorded"
+        until = f"valid until {when(m.expires)}" if m.expires else "expiry not recorded"
         state = "*may still be valid*" if m.may_be_valid(now) else "expired"
         role = f", as `{_safe(m.role_arn, 120)}`" if m.role_arn else ""
         lines.append(
-            f"• `{_safe(m.key_id, 40)}` by `{m.call}` {_at(m.minted_at)}{role}, {until} ({state}), "
-            f"{_plural(s.by_session.get(m.key_id, 0), 'call')}"
+            f"• `{_safe(m.key_id, 40)}` by `{m.call}` {when(m.minted_at)}{role}, {until} ({state}), "
+            f"{plural(s.by_session.get(m.key_id, 0), 'call')}"
         )
     if len(result.sessions) > MAX_SESSIONS:
         more = " (their calls are in the CSV file)" if result.csv_sent else ""
         lines.append(f"• …and {len(result.sessions) - MAX_SESSIONS} more{more}")
     if result.sessions_unread:
         lines.append(
-            f":warning: {_plural(result.sessions_unread, 'session')} not looked up in every region: this answer's "
+            f":warning: {plural(result.sessions_unread, 'session')} not looked up in every region: this answer's "
             "budget (`ACTIVITY_MAX_EVENTS` events, and the requests that many take) was spent first."
         )
     blocks: Blocks = [section("\n".join(lines))]
@@ -193,13 +181,13 @@ def _no_events(result: ActivityResult, head: str, iam_says: str) -> Message:
         "to appear."
     )
     blocks: Blocks = [section(text), context("\n".join([iam_says, MANAGEMENT_ONLY, *result.notes]))]
-    return f"{s.key_id}: no CloudTrail events in {_plural(s.days, 'day')}", blocks
+    return f"{s.key_id}: no CloudTrail events in {plural(s.days, 'day')}", blocks
 
 
 def _service_line(s: ServiceAccess) -> str:
     where = f" ({_safe(s.region, 30)})" if s.region else ""
-    when = f" last used {_day(s.last_used)}{where}" if s.last_used else ""
-    return f"• {_safe(s.name, 80)} (`{_safe(s.namespace, 40)}`){when}"
+    used = f" last used {day(s.last_used)}{where}" if s.last_used else ""
+    return f"• {_safe(s.name, 80)} (`{_safe(s.namespace, 40)}`){used}"
 
 
 def _listed(items: list[ServiceAccess], limit: int = 25) -> str:
@@ -213,7 +201,7 @@ def build_access(summary: AccessSummary, cache_hours: int) -> Message:
     s = summary
     who = f"{s.account}:{s.user}"
     note = context(
-        f"IAM Access Advisor, read {_at(s.generated)} (kept for {_plural(cache_hours, 'hour')}). It remembers about "
+        f"IAM Access Advisor, read {when(s.generated)} (kept for {plural(cache_hours, 'hour')}). It remembers about "
         "400 days; a use shows up about 4 hours after it happens."
     )
     if s.allowed == 0:
@@ -223,18 +211,18 @@ def build_access(summary: AccessSummary, cache_hours: int) -> Message:
             "no permission."
         )
         return f"{who}: no service allowed", [section(text), note]
-    title = f"{who}: {s.allowed} services allowed, {len(s.used)} used in {_plural(s.days, 'day')}"
+    title = f"{who}: {s.allowed} services allowed, {len(s.used)} used in {plural(s.days, 'day')}"
     blocks: Blocks = [
         section(
-            f"*Access of `{who}`*: its policies allow *{_plural(s.allowed, 'service')}*; "
-            f"*{len(s.used)}* used in the last {_plural(s.days, 'day')}, {len(s.stale)} used only before that, "
+            f"*Access of `{who}`*: its policies allow *{plural(s.allowed, 'service')}*; "
+            f"*{len(s.used)}* used in the last {plural(s.days, 'day')}, {len(s.stale)} used only before that, "
             f"{len(s.never)} never used."
         )
     ]
     if s.used:
-        blocks.append(section(f"*Used in the last {_plural(s.days, 'day')}*\n" + _listed(s.used)))
+        blocks.append(section(f"*Used in the last {plural(s.days, 'day')}*\n" + _listed(s.used)))
     if s.stale:
-        blocks.append(section(f"*Not used in the last {_plural(s.days, 'day')}*\n" + _listed(s.stale)))
+        blocks.append(section(f"*Not used in the last {plural(s.days, 'day')}*\n" + _listed(s.stale)))
     if s.never:
         names = ", ".join(f"`{_safe(x.namespace, 40)}`" for x in s.never[:60])
         more = f" and {len(s.never) - 60} more" if len(s.never) > 60 else ""
