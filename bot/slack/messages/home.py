@@ -13,7 +13,7 @@ from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.domain.rotation import Rotation
 from bot.domain.under_way import UnderWay, Work
 from bot.slack import ids
-from bot.slack.messages.common import account_user, button, day, escape, last_used_text, plural, when, who
+from bot.slack.messages.common import account_user, button, day, escape, plural, when, who
 from bot.slack.messages.requests import decision_buttons, headline
 from bot.slack.messages.rotations import stage
 
@@ -153,10 +153,18 @@ def work_note(work: UnderWay, key_id: str) -> str:
     return f":new: `{work.new_key_id}` was just made beside it (request {work.request_id})"
 
 
+def _last_used(facts: KeyFacts) -> str:
+    """When and where a key was last used, the day in the reader's zone."""
+    if facts.last_used is None:
+        return "never"
+    where = ", ".join(escape(p) for p in (facts.last_service, facts.last_region) if p)
+    return day(facts.last_used) + (f" ({where})" if where else "")
+
+
 def _key_line(user: HomeUser, key: HomeKey, home: Home, now: datetime) -> str:
     text = f"*{account_user(user.account, user.name, home.several_accounts)}* `{key.key_id}` · {_age(key.created, now)}"
     if key.live is not None:
-        text += f" · {key.live.status.lower()} · last used {last_used_text(key.live)}"
+        text += f" · {key.live.status.lower()} · last used {_last_used(key.live)}"
     if key.findings:
         text += "\n" + ", ".join(escape(title_of(code)) for code in key.findings)
     if key.under_way is not None:
