@@ -179,7 +179,7 @@ def key_services(a: Adapters) -> KeyServices:
         approves_for=permissions.approves_for,
         on_change=home.refresh,  # the owner's App Home shows the rotation's stage
     )
-    own = OwnIdentity(a.aws, inventory)  # the hub identity: its IAM user is never changed by Keywarden
+    own = OwnIdentity(aws=a.aws, inventory=inventory)  # the hub identity: its IAM user is never changed by Keywarden
     return KeyServices(
         index=index,
         inventory=inventory,

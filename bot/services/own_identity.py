@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.aws import AwsError, AwsGateway
 from bot.domain.requests import account_id_of_arn, iam_user_of
@@ -31,19 +31,19 @@ class Hub:
     user: str | None  # None when Keywarden runs as a role (it has no keys of its own)
 
 
+@dataclass(kw_only=True, eq=False)
 class OwnIdentity:
-    def __init__(self, aws: AwsGateway, inventory: InventoryService) -> None:
-        self._aws = aws
-        self._inventory = inventory
-        self._hub: Hub | None = None  # read once it answers; a failure is asked again next time
-        self._lock = threading.Lock()
+    aws: AwsGateway
+    inventory: InventoryService
+    _hub: Hub | None = field(default=None, init=False)  # read once it answers; a failure is asked again next time
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def hub(self) -> Hub:
         with self._lock:
             if self._hub is not None:
                 return self._hub
         try:
-            arn = self._aws.caller_arn()
+            arn = self.aws.caller_arn()
         except AwsError as e:
             log.warning("could not read Keywarden's own identity (sts:GetCallerIdentity): %s", e.message)
             raise IdentityUnknown(f"sts:GetCallerIdentity failed: {e.message}") from None
@@ -59,7 +59,7 @@ class OwnIdentity:
         hub = self.hub()
         if hub.user is None or iam_user.lower() != hub.user.lower():  # IAM user names are unique case-insensitively
             return False
-        account_id = self._inventory.account_id_of(account)
+        account_id = self.inventory.account_id_of(account)
         if account_id is None:
             raise IdentityUnknown(f"the AWS account id of `{account}` could not be read")
         return account_id == hub.account_id
