@@ -228,7 +228,15 @@ def bootstrap(
         exposures=factories.exposures(a, k),
         exposure_notes=ExposureNotes(exposures=a.repos.exposures, notices=a.repos.notices),
         key_changes=KeyChangeService(
-            settings, a.aws, a.audit, k.inventory, k.index, a.directory, a.repos.key_memory, a.notifier, k.rotations
+            settings=settings,
+            aws=a.aws,
+            audit=a.audit,
+            inventory=k.inventory,
+            index=k.index,
+            directory=a.directory,
+            memory=a.repos.key_memory,
+            notifier=a.notifier,
+            rotations=k.rotations,
         ),
         audit_stream=factories.audit_stream(a),
         security_hub=factories.security_hub(a),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound
@@ -47,40 +47,29 @@ class ChangeOutcome:
     note: str
 
 
+@dataclass(kw_only=True, eq=False)
 class KeyChangeService:
-    def __init__(
-        self,
-        settings: Settings,
-        aws: AwsGateway,
-        audit: AuditLog,
-        inventory: InventoryService,
-        index: OwnershipIndex,
-        directory: SlackDirectory,
-        memory: KeyMemory,
-        notifier: Notifier,
-        rotations: RotationService,
-    ) -> None:
-        self._settings = settings
-        self._aws = aws
-        self._audit = audit
-        self._inventory = inventory
-        self._index = index
-        self._directory = directory
-        self._memory = memory
-        self._notifier = notifier
-        self._rotations = rotations
-        self._ours: frozenset[Principal] | None = None
-        self._lock = threading.Lock()
+    settings: Settings
+    aws: AwsGateway
+    audit: AuditLog
+    inventory: InventoryService
+    index: OwnershipIndex
+    directory: SlackDirectory
+    memory: KeyMemory
+    notifier: Notifier
+    rotations: RotationService
+    _ours: frozenset[Principal] | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def keywarden_principals(self) -> frozenset[Principal]:
         """Keywarden's own identities: the roles it assumes and the identity its credentials belong to."""
         # The roles are read every time: with Organizations discovery, accounts come and go.
-        ours = {p for a in self._aws.accounts() if a.role_arn and (p := principal_of(a.role_arn))}
+        ours = {p for a in self.aws.accounts() if a.role_arn and (p := principal_of(a.role_arn))}
         with self._lock:
             if self._ours is not None:
                 return self._ours | ours
         try:
-            own = principal_of(self._aws.caller_arn())
+            own = principal_of(self.aws.caller_arn())
         except AwsError as e:
             log.warning("could not read Keywarden's own identity: %s", e.message)
             return frozenset(ours)  # not cached: asked again next time
@@ -91,8 +80,8 @@ class KeyChangeService:
     def served_alias(self, aws_account_id: str) -> str | None:
         """The configured account with this AWS account id; None when Keywarden does not serve it. Raises
         NotYetVerified when the ids of the configured accounts cannot all be read (it might be one of them)."""
-        alias = self._inventory.alias_for(aws_account_id)
-        if alias is None and any(self._inventory.account_id_of(a.alias) is None for a in self._aws.accounts()):
+        alias = self.inventory.alias_for(aws_account_id)
+        if alias is None and any(self.inventory.account_id_of(a.alias) is None for a in self.aws.accounts()):
             raise NotYetVerified("the AWS account ids of the configured accounts could not be read", iam_down=True)
         return alias
 
@@ -114,11 +103,11 @@ class KeyChangeService:
         doubt = self._known_elsewhere(alias, change) or contradiction(change, live)
         if doubt:
             return self._not_confirmed(alias, change, doubt, iam_now)
-        owner = owner_slack_id(self._index, self._directory, alias, change.user)
+        owner = owner_slack_id(self.index, self.directory, alias, change.user)
         if change.call == "DeleteAccessKey":
-            self._memory.note_gone(change.key_id)
+            self.memory.note_gone(change.key_id)
         elif live is not None:
-            self._memory.note_created(alias, change.user, change.key_id, live.created)
+            self.memory.note_created(alias, change.user, change.key_id, live.created)
         facts = ChangeFacts(
             call=change.call,
             key_id=change.key_id,
@@ -133,10 +122,10 @@ class KeyChangeService:
             rotation=self._tell_rotation(change.key_id),
         )
         message = build_key_changed(facts)
-        if self._settings.alert_channel:
-            self._notifier.post(self._settings.alert_channel, message)
+        if self.settings.alert_channel:
+            self.notifier.post(self.settings.alert_channel, message)
         if owner:
-            self._notifier.dm(owner, message)
+            self.notifier.dm(owner, message)
         shown = f"IAM shows it {live.status}" if live is not None else "IAM no longer lists it"
         self._audit_event(
             alias,
@@ -152,7 +141,7 @@ class KeyChangeService:
         """The key among the user's keys as IAM lists them now (None: not there, or the user is gone), and
         IAM's own time of that answer."""
         try:
-            keys, iam_now = self._aws.account(alias).access_keys_and_time(change.user)
+            keys, iam_now = self.aws.account(alias).access_keys_and_time(change.user)
         except AwsNotFound:
             return None, None  # the user is gone, and its keys with it
         except AwsError as e:
@@ -161,7 +150,7 @@ class KeyChangeService:
 
     def _known_elsewhere(self, alias: str, change: KeyChanged) -> str | None:
         """A key belongs to one user for its whole life: Keywarden knowing it as another's refutes the claim."""
-        known = self._memory.get(change.key_id)
+        known = self.memory.get(change.key_id)
         if known is not None and (known.account, known.iam_user) != (alias, change.user):
             return "Keywarden knows the key as another user's"
         return None
@@ -190,7 +179,7 @@ class KeyChangeService:
 
     def _audit_event(self, alias: str, change: KeyChanged, action: str, detail: str, outcome: str = "ok") -> None:
         """The audit trail's entry for what was made of one CloudTrail event about a key."""
-        self._audit.write(
+        self.audit.write(
             "cloudtrail",
             action,
             outcome=outcome,
@@ -201,10 +190,10 @@ class KeyChangeService:
         )
 
     def _tell_rotation(self, key_id: str) -> str | None:
-        before = self._rotations.state_for_key(key_id)
+        before = self.rotations.state_for_key(key_id)
         if before is None:
             return None
-        after = self._rotations.check_key_now(key_id)
+        after = self.rotations.check_key_now(key_id)
         if after is None or after.state is before.state:
             return f"Rotation {before.id} is in progress on this key ({before.state.value}); it was checked again."
         verb = "ended" if after.state in FINAL else "moved on"
