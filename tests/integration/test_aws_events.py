@@ -25,6 +25,7 @@ from tests.support.aws_events import health_exposed, key_call
 from tests.support.aws_faults import aws_error
 from tests.support.flows import buttons, key_made, rotate, rotation
 from tests.support.harness import BotServer
+from tests.support.slack_text import fallback_text
 
 OWNER = "UALICE"
 KEYWARDEN = "arn:aws:iam::123456789012:user/moto"  # who moto says Keywarden's credentials belong to
@@ -128,7 +129,8 @@ def test_every_health_risk_event_gets_the_exposure_response(
     [alert] = bot.slack.posts_to("CALERTS")
     shown = json.dumps(json.loads(alert.raw), ensure_ascii=False)
     assert f"*Critical: AWS access key {what}* — {how}" in shown and f"(`{code}`)" in shown and ci_key in shown
-    assert "AWS Health: since 2016-06-05 15:10 UTC" in shown  # Health's startTime, read as RFC 1123
+    assert "AWS Health: since 2016-06-05 15:10 UTC" in fallback_text(shown)  # Health's startTime, read as RFC 1123
+    assert "<!date^1465139409^{date_short_pretty} {time}|2016-06-05 15:10 UTC>" in shown  # in the reader's zone
     assert buttons(alert) == [
         (ids.EXPOSURE_DEACTIVATE, f"default|{ci_key}"),
         (ids.EXPOSURE_ROTATE, f"default|{ci_key}"),

@@ -19,7 +19,7 @@ from bot.domain.aws_events import (
 )
 from bot.domain.exposure import is_user_key, mask
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, escape, section
+from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, escape, section, when
 
 SLACK = "slack"
 AWS_HEALTH = "aws-health"
@@ -214,13 +214,13 @@ def build_exposure_alert(f: ExposureFacts) -> Message:
     for n, k in enumerate(f.keys[:10]):
         blocks.extend(_key_blocks(k, n))
     who_may = "Deactivate now (break-glass) is for the key's owner or an approver."
-    blocks.append(context(f"{_since(f)}Seen {f.at:%Y-%m-%d %H:%M} UTC. {who_may}"))
+    blocks.append(context(f"{_since(f)}Seen {when(f.at)}. {who_may}"))
     names = ", ".join(k.key_id for k in f.keys)
     return f"Critical: AWS access key {_what(f)}: {names}", blocks
 
 
 def _since(f: ExposureFacts) -> str:
-    return f"AWS Health: since {f.reported_at:%Y-%m-%d %H:%M} UTC. " if f.reported_at else ""
+    return f"AWS Health: since {when(f.reported_at)}. " if f.reported_at else ""
 
 
 def build_owner_dm(f: ExposureFacts, keys: Sequence[ExposedKey]) -> Message:
@@ -248,11 +248,11 @@ def exposure_note(
     """One line under a key in `list` and `check`: when, where and by whom it was exposed."""
     if source == AWS_HEALTH:
         what = HEALTH_REPORTS.get(health_type or EXPOSED_TYPE, HEALTH_REPORTS[EXPOSED_TYPE])[0]
-        return f":rotating_light: reported {what} by AWS Health on {at:%Y-%m-%d %H:%M} UTC"
+        return f":rotating_light: reported {what} by AWS Health on {when(at)}"
     if source == TYPED:
-        return f":rotating_light: typed with its secret into Keywarden on {at:%Y-%m-%d %H:%M} UTC by <@{poster}>"
+        return f":rotating_light: typed with its secret into Keywarden on {when(at)} by <@{poster}>"
     link = f" (<{permalink}|message>)" if permalink else ""
-    return f":rotating_light: exposed in Slack on {at:%Y-%m-%d %H:%M} UTC in <#{channel}> by <@{poster}>{link}"
+    return f":rotating_light: exposed in Slack on {when(at)} in <#{channel}> by <@{poster}>{link}"
 
 
 def typed_secret_refusal(key_ids: Sequence[str], what: str = "That text") -> str:
@@ -284,7 +284,7 @@ def quarantine_note(account: str, user: str, first_seen: datetime) -> str:
     """One line under a key in `list` and `check`: AWS quarantined its user, seen by a scan since when."""
     return (
         f":rotating_light: AWS quarantined {account}:{user} (a quarantine policy on the user), "
-        f"first seen by the scan on {first_seen:%Y-%m-%d %H:%M} UTC"
+        f"first seen by the scan on {when(first_seen)}"
     )
 
 
@@ -325,13 +325,13 @@ def build_key_changed(c: ChangeFacts) -> Message:
     string that came with the event is escaped (mrkdwn reads `<!here>` and `<https://…|…>`)."""
     user = escape(c.user)
     where = f"{escape(c.account)}:{user}" if c.account else f"{user} in AWS account {c.aws_account_id}"
-    when = f" at {c.at:%Y-%m-%d %H:%M} UTC" if c.at else ""
+    at = f" at {when(c.at)}" if c.at else ""
     ip = f" from {escape(c.source_ip)}" if c.source_ip else ""
     title = f":warning: Key `{c.key_id}` of *{where}* was {_change_verb(c)} outside Keywarden"
     shown = "IAM no longer lists the key." if c.call == "DeleteAccessKey" else f"IAM shows the key *{c.status}* now."
     lines = [
         title,
-        f"{shown} CloudTrail reports the call by `{escape(c.principal)}`{ip}{when}."
+        f"{shown} CloudTrail reports the call by `{escape(c.principal)}`{ip}{at}."
         + (f" Owner: <@{c.owner}>." if c.owner else ""),
     ]
     if c.rotation:
