@@ -126,7 +126,13 @@ class Services:
         from bot.services.event_intake import EventIntake
 
         queue = self.aws.queue(self.settings.events_queue_url, wait_seconds)
-        return EventIntake(queue, EventIds(self.db), self.clock, self.exposures, self.key_changes)
+        return EventIntake(
+            queue=queue,
+            events=EventIds(self.db),
+            clock=self.clock,
+            exposures=self.exposures,
+            key_changes=self.key_changes,
+        )
 
     def events_dlq_depth(self) -> int | None:
         """Messages waiting in EVENTS_DLQ_URL, the events that were never handled; None when unset or unreadable."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import metrics
@@ -32,28 +33,18 @@ BACKOFF_SECONDS = 30  # times the receive count: a failing event waits longer ea
 MAX_RECEIVES = 3  # the redrive policy's maxReceiveCount (deploy/aws/events.yaml)
 
 
+@dataclass(kw_only=True, eq=False)
 class EventIntake:
-    def __init__(
-        self,
-        queue: EventQueue,
-        events: EventIds,
-        clock: Clock,
-        exposures: ExposureService,
-        key_changes: KeyChangeService,
-        *,
-        on_handled: Callable[[AwsEvent], None] | None = None,
-        backoff_seconds: int = BACKOFF_SECONDS,
-    ) -> None:
-        self._queue = queue
-        self._events = events
-        self._clock = clock
-        self._exposures = exposures
-        self._key_changes = key_changes
-        self._on_handled = on_handled
-        self._backoff = backoff_seconds
-        self._iam_down = False  # set by a batch in which IAM could not be read
-        self._db_down = False  # set when the database did not answer before a receive
-        self._last_cleanup: datetime | None = None
+    queue: EventQueue
+    events: EventIds
+    clock: Clock
+    exposures: ExposureService
+    key_changes: KeyChangeService
+    on_handled: Callable[[AwsEvent], None] | None = None
+    backoff_seconds: int = BACKOFF_SECONDS
+    _iam_down: bool = field(default=False, init=False)  # set by a batch in which IAM could not be read
+    _db_down: bool = field(default=False, init=False)  # set when the database did not answer before a receive
+    _last_cleanup: datetime | None = field(default=None, init=False)
 
     def run(self, stopping: threading.Event) -> None:
         """Poll until `stopping` is set; an unreachable queue is retried after a pause."""
@@ -64,7 +55,7 @@ class EventIntake:
                 self.poll_once()
                 failures = 0
                 if self._iam_down or self._db_down:  # no receive for a while: each moves a message towards the DLQ
-                    stopping.wait(self._backoff)
+                    stopping.wait(self.backoff_seconds)
             except AwsError as e:
                 failures += 1
                 log.warning("events queue: %s", e.message)
@@ -81,7 +72,7 @@ class EventIntake:
         and after 3 receives SQS would move it to the dead-letter queue unhandled."""
         if not self._database_answers():
             return 0
-        messages = self._queue.receive(10)
+        messages = self.queue.receive(10)
         self._iam_down = False
         for message in messages:
             self._handle(message)
@@ -90,7 +81,7 @@ class EventIntake:
 
     def _database_answers(self) -> bool:
         try:
-            self._events.ping()
+            self.events.ping()
         except Exception as e:  # any driver error: the database cannot be used now
             if not self._db_down:
                 log.warning(
@@ -119,7 +110,7 @@ class EventIntake:
             return
         claim = self._claim(event.event_id, type(event).__name__)
         if claim == "done":
-            self._queue.delete(message)  # handled before: only the message was left
+            self.queue.delete(message)  # handled before: only the message was left
             return
         if claim == "busy":
             return  # another consumer is on it; the message comes back if it fails
@@ -128,7 +119,7 @@ class EventIntake:
             if isinstance(event, CredentialsExposed):
                 result, outcome = self._exposed(event)
             else:
-                changed = self._key_changes.handle(event)
+                changed = self.key_changes.handle(event)
                 result, outcome = changed.result, changed.note
         except NotYetVerified as e:  # nothing was done or said: the claim is released, the message backs off
             self._release(event.event_id)
@@ -142,7 +133,7 @@ class EventIntake:
                 fate,
                 message.receive_count,
             )
-            self._queue.retry_later(message, self._backoff * message.receive_count)
+            self.queue.retry_later(message, self.backoff_seconds * message.receive_count)
             return
         except Exception as e:  # kept for a later try: the claim is released, the message backs off
             self._release(event.event_id)
@@ -152,41 +143,41 @@ class EventIntake:
                 e.message if isinstance(e, AwsError) else type(e).__name__,
                 exc_info=not isinstance(e, AwsError),
             )
-            self._queue.retry_later(message, self._backoff * message.receive_count)
+            self.queue.retry_later(message, self.backoff_seconds * message.receive_count)
             return
         metrics.aws_event(kind, result)
         self._done(event.event_id)
-        self._queue.delete(message)
+        self.queue.delete(message)
         log.info("events queue: event %s handled: %s", event.event_id, outcome)
-        if self._on_handled is not None:
-            self._on_handled(event)
+        if self.on_handled is not None:
+            self.on_handled(event)
 
     def _exposed(self, event: CredentialsExposed) -> tuple[str, str]:
-        if self._key_changes.served_alias(event.aws_account_id) is None:
+        if self.key_changes.served_alias(event.aws_account_id) is None:
             log.warning(
                 "AWS Health event %s is about AWS account %s, which Keywarden does not serve: ignored",
                 event.event_id,
                 event.aws_account_id,
             )
             return "ignored", f"AWS account {event.aws_account_id} is not served"
-        self._exposures.handle_health(event)
+        self.exposures.handle_health(event)
         return "told", f"{event.type_code} of {len(event.key_ids)} key(s) in AWS account {event.aws_account_id}"
 
     # Event ids
     def _claim(self, event_id: str, kind: str) -> str:
         """'claimed' (handle it now), 'done' (handled before) or 'busy' (being handled elsewhere)."""
-        return self._events.claim(event_id, kind, self._clock(), CLAIM_TIMEOUT)
+        return self.events.claim(event_id, kind, self.clock(), CLAIM_TIMEOUT)
 
     def _done(self, event_id: str) -> None:
-        self._events.done(event_id, self._clock())
+        self.events.done(event_id, self.clock())
 
     def _release(self, event_id: str) -> None:
-        self._events.release(event_id)
+        self.events.release(event_id)
 
     def _forget_old(self) -> None:
         """Drop event ids older than 14 days, at most once an hour."""
-        now = self._clock()
+        now = self.clock()
         if self._last_cleanup is not None and now - self._last_cleanup < timedelta(hours=1):
             return
         self._last_cleanup = now
-        self._events.forget_received_before(now - KEEP)
+        self.events.forget_received_before(now - KEEP)

@@ -63,11 +63,11 @@ def waiting(url: str) -> int:
 def intake_for(bot: BotServer, url: str, backoff_seconds: int = 30) -> EventIntake:
     s = bot.services
     return EventIntake(
-        s.aws.queue(url, wait_seconds=0),
-        EventIds(s.db),
-        s.clock,
-        s.exposures,
-        s.key_changes,
+        queue=s.aws.queue(url, wait_seconds=0),
+        events=EventIds(s.db),
+        clock=s.clock,
+        exposures=s.exposures,
+        key_changes=s.key_changes,
         backoff_seconds=backoff_seconds,
     )
 
@@ -401,7 +401,7 @@ def test_a_database_outage_does_not_send_an_exposure_to_the_dead_letter_queue(
         if len(receives) >= 5:
             stopping.set()
 
-    intake._queue._sqs.meta.events.register("after-call.sqs.ReceiveMessage", received)
+    intake.queue._sqs.meta.events.register("after-call.sqs.ReceiveMessage", received)
     sqlalchemy_event.listen(engine, "before_cursor_execute", database_down)
     try:
         intake.run(stopping)  # five polls while the database is down
