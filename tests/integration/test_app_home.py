@@ -6,6 +6,8 @@ import json
 import time
 from datetime import timedelta
 
+from slack_sdk.models.views import View
+
 from bot.domain.requests import Status
 from bot.slack import ids
 from bot.slack.messages.home import LIVE
@@ -251,6 +253,10 @@ def test_before_any_scan_the_home_is_published_at_once_then_with_what_aws_says(b
         if b.get("accessory")
     ]
 
+    for view in (first, wait_home(bot, REQUESTER)):  # Block Kit that slack_sdk's models read back unchanged
+        parsed = View(**view)
+        parsed.validate_json()
+        assert parsed.to_dict() == view
     live = section_texts(wait_home(bot, REQUESTER))
     line = next(t for t in live.splitlines() if key in t)
     assert line.startswith(f"*ci* `{key}` · 100 days old · active · last used ")  # one account: no `default:`
