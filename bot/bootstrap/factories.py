@@ -140,7 +140,13 @@ def key_services(a: Adapters) -> KeyServices:
     index = OwnershipIndex(repos.iam_users, a.aws, clock, s.owner_tag, s.ownership_ttl_minutes)
     locations = Locations.from_settings(s, a.aws, index.accounts_with_user)
     inventory = InventoryService(
-        a.aws, index, repos.key_memory, clock, thresholds_of(s), s.accounts, delivered_to=locations.delivered_to
+        aws=a.aws,
+        index=index,
+        memory=repos.key_memory,
+        clock=clock,
+        policy=thresholds_of(s),
+        accounts=s.accounts,
+        delivered_to=locations.delivered_to,
     )
     access_rules = Access(s, a.directory, load_policy(s.policy_file) if s.policy_file else None)
     permissions = Permissions(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound, AwsPermissionDenied
 from bot.clock import Clock
@@ -30,35 +31,27 @@ log = logging.getLogger(__name__)
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):")
 
 
+@dataclass(kw_only=True, eq=False)
 class InventoryService:
-    def __init__(
-        self,
-        aws: AwsGateway,
-        index: OwnershipIndex,
-        memory: KeyMemory,
-        clock: Clock,
-        policy: Thresholds,
-        accounts: tuple[Account, ...],
-        delivered_to: Callable[[str, str], str | None] = lambda account, user: None,
-    ) -> None:
-        self._delivered_to = delivered_to  # "delivered to: SSM …" of a machine user of LOCATIONS_FILE
-        self._aws = aws
-        self._index = index
-        self._memory = memory
-        self._clock = clock
-        self._policy = policy
-        self._accounts = accounts
-        self._account_ids: dict[str, str] = {}
+    aws: AwsGateway
+    index: OwnershipIndex
+    memory: KeyMemory
+    clock: Clock
+    policy: Thresholds
+    accounts: tuple[Account, ...]
+    # "delivered to: SSM …" of a machine user of LOCATIONS_FILE
+    delivered_to: Callable[[str, str], str | None] = lambda account, user: None
+    _account_ids: dict[str, str] = field(default_factory=dict, init=False)
 
     # Users
     def resolve(self, ref: UserRef) -> tuple[str, str]:
         """The (account, user) a reference names; InputError when it names none or several."""
-        aliases = self._aws.list_aliases()
+        aliases = self.aws.list_aliases()
         if ref.account:
             return ref.account, ref.name
         if len(aliases) == 1:
             return aliases[0], ref.name
-        found = self._index.accounts_with_user(ref.name)
+        found = self.index.accounts_with_user(ref.name)
         if len(found) == 1:
             return found[0], ref.name
         if not found:
@@ -74,19 +67,19 @@ class InventoryService:
         One paginated GetAccountAuthorizationDetails (which refreshes the index for everyone): it needs no
         permission the index does not already have, where reading one user's policies takes a call per
         attached policy, per group and per group policy."""
-        self._index.refresh(account)
+        self.index.refresh(account)
         return self.user_keys(account, user)
 
     def user_keys(self, account: str, user: str) -> UserKeys:
-        client = self._aws.account(account)
+        client = self.aws.account(account)
         try:
             keys = client.list_access_keys(user)
         except AwsNotFound:
             raise InputError(f"No IAM user `{user}` in account `{account}`.") from None
         facts = [_facts(account, k, client.key_last_used(k.key_id)) for k in keys]
-        self._memory.remember(account, {user: keys})
-        now = self._clock()
-        owned = self._index.get(account, user)
+        self.memory.remember(account, {user: keys})
+        now = self.clock()
+        owned = self.index.get(account, user)
         access = owned.access if owned else None
         about = UserFacts(
             created=access.created if access else None,
@@ -95,7 +88,7 @@ class InventoryService:
             direct_policies=access.direct_policies if access else (),
             quarantine=access.quarantine if access else (),
         )
-        findings = findings_for_user(facts, self._policy, now, about)
+        findings = findings_for_user(facts, self.policy, now, about)
         return UserKeys(
             account,
             user,
@@ -103,7 +96,7 @@ class InventoryService:
             [KeyView(f, findings[f.key_id]) for f in facts],
             access.admin_reason if access else None,
             dict(owned.tags) if owned else {},
-            self._delivered_to(account, user),
+            self.delivered_to(account, user),
         )
 
     @staticmethod
@@ -121,7 +114,7 @@ class InventoryService:
         """A user's keys, or those of the users the caller owns (`keep`: which of them, by account and name)."""
         if ref is not None:
             return ListResult([self.user_keys(*self.resolve(ref))])
-        owned = self._index.owned_by(caller.identities)
+        owned = self.index.owned_by(caller.identities)
         if keep is not None:
             owned = [u for u in owned if keep(u.account, u.name)]
         if not owned:
@@ -165,7 +158,7 @@ class InventoryService:
         accounts' users. Only Keywarden's own credentials are used, whatever was pasted beside the id."""
         aws_account_id: str | None = None
         try:
-            aws_account_id = self._aws.account(self._aws.list_aliases()[0]).key_owner_account(key_id)
+            aws_account_id = self.aws.account(self.aws.list_aliases()[0]).key_owner_account(key_id)
         except AwsError as e:
             log.info("could not tell which account owns a key: %s", e.message)
         alias = self.alias_for(aws_account_id) if aws_account_id else None
@@ -173,26 +166,26 @@ class InventoryService:
             return KeyOwner(key_id, aws_account_id=aws_account_id)  # an account Keywarden does not manage
         if not ACCESS_KEY_ID.match(key_id):  # temporary credentials belong to no IAM user
             return KeyOwner(key_id, alias, None, aws_account_id)
-        for account in [alias] if alias else self._aws.list_aliases():
+        for account in [alias] if alias else self.aws.list_aliases():
             try:
-                used = self._aws.account(account).key_last_used(key_id)
+                used = self.aws.account(account).key_last_used(key_id)
             except (AwsNotFound, AwsPermissionDenied):
                 continue
             return KeyOwner(key_id, account, used.user or None, aws_account_id or self.account_id_of(account))
-        known = self._memory.get(key_id)
+        known = self.memory.get(key_id)
         if known is not None:  # deleted since; who had it is still worth saying
             return KeyOwner(key_id, known.account, known.iam_user, aws_account_id)
         return KeyOwner(key_id, alias, None, aws_account_id)
 
     def alias_for(self, aws_account_id: str) -> str | None:
         """The configured account with this AWS account id, if any."""
-        for account in self._aws.accounts():
+        for account in self.aws.accounts():
             if self.account_id_of(account.alias) == aws_account_id:
                 return account.alias
         return None
 
     def account_id_of(self, alias: str) -> str | None:
-        account = next((a for a in self._aws.accounts() if a.alias == alias), None)
+        account = next((a for a in self.aws.accounts() if a.alias == alias), None)
         if account is None:
             return None
         try:
@@ -204,9 +197,9 @@ class InventoryService:
     def _find_key(self, key_id: str) -> tuple[tuple[str, str] | None, list[str]]:
         """The (account, user) that owns the key, and the accounts AWS refused to let Keywarden look in."""
         denied: list[str] = []
-        for account in self._aws.list_aliases():
+        for account in self.aws.list_aliases():
             try:
-                used = self._aws.account(account).key_last_used(key_id)
+                used = self.aws.account(account).key_last_used(key_id)
             except AwsNotFound:
                 continue
             except AwsPermissionDenied as e:
@@ -219,9 +212,9 @@ class InventoryService:
     def _missing_key(self, raw: str, key_id: str, problems: list[str], denied: list[str]) -> CheckResult:
         """What is known of a key no readable account has: deleted (as remembered), another AWS account's, not
         looked for (AWS refused Keywarden), or unknown."""
-        known = self._memory.get(key_id)
+        known = self.memory.get(key_id)
         if known is not None and known.account not in denied:
-            if self._aws.account(known.account).user_exists(known.iam_user):
+            if self.aws.account(known.account).user_exists(known.iam_user):
                 step = (
                     f"It was a key of `{known.iam_user}` in account `{known.account}` and has been deleted. "
                     f"Use `list {known.iam_user}` to see the user's current keys."
@@ -261,10 +254,10 @@ class InventoryService:
 
     def _foreign_account(self, key_id: str) -> str | None:
         """The owning account id when it is not one of ours (None when ours or unknown)."""
-        first = self._aws.list_aliases()[0]
+        first = self.aws.list_aliases()[0]
         try:
-            owner = self._aws.account(first).key_owner_account(key_id)
-            ours = {self._account_id(a) for a in self._aws.accounts()}
+            owner = self.aws.account(first).key_owner_account(key_id)
+            ours = {self._account_id(a) for a in self.aws.accounts()}
         except AwsError as e:
             log.info("could not tell which account owns a key: %s", e.message)
             return None
@@ -273,9 +266,7 @@ class InventoryService:
     def _account_id(self, account: Account) -> str:
         if account.alias not in self._account_ids:
             match = _ROLE_ACCOUNT.match(account.role_arn or "")
-            self._account_ids[account.alias] = (
-                match.group(1) if match else self._aws.account(account.alias).account_id()
-            )
+            self._account_ids[account.alias] = match.group(1) if match else self.aws.account(account.alias).account_id()
         return self._account_ids[account.alias]
 
 
