@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from bot import metrics
 from bot.access import Access
 from bot.aws import AwsError, AwsGateway, EventQueue, SessionFactory
-from bot.bootstrap import factories
+from bot.bootstrap import exports, factories
 from bot.clock import Clock, system_clock
 from bot.domain.scan import Delivery, ScanReport
 from bot.locations import Locations
@@ -245,7 +245,7 @@ def bootstrap(
             rotations=k.rotations,
         ),
         audit_stream=factories.audit_stream(a),
-        security_hub=factories.security_hub(a),
-        posture=factories.posture(a),
+        security_hub=exports.security_hub(a),
+        posture=exports.posture(a),
         time_bound=factories.time_bound(a, k),
     )
