@@ -23,7 +23,7 @@ def _what(body: dict[str, Any]) -> str | None:
     if kind == "event_callback":
         event = body.get("event") or {}
         return "app home" if isinstance(event, dict) and event.get("type") == "app_home_opened" else None
-    return {"block_actions": "button", "view_submission": "form"}.get(str(kind))
+    return {"block_actions": "button", "view_submission": "form", "block_suggestion": "menu"}.get(str(kind))
 
 
 def help_only_for_guests(context: BoltContext, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
@@ -43,6 +43,8 @@ def help_only_for_guests(context: BoltContext, body: dict[str, Any], next: Calla
         wired.lanes.work.submit(wired.services.audit.refused, user_id, what, "a Slack guest")
     if what == "command":
         return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
+    if what == "menu":  # the request form's menu of users and keys: empty (the form itself is refused)
+        return BoltResponse(status=200, body={"options": []})
     if what == "button" and context.get("respond") is not None:
         wired.lanes.work.submit(context["respond"], text=text, response_type="ephemeral", replace_original=False)
     elif what == "app home":

@@ -351,6 +351,12 @@ def test_the_request_button_opens_the_form_with_the_persons_own_users_and_keys(b
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     assert secret not in block_suggestion(bot, REQUESTER, secret).body  # a typed secret is never echoed back
     assert menu(block_suggestion(bot, "UGHOST", "")) == {}  # nobody's users: nothing but what is typed
+    bot.slack.add_user("UGUEST", email="guest@example.com", guest="multi")
+    iam.tag_user(UserName="ci", Tags=[{"Key": "owner", "Value": "guest@example.com"}])
+    bot.services.index.refresh("default")
+    assert block_suggestion(bot, "UGUEST", "").json() == {"options": []}  # guests get help only
+    iam.tag_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    bot.services.index.refresh("default")
 
     chosen = {
         ids.BLOCK_OPERATION: {ids.INPUT: {"type": "static_select", "selected_option": {"value": "deactivate"}}},
