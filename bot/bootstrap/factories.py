@@ -17,7 +17,6 @@ from bot.clock import Clock
 from bot.domain.findings import Thresholds
 from bot.locations import Locations
 from bot.policy import load as load_policy
-from bot.services.account_places import AccountPlaces
 from bot.services.alerts import AlertService
 from bot.services.approvals.decisions import Decisions
 from bot.services.approvals.delivery import SecretDelivery
@@ -36,10 +35,8 @@ from bot.services.inventory import InventoryService
 from bot.services.own_identity import OwnIdentity
 from bot.services.ownership import OwnershipIndex
 from bot.services.permissions import Permissions
-from bot.services.posture import PostureService
 from bot.services.rotations import RotationService
 from bot.services.scanner import Scanner
-from bot.services.security_hub import SecurityHubExport, hub_pacer
 from bot.services.time_bound import TimeBoundService
 from bot.services.under_way import WorkUnderWay
 from bot.settings import Settings
@@ -335,20 +332,6 @@ def exposures(a: Adapters, k: KeyServices) -> ExposureService:
         alert_channel=s.alert_channel,
         admin=Notifier(admin, sleep=a.sleep) if admin else None,
     )
-
-
-def security_hub(a: Adapters) -> SecurityHubExport | None:
-    """SECURITY_HUB=on: each scan's findings to every account's own Security Hub; None when off."""
-    s = a.settings
-    if not s.security_hub:
-        return None
-    pacer = hub_pacer(sleep=a.sleep)  # tests wait nothing
-    places = AccountPlaces(a.aws, s.security_hub_region)
-    return SecurityHubExport(a.aws, a.repos.hub, places, a.clock, pacer=pacer, concurrency=s.scan_concurrency)
-
-
-def posture(a: Adapters) -> PostureService:
-    return PostureService(a.repos.posture, a.clock, a.notifier, alert_channel=a.settings.alert_channel)
 
 
 def audit_stream(a: Adapters) -> AuditStream | None:
