@@ -18,7 +18,6 @@ from bot.clock import Clock, system_clock
 from bot.domain.scan import Delivery, ScanReport
 from bot.locations import Locations
 from bot.logs import install_secret_redaction
-from bot.services.account_places import AccountPlaces
 from bot.services.alerts import AlertService
 from bot.services.approvals.decisions import Decisions
 from bot.services.approvals.delivery import SecretDelivery
@@ -85,7 +84,6 @@ class Services:
     time_bound: TimeBoundService  # time-bound keys (`create --for`): switched off at their end, deleted a day later
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
-    places: AccountPlaces | None = None  # each account's id, region and partition (Security Hub, OCSF)
     security_hub: SecurityHubExport | None = None  # SECURITY_HUB=on
     posture: PostureService | None = None  # each full scan's summary, the report and its chart
     enforcement: EnforcementService | None = None
@@ -191,7 +189,6 @@ def bootstrap(
         directory=directory,
     )
     k = factories.key_services(a)
-    places = AccountPlaces(a.aws, settings.security_hub_region)
     r = factories.request_services(a, k)
     return Services(
         settings=settings,

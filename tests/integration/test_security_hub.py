@@ -129,7 +129,8 @@ def test_at_most_100_findings_a_call_and_throttling_is_retried(hub: Services) ->
     client = hub.aws.account("prod").client("securityhub", "us-east-1")
     client.meta.events.register("before-send.securityhub.BatchImportFindings", answer)
     client.meta.events.register(
-        "before-parameter-build.securityhub.BatchImportFindings", lambda params, **_: sizes.append(len(params["Findings"]))
+        "before-parameter-build.securityhub.BatchImportFindings",
+        lambda params, **_: sizes.append(len(params["Findings"])),
     )
     report, _ = hub.scan(post=False)
     assert len(report.accounts[0].findings) == 110
@@ -147,7 +148,9 @@ def test_an_account_whose_scan_failed_keeps_its_findings(hub: Services) -> None:
     hub.scan(post=False)
     assert hub_findings(PROD)[finding_uid(PROD, key, KEY_TOO_OLD)]["RecordState"] == "ACTIVE"
     assert hub.security_hub is not None
-    failed = ScanReport(now, now + timedelta(seconds=1), [AccountScan("prod", error="AWS denied iam:GetCredentialReport")])
+    failed = ScanReport(
+        now, now + timedelta(seconds=1), [AccountScan("prod", error="AWS denied iam:GetCredentialReport")]
+    )
     export = hub.security_hub.export(failed)
     assert export.accounts == []  # nothing known, nothing archived
     assert hub_findings(PROD)[finding_uid(PROD, key, KEY_TOO_OLD)]["RecordState"] == "ACTIVE"

@@ -7,7 +7,7 @@ from datetime import timedelta
 from bot.domain.catalogue import KEY_TOO_OLD, KEY_UNUSED
 from bot.domain.keys import KeyFacts
 from bot.domain.posture import AGE_BUCKETS, Snapshot, Trend, age_bucket, summarize
-from bot.domain.scan import AccountScan, ScanReport, ScannedKey
+from bot.domain.scan import AccountScan, ScannedKey, ScanReport
 from bot.slack.messages.posture import summary_lines
 from tests.support.exports import NOW, key_finding
 
