@@ -68,6 +68,13 @@ AWS_EVENTS = Counter(
     " ignored, dropped)",
     ["kind", "outcome"],
 )
+KEYS = Counter(
+    "keywarden_keys",
+    "The way down to fewer keys: access keys created and deleted (any route), and keys switched off because the role "
+    "that replaces them took over (`retire`), by change",
+    ["change"],
+)
+_KEY_CHANGES = {"CreateAccessKey": "created", "DeleteAccessKey": "retired"}
 _findings_lock = threading.Lock()
 _codes_shown: dict[str, set[str]] = {}  # account -> finding codes its gauge shows
 
@@ -92,6 +99,8 @@ def watch_aws(client: Any) -> Any:
         status = getattr(http_response, "status_code", 200)
         outcome = "ok" if status < 300 else str(parsed.get("Error", {}).get("Code") or f"http_{status}")
         AWS_CALLS.labels(service, model.name, outcome).inc()
+        if service == "iam" and outcome == "ok" and model.name in _KEY_CHANGES:
+            KEYS.labels(_KEY_CHANGES[model.name]).inc()
 
     def failed(exception: Exception, event_name: str = "", **_: Any) -> None:  # connection errors and the like
         AWS_CALLS.labels(service, event_name.rsplit(".", 1)[-1], type(exception).__name__).inc()
@@ -99,6 +108,10 @@ def watch_aws(client: Any) -> Any:
     client.meta.events.register(f"after-call.{service}", after)
     client.meta.events.register(f"after-call-error.{service}", failed)
     return client
+
+
+def key_replaced_by_role() -> None:
+    KEYS.labels("replaced_by_role").inc()
 
 
 def aws_event(kind: str, outcome: str) -> None:

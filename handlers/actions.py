@@ -22,6 +22,7 @@ from bot.slack.messages.requests import (
     build_request_filed,
     build_secret_loading_modal,
 )
+from bot.slack.messages.roles import build_replace
 from bot.slack.messages.scans import snoozed_reply
 from handlers.errors import replies_on_error, user_message
 from handlers.wiring import wiring
@@ -187,6 +188,21 @@ def snooze(body: dict[str, Any], respond: Respond, context: BoltContext) -> None
 
 
 @replies_on_error
+def replace_with_role(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    """**Replace with a role**: `replace` for the clicker (the key's owner or an approver; anyone else is refused and
+    audited), answered where the button was; the template goes to the clicker's DM."""
+    services = wiring(context).services
+    key = _key_of(body, services.aws.list_aliases())
+    if key is None:
+        return _tell(respond, "This button does not name a key Keywarden knows.")
+    _tell(respond, f"Reading CloudTrail for `{key[1]}` to see where it runs: the answer follows here.")
+    text, blocks = build_replace(
+        services.workloads.replace(body["user"]["id"], key[1]), len(services.aws.list_aliases()) > 1
+    )
+    respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+
+@replies_on_error
 def deactivate_now(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     services = wiring(context).services
     key = _key_of(body, services.aws.list_aliases())
@@ -205,6 +221,7 @@ def register(app: App) -> None:
     app.action(ids.ALERT_DEACTIVATE)(ack=_ack, lazy=[file_deactivation])
     app.action(ids.ALERT_SNOOZE)(ack=_ack, lazy=[snooze])
     app.action(ids.ENFORCE_REACTIVATE)(ack=_ack, lazy=[file_reactivation])
+    app.action(ids.REPLACE_WITH_ROLE)(ack=_ack, lazy=[replace_with_role])
     app.action(ids.APPROVE)(ack=_ack, lazy=[approve])
     app.action(ids.DENY)(ack_deny)
     app.action(ids.REVEAL)(ack_reveal)

@@ -22,6 +22,7 @@ from bot.slack.messages.requests import (
     build_request_filed,
     build_request_modal,
 )
+from bot.slack.messages.roles import build_replace, list_blocks, retirement_note
 from bot.slack.messages.rotations import key_note, rotation_blocks
 from bot.slack.messages.scans import scan_summary
 from bot.slack.messages.time_bound import list_note
@@ -32,6 +33,7 @@ from handlers.errors import replies_on_error
 from handlers.wiring import wiring
 
 Route = Callable[[Services, Command, str], Message]
+MAX_BLOCKS = 50  # Slack's limit per message
 
 
 def _list(services: Services, cmd: Command, user_id: str) -> Message:
@@ -45,10 +47,20 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
             notes[key_id] = key_note(rotation, key_id)
     for key_id, ends in services.time_bound.of_keys(key_ids).items():
         notes[key_id] = f"{notes[key_id]}\n    {list_note(ends)}" if key_id in notes else list_note(ends)
+    for key_id, retiring in services.retirements.of_keys(key_ids).items():
+        notes[key_id] = (
+            f"{notes[key_id]}\n    {retirement_note(retiring)}" if key_id in notes else retirement_note(retiring)
+        )
     for found in (services.exposure_notes.quarantine_notes(key_ids), services.exposure_notes.notes_for(key_ids)):
         for key_id, note in found.items():
             notes[key_id] = f"{note}\n    {notes[key_id]}" if key_id in notes else note
-    return build_key_list(result, services.clock(), notes)
+    text, blocks = build_key_list(result, services.clock(), notes)
+    # How many of these keys a role could replace (the weekly sample's and `replace`'s verdicts), with the buttons.
+    known = services.workloads.replaceable_among(key_ids)
+    active = {k.facts.key_id for u in result.users for k in u.keys if k.facts.active}
+    replaceable = [(w.account, w.iam_user, w.key_id, w.summary) for w in known.values() if w.key_id in active]
+    extra = list_blocks(replaceable, len(services.aws.list_aliases()) > 1)
+    return text, blocks + extra if len(blocks) + len(extra) <= MAX_BLOCKS else blocks
 
 
 def _check(services: Services, cmd: Command, user_id: str) -> Message:
@@ -95,6 +107,12 @@ def _activity(services: Services, cmd: Command, user_id: str) -> Message:
     return build_activity(services.activity.activity(user_id, cmd.key_id, cmd.days))
 
 
+def _replace(services: Services, cmd: Command, user_id: str) -> Message:
+    assert cmd.key_id is not None and cmd.days is not None
+    result = services.workloads.replace(user_id, cmd.key_id, cmd.days)
+    return build_replace(result, len(services.aws.list_aliases()) > 1)
+
+
 def _access(services: Services, cmd: Command, user_id: str) -> Message:
     assert cmd.user is not None and cmd.days is not None
     summary = services.access_advisor.access(user_id, cmd.user, cmd.days)
@@ -105,6 +123,8 @@ def _access(services: Services, cmd: Command, user_id: str) -> Message:
 WORKING = {
     "activity": "Reading CloudTrail for `{target}` over {days} days (up to 2 pages a second): the answer follows here.",
     "access": "Asking IAM Access Advisor about `{target}`: the answer follows here, usually within a minute.",
+    "replace": "Reading CloudTrail for `{target}` over {days} days to see where it runs and what it does: the answer "
+    "follows here, and the role's template comes to our DM.",
 }
 
 
@@ -118,6 +138,7 @@ ROUTES: dict[str, Route] = {
     "scan": _scan,
     "activity": _activity,
     "access": _access,
+    "replace": _replace,
 }
 
 

@@ -75,8 +75,10 @@ class IpRangesSource:
         except (OSError, ValueError, RangesError) as e:
             log.warning("AWS's IP address ranges could not be fetched from %s (%s): using the last copy", self._url, e)
             return None
+        if self._url.startswith("file://"):
+            return ranges  # a local copy already: nothing to keep
         try:
-            partial = self._file.with_suffix(".tmp")
+            partial = self._file.with_suffix(f".{os.getpid()}.tmp")
             partial.write_bytes(data)
             os.replace(partial, self._file)
         except OSError as e:

@@ -13,11 +13,12 @@ from slack_sdk import WebClient
 from bot import metrics
 from bot.access import Access
 from bot.aws import AwsError, AwsGateway, EventQueue, SessionFactory
-from bot.bootstrap import exports, factories
+from bot.bootstrap import exports, factories, roles
 from bot.clock import Clock, system_clock
 from bot.domain.scan import Delivery, ScanReport
 from bot.locations import Locations
 from bot.logs import install_secret_redaction
+from bot.services.account_places import AccountPlaces
 from bot.services.alerts import AlertService
 from bot.services.approvals.decisions import Decisions
 from bot.services.approvals.delivery import SecretDelivery
@@ -34,11 +35,13 @@ from bot.services.key_events import KeyChangeService
 from bot.services.ownership import OwnershipIndex
 from bot.services.permissions import Permissions
 from bot.services.posture import PostureService
+from bot.services.retirements import RetirementService
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner
 from bot.services.security_hub import SecurityHubExport
 from bot.services.time_bound import TimeBoundService
 from bot.services.usage import AccessAdvisorService, ActivityService
+from bot.services.workloads import WorkloadService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep
 from bot.slack.messages.enforcement import digest_lines as enforcement_lines
@@ -82,8 +85,11 @@ class Services:
     locations: Locations  # LOCATIONS_FILE: machine users and where their keys are delivered (bot/locations)
     permissions: Permissions  # who may see or act on an IAM user (bot/access.py decides)
     time_bound: TimeBoundService  # time-bound keys (`create --for`): switched off at their end, deleted a day later
+    workloads: WorkloadService  # keys' workloads: `replace`, the weekly sample behind replaceable-by-role
+    retirements: RetirementService  # approved `retire`s: switched off once the role is in use and the key quiet
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
+    places: AccountPlaces | None = None  # each account's id, region and partition (Security Hub, OCSF)
     security_hub: SecurityHubExport | None = None  # SECURITY_HUB=on
     posture: PostureService | None = None  # each full scan's summary, the report and its chart
     enforcement: EnforcementService | None = None
@@ -189,7 +195,9 @@ def bootstrap(
         directory=directory,
     )
     k = factories.key_services(a)
+    places = AccountPlaces(a.aws, settings.security_hub_region)
     r = factories.request_services(a, k)
+    usage = roles.usage(a, k)  # CloudTrail's pace and Access Advisor, shared by `activity`, `access` and `replace`
     return Services(
         settings=settings,
         clock=clock,
@@ -223,11 +231,10 @@ def bootstrap(
             clock,
             regions=settings.activity_regions,
             max_events=settings.activity_max_events,
+            pacer=usage.pacer,
             rotations=a.repos.rotations,
         ),
-        access_advisor=AccessAdvisorService(
-            a.aws, k.inventory, k.permissions, clock, cache_hours=settings.access_cache_hours
-        ),
+        access_advisor=usage.advisor,
         exposures=factories.exposures(a, k),
         exposure_notes=ExposureNotes(exposures=a.repos.exposures, notices=a.repos.notices),
         key_changes=KeyChangeService(
@@ -245,4 +252,6 @@ def bootstrap(
         security_hub=exports.security_hub(a),
         posture=exports.posture(a),
         time_bound=factories.time_bound(a, k),
+        workloads=roles.workloads(a, k, usage),
+        retirements=roles.retirements(a, k),
     )

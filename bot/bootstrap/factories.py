@@ -46,6 +46,7 @@ from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.db import Database
 from bot.store.repositories import Repositories
+from bot.store.workloads import WORKLOAD_FRESH, KeyWorkloads
 
 
 def thresholds_of(settings: Settings) -> Thresholds:
@@ -270,6 +271,7 @@ def scanner(a: Adapters, k: KeyServices) -> Scanner:
         exempt=s.exempt,
         concurrency=s.scan_concurrency,
         sleep=a.sleep,
+        replaceable=KeyWorkloads(a.db, a.clock).replaceable_since(WORKLOAD_FRESH),
     )
 
 

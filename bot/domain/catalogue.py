@@ -36,6 +36,8 @@ ADMIN_KEY = "admin-key"
 CONSOLE_AND_KEY = "console-and-key"
 INITIAL_KEY_UNUSED = "initial-key-unused"
 KEY_NOT_VIA_GROUP = "key-not-via-group"
+# Fewer keys: a key whose whole workload a role could take over (bot/domain/workload.py).
+REPLACEABLE_BY_ROLE = "replaceable-by-role"
 # Exposure: AWS attached one of its quarantine policies to the user (read with the authorization details).
 AWS_QUARANTINE = "aws-quarantine"
 
@@ -205,6 +207,20 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             default=False,
             scope=Scope.USER,
             rule=rules.key_not_via_group,
+        ),
+        CatalogueEntry(
+            REPLACEABLE_BY_ROLE,
+            "Replaceable by a role",
+            Severity.LOW,
+            (),
+            "Every call the key made lately came from AWS compute (Lambda, ECS, EC2, CodeBuild) or from a CI that AWS "
+            "trusts through OIDC (GitHub Actions, GitLab): a role gives that work temporary credentials, and the "
+            "long-term key, which can leak and must be rotated, is no longer needed. AWS's first IAM best practice.",
+            "`replace <key-id>` shows where the key runs and sends a CloudFormation template for the role, with the "
+            "actions the key used; deploy it, move the workload to the role, then `retire <key-id>`: the key is "
+            "switched off once the role is in use and the key quiet.",
+            scope=Scope.KEY,
+            rule=rules.replaceable_by_role,
         ),
     )
 }

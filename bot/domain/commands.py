@@ -25,6 +25,7 @@ _OTHERS = {
     "scan": ("scan", "scan"),
     "activity": ("activity <access-key-id> [days]", "activity AKIAIOSFODNN7EXAMPLE 30"),
     "access": ("access <user | account:user> [days]", "access ci-deployer 90"),
+    "replace": ("replace <access-key-id> [days]", "replace AKIAIOSFODNN7EXAMPLE"),
 }
 # Every command's (form, example), in the order `help` lists them; the request operations come from their registry.
 USAGE = {
@@ -35,11 +36,17 @@ USAGE = {
 # Who may run each command, the groups `help` shows them in: anyone; the key's or user's owner (and approvers);
 # approvers. `deactivate --now` (break-glass) is for the key's owner or an approver (bot/access.py).
 ANYONE, OWNER, APPROVER = "anyone", "owner", "approver"
-ROLES = {name: ANYONE for name in USAGE} | {"activity": OWNER, "access": OWNER, "audit": APPROVER, "scan": APPROVER}
+ROLES = {name: ANYONE for name in USAGE} | {
+    "activity": OWNER,
+    "access": OWNER,
+    "replace": OWNER,
+    "audit": APPROVER,
+    "scan": APPROVER,
+}
 BREAK_GLASS_USAGE = ("deactivate <key-id> --now [reason]", "deactivate AKIAIOSFODNN7EXAMPLE --now pasted in a log")
 # `days` of each reading command: (default, most). CloudTrail's event history keeps 90 days;
 # IAM Access Advisor about 400.
-DAYS = {"activity": (30, 90), "access": (90, 400)}
+DAYS = {"activity": (30, 90), "access": (90, 400), "replace": (30, 90)}
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,7 @@ def _days(name: str, words: list[str]) -> int:
     default, most = DAYS[name]
     if len(words) > 1:
         raise InputError(
-            f"`{name}` takes at most a number of days after the {'key id' if name == 'activity' else 'user'}."
+            f"`{name}` takes at most a number of days after the {'user' if name == 'access' else 'key id'}."
         )
     if not words:
         return default
@@ -197,12 +204,13 @@ def _days(name: str, words: list[str]) -> int:
         raise InputError(f"`{text[:20]}` is not a number of days: give a whole number from 1 to {most}.")
     days = int(text)
     if not 1 <= days <= most:
-        why = "CloudTrail keeps 90 days of events" if name == "activity" else "Access Advisor remembers about 400 days"
+        why = "Access Advisor remembers about 400 days" if name == "access" else "CloudTrail keeps 90 days of events"
         raise InputError(f"{days} days is out of range: {why}, so give 1 to {most}.")
     return days
 
 
 def _activity(name: str, rest: str, words: list[str], aliases: list[str]) -> Command:
+    """`activity` and `replace`: a key id, then the days of CloudTrail to read."""
     return Command(name, key_id=parse_key_id(_first(words)), days=_days(name, words[1:]))
 
 
@@ -232,4 +240,5 @@ _PARSERS = {
     "audit": _audit,
     "activity": _activity,
     "access": _access,
+    "replace": _activity,
 }

@@ -35,6 +35,9 @@ class UserFacts:
     admin_reason: str | None = None
     direct_policies: tuple[str, ...] = ()
     quarantine: tuple[str, ...] = ()  # AWS's quarantine policies attached to the user
+    # (key id, verdict) of the user's keys whose work a role could take over entirely: the last profile of each
+    # (bot/domain/workload.py), made by `replace` or the weekly sample
+    replaceable: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,15 @@ def initial_key_unused(e: Evidence) -> str | None:
     ):
         return "Key created with its console user and never used: deactivate it if nothing needs it."
     return None
+
+
+def replaceable_by_role(e: Evidence) -> str | None:
+    """A key whose every call in the window came from AWS compute or from a CI that AWS trusts through OIDC."""
+    key = e.user_key
+    verdict = dict(e.user.replaceable).get(key.key_id) if key is not None and key.key_id else None
+    if key is None or verdict is None:
+        return None
+    return f"A role could do all its work ({verdict}): `replace {key.key_id}` gives the role's template."
 
 
 def key_not_via_group(e: Evidence) -> str | None:

@@ -26,6 +26,7 @@ class Operation(StrEnum):
     DEACTIVATE = "deactivate"
     REACTIVATE = "reactivate"
     DELETE = "delete"
+    RETIRE = "retire"
 
 
 class Picks(StrEnum):
@@ -114,6 +115,29 @@ def _check_delete(target: Target) -> None:
             f"`{target.key.facts.key_id}` is active: deactivate it first (`deactivate {target.key.facts.key_id}`), "
             "make sure nothing breaks, then delete it."
         )
+
+
+def _check_retire(target: Target) -> None:
+    assert target.key is not None
+    key_id = target.key.facts.key_id
+    if not target.key.facts.active:
+        raise InputError(
+            f"`{key_id}` is already inactive: nothing to retire (`delete {key_id}` once nothing needs it)."
+        )
+
+
+def _watch(client: KeyCalls, user: str, key_id: str) -> str:
+    """Approved: nothing changes in AWS yet; the retirement watches the key and its role from now on."""
+    if all(k.key_id != key_id for k in client.list_access_keys(user)):
+        raise NotFound(f"`{key_id}` of `{user}` is gone: there is nothing left to retire.")
+    return (
+        f"Keywarden now watches `{key_id}` of `{user}` and the role that replaces it: the key is switched off once "
+        "the role is in use and the key has gone quiet, then deleted after the grace period."
+    )
+
+
+def _watching(client: KeyCalls, user: str, key_id: str) -> bool:
+    return True  # nothing was done in AWS: watching starts (or started) with the approval
 
 
 def _set_status(status: str) -> Execute:
@@ -216,6 +240,25 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
             check=_check_delete,
             execute=_delete,
             done=_deleted,
+        ),
+        OperationSpec(
+            Operation.RETIRE,
+            "retire <key-id> [reason]",
+            "retire AKIAIOSFODNN7EXAMPLE the Lambda has its role",
+            "Retire a key for its role",
+            "retire",
+            Picks.KEY,
+            permissions=(
+                "iam:ListAccessKeys",
+                "iam:GetAccessKeyLastUsed",
+                "iam:GetRole",
+                "iam:ListRoles",
+                "iam:UpdateAccessKey",
+                "iam:DeleteAccessKey",
+            ),
+            check=_check_retire,
+            execute=_watch,
+            done=_watching,
         ),
     )
 }

@@ -20,40 +20,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from bot.domain.keys import KeyFacts
+from bot.domain.role_templates import (
+    PARTITION_ARN,
+    POLICY_NAME,
+    SERVICES,
+    TITLES,
+    Kind,
+    anywhere_trust,
+    identity_center,
+    oidc_parameters,
+    oidc_trust,
+    roles_anywhere,
+    service_trust,
+)
 from bot.domain.workload import Runner, Workload
 
-PARTITION_ARN = "arn:${AWS::Partition}"
-GITHUB_HOST = "token.actions.githubusercontent.com"
-GITLAB_HOST = "gitlab.com"
-POLICY_NAME = "work-of-the-replaced-key"
-SESSION_TAG_ACTIONS = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
-INLINE_POLICY_QUOTA = 10_240  # IAM: all inline policies of one role together, whitespace not counted
+__all__ = ["TITLES", "Kind", "ReplaceResult", "Replacement", "replacement"]
 
-
-class Kind(StrEnum):
-    LAMBDA = "lambda-execution-role"
-    ECS_TASK = "ecs-task-role"
-    INSTANCE_PROFILE = "ec2-instance-profile"
-    CODEBUILD = "codebuild-service-role"
-    GITHUB_OIDC = "github-actions-oidc-role"
-    GITLAB_OIDC = "gitlab-oidc-role"
-    ROLES_ANYWHERE = "iam-roles-anywhere"
-    IDENTITY_CENTER = "identity-center-permission-set"
-
-
-TITLES = {
-    Kind.LAMBDA: "a Lambda execution role",
-    Kind.ECS_TASK: "an ECS task role",
-    Kind.INSTANCE_PROFILE: "an EC2 instance profile",
-    Kind.CODEBUILD: "a CodeBuild service role",
-    Kind.GITHUB_OIDC: "a GitHub Actions OIDC role",
-    Kind.GITLAB_OIDC: "a GitLab CI OIDC role",
-    Kind.ROLES_ANYWHERE: "an IAM Roles Anywhere role",
-    Kind.IDENTITY_CENTER: "an IAM Identity Center permission set",
-}
 _BY_RUNNER = {
     Runner.LAMBDA: Kind.LAMBDA,
     Runner.ECS_FARGATE: Kind.ECS_TASK,
@@ -68,13 +54,6 @@ _BY_RUNNER = {
     Runner.PERSON: Kind.IDENTITY_CENTER,
     Runner.CLOUDSHELL: Kind.IDENTITY_CENTER,
 }
-_SERVICES = {
-    Kind.LAMBDA: "lambda.amazonaws.com",
-    Kind.ECS_TASK: "ecs-tasks.amazonaws.com",
-    Kind.INSTANCE_PROFILE: "ec2.amazonaws.com",
-    Kind.CODEBUILD: "codebuild.amazonaws.com",
-}
-_CONFUSED_DEPUTY = frozenset({Kind.ECS_TASK, Kind.CODEBUILD})
 
 
 @dataclass(frozen=True)
@@ -83,6 +62,7 @@ class Replacement:
     role_name: str  # the role Keywarden watches when the key is retired (Identity Center: the permission set)
     template: dict[str, Any]
     parameters: tuple[str, ...]  # parameters without a default: to be given at deployment
+    policy_chars: int = 0  # the policy's size as IAM counts it (whitespace aside): a role's inline ones total 10,240
 
     @property
     def title(self) -> str:
@@ -90,6 +70,21 @@ class Replacement:
 
     def template_text(self) -> str:
         return json.dumps(self.template, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class ReplaceResult:
+    """`replace <key-id>`: the key's workload, what replaces it, and whether its template reached the caller's DM."""
+
+    account: str
+    user: str
+    key: KeyFacts
+    workload: Workload
+    replacement: Replacement
+    filename: str
+    file_sent: bool
+    notes: tuple[str, ...]  # what could not be read, and what CloudTrail's event history cannot show
+    days: int
 
 
 def kind_for(workload: Workload, password_enabled: bool | None = None) -> Kind:
@@ -112,9 +107,10 @@ def permission_set_name(iam_user: str) -> str:
 
 
 def policy_document(workload: Workload) -> dict[str, Any]:
-    """The actions the key used, one statement per service, every resource; AssumeRole on the roles it assumed."""
+    """The actions the key used from the place the role replaces it (all of them, when it runs in one place), one
+    statement per service, every resource; AssumeRole on the roles it assumed."""
     by_service: dict[str, list[str]] = {}
-    for action in workload.actions:
+    for action in workload.main_actions:
         if action == "sts:AssumeRole" and workload.assumed_roles:
             continue  # granted on the roles themselves, below
         by_service.setdefault(action.split(":", 1)[0], []).append(action)
@@ -122,7 +118,7 @@ def policy_document(workload: Workload) -> dict[str, Any]:
         {"Sid": _sid(service), "Effect": "Allow", "Action": actions, "Resource": "*"}
         for service, actions in sorted(by_service.items())
     ]
-    if workload.assumed_roles:
+    if workload.assumed_roles and "sts:AssumeRole" in workload.main_actions:
         statements.append(
             {
                 "Sid": "AssumeTheRolesTheKeyAssumed",
@@ -169,8 +165,8 @@ def replacement(
     }
     if policy["Statement"]:  # a key that did nothing in the window gets a role that may do nothing
         role["Properties"]["Policies"] = [{"PolicyName": POLICY_NAME, "PolicyDocument": policy}]
-    if kind in _SERVICES:
-        role["Properties"]["AssumeRolePolicyDocument"] = _service_trust(kind)
+    if kind in SERVICES:
+        role["Properties"]["AssumeRolePolicyDocument"] = service_trust(kind)
         resources["Role"] = role
         if kind is Kind.INSTANCE_PROFILE:
             resources["InstanceProfile"] = {
@@ -179,17 +175,17 @@ def replacement(
             }
             outputs["InstanceProfileArn"] = {"Value": {"Fn::GetAtt": ["InstanceProfile", "Arn"]}}
     elif kind in (Kind.GITHUB_OIDC, Kind.GITLAB_OIDC):
-        parameters, provider = _oidc_parameters(kind)
-        role["Properties"]["AssumeRolePolicyDocument"] = _oidc_trust(kind)
+        parameters, provider = oidc_parameters(kind)
+        role["Properties"]["AssumeRolePolicyDocument"] = oidc_trust(kind)
         resources |= {"Role": role, **provider}
     elif kind is Kind.ROLES_ANYWHERE:
-        parameters, anywhere = _roles_anywhere(name)
-        role["Properties"]["AssumeRolePolicyDocument"] = _anywhere_trust()
+        parameters, anywhere = roles_anywhere(name)
+        role["Properties"]["AssumeRolePolicyDocument"] = anywhere_trust()
         resources |= {"Role": role, **anywhere}
         outputs["ProfileArn"] = {"Value": {"Fn::GetAtt": ["Profile", "ProfileArn"]}}
         outputs["TrustAnchorArn"] = {"Value": {"Fn::GetAtt": ["TrustAnchor", "TrustAnchorArn"]}}
     else:
-        parameters, resources = _identity_center(name, policy, workload.key_id, iam_user, account_id)
+        parameters, resources = identity_center(name, policy, workload.key_id, iam_user, account_id)
     if "Role" in resources:
         outputs["RoleArn"] = {"Value": {"Fn::GetAtt": ["Role", "Arn"]}}
     template: dict[str, Any] = {
@@ -204,7 +200,8 @@ def replacement(
     template["Resources"] = resources
     template["Outputs"] = outputs
     required = tuple(n for n, spec in parameters.items() if "Default" not in spec)
-    return Replacement(kind, name, template, required)
+    size = len(json.dumps(document, separators=(",", ":")))
+    return Replacement(kind, name, template, required, size)
 
 
 def _sid(service: str) -> str:
@@ -226,170 +223,3 @@ def _sub_arns(document: dict[str, Any]) -> dict[str, Any]:
             statement = statement | {"Resource": [{"Fn::Sub": r} if "${" in r else r for r in resource]}
         statements.append(statement)
     return document | {"Statement": statements}
-
-
-def _service_trust(kind: Kind) -> dict[str, Any]:
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"Service": _SERVICES[kind]},
-        "Action": "sts:AssumeRole",
-    }
-    if kind in _CONFUSED_DEPUTY:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
-    return {"Version": "2012-10-17", "Statement": [statement]}
-
-
-def _oidc_parameters(kind: Kind) -> tuple[dict[str, Any], dict[str, Any]]:
-    github = kind is Kind.GITHUB_OIDC
-    host = GITHUB_HOST if github else GITLAB_HOST
-    audience = "sts.amazonaws.com" if github else f"https://{GITLAB_HOST}"
-    subject = (
-        {
-            "GitHubRepository": {
-                "Type": "String",
-                "Description": "The repository whose workflows may assume the role, as owner/name",
-                "AllowedPattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
-            }
-        }
-        if github
-        else {
-            "GitLabProject": {
-                "Type": "String",
-                "Description": "The project whose pipelines may assume the role, as group/project",
-                "AllowedPattern": "^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$",
-            }
-        }
-    )
-    parameters = subject | {
-        "CreateOidcProvider": {
-            "Type": "String",
-            "Description": f"true when the account has no IAM OIDC provider for {host} yet (an account has one)",
-            "AllowedValues": ["true", "false"],
-            "Default": "false",
-        }
-    }
-    provider = {
-        "OidcProvider": {
-            "Type": "AWS::IAM::OIDCProvider",
-            "Condition": "CreateProvider",
-            "Properties": {"Url": f"https://{host}", "ClientIdList": [audience]},
-        }
-    }
-    return parameters, provider
-
-
-def _oidc_trust(kind: Kind) -> dict[str, Any]:
-    github = kind is Kind.GITHUB_OIDC
-    host = GITHUB_HOST if github else GITLAB_HOST
-    audience = "sts.amazonaws.com" if github else f"https://{GITLAB_HOST}"
-    subject = "repo:${GitHubRepository}:*" if github else "project_path:${GitLabProject}:*"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {
-                    "Federated": {"Fn::Sub": f"{PARTITION_ARN}:iam::${{AWS::AccountId}}:oidc-provider/{host}"}
-                },
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {f"{host}:aud": audience},
-                    "StringLike": {f"{host}:sub": {"Fn::Sub": subject}},
-                },
-            }
-        ],
-    }
-
-
-def _roles_anywhere(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    parameters = {
-        "CertificateAuthority": {
-            "Type": "String",
-            "Description": "The PEM certificate of the CA that issues the machine's certificate (the trust anchor)",
-        },
-        "CommonName": {
-            "Type": "String",
-            "Description": "The common name (CN) of the machine's certificate: only it may assume the role",
-        },
-    }
-    resources = {
-        "TrustAnchor": {
-            "Type": "AWS::RolesAnywhere::TrustAnchor",
-            "Properties": {
-                "Name": name,
-                "Enabled": True,
-                "Source": {
-                    "SourceType": "CERTIFICATE_BUNDLE",
-                    "SourceData": {"X509CertificateData": {"Ref": "CertificateAuthority"}},
-                },
-            },
-        },
-        "Profile": {
-            "Type": "AWS::RolesAnywhere::Profile",
-            "Properties": {"Name": name, "Enabled": True, "RoleArns": [{"Fn::GetAtt": ["Role", "Arn"]}]},
-        },
-    }
-    return parameters, resources
-
-
-def _anywhere_trust() -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "rolesanywhere.amazonaws.com"},
-                "Action": SESSION_TAG_ACTIONS,
-                "Condition": {
-                    "StringEquals": {"aws:PrincipalTag/x509Subject/CN": {"Ref": "CommonName"}},
-                    "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["TrustAnchor", "TrustAnchorArn"]}},
-                },
-            }
-        ],
-    }
-
-
-def _identity_center(
-    name: str, policy: dict[str, Any], key_id: str, iam_user: str, account_id: str | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    account: dict[str, Any] = {
-        "Type": "String",
-        "Description": "The account the person works in (the key's account)",
-        "AllowedPattern": "^[0-9]{12}$",
-    }
-    if account_id:
-        account["Default"] = account_id
-    parameters = {
-        "InstanceArn": {
-            "Type": "String",
-            "Description": "The IAM Identity Center instance (aws sso-admin list-instances)",
-            "AllowedPattern": "^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$",
-        },
-        "PrincipalId": {"Type": "String", "Description": "The Identity Center user (or group) id of the person"},
-        "PrincipalType": {"Type": "String", "AllowedValues": ["USER", "GROUP"], "Default": "USER"},
-        "AccountId": account,
-    }
-    resources = {
-        "PermissionSet": {
-            "Type": "AWS::SSO::PermissionSet",
-            "Properties": {
-                "InstanceArn": {"Ref": "InstanceArn"},
-                "Name": name,
-                "Description": f"Replaces access key {key_id} of {iam_user}",
-                "SessionDuration": "PT8H",
-                **({"InlinePolicy": policy} if policy["Statement"] else {}),
-            },
-        },
-        "Assignment": {
-            "Type": "AWS::SSO::Assignment",
-            "Properties": {
-                "InstanceArn": {"Ref": "InstanceArn"},
-                "PermissionSetArn": {"Fn::GetAtt": ["PermissionSet", "PermissionSetArn"]},
-                "PrincipalId": {"Ref": "PrincipalId"},
-                "PrincipalType": {"Ref": "PrincipalType"},
-                "TargetId": {"Ref": "AccountId"},
-                "TargetType": "AWS_ACCOUNT",
-            },
-        },
-    }
-    return parameters, resources

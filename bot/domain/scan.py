@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,14 +57,16 @@ class ScanFinding:
         return self.exempt_reason is not None or self.snoozed or self.under_way is not None
 
 
-def user_facts(user: ReportUser, access: UserAccess | None) -> UserFacts:
-    """The report's facts about a user (creation, console password) with the index's (policies)."""
+def user_facts(user: ReportUser, access: UserAccess | None, replaceable: Mapping[str, str] | None = None) -> UserFacts:
+    """The report's facts about a user (creation, console password) with the index's (policies) and, for keys a role
+    could replace, their last workload verdict."""
     return UserFacts(
         created=user.created,
         password_enabled=user.password_enabled,
         admin_reason=access.admin_reason if access else None,
         direct_policies=access.direct_policies if access else (),
         quarantine=access.quarantine if access else (),
+        replaceable=tuple(sorted((replaceable or {}).items())),
     )
 
 
@@ -88,6 +90,7 @@ def scan_findings(
     now: datetime,
     access: UserAccess | None = None,
     listed: Sequence[ListedKey] | None = None,
+    replaceable: Mapping[str, str] | None = None,
 ) -> list[ScanFinding]:
     """A user's findings with key ids attached.
 
@@ -108,7 +111,7 @@ def scan_findings(
     else:
         keys = listed_key_facts(user, listed)
         subjects = [k.key_id or "" for k in keys]
-    judged = judge(keys, user_facts(user, access), policy, now)
+    judged = judge(keys, user_facts(user, access, replaceable), policy, now)
     results: list[ScanFinding] = []
     for subject, key, found in zip(subjects, keys, judged.per_key, strict=True):
         results.extend(ScanFinding(user.account, user.user, subject, f, key) for f in found)

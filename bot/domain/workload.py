@@ -184,6 +184,7 @@ class Workload:
     runner: Runner | None  # the busiest place (AWS's own calls aside); None without calls
     confidence: Confidence
     actions: tuple[str, ...]  # the IAM actions the key's work needs (successful calls), sorted
+    main_actions: tuple[str, ...]  # those called from the busiest place: what the role that replaces it there needs
     denied: tuple[str, ...]  # actions AWS refused it: not part of its work
     assumed_roles: tuple[str, ...]  # roles the key assumed (sts:AssumeRole on them is part of its work)
     truncated: bool = False  # the window held more calls than were read
@@ -244,7 +245,10 @@ def profile(
         confidence = Confidence.ALL
     else:
         confidence = Confidence.MOST if counted[0].calls >= MOST * total else Confidence.MIXED
-    actions, denied, roles = _work(events, {s.key_id: s for s in sessions})
+    minted = {s.key_id: s for s in sessions}
+    actions, denied, roles = _work(events, minted)
+    from_main = [e for e, p in zip(events, places, strict=True) if p.runner is runner]
+    main_actions, _, _ = _work(from_main, minted)
     return Workload(
         key_id=key_id,
         start=start,
@@ -254,6 +258,7 @@ def profile(
         runner=runner,
         confidence=confidence,
         actions=actions,
+        main_actions=main_actions if runner is not None else actions,
         denied=denied,
         assumed_roles=roles,
         truncated=truncated,

@@ -20,7 +20,8 @@ from bot.entrypoints.scheduler import jobs
 
 log = logging.getLogger(__name__)
 
-ON_SCHEDULE_ONLY = frozenset({"scan"})  # a full scan of every account: `python -m bot scan --post`
+# a full scan of every account (`python -m bot scan --post`), and the weekly sample of keys' workloads
+ON_SCHEDULE_ONLY = frozenset({"scan", "workload_sample"})
 EVENT_BATCHES = 100  # at most 1,000 messages from the events queue per run: a backlog is left to the next run
 EVENTS = "events"
 

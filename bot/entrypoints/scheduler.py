@@ -45,6 +45,7 @@ def lock_key(schema: str) -> int:
 
 
 LEASE_NAME = "scheduler"
+WORKLOAD_SAMPLE_CRON = "0 7 * * 1"
 
 
 class Lease:
@@ -159,10 +160,14 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
     settings = services.settings
     stream = services.audit_stream
     streaming = {"audit_stream": (stream.deliver_due, IntervalTrigger(seconds=5))} if stream else {}
-    return streaming | {
+    # The weekly sample of keys' workloads (replaceable-by-role), early on Mondays, before that day's scan.
+    weekly = CronTrigger.from_crontab(WORKLOAD_SAMPLE_CRON, timezone=settings.scan_timezone)
+    sample = {"workload_sample": (services.workloads.sample, weekly)} if settings.workload_sample_lookups else {}
+    return streaming | sample | {
         "housekeeping": (housekeeping, IntervalTrigger(seconds=60)),
         "rotations": (services.rotations.advance_due, IntervalTrigger(minutes=15)),
         "time_bound_keys": (services.time_bound.advance_due, IntervalTrigger(seconds=60)),
+        "retirements": (services.retirements.advance_due, IntervalTrigger(minutes=5)),
         "scan": (
             lambda: services.scan(post=True, weekly_chart=True),
             CronTrigger.from_crontab(settings.scan_cron, timezone=settings.scan_timezone),

@@ -77,6 +77,7 @@ class _Basis:
     owners: dict[str, OwnedUser]
     snoozed: set[str]
     checked_at: datetime  # Keywarden's changes up to about this time are in the findings
+    replaceable: dict[str, dict[str, str]]  # {user: {key id: verdict}}: keys a role could replace
 
 
 @dataclass(kw_only=True, eq=False)
@@ -93,6 +94,8 @@ class Scanner:
     exempt: frozenset[str] = frozenset()
     concurrency: int = 4
     sleep: Callable[[float], None] = time.sleep
+    # {user: {key id: verdict}} of an account's keys whose last workload profile says a role could replace them
+    replaceable: Callable[[str], dict[str, dict[str, str]]] | None = None
 
     def scan(self, accounts: list[str] | None = None, progress: Progress | None = None) -> ScanReport:
         """Scan accounts concurrently (bounded); one account failing does not stop the others."""
@@ -165,13 +168,15 @@ class Scanner:
         result.keys = sum(len(u.keys) for u in users)
         access = {name: owned.access for name, owned in owners.items()}
         flagged = {u.user for u in users if user_report_findings(u, self.policy, now, access.get(u.user))}
+        replaceable = self.replaceable(alias) if self.replaceable else {}
+        flagged |= {u.user for u in users if u.user in replaceable and not u.is_root}
         checked_at = self.clock()
         changed = self._changed_users(alias, generated - CHANGE_MARGIN)
         judged = [u for u in users if u.user in flagged or (u.user in changed and not u.is_root)]
         remembered, listed = self._keys(client, alias, [u for u in judged if not u.is_root], changed)
         for user in judged:
-            result.findings += self._judge(user, remembered, listed, owners, snoozed, now)
-        result.basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at)
+            result.findings += self._judge(user, remembered, listed, owners, snoozed, now, replaceable.get(user.user))
+        result.basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at, replaceable)
         result.inventory = inventory_of(users, {name: owned.owner for name, owned in owners.items()})
         has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
         if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):
@@ -186,6 +191,7 @@ class Scanner:
         owners: dict[str, OwnedUser],
         snoozed: set[str],
         now: datetime,
+        replaceable: dict[str, str] | None = None,
     ) -> list[ScanFinding]:
         """One user's findings: from the live keys where they were listed, else from the report."""
         owned = owners.get(user.user)
@@ -193,9 +199,9 @@ class Scanner:
         if user.is_root:
             found = scan_findings(user, {}, self.policy, now)
         elif user.user in listed:
-            found = scan_findings(user, {}, self.policy, now, access, listed=listed[user.user])
+            found = scan_findings(user, {}, self.policy, now, access, listed=listed[user.user], replaceable=replaceable)
         elif user.user in remembered:
-            found = scan_findings(user, remembered[user.user], self.policy, now, access)
+            found = scan_findings(user, remembered[user.user], self.policy, now, access, replaceable=replaceable)
         else:
             return []  # deleted since the report was made
         return [self._annotate(f, owned, snoozed) for f in found]
@@ -217,7 +223,9 @@ class Scanner:
             return
         kept = [f for f in result.findings if f.user not in changed]
         for name in sorted(changed):
-            kept += self._judge(basis.users[name], {}, listed, basis.owners, basis.snoozed, now)
+            kept += self._judge(
+                basis.users[name], {}, listed, basis.owners, basis.snoozed, now, basis.replaceable.get(name)
+            )
         result.findings = kept
 
     def _keys(

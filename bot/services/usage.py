@@ -166,6 +166,11 @@ class AccessAdvisorService:
         cached = self._services(account, user)
         return summarize_access(account, user, cached.services, self._clock(), days, cached.read_at)
 
+    def services_of(self, account: str, user: str) -> list[ServiceAccess]:
+        """The services the user's policies allow, each with its last use (cached as for `access`); no permission
+        check: for callers that made their own (`replace`)."""
+        return self._services(account, user).services
+
     def _services(self, account: str, user: str) -> _Cached:
         key = (account, user)
         now = self._clock()

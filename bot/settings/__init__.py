@@ -72,6 +72,7 @@ DEFAULT_ACCOUNT = "default"
 DEFAULT_GITHUB_API_URL = "https://api.github.com/"
 DEFAULT_GITLAB_URL = "https://gitlab.com/"
 DIGITS = re.compile(r"^[0-9]{1,20}$")
+IP_RANGES = re.compile(r"^(https://[^\s/]+/\S*|file:///\S+)$")
 # Without Slack (`python -m bot scan` in a terminal) the tokens may be absent; Socket Mode needs no signing secret.
 NO_SLACK = {"SLACK_BOT_TOKEN": "xoxb-unset", "SLACK_SIGNING_SECRET": "unset"}
 
@@ -207,6 +208,12 @@ class Settings(BaseSettings):
     )
     activity_max_events: Number = Field(1000, ge=50, le=20000, description="a number from 50 to 20000")
     access_cache_hours: Number = Field(4, ge=1, le=48, description="hours from 1 to 48")
+    # Keys to roles: where AWS's address ranges are read, and the weekly sample's CloudTrail budget per account
+    ip_ranges_url: Annotated[str, BeforeValidator(matching(IP_RANGES))] = Field(
+        "https://ip-ranges.amazonaws.com/ip-ranges.json",
+        description="an https:// URL, or file:///path of a local copy of ip-ranges.json",
+    )
+    workload_sample_lookups: Number = Field(300, ge=0, le=100000, description="a number from 0 (no sample) to 100000")
     strict_policy_findings: Flag = Field(False, description="true or false")
     require_extra_approval_for_admin: Flag = Field(True, description="true or false")
     audit_webhook_url: Annotated[str | None, BeforeValidator(webhook_url)] = Field(

@@ -13,6 +13,7 @@ ALERT_SNOOZE = "alert_snooze"
 EXPOSURE_DEACTIVATE = "exposure_deactivate_now"
 EXPOSURE_ROTATE = "exposure_rotate"
 ENFORCE_REACTIVATE = "enforce_reactivate"
+REPLACE_WITH_ROLE = "replace_with_role"
 HOME_REQUEST = "home_request"  # the App Home's Request: opens the request form
 
 REQUEST_MODAL = "request_modal"

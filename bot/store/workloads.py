@@ -3,15 +3,17 @@ read it without CloudTrail, and so that the weekly sample profiles the keys it h
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.store.db import Database
 from bot.store.workload_models import KeyWorkloadRow
+
+WORKLOAD_FRESH = timedelta(days=14)  # a profile older than this no longer makes a finding (the sample runs weekly)
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,19 @@ class KeyWorkloads:
                 found.setdefault(user, {})[key_id] = summary
         return found
 
-    def profiled_at(self, account: str) -> dict[str, datetime]:
-        """{key id: when it was last profiled} in the account."""
+    def replaceable_since(self, age: timedelta) -> Callable[[str], dict[str, dict[str, str]]]:
+        """`replaceable_in` over profiles younger than `age`, for the scan."""
+        return lambda account: self.replaceable_in(account, self._clock() - age)
+
+    def profiled_users(self, account: str) -> dict[str, datetime]:
+        """{IAM user: when the least recently profiled of its keys was profiled} in the account."""
         with self._db.session() as session:
             rows = session.execute(
-                select(KeyWorkloadRow.key_id, KeyWorkloadRow.profiled_at).where(KeyWorkloadRow.account == account)
+                select(KeyWorkloadRow.iam_user, func.min(KeyWorkloadRow.profiled_at))
+                .where(KeyWorkloadRow.account == account)
+                .group_by(KeyWorkloadRow.iam_user)
             )
-            return {key_id: at for key_id, at in rows}
+            return {user: at for user, at in rows}
 
 
 def _known(row: KeyWorkloadRow) -> KnownWorkload:

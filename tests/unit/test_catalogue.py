@@ -21,6 +21,7 @@ from bot.domain.findings import (
     KEY_NOT_VIA_GROUP,
     KEY_TOO_OLD,
     KEY_UNUSED,
+    REPLACEABLE_BY_ROLE,
     ROOT_KEY,
     TWO_ACTIVE_KEYS,
     Severity,
@@ -108,6 +109,11 @@ EXAMPLES = {
         Thresholds(),
     ),
     KEY_NOT_VIA_GROUP: ([_key(1)], UserFacts(direct_policies=("p",)), Thresholds(strict_policy_findings=True)),
+    REPLACEABLE_BY_ROLE: (
+        [_key(1)],
+        UserFacts(replaceable=((KEY_ID, "all 60 calls from AWS Lambda in us-east-1, over 30 days"),)),
+        Thresholds(),
+    ),
 }
 
 

@@ -34,7 +34,7 @@ def test_defaults_and_settings_come_from_the_registry() -> None:
     assert {Operation.CREATE, Operation.ROTATE} == MAKES_KEY
     env = {"DATABASE_URL": "sqlite://", "APPROVALS_REQUIRED": ",".join(f"{n}=3" for n in Operation)}
     assert set(Settings.from_env(env, slack=False).approvals_required) == {op.value for op in Operation}
-    with pytest.raises(SettingsError, match="create, deactivate, delete, reactivate, rotate"):
+    with pytest.raises(SettingsError, match="create, deactivate, delete, reactivate, retire, rotate"):
         Settings.from_env({"DATABASE_URL": "sqlite://", "APPROVALS_REQUIRED": "destroy=2"}, slack=False)
 
 

@@ -31,7 +31,7 @@ def test_errors_name_the_line_and_field_and_unknown_keys_are_errors() -> None:
     with pytest.raises(PolicyError) as e:
         parse(text, "p.yaml")
     assert e.value.lines == [
-        "p.yaml:3: rules.0.operations.1: Input should be 'create', 'rotate', 'deactivate', 'reactivate' or 'delete'",
+        "p.yaml:3: rules.0.operations.1: Input should be 'create', 'rotate', 'deactivate', 'reactivate', 'delete' or 'retire'",
         "p.yaml:6: rules.1.approvers: 'bob' is not a Slack user id (U…, W…), a user group id (S…) or `owner`",
         "p.yaml:7: rules.1.approvalz: unknown key",
     ]

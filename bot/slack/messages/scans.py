@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.findings import AWS_QUARANTINE, CATALOGUE, TWO_ACTIVE_KEYS
+from bot.domain.findings import AWS_QUARANTINE, CATALOGUE, REPLACEABLE_BY_ROLE, TWO_ACTIVE_KEYS
 from bot.domain.scan import ScanFinding, worst_first
 from bot.domain.under_way import UnderWay, Work
 from bot.slack import ids
@@ -27,6 +27,7 @@ from bot.slack.messages.common import (
 )
 from bot.slack.messages.csv_files import csv_text
 from bot.slack.messages.exposures import response_buttons
+from bot.slack.messages.roles import REPLACE
 
 if TYPE_CHECKING:
     from bot.domain.scan import Delivery, ScanReport
@@ -101,6 +102,8 @@ def build_findings_dm(
                 if (first.account, first.user) not in crowded:
                     buttons.append(button("Rotate", ids.ALERT_ROTATE, value, "primary"))
                 buttons.append(button("Deactivate", ids.ALERT_DEACTIVATE, value))
+                if any(g.code == REPLACEABLE_BY_ROLE for g in group):
+                    buttons.append(button(REPLACE, ids.REPLACE_WITH_ROLE, value))
             buttons.append(button("Snooze 7 days", ids.ALERT_SNOOZE, value))
             blocks.append({"type": "actions", "block_id": f"key-{n}", "elements": buttons})
     return headline, blocks

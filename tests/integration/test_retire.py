@@ -1,0 +1,155 @@
+"""`retire <key-id>`: a request like the others; once approved, the key is switched off only when its role is in use
+and the key has been quiet for CUTOVER_QUIET_HOURS, then deleted after ROTATION_DELETE_DAYS. Never while the key is
+used after the role's last use, never when AWS cannot be read. moto in process for IAM (the roles' and keys' last
+uses set in its backend, as AWS reports them), fake Slack for the owner's DMs, time moved by hand."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import boto3
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+from bot.bootstrap import Services
+from bot.domain.commands import Command
+from bot.domain.keys import InputError
+from bot.domain.requests import Status
+from bot.domain.retirement import Stage
+from bot.metrics import KEYS
+from tests.support.aws_faults import aws_error
+from tests.support.fake_slack import FakeSlack
+
+OWNER, BOSS = "UALICE", "UBOSS"
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def backend():
+    return iam_backends[DEFAULT_ACCOUNT_ID]["global"]
+
+
+def key_used(key_id: str, at: datetime) -> None:
+    backend().access_keys[key_id].last_used = AccessKeyLastUsed(
+        timestamp=at.replace(tzinfo=None), service="s3", region="us-east-1"
+    )
+
+
+def role_used(name: str, at: datetime) -> None:
+    backend().get_role(name).last_used = at.replace(tzinfo=None)
+
+
+def status(iam, key_id: str) -> str | None:
+    keys = iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]
+    return next((k["Status"] for k in keys if k["AccessKeyId"] == key_id), None)
+
+
+@pytest.fixture
+def world(make_services: Callable[..., Services], aws: None, slack: FakeSlack, clock):
+    slack.add_user(OWNER, email="alice@example.com")
+    services = make_services()
+    iam = boto3.client("iam")
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    key = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+    key_used(key, clock() - timedelta(days=2))
+    return services, iam, key
+
+
+def approved_retirement(services: Services, key: str):
+    request = services.filing.file(OWNER, Command("retire", key_id=key, reason="the Lambda has its role"))
+    assert request.status is Status.PENDING
+    services.decisions.approve(request.id, BOSS)
+    done = services.decisions.store.get(request.id)
+    assert done is not None and done.status is Status.SUCCEEDED and "now watches" in (done.result or "")
+    return request.id
+
+
+def dms(slack: FakeSlack) -> list[str]:
+    return [c.raw for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == OWNER]
+
+
+def test_retire_waits_for_the_role_then_for_quiet_then_switches_off_and_deletes(world, slack, clock) -> None:
+    services, iam, key = world
+    request_id = approved_retirement(services, key)
+    services.retirements.advance_due()
+    r = services.retirements.store.get(request_id)
+    assert r is not None and r.state is Stage.WATCHING and r.role_name == "ci-role"
+    assert any("now watches the role" in d for d in dms(slack))
+    assert any("the role does not exist yet" in d for d in dms(slack))  # told once, what holds it up
+
+    iam.create_role(RoleName="ci-role", AssumeRolePolicyDocument=json.dumps(TRUST))
+    clock.advance(hours=2)
+    services.retirements.advance_due()
+    assert status(iam, key) == "Active"  # the role exists; nothing has used it (and the owner was told today)
+
+    clock.advance(hours=22)
+    role_used("ci-role", clock() - timedelta(hours=1))
+    services.retirements.advance_due()
+    assert status(iam, key) == "Active"  # the role is in use, but it appeared less than a quiet period ago
+
+    before = KEYS.labels("replaced_by_role")._value.get()
+    clock.advance(hours=25)
+    role_used("ci-role", clock() - timedelta(hours=1))
+    services.retirements.advance_due()
+    assert status(iam, key) == "Inactive"
+    r = services.retirements.store.get(request_id)
+    assert r.state is Stage.SWITCHED_OFF and r.delete_at == clock() + timedelta(days=7)
+    assert KEYS.labels("replaced_by_role")._value.get() == before + 1
+    assert any("is switched off: the role `ci-role` took over" in d for d in dms(slack))
+
+    clock.advance(days=7, minutes=1)
+    services.retirements.advance_due()
+    assert status(iam, key) is None
+    assert services.retirements.store.get(request_id).state is Stage.DELETED
+    actions = [e.action for e in services.audit.all() if e.request_id == request_id]
+    assert {"retirement_watching", "retirement_switching-off", "retirement_switched-off", "retirement_deleted"} <= set(
+        actions
+    )
+
+
+def test_never_switched_off_while_the_key_is_used_after_the_role(world, slack, clock) -> None:
+    services, iam, key = world
+    iam.create_role(RoleName="ci-role", AssumeRolePolicyDocument=json.dumps(TRUST))
+    request_id = approved_retirement(services, key)
+    role_used("ci-role", clock() + timedelta(hours=1))
+    key_used(key, clock() + timedelta(hours=2))  # the key did work after the role's last use
+    for _ in range(5):
+        clock.advance(days=2)
+        services.retirements.advance_due()
+        assert status(iam, key) == "Active"
+    r = services.retirements.store.get(request_id)
+    assert r.state is Stage.WATCHING
+    told = [d for d in dms(slack) if "the key is still in use" in d]
+    assert 1 <= len(told) <= 5 and "activity " + key in told[-1]  # at most daily, saying where it was last used
+
+
+def test_nothing_when_aws_cannot_be_read(world, clock) -> None:
+    services, iam, key = world
+    iam.create_role(RoleName="ci-role", AssumeRolePolicyDocument=json.dumps(TRUST))
+    request_id = approved_retirement(services, key)
+    role_used("ci-role", clock() + timedelta(hours=1))
+    clock.advance(days=3)
+    services.aws.account("default").client("iam").meta.events.register(
+        "before-call.iam.GetRole", aws_error("AccessDenied", 403)
+    )
+    services.retirements.advance_due()
+    assert status(iam, key) == "Active"
+    r = services.retirements.store.get(request_id)
+    assert r.state is Stage.WATCHING and r.next_at > clock()  # tried again later
+
+
+def test_retire_refuses_an_inactive_key_and_is_left_alone_when_someone_else_acts(world, slack, clock) -> None:
+    services, iam, key = world
+    request_id = approved_retirement(services, key)
+    iam.update_access_key(UserName="ci", AccessKeyId=key, Status="Inactive")
+    services.retirements.advance_due()
+    assert services.retirements.store.get(request_id).state is Stage.ENDED
+    assert any("switched off by someone else" in d for d in dms(slack))
+    with pytest.raises(InputError, match="already inactive"):
+        services.filing.file(OWNER, Command("retire", key_id=key))
+
