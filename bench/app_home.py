@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             FindingNotices(db, AuditLog(db, clock)),
             ScanRuns(db),
             clock,
-            OwnershipIndex(IamUsers(db), NoAws(), clock, "owner", 60),
+            OwnershipIndex(users=IamUsers(db), aws=NoAws(), clock=clock, owner_tag="owner", ttl=timedelta(minutes=60)),
             store,
             NoRotations(),
             Access(settings, StubDirectory()),

@@ -135,7 +135,13 @@ def adapters(
 
 def key_services(a: Adapters) -> KeyServices:
     s, repos, clock = a.settings, a.repos, a.clock
-    index = OwnershipIndex(repos.iam_users, a.aws, clock, s.owner_tag, s.ownership_ttl_minutes)
+    index = OwnershipIndex(
+        users=repos.iam_users,
+        aws=a.aws,
+        clock=clock,
+        owner_tag=s.owner_tag,
+        ttl=timedelta(minutes=s.ownership_ttl_minutes),
+    )
     locations = Locations.from_settings(s, a.aws, index.accounts_with_user)
     inventory = InventoryService(
         aws=a.aws,

@@ -4,6 +4,7 @@ that owner is."""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.aws import AwsGateway
@@ -17,21 +18,21 @@ __all__ = ["EXEMPT_REASON_TAG", "EXEMPT_TAG", "OwnedUser", "OwnershipIndex", "ow
 EXEMPT_REASON_TAG = "keywarden:exempt-reason"
 
 
+@dataclass(kw_only=True, eq=False)
 class OwnershipIndex:
-    def __init__(self, users: IamUsers, aws: AwsGateway, clock: Clock, owner_tag: str, ttl_minutes: int) -> None:
-        self._users = users
-        self._aws = aws
-        self._clock = clock
-        self._owner_tag = owner_tag
-        self._ttl = timedelta(minutes=ttl_minutes)
-        self._locks: dict[str, threading.Lock] = {}  # one per account, made on first use (accounts come and go)
-        self._locks_lock = threading.Lock()
+    users: IamUsers
+    aws: AwsGateway
+    clock: Clock
+    owner_tag: str
+    ttl: timedelta  # OWNERSHIP_TTL_MINUTES: an account's rows older than this are read again
+    _locks: dict[str, threading.Lock] = field(default_factory=dict, init=False)  # one per account, on first use
+    _locks_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def ensure_fresh(self, account: str) -> None:
         """Rebuild one account's index when it is older than the configured age."""
         with self._lock_of(account):
-            refreshed_at = self._users.refreshed_at(account)
-            if refreshed_at is not None and self._clock() - refreshed_at < self._ttl:
+            refreshed_at = self.users.refreshed_at(account)
+            if refreshed_at is not None and self.clock() - refreshed_at < self.ttl:
                 return
             self._refresh(account)
 
@@ -46,7 +47,7 @@ class OwnershipIndex:
         A scan judges policy findings (`admin-key`, `aws-quarantine`) on these, never on an index up to
         OWNERSHIP_TTL_MINUTES old: a quarantine policy AWS attached a minute ago must show in the next scan."""
         self.refresh(account)
-        return self._users.of_account(account)
+        return self.users.of_account(account)
 
     def _lock_of(self, account: str) -> threading.Lock:
         with self._locks_lock:
@@ -54,10 +55,10 @@ class OwnershipIndex:
 
     def _refresh(self, account: str) -> int:
         users = [
-            IndexedUser(u.name, u.arn, owner_in(u.tags, self._owner_tag), u.tags, u.access)
-            for u in self._aws.account(account).user_details()
+            IndexedUser(u.name, u.arn, owner_in(u.tags, self.owner_tag), u.tags, u.access)
+            for u in self.aws.account(account).user_details()
         ]
-        self._users.replace(account, users, self._clock())
+        self.users.replace(account, users, self.clock())
         return len(users)
 
     def owned_by(self, identities: set[str], *, fresh: bool = True) -> list[OwnedUser]:
@@ -65,20 +66,20 @@ class OwnershipIndex:
 
         `fresh=False`: as the index holds them, without asking AWS (the App Home, published within 3 s)."""
         wanted = {_normalise(i) for i in identities if i}
-        for account in self._aws.list_aliases() if fresh else ():
+        for account in self.aws.list_aliases() if fresh else ():
             self.ensure_fresh(account)
-        return self._users.owned_by(wanted)
+        return self.users.owned_by(wanted)
 
     def get(self, account: str, name: str, *, fresh: bool = True) -> OwnedUser | None:
         """`fresh=False`: as the index holds it, without asking AWS."""
         if fresh:
             self.ensure_fresh(account)
-        return self._users.get(account, name)
+        return self.users.get(account, name)
 
     def accounts_with_user(self, name: str) -> list[str]:
-        for account in self._aws.list_aliases():
+        for account in self.aws.list_aliases():
             self.ensure_fresh(account)
-        return self._users.accounts_with(name)
+        return self.users.accounts_with(name)
 
 
 def owner_slack_id(
