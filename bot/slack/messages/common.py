@@ -105,9 +105,9 @@ def key_lines(view: KeyView, now: datetime, note: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str]) -> list[dict[str, Any]]:
+def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str], several: bool) -> list[dict[str, Any]]:
     owner = f", owner {escape(user.owner)}" if user.owner else ", no owner tag"
-    head = f"*{user.account}:{user.user}*{owner}"
+    head = f"*{account_user(user.account, user.user, several)}*{owner}"
     if user.delivered_to:
         head += f"\n_{escape(user.delivered_to)}_"
     if not user.keys:
@@ -116,13 +116,16 @@ def _user_block(user: UserKeys, now: datetime, notes: Mapping[str, str]) -> list
     return [section(head + "\n" + "\n".join(lines))]
 
 
-def build_key_list(result: ListResult, now: datetime, notes: Mapping[str, str] | None = None) -> Message:
-    """`list`; `notes` adds a line under a key (its rotation's stage and dates)."""
+def build_key_list(
+    result: ListResult, now: datetime, notes: Mapping[str, str] | None = None, *, several_accounts: bool = True
+) -> Message:
+    """`list`; `notes` adds a line under a key (its rotation's stage and dates); users are named `account:user`
+    only with `several_accounts`."""
     if not result.users:
         return plain(escape(result.empty_reason or "No IAM users to show."))
     blocks: Blocks = []
     for user in result.users[:45]:
-        blocks.extend(_user_block(user, now, notes or {}))
+        blocks.extend(_user_block(user, now, notes or {}, several_accounts))
     if len(result.users) > 45:
         blocks.append(context(f"…and {len(result.users) - 45} more users; name one with `list <user>`."))
     count = sum(len(u.keys) for u in result.users)
