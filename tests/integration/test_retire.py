@@ -102,9 +102,11 @@ def test_retire_waits_for_the_role_then_for_quiet_then_switches_off_and_deletes(
     assert KEYS.labels("replaced_by_role")._value.get() == before + 1
     assert any("is switched off: the role `ci-role` took over" in d for d in dms(slack))
 
+    deleted = KEYS.labels("retired")._value.get()
     clock.advance(days=7, minutes=1)
     services.retirements.advance_due()
     assert status(iam, key) is None
+    assert KEYS.labels("retired")._value.get() == deleted + 1  # counted by the adapter's DeleteAccessKey
     assert services.retirements.store.get(request_id).state is Stage.DELETED
     actions = [e.action for e in services.audit.all() if e.request_id == request_id]
     assert {"retirement_watching", "retirement_switching-off", "retirement_switched-off", "retirement_deleted"} <= set(
@@ -152,4 +154,3 @@ def test_retire_refuses_an_inactive_key_and_is_left_alone_when_someone_else_acts
     assert any("switched off by someone else" in d for d in dms(slack))
     with pytest.raises(InputError, match="already inactive"):
         services.filing.file(OWNER, Command("retire", key_id=key))
-
