@@ -333,6 +333,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="another checkout (e.g. a git worktree of an older commit): its Keywarden takes turns with this one",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="this code with WORK_IN=worker: its web process acks and records, N `python -m bot worker` do the work",
+    )
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
     postgres = args.database.startswith(("postgres://", "postgresql://"))
@@ -371,9 +378,15 @@ def main(argv: list[str] | None = None) -> int:
 
             bare = start_server("bare", "bench.bare_app:create", child_env(**common), Path(tmp))
             servers.append(bare)
-            keywarden = start_server("keywarden", args.keywarden_call, keywarden_env("keywarden"), Path(tmp))
+            env = keywarden_env("keywarden") | ({"WORK_IN": "worker"} if args.workers else {})
+            keywarden = start_server("keywarden", args.keywarden_call, env, Path(tmp))
             servers.append(keywarden)
             healthz(keywarden.port)
+            for n in range(args.workers):  # the Procfile's `worker` line, on the same database
+                with open(Path(tmp) / f"worker-{n}.log", "wb") as out:
+                    cmd = [PYTHON, "-m", "bot", "worker"]
+                    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+                servers.append(Server(f"worker-{n}", 0, proc, Path(tmp) / f"worker-{n}.log"))
             turns = [bare, keywarden]
             if args.before:
                 env = keywarden_env("before") | {"PYTHONPATH": str(args.before.resolve())}
@@ -487,7 +500,13 @@ def report(
             if args.database_name == "PostgreSQL"
             else "DATABASE_URL = a temporary SQLite file (one per server), "
         )
-        + "SCHEDULER=off, APPROVER_IDS, APPROVAL_CHANNEL.",
+        + "SCHEDULER=off, APPROVER_IDS, APPROVAL_CHANNEL."
+        + (
+            f" WORK_IN=worker: its web process only acks and records; {args.workers} `python -m bot worker` "
+            "process(es) on the same database do the work after the ack (their CPU is not in the server CPU column)."
+            if args.workers
+            else ""
+        ),
         f"- Load: a separate process with {', '.join(map(str, args.levels))} client threads, each with its own "
         "keep-alive `http.client` connection, sending signed requests in a closed loop (each client sends its "
         "next request when the previous one is answered), round-robin: `/awskeys help`, `/awskeys list ci`, "

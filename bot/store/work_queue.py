@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from bot.store.db import Database
 from bot.store.models import WorkItem
@@ -83,8 +84,14 @@ class WorkQueue:
             "attempts": 1 if owner else 0,
         }
         # In the ack path: one statement that commits on its own (no BEGIN, no COMMIT, no unit of work around it).
-        with self._db.statements() as conn:
-            key = conn.execute(_INSERT, values).inserted_primary_key
+        for attempt in (1, 2):
+            try:
+                with self._db.statements() as conn:
+                    key = conn.execute(_INSERT, values).inserted_primary_key
+                break
+            except DBAPIError as e:  # a connection the server closed (it restarted): once more, on a new one
+                if attempt == 2 or not e.connection_invalidated:
+                    raise
         assert key is not None  # one row inserted: its id
         return int(key[0])
 
