@@ -38,6 +38,7 @@ from bot.services.posture import PostureService
 from bot.services.retirements import RetirementService
 from bot.services.rotations import RotationService
 from bot.services.scanner import Progress, Scanner
+from bot.services.scheduled_rotations import ScheduledRotations
 from bot.services.security_hub import SecurityHubExport
 from bot.services.time_bound import TimeBoundService
 from bot.services.usage import AccessAdvisorService, ActivityService
@@ -74,6 +75,7 @@ class Services:
     secret_delivery: SecretDelivery
     reminders: Reminders
     recovery: Recovery
+    scheduled_rotations: ScheduledRotations  # rotate_every_days, and the delivered rotations' steps (LOCATIONS_FILE)
     scanner: Scanner
     alerts: AlertService
     rotations: RotationService
@@ -220,6 +222,7 @@ def bootstrap(
         secret_delivery=r.delivery,
         reminders=r.reminders,
         recovery=r.recovery,
+        scheduled_rotations=r.scheduled,
         scanner=factories.scanner(a, k),
         alerts=factories.alerts(a, k),
         enforcement=factories.enforcement(a, k, r.filing),

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 
 from bot.access import Access
 from bot.aws import AwsGateway, SessionFactory
+from bot.bootstrap import deliveries
 from bot.clock import Clock
 from bot.domain.findings import Thresholds
 from bot.locations import Locations
@@ -28,6 +29,7 @@ from bot.services.approvals.reveal import RevealDelivery
 from bot.services.approvals.secrets_manager import SecretsManagerDelivery, StoredSecretDm
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.audit_stream import AuditStream
+from bot.services.delivered_rotations import DeliveredRotations
 from bot.services.enforcement import EnforcementService
 from bot.services.exposures import ExposureService
 from bot.services.home import HomeService
@@ -37,6 +39,7 @@ from bot.services.ownership import OwnershipIndex
 from bot.services.permissions import Permissions
 from bot.services.rotations import RotationService
 from bot.services.scanner import Scanner
+from bot.services.scheduled_rotations import ScheduledRotations
 from bot.services.time_bound import TimeBoundService
 from bot.services.under_way import WorkUnderWay
 from bot.settings import Settings
@@ -86,6 +89,7 @@ class KeyServices:
     home: HomeService
     rotations: RotationService
     locations: Locations  # LOCATIONS_FILE's machine users and the places their keys are delivered to
+    delivered: DeliveredRotations  # rotations whose new key Keywarden writes to those places itself
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class RequestServices:
     delivery: SecretDelivery
     reminders: Reminders
     recovery: Recovery
+    scheduled: ScheduledRotations  # rotate_every_days, and the delivered rotations' steps
 
 
 def adapters(
@@ -178,6 +183,7 @@ def key_services(a: Adapters) -> KeyServices:
         under_way=under_way(a),
         aliases=a.aws.list_aliases,
     )
+    delivered = deliveries.delivered_rotations(s, repos, a.aws, clock, a.notifier, locations, home)
     rotations = RotationService(
         s,
         clock,
@@ -188,6 +194,7 @@ def key_services(a: Adapters) -> KeyServices:
         a.notifier,
         approves_for=permissions.approves_for,
         on_change=home.refresh,  # the owner's App Home shows the rotation's stage
+        delivered_rollback=delivered.rollback,
     )
     own = OwnIdentity(aws=a.aws, inventory=inventory)  # the hub identity: its IAM user is never changed by Keywarden
     return KeyServices(
@@ -199,6 +206,7 @@ def key_services(a: Adapters) -> KeyServices:
         home=home,
         rotations=rotations,
         locations=locations,
+        delivered=delivered,
     )
 
 
@@ -211,12 +219,14 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
         clock=clock,
         store=store,
         notifier=a.notifier,
-        requester_dm=StoredSecretDm(secret_prefix=s.secret_prefix, aws=a.aws) if stored else build_requester_dm,
+        requester_dm=deliveries.requester_dm(
+            s, k.delivered, StoredSecretDm(secret_prefix=s.secret_prefix, aws=a.aws) if stored else build_requester_dm
+        ),
         on_change=k.home.refresh,
         reveal=not stored,
     )
     reveal_ttl = timedelta(hours=s.reveal_ttl_hours)
-    delivery: SecretDelivery = (
+    configured: SecretDelivery = (
         SecretsManagerDelivery(
             secret_prefix=s.secret_prefix, clock=clock, store=store, aws=a.aws, sync=sync, rotations=k.rotations
         )
@@ -231,6 +241,8 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
             rotations=k.rotations,
         )
     )
+    # A machine user's rotation goes to its locations, every other new key as SECRET_DELIVERY says.
+    delivery = deliveries.delivery(a.repos, a.aws, clock, a.directory, k.index, k.delivered, configured, sync)
     execution = Execution(store=store, aws=a.aws, sync=sync, delivery=delivery, rotations=k.rotations)
     return RequestServices(
         filing=RequestFiling(
@@ -259,6 +271,9 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
             sync=sync,
         ),
         recovery=Recovery(clock=clock, store=store, execution=execution, delivery=delivery, sync=sync),
+        scheduled=deliveries.scheduled(
+            s, a.repos, a.aws, clock, a.notifier, k.locations, k.inventory, k.access_rules, k.own, delivery
+        ),
     )
 
 

@@ -28,6 +28,8 @@ ACTION_TYPES: dict[str, str] = {
     "revealed": "secret.revealed",
     "reveal_failed": "secret.reveal_failed",
     "stored_secret": "secret.stored",
+    "key_delivered": "secret.delivered",
+    "key_delivery_failed": "secret.delivery_failed",
     "snoozed": "finding.snoozed",
     "finding_opened": "finding.opened",
     "finding_resolved": "finding.resolved",

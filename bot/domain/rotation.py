@@ -26,6 +26,12 @@ class RotationState(StrEnum):
     ROLLED_BACK = "rolled_back"
     STALLED = "stalled"
     CANCELLED = "cancelled"
+    # Delivered rotations (a machine user of LOCATIONS_FILE: bot/services/delivered_rotations.py)
+    DELIVERING = "delivering"  # claim: the new key is being written to its locations
+    DELIVERY_FAILED = "delivery-failed"  # a location refused: tried again with backoff, or rolled back
+    DELIVERED = "delivered"  # every location holds the new key: the cut-over by use switches the old one off
+    SWITCHING_OFF = "switching-off"  # claim: the cut-over's deactivation of the old key
+    DISCARDING = "discarding"  # claim: a delivery rolled back, its new key being deleted
 
 
 S = RotationState
@@ -46,10 +52,19 @@ TRANSITIONS: dict[RotationState, frozenset[RotationState]] = {
     ),
     S.DELETING: frozenset({S.DELETING, S.OLD_KEY_DELETED, S.OLD_KEY_DEACTIVATED}),
     S.ROLLING_BACK: frozenset({S.ROLLING_BACK, S.ROLLED_BACK, S.OLD_KEY_DELETED, S.OLD_KEY_DEACTIVATED}),
+    # A delivered rotation's own way to `old_key_deactivated`; from there on it is a guided rotation's.
+    S.DELIVERING: frozenset({S.DELIVERING, S.DELIVERED, S.DELIVERY_FAILED}),
+    S.DELIVERY_FAILED: frozenset({S.DELIVERY_FAILED, S.DELIVERING, S.DISCARDING}),
+    S.DELIVERED: frozenset({S.DELIVERED, S.SWITCHING_OFF, S.DISCARDING, S.OLD_KEY_DELETED, S.CANCELLED}),
+    S.SWITCHING_OFF: frozenset({S.SWITCHING_OFF, S.OLD_KEY_DEACTIVATED, S.DELIVERED, S.OLD_KEY_DELETED}),
+    S.DISCARDING: frozenset({S.DISCARDING, S.ROLLED_BACK, S.DELIVERED, S.DELIVERY_FAILED}),
 }
 FINAL = frozenset({S.OLD_KEY_DELETED, S.ROLLED_BACK, S.CANCELLED})
 CLAIMS = frozenset({S.DEACTIVATING, S.DELETING, S.ROLLING_BACK})
-SCHEDULED = frozenset(RotationState) - FINAL - CLAIMS  # advanced when their next check is due
+# Taken further by the delivered rotations' service only: its claims, and the states it waits in.
+DELIVERY_CLAIMS = frozenset({S.DELIVERING, S.SWITCHING_OFF, S.DISCARDING})
+DELIVERY = DELIVERY_CLAIMS | {S.DELIVERY_FAILED, S.DELIVERED}
+SCHEDULED = frozenset(RotationState) - FINAL - CLAIMS - DELIVERY  # advanced when their next check is due
 # Where a deactivation of the old key by someone else (break-glass, an approved request) ends the rotation.
 CANCELLABLE = frozenset(s for s in RotationState if S.CANCELLED in TRANSITIONS.get(s, frozenset()))
 
@@ -184,6 +199,13 @@ class Rotation:
     old_last_used: datetime | None
     old_last_used_where: str | None
     note: str | None
+    delivered_at: datetime | None = None  # a delivered rotation: when every location held the new key
+    told_at: datetime | None = None  # ... and when its owner was last told what holds the cut-over up
+
+    @property
+    def delivered(self) -> bool:
+        """Keywarden delivers this rotation's new key itself (LOCATIONS_FILE): nobody sees it."""
+        return self.state in DELIVERY or self.delivered_at is not None
 
     @property
     def reminders(self) -> tuple[datetime, ...]:

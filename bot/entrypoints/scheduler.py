@@ -172,6 +172,10 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
             lambda: services.scan(post=True, weekly_chart=True),
             CronTrigger.from_crontab(settings.scan_cron, timezone=settings.scan_timezone),
         ),
+        # LOCATIONS_FILE: rotations due by rotate_every_days, then every delivered rotation's next step (refused
+        # places tried again with backoff, cut-overs by use, claims left by a crash).
+        "scheduled_rotations": (services.scheduled_rotations.run, IntervalTrigger(hours=1)),
+        "deliveries": (services.scheduled_rotations.advance, IntervalTrigger(minutes=5)),
     }
 
 

@@ -18,6 +18,7 @@ from bot.clock import Clock
 from bot.domain.keys import ACTIVE
 from bot.domain.requests import Request
 from bot.domain.rotation import (
+    DELIVERY,
     SCHEDULED,
     KeyUse,
     Live,
@@ -63,6 +64,7 @@ class RotationService:
         notifier: Notifier,
         approves_for: Callable[[str, str, str], bool],
         on_change: Callable[..., None] | None = None,
+        delivered_rollback: Callable[[Rotation, str], str | None] | None = None,
     ) -> None:
         self._policy = rotation_policy(settings)
         self._clock = clock
@@ -72,6 +74,8 @@ class RotationService:
         self._aws = aws
         self._approves_for = approves_for  # (Slack user, account, IAM user): an approver for that user now
         self._on_change = on_change  # (Slack user ids) whose App Home to refresh
+        # A delivered rotation's roll-back (bot/services/delivered_rotations.py): its new key deleted, the old kept.
+        self._delivered_rollback = delivered_rollback
         # A claim older than this was left by a crash (the same setting as for requests).
         self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
         notices = RotationNotices(
@@ -268,6 +272,10 @@ class RotationService:
                 key_id=r.old_key_id,
             )
             return "Only the rotation's owner or an approver can roll it back. Nothing was changed."
+        if r.state in DELIVERY and self._delivered_rollback is not None:
+            reply = self._delivered_rollback(r, user_id)
+            if reply is not None:
+                return reply
         if r.state is not S.OLD_KEY_DEACTIVATED:
             return _cannot_roll_back(r)
         claimed = self._steps.move(

@@ -216,6 +216,8 @@ class RotationRow(Base):
     old_last_used: Mapped[datetime | None]
     old_last_used_where: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]  # a delivered rotation (LOCATIONS_FILE): every location held the new key
+    told_at: Mapped[datetime | None]  # its owner last told what holds the cut-over up
 
 
 class FindingNotice(Base):

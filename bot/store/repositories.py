@@ -9,6 +9,7 @@ from bot.store.audit import AuditLog
 from bot.store.audit_outbox import Outbox
 from bot.store.aws_events import EventIds
 from bot.store.db import Database
+from bot.store.deliveries import Deliveries
 from bot.store.enforcements import Enforcements
 from bot.store.exposures import Exposures
 from bot.store.finding_notices import FindingNotices
@@ -41,12 +42,14 @@ class Repositories:
     hub: HubRecords
     event_ids: EventIds
     time_bound: TimeBoundKeys
+    deliveries: Deliveries  # which key each location of a delivered rotation holds
 
     @classmethod
     def over(cls, db: Database, clock: Clock, audit: AuditLog) -> Repositories:
+        rotations = RotationStore(db, clock, audit)
         return cls(
             requests=RequestStore(db, clock, audit),
-            rotations=RotationStore(db, clock, audit),
+            rotations=rotations,
             iam_users=IamUsers(db),
             key_memory=KeyMemory(db, clock),
             key_changes=KeyChanges(db),
@@ -60,4 +63,5 @@ class Repositories:
             hub=HubRecords(db),
             event_ids=EventIds(db),
             time_bound=TimeBoundKeys(db, clock, audit),
+            deliveries=Deliveries(db, clock, audit, rotations),
         )

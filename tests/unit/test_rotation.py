@@ -12,6 +12,7 @@ import pytest
 from bot.domain.keys import InputError, KeyFacts
 from bot.domain.rotation import (
     CLAIMS,
+    DELIVERY,
     FINAL,
     SCHEDULED,
     TRANSITIONS,
@@ -84,8 +85,9 @@ def key(key_id: str, status: str = "Active", age: float = 30) -> KeyFacts:
 
 # States
 def test_every_state_is_final_claimed_or_scheduled_and_finals_lead_nowhere() -> None:
-    assert set(RotationState) == FINAL | CLAIMS | SCHEDULED
+    assert set(RotationState) == FINAL | CLAIMS | SCHEDULED | DELIVERY
     assert not (FINAL & CLAIMS) and not (FINAL & SCHEDULED) and not (CLAIMS & SCHEDULED)
+    assert not (DELIVERY & (FINAL | CLAIMS | SCHEDULED))  # a delivered rotation's own states: its service's alone
     assert all(state not in TRANSITIONS for state in FINAL)
     check_transition(S.GRACE, S.DEACTIVATING)
     with pytest.raises(TransitionError):
@@ -101,6 +103,7 @@ def test_only_the_rotations_own_claim_leads_to_a_deactivated_old_key() -> None:
         S.OLD_KEY_DEACTIVATED,  # a daily check that stays
         S.DELETING,  # AWS refused the deletion: back to waiting
         S.ROLLING_BACK,  # AWS refused the reactivation: back to waiting
+        S.SWITCHING_OFF,  # a delivered rotation's own claim: its cut-over by use
     }
 
 

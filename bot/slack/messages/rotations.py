@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.delivery import secret_name
-from bot.domain.rotation import KeyUse, Rotation, RotationState, Schedule
+from bot.domain.rotation import DELIVERY, KeyUse, Rotation, RotationState, Schedule
 from bot.slack import ids
 from bot.slack.messages.common import (
     Blocks,
@@ -20,6 +20,7 @@ from bot.slack.messages.common import (
     section,
     when,
 )
+from bot.slack.messages.delivered import STAGES, delivery_dates
 from bot.slack.messages.requests import who
 
 S = RotationState
@@ -199,10 +200,13 @@ _STAGE = {
     S.ROLLED_BACK: "rolled back",
     S.STALLED: "stalled: the old key is still in use",
     S.CANCELLED: "cancelled",
+    **STAGES,  # a delivered rotation's own stages
 }
 
 
 def stage_dates(r: Rotation) -> str:
+    if r.state in DELIVERY:
+        return delivery_dates(r)
     if r.state in {S.OLD_KEY_DEACTIVATED, S.DELETING, S.ROLLING_BACK}:
         return f"deactivated {day(r.deactivated_at)}, deleted from {day(r.delete_after)} unless rolled back"
     if r.state is S.STALLED:
