@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound, partition_of_region
@@ -41,47 +41,35 @@ def lookup_pacer(monotonic: Callable[[], float] = time.monotonic, sleep: Callabl
     return Pacer(1.0 / LOOKUPS_PER_SECOND + PACING_MARGIN, monotonic=monotonic, sleep=sleep)
 
 
+@dataclass(kw_only=True, eq=False)
 class ActivityService:
-    def __init__(
-        self,
-        aws: AwsGateway,
-        inventory: InventoryService,
-        viewers: Permissions,
-        notifier: Notifier,
-        clock: Clock,
-        *,
-        regions: tuple[str, ...] = (),
-        max_events: int = 1000,
-        pacer: Pacer | None = None,
-        rotations: RotationStore | None = None,
-    ) -> None:
-        self._rotations = rotations  # the rotations that replaced a key: "new addresses" since then
-        self._aws = aws
-        self._inventory = inventory
-        self._viewers = viewers
-        self._notifier = notifier
-        self._clock = clock
-        self._regions = regions
-        self._max_events = max_events
-        self._pacer = pacer or lookup_pacer()
+    aws: AwsGateway
+    inventory: InventoryService
+    viewers: Permissions
+    notifier: Notifier
+    clock: Clock
+    regions: tuple[str, ...] = ()
+    max_events: int = 1000
+    pacer: Pacer = field(default_factory=lookup_pacer)
+    rotations: RotationStore | None = None  # the rotations that replaced a key: "new addresses" since then
 
     def activity(self, caller: str, key_id: str, days: int) -> ActivityResult:
         account, user = self._owner_of(key_id)
-        self._viewers.see(caller, account, user, "activity", key_id)
-        keys = self._inventory.user_keys(account, user)
+        self.viewers.see(caller, account, user, "activity", key_id)
+        keys = self.inventory.user_keys(account, user)
         key = next((k.facts for k in keys.keys if k.facts.key_id == key_id), None)
         if key is None:
             raise InputError(f"`{key_id}` was deleted a moment ago; `check {key_id}` explains.")
-        start, end = window(self._clock(), days)
-        client = self._aws.account(account)
+        start, end = window(self.clock(), days)
+        client = self.aws.account(account)
         # IAM's events are in the partition's own global-service region: us-east-1 does not exist in GovCloud or
         # China. STS calls to a regional endpoint are in the caller's region (the key's last-used one, or
         # ACTIVITY_REGIONS).
         partition = partition_of_region(client.region)
-        regions = search_regions(key.last_region, self._regions, global_region(partition, client.region))
-        read = TrailReader(client, account, self._pacer.take, self._max_events).read(key_id, regions, start, end)
+        regions = search_regions(key.last_region, self.regions, global_region(partition, client.region))
+        read = TrailReader(client, account, self.pacer.take, self.max_events).read(key_id, regions, start, end)
         events, failed = read.events, read.failed
-        rotation = self._rotations.last_replacing(key_id) if self._rotations else None
+        rotation = self.rotations.last_replacing(key_id) if self.rotations else None
         summary = summarize(
             events,
             key_id=key_id,
@@ -106,7 +94,7 @@ class ActivityService:
             read_at=end,
         )
         if len(events) > CSV_AFTER_EVENTS:
-            result.csv_sent = self._notifier.upload_dm(
+            result.csv_sent = self.notifier.upload_dm(
                 caller,
                 f"keywarden-activity-{key_id}-{end:%Y%m%d}.csv",
                 events_csv(events),
@@ -116,10 +104,10 @@ class ActivityService:
 
     def _owner_of(self, key_id: str) -> tuple[str, str]:
         try:
-            return self._inventory.locate(key_id)
+            return self.inventory.locate(key_id)
         except InputError:
             pass
-        check = self._inventory.check(key_id)  # says why: deleted key, deleted user, another account, ...
+        check = self.inventory.check(key_id)  # says why: deleted key, deleted user, another account, ...
         raise InputError(f"No activity to show for `{key_id}`. {check.next_step}")
 
 
