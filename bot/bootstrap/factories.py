@@ -185,13 +185,13 @@ def key_services(a: Adapters) -> KeyServices:
     )
     delivered = deliveries.delivered_rotations(s, repos, a.aws, clock, a.notifier, locations, home)
     rotations = RotationService(
-        s,
-        clock,
-        repos.rotations,
-        repos.requests,
-        a.audit,
-        a.aws,
-        a.notifier,
+        settings=s,
+        clock=clock,
+        rotations=repos.rotations,
+        store=repos.requests,
+        audit=a.audit,
+        aws=a.aws,
+        notifier=a.notifier,
         approves_for=permissions.approves_for,
         on_change=home.refresh,  # the owner's App Home shows the rotation's stage
         delivered_rollback=delivered.rollback,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta
 
 from bot.aws import AwsError, AwsGateway, AwsNotFound
@@ -52,46 +53,43 @@ def rotation_policy(settings: Settings) -> RotationPolicy:
     return RotationPolicy(settings.rotation_grace_days, settings.rotation_stall_days, settings.rotation_delete_days)
 
 
+@dataclass(kw_only=True, eq=False)
 class RotationService:
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        rotations: RotationStore,
-        store: RequestStore,
-        audit: AuditLog,
-        aws: AwsGateway,
-        notifier: Notifier,
-        approves_for: Callable[[str, str, str], bool],
-        on_change: Callable[..., None] | None = None,
-        delivered_rollback: Callable[[Rotation, str], str | None] | None = None,
-    ) -> None:
+    settings: InitVar[Settings]
+    clock: Clock
+    rotations: RotationStore
+    store: RequestStore
+    audit: AuditLog
+    aws: AwsGateway
+    notifier: InitVar[Notifier]
+    approves_for: Callable[[str, str, str], bool]  # (Slack user, account, IAM user): an approver for that user now
+    on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
+    # A delivered rotation's roll-back (bot/services/delivered_rotations.py): its new key deleted, the old kept.
+    delivered_rollback: Callable[[Rotation, str], str | None] | None = None
+    _policy: RotationPolicy = field(init=False)
+    _claim_timeout: timedelta = field(init=False)
+    _steps: RotationSteps = field(init=False)
+    _scheduled: dict[Step, ScheduledStep] = field(init=False)
+    _claims: dict[RotationState, tuple[ClaimStep, ClaimStep]] = field(init=False)
+
+    def __post_init__(self, settings: Settings, notifier: Notifier) -> None:
         self._policy = rotation_policy(settings)
-        self._clock = clock
-        self._rotations = rotations
-        self._requests = store
-        self._audit = audit
-        self._aws = aws
-        self._approves_for = approves_for  # (Slack user, account, IAM user): an approver for that user now
-        self._on_change = on_change  # (Slack user ids) whose App Home to refresh
-        # A delivered rotation's roll-back (bot/services/delivered_rotations.py): its new key deleted, the old kept.
-        self._delivered_rollback = delivered_rollback
         # A claim older than this was left by a crash (the same setting as for requests).
         self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
         notices = RotationNotices(
             notifier=notifier, approval_channel=settings.approval_channel, delete_days=self._policy.delete_days
         )
         steps = RotationSteps(
-            rotations=self._rotations,
-            aws=aws,
-            clock=clock,
+            rotations=self.rotations,
+            aws=self.aws,
+            clock=self.clock,
             policy=self._policy,
             notices=notices,
             stage_changed=self._stage_changed,
         )
         self._steps = steps
         # The method that takes each step the domain decides for a scheduled rotation (`next_step`).
-        self._scheduled: dict[Step, ScheduledStep] = {
+        self._scheduled = {
             Step.WAIT: steps.wait,
             Step.START_GRACE: steps.start_grace,
             Step.REMIND: steps.remind,
@@ -107,24 +105,24 @@ class RotationService:
             Step.NEW_GONE: steps.new_key_gone,
         }
         # A claim left by a crash, by its state: (its AWS call had happened: record it, it had not: make it).
-        self._claims: dict[RotationState, tuple[ClaimStep, ClaimStep]] = {
+        self._claims = {
             S.DEACTIVATING: (steps.confirm_deactivated, steps.run_deactivate),
             S.DELETING: (steps.confirm_deleted, steps.run_delete),
             S.ROLLING_BACK: (steps.confirm_rolled_back, steps.run_reactivate),
         }
 
     def _stage_changed(self, owner: str) -> None:
-        if self._on_change is not None:
-            self._on_change(owner)  # the owner's App Home shows the rotation's stage
+        if self.on_change is not None:
+            self.on_change(owner)  # the owner's App Home shows the rotation's stage
 
     # Start
     def start(
         self, request: Request, new_key_id: str, old_key_id: str, created: datetime | None = None
     ) -> Rotation | None:
         """Store the rotation of an approved, revealed rotate request and begin its grace period (idempotent)."""
-        created = created or self._clock()
+        created = created or self.clock()
         plan = schedule(created, self._policy)
-        now = self._clock()
+        now = self.clock()
         new = Rotation(
             id=request.id,
             account=request.account,
@@ -145,27 +143,27 @@ class RotationService:
             old_last_used_where=None,
             note=None,
         )
-        if not self._rotations.add(new, f"new key {new_key_id} replaces {old_key_id}"):
+        if not self.rotations.add(new, f"new key {new_key_id} replaces {old_key_id}"):
             log.info("rotation %s was already started", request.id)
         rotation = self.get(request.id)
         if rotation is not None and rotation.state is S.NEW_KEY_CREATED:
-            return self._steps.begin_grace(rotation, next_event(rotation, 0, self._clock())) or self.get(request.id)
+            return self._steps.begin_grace(rotation, next_event(rotation, 0, self.clock())) or self.get(request.id)
         return rotation
 
     # Reading
     def get(self, rotation_id: str) -> Rotation | None:
-        return self._rotations.get(rotation_id)
+        return self.rotations.get(rotation_id)
 
     def open_for(self, user_id: str) -> list[Rotation]:
         """The rotations in progress that this Slack user owns."""
-        return self._rotations.open_for(user_id)
+        return self.rotations.open_for(user_id)
 
     def state_for_key(self, key_id: str) -> Rotation | None:
         """The rotation in progress that replaces this key or introduced it, if any."""
-        return self._rotations.in_progress_for_key(key_id)
+        return self.rotations.in_progress_for_key(key_id)
 
     def in_progress_for_user(self, account: str, iam_user: str) -> Rotation | None:
-        return self._rotations.in_progress_for_user(account, iam_user)
+        return self.rotations.in_progress_for_user(account, iam_user)
 
     def check_key_now(self, key_id: str) -> Rotation | None:
         """A key of a rotation in progress changed outside Keywarden: take the rotation's next step now, not
@@ -182,15 +180,15 @@ class RotationService:
     # The schedule
     def advance_due(self) -> int:
         """Take every rotation whose time has come one step further; safe to run concurrently and repeatedly."""
-        now = self._clock()
+        now = self.clock()
         self._adopt_orphans()
         done = 0
-        for rotation in self._rotations.due(now):
+        for rotation in self.rotations.due(now):
             try:
                 done += self._advance(rotation)
             except AwsError as e:  # read failures: the next run tries again
                 log.warning("rotation %s could not be checked: %s", rotation.id, e.message)
-        for rotation in self._rotations.claims_left_since(now - self._claim_timeout):
+        for rotation in self.rotations.claims_left_since(now - self._claim_timeout):
             try:
                 done += self._reconcile(rotation)
             except AwsError as e:
@@ -199,15 +197,15 @@ class RotationService:
 
     def _adopt_orphans(self) -> None:
         """Rotate requests revealed just before a crash, whose rotation was never stored."""
-        for request_id in self._rotations.revealed_without_rotation():
-            request = self._requests.get(request_id)
+        for request_id in self.rotations.revealed_without_rotation():
+            request = self.store.get(request_id)
             if request is None or request.new_key_id is None or request.key_id is None:
                 continue
             log.warning("rotation %s was revealed but not stored; starting it now", request.id)
             self.start(request, request.new_key_id, request.key_id, created=request.updated_at)
 
     def _live(self, r: Rotation) -> Live:
-        client = self._aws.account(r.account)
+        client = self.aws.account(r.account)
         try:
             statuses = {k.key_id: k.status for k in client.list_access_keys(r.iam_user)}
         except AwsNotFound:  # the IAM user itself is gone
@@ -224,7 +222,7 @@ class RotationService:
 
     def _advance(self, r: Rotation) -> int:
         live = self._live(r)
-        decision = next_step(r, live, self._clock(), self._policy)
+        decision = next_step(r, live, self.clock(), self._policy)
         return self._scheduled[decision.step](r, decision, live)
 
     def _reconcile(self, r: Rotation) -> int:
@@ -252,7 +250,7 @@ class RotationService:
             return 0
         by = f"request {request.id} of {who(request.requester)}"
         why = f"`{request.key_id}` was deactivated outside this rotation, by {by}"
-        rotations = self._rotations.cancellable_with_old_key(request.account, request.key_id)
+        rotations = self.rotations.cancellable_with_old_key(request.account, request.key_id)
         return sum(self._steps.cancel(r, why, guard=None) for r in rotations)
 
     # Roll-back
@@ -261,8 +259,8 @@ class RotationService:
         r = self.get(rotation_id)
         if r is None:
             return f"There is no rotation {rotation_id}."
-        if user_id != r.owner and not self._approves_for(user_id, r.account, r.iam_user):
-            self._audit.refused(
+        if user_id != r.owner and not self.approves_for(user_id, r.account, r.iam_user):
+            self.audit.refused(
                 user_id,
                 "roll back",
                 "neither the rotation's owner nor an approver for the user",
@@ -272,8 +270,8 @@ class RotationService:
                 key_id=r.old_key_id,
             )
             return "Only the rotation's owner or an approver can roll it back. Nothing was changed."
-        if r.state in DELIVERY and self._delivered_rollback is not None:
-            reply = self._delivered_rollback(r, user_id)
+        if r.state in DELIVERY and self.delivered_rollback is not None:
+            reply = self.delivered_rollback(r, user_id)
             if reply is not None:
                 return reply
         if r.state is not S.OLD_KEY_DEACTIVATED:
@@ -291,7 +289,7 @@ class RotationService:
             latest = self.get(rotation_id)
             return _cannot_roll_back(latest) if latest else f"There is no rotation {rotation_id}."
         try:
-            self._aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, ACTIVE)
+            self.aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, ACTIVE)
         except AwsNotFound:
             self._steps.old_gone(claimed, S.ROLLING_BACK)
             return f"`{r.old_key_id}` was already deleted in AWS, so it cannot be reactivated. Use `{r.new_key_id}`."
