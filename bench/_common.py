@@ -363,6 +363,7 @@ the full-size one alone. `--no-docs` prints without writing.
 | Paste to alert | `.venv/bin/python -m bench.paste_to_alert` | 60 pastes at 50 msg/s, 300 commands | under 2 minutes |
 | SQS event to alert | `.venv/bin/python -m bench.events_to_alert` | 40 events and a burst of 10 | about 1.5 minutes |
 | Activity | `.venv/bin/python -m bench.activity_cost` | 1,000 CloudTrail events at 2 requests/s | about 30 seconds |
+| Workloads | `.venv/bin/python -m bench.workload_cost` | 100 keys of one account at 2 requests/s | about 2 minutes |
 | Least-privilege scans | `.venv/bin/python -m bench.privilege_cost` | 1,000 / 5,000 users, before/after | 2 minutes |
 | Organisation | `.venv/bin/python -m bench.organization` | 200 x 50 users, 50 ms calls | about 2 minutes |
 | Security Hub export | `.venv/bin/python -m bench.securityhub` | 5,000 findings, 20 accounts | under a minute |
@@ -390,6 +391,7 @@ _ORDER = [
     "events_to_alert",
     "events_to_alert:quick",
     "activity_cost",
+    "workload_cost",
     "privilege_cost",
     "organization",
     "organization:quick",
