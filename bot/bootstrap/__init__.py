@@ -106,8 +106,10 @@ class Services:
         progress: Progress | None = None,
         accounts: list[str] | None = None,
         weekly_chart: bool = False,
+        force: bool = False,
     ) -> tuple[ScanReport, Delivery | None]:
-        """Scan every account (or only `accounts`); with `post`, deliver the alerts. Returns (report, delivery).
+        """Scan every account (or only `accounts`); with `post`, deliver the alerts (the same digest once a day,
+        unless `force`). Returns (report, delivery).
 
         `weekly_chart` (the scheduled scan): the posture chart goes with the digest when the last one is a week old."""
         report = self.scanner.scan(accounts, progress=progress)
@@ -118,7 +120,7 @@ class Services:
         if self.security_hub is not None:  # before the digest too, which says what Security Hub took
             report.notes += export_lines(self.security_hub.export(report))
         metrics.scan_finished(report)
-        delivery = self.alerts.deliver(report, trigger) if post else None
+        delivery = self.alerts.deliver(report, trigger, force=force) if post else None
         if self.posture is not None and accounts is None:  # after delivery: it counts the findings resolved
             snapshot = self.posture.record(report, trigger)
             if post and weekly_chart:

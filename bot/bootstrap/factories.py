@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
@@ -317,6 +318,7 @@ def alerts(a: Adapters, k: KeyServices) -> AlertService:
         alert_channel=s.alert_channel,
         remind_every=timedelta(days=s.remind_every_days),
         command=s.slash_command,
+        timezone=ZoneInfo(s.scan_timezone),
     )
 
 

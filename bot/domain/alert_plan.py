@@ -7,6 +7,8 @@ without an owner, or whose owner is not in Slack, are told by the digest.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -68,3 +70,16 @@ def plan_delivery(
         else:
             plan.unowned.append(f)
     return plan
+
+
+def digest_fingerprint(findings: Sequence[ScanFinding], accounts: Sequence[str], failed: Sequence[str]) -> str:
+    """What a digest tells, as a short hash: the same findings (each key's or user's finding, its severity, its
+    owner, whether it is announced) in the same accounts, with the same accounts failing, make the same digest,
+    whatever the run's own counts (new since the last scan, resolved, owners messaged) say. Two runs of a scan
+    on the same day give the channel one digest (bot/services/alerts.py)."""
+    told = sorted(
+        (f.account, f.subject, f.code, int(f.finding.severity), f.owner or "", f.quiet, f.under_way is not None)
+        for f in findings
+    )
+    content = json.dumps([told, sorted(accounts), sorted(failed)], separators=(",", ":"))
+    return hashlib.sha256(content.encode()).hexdigest()[:32]

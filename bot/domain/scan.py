@@ -183,3 +183,4 @@ class Delivery:
     resolved: int = 0
     digest_posted: bool = False
     failed_dms: int = 0
+    digest_already_posted_at: datetime | None = None  # the same digest was posted that day: not posted again

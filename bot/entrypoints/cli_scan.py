@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TextIO
 
 from bot import __version__
@@ -14,7 +14,7 @@ from bot.aws import AwsError, partition_of_region
 from bot.bootstrap import Services, bootstrap
 from bot.domain.findings import CATALOGUE, Severity
 from bot.domain.ocsf import compliance_finding
-from bot.domain.scan import ScanFinding, ScanReport, worst_first
+from bot.domain.scan import Delivery, ScanFinding, ScanReport, worst_first
 from bot.services.account_places import AccountPlaces
 from bot.settings import Settings
 from bot.slack.messages.common import last_used_text, plural
@@ -30,6 +30,7 @@ def run_scan(
     as_json: bool = False,
     output: str | None = None,
     post: bool,
+    force: bool = False,
     accounts: list[str] | None = None,
     shown: str = "info",
     fail_on: str = "info",
@@ -47,7 +48,7 @@ def run_scan(
             known = ", ".join(services.aws.list_aliases()) or "none"
             print(f"keywarden: scan: no account {', '.join(unknown)} (the accounts are: {known})", file=err)
             return 2
-        report, delivery = services.scan(post=post, trigger="cli", progress=progress, accounts=accounts)
+        report, delivery = services.scan(post=post, force=force, trigger="cli", progress=progress, accounts=accounts)
     except AwsError as e:
         print(f"keywarden: scan failed: {e.message}", file=err)
         return 2
@@ -74,14 +75,19 @@ def run_scan(
     for note in report.notes:
         print(f"keywarden: {note}", file=err)
     if delivery is not None:
-        print(
-            f"posted: digest {'sent' if delivery.digest_posted else 'NOT sent'}, "
-            f"{delivery.owners_messaged} owner(s) messaged",
-            file=err,
-        )
+        print(f"posted: {_digest_line(delivery)}, {delivery.owners_messaged} owner(s) messaged", file=err)
     if report.failed:
         return 2
     return 1 if any(not f.quiet and f.finding.severity >= threshold for f in report.findings) else 0
+
+
+def _digest_line(delivery: Delivery) -> str:
+    if delivery.digest_posted:
+        return "digest sent"
+    if delivery.digest_already_posted_at is not None:
+        at = delivery.digest_already_posted_at.astimezone(UTC)
+        return f"digest not sent again (the same digest was posted at {at:%Y-%m-%d %H:%M} UTC; --force sends it)"
+    return "digest NOT sent"
 
 
 def _row(f: ScanFinding, now: datetime) -> tuple[str, ...]:

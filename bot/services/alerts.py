@@ -3,6 +3,10 @@
 A (key, finding) is announced again only after REMIND_EVERY_DAYS, or sooner when it gets worse.
 Delivery state is written only after Slack accepted the message, so a failed post is retried at the
 next scan and never lost or doubled.
+
+The same digest (the same findings, accounts and failures) is posted to the alert channel once a day (in
+SCAN_TIMEZONE): a second run that day (a manual scan after the scheduled one, `scan --post` run twice, a scan
+resumed after a crash) says when it was posted instead of repeating it, unless forced.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.clock import Clock
-from bot.domain.alert_plan import DeliveryPlan, NoticeKey, notice_key, plan_delivery
+from bot.domain.alert_plan import DeliveryPlan, NoticeKey, digest_fingerprint, notice_key, plan_delivery
 from bot.domain.scan import Delivery, ScanFinding, ScanReport
 from bot.services.ownership import OwnershipIndex
 from bot.services.under_way import WorkUnderWay
@@ -29,7 +33,7 @@ from bot.slack.messages.scans import (
 )
 from bot.slack.notifier import Notifier
 from bot.store.finding_notices import FindingNotices
-from bot.store.scan_runs import ScanRuns
+from bot.store.scan_runs import Claimed, DigestClaim, ScanRuns
 from bot.store.snoozes import Snoozes
 
 log = logging.getLogger(__name__)
@@ -57,8 +61,10 @@ class AlertService:
     command: str
     under_way: WorkUnderWay | None = None  # findings Keywarden's own work deals with are not announced
     aliases: Callable[[], Sequence[str]] | None = None  # the accounts: users are named account:user when several
+    timezone: tzinfo = UTC  # SCAN_TIMEZONE: where a day of digests begins and ends
 
-    def deliver(self, report: ScanReport, trigger: str = "schedule") -> Delivery:
+    def deliver(self, report: ScanReport, trigger: str = "schedule", *, force: bool = False) -> Delivery:
+        """DM the owners, post the digest (once a day for the same content, unless `force`), remember."""
         now = self.clock()
         if self.under_way is not None:
             self.under_way.mark(report)  # before anything is told: the digest and the DMs leave them out
@@ -74,7 +80,14 @@ class AlertService:
         plan = plan_delivery(findings, states, slack_ids, now, self.remind_every)
         delivery = Delivery(resolved=resolved)
         announced = self._send_dms(plan, now, delivery, words)
-        posted = self._post_digest(report, scanned, plan, delivery, len(new_keys), now, words)
+        claim = self._claim_digest(report, trigger, now) if self.alert_channel else None
+        if claim is not None and claim.posted_at is not None and not force:
+            delivery.digest_already_posted_at = claim.posted_at
+            posted = None
+        else:
+            posted = self._post_digest(report, scanned, plan, delivery, len(new_keys), now, words)
+            if claim is not None:
+                self.runs.digest_done(claim.run_id, posted=posted is not None, now=self.clock())
         if posted:
             announced += plan.due_in_digest
         # Remember what Slack accepted before anything else can fail, so nothing is sent twice.
@@ -82,8 +95,18 @@ class AlertService:
         delivery.announced = len(announced)
         if posted and (plan.due or resolved):
             self._post_full_list(findings, posted[1], words)
-        self._record_run(report, delivery, trigger)
+        self._record_run(report, delivery, trigger, claim.run_id if claim is not None else None)
         return delivery
+
+    def _claim_digest(self, report: ScanReport, trigger: str, now: datetime) -> Claimed:
+        """This run's claim on its digest: the run is recorded now, and told whether the same digest was posted
+        today (bot/store/scan_runs.py)."""
+        assert self.alert_channel is not None
+        fingerprint = digest_fingerprint(
+            report.findings, [a.account for a in report.accounts], [a.account for a in report.failed]
+        )
+        claim = DigestClaim(self.alert_channel, now.astimezone(self.timezone).date().isoformat(), fingerprint)
+        return self.runs.claim_digest(report.started_at, report.finished_at, trigger, claim, now)
 
     def _post_digest(
         self,
@@ -147,7 +170,7 @@ class AlertService:
             return
         self.notices.mark_notified({key: int(current[key].finding.severity) for key in keys}, self.clock())
 
-    def _record_run(self, report: ScanReport, delivery: Delivery, trigger: str) -> None:
+    def _record_run(self, report: ScanReport, delivery: Delivery, trigger: str, run_id: int | None) -> None:
         summary = {
             "accounts": [a.account for a in report.accounts],
             "failed": {a.account: a.error for a in report.failed},
@@ -158,7 +181,10 @@ class AlertService:
             "resolved": delivery.resolved,
             "digest_posted": delivery.digest_posted,
         }
-        self.runs.record(report.started_at, report.finished_at, trigger, summary)
+        if run_id is not None:  # recorded when it claimed its digest
+            self.runs.finish(run_id, summary)
+        else:
+            self.runs.record(report.started_at, report.finished_at, trigger, summary)
 
     def snooze(self, account: str, key_id: str, user_id: str, days: int = 7) -> datetime:
         """Silence one key's alerts; until when. Who may (its owner or an approver for it) is checked before, on the

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import boto3
@@ -13,9 +16,12 @@ from botocore.awsrequest import AWSResponse
 from bot.domain.findings import INACTIVE_KEY, KEY_AGE_WARNING, KEY_TOO_OLD, KEY_UNUSED, ROOT_KEY, TWO_ACTIVE_KEYS
 from bot.domain.report import parse_credential_report
 from bot.domain.requests import Status
+from bot.entrypoints.cli_scan import run_scan
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, EXEMPT_TAG
 from bot.slack import ids
+from bot.store.db import Database
+from bot.store.scan_runs import Claimed, DigestClaim, ScanRuns
 from tests.support.credential_report import AwsLikeReports, with_root_keys
 from tests.support.fake_slack import Fault
 from tests.support.flows import filed_id, make_key, tagged, wait_status
@@ -91,10 +97,53 @@ def test_scan_finds_notifies_owners_once_and_remembers(bot: BotServer, estate: d
     assert len(thread) == 1 and estate["ghost"] in thread[0].raw
 
     calls_before = len(bot.slack.calls)
-    _, again = bot.services.scan(post=True)
+    _, again = bot.services.scan(post=True)  # the same findings the same day: nobody is told anything again
     new_calls = bot.slack.calls[calls_before:]
-    assert [c.method for c in new_calls if c.method != "users.lookupByEmail"] == ["chat.postMessage"]
-    assert new_calls[-1].params["channel"] == "CALERTS" and again.owners_messaged == 0
+    assert [c.method for c in new_calls if c.method != "users.lookupByEmail"] == []
+    assert again.owners_messaged == 0 and not again.digest_posted
+    assert again.digest_already_posted_at is not None
+
+
+def test_scan_post_run_twice_posts_its_digest_once_unless_forced(bot: BotServer, estate) -> None:
+    settings = bot.services.settings
+    first, second, forced = io.StringIO(), io.StringIO(), io.StringIO()
+    assert run_scan(settings, post=True, out=io.StringIO(), err=first) == 1
+    assert "posted: digest sent" in first.getvalue() and len(digests(bot)) == 1
+    assert run_scan(settings, post=True, out=io.StringIO(), err=second) == 1
+    line = next(x for x in second.getvalue().splitlines() if x.startswith("posted:"))
+    assert re.fullmatch(
+        r"posted: digest not sent again \(the same digest was posted at \d{4}-\d\d-\d\d \d\d:\d\d UTC; --force sends "
+        r"it\), 0 owner\(s\) messaged",
+        line,
+    ), line
+    assert len(digests(bot)) == 1
+    assert run_scan(settings, post=True, force=True, out=io.StringIO(), err=forced) == 1
+    assert "posted: digest sent" in forced.getvalue() and len(digests(bot)) == 2
+
+
+@pytest.mark.both_databases  # the claim is a database behaviour
+def test_a_digest_claimed_by_several_runs_at_once_is_posted_by_one(database_url: str, clock) -> None:
+    db = Database(database_url)
+    runs, now = ScanRuns(db), clock()
+    claim = DigestClaim("CALERTS", now.date().isoformat(), "f" * 32)
+    results: list[Claimed] = []
+
+    def deliver() -> None:
+        results.append(runs.claim_digest(now, now, "cli", claim, now))
+
+    together = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in together:
+        t.start()
+    for t in together:
+        t.join()
+    try:
+        assert sorted(r.posted_at is None for r in results) == [False, False, False, True]
+        (mine,) = [r for r in results if r.posted_at is None]
+        runs.digest_done(mine.run_id, posted=False, now=now)  # Slack refused it: the next run posts it
+        assert runs.claim_digest(now, now, "cli", claim, now).posted_at is None
+        assert runs.claim_digest(now, now, "cli", replace(claim, day="2026-01-02"), now).posted_at is None
+    finally:
+        db.dispose()
 
 
 def test_key_ids_seen_before_spare_list_access_keys(bot: BotServer, estate: dict[str, str], iam) -> None:
@@ -252,6 +301,14 @@ def test_scan_command_is_for_approvers(bot: BotServer, estate) -> None:
     bot.command("scan", user_id="UBOSS")
     done = bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "response_url" and "Scan done" in c.raw])
     assert "digest posted" in done[0].raw and len(digests(bot)) == 1
+    bot.command("scan", user_id="UBOSS")  # again, the same day: the digest in the channel still holds
+    again = bot.slack.wait_for(lambda calls: _scans_done(calls)[1:])[0]
+    assert "the same digest is already in <#CALERTS> (posted <!date^" in again.raw
+    assert "not posted again" in again.raw and len(digests(bot)) == 1
+
+
+def _scans_done(calls: list) -> list:
+    return [c for c in calls if c.method == "response_url" and "Scan done" in c.raw]
 
 
 def key_status(iam, user: str, key_id: str) -> str | None:

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.alert_plan import notice_key, plan_delivery
+from bot.domain.alert_plan import digest_fingerprint, notice_key, plan_delivery
 from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Severity
 from bot.domain.keys import KeyFacts
 from bot.domain.scan import NoticeState, ScanFinding
@@ -61,3 +61,14 @@ def test_exempt_and_snoozed_findings_are_neither_due_nor_listed() -> None:
     snoozed = _finding(2, None, snoozed=True)
     plan = plan_delivery([exempt, snoozed], {}, SLACK, NOW, WEEK)
     assert (plan.due, plan.by_owner, plan.unowned, plan.unmatched_owners) == ([], {}, [], {})
+
+
+def test_a_digest_is_the_same_when_it_tells_the_same_findings() -> None:
+    one, two = _finding(1, "ann@example.com"), _finding(2, None)
+    same = digest_fingerprint([one, two], ["default"], [])
+    assert digest_fingerprint([two, one], ["default"], []) == same  # the order they were found in does not count
+    assert digest_fingerprint([one], ["default"], []) != same  # one resolved
+    assert digest_fingerprint([one, _finding(2, None, WARN)], ["default"], []) != same  # another finding
+    assert digest_fingerprint([one, _finding(2, "bob@example.com")], ["default"], []) != same  # now owned
+    assert digest_fingerprint([one, _finding(2, None, snoozed=True)], ["default"], []) != same  # now quiet
+    assert digest_fingerprint([one, two], ["default", "prod"], ["prod"]) != same  # an account failed

@@ -233,6 +233,9 @@ def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) ->
     parts += report.notes
     if delivery.digest_posted and channel:
         parts.append(f"digest posted in <#{channel}>")
+    elif delivery.digest_already_posted_at is not None and channel:
+        at = when(delivery.digest_already_posted_at)
+        parts.append(f"the same digest is already in <#{channel}> (posted {at}), not posted again")
     parts.append(f"{plural(delivery.owners_messaged, 'owner')} messaged")
     return ", ".join(parts) + "."
 
