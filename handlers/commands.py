@@ -69,7 +69,8 @@ def _check(services: Services, cmd: Command, user_id: str) -> Message:
     quarantined = services.exposure_notes.quarantine_notes([result.key_id]).get(result.key_id)
     alarmed = (exposed or quarantined) and result.key is not None and result.key.facts.active and result.account
     may_act = bool(alarmed) and services.permissions.may_act(user_id, result.account or "", result.user or "")
-    return build_check(result, services.clock(), Alarm(exposed, quarantined, may_act))
+    ends = services.time_bound.of_keys([result.key_id]).get(result.key_id) if result.key is not None else None
+    return build_check(result, services.clock(), Alarm(exposed, quarantined, may_act), ends)
 
 
 def _audit(services: Services, cmd: Command, user_id: str) -> Message:

@@ -28,6 +28,7 @@ class AwsError(Exception):
         self.message = message  # for whoever runs Keywarden: the log, start-up checks, the CLI
         self.permission = permission
         self.account: str | None = None  # the configured account it happened in, when known
+        self.done_first = ""  # what a workflow had already done when this call failed (people's words), if anything
 
 
 class AwsPermissionDenied(AwsError):

@@ -24,6 +24,7 @@ from bot.services.rotations import RotationService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.exposures import ChangeFacts, build_key_changed
+from bot.slack.messages.rotations import stage_name
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.key_memory import KeyMemory
@@ -195,9 +196,9 @@ class KeyChangeService:
             return None
         after = self.rotations.check_key_now(key_id)
         if after is None or after.state is before.state:
-            return f"Rotation {before.id} is in progress on this key ({before.state.value}); it was checked again."
+            return f"Rotation {before.id} is in progress on this key ({stage_name(before)}); it was checked again."
         verb = "ended" if after.state in FINAL else "moved on"
-        return f"Rotation {before.id} {verb}: {before.state.value} → {after.state.value}."
+        return f"Rotation {before.id} {verb}: {stage_name(before)} → {stage_name(after)}."
 
 
 def _recent(at: datetime | None, iam_now: datetime | None) -> bool:

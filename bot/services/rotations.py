@@ -38,6 +38,7 @@ from bot.services.rotation_steps import RotationSteps
 from bot.settings import Settings
 from bot.slack.messages.common import day, when
 from bot.slack.messages.requests import who
+from bot.slack.messages.rotations import stage_name
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.requests import RequestStore
@@ -321,4 +322,4 @@ def _cannot_roll_back(r: Rotation) -> str:
             f"Rotation {r.id} was cancelled{why}, so it has nothing to roll back. To use `{r.old_key_id}` again, "
             f"file `reactivate {r.old_key_id}`: it goes to approval."
         )
-    return f"`{r.old_key_id}` is still active (rotation {r.id}: {r.state.value}); there is nothing to roll back."
+    return f"`{r.old_key_id}` is still active (rotation {r.id}: {stage_name(r)}); there is nothing to roll back."

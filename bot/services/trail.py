@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from bot.aws import AwsError
 from bot.domain.activity import TrailEvent, parse_trail_event, session_minted
 from bot.domain.sessions import MintedSession
+from bot.services.trouble import logged
+from bot.slack.messages.trouble import region_unread
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,8 @@ class TrailRead:
     events: list[TrailEvent] = field(default_factory=list)
     sessions: list[MintedSession] = field(default_factory=list)  # newest first
     truncated: bool = False  # stopped at `max_events`: there was more
-    failed: dict[str, str] = field(default_factory=dict)  # region -> why it could not be read
+    # region -> why it could not be read, in people's words (the detail is logged under the reference they give)
+    failed: dict[str, str] = field(default_factory=dict)
     sessions_unread: int = 0  # sessions not looked up in every region read: the budget was spent
 
 
@@ -129,7 +132,8 @@ class TrailReader:
                 try:
                     future.result()
                 except AwsError as e:
-                    log.info("CloudTrail in %s/%s: %s", self._account, region, e.message)
+                    if region not in out.failed:
+                        reference = logged(e, f"CloudTrail in {self._account}/{region} could not be read", log)
+                        out.failed[region] = region_unread(e.code, reference)
                     self._errors.setdefault(region, e)
-                    out.failed.setdefault(region, e.message)
         return minted

@@ -185,7 +185,7 @@ def test_delete_needs_two_distinct_approvers(bot: BotServer, iam, ci_user: str) 
     assert done.approvers == (BOSS, CARL) and done.decided_by == CARL
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"] == []
     bot.click(ids.APPROVE, rid, BOSS)
-    assert wait_ephemeral(bot, BOSS, f"{rid} was already succeeded by <@{CARL}>")
+    assert wait_ephemeral(bot, BOSS, f"{rid} was already approved by <@{CARL}> at <!date^")
 
 
 def test_deny_with_a_reason(bot: BotServer, iam, ci_user: str) -> None:
@@ -204,7 +204,7 @@ def test_deny_with_a_reason(bot: BotServer, iam, ci_user: str) -> None:
     assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "still in use by prod" in d])
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Active"
     bot.click(ids.APPROVE, rid, CARL)
-    assert wait_ephemeral(bot, CARL, f"{rid} was already denied by <@{BOSS}>")
+    assert wait_ephemeral(bot, CARL, f"Already decided: {rid} was denied by <@{BOSS}> at <!date^")
 
 
 def test_cancel_and_requests(bot: BotServer, iam, ci_user: str) -> None:
@@ -219,7 +219,7 @@ def test_cancel_and_requests(bot: BotServer, iam, ci_user: str) -> None:
     assert request(bot, rid).status is Status.CANCELLED
     bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Cancelled" in c.raw])
     bot.click(ids.APPROVE, rid, BOSS)
-    assert wait_ephemeral(bot, BOSS, "is already cancelled")
+    assert wait_ephemeral(bot, BOSS, f"Already decided: {rid} was cancelled by its requester at <!date^")
     bot.command("requests")
     assert wait_ephemeral(bot, REQUESTER, "no open requests")
 
@@ -235,7 +235,7 @@ def test_pending_requests_expire(bot: BotServer, iam, ci_user: str, clock) -> No
     assert [d for d in dms(bot, REQUESTER) if "Expired" in d]
     assert [c for c in bot.slack.calls_to("chat.update") if "Expired" in c.raw]
     bot.click(ids.APPROVE, rid, BOSS)
-    assert wait_ephemeral(bot, BOSS, "is already expired")
+    assert wait_ephemeral(bot, BOSS, f"Already decided: {rid} expired at <!date^")
 
 
 def test_validation_before_a_request_exists(bot: BotServer, iam, ci_user: str) -> None:
@@ -288,7 +288,7 @@ def test_aws_failure_ends_the_request_failed(bot: BotServer, iam, ci_user: str) 
     iam.delete_access_key(UserName="ci", AccessKeyId=ci_user)  # gone before the approval
     bot.click(ids.APPROVE, rid, BOSS)
     failed = wait_status(bot, rid, Status.FAILED)
-    assert "Not found" in failed.result
+    assert "AWS no longer has this key or its IAM user" in failed.result and "cannot be found" not in failed.result
     assert bot.slack.wait_for(lambda calls: [d for d in dms(bot, REQUESTER) if "Failed" in d])
 
 
@@ -364,7 +364,7 @@ def test_expired_reveal(bot: BotServer, iam, ci_user: str, clock) -> None:
     clock.advance(hours=25)
     assert bot.services.decisions.expire_due() == 1
     bot.click(ids.REVEAL, rid, REQUESTER)
-    assert wait_ephemeral(bot, REQUESTER, "is expired: there is nothing to reveal")
+    assert wait_ephemeral(bot, REQUESTER, f"{rid} expired at <!date^")
     assert len(iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]) == 1
     assert request(bot, rid).status is Status.EXPIRED
 
@@ -462,7 +462,7 @@ def test_an_approval_after_expiry_is_refused_and_the_request_expires(bot: BotSer
     bot.slack.wait_for(lambda calls: [c for c in calls if c.method == "chat.update" and "Expired" in c.raw])
     assert bot.services.decisions.expire_due() == 0  # already done
     bot.click(ids.DENY, rid, CARL)
-    assert wait_ephemeral(bot, CARL, "is already expired")
+    assert wait_ephemeral(bot, CARL, f"Already decided: {rid} expired at <!date^")
 
 
 def test_a_deny_after_expiry_expires_it(bot: BotServer, iam, ci_user, clock) -> None:
@@ -553,7 +553,7 @@ def test_break_glass_supersedes_open_requests_on_the_key(bot: BotServer, iam, ci
     )
     assert [d for d in dms(bot, MALLORY) if f"superseded by break-glass {glass}" in d]
     bot.click(ids.APPROVE, blocker, BOSS)
-    assert wait_ephemeral(bot, BOSS, "already cancelled")
+    assert wait_ephemeral(bot, BOSS, f"Already decided: {blocker} was cancelled by <@{REQUESTER}> at <!date^")
     actions = [(e.action, e.request_id) for e in bot.services.audit.all()]
     assert ("superseded", blocker) in actions and ("break_glass", glass) in actions
 
@@ -567,7 +567,7 @@ def test_break_glass_supersedes_an_approved_rotation_of_the_key(bot: BotServer, 
     assert wait_ephemeral(bot, BOSS, "Break-glass")
     assert request(bot, rotate_id).status is Status.CANCELLED
     bot.click(ids.REVEAL, rotate_id, REQUESTER)
-    assert wait_ephemeral(bot, REQUESTER, "is cancelled: there is nothing to reveal")
+    assert wait_ephemeral(bot, REQUESTER, f"{rotate_id} was cancelled by <@{BOSS}> at <!date^")
     assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="ci")["AccessKeyMetadata"]] == [ci_user]
 
 

@@ -180,7 +180,8 @@ def test_a_new_key_deleted_by_hand_cancels_its_rotation_now(bot: BotServer, iam,
     send(url, key_call("DeleteAccessKey", new_key, "ci", "arn:aws:sts::123456789012:assumed-role/Admin/carol"))
     intake_for(bot, url).poll_once()
     assert rotation(bot, rid).state is RotationState.CANCELLED  # at once, not at the next daily check
-    assert f"Rotation {rid} ended" in bot.slack.posts_to("CALERTS")[-1].raw
+    shown = json.loads(bot.slack.posts_to("CALERTS")[-1].raw)["blocks"]
+    assert f"Rotation {rid} ended: grace period → cancelled." in json.dumps(shown, ensure_ascii=False)  # no codes
 
 
 def test_malformed_and_unknown_messages_are_left_for_the_redrive_policy(bot: BotServer, queues, caplog) -> None:

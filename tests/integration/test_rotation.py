@@ -256,7 +256,8 @@ def test_a_user_in_rotation_is_not_rotated_again(bot: BotServer, iam, old: tuple
     clock.advance(days=7)
     bot.services.rotations.advance_due()  # old key inactive: a second rotation would delete it as its first step
     bot.command("rotate ci")
-    assert wait_ephemeral(bot, REQUESTER, f"is already being rotated ({rid}")
+    refused = wait_ephemeral(bot, REQUESTER, f"is already being rotated ({rid}")
+    assert ", old key deactivated)" in refused and "old_key_deactivated" not in refused  # the stage, not its code
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.params.get("channel") == "CAPPROVE"]) == 1
 
 

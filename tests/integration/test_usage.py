@@ -4,6 +4,7 @@ endpoint on loopback (every other IAM call forwarded to moto's server), fake Sla
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -136,14 +137,23 @@ def test_activity_stops_at_the_limit_and_says_so(usage_bot, iam, fake: FakeUsage
     assert fake.calls["cloudtrail:LookupEvents"] == 2  # one page read, the next only to learn there is more
 
 
-def test_activity_when_cloudtrail_is_denied(usage_bot, iam, fake: FakeUsageAws) -> None:
+def test_activity_when_cloudtrail_is_denied(usage_bot, iam, fake: FakeUsageAws, caplog) -> None:
+    caplog.set_level(logging.WARNING)
     bot = usage_bot()
     key = ci_key(iam, bot)
     events_with(fake, "us-east-1", key, 3, bot.services.clock())
     fake.denied_regions = {"eu-west-1"}
     bot.command(f"activity {key}")
     text = answer(bot, OWNER, "Activity of")
-    assert "3 calls" in text and "Region `eu-west-1` could not be read" in text and "cloudtrail:LookupEvents" in text
+    assert "3 calls" in text and (
+        "Region `eu-west-1` could not be read: AWS does not allow Keywarden to read CloudTrail there, so the calls "
+        "made there are not in this answer." in text
+    )
+    # The permission and policy file are for whoever runs Keywarden: in the log, under the reference given.
+    assert "cloudtrail:LookupEvents" not in text and "member-policy" not in text
+    reference = text.split("reference `")[1].split("`")[0]
+    logged = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
+    assert len(logged) == 1 and "cloudtrail:LookupEvents" in logged[0] and "eu-west-1" in logged[0]
 
     fake.denied_regions = {"*"}
     bot.slack.calls.clear()  # the first answer also says "AWS denied": wait for the second

@@ -132,7 +132,7 @@ def test_deny_ends_the_request_with_the_reason(world: ServiceWorld) -> None:
     assert (denied.status, denied.decided_by, denied.deny_reason) == (Status.DENIED, BOSS, "still in use by prod")
     assert any("Denied" in d and "still in use by prod" in d for d in dm_texts(world))
     assert ids.APPROVE not in world.slack.in_channel(APPROVAL_CHANNEL)[0].raw  # the buttons are gone
-    assert f"{filed.id} was already denied by <@{BOSS}>" in decisions.approve(filed.id, CARL)
+    assert f"Already decided: {filed.id} was denied by <@{BOSS}> at <!date^" in decisions.approve(filed.id, CARL)
     assert world.iam.statuses("ci") == {key: ACTIVE} and writes(world) == 0
 
 
@@ -147,7 +147,7 @@ def test_undecided_requests_expire(world: ServiceWorld) -> None:
     assert world.request(filed.id).status is Status.EXPIRED
     assert "Expired" in world.slack.in_channel(APPROVAL_CHANNEL)[0].raw
     assert any("Expired" in d for d in dm_texts(world))
-    assert "is already expired" in decisions.approve(filed.id, BOSS)
+    assert f"Already decided: {filed.id} expired at <!date^" in decisions.approve(filed.id, BOSS)
     assert writes(world) == 0
 
 
@@ -167,7 +167,7 @@ def test_the_requester_cancels(world: ServiceWorld) -> None:
     assert f"You have no request {filed.id}" in world.services.decisions.cancel(filed.id, BOSS)
     assert world.services.decisions.cancel(filed.id, REQUESTER) == f"Request {filed.id} is cancelled."
     assert world.request(filed.id).status is Status.CANCELLED
-    assert "is already cancelled" in world.services.decisions.approve(filed.id, BOSS)
+    assert f"{filed.id} was cancelled by its requester at <!date^" in world.services.decisions.approve(filed.id, BOSS)
     assert world.services.filing.open_requests(REQUESTER) == [] and writes(world) == 0
 
 
@@ -179,7 +179,8 @@ def test_the_aws_call_runs_once_however_often_the_request_is_run(world: ServiceW
     filed = world.file(f"deactivate {key}")
     assert world.services.decisions.approve(filed.id, BOSS) is None
     assert world.request(filed.id).status is Status.SUCCEEDED
-    assert f"{filed.id} was already succeeded by <@{BOSS}>" in world.services.decisions.approve(filed.id, CARL)
+    late = world.services.decisions.approve(filed.id, CARL)
+    assert f"{filed.id} was already approved by <@{BOSS}> at <!date^" in late and late.endswith("; it is done.")
     world.clock.advance(minutes=11)
     assert world.services.recovery.reconcile_stuck() == 0
     assert world.iam.calls[UPDATE] == 1 and world.iam.statuses("ci") == {key: INACTIVE}
@@ -243,15 +244,18 @@ def test_an_outcome_aws_cannot_tell_yet_is_settled_later_by_recovery(world: Serv
     assert world.iam.calls[UPDATE] == 1
 
 
-def test_access_denied_ends_the_request_failed_naming_the_permission(world: ServiceWorld) -> None:
+def test_access_denied_ends_the_request_failed_naming_the_permission_in_the_log(world: ServiceWorld, caplog) -> None:
     key = world.iam.add_key("ci")
     filed = world.file(f"deactivate {key}")
     world.iam.fail(UPDATE, AwsPermissionDenied)
     world.services.decisions.approve(filed.id, BOSS)
     failed = world.request(filed.id)
     assert failed.status is Status.FAILED
-    assert "`iam:UpdateAccessKey`" in failed.result and "docs/iam/member-policy.json" in failed.result
-    assert any("Failed" in d and "iam:UpdateAccessKey" in d for d in dm_texts(world))
+    # People read what happened and whom to ask; the permission and policy file are in the log under the reference.
+    assert "AWS does not allow Keywarden to do this" in failed.result and "iam:UpdateAccessKey" not in failed.result
+    reference = failed.result.split("reference `")[1].split("`")[0]
+    assert any(reference in r.getMessage() and "docs/iam/member-policy.json" in r.getMessage() for r in caplog.records)
+    assert any("Failed" in d and f"reference `{reference}`" in d for d in dm_texts(world))
     assert world.iam.calls[UPDATE] == 1 and world.iam.statuses("ci") == {key: ACTIVE}
 
 
@@ -357,7 +361,7 @@ def test_a_key_whose_creation_answer_was_lost_is_deleted_and_offered_again(world
     assert world.iam.statuses("ci") == {} and world.iam.calls[DELETE] == 1
     assert world.request(rid).status is Status.APPROVED
     assert any(orphan.key_id in (e.detail or "") for e in world.services.audit.all() if e.action == "reconciled")
-    assert "Click Reveal again" in next(iter(world.slack.views.values())).raw
+    assert "Click *Reveal* again" in next(iter(world.slack.views.values())).raw
 
     assert world.services.secret_delivery.reveal(rid, REQUESTER) is None
     assert world.request(rid).new_key_id in world.iam.statuses("ci") and world.iam.calls[CREATE] == 2
@@ -367,7 +371,7 @@ def test_an_approved_key_never_revealed_expires(world: ServiceWorld) -> None:
     rid = approved_create(world)
     world.clock.advance(hours=25)
     assert world.services.decisions.expire_due() == 1
-    assert "is expired: there is nothing to reveal" in world.services.secret_delivery.reveal(rid, REQUESTER)
+    assert f"{rid} expired at <!date^" in world.services.secret_delivery.reveal(rid, REQUESTER)
     assert world.iam.calls[CREATE] == 0 and world.request(rid).status is Status.EXPIRED
 
 

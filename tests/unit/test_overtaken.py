@@ -8,7 +8,7 @@ import pytest
 
 from bot.domain.audit_events import AuditRow
 from bot.domain.overtaken import Overtaker, overtaken
-from bot.slack.messages.requests import overtaken_text
+from bot.slack.messages.request_states import overtaken_text
 
 AT = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 KEY = "AKIAIOSFODNN7EXAMPLE"

@@ -11,6 +11,8 @@ from bot.clock import Clock
 from bot.domain.requests import OPEN, Request, Status
 from bot.services.approvals.execution import Execution
 from bot.services.approvals.slack_sync import RequestSync
+from bot.slack.messages.common import when
+from bot.slack.messages.request_states import STATUS_WORDS, where_it_stands
 from bot.slack.messages.requests import who
 from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
@@ -119,7 +121,8 @@ class Decisions:
             request_id, Status.PENDING, Status.CANCELLED, actor=user_id, action="cancelled"
         )
         if cancelled is None:
-            return f"{request_id} is {request.status.value} and can no longer be cancelled."
+            current = self.store.get(request_id) or request
+            return f"{where_it_stands(current, user_id)}: it can no longer be cancelled."
         self.sync.sync(cancelled)
         return f"Request {request_id} is cancelled."
 
@@ -141,18 +144,17 @@ class Decisions:
         if expired is not None:
             self.sync.sync(expired)
         return (
-            f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC, before this click; nothing was "
+            f"{request.id} expired at {when(request.expires_at)}, before this click; nothing was "
             "changed. The requester can file it again."
         )
 
 
 def _late(request: Request) -> str:
-    if request.status in OPEN - {Status.PENDING}:
+    """A click on a request decided already: who decided it and when (in the reader's time zone), and where it is."""
+    if request.status in OPEN - {Status.PENDING} or (
+        request.status in (Status.SUCCEEDED, Status.FAILED) and request.decided_by
+    ):
         by = f" by {who(request.decided_by)}" if request.decided_by else ""
-        return f"{request.id} was already approved{by} at {request.decided_at:%Y-%m-%d %H:%M} UTC."
-    if request.decided_by:
-        return (
-            f"{request.id} was already {request.status.value} by {who(request.decided_by)} "
-            f"at {request.decided_at:%Y-%m-%d %H:%M} UTC."
-        )
-    return f"{request.id} is already {request.status.value} ({request.updated_at:%Y-%m-%d %H:%M} UTC)."
+        then = "" if request.status in OPEN else f"; it is {STATUS_WORDS[request.status]}"
+        return f"{request.id} was already approved{by} at {when(request.decided_at)}{then}."
+    return f"Already decided: {where_it_stands(request)}."

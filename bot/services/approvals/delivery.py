@@ -24,6 +24,12 @@ from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
 
 
+class PlanNoLongerHolds(AwsError):
+    """A rotation's plan that AWS's keys no longer fit: nothing was asked of AWS; the message is for people."""
+
+    code = "PlanChanged"
+
+
 class SecretDelivery(Protocol):
     """How an approved request whose operation makes a key delivers that key."""
 
@@ -76,7 +82,9 @@ def create_key(client: AccountClient, request: Request) -> tuple[NewKey, str]:
     try:
         pre_step = confirm_pre_step(keys, request.key_id, request.created_at)
     except PlanChanged as e:
-        raise AwsError(f"The rotation plan no longer holds: {e}. Nothing was changed; file a new request.") from e
+        raise PlanNoLongerHolds(
+            f"The rotation plan no longer holds: {e}. Nothing was changed; file a new request."
+        ) from e
     first = ""
     if pre_step:
         with suppress(AwsNotFound):  # already gone: the plan's first step is done either way
@@ -85,7 +93,9 @@ def create_key(client: AccountClient, request: Request) -> tuple[NewKey, str]:
     try:
         return client.create_access_key(request.iam_user), first
     except AwsError as e:  # the same kind of error, so callers still tell "unavailable" from "refused"
-        raise type(e)(f"{first}{e.message}", permission=e.permission) from None
+        again = type(e)(f"{first}{e.message}", permission=e.permission)
+        again.account, again.done_first = e.account, first
+        raise again from None
 
 
 def start_rotation(rotations: RotationService, request: Request, new_key_id: str) -> None:

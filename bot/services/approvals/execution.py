@@ -9,10 +9,13 @@ from bot.aws import AccountClient, AwsError, AwsGateway, AwsUnavailable
 from bot.domain.operations import REQUEST_OPERATIONS
 from bot.domain.overtaken import overtaken
 from bot.domain.requests import Request, Status
-from bot.services.approvals.delivery import SecretDelivery
+from bot.services.approvals.delivery import PlanNoLongerHolds, SecretDelivery
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.rotations import RotationService
-from bot.slack.messages.requests import overtaken_text
+from bot.services.trouble import logged
+from bot.slack.messages.common import when
+from bot.slack.messages.request_states import overtaken_text
+from bot.slack.messages.trouble import change_failed
 from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
 
@@ -51,9 +54,9 @@ class Execution:
             result = operation.execute(client, request.iam_user, request.key_id)
         except AwsUnavailable as e:
             # The call may or may not have reached AWS: ask AWS what happened rather than guess.
-            final = self._settle_unknown(request, client, e.message)
+            final = self._settle_unknown(request, client, e)
         except AwsError as e:
-            final = fail(self.store, request, e.message)
+            final = fail(self.store, request, *aws_failure(request, e))
         else:
             final = self.store.transition(
                 request_id, Status.EXECUTING, Status.SUCCEEDED, actor=SYSTEM, action="executed", result=result
@@ -98,7 +101,7 @@ class Execution:
         if later is None:
             return False
         log.warning("%s overtaken by %s on its key: not finished", request.id, later.by.value)
-        final = fail(self.store, request, overtaken_text(later))
+        final = fail(self.store, request, overtaken_text(later, when), overtaken_text(later))
         if final is not None:
             self.sync.sync(final)
         return True
@@ -108,13 +111,13 @@ class Execution:
         if request.status is Status.SUCCEEDED and REQUEST_OPERATIONS[request.operation].deactivates_key:
             self.rotations.old_key_deactivated_by(request)
 
-    def _settle_unknown(self, request: Request, client: AccountClient, error: str) -> Request | None:
+    def _settle_unknown(self, request: Request, client: AccountClient, error: AwsUnavailable) -> Request | None:
         operation = REQUEST_OPERATIONS[request.operation]
         assert operation.done is not None and request.key_id is not None
         try:
             done = operation.done(client, request.iam_user, request.key_id)
         except AwsError:
-            log.warning("%s: outcome unknown, left for reconciliation: %s", request.id, error)
+            log.warning("%s: outcome unknown, left for reconciliation: %s", request.id, error.message)
             self.sync.notify_requester(request)  # "running": its DM says so, in place
             return None
         if done:
@@ -126,11 +129,22 @@ class Execution:
                 action="executed",
                 result="done (confirmed in AWS after a connection error)",
             )
-        return fail(self.store, request, f"{error} AWS shows that nothing was changed.")
+        return fail(self.store, request, *aws_failure(request, error))
 
 
-def fail(store: RequestStore, request: Request, message: str) -> Request | None:
-    """A claimed request (executing) failed: `message` says why, to the requester and in the audit log."""
+def aws_failure(request: Request, error: AwsError) -> tuple[str, str]:
+    """A request's AWS failure told twice: people's words with a log reference (the approval message, the
+    requester's DM, the Reveal window), and the operator's detail, logged and kept in the audit log under it."""
+    if isinstance(error, PlanNoLongerHolds):  # nothing was asked of AWS: its message is a person's
+        return error.message, error.message
+    reference = logged(error, f"{request.id} failed in AWS", log)
+    words = change_failed(error.code, error.account or request.account, reference, done_first=error.done_first)
+    return words, f"{error.message} (ref {reference})"
+
+
+def fail(store: RequestStore, request: Request, message: str, detail: str | None = None) -> Request | None:
+    """A claimed request (executing) failed: `message` says why to people (the approval message, the requester's
+    DM); `detail` (the operator's, when it differs) goes with it into the audit log."""
     return store.transition(
         request.id,
         Status.EXECUTING,
@@ -138,6 +152,6 @@ def fail(store: RequestStore, request: Request, message: str) -> Request | None:
         actor=SYSTEM,
         action="failed",
         outcome="failed",
-        detail=message,
+        detail=detail or message,
         result=message,
     )

@@ -28,7 +28,7 @@ from bot.services.rotations import RotationService, rotation_policy
 from bot.settings import Settings
 from bot.slack.messages.break_glass import break_glass_note
 from bot.slack.messages.common import key_lines
-from bot.slack.messages.rotations import plan_text
+from bot.slack.messages.rotations import plan_text, stage_name
 from bot.store.audit import SYSTEM
 from bot.store.requests import DuplicateRequest, RequestStore, open_target
 
@@ -310,7 +310,7 @@ class RequestFiling:
         if running is not None:
             raise InputError(
                 f"`{target.iam_user}` is already being rotated ({running.id}: `{running.old_key_id}` → "
-                f"`{running.new_key_id}`, {running.state.value}). Let it finish first; `requests` shows its dates."
+                f"`{running.new_key_id}`, {stage_name(running)}). Let it finish first; `requests` shows its dates."
             )
 
     def _refused(self, requester: str, attempted: str, why: str, target: Target) -> None:

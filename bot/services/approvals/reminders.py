@@ -10,6 +10,8 @@ from bot.access import Access
 from bot.clock import Clock
 from bot.domain.requests import Status
 from bot.services.approvals.slack_sync import RequestSync
+from bot.slack.messages.common import when
+from bot.slack.messages.request_states import where_it_stands
 from bot.slack.messages.requests import build_pending_dm, build_reminder
 from bot.slack.notifier import Notifier
 from bot.store.audit import SYSTEM
@@ -66,7 +68,7 @@ class Reminders:
                 self.store.audit.refused_on(request, user_id, "nudge", "not the requester")
             return f"You have no request {request_id}. `requests` lists yours."
         if request.status is not Status.PENDING:
-            return f"{request_id} is {request.status.value}: there is nobody left to nudge."
+            return f"{where_it_stands(request, user_id)}: there is nobody left to nudge."
         hour_ago = self.clock() - timedelta(hours=1)
         mentions = self.access.mentions_of(request, escalation=False)
         if request.escalated_at is not None:
@@ -77,9 +79,9 @@ class Reminders:
         if done is None:
             current = self.store.get(request_id)
             if current is not None and current.status is not Status.PENDING:
-                return f"{request_id} is {current.status.value}: there is nobody left to nudge."
+                return f"{where_it_stands(current, user_id)}: there is nobody left to nudge."
             last = current.nudged_at if current else None
-            again = f" You can nudge again after {last + timedelta(hours=1):%H:%M} UTC." if last else ""
+            again = f" You can nudge again after {when(last + timedelta(hours=1))}." if last else ""
             return f"You nudged the approvers of {request_id} less than an hour ago.{again}"
         self.sync.reply_in_thread(done, build_reminder(done, mentions, "nudged", 0))
         return f"Nudged: the approvers of {request_id} were reminded."

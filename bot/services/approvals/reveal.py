@@ -10,9 +10,11 @@ from bot.aws import AccountClient, AwsError, AwsGateway, AwsUnavailable
 from bot.clock import Clock
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.services.approvals.delivery import create_key, hand_back_interrupted, requester_of, start_rotation
-from bot.services.approvals.execution import fail
+from bot.services.approvals.execution import aws_failure, fail
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.rotations import RotationService
+from bot.services.trouble import logged
+from bot.slack.messages.request_states import where_it_stands
 from bot.slack.messages.requests import (
     build_error_modal,
     build_requester_dm,
@@ -20,6 +22,7 @@ from bot.slack.messages.requests import (
     build_secret_modal,
     who,
 )
+from bot.slack.messages.trouble import ASK_THE_ADMINS, reveal_unsettled
 from bot.slack.notifier import Notifier
 from bot.store.requests import RequestStore
 
@@ -56,7 +59,7 @@ class RevealDelivery:
         if request.status is not Status.APPROVED or request.operation not in MAKES_KEY:
             if request.status is Status.SUCCEEDED:
                 return f"The key of {request_id} was already revealed; a secret is shown only once."
-            return f"{request_id} is {request.status.value}: there is nothing to reveal."
+            return f"{where_it_stands(request, user_id)}: there is nothing to reveal."
         if self.clock() >= self._reveal_deadline(request):
             return f"The Reveal of {request_id} has expired; file a new request."
         return None
@@ -87,23 +90,24 @@ class RevealDelivery:
             key, first = create_key(client, claimed)
         except AwsUnavailable as e:
             # The key may exist though nobody saw its secret: settle it from what AWS shows.
-            self.notifier.update_view(view_id, build_error_modal(f"{e.message} Click Reveal again in a moment."))
+            reference = logged(e, f"{request_id}: making the key", log)
+            self.notifier.update_view(view_id, build_error_modal(reveal_unsettled(e.account, reference)))
             try:
                 self.settle_interrupted(claimed)
             except AwsError:
                 log.warning("%s: left for reconciliation after %s", request_id, e.message)
             return None
         except AwsError as e:
-            failed = fail(self.store, claimed, e.message)
-            self.notifier.update_view(view_id, build_error_modal(e.message))
+            words, detail = aws_failure(claimed, e)
+            failed = fail(self.store, claimed, words, detail)
+            self.notifier.update_view(view_id, build_error_modal(words))
             if failed:
                 self.sync.sync(failed)
             return None
         if not self.notifier.update_view(
             view_id, build_secret_modal(claimed.account, claimed.iam_user, key.key_id, key.secret)
         ):
-            self._discard(client, claimed, key.key_id, user_id)
-            return "Slack could not show the secret, so the new key was deleted again. Click Reveal again."
+            return self._discard(client, claimed, key.key_id, user_id)
         done = self.store.transition(
             request_id,
             Status.EXECUTING,
@@ -123,18 +127,27 @@ class RevealDelivery:
         """Written with the approval; a request approved without one counts from its decision."""
         return request.reveal_expires_at or (request.decided_at or request.updated_at) + self.reveal_ttl
 
-    def _discard(self, client: AccountClient, request: Request, key_id: str, user_id: str) -> None:
+    def _discard(self, client: AccountClient, request: Request, key_id: str, user_id: str) -> str:
+        """The key whose secret Slack could not show is deleted again, and the Reveal offered again; says so."""
         try:
             client.delete_access_key(request.iam_user, key_id)
         except AwsError as e:
-            log.error("could not delete unrevealed key %s of %s: %s", key_id, request.iam_user, e.message)
-            fail(
+            reference = logged(e, f"{request.id}: could not delete unrevealed key {key_id} of {request.iam_user}", log)
+            words = (
+                f"Slack could not show the secret, and the new key `{key_id}` could not be deleted again (its secret "
+                f"was never shown): it should be deleted. {ASK_THE_ADMINS.format(ref=reference)}"
+            )
+            failed = fail(
                 self.store,
                 request,
-                f"the secret could not be shown and key {key_id} could not be deleted: {e.message}",
+                words,
+                f"the secret could not be shown and key {key_id} could not be deleted: {e.message} (ref {reference})",
             )
-            return
+            if failed:
+                self.sync.sync(failed)
+            return words
         self._release(request, user_id, f"the secret could not be shown; new key {key_id} was deleted")
+        return "Slack could not show the secret, so the new key was deleted again. Click Reveal again."
 
     def _release(self, request: Request, actor: str, why: str) -> None:
         self.store.transition(

@@ -12,11 +12,13 @@ from bot.clock import Clock
 from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.services.approvals.delivery import create_key, hand_back_interrupted, requester_of, start_rotation
-from bot.services.approvals.execution import fail
+from bot.services.approvals.execution import aws_failure, fail
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.rotations import RotationService
+from bot.services.trouble import logged
 from bot.slack.messages.common import Message
 from bot.slack.messages.requests import build_requester_dm
+from bot.slack.messages.trouble import secret_not_stored
 from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
 
@@ -53,21 +55,30 @@ class SecretsManagerDelivery:
             log.warning("%s: left for reconciliation after %s", request.id, e.message)
             return
         except AwsError as e:
-            final = fail(self.store, claimed, e.message)
+            final = fail(self.store, claimed, *aws_failure(claimed, e))
         else:
             payload = json.dumps({"aws_access_key_id": key.key_id, "aws_secret_access_key": key.secret})
             try:
                 arn = client.store_secret(name, payload, f"Access key of IAM user {claimed.iam_user} (Keywarden)")
             except AwsError as e:
+                deleted = True
                 try:
                     client.delete_access_key(claimed.iam_user, key.key_id)
                 except AwsError:
                     log.error("could not delete key %s after Secrets Manager failed", key.key_id)
+                    deleted = False
                 why = e.message
                 if isinstance(e, AwsPermissionDenied):
                     resource = policy_resource(self.secret_prefix, partition_of_region(client.region))
                     why += f" The policy must allow it on `{resource}` (SECRET_PREFIX names the secrets)."
-                final = fail(self.store, claimed, f"storing the secret failed, the new key was deleted: {why}")
+                kept = "the new key was deleted" if deleted else f"the new key `{key.key_id}` could not be deleted"
+                reference = logged(e, f"{claimed.id}: storing the secret failed, {kept}", log)
+                final = fail(
+                    self.store,
+                    claimed,
+                    secret_not_stored(e.code, claimed.account, reference, first, key.key_id, deleted=deleted),
+                    f"storing the secret failed, {kept}: {why} (ref {reference})",
+                )
             else:
                 location = SecretLocation(name, claimed.account, client.region, arn_account_id(arn))
                 final = self.store.transition(
@@ -95,8 +106,8 @@ class SecretsManagerDelivery:
         if isinstance(request, str):
             return request
         return (
-            f"Keys are delivered through AWS Secrets Manager here (SECRET_DELIVERY=secretsmanager), never shown "
-            f"in Slack: nothing was revealed. The DM about {request_id} names the secret once it is stored."
+            f"Keys are delivered through AWS Secrets Manager here, never shown in Slack: nothing was revealed. "
+            f"The DM about {request_id} names the secret once it is stored."
         )
 
     def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str:

@@ -6,14 +6,17 @@ from bot.domain.requests import Request, Status
 from bot.slack.messages.common import escape, who
 
 
-def break_glass_headline(req: Request) -> str:
-    """What a break-glass did, as far as it got: deactivated, being deactivated, or tried and failed."""
+def break_glass_headline(req: Request, *, you: bool = False) -> str:
+    """What a break-glass did, as far as it got: deactivated, being deactivated, or tried and failed. `you`: told
+    to the person who did it (their DM), not about them (the approval channel, for review)."""
     target = f"`{req.key_id}` of *{escape(req.account)}:{escape(req.iam_user)}*"
+    actor, review = ("You", "") if you else (who(req.requester), ", for review")
     if req.status is Status.SUCCEEDED:
-        return f"{who(req.requester)} deactivated {target} at once (break-glass), for review"
+        return f"{actor} deactivated {target} at once (break-glass){review}"
     if req.status is Status.FAILED:
-        return f"{who(req.requester)} tried to deactivate {target} at once (break-glass); it failed"
-    return f"{who(req.requester)} is deactivating {target} at once (break-glass), for review"
+        return f"{actor} tried to deactivate {target} at once (break-glass); it failed"
+    being = "are" if you else "is"
+    return f"{actor} {being} deactivating {target} at once (break-glass){review}"
 
 
 def break_glass_note(requester: str) -> str:

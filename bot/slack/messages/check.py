@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.inventory import CheckResult
+from bot.domain.time_bound import TimeBoundKey
 from bot.slack.messages.common import Blocks, Message, context, escape, key_lines, section
 from bot.slack.messages.exposures import exposure_blocks, quarantine_blocks, response_buttons
+from bot.slack.messages.time_bound import check_note
 from bot.slack.messages.trouble import could_not_look
 
 
@@ -21,7 +23,10 @@ class Alarm:
     may_act: bool = False
 
 
-def build_check(result: CheckResult, now: datetime, alarm: Alarm | None = None) -> Message:
+def build_check(
+    result: CheckResult, now: datetime, alarm: Alarm | None = None, ends: TimeBoundKey | None = None
+) -> Message:
+    """`ends`: the key is time-bound (`create --for`), and this is when it ends."""
     alarm = alarm or Alarm()
     blocks: Blocks = []
     if result.problems:
@@ -38,6 +43,8 @@ def build_check(result: CheckResult, now: datetime, alarm: Alarm | None = None) 
                 + key_lines(result.key, now)
             )
         )
+        if ends is not None:
+            blocks.append(section(check_note(ends)))
     elif result.user:
         blocks.append(section(f"`{result.key_id}` is no longer in AWS."))
     elif result.unread:

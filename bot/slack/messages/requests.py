@@ -7,7 +7,6 @@ from typing import Any
 
 from bot.domain.delivery import SecretLocation
 from bot.domain.operations import REQUEST_OPERATIONS
-from bot.domain.overtaken import Overtaken, Overtaker
 from bot.domain.requests import MAKES_KEY, Request, Status, is_break_glass
 from bot.slack import ids
 from bot.slack.messages.break_glass import break_glass_headline
@@ -21,11 +20,11 @@ from bot.slack.messages.common import (
     plain,
     plural,
     section,
-    utc,
     when,
     who,
 )
 from bot.slack.messages.request_form import target_element
+from bot.slack.messages.request_states import STATUS_WORDS, details_now
 from bot.slack.messages.time_bound import time_bound_line
 
 _OUTCOME = {
@@ -81,7 +80,7 @@ def build_approval_message(req: Request, *, reveal: bool = True) -> Message:
             )
         )
     if req.details:
-        blocks.append(section(req.details))
+        blocks.append(section(details_now(req)))
     needed = req.approvals_needed
     if req.approvers:
         names = ", ".join(who(a) for a in req.approvers)
@@ -102,7 +101,7 @@ def build_approval_message(req: Request, *, reveal: bool = True) -> Message:
 
 
 def outcome_line(req: Request, *, reveal: bool = True) -> str:
-    label = _OUTCOME.get(req.status, req.status.value)
+    label = _OUTCOME.get(req.status) or STATUS_WORDS[req.status].capitalize()
     parts = [f"*{label}*"]
     if req.status is Status.DENIED:
         parts.append(f"by {who(req.decided_by or '?')} at {when(req.decided_at)}: {escape(req.deny_reason or '')}")
@@ -125,7 +124,11 @@ def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, re
 
     `reveal=False` (keys delivered through Secrets Manager): never a Reveal button.
     """
-    title = f"Your request {req.id} ({headline(req)})"
+    title = (
+        f"{break_glass_headline(req, you=True)} ({req.id})"
+        if is_break_glass(req)
+        else f"Your request {req.id} ({headline(req)})"
+    )
     limit = time_bound_line(req)
     blocks: Blocks = [section(f"{title}\n{outcome_line(req, reveal=reveal)}" + (f"\n{limit}" if limit else ""))]
     if req.status is Status.APPROVED and req.operation in MAKES_KEY and not reveal:
@@ -157,7 +160,7 @@ def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, re
                 f"With credentials for that account, fetch it with:\n```{secret.fetch_command}```"
             )
         )
-    return f"{title}: {req.status.value}", blocks
+    return f"{title}: {STATUS_WORDS[req.status]}", blocks
 
 
 def build_reminder(req: Request, mentions: list[str], kind: str, hours: int) -> Message:
@@ -291,9 +294,10 @@ def build_request_modal() -> dict[str, Any]:
 
 def build_request_filed(req: Request) -> Message:
     needed = f" ({req.approvals_needed} approvals needed)" if req.approvals_needed > 1 else ""
+    limit = time_bound_line(req)  # a time-bound key (`create --for`): when it ends
     return plain(
         f"Request *{req.id}* filed: {headline(req)}. It waits for approval{needed} until "
-        f"{when(req.expires_at)}. `cancel {req.id}` withdraws it."
+        f"{when(req.expires_at)}. `cancel {req.id}` withdraws it." + (f"\n{limit}" if limit else "")
     )
 
 
@@ -308,33 +312,8 @@ def build_break_glass_done(req: Request) -> Message:
     return plain(f"Break-glass {req.id}: {outcome_line(req)} {told}")
 
 
-_PAST = {"deactivate": "deactivated", "reactivate": "reactivated", "delete": "deleted"}
-
-
-def overtaken_text(o: Overtaken) -> str:
-    """Why a request a crash interrupted is not finished: what happened to its key after it was approved."""
-    at = utc(o.at)  # also the audit log's detail: plain UTC
-    if o.by is Overtaker.BREAK_GLASS:
-        what = f"the key was deactivated at once by {who(o.actor)} at {at} (break-glass {o.request_id})"
-    elif o.by is Overtaker.REQUEST:
-        what = f"the key was {_PAST.get(o.operation or '', 'changed')} by request {o.request_id} at {at}"
-    elif o.by is Overtaker.EXPOSURE:
-        what = f"the key was reported exposed at {at}"
-    elif o.by is Overtaker.QUARANTINE:
-        what = f"AWS quarantined the key's user (a scan saw it at {at})"
-    elif o.by is Overtaker.OUTSIDE:
-        what = f"the key was changed outside Keywarden at {at} ({escape(o.detail)})"
-    elif o.by is Overtaker.TIME_BOUND:
-        step = "deleted" if o.operation == "time_bound_deleted" else "switched off"
-        what = f"the key's time was up: it was {step} at {at} (time-bound key of {o.request_id})"
-    else:
-        step = "deleted" if o.operation == "rotation_deleted" else "deactivated"
-        what = f"the key was {step} by rotation {o.request_id} at {at}"
-    return f"not finished: {what} after this request was approved; file a new request if it is still needed."
-
-
 def build_open_requests(requests: list[Request]) -> Message:
     if not requests:
         return plain("You have no open requests.")
-    lines = [f"• *{r.id}* {headline(r)}: {r.status.value}, filed {when(r.created_at)}" for r in requests]
+    lines = [f"• *{r.id}* {headline(r)}: {STATUS_WORDS[r.status]}, filed {when(r.created_at)}" for r in requests]
     return plural(len(requests), "open request"), [section("*Your open requests*\n" + "\n".join(lines))]

@@ -222,6 +222,11 @@ def stage(r: Rotation) -> str:
     return f"{_STAGE[r.state]}, {stage_dates(r)}"
 
 
+def stage_name(r: Rotation) -> str:
+    """Where a rotation is, in a few words and no dates (never its state's code)."""
+    return _STAGE[r.state]
+
+
 def key_note(r: Rotation, key_id: str) -> str:
     """The line `list` adds under a key that takes part in a rotation."""
     if key_id == r.new_key_id:

@@ -69,3 +69,16 @@ def list_note(k: TimeBoundKey) -> str:
     if k.state in (KeyEnd.DEACTIVATING, KeyEnd.DEACTIVATED, KeyEnd.DELETING):
         return f":hourglass: expired {when(k.ends_at)} (time-bound): switched off, deleted {when(k.delete_at)}"
     return f":hourglass: expires {when(k.ends_at)} (time-bound key, request {k.request_id})"
+
+
+def check_note(k: TimeBoundKey) -> str:
+    """What `check` says of a time-bound key: when it ends (in the reader's time zone), and what follows."""
+    if k.state in (KeyEnd.DEACTIVATING, KeyEnd.DEACTIVATED, KeyEnd.DELETING):
+        return (
+            f":hourglass: *Time-bound key* (request {k.request_id}): its time was up {when(k.ends_at)}; it is "
+            f"switched off and deleted {when(k.delete_at)}."
+        )
+    return (
+        f":hourglass: *Time-bound key* (request {k.request_id}): switched off {when(k.ends_at)}, when its time is up, "
+        "and deleted a day later. For more time, ask for a new key (`create … --for …`)."
+    )
