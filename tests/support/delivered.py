@@ -88,6 +88,14 @@ class Consumers:
         found = self.github.workflow_secrets(REPO)
         return found.get("AWS_ACCESS_KEY_ID", ""), found.get("AWS_SECRET_ACCESS_KEY", "")
 
+    def hold(self, key_id: str, secret: str) -> None:
+        """What a person set up by hand before Keywarden delivered anything: the key in all three places."""
+        value = json.dumps({"aws_access_key_id": key_id, "aws_secret_access_key": secret})
+        boto3.client("ssm", region_name="us-east-1").put_parameter(Name=SSM_NAME, Value=value, Type="SecureString")
+        boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name=SECRET_NAME, SecretString=value)
+        self.github.secrets[(REPO, None, "AWS_ACCESS_KEY_ID")] = key_id
+        self.github.secrets[(REPO, None, "AWS_SECRET_ACCESS_KEY")] = secret
+
     def everyone(self) -> set[tuple[str, str]]:
         """The keys the three consumers read: one element when they all read the same key."""
         return {self.ssm(), self.secrets_manager(), self.workflow()}
@@ -122,7 +130,9 @@ def assert_nowhere(secret: str, places: dict[str, str]) -> None:
             assert encoded not in text, f"the secret leaked into {where} ({form})"
 
 
-def everywhere(services: Services, slack: FakeSlack | None, log: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def everywhere(
+    services: Services, slack: FakeSlack | None, log: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The texts a secret must never reach: the database, Slack, the log."""
     places = {"database": tables(services), "log": log, **(extra or {})}
     if slack is not None:
