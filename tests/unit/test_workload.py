@@ -22,6 +22,7 @@ from tests.support.workloads import (
     EC2_ADDRESS,
     FARGATE_AGENT,
     GITHUB_ACTION_AGENT,
+    LAMBDA_AGENT,
     OFFICE_ADDRESS,
     RUNNER_ADDRESS,
     calls,
@@ -47,8 +48,8 @@ def lint_clean(text: str) -> None:
 
 
 def template_of(w, **kw):
+    """The template, partition-aware; cfn-lint (a second or two each) runs once per kind of template, below."""
     r = replacement(w, "ci-deployer", **kw)
-    lint_clean(r.template_text())
     text = json.dumps(r.template)
     assert "arn:aws:" not in text  # every ARN built with ${AWS::Partition}
     return r
@@ -202,12 +203,17 @@ def test_no_ranges_no_guess_and_no_calls() -> None:
         (BOTO_AGENT, CODEBUILD_ADDRESS, Kind.CODEBUILD),
         ("aws-sdk-go/1.0 app/gitlab-ci", OFFICE_ADDRESS, Kind.GITLAB_OIDC),
         ("aws-cli/2.13.5 exec-env/AWS_ECS_EC2", EC2_ADDRESS, Kind.ECS_TASK),
+        (LAMBDA_AGENT, EC2_ADDRESS, Kind.LAMBDA),
+        (GITHUB_ACTION_AGENT, RUNNER_ADDRESS, Kind.GITHUB_OIDC),
+        (CLI_AGENT, OFFICE_ADDRESS, Kind.IDENTITY_CENTER),
+        (BOTO_AGENT, OFFICE_ADDRESS, Kind.ROLES_ANYWHERE),
     ],
-    ids=["ec2", "codebuild", "gitlab", "ecs-on-ec2"],
+    ids=["ec2", "codebuild", "gitlab", "ecs-on-ec2", "lambda", "github", "person", "machine"],
 )
 def test_every_kind_of_template_is_clean(agent, ip, kind) -> None:
     r = template_of(work(calls(NOW, 3, [("s3", "PutObject")], agent=agent, ip=ip)))
     assert r.kind is kind and policy_actions(r) == {"s3:PutObject"}
+    lint_clean(r.template_text())
 
 
 def test_cfn_lint_would_catch_a_broken_template() -> None:
