@@ -21,7 +21,7 @@ from bot.domain.operations import REQUEST_OPERATIONS
 from bot.domain.requests import Request, Status
 from bot.domain.rotation import Rotation, RotationState
 from bot.services.approvals.delivery import SecretDelivery, create_key, hand_back_interrupted, requester_of
-from bot.services.approvals.execution import fail
+from bot.services.approvals.execution import aws_failure, fail
 from bot.services.approvals.slack_sync import RequesterDm, RequestSync
 from bot.services.delivered_rotations import DeliveredRotations
 from bot.slack.messages.common import Message
@@ -112,7 +112,7 @@ class LocationDelivery:
             log.warning("%s: left for reconciliation after %s", request.id, e.message)
             return None
         except AwsError as e:
-            self._tell(fail(self.store, claimed, e.message))
+            self._tell(fail(self.store, claimed, *aws_failure(claimed, e)))
             return None
         owner = claimed.requester
         if owner == SYSTEM:
