@@ -73,6 +73,7 @@ def dms(slack: FakeSlack) -> list[str]:
     return [c.raw for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == OWNER]
 
 
+@pytest.mark.both_databases  # each step a conditional UPDATE of the retirement's row
 def test_retire_waits_for_the_role_then_for_quiet_then_switches_off_and_deletes(world, slack, clock) -> None:
     services, iam, key = world
     request_id = approved_retirement(services, key)
