@@ -54,6 +54,41 @@ def test_an_approve_resumed_twice_at_once_acts_once(bot: BotServer, iam) -> None
     assert actions.count("approval") == 1 and actions.count("executed") == 1, actions
 
 
+def _resume_twice_at_once(bot: BotServer) -> None:
+    """The one item recorded is claimed, then run by two threads at once (two processes that both think it theirs)."""
+    durable = bot.wsgi.durable
+    (item,) = durable.queue.claim("a-process", timedelta(seconds=10), 10)
+    both = [threading.Thread(target=durable._redo, args=(item,)) for _ in range(2)]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join()
+    bot.work.idle()
+
+
+def test_a_command_resumed_twice_at_once_files_one_request(bot: BotServer, iam) -> None:
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
+    key = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+    _left_for_others(bot)
+    assert bot.command(f"deactivate {key} leaving").status == 200
+    _resume_twice_at_once(bot)
+    (filed,) = bot.slack.posts_to("CAPPROVE")  # one request; the other run is told it is already asked for
+    assert key in filed.raw
+    answers = [c.raw for c in bot.slack.calls_to("response_url")]
+    assert len(answers) == 2 and sum("already" in a for a in answers) == 1, answers
+
+
+def test_a_paste_resumed_twice_at_once_is_answered_once(bot: BotServer, iam) -> None:
+    iam.create_user(UserName="ci", Tags=[{"Key": "owner", "Value": "UALICE"}])
+    made = iam.create_access_key(UserName="ci")["AccessKey"]
+    _left_for_others(bot)
+    assert bot.message(f"is this right? {made['AccessKeyId']} {made['SecretAccessKey']}", user="UDAVE").status == 200
+    _resume_twice_at_once(bot)
+    (alert,) = bot.slack.posts_to("CALERTS")  # the paste is claimed per message: one alert, one thread reply
+    assert made["AccessKeyId"] in alert.raw and len(bot.slack.posts_to("CWORK", in_thread=True)) == 1
+    assert made["SecretAccessKey"] not in bot.slack.all_text()
+
+
 def test_items_are_claimed_once_however_many_claim_at_once(bot: BotServer, iam) -> None:
     _left_for_others(bot)
     for n in range(20):
