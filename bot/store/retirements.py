@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.domain.retirement import FINAL, Retirement, Stage, check_stage_move
@@ -89,8 +90,11 @@ class Retirements:
                     updated_at=now,
                     next_at=now,
                 )
-                session.add(row)
-                session.flush()
+                try:
+                    with session.begin_nested():  # another runner may adopt it at the same moment: one row wins
+                        session.add(row)
+                except IntegrityError:
+                    continue
                 what = "permission set" if permission_set else "role"
                 self._audit.record(
                     session,

@@ -6,7 +6,9 @@ uses set in its backend, as AWS reports them), fake Slack for the owner's DMs, t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import boto3
@@ -20,6 +22,7 @@ from bot.domain.keys import InputError
 from bot.domain.requests import Status
 from bot.domain.retirement import Stage
 from bot.metrics import KEYS
+from bot.services.workloads import replacement_role
 from tests.support.aws_faults import aws_error
 from tests.support.fake_slack import FakeSlack
 
@@ -155,3 +158,20 @@ def test_retire_refuses_an_inactive_key_and_is_left_alone_when_someone_else_acts
     assert any("switched off by someone else" in d for d in dms(slack))
     with pytest.raises(InputError, match="already inactive"):
         services.filing.file(OWNER, Command("retire", key_id=key))
+
+
+@pytest.mark.both_databases  # two runners adopting one approval at once: one row, one audit event
+def test_two_runners_adopt_an_approval_once(world) -> None:
+    services, _, key = world
+    request_id = approved_retirement(services, key)
+    barrier = threading.Barrier(2)
+
+    def adopt() -> int:
+        barrier.wait()
+        return len(services.retirements.store.adopt(replacement_role))
+
+    with ThreadPoolExecutor(2) as pool:
+        made = sorted(pool.map(lambda _: adopt(), range(2)))
+    assert made == [0, 1]
+    watching = [e for e in services.audit.all() if e.request_id == request_id and e.action == "retirement_watching"]
+    assert len(watching) == 1
