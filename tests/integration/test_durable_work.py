@@ -165,3 +165,22 @@ def test_recording_does_not_wait_for_the_bots_own_writes(database_url: str) -> N
         assert queue.depth().items == 0
     finally:
         db.dispose()
+
+
+def test_recording_survives_a_connection_the_server_closed(database_url: str) -> None:
+    """The queue's connections are not pinged before each statement (one round trip in the ack path): one the
+    server closed (PostgreSQL restarted, a proxy timed it out) is replaced and the INSERT tried once more."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's queue file has no server to close a connection")
+    db = Database(database_url)
+    queue = WorkQueue(db, system_clock)
+    try:
+        first = queue.record(request_id="a", kind="command", function="f", body={}, found=None, owner="p", lease=LEASE)
+        with db.statements() as conn:  # the pooled connection the next INSERT will get
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with db.session() as session:
+            assert session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        second = queue.record(request_id="b", kind="command", function="f", body={}, found=None, owner="p", lease=LEASE)
+        assert second > first and queue.depth().items == 2
+    finally:
+        db.dispose()
