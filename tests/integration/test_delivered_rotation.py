@@ -14,12 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from bot.bootstrap import Services
+from bot.domain.requests import Status
 from bot.domain.rotation import RotationState
 from bot.entrypoints.housekeeping import run_once
 from bot.slack import ids
 from tests.support.delivered import (
     OWNER,
+    PLACES,
     REPO,
+    SSM_NAME,
     TOKEN,
     USER,
     Consumers,
@@ -33,6 +37,7 @@ from tests.support.delivered import (
     wait_for,
 )
 from tests.support.fake_github import FakeGitHub
+from tests.support.flows import BOSS, MALLORY, dms, filed_id, wait_ephemeral, wait_status
 from tests.support.harness import BotServer, TestClock
 
 S = RotationState
@@ -114,3 +119,51 @@ def test_a_machine_user_is_rotated_on_schedule_delivered_unseen_and_switched_off
     # Nobody saw the secret: no Reveal anywhere, not in Slack, the database or the log.
     assert not any(ids.REVEAL in c.raw for c in bot.slack.calls)
     assert_nowhere(new_secret, everywhere(bot.services, bot.slack, caplog.text, {"to GitHub": github.traffic()}))
+
+
+def test_a_persons_rotate_of_a_machine_user_is_delivered_never_revealed_and_can_be_rolled_back(
+    make_bot: Callable[..., BotServer], aws: None, iam, github: FakeGitHub, clock: TestClock, tmp_path: Path
+) -> None:
+    bot = make_bot(**env(tmp_path, github))
+    old_id, _ = machine_user(iam, clock.now, age_days=5)  # not due yet: a person asks
+    bot.command(f"rotate {USER} moving CI to a new key", user_id=OWNER)
+    rid = filed_id(bot)
+    plan = bot.slack.posts_to("CAPPROVE")[0].raw  # what the approver approves: delivery, no Reveal, cut-over by use
+    assert "nobody sees it, there is no Reveal" in plan and "On Reveal" not in plan and all(p in plan for p in PLACES)
+    bot.click(ids.APPROVE, rid, BOSS)
+    done = wait_status(bot, rid, Status.SUCCEEDED, Status.FAILED)
+    assert done.status is Status.SUCCEEDED and done.new_key_id == rotation_of(bot.services).new_key_id
+    # The requester's DM says where the key went; there is no Reveal button anywhere, and a Reveal is refused.
+    dm = wait_for(lambda: [d for d in dms(bot, OWNER) if "Nobody saw the secret" in d], "the requester's DM")[-1]
+    assert all(place in dm for place in PLACES) and ids.REVEAL not in dm
+    assert not any(ids.REVEAL in c.raw for c in bot.slack.calls)
+    bot.click(ids.REVEAL, rid, OWNER, channel=OWNER)
+    assert wait_ephemeral(bot, OWNER, "shown to nobody: there is nothing to reveal")
+
+    # Roll back on the button: only the owner or an approver; the new key is deleted, the old one kept, and the
+    # places that hold the deleted key are named.
+    bot.click(ids.ROLLBACK, rid, MALLORY, channel=MALLORY)
+    assert wait_ephemeral(bot, MALLORY, "Only the rotation's owner or an approver can roll it back")
+    bot.click(ids.ROLLBACK, rid, OWNER, channel=OWNER)
+    reply = wait_ephemeral(bot, OWNER, f"Rotation {rid} is rolled back")
+    assert f"SSM {SSM_NAME}" in reply and "GitHub" in reply and "hold the deleted key" in reply
+    assert user_keys(iam) == {old_id: "Active"}
+    assert bot.services.rotations.get(rid).state is S.ROLLED_BACK
+
+
+def test_a_policy_deny_wins_over_the_schedule(
+    make_services: Callable[..., Services], aws: None, iam, github: FakeGitHub, clock: TestClock, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "rules:\n"
+        "  - name: frozen-ci\n    operations: [rotate]\n    deny: CI keys are frozen this week\n"
+        "  - name: default\n    approvers: [UBOSS]\n"
+    )
+    services = make_services(**env(tmp_path, github, POLICY_FILE=str(policy)))
+    old_id, _ = machine_user(iam, clock.now, age_days=31)
+    summary = services.scheduled_rotations.run()
+    assert user_keys(iam) == {old_id: "Active"} and rotation_of(services) is None  # nothing made, nothing filed
+    assert summary.skipped == [f"default:{USER}: policy rule `frozen-ci` denies it: CI keys are frozen this week"]
+    refusals = [e for e in services.audit.all() if e.action == "refused" and e.iam_user == USER]
+    assert refusals and "frozen-ci" in refusals[0].detail

@@ -328,7 +328,10 @@ class RequestFiling:
             plan = schedule(now, rotation_policy(self.settings))
             keys = "\n".join(key_lines(k, now) for k in target.user.keys)
             stored_under = self.settings.stored_secret_prefix
-            plan_lines = plan_text(target.account, target.iam_user, old_key_id, pre_step, plan, stored_under)
+            plan_lines = plan_text(
+                target.account, target.iam_user, old_key_id, pre_step, plan, stored_under,
+                delivered_to=target.user.delivered_to, quiet_hours=self.settings.cutover_quiet_hours,
+            )  # fmt: skip
             return plan_lines + f"\n*Keys now:*\n{keys}"
         if target.key is not None:
             return key_lines(target.key, now)

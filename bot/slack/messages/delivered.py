@@ -91,6 +91,28 @@ def build_delivered_request_dm(req: Request, places: Sequence[str], quiet_hours:
     return f"{title}: {req.status.value}", [section(f"{title}\n" + "\n".join(lines))]
 
 
+def delivered_plan_text(
+    account: str, user: str, old_key_id: str, pre_step: str | None, delivered_to: str, quiet_hours: int, grace_days: int
+) -> str:
+    """The approval message's plan for a rotation whose key Keywarden delivers (`delivered_to`: `delivered to: …`)."""
+    where = escape(delivered_to.removeprefix("delivered to: "))
+    lines = [f"*Rotation plan* for *{escape(account)}:{escape(user)}*: replace `{old_key_id}` with a new key."]
+    if pre_step:
+        lines.append(
+            f"• *First:* the inactive key `{pre_step}` is deleted right before the new key is created "
+            "(a user can have only two keys)."
+        )
+    lines += [
+        f"• *On approval*: the new key is created and written by Keywarden to {where}; nobody sees it, there is no "
+        f"Reveal. A place that refuses it is named and tried again, and `{old_key_id}` stays active meanwhile.",
+        f"• `{old_key_id}` is switched off once the new key is in use and `{old_key_id}` has not been used for "
+        f"{plural(quiet_hours, 'hour')}; until then the owner is told, at most daily, what still uses it.",
+        f"• It is deleted {plural(grace_days, 'day')} after it was switched off, unless rolled back.",
+        "_Approving approves every step of this plan._",
+    ]
+    return "\n".join(lines)
+
+
 # The owner, and the alert channel
 def build_delivery_failed(r: Rotation, outcome: Pass, retry: datetime) -> Message:
     """A location refused the new key: the old key stays active, the places already written keep the new one."""

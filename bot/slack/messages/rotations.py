@@ -20,7 +20,7 @@ from bot.slack.messages.common import (
     section,
     when,
 )
-from bot.slack.messages.delivered import STAGES, delivery_dates
+from bot.slack.messages.delivered import STAGES, delivered_plan_text, delivery_dates
 from bot.slack.messages.requests import who
 
 S = RotationState
@@ -44,11 +44,23 @@ def _title(r: Rotation) -> str:
 
 
 def plan_text(
-    account: str, user: str, old_key_id: str, pre_step: str | None, plan: Schedule, stored_under: str | None = None
+    account: str,
+    user: str,
+    old_key_id: str,
+    pre_step: str | None,
+    plan: Schedule,
+    stored_under: str | None = None,
+    *,
+    delivered_to: str | None = None,
+    quiet_hours: int = 24,
 ) -> str:
     """What the approval message shows: the key replaced, each date, and any step that comes first.
 
-    `stored_under` (SECRET_PREFIX, keys delivered through Secrets Manager): the new key is stored, never revealed."""
+    `stored_under` (SECRET_PREFIX, keys delivered through Secrets Manager): the new key is stored, never revealed.
+    `delivered_to` (a machine user of LOCATIONS_FILE): Keywarden writes it to its places, and cuts over by use."""
+    if delivered_to is not None:
+        grace_days = (plan.grace_ends - plan.created).days
+        return delivered_plan_text(account, user, old_key_id, pre_step, delivered_to, quiet_hours, grace_days)
     lines = [f"*Rotation plan* for *{account}:{user}*: replace `{old_key_id}` with a new key."]
     if pre_step:
         lines.append(
