@@ -15,6 +15,7 @@ from bot.domain.commands import REQUEST_ID, Command
 from bot.domain.keys import ACCESS_KEY_ID
 from bot.slack import ids
 from bot.slack.messages.exposures import deactivate_now_reason
+from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply
 from bot.slack.messages.requests import (
     build_break_glass_done,
     build_deny_modal,
@@ -88,7 +89,8 @@ def _on_request(
 
 @replies_on_error
 def approve(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-    _on_request(body, respond, wiring(context).services.decisions.approve)
+    decisions = wiring(context).services.decisions
+    _on_request(body, respond, lambda request_id, user_id: approve_reply(decisions.approve(request_id, user_id)))
 
 
 @replies_on_error
@@ -98,7 +100,8 @@ def nudge(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
 
 @replies_on_error
 def cancel(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-    _on_request(body, respond, wiring(context).services.decisions.cancel)
+    decisions = wiring(context).services.decisions
+    _on_request(body, respond, lambda request_id, user_id: cancel_reply(decisions.cancel(request_id, user_id), user_id))
 
 
 @replies_on_error
@@ -109,7 +112,7 @@ def open_deny_form(body: dict[str, Any], respond: Respond, context: BoltContext)
     services = wiring(context).services
     refusal = services.decisions.deny_refusal(request_id, body["user"]["id"])
     if refusal:
-        return _tell(respond, refusal)
+        return _tell(respond, deny_reply(refusal))
     if services.notifier.open_view(body.get("trigger_id", ""), build_deny_modal(request_id)) is None:
         _tell(respond, "Slack could not open the form for the reason; click Deny again.")
 

@@ -16,6 +16,7 @@ from bot.slack.messages.audit import AUDIT_SHOWN, build_audit
 from bot.slack.messages.check import Alarm, build_check
 from bot.slack.messages.common import Message, build_key_list, escape, plain
 from bot.slack.messages.help import build_help
+from bot.slack.messages.request_replies import cancel_reply
 from bot.slack.messages.requests import (
     build_break_glass_done,
     build_open_requests,
@@ -93,7 +94,7 @@ def _requests(services: Services, cmd: Command, user_id: str) -> Message:
 
 def _cancel(services: Services, cmd: Command, user_id: str) -> Message:
     assert cmd.request_id is not None
-    return plain(services.decisions.cancel(cmd.request_id, user_id))
+    return plain(cancel_reply(services.decisions.cancel(cmd.request_id, user_id), user_id))
 
 
 def _scan(services: Services, cmd: Command, user_id: str) -> Message:

@@ -13,6 +13,7 @@ from bot.domain.operations import REQUEST_OPERATIONS
 from bot.domain.time_bound import DurationError
 from bot.slack import ids
 from bot.slack.messages.common import plain
+from bot.slack.messages.request_replies import deny_reply
 from bot.slack.messages.requests import build_break_glass_done, build_request_filed
 from handlers import typed_secrets
 from handlers.durable import FOUND
@@ -110,7 +111,7 @@ def deny(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> No
     request_id = _deny_target(view)
     assert request_id is not None
     try:
-        reply = services.decisions.deny(request_id, user_id, _value(view, ids.BLOCK_REASON)[:300])
+        reply = deny_reply(services.decisions.deny(request_id, user_id, _value(view, ids.BLOCK_REASON)[:300]))
     except Exception as e:  # as above: tell the approver in a DM
         reply = user_message(e)
     if reply:

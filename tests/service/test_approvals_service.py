@@ -13,6 +13,18 @@ import sqlalchemy
 
 from bot.aws import AwsPermissionDenied, AwsThrottled, AwsUnavailable
 from bot.domain.keys import ACTIVE, INACTIVE, InputError
+from bot.domain.outcomes import (
+    AlreadyCounted,
+    AlreadyDecided,
+    Cancelled,
+    Counted,
+    Denied,
+    Executed,
+    ExpiredBeforeClick,
+    NotApprover,
+    NotYours,
+    OwnRequest,
+)
 from bot.domain.requests import Status
 from bot.slack import ids
 from tests.support.flows import BOSS, CARL, MALLORY, REQUESTER
@@ -97,14 +109,15 @@ def test_approval_needs_distinct_approvers_and_never_the_requester(world: Servic
     assert filed.approvals_needed == 2
     decisions = world.services.decisions
 
-    assert "cannot approve your own request" in decisions.approve(filed.id, REQUESTER)
-    assert "Only approvers can approve" in decisions.approve(filed.id, MALLORY)
-    assert "1 of 2" in decisions.approve(filed.id, BOSS)
-    assert "already approved" in decisions.approve(filed.id, BOSS)
+    assert isinstance(decisions.approve(filed.id, REQUESTER), OwnRequest)
+    assert isinstance(decisions.approve(filed.id, MALLORY), NotApprover)
+    counted = decisions.approve(filed.id, BOSS)
+    assert isinstance(counted, Counted) and (counted.request.approvers, counted.dropped) == ((BOSS,), ())
+    assert isinstance(decisions.approve(filed.id, BOSS), AlreadyCounted)
     assert world.request(filed.id).status is Status.PENDING and world.iam.calls[DELETE] == 0
     assert "Approved by <@UBOSS> (1 of 2)" in world.slack.in_channel(APPROVAL_CHANNEL)[0].raw
 
-    assert decisions.approve(filed.id, CARL) is None  # the approval that completes the count executes
+    assert isinstance(decisions.approve(filed.id, CARL), Executed)  # the approval that completes the count executes
     done = world.request(filed.id)
     assert (done.status, done.approvers, done.decided_by) == (Status.SUCCEEDED, (BOSS, CARL), CARL)
     assert world.iam.statuses("ci") == {} and world.iam.calls[DELETE] == 1
@@ -116,8 +129,8 @@ def test_an_approver_cannot_approve_their_own_request(world: ServiceWorld) -> No
     key = world.iam.add_key("ci")
     filed = world.file(f"deactivate {key}", requester=BOSS)
     assert filed.approvals_needed == 2  # Boss does not own `ci`
-    assert "cannot approve your own request" in world.services.decisions.approve(filed.id, BOSS)
-    assert "cannot decide your own request" in world.services.decisions.deny(filed.id, BOSS, "no")
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), OwnRequest)
+    assert isinstance(world.services.decisions.deny(filed.id, BOSS, "no"), OwnRequest)
     assert world.request(filed.id).approvers == () and world.iam.calls[UPDATE] == 0
 
 
@@ -125,14 +138,15 @@ def test_deny_ends_the_request_with_the_reason(world: ServiceWorld) -> None:
     key = world.iam.add_key("ci")
     filed = world.file(f"deactivate {key}")
     decisions = world.services.decisions
-    assert "Only approvers can deny" in decisions.deny(filed.id, MALLORY, "mine")
-    assert decisions.deny(filed.id, BOSS, "still in use by prod") is None
+    assert isinstance(decisions.deny(filed.id, MALLORY, "mine"), NotApprover)
+    assert isinstance(decisions.deny(filed.id, BOSS, "still in use by prod"), Denied)
 
     denied = world.request(filed.id)
     assert (denied.status, denied.decided_by, denied.deny_reason) == (Status.DENIED, BOSS, "still in use by prod")
     assert any("Denied" in d and "still in use by prod" in d for d in dm_texts(world))
     assert ids.APPROVE not in world.slack.in_channel(APPROVAL_CHANNEL)[0].raw  # the buttons are gone
-    assert f"Already decided: {filed.id} was denied by <@{BOSS}> at <!date^" in decisions.approve(filed.id, CARL)
+    late = decisions.approve(filed.id, CARL)  # the words: tests/unit/test_replies.py
+    assert isinstance(late, AlreadyDecided) and (late.request.status, late.request.decided_by) == (Status.DENIED, BOSS)
     assert world.iam.statuses("ci") == {key: ACTIVE} and writes(world) == 0
 
 
@@ -147,7 +161,8 @@ def test_undecided_requests_expire(world: ServiceWorld) -> None:
     assert world.request(filed.id).status is Status.EXPIRED
     assert "Expired" in world.slack.in_channel(APPROVAL_CHANNEL)[0].raw
     assert any("Expired" in d for d in dm_texts(world))
-    assert f"Already decided: {filed.id} expired at <!date^" in decisions.approve(filed.id, BOSS)
+    late = decisions.approve(filed.id, BOSS)
+    assert isinstance(late, AlreadyDecided) and late.request.status is Status.EXPIRED
     assert writes(world) == 0
 
 
@@ -155,7 +170,7 @@ def test_an_approval_after_the_expiry_expires_the_request_instead(world: Service
     key = world.iam.add_key("ci")
     filed = world.file(f"deactivate {key}")
     world.clock.advance(hours=24, seconds=1)  # no sweep has run
-    assert f"{filed.id} expired at" in world.services.decisions.approve(filed.id, BOSS)
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), ExpiredBeforeClick)
     expired = world.request(filed.id)
     assert (expired.status, expired.approvers) == (Status.EXPIRED, ())
     assert world.iam.statuses("ci") == {key: ACTIVE} and writes(world) == 0
@@ -164,10 +179,14 @@ def test_an_approval_after_the_expiry_expires_the_request_instead(world: Service
 def test_the_requester_cancels(world: ServiceWorld) -> None:
     key = world.iam.add_key("ci")
     filed = world.file(f"deactivate {key}")
-    assert f"You have no request {filed.id}" in world.services.decisions.cancel(filed.id, BOSS)
-    assert world.services.decisions.cancel(filed.id, REQUESTER) == f"Request {filed.id} is cancelled."
+    decisions = world.services.decisions
+    assert decisions.cancel(filed.id, BOSS) == NotYours(filed.id)
+    assert isinstance(decisions.cancel(filed.id, REQUESTER), Cancelled)
     assert world.request(filed.id).status is Status.CANCELLED
-    assert f"{filed.id} was cancelled by its requester at <!date^" in world.services.decisions.approve(filed.id, BOSS)
+    again = decisions.cancel(filed.id, REQUESTER)  # who ended it and when, for the words
+    assert isinstance(again, AlreadyDecided) and again.request == world.request(filed.id)
+    late = decisions.approve(filed.id, BOSS)
+    assert isinstance(late, AlreadyDecided) and late.request.status is Status.CANCELLED
     assert world.services.filing.open_requests(REQUESTER) == [] and writes(world) == 0
 
 
@@ -177,10 +196,13 @@ def test_the_requester_cancels(world: ServiceWorld) -> None:
 def test_the_aws_call_runs_once_however_often_the_request_is_run(world: ServiceWorld) -> None:
     key = world.iam.add_key("ci")
     filed = world.file(f"deactivate {key}")
-    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
     assert world.request(filed.id).status is Status.SUCCEEDED
     late = world.services.decisions.approve(filed.id, CARL)
-    assert f"{filed.id} was already approved by <@{BOSS}> at <!date^" in late and late.endswith("; it is done.")
+    assert isinstance(late, AlreadyDecided) and (late.request.status, late.request.decided_by) == (
+        Status.SUCCEEDED,
+        BOSS,
+    )
     world.clock.advance(minutes=11)
     assert world.services.recovery.reconcile_stuck() == 0
     assert world.iam.calls[UPDATE] == 1 and world.iam.statuses("ci") == {key: INACTIVE}
@@ -207,7 +229,7 @@ def test_a_lost_answer_is_settled_by_asking_aws_and_never_repeated(world: Servic
     world.iam.fail(UPDATE, AwsUnavailable, applied=True)  # AWS deactivated it; the answer never came back
     listed = world.iam.calls["iam:ListAccessKeys"]
 
-    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
     done = world.request(filed.id)
     assert done.status is Status.SUCCEEDED and "confirmed in AWS after a connection error" in done.result
     assert world.iam.calls[UPDATE] == 1 and world.iam.calls["iam:ListAccessKeys"] == listed + 1
@@ -308,7 +330,7 @@ def test_recovery_that_cannot_read_what_happened_since_waits_then_lets_a_break_g
 
 def approved_create(world: ServiceWorld) -> str:
     filed = world.file("create ci for the new pipeline")
-    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
     assert world.request(filed.id).status is Status.APPROVED
     return filed.id
 
@@ -380,7 +402,7 @@ def test_secrets_manager_delivery_stores_the_key_and_shows_nothing(make_world) -
     world.directory.add_person(REQUESTER, email="alice@example.com")
     world.iam.add_user("deployer", owner="alice@example.com")
     filed = world.file("create deployer for the pipeline")
-    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
 
     [new] = world.iam.created
     done = world.request(filed.id)

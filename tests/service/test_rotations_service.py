@@ -12,6 +12,7 @@ import pytest
 
 from bot.aws import AwsNotFound, AwsPermissionDenied, AwsUnavailable
 from bot.domain.keys import ACTIVE, INACTIVE, InputError
+from bot.domain.outcomes import Counted, Executed
 from bot.domain.requests import Status
 from bot.domain.rotation import RotationState
 from bot.slack import ids
@@ -32,7 +33,7 @@ def old(world: ServiceWorld) -> str:
 def rotate(world: ServiceWorld, target: str = "ci") -> str:
     """File, approve and reveal a rotation; returns its id (the rotation's grace period has begun)."""
     filed = world.file(f"rotate {target} quarterly rotation")
-    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
     assert world.services.secret_delivery.reveal(filed.id, REQUESTER) is None
     return filed.id
 
@@ -58,7 +59,7 @@ def deactivated(world: ServiceWorld) -> str:
 def test_the_rotation_starts_when_the_new_key_is_revealed(world: ServiceWorld, old: str) -> None:
     filed = world.file("rotate ci quarterly rotation")
     assert filed.key_id == old
-    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
     assert world.services.rotations.get(filed.id) is None and world.iam.calls[CREATE] == 0
 
     assert world.services.secret_delivery.reveal(filed.id, REQUESTER) is None
@@ -79,7 +80,7 @@ def test_an_inactive_second_key_is_deleted_right_before_the_new_key_is_made(worl
     spare = world.iam.add_key("ci", age_days=200, status=INACTIVE)
     filed = world.file("rotate ci")
     assert f"the inactive key `{spare}` is deleted right before the new key is created" in filed.details
-    assert world.services.decisions.approve(filed.id, BOSS) is None
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
     assert spare in world.iam.statuses("ci")  # nothing happens before the Reveal
     assert world.services.secret_delivery.reveal(filed.id, REQUESTER) is None
     new = world.request(filed.id).new_key_id
@@ -207,9 +208,9 @@ def test_break_glass_on_the_old_key_ends_the_rotation(world: ServiceWorld, old: 
 def test_an_approved_deactivation_of_the_old_key_ends_the_rotation(world: ServiceWorld, old: str) -> None:
     rid = rotate(world)
     filed = world.file(f"deactivate {old} not needed", requester=MALLORY)  # not the owner: two approvals
-    assert "1 of 2" in world.services.decisions.approve(filed.id, BOSS)
+    assert isinstance(world.services.decisions.approve(filed.id, BOSS), Counted)
     assert world.rotation(rid).state is S.GRACE
-    assert world.services.decisions.approve(filed.id, CARL) is None
+    assert isinstance(world.services.decisions.approve(filed.id, CARL), Executed)
     r = world.rotation(rid)
     assert r.state is S.CANCELLED and f"by request {filed.id}" in (r.note or "")
     assert "was cancelled" in world.services.rotations.rollback(rid, REQUESTER)

@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_bolt import BoltContext
 
+from bot.domain.outcomes import Approval, DenyRefusal, Missing
 from bot.slack.messages.help import build_help
 from handlers import actions, commands
 from handlers.lanes import Lanes
@@ -44,16 +45,19 @@ class HeldLane(Executor):
             fn(*args, **kwargs)
 
 
+NO_SUCH_REQUEST = Missing("R-ABC123")
+
+
 class FakeDecisions:
-    def __init__(self, reply: str = "Approved.") -> None:
-        self.reply = reply
+    def __init__(self, outcome: Approval = NO_SUCH_REQUEST) -> None:
+        self.outcome = outcome
         self.approved: list[tuple[str, str]] = []
 
-    def approve(self, request_id: str, user_id: str) -> str:
+    def approve(self, request_id: str, user_id: str) -> Approval:
         self.approved.append((request_id, user_id))
-        return self.reply
+        return self.outcome
 
-    def deny_refusal(self, request_id: str, user_id: str) -> str | None:
+    def deny_refusal(self, request_id: str, user_id: str) -> DenyRefusal | None:
         return None
 
 
@@ -91,20 +95,20 @@ def test_a_button_that_names_no_request_is_answered_without_calling_the_service(
 
 
 def test_approve_decides_as_the_clicker_and_relays_the_reply() -> None:
-    decisions = FakeDecisions(reply="Approved R-ABC123: 1 of 2 approvals.")
+    decisions = FakeDecisions(NO_SUCH_REQUEST)  # what the service says happened; the words are the builder's
     context, _ = context_over(SimpleNamespace(decisions=decisions))
     respond = Recorder()
 
     actions.approve(click("R-ABC123"), respond=respond, context=context)
 
     assert decisions.approved == [("R-ABC123", APPROVER)]
-    assert [c["text"] for c in respond.calls] == ["Approved R-ABC123: 1 of 2 approvals."]
+    assert [c["text"] for c in respond.calls] == ["Request R-ABC123 does not exist (any more)."]
     assert respond.calls[0]["response_type"] == "ephemeral"
 
 
 def test_an_error_in_the_service_becomes_a_reply_not_a_lost_exception() -> None:
     class Broken(FakeDecisions):
-        def approve(self, request_id: str, user_id: str) -> str:
+        def approve(self, request_id: str, user_id: str) -> Approval:
             raise RuntimeError("database is down")
 
     context, _ = context_over(SimpleNamespace(decisions=Broken()))

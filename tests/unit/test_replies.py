@@ -1,0 +1,154 @@
+"""The replies people get to a click or command on a request or a rotation, written from what the service says
+happened (bot/domain/outcomes.py) by the pure builders of bot/slack/messages: each outcome's words, checked here
+without a service, a database or Slack."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.operations import Operation
+from bot.domain.outcomes import (
+    AlreadyCounted,
+    AlreadyDecided,
+    Cancelled,
+    Counted,
+    Denied,
+    Executed,
+    ExpiredBeforeClick,
+    Missing,
+    NotApprover,
+    NotYours,
+    OwnRequest,
+)
+from bot.domain.requests import Request, Status
+from bot.domain.rotation import Rotation, RotationState
+from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+REQUESTER, BOSS, CARL = "UREQUESTER", "UBOSS", "UCARL"
+S = RotationState
+
+
+def request(status: Status = Status.PENDING, **kw: object) -> Request:
+    values: dict[str, object] = dict(
+        id="R-ABC123",
+        operation=Operation.DEACTIVATE,
+        account="default",
+        iam_user="ci",
+        key_id="AKIAIOSFODNN7EXAMPLE",
+        requester=REQUESTER,
+        reason="rotating out",
+        status=status,
+        approvals_needed=1,
+        created_at=T0,
+        updated_at=T0,
+        expires_at=T0 + timedelta(hours=24),
+        decided_by=None,
+        decided_at=None,
+        deny_reason=None,
+        channel=None,
+        message_ts=None,
+        dm_channel=None,
+        dm_ts=None,
+        claimed_at=None,
+        reveal_expires_at=None,
+        new_key_id=None,
+        result=None,
+        details="",
+        owner_ok=True,
+        notified_status=None,
+    )
+    values.update(kw)
+    return Request(**values)  # type: ignore[arg-type]
+
+
+def rotation(state: RotationState, **kw: object) -> Rotation:
+    values: dict[str, object] = dict(
+        id="R-ABC123",
+        account="default",
+        iam_user="ci",
+        old_key_id="AKIAOLDOLDOLDOLDOLD1",
+        new_key_id="AKIANEWNEWNEWNEWNEW1",
+        owner=REQUESTER,
+        state=state,
+        created_at=T0,
+        updated_at=T0 + timedelta(days=8),
+        grace_ends_at=T0 + timedelta(days=7),
+        next_check_at=T0,
+        stall_at=T0 + timedelta(days=30),
+        deactivated_at=None,
+        delete_after=None,
+        reminders_sent=0,
+        old_last_used=None,
+        old_last_used_where=None,
+        note=None,
+    )
+    values.update(kw)
+    return Rotation(**values)  # type: ignore[arg-type]
+
+
+def slack_time(at: datetime) -> str:
+    """The start of Slack's date formatting for `at` (the reader's own time zone), as `when` writes it."""
+    return f"<!date^{int(at.timestamp())}^"
+
+
+# Approve and Deny
+
+
+def test_refusals_of_an_approve_or_a_deny_say_why_and_change_nothing() -> None:
+    pending = request()
+    assert approve_reply(Missing("R-GONE42")) == "Request R-GONE42 does not exist (any more)."
+    assert "cannot approve your own request" in approve_reply(OwnRequest(pending))
+    assert "Only approvers can approve" in approve_reply(NotApprover(pending))
+    assert f"cannot decide your own request; `cancel {pending.id}` withdraws it" in deny_reply(OwnRequest(pending))
+    assert "Only approvers can deny" in deny_reply(NotApprover(pending))
+    expired = approve_reply(ExpiredBeforeClick(pending))
+    assert f"{pending.id} expired at {slack_time(pending.expires_at)}" in expired and "before this click" in expired
+
+
+def test_an_approval_that_counts_says_how_many_and_whose_no_longer_count() -> None:
+    one_of_two = request(approvals_needed=2, approvers=(BOSS,))
+    assert "1 of 2" in approve_reply(Counted(one_of_two))
+    assert "already approved" in approve_reply(AlreadyCounted(one_of_two))
+    told = approve_reply(Counted(one_of_two, dropped=("UGRACE",)))
+    assert "<@UGRACE> is no longer an approver, so that approval no longer counts" in told and "stays pending" in told
+    both = approve_reply(AlreadyCounted(one_of_two, dropped=("UGRACE", "UHAL")))
+    assert "<@UGRACE>, <@UHAL> are no longer approvers, so those approvals no longer count" in both
+
+
+def test_the_decision_itself_needs_no_reply_the_message_says_it() -> None:
+    assert approve_reply(Executed(request(Status.SUCCEEDED))) is None
+    assert deny_reply(Denied(request(Status.DENIED))) is None
+
+
+def test_a_late_click_says_who_decided_and_when() -> None:
+    decided = T0 + timedelta(hours=2)
+    denied = request(Status.DENIED, decided_by=BOSS, decided_at=decided)
+    assert approve_reply(AlreadyDecided(denied)).startswith(
+        f"Already decided: {denied.id} was denied by <@{BOSS}> at {slack_time(decided)}"
+    )
+    done = approve_reply(AlreadyDecided(request(Status.SUCCEEDED, decided_by=BOSS, decided_at=decided)))
+    assert f"R-ABC123 was already approved by <@{BOSS}> at {slack_time(decided)}" in done
+    assert done.endswith("; it is done.")
+    expired = request(Status.EXPIRED, updated_at=T0 + timedelta(hours=24))
+    assert f"Already decided: {expired.id} expired at {slack_time(expired.updated_at)}" in deny_reply(
+        AlreadyDecided(expired)
+    )
+
+
+# cancel
+
+
+def test_cancel_of_a_request_already_ended_says_who_ended_it_and_when() -> None:
+    ended = T0 + timedelta(hours=3)
+    cancelled = request(Status.CANCELLED, updated_at=ended)
+    assert cancel_reply(Cancelled(cancelled), REQUESTER) == f"Request {cancelled.id} is cancelled."
+    again = cancel_reply(AlreadyDecided(cancelled), REQUESTER)
+    assert again.startswith(f"{cancelled.id} was cancelled by you at {slack_time(ended)}")
+    assert again.endswith(": it can no longer be cancelled.") and "is cancelled and" not in again
+    assert f"{cancelled.id} was cancelled by its requester at {slack_time(ended)}" in approve_reply(
+        AlreadyDecided(cancelled)
+    )
+    denied = cancel_reply(AlreadyDecided(request(Status.DENIED, decided_by=CARL, decided_at=ended)), REQUESTER)
+    assert denied.startswith(f"R-ABC123 was denied by <@{CARL}> at {slack_time(ended)}")
+    assert cancel_reply(NotYours("R-ABC123"), BOSS) == "You have no request R-ABC123. `requests` lists yours."
