@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from bot import metrics
 from bot.access import Access
 from bot.aws import AwsError, AwsGateway, EventQueue, SessionFactory
-from bot.bootstrap import exports, factories, roles
+from bot.bootstrap import approvals, exports, factories, roles
 from bot.clock import Clock, system_clock
 from bot.domain.scan import Delivery, ScanReport
 from bot.locations import Locations
@@ -200,7 +200,7 @@ def bootstrap(
     )
     k = factories.key_services(a)
     places = AccountPlaces(a.aws, settings.security_hub_region)
-    r = factories.request_services(a, k)
+    r = approvals.request_services(a, k)
     usage = roles.usage(a, k)  # CloudTrail's pace and Access Advisor, shared by `activity`, `access` and `replace`
     return Services(
         settings=settings,
@@ -242,17 +242,7 @@ def bootstrap(
         access_advisor=usage.advisor,
         exposures=factories.exposures(a, k),
         exposure_notes=ExposureNotes(exposures=a.repos.exposures, notices=a.repos.notices),
-        key_changes=KeyChangeService(
-            settings=settings,
-            aws=a.aws,
-            audit=a.audit,
-            inventory=k.inventory,
-            index=k.index,
-            directory=a.directory,
-            memory=a.repos.key_memory,
-            notifier=a.notifier,
-            rotations=k.rotations,
-        ),
+        key_changes=factories.key_changes(a, k),
         audit_stream=factories.audit_stream(a),
         security_hub=exports.security_hub(a),
         posture=exports.posture(a),

@@ -20,32 +20,23 @@ from bot.domain.findings import Thresholds
 from bot.locations import Locations
 from bot.policy import load as load_policy
 from bot.services.alerts import AlertService
-from bot.services.approvals.decisions import Decisions
-from bot.services.approvals.delivery import SecretDelivery
-from bot.services.approvals.execution import Execution
 from bot.services.approvals.filing import RequestFiling
-from bot.services.approvals.recovery import Recovery
-from bot.services.approvals.reminders import Reminders
-from bot.services.approvals.reveal import RevealDelivery
-from bot.services.approvals.secrets_manager import SecretsManagerDelivery, StoredSecretDm
-from bot.services.approvals.slack_sync import RequestSync
 from bot.services.audit_stream import AuditStream
 from bot.services.delivered_rotations import DeliveredRotations
 from bot.services.enforcement import EnforcementService
 from bot.services.exposures import ExposureService
 from bot.services.home import HomeService
 from bot.services.inventory import InventoryService
+from bot.services.key_events import KeyChangeService
 from bot.services.own_identity import OwnIdentity
 from bot.services.ownership import OwnershipIndex
 from bot.services.permissions import Permissions
 from bot.services.rotations import RotationService
 from bot.services.scanner import Scanner
-from bot.services.scheduled_rotations import ScheduledRotations
 from bot.services.time_bound import TimeBoundService
 from bot.services.under_way import WorkUnderWay
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client
-from bot.slack.messages.requests import build_requester_dm
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.db import Database
@@ -91,18 +82,6 @@ class KeyServices:
     rotations: RotationService
     locations: Locations  # LOCATIONS_FILE's machine users and the places their keys are delivered to
     delivered: DeliveredRotations  # rotations whose new key Keywarden writes to those places itself
-
-
-@dataclass(frozen=True)
-class RequestServices:
-    """A request from filing to its outcome, and its new key's delivery."""
-
-    filing: RequestFiling
-    decisions: Decisions
-    delivery: SecretDelivery
-    reminders: Reminders
-    recovery: Recovery
-    scheduled: ScheduledRotations  # rotate_every_days, and the delivered rotations' steps
 
 
 def adapters(
@@ -211,73 +190,6 @@ def key_services(a: Adapters) -> KeyServices:
     )
 
 
-def request_services(a: Adapters, k: KeyServices) -> RequestServices:
-    s, clock, store = a.settings, a.clock, a.repos.requests
-    # SECRET_DELIVERY picks how new keys reach their requesters, and how their DMs say so, here and nowhere else.
-    stored = s.secret_delivery == "secretsmanager"
-    sync = RequestSync(
-        approval_channel=s.approval_channel,
-        clock=clock,
-        store=store,
-        notifier=a.notifier,
-        requester_dm=deliveries.requester_dm(
-            s, k.delivered, StoredSecretDm(secret_prefix=s.secret_prefix, aws=a.aws) if stored else build_requester_dm
-        ),
-        on_change=k.home.refresh,
-        reveal=not stored,
-    )
-    reveal_ttl = timedelta(hours=s.reveal_ttl_hours)
-    configured: SecretDelivery = (
-        SecretsManagerDelivery(
-            secret_prefix=s.secret_prefix, clock=clock, store=store, aws=a.aws, sync=sync, rotations=k.rotations
-        )
-        if stored
-        else RevealDelivery(
-            reveal_ttl=reveal_ttl,
-            clock=clock,
-            store=store,
-            aws=a.aws,
-            notifier=a.notifier,
-            sync=sync,
-            rotations=k.rotations,
-        )
-    )
-    # A machine user's rotation goes to its locations, every other new key as SECRET_DELIVERY says.
-    delivery = deliveries.delivery(a.repos, a.aws, clock, a.directory, k.index, k.delivered, configured, sync)
-    execution = Execution(store=store, aws=a.aws, sync=sync, delivery=delivery, rotations=k.rotations)
-    return RequestServices(
-        filing=RequestFiling(
-            settings=s,
-            clock=clock,
-            store=store,
-            inventory=k.inventory,
-            aws=a.aws,
-            access=k.access_rules,
-            sync=sync,
-            execution=execution,
-            rotations=k.rotations,
-            own=k.own,
-        ),
-        decisions=Decisions(
-            reveal_ttl=reveal_ttl, clock=clock, store=store, access=k.access_rules, sync=sync, execution=execution
-        ),
-        delivery=delivery,
-        reminders=Reminders(
-            remind_after=s.remind_approvers_hours,
-            escalate_after=s.escalate_after_hours,
-            clock=clock,
-            store=store,
-            access=k.access_rules,
-            notifier=a.notifier,
-            sync=sync,
-        ),
-        recovery=Recovery(clock=clock, store=store, execution=execution, delivery=delivery, sync=sync),
-        scheduled=deliveries.scheduled(
-            s, a.repos, a.aws, clock, a.notifier, k.locations, k.inventory, k.access_rules, k.own, delivery
-        ),
-    )
-
-
 def scanner(a: Adapters, k: KeyServices) -> Scanner:
     s, repos = a.settings, a.repos
     return Scanner(
@@ -356,6 +268,21 @@ def exposures(a: Adapters, k: KeyServices) -> ExposureService:
         notifier=a.notifier,
         alert_channel=s.alert_channel,
         admin=Notifier(admin, sleep=a.sleep) if admin else None,
+    )
+
+
+def key_changes(a: Adapters, k: KeyServices) -> KeyChangeService:
+    """Key changes made outside Keywarden (CloudTrail through the events queue), checked against IAM."""
+    return KeyChangeService(
+        settings=a.settings,
+        aws=a.aws,
+        audit=a.audit,
+        inventory=k.inventory,
+        index=k.index,
+        directory=a.directory,
+        memory=a.repos.key_memory,
+        notifier=a.notifier,
+        rotations=k.rotations,
     )
 
 
