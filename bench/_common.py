@@ -367,6 +367,7 @@ the full-size one alone. `--no-docs` prints without writing.
 | Least-privilege scans | `.venv/bin/python -m bench.privilege_cost` | 1,000 / 5,000 users, before/after | 2 minutes |
 | Organisation | `.venv/bin/python -m bench.organization` | 200 x 50 users, 50 ms calls | about 2 minutes |
 | Security Hub export | `.venv/bin/python -m bench.securityhub` | 5,000 findings, 20 accounts | under a minute |
+| Delivered rotation | `.venv/bin/python -m bench.delivered_rotation` | 200 users x 3 places, 50 ms | under a minute |
 
 Everything runs on loopback: moto's server (or moto in process) stands in for AWS and a fake Slack
 Web API (`tests/support/fake_slack.py`) for Slack, so times measure this machine and these
@@ -397,6 +398,8 @@ _ORDER = [
     "organization:quick",
     "securityhub",
     "securityhub:quick",
+    "delivered_rotation",
+    "delivered_rotation:quick",
 ]
 
 
