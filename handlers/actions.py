@@ -15,7 +15,7 @@ from bot.domain.commands import REQUEST_ID, Command
 from bot.domain.keys import ACCESS_KEY_ID
 from bot.slack import ids
 from bot.slack.messages.exposures import deactivate_now_reason
-from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply
+from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply, nudge_reply
 from bot.slack.messages.requests import (
     build_break_glass_done,
     build_deny_modal,
@@ -95,7 +95,8 @@ def approve(body: dict[str, Any], respond: Respond, context: BoltContext) -> Non
 
 @replies_on_error
 def nudge(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-    _on_request(body, respond, wiring(context).services.reminders.nudge)
+    reminders = wiring(context).services.reminders
+    _on_request(body, respond, lambda request_id, user_id: nudge_reply(reminders.nudge(request_id, user_id), user_id))
 
 
 @replies_on_error

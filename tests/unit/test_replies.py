@@ -18,11 +18,13 @@ from bot.domain.outcomes import (
     Missing,
     NotApprover,
     NotYours,
+    Nudged,
+    NudgedRecently,
     OwnRequest,
 )
 from bot.domain.requests import Request, Status
 from bot.domain.rotation import Rotation, RotationState
-from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply
+from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply, nudge_reply
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 REQUESTER, BOSS, CARL = "UREQUESTER", "UBOSS", "UCARL"
@@ -152,3 +154,21 @@ def test_cancel_of_a_request_already_ended_says_who_ended_it_and_when() -> None:
     denied = cancel_reply(AlreadyDecided(request(Status.DENIED, decided_by=CARL, decided_at=ended)), REQUESTER)
     assert denied.startswith(f"R-ABC123 was denied by <@{CARL}> at {slack_time(ended)}")
     assert cancel_reply(NotYours("R-ABC123"), BOSS) == "You have no request R-ABC123. `requests` lists yours."
+
+
+# Nudge
+
+
+def test_nudge_says_whether_the_approvers_were_reminded_and_when_it_can_be_done_again() -> None:
+    pending = request(nudged_at=T0)
+    assert nudge_reply(Nudged(pending), REQUESTER) == f"Nudged: the approvers of {pending.id} were reminded."
+    again = nudge_reply(NudgedRecently(pending, T0 + timedelta(hours=1)), REQUESTER)
+    assert (
+        "less than an hour ago" in again and f"You can nudge again after {slack_time(T0 + timedelta(hours=1))}" in again
+    )
+    assert nudge_reply(NudgedRecently(pending, None), REQUESTER).endswith("less than an hour ago.")
+    denied = request(Status.DENIED, decided_by=BOSS, decided_at=T0)
+    late = nudge_reply(AlreadyDecided(denied), REQUESTER)
+    assert late.startswith(f"{denied.id} was denied by <@{BOSS}> at {slack_time(T0)}")
+    assert late.endswith(": there is nobody left to nudge.")
+    assert nudge_reply(NotYours("R-ABC123"), BOSS) == "You have no request R-ABC123. `requests` lists yours."

@@ -8,10 +8,9 @@ from datetime import timedelta
 
 from bot.access import Access
 from bot.clock import Clock
+from bot.domain.outcomes import AlreadyDecided, NotYours, Nudge, Nudged, NudgedRecently
 from bot.domain.requests import Status
 from bot.services.approvals.slack_sync import RequestSync
-from bot.slack.messages.common import when
-from bot.slack.messages.request_states import where_it_stands
 from bot.slack.messages.requests import build_pending_dm, build_reminder
 from bot.slack.notifier import Notifier
 from bot.store.audit import SYSTEM
@@ -60,15 +59,15 @@ class Reminders:
                         self.store.record_delivery(done.id, dm_channel=posted[0], dm_ts=posted[1])
         return count
 
-    def nudge(self, request_id: str, user_id: str) -> str:
+    def nudge(self, request_id: str, user_id: str) -> Nudge:
         """The requester's Nudge: approvers reminded in the thread, at most once an hour, audited."""
         request = self.store.get(request_id)
         if request is None or request.requester != user_id:
             if request is not None:
                 self.store.audit.refused_on(request, user_id, "nudge", "not the requester")
-            return f"You have no request {request_id}. `requests` lists yours."
+            return NotYours(request_id)
         if request.status is not Status.PENDING:
-            return f"{where_it_stands(request, user_id)}: there is nobody left to nudge."
+            return AlreadyDecided(request)
         hour_ago = self.clock() - timedelta(hours=1)
         mentions = self.access.mentions_of(request, escalation=False)
         if request.escalated_at is not None:
@@ -77,11 +76,10 @@ class Reminders:
             request_id, "nudged_at", actor=user_id, action="nudged", not_since=hour_ago, requester=user_id
         )
         if done is None:
-            current = self.store.get(request_id)
-            if current is not None and current.status is not Status.PENDING:
-                return f"{where_it_stands(current, user_id)}: there is nobody left to nudge."
-            last = current.nudged_at if current else None
-            again = f" You can nudge again after {when(last + timedelta(hours=1))}." if last else ""
-            return f"You nudged the approvers of {request_id} less than an hour ago.{again}"
+            current = self.store.get(request_id) or request
+            if current.status is not Status.PENDING:
+                return AlreadyDecided(current)
+            last = current.nudged_at
+            return NudgedRecently(current, last + timedelta(hours=1) if last else None)
         self.sync.reply_in_thread(done, build_reminder(done, mentions, "nudged", 0))
-        return f"Nudged: the approvers of {request_id} were reminded."
+        return Nudged(done)
