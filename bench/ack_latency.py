@@ -478,7 +478,9 @@ def report(
     main_phases = merge([p for p in phases if not p.label])
     extra = merge([p for p in phases if p.label])
     lines = [
-        "## Ack latency" + (" (quick run)" if args.quick else ""),
+        "## Ack latency"
+        + (" (PostgreSQL)" if args.database_name == "PostgreSQL" else "")
+        + (" (quick run)" if args.quick else ""),
         "",
         *machine_lines(),
         f"- Command: `{command_line('bench.ack_latency')}` (took {total:.0f} s)",
