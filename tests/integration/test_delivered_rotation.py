@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -38,7 +39,10 @@ from tests.support.delivered import (
 )
 from tests.support.fake_github import FakeGitHub
 from tests.support.flows import BOSS, MALLORY, dms, filed_id, wait_ephemeral, wait_status
-from tests.support.harness import BotServer, TestClock
+from tests.support.harness import BotServer
+
+if TYPE_CHECKING:
+    from tests.support.harness import TestClock  # a class named Test…: not imported where pytest collects
 
 S = RotationState
 
@@ -115,6 +119,10 @@ def test_a_machine_user_is_rotated_on_schedule_delivered_unseen_and_switched_off
     bot.services.scheduled_rotations.advance()
     assert user_keys(iam) == {old_id: "Inactive", new_id: "Active"}
     assert bot.services.rotations.get(rotation.id).state is S.OLD_KEY_DEACTIVATED
+    assert any("switched off" in m.raw and "Reactivate" in m.raw for m in bot.slack.posts_to(OWNER))
+    clock.advance(days=7, hours=1)  # ROTATION_GRACE_DAYS after it was switched off, unused: deleted
+    assert run_once(bot.services).failed == []
+    assert user_keys(iam) == {new_id: "Active"} and bot.services.rotations.get(rotation.id).state is S.OLD_KEY_DELETED
 
     # Nobody saw the secret: no Reveal anywhere, not in Slack, the database or the log.
     assert not any(ids.REVEAL in c.raw for c in bot.slack.calls)

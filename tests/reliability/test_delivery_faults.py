@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -43,7 +43,9 @@ from tests.support.delivered import (
 )
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import TestClock
+
+if TYPE_CHECKING:
+    from tests.support.harness import TestClock  # a class named Test…: not imported where pytest collects
 
 S = RotationState
 GITHUB, SSM, SECRETS = f"GitHub {REPO}", f"SSM {SSM_NAME}", f"Secrets Manager {SECRET_NAME}"
