@@ -55,6 +55,14 @@ AUDIT_TITLES: dict[str, str] = {
     "rotation_retry": "Rotation step to be retried",
     "rotation_cancelled": "Rotation cancelled",
     "rotation_reconciling": "Interrupted rotation step resumed",
+    # Delivered rotations (LOCATIONS_FILE)
+    "rotation_delivering": "Delivering the new key",
+    "rotation_delivered": "New key delivered everywhere",
+    "rotation_delivery-failed": "Delivery failed: waiting to try again",
+    "rotation_switching-off": "Switching the old key off",
+    "rotation_discarding": "Rolling back: deleting the new key",
+    "key_delivered": "New key delivered to a place",
+    "key_delivery_failed": "A place refused the new key",
     # Time-bound keys (`create --for`)
     "time_bound_started": "Time-bound key: end set",
     "time_bound_active": "Time-bound key active",
