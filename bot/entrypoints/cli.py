@@ -42,11 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print JSON instead of a table (as --format json)")
     scan.add_argument("--format", choices=FORMATS, help="table (default), json, or ocsf (an OCSF event per line)")
     scan.add_argument("--post", action="store_true", help="also send the Slack alerts (DMs and digest)")
-    scan.add_argument(
-        "--force",
-        action="store_true",
-        help="with --post: post the digest even when the same one was posted today (it is posted once a day)",
-    )
+    scan.add_argument("--force", action="store_true", help="with --post: post the digest even if posted today")
     scan.add_argument("--account", action="append", metavar="ALIAS", help="scan only this account (repeat for several)")
     scan.add_argument("--severity", choices=SEVERITIES, default="info", help="show findings at or above this")
     scan.add_argument(
@@ -85,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         _check_audit_args(parser, args)
     if args.command == "scan" and args.json and args.format not in (None, "json"):
         parser.error(f"scan: --json means --format json, not --format {args.format}")
-    if args.command == "scan" and args.force and not args.post:
-        parser.error("scan: --force goes with --post (it posts the digest again)")
     if args.command == "report":
         cli_report.check(parser, args)
     if args.command == "findings":
@@ -148,7 +142,6 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "scan":
         from bot.entrypoints.cli_scan import run_scan
 
-        fail_on = args.fail_on or args.severity
         output = args.format or ("json" if args.json else "table")
         return run_scan(
             settings,
@@ -157,7 +150,7 @@ def _run_command(args: argparse.Namespace, settings: Settings) -> int:
             force=args.force,
             accounts=args.account,
             shown=args.severity,
-            fail_on=fail_on,
+            fail_on=args.fail_on or args.severity,
         )
     if args.command == "report":
         return cli_report.run_report(settings, out=args.out, days=args.days, post=args.post)

@@ -40,6 +40,9 @@ def run_scan(
     def progress(account: str, done: int, total: int) -> None:
         print(f"\rscanned {done}/{total} accounts (last: {account})", end="" if done < total else "\n", file=err)
 
+    if force and not post:
+        print("keywarden: scan: --force goes with --post (it posts the digest again)", file=err)
+        return 2
     services = None
     try:
         services = bootstrap(settings)

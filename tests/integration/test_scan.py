@@ -119,6 +119,9 @@ def test_scan_post_run_twice_posts_its_digest_once_unless_forced(bot: BotServer,
     assert len(digests(bot)) == 1
     assert run_scan(settings, post=True, force=True, out=io.StringIO(), err=forced) == 1
     assert "posted: digest sent" in forced.getvalue() and len(digests(bot)) == 2
+    alone = io.StringIO()
+    assert run_scan(settings, post=False, force=True, out=io.StringIO(), err=alone) == 2
+    assert alone.getvalue() == "keywarden: scan: --force goes with --post (it posts the digest again)\n"
 
 
 @pytest.mark.both_databases  # the claim is a database behaviour
