@@ -118,9 +118,11 @@ class DeliveredRotations:
         assert stored is not None
         return stored
 
-    def first_pass(self, r: Rotation, key: NewKey) -> Rotation | None:
+    def first_pass(self, r: Rotation, key: NewKey, *, summarised: bool = False) -> Rotation | None:
+        """Write the new key everywhere. `summarised` (a scheduled run, which posts one summary): a refusal is told to
+        the owner alone, not also to the alert channel rotation by rotation."""
         remember_secret(key.secret)
-        return self._deliver(r, Credentials(key.key_id, key.secret), retried=False)
+        return self._deliver(r, Credentials(key.key_id, key.secret), retried=False, summarised=summarised)
 
     # Later passes: a refused location tried again, a claim left by a crash
     def resend(self, r: Rotation) -> Rotation | None:
@@ -185,13 +187,17 @@ class DeliveredRotations:
             return None
         return moved, Credentials(fresh.key_id, fresh.secret)
 
-    def _deliver(self, r: Rotation, key: Credentials, *, retried: bool, before: str | None = None) -> Rotation | None:
+    def _deliver(
+        self, r: Rotation, key: Credentials, *, retried: bool, before: str | None = None, summarised: bool = False
+    ) -> Rotation | None:
         """Write the key to every place that does not hold it yet, readable places first; then `delivered`, or
         `delivery-failed` naming the places that refused."""
         outcome = write_all(self.places, self.deliveries, r, key)
-        return self._finish(r, outcome, retried=retried, before=before)
+        return self._finish(r, outcome, retried=retried, before=before, summarised=summarised)
 
-    def _finish(self, r: Rotation, outcome: Pass, *, retried: bool, before: str | None = None) -> Rotation | None:
+    def _finish(
+        self, r: Rotation, outcome: Pass, *, retried: bool, before: str | None = None, summarised: bool = False
+    ) -> Rotation | None:
         now = self.clock()
         if outcome.complete:
             moved = self._move(
@@ -223,7 +229,11 @@ class DeliveredRotations:
             note=note,
         )
         if moved is not None and note != before:  # told once for each new set of refusals, not at every retry
-            self.tell(moved, build_delivery_failed(moved, outcome, retry), alert=True)
+            message = build_delivery_failed(moved, outcome, retry)
+            if not summarised:
+                self.tell(moved, message, alert=True)
+            elif moved.owner != SYSTEM:
+                self.tell(moved, message)
         return moved
 
     # The schedule

@@ -112,13 +112,13 @@ class LocationDelivery:
             log.warning("%s: left for reconciliation after %s", request.id, e.message)
             return None
         except AwsError as e:
-            self._tell(fail(self.store, claimed, *aws_failure(claimed, e)))
+            self._tell(fail(self.store, claimed, *aws_failure(claimed, e, self.sync.names)))
             return None
         owner = claimed.requester
         if owner == SYSTEM:
             owner = self.owner_of(claimed.account, claimed.iam_user) or SYSTEM
         rotation = self.delivered.begin(claimed, key, owner, first)
-        after = self.delivered.first_pass(rotation, key)
+        after = self.delivered.first_pass(rotation, key, summarised=claimed.requester == SYSTEM)
         self._finish(claimed)
         return after
 
