@@ -112,7 +112,7 @@ class LocationDelivery:
             log.warning("%s: left for reconciliation after %s", request.id, e.message)
             return None
         except AwsError as e:
-            self._tell(fail(self.store, claimed, *aws_failure(claimed, e, self.sync.names)))
+            self._tell(fail(self.store, claimed, *aws_failure(claimed, e)))
             return None
         owner = claimed.requester
         if owner == SYSTEM:
