@@ -203,11 +203,6 @@ class Rotation:
     told_at: datetime | None = None  # ... and when its owner was last told what holds the cut-over up
 
     @property
-    def delivered(self) -> bool:
-        """Keywarden delivers this rotation's new key itself (LOCATIONS_FILE): nobody sees it."""
-        return self.state in DELIVERY or self.delivered_at is not None
-
-    @property
     def reminders(self) -> tuple[datetime, ...]:
         return reminder_times(self.created_at, self.grace_ends_at)
 
