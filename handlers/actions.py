@@ -15,7 +15,7 @@ from bot.domain.commands import REQUEST_ID, Command
 from bot.domain.keys import ACCESS_KEY_ID
 from bot.slack import ids
 from bot.slack.messages.exposures import deactivate_now_reason
-from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply, nudge_reply
+from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply, nudge_reply, reveal_reply
 from bot.slack.messages.requests import (
     build_break_glass_done,
     build_deny_modal,
@@ -128,7 +128,7 @@ def open_reveal(body: dict[str, Any], respond: Respond, context: BoltContext) ->
     user_id = body["user"]["id"]
     refusal = services.secret_delivery.reveal_refusal(request_id, user_id)
     if refusal:
-        return _tell(respond, refusal)
+        return _tell(respond, reveal_reply(refusal, user_id))
     view_id = services.notifier.open_view(body.get("trigger_id", ""), build_secret_loading_modal())
     if view_id is None:
         return _tell(respond, "Slack could not open the window, so no key was created. Click Reveal again.")
@@ -139,7 +139,7 @@ def open_reveal(body: dict[str, Any], respond: Respond, context: BoltContext) ->
 def finish_reveal(services: Services, request_id: str, user_id: str, view_id: str, respond: Respond) -> None:
     """On the work lane: create the key and fill in the window `open_reveal` opened."""
     try:
-        reply = services.secret_delivery.reveal(request_id, user_id, view_id=view_id)
+        reply = reveal_reply(services.secret_delivery.reveal(request_id, user_id, view_id=view_id), user_id)
     except Exception as e:  # the window is open and says "Creating the key…": it must say what happened
         reply = user_message(e)
     if reply:

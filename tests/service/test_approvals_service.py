@@ -16,14 +16,20 @@ from bot.domain.keys import ACTIVE, INACTIVE, InputError
 from bot.domain.outcomes import (
     AlreadyCounted,
     AlreadyDecided,
+    AlreadyRevealed,
     Cancelled,
     Counted,
     Denied,
     Executed,
     ExpiredBeforeClick,
     NotApprover,
+    NotRequester,
+    NotShown,
     NotYours,
     OwnRequest,
+    Shown,
+    StoredNotShown,
+    WindowNotOpened,
 )
 from bot.domain.requests import Status
 from bot.slack import ids
@@ -342,8 +348,8 @@ def test_reveal_creates_the_key_once_and_shows_its_secret_once(world: ServiceWor
     assert (ids.REVEAL, rid) in dm.buttons and world.iam.calls[CREATE] == 0  # nothing made before the Reveal
     reveal = world.services.secret_delivery
 
-    assert reveal.reveal(rid, MALLORY) == "Only the requester can reveal this key."
-    assert reveal.reveal(rid, REQUESTER, trigger_id="T-reveal") is None
+    assert isinstance(reveal.reveal(rid, MALLORY), NotRequester)
+    assert isinstance(reveal.reveal(rid, REQUESTER, trigger_id="T-reveal"), Shown)
     [new] = world.iam.created
     done = world.request(rid)
     assert (done.status, done.new_key_id) == (Status.SUCCEEDED, new.key_id)
@@ -351,7 +357,7 @@ def test_reveal_creates_the_key_once_and_shows_its_secret_once(world: ServiceWor
     [view] = world.slack.views.values()
     assert new.secret in view.raw and new.key_id in view.raw
 
-    assert "already revealed" in reveal.reveal(rid, REQUESTER)
+    assert isinstance(reveal.reveal(rid, REQUESTER), AlreadyRevealed)
     assert world.iam.calls[CREATE] == 1 and len(world.iam.statuses("ci")) == 2
     assert all(new.secret not in m.raw for m in world.slack.messages)
     assert all(new.secret not in (e.detail or "") for e in world.services.audit.all())
@@ -363,29 +369,30 @@ def test_reveal_when_slack_cannot_show_the_window(world: ServiceWorld) -> None:
     rid = approved_create(world)
     reveal = world.services.secret_delivery
     world.slack.fail("open_view")
-    assert "no key was created" in reveal.reveal(rid, REQUESTER)
+    assert reveal.reveal(rid, REQUESTER) == WindowNotOpened(rid)
     assert world.iam.calls[CREATE] == 0 and world.request(rid).status is Status.APPROVED
 
     world.slack.fail("update_view")
-    assert "the new key was deleted again" in reveal.reveal(rid, REQUESTER)
+    not_shown = reveal.reveal(rid, REQUESTER)
+    assert isinstance(not_shown, NotShown) and not_shown.reference is None  # deleted again, Reveal offered again
     assert world.iam.calls[CREATE] == 1 and world.iam.calls[DELETE] == 1 and world.iam.statuses("ci") == {}
     assert world.request(rid).status is Status.APPROVED
 
-    assert reveal.reveal(rid, REQUESTER) is None
+    assert isinstance(reveal.reveal(rid, REQUESTER), Shown)
     assert world.request(rid).status is Status.SUCCEEDED and world.iam.calls[CREATE] == 2
 
 
 def test_a_key_whose_creation_answer_was_lost_is_deleted_and_offered_again(world: ServiceWorld) -> None:
     rid = approved_create(world)
     world.iam.fail(CREATE, AwsUnavailable, applied=True)  # the key exists; nobody saw its secret
-    assert world.services.secret_delivery.reveal(rid, REQUESTER) is None
+    assert isinstance(world.services.secret_delivery.reveal(rid, REQUESTER), Shown)
     [orphan] = world.iam.created
     assert world.iam.statuses("ci") == {} and world.iam.calls[DELETE] == 1
     assert world.request(rid).status is Status.APPROVED
     assert any(orphan.key_id in (e.detail or "") for e in world.services.audit.all() if e.action == "reconciled")
     assert "Click *Reveal* again" in next(iter(world.slack.views.values())).raw
 
-    assert world.services.secret_delivery.reveal(rid, REQUESTER) is None
+    assert isinstance(world.services.secret_delivery.reveal(rid, REQUESTER), Shown)
     assert world.request(rid).new_key_id in world.iam.statuses("ci") and world.iam.calls[CREATE] == 2
 
 
@@ -393,7 +400,8 @@ def test_an_approved_key_never_revealed_expires(world: ServiceWorld) -> None:
     rid = approved_create(world)
     world.clock.advance(hours=25)
     assert world.services.decisions.expire_due() == 1
-    assert f"{rid} expired at <!date^" in world.services.secret_delivery.reveal(rid, REQUESTER)
+    expired = world.services.secret_delivery.reveal(rid, REQUESTER)  # the words: tests/unit/test_replies.py
+    assert isinstance(expired, AlreadyDecided) and expired.request.status is Status.EXPIRED
     assert world.iam.calls[CREATE] == 0 and world.request(rid).status is Status.EXPIRED
 
 
@@ -410,7 +418,7 @@ def test_secrets_manager_delivery_stores_the_key_and_shows_nothing(make_world) -
     assert new.secret in world.iam.secrets["kw/default/deployer"]
     assert any("aws secretsmanager get-secret-value --secret-id kw/default/deployer" in d for d in dm_texts(world))
     assert all(new.secret not in m.raw for m in world.slack.messages) and world.slack.views == {}
-    assert "never shown in Slack" in world.services.secret_delivery.reveal(filed.id, REQUESTER)
+    assert isinstance(world.services.secret_delivery.reveal(filed.id, REQUESTER), StoredNotShown)
     assert world.iam.calls[CREATE] == 1
 
 

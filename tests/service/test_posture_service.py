@@ -11,7 +11,7 @@ from PIL import Image, ImageStat
 from bot.domain.catalogue import KEY_TOO_OLD
 from bot.domain.findings import catalogued
 from bot.domain.keys import KeyFacts
-from bot.domain.outcomes import Executed
+from bot.domain.outcomes import Executed, Shown
 from bot.domain.rotation import RotationState
 from bot.domain.scan import AccountScan, ScanFinding, ScannedKey, ScanReport
 from bot.reports.charts import SLACK_DPI, SLACK_SIZE
@@ -43,7 +43,7 @@ def test_a_summary_counts_rotations_done_and_findings_fixed_since_the_last(world
 
     filed = world.file("rotate ci quarterly rotation")  # rotated: new key, then the old one off after 7 days
     assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
-    assert world.services.secret_delivery.reveal(filed.id, REQUESTER) is None
+    assert isinstance(world.services.secret_delivery.reveal(filed.id, REQUESTER), Shown)
     world.clock.advance(days=7)
     assert world.services.rotations.advance_due() == 1
     assert world.rotation(filed.id).state is RotationState.OLD_KEY_DEACTIVATED

@@ -12,7 +12,7 @@ import pytest
 
 from bot.aws import AwsNotFound, AwsPermissionDenied, AwsUnavailable
 from bot.domain.keys import ACTIVE, INACTIVE, InputError
-from bot.domain.outcomes import Counted, Executed
+from bot.domain.outcomes import Counted, Executed, Shown
 from bot.domain.requests import Status
 from bot.domain.rotation import RotationState
 from bot.slack import ids
@@ -34,7 +34,7 @@ def rotate(world: ServiceWorld, target: str = "ci") -> str:
     """File, approve and reveal a rotation; returns its id (the rotation's grace period has begun)."""
     filed = world.file(f"rotate {target} quarterly rotation")
     assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
-    assert world.services.secret_delivery.reveal(filed.id, REQUESTER) is None
+    assert isinstance(world.services.secret_delivery.reveal(filed.id, REQUESTER), Shown)
     return filed.id
 
 
@@ -62,7 +62,7 @@ def test_the_rotation_starts_when_the_new_key_is_revealed(world: ServiceWorld, o
     assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
     assert world.services.rotations.get(filed.id) is None and world.iam.calls[CREATE] == 0
 
-    assert world.services.secret_delivery.reveal(filed.id, REQUESTER) is None
+    assert isinstance(world.services.secret_delivery.reveal(filed.id, REQUESTER), Shown)
     new = world.request(filed.id).new_key_id
     r = world.rotation(filed.id)
     assert (r.state, r.old_key_id, r.new_key_id, r.owner) == (S.GRACE, old, new, REQUESTER)
@@ -82,7 +82,7 @@ def test_an_inactive_second_key_is_deleted_right_before_the_new_key_is_made(worl
     assert f"the inactive key `{spare}` is deleted right before the new key is created" in filed.details
     assert isinstance(world.services.decisions.approve(filed.id, BOSS), Executed)
     assert spare in world.iam.statuses("ci")  # nothing happens before the Reveal
-    assert world.services.secret_delivery.reveal(filed.id, REQUESTER) is None
+    assert isinstance(world.services.secret_delivery.reveal(filed.id, REQUESTER), Shown)
     new = world.request(filed.id).new_key_id
     assert world.iam.statuses("ci") == {old: ACTIVE, new: ACTIVE}
     assert world.iam.calls[DELETE] == 1 and world.iam.calls[CREATE] == 1

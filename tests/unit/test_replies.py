@@ -4,12 +4,15 @@ without a service, a database or Slack."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.operations import Operation
 from bot.domain.outcomes import (
     AlreadyCounted,
     AlreadyDecided,
+    AlreadyRevealed,
+    AlreadyRevealing,
     Cancelled,
     Counted,
     Denied,
@@ -17,14 +20,21 @@ from bot.domain.outcomes import (
     ExpiredBeforeClick,
     Missing,
     NotApprover,
+    NotRequester,
+    NotShown,
     NotYours,
     Nudged,
     NudgedRecently,
     OwnRequest,
+    RevealExpired,
+    Shown,
+    StoredNotShown,
+    WindowNotOpened,
+    WrittenToLocations,
 )
 from bot.domain.requests import Request, Status
 from bot.domain.rotation import Rotation, RotationState
-from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply, nudge_reply
+from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply, nudge_reply, reveal_reply
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 REQUESTER, BOSS, CARL = "UREQUESTER", "UBOSS", "UCARL"
@@ -172,3 +182,39 @@ def test_nudge_says_whether_the_approvers_were_reminded_and_when_it_can_be_done_
     assert late.startswith(f"{denied.id} was denied by <@{BOSS}> at {slack_time(T0)}")
     assert late.endswith(": there is nobody left to nudge.")
     assert nudge_reply(NotYours("R-ABC123"), BOSS) == "You have no request R-ABC123. `requests` lists yours."
+
+
+# Reveal
+
+
+def test_reveal_says_why_nothing_was_shown() -> None:
+    approved = request(Status.APPROVED, operation=Operation.CREATE, key_id=None, decided_by=BOSS, decided_at=T0)
+    assert reveal_reply(Shown(approved.id), REQUESTER) is None
+    assert reveal_reply(Missing("R-GONE42"), REQUESTER) == "Request R-GONE42 does not exist (any more)."
+    assert reveal_reply(NotRequester(approved), BOSS) == "Only the requester can reveal this key."
+    done = replace(approved, status=Status.SUCCEEDED)
+    assert "already revealed" in reveal_reply(AlreadyRevealed(done), REQUESTER)
+    assert f"The Reveal of {approved.id} has expired" in reveal_reply(RevealExpired(approved), REQUESTER)
+    expired = replace(approved, status=Status.EXPIRED, updated_at=T0 + timedelta(days=1))
+    gone = reveal_reply(AlreadyDecided(expired), REQUESTER)
+    assert gone.startswith(f"{approved.id} expired at {slack_time(expired.updated_at)}")
+    assert gone.endswith(": there is nothing to reveal.")
+    assert reveal_reply(AlreadyRevealing(approved.id), REQUESTER) == f"{approved.id} is already being revealed."
+    assert "no key was created. Click Reveal again" in reveal_reply(WindowNotOpened(approved.id), REQUESTER)
+
+
+def test_reveal_elsewhere_names_where_the_key_goes() -> None:
+    approved = request(Status.APPROVED, operation=Operation.CREATE, key_id=None)
+    stored = reveal_reply(StoredNotShown(approved), REQUESTER)
+    assert "Secrets Manager" in stored and "never shown in Slack" in stored and approved.id in stored
+    placed = reveal_reply(WrittenToLocations(approved, ("SSM /ci/deployer", "GitHub acme/api")), REQUESTER)
+    assert "written by Keywarden to SSM /ci/deployer, GitHub acme/api" in placed
+    assert placed.endswith("shown to nobody: there is nothing to reveal.")
+
+
+def test_a_secret_slack_could_not_show_says_whether_its_key_was_deleted() -> None:
+    executing = request(Status.EXECUTING, operation=Operation.CREATE, key_id=None)
+    deleted = reveal_reply(NotShown(executing, "AKIANEWNEWNEWNEWNEW1"), REQUESTER)
+    assert deleted == "Slack could not show the secret, so the new key was deleted again. Click Reveal again."
+    kept = reveal_reply(NotShown(executing, "AKIANEWNEWNEWNEWNEW1", reference="0badf00d"), REQUESTER)
+    assert "`AKIANEWNEWNEWNEWNEW1` could not be deleted again" in kept and "reference `0badf00d`" in kept

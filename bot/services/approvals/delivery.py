@@ -17,6 +17,7 @@ from bot.aws import AccountClient, AwsError, AwsNotFound, NewKey
 from bot.clock import Clock
 from bot.domain.keys import AccessKey, KeyFacts
 from bot.domain.operations import REQUEST_OPERATIONS
+from bot.domain.outcomes import Missing, NotRequester, Reveal, RevealRefusal
 from bot.domain.requests import Request, Status
 from bot.domain.rotation import PlanChanged, confirm_pre_step
 from bot.services.rotations import RotationService
@@ -46,24 +47,24 @@ class SecretDelivery(Protocol):
         have reached anyone safely, and offer the request again."""
         ...
 
-    def reveal_refusal(self, request_id: str, user_id: str) -> str | None:
+    def reveal_refusal(self, request_id: str, user_id: str) -> RevealRefusal | None:
         """Why this user may not reveal this request's key now, or None when they may."""
         ...
 
-    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str | None:
-        """The requester's Reveal; returns a reply when nothing was shown."""
+    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> Reveal:
+        """The requester's Reveal: what came of it (Shown when the window showed the secret or what went wrong)."""
         ...
 
 
-def requester_of(store: RequestStore, request_id: str, user_id: str) -> Request | str:
+def requester_of(store: RequestStore, request_id: str, user_id: str) -> Request | Missing | NotRequester:
     """The request whose key `user_id` asks to reveal, when they filed it; else why not (audited when it is
     someone else's)."""
     request = store.get(request_id)
     if request is None:
-        return f"Request {request_id} does not exist (any more)."
+        return Missing(request_id)
     if request.requester != user_id:
         store.audit.refused_on(request, user_id, "reveal", "not the requester")
-        return "Only the requester can reveal this key."
+        return NotRequester(request)
     return request
 
 

@@ -18,6 +18,7 @@ from bot.aws import AwsError, AwsGateway, AwsUnavailable
 from bot.clock import Clock
 from bot.domain.delivery import SecretLocation
 from bot.domain.operations import REQUEST_OPERATIONS
+from bot.domain.outcomes import Reveal, RevealRefusal, WrittenToLocations
 from bot.domain.requests import Request, Status
 from bot.domain.rotation import Rotation, RotationState
 from bot.services.approvals.delivery import SecretDelivery, create_key, hand_back_interrupted, requester_of
@@ -77,23 +78,21 @@ class LocationDelivery:
             self.delivered.resend(rotation)
         self._finish(request)
 
-    def reveal_refusal(self, request_id: str, user_id: str) -> str | None:
+    def reveal_refusal(self, request_id: str, user_id: str) -> RevealRefusal | None:
         request = self.store.get(request_id)
         if request is None or not self.delivers(request):
             return self.inner.reveal_refusal(request_id, user_id)
         mine = requester_of(self.store, request_id, user_id)
-        if isinstance(mine, str):
+        if not isinstance(mine, Request):
             return mine
-        where = ", ".join(self.delivered.where(request.account, request.iam_user))
-        return (
-            f"The new key of {request_id} is written by Keywarden to {where} and shown to nobody: there is nothing "
-            "to reveal."
-        )
+        return WrittenToLocations(request, tuple(self.delivered.where(request.account, request.iam_user)))
 
-    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str | None:
+    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> Reveal:
         request = self.store.get(request_id)
         if request is not None and self.delivers(request):
-            return self.reveal_refusal(request_id, user_id)
+            refusal = self.reveal_refusal(request_id, user_id)
+            assert refusal is not None  # a delivered rotation's key is never revealed
+            return refusal
         return self.inner.reveal(request_id, user_id, trigger_id, view_id)
 
     # Delivering

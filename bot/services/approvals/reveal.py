@@ -8,13 +8,24 @@ from datetime import datetime, timedelta
 
 from bot.aws import AccountClient, AwsError, AwsGateway, AwsUnavailable
 from bot.clock import Clock
+from bot.domain.outcomes import (
+    AlreadyDecided,
+    AlreadyRevealed,
+    AlreadyRevealing,
+    NotShown,
+    Reveal,
+    RevealExpired,
+    RevealRefusal,
+    Shown,
+    WindowNotOpened,
+)
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.services.approvals.delivery import create_key, hand_back_interrupted, requester_of, start_rotation
 from bot.services.approvals.execution import aws_failure, fail
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.rotations import RotationService
 from bot.services.trouble import logged
-from bot.slack.messages.request_states import where_it_stands
+from bot.slack.messages.request_replies import secret_not_shown
 from bot.slack.messages.requests import (
     build_error_modal,
     build_requester_dm,
@@ -22,7 +33,7 @@ from bot.slack.messages.requests import (
     build_secret_modal,
     who,
 )
-from bot.slack.messages.trouble import ASK_THE_ADMINS, reveal_unsettled
+from bot.slack.messages.trouble import reveal_unsettled
 from bot.slack.notifier import Notifier
 from bot.store.requests import RequestStore
 
@@ -52,22 +63,22 @@ class RevealDelivery:
         if released:
             self.notifier.dm(request.requester, build_requester_dm(released))
 
-    def reveal_refusal(self, request_id: str, user_id: str) -> str | None:
+    def reveal_refusal(self, request_id: str, user_id: str) -> RevealRefusal | None:
         request = requester_of(self.store, request_id, user_id)
-        if isinstance(request, str):
+        if not isinstance(request, Request):
             return request
         if request.status is not Status.APPROVED or request.operation not in MAKES_KEY:
             if request.status is Status.SUCCEEDED:
-                return f"The key of {request_id} was already revealed; a secret is shown only once."
-            return f"{where_it_stands(request, user_id)}: there is nothing to reveal."
+                return AlreadyRevealed(request)
+            return AlreadyDecided(request)
         if self.clock() >= self._reveal_deadline(request):
-            return f"The Reveal of {request_id} has expired; file a new request."
+            return RevealExpired(request)
         return None
 
-    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str | None:
+    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> Reveal:
         """Create the key and show its secret in a modal, once: in `view_id` when the caller has opened the
-        window already (within Slack's 3 s of the click), else in one opened here. Returns a reply when
-        nothing was shown."""
+        window already (within Slack's 3 s of the click), else in one opened here. Shown when the window showed
+        the secret (or what went wrong); otherwise why nothing was shown."""
         refusal = self.reveal_refusal(request_id, user_id)
         if refusal:
             return refusal
@@ -80,11 +91,11 @@ class RevealDelivery:
             claimed_at=self.clock(),
         )
         if claimed is None:
-            return f"{request_id} is already being revealed."
+            return AlreadyRevealing(request_id)
         view_id = view_id or self.notifier.open_view(trigger_id, build_secret_loading_modal())
         if view_id is None:
             self._release(claimed, user_id, "the window could not be opened; no key was created")
-            return "Slack could not open the window, so no key was created. Click Reveal again."
+            return WindowNotOpened(request_id)
         client = self.aws.account(claimed.account)
         try:
             key, first = create_key(client, claimed)
@@ -96,14 +107,14 @@ class RevealDelivery:
                 self.settle_interrupted(claimed)
             except AwsError:
                 log.warning("%s: left for reconciliation after %s", request_id, e.message)
-            return None
+            return Shown(request_id)
         except AwsError as e:
             words, detail = aws_failure(claimed, e)
             failed = fail(self.store, claimed, words, detail)
             self.notifier.update_view(view_id, build_error_modal(words))
             if failed:
                 self.sync.sync(failed)
-            return None
+            return Shown(request_id)
         if not self.notifier.update_view(
             view_id, build_secret_modal(claimed.account, claimed.iam_user, key.key_id, key.secret)
         ):
@@ -121,33 +132,29 @@ class RevealDelivery:
         if done:
             self.sync.sync(done)
             start_rotation(self.rotations, done, key.key_id)
-        return None
+        return Shown(request_id)
 
     def _reveal_deadline(self, request: Request) -> datetime:
         """Written with the approval; a request approved without one counts from its decision."""
         return request.reveal_expires_at or (request.decided_at or request.updated_at) + self.reveal_ttl
 
-    def _discard(self, client: AccountClient, request: Request, key_id: str, user_id: str) -> str:
+    def _discard(self, client: AccountClient, request: Request, key_id: str, user_id: str) -> NotShown:
         """The key whose secret Slack could not show is deleted again, and the Reveal offered again; says so."""
         try:
             client.delete_access_key(request.iam_user, key_id)
         except AwsError as e:
             reference = logged(e, f"{request.id}: could not delete unrevealed key {key_id} of {request.iam_user}", log)
-            words = (
-                f"Slack could not show the secret, and the new key `{key_id}` could not be deleted again (its secret "
-                f"was never shown): it should be deleted. {ASK_THE_ADMINS.format(ref=reference)}"
-            )
             failed = fail(
                 self.store,
                 request,
-                words,
+                secret_not_shown(key_id, reference),
                 f"the secret could not be shown and key {key_id} could not be deleted: {e.message} (ref {reference})",
             )
             if failed:
                 self.sync.sync(failed)
-            return words
+            return NotShown(request, key_id, reference)
         self._release(request, user_id, f"the secret could not be shown; new key {key_id} was deleted")
-        return "Slack could not show the secret, so the new key was deleted again. Click Reveal again."
+        return NotShown(request, key_id)
 
     def _release(self, request: Request, actor: str, why: str) -> None:
         self.store.transition(

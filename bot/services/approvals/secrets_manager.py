@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot.aws import AwsError, AwsGateway, AwsPermissionDenied, AwsUnavailable, partition_of_region
 from bot.clock import Clock
 from bot.domain.delivery import SecretLocation, arn_account_id, policy_resource, secret_name
+from bot.domain.outcomes import Reveal, RevealRefusal, StoredNotShown
 from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.services.approvals.delivery import create_key, hand_back_interrupted, requester_of, start_rotation
 from bot.services.approvals.execution import aws_failure, fail
@@ -101,16 +102,11 @@ class SecretsManagerDelivery:
         if released:
             self.hand_over(released)
 
-    def reveal_refusal(self, request_id: str, user_id: str) -> str:
+    def reveal_refusal(self, request_id: str, user_id: str) -> RevealRefusal:
         request = requester_of(self.store, request_id, user_id)
-        if isinstance(request, str):
-            return request
-        return (
-            f"Keys are delivered through AWS Secrets Manager here, never shown in Slack: nothing was revealed. "
-            f"The DM about {request_id} names the secret once it is stored."
-        )
+        return StoredNotShown(request) if isinstance(request, Request) else request
 
-    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> str:
+    def reveal(self, request_id: str, user_id: str, trigger_id: str = "", view_id: str | None = None) -> Reveal:
         """Nothing is ever revealed in Slack: the reply says where the key goes instead."""
         return self.reveal_refusal(request_id, user_id)
 
