@@ -148,6 +148,7 @@ def slack() -> Iterator[FakeSlack]:
     fake = FakeSlack().start()
     yield fake
     fake.stop()
+    assert not fake.block_kit_refusals, f"Slack would refuse this Block Kit: {fake.block_kit_refusals}"
 
 
 @pytest.fixture

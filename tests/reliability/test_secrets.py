@@ -170,7 +170,11 @@ def test_a_typed_secret_leaves_no_piece_anywhere(
 
 def test_fake_slack_answers_like_slack(slack: FakeSlack) -> None:
     """Every `/` escaped, and views.* answer with the whole view they were given (what makes the leaks above visible)."""
-    view = {"type": "modal", "title": {"type": "plain_text", "text": "a/b"}, "blocks": []}
+    view = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "a/b"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "c/d"}}],
+    }
     for method, params in (("views.open", {"trigger_id": "T1"}), ("views.update", {"view_id": "V9"})):
         call = urllib.request.Request(
             slack.api_url + method,

@@ -18,6 +18,7 @@ from typing import Any
 from bot.domain.slack_ids import is_user_id
 from bot.slack.client import Person
 from bot.slack.messages.common import Message
+from tests.support.block_kit import refusal
 
 
 @dataclass
@@ -88,6 +89,7 @@ class FakeNotifier:
         if self._failed("post", channel):
             return None
         text, blocks = message
+        _as_slack_would("chat.postMessage", {"blocks": blocks})
         shown = Shown(text, blocks, dm_channel(channel), f"{1700000000 + next(self._ts)}.000100", thread_ts)
         self.messages.append(shown)
         return shown.channel, shown.ts
@@ -96,6 +98,7 @@ class FakeNotifier:
         shown = next((m for m in self.messages if (m.channel, m.ts) == (channel, ts)), None)
         if self._failed("update", channel) or shown is None:  # Slack: message_not_found
             return False
+        _as_slack_would("chat.update", {"blocks": message[1]})
         shown.text, shown.blocks = message
         shown.versions += 1
         return True
@@ -136,6 +139,7 @@ class FakeNotifier:
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> str | None:
         if self._failed("open_view", None):
             return None
+        _as_slack_would("views.open", {"view": view})
         view_id = f"V{next(self._ts)}"
         self.views[view_id] = Shown(view.get("title", {}).get("text", ""), view.get("blocks", []))
         self.opened.append(trigger_id)
@@ -144,6 +148,7 @@ class FakeNotifier:
     def update_view(self, view_id: str, view: dict[str, Any]) -> bool:
         if self._failed("update_view", None) or view_id not in self.views:
             return False
+        _as_slack_would("views.update", {"view": view})
         shown = self.views[view_id]
         shown.text, shown.blocks = view.get("title", {}).get("text", ""), view.get("blocks", [])
         shown.versions += 1
@@ -152,6 +157,7 @@ class FakeNotifier:
     def publish_home(self, user_id: str, view: dict[str, Any]) -> bool:
         if self._failed("publish_home", user_id):
             return False
+        _as_slack_would("views.publish", {"view": view})
         self.homes[user_id] = view
         return True
 
@@ -186,3 +192,9 @@ class FakeDirectory:
 
     def group_members(self, group_id: str) -> frozenset[str] | None:
         return self.groups.get(group_id)  # None: as when Slack does not answer
+
+
+def _as_slack_would(method: str, params: dict[str, Any]) -> None:
+    """Block Kit Slack would refuse fails the test where it is sent, as the fake Slack fails it over HTTP."""
+    refused = refusal(method, params)
+    assert refused is None, f"Slack would refuse this Block Kit ({method}): {refused}"

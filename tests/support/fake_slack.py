@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.support.block_kit import refusal
+
 UPLOAD_PATH = "/upload/v1/"
 
 
@@ -65,6 +67,9 @@ class FakeSlack:
         self.refused_tokens: set[str] = set()  # every method answers these invalid_auth, as Slack does
         self.channels: dict[str, dict[str, Any]] = {}
         self.files: dict[str, UploadedFile] = {}  # by file id, in the order they were asked for
+        # Calls Slack would refuse for their Block Kit (answered invalid_blocks / invalid_arguments): the `slack`
+        # fixture fails a test that leaves any; a test that sends bad Block Kit on purpose clears the list.
+        self.block_kit_refusals: list[tuple[str, str]] = []
         # conversations.info of a channel not added: permissive by default (a channel the bot is in), or with
         # `known_channels_only` channel_not_found, as Slack answers for a wrong id or a private channel without the bot
         self.known_channels_only = False
@@ -201,7 +206,11 @@ class FakeSlack:
             return
         token = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
         refused = method != "response_url" and token in self.refused_tokens
-        body = {"ok": False, "error": "invalid_auth"} if refused else self._answer(method, params)
+        bad_blocks = None if refused else refusal(method, params)
+        if bad_blocks is not None:
+            with self._cond:
+                self.block_kit_refusals.append((method, bad_blocks["response_metadata"]["messages"][0]))
+        body = {"ok": False, "error": "invalid_auth"} if refused else bad_blocks or self._answer(method, params)
         self._reply(handler, 200, body, {})
         with self._cond:
             self._cond.notify_all()
