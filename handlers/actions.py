@@ -24,6 +24,7 @@ from bot.slack.messages.requests import (
     build_secret_loading_modal,
 )
 from bot.slack.messages.roles import build_replace
+from bot.slack.messages.rotations import rollback_reply
 from bot.slack.messages.scans import snoozed_reply
 from handlers.errors import replies_on_error, user_message
 from handlers.wiring import wiring
@@ -151,7 +152,10 @@ def finish_reveal(services: Services, request_id: str, user_id: str, view_id: st
 def rollback(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     # A rotation's id is its request's id.
     not_ours = "This button does not belong to a Keywarden rotation."
-    _on_request(body, respond, wiring(context).services.rotations.rollback, not_ours)
+    rotations = wiring(context).services.rotations
+    _on_request(
+        body, respond, lambda rotation_id, user_id: rollback_reply(rotations.rollback(rotation_id, user_id)), not_ours
+    )
 
 
 def _file_from_alert(operation: str, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:

@@ -28,6 +28,7 @@ from bot.aws import AwsError, AwsGateway, AwsNotFound, AwsThrottled, AwsUnavaila
 from bot.clock import Clock
 from bot.domain.delivered import CLOCK_SKEW, WATCH_EVERY, Pass, retry_at
 from bot.domain.locations import Credentials
+from bot.domain.outcomes import DeliveredRollBack, Discarded, MovedOn, RollBackFailed, RollBackPending
 from bot.domain.requests import Request
 from bot.domain.rotation import Rotation, RotationState
 from bot.logs import remember_secret
@@ -259,7 +260,7 @@ class DeliveredRotations:
         return self._discard(claimed, SYSTEM) if claimed else None
 
     # Roll-back of a delivery: the new key deleted, the old one kept
-    def rollback(self, r: Rotation, user_id: str) -> str | None:
+    def rollback(self, r: Rotation, user_id: str) -> DeliveredRollBack | None:
         """The Roll back button on a delivery (`delivered` or `delivery-failed`); None for any other state (the
         rotation service answers). The caller checked that `user_id` may roll back."""
         if r.state not in (S.DELIVERED, S.DELIVERY_FAILED):
@@ -268,13 +269,13 @@ class DeliveredRotations:
             r, r.state, S.DISCARDING, actor=user_id, guard=None, action="rotation_discarding", detail=r.new_key_id
         )
         if claimed is None:
-            return f"Rotation {r.id} moved on meanwhile; nothing was changed. Click again if it is still needed."
+            return MovedOn(r)
         try:
             self.aws.account(r.account).delete_access_key(r.iam_user, r.new_key_id)
         except AwsNotFound:
             pass
         except AwsUnavailable as e:
-            return f"{e.message} Keywarden finishes the roll-back once AWS answers."
+            return RollBackPending(r, e.message)
         except AwsError as e:
             self._move(
                 claimed,
@@ -285,10 +286,10 @@ class DeliveredRotations:
                 outcome="retry",
                 detail=e.message,
             )
-            return f"{e.message} Nothing was changed; click Roll back again."
+            return RollBackFailed(r, e.message)
         return self._discarded(claimed, user_id)
 
-    def _discard(self, r: Rotation, actor: str) -> str | None:
+    def _discard(self, r: Rotation, actor: str) -> Discarded | None:
         try:
             self.aws.account(r.account).delete_access_key(r.iam_user, r.new_key_id)
         except AwsNotFound:
@@ -298,7 +299,7 @@ class DeliveredRotations:
             return None
         return self._discarded(r, actor)
 
-    def _discarded(self, r: Rotation, actor: str) -> str:
+    def _discarded(self, r: Rotation, actor: str) -> Discarded:
         holding = self.holding(r)
         stale = f"; {', '.join(holding)} still hold it" if holding else ""
         moved = self._move(
@@ -311,8 +312,7 @@ class DeliveredRotations:
         )
         if moved is not None:
             self.tell(moved, build_discarded(moved, actor, holding), alert=bool(holding))
-        held = f" {', '.join(holding)} hold the deleted key: put a working key there." if holding else ""
-        return f"Rotation {r.id} is rolled back: `{r.new_key_id}` is deleted and `{r.old_key_id}` stays active.{held}"
+        return Discarded(r, tuple(holding))
 
     # Moves and words
     def _move(self, r: Rotation, expected: RotationState, new: RotationState, **change: object) -> Rotation | None:

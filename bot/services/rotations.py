@@ -17,6 +17,16 @@ from datetime import datetime, timedelta
 from bot.aws import AwsError, AwsGateway, AwsNotFound
 from bot.clock import Clock
 from bot.domain.keys import ACTIVE
+from bot.domain.outcomes import (
+    CannotRollBack,
+    DeliveredRollBack,
+    NoRotation,
+    NotOwnerOrApprover,
+    OldKeyGone,
+    RollBack,
+    RollBackFailed,
+    RolledBack,
+)
 from bot.domain.requests import Request
 from bot.domain.rotation import (
     DELIVERY,
@@ -36,9 +46,7 @@ from bot.domain.rotation import (
 from bot.services.rotation_notices import RotationNotices
 from bot.services.rotation_steps import RotationSteps
 from bot.settings import Settings
-from bot.slack.messages.common import day, when
 from bot.slack.messages.requests import who
-from bot.slack.messages.rotations import stage_name
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.requests import RequestStore
@@ -66,7 +74,7 @@ class RotationService:
     approves_for: Callable[[str, str, str], bool]  # (Slack user, account, IAM user): an approver for that user now
     on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
     # A delivered rotation's roll-back (bot/services/delivered_rotations.py): its new key deleted, the old kept.
-    delivered_rollback: Callable[[Rotation, str], str | None] | None = None
+    delivered_rollback: Callable[[Rotation, str], DeliveredRollBack | None] | None = None
     _policy: RotationPolicy = field(init=False)
     _claim_timeout: timedelta = field(init=False)
     _steps: RotationSteps = field(init=False)
@@ -255,11 +263,11 @@ class RotationService:
         return sum(self._steps.cancel(r, why, guard=None) for r in rotations)
 
     # Roll-back
-    def rollback(self, rotation_id: str, user_id: str) -> str:
-        """The Reactivate button: the old key active again, the rotation rolled back. Returns the reply."""
+    def rollback(self, rotation_id: str, user_id: str) -> RollBack:
+        """The Reactivate button: the old key active again, the rotation rolled back."""
         r = self.get(rotation_id)
         if r is None:
-            return f"There is no rotation {rotation_id}."
+            return NoRotation(rotation_id)
         if user_id != r.owner and not self.approves_for(user_id, r.account, r.iam_user):
             self.audit.refused(
                 user_id,
@@ -270,13 +278,13 @@ class RotationService:
                 iam_user=r.iam_user,
                 key_id=r.old_key_id,
             )
-            return "Only the rotation's owner or an approver can roll it back. Nothing was changed."
+            return NotOwnerOrApprover(r)
         if r.state in DELIVERY and self.delivered_rollback is not None:
-            reply = self.delivered_rollback(r, user_id)
-            if reply is not None:
-                return reply
+            delivered = self.delivered_rollback(r, user_id)
+            if delivered is not None:
+                return delivered
         if r.state is not S.OLD_KEY_DEACTIVATED:
-            return _cannot_roll_back(r)
+            return CannotRollBack(r)
         claimed = self._steps.move(
             r,
             S.OLD_KEY_DEACTIVATED,
@@ -288,12 +296,12 @@ class RotationService:
         )
         if claimed is None:
             latest = self.get(rotation_id)
-            return _cannot_roll_back(latest) if latest else f"There is no rotation {rotation_id}."
+            return CannotRollBack(latest) if latest else NoRotation(rotation_id)
         try:
             self.aws.account(r.account).set_key_status(r.iam_user, r.old_key_id, ACTIVE)
         except AwsNotFound:
             self._steps.old_gone(claimed, S.ROLLING_BACK)
-            return f"`{r.old_key_id}` was already deleted in AWS, so it cannot be reactivated. Use `{r.new_key_id}`."
+            return OldKeyGone(r)
         except AwsError as e:
             self._steps.move(
                 claimed,
@@ -304,22 +312,6 @@ class RotationService:
                 outcome="retry",
                 detail=e.message,
             )
-            return f"{e.message} Nothing was changed; click Reactivate again."
+            return RollBackFailed(r, e.message)
         self._steps.rolled_back(claimed, user_id)
-        return f"Rotation {r.id} is rolled back: `{r.old_key_id}` is active again; `{r.new_key_id}` stays."
-
-
-def _cannot_roll_back(r: Rotation) -> str:
-    if r.state is S.ROLLED_BACK:
-        return f"Rotation {r.id} was already rolled back ({when(r.updated_at)}): `{r.old_key_id}` is active."
-    if r.state in (S.OLD_KEY_DELETED, S.DELETING):
-        return f"`{r.old_key_id}` was deleted on {day(r.updated_at)}; it cannot be reactivated. Use `{r.new_key_id}`."
-    if r.state is S.ROLLING_BACK:
-        return f"Rotation {r.id} is being rolled back right now."
-    if r.state is S.CANCELLED:
-        why = f" ({r.note})" if r.note else ""
-        return (
-            f"Rotation {r.id} was cancelled{why}, so it has nothing to roll back. To use `{r.old_key_id}` again, "
-            f"file `reactivate {r.old_key_id}`: it goes to approval."
-        )
-    return f"`{r.old_key_id}` is still active (rotation {r.id}: {stage_name(r)}); there is nothing to roll back."
+        return RolledBack(r)

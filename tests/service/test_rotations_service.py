@@ -12,7 +12,15 @@ import pytest
 
 from bot.aws import AwsNotFound, AwsPermissionDenied, AwsUnavailable
 from bot.domain.keys import ACTIVE, INACTIVE, InputError
-from bot.domain.outcomes import Counted, Executed, Shown
+from bot.domain.outcomes import (
+    CannotRollBack,
+    Counted,
+    Executed,
+    NotOwnerOrApprover,
+    RollBackFailed,
+    RolledBack,
+    Shown,
+)
 from bot.domain.requests import Status
 from bot.domain.rotation import RotationState
 from bot.slack import ids
@@ -163,15 +171,16 @@ def test_reactivate_rolls_the_rotation_back(world: ServiceWorld, old: str, who: 
     new = world.rotation(rid).new_key_id
     rotations = world.services.rotations
 
-    assert "Only the rotation's owner or an approver" in rotations.rollback(rid, MALLORY)
+    assert isinstance(rotations.rollback(rid, MALLORY), NotOwnerOrApprover)
     assert world.iam.statuses("ci")[old] == INACTIVE
-    assert rotations.rollback(rid, who).startswith(f"Rotation {rid} is rolled back")
+    assert isinstance(rotations.rollback(rid, who), RolledBack)
     assert world.rotation(rid).state is S.ROLLED_BACK
     assert world.iam.statuses("ci") == {old: ACTIVE, new: ACTIVE} and world.iam.calls[UPDATE] == 2
     assert bool(owner_dms(world, f"was rolled back by <@{who}>")) is (who != REQUESTER)
 
     assert advance(world, days=8) == 0 and world.iam.calls[DELETE] == 0
-    assert "was already rolled back" in rotations.rollback(rid, who)
+    again = rotations.rollback(rid, who)
+    assert isinstance(again, CannotRollBack) and again.rotation.state is RotationState.ROLLED_BACK
     assert world.iam.calls[UPDATE] == 2
     refused = [e for e in world.services.audit.all() if e.action == "refused"]
     assert [(e.actor, e.request_id) for e in refused] == [(MALLORY, rid)]
@@ -180,9 +189,9 @@ def test_reactivate_rolls_the_rotation_back(world: ServiceWorld, old: str, who: 
 def test_a_refused_roll_back_can_be_clicked_again(world: ServiceWorld, old: str) -> None:
     rid = deactivated(world)
     world.iam.fail(UPDATE, AwsPermissionDenied)
-    assert "click Reactivate again" in world.services.rotations.rollback(rid, REQUESTER)
+    assert isinstance(world.services.rotations.rollback(rid, REQUESTER), RollBackFailed)
     assert world.rotation(rid).state is S.OLD_KEY_DEACTIVATED and world.iam.statuses("ci")[old] == INACTIVE
-    assert "is rolled back" in world.services.rotations.rollback(rid, REQUESTER)
+    assert isinstance(world.services.rotations.rollback(rid, REQUESTER), RolledBack)
     assert world.iam.statuses("ci")[old] == ACTIVE
 
 
@@ -197,7 +206,8 @@ def test_break_glass_on_the_old_key_ends_the_rotation(world: ServiceWorld, old: 
     assert owner_dms(world, f"file `reactivate {old}`")
     assert world.iam.statuses("ci") == {old: INACTIVE, new: ACTIVE}
     assert advance(world, days=6) == 0  # the grace period ends: nothing more happens to the key
-    assert "it goes to approval" in world.services.rotations.rollback(rid, REQUESTER)
+    cancelled = world.services.rotations.rollback(rid, REQUESTER)
+    assert isinstance(cancelled, CannotRollBack) and cancelled.rotation.state is RotationState.CANCELLED
     assert world.iam.statuses("ci")[old] == INACTIVE and world.rotation(rid).state is S.CANCELLED
     assert world.iam.calls[UPDATE] == 1 and world.iam.calls[DELETE] == 0
 
@@ -213,7 +223,8 @@ def test_an_approved_deactivation_of_the_old_key_ends_the_rotation(world: Servic
     assert isinstance(world.services.decisions.approve(filed.id, CARL), Executed)
     r = world.rotation(rid)
     assert r.state is S.CANCELLED and f"by request {filed.id}" in (r.note or "")
-    assert "was cancelled" in world.services.rotations.rollback(rid, REQUESTER)
+    cancelled = world.services.rotations.rollback(rid, REQUESTER)
+    assert isinstance(cancelled, CannotRollBack) and cancelled.rotation.state is RotationState.CANCELLED
 
 
 def test_an_old_key_deactivated_by_hand_ends_the_rotation(world: ServiceWorld, old: str) -> None:

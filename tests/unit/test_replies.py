@@ -14,19 +14,28 @@ from bot.domain.outcomes import (
     AlreadyRevealed,
     AlreadyRevealing,
     Cancelled,
+    CannotRollBack,
     Counted,
     Denied,
+    Discarded,
     Executed,
     ExpiredBeforeClick,
     Missing,
+    MovedOn,
+    NoRotation,
     NotApprover,
+    NotOwnerOrApprover,
     NotRequester,
     NotShown,
     NotYours,
     Nudged,
     NudgedRecently,
+    OldKeyGone,
     OwnRequest,
     RevealExpired,
+    RollBackFailed,
+    RollBackPending,
+    RolledBack,
     Shown,
     StoredNotShown,
     WindowNotOpened,
@@ -35,6 +44,7 @@ from bot.domain.outcomes import (
 from bot.domain.requests import Request, Status
 from bot.domain.rotation import Rotation, RotationState
 from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply, nudge_reply, reveal_reply
+from bot.slack.messages.rotations import rollback_reply
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 REQUESTER, BOSS, CARL = "UREQUESTER", "UBOSS", "UCARL"
@@ -218,3 +228,43 @@ def test_a_secret_slack_could_not_show_says_whether_its_key_was_deleted() -> Non
     assert deleted == "Slack could not show the secret, so the new key was deleted again. Click Reveal again."
     kept = reveal_reply(NotShown(executing, "AKIANEWNEWNEWNEWNEW1", reference="0badf00d"), REQUESTER)
     assert "`AKIANEWNEWNEWNEWNEW1` could not be deleted again" in kept and "reference `0badf00d`" in kept
+
+
+# A rotation's Reactivate (or a delivered rotation's Roll back)
+
+
+def test_a_rollback_says_what_became_of_each_key() -> None:
+    deactivated = rotation(S.OLD_KEY_DEACTIVATED)
+    old, new = deactivated.old_key_id, deactivated.new_key_id
+    assert rollback_reply(NoRotation("R-GONE42")) == "There is no rotation R-GONE42."
+    assert "Only the rotation's owner or an approver" in rollback_reply(NotOwnerOrApprover(deactivated))
+    assert rollback_reply(RolledBack(deactivated)).startswith(f"Rotation {deactivated.id} is rolled back")
+    assert f"`{old}` is active again; `{new}` stays" in rollback_reply(RolledBack(deactivated))
+    assert f"`{old}` was already deleted in AWS" in rollback_reply(OldKeyGone(deactivated))
+    failed = rollback_reply(RollBackFailed(deactivated, "AWS did not answer."))
+    assert failed == "AWS did not answer. Nothing was changed; click Reactivate again."
+
+
+def test_a_rollback_that_cannot_happen_says_where_the_rotation_is() -> None:
+    rolled_back = rotation(S.ROLLED_BACK)
+    assert f"was already rolled back ({slack_time(rolled_back.updated_at)}" in rollback_reply(
+        CannotRollBack(rolled_back)
+    )
+    cancelled = rollback_reply(CannotRollBack(rotation(S.CANCELLED, note="the old key was deactivated by R-XYZ789")))
+    assert "was cancelled (the old key was deactivated by R-XYZ789)" in cancelled and "it goes to approval" in cancelled
+    assert "is being rolled back right now" in rollback_reply(CannotRollBack(rotation(S.ROLLING_BACK)))
+    assert "it cannot be reactivated" in rollback_reply(CannotRollBack(rotation(S.OLD_KEY_DELETED)))
+    assert "there is nothing to roll back" in rollback_reply(CannotRollBack(rotation(S.GRACE)))
+
+
+def test_a_delivered_rotations_roll_back_says_which_key_went_and_who_still_holds_it() -> None:
+    delivered = rotation(S.DELIVERED)
+    old, new = delivered.old_key_id, delivered.new_key_id
+    assert rollback_reply(Discarded(delivered)) == (
+        f"Rotation {delivered.id} is rolled back: `{new}` is deleted and `{old}` stays active."
+    )
+    held = rollback_reply(Discarded(delivered, ("GitHub acme/api",)))
+    assert held.endswith("GitHub acme/api hold the deleted key: put a working key there.")
+    assert rollback_reply(RollBackFailed(delivered, "AWS refused.")).endswith("click Roll back again.")
+    assert rollback_reply(RollBackPending(delivered, "AWS did not answer.")).endswith("once AWS answers.")
+    assert "moved on meanwhile; nothing was changed" in rollback_reply(MovedOn(delivered))

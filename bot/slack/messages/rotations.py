@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
 from bot.domain.delivery import secret_name
+from bot.domain.outcomes import (
+    CannotRollBack,
+    Discarded,
+    MovedOn,
+    NoRotation,
+    NotOwnerOrApprover,
+    OldKeyGone,
+    RollBack,
+    RollBackFailed,
+    RollBackPending,
+    RolledBack,
+)
 from bot.domain.rotation import DELIVERY, KeyUse, Rotation, RotationState, Schedule
 from bot.slack import ids
 from bot.slack.messages.common import (
@@ -259,3 +271,48 @@ def rotation_blocks(rotations: list[Rotation]) -> Blocks:
         for r in rotations
     ]
     return [section("*Your rotations in progress*\n" + "\n".join(lines))]
+
+
+def cannot_roll_back(r: Rotation) -> str:
+    """Why a rotation's Reactivate changed nothing: where the rotation is."""
+    if r.state is S.ROLLED_BACK:
+        return f"Rotation {r.id} was already rolled back ({when(r.updated_at)}): `{r.old_key_id}` is active."
+    if r.state in (S.OLD_KEY_DELETED, S.DELETING):
+        return f"`{r.old_key_id}` was deleted on {day(r.updated_at)}; it cannot be reactivated. Use `{r.new_key_id}`."
+    if r.state is S.ROLLING_BACK:
+        return f"Rotation {r.id} is being rolled back right now."
+    if r.state is S.CANCELLED:
+        why = f" ({r.note})" if r.note else ""
+        return (
+            f"Rotation {r.id} was cancelled{why}, so it has nothing to roll back. To use `{r.old_key_id}` again, "
+            f"file `reactivate {r.old_key_id}`: it goes to approval."
+        )
+    return f"`{r.old_key_id}` is still active (rotation {r.id}: {stage_name(r)}); there is nothing to roll back."
+
+
+def rollback_reply(outcome: RollBack) -> str:
+    """The answer to Reactivate (or, on a delivered rotation, Roll back), from what the rotation service did."""
+    match outcome:
+        case NoRotation(rotation_id):
+            return f"There is no rotation {rotation_id}."
+        case NotOwnerOrApprover():
+            return "Only the rotation's owner or an approver can roll it back. Nothing was changed."
+        case CannotRollBack(r):
+            return cannot_roll_back(r)
+        case OldKeyGone(r):
+            return f"`{r.old_key_id}` was already deleted in AWS, so it cannot be reactivated. Use `{r.new_key_id}`."
+        case RollBackFailed(r, error):
+            again = "Roll back" if r.state in DELIVERY else "Reactivate"
+            return f"{error} Nothing was changed; click {again} again."
+        case RollBackPending(_, error):
+            return f"{error} Keywarden finishes the roll-back once AWS answers."
+        case MovedOn(r):
+            return f"Rotation {r.id} moved on meanwhile; nothing was changed. Click again if it is still needed."
+        case RolledBack(r):
+            return f"Rotation {r.id} is rolled back: `{r.old_key_id}` is active again; `{r.new_key_id}` stays."
+        case Discarded(r, holding):
+            held = f" {', '.join(holding)} hold the deleted key: put a working key there." if holding else ""
+            return (
+                f"Rotation {r.id} is rolled back: `{r.new_key_id}` is deleted and `{r.old_key_id}` stays active.{held}"
+            )
+    assert_never(outcome)
