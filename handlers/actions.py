@@ -142,7 +142,7 @@ def finish_reveal(services: Services, request_id: str, user_id: str, view_id: st
     try:
         reply = reveal_reply(services.secret_delivery.reveal(request_id, user_id, view_id=view_id), user_id)
     except Exception as e:  # the window is open and says "Creating the key…": it must say what happened
-        reply = user_message(e)
+        reply = user_message(e, services.names)
     if reply:
         services.notifier.update_view(view_id, build_error_modal(reply))
         _tell(respond, reply)
@@ -165,7 +165,7 @@ def _file_from_alert(operation: str, body: dict[str, Any], respond: Respond, con
         return _tell(respond, "This button does not name a key Keywarden knows.")
     services.permissions.act_on_key(body["user"]["id"], key[1], operation)  # the owner or an approver for it
     request = services.filing.file(body["user"]["id"], Command(operation, key_id=key[1]))
-    text, _ = build_request_filed(request)
+    text, _ = build_request_filed(request, services.names)
     _tell(respond, text)
 
 
@@ -204,9 +204,7 @@ def replace_with_role(body: dict[str, Any], respond: Respond, context: BoltConte
     if key is None:
         return _tell(respond, "This button does not name a key Keywarden knows.")
     _tell(respond, f"Reading CloudTrail for `{key[1]}` to see where it runs: the answer follows here.")
-    text, blocks = build_replace(
-        services.workloads.replace(body["user"]["id"], key[1]), len(services.aws.list_aliases()) > 1
-    )
+    text, blocks = build_replace(services.workloads.replace(body["user"]["id"], key[1]), services.names.several)
     respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
 
@@ -219,7 +217,7 @@ def deactivate_now(body: dict[str, Any], respond: Respond, context: BoltContext)
     notes = services.exposure_notes
     reason = deactivate_now_reason(bool(notes.notes_for([key[1]])), bool(notes.quarantine_notes([key[1]])))
     request = services.filing.file(body["user"]["id"], Command("deactivate", key_id=key[1], reason=reason, now=True))
-    _tell(respond, build_break_glass_done(request)[0])
+    _tell(respond, build_break_glass_done(request, services.names)[0])
 
 
 def register(app: App) -> None:

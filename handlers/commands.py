@@ -16,6 +16,7 @@ from bot.slack.messages.audit import AUDIT_SHOWN, build_audit
 from bot.slack.messages.check import Alarm, build_check
 from bot.slack.messages.common import Message, build_key_list, escape, plain
 from bot.slack.messages.help import build_help
+from bot.slack.messages.home import work_note
 from bot.slack.messages.request_replies import cancel_reply
 from bot.slack.messages.requests import (
     build_break_glass_done,
@@ -46,6 +47,8 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
         rotation = services.rotations.state_for_key(key_id)
         if rotation is not None:
             notes[key_id] = key_note(rotation, key_id)
+        elif key_id in result.under_way:  # a key an approved create just made, or the one beside it
+            notes[key_id] = work_note(result.under_way[key_id], key_id)
     for key_id, ends in services.time_bound.of_keys(key_ids).items():
         notes[key_id] = f"{notes[key_id]}\n    {list_note(ends)}" if key_id in notes else list_note(ends)
     for key_id, retiring in services.retirements.of_keys(key_ids).items():
@@ -55,12 +58,12 @@ def _list(services: Services, cmd: Command, user_id: str) -> Message:
     for found in (services.exposure_notes.quarantine_notes(key_ids), services.exposure_notes.notes_for(key_ids)):
         for key_id, note in found.items():
             notes[key_id] = f"{note}\n    {notes[key_id]}" if key_id in notes else note
-    text, blocks = build_key_list(result, services.clock(), notes)
+    text, blocks = build_key_list(result, services.clock(), notes, several_accounts=services.names.several)
     # How many of these keys a role could replace (the weekly sample's and `replace`'s verdicts), with the buttons.
     known = services.workloads.replaceable_among(key_ids)
     active = {k.facts.key_id for u in result.users for k in u.keys if k.facts.active}
     replaceable = [(w.account, w.iam_user, w.key_id, w.summary) for w in known.values() if w.key_id in active]
-    extra = list_blocks(replaceable, len(services.aws.list_aliases()) > 1)
+    extra = list_blocks(replaceable, services.names.several)
     return text, blocks + extra if len(blocks) + len(extra) <= MAX_BLOCKS else blocks
 
 
@@ -71,7 +74,7 @@ def _check(services: Services, cmd: Command, user_id: str) -> Message:
     alarmed = (exposed or quarantined) and result.key is not None and result.key.facts.active and result.account
     may_act = bool(alarmed) and services.permissions.may_act(user_id, result.account or "", result.user or "")
     ends = services.time_bound.of_keys([result.key_id]).get(result.key_id) if result.key is not None else None
-    return build_check(result, services.clock(), Alarm(exposed, quarantined, may_act), ends)
+    return build_check(result, services.clock(), Alarm(exposed, quarantined, may_act), ends, services.names)
 
 
 def _audit(services: Services, cmd: Command, user_id: str) -> Message:
@@ -83,13 +86,13 @@ def _audit(services: Services, cmd: Command, user_id: str) -> Message:
 def _file(services: Services, cmd: Command, user_id: str) -> Message:
     request = services.filing.file(user_id, cmd)
     if cmd.now:
-        return build_break_glass_done(request)
-    return build_request_filed(request)
+        return build_break_glass_done(request, services.names)
+    return build_request_filed(request, services.names)
 
 
 def _requests(services: Services, cmd: Command, user_id: str) -> Message:
-    text, blocks = build_open_requests(services.filing.open_requests(user_id))
-    return text, blocks + rotation_blocks(services.rotations.open_for(user_id))
+    text, blocks = build_open_requests(services.filing.open_requests(user_id), services.names)
+    return text, blocks + rotation_blocks(services.rotations.open_for(user_id), services.names)
 
 
 def _cancel(services: Services, cmd: Command, user_id: str) -> Message:
@@ -112,7 +115,7 @@ def _activity(services: Services, cmd: Command, user_id: str) -> Message:
 def _replace(services: Services, cmd: Command, user_id: str) -> Message:
     assert cmd.key_id is not None and cmd.days is not None
     result = services.workloads.replace(user_id, cmd.key_id, cmd.days)
-    return build_replace(result, len(services.aws.list_aliases()) > 1)
+    return build_replace(result, services.names.several)
 
 
 def _access(services: Services, cmd: Command, user_id: str) -> Message:

@@ -97,9 +97,10 @@ def file_request(body: dict[str, Any], view: dict[str, Any], context: BoltContex
     try:
         cmd = parse(text, aliases)
         request = services.filing.file(user_id, cmd)
-        services.notifier.dm(user_id, build_break_glass_done(request) if cmd.now else build_request_filed(request))
+        done = build_break_glass_done if cmd.now else build_request_filed
+        services.notifier.dm(user_id, done(request, services.names))
     except Exception as e:  # no response_url for modals: the answer goes to the user's DM
-        services.notifier.dm(user_id, plain(user_message(e)))
+        services.notifier.dm(user_id, plain(user_message(e, services.names)))
 
 
 def deny(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
@@ -113,7 +114,7 @@ def deny(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> No
     try:
         reply = deny_reply(services.decisions.deny(request_id, user_id, _value(view, ids.BLOCK_REASON)[:300]))
     except Exception as e:  # as above: tell the approver in a DM
-        reply = user_message(e)
+        reply = user_message(e, services.names)
     if reply:
         services.notifier.dm(user_id, plain(reply))
 

@@ -19,14 +19,19 @@ log = logging.getLogger(__name__)
 
 
 class AwsError(Exception):
-    """An AWS failure in words a person can act on."""
+    """An AWS failure in words a person can act on.
+
+    Its message is for whoever runs Keywarden (which permission, which policy file, AWS's own text), unless
+    `for_people`: then it was written for whoever asked (a command's answer), and Slack shows it as it is."""
 
     code = "Error"
+    written_for_people = False  # a subclass whose every message is a person's
 
-    def __init__(self, message: str, *, permission: str | None = None) -> None:
+    def __init__(self, message: str, *, permission: str | None = None, for_people: bool = False) -> None:
         super().__init__(message)
         self.message = message  # for whoever runs Keywarden: the log, start-up checks, the CLI
         self.permission = permission
+        self.for_people = for_people or self.written_for_people
         self.account: str | None = None  # the configured account it happened in, when known
         self.done_first = ""  # what a workflow had already done when this call failed (people's words), if anything
 

@@ -124,7 +124,9 @@ class AwsGateway:
         with self._lock:
             if alias not in self._clients:
                 if alias not in self._accounts:
-                    raise AwsNotFound(f"No account `{alias}` is configured or found in the organisation.")
+                    raise AwsNotFound(
+                        f"No account `{alias}` is configured or found in the organisation.", for_people=True
+                    )
                 self._clients[alias] = AccountClient(alias, self._session_for(self._accounts[alias]))
             return self._clients[alias]
 

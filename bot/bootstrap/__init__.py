@@ -45,6 +45,7 @@ from bot.services.usage import AccessAdvisorService, ActivityService
 from bot.services.workloads import WorkloadService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep
+from bot.slack.messages.common import AccountNames
 from bot.slack.messages.enforcement import digest_lines as enforcement_lines
 from bot.slack.messages.security_hub import export_lines
 from bot.slack.notifier import Notifier
@@ -60,6 +61,7 @@ SETTLED_ACCOUNTS = 20
 @dataclass
 class Services:
     settings: Settings
+    names: AccountNames  # how Slack names users: `ci`, or `prod:ci` where Keywarden watches several accounts
     clock: Clock
     db: Database
     aws: AwsGateway
@@ -204,6 +206,7 @@ def bootstrap(
     usage = roles.usage(a, k)  # CloudTrail's pace and Access Advisor, shared by `activity`, `access` and `replace`
     return Services(
         settings=settings,
+        names=a.names,
         clock=clock,
         sleep=sleep,
         db=a.db,

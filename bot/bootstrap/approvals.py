@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from bot.bootstrap import deliveries
 from bot.bootstrap.factories import Adapters, KeyServices
@@ -43,10 +44,15 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
         store=store,
         notifier=a.notifier,
         requester_dm=deliveries.requester_dm(
-            s, k.delivered, StoredSecretDm(secret_prefix=s.secret_prefix, aws=a.aws) if stored else build_requester_dm
+            s,
+            k.delivered,
+            StoredSecretDm(secret_prefix=s.secret_prefix, aws=a.aws, names=a.names)
+            if stored
+            else partial(build_requester_dm, names=a.names),
         ),
         on_change=k.home.refresh,
         reveal=not stored,
+        names=a.names,
     )
     reveal_ttl = timedelta(hours=s.reveal_ttl_hours)
     configured: SecretDelivery = (

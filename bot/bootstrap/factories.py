@@ -37,6 +37,7 @@ from bot.services.time_bound import TimeBoundService
 from bot.services.under_way import WorkUnderWay
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory, Sleep, make_web_client
+from bot.slack.messages.common import AccountNames
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
 from bot.store.db import Database
@@ -67,6 +68,7 @@ class Adapters:
     slack: WebClient
     directory: SlackDirectory
     notifier: Notifier
+    names: AccountNames  # `ci`, or `prod:ci` where Keywarden watches several accounts (account_names)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,14 @@ def adapters(
         slack=slack,
         directory=directory or SlackDirectory(slack),
         notifier=notifier or Notifier(slack, sleep=sleep),
+        names=account_names(settings),
     )
+
+
+def account_names(settings: Settings) -> AccountNames:
+    """Users are named by account (`prod:ci`) only where Keywarden watches several: ACCOUNTS names more than one, or
+    Organizations discovery is on."""
+    return AccountNames(several=settings.organization is not None or len(settings.accounts) > 1)
 
 
 def key_services(a: Adapters) -> KeyServices:
@@ -136,6 +145,7 @@ def key_services(a: Adapters) -> KeyServices:
         policy=thresholds_of(s),
         accounts=s.accounts,
         delivered_to=locations.delivered_to,
+        names=a.names,
     )
     access_rules = Access(s, a.directory, load_policy(s.policy_file) if s.policy_file else None)
     permissions = Permissions(
@@ -146,6 +156,7 @@ def key_services(a: Adapters) -> KeyServices:
         audit_log=a.audit,
         owner_tag=s.owner_tag,
         list_visibility=s.list_visibility,
+        under_way=under_way(a),
     )
     home = HomeService(
         repos.key_memory,
@@ -173,6 +184,7 @@ def key_services(a: Adapters) -> KeyServices:
         aws=a.aws,
         notifier=a.notifier,
         approves_for=permissions.approves_for,
+        names=a.names,
         on_change=home.refresh,  # the owner's App Home shows the rotation's stage
         delivered_rollback=delivered.rollback,
     )
@@ -251,6 +263,7 @@ def enforcement(a: Adapters, k: KeyServices, filing: RequestFiling) -> Enforceme
         max_per_scan=s.enforce_max_per_scan,
         dry_run=s.enforce_dry_run,
         alert_channel=s.alert_channel,
+        names=a.names,
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.findings import Finding
 from bot.domain.keys import KeyFacts
+from bot.domain.under_way import UnderWay
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class UserKeys:
 class ListResult:
     users: list[UserKeys]
     empty_reason: str | None = None
+    # Keywarden's own work on these keys, by key id, where findings it deals with were left out (under_way.py)
+    under_way: dict[str, UnderWay] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from bot.domain.ocsf import compliance_finding
 from bot.domain.scan import Delivery, ScanFinding, ScanReport, worst_first
 from bot.services.account_places import AccountPlaces
 from bot.settings import Settings
-from bot.slack.messages.common import last_used_text, plural
+from bot.slack.messages.common import last_used_text, plural, utc_day
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _row(f: ScanFinding, now: datetime) -> tuple[str, ...]:
         f.key_id or "-",
         (f.facts.status if f.facts else "-") + (f" ({status})" if status else ""),
         f"{f.facts.age_days(now)}d" if f.facts else "-",
-        last_used_text(f.facts) if f.facts else "-",
+        last_used_text(f.facts, utc_day) if f.facts else "-",
         f.finding.severity.name.lower(),
         f.finding.control or "-",
         f.finding.message,

@@ -53,7 +53,8 @@ def fetch_credential_report(
         if pause <= 0:
             raise AwsReportNotReady(
                 f"The credential report of account `{client.alias}` was not ready after "
-                f"{max_wait_seconds:g} seconds: try again in a few minutes."
+                f"{max_wait_seconds:g} seconds: try again in a few minutes.",
+                for_people=True,
             )
         sleep(pause)
         slept += pause

@@ -33,6 +33,7 @@ from bot.domain.scan import ScanFinding, ScanReport
 from bot.services.approvals.filing import LeftAlone, RequestFiling
 from bot.services.own_identity import IdentityUnknown, OwnIdentity
 from bot.slack.client import SlackDirectory
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames
 from bot.slack.messages.enforcement import build_announcement, build_warning
 from bot.slack.notifier import Notifier
 from bot.store.enforcements import Enforcements
@@ -75,6 +76,7 @@ class EnforcementService:
     max_per_scan: int
     dry_run: bool
     alert_channel: str | None
+    names: AccountNames = SEVERAL_ACCOUNTS  # `ci`, or `prod:ci` with several accounts
 
     def run(self, report: ScanReport) -> EnforcementRun:
         now = self.clock()
@@ -163,7 +165,7 @@ class EnforcementService:
             result.not_warned[f.key_id] = "no owner in Slack and no ALERT_CHANNEL"
             return
         message = build_warning(
-            f, f.key_id, c.kind, c.days, step.deadline, self.dry_run, owner_unreached=owner_id is None
+            f, f.key_id, c.kind, c.days, step.deadline, self.dry_run, owner_unreached=owner_id is None, names=self.names
         )
         if self.notifier.post(to, message) is None:
             result.not_warned[f.key_id] = "Slack did not take the warning; it is sent again at the next scan"
@@ -179,7 +181,9 @@ class EnforcementService:
         if self.dry_run:
             result.would_deactivate.append(f.key_id)
             if self.alert_channel:
-                self.notifier.post(self.alert_channel, build_announcement(f, f.key_id, reason, None, dry_run=True))
+                self.notifier.post(
+                    self.alert_channel, build_announcement(f, f.key_id, reason, None, dry_run=True, names=self.names)
+                )
             return
         try:
             request = self.filing.enforce(f.account, f.user, f.key_id, reason, RULE)
@@ -194,7 +198,7 @@ class EnforcementService:
             return
         result.deactivated.append(f.key_id)
         self.enforcements.deactivated(f.account, f.key_id, self.clock(), request.id)
-        message = build_announcement(f, f.key_id, reason, request.id, dry_run=False)
+        message = build_announcement(f, f.key_id, reason, request.id, dry_run=False, names=self.names)
         if self.alert_channel:
             self.notifier.post(self.alert_channel, message)
         if owner_id:

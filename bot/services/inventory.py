@@ -24,6 +24,7 @@ from bot.domain.keys import (
 from bot.services.ownership import OwnershipIndex
 from bot.settings.accounts import Account
 from bot.slack.client import Person
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames
 from bot.slack.messages.trouble import could_not_look
 from bot.store.key_memory import KeyMemory
 
@@ -41,6 +42,7 @@ class InventoryService:
     accounts: tuple[Account, ...]
     # "delivered to: SSM …" of a machine user of LOCATIONS_FILE
     delivered_to: Callable[[str, str], str | None] = lambda account, user: None
+    names: AccountNames = SEVERAL_ACCOUNTS  # "in account `prod`" only where there are several
     _account_ids: dict[str, str] = field(default_factory=dict, init=False)
 
     # Users
@@ -75,7 +77,7 @@ class InventoryService:
         try:
             keys = client.list_access_keys(user)
         except AwsNotFound:
-            raise InputError(f"No IAM user `{user}` in account `{account}`.") from None
+            raise InputError(f"No IAM user `{user}`{self.names.in_account(account, escaped=False)}.") from None
         facts = [_facts(account, k, client.key_last_used(k.key_id)) for k in keys]
         self.memory.remember(account, {user: keys})
         now = self.clock()
@@ -148,7 +150,7 @@ class InventoryService:
         """The (account, user) that owns a key; InputError when no configured account has it."""
         found, denied = self._find_key(key_id)
         if found is None and denied:
-            raise InputError(f"{could_not_look(key_id, denied)} Nothing was changed.")
+            raise InputError(f"{could_not_look(key_id, denied if self.names.several else [])} Nothing was changed.")
         if found is None:
             raise InputError(f"`{key_id}` was not found in any configured account. `check {key_id}` explains.")
         return found
@@ -216,12 +218,13 @@ class InventoryService:
         if known is not None and known.account not in denied:
             if self.aws.account(known.account).user_exists(known.iam_user):
                 step = (
-                    f"It was a key of `{known.iam_user}` in account `{known.account}` and has been deleted. "
+                    f"It was a key of `{known.iam_user}`{self.names.in_account(known.account, escaped=False)} and has "
+                    "been deleted. "
                     f"Use `list {known.iam_user}` to see the user's current keys."
                 )
             else:
                 step = (
-                    f"It belonged to IAM user `{known.iam_user}` in account `{known.account}`, "
+                    f"It belonged to IAM user `{known.iam_user}`{self.names.in_account(known.account, escaped=False)}, "
                     "which no longer exists. Whoever uses it needs a key of another user."
                 )
             return CheckResult(raw, key_id, problems, known.account, known.iam_user, next_step=step)

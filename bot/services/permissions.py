@@ -16,6 +16,7 @@ from bot.domain.inventory import CheckResult, ListResult
 from bot.domain.keys import InputError, UserRef
 from bot.services.inventory import InventoryService
 from bot.services.ownership import OwnershipIndex, owner_in
+from bot.services.under_way import WorkUnderWay
 from bot.slack.client import Person
 from bot.store.audit import AuditLog
 
@@ -42,6 +43,7 @@ class Permissions:
     audit_log: AuditLog
     owner_tag: str
     list_visibility: str = EVERYONE
+    under_way: WorkUnderWay | None = None  # `list` and `check` leave out what Keywarden's own work deals with
 
     def subject(self, account: str, user: str) -> Subject:
         """The user as it is now; InputError when it does not exist."""
@@ -93,8 +95,14 @@ class Permissions:
 
     # list, check (LIST_VISIBILITY)
     def listing(self, caller: Person, ref: UserRef | None) -> ListResult:
-        """`list`. With LIST_VISIBILITY=owners another's user is shown only to its owner or an approver for it,
-        and `list` alone shows the users whose owner tag names the caller now."""
+        """`list`, without the findings Keywarden's own work already deals with (a rotation under way, a key an
+        approved create just made)."""
+        result = self._listing(caller, ref)
+        return self.under_way.quiet_list(result) if self.under_way is not None else result
+
+    def _listing(self, caller: Person, ref: UserRef | None) -> ListResult:
+        """With LIST_VISIBILITY=owners another's user is shown only to its owner or an approver for it, and `list`
+        alone shows the users whose owner tag names the caller now."""
         if self.list_visibility != OWNERS:
             return self.inventory.list_for(caller, ref)
         if ref is None:
@@ -108,7 +116,7 @@ class Permissions:
         result = self.inventory.check(raw)
         if self.list_visibility == OWNERS and result.account and result.user:
             self._visible(caller, "check", result.account, result.user, result.key_id)
-        return result
+        return self.under_way.quiet_check(result) if self.under_way is not None else result
 
     def _owns_now(self, caller: str, account: str, user: str) -> bool:
         try:

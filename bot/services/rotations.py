@@ -46,6 +46,7 @@ from bot.domain.rotation import (
 from bot.services.rotation_notices import RotationNotices
 from bot.services.rotation_steps import RotationSteps
 from bot.settings import Settings
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames
 from bot.slack.messages.requests import who
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
@@ -72,6 +73,7 @@ class RotationService:
     aws: AwsGateway
     notifier: InitVar[Notifier]
     approves_for: Callable[[str, str, str], bool]  # (Slack user, account, IAM user): an approver for that user now
+    names: AccountNames = SEVERAL_ACCOUNTS  # its DMs name users `ci`, or `prod:ci` with several accounts
     on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
     # A delivered rotation's roll-back (bot/services/delivered_rotations.py): its new key deleted, the old kept.
     delivered_rollback: Callable[[Rotation, str], DeliveredRollBack | None] | None = None
@@ -86,7 +88,10 @@ class RotationService:
         # A claim older than this was left by a crash (the same setting as for requests).
         self._claim_timeout = timedelta(minutes=settings.reconcile_after_minutes)
         notices = RotationNotices(
-            notifier=notifier, approval_channel=settings.approval_channel, delete_days=self._policy.delete_days
+            notifier=notifier,
+            approval_channel=settings.approval_channel,
+            delete_days=self._policy.delete_days,
+            names=self.names,
         )
         steps = RotationSteps(
             rotations=self.rotations,

@@ -119,6 +119,7 @@ class _Cached:
 
 class AccessTookTooLong(AwsError):
     code = "AccessAdvisorTimeout"
+    written_for_people = True
 
 
 class AccessAdvisorService:
@@ -197,7 +198,8 @@ class AccessAdvisorService:
                     self._pending.pop((account, user), None)
                 raise AwsError(
                     f"IAM Access Advisor could not build the report for `{user}` in account `{account}`: "
-                    f"{report.error or 'no reason given'}. Try again in a few minutes."
+                    f"{report.error or 'no reason given'}. Try again in a few minutes.",
+                    for_people=True,
                 )
             left = self._give_up - (self._monotonic() - started)
             if left <= 0:

@@ -97,7 +97,7 @@ def test_check_without_access_to_aws_says_it_could_not_look(bot: BotServer, ci_u
     deny_in_aws(bot, "GetAccessKeyLastUsed")
     bot.command(f"check {ci_user}", user_id=REQUESTER)
     answer = text_of(reply_with(bot, REQUESTER, "Next step"))
-    assert f"Keywarden could not look for `{ci_user}` in account `default`" in answer
+    assert f"Keywarden could not look for `{ci_user}`: AWS does not allow it" in answer  # one account: not named
     assert "whether the key is there is unknown" in answer
     assert "deleted or never existed" not in answer and "not found in any configured account" not in answer
     assert "member-policy.json" not in answer  # the operator's detail goes to the log
@@ -115,7 +115,7 @@ def test_aws_refusing_keywarden_is_told_in_peoples_words(bot: BotServer, ci_user
     deny_in_aws(bot, "ListAccessKeys")
     bot.command("list ci", user_id=REQUESTER)
     answer = text_of(reply_with(bot, REQUESTER, "Nothing was done"))
-    assert "AWS does not allow Keywarden to do this in account `default`" in answer
+    assert "AWS does not allow Keywarden to do this. Nothing was done." in answer  # one account: not named
     assert "can see why in its log (reference `" in answer
     reference = answer.split("reference `")[1].split("`")[0]
     assert "docs/iam" not in answer and "Keywarden's role needs" not in answer
@@ -193,7 +193,7 @@ def test_break_glass_says_what_was_done_and_the_reason_given(bot: BotServer, ci_
     bot.work.idle()
     final = bot.slack.calls_to("chat.update") or bot.slack.posts_to("CAPPROVE")
     shown = text_of(json.loads(final[-1].raw))
-    assert f"<@{REQUESTER}> deactivated `{ci_user}` of *default:ci* at once (break-glass), for review" in shown
+    assert f"<@{REQUESTER}> deactivated `{ci_user}` of *ci* at once (break-glass), for review" in shown
     assert "*Reason:* moving the pipeline to a role" in shown
     assert "asks to" not in shown and "suspected compromise" not in shown
     assert "asks to" not in post["text"]

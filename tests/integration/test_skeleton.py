@@ -90,7 +90,7 @@ def test_list_without_user_shows_the_callers_users(bot: BotServer, iam) -> None:
     key = key_made(iam, "alice-ci", 85, bot.services.clock())
     bot.command("list")
     text = _reply(bot)
-    assert "default:alice-ci" in text and "default:alice-svc" in text
+    assert "*alice-ci*" in text and "*alice-svc*" in text and "default:" not in text  # one account: no prefix
     assert "bob-ci" not in text
     assert key in text and "rotate it within 5 days" in text
 
@@ -104,7 +104,7 @@ def test_list_when_caller_owns_nothing(bot: BotServer, iam) -> None:
 
 def test_list_of_a_missing_user(bot: BotServer, iam) -> None:
     bot.command("list ghost")
-    assert "No IAM user `ghost` in account `default`" in _reply(bot)
+    assert "No IAM user `ghost`." in _reply(bot)
 
 
 def test_unknown_account_alias_lists_known_ones(make_bot, aws) -> None:
@@ -125,7 +125,7 @@ def test_check_diagnoses_the_way_a_key_is_written(bot: BotServer, iam) -> None:
     assert "spaces before or after" in text
     assert "spaces inside" in text
     assert "lower-case" in text
-    assert f"`{key}` belongs to IAM user *ci* in account *default*" in text
+    assert f"`{key}` belongs to IAM user *ci*." in text and "in account" not in text  # one account: not named
 
 
 def test_check_of_bad_forms(bot: BotServer, aws) -> None:

@@ -90,7 +90,7 @@ def test_a_change_aws_refuses_is_told_in_peoples_words(bot: BotServer, iam, ci_u
 
     approval, dm = latest_to(bot, "CAPPROVE"), latest_to(bot, REQUESTER)
     for shown in (approval, dm):
-        assert "AWS does not allow Keywarden to do this in account `default`. Nothing was changed." in shown
+        assert "AWS does not allow Keywarden to do this. Nothing was changed." in shown  # one account: not named
         assert (
             "Whoever runs Keywarden can see why in its log" in shown and "file a new request once it is fixed" in shown
         )
@@ -114,7 +114,7 @@ def test_the_reveal_window_tells_a_refusal_in_peoples_words(bot: BotServer, iam,
     bot.click(ids.REVEAL, rid, REQUESTER, channel=f"D{REQUESTER}", trigger_id="T-reveal")
 
     window = text_of(bot.slack.wait_calls("views.update")[0].params)
-    assert "AWS does not allow Keywarden to do this in account `default`. Nothing was changed." in window
+    assert "AWS does not allow Keywarden to do this. Nothing was changed." in window
     assert "iam:CreateAccessKey" not in window and "member-policy" not in window
     logged = detail_logged(caplog, REFERENCE.search(window).group(1))
     assert "iam:CreateAccessKey" in logged and "member-policy.json" in logged
@@ -139,7 +139,7 @@ def test_break_glass_shows_the_key_switched_off_and_tells_its_requester_what_the
     assert f"`{ci_user}` *Inactive* (was Active)," in approval and f"`{ci_user}` *Active*" not in approval
 
     dm = latest_to(bot, REQUESTER)
-    assert dm.startswith(f"You deactivated `{ci_user}` of *default:ci* at once (break-glass) ({rid})")
+    assert dm.startswith(f"You deactivated `{ci_user}` of *ci* at once (break-glass) ({rid})")
     assert "Your request" not in dm and ": succeeded" not in dm
 
 

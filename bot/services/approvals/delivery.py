@@ -29,6 +29,7 @@ class PlanNoLongerHolds(AwsError):
     """A rotation's plan that AWS's keys no longer fit: nothing was asked of AWS; the message is for people."""
 
     code = "PlanChanged"
+    written_for_people = True
 
 
 class SecretDelivery(Protocol):

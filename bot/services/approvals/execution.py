@@ -13,7 +13,7 @@ from bot.services.approvals.delivery import PlanNoLongerHolds, SecretDelivery
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.rotations import RotationService
 from bot.services.trouble import logged
-from bot.slack.messages.common import when
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, when
 from bot.slack.messages.request_states import overtaken_text
 from bot.slack.messages.trouble import change_failed
 from bot.store.audit import SYSTEM
@@ -56,7 +56,7 @@ class Execution:
             # The call may or may not have reached AWS: ask AWS what happened rather than guess.
             final = self._settle_unknown(request, client, e)
         except AwsError as e:
-            final = fail(self.store, request, *aws_failure(request, e))
+            final = fail(self.store, request, *aws_failure(request, e, self.sync.names))
         else:
             final = self.store.transition(
                 request_id, Status.EXECUTING, Status.SUCCEEDED, actor=SYSTEM, action="executed", result=result
@@ -129,16 +129,18 @@ class Execution:
                 action="executed",
                 result="done (confirmed in AWS after a connection error)",
             )
-        return fail(self.store, request, *aws_failure(request, error))
+        return fail(self.store, request, *aws_failure(request, error, self.sync.names))
 
 
-def aws_failure(request: Request, error: AwsError) -> tuple[str, str]:
+def aws_failure(request: Request, error: AwsError, names: AccountNames = SEVERAL_ACCOUNTS) -> tuple[str, str]:
     """A request's AWS failure told twice: people's words with a log reference (the approval message, the
-    requester's DM, the Reveal window), and the operator's detail, logged and kept in the audit log under it."""
+    requester's DM, the Reveal window), and the operator's detail, logged and kept in the audit log under it.
+    The account is named only where there are several (`names`)."""
     if isinstance(error, PlanNoLongerHolds):  # nothing was asked of AWS: its message is a person's
         return error.message, error.message
     reference = logged(error, f"{request.id} failed in AWS", log)
-    words = change_failed(error.code, error.account or request.account, reference, done_first=error.done_first)
+    account = names.account(error.account or request.account)
+    words = change_failed(error.code, account, reference, done_first=error.done_first)
     return words, f"{error.message} (ref {reference})"
 
 

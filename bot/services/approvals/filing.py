@@ -331,6 +331,7 @@ class RequestFiling:
             plan_lines = plan_text(
                 target.account, target.iam_user, old_key_id, pre_step, plan, stored_under,
                 delivered_to=target.user.delivered_to, quiet_hours=self.settings.cutover_quiet_hours,
+                names=self.sync.names,
             )  # fmt: skip
             return plan_lines + f"\n*Keys now:*\n{keys}"
         if target.key is not None:

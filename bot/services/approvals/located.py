@@ -111,7 +111,7 @@ class LocationDelivery:
             log.warning("%s: left for reconciliation after %s", request.id, e.message)
             return None
         except AwsError as e:
-            self._tell(fail(self.store, claimed, *aws_failure(claimed, e)))
+            self._tell(fail(self.store, claimed, *aws_failure(claimed, e, self.sync.names)))
             return None
         owner = claimed.requester
         if owner == SYSTEM:

@@ -54,7 +54,7 @@ class Reminders:
                 if done:
                     count += 1
                     self.sync.reply_in_thread(done, build_reminder(done, mentions, "reminded", remind))
-                    posted = self.notifier.dm(done.requester, build_pending_dm(done, remind))
+                    posted = self.notifier.dm(done.requester, build_pending_dm(done, remind, self.sync.names))
                     if posted:
                         self.store.record_delivery(done.id, dm_channel=posted[0], dm_ts=posted[1])
         return count

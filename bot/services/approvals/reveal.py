@@ -61,7 +61,7 @@ class RevealDelivery:
     def settle_interrupted(self, request: Request) -> None:
         released = hand_back_interrupted(self.store, self.clock, self.aws.account(request.account), request)
         if released:
-            self.notifier.dm(request.requester, build_requester_dm(released))
+            self.notifier.dm(request.requester, build_requester_dm(released, names=self.sync.names))
 
     def reveal_refusal(self, request_id: str, user_id: str) -> RevealRefusal | None:
         request = requester_of(self.store, request_id, user_id)
@@ -102,21 +102,23 @@ class RevealDelivery:
         except AwsUnavailable as e:
             # The key may exist though nobody saw its secret: settle it from what AWS shows.
             reference = logged(e, f"{request_id}: making the key", log)
-            self.notifier.update_view(view_id, build_error_modal(reveal_unsettled(e.account, reference)))
+            self.notifier.update_view(
+                view_id, build_error_modal(reveal_unsettled(self.sync.names.account(e.account), reference))
+            )
             try:
                 self.settle_interrupted(claimed)
             except AwsError:
                 log.warning("%s: left for reconciliation after %s", request_id, e.message)
             return Shown(request_id)
         except AwsError as e:
-            words, detail = aws_failure(claimed, e)
+            words, detail = aws_failure(claimed, e, self.sync.names)
             failed = fail(self.store, claimed, words, detail)
             self.notifier.update_view(view_id, build_error_modal(words))
             if failed:
                 self.sync.sync(failed)
             return Shown(request_id)
         if not self.notifier.update_view(
-            view_id, build_secret_modal(claimed.account, claimed.iam_user, key.key_id, key.secret)
+            view_id, build_secret_modal(claimed.account, claimed.iam_user, key.key_id, key.secret, self.sync.names)
         ):
             return self._discard(client, claimed, key.key_id, user_id)
         done = self.store.transition(

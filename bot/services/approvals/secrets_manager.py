@@ -17,7 +17,7 @@ from bot.services.approvals.execution import aws_failure, fail
 from bot.services.approvals.slack_sync import RequestSync
 from bot.services.rotations import RotationService
 from bot.services.trouble import logged
-from bot.slack.messages.common import Message
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, Message
 from bot.slack.messages.requests import build_requester_dm
 from bot.slack.messages.trouble import secret_not_stored
 from bot.store.audit import SYSTEM
@@ -56,7 +56,7 @@ class SecretsManagerDelivery:
             log.warning("%s: left for reconciliation after %s", request.id, e.message)
             return
         except AwsError as e:
-            final = fail(self.store, claimed, *aws_failure(claimed, e))
+            final = fail(self.store, claimed, *aws_failure(claimed, e, self.sync.names))
         else:
             payload = json.dumps({"aws_access_key_id": key.key_id, "aws_secret_access_key": key.secret})
             try:
@@ -77,7 +77,9 @@ class SecretsManagerDelivery:
                 final = fail(
                     self.store,
                     claimed,
-                    secret_not_stored(e.code, claimed.account, reference, first, key.key_id, deleted=deleted),
+                    secret_not_stored(
+                        e.code, self.sync.names.account(claimed.account), reference, first, key.key_id, deleted=deleted
+                    ),
                     f"storing the secret failed, {kept}: {why} (ref {reference})",
                 )
             else:
@@ -117,11 +119,12 @@ class StoredSecretDm:
 
     secret_prefix: str
     aws: AwsGateway
+    names: AccountNames = SEVERAL_ACCOUNTS
 
     def __call__(self, request: Request, secret: SecretLocation | None) -> Message:
         if secret is None and request.status is Status.SUCCEEDED and request.operation in MAKES_KEY:
             secret = self._location(request)
-        return build_requester_dm(request, secret, reveal=False)
+        return build_requester_dm(request, secret, reveal=False, names=self.names)
 
     def _location(self, request: Request) -> SecretLocation:
         client = self.aws.account(request.account)

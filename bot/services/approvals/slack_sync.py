@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.domain.delivery import SecretLocation
 from bot.domain.requests import Request, Status, outcome_needs_new_dm
-from bot.slack.messages.common import Message
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, Message
 from bot.slack.messages.requests import build_approval_message
 from bot.slack.notifier import Notifier
 from bot.store.requests import RequestStore
@@ -27,11 +27,12 @@ class RequestSync:
     requester_dm: RequesterDm
     on_change: Callable[..., None]  # (Slack user ids) whose App Home to refresh
     reveal: bool = True  # False: keys go to Secrets Manager, and no message speaks of a Reveal
+    names: AccountNames = SEVERAL_ACCOUNTS  # users named `ci`, or `prod:ci` with several accounts
 
     def sync(self, request: Request, secret: SecretLocation | None = None) -> None:
         """Bring the approval message and the requester's DM up to date; remember success."""
         ok = True
-        message = build_approval_message(request, reveal=self.reveal)
+        message = build_approval_message(request, reveal=self.reveal, names=self.names)
         if request.channel and request.message_ts:
             ok = self.notifier.update(request.channel, request.message_ts, message)
         elif self.approval_channel:

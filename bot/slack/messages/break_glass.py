@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from bot.domain.requests import Request, Status
-from bot.slack.messages.common import escape, who
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, who
 
 
-def break_glass_headline(req: Request, *, you: bool = False) -> str:
+def break_glass_headline(req: Request, *, you: bool = False, names: AccountNames = SEVERAL_ACCOUNTS) -> str:
     """What a break-glass did, as far as it got: deactivated, being deactivated, or tried and failed. `you`: told
     to the person who did it (their DM), not about them (the approval channel, for review)."""
-    target = f"`{req.key_id}` of *{escape(req.account)}:{escape(req.iam_user)}*"
+    target = f"`{req.key_id}` of *{names.user(req.account, req.iam_user)}*"
     actor, review = ("You", "") if you else (who(req.requester), ", for review")
     if req.status is Status.SUCCEEDED:
         return f"{actor} deactivated {target} at once (break-glass){review}"

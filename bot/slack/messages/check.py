@@ -7,7 +7,16 @@ from datetime import datetime
 
 from bot.domain.inventory import CheckResult
 from bot.domain.time_bound import TimeBoundKey
-from bot.slack.messages.common import Blocks, Message, context, escape, key_lines, section
+from bot.slack.messages.common import (
+    SEVERAL_ACCOUNTS,
+    AccountNames,
+    Blocks,
+    Message,
+    context,
+    escape,
+    key_lines,
+    section,
+)
 from bot.slack.messages.exposures import exposure_blocks, quarantine_blocks, response_buttons
 from bot.slack.messages.time_bound import check_note
 from bot.slack.messages.trouble import could_not_look
@@ -24,7 +33,11 @@ class Alarm:
 
 
 def build_check(
-    result: CheckResult, now: datetime, alarm: Alarm | None = None, ends: TimeBoundKey | None = None
+    result: CheckResult,
+    now: datetime,
+    alarm: Alarm | None = None,
+    ends: TimeBoundKey | None = None,
+    names: AccountNames = SEVERAL_ACCOUNTS,
 ) -> Message:
     """`ends`: the key is time-bound (`create --for`), and this is when it ends."""
     alarm = alarm or Alarm()
@@ -39,8 +52,8 @@ def build_check(
     if result.key is not None:
         blocks.append(
             section(
-                f"`{result.key_id}` belongs to IAM user *{result.user}* in account *{result.account}*.\n"
-                + key_lines(result.key, now)
+                f"`{result.key_id}` belongs to IAM user *{escape(result.user or '')}*"
+                f"{names.in_account(result.account)}.\n" + key_lines(result.key, now)
             )
         )
         if ends is not None:
@@ -48,7 +61,7 @@ def build_check(
     elif result.user:
         blocks.append(section(f"`{result.key_id}` is no longer in AWS."))
     elif result.unread:
-        blocks.append(section(could_not_look(result.key_id, list(result.unread))))
+        blocks.append(section(could_not_look(result.key_id, list(result.unread) if names.several else [])))
     elif not result.problems or result.key_id.startswith("AKIA"):
         blocks.append(section(f"`{escape(result.key_id)}` was not found in any configured account."))
     blocks.extend(context(escape(n)) for n in result.notes)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,16 +79,20 @@ def plain(text: str) -> Message:
     return text, [section(text)]
 
 
-def last_used_text(facts: KeyFacts) -> str:
+DateText = Callable[[datetime | None], str]  # how a date is written: `day` in Slack, `utc_day` elsewhere
+
+
+def last_used_text(facts: KeyFacts, at: DateText | None = None) -> str:
+    """A key's last use and where; its date in the reader's zone in Slack (`day`), `at=utc_day` for the CLI."""
     if facts.last_used is None:
         return "never"
     where = ", ".join(p for p in (facts.last_service, facts.last_region) if p)
-    return f"{facts.last_used:%Y-%m-%d}" + (f" ({where})" if where else "")
+    return (at or day)(facts.last_used) + (f" ({where})" if where else "")
 
 
-def age_text(facts: KeyFacts, now: datetime) -> str:
-    days = facts.age_days(now)
-    return f"created {facts.created:%Y-%m-%d}, {days} day{'s' if days != 1 else ''} old"
+def age_text(facts: KeyFacts, now: datetime, at: DateText | None = None) -> str:
+    """When a key was made and its age; the date as `last_used_text` writes it."""
+    return f"created {(at or day)(facts.created)}, {plural(facts.age_days(now), 'day')} old"
 
 
 def finding_line(finding: Finding) -> str:
@@ -137,6 +142,11 @@ def utc(at: datetime | None) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at else "?"
 
 
+def utc_day(at: datetime | None) -> str:
+    """A date as plain UTC text (`2026-03-09`), for what is not read in Slack."""
+    return f"{at:%Y-%m-%d}" if at else "?"
+
+
 def _slack_date(at: datetime, form: str, fallback: str) -> str:
     """Slack's date formatting: `<!date^unix time^form|fallback>` (https://api.slack.com/reference/surfaces/formatting#date-formatting)."""
     stamp = int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
@@ -162,3 +172,31 @@ def account_user(account: str, user: str, several_accounts: bool) -> str:
     """An IAM user as people name it: `account:user` where there are several accounts, the bare name otherwise
     (the one account's alias, `default`, says nothing). Escaped for mrkdwn."""
     return escape(f"{account}:{user}" if several_accounts else user)
+
+
+@dataclass(frozen=True)
+class AccountNames:
+    """How Slack names IAM users and accounts: `prod:ci` and "in account `prod`" where Keywarden watches several
+    accounts; `ci` and nothing where it watches one (its alias, `default`, says nothing). Built once from the
+    settings by bot/bootstrap (`factories.account_names`) and handed to what writes about users."""
+
+    several: bool = True
+
+    def user(self, account: str, user: str) -> str:
+        """`prod:ci` or `ci`, escaped for mrkdwn."""
+        return account_user(account, user, self.several)
+
+    def in_account(self, account: str | None, *, escaped: bool = True) -> str:
+        """` in account `prod`` (with its leading space) with several accounts; nothing with one. `escaped=False`
+        for an InputError's text, which the reply escapes."""
+        if not account or not self.several:
+            return ""
+        return f" in account `{escape(account) if escaped else account}`"
+
+    def account(self, account: str | None) -> str | None:
+        """The account to name in words: itself with several accounts, None with one."""
+        return account if self.several else None
+
+
+SEVERAL_ACCOUNTS = AccountNames(several=True)  # the safe default where the caller does not say: names in full
+ONE_ACCOUNT = AccountNames(several=False)

@@ -8,7 +8,7 @@ from bot.domain.catalogue import KEY_TOO_OLD, KEY_UNUSED, title_of
 from bot.domain.enforcement import EnforcementRun
 from bot.domain.scan import ScanFinding
 from bot.slack import ids
-from bot.slack.messages.common import Message, button, context, plural, section, when
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, Message, button, context, plural, section, when
 
 # ENFORCE's kinds and the findings they act on, named by their titles in what people read.
 _FINDING_OF = {"unused": KEY_UNUSED, "age": KEY_TOO_OLD}
@@ -23,13 +23,14 @@ def build_warning(
     dry_run: bool,
     *,
     owner_unreached: bool = False,
+    names: AccountNames = SEVERAL_ACCOUNTS,
 ) -> Message:
     """The warning about the finding's key `key_id`, to the key's owner; to the alert channel when the key has no
     owner Keywarden can reach."""
     what = "would be deactivated (dry run: nothing will change)" if dry_run else "will be deactivated"
     whose = "Your key" if not owner_unreached else "Key"
     text = (
-        f":warning: {whose} `{key_id}` (*{f.account}:{f.user}*) {what} by Keywarden on "
+        f":warning: {whose} `{key_id}` (*{names.user(f.account, f.user)}*) {what} by Keywarden on "
         f"{when(deadline)}: it has been *{title_of(_FINDING_OF.get(kind, kind))}* for close to {plural(days, 'day')}, "
         "or longer. Rotate it, or snooze its alerts if it must stay as it is."
     )
@@ -44,12 +45,21 @@ def build_warning(
     return text, [section(text), {"type": "actions", "block_id": "enforce-warning", "elements": buttons}]
 
 
-def build_announcement(f: ScanFinding, key_id: str, reason: str, request_id: str | None, *, dry_run: bool) -> Message:
+def build_announcement(
+    f: ScanFinding,
+    key_id: str,
+    reason: str,
+    request_id: str | None,
+    *,
+    dry_run: bool,
+    names: AccountNames = SEVERAL_ACCOUNTS,
+) -> Message:
+    user = names.user(f.account, f.user)
     if dry_run:
-        text = f":test_tube: Dry run: Keywarden would deactivate `{key_id}` (*{f.account}:{f.user}*) now ({reason})."
+        text = f":test_tube: Dry run: Keywarden would deactivate `{key_id}` (*{user}*) now ({reason})."
         return text, [section(text)]
     text = (
-        f":lock: Keywarden deactivated `{key_id}` (*{f.account}:{f.user}*): {reason}. "
+        f":lock: Keywarden deactivated `{key_id}` (*{user}*): {reason}. "
         f"Request {request_id}, approved by the built-in enforcement rule."
     )
     value = ids.key_value(f.account, key_id)

@@ -13,7 +13,8 @@ from bot.domain.requests import MAKES_KEY, Request, Status
 from bot.domain.rotation import Rotation
 from bot.domain.under_way import UnderWay, Work
 from bot.slack import ids
-from bot.slack.messages.common import account_user, button, day, escape, plural, when, who
+from bot.slack.messages.common import AccountNames, account_user, button, day, escape, plural, when, who
+from bot.slack.messages.request_states import STATUS_WORDS
 from bot.slack.messages.requests import decision_buttons, headline
 from bot.slack.messages.rotations import stage
 
@@ -232,8 +233,9 @@ def _request_blocks(home: Home) -> list[dict[str, Any]]:
     blocks = [_section("*Your open requests*")]
     if not home.requests:
         blocks.append(_section("_None._"))
+    names = AccountNames(several=home.several_accounts)
     for req in home.requests[:MAX_REQUESTS]:
-        blocks.append(_section(f"*{req.id}*: {headline(req)} · {req.status.value}"))
+        blocks.append(_section(f"*{req.id}*: {headline(req, names)} · {STATUS_WORDS[req.status]}"))
         if req.status is Status.PENDING:
             blocks.append(
                 _actions(f"mine-{req.id}", button("Cancel", ids.CANCEL, req.id), button("Nudge", ids.NUDGE, req.id))
@@ -252,14 +254,15 @@ def _approver_blocks(home: Home) -> list[dict[str, Any]]:
     blocks = [_section(f"*Waiting for approval* ({len(home.queue)})")]
     if not home.queue:
         blocks.append(_section("_Nothing is waiting._"))
+    names = AccountNames(several=home.several_accounts)
     for req in home.queue[:MAX_QUEUE]:
-        text = f"*{req.id}*: {who(req.requester)} asks to {headline(req)}"
+        text = f"*{req.id}*: {who(req.requester)} asks to {headline(req, names)}"
         if req.reason:
             text += f"\n*Reason:* {escape(req.reason)}"
         if req.approvals_needed > 1:
             text += f"\n{len(req.approvers)} of {req.approvals_needed} approvals"
         blocks.append(_section(text))
-        blocks.append(_actions(f"queue-{req.id}", *decision_buttons(req)))
+        blocks.append(_actions(f"queue-{req.id}", *decision_buttons(req, names)))
     if len(home.queue) > MAX_QUEUE:
         blocks.append(_section(f"_…and {len(home.queue) - MAX_QUEUE} more in the approval channel._"))
     blocks.append(_section(f"*Last scan:* {home.last_scan or '_no scan yet_'}"))

@@ -11,6 +11,8 @@ from bot.domain.requests import MAKES_KEY, Request, Status, is_break_glass
 from bot.slack import ids
 from bot.slack.messages.break_glass import break_glass_headline
 from bot.slack.messages.common import (
+    SEVERAL_ACCOUNTS,
+    AccountNames,
     Blocks,
     Message,
     button,
@@ -38,12 +40,13 @@ _OUTCOME = {
 }
 
 
-def headline(req: Request) -> str:
+def headline(req: Request, names: AccountNames = SEVERAL_ACCOUNTS) -> str:
+    """`*deactivate* `AKIA…` of *ci*` (`*prod:ci*` with several accounts)."""
     what = f"*{req.operation.value}* `{req.key_id}` of" if req.key_id else f"*{req.operation.value}* a key for"
-    return f"{what} *{escape(req.account)}:{escape(req.iam_user)}*"
+    return f"{what} *{names.user(req.account, req.iam_user)}*"
 
 
-def decision_buttons(req: Request) -> list[dict[str, Any]]:
+def decision_buttons(req: Request, names: AccountNames = SEVERAL_ACCOUNTS) -> list[dict[str, Any]]:
     """Approve (confirmed) and Deny, for the approval message and the approver's App Home."""
     return [
         button(
@@ -51,21 +54,22 @@ def decision_buttons(req: Request) -> list[dict[str, Any]]:
             ids.APPROVE,
             req.id,
             "primary",
-            confirm_dialog("Approve?", f"Approve {req.id}: {headline(req)}?", "Approve"),
+            confirm_dialog("Approve?", f"Approve {req.id}: {headline(req, names)}?", "Approve"),
         ),
         button("Deny", ids.DENY, req.id, "danger"),
     ]
 
 
-def build_approval_message(req: Request, *, reveal: bool = True) -> Message:
+def build_approval_message(req: Request, *, reveal: bool = True, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """The message in the approval channel; buttons while pending, the outcome afterwards.
 
     `reveal=False` (keys delivered through Secrets Manager): the outcome never speaks of a Reveal."""
-    text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {req.account}:{req.iam_user}"
-    first = f"*Request {req.id}*: {who(req.requester)} asks to {headline(req)}"
+    user = names.user(req.account, req.iam_user)
+    text = f"{req.id}: {who(req.requester)} asks to {req.operation.value} a key of {user}"
+    first = f"*Request {req.id}*: {who(req.requester)} asks to {headline(req, names)}"
     if is_break_glass(req):  # already done (or being done): for the approvers to review, not to decide
-        text = f"{req.id}: {break_glass_headline(req)}"
-        first = f"*Break-glass {req.id}*: {break_glass_headline(req)}"
+        text = f"{req.id}: {break_glass_headline(req, names=names)}"
+        first = f"*Break-glass {req.id}*: {break_glass_headline(req, names=names)}"
     lines = [
         first,
         f"*Reason:* {escape(req.reason) or '_none given_'}",
@@ -83,14 +87,14 @@ def build_approval_message(req: Request, *, reveal: bool = True) -> Message:
         blocks.append(section(details_now(req)))
     needed = req.approvals_needed
     if req.approvers:
-        names = ", ".join(who(a) for a in req.approvers)
-        blocks.append(context(f"Approved by {names} ({len(req.approvers)} of {needed})"))
+        approvers = ", ".join(who(a) for a in req.approvers)
+        blocks.append(context(f"Approved by {approvers} ({len(req.approvers)} of {needed})"))
     if req.status is Status.PENDING:
         blocks.append(
             {
                 "type": "actions",
                 "block_id": "decision",
-                "elements": decision_buttons(req),
+                "elements": decision_buttons(req, names),
             }
         )
         extra = f"; {needed} approvals needed" if needed > 1 else ""
@@ -119,15 +123,17 @@ def outcome_line(req: Request, *, reveal: bool = True) -> str:
     return " ".join(parts)
 
 
-def build_requester_dm(req: Request, secret: SecretLocation | None = None, *, reveal: bool = True) -> Message:
+def build_requester_dm(
+    req: Request, secret: SecretLocation | None = None, *, reveal: bool = True, names: AccountNames = SEVERAL_ACCOUNTS
+) -> Message:
     """The requester's DM about their request; a Reveal button while a key waits to be revealed.
 
     `reveal=False` (keys delivered through Secrets Manager): never a Reveal button.
     """
     title = (
-        f"{break_glass_headline(req, you=True)} ({req.id})"
+        f"{break_glass_headline(req, you=True, names=names)} ({req.id})"
         if is_break_glass(req)
-        else f"Your request {req.id} ({headline(req)})"
+        else f"Your request {req.id} ({headline(req, names)})"
     )
     limit = time_bound_line(req)
     blocks: Blocks = [section(f"{title}\n{outcome_line(req, reveal=reveal)}" + (f"\n{limit}" if limit else ""))]
@@ -178,10 +184,10 @@ def build_reminder(req: Request, mentions: list[str], kind: str, hours: int) -> 
     return text, [section(text)]
 
 
-def build_pending_dm(req: Request, hours: int) -> Message:
+def build_pending_dm(req: Request, hours: int, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """The requester's DM while their request waits: approvers were reminded; a Nudge button."""
     text = (
-        f"Your request {req.id} ({headline(req)}) has waited {hours} h; its approvers were reminded. "
+        f"Your request {req.id} ({headline(req, names)}) has waited {hours} h; its approvers were reminded. "
         "*Nudge* reminds them again (at most once an hour)."
     )
     return text, [
@@ -200,7 +206,9 @@ def build_secret_loading_modal() -> dict[str, Any]:
     }
 
 
-def build_secret_modal(account: str, user: str, key_id: str, secret: str) -> dict[str, Any]:
+def build_secret_modal(
+    account: str, user: str, key_id: str, secret: str, names: AccountNames = SEVERAL_ACCOUNTS
+) -> dict[str, Any]:
     """The only place a secret is ever rendered; the modal has no inputs and sends nothing back."""
     snippet = f"[{user}]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}"
     return {
@@ -209,7 +217,7 @@ def build_secret_modal(account: str, user: str, key_id: str, secret: str) -> dic
         "title": {"type": "plain_text", "text": "Your new key"},
         "close": {"type": "plain_text", "text": "Done"},
         "blocks": [
-            section(f"New access key for *{account}:{user}*. Copy the secret now: it is not shown again."),
+            section(f"New access key for *{names.user(account, user)}*. Copy the secret now: it is not shown again."),
             section(f"*Access key id*\n`{key_id}`\n*Secret access key*\n`{secret}`"),
             section(f"*`~/.aws/credentials`*\n```{snippet}```"),
             context("Keywarden does not keep the secret. Closing this window discards it."),
@@ -292,16 +300,16 @@ def build_request_modal() -> dict[str, Any]:
     }
 
 
-def build_request_filed(req: Request) -> Message:
+def build_request_filed(req: Request, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     needed = f" ({req.approvals_needed} approvals needed)" if req.approvals_needed > 1 else ""
     limit = time_bound_line(req)  # a time-bound key (`create --for`): when it ends
     return plain(
-        f"Request *{req.id}* filed: {headline(req)}. It waits for approval{needed} until "
+        f"Request *{req.id}* filed: {headline(req, names)}. It waits for approval{needed} until "
         f"{when(req.expires_at)}. `cancel {req.id}` withdraws it." + (f"\n{limit}" if limit else "")
     )
 
 
-def build_break_glass_done(req: Request) -> Message:
+def build_break_glass_done(req: Request, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """The answer to `deactivate --now` (slash command, form or Deactivate now): it acted at once, nothing waits
     for approval; the approvers are said to be told only when the approval channel has the message."""
     told = (
@@ -312,8 +320,8 @@ def build_break_glass_done(req: Request) -> Message:
     return plain(f"Break-glass {req.id}: {outcome_line(req)} {told}")
 
 
-def build_open_requests(requests: list[Request]) -> Message:
+def build_open_requests(requests: list[Request], names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     if not requests:
         return plain("You have no open requests.")
-    lines = [f"• *{r.id}* {headline(r)}: {STATUS_WORDS[r.status]}, filed {when(r.created_at)}" for r in requests]
+    lines = [f"• *{r.id}* {headline(r, names)}: {STATUS_WORDS[r.status]}, filed {when(r.created_at)}" for r in requests]
     return plural(len(requests), "open request"), [section("*Your open requests*\n" + "\n".join(lines))]

@@ -22,6 +22,8 @@ from bot.domain.outcomes import (
 from bot.domain.rotation import DELIVERY, KeyUse, Rotation, RotationState, Schedule
 from bot.slack import ids
 from bot.slack.messages.common import (
+    SEVERAL_ACCOUNTS,
+    AccountNames,
     Blocks,
     Message,
     button,
@@ -51,8 +53,8 @@ def stored_use(r: Rotation) -> KeyUse:
     return KeyUse(r.old_last_used, service or None, region or None)
 
 
-def _title(r: Rotation) -> str:
-    return f"Rotation {r.id} of *{r.account}:{r.iam_user}*"
+def _title(r: Rotation, names: AccountNames) -> str:
+    return f"Rotation {r.id} of *{names.user(r.account, r.iam_user)}*"
 
 
 def plan_text(
@@ -65,6 +67,7 @@ def plan_text(
     *,
     delivered_to: str | None = None,
     quiet_hours: int = 24,
+    names: AccountNames = SEVERAL_ACCOUNTS,
 ) -> str:
     """What the approval message shows: the key replaced, each date, and any step that comes first.
 
@@ -73,7 +76,7 @@ def plan_text(
     if delivered_to is not None:
         grace_days = (plan.grace_ends - plan.created).days
         return delivered_plan_text(account, user, old_key_id, pre_step, delivered_to, quiet_hours, grace_days)
-    lines = [f"*Rotation plan* for *{account}:{user}*: replace `{old_key_id}` with a new key."]
+    lines = [f"*Rotation plan* for *{names.user(account, user)}*: replace `{old_key_id}` with a new key."]
     if pre_step:
         lines.append(
             f"• *First:* the inactive key `{pre_step}` is deleted right before the new key is created "
@@ -110,18 +113,19 @@ def _reactivate_button(rotation_id: str, old_key_id: str) -> dict[str, Any]:
     )
 
 
-def build_grace_started(r: Rotation, delete_days: int) -> Message:
+def build_grace_started(r: Rotation, delete_days: int, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     reminders = f" You will be reminded on {', '.join(day(t) for t in r.reminders)}." if r.reminders else ""
     text = (
-        f"{_title(r)}: the new key `{r.new_key_id}` is active. Move every application from `{r.old_key_id}` to it "
-        f"by *{when(r.grace_ends_at)}*.{reminders}\nThen Keywarden checks `{r.old_key_id}`: not used since "
+        f"{_title(r, names)}: the new key `{r.new_key_id}` is active. Move every application from "
+        f"`{r.old_key_id}` to it by *{when(r.grace_ends_at)}*.{reminders}\nThen Keywarden checks `{r.old_key_id}`: "
+        "not used since "
         f"{when(r.created_at)} → it is deactivated (you can reactivate it with one click) and deleted "
         f"{delete_days} days later; still in use → it stays active and you are told where it was used."
     )
     return f"Rotation {r.id}: move to {r.new_key_id} by {day(r.grace_ends_at)}", [section(text)]
 
 
-def build_reminder(r: Rotation, use: KeyUse, now: datetime) -> Message:
+def build_reminder(r: Rotation, use: KeyUse, now: datetime, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     left = r.grace_ends_at - now
     hours = int(left.total_seconds() // 3600)
     remaining = plural(hours // 24, "day") if hours >= 24 else plural(max(hours, 1), "hour")
@@ -132,17 +136,17 @@ def build_reminder(r: Rotation, use: KeyUse, now: datetime) -> Message:
         else ""
     )
     text = (
-        f":alarm_clock: {_title(r)}: {remaining} left. On *{when(r.grace_ends_at)}* `{r.old_key_id}` is "
+        f":alarm_clock: {_title(r, names)}: {remaining} left. On *{when(r.grace_ends_at)}* `{r.old_key_id}` is "
         f"deactivated unless it is used after {when(r.created_at)}.\n`{r.old_key_id}` was {used}.{warning}\n"
         f"Move what uses it to `{r.new_key_id}`."
     )
     return f"Reminder: rotation {r.id}, {remaining} left", [section(text)]
 
 
-def build_deactivated(r: Rotation) -> Message:
+def build_deactivated(r: Rotation, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """The rotation's own deactivation of the old key, with the way back (only this one can be rolled back)."""
     text = (
-        f"{_title(r)}: `{r.old_key_id}` was not used since the new key was created, so it is now *deactivated*. "
+        f"{_title(r, names)}: `{r.old_key_id}` was not used since the new key was created, so it is now *deactivated*. "
         f"It is deleted on *{when(r.delete_after)}* if nothing tries to "
         f"use it. If something broke, *Reactivate* makes it active again (the new key `{r.new_key_id}` stays)."
     )
@@ -153,9 +157,9 @@ def build_deactivated(r: Rotation) -> Message:
     return f"Rotation {r.id}: {r.old_key_id} deactivated", blocks
 
 
-def build_still_in_use(r: Rotation, use: KeyUse) -> Message:
+def build_still_in_use(r: Rotation, use: KeyUse, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":warning: {_title(r)}: `{r.old_key_id}` is still in use, so it stays active. It was used on "
+        f":warning: {_title(r, names)}: `{r.old_key_id}` is still in use, so it stays active. It was used on "
         f"*{when(use.date)}* by *{use.service or 'an unknown service'}* in *{use.region or 'an unknown region'}*, "
         f"after the new key was created. Move that application to `{r.new_key_id}`; Keywarden checks again "
         f"daily. If it is still in use on {day(r.stall_at)}, the approvers are told."
@@ -163,10 +167,11 @@ def build_still_in_use(r: Rotation, use: KeyUse) -> Message:
     return f"Rotation {r.id}: {r.old_key_id} is still in use", [section(text)]
 
 
-def build_stalled(r: Rotation, use: KeyUse) -> Message:
+def build_stalled(r: Rotation, use: KeyUse, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """For the approval channel."""
     text = (
-        f":warning: *Rotation {r.id} is stalled* ({r.account}:{r.iam_user}): `{r.old_key_id}` is still in use "
+        f":warning: *Rotation {r.id} is stalled* ({names.user(r.account, r.iam_user)}): `{r.old_key_id}` is still "
+        "in use "
         f"{(r.stall_at - r.created_at).days} days after `{r.new_key_id}` was created; it was {use_text(use)}. "
         f"Owner: {who(r.owner)}. Keywarden keeps it active and checks daily; a `deactivate {r.old_key_id}` "
         "request ends it if the owner cannot move off it."
@@ -174,40 +179,42 @@ def build_stalled(r: Rotation, use: KeyUse) -> Message:
     return f"Rotation {r.id} is stalled", [section(text)]
 
 
-def build_stalled_owner(r: Rotation) -> Message:
+def build_stalled_owner(r: Rotation, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f"{_title(r)} is stalled: `{r.old_key_id}` is still in use, and the approvers have been told. "
+        f"{_title(r, names)} is stalled: `{r.old_key_id}` is still in use, and the approvers have been told. "
         f"Keywarden keeps checking daily and deactivates it once nothing uses it."
     )
     return f"Rotation {r.id} is stalled", [section(text)]
 
 
-def build_finished(r: Rotation, outside: bool = False) -> Message:
+def build_finished(r: Rotation, outside: bool = False, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     how = "was already deleted outside Keywarden" if outside else "is deleted"
-    text = f":white_check_mark: {_title(r)} is complete: `{r.old_key_id}` {how}; `{r.new_key_id}` is the key now."
+    text = (
+        f":white_check_mark: {_title(r, names)} is complete: `{r.old_key_id}` {how}; `{r.new_key_id}` is the key now."
+    )
     return f"Rotation {r.id} is complete", [section(text)]
 
 
-def build_rolled_back(r: Rotation, by: str | None) -> Message:
+def build_rolled_back(r: Rotation, by: str | None, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     actor = f" by {who(by)}" if by else " outside Keywarden"
     text = (
-        f":leftwards_arrow_with_hook: {_title(r)} was rolled back{actor}: `{r.old_key_id}` is active again and "
+        f":leftwards_arrow_with_hook: {_title(r, names)} was rolled back{actor}: `{r.old_key_id}` is active again and "
         f"`{r.new_key_id}` stays. Both keys are active and nothing more happens automatically: when one is no "
         f"longer needed, `deactivate` it and then `delete` it."
     )
     return f"Rotation {r.id} rolled back", [section(text)]
 
 
-def build_cancelled(r: Rotation) -> Message:
+def build_cancelled(r: Rotation, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     if r.note:  # the old key was turned off by someone else: the rotation cannot undo that
         text = (
-            f":heavy_multiplication_x: {_title(r)} is cancelled: {r.note}. The rotation does not roll that back; "
-            f"to use `{r.old_key_id}` again, file `reactivate {r.old_key_id}` (it goes to approval). "
+            f":heavy_multiplication_x: {_title(r, names)} is cancelled: {r.note}. The rotation does not roll that "
+            f"back; to use `{r.old_key_id}` again, file `reactivate {r.old_key_id}` (it goes to approval). "
             f"`{r.new_key_id}` stays active."
         )
         return f"Rotation {r.id} cancelled", [section(text)]
     text = (
-        f":heavy_multiplication_x: {_title(r)} stopped: the new key `{r.new_key_id}` was deleted or deactivated "
+        f":heavy_multiplication_x: {_title(r, names)} stopped: the new key `{r.new_key_id}` was deleted or deactivated "
         f"outside Keywarden. Nothing more happens to `{r.old_key_id}`; `list {r.iam_user}` shows the keys now."
     )
     return f"Rotation {r.id} cancelled", [section(text)]
@@ -261,12 +268,12 @@ def key_note(r: Rotation, key_id: str) -> str:
     )
 
 
-def rotation_blocks(rotations: list[Rotation]) -> Blocks:
+def rotation_blocks(rotations: list[Rotation], names: AccountNames = SEVERAL_ACCOUNTS) -> Blocks:
     """The section `requests` adds for the caller's rotations in progress."""
     if not rotations:
         return []
     lines = [
-        f"• *{r.id}* *{r.account}:{r.iam_user}* `{r.old_key_id}` → `{r.new_key_id}`: {_STAGE[r.state]}, "
+        f"• *{r.id}* *{names.user(r.account, r.iam_user)}* `{r.old_key_id}` → `{r.new_key_id}`: {_STAGE[r.state]}, "
         f"{stage_dates(r)}"
         for r in rotations
     ]

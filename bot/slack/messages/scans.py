@@ -23,6 +23,7 @@ from bot.slack.messages.common import (
     last_used_text,
     plural,
     section,
+    utc_day,
     when,
 )
 from bot.slack.messages.csv_files import csv_text
@@ -217,9 +218,14 @@ def _digest_notes(d: DigestFacts) -> list[str]:
 
 def build_full_list(findings: list[ScanFinding], now: datetime, several_accounts: bool = True) -> Message:
     loud = worst_first([f for f in findings if not f.quiet], now)
-    text = "\n".join(finding_row(f, now, several_accounts) for f in loud) or "No findings."
-    chunks = [text[i : i + 2900] for i in range(0, len(text), 2900)][:40]
-    return "All findings", [section(c) for c in chunks]
+    rows = [finding_row(f, now, several_accounts) for f in loud] or ["No findings."]
+    chunks: list[str] = []
+    for row in rows:  # whole rows per section: a date token cut in two would show as text
+        if chunks and len(chunks[-1]) + 1 + len(row) <= 2900:
+            chunks[-1] += "\n" + row
+        else:
+            chunks.append(row)
+    return "All findings", [section(c) for c in chunks[:40]]
 
 
 def scan_summary(report: ScanReport, delivery: Delivery, channel: str | None) -> str:
@@ -256,7 +262,7 @@ def findings_csv(findings: list[ScanFinding], now: datetime) -> str:
                 f.finding.severity.name.lower(),
                 f.finding.control or "",
                 f.facts.age_days(now) if f.facts else "",
-                last_used_text(f.facts) if f.facts else "",
+                last_used_text(f.facts, utc_day) if f.facts else "",  # a file, not Slack text: plain UTC
                 f.owner or "",
                 _status(f),
             ]

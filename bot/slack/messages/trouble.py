@@ -61,6 +61,26 @@ def aws_refusal(code: str, account: str | None, reference: str) -> str | None:
     return f"{_what(words, account)}{done} {_ask(code, reference, 'Try again')}"
 
 
+# What happened, for the other codes an answer to a command can end with (their message is the operator's).
+_OTHER = {
+    "NoSuchEntity": "AWS did not find what Keywarden looked for{in_}: it may have been deleted just now.",
+    "ReportNotReady": "AWS had not finished the report Keywarden asked for{in_}.",
+}
+
+
+def aws_trouble(code: str, account: str | None, reference: str) -> str:
+    """People words for any AWS failure behind a command or a click whose message is not a person's: what happened,
+    that nothing was done (when that is known), what to do and whom to ask; the operator's detail is in the log under
+    `reference`."""
+    refusal = aws_refusal(code, account, reference)
+    if refusal is not None:
+        return refusal
+    if code == "ReportNotReady":
+        return f"{_what(_OTHER[code], account)} {_ask('Unavailable', reference, 'Try again')}"
+    what = _what(_OTHER.get(code, "AWS refused what Keywarden asked of it{in_}."), account)
+    return f"{what} Nothing was done. {ASK_THE_ADMINS.format(ref=reference)}"
+
+
 def change_failed(code: str, account: str | None, reference: str, *, done_first: str = "") -> str:
     """A request's change that failed in AWS, in people's words: what happened, that nothing was changed (or the
     one step done first, `done_first`), and what to do next; the operator's detail is in the log under `reference`."""
@@ -122,10 +142,13 @@ def region_unread(code: str, reference: str) -> str:
 
 
 def could_not_look(key_id: str, accounts: list[str]) -> str:
-    """A key looked for where AWS refused Keywarden: whether it is there is unknown, and says so."""
+    """A key looked for where AWS refused Keywarden: whether it is there is unknown, and says so. `accounts`: those
+    it could not read, named where there are several (none named: the one account)."""
     where = ", ".join(f"`{escape(a)}`" for a in accounts)
     plural = "accounts" if len(accounts) != 1 else "account"
+    there = f" in {plural} {where}" if accounts else ""
     return (
-        f"Keywarden could not look for `{escape(key_id)}` in {plural} {where}: AWS does not allow it to read the "
-        "keys there, so whether the key is there is unknown. Whoever runs Keywarden can see why in its log."
+        f"Keywarden could not look for `{escape(key_id)}`{there}: AWS does not allow it to read the keys"
+        f"{' there' if accounts else ''}, so whether the key is there is unknown. Whoever runs Keywarden can see why "
+        "in its log."
     )
