@@ -20,4 +20,6 @@ def security_hub(a: Adapters) -> SecurityHubExport | None:
 
 
 def posture(a: Adapters) -> PostureService:
-    return PostureService(a.repos.posture, a.clock, a.notifier, alert_channel=a.settings.alert_channel)
+    return PostureService(
+        store=a.repos.posture, clock=a.clock, notifier=a.notifier, alert_channel=a.settings.alert_channel
+    )

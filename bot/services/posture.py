@@ -36,32 +36,32 @@ class ChartPost:
     lines: list[str]
 
 
+@dataclass(kw_only=True, eq=False)
 class PostureService:
-    def __init__(self, store: PostureStore, clock: Clock, notifier: Notifier, *, alert_channel: str | None) -> None:
-        self._store = store
-        self._clock = clock
-        self._notifier = notifier
-        self._channel = alert_channel
+    store: PostureStore
+    clock: Clock
+    notifier: Notifier
+    alert_channel: str | None
 
     def record(self, report: ScanReport, trigger: str) -> int | None:
         """Keep a full scan's summary; None when no account could be scanned (nothing true to keep)."""
         if report.accounts and all(a.error for a in report.accounts):
             return None
-        now = self._clock()
-        last = self._store.last_taken()
+        now = self.clock()
+        last = self.store.last_taken()
         summary = summarize(
             report,
             now,
-            rotations_done=self._store.rotations_done_between(last, now),
-            fixed=self._store.fixed_between(last, now),
+            rotations_done=self.store.rotations_done_between(last, now),
+            fixed=self.store.fixed_between(last, now),
         )
-        return self._store.record(now, trigger, summary)
+        return self.store.record(now, trigger, summary)
 
     def trend(self, days: int = DEFAULT_DAYS) -> Trend:
-        until = self._clock()
+        until = self.clock()
         since = until - timedelta(days=days)
-        fixed = self._store.fixed_between(since, until)
-        return Trend(since, until, self._store.between(since, until), [d.total_seconds() / 86400 for d in fixed])
+        fixed = self.store.fixed_between(since, until)
+        return Trend(since, until, self.store.between(since, until), [d.total_seconds() / 86400 for d in fixed])
 
     def write_html(self, days: int = DEFAULT_DAYS) -> str:
         """The self-contained HTML report of the last `days` days."""
@@ -71,24 +71,26 @@ class PostureService:
         """The chart (PNG) and three lines of summary, to the alert channel."""
         trend = self.trend(days)
         lines = summary_lines(trend, days)
-        if not self._channel:
+        if not self.alert_channel:
             return ChartPost(Posted.NO_CHANNEL, lines)
         png = charts.slack_png(trend, chart_title(days))
         name = f"keywarden-posture-{trend.until:%Y%m%d}.png"
-        ok = self._notifier.post_file(self._channel, name, png, chart_title(days), chart_comment(lines, weekly=weekly))
+        ok = self.notifier.post_file(
+            self.alert_channel, name, png, chart_title(days), chart_comment(lines, weekly=weekly)
+        )
         return ChartPost(Posted.POSTED if ok else Posted.FAILED, lines)
 
     def weekly(self, snapshot_id: int | None) -> ChartPost | None:
         """After a scheduled scan's digest: the chart, when the last weekly one is a week old (None: not due)."""
-        if snapshot_id is None or not self._channel:
+        if snapshot_id is None or not self.alert_channel:
             return None
-        last = self._store.last_chart_posted()
-        now = self._clock()
+        last = self.store.last_chart_posted()
+        now = self.clock()
         if last is not None and now - last < WEEK - WEEK_SLACK:
             return None
         posted = self.post_chart(weekly=True)
         if posted.outcome is Posted.POSTED:
-            self._store.chart_posted(snapshot_id, now)
+            self.store.chart_posted(snapshot_id, now)
         else:
             log.warning(
                 "the weekly posture chart was not posted (%s); the next scheduled scan tries again",
