@@ -82,7 +82,7 @@ def test_the_sample_the_finding_and_where_it_shows(make_bot, aws: None, fake: Fa
     dm = next(c.raw for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == OWNER)
     assert ids.REPLACE_WITH_ROLE in dm and "Replace with a role" in dm
     digest = next(c.raw for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "CALERTS")
-    assert "Replaceable by a role: 1" in digest
+    assert "Replaceable by a role: 1" in digest and "1 key could be replaced by a role" in digest
     as_json = report_json(report, bot.services.clock())
     codes = json.dumps(as_json)
     assert REPLACEABLE_BY_ROLE in codes and lam in codes

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, Finding, Severity, Thresholds
+from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, REPLACEABLE_BY_ROLE, Finding, Severity, Thresholds
 from bot.domain.keys import AccessKey, KeyFacts
 from bot.domain.report import ReportKey, ReportUser
 from bot.domain.scan import NoticeState, ScanFinding, scan_findings, should_announce, user_report_findings
@@ -98,3 +98,14 @@ def test_digest_counts_and_csv() -> None:
     csv_text = findings_csv(facts.findings, NOW)
     assert csv_text.splitlines()[0].startswith("account,user,key_id,finding")
     assert csv_text.count("\n") == 4 and "exempt" in csv_text
+
+
+def test_digest_says_how_many_keys_could_be_replaced_by_a_role() -> None:
+    role = Finding(REPLACEABLE_BY_ROLE, Severity.LOW, None, "all 60 calls from AWS Lambda in us-east-1")
+    snoozed = ScanFinding("default", "u3", "AKIA0000000000000003", role, None, snoozed=True)
+    exempt = ScanFinding("default", "u4", "AKIA0000000000000004", role, None, exempt_reason="HSM")
+    one = DigestFacts(findings=[_finding(1), _finding(2, role)], accounts=["default"])
+    assert "1 key could be replaced by a role" in str(build_digest(one, NOW)[1])
+    several = DigestFacts(findings=[_finding(1, role), _finding(2, role), snoozed, exempt], accounts=["default"])
+    assert "3 keys could be replaced by a role" in str(build_digest(several, NOW)[1])  # snoozed counted, exempt not
+    assert "could be replaced" not in str(build_digest(DigestFacts([_finding(1)], ["default"]), NOW)[1])

@@ -150,6 +150,10 @@ def _digest_counts(title: str, d: DigestFacts, loud: list[ScanFinding]) -> str:
     lines += [f"• {FINDING_NAMES.get(code, code)}: {n}" for code, n in counts.most_common()]
     if len(d.accounts) > 1:
         lines.append("By account: " + ", ".join(f"{a} {per_account.get(a, 0)}" for a in d.accounts))
+    # How many keys could go: every key a role could replace, snoozed or not (an exemption keeps a key out).
+    could_go = {(f.account, f.key_id) for f in d.findings if f.code == REPLACEABLE_BY_ROLE and not f.exempt_reason}
+    if could_go:
+        lines.append(f":seedling: {plural(len(could_go), 'key')} could be replaced by a role")
     return "\n".join(lines)
 
 
