@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         gateway = AwsGateway(accounts, region="us-east-1")
         clock = [NOW]
         export = SecurityHubExport(
-            gateway, HubRecords(db), AccountPlaces(gateway), lambda: clock[0], concurrency=args.concurrency
+            gateway, HubRecords(db), AccountPlaces(aws=gateway), lambda: clock[0], concurrency=args.concurrency
         )
         rounds = []
         for name, gone in (

@@ -201,7 +201,7 @@ def bootstrap(
         directory=directory,
     )
     k = factories.key_services(a)
-    places = AccountPlaces(a.aws, settings.security_hub_region)
+    places = AccountPlaces(aws=a.aws, region=settings.security_hub_region)
     r = approvals.request_services(a, k)
     usage = roles.usage(a, k)  # CloudTrail's pace and Access Advisor, shared by `activity`, `access` and `replace`
     return Services(

@@ -15,7 +15,7 @@ def security_hub(a: Adapters) -> SecurityHubExport | None:
     if not s.security_hub:
         return None
     pacer = hub_pacer(sleep=a.sleep)  # tests wait nothing
-    places = AccountPlaces(a.aws, s.security_hub_region)
+    places = AccountPlaces(aws=a.aws, region=s.security_hub_region)
     return SecurityHubExport(a.aws, a.repos.hub, places, a.clock, pacer=pacer, concurrency=s.scan_concurrency)
 
 

@@ -168,7 +168,7 @@ def ocsf_events(report: ScanReport, services: Services, floor: Severity = Severi
     """The findings as OCSF Compliance Finding events, worst first; an account whose id cannot be read is named by
     its alias alone."""
     places: dict[str, tuple[str | None, str, str]] = {}
-    where = AccountPlaces(services.aws, services.settings.security_hub_region)
+    where = AccountPlaces(aws=services.aws, region=services.settings.security_hub_region)
     for alias in {f.account for f in report.findings}:
         try:
             place = where.of(alias)
