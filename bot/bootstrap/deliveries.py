@@ -52,7 +52,12 @@ def delivered_rotations(
 
 def requester_dm(settings: Settings, delivered: DeliveredRotations, inner: RequesterDm) -> RequesterDm:
     """The requester's DM: a machine user's rotation says where its key is delivered; any other, `inner`'s."""
-    return DeliveredDm(inner, delivered, settings.cutover_quiet_hours, settings.rotation_grace_days)
+    return DeliveredDm(
+        inner=inner,
+        delivered=delivered,
+        quiet_hours=settings.cutover_quiet_hours,
+        grace_days=settings.rotation_grace_days,
+    )
 
 
 def delivery(

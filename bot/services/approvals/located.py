@@ -154,20 +154,20 @@ class LocationDelivery:
         self.sync.sync(request)
 
 
+@dataclass(kw_only=True, eq=False)
 class DeliveredDm:
     """The requester's DM: for a delivered rotation, where the key goes and that nobody sees it; else `inner`'s."""
 
-    def __init__(self, inner: RequesterDm, delivered: DeliveredRotations, quiet_hours: int, grace_days: int) -> None:
-        self._inner = inner
-        self._delivered = delivered
-        self._quiet_hours = quiet_hours
-        self._grace_days = grace_days
+    inner: RequesterDm
+    delivered: DeliveredRotations
+    quiet_hours: int
+    grace_days: int
 
     def __call__(self, request: Request, secret: SecretLocation | None) -> Message:
-        delivered = REQUEST_OPERATIONS[request.operation].starts_rotation and self._delivered.delivers(
+        delivered = REQUEST_OPERATIONS[request.operation].starts_rotation and self.delivered.delivers(
             request.account, request.iam_user
         )
         if not delivered:
-            return self._inner(request, secret)
-        places = self._delivered.where(request.account, request.iam_user)
-        return build_delivered_request_dm(request, places, self._quiet_hours, self._grace_days)
+            return self.inner(request, secret)
+        places = self.delivered.where(request.account, request.iam_user)
+        return build_delivered_request_dm(request, places, self.quiet_hours, self.grace_days)
