@@ -109,7 +109,7 @@ def _scan(services: Services, cmd: Command, user_id: str) -> Message:
 
 def _activity(services: Services, cmd: Command, user_id: str) -> Message:
     assert cmd.key_id is not None and cmd.days is not None
-    return build_activity(services.activity.activity(user_id, cmd.key_id, cmd.days))
+    return build_activity(services.activity.activity(user_id, cmd.key_id, cmd.days), services.names)
 
 
 def _replace(services: Services, cmd: Command, user_id: str) -> Message:
@@ -121,7 +121,7 @@ def _replace(services: Services, cmd: Command, user_id: str) -> Message:
 def _access(services: Services, cmd: Command, user_id: str) -> Message:
     assert cmd.user is not None and cmd.days is not None
     summary = services.access_advisor.access(user_id, cmd.user, cmd.days)
-    return build_access(summary, services.settings.access_cache_hours)
+    return build_access(summary, services.settings.access_cache_hours, services.names)
 
 
 # Slow reads: the ack says what is coming, the answer follows through `respond`.

@@ -316,4 +316,5 @@ def time_bound(a: Adapters, k: KeyServices) -> TimeBoundService:
         notifier=a.notifier,
         claim_timeout=timedelta(minutes=a.settings.reconcile_after_minutes),
         on_change=k.home.refresh,
+        names=a.names,
     )

@@ -62,4 +62,5 @@ def retirements(a: Adapters, k: KeyServices) -> RetirementService:
         delete_after=timedelta(days=s.rotation_delete_days),
         claim_timeout=timedelta(minutes=max(1, s.reconcile_after_minutes)),
         on_change=k.home.refresh,
+        names=a.names,
     )

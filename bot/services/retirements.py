@@ -23,7 +23,7 @@ from bot.clock import Clock
 from bot.domain.cutover import Cutover, Step, Uses, decide
 from bot.domain.keys import ACTIVE, INACTIVE, LastUsed
 from bot.domain.retirement import CLAIMS, RETRY_AFTER, WATCH_EVERY, Retirement, Stage
-from bot.slack.messages.common import Message
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, Message
 from bot.slack.messages.roles import (
     build_retired,
     build_retirement_deleted,
@@ -62,6 +62,7 @@ class RetirementService:
     delete_after: timedelta  # ROTATION_DELETE_DAYS: switched off this long, then deleted
     claim_timeout: timedelta
     on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
+    names: AccountNames = SEVERAL_ACCOUNTS  # its DMs name users `ci`, or `prod:ci` with several accounts
 
     def of_keys(self, key_ids: Iterable[str]) -> dict[str, Retirement]:
         return self.store.of_keys(key_ids)
@@ -70,7 +71,7 @@ class RetirementService:
         """Adopt newly approved retirements, then take every due one a step further; safe to run concurrently."""
         done = 0
         for adopted in self.store.adopt(self.role_of):
-            self._tell(adopted, build_watching(adopted))
+            self._tell(adopted, build_watching(adopted, self.names))
             done += 1
         for r in self.store.due(self.clock()):
             try:
@@ -152,7 +153,7 @@ class RetirementService:
                 next_at=now + WATCH_EVERY,
             )
             if moved is not None:
-                self._tell(moved, build_still_waiting(moved, decision, live.key_use))
+                self._tell(moved, build_still_waiting(moved, decision, live.key_use, self.names))
             return 1 if moved else 0
         self.store.move(r, S.WATCHING, S.WATCHING, audit=False, replacement_since=since, next_at=now + WATCH_EVERY)
         return 0
@@ -195,7 +196,7 @@ class RetirementService:
         log.info(
             "retired %s of %s:%s: switched off, %s in use", done.key_id, done.account, done.iam_user, done.role_name
         )
-        self._tell(done, build_retired(done))
+        self._tell(done, build_retired(done, self.names))
         return 1
 
     # Deleting
@@ -208,7 +209,7 @@ class RetirementService:
         done = self.store.move(claimed, S.DELETING, S.DELETED, detail=f"replaced by {claimed.role_name}")
         if done is None:
             return 0
-        self._tell(done, build_retirement_deleted(done))
+        self._tell(done, build_retirement_deleted(done, self.names))
         return 1
 
     def _settle(self, r: Retirement) -> int:
@@ -233,7 +234,7 @@ class RetirementService:
         if ended is None:
             return 0
         log.warning("retiring %s of %s:%s stopped: %s", r.key_id, r.account, r.iam_user, why)
-        self._tell(ended, build_retirement_left(ended, why))
+        self._tell(ended, build_retirement_left(ended, why, self.names))
         return 1
 
     def _tell(self, r: Retirement, message: Message) -> None:

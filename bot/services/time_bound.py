@@ -27,7 +27,7 @@ from bot.domain.time_bound import (
     TimeBoundKey,
     next_step,
 )
-from bot.slack.messages.common import Message
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, Message
 from bot.slack.messages.time_bound import build_deleted, build_left_alone, build_switched_off, build_warning
 from bot.slack.notifier import Notifier
 from bot.store.time_bound_keys import PREFIX, TimeBoundKeys
@@ -54,6 +54,7 @@ class TimeBoundService:
     notifier: Notifier
     claim_timeout: timedelta  # a claim older than this was left by a crash
     on_change: Callable[..., None] | None = None  # (Slack user ids) whose App Home to refresh
+    names: AccountNames = SEVERAL_ACCOUNTS  # its DMs name users `ci`, or `prod:ci` with several accounts
 
     def of_keys(self, key_ids: Iterable[str]) -> dict[str, TimeBoundKey]:
         """The time-bound keys among `key_ids` that have not ended, for `list`."""
@@ -130,7 +131,7 @@ class TimeBoundService:
         warned = self.keys.move(k, E.ACTIVE, E.WARNED, detail=f"ends {k.ends_at:%Y-%m-%d %H:%M} UTC")
         if warned is None:
             return 0
-        self._tell(warned, build_warning(warned))
+        self._tell(warned, build_warning(warned, self.names))
         return 1
 
     def _deactivate(self, claimed: TimeBoundKey) -> int:
@@ -156,7 +157,7 @@ class TimeBoundService:
         if done is None:
             return 0
         log.info("time-bound key %s of %s:%s switched off: its time was up", done.key_id, done.account, done.iam_user)
-        self._tell(done, build_switched_off(done))
+        self._tell(done, build_switched_off(done, self.names))
         return 1
 
     def _delete(self, claimed: TimeBoundKey) -> int:
@@ -174,7 +175,7 @@ class TimeBoundService:
         if done is None:
             return 0
         log.info("time-bound key %s of %s:%s deleted", done.key_id, done.account, done.iam_user)
-        self._tell(done, build_deleted(done))
+        self._tell(done, build_deleted(done, self.names))
         return 1
 
     def _end(self, k: TimeBoundKey, state: KeyEnd, why: str) -> int:
@@ -185,7 +186,7 @@ class TimeBoundService:
             return 0
         log.warning("time-bound key %s of %s:%s: %s", k.key_id, k.account, k.iam_user, why)
         if state is E.LEFT_ALONE:
-            self._tell(ended, build_left_alone(ended, why))
+            self._tell(ended, build_left_alone(ended, why, self.names))
         return 1
 
     def _retry(self, claimed: TimeBoundKey, back_to: KeyEnd, e: AwsError) -> None:

@@ -69,6 +69,7 @@ def test_a_key_for_one_hour_is_warned_switched_off_and_deleted(bot: BotServer, i
 
     run_once(bot.services)  # a key of an hour is told at once (an hour before its end)
     assert len(owner_told(bot, "Your time-bound key")) == 1 and key in owner_told(bot, "Your time-bound key")[0]
+    assert f"`{key}` of *ci*" in owner_told(bot, "Your time-bound key")[0]  # one account: no `default:`
     bot.command("list ci")
     assert key in wait_ephemeral(bot, REQUESTER, "expires")
     run_once(bot.services)

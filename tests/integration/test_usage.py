@@ -93,6 +93,7 @@ def test_activity_for_the_owner_across_regions_and_pages(usage_bot, iam, fake: F
     assert "Reading CloudTrail" in ack["text"] and ack["response_type"] == "ephemeral"
     text = answer(bot, OWNER, "Activity of")
     assert "131 calls" in text
+    assert f"*Activity of `{key}`* (ci), " in text and "default:" not in text  # one account: not named
     assert "`sts:GetCallerIdentity` 60" in text and "`ec2:DescribeInstances` 70" in text
     assert "`ec2:RunInstances` 1" in text
     assert "management events only" in text  # on every answer, not only on empty ones
@@ -323,6 +324,7 @@ def test_access_for_the_owner_pages_polls_and_caches(usage_bot, iam, fake: FakeU
     bot.command("access default:ci 365", user_id=BOSS)
     text = answer(bot, BOSS, "Access of")
     assert "*3* used in the last 365 days" in text
+    assert "*Access of `ci`*" in text  # named as people name it: one account, no prefix
     assert fake.calls["iam:GenerateServiceLastAccessedDetails"] == 1  # the second answer came from the cache
 
 

@@ -13,7 +13,19 @@ from bot.domain.retirement import Retirement, Stage
 from bot.domain.role_templates import INLINE_POLICY_QUOTA
 from bot.domain.workload import NAMES, Confidence, Share, describe
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, account_user, button, context, escape, plural, section, when
+from bot.slack.messages.common import (
+    SEVERAL_ACCOUNTS,
+    AccountNames,
+    Blocks,
+    Message,
+    account_user,
+    button,
+    context,
+    escape,
+    plural,
+    section,
+    when,
+)
 
 REPLACE = "Replace with a role"
 SHOWN_BUTTONS = 5  # `list`: at most this many Replace buttons (an actions block holds 25; a list is read, not clicked)
@@ -52,8 +64,8 @@ WHY_WAITING = {
 }
 
 
-def _key(r: Retirement) -> str:
-    return f"`{r.key_id}` of *{escape(r.account)}:{escape(r.iam_user)}*"
+def _key(r: Retirement, names: AccountNames) -> str:
+    return f"`{r.key_id}` of *{names.user(r.account, r.iam_user)}*"
 
 
 def _share(s: Share) -> str:
@@ -134,19 +146,21 @@ def list_blocks(replaceable: Sequence[tuple[str, str, str, str]], several_accoun
     return blocks
 
 
-def build_watching(r: Retirement) -> Message:
+def build_watching(r: Retirement, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     what = "the permission set" if r.permission_set else "the role"
     text = (
-        f":eyes: Retiring {_key(r)}: Keywarden now watches {what} `{escape(r.role_name)}` and the key. The key is "
-        "switched off once the role is in use and the key has been quiet for the quiet period; until then you hear "
-        "what still holds it up, at most once a day."
+        f":eyes: Retiring {_key(r, names)}: Keywarden now watches {what} `{escape(r.role_name)}` and the key. "
+        "The key is switched off once the role is in use and the key has been quiet for the quiet period; until "
+        "then you hear what still holds it up, at most once a day."
     )
     return text, [section(text)]
 
 
-def build_still_waiting(r: Retirement, decision: Cutover, key_use: LastUsed | None) -> Message:
+def build_still_waiting(
+    r: Retirement, decision: Cutover, key_use: LastUsed | None, names: AccountNames = SEVERAL_ACCOUNTS
+) -> Message:
     why = WHY_WAITING[decision.why]
-    lines = [f":hourglass: {_key(r)} is not switched off yet: {why}."]
+    lines = [f":hourglass: {_key(r, names)} is not switched off yet: {why}."]
     if decision.why is Why.OLD_IN_USE and key_use is not None and key_use.date is not None:
         where = " in ".join(escape(x) for x in (key_use.service, key_use.region) if x)
         lines.append(f"Last used {when(key_use.date)}" + (f" ({where})" if where else "") + ".")
@@ -159,21 +173,21 @@ def build_still_waiting(r: Retirement, decision: Cutover, key_use: LastUsed | No
     return text, [section(text)]
 
 
-def build_retired(r: Retirement) -> Message:
+def build_retired(r: Retirement, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":lock: {_key(r)} is switched off: the role `{escape(r.role_name)}` took over its work and the key went "
-        f"quiet. It is deleted {when(r.delete_at)}; `reactivate {r.key_id}` brings it back until then."
+        f":lock: {_key(r, names)} is switched off: the role `{escape(r.role_name)}` took over its work and the key "
+        f"went quiet. It is deleted {when(r.delete_at)}; `reactivate {r.key_id}` brings it back until then."
     )
     return text, [section(text)]
 
 
-def build_retirement_deleted(r: Retirement) -> Message:
-    text = f":wastebasket: {_key(r)} is deleted: the role `{escape(r.role_name)}` does its work now."
+def build_retirement_deleted(r: Retirement, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
+    text = f":wastebasket: {_key(r, names)} is deleted: the role `{escape(r.role_name)}` does its work now."
     return text, [section(text)]
 
 
-def build_retirement_left(r: Retirement, why: str) -> Message:
-    text = f":warning: Retiring {_key(r)} stopped: {escape(why)}. Nothing more is done to the key."
+def build_retirement_left(r: Retirement, why: str, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
+    text = f":warning: Retiring {_key(r, names)} stopped: {escape(why)}. Nothing more is done to the key."
     return text, [section(text)]
 
 

@@ -12,7 +12,18 @@ from datetime import UTC
 from bot.domain.access_advisor import AccessSummary, ServiceAccess
 from bot.domain.activity import ActivityResult, ActivitySummary, TrailEvent
 from bot.domain.sessions import POLICY_NAME, MintedSession, revoke_policy
-from bot.slack.messages.common import Blocks, Message, context, day, last_used_text, plural, section, when
+from bot.slack.messages.common import (
+    SEVERAL_ACCOUNTS,
+    AccountNames,
+    Blocks,
+    Message,
+    context,
+    day,
+    last_used_text,
+    plural,
+    section,
+    when,
+)
 from bot.slack.messages.csv_files import csv_text
 
 MAX_LINES = 10
@@ -31,11 +42,11 @@ def _safe(text: str, limit: int = 200) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
 
 
-def build_activity(result: ActivityResult) -> Message:
+def build_activity(result: ActivityResult, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     s = result.summary
     where = ", ".join(f"`{r}`" for r in s.regions_searched) or "no region"
     head = (
-        f"*Activity of `{s.key_id}`* ({result.account}:{result.user}), {day(s.start)} to {day(s.end)} "
+        f"*Activity of `{s.key_id}`* ({names.user(result.account, result.user)}), {day(s.start)} to {day(s.end)} "
         f"({plural(s.days, 'day')}), CloudTrail in {where}"
     )
     iam_says = f"IAM records its last use as {last_used_text(result.key)}."
@@ -197,9 +208,9 @@ def _listed(items: list[ServiceAccess], limit: int = 25) -> str:
     return "\n".join(lines)
 
 
-def build_access(summary: AccessSummary, cache_hours: int) -> Message:
+def build_access(summary: AccessSummary, cache_hours: int, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     s = summary
-    who = f"{s.account}:{s.user}"
+    who = names.user(s.account, s.user)
     note = context(
         f"IAM Access Advisor, read {when(s.generated)} (kept for {plural(cache_hours, 'hour')}). It remembers about "
         "400 days; a use shows up about 4 hours after it happens."
@@ -224,11 +235,11 @@ def build_access(summary: AccessSummary, cache_hours: int) -> Message:
     if s.stale:
         blocks.append(section(f"*Not used in the last {plural(s.days, 'day')}*\n" + _listed(s.stale)))
     if s.never:
-        names = ", ".join(f"`{_safe(x.namespace, 40)}`" for x in s.never[:60])
+        never = ", ".join(f"`{_safe(x.namespace, 40)}`" for x in s.never[:60])
         more = f" and {len(s.never) - 60} more" if len(s.never) > 60 else ""
         blocks.append(
             section(
-                f"*Never used* ({len(s.never)}): {names}{more}\n"
+                f"*Never used* ({len(s.never)}): {never}{more}\n"
                 ":scissors: *Suggestion:* remove these services from the policies of "
                 f"`{s.user}`{' (and those not used lately)' if s.stale else ''}: it has not needed them. "
                 "Least privilege limits what a leaked key can do."
