@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 SCHEMA_VERSION = 1
 
 # An audit row's `action` -> the event type. `executed` depends on the request's operation (below);
-# `rotation_<stage>` is `rotation.stage_changed`, `time_bound_<stage>` `time_bound.stage_changed`; anything else is
-# `audit.recorded` (never dropped).
+# `rotation_<stage>` is `rotation.stage_changed`, `time_bound_<stage>` `time_bound.stage_changed`, `retirement_<stage>`
+# `retirement.stage_changed`; anything else is `audit.recorded` (never dropped).
 ACTION_TYPES: dict[str, str] = {
     "requested": "request.filed",
     "approval": "request.approval_added",
@@ -48,7 +48,12 @@ EXECUTED_TYPES: dict[str, str] = {
 
 ROTATION_PREFIX = "rotation_"
 TIME_BOUND_PREFIX = "time_bound_"
-STAGE_PREFIXES = {ROTATION_PREFIX: "rotation.stage_changed", TIME_BOUND_PREFIX: "time_bound.stage_changed"}
+RETIREMENT_PREFIX = "retirement_"  # `retire <key-id>`: bot/store/retirements.py
+STAGE_PREFIXES = {
+    ROTATION_PREFIX: "rotation.stage_changed",
+    TIME_BOUND_PREFIX: "time_bound.stage_changed",
+    RETIREMENT_PREFIX: "retirement.stage_changed",
+}
 OTHER = "audit.recorded"
 
 EVENT_TYPES: frozenset[str] = frozenset(
@@ -57,7 +62,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
 
 
 def _stage(action: str) -> tuple[str, str] | None:
-    """(event type, stage) of a `rotation_<stage>` or `time_bound_<stage>` action."""
+    """(event type, stage) of a `rotation_<stage>`, `time_bound_<stage>` or `retirement_<stage>` action."""
     for prefix, kind in STAGE_PREFIXES.items():
         if action.startswith(prefix):
             return kind, action[len(prefix) :]

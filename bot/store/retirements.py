@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
+from bot.domain.audit_events import RETIREMENT_PREFIX
 from bot.domain.retirement import FINAL, Retirement, Stage, check_stage_move
 from bot.store.audit import SYSTEM, AuditLog
 from bot.store.db import Database
@@ -23,7 +24,7 @@ from bot.store.workload_models import KeyWorkloadRow, RetirementRow
 
 _COLUMNS = [f.name for f in fields(Retirement)]
 _OPEN = RetirementRow.state.not_in([s.value for s in FINAL])
-PREFIX = "retirement_"  # audit actions: retirement_<stage>, retirement_told, retirement_wait
+PREFIX = RETIREMENT_PREFIX  # audit actions: retirement_<stage> and retirement_waiting (retirement.stage_changed)
 RETIRE = "retire"
 SUCCEEDED = "succeeded"
 

@@ -17,6 +17,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from bot.bootstrap import Services
+from bot.domain.audit_events import event
 from bot.domain.commands import Command
 from bot.domain.keys import InputError
 from bot.domain.requests import Status
@@ -114,10 +115,14 @@ def test_retire_waits_for_the_role_then_for_quiet_then_switches_off_and_deletes(
     assert status(iam, key) is None
     assert KEYS.labels("retired")._value.get() == deleted + 1  # counted by the adapter's DeleteAccessKey
     assert services.retirements.store.get(request_id).state is Stage.DELETED
-    actions = [e.action for e in services.audit.all() if e.request_id == request_id]
+    rows = [e for e in services.audit.all() if e.request_id == request_id]
+    actions = [e.action for e in rows]
     assert {"retirement_watching", "retirement_switching-off", "retirement_switched-off", "retirement_deleted"} <= set(
         actions
     )
+    steps = [event(e) for e in rows if e.action.startswith("retirement_")]  # as the audit stream sends them
+    assert {e["type"] for e in steps} == {"retirement.stage_changed"}
+    assert [e["stage"] for e in steps][-3:] == ["switched-off", "deleting", "deleted"]
 
 
 def test_never_switched_off_while_the_key_is_used_after_the_role(world, slack, clock) -> None:

@@ -6,7 +6,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.domain.audit_events import ACTION_TYPES, AuditRow
+from bot.domain.audit_events import ACTION_TYPES, RETIREMENT_PREFIX, AuditRow, event, event_type
+from bot.domain.retirement import Stage
 from bot.domain.time_bound import KeyEnd
 from bot.slack.messages.audit import AUDIT_SHOWN, AUDIT_TITLES, audit_line, audit_title, build_audit
 from bot.store.time_bound_keys import PREFIX as TIME_BOUND
@@ -21,7 +22,8 @@ def written_actions() -> set[str]:
     for package in ("bot/services", "bot/store"):
         for path in (ROOT / package).rglob("*.py"):
             found |= set(re.findall(r'action="([a-z_]+)"', path.read_text()))
-    return found | {TIME_BOUND + s.value for s in KeyEnd} | {TIME_BOUND + "started", TIME_BOUND + "retry"}
+    found |= {TIME_BOUND + s.value for s in KeyEnd} | {TIME_BOUND + "started", TIME_BOUND + "retry"}
+    return found | {RETIREMENT_PREFIX + s.value for s in Stage} | {RETIREMENT_PREFIX + "waiting"}
 
 
 def row(action: str, outcome: str = "ok", detail: str = "", operation: str | None = None) -> AuditRow:
@@ -56,3 +58,11 @@ def test_a_long_answer_says_how_to_get_the_rest() -> None:
     assert all(b["type"] == "section" for b in blocks)
     _, blocks = build_audit([row("requested", detail="x" * 280)] * AUDIT_SHOWN, "ci")
     assert all(len(b["text"]["text"]) <= 2900 for b in blocks) and len(blocks) > 2  # split, never cut
+
+
+def test_a_retirements_steps_are_stage_changes_with_titles() -> None:
+    switched_off = row(RETIREMENT_PREFIX + Stage.SWITCHED_OFF.value, detail="replaced by ci-role")
+    assert event_type(switched_off.action) == "retirement.stage_changed"
+    assert event(switched_off)["stage"] == "switched-off"
+    assert audit_title(switched_off) == "Key switched off: its role took over"
+    assert "*Retirement: owner told what holds it up*" in audit_line(row("retirement_waiting"))

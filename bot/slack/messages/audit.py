@@ -75,6 +75,14 @@ AUDIT_TITLES: dict[str, str] = {
     "time_bound_left_alone": "Time-bound key changed by someone else, left alone",
     "time_bound_reconciling": "Interrupted time-bound step resumed",
     "time_bound_retry": "Time-bound step to be retried",
+    # Keys retired for the roles that replace them (`retire`)
+    "retirement_watching": "Retirement: watching the role and the key",
+    "retirement_waiting": "Retirement: owner told what holds it up",
+    "retirement_switching-off": "Retirement: switching the key off",
+    "retirement_switched-off": "Key switched off: its role took over",
+    "retirement_deleting": "Retirement: deleting the key",
+    "retirement_deleted": "Retired key deleted",
+    "retirement_ended": "Retirement stopped: the key changed outside it",
 }
 # `executed`, by the request's operation: what was done to the key.
 EXECUTED_TITLES: dict[str, str] = {
