@@ -23,6 +23,7 @@ from bot.domain.under_way import UnderWay
 from bot.services.inventory import InventoryService
 from bot.services.ownership import OwnedUser, OwnershipIndex
 from bot.services.permissions import indexed_subject
+from bot.services.trouble import logged
 from bot.services.under_way import WorkUnderWay
 from bot.slack.client import SlackDirectory
 from bot.slack.messages.home import CriticalKey, Home, HomeKey, HomeUser, build_home, last_scan_line
@@ -154,9 +155,9 @@ class HomeService:
         try:
             owned = sorted(self._index.owned_by(person.identities), key=lambda u: (u.account, u.name))
             read = [keys for u in owned[:LIVE_USERS] if (keys := self._read(u)) is not None]
-        except AwsError as e:
-            log.info("App Home of %s: AWS not asked (%s)", user_id, e.message)
-            return replace(known, aws_trouble=e.message, live=True)
+        except AwsError as e:  # the operator's detail to the log; the Home gives its reference
+            reference = logged(e, f"App Home of {user_id}: AWS not asked", log)
+            return replace(known, aws_trouble=reference, live=True)
         now = self._clock()
         facts = {k.facts.key_id: k.facts for u in read for k in u.keys if k.facts.key_id}
         with self._lock:

@@ -263,3 +263,14 @@ def test_an_aws_error_written_for_operators_is_told_in_peoples_words(bot: BotSer
         [logged] = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
         assert "(injected)" in logged and "in account `default`" in logged  # the operator's detail, logged
     assert not [d for d in dms(bot, REQUESTER) if "(injected)" in d]
+
+
+def test_the_app_home_gives_a_reference_not_the_operators_detail(bot: BotServer, ci_user: str, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    deny_call(bot, "ListAccessKeys", "AccessDenied", 403)
+    home = open_home(bot, REQUESTER, 2)  # what Keywarden knows at once, then AWS is asked and refuses
+    assert "AWS could not be asked just now: this is what Keywarden last saw." in home
+    assert "iam:" not in home and "member-policy" not in home and "AWS denied" not in home
+    reference = REFERENCE.search(home).group(1)
+    [logged] = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
+    assert "iam:ListAccessKeys" in logged and "member-policy.json" in logged

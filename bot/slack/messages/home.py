@@ -17,6 +17,7 @@ from bot.slack.messages.common import AccountNames, account_user, button, day, e
 from bot.slack.messages.request_states import STATUS_WORDS
 from bot.slack.messages.requests import decision_buttons, headline
 from bot.slack.messages.rotations import stage
+from bot.slack.messages.trouble import ASK_THE_ADMINS
 
 MAX_BLOCKS = 100  # Slack's limit for a Home view
 MAX_KEYS_WITH_BUTTONS = 20  # two blocks each; keys with findings first, the rest listed in one block
@@ -67,7 +68,7 @@ class Home:
     looked_up: datetime | None = None  # when the keys were read from AWS; None: what Keywarden remembers
     live: bool = False  # this view follows a look at AWS just now (not a refresh from the database)
     looking: bool = False  # a look at AWS follows this view
-    aws_trouble: str = ""  # why AWS could not be asked just now
+    aws_trouble: str = ""  # AWS could not be asked just now: the log reference of why (the operator's detail)
 
 
 def last_scan_line(finished_at: datetime, findings: int, accounts: int, failed: int) -> str:
@@ -132,7 +133,9 @@ def build_home(home: Home, now: datetime) -> dict[str, Any]:
 def _freshness(home: Home) -> str:
     """Where the keys' lines come from: AWS just now, or Keywarden's memory (and what happens next)."""
     if home.aws_trouble:
-        return f"AWS could not be asked just now ({escape(home.aws_trouble)}): this is what Keywarden last saw."
+        return "AWS could not be asked just now: this is what Keywarden last saw. " + ASK_THE_ADMINS.format(
+            ref=escape(home.aws_trouble)
+        )
     if home.looked_up is not None:
         return f"Status and last use as AWS said at {when(home.looked_up)}."
     if home.looking:
