@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,13 +43,7 @@ def validate(
     """The file's content as `model`, or `error` listing every problem. `top` names the file's one top-level key
     (`rules`, `locations`); `unknown` words the "unknown key" of a field by the name of its parent
     (`{"deliver": "…"}`)."""
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise error([f"{source}:{line}: yaml: {getattr(e, 'problem', None) or e}"]) from None
+    node, data = _parse(text, source, error)
     if duplicates := duplicate_keys(node):
         raise error([f"{source}:{line}: {path}: {problem}" for line, path, problem in duplicates])
     if not isinstance(data, dict):
@@ -56,19 +51,41 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        lines: list[tuple[int, str]] = []
-        for err in e.errors():
-            loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
-            line = node_line(node, loc)
-            field = ".".join(str(p) for p in loc) or top
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                parents = [p for p in loc[:-1] if isinstance(p, str)]
-                msg = "unknown key" + (
-                    f" ({unknown[parents[-1]]})" if unknown and parents and parents[-1] in unknown else ""
-                )
-            lines.append((line, f"{source}:{line}: {field}: {msg}"))
-        raise error([text for _, text in sorted(lines, key=lambda found: found[0])]) from None
+        found = [_problem(err, node, source, top, unknown or {}) for err in e.errors()]
+        raise error([text for _, text in sorted(found, key=lambda problem: problem[0])]) from None
+
+
+def _parse(text: str, source: str, error: type[FileProblems]) -> tuple[yaml.Node | None, object]:
+    """The file's node tree (for lines) and its data, or `error` at the line of the YAML syntax error."""
+    try:
+        return yaml.compose(text), yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise error([f"{source}:{line}: yaml: {getattr(e, 'problem', None) or e}"]) from None
+
+
+def _problem(
+    err: ErrorDetails, node: yaml.Node | None, source: str, top: str, unknown: dict[str, str]
+) -> tuple[int, str]:
+    """One validation error as (line, `file:line: field: problem`)."""
+    loc = [p for p in err["loc"] if not _is_validator_step(p)]
+    line = node_line(node, loc)
+    field = ".".join(str(p) for p in loc) or top
+    msg = _unknown_key(loc, unknown) if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return line, f"{source}:{line}: {field}: {msg}"
+
+
+def _is_validator_step(part: int | str) -> bool:
+    """A step of pydantic's error location that names a union member or validator, not a key of the file."""
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _unknown_key(loc: list[int | str], unknown: dict[str, str]) -> str:
+    """The words for a key the model does not know, with the hint `unknown` gives for the key's parent, if any."""
+    parents = [p for p in loc[:-1] if isinstance(p, str)]
+    hint = unknown.get(parents[-1]) if parents else None
+    return "unknown key" + (f" ({hint})" if hint is not None else "")
 
 
 def duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[int, str, str]]:
