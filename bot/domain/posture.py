@@ -2,7 +2,8 @@
 
 A summary holds the active keys by age bucket, the findings by code and by severity, the active keys whose user has
 no owner, the rotations done and the findings fixed since the summary before, and the oldest active keys with their
-owners.
+owners. The trend also counts the way down to fewer keys, per calendar month: keys made by `create`, keys switched
+off because the role that replaces them took over (`retire`), and retired keys deleted.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 )
 SEVERITIES = tuple(s.name.lower() for s in sorted(Severity, reverse=True))  # critical first
 OLDEST_KEPT = 10
+# The way down to fewer keys, in the order shown: a `create` request that succeeded; a key a `retire` switched off
+# because its role was in use and the key quiet; a retired key deleted after the grace period.
+CREATED, REPLACED_BY_ROLE, RETIRED = "created", "replaced_by_role", "retired"
+WAY_DOWN = (CREATED, REPLACED_BY_ROLE, RETIRED)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,27 @@ def summarize(report: ScanReport, now: datetime, *, rotations_done: int, fixed: 
 
 
 @dataclass(frozen=True)
+class KeyChange:
+    """One step on the way down: `change` (one of WAY_DOWN) at `at`."""
+
+    change: str
+    at: datetime
+
+
+def month_start(at: datetime) -> datetime:
+    return at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def months(since: datetime, until: datetime) -> list[datetime]:
+    """The first day of every calendar month from `since`'s to `until`'s, oldest first."""
+    found, month = [], month_start(since)
+    while month <= until:
+        found.append(month)
+        month = month_start(month + timedelta(days=32))
+    return found
+
+
+@dataclass(frozen=True)
 class Trend:
     """What a report draws: the snapshots of a window, oldest first, and the newest one's details."""
 
@@ -95,6 +121,7 @@ class Trend:
     until: datetime
     snapshots: list[Snapshot]
     fix_days: list[float] = field(default_factory=list)  # how long each finding fixed in the window had been open
+    key_changes: list[KeyChange] = field(default_factory=list)  # from the first day of `since`'s month to `until`
 
     @property
     def latest(self) -> dict[str, Any] | None:
@@ -130,6 +157,24 @@ class Trend:
 
     def rotations_done(self) -> int:
         return sum(int(s.summary.get("rotations_done", 0)) for s in self.snapshots)
+
+    def way_down_by_month(self) -> list[tuple[datetime, dict[str, int]]]:
+        """(first day of the month, {change: keys}) for every calendar month the window touches, whole, oldest
+        first."""
+        counts = {month: dict.fromkeys(WAY_DOWN, 0) for month in months(self.since, self.until)}
+        for c in self.key_changes:
+            month = counts.get(month_start(c.at))
+            if month is not None and c.change in month and c.at <= self.until:
+                month[c.change] += 1
+        return sorted(counts.items())
+
+    def way_down(self) -> dict[str, int]:
+        """{change: keys} within the window itself."""
+        totals = dict.fromkeys(WAY_DOWN, 0)
+        for c in self.key_changes:
+            if c.change in totals and self.since <= c.at <= self.until:
+                totals[c.change] += 1
+        return totals
 
     def fixed(self) -> tuple[int, float | None]:
         """(findings fixed in the window, the median days they had been open)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.posture import AGE_BUCKETS, Trend
+from bot.domain.posture import AGE_BUCKETS, CREATED, REPLACED_BY_ROLE, RETIRED, WAY_DOWN, Trend
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -28,6 +28,8 @@ SEVERITY_COLOURS = {
 }
 AGE_COLOURS = ["#2b8a3e", "#5c940d", "#e67700", "#d9480f", "#c92a2a", "#862e9c"]
 BLUE = "#1c7ed6"
+WAY_DOWN_LABELS = {CREATED: "Created", REPLACED_BY_ROLE: "Replaced by a role", RETIRED: "Retired (deleted)"}
+WAY_DOWN_COLOURS = {CREATED: "#e8590c", REPLACED_BY_ROLE: "#2b8a3e", RETIRED: "#1c7ed6"}
 STYLE: dict[Any, Any] = {  # matplotlib rc settings
     "font.size": 13,
     "axes.titlesize": 17,
@@ -119,11 +121,35 @@ def oldest_keys(ax: Axes, trend: Trend) -> None:
     _no_data(ax, not oldest)
 
 
+def way_down(ax: Axes, trend: Trend) -> None:
+    """Per calendar month, keys created beside keys replaced by roles and retired: the way down to fewer keys."""
+    by_month = trend.way_down_by_month()
+    width = 0.8 / len(WAY_DOWN)
+    for n, change in enumerate(WAY_DOWN):
+        places = [i + (n - (len(WAY_DOWN) - 1) / 2) * width for i in range(len(by_month))]
+        counts = [c[change] for _, c in by_month]
+        bars = ax.bar(places, counts, width, label=WAY_DOWN_LABELS[change], color=WAY_DOWN_COLOURS[change])
+        ax.bar_label(bars, padding=2)
+    ax.set_xticks(range(len(by_month)), [f"{month:%b %Y}" for month, _ in by_month])
+    ax.set_title("Keys created, replaced by roles and retired")
+    ax.set_xlabel("Month (UTC)")
+    ax.set_ylabel("Keys")
+    _whole_numbers(ax.yaxis)
+    peak = max((n for _, c in by_month for n in c.values()), default=0)
+    ax.set_ylim(0, max(1, peak) * 1.35)  # room for the legend above the bars
+    ax.legend(loc="upper center", ncols=len(WAY_DOWN), framealpha=0.9)
+    if not peak:
+        ax.text(
+            0.5, 0.5, "No key created or retired", transform=ax.transAxes, ha="center", va="center", color="#868e96"
+        )
+
+
 CHARTS: dict[str, tuple[str, Callable[[Axes, Trend], None], tuple[float, float]]] = {
     "key-ages": ("Active keys by age", key_ages, (9.0, 5.0)),
     "findings-by-severity": ("Findings by severity over time", findings_over_time, (9.0, 5.0)),
     "rotations": ("Rotations done per week", rotations, (9.0, 4.5)),
     "oldest-keys": ("Oldest active keys and their owners", oldest_keys, (10.0, 5.5)),
+    "way-down": ("Keys created, replaced by roles and retired per month", way_down, (9.0, 4.5)),
 }
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from bot.domain.posture import SEVERITIES, Trend, title_of
+from bot.domain.posture import SEVERITIES, WAY_DOWN, Trend, title_of
 from bot.reports import charts
 
 STYLE = """
@@ -30,6 +30,9 @@ CAPTIONS = {
     "findings-by-severity": "Open findings at each scan of the window, by severity (exempt and snoozed ones included).",
     "rotations": "Guided rotations whose old key was switched off, per week.",
     "oldest-keys": "The oldest active keys at the latest scan, with the owner their IAM user's tag names.",
+    "way-down": "Per calendar month (UTC, whole months): keys made by create requests, keys a retire switched off "
+    "because the role that replaces them was in use and the key quiet, and retired keys deleted after the grace "
+    "period. A rotation's new key replaces its old one and is not counted.",
 }
 
 
@@ -46,6 +49,7 @@ def render(trend: Trend, days: int) -> str:
         f"{len(trend.snapshots)} scan(s). Written by Keywarden {_time(trend.until)}.</p>",
         _facts(trend),
         *(_chart(name, trend) for name in charts.CHARTS),
+        _way_down_table(trend),
         _oldest_table(latest or {}),
         _codes_table(latest or {}),
         _notes(latest or {}),
@@ -80,6 +84,15 @@ def _chart(name: str, trend: Trend) -> str:
         f'<h2>{escape(title)}</h2><figure data-chart="{name}">{charts.svg(name, trend)}'
         f"<figcaption>{escape(CAPTIONS[name])}</figcaption></figure>"
     )
+
+
+def _way_down_table(trend: Trend) -> str:
+    rows = "".join(
+        f"<tr><td>{month:%B %Y}</td>" + "".join(f'<td class="n">{int(counts[c])}</td>' for c in WAY_DOWN) + "</tr>"
+        for month, counts in trend.way_down_by_month()
+    )
+    head = "<tr><th>Month</th>" + "".join(f"<th>{escape(charts.WAY_DOWN_LABELS[c])}</th>" for c in WAY_DOWN) + "</tr>"
+    return f'<h2>The way down to fewer keys</h2><table id="way-down">{head}{rows}</table>'
 
 
 def _oldest_table(latest: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from enum import Enum
 
 from bot.clock import Clock
-from bot.domain.posture import Trend, summarize
+from bot.domain.posture import Trend, month_start, summarize
 from bot.domain.scan import ScanReport
 from bot.reports import charts, html_report
 from bot.slack.messages.posture import chart_comment, chart_title, summary_lines
@@ -61,7 +61,13 @@ class PostureService:
         until = self.clock()
         since = until - timedelta(days=days)
         fixed = self.store.fixed_between(since, until)
-        return Trend(since, until, self.store.between(since, until), [d.total_seconds() / 86400 for d in fixed])
+        return Trend(
+            since,
+            until,
+            self.store.between(since, until),
+            [d.total_seconds() / 86400 for d in fixed],
+            self.store.key_changes_between(month_start(since), until),  # whole months, for the per-month counts
+        )
 
     def write_html(self, days: int = DEFAULT_DAYS) -> str:
         """The self-contained HTML report of the last `days` days."""

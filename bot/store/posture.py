@@ -1,5 +1,5 @@
 """Posture snapshots: one summary per full scan, read back for the report; and what the summaries count from other
-tables (findings fixed, rotations done)."""
+tables (findings fixed, rotations done, the way down to fewer keys)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bot.domain.posture import Snapshot
+from bot.domain.operations import Operation
+from bot.domain.posture import CREATED, REPLACED_BY_ROLE, RETIRED, KeyChange, Snapshot
+from bot.domain.requests import Status
+from bot.domain.retirement import Stage
 from bot.store.db import Database
-from bot.store.models import FindingNotice, RotationRow
+from bot.store.models import FindingNotice, KeyRequest, RotationRow
 from bot.store.reporting_models import PostureSnapshot
+from bot.store.workload_models import RetirementRow
 
 
 class PostureStore:
@@ -62,3 +66,30 @@ class PostureStore:
             query = query.where(RotationRow.deactivated_at > since)
         with self._db.session() as session:
             return int(session.scalar(query) or 0)
+
+    def key_changes_between(self, since: datetime, until: datetime) -> list[KeyChange]:
+        """The way down in [since, until]: `create` requests that succeeded (a request's last change is its success),
+        keys a retirement switched off (unless the key changed outside it afterwards: switched on again or deleted by
+        someone else), and retirements that deleted their key (a retirement's last change)."""
+        created = select(KeyRequest.updated_at).where(
+            KeyRequest.operation == Operation.CREATE.value,
+            KeyRequest.status == Status.SUCCEEDED.value,
+            KeyRequest.new_key_id.is_not(None),
+            KeyRequest.updated_at >= since,
+            KeyRequest.updated_at <= until,
+        )
+        switched_off = select(RetirementRow.switched_off_at).where(
+            RetirementRow.switched_off_at >= since,
+            RetirementRow.switched_off_at <= until,
+            RetirementRow.state != Stage.ENDED.value,
+        )
+        deleted = select(RetirementRow.updated_at).where(
+            RetirementRow.state == Stage.DELETED.value,
+            RetirementRow.updated_at >= since,
+            RetirementRow.updated_at <= until,
+        )
+        changes: list[KeyChange] = []
+        with self._db.session() as session:
+            for change, query in ((CREATED, created), (REPLACED_BY_ROLE, switched_off), (RETIRED, deleted)):
+                changes += [KeyChange(change, at) for at in session.scalars(query) if at is not None]
+        return sorted(changes, key=lambda c: c.at)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.catalogue import KEY_TOO_OLD, KEY_UNUSED
 from bot.domain.keys import KeyFacts
-from bot.domain.posture import AGE_BUCKETS, Snapshot, Trend, age_bucket, summarize
+from bot.domain.posture import (
+    AGE_BUCKETS,
+    CREATED,
+    REPLACED_BY_ROLE,
+    RETIRED,
+    KeyChange,
+    Snapshot,
+    Trend,
+    age_bucket,
+    months,
+    summarize,
+)
 from bot.domain.scan import AccountScan, ScannedKey, ScanReport
 from bot.slack.messages.posture import summary_lines
 from tests.support.exports import NOW, key_finding
@@ -93,3 +104,29 @@ def test_an_empty_window_says_so() -> None:
     trend = Trend(NOW - timedelta(days=90), NOW, [])
     assert trend.latest is None and trend.fixed() == (0, None)
     assert summary_lines(trend, 90)[0] == "No scan was recorded in the last 90 days."
+
+
+def test_the_way_down_is_counted_per_whole_month_and_said_for_the_window() -> None:
+    def at(month: int, day: int) -> datetime:
+        return datetime(2026, month, day, 12, tzinfo=UTC)
+
+    assert months(at(10, 31), at(12, 1)) == [datetime(2026, m, 1, tzinfo=UTC) for m in (10, 11, 12)]
+    assert months(datetime(2026, 12, 5, tzinfo=UTC), datetime(2027, 1, 2, tzinfo=UTC))[-1].year == 2027
+    changes = [
+        KeyChange(CREATED, at(10, 2)),  # before the window, in its first month: in the month, not in the window
+        KeyChange(CREATED, at(10, 20)),
+        KeyChange(REPLACED_BY_ROLE, at(11, 3)),
+        KeyChange(REPLACED_BY_ROLE, at(11, 30)),
+        KeyChange(RETIRED, at(11, 10)),
+    ]
+    first = summarize(report(), at(10, 16), rotations_done=0, fixed=[])
+    trend = Trend(at(10, 15), at(11, 30), [Snapshot(at(10, 16), first), Snapshot(at(11, 30), first)], [], changes)
+    assert trend.way_down_by_month() == [
+        (datetime(2026, 10, 1, tzinfo=UTC), {CREATED: 2, REPLACED_BY_ROLE: 0, RETIRED: 0}),
+        (datetime(2026, 11, 1, tzinfo=UTC), {CREATED: 0, REPLACED_BY_ROLE: 2, RETIRED: 1}),
+    ]
+    assert trend.way_down() == {CREATED: 1, REPLACED_BY_ROLE: 2, RETIRED: 1}
+    moved = summary_lines(trend, 46)[1]
+    assert moved.endswith("; 0 findings fixed; 1 key created, 2 replaced by a role, 1 retired.")
+    quiet = Trend(at(10, 15), at(11, 30), trend.snapshots, [], changes[:1])  # only before the window
+    assert summary_lines(quiet, 46)[1].endswith("; 0 findings fixed.")

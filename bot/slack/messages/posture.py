@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.domain.posture import Trend
+from bot.domain.posture import CREATED, REPLACED_BY_ROLE, RETIRED, Trend
 from bot.slack.messages.common import escape, plural
 
 
@@ -38,9 +38,22 @@ def summary_lines(trend: Trend, days: int) -> list[str]:
     trend_line = (
         f"Last {days} days: {moved}; {plural(trend.rotations_done(), 'rotation')} done; "
         + f"{plural(fixed, 'finding')} fixed"
-        + (f", in {median:g} days (median)." if median is not None else ".")
+        + (f", in {median:g} days (median)" if median is not None else "")
+        + _way_down(trend)
+        + "."
     )
     return [now_line, trend_line, _oldest_line(latest.get("oldest", []))]
+
+
+def _way_down(trend: Trend) -> str:
+    """The keys created, replaced by roles and retired in the window; nothing when none was."""
+    way = trend.way_down()
+    if not any(way.values()):
+        return ""
+    return (
+        f"; {plural(way[CREATED], 'key')} created, {way[REPLACED_BY_ROLE]} replaced by a role, "
+        + f"{way[RETIRED]} retired"
+    )
 
 
 def _oldest_line(oldest: list[dict[str, Any]]) -> str:
