@@ -10,11 +10,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from bot.store import sqlite
 from bot.store.models import WorkItem
@@ -101,19 +99,10 @@ def _make_engines(url: str) -> tuple[Engine, Engine]:
         return sqlite.engines(url, [WorkItem.__table__])  # type: ignore[list-item]  # a declarative Table
     engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     # The queue's connections: each statement one round trip (autocommit, no ping before it: a connection found
-    # dead is replaced and the statement tried again, bot/store/work_queue.py), and its commit not waited for on
-    # the server's disk (synchronous_commit off: on the server when the call returns, so it survives the bot's
-    # process being killed; on the disk within wal_writer_delay, 200 ms by default, even if the server crashes
-    # the moment after it may be lost, never left half-written).
+    # dead is replaced and the statement tried again, bot/store/work_queue.py). Its commits are waited for on the
+    # server's disk like every other: a PostgreSQL process killed (the server resets every backend and its WAL
+    # buffers) must not take an acknowledged item with it.
     statements = create_engine(
         url, isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True, pool_size=5, max_overflow=5
     )
-    event.listen(statements, "connect", _commit_unwaited)
     return engine, statements
-
-
-def _commit_unwaited(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    autocommit = dbapi_conn.autocommit
-    dbapi_conn.autocommit = True
-    dbapi_conn.execute("SET synchronous_commit TO OFF")
-    dbapi_conn.autocommit = autocommit
