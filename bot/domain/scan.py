@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,6 +81,24 @@ def user_report_findings(
         found.extend((slot, f) for f in findings)
     found.extend((None, f) for f in judged.user)
     return found
+
+
+def users_to_judge(
+    users: Iterable[ReportUser],
+    policy: Thresholds,
+    now: datetime,
+    access: Mapping[str, UserAccess | None],
+    replaceable: Mapping[str, object],
+    changed: Collection[str],
+) -> list[ReportUser]:
+    """The report's rows a scan judges, in the report's order: a user with a finding in the report itself, and (the
+    root user aside) a user with a key a role could replace or whose keys Keywarden changed since the report."""
+    return [
+        u
+        for u in users
+        if user_report_findings(u, policy, now, access.get(u.user))
+        or (not u.is_root and (u.user in replaceable or u.user in changed))
+    ]
 
 
 def scan_findings(

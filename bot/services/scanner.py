@@ -33,7 +33,7 @@ from bot.domain.scan import (
     ScanReport,
     inventory_of,
     scan_findings,
-    user_report_findings,
+    users_to_judge,
 )
 from bot.services.credential_report import fetch_credential_report
 from bot.services.ownership import EXEMPT_REASON_TAG, OwnedUser, OwnershipIndex
@@ -164,38 +164,39 @@ class Scanner:
         users = parse_credential_report(content, alias)
         owners = {u.name: u for u in self.index.fresh_users(alias)}  # policies as they are now, not as last indexed
         snoozed = self._snoozed(alias, now)
-        result.users = sum(1 for u in users if not u.is_root)
-        result.keys = sum(len(u.keys) for u in users)
-        access = {name: owned.access for name, owned in owners.items()}
-        flagged = {u.user for u in users if user_report_findings(u, self.policy, now, access.get(u.user))}
+        result.users, result.keys = _counts(users)
         replaceable = self.replaceable(alias) if self.replaceable else {}
-        flagged |= {u.user for u in users if u.user in replaceable and not u.is_root}
-        checked_at = self.clock()
+        basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, self.clock(), replaceable)
         changed = self._changed_users(alias, generated - CHANGE_MARGIN)
-        judged = [u for u in users if u.user in flagged or (u.user in changed and not u.is_root)]
+        access = {name: owned.access for name, owned in owners.items()}
+        judged = users_to_judge(users, self.policy, now, access, replaceable, changed)
         remembered, listed = self._keys(client, alias, [u for u in judged if not u.is_root], changed)
         for user in judged:
-            result.findings += self._judge(user, remembered, listed, owners, snoozed, now, replaceable.get(user.user))
-        result.basis = _Basis({u.user: u for u in users if not u.is_root}, owners, snoozed, checked_at, replaceable)
+            result.findings += self._judge(user, basis, now, remembered, listed)
+        result.basis = basis
         result.inventory = inventory_of(users, {name: owned.owner for name, owned in owners.items()})
-        has_root_finding = any(f.code == ROOT_KEY for f in result.findings)
-        if not has_root_finding and client.account_summary().get("AccountAccessKeysPresent", 0):
+        self._add_root_key(result, client)
+
+    def _add_root_key(self, result: AccountScan, client: AccountClient) -> None:
+        """The root user's key finding from the account summary, when the report did not show it."""
+        if any(f.code == ROOT_KEY for f in result.findings):
+            return
+        if client.account_summary().get("AccountAccessKeysPresent", 0):
             root = catalogued(ROOT_KEY, "The root user has an access key: delete it.")
-            result.findings.append(ScanFinding(alias, "<root_account>", ROOT_SUBJECT, root, None))
+            result.findings.append(ScanFinding(result.account, "<root_account>", ROOT_SUBJECT, root, None))
 
     def _judge(
         self,
         user: ReportUser,
+        basis: _Basis,
+        now: datetime,
         remembered: dict[str, dict[int, str]],
         listed: dict[str, list[AccessKey]],
-        owners: dict[str, OwnedUser],
-        snoozed: set[str],
-        now: datetime,
-        replaceable: dict[str, str] | None = None,
     ) -> list[ScanFinding]:
         """One user's findings: from the live keys where they were listed, else from the report."""
-        owned = owners.get(user.user)
+        owned = basis.owners.get(user.user)
         access = owned.access if owned else None
+        replaceable = basis.replaceable.get(user.user)
         if user.is_root:
             found = scan_findings(user, {}, self.policy, now)
         elif user.user in listed:
@@ -204,7 +205,7 @@ class Scanner:
             found = scan_findings(user, remembered[user.user], self.policy, now, access, replaceable=replaceable)
         else:
             return []  # deleted since the report was made
-        return [self._annotate(f, owned, snoozed) for f in found]
+        return [self._annotate(f, owned, basis.snoozed) for f in found]
 
     def _recheck(self, result: AccountScan) -> None:
         """List again the users Keywarden changed since the account was judged, and judge them again."""
@@ -223,9 +224,7 @@ class Scanner:
             return
         kept = [f for f in result.findings if f.user not in changed]
         for name in sorted(changed):
-            kept += self._judge(
-                basis.users[name], {}, listed, basis.owners, basis.snoozed, now, basis.replaceable.get(name)
-            )
+            kept += self._judge(basis.users[name], basis, now, {}, listed)
         result.findings = kept
 
     def _keys(
@@ -281,6 +280,11 @@ def _listed_keys(client: AccountClient, user: str) -> list[AccessKey] | None:
         return client.list_access_keys(user)
     except AwsNotFound:
         return None
+
+
+def _counts(users: list[ReportUser]) -> tuple[int, int]:
+    """(users, keys) of a credential report: the root user is not counted as a user, its keys are."""
+    return sum(1 for u in users if not u.is_root), sum(len(u.keys) for u in users)
 
 
 def _iam_calls(calls: dict[str, int]) -> int:

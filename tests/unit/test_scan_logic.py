@@ -3,7 +3,14 @@ from datetime import UTC, datetime, timedelta
 from bot.domain.findings import KEY_AGE_WARNING, KEY_TOO_OLD, REPLACEABLE_BY_ROLE, Finding, Severity, Thresholds
 from bot.domain.keys import AccessKey, KeyFacts
 from bot.domain.report import ReportKey, ReportUser
-from bot.domain.scan import NoticeState, ScanFinding, scan_findings, should_announce, user_report_findings
+from bot.domain.scan import (
+    NoticeState,
+    ScanFinding,
+    scan_findings,
+    should_announce,
+    user_report_findings,
+    users_to_judge,
+)
 from bot.slack.messages.scans import MAX_KEYS_IN_DM, DigestFacts, build_digest, build_findings_dm, findings_csv
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -39,6 +46,28 @@ def test_findings_need_no_key_ids_and_take_them_when_matched() -> None:
     }
     unmatched = scan_findings(user, {}, Thresholds(), NOW)
     assert ("ci#1", "key-too-old") in {(f.subject, f.code) for f in unmatched}
+
+
+def test_a_scan_judges_report_findings_replaceable_keys_and_our_own_changes() -> None:
+    fresh = ReportKey(1, True, NOW - timedelta(days=10), NOW - timedelta(days=1))
+    old = ReportKey(1, True, NOW - timedelta(days=100), NOW - timedelta(days=1))
+
+    def row(name: str, *keys: ReportKey, root: bool = False) -> ReportUser:
+        return ReportUser("default", name, "arn", root, NOW - timedelta(days=400), keys)
+
+    users = [
+        row("<root_account>", root=True),  # no key: nothing to judge, even when named below
+        row("quiet", fresh),
+        row("old", old),
+        row("role", fresh),
+        row("changed", fresh),
+    ]
+    replaceable = {"role": {"AKIAAAAAAAAAAAAAAAAA": "replaceable"}, "<root_account>": {}}
+    judged = users_to_judge(users, Thresholds(), NOW, {}, replaceable, {"changed", "<root_account>"})
+    assert [u.user for u in judged] == ["old", "role", "changed"]
+    assert [
+        u.user for u in users_to_judge([row("<root_account>", fresh, root=True)], Thresholds(), NOW, {}, {}, ())
+    ] == ["<root_account>"]
 
 
 def test_root_key_is_one_subject() -> None:
