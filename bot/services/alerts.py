@@ -68,26 +68,14 @@ class AlertService:
         now = self.clock()
         if self.under_way is not None:
             self.under_way.mark(report)  # before anything is told: the digest and the DMs leave them out
-        words = _Words(
-            several_accounts=len(self.aliases() if self.aliases else report.accounts) > 1,
-            crowded=users_with_two_active_keys(report.findings),
-        )
-        scanned = {a.account for a in report.accounts if not a.error}
-        findings = [f for f in report.findings if f.account in scanned]
+        words = self._words(report)
+        scanned, findings = _of_scanned_accounts(report)
         states, new_keys, resolved = self.notices.remember(findings, scanned, now)
-        owners = {f.owner for f in findings if f.owner and not f.quiet}
-        slack_ids = {owner: self.directory.user_id_for(owner) for owner in owners}
-        plan = plan_delivery(findings, states, slack_ids, now, self.remind_every)
+        plan = plan_delivery(findings, states, self._slack_ids(findings), now, self.remind_every)
         delivery = Delivery(resolved=resolved)
         announced = self._send_dms(plan, now, delivery, words)
-        claim = self._claim_digest(report, trigger, now) if self.alert_channel else None
-        if claim is not None and claim.posted_at is not None and not force:
-            delivery.digest_already_posted_at = claim.posted_at
-            posted = None
-        else:
-            posted = self._post_digest(report, scanned, plan, delivery, len(new_keys), now, words)
-            if claim is not None:
-                self.runs.digest_done(claim.run_id, posted=posted is not None, now=self.clock())
+        facts = _digest_facts(report, scanned, plan, delivery, len(new_keys), words)
+        run_id, posted = self._post_digest_once(report, trigger, now, facts, delivery, force=force)
         if posted:
             announced += plan.due_in_digest
         # Remember what Slack accepted before anything else can fail, so nothing is sent twice.
@@ -95,8 +83,35 @@ class AlertService:
         delivery.announced = len(announced)
         if posted and (plan.due or resolved):
             self._post_full_list(findings, posted[1], words)
-        self._record_run(report, delivery, trigger, claim.run_id if claim is not None else None)
+        self._record_run(report, delivery, trigger, run_id)
         return delivery
+
+    def _words(self, report: ScanReport) -> _Words:
+        return _Words(
+            several_accounts=len(self.aliases() if self.aliases else report.accounts) > 1,
+            crowded=users_with_two_active_keys(report.findings),
+        )
+
+    def _slack_ids(self, findings: list[ScanFinding]) -> dict[str, str | None]:
+        """{owner: Slack user id (None: not found)} of the owners of findings to announce."""
+        owners = {f.owner for f in findings if f.owner and not f.quiet}
+        return {owner: self.directory.user_id_for(owner) for owner in owners}
+
+    def _post_digest_once(
+        self, report: ScanReport, trigger: str, now: datetime, facts: DigestFacts, delivery: Delivery, *, force: bool
+    ) -> tuple[int | None, tuple[str, str] | None]:
+        """The digest in the alert channel unless the same digest was posted today (and not `force`): (this run's id
+        when it claimed the digest, where the digest was posted)."""
+        if not self.alert_channel:
+            return None, None
+        claim = self._claim_digest(report, trigger, now)
+        if claim.posted_at is not None and not force:
+            delivery.digest_already_posted_at = claim.posted_at
+            return claim.run_id, None
+        posted = self.notifier.post(self.alert_channel, build_digest(facts, now))
+        delivery.digest_posted = posted is not None
+        self.runs.digest_done(claim.run_id, posted=posted is not None, now=self.clock())
+        return claim.run_id, posted
 
     def _claim_digest(self, report: ScanReport, trigger: str, now: datetime) -> Claimed:
         """This run's claim on its digest: the run is recorded now, and told whether the same digest was posted
@@ -107,36 +122,6 @@ class AlertService:
         )
         claim = DigestClaim(self.alert_channel, now.astimezone(self.timezone).date().isoformat(), fingerprint)
         return self.runs.claim_digest(report.started_at, report.finished_at, trigger, claim, now)
-
-    def _post_digest(
-        self,
-        report: ScanReport,
-        scanned: set[str],
-        plan: DeliveryPlan,
-        delivery: Delivery,
-        new: int,
-        now: datetime,
-        words: _Words,
-    ) -> tuple[str, str] | None:
-        """The scan's digest in the alert channel (scanned accounts' findings first); where it was posted."""
-        if not self.alert_channel:
-            return None
-        facts = DigestFacts(
-            findings=[f for f in report.findings if f.account in scanned]
-            + [f for f in report.findings if f.account not in scanned],
-            accounts=[a.account for a in report.accounts],
-            failed={a.account: a.error for a in report.failed if a.error},
-            unowned=plan.unowned,
-            unmatched_owners=plan.unmatched_owners,
-            resolved=delivery.resolved,
-            new=new,
-            owners_messaged=delivery.owners_messaged,
-            notes=report.notes,
-            several_accounts=words.several_accounts,
-        )
-        posted = self.notifier.post(self.alert_channel, build_digest(facts, now))
-        delivery.digest_posted = posted is not None
-        return posted
 
     def _send_dms(self, plan: DeliveryPlan, now: datetime, delivery: Delivery, words: _Words) -> list[NoticeKey]:
         """DM each owner with something due; what the accepted DMs announced."""
@@ -192,3 +177,28 @@ class AlertService:
         until = self.clock() + timedelta(days=days)
         self.snoozes.snooze(account, key_id, user_id, until)
         return until
+
+
+def _of_scanned_accounts(report: ScanReport) -> tuple[set[str], list[ScanFinding]]:
+    """(the accounts scanned without an error, their findings): what the notices remember and the DMs tell."""
+    scanned = {a.account for a in report.accounts if not a.error}
+    return scanned, [f for f in report.findings if f.account in scanned]
+
+
+def _digest_facts(
+    report: ScanReport, scanned: set[str], plan: DeliveryPlan, delivery: Delivery, new: int, words: _Words
+) -> DigestFacts:
+    """What the scan's digest says (scanned accounts' findings first)."""
+    return DigestFacts(
+        findings=[f for f in report.findings if f.account in scanned]
+        + [f for f in report.findings if f.account not in scanned],
+        accounts=[a.account for a in report.accounts],
+        failed={a.account: a.error for a in report.failed if a.error},
+        unowned=plan.unowned,
+        unmatched_owners=plan.unmatched_owners,
+        resolved=delivery.resolved,
+        new=new,
+        owners_messaged=delivery.owners_messaged,
+        notes=report.notes,
+        several_accounts=words.several_accounts,
+    )
