@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -67,6 +67,7 @@ _OPTIONS = {
     "kubernetes": {"id_name", "secret_name"},
     "vault": {"mount", "id_name", "secret_name"},
 }
+_ANY_OPTION = sorted(set().union(*_OPTIONS.values()))
 KIND_LIST = ", ".join(KINDS)
 
 
@@ -90,32 +91,29 @@ class DeliverModel(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> DeliverModel:
+        kind = self._kind()
+        extra = [o for o in _ANY_OPTION if getattr(self, o) is not None and o not in _OPTIONS[kind]]
+        if extra:
+            raise ValueError(f"`{extra[0]}` does not apply to {kind} (it takes {', '.join(sorted(_OPTIONS[kind]))})")
+        if self.id_name is not None and self.id_name == self.secret_name:
+            raise ValueError("`id_name` and `secret_name` must differ")
+        if check := _KIND_CHECKS.get(kind):
+            check(self)
+        return self
+
+    def _kind(self) -> str:
+        """The one kind of place this location names."""
         kinds = [k for k in KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
                 f"a location names exactly one of {KIND_LIST}" + (f" (not {' and '.join(kinds)})" if kinds else "")
             )
-        kind = kinds[0]
-        extra = sorted(
-            o for o in set().union(*_OPTIONS.values()) if getattr(self, o) is not None and o not in _OPTIONS[kind]
-        )
-        if extra:
-            takes = ", ".join(sorted(_OPTIONS[kind]))
-            raise ValueError(f"`{extra[0]}` does not apply to {kind} (it takes {takes})")
-        names = [n for n in (self.id_name, self.secret_name) if n is not None]
-        if self.id_name is not None and self.id_name == self.secret_name:
-            raise ValueError("`id_name` and `secret_name` must differ")
-        if kind == "github":
-            bad = [n for n in names if not _GITHUB_SECRET.fullmatch(n) or n.upper().startswith("GITHUB_")]
-            if bad:
-                raise ValueError(f"{bad[0]!r} is not a GitHub secret name (letters, digits, _; not GITHUB_…)")
-            if self.environment and "*" in self.environment:
-                raise ValueError("a GitHub environment is one name, without *")
-        if kind == "gitlab" and (bad := [n for n in names if not _GITLAB_VARIABLE.fullmatch(n)]):
-            raise ValueError(f"{bad[0]!r} is not a GitLab variable name (letters, digits, _)")
-        if kind == "vault" and self.mount and not (self.vault or "").startswith(self.mount + "/"):
-            raise ValueError(f"the path `{self.vault}` must start with its mount `{self.mount}/`")
-        return self
+        return kinds[0]
+
+    @property
+    def names(self) -> list[str]:
+        """The names given to the key id and the secret (id_name, secret_name), where set."""
+        return [n for n in (self.id_name, self.secret_name) if n is not None]
 
     def spec(self, line: int) -> LocationSpec:
         kind = next(k for k in KINDS if getattr(self, k) is not None)
@@ -130,6 +128,31 @@ class DeliverModel(BaseModel):
             mount=self.mount,
             line=line,
         )
+
+
+def _check_github(place: DeliverModel) -> None:
+    if bad := [n for n in place.names if not _GITHUB_SECRET.fullmatch(n) or n.upper().startswith("GITHUB_")]:
+        raise ValueError(f"{bad[0]!r} is not a GitHub secret name (letters, digits, _; not GITHUB_…)")
+    if place.environment and "*" in place.environment:
+        raise ValueError("a GitHub environment is one name, without *")
+
+
+def _check_gitlab(place: DeliverModel) -> None:
+    if bad := [n for n in place.names if not _GITLAB_VARIABLE.fullmatch(n)]:
+        raise ValueError(f"{bad[0]!r} is not a GitLab variable name (letters, digits, _)")
+
+
+def _check_vault(place: DeliverModel) -> None:
+    if place.mount and not (place.vault or "").startswith(place.mount + "/"):
+        raise ValueError(f"the path `{place.vault}` must start with its mount `{place.mount}/`")
+
+
+# What each kind checks of its names and options beyond their shapes, after the options shared by all kinds.
+_KIND_CHECKS: dict[str, Callable[[DeliverModel], None]] = {
+    "github": _check_github,
+    "gitlab": _check_gitlab,
+    "vault": _check_vault,
+}
 
 
 class UserModel(BaseModel):
