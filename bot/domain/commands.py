@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from bot.domain.exposure import detect_typed
 from bot.domain.keys import InputError, UserRef, looks_like_key_id, parse_key_id, parse_user_ref
 from bot.domain.operations import REQUEST_OPERATIONS, Operation, Picks
+from bot.domain.retirement import ROLE_FORMS, RoleRef, parse_role
 from bot.domain.time_bound import DurationError, parse_valid_for
 
 REQUEST_ID = re.compile(r"^R-?[A-Z0-9]{6}$", re.IGNORECASE)
@@ -60,6 +61,7 @@ class Command:
     request_id: str | None = None
     days: int | None = None
     valid_for_hours: int | None = None  # `create --for`: a time-bound key
+    role: RoleRef | None = None  # `retire --role`: the role to watch (else the one `replace` suggests)
 
 
 def usage(name: str) -> str:
@@ -78,12 +80,14 @@ def parse(text: str, aliases: list[str]) -> Command:
     words = rest.split()
     try:
         words, valid_for_hours = _valid_for(name, words)
+        words, role = _role(name, words)
         cmd = _PARSERS[name](name, rest, words, aliases)
     except _Missing:
         raise InputError(f"`{name}` needs more. {usage(name)}") from None
     except InputError as e:
         raise type(e)(f"{e} {usage(name)}") from None
-    return replace(cmd, valid_for_hours=valid_for_hours) if valid_for_hours else cmd
+    cmd = replace(cmd, valid_for_hours=valid_for_hours) if valid_for_hours else cmd
+    return replace(cmd, role=role) if role else cmd
 
 
 class _Missing(Exception):
@@ -112,6 +116,30 @@ def _valid_for(name: str, words: list[str]) -> tuple[list[str], int | None]:
             raise DurationError("`--for` needs a duration after it, such as `8h` or `30d` (at most 90 days).")
         value, taken = words[i + 1], 2
     return words[:i] + words[i + taken :], parse_valid_for(value)
+
+
+_ROLE = "--role"
+_NAMES_ROLE = " or ".join(f"`{spec.name}`" for spec in REQUEST_OPERATIONS.values() if spec.names_role)
+
+
+def _role(name: str, words: list[str]) -> tuple[list[str], RoleRef | None]:
+    """`--role app-role` (or `--role=…`, or a role ARN) taken out of `words`: (the other words, the role)."""
+    at = [i for i, w in enumerate(words) if w.lower() == _ROLE or w.lower().startswith(_ROLE + "=")]
+    if not at or name not in _OPERATIONS:
+        return words, None
+    if not REQUEST_OPERATIONS[Operation(name)].names_role:
+        raise InputError(f"`--role` works only with {_NAMES_ROLE}: it names the role that replaces the key.")
+    if len(at) > 1:
+        raise InputError("`--role` is given more than once: name one role.")
+    i = at[0]
+    value, taken = words[i][len(_ROLE) + 1 :], 1
+    if words[i].lower() == _ROLE:
+        if i + 1 >= len(words):
+            raise InputError(f"`--role` needs a role after it: {ROLE_FORMS}.")
+        value, taken = words[i + 1], 2
+    if not value:
+        raise InputError(f"`--role` needs a role after it: {ROLE_FORMS}.")
+    return words[:i] + words[i + taken :], parse_role(value)
 
 
 def _first(words: list[str]) -> str:

@@ -65,6 +65,7 @@ class OperationSpec:
     starts_rotation: bool = False  # its new key replaces the key it names, on a schedule (the rotation workflow)
     deactivates_key: bool = False  # it turns its key off: a rotation that was to turn that key off ends
     time_bound: bool = False  # `--for 8h|30d` gives its new key an end (bot/domain/time_bound.py)
+    names_role: bool = False  # `--role <name-or-arn>` names the role that replaces its key (bot/domain/retirement.py)
     permissions: tuple[str, ...] = ()  # the IAM actions it calls (tests/unit/test_iam_policies.py)
     check: Callable[[Target], None] = lambda target: None  # raises InputError when the key's state forbids it
     execute: Execute | None = None  # None: it makes a key, which happens at Reveal (or Secrets Manager delivery)
@@ -243,11 +244,12 @@ REQUEST_OPERATIONS: dict[Operation, OperationSpec] = {
         ),
         OperationSpec(
             Operation.RETIRE,
-            "retire <key-id> [reason]",
+            "retire <key-id> [--role <name-or-arn>] [reason]",
             "retire AKIAIOSFODNN7EXAMPLE the Lambda has its role",
             "Retire a key for its role",
             "retire",
             Picks.KEY,
+            names_role=True,
             permissions=(
                 "iam:ListAccessKeys",
                 "iam:GetAccessKeyLastUsed",

@@ -129,4 +129,5 @@ class Request:
     nudged_at: datetime | None = None
     valid_for_hours: int | None = None  # a time-bound key (`create --for`): how long it lasts
     key_ends_at: datetime | None = None  # and, once it exists, when it is switched off
+    retire_role: str | None = None  # `retire --role`: the role to watch (None: the one `replace` suggests)
     approvers: tuple[str, ...] = ()

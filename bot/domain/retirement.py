@@ -8,10 +8,12 @@ since. A key someone else switched off, switched on again or deleted meanwhile i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.domain.keys import InputError
 from bot.domain.transitions import check_move
 
 WATCH_EVERY = timedelta(hours=1)  # how often a watched key and its role are read again
@@ -59,3 +61,41 @@ class Retirement:
     switched_off_at: datetime | None = None
     delete_at: datetime | None = None
     note: str | None = None
+
+
+# `retire <key-id> --role <name-or-arn>`: the role to watch instead of the one `replace` suggests. IAM role names are
+# 1-64 of `[A-Za-z0-9+=,.@_-]`; a role's ARN is `arn:<partition>:iam::<account id>:role<path><name>`, its path `/` or
+# `/…/` of printable ASCII (IAM API Reference, CreateRole: RoleName and Path).
+_ROLE_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
+_ROLE_ARN = re.compile(
+    r"arn:aws[a-z-]{0,16}:iam::(\d{12}):role(/(?:[\x21-\x2e\x30-\x7e]+/)*)([A-Za-z0-9+=,.@_-]{1,64})"
+)
+_SESSION_ARN = re.compile(r"arn:aws[a-z-]{0,16}:sts::\d{12}:assumed-role/([^/]+)/.*")
+ROLE_FORMS = "its name (`app-role`) or its ARN (`arn:aws:iam::123456789012:role/app-role`)"
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    """A role named with `--role`: its name, and the ARN when one was given (checked against the key's account)."""
+
+    name: str
+    arn: str | None = None
+
+
+def parse_role(text: str) -> RoleRef:
+    """A role's name or ARN as typed; InputError, in one line, when it is neither."""
+    shown = text[:80]
+    if text.startswith("arn:"):
+        arn = _ROLE_ARN.fullmatch(text)
+        if arn is not None and len(text) <= 2048:
+            return RoleRef(arn.group(3), text)
+        session = _SESSION_ARN.fullmatch(text)
+        if session is not None:
+            raise InputError(
+                f"`{shown}` is a session of the role `{session.group(1)[:64]}`, not the role: give "
+                f"`--role {session.group(1)[:64]}` or the role's own ARN."
+            )
+        raise InputError(f"`{shown}` is not the ARN of an IAM role: give {ROLE_FORMS}.")
+    if _ROLE_NAME.fullmatch(text) is None:
+        raise InputError(f"`{shown}` is not a role name (1 to 64 letters, digits and `+=,.@_-`): give {ROLE_FORMS}.")
+    return RoleRef(text)

@@ -21,8 +21,8 @@ from bot.aws import AwsError, AwsGateway, AwsNotFound
 from bot.aws.roles import role_use
 from bot.clock import Clock
 from bot.domain.cutover import Cutover, Step, Uses, decide
-from bot.domain.keys import ACTIVE, INACTIVE, LastUsed
-from bot.domain.retirement import CLAIMS, RETRY_AFTER, WATCH_EVERY, Retirement, Stage
+from bot.domain.keys import ACTIVE, INACTIVE, InputError, LastUsed
+from bot.domain.retirement import CLAIMS, RETRY_AFTER, WATCH_EVERY, Retirement, RoleRef, Stage
 from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, Message
 from bot.slack.messages.roles import (
     build_retired,
@@ -30,6 +30,7 @@ from bot.slack.messages.roles import (
     build_retirement_left,
     build_still_waiting,
     build_watching,
+    no_such_role,
 )
 from bot.slack.notifier import Notifier
 from bot.store.retirements import PREFIX, Retirements, RoleOf
@@ -242,6 +243,14 @@ class RetirementService:
             log.warning("retiring %s: its owner %s could not be told (%s)", r.key_id, r.owner, message[0])
         if self.on_change is not None:
             self.on_change(r.owner)
+
+
+def check_named_role(aws: AwsGateway, account: str, ref: RoleRef, names: AccountNames) -> None:
+    """`retire --role`: the role must exist in the key's account and, named by its ARN, be that very role; InputError
+    (one line) otherwise, before anything is filed. AwsError when IAM cannot be read."""
+    found = role_use(aws.account(account), ref.name)
+    if found is None or (ref.arn is not None and found.arn != ref.arn):
+        raise InputError(no_such_role(ref, names.in_account(account, escaped=False), found.arn if found else None))
 
 
 def _before(claim: Stage) -> Stage:

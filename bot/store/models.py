@@ -171,6 +171,7 @@ class KeyRequest(Base):
     # A time-bound key (`create --for`): how long it lasts, asked for when filing; its end, set with its creation.
     valid_for_hours: Mapped[int | None] = mapped_column(Integer)
     key_ends_at: Mapped[datetime | None]
+    retire_role: Mapped[str | None] = mapped_column(String(64))  # `retire --role`: the role named (None: suggested)
 
 
 class Approval(Base):

@@ -55,6 +55,7 @@ class RequestStore(RequestQueries, ApprovalVotes):
         policy_rule: str | None = None,
         policy: str | None = None,
         valid_for_hours: int | None = None,
+        retire_role: str | None = None,
     ) -> Request:
         """Store a new request; DuplicateRequest when one is already open for the same target."""
         fields = {
@@ -73,6 +74,7 @@ class RequestStore(RequestQueries, ApprovalVotes):
             "policy_rule": policy_rule,
             "policy": policy,
             "valid_for_hours": valid_for_hours,
+            "retire_role": retire_role,
         }
         request, _ = self._add(fields, supersede=False)
         return request
@@ -106,6 +108,7 @@ class RequestStore(RequestQueries, ApprovalVotes):
                 details=fields["details"],
                 owner_ok=fields["owner_ok"],
                 valid_for_hours=fields.get("valid_for_hours"),
+                retire_role=fields.get("retire_role"),
                 policy_rule=fields.get("policy_rule"),
                 policy=fields.get("policy"),
                 # A break-glass is decided by the one who files it (domain.requests.is_break_glass).

@@ -63,8 +63,8 @@ class Retirements:
 
     # Writing
     def adopt(self, role_of: RoleOf) -> list[Retirement]:
-        """A row, watching, for every approved `retire` that has none; the role is the one `replace` suggested for
-        the key (or, never profiled, the one it would suggest)."""
+        """A row, watching, for every approved `retire` that has none; the role is the one its requester named
+        (`--role`), else the one `replace` suggested for the key (or, never profiled, the one it would suggest)."""
         now = self._clock()
         made: list[Retirement] = []
         with self._db.session() as session:
@@ -76,8 +76,11 @@ class Retirements:
             ).all()
             for request in requests:
                 assert request.key_id is not None
-                profiled = session.get(KeyWorkloadRow, request.key_id)
-                name, permission_set = role_of(request.iam_user, profiled.kind if profiled else None)
+                if request.retire_role:  # named with `retire --role`
+                    name, permission_set = request.retire_role, False
+                else:
+                    profiled = session.get(KeyWorkloadRow, request.key_id)
+                    name, permission_set = role_of(request.iam_user, profiled.kind if profiled else None)
                 row = RetirementRow(
                     request_id=request.id,
                     account=request.account,

@@ -18,7 +18,7 @@ from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from bot.bootstrap import Services
 from bot.domain.audit_events import event
-from bot.domain.commands import Command
+from bot.domain.commands import Command, parse
 from bot.domain.keys import InputError
 from bot.domain.requests import Status
 from bot.domain.retirement import Stage
@@ -182,3 +182,35 @@ def test_two_runners_adopt_an_approval_once(world) -> None:
     assert made == [0, 1]
     watching = [e for e in services.audit.all() if e.request_id == request_id and e.action == "retirement_watching"]
     assert len(watching) == 1
+
+
+def test_retire_watches_the_role_named_with_role_and_refuses_one_that_is_not_there(world, slack, clock) -> None:
+    services, iam, key = world
+    iam.create_role(RoleName="ci-lambda", Path="/service/", AssumeRolePolicyDocument=json.dumps(TRUST))
+    arn = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/service/ci-lambda"
+    events = len(services.audit.all())
+    for typed, said in (
+        (f"retire {key} --role nope", "There is no role `nope`: create it first"),
+        (
+            f"retire {key} --role arn:aws:iam::210987654321:role/service/ci-lambda",
+            f"is not a role of the key's account: the role `ci-lambda` is `{arn}`",
+        ),
+    ):
+        with pytest.raises(InputError) as refused:
+            services.filing.file(OWNER, parse(typed, ["default"]))
+        assert said in str(refused.value) and "\n" not in str(refused.value)
+    assert len(services.audit.all()) == events and services.filing.open_requests(OWNER) == []  # nothing filed
+
+    request = services.filing.file(OWNER, parse(f"retire {key} --role {arn} the Lambda has its role", ["default"]))
+    assert request.retire_role == "ci-lambda"
+    approval = [c.raw for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == "CAPPROVE"]
+    assert any("*Role to watch:* `ci-lambda`" in m for m in approval)
+    services.decisions.approve(request.id, BOSS)
+    services.retirements.advance_due()
+    r = services.retirements.store.get(request.id)
+    assert r is not None and (r.role_name, r.permission_set) == ("ci-lambda", False)  # not the suggested ci-role
+    assert any("now watches the role `ci-lambda`" in d for d in dms(slack))
+    role_used("ci-lambda", clock() + timedelta(hours=1))
+    clock.advance(days=2)
+    services.retirements.advance_due()
+    assert status(iam, key) == "Inactive"  # switched off by the named role's use (ci-role never existed)

@@ -24,6 +24,7 @@ from bot.services.approvals.slack_sync import RequestSync
 from bot.services.inventory import InventoryService
 from bot.services.own_identity import IdentityUnknown, OwnIdentity
 from bot.services.ownership import owner_in
+from bot.services.retirements import check_named_role
 from bot.services.rotations import RotationService, rotation_policy
 from bot.settings import Settings
 from bot.slack.messages.break_glass import break_glass_note
@@ -59,6 +60,8 @@ class RequestFiling:
         target = self._target(cmd, spec.picks)
         self._refuse_own_identity(requester, operation, target)
         spec.check(target)
+        if cmd.role is not None:  # `retire --role`: a role of the key's account, or nothing is filed
+            check_named_role(self.aws, target.account, cmd.role, self.sync.names)
         if spec.starts_rotation:
             self._refuse_second_rotation(target)
         decision = self.access.decide(requester, operation, target)
@@ -85,6 +88,7 @@ class RequestFiling:
             expires_at=now + timedelta(hours=self.settings.request_ttl_hours),
             decision=decision,
             valid_for_hours=cmd.valid_for_hours,
+            retire_role=cmd.role.name if cmd.role else None,
         )
         self.sync.sync(request)
         return request
@@ -156,6 +160,7 @@ class RequestFiling:
             action="approved_by_policy",
             decision=decision,
             valid_for_hours=cmd.valid_for_hours,
+            retire_role=cmd.role.name if cmd.role else None,
         )
         self.execution.run_approved(request)
         return self.store.get(request.id) or request
@@ -211,6 +216,7 @@ class RequestFiling:
         action: str = "requested",
         decision: Decision | None = None,
         valid_for_hours: int | None = None,
+        retire_role: str | None = None,
     ) -> Request:
         try:
             return self.store.add(
@@ -219,6 +225,7 @@ class RequestFiling:
                 ),
                 action=action,
                 valid_for_hours=valid_for_hours,
+                retire_role=retire_role,
             )
         except DuplicateRequest as e:
             raise InputError(

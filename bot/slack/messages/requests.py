@@ -27,6 +27,7 @@ from bot.slack.messages.common import (
 )
 from bot.slack.messages.request_form import target_element
 from bot.slack.messages.request_states import STATUS_WORDS, details_now
+from bot.slack.messages.roles import named_role_line
 from bot.slack.messages.time_bound import time_bound_line
 
 _OUTCOME = {
@@ -73,7 +74,7 @@ def build_approval_message(req: Request, *, reveal: bool = True, names: AccountN
     lines = [
         first,
         f"*Reason:* {escape(req.reason) or '_none given_'}",
-        *filter(None, [time_bound_line(req)]),
+        *filter(None, [time_bound_line(req), named_role_line(req)]),
     ]
     blocks: Blocks = [section("\n".join(lines))]
     if not req.owner_ok:

@@ -9,7 +9,8 @@ from typing import Any
 from bot.domain.cutover import Cutover, Why
 from bot.domain.keys import LastUsed
 from bot.domain.replacement import Kind, ReplaceResult
-from bot.domain.retirement import Retirement, Stage
+from bot.domain.requests import Request
+from bot.domain.retirement import Retirement, RoleRef, Stage
 from bot.domain.role_templates import INLINE_POLICY_QUOTA
 from bot.domain.workload import NAMES, Confidence, Share, describe
 from bot.slack import ids
@@ -198,4 +199,25 @@ def retirement_note(r: Retirement) -> str:
     return (
         f":arrow_down: Being retired for the role `{escape(r.role_name)}` (request {r.request_id}): switched off once "
         "the role is in use and the key quiet"
+    )
+
+
+def named_role_line(req: Request) -> str | None:
+    """`retire --role`: the role the request names, for its approval message; None when it names none."""
+    if not req.retire_role:
+        return None
+    return f":busts_in_silhouette: *Role to watch:* `{escape(req.retire_role)}`, named by the requester"
+
+
+def no_such_role(ref: RoleRef, where: str, found_arn: str | None) -> str:
+    """`retire --role` naming a role that is not in the key's account (`where`: the AccountNames.in_account words),
+    or an ARN of another role than the one of that name there. An InputError's text: the reply escapes it."""
+    if found_arn is not None:
+        return (
+            f"`{ref.arn}` is not a role of the key's account: the role `{ref.name}`{where} is `{found_arn}`. "
+            "Name the role the key's work moved to. Nothing was filed."
+        )
+    return (
+        f"There is no role `{ref.name}`{where}: create it first (`replace <key-id>` sends a template for it), or name "
+        "the role the key's work moved to. Nothing was filed."
     )
