@@ -41,29 +41,7 @@ def build_check(
 ) -> Message:
     """`ends`: the key is time-bound (`create --for`), and this is when it ends."""
     alarm = alarm or Alarm()
-    blocks: Blocks = []
-    if result.problems:
-        blocks.append(
-            section(
-                f"*Problems with how `{escape(result.raw.strip()[:40])}` is written:*\n"
-                + "\n".join(f"• {escape(p)}" for p in result.problems)
-            )
-        )
-    if result.key is not None:
-        blocks.append(
-            section(
-                f"`{result.key_id}` belongs to IAM user *{escape(result.user or '')}*"
-                f"{names.in_account(result.account)}.\n" + key_lines(result.key, now)
-            )
-        )
-        if ends is not None:
-            blocks.append(section(check_note(ends)))
-    elif result.user:
-        blocks.append(section(f"`{result.key_id}` is no longer in AWS."))
-    elif result.unread:
-        blocks.append(section(could_not_look(result.key_id, list(result.unread) if names.several else [])))
-    elif not result.problems or result.key_id.startswith("AKIA"):
-        blocks.append(section(f"`{escape(result.key_id)}` was not found in any configured account."))
+    blocks: Blocks = [*_problems(result), *_whose(result, now, ends, names)]
     blocks.extend(context(escape(n)) for n in result.notes)
     if alarm.exposed:
         blocks.extend(exposure_blocks(alarm.exposed))
@@ -71,23 +49,50 @@ def build_check(
         blocks.extend(quarantine_blocks(alarm.quarantined))
     active = result.key is not None and result.key.facts.active
     if active and (alarm.exposed or alarm.quarantined) and result.account:
-        # A leaked or quarantined key that still works: the next step is to switch it off, a click away.
-        why = (
-            "AWS quarantined its user, so calls the quarantine policy denies fail with AccessDenied, and the key may "
-            "have leaked: "
-            if alarm.quarantined and not alarm.exposed
-            else ""
-        )
-        if alarm.may_act:
-            next_step = f"{why}deactivate it now (everything that uses it stops working), then rotate it."
-            blocks.append(section(f"*Next step:* {next_step}"))
-            blocks.append(
-                {"type": "actions", "block_id": "check", "elements": response_buttons(result.account, result.key_id)}
-            )
-        else:
-            next_step = f"{why}its owner or an approver for it should deactivate it now, then rotate it."
-            blocks.append(section(f"*Next step:* {next_step}"))
-        return f"Check of {result.key_id}: still active, {next_step}", blocks
+        return _switch_off(result.account, result.key_id, alarm, blocks)
     next_step = escape(result.next_step)
     blocks.append(section(f"*Next step:* {next_step}"))
     return f"Check of {escape(result.key_id[:24])}: {next_step}", blocks
+
+
+def _problems(result: CheckResult) -> Blocks:
+    """What is wrong with how the id is written, if anything."""
+    if not result.problems:
+        return []
+    lines = "\n".join(f"• {escape(p)}" for p in result.problems)
+    return [section(f"*Problems with how `{escape(result.raw.strip()[:40])}` is written:*\n" + lines)]
+
+
+def _whose(result: CheckResult, now: datetime, ends: TimeBoundKey | None, names: AccountNames) -> Blocks:
+    """Whose key it is and its state; or that it is gone, could not be looked for, or was not found."""
+    if result.key is not None:
+        whose = section(
+            f"`{result.key_id}` belongs to IAM user *{escape(result.user or '')}*"
+            f"{names.in_account(result.account)}.\n" + key_lines(result.key, now)
+        )
+        return [whose] if ends is None else [whose, section(check_note(ends))]
+    if result.user:
+        return [section(f"`{result.key_id}` is no longer in AWS.")]
+    if result.unread:
+        return [section(could_not_look(result.key_id, list(result.unread) if names.several else []))]
+    if not result.problems or result.key_id.startswith("AKIA"):
+        return [section(f"`{escape(result.key_id)}` was not found in any configured account.")]
+    return []
+
+
+def _switch_off(account: str, key_id: str, alarm: Alarm, blocks: Blocks) -> Message:
+    """A leaked or quarantined key that still works: the next step is to switch it off, a click away."""
+    why = (
+        "AWS quarantined its user, so calls the quarantine policy denies fail with AccessDenied, and the key may "
+        "have leaked: "
+        if alarm.quarantined and not alarm.exposed
+        else ""
+    )
+    if alarm.may_act:
+        next_step = f"{why}deactivate it now (everything that uses it stops working), then rotate it."
+        blocks.append(section(f"*Next step:* {next_step}"))
+        blocks.append({"type": "actions", "block_id": "check", "elements": response_buttons(account, key_id)})
+    else:
+        next_step = f"{why}its owner or an approver for it should deactivate it now, then rotate it."
+        blocks.append(section(f"*Next step:* {next_step}"))
+    return f"Check of {key_id}: still active, {next_step}", blocks
