@@ -37,19 +37,34 @@ def run_scan(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    def progress(account: str, done: int, total: int) -> None:
-        print(f"\rscanned {done}/{total} accounts (last: {account})", end="" if done < total else "\n", file=err)
-
     if force and not post:
         print("keywarden: scan: --force goes with --post (it posts the digest again)", file=err)
         return 2
+    scanned = _scan(settings, post=post, force=force, accounts=accounts, err=err)
+    if isinstance(scanned, int):
+        return scanned
+    services, report, delivery = scanned
+    floor, threshold = Severity[shown.upper()], Severity[fail_on.upper()]
+    _write(report, services, output or ("json" if as_json else "table"), floor, out)
+    _tell(report, delivery, err)
+    if report.failed:
+        return 2
+    return 1 if any(not f.quiet and f.finding.severity >= threshold for f in report.findings) else 0
+
+
+def _scan(
+    settings: Settings, *, post: bool, force: bool, accounts: list[str] | None, err: TextIO
+) -> tuple[Services, ScanReport, Delivery | None] | int:
+    """(the services, closed once the scan is over; the report; what was posted), or exit code 2 when the scan
+    could not run, told in one line on `err`."""
+
+    def progress(account: str, done: int, total: int) -> None:
+        print(f"\rscanned {done}/{total} accounts (last: {account})", end="" if done < total else "\n", file=err)
+
     services = None
     try:
         services = bootstrap(settings)
-        unknown = sorted(set(accounts or ()) - set(services.aws.list_aliases()))
-        if unknown:
-            known = ", ".join(services.aws.list_aliases()) or "none"
-            print(f"keywarden: scan: no account {', '.join(unknown)} (the accounts are: {known})", file=err)
+        if not _known_accounts(services, accounts, err):
             return 2
         report, delivery = services.scan(post=post, force=force, trigger="cli", progress=progress, accounts=accounts)
     except AwsError as e:
@@ -63,9 +78,21 @@ def run_scan(
     finally:
         if services is not None:
             services.close()
-    floor, threshold = Severity[shown.upper()], Severity[fail_on.upper()]
+    return services, report, delivery
+
+
+def _known_accounts(services: Services, accounts: list[str] | None, err: TextIO) -> bool:
+    """Whether every account asked for is configured; if not, says which are not, and which are."""
+    unknown = sorted(set(accounts or ()) - set(services.aws.list_aliases()))
+    if unknown:
+        known = ", ".join(services.aws.list_aliases()) or "none"
+        print(f"keywarden: scan: no account {', '.join(unknown)} (the accounts are: {known})", file=err)
+    return not unknown
+
+
+def _write(report: ScanReport, services: Services, output: str, floor: Severity, out: TextIO) -> None:
+    """The findings at or above `floor` on `out`: as JSON, OCSF events (one a line) or a table."""
     now = services.clock()
-    output = output or ("json" if as_json else "table")
     if output == "json":
         out.write(json.dumps(report_json(report, now, floor), indent=2) + "\n")
     elif output == "ocsf":
@@ -73,15 +100,16 @@ def run_scan(
             out.write(json.dumps(event, separators=(",", ":")) + "\n")
     else:
         out.write(render_table(report, now, floor))
+
+
+def _tell(report: ScanReport, delivery: Delivery | None, err: TextIO) -> None:
+    """The accounts that failed, the organisation's notes and what was posted, on `err`."""
     for account in report.failed:
         print(f"keywarden: account {account.account} failed: {account.error}", file=err)
     for note in report.notes:
         print(f"keywarden: {note}", file=err)
     if delivery is not None:
         print(f"posted: {_digest_line(delivery)}, {delivery.owners_messaged} owner(s) messaged", file=err)
-    if report.failed:
-        return 2
-    return 1 if any(not f.quiet and f.finding.severity >= threshold for f in report.findings) else 0
 
 
 def _digest_line(delivery: Delivery) -> str:
