@@ -219,36 +219,11 @@ def profile(
     events = list(events)
     ci = next((m for m in (ci_mark(e.user_agent) for e in events) if m is not None), None)
     places = [place_of(e, ranges, ci) for e in events]
-    by_runner: dict[Runner, list[tuple[TrailEvent, Place]]] = {}
-    for event, place in zip(events, places, strict=True):
-        by_runner.setdefault(place.runner, []).append((event, place))
-    shares = tuple(
-        sorted(
-            (
-                Share(
-                    runner,
-                    len(pairs),
-                    tuple(Counter(e.region for e, _ in pairs).most_common()),
-                    tuple(s for s, _ in Counter(p.sign for _, p in pairs).most_common(3)),
-                )
-                for runner, pairs in by_runner.items()
-            ),
-            key=lambda s: (-s.calls, s.runner.value),
-        )
-    )
-    counted = [s for s in shares if s.runner is not Runner.AWS_SERVICE]
-    total = sum(s.calls for s in counted)
-    runner = counted[0].runner if counted else None
-    if not counted:
-        confidence = Confidence.NONE
-    elif counted[0].calls == total:
-        confidence = Confidence.ALL
-    else:
-        confidence = Confidence.MOST if counted[0].calls >= MOST * total else Confidence.MIXED
+    shares = _shares(events, places)
+    runner, confidence = _verdict(shares)
     minted = {s.key_id: s for s in sessions}
     actions, denied, roles = _work(events, minted)
-    from_main = [e for e, p in zip(events, places, strict=True) if p.runner is runner]
-    main_actions, _, _ = _work(from_main, minted)
+    main_actions, _, _ = _work([e for e, p in zip(events, places, strict=True) if p.runner is runner], minted)
     return Workload(
         key_id=key_id,
         start=start,
@@ -264,6 +239,34 @@ def profile(
         truncated=truncated,
         ranges_known=ranges is not None,
     )
+
+
+def _shares(events: Sequence[TrailEvent], places: Sequence[Place]) -> tuple[Share, ...]:
+    """The calls grouped by the place they came from, busiest first."""
+    by_runner: dict[Runner, list[tuple[TrailEvent, Place]]] = {}
+    for event, place in zip(events, places, strict=True):
+        by_runner.setdefault(place.runner, []).append((event, place))
+    shares = (
+        Share(
+            runner,
+            len(pairs),
+            tuple(Counter(e.region for e, _ in pairs).most_common()),
+            tuple(s for s, _ in Counter(p.sign for _, p in pairs).most_common(3)),
+        )
+        for runner, pairs in by_runner.items()
+    )
+    return tuple(sorted(shares, key=lambda s: (-s.calls, s.runner.value)))
+
+
+def _verdict(shares: Sequence[Share]) -> tuple[Runner | None, Confidence]:
+    """(the busiest place, AWS's own calls aside; how much of the rest it holds)."""
+    counted = [s for s in shares if s.runner is not Runner.AWS_SERVICE]
+    if not counted:
+        return None, Confidence.NONE
+    busiest, total = counted[0], sum(s.calls for s in counted)
+    if busiest.calls == total:
+        return busiest.runner, Confidence.ALL
+    return busiest.runner, Confidence.MOST if busiest.calls >= MOST * total else Confidence.MIXED
 
 
 def _work(
