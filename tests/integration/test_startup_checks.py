@@ -4,15 +4,18 @@ failure is one line naming the variable, exit 2, no traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot.aws import AwsGateway
+from bot.entrypoints.cli import main
 from bot.entrypoints.preflight import Preflight
 from bot.settings import Settings
 from tests.support.fake_slack import FakeSlack, Fault
@@ -58,6 +61,34 @@ def start(command: str, env: dict[str, str], tmp_path: Path) -> subprocess.Compl
     )
 
 
+ARGV = {"python -m bot": [], "scheduler": ["scheduler"]}
+
+
+@pytest.fixture
+def start_here(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """A refusal tried through `bot.entrypoints.cli.main` in this process, with exactly the environment a process
+    would get: the checks and their lines are the same code, without a process's start-up cost. (Every command is
+    also started as a real process above; the tests here expect it to refuse, never to serve.)"""
+
+    def run(argv: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+        for name in list(os.environ):
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        capsys.readouterr()
+        try:
+            code = main(argv)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        said = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, said.out, said.err)
+
+    return run
+
+
 def refusals(result: subprocess.CompletedProcess[str]) -> list[str]:
     """The lines the program ends with (log lines, JSON or text, come before them)."""
     assert "Traceback" not in result.stderr, result.stderr
@@ -77,10 +108,10 @@ def test_a_token_slack_refuses_stops_every_serving_process_with_one_line(
     ]
 
 
-def test_channels_the_bot_cannot_use_are_named(slack: FakeSlack, moto_url: str, tmp_path: Path) -> None:
+def test_channels_the_bot_cannot_use_are_named(slack: FakeSlack, moto_url: str, tmp_path: Path, start_here) -> None:
     slack.known_channels_only = True
     slack.add_channel("CALERTS", "security-alerts", member=False)
-    result = start("python -m bot", bot_env(slack, moto_url, tmp_path, APPROVAL_CHANNEL="CGONE"), tmp_path)
+    result = start_here([], bot_env(slack, moto_url, tmp_path, APPROVAL_CHANNEL="CGONE"), tmp_path)
     assert result.returncode == 2
     assert refusals(result) == [
         "keywarden: APPROVAL_CHANNEL: Slack has no channel CGONE that the bot can see (channel_not_found); check "
@@ -91,11 +122,13 @@ def test_channels_the_bot_cannot_use_are_named(slack: FakeSlack, moto_url: str, 
     assert {c.params["channel"] for c in slack.calls_to("conversations.info")} == {"CGONE", "CALERTS"}
 
 
-def test_nobody_to_approve_and_no_aws_credentials_are_named(slack: FakeSlack, moto_url: str, tmp_path: Path) -> None:
+def test_nobody_to_approve_and_no_aws_credentials_are_named(
+    slack: FakeSlack, moto_url: str, tmp_path: Path, start_here
+) -> None:
     env = bot_env(slack, moto_url, tmp_path, APPROVER_IDS="", AWS_EC2_METADATA_DISABLED="true")
     env = {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     env |= {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none")}
-    result = start("scheduler", env, tmp_path)
+    result = start_here(["scheduler"], env, tmp_path)
     assert result.returncode == 2
     assert refusals(result) == [
         "keywarden: APPROVER_IDS: nobody can approve requests; set APPROVER_IDS, APPROVER_GROUP or POLICY_FILE",
@@ -104,11 +137,11 @@ def test_nobody_to_approve_and_no_aws_credentials_are_named(slack: FakeSlack, mo
     ]
 
 
-def test_an_approver_group_without_members_is_nobody(slack: FakeSlack, moto_url: str, tmp_path: Path) -> None:
+def test_an_approver_group_without_members_is_nobody(
+    slack: FakeSlack, moto_url: str, tmp_path: Path, start_here
+) -> None:
     slack.groups["S0EMPTY"] = []
-    result = start(
-        "python -m bot", bot_env(slack, moto_url, tmp_path, APPROVER_IDS="", APPROVER_GROUP="S0EMPTY"), tmp_path
-    )
+    result = start_here([], bot_env(slack, moto_url, tmp_path, APPROVER_IDS="", APPROVER_GROUP="S0EMPTY"), tmp_path)
     assert refusals(result) == [
         "keywarden: APPROVER_GROUP: user group S0EMPTY has no members and APPROVER_IDS is empty: nobody can approve"
     ]
@@ -197,7 +230,7 @@ DATABASE_COMMANDS = {
 
 
 @pytest.mark.parametrize("command", list(DATABASE_COMMANDS))
-def test_an_unreachable_database_is_one_line(command: str, tmp_path: Path) -> None:
+def test_an_unreachable_database_is_one_line(command: str, tmp_path: Path, start_here) -> None:
     """Only the processes that serve Slack are given its tokens: db upgrade, scan and audit need none."""
     port = free_port()  # nothing listens there
     tokens = (
@@ -210,14 +243,12 @@ def test_an_unreachable_database_is_one_line(command: str, tmp_path: Path) -> No
         AWS_DEFAULT_REGION="us-east-1",
         **tokens,
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", *DATABASE_COMMANDS[command]],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    if command == "python -m bot":  # one as a real process; the others through main() here
+        result = subprocess.run(
+            [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+    else:
+        result = start_here(DATABASE_COMMANDS[command], env, tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "hunter2secret" not in result.stderr
@@ -258,26 +289,19 @@ def test_heroku_postgres_url_reaches_postgresql(tmp_path: Path) -> None:
         ("mysql://u@db/keywarden", "DATABASE_URL is malformed (only sqlite and postgresql are supported)"),
     ],
 )
-def test_other_database_drivers_are_refused_in_one_line(url: str, line: str, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "db", "upgrade"],
-        cwd=tmp_path,
-        env=clean_env(DATABASE_URL=url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_other_database_drivers_are_refused_in_one_line(url: str, line: str, tmp_path: Path, start_here) -> None:
+    result = start_here(["db", "upgrade"], clean_env(DATABASE_URL=url), tmp_path)
     assert result.returncode == 2
     (only,) = result.stderr.strip().splitlines()
     assert only.startswith(f"keywarden: configuration error: {line}: expected a SQLAlchemy URL"), only
 
 
 def test_secrets_from_files_reach_the_running_bot_and_bad_files_are_one_line(
-    slack: FakeSlack, moto_url: str, tmp_path: Path
+    slack: FakeSlack, moto_url: str, tmp_path: Path, start_here
 ) -> None:
     env = bot_env(slack, moto_url, tmp_path)
     del env["SLACK_BOT_TOKEN"]
-    missing = start("python -m bot", env | {"SLACK_BOT_TOKEN_FILE": str(tmp_path / "absent")}, tmp_path)
+    missing = start_here([], env | {"SLACK_BOT_TOKEN_FILE": str(tmp_path / "absent")}, tmp_path)
     assert missing.returncode == 2
     assert refusals(missing) == [
         f"keywarden: configuration error: SLACK_BOT_TOKEN_FILE names a file that cannot be read "
@@ -286,7 +310,7 @@ def test_secrets_from_files_reach_the_running_bot_and_bad_files_are_one_line(
     secret = tmp_path / "slack-bot-token"
     secret.write_text("xoxb-from-a-file\n")  # as `kubectl create secret --from-file` and editors write it
     slack.refused_tokens.add("xoxb-from-a-file")  # the token reached Slack, without its newline
-    read = start("python -m bot", env | {"SLACK_BOT_TOKEN_FILE": str(secret)}, tmp_path)
+    read = start_here([], env | {"SLACK_BOT_TOKEN_FILE": str(secret)}, tmp_path)
     assert refusals(read)[0].startswith("keywarden: SLACK_BOT_TOKEN: the token is not valid")
     assert slack.calls_to("auth.test")[-1].headers["Authorization"] == "Bearer xoxb-from-a-file"
 
