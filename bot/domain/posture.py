@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.catalogue import CATALOGUE, Severity
-from bot.domain.scan import ScanReport
+from bot.domain.scan import ScanFinding, ScannedKey, ScanReport
 
 VERSION = 1
 # (label, first day, last day); None: no upper bound.
@@ -55,41 +55,74 @@ def summarize(report: ScanReport, now: datetime, *, rotations_done: int, fixed: 
     """The scan's posture. `fixed`: how long each finding resolved since the last summary had been open."""
     scanned = [a for a in report.accounts if not a.error]
     keys = [k for a in scanned for k in a.inventory]
-    active = [k for k in keys if k.facts.active]
-    ages = Counter(age_bucket(k.facts.age_days(now)) for k in active)
     findings = [f for a in scanned for f in a.findings]
-    by_code = Counter(f.code for f in findings)
-    by_severity = Counter(f.finding.severity.name.lower() for f in findings)
-    ids = {(f.account, f.user, f.facts.created): f.facts.key_id for f in findings if f.facts and f.facts.key_id}
-    oldest = sorted(active, key=lambda k: k.facts.created)[:OLDEST_KEPT]
-    days = [d.total_seconds() / 86400 for d in fixed]
     return {
         "version": VERSION,
         "accounts": len(report.accounts),
         "failed_accounts": sorted(a.account for a in report.accounts if a.error),
         "users": sum(a.users for a in scanned),
+        **key_counts(keys, now),
+        **finding_counts(findings),
+        **keys_at_risk(keys),
+        "rotations_done": rotations_done,
+        **time_to_fix(fixed),
+        "oldest": oldest_keys(keys, findings, now),
+    }
+
+
+def active_keys(keys: Sequence[ScannedKey]) -> list[ScannedKey]:
+    return [k for k in keys if k.facts.active]
+
+
+def key_counts(keys: Sequence[ScannedKey], now: datetime) -> dict[str, Any]:
+    """The keys: how many, how many active, and the active ones by age bucket (every bucket, youngest first)."""
+    active = active_keys(keys)
+    ages = Counter(age_bucket(k.facts.age_days(now)) for k in active)
+    return {
         "keys": len(keys),
         "active_keys": len(active),
         "key_ages": {label: ages.get(label, 0) for label, _, _ in AGE_BUCKETS},
-        "findings": len(findings),
-        "findings_by_code": dict(sorted(by_code.items())),
-        "findings_by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},
-        "unowned_keys": sum(1 for k in active if not k.owner and not k.facts.is_root),
-        "root_keys": sum(1 for k in keys if k.facts.is_root),
-        "rotations_done": rotations_done,
-        "fixed": len(days),
-        "median_days_to_fix": round(statistics.median(days), 1) if days else None,
-        "oldest": [
-            {
-                "account": k.facts.account,
-                "user": "root" if k.facts.is_root else k.facts.user,
-                "key_id": ids.get((k.facts.account, k.facts.user, k.facts.created)),
-                "age_days": k.facts.age_days(now),
-                "owner": k.owner,
-            }
-            for k in oldest
-        ],
     }
+
+
+def finding_counts(findings: Sequence[ScanFinding]) -> dict[str, Any]:
+    """The findings: how many, by code (sorted) and by severity (every severity, critical first)."""
+    by_severity = Counter(f.finding.severity.name.lower() for f in findings)
+    return {
+        "findings": len(findings),
+        "findings_by_code": dict(sorted(Counter(f.code for f in findings).items())),
+        "findings_by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES},
+    }
+
+
+def keys_at_risk(keys: Sequence[ScannedKey]) -> dict[str, int]:
+    """Active keys whose user has no owner (the root user aside), and the root user's keys."""
+    return {
+        "unowned_keys": sum(1 for k in active_keys(keys) if not k.owner and not k.facts.is_root),
+        "root_keys": sum(1 for k in keys if k.facts.is_root),
+    }
+
+
+def time_to_fix(fixed: Sequence[timedelta]) -> dict[str, Any]:
+    """How many findings were fixed, and the median days they had been open (None without any)."""
+    days = [d.total_seconds() / 86400 for d in fixed]
+    return {"fixed": len(days), "median_days_to_fix": round(statistics.median(days), 1) if days else None}
+
+
+def oldest_keys(keys: Sequence[ScannedKey], findings: Sequence[ScanFinding], now: datetime) -> list[dict[str, Any]]:
+    """The OLDEST_KEPT oldest active keys, oldest first, with their owners; a key's id where a finding named it (the
+    credential report does not)."""
+    ids = {(f.account, f.user, f.facts.created): f.facts.key_id for f in findings if f.facts and f.facts.key_id}
+    return [
+        {
+            "account": k.facts.account,
+            "user": "root" if k.facts.is_root else k.facts.user,
+            "key_id": ids.get((k.facts.account, k.facts.user, k.facts.created)),
+            "age_days": k.facts.age_days(now),
+            "owner": k.owner,
+        }
+        for k in sorted(active_keys(keys), key=lambda k: k.facts.created)[:OLDEST_KEPT]
+    ]
 
 
 @dataclass(frozen=True)
