@@ -34,8 +34,15 @@ def _days(value: str) -> int:
 
 
 def run_report(
-    settings: Settings, *, out: str | None, days: int, post: bool, stdout: TextIO = sys.stdout, err: TextIO = sys.stderr
+    settings: Settings,
+    *,
+    out: str | None,
+    days: int,
+    post: bool,
+    stdout: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
+    stdout, err = stdout or sys.stdout, err or sys.stderr
     from bot.bootstrap import bootstrap
 
     services = bootstrap(settings)

@@ -34,9 +34,11 @@ def run_scan(
     accounts: list[str] | None = None,
     shown: str = "info",
     fail_on: str = "info",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
+    # The streams of the moment (a default of sys.stdout would be the one of import time).
+    out, err = out or sys.stdout, err or sys.stderr
     if force and not post:
         print("keywarden: scan: --force goes with --post (it posts the digest again)", file=err)
         return 2

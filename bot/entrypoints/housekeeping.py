@@ -67,8 +67,9 @@ def run_once(services: Services) -> Outcome:
     return outcome
 
 
-def report(outcome: Outcome, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def report(outcome: Outcome, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """One line of what ran (and the events read) on `out`, one per failed job on `err`; the exit code."""
+    out, err = out or sys.stdout, err or sys.stderr
     events = f" ({outcome.events} event{'s' if outcome.events != 1 else ''} read)" if outcome.events is not None else ""
     print(f"housekeeping done: {', '.join(outcome.ran) or 'nothing'}{events}", file=out)
     for name in outcome.failed:
