@@ -18,7 +18,6 @@ from bot.clock import Clock, system_clock
 from bot.domain.scan import Delivery, ScanReport
 from bot.locations import Locations
 from bot.logs import install_secret_redaction
-from bot.services.account_places import AccountPlaces
 from bot.services.alerts import AlertService
 from bot.services.approvals.decisions import Decisions
 from bot.services.approvals.delivery import SecretDelivery
@@ -93,7 +92,6 @@ class Services:
     retirements: RetirementService  # approved `retire`s: switched off once the role is in use and the key quiet
     sleep: Sleep = time.sleep  # how Slack retries wait (Retry-After); tests make it instant
     audit_stream: AuditStream | None = None
-    places: AccountPlaces | None = None  # each account's id, region and partition (Security Hub, OCSF)
     security_hub: SecurityHubExport | None = None  # SECURITY_HUB=on
     posture: PostureService | None = None  # each full scan's summary, the report and its chart
     enforcement: EnforcementService | None = None
@@ -201,7 +199,6 @@ def bootstrap(
         directory=directory,
     )
     k = factories.key_services(a)
-    places = AccountPlaces(aws=a.aws, region=settings.security_hub_region)
     r = approvals.request_services(a, k)
     usage = roles.usage(a, k)  # CloudTrail's pace and Access Advisor, shared by `activity`, `access` and `replace`
     return Services(

@@ -196,12 +196,6 @@ def upgrade_database(settings: Settings, grant_to: str | None) -> int:
         db.dispose()
 
 
-def _days(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 3650:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 1 to 3650")
-    return int(value)
-
-
 def _when(value: str) -> datetime:
     from bot.domain.audit_events import parse_when
 
