@@ -241,7 +241,7 @@ def bootstrap(
         ),
         access_advisor=usage.advisor,
         exposures=factories.exposures(a, k),
-        exposure_notes=ExposureNotes(exposures=a.repos.exposures, notices=a.repos.notices),
+        exposure_notes=ExposureNotes(exposures=a.repos.exposures, notices=a.repos.notices, names=a.names),
         key_changes=factories.key_changes(a, k),
         audit_stream=factories.audit_stream(a),
         security_hub=exports.security_hub(a),

@@ -49,6 +49,7 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
             StoredSecretDm(secret_prefix=s.secret_prefix, aws=a.aws, names=a.names)
             if stored
             else partial(build_requester_dm, names=a.names),
+            a.names,
         ),
         on_change=k.home.refresh,
         reveal=not stored,
@@ -101,6 +102,6 @@ def request_services(a: Adapters, k: KeyServices) -> RequestServices:
         ),
         recovery=Recovery(clock=clock, store=store, execution=execution, delivery=delivery, sync=sync),
         scheduled=deliveries.scheduled(
-            s, a.repos, a.aws, clock, a.notifier, k.locations, k.inventory, k.access_rules, k.own, delivery
+            s, a.repos, a.aws, clock, a.notifier, k.locations, k.inventory, k.access_rules, k.own, delivery, a.names
         ),
     )

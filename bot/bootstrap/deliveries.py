@@ -22,6 +22,7 @@ from bot.services.ownership import OwnershipIndex, owner_slack_id
 from bot.services.scheduled_rotations import ScheduledRotations
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory
+from bot.slack.messages.common import AccountNames
 from bot.slack.notifier import Notifier
 from bot.store.repositories import Repositories
 
@@ -34,6 +35,7 @@ def delivered_rotations(
     notifier: Notifier,
     locations: Locations,
     home: HomeService,
+    names: AccountNames,
 ) -> DeliveredRotations:
     return DeliveredRotations(
         rotations=repos.rotations,
@@ -47,16 +49,20 @@ def delivered_rotations(
         keep_switched_off=timedelta(days=settings.rotation_grace_days),
         claim_timeout=timedelta(minutes=settings.reconcile_after_minutes),
         stage_changed=home.refresh,  # the owner's App Home shows the rotation's stage
+        names=names,
     )
 
 
-def requester_dm(settings: Settings, delivered: DeliveredRotations, inner: RequesterDm) -> RequesterDm:
+def requester_dm(
+    settings: Settings, delivered: DeliveredRotations, inner: RequesterDm, names: AccountNames
+) -> RequesterDm:
     """The requester's DM: a machine user's rotation says where its key is delivered; any other, `inner`'s."""
     return DeliveredDm(
         inner=inner,
         delivered=delivered,
         quiet_hours=settings.cutover_quiet_hours,
         grace_days=settings.rotation_grace_days,
+        names=names,
     )
 
 
@@ -93,6 +99,7 @@ def scheduled(
     access: Access,
     own: OwnIdentity,
     delivery: LocationDelivery,
+    names: AccountNames,
 ) -> ScheduledRotations:
     """`rotate_every_days`, and every delivered rotation's next step (nothing to do without LOCATIONS_FILE)."""
     return ScheduledRotations(
@@ -109,4 +116,5 @@ def scheduled(
         notifier=notifier,
         alert_channel=settings.alert_channel,
         reconcile_after=timedelta(minutes=settings.reconcile_after_minutes),
+        names=names,
     )

@@ -174,7 +174,7 @@ def key_services(a: Adapters) -> KeyServices:
         under_way=under_way(a),
         aliases=a.aws.list_aliases,
     )
-    delivered = deliveries.delivered_rotations(s, repos, a.aws, clock, a.notifier, locations, home)
+    delivered = deliveries.delivered_rotations(s, repos, a.aws, clock, a.notifier, locations, home, a.names)
     rotations = RotationService(
         settings=s,
         clock=clock,
@@ -280,6 +280,7 @@ def exposures(a: Adapters, k: KeyServices) -> ExposureService:
         directory=a.directory,
         notifier=a.notifier,
         alert_channel=s.alert_channel,
+        names=a.names,
         admin=Notifier(admin, sleep=a.sleep) if admin else None,
     )
 
@@ -296,6 +297,7 @@ def key_changes(a: Adapters, k: KeyServices) -> KeyChangeService:
         memory=a.repos.key_memory,
         notifier=a.notifier,
         rotations=k.rotations,
+        names=a.names,
     )
 
 

@@ -21,7 +21,7 @@ from bot.domain.cutover import Step, Uses, decide
 from bot.domain.delivered import WATCH_EVERY
 from bot.domain.keys import ACTIVE, INACTIVE
 from bot.domain.rotation import CHECK_EVERY, RETRY_AFTER, KeyUse, Rotation, RotationState
-from bot.slack.messages.common import utc
+from bot.slack.messages.common import AccountNames, utc
 from bot.slack.messages.delivered import build_new_key_gone, build_old_key_in_use, build_switched_off
 from bot.slack.messages.rotations import build_cancelled, build_finished, use_text
 from bot.store.deliveries import Deliveries
@@ -42,6 +42,7 @@ class Cutovers:
     keep_switched_off: timedelta
     move: Move  # the delivered rotations' move (announces a new stage)
     tell: Callable[..., None]  # (rotation, message, alert=False)
+    names: AccountNames  # `ci`, or `prod:ci` where Keywarden watches several accounts
 
     def check(self, r: Rotation) -> int:
         """One cut-over check of a `delivered` rotation whose time has come; 1 when it moved."""
@@ -61,7 +62,7 @@ class Cutovers:
                 r, r.state, S.CANCELLED, action="rotation_cancelled", outcome="cancelled", detail=why, note=why
             )
             if moved:
-                self.tell(moved, build_cancelled(moved))
+                self.tell(moved, build_cancelled(moved, self.names))
             return _done(moved)
         old_use, new_use = self._use(client, r.old_key_id), self._use(client, r.new_key_id)
         now = self.clock()
@@ -99,7 +100,7 @@ class Cutovers:
         )
         if moved:
             holding = [d.place for d in self.deliveries.of(r.id) if d.holds(r.new_key_id)]
-            self.tell(moved, build_old_key_in_use(moved, old_use, new_use, cut.why, holding))
+            self.tell(moved, build_old_key_in_use(moved, old_use, new_use, cut.why, holding, self.names))
         return _done(moved)
 
     def reconcile(self, r: Rotation) -> int:
@@ -155,7 +156,7 @@ class Cutovers:
             next_check_at=min(now + CHECK_EVERY, delete_after),
         )
         if moved:
-            self.tell(moved, build_switched_off(moved, new_use, int(self.quiet.total_seconds() // 3600)))
+            self.tell(moved, build_switched_off(moved, new_use, int(self.quiet.total_seconds() // 3600), self.names))
         return _done(moved)
 
     def _old_gone(self, r: Rotation, expected: RotationState) -> int:
@@ -163,7 +164,7 @@ class Cutovers:
             r, expected, S.OLD_KEY_DELETED, action="rotation_deleted", detail=f"{r.old_key_id} was already gone in AWS"
         )
         if moved:
-            self.tell(moved, build_finished(moved, outside=True))
+            self.tell(moved, build_finished(moved, outside=True, names=self.names))
         return _done(moved)
 
     def _new_key_gone(self, r: Rotation, status: str | None) -> int:
@@ -173,7 +174,7 @@ class Cutovers:
         )
         if moved:
             holding = [d.place for d in self.deliveries.of(r.id) if d.holds(r.new_key_id)]
-            self.tell(moved, build_new_key_gone(moved, holding), alert=True)
+            self.tell(moved, build_new_key_gone(moved, holding, self.names), alert=True)
         return _done(moved)
 
     @staticmethod

@@ -34,7 +34,7 @@ from bot.domain.rotation import Rotation, RotationState
 from bot.logs import remember_secret
 from bot.services.delivered_cutover import Cutovers
 from bot.services.delivery_writes import Places, Unsure, recover, write_all
-from bot.slack.messages.common import Message
+from bot.slack.messages.common import AccountNames, Message
 from bot.slack.messages.delivered import build_delivered_late, build_delivery_failed, build_discarded
 from bot.slack.notifier import Notifier
 from bot.store.audit import SYSTEM
@@ -58,6 +58,7 @@ class DeliveredRotations:
     keep_switched_off: timedelta  # ROTATION_GRACE_DAYS: an old key switched off is deleted this long after
     claim_timeout: timedelta  # a claim older than this was left by a crash
     stage_changed: Callable[[str], None]
+    names: AccountNames  # `ci`, or `prod:ci` where Keywarden watches several accounts
     workers: int = 8  # rotations advanced at once (each waits on AWS and the locations)
 
     def __post_init__(self) -> None:
@@ -70,6 +71,7 @@ class DeliveredRotations:
             keep_switched_off=self.keep_switched_off,
             move=self._move,
             tell=self.tell,
+            names=self.names,
         )
 
     # Who delivers
@@ -213,7 +215,7 @@ class DeliveredRotations:
                 note=None,
             )
             if moved is not None and retried:
-                self.tell(moved, build_delivered_late(moved, outcome.delivered))
+                self.tell(moved, build_delivered_late(moved, outcome.delivered, self.names))
             return moved
         failures = max([d.attempts for d in self.deliveries.of(r.id)] or [1])
         retry = retry_at(failures, outcome.transient, now)
@@ -230,7 +232,7 @@ class DeliveredRotations:
             note=note,
         )
         if moved is not None and note != before:  # told once for each new set of refusals, not at every retry
-            message = build_delivery_failed(moved, outcome, retry)
+            message = build_delivery_failed(moved, outcome, retry, self.names)
             if not summarised:
                 self.tell(moved, message, alert=True)
             elif moved.owner != SYSTEM:
@@ -311,7 +313,7 @@ class DeliveredRotations:
             detail=f"new key {r.new_key_id} deleted, {r.old_key_id} kept{stale}",
         )
         if moved is not None:
-            self.tell(moved, build_discarded(moved, actor, holding), alert=bool(holding))
+            self.tell(moved, build_discarded(moved, actor, holding, self.names), alert=bool(holding))
         return Discarded(r, tuple(holding))
 
     # Moves and words

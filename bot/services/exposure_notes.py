@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.domain.findings import AWS_QUARANTINE
+from bot.slack.messages.common import AccountNames
 from bot.slack.messages.exposures import exposure_note, quarantine_note
 from bot.store.exposures import Exposures
 from bot.store.finding_notices import FindingNotices
@@ -16,6 +17,7 @@ from bot.store.finding_notices import FindingNotices
 class ExposureNotes:
     exposures: Exposures
     notices: FindingNotices
+    names: AccountNames  # `ci`, or `prod:ci` where Keywarden watches several accounts
 
     def notes_for(self, key_ids: Iterable[str]) -> dict[str, str]:
         """A note on the latest exposure of each of these keys that has one."""
@@ -33,6 +35,6 @@ class ExposureNotes:
         if not wanted:
             return {}
         return {
-            n.subject: quarantine_note(n.account, n.iam_user, n.first_seen)
+            n.subject: quarantine_note(n.account, n.iam_user, n.first_seen, self.names)
             for n in self.notices.open_with_code(AWS_QUARANTINE, wanted)
         }

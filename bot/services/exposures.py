@@ -22,6 +22,7 @@ from bot.domain.exposure import PastedMessage, detect
 from bot.services.inventory import InventoryService
 from bot.services.ownership import OwnershipIndex, owner_slack_id
 from bot.slack.client import SlackDirectory
+from bot.slack.messages.common import AccountNames
 from bot.slack.messages.exposures import (
     AWS_HEALTH,
     SLACK,
@@ -55,6 +56,7 @@ class ExposureService:
     directory: SlackDirectory
     notifier: Notifier
     alert_channel: str | None
+    names: AccountNames  # `ci`, or `prod:ci` where Keywarden watches several accounts
     admin: Notifier | None = None  # a workspace admin's token: deletes the pasted message
 
     # Intake
@@ -160,7 +162,7 @@ class ExposureService:
         reply_ts = first.reply_ts
         if reply_ts is None:
             posted = self.notifier.post(
-                first.channel, build_thread_reply(facts), thread_ts=first.thread_ts or first.message_ts
+                first.channel, build_thread_reply(facts, self.names), thread_ts=first.thread_ts or first.message_ts
             )
             if posted:
                 reply_ts = posted[1]
@@ -170,15 +172,15 @@ class ExposureService:
             self._set(ids, deleted="deleted" if deleted else "failed")
             facts = replace(facts, deleted=deleted)
             if deleted and reply_ts:
-                self.notifier.update(first.channel, reply_ts, build_thread_reply(facts))
+                self.notifier.update(first.channel, reply_ts, build_thread_reply(facts, self.names))
         poster = first.poster
-        if poster and first.poster_told_at is None and self.notifier.dm(poster, build_poster_dm(facts)):
+        if poster and first.poster_told_at is None and self.notifier.dm(poster, build_poster_dm(facts, self.names)):
             self._set(ids, poster_told_at=self.clock())
 
     def _alert_steps(self, rows: list[ExposureRecord], facts: ExposureFacts) -> None:
         ids = [r.id for r in rows]
         if self.alert_channel and rows[0].alert_ts is None:
-            posted = self.notifier.post(self.alert_channel, build_exposure_alert(facts))
+            posted = self.notifier.post(self.alert_channel, build_exposure_alert(facts, self.names))
             if posted:
                 self._set(ids, alert_ts=posted[1])
         by_owner: dict[str, list[ExposureRecord]] = defaultdict(list)
@@ -186,7 +188,7 @@ class ExposureService:
             if r.owner and r.owner_told_at is None:
                 by_owner[r.owner].append(r)
         for owner, theirs in by_owner.items():
-            if self.notifier.dm(owner, build_owner_dm(facts, [_exposed_key(r) for r in theirs])):
+            if self.notifier.dm(owner, build_owner_dm(facts, [_exposed_key(r) for r in theirs], self.names)):
                 self._set([r.id for r in theirs], owner_told_at=self.clock())
 
     def _finish(self, row_ids: list[int]) -> None:

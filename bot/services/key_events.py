@@ -23,7 +23,8 @@ from bot.services.ownership import OwnershipIndex, owner_slack_id
 from bot.services.rotations import RotationService
 from bot.settings import Settings
 from bot.slack.client import SlackDirectory
-from bot.slack.messages.exposures import ChangeFacts, build_key_changed
+from bot.slack.messages.common import AccountNames
+from bot.slack.messages.key_changes import ChangeFacts, build_key_changed
 from bot.slack.messages.rotations import stage_name
 from bot.slack.notifier import Notifier
 from bot.store.audit import AuditLog
@@ -59,6 +60,7 @@ class KeyChangeService:
     memory: KeyMemory
     notifier: Notifier
     rotations: RotationService
+    names: AccountNames  # `ci`, or `prod:ci` where Keywarden watches several accounts
     _ours: frozenset[Principal] | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -122,7 +124,7 @@ class KeyChangeService:
             owner=owner,
             rotation=self._tell_rotation(change.key_id),
         )
-        message = build_key_changed(facts)
+        message = build_key_changed(facts, self.names)
         if self.settings.alert_channel:
             self.notifier.post(self.settings.alert_channel, message)
         if owner:

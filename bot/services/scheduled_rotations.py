@@ -34,6 +34,7 @@ from bot.services.approvals.located import LocationDelivery
 from bot.services.delivered_rotations import DeliveredRotations
 from bot.services.inventory import InventoryService
 from bot.services.own_identity import IdentityUnknown, OwnIdentity
+from bot.slack.messages.common import AccountNames
 from bot.slack.messages.delivered import RunSummary, build_run_summary
 from bot.slack.notifier import Notifier
 from bot.store.audit import SYSTEM
@@ -60,6 +61,7 @@ class ScheduledRotations:
     notifier: Notifier
     alert_channel: str | None
     reconcile_after: timedelta  # an approved rotation not run this long after approval was left by a crash
+    names: AccountNames  # `ci`, or `prod:ci` where Keywarden watches several accounts
     workers: int = 8  # users rotated at once
 
     def run(self) -> RunSummary:
@@ -100,7 +102,7 @@ class ScheduledRotations:
         try:
             request = self._file_if_due(account, entry)
         except InputError as e:
-            return Done(f"{account}:{entry.user}", skipped=str(e))
+            return Done(self.names.plain(account, entry.user), skipped=str(e))
         return self._deliver(request) if request is not None else None
 
     def _file_if_due(self, account: str, entry: MachineUser) -> Request | None:
@@ -160,7 +162,7 @@ class ScheduledRotations:
         return request
 
     def _deliver(self, request: Request) -> Done:
-        name = f"{request.account}:{request.iam_user}"
+        name = self.names.plain(request.account, request.iam_user)
         rotation = self.delivery.deliver(request)
         if rotation is None:
             latest = self.store.get(request.id)
@@ -176,7 +178,7 @@ class ScheduledRotations:
 class Done:
     """What one user's part of a run came to."""
 
-    name: str  # account:user
+    name: str  # account:user (user with one account)
     places: int = 0
     failed: str | None = None
     skipped: str | None = None

@@ -155,7 +155,7 @@ def test_key_changes_outside_keywarden_are_told(bot: BotServer, ci_key: str, que
         pass
     assert waiting(url) == 0
     [alert] = bot.slack.posts_to("CALERTS")
-    assert f"Key `{new}` of *default:ci* was created outside Keywarden" in json.loads(alert.raw)["text"]
+    assert f"Key `{new}` of *ci* was created outside Keywarden" in json.loads(alert.raw)["text"]
     assert "arn:aws:iam::123456789012:user/bob" in alert.raw and "203.0.113.7" in alert.raw
     assert len(bot.slack.posts_to(OWNER)) == 1
     [audit] = [e for e in bot.services.audit.all() if e.action == "changed_outside"]
@@ -291,7 +291,7 @@ def test_claims_are_told_as_iam_shows_them_not_as_the_event_says(bot: BotServer,
     intake.poll_once()
     [alert] = bot.slack.posts_to("CALERTS")
     text = json.loads(alert.raw)["text"]
-    assert f"Key `{ci_key}` of *default:ci* was deactivated outside Keywarden" in text
+    assert f"Key `{ci_key}` of *ci* was deactivated outside Keywarden" in text
     assert "IAM shows the key *Inactive*" in alert.raw and f"CloudTrail reports the call by `{CAROL}`" in alert.raw
 
 
@@ -336,7 +336,7 @@ def test_a_claim_iam_cannot_confirm_now_is_kept_for_later(bot: BotServer, ci_key
         assert len([e for e in bot.services.audit.all() if e.action == "changed_outside"]) == told
         intake.poll_once()  # IAM answers again: the same message, verified now
         assert waiting(url) == 0
-        assert f"Key `{ci_key}` of *default:ci* was deleted outside Keywarden" in bot.slack.posts_to("CALERTS")[-1].raw
+        assert f"Key `{ci_key}` of *ci* was deleted outside Keywarden" in bot.slack.posts_to("CALERTS")[-1].raw
         with bot.services.db.session() as session:
             assert session.get(KnownKey, ci_key).gone is True
             session.get(KnownKey, ci_key).gone = False  # as it was, for the next fault

@@ -173,6 +173,6 @@ def test_a_policy_deny_wins_over_the_schedule(
     old_id, _ = machine_user(iam, clock.now, age_days=31)
     summary = services.scheduled_rotations.run()
     assert user_keys(iam) == {old_id: "Active"} and rotation_of(services) is None  # nothing made, nothing filed
-    assert summary.skipped == [f"default:{USER}: policy rule `frozen-ci` denies it: CI keys are frozen this week"]
+    assert summary.skipped == [f"{USER}: policy rule `frozen-ci` denies it: CI keys are frozen this week"]
     refusals = [e for e in services.audit.all() if e.action == "refused" and e.iam_user == USER]
     assert refusals and "frozen-ci" in refusals[0].detail

@@ -38,6 +38,7 @@ from tests.support.slack_text import SLACK_DATE
 REFERENCE = re.compile(r"reference `([0-9a-f]{8})`")
 SHOWN = ("chat.postMessage", "chat.update", "views.publish", "views.open", "views.update", "response_url")
 PROD, DEV = "111111111111", "222222222222"
+SECRET = "q8Vw+3rKpZ/5nYtL0xHbE2aUcJ7mFs9dGi4oR1eN"  # made up: a pasted key and its secret make an exposure
 
 
 def text_of(call: Call) -> str:
@@ -80,6 +81,19 @@ def answer(bot: BotServer, user: str, words: str) -> str:
 def latest_to(bot: BotServer, channel: str) -> str:
     calls = [c for c in bot.slack.calls if c.method in ("chat.postMessage", "chat.update")]
     return text_of([c for c in calls if c.params.get("channel") == channel][-1])
+
+
+def exposure_alert(bot: BotServer, key_id: str) -> str:
+    """`key_id` pasted with a secret in a channel: the critical alert the alert channel gets."""
+    bot.message(f"aws_access_key_id = {key_id}\naws_secret_access_key = {SECRET}", user=REQUESTER)
+
+    def found(calls: list[Call]) -> str | None:
+        alerts = [text_of(c) for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == "CALERTS"]
+        return next((t for t in alerts if "Critical" in t and key_id in t), None)
+
+    alert: str = bot.slack.wait_for(found)
+    bot.work.idle()  # the thread reply and the DMs too
+    return alert
 
 
 def open_home(bot: BotServer, user: str, count: int) -> str:
@@ -126,6 +140,7 @@ def test_one_account_is_never_named(make_bot, aws, iam, clock) -> None:
     bot.services.scan(post=True)  # within three days of the deadline: the owner is warned
     warning = next(t for t in everything_shown(bot) if "will be deactivated" in t)
     assert f"Your key `{idle}` (*idle-svc*) will be deactivated" in warning
+    assert f"`{idle}` of *idle-svc*" in exposure_alert(bot, idle)  # and in the thread and DMs, checked below
 
     shown = everything_shown(bot)
     assert not [t for t in shown if "default:" in t or "in account `default`" in t or "account *default*" in t]
@@ -171,6 +186,7 @@ def test_with_several_accounts_users_are_named_by_account(make_bot, aws, clock) 
     assert f"`{key}` belongs to IAM user *ci* in account `prod`." in answer(bot, REQUESTER, "belongs to")
     bot.command("list prod:ghost", user_id=REQUESTER)
     assert "No IAM user `ghost` in account `prod`." in answer(bot, REQUESTER, "ghost")
+    assert f"`{key}` of *prod:ci*" in exposure_alert(bot, key)
 
 
 # `list` during Keywarden's own work: the work, not the findings it deals with.

@@ -79,7 +79,7 @@ def test_a_pasted_key_gets_the_whole_response_once(bot: BotServer, ci_key: str, 
     assert reply.status == 200 and time.monotonic() - started < 3
 
     alert = bot.slack.wait_posts("CALERTS")[0]
-    assert ci_key in alert.raw and "default:ci" in alert.raw and "Critical" in alert.raw
+    assert f"`{ci_key}` of *ci*" in alert.raw and "default:" not in alert.raw and "Critical" in alert.raw  # one account
     assert buttons(alert) == [
         (ids.EXPOSURE_DEACTIVATE, f"default|{ci_key}"),
         (ids.EXPOSURE_ROTATE, f"default|{ci_key}"),
@@ -89,7 +89,8 @@ def test_a_pasted_key_gets_the_whole_response_once(bot: BotServer, ci_key: str, 
     assert len(thread) == 1 and thread[0].params["thread_ts"] == TS
     masked = f"{ci_key[:4]}…{ci_key[-4:]}"
     assert masked in json.loads(thread[0].raw)["text"] and ci_key not in thread[0].raw
-    assert "Delete this message" in thread[0].raw and "default:ci" in thread[0].raw
+    assert "Delete this message" in thread[0].raw and f"`{masked}` (ci)" in json.loads(thread[0].raw)["text"]
+    assert "default:" not in thread[0].raw
     poster_dm = bot.slack.posts_to(POSTER)
     assert len(poster_dm) == 1 and "delete the message" in poster_dm[0].raw
     owner_dm = bot.slack.posts_to(OWNER)
@@ -316,7 +317,7 @@ def test_a_key_pasted_in_a_group_dm_is_caught_too(bot: BotServer, ci_key: str) -
     event = {"type": "message", "channel": "GMPDM01", "user": POSTER, "text": paste(ci_key), "ts": TS}
     assert bot.event({**event, "channel_type": "mpim"}).status == 200
     alert = bot.slack.wait_posts("CALERTS")[0]
-    assert ci_key in alert.raw and "default:ci" in alert.raw
+    assert f"`{ci_key}` of *ci*" in alert.raw and "default:" not in alert.raw
     settle(bot)
     [row] = exposures(bot)
     assert (row.key_id, row.channel, row.poster) == (ci_key, "GMPDM01", POSTER)

@@ -134,7 +134,7 @@ def test_list_and_check_show_the_quarantine(bot: BotServer, estate: dict[str, st
     key = estate["leaked-v3"]
     bot.command("list leaked-v3", user_id=OWNER)
     listed = bot.slack.wait_calls("response_url", 2)[-1].raw
-    assert f"`{V3}`" in listed and "AWS quarantined default:leaked-v3" in listed and "first seen by the scan" in listed
+    assert f"`{V3}`" in listed and "AWS quarantined leaked-v3 " in listed and "first seen by the scan" in listed
     bot.command(f"check {key}", user_id=OWNER)
     checked = bot.slack.wait_calls("response_url", 3)[-1]
     assert "quarantined by AWS" in checked.raw

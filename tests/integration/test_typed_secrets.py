@@ -65,7 +65,8 @@ def assert_exposure_response(bot: BotServer, key_id: str, typist: str, place: st
     """The alert and the owner's DM with Deactivate now and Rotate, one exposure row and its audit event."""
     alert = bot.slack.wait_posts("CALERTS")[0]
     bot.work.idle()
-    assert key_id in alert.raw and "default:ci" in alert.raw and "Critical" in alert.raw and typist in alert.raw
+    assert f"`{key_id}` of *ci*" in alert.raw and "default:" not in alert.raw  # one account: no prefix
+    assert "Critical" in alert.raw and typist in alert.raw
     assert buttons(alert) == [
         (ids.EXPOSURE_DEACTIVATE, f"default|{key_id}"),
         (ids.EXPOSURE_ROTATE, f"default|{key_id}"),

@@ -7,15 +7,14 @@ from datetime import UTC, datetime
 
 from bot.slack import ids
 from bot.slack.messages.exposures import (
-    ChangeFacts,
     ExposedKey,
     ExposureFacts,
     build_exposure_alert,
-    build_key_changed,
     build_owner_dm,
     build_poster_dm,
     build_thread_reply,
 )
+from bot.slack.messages.key_changes import ChangeFacts, build_key_changed
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 OURS = ExposedKey("AKIAZ2N6KQXJ7PLMWXYZ", "prod", "ci", "111111111111", "UALICE")

@@ -25,7 +25,7 @@ from bot.services.approvals.delivery import SecretDelivery, create_key, hand_bac
 from bot.services.approvals.execution import aws_failure, fail
 from bot.services.approvals.slack_sync import RequesterDm, RequestSync
 from bot.services.delivered_rotations import DeliveredRotations
-from bot.slack.messages.common import Message
+from bot.slack.messages.common import AccountNames, Message
 from bot.slack.messages.delivered import build_delivered_request_dm
 from bot.store.audit import SYSTEM
 from bot.store.requests import RequestStore
@@ -162,6 +162,7 @@ class DeliveredDm:
     delivered: DeliveredRotations
     quiet_hours: int
     grace_days: int
+    names: AccountNames  # `ci`, or `prod:ci` where Keywarden watches several accounts
 
     def __call__(self, request: Request, secret: SecretLocation | None) -> Message:
         delivered = REQUEST_OPERATIONS[request.operation].starts_rotation and self.delivered.delivers(
@@ -170,4 +171,4 @@ class DeliveredDm:
         if not delivered:
             return self.inner(request, secret)
         places = self.delivered.where(request.account, request.iam_user)
-        return build_delivered_request_dm(request, places, self.quiet_hours, self.grace_days)
+        return build_delivered_request_dm(request, places, self.quiet_hours, self.grace_days, self.names)

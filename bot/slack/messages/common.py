@@ -186,6 +186,10 @@ class AccountNames:
         """`prod:ci` or `ci`, escaped for mrkdwn."""
         return account_user(account, user, self.several)
 
+    def plain(self, account: str, user: str) -> str:
+        """`prod:ci` or `ci`, not escaped: for words a builder escapes later."""
+        return f"{account}:{user}" if self.several else user
+
     def in_account(self, account: str | None, *, escaped: bool = True) -> str:
         """` in account `prod`` (with its leading space) with several accounts; nothing with one. `escaped=False`
         for an InputError's text, which the reply escapes."""

@@ -15,6 +15,8 @@ from bot.domain.requests import Request, Status
 from bot.domain.rotation import KeyUse, Rotation, RotationState
 from bot.slack import ids
 from bot.slack.messages.common import (
+    SEVERAL_ACCOUNTS,
+    AccountNames,
     Blocks,
     Message,
     button,
@@ -47,8 +49,8 @@ def use_line(use: KeyUse) -> str:
     )
 
 
-def _title(r: Rotation) -> str:
-    return f"Rotation {r.id} of *{escape(r.account)}:{escape(r.iam_user)}*"
+def _title(r: Rotation, names: AccountNames) -> str:
+    return f"Rotation {r.id} of *{names.user(r.account, r.iam_user)}*"
 
 
 def rollback_button(r: Rotation, holding: Sequence[str]) -> dict[str, Any]:
@@ -66,9 +68,11 @@ def _actions(r: Rotation, holding: Sequence[str]) -> dict[str, Any]:
 
 
 # The requester's DM (a rotation filed by a person)
-def build_delivered_request_dm(req: Request, places: Sequence[str], quiet_hours: int, grace_days: int) -> Message:
+def build_delivered_request_dm(
+    req: Request, places: Sequence[str], quiet_hours: int, grace_days: int, names: AccountNames = SEVERAL_ACCOUNTS
+) -> Message:
     """The requester's DM about a rotation whose key Keywarden delivers: never a Reveal button, never a secret."""
-    title = f"Your request {req.id} ({headline(req)})"
+    title = f"Your request {req.id} ({headline(req, names)})"
     where = places_text(places)
     if req.status is Status.APPROVED:
         by = f" by {who(req.decided_by)}" if req.decided_by else ""
@@ -92,11 +96,18 @@ def build_delivered_request_dm(req: Request, places: Sequence[str], quiet_hours:
 
 
 def delivered_plan_text(
-    account: str, user: str, old_key_id: str, pre_step: str | None, delivered_to: str, quiet_hours: int, grace_days: int
+    account: str,
+    user: str,
+    old_key_id: str,
+    pre_step: str | None,
+    delivered_to: str,
+    quiet_hours: int,
+    grace_days: int,
+    names: AccountNames = SEVERAL_ACCOUNTS,
 ) -> str:
     """The approval message's plan for a rotation whose key Keywarden delivers (`delivered_to`: `delivered to: …`)."""
     where = escape(delivered_to.removeprefix("delivered to: "))
-    lines = [f"*Rotation plan* for *{escape(account)}:{escape(user)}*: replace `{old_key_id}` with a new key."]
+    lines = [f"*Rotation plan* for *{names.user(account, user)}*: replace `{old_key_id}` with a new key."]
     if pre_step:
         lines.append(
             f"• *First:* the inactive key `{pre_step}` is deleted right before the new key is created "
@@ -114,7 +125,9 @@ def delivered_plan_text(
 
 
 # The owner, and the alert channel
-def build_delivery_failed(r: Rotation, outcome: Pass, retry: datetime) -> Message:
+def build_delivery_failed(
+    r: Rotation, outcome: Pass, retry: datetime, names: AccountNames = SEVERAL_ACCOUNTS
+) -> Message:
     """A location refused the new key: the old key stays active, the places already written keep the new one."""
     failed = "\n".join(f"• *{escape(place)}*: {escape(why)}" for place, why in outcome.failed)
     kept = (
@@ -123,7 +136,7 @@ def build_delivery_failed(r: Rotation, outcome: Pass, retry: datetime) -> Messag
         else f"No place holds the new key `{r.new_key_id}` yet."
     )
     text = (
-        f":warning: {_title(r)}: the new key could not be delivered to every place.\n{failed}\n"
+        f":warning: {_title(r, names)}: the new key could not be delivered to every place.\n{failed}\n"
         f"`{r.old_key_id}` stays active, so nothing that uses it breaks. {kept} "
         f"Keywarden tries again {when(retry)}, and backs off while it fails; *Roll back* deletes the new key instead."
     )
@@ -131,15 +144,17 @@ def build_delivery_failed(r: Rotation, outcome: Pass, retry: datetime) -> Messag
     return f"Rotation {r.id}: delivery to {places} failed", [section(text), _actions(r, outcome.delivered)]
 
 
-def build_delivered_late(r: Rotation, places: Sequence[str]) -> Message:
+def build_delivered_late(r: Rotation, places: Sequence[str], names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":white_check_mark: {_title(r)}: the new key `{r.new_key_id}` is now delivered to every place "
+        f":white_check_mark: {_title(r, names)}: the new key `{r.new_key_id}` is now delivered to every place "
         f"({places_text(places)}). `{r.old_key_id}` is switched off once the new key is in use and it is quiet."
     )
     return f"Rotation {r.id}: delivered", [section(text)]
 
 
-def build_old_key_in_use(r: Rotation, old: KeyUse, new: KeyUse, why: Why, holding: Sequence[str]) -> Message:
+def build_old_key_in_use(
+    r: Rotation, old: KeyUse, new: KeyUse, why: Why, holding: Sequence[str], names: AccountNames = SEVERAL_ACCOUNTS
+) -> Message:
     """What holds the cut-over up, at most daily: the old key's last use (service, region), or a new key unused."""
     if why is Why.REPLACEMENT_UNUSED:
         lead = (
@@ -152,16 +167,16 @@ def build_old_key_in_use(r: Rotation, old: KeyUse, new: KeyUse, why: Why, holdin
             f"({day(r.delivered_at)}; the new key was {use_line(new)})."
         )
     text = (
-        f":hourglass: {_title(r)}: {lead}\nSo `{r.old_key_id}` stays active. Point what still uses it at "
+        f":hourglass: {_title(r, names)}: {lead}\nSo `{r.old_key_id}` stays active. Point what still uses it at "
         f"{places_text(holding)}; Keywarden switches the old key off once it is quiet, and tells you again "
         "tomorrow if it is not. *Roll back* deletes the new key instead."
     )
     return f"Rotation {r.id}: {r.old_key_id} is still in use", [section(text), _actions(r, holding)]
 
 
-def build_switched_off(r: Rotation, new: KeyUse, quiet_hours: int) -> Message:
+def build_switched_off(r: Rotation, new: KeyUse, quiet_hours: int, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":white_check_mark: {_title(r)}: the new key is in use ({use_line(new)}) and `{r.old_key_id}` was not "
+        f":white_check_mark: {_title(r, names)}: the new key is in use ({use_line(new)}) and `{r.old_key_id}` was not "
         f"used for {plural(quiet_hours, 'hour')}, so `{r.old_key_id}` is now *switched off*. It is deleted on "
         f"*{when(r.delete_after)}* if nothing tries to use it. If something broke, *Reactivate* makes it active "
         "again (the new key stays)."
@@ -174,7 +189,7 @@ def build_switched_off(r: Rotation, new: KeyUse, quiet_hours: int) -> Message:
     return f"Rotation {r.id}: {r.old_key_id} switched off", [section(text), actions]
 
 
-def build_discarded(r: Rotation, by: str, holding: Sequence[str]) -> Message:
+def build_discarded(r: Rotation, by: str, holding: Sequence[str], names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """A delivery rolled back: the new key deleted, the old one kept; the places holding the deleted key named."""
     stale = (
         f"\n:warning: {places_text(holding)} still hold the deleted key: whatever reads it there fails until a "
@@ -183,17 +198,17 @@ def build_discarded(r: Rotation, by: str, holding: Sequence[str]) -> Message:
         else ""
     )
     text = (
-        f":leftwards_arrow_with_hook: {_title(r)} was rolled back by {who(by)}: the new key `{r.new_key_id}` is "
+        f":leftwards_arrow_with_hook: {_title(r, names)} was rolled back by {who(by)}: the new key `{r.new_key_id}` is "
         f"deleted and `{r.old_key_id}` stays active.{stale}"
     )
     return f"Rotation {r.id} rolled back", [section(text)]
 
 
-def build_new_key_gone(r: Rotation, holding: Sequence[str]) -> Message:
+def build_new_key_gone(r: Rotation, holding: Sequence[str], names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":rotating_light: {_title(r)}: the new key `{r.new_key_id}` was deleted or switched off outside Keywarden, "
-        f"but {places_text(holding)} hold it: whatever reads it there fails. `{r.old_key_id}` is left as it is. "
-        f"`rotate {r.iam_user}` delivers a new key to every place."
+        f":rotating_light: {_title(r, names)}: the new key `{r.new_key_id}` was deleted or switched off outside "
+        f"Keywarden, but {places_text(holding)} hold it: whatever reads it there fails. `{r.old_key_id}` is left "
+        f"as it is. `rotate {r.iam_user}` delivers a new key to every place."
     )
     return f"Rotation {r.id}: the delivered key is gone", [section(text)]
 
@@ -203,7 +218,7 @@ def build_new_key_gone(r: Rotation, holding: Sequence[str]) -> Message:
 class RunSummary:
     """One scheduled run of delivered rotations, for one message in the alert channel."""
 
-    rotated: list[str] = field(default_factory=list)  # `account:user`
+    rotated: list[str] = field(default_factory=list)  # `account:user` (`user` with one account)
     places: int = 0  # locations written with a new key
     failed: list[str] = field(default_factory=list)  # `account:user: place: why`
     skipped: list[str] = field(default_factory=list)  # `account:user: why`

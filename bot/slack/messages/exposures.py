@@ -1,4 +1,4 @@
-"""Block Kit builders for exposures and for key changes made outside Keywarden. Pure.
+"""Block Kit builders for exposures (key changes made outside Keywarden: bot/slack/messages/key_changes.py). Pure.
 
 Nothing here ever receives a secret: only key ids, where they were seen and who owns them. Public places
 (the thread reply, the poster's DM) show a key id masked as `AKIA…WXYZ`.
@@ -19,7 +19,17 @@ from bot.domain.aws_events import (
 )
 from bot.domain.exposure import is_user_key, mask
 from bot.slack import ids
-from bot.slack.messages.common import Blocks, Message, button, confirm_dialog, context, escape, section, when
+from bot.slack.messages.common import (
+    SEVERAL_ACCOUNTS,
+    AccountNames,
+    Blocks,
+    Message,
+    button,
+    confirm_dialog,
+    context,
+    section,
+    when,
+)
 
 SLACK = "slack"
 AWS_HEALTH = "aws-health"
@@ -58,9 +68,10 @@ class ExposedKey:
         """A key of a configured account's IAM user: Deactivate now and Rotate work on it."""
         return bool(self.account and self.user and is_user_key(self.key_id))
 
-    def where(self) -> str:
+    def where(self, names: AccountNames = SEVERAL_ACCOUNTS) -> str:
+        """`prod:ci` (`ci` where Keywarden watches one account), or the account the key was seen in."""
         if self.account and self.user:
-            return f"{self.account}:{self.user}"
+            return names.user(self.account, self.user)
         if self.account:
             return f"account {self.account}"
         if self.aws_account_id:
@@ -105,8 +116,8 @@ def _where_seen(f: ExposureFacts) -> str:
     return f"pasted with its secret in <#{f.channel}> by <@{f.poster}>{link}"
 
 
-def _masked_list(keys: Sequence[ExposedKey]) -> str:
-    return ", ".join(f"`{mask(k.key_id)}` ({k.where()})" for k in keys)
+def _masked_list(keys: Sequence[ExposedKey], names: AccountNames) -> str:
+    return ", ".join(f"`{mask(k.key_id)}` ({k.where(names)})" for k in keys)
 
 
 def who_was_told(f: ExposureFacts) -> str:
@@ -127,9 +138,9 @@ def who_was_told(f: ExposureFacts) -> str:
     return f"{told[0].upper()}{told[1:]} {verb} been alerted{missing}."
 
 
-def build_thread_reply(f: ExposureFacts) -> Message:
+def build_thread_reply(f: ExposureFacts, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """Under the pasted message: what was found, never the secret, and what to do."""
-    keys = _masked_list(f.keys)
+    keys = _masked_list(f.keys, names)
     if f.deleted:
         text = (
             f":rotating_light: This message contained an AWS access key {keys} and what looks like its secret. "
@@ -144,8 +155,8 @@ def build_thread_reply(f: ExposureFacts) -> Message:
     return text, [section(text)]
 
 
-def build_poster_dm(f: ExposureFacts) -> Message:
-    keys = _masked_list(f.keys)
+def build_poster_dm(f: ExposureFacts, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
+    keys = _masked_list(f.keys, names)
     where = f"<#{f.channel}>" + (f" (<{f.permalink}|the message>)" if f.permalink else "")
     if f.deleted:
         first = f"You posted an AWS secret access key in {where}, with key {keys}. The message has been deleted."
@@ -161,8 +172,8 @@ def build_poster_dm(f: ExposureFacts) -> Message:
     return first, [section(text)]
 
 
-def _key_blocks(k: ExposedKey, n: int) -> Blocks:
-    lines = [f"`{k.key_id}` of *{k.where()}*" + (f", owner <@{k.owner}>" if k.owner else "")]
+def _key_blocks(k: ExposedKey, n: int, names: AccountNames) -> Blocks:
+    lines = [f"`{k.key_id}` of *{k.where(names)}*" + (f", owner <@{k.owner}>" if k.owner else "")]
     if not k.managed:
         if k.account is None and k.aws_account_id:
             lines.append(
@@ -207,27 +218,27 @@ def deactivate_now_reason(exposed: bool, quarantined: bool) -> str:
     return "Deactivate now"
 
 
-def build_exposure_alert(f: ExposureFacts) -> Message:
+def build_exposure_alert(f: ExposureFacts, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """The critical alert in the alert channel: each key with Deactivate now and Rotate when Keywarden manages it."""
     title = f":rotating_light: *Critical: AWS access key {_what(f)}* — {_where_seen(f)}"
     blocks: Blocks = [section(title)]
     for n, k in enumerate(f.keys[:10]):
-        blocks.extend(_key_blocks(k, n))
+        blocks.extend(_key_blocks(k, n, names))
     who_may = "Deactivate now (break-glass) is for the key's owner or an approver."
     blocks.append(context(f"{_since(f)}Seen {when(f.at)}. {who_may}"))
-    names = ", ".join(k.key_id for k in f.keys)
-    return f"Critical: AWS access key {_what(f)}: {names}", blocks
+    key_ids = ", ".join(k.key_id for k in f.keys)
+    return f"Critical: AWS access key {_what(f)}: {key_ids}", blocks
 
 
 def _since(f: ExposureFacts) -> str:
     return f"AWS Health: since {when(f.reported_at)}. " if f.reported_at else ""
 
 
-def build_owner_dm(f: ExposureFacts, keys: Sequence[ExposedKey]) -> Message:
+def build_owner_dm(f: ExposureFacts, keys: Sequence[ExposedKey], names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     title = f":rotating_light: *Your AWS access key was {_what(f)}* — {_where_seen(f)}"
     blocks: Blocks = [section(title)]
     for n, k in enumerate(keys[:10]):
-        blocks.extend(_key_blocks(k, n))
+        blocks.extend(_key_blocks(k, n, names))
     blocks.append(
         context(
             f"{_since(f)}Deactivate it now if nothing critical depends on it, then rotate; or rotate first and "
@@ -280,10 +291,10 @@ def typed_secret_field_error(key_ids: Sequence[str]) -> str:
     return "Remove the secret access key: nothing was saved. Treat its key as exposed: deactivate and rotate it."
 
 
-def quarantine_note(account: str, user: str, first_seen: datetime) -> str:
+def quarantine_note(account: str, user: str, first_seen: datetime, names: AccountNames = SEVERAL_ACCOUNTS) -> str:
     """One line under a key in `list` and `check`: AWS quarantined its user, seen by a scan since when."""
     return (
-        f":rotating_light: AWS quarantined {account}:{user} (a quarantine policy on the user), "
+        f":rotating_light: AWS quarantined {names.user(account, user)} (a quarantine policy on the user), "
         f"first seen by the scan on {when(first_seen)}"
     )
 
@@ -293,53 +304,6 @@ def quarantine_blocks(note: str) -> Blocks:
     return [
         section(f"*This key's user is quarantined by AWS:* {note.removeprefix(':rotating_light: AWS quarantined ')}")
     ]
-
-
-@dataclass(frozen=True)
-class ChangeFacts:
-    call: str  # CreateAccessKey | UpdateAccessKey | DeleteAccessKey
-    key_id: str
-    account: str | None
-    aws_account_id: str
-    user: str
-    status: str | None  # as IAM shows the key now (None once deleted), not as the event says
-    principal: str  # the caller as CloudTrail names it (the event's word)
-    source_ip: str
-    at: datetime | None
-    owner: str | None = None
-    rotation: str | None = None  # what became of a rotation in progress on this key
-
-
-def _change_verb(c: ChangeFacts) -> str:
-    if c.call == "CreateAccessKey":
-        return "created"
-    if c.call == "DeleteAccessKey":
-        return "deleted"
-    return {"Active": "reactivated", "Inactive": "deactivated"}.get(c.status or "", "changed")
-
-
-def build_key_changed(c: ChangeFacts) -> Message:
-    """A key created, changed or deleted by someone other than Keywarden (CloudTrail), once IAM bears it out.
-
-    `status` is the key's status as IAM shows it; the caller and address are CloudTrail's word, and every
-    string that came with the event is escaped (mrkdwn reads `<!here>` and `<https://…|…>`)."""
-    user = escape(c.user)
-    where = f"{escape(c.account)}:{user}" if c.account else f"{user} in AWS account {c.aws_account_id}"
-    at = f" at {when(c.at)}" if c.at else ""
-    ip = f" from {escape(c.source_ip)}" if c.source_ip else ""
-    title = f":warning: Key `{c.key_id}` of *{where}* was {_change_verb(c)} outside Keywarden"
-    shown = "IAM no longer lists the key." if c.call == "DeleteAccessKey" else f"IAM shows the key *{c.status}* now."
-    lines = [
-        title,
-        f"{shown} CloudTrail reports the call by `{escape(c.principal)}`{ip}{at}."
-        + (f" Owner: <@{c.owner}>." if c.owner else ""),
-    ]
-    if c.rotation:
-        lines.append(c.rotation)
-    if c.call == "CreateAccessKey":
-        lines.append("A key made without a request skipped approval: if nobody expected it, deactivate it.")
-    text = "\n".join(lines)
-    return title.replace(":warning: ", ""), [section(text)]
 
 
 def exposure_blocks(note: str) -> Blocks:

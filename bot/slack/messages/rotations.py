@@ -75,7 +75,7 @@ def plan_text(
     `delivered_to` (a machine user of LOCATIONS_FILE): Keywarden writes it to its places, and cuts over by use."""
     if delivered_to is not None:
         grace_days = (plan.grace_ends - plan.created).days
-        return delivered_plan_text(account, user, old_key_id, pre_step, delivered_to, quiet_hours, grace_days)
+        return delivered_plan_text(account, user, old_key_id, pre_step, delivered_to, quiet_hours, grace_days, names)
     lines = [f"*Rotation plan* for *{names.user(account, user)}*: replace `{old_key_id}` with a new key."]
     if pre_step:
         lines.append(
