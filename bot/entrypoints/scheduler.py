@@ -163,20 +163,24 @@ def jobs(services: Services) -> dict[str, tuple[Callable[[], object], object]]:
     # The weekly sample of keys' workloads (replaceable-by-role), early on Mondays, before that day's scan.
     weekly = CronTrigger.from_crontab(WORKLOAD_SAMPLE_CRON, timezone=settings.scan_timezone)
     sample = {"workload_sample": (services.workloads.sample, weekly)} if settings.workload_sample_lookups else {}
-    return streaming | sample | {
-        "housekeeping": (housekeeping, IntervalTrigger(seconds=60)),
-        "rotations": (services.rotations.advance_due, IntervalTrigger(minutes=15)),
-        "time_bound_keys": (services.time_bound.advance_due, IntervalTrigger(seconds=60)),
-        "retirements": (services.retirements.advance_due, IntervalTrigger(minutes=5)),
-        "scan": (
-            lambda: services.scan(post=True, weekly_chart=True),
-            CronTrigger.from_crontab(settings.scan_cron, timezone=settings.scan_timezone),
-        ),
-        # LOCATIONS_FILE: rotations due by rotate_every_days, then every delivered rotation's next step (refused
-        # places tried again with backoff, cut-overs by use, claims left by a crash).
-        "scheduled_rotations": (services.scheduled_rotations.run, IntervalTrigger(hours=1)),
-        "deliveries": (services.scheduled_rotations.advance, IntervalTrigger(minutes=5)),
-    }
+    return (
+        streaming
+        | sample
+        | {
+            "housekeeping": (housekeeping, IntervalTrigger(seconds=60)),
+            "rotations": (services.rotations.advance_due, IntervalTrigger(minutes=15)),
+            "time_bound_keys": (services.time_bound.advance_due, IntervalTrigger(seconds=60)),
+            "retirements": (services.retirements.advance_due, IntervalTrigger(minutes=5)),
+            "scan": (
+                lambda: services.scan(post=True, weekly_chart=True),
+                CronTrigger.from_crontab(settings.scan_cron, timezone=settings.scan_timezone),
+            ),
+            # LOCATIONS_FILE: rotations due by rotate_every_days, then every delivered rotation's next step (refused
+            # places tried again with backoff, cut-overs by use, claims left by a crash).
+            "scheduled_rotations": (services.scheduled_rotations.run, IntervalTrigger(hours=1)),
+            "deliveries": (services.scheduled_rotations.advance, IntervalTrigger(minutes=5)),
+        }
+    )
 
 
 class ClockProcess:

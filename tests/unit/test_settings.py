@@ -261,7 +261,13 @@ def test_the_repr_shows_no_secret(tmp_path) -> None:
 
 def test_a_zero_is_a_zero_not_the_default() -> None:
     zeros = {"RECONCILE_AFTER_MINUTES": 0, "STARTUP_TIMEOUT_SECONDS": 0, "WORKLOAD_SAMPLE_LOOKUPS": 0}
-    offs = ["SCHEDULER", "STRICT_POLICY_FINDINGS", "REQUIRE_EXTRA_APPROVAL_FOR_ADMIN", "ENFORCE_DRY_RUN", "SECURITY_HUB"]
+    offs = [
+        "SCHEDULER",
+        "STRICT_POLICY_FINDINGS",
+        "REQUIRE_EXTRA_APPROVAL_FOR_ADMIN",
+        "ENFORCE_DRY_RUN",
+        "SECURITY_HUB",
+    ]
     s = Settings.from_env(BASE | dict.fromkeys([*zeros, *offs], "0"))
     assert {name: getattr(s, name.lower()) for name in zeros} == zeros
     assert [getattr(s, name.lower()) for name in offs] == [False] * len(offs)

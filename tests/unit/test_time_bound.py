@@ -57,7 +57,11 @@ def test_bad_durations_say_what_is_wrong(text: str, why: str) -> None:
 
 
 def test_create_takes_for_anywhere_after_the_command_and_keeps_the_reason() -> None:
-    for text in ("create ci --for 8h new pipeline", "create --for 8h ci new pipeline", "create ci --for=8h new pipeline"):
+    for text in (
+        "create ci --for 8h new pipeline",
+        "create --for 8h ci new pipeline",
+        "create ci --for=8h new pipeline",
+    ):
         cmd = parse(text, ["default"])
         assert (cmd.name, cmd.user.name, cmd.valid_for_hours, cmd.reason) == ("create", "ci", 8, "new pipeline")
     assert parse("create ci new pipeline", ["default"]).valid_for_hours is None

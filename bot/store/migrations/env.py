@@ -5,7 +5,7 @@ from sqlalchemy import create_engine
 
 import bot.store.delivery_models  # its table is in Base.metadata too
 import bot.store.reporting_models  # its tables are in Base.metadata too
-import bot.store.time_bound_models  # noqa: F401 (its table is in Base.metadata too)
+import bot.store.time_bound_models
 import bot.store.workload_models  # noqa: F401 (its tables are in Base.metadata too)
 from bot.store.models import Base
 
