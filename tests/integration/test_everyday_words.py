@@ -33,7 +33,7 @@ from tests.support.flows import (
     wait_status,
 )
 from tests.support.harness import BotServer
-from tests.support.slack_text import SLACK_DATE
+from tests.support.slack_text import SLACK_DATE, message_text
 
 REFERENCE = re.compile(r"reference `([0-9a-f]{8})`")
 SHOWN = ("chat.postMessage", "chat.update", "views.publish", "views.open", "views.update", "response_url")
@@ -44,24 +44,7 @@ SECRET = "q8Vw+3rKpZ/5nYtL0xHbE2aUcJ7mFs9dGi4oR1eN"  # made up: a pasted key and
 def text_of(call: Call) -> str:
     """Every text a call asks Slack to show: its fallback and its blocks' (or view's) texts."""
     message: dict[str, Any] = json.loads(call.raw) if call.method == "response_url" else call.params
-    texts = [message.get("text") if isinstance(message.get("text"), str) else ""]
-
-    def walk(node: object) -> None:
-        if isinstance(node, str) and node[:1] in "[{":
-            walk(json.loads(node))  # blocks and views travel as JSON strings
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    texts.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(message.get("blocks") or [])
-    walk(message.get("view") or {})
-    return "\n".join(t for t in texts if t)
+    return message_text(message)
 
 
 def everything_shown(bot: BotServer) -> list[str]:

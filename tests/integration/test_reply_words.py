@@ -18,6 +18,7 @@ from tests.support.aws_faults import aws_error
 from tests.support.fake_aws_usage import FakeUsageAws, usage_endpoints
 from tests.support.flows import BOSS, MALLORY, REQUESTER, filed_id, key_made, rotate
 from tests.support.harness import BotServer
+from tests.support.slack_text import texts_in
 
 POSTER = "UDAVE"
 SECRET = "q8Vw+3rKpZ/5nYtL0xHbE2aUcJ7mFs9dGi4oR1eN"
@@ -34,22 +35,8 @@ def replies(bot: BotServer, user: str) -> list[dict[str, Any]]:
 
 def text_of(message: dict[str, Any]) -> str:
     """Every text a message asks Slack to show: its fallback and its blocks' (sections, contexts, buttons)."""
-    texts = [message.get("text") or ""]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    texts.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
     blocks = message.get("blocks") or []
-    walk(json.loads(blocks) if isinstance(blocks, str) else blocks)
-    return "\n".join(texts)
+    return "\n".join([message.get("text") or "", *texts_in(json.loads(blocks) if isinstance(blocks, str) else blocks)])
 
 
 def reply_with(bot: BotServer, user: str, words: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from bot.slack import ids
 from tests.support.fake_slack import Call
 from tests.support.flows import BOSS, CARL, REQUESTER, dms, filed_id, key_made, request, wait_status
 from tests.support.harness import BotServer
+from tests.support.slack_text import texts_in
 
 
 def event_callback(event: dict, event_id: str = "Ev01") -> str:
@@ -65,24 +66,10 @@ def shown(call: Call) -> str:
     params = dict(call.params)
     if call.method == "response_url":
         params = json.loads(call.raw)
-    texts: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    texts.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    for key in ("text", "blocks", "view"):
+    texts = [params["text"]] if isinstance(params.get("text"), str) else []
+    for key in ("blocks", "view"):
         value = params.get(key)
-        if isinstance(value, str) and key != "text":
-            value = json.loads(value)
-        walk({"text": value} if key == "text" else value)
+        texts += texts_in(json.loads(value) if isinstance(value, str) else value)
     return "\n".join(texts)
 
 

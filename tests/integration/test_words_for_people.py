@@ -9,37 +9,18 @@ import json
 import logging
 import re
 from datetime import timedelta
-from typing import Any
 
 from bot.domain.requests import Status
 from bot.slack import ids
 from tests.support.aws_faults import aws_error
 from tests.support.flows import BOSS, REQUESTER, filed_id, wait_status
 from tests.support.harness import BotServer
+from tests.support.slack_text import message_text
 
 REFERENCE = re.compile(r"reference `([0-9a-f]{8})`")
 
 
-def text_of(message: dict[str, Any]) -> str:
-    """Every text a message or view asks Slack to show: its fallback and its blocks' texts."""
-    texts = [message.get("text") if isinstance(message.get("text"), str) else ""]
-
-    def walk(node: object) -> None:
-        if isinstance(node, str) and node[:1] in "[{":
-            walk(json.loads(node))  # blocks and views travel as JSON strings
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    texts.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(message.get("blocks") or [])
-    walk(message.get("view") or {})
-    return "\n".join(t for t in texts if t)
+text_of = message_text
 
 
 def latest_to(bot: BotServer, channel: str) -> str:
