@@ -6,24 +6,21 @@ read: of two runners that read the same row, one moves it and the other gets Non
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import fields
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import Clock
 from bot.domain.audit_events import RETIREMENT_PREFIX
 from bot.domain.retirement import FINAL, Retirement, Stage, check_stage_move
-from bot.store.audit import SYSTEM, AuditLog
-from bot.store.db import Database
+from bot.store.audit import SYSTEM
 from bot.store.models import KeyRequest
+from bot.store.staged_rows import StagedRows
 from bot.store.workload_models import KeyWorkloadRow, RetirementRow
 
 _COLUMNS = [f.name for f in fields(Retirement)]
-_OPEN = RetirementRow.state.not_in([s.value for s in FINAL])
 PREFIX = RETIREMENT_PREFIX  # audit actions: retirement_<stage> and retirement_waiting (retirement.stage_changed)
 RETIRE = "retire"
 SUCCEEDED = "succeeded"
@@ -31,30 +28,14 @@ SUCCEEDED = "succeeded"
 RoleOf = Callable[[str, str | None], tuple[str, bool]]  # (IAM user, kind profiled) -> (role name, permission set?)
 
 
-class Retirements:
-    def __init__(self, db: Database, clock: Clock, audit: AuditLog) -> None:
-        self._db = db
-        self._clock = clock
-        self._audit = audit
+class Retirements(StagedRows[Retirement]):
+    _row = RetirementRow
+    _final = [s.value for s in FINAL]
 
-    # Reading
-    def get(self, request_id: str) -> Retirement | None:
-        with self._db.session() as session:
-            row = session.get(RetirementRow, request_id)
-            return _snapshot(row) if row else None
+    def _snapshot(self, row: RetirementRow) -> Retirement:
+        return _snapshot(row)
 
-    def due(self, now: datetime) -> list[Retirement]:
-        return self._select(
-            select(RetirementRow).where(_OPEN, RetirementRow.next_at <= now).order_by(RetirementRow.next_at)
-        )
-
-    def of_keys(self, key_ids: Iterable[str]) -> dict[str, Retirement]:
-        """The retirements under way among `key_ids`, by key id."""
-        wanted = sorted(set(key_ids))
-        if not wanted:
-            return {}
-        return {r.key_id: r for r in self._select(select(RetirementRow).where(RetirementRow.key_id.in_(wanted), _OPEN))}
-
+    # Reading (get, due, of_keys: StagedRows)
     def count_in(self, stage: Stage) -> int:
         with self._db.session() as session:
             return len(
@@ -130,39 +111,16 @@ class Retirements:
         now = self._clock()
         values |= {"updated_at": now}
         values.setdefault("next_at", now)
-        query = (
-            update(RetirementRow)
-            .where(
-                RetirementRow.request_id == r.request_id,
-                RetirementRow.state == expected.value,
-                RetirementRow.next_at == r.next_at,
-            )
-            .values(state=new.value, **values)
-            .returning(RetirementRow.request_id)
+        return self._move(
+            r,
+            expected.value,
+            new.value,
+            values,
+            action=action or PREFIX + new.value,
+            outcome=outcome,
+            detail=detail,
+            audit=audit,
         )
-        with self._db.session() as session:
-            if session.execute(query).first() is None:
-                return None
-            row = session.get(RetirementRow, r.request_id, populate_existing=True)
-            assert row is not None
-            moved = _snapshot(row)
-            if audit:
-                self._audit.record(
-                    session,
-                    SYSTEM,
-                    action or PREFIX + new.value,
-                    outcome=outcome,
-                    request_id=moved.request_id,
-                    account=moved.account,
-                    iam_user=moved.iam_user,
-                    key_id=moved.key_id,
-                    detail=detail,
-                )
-        return moved
-
-    def _select(self, query: Any) -> list[Retirement]:
-        with self._db.session() as session:
-            return [_snapshot(row) for row in session.scalars(query)]
 
 
 def _snapshot(row: RetirementRow) -> Retirement:

@@ -7,23 +7,19 @@ clock process and a cron `housekeeping`) that read the same row, one moves it an
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.clock import Clock
 from bot.domain.time_bound import FINAL, KeyEnd, TimeBoundKey, check_transition, due_at, plan
 from bot.store.audit import SYSTEM, AuditLog
-from bot.store.db import Database
 from bot.store.models import KeyRequest
+from bot.store.staged_rows import StagedRows
 from bot.store.time_bound_models import TimeBoundKeyRow
 
 _COLUMNS = [f.name for f in fields(TimeBoundKey)]
-_OPEN = TimeBoundKeyRow.state.not_in([s.value for s in FINAL])
 PREFIX = "time_bound_"  # audit actions: time_bound_<state>, and time_bound_retry
 
 
@@ -60,31 +56,12 @@ def start(session: Session, audit: AuditLog, row: KeyRequest, now: datetime) -> 
     )
 
 
-class TimeBoundKeys:
-    def __init__(self, db: Database, clock: Clock, audit: AuditLog) -> None:
-        self._db = db
-        self._clock = clock
-        self._audit = audit
+class TimeBoundKeys(StagedRows[TimeBoundKey]):
+    _row = TimeBoundKeyRow
+    _final = [s.value for s in FINAL]
 
-    # Reading
-    def get(self, request_id: str) -> TimeBoundKey | None:
-        with self._db.session() as session:
-            row = session.get(TimeBoundKeyRow, request_id)
-            return _snapshot(row) if row else None
-
-    def due(self, now: datetime) -> list[TimeBoundKey]:
-        """The keys whose next step (or a claim's timeout) has come, soonest first."""
-        return self._select(
-            select(TimeBoundKeyRow).where(_OPEN, TimeBoundKeyRow.next_at <= now).order_by(TimeBoundKeyRow.next_at)
-        )
-
-    def of_keys(self, key_ids: Iterable[str]) -> dict[str, TimeBoundKey]:
-        """The time-bound keys among `key_ids` that have not ended yet, by key id."""
-        wanted = sorted(set(key_ids))
-        if not wanted:
-            return {}
-        found = self._select(select(TimeBoundKeyRow).where(TimeBoundKeyRow.key_id.in_(wanted), _OPEN))
-        return {k.key_id: k for k in found}
+    def _snapshot(self, row: TimeBoundKeyRow) -> TimeBoundKey:
+        return _snapshot(row)
 
     # Writing
     def move(
@@ -105,38 +82,9 @@ class TimeBoundKeys:
         values |= {"updated_at": now}
         if "next_at" not in values:
             values["next_at"] = now if new in FINAL else due_at(replace(k, state=new, **values))
-        query = (
-            update(TimeBoundKeyRow)
-            .where(
-                TimeBoundKeyRow.request_id == k.request_id,
-                TimeBoundKeyRow.state == expected.value,
-                TimeBoundKeyRow.next_at == k.next_at,
-            )
-            .values(state=new.value, **values)
-            .returning(TimeBoundKeyRow.request_id)
+        return self._move(
+            k, expected.value, new.value, values, action=action or PREFIX + new.value, outcome=outcome, detail=detail
         )
-        with self._db.session() as session:
-            if session.execute(query).first() is None:
-                return None
-            row = session.get(TimeBoundKeyRow, k.request_id, populate_existing=True)
-            assert row is not None
-            moved = _snapshot(row)
-            self._audit.record(
-                session,
-                SYSTEM,
-                action or PREFIX + new.value,
-                outcome=outcome,
-                request_id=moved.request_id,
-                account=moved.account,
-                iam_user=moved.iam_user,
-                key_id=moved.key_id,
-                detail=detail,
-            )
-        return moved
-
-    def _select(self, query: Any) -> list[TimeBoundKey]:
-        with self._db.session() as session:
-            return [_snapshot(row) for row in session.scalars(query)]
 
 
 def _snapshot(row: TimeBoundKeyRow) -> TimeBoundKey:
