@@ -25,13 +25,13 @@ from tests.support.delivered import (
     PLACES,
     REPO,
     SSM_NAME,
-    TOKEN,
     USER,
     Consumers,
     assert_nowhere,
     env,
     everywhere,
     machine_user,
+    repository_on_github,
     rotation_of,
     use,
     user_keys,
@@ -49,10 +49,8 @@ S = RotationState
 
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
-    fake = FakeGitHub().start()
-    fake.add_repository(REPO, token=TOKEN)
-    yield fake
-    fake.stop()
+    with repository_on_github() as fake:
+        yield fake
 
 
 def test_a_machine_user_is_rotated_on_schedule_delivered_unseen_and_switched_off_only_after_its_consumer_moved(

@@ -31,12 +31,12 @@ from tests.support.delivered import (
     REPO,
     SECRET_NAME,
     SSM_NAME,
-    TOKEN,
     Consumers,
     assert_nowhere,
     env,
     everywhere,
     machine_user,
+    repository_on_github,
     rotation_of,
     use,
     user_keys,
@@ -57,10 +57,8 @@ class Crash(BaseException):
 
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
-    fake = FakeGitHub().start()
-    fake.add_repository(REPO, token=TOKEN)
-    yield fake
-    fake.stop()
+    with repository_on_github() as fake:
+        yield fake
 
 
 @dataclasses.dataclass

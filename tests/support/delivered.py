@@ -6,7 +6,8 @@ consumer using a key at a given time (moto stamps its last use), and the check t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,17 @@ def locations_file(tmp_path: Path, every_days: int | None = 30, user: str = USER
         f"      - github: {REPO}\n"
     )
     return path
+
+
+@contextmanager
+def repository_on_github() -> Iterator[FakeGitHub]:
+    """The fake GitHub holding REPO, writable with TOKEN, while the block runs."""
+    fake = FakeGitHub().start()
+    try:
+        fake.add_repository(REPO, token=TOKEN)
+        yield fake
+    finally:
+        fake.stop()
 
 
 def env(tmp_path: Path, github: FakeGitHub, **extra: str) -> dict[str, str]:
