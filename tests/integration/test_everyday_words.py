@@ -13,12 +13,11 @@ import re
 from datetime import timedelta
 from typing import Any
 
-import boto3
-
 from bot.domain.catalogue import TWO_ACTIVE_KEYS, title_of
 from bot.domain.requests import Status
 from bot.entrypoints.cli_scan import render_table
 from bot.slack import ids
+from tests.support.accounts import client_in
 from tests.support.aws_faults import aws_error
 from tests.support.fake_slack import Call
 from tests.support.flows import (
@@ -138,17 +137,8 @@ def test_a_rotation_names_the_user_without_the_account(bot: BotServer, old: tupl
 
 
 def assumed_iam(account_id: str) -> Any:
-    """IAM acting in `account_id` (moto lands calls made with assumed credentials in the role's account)."""
-    creds = boto3.client("sts", region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/keywarden", RoleSessionName="test"
-    )["Credentials"]
-    return boto3.client(
-        "iam",
-        region_name="us-east-1",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    """IAM acting in `account_id`."""
+    return client_in(account_id, "iam")
 
 
 def test_with_several_accounts_users_are_named_by_account(make_bot, aws, clock) -> None:

@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSResponse
 from bot.bootstrap import Services, bootstrap
 from bot.settings import Settings
 from tests.conftest import base_env
+from tests.support.accounts import client_in
 from tests.support.flows import make_key
 
 MANAGEMENT = "123456789012"  # moto's own account: the one that creates the organisation
@@ -26,16 +27,7 @@ ROLE = "keywarden"
 
 
 def _in_account(account_id: str, service: str):
-    creds = boto3.client("sts", region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="setup"
-    )["Credentials"]
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return client_in(account_id, service, role="OrganizationAccountAccessRole", session="setup")
 
 
 def _role_must_exist(params, **_):

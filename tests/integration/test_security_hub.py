@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
@@ -17,6 +16,7 @@ from bot.domain.asff import finding_uid
 from bot.domain.catalogue import KEY_TOO_OLD, KEY_UNUSED
 from bot.domain.scan import AccountScan, ScanReport
 from tests.support import moto_securityhub
+from tests.support.accounts import client_in
 from tests.support.flows import make_key
 
 PROD, DEV = "111111111111", "222222222222"
@@ -29,17 +29,7 @@ def batch_update_findings() -> None:
 
 
 def assumed(account_id: str, service: str) -> Any:
-    """A client acting in `account_id` (moto lands calls made with assumed credentials in the role's account)."""
-    creds = boto3.client("sts", region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/keywarden", RoleSessionName="test"
-    )["Credentials"]
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return client_in(account_id, service)
 
 
 def hub_findings(account_id: str) -> dict[str, dict[str, Any]]:
