@@ -20,7 +20,8 @@ from bot.clock import Clock
 from bot.domain.cutover import Step, Uses, decide
 from bot.domain.delivered import WATCH_EVERY
 from bot.domain.keys import ACTIVE, INACTIVE
-from bot.domain.rotation import CHECK_EVERY, RETRY_AFTER, KeyUse, Rotation, RotationState
+from bot.domain.rotation import RETRY_AFTER, KeyUse, Rotation, RotationState
+from bot.services.rotation_steps import done, retry, switched_off
 from bot.slack.messages.common import AccountNames, utc
 from bot.slack.messages.delivered import build_new_key_gone, build_old_key_in_use, build_switched_off
 from bot.slack.messages.rotations import build_cancelled, build_finished, use_text
@@ -63,7 +64,7 @@ class Cutovers:
             )
             if moved:
                 self.tell(moved, build_cancelled(moved, self.names))
-            return _done(moved)
+            return done(moved)
         old_use, new_use = self._use(client, r.old_key_id), self._use(client, r.new_key_id)
         now = self.clock()
         uses = Uses(r.delivered_at, new_use.date, old_use.date)
@@ -101,7 +102,7 @@ class Cutovers:
         if moved:
             holding = [d.place for d in self.deliveries.of(r.id) if d.holds(r.new_key_id)]
             self.tell(moved, build_old_key_in_use(moved, old_use, new_use, cut.why, holding, self.names))
-        return _done(moved)
+        return done(moved)
 
     def reconcile(self, r: Rotation) -> int:
         """A `switching-off` claim left by a crash, finished from the old key's status in AWS."""
@@ -130,34 +131,16 @@ class Cutovers:
             log.warning("rotation %s: switching off %s: %s; left for recovery", r.id, r.old_key_id, e.message)
             return 0
         except AwsError as e:
-            self.move(
-                r,
-                S.SWITCHING_OFF,
-                S.DELIVERED,
-                action="rotation_retry",
-                outcome="retry",
-                detail=e.message,
-                next_check_at=self.clock() + RETRY_AFTER,
-            )
+            self.move(r, S.SWITCHING_OFF, S.DELIVERED, **retry(e, next_check_at=self.clock() + RETRY_AFTER))
             return 0
         return self._switched_off(r, new_use, "switched off: its consumers use the new key")
 
     def _switched_off(self, r: Rotation, new_use: KeyUse, detail: str) -> int:
-        now = self.clock()
-        delete_after = now + self.keep_switched_off
-        moved = self.move(
-            r,
-            S.SWITCHING_OFF,
-            S.OLD_KEY_DEACTIVATED,
-            action="rotation_deactivated",
-            detail=f"{r.old_key_id} {detail}; deleted from {utc(delete_after)}",
-            deactivated_at=now,
-            delete_after=delete_after,
-            next_check_at=min(now + CHECK_EVERY, delete_after),
-        )
+        change = switched_off(r, detail, self.clock(), self.keep_switched_off)
+        moved = self.move(r, S.SWITCHING_OFF, S.OLD_KEY_DEACTIVATED, **change)
         if moved:
             self.tell(moved, build_switched_off(moved, new_use, int(self.quiet.total_seconds() // 3600), self.names))
-        return _done(moved)
+        return done(moved)
 
     def _old_gone(self, r: Rotation, expected: RotationState) -> int:
         moved = self.move(
@@ -165,7 +148,7 @@ class Cutovers:
         )
         if moved:
             self.tell(moved, build_finished(moved, outside=True, names=self.names))
-        return _done(moved)
+        return done(moved)
 
     def _new_key_gone(self, r: Rotation, status: str | None) -> int:
         why = f"the delivered key {r.new_key_id} is {status or 'gone'} in AWS, outside this rotation"
@@ -175,7 +158,7 @@ class Cutovers:
         if moved:
             holding = [d.place for d in self.deliveries.of(r.id) if d.holds(r.new_key_id)]
             self.tell(moved, build_new_key_gone(moved, holding, self.names), alert=True)
-        return _done(moved)
+        return done(moved)
 
     @staticmethod
     def _use(client: Any, key_id: str) -> KeyUse:
@@ -184,7 +167,3 @@ class Cutovers:
         except AwsNotFound:
             return KeyUse(None)
         return KeyUse(used.date, used.service, used.region)
-
-
-def _done(moved: Rotation | None) -> int:
-    return 1 if moved is not None else 0

@@ -61,7 +61,7 @@ class RotationSteps:
         return 0
 
     def start_grace(self, r: Rotation, d: NextStep, live: Live) -> int:
-        return _done(self.begin_grace(r, d.next_check_at))
+        return done(self.begin_grace(r, d.next_check_at))
 
     def remind(self, r: Rotation, d: NextStep, live: Live) -> int:
         use = live.old_use
@@ -77,7 +77,7 @@ class RotationSteps:
         )
         if moved:
             self.notices.reminder(moved, use, self.clock())
-        return _done(moved)
+        return done(moved)
 
     def in_use(self, r: Rotation, d: NextStep, live: Live) -> int:
         """The old key is still used after the grace period: it stays active; at the stall date, approvers hear."""
@@ -95,7 +95,7 @@ class RotationSteps:
             self.notices.still_in_use(moved, use)
         elif moved and d.step is Step.STALL:
             self.notices.stalled(moved, use)
-        return _done(moved)
+        return done(moved)
 
     def hold(self, r: Rotation, d: NextStep, live: Live) -> int:
         use = live.old_use
@@ -108,7 +108,7 @@ class RotationSteps:
             next_check_at=d.next_check_at,
             **_seen(use),
         )
-        return _done(moved)
+        return done(moved)
 
     def deactivate(self, r: Rotation, d: NextStep, live: Live) -> int:
         use = live.old_use
@@ -136,7 +136,7 @@ class RotationSteps:
         )
         if moved:
             self.notices.rolled_back(moved, None)
-        return _done(moved)
+        return done(moved)
 
     def old_key_gone(self, r: Rotation, d: NextStep, live: Live) -> int:
         return self.old_gone(r, r.state)
@@ -202,39 +202,21 @@ class RotationSteps:
         return moved
 
     def _deactivated(self, r: Rotation, detail: str) -> int:
-        now = self.clock()
-        delete_after = now + timedelta(days=self.policy.delete_days)
-        moved = self.move(
-            r,
-            S.DEACTIVATING,
-            S.OLD_KEY_DEACTIVATED,
-            action="rotation_deactivated",
-            detail=f"{r.old_key_id} {detail}; deleted from {utc(delete_after)}",
-            deactivated_at=now,
-            delete_after=delete_after,
-            next_check_at=min(now + CHECK_EVERY, delete_after),
-        )
+        change = switched_off(r, detail, self.clock(), timedelta(days=self.policy.delete_days))
+        moved = self.move(r, S.DEACTIVATING, S.OLD_KEY_DEACTIVATED, **change)
         if moved:
             self.notices.deactivated(moved)
-        return _done(moved)
+        return done(moved)
 
     def _deleted(self, r: Rotation, detail: str) -> int:
         moved = self.move(r, S.DELETING, S.OLD_KEY_DELETED, action="rotation_deleted", detail=detail)
         if moved:
             self.notices.finished(moved)
-        return _done(moved)
+        return done(moved)
 
     def _retry_later(self, r: Rotation, back_to: RotationState, error: AwsError) -> None:
         """AWS refused a step: give the claim back and try again later, not at once."""
-        self.move(
-            r,
-            r.state,
-            back_to,
-            action="rotation_retry",
-            outcome="retry",
-            detail=error.message,
-            next_check_at=self.clock() + RETRY_AFTER,
-        )
+        self.move(r, r.state, back_to, **retry(error, next_check_at=self.clock() + RETRY_AFTER))
 
     def rolled_back(self, r: Rotation, actor: str) -> int:
         moved = self.move(
@@ -247,7 +229,7 @@ class RotationSteps:
         )
         if moved and actor != r.owner:
             self.notices.rolled_back(moved, actor)
-        return _done(moved)
+        return done(moved)
 
     def old_gone(self, r: Rotation, expected: RotationState) -> int:
         moved = self.move(
@@ -259,7 +241,7 @@ class RotationSteps:
         )
         if moved:
             self.notices.finished(moved, outside=True)
-        return _done(moved)
+        return done(moved)
 
     def new_gone(self, r: Rotation, expected: RotationState, live: Live) -> int:
         old = {None: "gone", ACTIVE: "active"}.get(live.old_status, "inactive")
@@ -273,7 +255,7 @@ class RotationSteps:
         )
         if moved:
             self.notices.cancelled(moved)
-        return _done(moved)
+        return done(moved)
 
     def cancel(self, r: Rotation, why: str, *, guard: str | None) -> int:
         """End the rotation because its old key was turned off by someone else; the reason is kept in `note`."""
@@ -282,7 +264,7 @@ class RotationSteps:
         )
         if moved:
             self.notices.cancelled(moved)
-        return _done(moved)
+        return done(moved)
 
 
 def _seen(use: KeyUse) -> dict[str, Any]:
@@ -290,8 +272,26 @@ def _seen(use: KeyUse) -> dict[str, Any]:
     return {"old_last_used": use.date, "old_last_used_where": use.where}
 
 
-def _done(moved: Rotation | None) -> int:
+def done(moved: Rotation | None) -> int:
+    """1 when the rotation moved, 0 when someone else moved it first."""
     return 1 if moved is not None else 0
+
+
+def switched_off(r: Rotation, detail: str, now: datetime, keep: timedelta) -> dict[str, Any]:
+    """The move's change for `r`'s old key switched off `now` and deleted `keep` later (audited with `detail`)."""
+    delete_after = now + keep
+    return {
+        "action": "rotation_deactivated",
+        "detail": f"{r.old_key_id} {detail}; deleted from {utc(delete_after)}",
+        "deactivated_at": now,
+        "delete_after": delete_after,
+        "next_check_at": min(now + CHECK_EVERY, delete_after),
+    }
+
+
+def retry(error: AwsError, **change: Any) -> dict[str, Any]:
+    """The move's change that gives a claim back after AWS refused its step (also setting `change`)."""
+    return {"action": "rotation_retry", "outcome": "retry", "detail": error.message, **change}
 
 
 def _keep_claim(r: Rotation, error: AwsUnavailable) -> int:

@@ -44,7 +44,7 @@ from bot.domain.rotation import (
     schedule,
 )
 from bot.services.rotation_notices import RotationNotices
-from bot.services.rotation_steps import RotationSteps
+from bot.services.rotation_steps import RotationSteps, retry
 from bot.settings import Settings
 from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames
 from bot.slack.messages.requests import who
@@ -308,15 +308,7 @@ class RotationService:
             self._steps.old_gone(claimed, S.ROLLING_BACK)
             return OldKeyGone(r)
         except AwsError as e:
-            self._steps.move(
-                claimed,
-                S.ROLLING_BACK,
-                S.OLD_KEY_DEACTIVATED,
-                actor=user_id,
-                action="rotation_retry",
-                outcome="retry",
-                detail=e.message,
-            )
+            self._steps.move(claimed, S.ROLLING_BACK, S.OLD_KEY_DEACTIVATED, **retry(e, actor=user_id))
             return RollBackFailed(r, e.message)
         self._steps.rolled_back(claimed, user_id)
         return RolledBack(r)
