@@ -14,7 +14,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from tests.support.fake_slack import FakeSlack
-from tests.support.processes import ROOT, env_without_bot_settings
+from tests.support.processes import ROOT, env_without_bot_settings, run_bot
 
 
 def _free_port() -> int:
@@ -24,16 +24,7 @@ def _free_port() -> int:
 
 
 def test_bad_configuration_stops_with_one_line(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env=env_without_bot_settings(
-            PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", PORT="http"
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_bot(cwd=tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", PORT="http")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "keywarden: configuration error: PORT is malformed: expected a port number from 1 to 65535"
@@ -104,14 +95,7 @@ def test_audit_csv_export(tmp_path: Path) -> None:
     services = bootstrap(Settings.from_env(env))
     services.audit.write("UBOSS", "approved", request_id="R-ABCDEF", account="default", iam_user="ci")
     services.close()
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "audit", "--csv"],
-        cwd=tmp_path,
-        env=env_without_bot_settings(PYTHONPATH=str(ROOT), **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_bot("audit", "--csv", cwd=tmp_path, **env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "at,actor,action,outcome,request_id,account,iam_user,key_id,detail"
@@ -126,20 +110,13 @@ def test_procfile_web_line_and_python_m_bot_serve_with_the_same_threads() -> Non
 
 
 def test_govcloud_accounts_without_aws_region_stop_with_one_line(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot"],
+    result = run_bot(
         cwd=tmp_path,
-        env=env_without_bot_settings(
-            PYTHONPATH=str(ROOT),
-            SLACK_BOT_TOKEN="xoxb-1",
-            SLACK_SIGNING_SECRET="s",
-            ACCOUNTS="gov=arn:aws-us-gov:iam::111111111111:role/keywarden|ext",
-            AWS_REGION="",
-            AWS_DEFAULT_REGION="",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        ACCOUNTS="gov=arn:aws-us-gov:iam::111111111111:role/keywarden|ext",
+        AWS_REGION="",
+        AWS_DEFAULT_REGION="",
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,7 @@ from tests.support.fake_slack import FakeSlack
 from tests.support.flows import REQUESTER, dms, filed_id, key_made, request, tagged, time_bound_key
 from tests.support.harness import BotServer
 from tests.support.harness import TestClock as Clock
-from tests.support.processes import ROOT, env_without_bot_settings
+from tests.support.processes import run_bot
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
 
@@ -157,25 +155,20 @@ def test_python_m_bot_housekeeping_does_the_due_work_and_exits(
         details="",
         owner_ok=True,
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "housekeeping"],
+    result = run_bot(
+        "housekeeping",
         cwd=tmp_path,
-        env=env_without_bot_settings(
-            PYTHONPATH=str(ROOT),
-            SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_SIGNING_SECRET="shh",
-            SLACK_API_URL=slack.api_url,
-            DATABASE_URL=sqlite_url,
-            APPROVAL_CHANNEL="CAPPROVE",
-            APPROVER_IDS="UBOSS",
-            AWS_ENDPOINT_URL=moto_url,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_DEFAULT_REGION="us-east-1",
-        ),
-        capture_output=True,
-        text=True,
         timeout=120,
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET="shh",
+        SLACK_API_URL=slack.api_url,
+        DATABASE_URL=sqlite_url,
+        APPROVAL_CHANNEL="CAPPROVE",
+        APPROVER_IDS="UBOSS",
+        AWS_ENDPOINT_URL=moto_url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     (line,) = result.stdout.splitlines()

@@ -35,6 +35,18 @@ def env_without_bot_settings(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_bot(*args: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bot *args` run to its end in `cwd`, with this environment less the bot's settings plus `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=env_without_bot_settings(PYTHONPATH=str(ROOT), **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AWS_", "DATABASE_URL", "ACCOUNTS"))}
     bin_dir = str(Path(sys.executable).parent)
