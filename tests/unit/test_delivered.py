@@ -21,34 +21,15 @@ from bot.slack.messages.delivered import (
     build_run_summary,
 )
 from bot.slack.messages.rotations import stage
+from tests.support.records import a_rotation
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 S = RotationState
 
 
 def rotation(state: RotationState = S.DELIVERED, **kw: object) -> Rotation:
-    values: dict[str, object] = {
-        "id": "R-ABC234",
-        "account": "default",
-        "iam_user": "ci-deployer",
-        "old_key_id": "AKIAOLDOLDOLDOLDOLD1",
-        "new_key_id": "AKIANEWNEWNEWNEWNEW1",
-        "owner": "UALICE",
-        "state": state,
-        "created_at": T0,
-        "updated_at": T0,
-        "grace_ends_at": T0,
-        "next_check_at": T0 + timedelta(hours=1),
-        "stall_at": T0,
-        "deactivated_at": None,
-        "delete_after": None,
-        "reminders_sent": 0,
-        "old_last_used": None,
-        "old_last_used_where": None,
-        "note": None,
-        "delivered_at": T0,
-    }
-    return Rotation(**(values | kw))  # type: ignore[arg-type]
+    made = {"id": "R-ABC234", "iam_user": "ci-deployer", "next_check_at": T0 + timedelta(hours=1), "delivered_at": T0}
+    return a_rotation(T0, state, **(made | kw))
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ from bot.domain.requests import Request, Status
 from bot.domain.rotation import Rotation, RotationState
 from bot.slack.messages.request_replies import approve_reply, cancel_reply, deny_reply, nudge_reply, reveal_reply
 from bot.slack.messages.rotations import rollback_reply
+from tests.support.records import a_rotation
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 REQUESTER, BOSS, CARL = "UREQUESTER", "UBOSS", "UCARL"
@@ -85,28 +86,14 @@ def request(status: Status = Status.PENDING, **kw: object) -> Request:
 
 
 def rotation(state: RotationState, **kw: object) -> Rotation:
-    values: dict[str, object] = dict(
-        id="R-ABC123",
-        account="default",
-        iam_user="ci",
-        old_key_id="AKIAOLDOLDOLDOLDOLD1",
-        new_key_id="AKIANEWNEWNEWNEWNEW1",
-        owner=REQUESTER,
-        state=state,
-        created_at=T0,
-        updated_at=T0 + timedelta(days=8),
-        grace_ends_at=T0 + timedelta(days=7),
-        next_check_at=T0,
-        stall_at=T0 + timedelta(days=30),
-        deactivated_at=None,
-        delete_after=None,
-        reminders_sent=0,
-        old_last_used=None,
-        old_last_used_where=None,
-        note=None,
-    )
-    values.update(kw)
-    return Rotation(**values)  # type: ignore[arg-type]
+    made = {
+        "id": "R-ABC123",
+        "owner": REQUESTER,
+        "updated_at": T0 + timedelta(days=8),
+        "grace_ends_at": T0 + timedelta(days=7),
+        "stall_at": T0 + timedelta(days=30),
+    }
+    return a_rotation(T0, state, **(made | kw))
 
 
 def slack_time(at: datetime) -> str:

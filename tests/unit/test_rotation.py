@@ -36,6 +36,7 @@ from bot.settings import Settings
 from bot.settings.reader import SettingsError
 from bot.slack import ids
 from bot.slack.messages.rotations import build_deactivated, build_reminder, build_still_in_use, key_note, plan_text
+from tests.support.records import a_rotation
 from tests.support.slack_text import fallback_text
 
 S = RotationState
@@ -51,28 +52,7 @@ def days(n: float) -> datetime:
 
 def rotation(state: RotationState = S.GRACE, **kw) -> Rotation:
     plan = schedule(T0, POLICY)
-    values = dict(
-        id="R-ABCDEF",
-        account="default",
-        iam_user="ci",
-        old_key_id=OLD,
-        new_key_id=NEW,
-        owner="UALICE",
-        state=state,
-        created_at=T0,
-        updated_at=T0,
-        grace_ends_at=plan.grace_ends,
-        next_check_at=T0,
-        stall_at=plan.stall_at,
-        deactivated_at=None,
-        delete_after=None,
-        reminders_sent=0,
-        old_last_used=None,
-        old_last_used_where=None,
-        note=None,
-    )
-    values.update(kw)
-    return Rotation(**values)
+    return a_rotation(T0, state, **({"grace_ends_at": plan.grace_ends, "stall_at": plan.stall_at} | kw))
 
 
 def live(old: str | None = "Active", new: str | None = "Active", used: datetime | None = None) -> Live:
