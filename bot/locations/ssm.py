@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from bot.aws import AwsError, SecretStores
-from bot.domain.locations import Credentials, LocationSpec
-from bot.locations.aws_stores import aws_failure, description
-from bot.locations.base import Place, as_json, from_json
+from bot.locations.aws_stores import AwsStorePlace
 
 
-class SsmParameter(Place):
+class SsmParameter(AwsStorePlace):
     """`ssm: /ci/deployer/aws` (optional `kms_key`, `region`), in the user's account."""
 
-    def __init__(self, spec: LocationSpec, stores: SecretStores, user: str) -> None:
-        super().__init__(spec)
-        self._stores = stores
-        self._user = user
+    def _put(self, name: str, value: str, description: str, kms_key: str | None) -> None:
+        self._stores.put_parameter(name, value, description, kms_key)
 
-    def write(self, credentials: Credentials) -> None:
-        try:
-            self._stores.put_parameter(
-                self.spec.target, as_json(credentials), description(self._user), self.spec.kms_key
-            )
-        except AwsError as e:
-            raise aws_failure(self.spec, e) from None
-
-    def recover(self) -> Credentials | None:
-        try:
-            return from_json(self._stores.get_parameter(self.spec.target))
-        except AwsError as e:
-            raise aws_failure(self.spec, e) from None
+    def _get(self, name: str) -> str | None:
+        return self._stores.get_parameter(name)
