@@ -337,6 +337,19 @@ def aws_env(endpoint: str, key_id: str) -> dict[str, str]:
     }
 
 
+def most_in_a_second(arrivals: list[tuple[float, str]]) -> int:
+    """The most requests of one region, given as (arrival time, region), that arrived within any 1-second window."""
+    worst = 0
+    for region in {r for _, r in arrivals}:
+        times = sorted(t for t, r in arrivals if r == region)
+        start = 0
+        for end, t in enumerate(times):
+            while t - times[start] >= 1.0:
+                start += 1
+            worst = max(worst, end - start + 1)
+    return worst
+
+
 def warn_about_dotenv() -> str | None:
     """bot.entrypoints.cli loads .env (without overriding what is set); say so when one exists."""
     if (ROOT / ".env").exists():

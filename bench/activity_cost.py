@@ -23,7 +23,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from bench._common import command_line, machine_lines, publish, start_moto, table, verdict
+from bench._common import (
+    aws_env,
+    command_line,
+    machine_lines,
+    most_in_a_second,
+    publish,
+    start_moto,
+    table,
+    verdict,
+)
 
 TARGET_SECONDS = 10.0
 
@@ -40,19 +49,6 @@ class Run:
     csv: bool
 
 
-def _max_in_a_second(arrivals: list[tuple[float, str]]) -> int:
-    """The most LookupEvents of one region that arrived within any 1-second window."""
-    worst = 0
-    for region in {r for _, r in arrivals}:
-        times = sorted(t for t, r in arrivals if r == region)
-        start = 0
-        for end, t in enumerate(times):
-            while t - times[start] >= 1.0:
-                start += 1
-            worst = max(worst, end - start + 1)
-    return worst
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.activity_cost", description=__doc__.splitlines()[0])
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
@@ -62,14 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.fake_aws_usage import FakeUsageAws
 
     fake = FakeUsageAws(endpoint)  # AWS's limit: 2 a second, capacity 2
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ENDPOINT_URL_CLOUDTRAIL=fake.url,
-        AWS_ACCESS_KEY_ID="AKIAACTIVITYBENCH001",
-        AWS_SECRET_ACCESS_KEY="bench-secret-not-a-real-one",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    os.environ.update(aws_env(endpoint, "AKIAACTIVITYBENCH001") | {"AWS_ENDPOINT_URL_CLOUDTRAIL": fake.url})
     import boto3
 
     from bench.estate import iam_backend
@@ -145,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                         seconds,
                         lookups,
                         fake.throttled - throttled,
-                        _max_in_a_second(fake.lookups),
+                        most_in_a_second(fake.lookups),
                         "1,000 calls" if "1,000 calls" in raw else raw[:120],
                         bool(slack.calls_to("files.completeUploadExternal")),
                     )

@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench._common import command_line, machine_lines, publish, start_moto, table, verdict
+from bench._common import (
+    aws_env,
+    command_line,
+    machine_lines,
+    most_in_a_second,
+    publish,
+    start_moto,
+    table,
+    verdict,
+)
 
 KINDS = [("lambda", 30, 30), ("ecs", 20, 60), ("github", 20, 10), ("office", 20, 5), ("idle", 10, 0)]
 
@@ -43,18 +52,6 @@ class Run:
     verdicts: dict[str, int]
 
 
-def _max_in_a_second(arrivals: list[tuple[float, str]]) -> int:
-    worst = 0
-    for region in {r for _, r in arrivals}:
-        times = sorted(t for t, r in arrivals if r == region)
-        start = 0
-        for end, t in enumerate(times):
-            while t - times[start] >= 1.0:
-                start += 1
-            worst = max(worst, end - start + 1)
-    return worst
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.workload_cost", description=__doc__.splitlines()[0])
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
@@ -64,14 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.fake_aws_usage import FakeUsageAws
 
     fake = FakeUsageAws(endpoint)
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ENDPOINT_URL_CLOUDTRAIL=fake.url,
-        AWS_ACCESS_KEY_ID="AKIAWORKLOADBENCH001",
-        AWS_SECRET_ACCESS_KEY="bench-secret-not-a-real-one",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    os.environ.update(aws_env(endpoint, "AKIAWORKLOADBENCH001") | {"AWS_ENDPOINT_URL_CLOUDTRAIL": fake.url})
     import boto3
     import time_machine
 
@@ -158,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                         fake.calls["cloudtrail:LookupEvents"],
                         seconds,
                         fake.throttled - throttled,
-                        _max_in_a_second(fake.lookups),
+                        most_in_a_second(fake.lookups),
                         iam_calls,
                         dict(verdicts.most_common()),
                     )
