@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.domain.findings import Finding, Severity
 from bot.domain.inventory import KeyView, ListResult, UserKeys
@@ -174,6 +174,17 @@ def account_user(account: str, user: str, several_accounts: bool) -> str:
     return escape(f"{account}:{user}" if several_accounts else user)
 
 
+class UsersKey(Protocol):
+    """Anything that names one IAM user's key (a time-bound key, a retirement)."""
+
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def iam_user(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class AccountNames:
     """How Slack names IAM users and accounts: `prod:ci` and "in account `prod`" where Keywarden watches several
@@ -185,6 +196,10 @@ class AccountNames:
     def user(self, account: str, user: str) -> str:
         """`prod:ci` or `ci`, escaped for mrkdwn."""
         return account_user(account, user, self.several)
+
+    def key(self, k: UsersKey) -> str:
+        """`AKIA…` of *prod:ci* (or *ci*): a key and whose it is."""
+        return f"`{k.key_id}` of *{self.user(k.account, k.iam_user)}*"
 
     def plain(self, account: str, user: str) -> str:
         """`prod:ci` or `ci`, not escaped: for words a builder escapes later."""

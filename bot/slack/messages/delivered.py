@@ -49,7 +49,8 @@ def use_line(use: KeyUse) -> str:
     )
 
 
-def _title(r: Rotation, names: AccountNames) -> str:
+def title(r: Rotation, names: AccountNames) -> str:
+    """`Rotation 7 of *ci*`: how a rotation is named in its messages."""
     return f"Rotation {r.id} of *{names.user(r.account, r.iam_user)}*"
 
 
@@ -72,7 +73,7 @@ def build_delivered_request_dm(
     req: Request, places: Sequence[str], quiet_hours: int, grace_days: int, names: AccountNames = SEVERAL_ACCOUNTS
 ) -> Message:
     """The requester's DM about a rotation whose key Keywarden delivers: never a Reveal button, never a secret."""
-    title = f"Your request {req.id} ({headline(req, names)})"
+    said = f"Your request {req.id} ({headline(req, names)})"
     where = places_text(places)
     if req.status is Status.APPROVED:
         by = f" by {who(req.decided_by)}" if req.decided_by else ""
@@ -92,7 +93,7 @@ def build_delivered_request_dm(
             f"not been used for {plural(quiet_hours, 'hour')}; then it is switched off, and deleted "
             f"{plural(grace_days, 'day')} later. You are told here if it is still in use."
         )
-    return f"{title}: {req.status.value}", [section(f"{title}\n" + "\n".join(lines))]
+    return f"{said}: {req.status.value}", [section(f"{said}\n" + "\n".join(lines))]
 
 
 def delivered_plan_text(
@@ -136,7 +137,7 @@ def build_delivery_failed(
         else f"No place holds the new key `{r.new_key_id}` yet."
     )
     text = (
-        f":warning: {_title(r, names)}: the new key could not be delivered to every place.\n{failed}\n"
+        f":warning: {title(r, names)}: the new key could not be delivered to every place.\n{failed}\n"
         f"`{r.old_key_id}` stays active, so nothing that uses it breaks. {kept} "
         f"Keywarden tries again {when(retry)}, and backs off while it fails; *Roll back* deletes the new key instead."
     )
@@ -146,7 +147,7 @@ def build_delivery_failed(
 
 def build_delivered_late(r: Rotation, places: Sequence[str], names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":white_check_mark: {_title(r, names)}: the new key `{r.new_key_id}` is now delivered to every place "
+        f":white_check_mark: {title(r, names)}: the new key `{r.new_key_id}` is now delivered to every place "
         f"({places_text(places)}). `{r.old_key_id}` is switched off once the new key is in use and it is quiet."
     )
     return f"Rotation {r.id}: delivered", [section(text)]
@@ -167,7 +168,7 @@ def build_old_key_in_use(
             f"({day(r.delivered_at)}; the new key was {use_line(new)})."
         )
     text = (
-        f":hourglass: {_title(r, names)}: {lead}\nSo `{r.old_key_id}` stays active. Point what still uses it at "
+        f":hourglass: {title(r, names)}: {lead}\nSo `{r.old_key_id}` stays active. Point what still uses it at "
         f"{places_text(holding)}; Keywarden switches the old key off once it is quiet, and tells you again "
         "tomorrow if it is not. *Roll back* deletes the new key instead."
     )
@@ -176,7 +177,7 @@ def build_old_key_in_use(
 
 def build_switched_off(r: Rotation, new: KeyUse, quiet_hours: int, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":white_check_mark: {_title(r, names)}: the new key is in use ({use_line(new)}) and `{r.old_key_id}` was not "
+        f":white_check_mark: {title(r, names)}: the new key is in use ({use_line(new)}) and `{r.old_key_id}` was not "
         f"used for {plural(quiet_hours, 'hour')}, so `{r.old_key_id}` is now *switched off*. It is deleted on "
         f"*{when(r.delete_after)}* if nothing tries to use it. If something broke, *Reactivate* makes it active "
         "again (the new key stays)."
@@ -198,7 +199,7 @@ def build_discarded(r: Rotation, by: str, holding: Sequence[str], names: Account
         else ""
     )
     text = (
-        f":leftwards_arrow_with_hook: {_title(r, names)} was rolled back by {who(by)}: the new key `{r.new_key_id}` is "
+        f":leftwards_arrow_with_hook: {title(r, names)} was rolled back by {who(by)}: the new key `{r.new_key_id}` is "
         f"deleted and `{r.old_key_id}` stays active.{stale}"
     )
     return f"Rotation {r.id} rolled back", [section(text)]
@@ -206,7 +207,7 @@ def build_discarded(r: Rotation, by: str, holding: Sequence[str], names: Account
 
 def build_new_key_gone(r: Rotation, holding: Sequence[str], names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":rotating_light: {_title(r, names)}: the new key `{r.new_key_id}` was deleted or switched off outside "
+        f":rotating_light: {title(r, names)}: the new key `{r.new_key_id}` was deleted or switched off outside "
         f"Keywarden, but {places_text(holding)} hold it: whatever reads it there fails. `{r.old_key_id}` is left "
         f"as it is. `rotate {r.iam_user}` delivers a new key to every place."
     )

@@ -23,6 +23,7 @@ from bot.slack.messages.common import (
     button,
     context,
     escape,
+    plain,
     plural,
     section,
     when,
@@ -63,10 +64,6 @@ WHY_WAITING = {
     Why.SETTLING: "the key is quiet and the role in use; Keywarden waits out the quiet period",
     Why.READY: "ready",
 }
-
-
-def _key(r: Retirement, names: AccountNames) -> str:
-    return f"`{r.key_id}` of *{names.user(r.account, r.iam_user)}*"
 
 
 def _share(s: Share) -> str:
@@ -150,18 +147,18 @@ def list_blocks(replaceable: Sequence[tuple[str, str, str, str]], several_accoun
 def build_watching(r: Retirement, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     what = "the permission set" if r.permission_set else "the role"
     text = (
-        f":eyes: Retiring {_key(r, names)}: Keywarden now watches {what} `{escape(r.role_name)}` and the key. "
+        f":eyes: Retiring {names.key(r)}: Keywarden now watches {what} `{escape(r.role_name)}` and the key. "
         "The key is switched off once the role is in use and the key has been quiet for the quiet period; until "
         "then you hear what still holds it up, at most once a day."
     )
-    return text, [section(text)]
+    return plain(text)
 
 
 def build_still_waiting(
     r: Retirement, decision: Cutover, key_use: LastUsed | None, names: AccountNames = SEVERAL_ACCOUNTS
 ) -> Message:
     why = WHY_WAITING[decision.why]
-    lines = [f":hourglass: {_key(r, names)} is not switched off yet: {why}."]
+    lines = [f":hourglass: {names.key(r)} is not switched off yet: {why}."]
     if decision.why is Why.OLD_IN_USE and key_use is not None and key_use.date is not None:
         where = " in ".join(escape(x) for x in (key_use.service, key_use.region) if x)
         lines.append(f"Last used {when(key_use.date)}" + (f" ({where})" if where else "") + ".")
@@ -171,25 +168,25 @@ def build_still_waiting(
     if decision.not_before is not None:
         lines.append(f"If nothing changes, it is switched off {when(decision.not_before)} at the earliest.")
     text = " ".join(lines)
-    return text, [section(text)]
+    return plain(text)
 
 
 def build_retired(r: Retirement, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":lock: {_key(r, names)} is switched off: the role `{escape(r.role_name)}` took over its work and the key "
+        f":lock: {names.key(r)} is switched off: the role `{escape(r.role_name)}` took over its work and the key "
         f"went quiet. It is deleted {when(r.delete_at)}; `reactivate {r.key_id}` brings it back until then."
     )
-    return text, [section(text)]
+    return plain(text)
 
 
 def build_retirement_deleted(r: Retirement, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
-    text = f":wastebasket: {_key(r, names)} is deleted: the role `{escape(r.role_name)}` does its work now."
-    return text, [section(text)]
+    text = f":wastebasket: {names.key(r)} is deleted: the role `{escape(r.role_name)}` does its work now."
+    return plain(text)
 
 
 def build_retirement_left(r: Retirement, why: str, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
-    text = f":warning: Retiring {_key(r, names)} stopped: {escape(why)}. Nothing more is done to the key."
-    return text, [section(text)]
+    text = f":warning: Retiring {names.key(r)} stopped: {escape(why)}. Nothing more is done to the key."
+    return plain(text)
 
 
 def retirement_note(r: Retirement) -> str:

@@ -34,7 +34,7 @@ from bot.slack.messages.common import (
     section,
     when,
 )
-from bot.slack.messages.delivered import STAGES, delivered_plan_text, delivery_dates
+from bot.slack.messages.delivered import STAGES, delivered_plan_text, delivery_dates, title
 from bot.slack.messages.requests import who
 
 S = RotationState
@@ -51,10 +51,6 @@ def use_text(use: KeyUse, at: Callable[[datetime | None], str] = when) -> str:
 def stored_use(r: Rotation) -> KeyUse:
     service, _, region = (r.old_last_used_where or "").partition(", ")
     return KeyUse(r.old_last_used, service or None, region or None)
-
-
-def _title(r: Rotation, names: AccountNames) -> str:
-    return f"Rotation {r.id} of *{names.user(r.account, r.iam_user)}*"
 
 
 def plan_text(
@@ -116,7 +112,7 @@ def _reactivate_button(rotation_id: str, old_key_id: str) -> dict[str, Any]:
 def build_grace_started(r: Rotation, delete_days: int, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     reminders = f" You will be reminded on {', '.join(day(t) for t in r.reminders)}." if r.reminders else ""
     text = (
-        f"{_title(r, names)}: the new key `{r.new_key_id}` is active. Move every application from "
+        f"{title(r, names)}: the new key `{r.new_key_id}` is active. Move every application from "
         f"`{r.old_key_id}` to it by *{when(r.grace_ends_at)}*.{reminders}\nThen Keywarden checks `{r.old_key_id}`: "
         "not used since "
         f"{when(r.created_at)} → it is deactivated (you can reactivate it with one click) and deleted "
@@ -136,7 +132,7 @@ def build_reminder(r: Rotation, use: KeyUse, now: datetime, names: AccountNames 
         else ""
     )
     text = (
-        f":alarm_clock: {_title(r, names)}: {remaining} left. On *{when(r.grace_ends_at)}* `{r.old_key_id}` is "
+        f":alarm_clock: {title(r, names)}: {remaining} left. On *{when(r.grace_ends_at)}* `{r.old_key_id}` is "
         f"deactivated unless it is used after {when(r.created_at)}.\n`{r.old_key_id}` was {used}.{warning}\n"
         f"Move what uses it to `{r.new_key_id}`."
     )
@@ -146,7 +142,7 @@ def build_reminder(r: Rotation, use: KeyUse, now: datetime, names: AccountNames 
 def build_deactivated(r: Rotation, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     """The rotation's own deactivation of the old key, with the way back (only this one can be rolled back)."""
     text = (
-        f"{_title(r, names)}: `{r.old_key_id}` was not used since the new key was created, so it is now *deactivated*. "
+        f"{title(r, names)}: `{r.old_key_id}` was not used since the new key was created, so it is now *deactivated*. "
         f"It is deleted on *{when(r.delete_after)}* if nothing tries to "
         f"use it. If something broke, *Reactivate* makes it active again (the new key `{r.new_key_id}` stays)."
     )
@@ -159,7 +155,7 @@ def build_deactivated(r: Rotation, names: AccountNames = SEVERAL_ACCOUNTS) -> Me
 
 def build_still_in_use(r: Rotation, use: KeyUse, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":warning: {_title(r, names)}: `{r.old_key_id}` is still in use, so it stays active. It was used on "
+        f":warning: {title(r, names)}: `{r.old_key_id}` is still in use, so it stays active. It was used on "
         f"*{when(use.date)}* by *{use.service or 'an unknown service'}* in *{use.region or 'an unknown region'}*, "
         f"after the new key was created. Move that application to `{r.new_key_id}`; Keywarden checks again "
         f"daily. If it is still in use on {day(r.stall_at)}, the approvers are told."
@@ -181,7 +177,7 @@ def build_stalled(r: Rotation, use: KeyUse, names: AccountNames = SEVERAL_ACCOUN
 
 def build_stalled_owner(r: Rotation, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f"{_title(r, names)} is stalled: `{r.old_key_id}` is still in use, and the approvers have been told. "
+        f"{title(r, names)} is stalled: `{r.old_key_id}` is still in use, and the approvers have been told. "
         f"Keywarden keeps checking daily and deactivates it once nothing uses it."
     )
     return f"Rotation {r.id} is stalled", [section(text)]
@@ -189,16 +185,14 @@ def build_stalled_owner(r: Rotation, names: AccountNames = SEVERAL_ACCOUNTS) -> 
 
 def build_finished(r: Rotation, outside: bool = False, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     how = "was already deleted outside Keywarden" if outside else "is deleted"
-    text = (
-        f":white_check_mark: {_title(r, names)} is complete: `{r.old_key_id}` {how}; `{r.new_key_id}` is the key now."
-    )
+    text = f":white_check_mark: {title(r, names)} is complete: `{r.old_key_id}` {how}; `{r.new_key_id}` is the key now."
     return f"Rotation {r.id} is complete", [section(text)]
 
 
 def build_rolled_back(r: Rotation, by: str | None, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     actor = f" by {who(by)}" if by else " outside Keywarden"
     text = (
-        f":leftwards_arrow_with_hook: {_title(r, names)} was rolled back{actor}: `{r.old_key_id}` is active again and "
+        f":leftwards_arrow_with_hook: {title(r, names)} was rolled back{actor}: `{r.old_key_id}` is active again and "
         f"`{r.new_key_id}` stays. Both keys are active and nothing more happens automatically: when one is no "
         f"longer needed, `deactivate` it and then `delete` it."
     )
@@ -208,13 +202,13 @@ def build_rolled_back(r: Rotation, by: str | None, names: AccountNames = SEVERAL
 def build_cancelled(r: Rotation, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     if r.note:  # the old key was turned off by someone else: the rotation cannot undo that
         text = (
-            f":heavy_multiplication_x: {_title(r, names)} is cancelled: {r.note}. The rotation does not roll that "
+            f":heavy_multiplication_x: {title(r, names)} is cancelled: {r.note}. The rotation does not roll that "
             f"back; to use `{r.old_key_id}` again, file `reactivate {r.old_key_id}` (it goes to approval). "
             f"`{r.new_key_id}` stays active."
         )
         return f"Rotation {r.id} cancelled", [section(text)]
     text = (
-        f":heavy_multiplication_x: {_title(r, names)} stopped: the new key `{r.new_key_id}` was deleted or deactivated "
+        f":heavy_multiplication_x: {title(r, names)} stopped: the new key `{r.new_key_id}` was deleted or deactivated "
         f"outside Keywarden. Nothing more happens to `{r.old_key_id}`; `list {r.iam_user}` shows the keys now."
     )
     return f"Rotation {r.id} cancelled", [section(text)]

@@ -7,11 +7,7 @@ from datetime import timedelta
 
 from bot.domain.requests import Request, Status
 from bot.domain.time_bound import KeyEnd, TimeBoundKey, describe_hours
-from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, Message, escape, section, when
-
-
-def _key(k: TimeBoundKey, names: AccountNames) -> str:
-    return f"`{k.key_id}` of *{names.user(k.account, k.iam_user)}*"
+from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames, Message, escape, plain, when
 
 
 def time_bound_line(req: Request) -> str | None:
@@ -36,32 +32,32 @@ def time_bound_line(req: Request) -> str | None:
 
 def build_warning(k: TimeBoundKey, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":hourglass: Your time-bound key {_key(k, names)} is switched off {when(k.ends_at)}, when its time is up, and "
+        f":hourglass: Your time-bound key {names.key(k)} is switched off {when(k.ends_at)}, when its time is up, and "
         "deleted a day later. Move whatever uses it to another key before then; for more time, ask for a new key "
         "(`create … --for …`)."
     )
-    return text, [section(text)]
+    return plain(text)
 
 
 def build_switched_off(k: TimeBoundKey, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":lock: Your time-bound key {_key(k, names)} was switched off: its time was up ({when(k.ends_at)}). "
+        f":lock: Your time-bound key {names.key(k)} was switched off: its time was up ({when(k.ends_at)}). "
         f"It is deleted {when(k.delete_at)}."
     )
-    return text, [section(text)]
+    return plain(text)
 
 
 def build_deleted(k: TimeBoundKey, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
-    text = f":wastebasket: Your time-bound key {_key(k, names)} was deleted, a day after its time was up."
-    return text, [section(text)]
+    text = f":wastebasket: Your time-bound key {names.key(k)} was deleted, a day after its time was up."
+    return plain(text)
 
 
 def build_left_alone(k: TimeBoundKey, why: str, names: AccountNames = SEVERAL_ACCOUNTS) -> Message:
     text = (
-        f":warning: Your time-bound key {_key(k, names)}: {escape(why)}. If it is no longer needed, "
+        f":warning: Your time-bound key {names.key(k)}: {escape(why)}. If it is no longer needed, "
         f"`deactivate {k.key_id}` or `delete {k.key_id}` asks for that."
     )
-    return text, [section(text)]
+    return plain(text)
 
 
 def list_note(k: TimeBoundKey) -> str:
