@@ -193,12 +193,13 @@ class Rotation:
     grace_ends_at: datetime
     next_check_at: datetime
     stall_at: datetime
-    deactivated_at: datetime | None
-    delete_after: datetime | None
-    reminders_sent: int
-    old_last_used: datetime | None
-    old_last_used_where: str | None
-    note: str | None
+    # A new rotation has switched nothing off, sent no reminder and seen no use yet
+    deactivated_at: datetime | None = None
+    delete_after: datetime | None = None
+    reminders_sent: int = 0
+    old_last_used: datetime | None = None
+    old_last_used_where: str | None = None
+    note: str | None = None
     delivered_at: datetime | None = None  # a delivered rotation: when every location held the new key
     told_at: datetime | None = None  # ... and when its owner was last told what holds the cut-over up
 

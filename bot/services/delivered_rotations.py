@@ -109,12 +109,6 @@ class DeliveredRotations:
             grace_ends_at=now,
             next_check_at=now,
             stall_at=now,
-            deactivated_at=None,
-            delete_after=None,
-            reminders_sent=0,
-            old_last_used=None,
-            old_last_used_where=None,
-            note=None,
         )
         where = ", ".join(self.where(request.account, request.iam_user))
         self.rotations.add(new, f"{first}new key {key.key_id} replaces {request.key_id}; delivered to {where}")

@@ -150,12 +150,6 @@ class RotationService:
             grace_ends_at=plan.grace_ends,
             next_check_at=now,
             stall_at=plan.stall_at,
-            deactivated_at=None,
-            delete_after=None,
-            reminders_sent=0,
-            old_last_used=None,
-            old_last_used_where=None,
-            note=None,
         )
         if not self.rotations.add(new, f"new key {new_key_id} replaces {old_key_id}"):
             log.info("rotation %s was already started", request.id)
