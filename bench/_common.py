@@ -18,7 +18,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -348,6 +349,26 @@ def most_in_a_second(arrivals: list[tuple[float, str]]) -> int:
                 start += 1
             worst = max(worst, end - start + 1)
     return worst
+
+
+@contextmanager
+def cloudtrail_world(key_id: str) -> Iterator[tuple[CallCounter, Any, Any]]:
+    """moto's server counting calls, a fake CloudTrail in front of it (tests/support/fake_aws_usage.py, AWS's limit
+    of 2 requests a second, capacity 2) and the fake Slack; this process's AWS settings point at them and sign with
+    `key_id`. Yields (counter, CloudTrail, Slack) and stops all three at the end."""
+    server, counter, endpoint = start_moto()
+    from tests.support.fake_aws_usage import FakeUsageAws
+    from tests.support.fake_slack import FakeSlack
+
+    fake = FakeUsageAws(endpoint)
+    os.environ.update(aws_env(endpoint, key_id) | {"AWS_ENDPOINT_URL_CLOUDTRAIL": fake.url})
+    slack = FakeSlack().start()
+    try:
+        yield counter, fake, slack
+    finally:
+        slack.stop()
+        fake.stop()
+        server.stop()
 
 
 def warn_about_dotenv() -> str | None:

@@ -15,7 +15,6 @@ ACTIVITY_MAX_EVENTS (1,000).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -23,16 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from bench._common import (
-    aws_env,
-    command_line,
-    machine_lines,
-    most_in_a_second,
-    publish,
-    start_moto,
-    table,
-    verdict,
-)
+from bench._common import cloudtrail_world, command_line, machine_lines, most_in_a_second, publish, table, verdict
 
 TARGET_SECONDS = 10.0
 
@@ -54,25 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
 
-    server, _counter, endpoint = start_moto()
-    from tests.support.fake_aws_usage import FakeUsageAws
+    with cloudtrail_world("AKIAACTIVITYBENCH001") as (_counter, fake, slack):
+        import boto3
 
-    fake = FakeUsageAws(endpoint)  # AWS's limit: 2 a second, capacity 2
-    os.environ.update(aws_env(endpoint, "AKIAACTIVITYBENCH001") | {"AWS_ENDPOINT_URL_CLOUDTRAIL": fake.url})
-    import boto3
+        from bench.estate import iam_backend
+        from bot.bootstrap import bootstrap
+        from bot.settings import Settings
+        from tests.support.harness import SIGNING_SECRET, BotServer
 
-    from bench.estate import iam_backend
-    from bot.bootstrap import bootstrap
-    from bot.settings import Settings
-    from tests.support.fake_slack import FakeSlack
-    from tests.support.harness import SIGNING_SECRET, BotServer
-
-    slack = FakeSlack().start()
-    slack.add_user("UALICE", email="alice@example.com")
-    iam = boto3.client("iam")
-    runs: list[Run] = []
-    started = time.perf_counter()
-    try:
+        slack.add_user("UALICE", email="alice@example.com")
+        iam = boto3.client("iam")
+        runs: list[Run] = []
+        started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="keywarden-bench-") as tmp:
             env = {
                 "SLACK_BOT_TOKEN": "xoxb-bench",
@@ -142,10 +125,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {runs[-1]}", file=sys.stderr)
             bot.stop()
             services.close()
-    finally:
-        slack.stop()
-        fake.stop()
-        server.stop()
     total = time.perf_counter() - started
     lines = [
         "## Activity (CloudTrail LookupEvents)",

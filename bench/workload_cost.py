@@ -13,7 +13,6 @@ address (5), and keys not used for 40 days (judged from their last use, no Cloud
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -22,16 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench._common import (
-    aws_env,
-    command_line,
-    machine_lines,
-    most_in_a_second,
-    publish,
-    start_moto,
-    table,
-    verdict,
-)
+from bench._common import cloudtrail_world, command_line, machine_lines, most_in_a_second, publish, table, verdict
 
 KINDS = [("lambda", 30, 30), ("ecs", 20, 60), ("github", 20, 10), ("office", 20, 5), ("idle", 10, 0)]
 
@@ -57,39 +47,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
 
-    server, counter, endpoint = start_moto()
-    from tests.support.fake_aws_usage import FakeUsageAws
+    with cloudtrail_world("AKIAWORKLOADBENCH001") as (counter, fake, slack):
+        import boto3
+        import time_machine
 
-    fake = FakeUsageAws(endpoint)
-    os.environ.update(aws_env(endpoint, "AKIAWORKLOADBENCH001") | {"AWS_ENDPOINT_URL_CLOUDTRAIL": fake.url})
-    import boto3
-    import time_machine
+        from bot.bootstrap import bootstrap
+        from bot.settings import Settings
+        from tests.support.workloads import (
+            CLI_AGENT,
+            EC2_ADDRESS,
+            FARGATE_AGENT,
+            GITHUB_ACTION_AGENT,
+            LAMBDA_AGENT,
+            OFFICE_ADDRESS,
+            RANGES_FILE,
+            RUNNER_ADDRESS,
+        )
 
-    from bot.bootstrap import bootstrap
-    from bot.settings import Settings
-    from tests.support.fake_slack import FakeSlack
-    from tests.support.workloads import (
-        CLI_AGENT,
-        EC2_ADDRESS,
-        FARGATE_AGENT,
-        GITHUB_ACTION_AGENT,
-        LAMBDA_AGENT,
-        OFFICE_ADDRESS,
-        RANGES_FILE,
-        RUNNER_ADDRESS,
-    )
-
-    places = {
-        "lambda": (LAMBDA_AGENT, EC2_ADDRESS, "PutItem", "dynamodb.amazonaws.com"),
-        "ecs": (FARGATE_AGENT, EC2_ADDRESS, "ReceiveMessage", "sqs.amazonaws.com"),
-        "github": (CLI_AGENT, RUNNER_ADDRESS, "PutObject", "s3.amazonaws.com"),
-        "office": (CLI_AGENT, OFFICE_ADDRESS, "DescribeInstances", "ec2.amazonaws.com"),
-    }
-    slack = FakeSlack().start()
-    iam = boto3.client("iam")
-    runs: list[Run] = []
-    started = time.perf_counter()
-    try:
+        places = {
+            "lambda": (LAMBDA_AGENT, EC2_ADDRESS, "PutItem", "dynamodb.amazonaws.com"),
+            "ecs": (FARGATE_AGENT, EC2_ADDRESS, "ReceiveMessage", "sqs.amazonaws.com"),
+            "github": (CLI_AGENT, RUNNER_ADDRESS, "PutObject", "s3.amazonaws.com"),
+            "office": (CLI_AGENT, OFFICE_ADDRESS, "DescribeInstances", "ec2.amazonaws.com"),
+        }
+        iam = boto3.client("iam")
+        runs: list[Run] = []
+        started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="keywarden-bench-") as tmp:
             env = {
                 "SLACK_BOT_TOKEN": "xoxb-bench",
@@ -156,10 +139,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {runs[-1]}", file=sys.stderr)
                 services.close()
                 Path(tmp, "keywarden.db").unlink()  # the second run starts with no profile kept
-    finally:
-        slack.stop()
-        fake.stop()
-        server.stop()
     total = time.perf_counter() - started
     lines = [
         "## Workloads (CloudTrail, the weekly replaceable-by-role sample)",
