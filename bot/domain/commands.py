@@ -94,6 +94,21 @@ class _Missing(Exception):
     pass
 
 
+def _option_at(flag: str, words: list[str]) -> list[int]:
+    """Where `flag` stands in `words`, as `--flag value` or `--flag=value`."""
+    return [i for i, w in enumerate(words) if w.lower() == flag or w.lower().startswith(flag + "=")]
+
+
+def _take_option(flag: str, words: list[str], i: int, missing: InputError) -> tuple[list[str], str]:
+    """The value of `flag` at `words[i]` and the other words; `missing` when `--flag` ends the words."""
+    value, taken = words[i][len(flag) + 1 :], 1
+    if words[i].lower() == flag:
+        if i + 1 >= len(words):
+            raise missing
+        value, taken = words[i + 1], 2
+    return words[:i] + words[i + taken :], value
+
+
 _FOR = "--for"
 _OPERATIONS = frozenset(op.value for op in REQUEST_OPERATIONS)
 _TIME_BOUND = " or ".join(f"`{spec.name}`" for spec in REQUEST_OPERATIONS.values() if spec.time_bound)
@@ -101,7 +116,7 @@ _TIME_BOUND = " or ".join(f"`{spec.name}`" for spec in REQUEST_OPERATIONS.values
 
 def _valid_for(name: str, words: list[str]) -> tuple[list[str], int | None]:
     """`--for 8h` (or `--for=8h`) taken out of `words`: (the other words, the hours), or (words, None) without it."""
-    at = [i for i, w in enumerate(words) if w.lower() == _FOR or w.lower().startswith(_FOR + "=")]
+    at = _option_at(_FOR, words)
     if not at or name not in _OPERATIONS:
         return words, None
     spec = REQUEST_OPERATIONS[Operation(name)]
@@ -109,13 +124,9 @@ def _valid_for(name: str, words: list[str]) -> tuple[list[str], int | None]:
         raise DurationError(f"`--for` works only with {_TIME_BOUND}: it makes a new key time-bound.")
     if len(at) > 1:
         raise DurationError("`--for` is given more than once: give one duration, such as `8h` or `30d`.")
-    i = at[0]
-    value, taken = words[i][len(_FOR) + 1 :], 1
-    if words[i].lower() == _FOR:
-        if i + 1 >= len(words):
-            raise DurationError("`--for` needs a duration after it, such as `8h` or `30d` (at most 90 days).")
-        value, taken = words[i + 1], 2
-    return words[:i] + words[i + taken :], parse_valid_for(value)
+    missing = DurationError("`--for` needs a duration after it, such as `8h` or `30d` (at most 90 days).")
+    rest, value = _take_option(_FOR, words, at[0], missing)
+    return rest, parse_valid_for(value)
 
 
 _ROLE = "--role"
@@ -124,22 +135,18 @@ _NAMES_ROLE = " or ".join(f"`{spec.name}`" for spec in REQUEST_OPERATIONS.values
 
 def _role(name: str, words: list[str]) -> tuple[list[str], RoleRef | None]:
     """`--role app-role` (or `--role=…`, or a role ARN) taken out of `words`: (the other words, the role)."""
-    at = [i for i, w in enumerate(words) if w.lower() == _ROLE or w.lower().startswith(_ROLE + "=")]
+    at = _option_at(_ROLE, words)
     if not at or name not in _OPERATIONS:
         return words, None
     if not REQUEST_OPERATIONS[Operation(name)].names_role:
         raise InputError(f"`--role` works only with {_NAMES_ROLE}: it names the role that replaces the key.")
     if len(at) > 1:
         raise InputError("`--role` is given more than once: name one role.")
-    i = at[0]
-    value, taken = words[i][len(_ROLE) + 1 :], 1
-    if words[i].lower() == _ROLE:
-        if i + 1 >= len(words):
-            raise InputError(f"`--role` needs a role after it: {ROLE_FORMS}.")
-        value, taken = words[i + 1], 2
+    missing = InputError(f"`--role` needs a role after it: {ROLE_FORMS}.")
+    rest, value = _take_option(_ROLE, words, at[0], missing)
     if not value:
-        raise InputError(f"`--role` needs a role after it: {ROLE_FORMS}.")
-    return words[:i] + words[i + taken :], parse_role(value)
+        raise missing
+    return rest, parse_role(value)
 
 
 def _first(words: list[str]) -> str:
