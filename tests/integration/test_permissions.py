@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from bot.slack import ids
 from bot.store.models import KeyRequest
 from tests.support.fake_aws_usage import FakeUsageAws, usage_endpoints
-from tests.support.flows import filed_id, make_key, tagged
+from tests.support.flows import filed_id, make_key, tagged, wait_ephemeral
 from tests.support.harness import BotServer
 from tests.support.managed_policies import load_managed_policies
 
@@ -56,12 +56,7 @@ def scoped_bot(make_bot: Callable[..., BotServer], tmp_path: Path) -> BotServer:
 
 def answer(bot: BotServer, user: str, text: str) -> str:
     """The first ephemeral answer to `user` that contains `text`."""
-    return bot.slack.wait_for(
-        lambda calls: next(
-            (c.raw for c in calls if c.method == "response_url" and c.path.endswith(user) and text in c.raw), None
-        ),
-        timeout=30,
-    )
+    return wait_ephemeral(bot, user, text, timeout=30)
 
 
 def refusals(bot: BotServer) -> list[tuple[str, str]]:

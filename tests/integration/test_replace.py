@@ -16,6 +16,7 @@ from cfnlint.api import ManualArgs, lint
 from bot.domain.replacement import granted_actions
 from bot.slack import ids
 from tests.support.fake_aws_usage import FakeUsageAws, usage_endpoints
+from tests.support.flows import wait_ephemeral
 from tests.support.harness import BotServer
 from tests.support.workloads import (
     CLI_AGENT,
@@ -57,12 +58,7 @@ def owned_key(bot: BotServer, user: str = "ci") -> str:
 
 
 def answer(bot: BotServer, user: str, text: str) -> str:
-    return bot.slack.wait_for(
-        lambda calls: next(
-            (c.raw for c in calls if c.method == "response_url" and c.path.endswith(user) and text in c.raw), None
-        ),
-        timeout=30,
-    )
+    return wait_ephemeral(bot, user, text, timeout=30)
 
 
 def test_a_lambda_key_gets_its_role_template_in_the_dm(roles_bot: BotServer, fake: FakeUsageAws) -> None:

@@ -15,6 +15,7 @@ import time_machine
 from bot.domain.keys import UserRef
 from bot.services.usage import AccessAdvisorService, AccessTookTooLong
 from tests.support.fake_aws_usage import FakeUsageAws, service, usage_endpoints
+from tests.support.flows import wait_ephemeral
 from tests.support.harness import BotServer
 
 OWNER, BOSS, MALLORY = "UALICE", "UBOSS", "UMALLORY"
@@ -55,12 +56,7 @@ def ci_key(iam, bot: BotServer, *, used_in: str | None = "eu-west-1", user: str 
 
 def answer(bot: BotServer, user: str, text: str) -> str:
     """The first answer through `respond` to `user` that contains `text`."""
-    return bot.slack.wait_for(
-        lambda calls: next(
-            (c.raw for c in calls if c.method == "response_url" and c.path.endswith(user) and text in c.raw), None
-        ),
-        timeout=30,
-    )
+    return wait_ephemeral(bot, user, text, timeout=30)
 
 
 def events_with(fake: FakeUsageAws, region: str, key: str, count: int, now, **kw) -> None:

@@ -52,8 +52,9 @@ def ephemerals(bot: BotServer, user: str) -> list[str]:
     return [c.raw for c in bot.slack.calls_to("response_url") if c.path.endswith(user)]
 
 
-def wait_ephemeral(bot: BotServer, user: str, text: str) -> str:
-    return bot.slack.wait_for(lambda calls: next((e for e in ephemerals(bot, user) if text in e), None))
+def wait_ephemeral(bot: BotServer, user: str, text: str, timeout: float = 15) -> str:
+    """The first ephemeral answer to `user` that contains `text`, once it arrived."""
+    return bot.slack.wait_for(lambda calls: next((e for e in ephemerals(bot, user) if text in e), None), timeout)
 
 
 def dms(bot: BotServer, user: str) -> list[str]:
