@@ -69,24 +69,15 @@ class Notifier:
         return self.post(user, message)
 
     def upload(self, channel: str, filename: str, content: str, title: str, thread_ts: str | None = None) -> bool:
-        try:
-            self._client.files_upload_v2(
-                channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title
-            )
-        except (SlackApiError, SlackClientError, OSError) as e:
-            log.warning("file upload to %s failed: %s", channel, _reason(e))
-            return False
-        except (KeyError, TypeError, ValueError):  # an answer not shaped as documented: the upload's state is unknown
-            log.exception("file upload to %s got an unexpected answer", channel)
-            return False
-        return True
+        return self._files_upload(channel, thread_ts=thread_ts, filename=filename, content=content, title=title)
 
     def post_file(self, channel: str, filename: str, data: bytes, title: str, comment: str) -> bool:
         """A file (a chart) with a message introducing it, in a channel (files_upload_v2)."""
+        return self._files_upload(channel, filename=filename, content=data, title=title, initial_comment=comment)
+
+    def _files_upload(self, channel: str, **upload: Any) -> bool:
         try:
-            self._client.files_upload_v2(
-                channel=channel, filename=filename, content=data, title=title, initial_comment=comment
-            )
+            self._client.files_upload_v2(channel=channel, **upload)
         except (SlackApiError, SlackClientError, OSError) as e:
             log.warning("file upload to %s failed: %s", channel, _reason(e))
             return False
