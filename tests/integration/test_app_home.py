@@ -25,6 +25,7 @@ from tests.support.flows import (
     rotation,
     wait_status,
 )
+from tests.support.harness import interaction
 from tests.support.slack_text import fallback_text
 
 
@@ -66,16 +67,13 @@ def buttons(view: dict) -> list[tuple[str, str, str]]:
 def click_in_home(bot, action_id: str, value: str, user: str):
     """A click as Slack sends it from the App Home: the container is a view, and there is no response_url."""
     return bot.interact(
-        {
-            "type": "block_actions",
-            "team": {"id": "T1", "domain": "acme"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-            "api_app_id": "A1",
-            "token": "legacy",
-            "trigger_id": "T-home",
-            "container": {"type": "view", "view_id": "VHOME"},
-            "view": {"id": "VHOME", "type": "home", "blocks": []},
-            "actions": [
+        interaction(
+            "block_actions",
+            user,
+            trigger_id="T-home",
+            container={"type": "view", "view_id": "VHOME"},
+            view={"id": "VHOME", "type": "home", "blocks": []},
+            actions=[
                 {
                     "type": "button",
                     "action_id": action_id,
@@ -84,7 +82,7 @@ def click_in_home(bot, action_id: str, value: str, user: str):
                     "action_ts": str(time.time()),
                 }
             ],
-        }
+        )
     )
 
 
@@ -294,23 +292,20 @@ def block_suggestion(bot, user: str, typed: str, operation: str | None = None):
     """Slack asking for the request form's menu as the person types."""
     state = {ids.BLOCK_OPERATION: {ids.INPUT: {"type": "static_select", "selected_option": {"value": operation}}}}
     return bot.interact(
-        {
-            "type": "block_suggestion",
-            "team": {"id": "T1", "domain": "acme"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-            "api_app_id": "A1",
-            "token": "legacy",
-            "action_id": ids.TARGET_CHOICE,
-            "block_id": ids.BLOCK_TARGET,
-            "value": typed,
-            "container": {"type": "view", "view_id": "VFORM"},
-            "view": {
+        interaction(
+            "block_suggestion",
+            user,
+            action_id=ids.TARGET_CHOICE,
+            block_id=ids.BLOCK_TARGET,
+            value=typed,
+            container={"type": "view", "view_id": "VFORM"},
+            view={
                 "id": "VFORM",
                 "type": "modal",
                 "callback_id": ids.REQUEST_MODAL,
                 "state": {"values": state if operation else {}},
             },
-        }
+        )
     )
 
 

@@ -156,18 +156,15 @@ class SlackRequests:
         trigger_id: str = "T-click",
     ) -> Reply:
         return self.interact(
-            {
-                "type": "block_actions",
-                "team": {"id": "T1", "domain": "acme"},
-                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
-                "api_app_id": "A1",
-                "token": "legacy",
-                "trigger_id": trigger_id,
-                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-                "channel": {"id": channel, "name": "approvals"},
-                "message": {"ts": message_ts, "text": "", "blocks": []},
-                "response_url": self.slack.response_url(f"click-{user_id}"),
-                "actions": [
+            interaction(
+                "block_actions",
+                user_id,
+                trigger_id=trigger_id,
+                container={"type": "message", "message_ts": message_ts, "channel_id": channel},
+                channel={"id": channel, "name": "approvals"},
+                message={"ts": message_ts, "text": "", "blocks": []},
+                response_url=self.slack.response_url(f"click-{user_id}"),
+                actions=[
                     {
                         "type": "button",
                         "action_id": action_id,
@@ -176,21 +173,18 @@ class SlackRequests:
                         "action_ts": str(time.time()),
                     }
                 ],
-            }
+            )
         )
 
     def submit_view(
         self, callback_id: str, values: dict[str, dict[str, Any]], user_id: str, private_metadata: str = ""
     ) -> Reply:
         return self.interact(
-            {
-                "type": "view_submission",
-                "team": {"id": "T1", "domain": "acme"},
-                "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
-                "api_app_id": "A1",
-                "token": "legacy",
-                "trigger_id": "T-view",
-                "view": {
+            interaction(
+                "view_submission",
+                user_id,
+                trigger_id="T-view",
+                view={
                     "id": "V1",
                     "type": "modal",
                     "callback_id": callback_id,
@@ -198,8 +192,20 @@ class SlackRequests:
                     "state": {"values": values},
                     "hash": "h",
                 },
-            }
+            )
         )
+
+
+def interaction(kind: str, user_id: str, **fields: Any) -> dict[str, Any]:
+    """An interaction payload as Slack sends it: `kind` from `user_id` of team T1 to app A1, with `fields`."""
+    return {
+        "type": kind,
+        "team": {"id": "T1", "domain": "acme"},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        **fields,
+    }
 
 
 class TrackingExecutor(ThreadPoolExecutor):
