@@ -41,12 +41,7 @@ def test_an_approve_resumed_twice_at_once_acts_once(bot: BotServer, iam) -> None
     assert item.function == "approve" and item.attempts == 1
     assert durable.queue.claim("another", timedelta(seconds=10), 10) == []  # held: nobody else gets it
 
-    both = [threading.Thread(target=durable._redo, args=(item,)) for _ in range(2)]
-    for t in both:
-        t.start()
-    for t in both:
-        t.join()
-    bot.work.idle()
+    _run_twice_at_once(bot, item)
     done = wait_status(bot, rid, Status.SUCCEEDED)
     assert done.decided_by == "UBOSS"
     assert iam.list_access_keys(UserName="ci")["AccessKeyMetadata"][0]["Status"] == "Inactive"
@@ -54,16 +49,20 @@ def test_an_approve_resumed_twice_at_once_acts_once(bot: BotServer, iam) -> None
     assert actions.count("approval") == 1 and actions.count("executed") == 1, actions
 
 
-def _resume_twice_at_once(bot: BotServer) -> None:
-    """The one item recorded is claimed, then run by two threads at once (two processes that both think it theirs)."""
-    durable = bot.wsgi.durable
-    (item,) = durable.queue.claim("a-process", timedelta(seconds=10), 10)
-    both = [threading.Thread(target=durable._redo, args=(item,)) for _ in range(2)]
+def _run_twice_at_once(bot: BotServer, item: object) -> None:
+    """A claimed item run by two threads at once (two processes that both think it theirs), then the work it left."""
+    both = [threading.Thread(target=bot.wsgi.durable._redo, args=(item,)) for _ in range(2)]
     for t in both:
         t.start()
     for t in both:
         t.join()
     bot.work.idle()
+
+
+def _resume_twice_at_once(bot: BotServer) -> None:
+    """The one item recorded is claimed, then run by two threads at once."""
+    (item,) = bot.wsgi.durable.queue.claim("a-process", timedelta(seconds=10), 10)
+    _run_twice_at_once(bot, item)
 
 
 def test_a_command_resumed_twice_at_once_files_one_request(bot: BotServer, iam) -> None:
