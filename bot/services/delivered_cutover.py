@@ -21,7 +21,7 @@ from bot.domain.cutover import Step, Uses, decide
 from bot.domain.delivered import WATCH_EVERY
 from bot.domain.keys import ACTIVE, INACTIVE
 from bot.domain.rotation import RETRY_AFTER, KeyUse, Rotation, RotationState
-from bot.services.rotation_steps import done, retry, switched_off
+from bot.services.rotation_steps import done, refused, switched_off
 from bot.slack.messages.common import AccountNames, utc
 from bot.slack.messages.delivered import build_new_key_gone, build_old_key_in_use, build_switched_off
 from bot.slack.messages.rotations import build_cancelled, build_finished, use_text
@@ -131,7 +131,7 @@ class Cutovers:
             log.warning("rotation %s: switching off %s: %s; left for recovery", r.id, r.old_key_id, e.message)
             return 0
         except AwsError as e:
-            self.move(r, S.SWITCHING_OFF, S.DELIVERED, **retry(e, next_check_at=self.clock() + RETRY_AFTER))
+            self.move(r, S.SWITCHING_OFF, S.DELIVERED, **refused(e, next_check_at=self.clock() + RETRY_AFTER))
             return 0
         return self._switched_off(r, new_use, "switched off: its consumers use the new key")
 

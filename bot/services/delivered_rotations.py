@@ -34,7 +34,7 @@ from bot.domain.rotation import Rotation, RotationState
 from bot.logs import remember_secret
 from bot.services.delivered_cutover import Cutovers
 from bot.services.delivery_writes import Places, Unsure, recover, write_all
-from bot.services.rotation_steps import retry
+from bot.services.rotation_steps import refused
 from bot.slack.messages.common import AccountNames, Message
 from bot.slack.messages.delivered import build_delivered_late, build_delivery_failed, build_discarded
 from bot.slack.notifier import Notifier
@@ -274,7 +274,7 @@ class DeliveredRotations:
         except AwsUnavailable as e:
             return RollBackPending(r, e.message)
         except AwsError as e:
-            self._move(claimed, S.DISCARDING, r.state, **retry(e, actor=user_id))
+            self._move(claimed, S.DISCARDING, r.state, **refused(e, actor=user_id))
             return RollBackFailed(r, e.message)
         return self._discarded(claimed, user_id)
 

@@ -216,7 +216,7 @@ class RotationSteps:
 
     def _retry_later(self, r: Rotation, back_to: RotationState, error: AwsError) -> None:
         """AWS refused a step: give the claim back and try again later, not at once."""
-        self.move(r, r.state, back_to, **retry(error, next_check_at=self.clock() + RETRY_AFTER))
+        self.move(r, r.state, back_to, **refused(error, next_check_at=self.clock() + RETRY_AFTER))
 
     def rolled_back(self, r: Rotation, actor: str) -> int:
         moved = self.move(
@@ -289,7 +289,7 @@ def switched_off(r: Rotation, detail: str, now: datetime, keep: timedelta) -> di
     }
 
 
-def retry(error: AwsError, **change: Any) -> dict[str, Any]:
+def refused(error: AwsError, **change: Any) -> dict[str, Any]:
     """The move's change that gives a claim back after AWS refused its step (also setting `change`)."""
     return {"action": "rotation_retry", "outcome": "retry", "detail": error.message, **change}
 

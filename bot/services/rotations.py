@@ -44,7 +44,7 @@ from bot.domain.rotation import (
     schedule,
 )
 from bot.services.rotation_notices import RotationNotices
-from bot.services.rotation_steps import RotationSteps, retry
+from bot.services.rotation_steps import RotationSteps, refused
 from bot.settings import Settings
 from bot.slack.messages.common import SEVERAL_ACCOUNTS, AccountNames
 from bot.slack.messages.requests import who
@@ -302,7 +302,7 @@ class RotationService:
             self._steps.old_gone(claimed, S.ROLLING_BACK)
             return OldKeyGone(r)
         except AwsError as e:
-            self._steps.move(claimed, S.ROLLING_BACK, S.OLD_KEY_DEACTIVATED, **retry(e, actor=user_id))
+            self._steps.move(claimed, S.ROLLING_BACK, S.OLD_KEY_DEACTIVATED, **refused(e, actor=user_id))
             return RollBackFailed(r, e.message)
         self._steps.rolled_back(claimed, user_id)
         return RolledBack(r)
