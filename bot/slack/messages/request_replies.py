@@ -107,11 +107,15 @@ def deny_reply(outcome: Denial) -> str | None:
     return _refused(outcome, "deny")
 
 
+def _not_yours(request_id: str) -> str:
+    return f"You have no request {request_id}. `requests` lists yours."
+
+
 def cancel_reply(outcome: Cancel, reader: str) -> str:
     """The answer to `cancel` or the Cancel button: a request already ended says who ended it and when."""
     match outcome:
         case NotYours(request_id):
-            return f"You have no request {request_id}. `requests` lists yours."
+            return _not_yours(request_id)
         case AlreadyDecided(req):
             return f"{where_it_stands(req, reader)}: it can no longer be cancelled."
         case Cancelled(req):
@@ -123,7 +127,7 @@ def nudge_reply(outcome: Nudge, reader: str) -> str:
     """The requester's answer to Nudge."""
     match outcome:
         case NotYours(request_id):
-            return f"You have no request {request_id}. `requests` lists yours."
+            return _not_yours(request_id)
         case AlreadyDecided(req):
             return f"{where_it_stands(req, reader)}: there is nobody left to nudge."
         case NudgedRecently(req, again_at):
