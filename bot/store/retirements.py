@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,12 +29,21 @@ SUCCEEDED = "succeeded"
 RoleOf = Callable[[str, str | None], tuple[str, bool]]  # (IAM user, kind profiled) -> (role name, permission set?)
 
 
-class Retirements(StagedRows[Retirement]):
+class Retirements(StagedRows[Retirement, Stage]):
+    """Retirements' rows; `move` (StagedRows) checks the stage move, and a moved row is due at once unless told."""
+
     _row = RetirementRow
     _final = [s.value for s in FINAL]
+    _prefix = PREFIX
 
     def _snapshot(self, row: RetirementRow) -> Retirement:
         return _snapshot(row)
+
+    def _check(self, expected: Stage, new: Stage) -> None:
+        check_stage_move(expected, new)
+
+    def _next_at(self, current: Retirement, new: Stage, values: dict[str, Any], now: datetime) -> datetime:
+        return now
 
     # Reading (get, due, of_keys: StagedRows)
     def count_in(self, stage: Stage) -> int:
@@ -93,34 +103,6 @@ class Retirements(StagedRows[Retirement]):
                 )
                 made.append(_snapshot(row))
         return made
-
-    def move(
-        self,
-        r: Retirement,
-        expected: Stage,
-        new: Stage,
-        *,
-        action: str | None = None,
-        outcome: str = "ok",
-        detail: str = "",
-        audit: bool = True,
-        **values: Any,
-    ) -> Retirement | None:
-        """Move `r` from `expected` to `new` (also setting `values`); None when another runner moved it first."""
-        check_stage_move(expected, new)
-        now = self._clock()
-        values |= {"updated_at": now}
-        values.setdefault("next_at", now)
-        return self._move(
-            r,
-            expected.value,
-            new.value,
-            values,
-            action=action or PREFIX + new.value,
-            outcome=outcome,
-            detail=detail,
-            audit=audit,
-        )
 
 
 def _snapshot(row: RetirementRow) -> Retirement:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import select, update
@@ -30,14 +31,17 @@ class Staged(Protocol):
 
 
 S = TypeVar("S", bound=Staged)
+E = TypeVar("E", bound=StrEnum)
 
 
-class StagedRows(Generic[S]):
+class StagedRows(Generic[S, E]):
     """The reading and the conditional move both tables share; a subclass names its ORM class (`_row`), the states
-    that end a row (`_final`) and how a row becomes its snapshot (`_snapshot`)."""
+    that end a row (`_final`), its audit actions' prefix (`_prefix`), how a row becomes its snapshot (`_snapshot`),
+    which moves are allowed (`_check`) and when a moved row is next due (`_next_at`)."""
 
     _row: Any
     _final: Iterable[str]
+    _prefix: str
 
     def __init__(self, db: Database, clock: Clock, audit: AuditLog) -> None:
         self._db = db
@@ -45,6 +49,12 @@ class StagedRows(Generic[S]):
         self._audit = audit
 
     def _snapshot(self, row: Any) -> S:
+        raise NotImplementedError
+
+    def _check(self, expected: E, new: E) -> None:
+        raise NotImplementedError
+
+    def _next_at(self, current: S, new: E, values: dict[str, Any], now: datetime) -> datetime:
         raise NotImplementedError
 
     # Reading
@@ -72,28 +82,34 @@ class StagedRows(Generic[S]):
             return [self._snapshot(row) for row in session.scalars(query)]
 
     # Writing
-    def _move(
+    def move(
         self,
         current: S,
-        expected: str,
-        new: str,
-        values: dict[str, Any],
+        expected: E,
+        new: E,
         *,
-        action: str,
-        outcome: str,
-        detail: str,
+        action: str | None = None,
+        outcome: str = "ok",
+        detail: str = "",
         audit: bool = True,
+        **values: Any,
     ) -> S | None:
-        """Move `current` from the state `expected` to `new` (also setting `values`), audited as `action` unless
-        `audit` is False; None when another runner moved it first."""
+        """Move `current` from `expected` to `new` (also setting `values`), audited as `<prefix><new>` unless
+        `action` says otherwise (or not at all: `audit` False); None when another runner moved it first. `next_at`
+        follows the new state unless given."""
+        self._check(expected, new)
+        now = self._clock()
+        values |= {"updated_at": now}
+        if "next_at" not in values:
+            values["next_at"] = self._next_at(current, new, values, now)
         query = (
             update(self._row)
             .where(
                 self._row.request_id == current.request_id,
-                self._row.state == expected,
+                self._row.state == expected.value,
                 self._row.next_at == current.next_at,
             )
-            .values(state=new, **values)
+            .values(state=new.value, **values)
             .returning(self._row.request_id)
         )
         with self._db.session() as session:
@@ -106,7 +122,7 @@ class StagedRows(Generic[S]):
                 self._audit.record(
                     session,
                     SYSTEM,
-                    action,
+                    action or self._prefix + new.value,
                     outcome=outcome,
                     request_id=moved.request_id,
                     account=moved.account,

@@ -56,35 +56,22 @@ def start(session: Session, audit: AuditLog, row: KeyRequest, now: datetime) -> 
     )
 
 
-class TimeBoundKeys(StagedRows[TimeBoundKey]):
+class TimeBoundKeys(StagedRows[TimeBoundKey, KeyEnd]):
+    """Time-bound keys' rows; `move` (StagedRows) checks the transition, and a moved row's `next_at` follows its new
+    state (audited as `time_bound_<new>` unless told otherwise)."""
+
     _row = TimeBoundKeyRow
     _final = [s.value for s in FINAL]
+    _prefix = PREFIX
 
     def _snapshot(self, row: TimeBoundKeyRow) -> TimeBoundKey:
         return _snapshot(row)
 
-    # Writing
-    def move(
-        self,
-        k: TimeBoundKey,
-        expected: KeyEnd,
-        new: KeyEnd,
-        *,
-        action: str | None = None,
-        outcome: str = "ok",
-        detail: str = "",
-        **values: Any,
-    ) -> TimeBoundKey | None:
-        """Move `k` from `expected` to `new` (also setting `values`), audited as `time_bound_<new>` unless `action`
-        says otherwise; None when another runner moved it first. `next_at` follows the new state unless given."""
+    def _check(self, expected: KeyEnd, new: KeyEnd) -> None:
         check_transition(expected, new)
-        now = self._clock()
-        values |= {"updated_at": now}
-        if "next_at" not in values:
-            values["next_at"] = now if new in FINAL else due_at(replace(k, state=new, **values))
-        return self._move(
-            k, expected.value, new.value, values, action=action or PREFIX + new.value, outcome=outcome, detail=detail
-        )
+
+    def _next_at(self, current: TimeBoundKey, new: KeyEnd, values: dict[str, Any], now: datetime) -> datetime:
+        return now if new in FINAL else due_at(replace(current, state=new, **values))
 
 
 def _snapshot(row: TimeBoundKeyRow) -> TimeBoundKey:
