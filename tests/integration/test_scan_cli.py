@@ -57,7 +57,9 @@ def _run_here(
     return subprocess.CompletedProcess(["scan", *args], code, said.out, said.err)
 
 
-def test_exit_codes_table_and_json(moto_url: str, tmp_path: Path) -> None:
+def test_exit_codes_table_and_json(
+    moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     iam = boto3.client(
         "iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
     )
@@ -92,7 +94,7 @@ def test_exit_codes_table_and_json(moto_url: str, tmp_path: Path) -> None:
     assert old in found.stdout and "IAM.3" in found.stdout and "200d" in found.stdout
     assert "IAM API calls" in found.stdout
 
-    as_json = _run(moto_url, tmp_path, "--json")
+    as_json = _run_here(monkeypatch, capsys, moto_url, tmp_path, "--json")
     data = json.loads(as_json.stdout)
     assert {f["finding"] for f in data["findings"]} == {"key-too-old", "key-unused"}
     assert data["accounts"][0]["users"] == 2 and data["iam_calls"] >= 3
