@@ -66,6 +66,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(name, databases_for(metafunc, name), indirect=True)
 
 
+# Started first, so that no worker is still on one of them when the rest are done: the type check (one long
+# process), then the tests that start real processes, then the rest in their usual order.
+_FIRST = ("tests/unit/test_types.py", "tests/reliability/", "tests/integration/test_startup_checks.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next((i for i, prefix in enumerate(_FIRST) if path.startswith(prefix)), len(_FIRST))
+
+    items.sort(key=rank)  # stable: within a rank, the order pytest collected
+
+
 def databases_for(metafunc: pytest.Metafunc, fixture: str) -> list[str]:
     both = (
         os.environ.get("KEYWARDEN_TEST_DATABASES") == "both"
