@@ -125,11 +125,13 @@ def _access(services: Services, cmd: Command, user_id: str) -> Message:
 
 
 # Slow reads: the ack says what is coming, the answer follows through `respond`.
-WORKING = {
-    "activity": "Reading CloudTrail for `{target}` over {days} days (up to 2 pages a second): the answer follows here.",
-    "access": "Asking IAM Access Advisor about `{target}`: the answer follows here, usually within a minute.",
-    "replace": "Reading CloudTrail for `{target}` over {days} days to see where it runs and what it does: the answer "
-    "follows here, and the role's template comes to our DM.",
+WORKING = {  # the ack comes before the check of who may see it: it promises nothing to someone who may not
+    "activity": "`{target}`: if you may see its activity, Keywarden reads CloudTrail over {days} days (up to 2 pages "
+    "a second); the answer follows here.",
+    "access": "`{target}`: if you may see its access, Keywarden asks IAM Access Advisor; the answer follows here, "
+    "usually within a minute.",
+    "replace": "`{target}`: if you may see its workload, Keywarden reads CloudTrail over {days} days for where it "
+    "runs and what it does; the answer follows here, and the role's template comes to your DM.",
 }
 
 

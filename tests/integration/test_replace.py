@@ -89,7 +89,7 @@ def test_a_lambda_key_gets_its_role_template_in_the_dm(roles_bot: BotServer, fak
     )
 
     ack = bot.command(f"replace {key}").json()
-    assert "Reading CloudTrail" in ack["text"] and ack["response_type"] == "ephemeral"
+    assert "Keywarden reads CloudTrail" in ack["text"] and ack["response_type"] == "ephemeral"
     text = answer(bot, OWNER, "Workload of")
     assert "all 61 calls from AWS Lambda in us-east-1" in text
     assert "Lambda execution role" in text and "ci-role" in text and f"retire {key}" in text

@@ -86,7 +86,7 @@ def test_activity_for_the_owner_across_regions_and_pages(usage_bot, iam, fake: F
     fake.add_event("eu-west-1", key, now - timedelta(days=40))  # outside the 30 days
 
     ack = bot.command(f"activity {key}").json()
-    assert "Reading CloudTrail" in ack["text"] and ack["response_type"] == "ephemeral"
+    assert "Keywarden reads CloudTrail" in ack["text"] and ack["response_type"] == "ephemeral"
     text = answer(bot, OWNER, "Activity of")
     assert "131 calls" in text
     assert f"*Activity of `{key}`* (ci), " in text and "default:" not in text  # one account: not named
@@ -311,7 +311,7 @@ def test_access_for_the_owner_pages_polls_and_caches(usage_bot, iam, fake: FakeU
     fake.advisor.page_size = 2  # three pages
     fake.advisor.in_progress_polls = 2
     ack = bot.command("access ci").json()
-    assert "Asking IAM Access Advisor about `ci`" in ack["text"]
+    assert ack["text"].startswith("`ci`: if you may see its access, Keywarden asks IAM Access Advisor")
     text = answer(bot, OWNER, "Access of")
     assert "allow *5 services*" in text and "*2* used in the last 90 days" in text
     assert "Never used* (2): `dynamodb`, `iam`" in text and "remove these services" in text
