@@ -82,7 +82,23 @@ def test_forged_requests_are_refused(fuzz_bot: BotServer, forge: str) -> None:
 
 # Slash command text
 
-_words = st.sampled_from([*USAGE, "--now", "R-ABCDEF", "AKIAIOSFODNN7EXAMPLE", "prod:ci", "ci", "", " "])
+_words = st.sampled_from(
+    [
+        *USAGE,
+        "--now",
+        "--for",
+        "8h",
+        "91d",
+        "--role",
+        "app-role",
+        "R-ABCDEF",
+        "AKIAIOSFODNN7EXAMPLE",
+        "prod:ci",
+        "ci",
+        "",
+        " ",
+    ]
+)
 _text = st.one_of(
     st.text(max_size=300),
     st.lists(st.one_of(_words, st.text(max_size=30)), max_size=6).map(" ".join),
